@@ -1,0 +1,92 @@
+//! The `Report`: what a simulation returns, serialized as `report.json`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Where a report came from: enough to reproduce it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// archsim version that produced the report.
+    pub archsim_version: String,
+    /// FNV-1a 64-bit hash (hex) of the resolved config's canonical JSON.
+    pub config_hash: String,
+    /// Seed of every random choice in the run.
+    pub seed: u64,
+}
+
+/// One op's row of the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpReport {
+    /// Op name.
+    pub name: String,
+    /// Op class (`conv2d`, `gemm`, …).
+    pub kind: String,
+    /// Engine that ran it.
+    pub engine: String,
+    /// Mapping summary (e.g. dataflow and fold counts).
+    pub mapping: String,
+    /// Start cycle.
+    pub start_cycle: u64,
+    /// End cycle.
+    pub end_cycle: u64,
+    /// Total cycles, `end − start` = compute + stall.
+    pub cycles: u64,
+    /// Cycles the engine computes (fill, stream and drain included).
+    pub compute_cycles: u64,
+    /// Cycles the engine waits for memory (its own bandwidth stalls plus contention).
+    pub stall_cycles: u64,
+    /// MACs per engine-slot per cycle over the op's cycles, in [0, 1].
+    pub utilization: f64,
+    /// Multiply-accumulates.
+    pub macs: u64,
+    /// Bytes moved per memory level (`dram`, `sram_ifmap`, …).
+    pub bytes: BTreeMap<String, u64>,
+    /// Energy in joules.
+    pub energy_j: f64,
+    /// Wall-clock time of the op in seconds.
+    pub latency_s: f64,
+}
+
+/// The result of simulating one workload on one accelerator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Workload name.
+    pub workload: String,
+    /// Accelerator description.
+    pub accelerator: String,
+    /// End of the last op, in cycles.
+    pub total_cycles: u64,
+    /// Sum of the ops' compute cycles.
+    pub compute_cycles: u64,
+    /// Sum of the ops' stall cycles.
+    pub stall_cycles: u64,
+    /// `total_cycles` at the accelerator's clock, in seconds.
+    pub latency_s: f64,
+    /// Total energy in joules (dynamic energy of every op plus leakage over the run).
+    pub energy_j: f64,
+    /// Chip area in mm².
+    pub area_mm2: f64,
+    /// Workload MACs over `total_cycles × MAC units`, in [0, 1].
+    pub utilization: f64,
+    /// Total multiply-accumulates.
+    pub macs: u64,
+    /// Peak bytes resident in off-chip memory (weights plus live activations).
+    pub peak_memory_bytes: u64,
+    /// Bytes moved per memory level, summed over ops.
+    pub bytes: BTreeMap<String, u64>,
+    /// One row per op, in start order.
+    pub ops: Vec<OpReport>,
+    /// Version, config hash and seed.
+    pub provenance: Provenance,
+}
+
+/// FNV-1a 64-bit hash of `bytes`, as 16 hex digits — stable across platforms and versions.
+pub fn fnv1a_hex(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}

@@ -1,0 +1,46 @@
+//! Errors raised while building or importing a workload.
+
+use thiserror::Error;
+
+/// Why a workload could not be built or imported.
+///
+/// Every variant is fatal for the workload at hand; none leaves a partial graph behind.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WorkloadError {
+    /// An op's parameters are inconsistent with its input shape (e.g. a filter larger than the
+    /// padded input, channels not divisible by groups).
+    #[error("op `{op}`: {reason}")]
+    InvalidOp {
+        /// Name of the offending op.
+        op: String,
+        /// What is wrong, in words.
+        reason: String,
+    },
+    /// A model name that the zoo does not know.
+    #[error("unknown model `{name}`; known models: {known}")]
+    UnknownModel {
+        /// The name asked for.
+        name: String,
+        /// Comma-separated list of the zoo's names.
+        known: String,
+    },
+    /// A SCALE-Sim topology file that cannot be read or parsed.
+    #[error("{path}:{line}: {reason}")]
+    Topology {
+        /// File path (or `<string>` for in-memory input).
+        path: String,
+        /// One-based line number in the file (0 when the file itself cannot be read).
+        line: usize,
+        /// What is wrong, in words.
+        reason: String,
+    },
+    /// A workload parameter (batch, GEMM dims, …) out of range.
+    #[error("{key}: {reason}")]
+    InvalidParameter {
+        /// Config key of the parameter.
+        key: String,
+        /// What is wrong, in words.
+        reason: String,
+    },
+}

@@ -1,0 +1,53 @@
+//! # archsim-workloads — what runs on the hardware
+//!
+//! The first stage of archsim's data flow. A [`Workload`] is a DAG of [`Op`]s on petgraph;
+//! each op knows its kind, shapes and dtype and derives its MACs, FLOPs and bytes.
+//!
+//! ```text
+//! config.yaml ──► Workload ──► Mapping ──► Schedule ──► Report
+//!                 ^^^^^^^^
+//!                 zoo builders · SCALE-Sim CSV import · single GEMMs
+//! ```
+//!
+//! Workloads come from three places today:
+//!
+//! * [`zoo::build`] — published networks (`resnet18`, `mobilenet_v1`) at any batch and dtype;
+//! * [`scalesim::read_topology`] — SCALE-Sim topology CSVs (conv and GEMM formats), unchanged;
+//! * [`WorkloadBuilder`] — any graph, op by op, with shapes inferred as ops are added.
+//!
+//! ```
+//! use archsim_workloads::{zoo, DType};
+//!
+//! let w = zoo::build("resnet18", 1, DType::Int8).unwrap();
+//! assert_eq!(w.total_macs(), 1_814_073_344);      // torchvision's 1.81 GMACs
+//! let conv1 = w.ops().next().unwrap();
+//! let g = conv1.gemm_view().unwrap();              // im2col view of the first conv
+//! assert_eq!((g.m, g.n, g.k), (112 * 112, 64, 7 * 7 * 3));
+//! ```
+#![warn(missing_docs, unreachable_pub)]
+
+mod dtype;
+mod error;
+mod graph;
+mod op;
+pub mod scalesim;
+pub mod zoo;
+
+pub use dtype::DType;
+pub use error::WorkloadError;
+pub use graph::{Edge, Tensor, Workload, WorkloadBuilder};
+pub use op::{numel, window_out, Conv2d, EltFunc, Gemm, GemmView, Op, OpKind, Pool, PoolFunc, Shape};
+pub use petgraph::stable_graph::NodeIndex;
+
+/// A single GEMM `[m×k]·[k×n]` with a weight operand, as a one-op workload.
+pub fn single_gemm(m: u64, n: u64, k: u64, dtype: DType) -> Result<Workload, WorkloadError> {
+    for (key, v) in [("m", m), ("n", n), ("k", k)] {
+        if v == 0 {
+            return Err(WorkloadError::InvalidParameter { key: format!("workload.gemm.{key}"), reason: "must be positive".into() });
+        }
+    }
+    let mut b = WorkloadBuilder::new(format!("gemm_{m}x{n}x{k}"), dtype);
+    let x = b.input(vec![m, k]);
+    b.add_op("gemm", OpKind::Gemm(Gemm { batch: 1, m, n, k, weight_operand: true }), &[&x], vec![m, n]);
+    Ok(b.finish())
+}
