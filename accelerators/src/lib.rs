@@ -1,1 +1,184 @@
-//! placeholder
+//! # archsim-accelerators — hardware models
+//!
+//! The second stage of archsim's data flow: each hardware family maps ops onto its engines and
+//! prices them with a pure cost function; [`pipeline`] then asks `archsim-sim` for a timed
+//! schedule and assembles the [`Report`].
+//!
+//! ```text
+//! config.yaml ──► Workload ──► Mapping ──► Schedule ──► Report
+//!                              ^^^^^^^
+//!          Accelerator::map(op) -> OpMapping      (engine, folding)
+//!          Accelerator::cost(op, mapping) -> Cost (cycles, stalls, bytes, energy)
+//! ```
+//!
+//! `cost` is pure: no clock, no RNG, no I/O. Contention between concurrent ops for shared
+//! memory bandwidth is resolved by the scheduler in `archsim-sim`, not by the model.
+//!
+//! Families today: [`systolic`] (SCALE-Sim v3 parity). GPU, NPU+PIM, dataflow RDU, SoC and
+//! heterogeneous chips plug in behind the same [`Accelerator`] trait.
+//!
+//! ```
+//! use archsim_accelerators::{pipeline, systolic::{Dataflow, Systolic, SystolicConfig}};
+//! use archsim_workloads::{zoo, DType};
+//!
+//! let w = zoo::build("resnet18", 1, DType::Int8).unwrap();
+//! let acc = Systolic::new(SystolicConfig::new(128, 128, Dataflow::Os)).unwrap();
+//! let report = pipeline::evaluate(&w, &acc, "doc", 0).unwrap();
+//! assert_eq!(report.macs, w.total_macs());
+//! assert!(report.utilization > 0.0 && report.utilization <= 1.0);
+//! ```
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod energy;
+pub mod pipeline;
+pub mod systolic;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use archsim_sim::{Resources, SimError};
+use archsim_workloads::Op;
+
+/// How closely a model follows the hardware, so tests know which tolerance applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fidelity {
+    /// Closed-form roofline-style model.
+    Analytic,
+    /// Closed-form or fold-level model that reproduces a cycle-level reference.
+    CycleApprox,
+    /// Driven by an event or trace simulation.
+    EventDriven,
+}
+
+/// Errors of the mapping and scheduling stages.
+#[derive(Debug, Error, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum AccelError {
+    /// A config value is out of range. Fatal for this design point; agents treat it as
+    /// an infeasible point.
+    #[error("accelerator.{key}: {reason}")]
+    InvalidConfig {
+        /// Key relative to the `accelerator:` section.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An op cannot run on this accelerator (infeasible design point).
+    #[error("op `{op}` cannot be mapped on {accelerator}: {reason}")]
+    Mapping {
+        /// Op name.
+        op: String,
+        /// Accelerator description.
+        accelerator: String,
+        /// Why.
+        reason: String,
+    },
+    /// The scheduler failed.
+    #[error(transparent)]
+    Sim(#[from] SimError),
+}
+
+/// Where and how an op runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpMapping {
+    /// Index of the engine in [`Accelerator::resources`].
+    pub engine: usize,
+    /// Family-specific plan.
+    pub plan: Plan,
+}
+
+/// Family-specific mapping details.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Plan {
+    /// Folding of a GEMM-like op onto a systolic array.
+    Systolic(systolic::Fold),
+    /// An element-wise or pooling op on a vector unit.
+    Vector {
+        /// SIMD lanes.
+        lanes: u64,
+    },
+}
+
+impl Plan {
+    /// One-line summary for reports, e.g. `os 95x1 folds`.
+    pub fn summary(&self) -> String {
+        match self {
+            Plan::Systolic(f) => {
+                let g = if f.groups > 1 { format!(" x{} groups", f.groups) } else { String::new() };
+                format!("{} {}x{} folds{g}", f.dataflow.name(), f.row_folds, f.col_folds)
+            }
+            Plan::Vector { lanes } => format!("vector {lanes} lanes"),
+        }
+    }
+}
+
+/// The price of one op under one mapping.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Cost {
+    /// Cycles the engine computes.
+    pub compute_cycles: u64,
+    /// Cycles it waits for memory when it has the memory to itself.
+    pub stall_cycles: u64,
+    /// Bytes moved through off-chip memory.
+    pub dram_bytes: u64,
+    /// Bytes moved per memory level.
+    pub bytes: Vec<(&'static str, u64)>,
+    /// Dynamic energy in picojoules.
+    pub energy_pj: f64,
+    /// MAC units of the engine (0 for engines without MACs).
+    pub mac_slots: u64,
+}
+
+/// A hardware model.
+pub trait Accelerator {
+    /// Short description, e.g. `systolic 128x128 os`.
+    fn name(&self) -> String;
+    /// Fidelity of the model.
+    fn fidelity(&self) -> Fidelity;
+    /// Engines and memories, for the scheduler.
+    fn resources(&self) -> Resources;
+    /// Index of the off-chip memory in [`Accelerator::resources`], if any.
+    fn dram(&self) -> Option<usize>;
+    /// Chooses the engine and the tiling of one op.
+    fn map(&self, op: &Op) -> Result<OpMapping, AccelError>;
+    /// Prices one op under a mapping. Pure.
+    fn cost(&self, op: &Op, mapping: &OpMapping) -> Cost;
+    /// Clock in MHz.
+    fn freq_mhz(&self) -> f64;
+    /// MAC units on the chip (for utilization).
+    fn mac_units(&self) -> u64;
+    /// Chip area in mm².
+    fn area_mm2(&self) -> f64;
+}
+
+/// The `accelerator:` section of a config, tagged by `kind`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AcceleratorConfig {
+    /// A systolic array (`kind: systolic`).
+    Systolic(systolic::SystolicConfig),
+}
+
+/// Kinds accepted in `accelerator.kind`.
+pub const KINDS: &[&str] = &["systolic"];
+
+impl AcceleratorConfig {
+    /// Builds the model, validating the config.
+    pub fn build(&self) -> Result<Box<dyn Accelerator + Send + Sync>, AccelError> {
+        match self {
+            AcceleratorConfig::Systolic(c) => Ok(Box::new(systolic::Systolic::new(c.clone())?)),
+        }
+    }
+
+    /// Validates the config without building the model.
+    pub fn validate(&self) -> Result<(), AccelError> {
+        match self {
+            AcceleratorConfig::Systolic(c) => c.validate(),
+        }
+    }
+}

@@ -38,6 +38,7 @@ pub use error::WorkloadError;
 pub use graph::{Edge, Tensor, Workload, WorkloadBuilder};
 pub use op::{numel, window_out, Conv2d, EltFunc, Gemm, GemmView, Op, OpKind, Pool, PoolFunc, Shape};
 pub use petgraph::stable_graph::NodeIndex;
+pub use petgraph::Direction;
 
 /// A single GEMM `[m×k]·[k×n]` with a weight operand, as a one-op workload.
 pub fn single_gemm(m: u64, n: u64, k: u64, dtype: DType) -> Result<Workload, WorkloadError> {

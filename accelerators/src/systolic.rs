@@ -1,0 +1,461 @@
+//! A systolic array with output-, weight- and input-stationary dataflows.
+//!
+//! Fidelity: [`Fidelity::CycleApprox`]. The compute model follows SCALE-Sim v3
+//! (Samajdar et al., "A Systematic Methodology for Characterizing Scalability of DNN
+//! Accelerators using SCALE-Sim", ISPASS 2020, doi:10.1109/ISPASS48437.2020.00016; code at
+//! `scalesim` 3.0.0) and reproduces its per-layer compute cycles exactly, in closed form.
+//!
+//! ## Folding
+//!
+//! A GEMM-like op is `groups` products of an ifmap operand `M×K` (im2col of the input: output
+//! pixels × filter window) and a filter operand `K×N`. Each dataflow pins one dimension to the
+//! array rows (`Sr`), one to the columns (`Sc`), and streams the third in time (`T`):
+//!
+//! | dataflow | Sr | Sc | T | cycles per fold |
+//! |---|---|---|---|---|
+//! | `os` output stationary | M | N | K | R + C + T − 2 |
+//! | `ws` weight stationary | K | N | M | 2R + C + T − 2 |
+//! | `is` input stationary | K | M | N | 2R + C + T − 2 |
+//!
+//! for an `R×C` array, with `⌈Sr/R⌉·⌈Sc/C⌉` folds and `groups·folds·(cycles per fold) − 1`
+//! compute cycles per op (SCALE-Sim counts from cycle 0). For `os`, SCALE-Sim's count assumes a
+//! fold's outputs drain while the next fold fills; `os_drain: separate` adds the drain of
+//! `R` cycles per fold instead (the `2R + C + T − 2` of SCALE-Sim's paper).
+//!
+//! ## Memory traffic
+//!
+//! Folds run with `Sr`-folds outer and `Sc`-folds inner. SRAM reads follow from the operands
+//! each fold streams (the stationary operand is read once per fold; the streaming operand once
+//! per fold that needs it). DRAM traffic depends on reuse, which depends on SRAM size — unlike
+//! SCALE-Sim, whose DRAM counts ignore it:
+//!
+//! * the operand indexed by the outer fold only is fetched once;
+//! * the operand indexed by the inner fold only is fetched once if it fits its SRAM, else once
+//!   per outer fold;
+//! * `ws`/`is` accumulate partial sums over the `K`-folds: if the ofmap fits its SRAM it is
+//!   written once, else every pass writes partial sums and all but the first read them back;
+//! * ifmap traffic counts unique input elements (im2col duplication happens on chip).
+//!
+//! ## Stalls
+//!
+//! With `dram_bw_words_per_cycle = B`, every SRAM is double-buffered: while fold `f` computes
+//! (`t` cycles) the DRAM interface prefetches fold `f+1`'s new operands and writes back fold
+//! `f−1`'s outputs. Fold `f+1` waits `max(0, ⌈(reads(f+1) + writes(f−1)) / B⌉ − t)` cycles; the
+//! first fold waits for its own operands and the last fold's outputs drain after it. Without
+//! `B` the interface is unlimited and nothing stalls.
+//!
+//! Element-wise and pooling ops run on a vector unit of `cols` lanes beside the array, reading
+//! and writing DRAM; its time is `⌈work / cols⌉` cycles, or the DRAM time if longer.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use archsim_sim::{Engine, Memory, Resources};
+use archsim_workloads::{numel, GemmView, Op, OpKind};
+
+use crate::energy;
+use crate::{AccelError, Accelerator, Cost, Fidelity, OpMapping, Plan};
+
+/// Which operand stays in the PEs while the others stream through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Dataflow {
+    /// Output stationary: each PE accumulates one output.
+    Os,
+    /// Weight stationary: each PE holds one filter weight.
+    Ws,
+    /// Input stationary: each PE holds one ifmap element.
+    Is,
+}
+
+impl Dataflow {
+    /// `os`, `ws` or `is`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dataflow::Os => "os",
+            Dataflow::Ws => "ws",
+            Dataflow::Is => "is",
+        }
+    }
+}
+
+/// How an output-stationary fold's drain is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DrainMode {
+    /// The drain overlaps the next fold's fill (SCALE-Sim v3's count, the default).
+    #[default]
+    Overlapped,
+    /// The drain takes `rows` cycles of its own per fold.
+    Separate,
+}
+
+/// On-chip SRAM sizes in KiB, one double-buffered SRAM per operand.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SramKib {
+    /// Input feature map SRAM.
+    pub ifmap: u32,
+    /// Filter (weight) SRAM.
+    pub filter: u32,
+    /// Output feature map SRAM.
+    pub ofmap: u32,
+}
+
+impl Default for SramKib {
+    fn default() -> Self {
+        SramKib { ifmap: 512, filter: 512, ofmap: 256 }
+    }
+}
+
+fn one() -> u32 {
+    1
+}
+fn default_freq() -> f64 {
+    1000.0
+}
+
+/// The `accelerator:` section for `kind: systolic`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SystolicConfig {
+    /// PE rows (R).
+    pub rows: u32,
+    /// PE columns (C).
+    pub cols: u32,
+    /// `os`, `ws` or `is`.
+    pub dataflow: Dataflow,
+    /// SRAM sizes in KiB (default ifmap 512, filter 512, ofmap 256, as SCALE-Sim's examples).
+    #[serde(default)]
+    pub sram_kib: SramKib,
+    /// Bytes per word: 1 (int8), 2 (fp16/bf16) or 4 (fp32). Default 1.
+    #[serde(default = "one")]
+    pub word_bytes: u32,
+    /// Clock in MHz. Default 1000.
+    #[serde(default = "default_freq")]
+    pub freq_mhz: f64,
+    /// DRAM bandwidth in words per cycle; absent = unlimited (no stalls).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dram_bw_words_per_cycle: Option<f64>,
+    /// `overlapped` (SCALE-Sim v3, default) or `separate` output drain for `os`.
+    #[serde(default)]
+    pub os_drain: DrainMode,
+}
+
+impl SystolicConfig {
+    /// A `rows × cols` array with SCALE-Sim's default SRAMs, 1-byte words, 1 GHz, no DRAM limit.
+    pub fn new(rows: u32, cols: u32, dataflow: Dataflow) -> Self {
+        SystolicConfig {
+            rows,
+            cols,
+            dataflow,
+            sram_kib: SramKib::default(),
+            word_bytes: 1,
+            freq_mhz: 1000.0,
+            dram_bw_words_per_cycle: None,
+            os_drain: DrainMode::Overlapped,
+        }
+    }
+
+    /// Checks every value; the error names the key relative to the `accelerator:` section.
+    pub fn validate(&self) -> Result<(), AccelError> {
+        let bad = |key: &str, reason: &str| Err(AccelError::InvalidConfig { key: key.into(), reason: reason.into() });
+        const MAX_DIM: u32 = 1 << 16;
+        for (key, v) in [("rows", self.rows), ("cols", self.cols)] {
+            if v == 0 {
+                return bad(key, "must be at least 1");
+            }
+            if v > MAX_DIM {
+                return bad(key, "must be at most 65536");
+            }
+        }
+        for (key, v) in [("sram_kib.ifmap", self.sram_kib.ifmap), ("sram_kib.filter", self.sram_kib.filter), ("sram_kib.ofmap", self.sram_kib.ofmap)] {
+            if v == 0 {
+                return bad(key, "must be at least 1");
+            }
+        }
+        if ![1, 2, 4].contains(&self.word_bytes) {
+            return bad("word_bytes", "must be 1, 2 or 4");
+        }
+        if !(self.freq_mhz.is_finite() && self.freq_mhz > 0.0) {
+            return bad("freq_mhz", "must be a positive number");
+        }
+        if let Some(bw) = self.dram_bw_words_per_cycle {
+            if !(bw.is_finite() && bw > 0.0) {
+                return bad("dram_bw_words_per_cycle", "must be a positive number (omit it for unlimited bandwidth)");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How one GEMM-like op is folded onto the array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fold {
+    /// Dataflow used.
+    pub dataflow: Dataflow,
+    /// Dimension pinned to rows.
+    pub sr: u64,
+    /// Dimension pinned to columns.
+    pub sc: u64,
+    /// Dimension streamed in time.
+    pub t: u64,
+    /// Folds along the rows, `⌈Sr/R⌉`.
+    pub row_folds: u64,
+    /// Folds along the columns, `⌈Sc/C⌉`.
+    pub col_folds: u64,
+    /// Independent products (conv groups).
+    pub groups: u64,
+    /// Cycles of one fold.
+    pub fold_cycles: u64,
+}
+
+const ARRAY: usize = 0;
+const VECTOR: usize = 1;
+const DRAM: usize = 0;
+
+/// The systolic-array model built from a validated [`SystolicConfig`].
+#[derive(Debug, Clone)]
+pub struct Systolic {
+    cfg: SystolicConfig,
+    r: u64,
+    c: u64,
+    cap_words: [u64; 3],
+    sram_pj: [f64; 3],
+    mac_pj: f64,
+    alu_pj: f64,
+}
+
+impl Systolic {
+    /// Builds the model; fails with the offending key if the config is invalid.
+    pub fn new(cfg: SystolicConfig) -> Result<Self, AccelError> {
+        cfg.validate()?;
+        let wb = cfg.word_bytes;
+        let kibs = [cfg.sram_kib.ifmap, cfg.sram_kib.filter, cfg.sram_kib.ofmap];
+        Ok(Systolic {
+            r: u64::from(cfg.rows),
+            c: u64::from(cfg.cols),
+            cap_words: kibs.map(|k| u64::from(k) * 1024 / u64::from(wb)),
+            sram_pj: kibs.map(|k| energy::sram_word_pj(f64::from(k), wb)),
+            mac_pj: energy::mac_pj(wb),
+            alu_pj: energy::alu_pj(wb),
+            cfg,
+        })
+    }
+
+    /// The config the model was built from.
+    pub fn config(&self) -> &SystolicConfig {
+        &self.cfg
+    }
+
+    /// Folds a GEMM view onto the array with the configured dataflow.
+    pub fn fold(&self, g: &GemmView) -> Fold {
+        let (r, c) = (self.r, self.c);
+        let (sr, sc, t) = match self.cfg.dataflow {
+            Dataflow::Os => (g.m, g.n, g.k),
+            Dataflow::Ws => (g.k, g.n, g.m),
+            Dataflow::Is => (g.k, g.m, g.n),
+        };
+        let fill = match (self.cfg.dataflow, self.cfg.os_drain) {
+            (Dataflow::Os, DrainMode::Overlapped) => r + c,
+            _ => 2 * r + c,
+        };
+        Fold {
+            dataflow: self.cfg.dataflow,
+            sr,
+            sc,
+            t,
+            row_folds: sr.div_ceil(r),
+            col_folds: sc.div_ceil(c),
+            groups: g.groups,
+            fold_cycles: fill + t - 2,
+        }
+    }
+
+    /// Compute cycles of a fold plan (SCALE-Sim's count).
+    pub fn compute_cycles(f: &Fold) -> u64 {
+        (f.groups * f.row_folds * f.col_folds * f.fold_cycles).saturating_sub(1)
+    }
+
+    fn array_cost(&self, op: &Op, g: &GemmView, f: &Fold) -> Cost {
+        let (m, n, k) = (g.m, g.n, g.k);
+        let (fr, fc) = (f.row_folds, f.col_folds);
+        let groups = g.groups;
+        let ifmap_unique = op.inputs.first().map_or(m * k, |s| numel(s) / groups).min(m * k);
+        // The ifmap operand is indexed by the outer fold (os) or by both folds (ws, is), so it
+        // is fetched once whatever the ifmap SRAM's size.
+        let [_, cap_f, cap_o] = self.cap_words;
+        let ofmap_resident = m * n <= cap_o;
+
+        // SRAM accesses (words) and DRAM traffic (words) per group.
+        let (sram_i, sram_f, sram_o, dram_i, dram_f, dram_o_w, dram_o_r) = match f.dataflow {
+            Dataflow::Os => {
+                let dram_f = if k * n <= cap_f { k * n } else { fr * k * n };
+                (m * k * fc, k * n * fr, m * n, ifmap_unique, dram_f, m * n, 0)
+            }
+            Dataflow::Ws => {
+                let (w, r) = if ofmap_resident { (m * n, 0) } else { (fr * m * n, (fr - 1) * m * n) };
+                (m * k * fc, k * n, m * n * (2 * fr - 1), ifmap_unique, k * n, w, r)
+            }
+            Dataflow::Is => {
+                let (w, r) = if ofmap_resident { (m * n, 0) } else { (fr * m * n, (fr - 1) * m * n) };
+                (m * k, k * n * fc, m * n * (2 * fr - 1), ifmap_unique, k * n, w, r)
+            }
+        };
+        let compute = Self::compute_cycles(f);
+        let stall = match self.cfg.dram_bw_words_per_cycle {
+            Some(bw) => self.stall_cycles(g, f, ifmap_unique, bw),
+            None => 0,
+        };
+        let wb = u64::from(self.cfg.word_bytes);
+        let dram_words = groups * (dram_i + dram_f + dram_o_w + dram_o_r);
+        let sram = [groups * sram_i, groups * sram_f, groups * sram_o];
+        let energy_pj = op.macs() as f64 * self.mac_pj
+            + sram.iter().zip(self.sram_pj).map(|(&a, e)| a as f64 * e).sum::<f64>()
+            + (dram_words * wb) as f64 * energy::DRAM_PJ_PER_BYTE;
+        Cost {
+            compute_cycles: compute,
+            stall_cycles: stall,
+            dram_bytes: dram_words * wb,
+            bytes: vec![
+                ("dram", dram_words * wb),
+                ("sram_ifmap", sram[0] * wb),
+                ("sram_filter", sram[1] * wb),
+                ("sram_ofmap", sram[2] * wb),
+            ],
+            energy_pj,
+            mac_slots: self.r * self.c,
+        }
+    }
+
+    /// Stall cycles of the double-buffered prefetch model at `bw` words per cycle.
+    fn stall_cycles(&self, g: &GemmView, f: &Fold, ifmap_unique: u64, bw: f64) -> u64 {
+        let (r, c) = (self.r, self.c);
+        let (m, n, k) = (g.m as f64, g.n as f64, g.k as f64);
+        // Share of unique ifmap words per im2col word.
+        let ifmap_scale = ifmap_unique as f64 / (m * k);
+        let filter_resident = g.k * g.n <= self.cap_words[1];
+        let ofmap_resident = g.m * g.n <= self.cap_words[2];
+        let rows_of = |i: u64| (f.sr - i * r).min(r) as f64;
+        let cols_of = |j: u64| (f.sc - j * c).min(c) as f64;
+        // New words read before fold (i, j), and words written back after it.
+        let traffic = |i: u64, j: u64| -> (f64, f64) {
+            let (ri, cj) = (rows_of(i), cols_of(j));
+            let last_pass = i + 1 == f.row_folds;
+            match f.dataflow {
+                Dataflow::Os => {
+                    let ifmap = if j == 0 { ri * k * ifmap_scale } else { 0.0 };
+                    let filter = if i == 0 || !filter_resident { k * cj } else { 0.0 };
+                    (ifmap + filter, ri * cj)
+                }
+                Dataflow::Ws => {
+                    let ifmap = if j == 0 { m * ri * ifmap_scale } else { 0.0 };
+                    let psum_in = if !ofmap_resident && i > 0 { m * cj } else { 0.0 };
+                    let out = if ofmap_resident && !last_pass { 0.0 } else { m * cj };
+                    (ri * cj + ifmap + psum_in, out)
+                }
+                Dataflow::Is => {
+                    let filter = if j == 0 { ri * n } else { 0.0 };
+                    let psum_in = if !ofmap_resident && i > 0 { cj * n } else { 0.0 };
+                    let out = if ofmap_resident && !last_pass { 0.0 } else { cj * n };
+                    (ri * cj * ifmap_scale + filter + psum_in, out)
+                }
+            }
+        };
+        let t = f.fold_cycles;
+        let wait = |words: f64| (words / bw).ceil() as u64;
+        let per_group = f.row_folds * f.col_folds;
+        let total = f.groups * per_group;
+        let at = |idx: u64| {
+            let local = idx % per_group;
+            traffic(local / f.col_folds, local % f.col_folds)
+        };
+        let (read0, mut cur_write) = at(0);
+        let mut stall = wait(read0);
+        let mut prev_write = 0.0;
+        for idx in 0..total {
+            // While fold idx computes: prefetch fold idx+1's reads, drain fold idx−1's writes.
+            let (next_read, next_write) = if idx + 1 < total { at(idx + 1) } else { (0.0, 0.0) };
+            stall += wait(next_read + prev_write).saturating_sub(t);
+            prev_write = cur_write;
+            cur_write = next_write;
+        }
+        // The last fold's outputs drain after it.
+        stall + wait(prev_write)
+    }
+
+    fn vector_cost(&self, op: &Op) -> Cost {
+        let work = match &op.kind {
+            OpKind::Pool(p) => p.kernel[0] * p.kernel[1] * numel(&op.output),
+            _ => op.flops().max(numel(&op.output)),
+        };
+        let compute = work.div_ceil(self.c);
+        let wb = u64::from(self.cfg.word_bytes);
+        let words = op.bytes_read().div_ceil(op.dtype.bytes()) + op.bytes_written().div_ceil(op.dtype.bytes());
+        let stall = match self.cfg.dram_bw_words_per_cycle {
+            Some(bw) => ((words as f64 / bw).ceil() as u64).saturating_sub(compute),
+            None => 0,
+        };
+        Cost {
+            compute_cycles: compute,
+            stall_cycles: stall,
+            dram_bytes: words * wb,
+            bytes: vec![("dram", words * wb)],
+            energy_pj: work as f64 * self.alu_pj + (words * wb) as f64 * energy::DRAM_PJ_PER_BYTE,
+            mac_slots: 0,
+        }
+    }
+}
+
+impl Accelerator for Systolic {
+    fn name(&self) -> String {
+        format!("systolic {}x{} {}", self.r, self.c, self.cfg.dataflow.name())
+    }
+
+    fn fidelity(&self) -> Fidelity {
+        Fidelity::CycleApprox
+    }
+
+    fn resources(&self) -> Resources {
+        let bw = self.cfg.dram_bw_words_per_cycle.map(|w| w * f64::from(self.cfg.word_bytes));
+        Resources {
+            engines: vec![Engine { name: "array".into() }, Engine { name: "vector".into() }],
+            memories: vec![Memory { name: "dram".into(), capacity_bytes: None, bandwidth_bytes_per_cycle: bw }],
+        }
+    }
+
+    fn dram(&self) -> Option<usize> {
+        Some(DRAM)
+    }
+
+    fn map(&self, op: &Op) -> Result<OpMapping, AccelError> {
+        Ok(match op.gemm_view() {
+            Some(g) => OpMapping { engine: ARRAY, plan: Plan::Systolic(self.fold(&g)) },
+            None => OpMapping { engine: VECTOR, plan: Plan::Vector { lanes: self.c } },
+        })
+    }
+
+    fn cost(&self, op: &Op, mapping: &OpMapping) -> Cost {
+        match (&mapping.plan, op.gemm_view()) {
+            (Plan::Systolic(f), Some(g)) => self.array_cost(op, &g, f),
+            _ => self.vector_cost(op),
+        }
+    }
+
+    fn freq_mhz(&self) -> f64 {
+        self.cfg.freq_mhz
+    }
+
+    fn mac_units(&self) -> u64 {
+        self.r * self.c
+    }
+
+    fn area_mm2(&self) -> f64 {
+        let wb = self.cfg.word_bytes;
+        let s = self.cfg.sram_kib;
+        let sram_kib = f64::from(s.ifmap) + f64::from(s.filter) + f64::from(s.ofmap);
+        (self.r * self.c) as f64 * energy::pe_area_um2(wb) * 1e-6
+            + self.c as f64 * energy::alu_lane_area_um2(wb) * 1e-6
+            + sram_kib * energy::SRAM_MM2_PER_KIB
+    }
+}

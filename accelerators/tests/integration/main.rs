@@ -1,0 +1,5 @@
+//! Integration tests of the accelerator models: one binary, one module per behaviour.
+
+mod invariants;
+mod scalesim_golden;
+mod stalls;
