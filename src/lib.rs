@@ -1,1 +1,77 @@
-//! placeholder
+//! # archsim — a cycle-approximate simulator of AI hardware
+//!
+//! This root crate ties the stages together for the `archsim` binary and the Python package:
+//!
+//! ```text
+//! config.yaml ──► Workload ──► Mapping ──► Schedule ──► Report ──► report.json / ops.csv / plots
+//!  (config)      (workloads)  (accelerators)  (sim)       (sim)      (output, plot)
+//! ```
+//!
+//! ```
+//! let cfg = archsim::config::load_str(archsim::QUICKSTART, "quickstart.yaml", &[]).unwrap();
+//! let report = archsim::simulate(&cfg, std::path::Path::new(".")).unwrap();
+//! assert_eq!(report.workload, "resnet18");
+//! assert!(report.total_cycles > 0);
+//! ```
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod config;
+pub mod output;
+pub mod plot;
+
+use std::path::Path;
+
+use thiserror::Error;
+
+pub use archsim_accelerators as accelerators;
+pub use archsim_sim as sim;
+pub use archsim_sim::Report;
+pub use archsim_workloads as workloads;
+pub use config::{Config, ConfigError};
+
+/// The embedded default config: ResNet-18 on a 128×128 output-stationary array.
+pub const QUICKSTART: &str = include_str!("../configs/quickstart.yaml");
+
+/// Any error of a run.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The config file is malformed or has a bad value (bad input).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The workload cannot be built (bad input).
+    #[error(transparent)]
+    Workload(#[from] archsim_workloads::WorkloadError),
+    /// The design point is infeasible or the model failed.
+    #[error(transparent)]
+    Accelerator(#[from] archsim_accelerators::AccelError),
+    /// Reading or writing a file failed.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl Error {
+    /// True when the error comes from the user's input (config, workload, design point),
+    /// as opposed to the environment (I/O).
+    pub fn is_bad_input(&self) -> bool {
+        !matches!(self, Error::Io { .. })
+    }
+}
+
+/// FNV-1a hash of the config's canonical JSON: the `config_hash` of the report's provenance.
+pub fn config_hash(cfg: &Config) -> String {
+    let json = serde_json::to_vec(cfg).unwrap_or_default();
+    archsim_sim::fnv1a_hex(&json)
+}
+
+/// Runs the whole pipeline for `cfg`; relative paths in it are resolved against `base_dir`.
+pub fn simulate(cfg: &Config, base_dir: &Path) -> Result<Report, Error> {
+    let w = cfg.workload.build(base_dir)?;
+    let acc = cfg.accelerator.build()?;
+    Ok(archsim_accelerators::pipeline::evaluate(&w, acc.as_ref(), &config_hash(cfg), cfg.seed)?)
+}

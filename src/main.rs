@@ -1,1 +1,155 @@
-fn main(){}
+//! The `archsim` command line.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use archsim::{config, output, Error};
+
+/// archsim — a cycle-approximate simulator of AI hardware.
+///
+/// Describe a workload and an accelerator in a YAML config, run it, and read the report:
+///
+///   archsim run configs/quickstart.yaml            # writes out/quickstart/
+///   archsim run cfg.yaml --set accelerator.rows=64 --set accelerator.dataflow=ws
+///   archsim run cfg.yaml --json | jq .total_cycles
+///   archsim list                                   # models, accelerator kinds, dataflows
+///   archsim schema                                 # JSON schema of the config
+#[derive(Parser)]
+#[command(name = "archsim", version, verbatim_doc_comment)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Simulate a config and write config.yaml, report.json, ops.csv and plots.
+    ///
+    /// Without CONFIG, runs the embedded quickstart (ResNet-18 on a 128x128 output-stationary
+    /// array). Bad input exits with code 2 and a one-line error naming the file, line, column
+    /// and key.
+    Run {
+        /// The config file (YAML). Omit to run the embedded quickstart.
+        config: Option<PathBuf>,
+        /// Print the report JSON on stdout (and nothing else); progress goes to stderr.
+        #[arg(long)]
+        json: bool,
+        /// Override a config key, e.g. `--set accelerator.rows=64` (repeatable).
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+        /// Output folder (default: out/<config name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Stop after a stage and print it as JSON: workload, mapping or schedule.
+        #[arg(long, value_parser = ["workload", "mapping", "schedule"])]
+        stop_after: Option<String>,
+    },
+    /// List the zoo models, accelerator kinds and their options.
+    List,
+    /// Print the JSON schema of the config file.
+    Schema,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { config, json, set, out, stop_after } => match run(config.as_deref(), json, &set, out, stop_after.as_deref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(if e.is_bad_input() { 2 } else { 1 })
+            }
+        },
+        Command::List => {
+            list();
+            ExitCode::SUCCESS
+        }
+        Command::Schema => {
+            let schema = schemars::schema_for!(archsim::Config);
+            println!("{}", serde_json::to_string_pretty(&schema).expect("schema serializes"));
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn run(path: Option<&Path>, json: bool, set: &[String], out: Option<PathBuf>, stop_after: Option<&str>) -> Result<(), Error> {
+    let (text, name, base) = match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| Error::Config(archsim::ConfigError {
+                file: p.display().to_string(),
+                location: None,
+                key: None,
+                from_override: None,
+                message: format!("cannot read config: {e}"),
+            }))?;
+            let base = p.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+            let stem = p.file_stem().map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned());
+            (text, stem, base)
+        }
+        None => (archsim::QUICKSTART.to_string(), "quickstart".to_string(), PathBuf::from(".")),
+    };
+    let file = path.map_or_else(|| "<embedded quickstart>".to_string(), |p| p.display().to_string());
+    let cfg = config::load_str(&text, &file, set)?;
+
+    if let Some(stage) = stop_after {
+        let w = cfg.workload.build(&base)?;
+        let acc = cfg.accelerator.build()?;
+        let dump = match stage {
+            "workload" => serde_json::to_string_pretty(&w),
+            "mapping" => serde_json::to_string_pretty(&archsim::accelerators::pipeline::mapping(&w, acc.as_ref())?),
+            _ => {
+                let m = archsim::accelerators::pipeline::mapping(&w, acc.as_ref())?;
+                serde_json::to_string_pretty(&archsim::accelerators::pipeline::schedule(&m, acc.as_ref())?)
+            }
+        }
+        .expect("stages serialize");
+        println!("{dump}");
+        return Ok(());
+    }
+
+    let report = archsim::simulate(&cfg, &base)?;
+    let dir = out.unwrap_or_else(|| PathBuf::from("out").join(&name));
+    let files = output::write_run(&cfg, &report, &dir)?;
+    if json {
+        print!("{}", output::report_json(&report));
+        eprintln!("wrote {}", dir.display());
+        return Ok(());
+    }
+    println!("{} on {}", report.workload, report.accelerator);
+    println!("  total cycles   {:>14}  ({} compute, {} stall)", report.total_cycles, report.compute_cycles, report.stall_cycles);
+    println!("  latency        {:>14.6} ms", report.latency_s * 1e3);
+    println!("  utilization    {:>14.2} %", report.utilization * 100.0);
+    println!("  energy         {:>14.6} mJ", report.energy_j * 1e3);
+    println!("  area           {:>14.3} mm2", report.area_mm2);
+    println!("  MACs           {:>14}", report.macs);
+    println!("  DRAM traffic   {:>14} bytes", report.bytes.get("dram").copied().unwrap_or(0));
+    let mut top: Vec<_> = report.ops.iter().collect();
+    top.sort_by(|a, b| b.cycles.cmp(&a.cycles).then(a.name.cmp(&b.name)));
+    println!("  slowest ops:");
+    for o in top.iter().take(5) {
+        println!("    {:<24} {:>10} cycles  {:>6.1} % util  {}", o.name, o.cycles, o.utilization * 100.0, o.mapping);
+    }
+    println!("wrote:");
+    for f in files {
+        println!("  {}", f.display());
+    }
+    Ok(())
+}
+
+fn list() {
+    println!("models (workload.model):");
+    for m in archsim::workloads::zoo::MODELS {
+        println!("  {m}");
+    }
+    println!("other workload sources: scalesim_topology: PATH (SCALE-Sim conv or GEMM CSV), gemm: {{m, n, k}}");
+    println!("dtypes (workload.dtype): int8, fp8, bf16, fp16, fp32");
+    println!("accelerator kinds (accelerator.kind):");
+    for k in archsim::accelerators::KINDS {
+        println!("  {k}");
+    }
+    println!("systolic keys: rows, cols, dataflow (os|ws|is), sram_kib {{ifmap, filter, ofmap}}, word_bytes (1|2|4),");
+    println!("               freq_mhz, dram_bw_words_per_cycle (absent = unlimited), os_drain (overlapped|separate)");
+    println!("presets: none yet (accelerator presets arrive with the GPU and NPU models)");
+}

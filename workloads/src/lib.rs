@@ -26,6 +26,7 @@
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
+mod config;
 mod dtype;
 mod error;
 mod graph;
@@ -33,6 +34,7 @@ mod op;
 pub mod scalesim;
 pub mod zoo;
 
+pub use config::{GemmDims, WorkloadConfig};
 pub use dtype::DType;
 pub use error::WorkloadError;
 pub use graph::{Edge, Tensor, Workload, WorkloadBuilder};

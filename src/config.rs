@@ -1,0 +1,358 @@
+//! Loading a config: YAML text → overrides → typed, validated [`Config`], with errors that name
+//! the file, line, column and key.
+//!
+//! The loader works in three steps so that every error can point at its source:
+//!
+//! 1. the YAML is parsed into a generic value (syntax errors carry their line and column);
+//! 2. `--set a.b.c=VALUE` overrides are applied to that value (each VALUE is parsed as YAML, so
+//!    `64` is a number and `ws` a string);
+//! 3. the value is deserialized into typed sections with the key path tracked, then validated;
+//!    a failing key is looked up in a span-annotated parse of the text to get its line and
+//!    column (or reported as coming from `--set`).
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize as DeserializeDerive, Serialize};
+use serde_json::{Map, Value};
+use serde_saphyr::Spanned;
+
+use archsim_accelerators::{AccelError, AcceleratorConfig, KINDS};
+use archsim_workloads::{WorkloadConfig, WorkloadError};
+
+/// A whole simulation config.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// What runs.
+    pub workload: WorkloadConfig,
+    /// What it runs on.
+    pub accelerator: AcceleratorConfig,
+    /// Seed of every random choice (default 0).
+    #[serde(default)]
+    pub seed: u64,
+}
+
+#[derive(DeserializeDerive)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    workload: WorkloadConfig,
+    accelerator: Map<String, Value>,
+    #[serde(default)]
+    seed: u64,
+}
+
+/// A config error, located in the file (or in a `--set` override).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Config file name.
+    pub file: String,
+    /// One-based line and column, when the error is in the file.
+    pub location: Option<(u64, u64)>,
+    /// Dotted key path, when the error concerns a key.
+    pub key: Option<String>,
+    /// The `--set` override that introduced the bad value, if any.
+    pub from_override: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.from_override, self.location) {
+            (Some(o), _) => write!(f, "--set {o}: ")?,
+            (None, Some((l, c))) => write!(f, "{}:{l}:{c}: ", self.file)?,
+            (None, None) => write!(f, "{}: ", self.file)?,
+        }
+        if let Some(k) = &self.key {
+            write!(f, "{k}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Parses `text` (the contents of `file`) with `overrides` (`path=value` strings) applied.
+pub fn load_str(text: &str, file: &str, overrides: &[String]) -> Result<Config, ConfigError> {
+    let err = |location: Option<(u64, u64)>, message: String| ConfigError {
+        file: file.to_string(),
+        location,
+        key: None,
+        from_override: None,
+        message,
+    };
+    let mut value: Value = serde_saphyr::from_str(text).map_err(|e| {
+        let loc = e.location().map(|l| (l.line(), l.column()));
+        err(loc, first_line(&e.to_string()))
+    })?;
+    if value.is_null() {
+        value = Value::Object(Map::new());
+    }
+    let mut applied: Vec<(Vec<String>, String)> = Vec::new();
+    for o in overrides {
+        let (path, raw) = o.split_once('=').ok_or_else(|| ConfigError {
+            from_override: Some(o.clone()),
+            ..err(None, "expected PATH=VALUE, e.g. accelerator.rows=64".into())
+        })?;
+        let keys: Vec<String> = path.split('.').map(str::to_string).collect();
+        if keys.iter().any(String::is_empty) {
+            return Err(ConfigError { from_override: Some(o.clone()), ..err(None, format!("bad key path `{path}`")) });
+        }
+        let v: Value = if raw.trim().is_empty() {
+            Value::String(String::new())
+        } else {
+            serde_saphyr::from_str(raw).map_err(|e| ConfigError {
+                from_override: Some(o.clone()),
+                ..err(None, format!("value is not valid YAML: {}", first_line(&e.to_string())))
+            })?
+        };
+        set_path(&mut value, &keys, v).map_err(|m| ConfigError { from_override: Some(o.clone()), ..err(None, m) })?;
+        applied.push((keys, o.clone()));
+    }
+    from_value(value).map_err(|(path, message)| {
+        let from_override = applied
+            .iter()
+            .rev()
+            .find(|(keys, _)| path.starts_with(keys.as_slice()) || keys.starts_with(path.as_slice()) && !path.is_empty())
+            .map(|(_, o)| o.clone());
+        let at_key = message.starts_with("unknown field");
+        let location = if from_override.is_some() { None } else { locate(text, &path, at_key) };
+        ConfigError {
+            file: file.to_string(),
+            location,
+            key: (!path.is_empty()).then(|| path.join(".")),
+            from_override,
+            message,
+        }
+    })
+}
+
+fn first_line(s: &str) -> String {
+    let l = s.lines().next().unwrap_or("").trim();
+    // serde-saphyr prefixes "error: line L column C: " — the location is reported separately.
+    match l.strip_prefix("error: ") {
+        Some(rest) => match rest.find(": ") {
+            Some(i) if rest.starts_with("line ") => rest[i + 2..].to_string(),
+            _ => rest.to_string(),
+        },
+        None => l.to_string(),
+    }
+}
+
+fn set_path(root: &mut Value, keys: &[String], v: Value) -> Result<(), String> {
+    let mut cur = root;
+    for (i, k) in keys.iter().enumerate() {
+        let Value::Object(map) = cur else {
+            return Err(format!("`{}` is not a mapping", keys[..i].join(".")));
+        };
+        if i + 1 == keys.len() {
+            map.insert(k.clone(), v);
+            return Ok(());
+        }
+        cur = map.entry(k.clone()).or_insert_with(|| Value::Object(Map::new()));
+    }
+    Ok(())
+}
+
+type KeyError = (Vec<String>, String);
+
+fn typed<T: serde::de::DeserializeOwned>(v: Value, prefix: &[&str]) -> Result<T, KeyError> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let mut path: Vec<String> = prefix.iter().map(|s| s.to_string()).collect();
+        for seg in e.path().iter() {
+            match seg {
+                serde_path_to_error::Segment::Map { key } => path.push(key.clone()),
+                serde_path_to_error::Segment::Seq { index } => path.push(index.to_string()),
+                _ => {}
+            }
+        }
+        let msg = e.inner().to_string();
+        // Make sure an unknown field's path ends with the field itself.
+        if let Some(field) = msg.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
+            if path.last().map(String::as_str) != Some(field) {
+                path.push(field.to_string());
+            }
+        }
+        (path, msg)
+    })
+}
+
+fn from_value(value: Value) -> Result<Config, KeyError> {
+    if !value.is_object() {
+        return Err((vec![], "the config must be a mapping with `workload` and `accelerator`".into()));
+    }
+    let raw: RawConfig = typed(value, &[])?;
+    raw.workload.validate().map_err(|e| workload_key_error(&e))?;
+    let mut acc = raw.accelerator;
+    let kind = match acc.remove("kind") {
+        Some(Value::String(k)) => k,
+        Some(_) => return Err((vec!["accelerator".into(), "kind".into()], "must be a string".into())),
+        None => {
+            return Err((vec!["accelerator".into(), "kind".into()], format!("missing; one of: {}", KINDS.join(", "))))
+        }
+    };
+    let accelerator = match kind.as_str() {
+        "systolic" => AcceleratorConfig::Systolic(typed(Value::Object(acc), &["accelerator"])?),
+        other => {
+            return Err((
+                vec!["accelerator".into(), "kind".into()],
+                format!("unknown kind `{other}`; known kinds: {}", KINDS.join(", ")),
+            ))
+        }
+    };
+    accelerator.validate().map_err(|e| match e {
+        AccelError::InvalidConfig { key, reason } => {
+            let mut p = vec!["accelerator".to_string()];
+            p.extend(key.split('.').map(str::to_string));
+            (p, reason)
+        }
+        other => (vec!["accelerator".into()], other.to_string()),
+    })?;
+    Ok(Config { workload: raw.workload, accelerator, seed: raw.seed })
+}
+
+fn workload_key_error(e: &WorkloadError) -> KeyError {
+    match e {
+        WorkloadError::InvalidParameter { key, reason } => (key.split('.').map(str::to_string).collect(), reason.clone()),
+        other => (vec!["workload".into()], other.to_string()),
+    }
+}
+
+/// A YAML node with the spans of its keys and values.
+enum Node {
+    Map(Vec<(Spanned<String>, Spanned<Node>)>),
+    Seq(Vec<Spanned<Node>>),
+    Scalar,
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Node;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any YAML node")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Node, A::Error> {
+                let mut v = Vec::new();
+                while let Some(k) = a.next_key::<Spanned<String>>()? {
+                    v.push((k, a.next_value::<Spanned<Node>>()?));
+                }
+                Ok(Node::Map(v))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Node, A::Error> {
+                let mut v = Vec::new();
+                while let Some(x) = a.next_element::<Spanned<Node>>()? {
+                    v.push(x);
+                }
+                Ok(Node::Seq(v))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Node, E> {
+                Ok(Node::Scalar)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Node, E> {
+                Ok(Node::Scalar)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Node, E> {
+                Ok(Node::Scalar)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Node, E> {
+                Ok(Node::Scalar)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Node, E> {
+                Ok(Node::Scalar)
+            }
+            fn visit_unit<E>(self) -> Result<Node, E> {
+                Ok(Node::Scalar)
+            }
+            fn visit_none<E>(self) -> Result<Node, E> {
+                Ok(Node::Scalar)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Line and column of the deepest node along `path`: the value of the last key found, or the
+/// key itself when `at_key` (an unknown field) or when the value is a whole mapping.
+fn locate(text: &str, path: &[String], at_key: bool) -> Option<(u64, u64)> {
+    let root: Spanned<Node> = serde_saphyr::from_str(text).ok()?;
+    let mut loc = (root.referenced.line(), root.referenced.column());
+    let mut cur = &root.value;
+    for (i, k) in path.iter().enumerate() {
+        let last = i + 1 == path.len();
+        match cur {
+            Node::Map(entries) => {
+                let (key, val) = entries.iter().find(|(key, _)| &key.value == k)?;
+                // Point at the value for type errors, at the key when the key itself is the issue.
+                loc = if last && (at_key || matches!(val.value, Node::Map(_))) {
+                    (key.referenced.line(), key.referenced.column())
+                } else {
+                    (val.referenced.line(), val.referenced.column())
+                };
+                cur = &val.value;
+            }
+            Node::Seq(items) => {
+                let item = items.get(k.parse::<usize>().ok()?)?;
+                loc = (item.referenced.line(), item.referenced.column());
+                cur = &item.value;
+            }
+            Node::Scalar => break,
+        }
+    }
+    Some(loc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "workload:\n  model: resnet18\naccelerator:\n  kind: systolic\n  rows: 8\n  cols: 8\n  dataflow: os\n";
+
+    fn error(text: &str, overrides: &[&str]) -> String {
+        let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        load_str(text, "c.yaml", &o).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn good_config_loads_with_defaults() {
+        let c = load_str(GOOD, "c.yaml", &[]).unwrap();
+        let AcceleratorConfig::Systolic(s) = &c.accelerator else { panic!() };
+        assert_eq!((s.rows, s.sram_kib.ifmap, s.word_bytes), (8, 512, 1));
+        assert_eq!(c.workload.batch, 1);
+    }
+
+    #[test]
+    fn errors_name_file_line_column_and_key() {
+        let cases = [
+            (GOOD.replace("cols: 8", "colz: 8"), "c.yaml:6:3: accelerator.colz: unknown field `colz`"),
+            (GOOD.replace("rows: 8", "rows: eight"), "c.yaml:5:9: accelerator.rows: invalid type"),
+            (GOOD.replace("rows: 8", "rows: 0"), "c.yaml:5:9: accelerator.rows: must be at least 1"),
+            (GOOD.replace("dataflow: os", "dataflow: xs"), "c.yaml:7:13: accelerator.dataflow: unknown variant `xs`"),
+            (GOOD.replace("kind: systolic", "kind: tpu"), "c.yaml:4:9: accelerator.kind: unknown kind `tpu`"),
+            (GOOD.replace("model: resnet18", "model: resnet19"), "c.yaml:2:10: workload.model: unknown model `resnet19`"),
+            (GOOD.replace("  model: resnet18\n", "  model: resnet18\n  batch: -1\n"), "c.yaml:3:10: workload.batch: invalid value"),
+            (format!("{GOOD}extra: 1\n"), "c.yaml:8:1: extra: unknown field `extra`"),
+            ("workload: [1\n".to_string(), "c.yaml:1:"),
+            ("- 1\n".to_string(), "c.yaml:1:1: the config must be a mapping"),
+        ];
+        for (text, want) in cases {
+            let e = error(&text, &[]);
+            assert!(e.starts_with(want), "{e:?} does not start with {want:?}");
+            assert!(!e.contains('\n'), "one line: {e:?}");
+        }
+    }
+
+    #[test]
+    fn overrides_apply_and_their_errors_name_the_override() {
+        let o = vec!["accelerator.rows=64".to_string(), "accelerator.dataflow=ws".to_string()];
+        let c = load_str(GOOD, "c.yaml", &o).unwrap();
+        let AcceleratorConfig::Systolic(s) = &c.accelerator else { panic!() };
+        assert_eq!((s.rows, s.dataflow.name()), (64, "ws"));
+        assert_eq!(error(GOOD, &["accelerator.rows=0"]), "--set accelerator.rows=0: accelerator.rows: must be at least 1");
+        assert!(error(GOOD, &["accelerator.rows"]).starts_with("--set accelerator.rows: expected PATH=VALUE"));
+        assert!(error(GOOD, &["accelerator.bogus=1"]).contains("accelerator.bogus: unknown field"));
+    }
+}

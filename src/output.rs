@@ -1,0 +1,86 @@
+//! Writing a run's output folder: `config.yaml`, `report.json`, `ops.csv` and the plots.
+
+use std::path::{Path, PathBuf};
+
+use crate::{Config, Error, Report};
+
+fn io(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Io { path: path.display().to_string(), message: e.to_string() }
+}
+
+/// The report as pretty JSON, newline-terminated (byte-identical for the same config and seed).
+pub fn report_json(report: &Report) -> String {
+    let mut s = serde_json::to_string_pretty(report).expect("a report always serializes");
+    s.push('\n');
+    s
+}
+
+/// Writes every output of a run into `dir` (created if needed); returns the files written.
+pub fn write_run(cfg: &Config, report: &Report, dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let mut written = Vec::new();
+    let cfg_path = dir.join("config.yaml");
+    let yaml = serde_saphyr::to_string(cfg).map_err(|e| io(&cfg_path, e))?;
+    std::fs::write(&cfg_path, yaml).map_err(|e| io(&cfg_path, e))?;
+    written.push(cfg_path);
+
+    let json_path = dir.join("report.json");
+    std::fs::write(&json_path, report_json(report)).map_err(|e| io(&json_path, e))?;
+    written.push(json_path);
+
+    let csv_path = dir.join("ops.csv");
+    write_ops_csv(report, &csv_path)?;
+    written.push(csv_path);
+
+    crate::plot::per_op_cycles(report, dir, "cycles_per_op").map_err(|e| io(dir, e))?;
+    written.push(dir.join("cycles_per_op.png"));
+    written.push(dir.join("cycles_per_op.svg"));
+    Ok(written)
+}
+
+/// One row per op: timing, utilization, MACs, bytes per level and energy.
+pub fn write_ops_csv(report: &Report, path: &Path) -> Result<(), Error> {
+    let mut levels: Vec<&String> = report.bytes.keys().collect();
+    levels.sort();
+    let mut w = csv::Writer::from_path(path).map_err(|e| io(path, e))?;
+    let mut header: Vec<String> = [
+        "name",
+        "kind",
+        "engine",
+        "mapping",
+        "start_cycle",
+        "end_cycle",
+        "cycles",
+        "compute_cycles",
+        "stall_cycles",
+        "utilization",
+        "macs",
+        "energy_j",
+        "latency_s",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    header.extend(levels.iter().map(|l| format!("bytes_{l}")));
+    w.write_record(&header).map_err(|e| io(path, e))?;
+    for o in &report.ops {
+        let mut row = vec![
+            o.name.clone(),
+            o.kind.clone(),
+            o.engine.clone(),
+            o.mapping.clone(),
+            o.start_cycle.to_string(),
+            o.end_cycle.to_string(),
+            o.cycles.to_string(),
+            o.compute_cycles.to_string(),
+            o.stall_cycles.to_string(),
+            o.utilization.to_string(),
+            o.macs.to_string(),
+            o.energy_j.to_string(),
+            o.latency_s.to_string(),
+        ];
+        row.extend(levels.iter().map(|l| o.bytes.get(*l).copied().unwrap_or(0).to_string()));
+        w.write_record(&row).map_err(|e| io(path, e))?;
+    }
+    w.flush().map_err(|e| io(path, e))
+}

@@ -1,0 +1,107 @@
+//! The `workload:` section of a config.
+
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::{scalesim, single_gemm, zoo, DType, Workload, WorkloadError};
+
+/// Dimensions of a single GEMM `[m×k]·[k×n]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GemmDims {
+    /// Rows of the left operand and of the result.
+    pub m: u64,
+    /// Columns of the right operand and of the result.
+    pub n: u64,
+    /// Reduction length.
+    pub k: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// The `workload:` section: exactly one of `model`, `scalesim_topology` or `gemm`, plus the
+/// shared keys `batch` and `dtype`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadConfig {
+    /// A zoo model name (`resnet18`, `mobilenet_v1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Path of a SCALE-Sim topology CSV (conv or GEMM format), relative to the config file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scalesim_topology: Option<PathBuf>,
+    /// A single GEMM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gemm: Option<GemmDims>,
+    /// Batch size (default 1).
+    #[serde(default = "one")]
+    pub batch: u64,
+    /// Element type (default `int8`).
+    #[serde(default)]
+    pub dtype: DType,
+}
+
+impl WorkloadConfig {
+    /// A zoo model at batch 1, int8.
+    pub fn model(name: &str) -> Self {
+        WorkloadConfig { model: Some(name.into()), scalesim_topology: None, gemm: None, batch: 1, dtype: DType::Int8 }
+    }
+
+    /// Checks that exactly one source is given and the shared keys are in range.
+    pub fn validate(&self) -> Result<(), WorkloadError> {
+        let given = [self.model.is_some(), self.scalesim_topology.is_some(), self.gemm.is_some()];
+        match given.iter().filter(|&&g| g).count() {
+            1 => {}
+            0 => {
+                return Err(WorkloadError::InvalidParameter {
+                    key: "workload".into(),
+                    reason: "give one of `model`, `scalesim_topology` or `gemm`".into(),
+                })
+            }
+            _ => {
+                return Err(WorkloadError::InvalidParameter {
+                    key: "workload".into(),
+                    reason: "give only one of `model`, `scalesim_topology` or `gemm`".into(),
+                })
+            }
+        }
+        if self.batch == 0 {
+            return Err(WorkloadError::InvalidParameter { key: "workload.batch".into(), reason: "must be at least 1".into() });
+        }
+        if let Some(m) = &self.model {
+            if !zoo::MODELS.contains(&m.as_str()) {
+                return Err(WorkloadError::InvalidParameter {
+                    key: "workload.model".into(),
+                    reason: format!("unknown model `{m}`; known models: {}", zoo::MODELS.join(", ")),
+                });
+            }
+        }
+        if let Some(g) = &self.gemm {
+            for (k, v) in [("m", g.m), ("n", g.n), ("k", g.k)] {
+                if v == 0 {
+                    return Err(WorkloadError::InvalidParameter { key: format!("workload.gemm.{k}"), reason: "must be positive".into() });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds the workload; relative paths are resolved against `base_dir`.
+    pub fn build(&self, base_dir: &Path) -> Result<Workload, WorkloadError> {
+        self.validate()?;
+        if let Some(m) = &self.model {
+            return zoo::build(m, self.batch, self.dtype);
+        }
+        if let Some(p) = &self.scalesim_topology {
+            return scalesim::read_topology(&base_dir.join(p), self.batch, self.dtype);
+        }
+        let g = self.gemm.expect("validate checked that one source is given");
+        let mut w = single_gemm(self.batch * g.m, g.n, g.k, self.dtype)?;
+        w.batch = self.batch;
+        Ok(w)
+    }
+}
