@@ -26,7 +26,7 @@ pub enum WorkloadError {
         known: String,
     },
     /// A SCALE-Sim topology file that cannot be read or parsed.
-    #[error("{path}:{line}: {reason}")]
+    #[error("{path}{}: {reason}", line_suffix(*.line))]
     Topology {
         /// File path (or `<string>` for in-memory input).
         path: String,
@@ -43,4 +43,12 @@ pub enum WorkloadError {
         /// What is wrong, in words.
         reason: String,
     },
+}
+
+fn line_suffix(line: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(":{line}")
+    }
 }

@@ -1,0 +1,151 @@
+//! End-to-end tests of the `archsim` binary: the fixed interfaces of DESIGN.md.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn archsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_archsim")).args(args).output().expect("archsim runs")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+const GOOD: &str = "workload:\n  model: resnet18\naccelerator:\n  kind: systolic\n  rows: 32\n  cols: 32\n  dataflow: ws\n";
+
+fn write_cfg(dir: &Path, text: &str) -> String {
+    let p = dir.join("c.yaml");
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn quickstart_writes_every_output() {
+    let out = tmp("quickstart");
+    let cfg = root().join("configs/quickstart.yaml");
+    let o = archsim(&["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["config.yaml", "report.json", "ops.csv", "cycles_per_op.png", "cycles_per_op.svg"] {
+        let meta = std::fs::metadata(out.join(f)).unwrap_or_else(|_| panic!("{f} missing"));
+        assert!(meta.len() > 0, "{f} empty");
+    }
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    for key in ["total_cycles", "latency_s", "energy_j", "area_mm2", "ops"] {
+        assert!(report.get(key).is_some(), "report.json lacks {key}");
+    }
+    let op = &report["ops"][0];
+    for key in ["name", "kind", "cycles", "compute_cycles", "stall_cycles", "utilization", "macs", "latency_s"] {
+        assert!(op.get(key).is_some(), "ops[0] lacks {key}");
+    }
+    // The resolved config round-trips: running it again gives the same report.
+    let out2 = tmp("quickstart_again");
+    let o = archsim(&["run", out.join("config.yaml").to_str().unwrap(), "--out", out2.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(out.join("report.json")).unwrap(), std::fs::read(out2.join("report.json")).unwrap());
+}
+
+#[test]
+fn embedded_quickstart_runs_without_a_file() {
+    let out = tmp("embedded");
+    let o = archsim(&["run", "--json", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success());
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["workload"], "resnet18");
+}
+
+#[test]
+fn json_prints_only_the_report_and_is_byte_identical_across_runs() {
+    let dir = tmp("json");
+    let cfg = write_cfg(&dir, GOOD);
+    let a = archsim(&["run", &cfg, "--json", "--out", dir.join("a").to_str().unwrap()]);
+    let b = archsim(&["run", &cfg, "--json", "--out", dir.join("b").to_str().unwrap()]);
+    assert!(a.status.success());
+    let parsed: serde_json::Value = serde_json::from_slice(&a.stdout).expect("stdout is exactly one JSON document");
+    assert!(parsed["total_cycles"].as_u64().unwrap() > 0);
+    assert_eq!(a.stdout, b.stdout);
+    assert_eq!(std::fs::read(dir.join("a/report.json")).unwrap(), std::fs::read(dir.join("b/report.json")).unwrap());
+}
+
+#[test]
+fn set_overrides_any_key() {
+    let dir = tmp("set");
+    let cfg = write_cfg(&dir, GOOD);
+    let r = |extra: &[&str]| {
+        let mut args = vec!["run", cfg.as_str(), "--json", "--out"];
+        let out = dir.join("o");
+        let out = out.to_str().unwrap().to_string();
+        args.push(&out);
+        args.extend_from_slice(extra);
+        let o = archsim(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let base = r(&[]);
+    let big = r(&["--set", "accelerator.rows=128", "--set", "accelerator.cols=128"]);
+    assert!(big["total_cycles"].as_u64() < base["total_cycles"].as_u64());
+    let slow = r(&["--set", "accelerator.dram_bw_words_per_cycle=0.5"]);
+    assert!(slow["stall_cycles"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn bad_input_exits_2_with_one_line_naming_the_problem() {
+    let dir = tmp("bad");
+    let topo_bad = dir.join("bad.csv");
+    std::fs::write(&topo_bad, "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\nC1,8,8,3,3,x,4,1,\n").unwrap();
+    let cases: Vec<(String, Vec<&str>, &str)> = vec![
+        (GOOD.replace("cols: 32", "cols: 32\n  colour: red"), vec![], "c.yaml:7:3: accelerator.colour: unknown field `colour`"),
+        (GOOD.replace("rows: 32", "rows: many"), vec![], "c.yaml:5:9: accelerator.rows: invalid type"),
+        (GOOD.replace("rows: 32", "rows: 0"), vec![], "c.yaml:5:9: accelerator.rows: must be at least 1"),
+        (GOOD.replace("dataflow: ws", "dataflow: rs"), vec![], "c.yaml:7:13: accelerator.dataflow: unknown variant `rs`"),
+        (
+            GOOD.replace("model: resnet18", &format!("scalesim_topology: {}", topo_bad.display())),
+            vec![],
+            "bad.csv:2: Channels `x` is not a positive integer",
+        ),
+        (GOOD.replace("model: resnet18", "scalesim_topology: nowhere.csv"), vec![], "nowhere.csv: cannot read file"),
+        ("workload: {model: resnet18\n".into(), vec![], "c.yaml:"),
+        (GOOD.into(), vec!["--set", "accelerator.word_bytes=3"], "--set accelerator.word_bytes=3: accelerator.word_bytes: must be 1, 2 or 4"),
+    ];
+    for (text, extra, want) in cases {
+        let cfg = write_cfg(&dir, &text);
+        let mut args = vec!["run", cfg.as_str(), "--out", dir.to_str().unwrap()];
+        args.extend(extra);
+        let o = archsim(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{want}: {err}");
+        assert!(err.contains(want), "{err:?} lacks {want:?}");
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
+        assert!(!err.contains("panicked"));
+        assert!(o.stdout.is_empty());
+    }
+    let o = archsim(&["run", dir.join("missing.yaml").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("missing.yaml: cannot read config"));
+}
+
+#[test]
+fn list_and_schema() {
+    let o = archsim(&["list"]);
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(s.contains("resnet18") && s.contains("mobilenet_v1") && s.contains("systolic"));
+    let o = archsim(&["schema"]);
+    let schema: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let text = schema.to_string();
+    assert!(text.contains("dram_bw_words_per_cycle") && text.contains("scalesim_topology"));
+}
+
+#[test]
+fn stop_after_dumps_a_stage() {
+    let o = archsim(&["run", "--stop-after", "mapping"]);
+    assert!(o.status.success());
+    let m: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(m["ops"][0]["name"], "conv1");
+    assert_eq!(m["ops"][0]["mapping"]["plan"]["row_folds"], 98);
+}
