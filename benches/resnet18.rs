@@ -20,12 +20,16 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("resnet18_128x128");
     for df in [Dataflow::Os, Dataflow::Ws, Dataflow::Is] {
         let acc = Systolic::new(SystolicConfig::new(128, 128, df)).unwrap();
-        g.bench_function(df.name(), |b| b.iter(|| pipeline::evaluate(&w, &acc, "bench", 0).unwrap()));
+        g.bench_function(df.name(), |b| {
+            b.iter(|| pipeline::evaluate(&w, &acc, "bench", 0).unwrap())
+        });
     }
     let mut stalled = SystolicConfig::new(128, 128, Dataflow::Os);
     stalled.dram_bw_words_per_cycle = Some(8.0);
     let acc = Systolic::new(stalled).unwrap();
-    g.bench_function("os_dram_8_words_per_cycle", |b| b.iter(|| pipeline::evaluate(&w, &acc, "bench", 0).unwrap()));
+    g.bench_function("os_dram_8_words_per_cycle", |b| {
+        b.iter(|| pipeline::evaluate(&w, &acc, "bench", 0).unwrap())
+    });
     g.finish();
 
     // The ratio against SCALE-Sim, measured in this run.

@@ -98,27 +98,43 @@ pub fn load_str(text: &str, file: &str, overrides: &[String]) -> Result<Config, 
         })?;
         let keys: Vec<String> = path.split('.').map(str::to_string).collect();
         if keys.iter().any(String::is_empty) {
-            return Err(ConfigError { from_override: Some(o.clone()), ..err(None, format!("bad key path `{path}`")) });
+            return Err(ConfigError {
+                from_override: Some(o.clone()),
+                ..err(None, format!("bad key path `{path}`"))
+            });
         }
         let v: Value = if raw.trim().is_empty() {
             Value::String(String::new())
         } else {
             serde_saphyr::from_str(raw).map_err(|e| ConfigError {
                 from_override: Some(o.clone()),
-                ..err(None, format!("value is not valid YAML: {}", first_line(&e.to_string())))
+                ..err(
+                    None,
+                    format!("value is not valid YAML: {}", first_line(&e.to_string())),
+                )
             })?
         };
-        set_path(&mut value, &keys, v).map_err(|m| ConfigError { from_override: Some(o.clone()), ..err(None, m) })?;
+        set_path(&mut value, &keys, v).map_err(|m| ConfigError {
+            from_override: Some(o.clone()),
+            ..err(None, m)
+        })?;
         applied.push((keys, o.clone()));
     }
     from_value(value).map_err(|(path, message)| {
         let from_override = applied
             .iter()
             .rev()
-            .find(|(keys, _)| path.starts_with(keys.as_slice()) || keys.starts_with(path.as_slice()) && !path.is_empty())
+            .find(|(keys, _)| {
+                path.starts_with(keys.as_slice())
+                    || keys.starts_with(path.as_slice()) && !path.is_empty()
+            })
             .map(|(_, o)| o.clone());
         let at_key = message.starts_with("unknown field");
-        let location = if from_override.is_some() { None } else { locate(text, &path, at_key) };
+        let location = if from_override.is_some() {
+            None
+        } else {
+            locate(text, &path, at_key)
+        };
         ConfigError {
             file: file.to_string(),
             location,
@@ -151,7 +167,9 @@ fn set_path(root: &mut Value, keys: &[String], v: Value) -> Result<(), String> {
             map.insert(k.clone(), v);
             return Ok(());
         }
-        cur = map.entry(k.clone()).or_insert_with(|| Value::Object(Map::new()));
+        cur = map
+            .entry(k.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
     }
     Ok(())
 }
@@ -170,7 +188,10 @@ fn typed<T: serde::de::DeserializeOwned>(v: Value, prefix: &[&str]) -> Result<T,
         }
         let msg = e.inner().to_string();
         // Make sure an unknown field's path ends with the field itself.
-        if let Some(field) = msg.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
+        if let Some(field) = msg
+            .strip_prefix("unknown field `")
+            .and_then(|r| r.split('`').next())
+        {
             if path.last().map(String::as_str) != Some(field) {
                 path.push(field.to_string());
             }
@@ -181,16 +202,29 @@ fn typed<T: serde::de::DeserializeOwned>(v: Value, prefix: &[&str]) -> Result<T,
 
 fn from_value(value: Value) -> Result<Config, KeyError> {
     if !value.is_object() {
-        return Err((vec![], "the config must be a mapping with `workload` and `accelerator`".into()));
+        return Err((
+            vec![],
+            "the config must be a mapping with `workload` and `accelerator`".into(),
+        ));
     }
     let raw: RawConfig = typed(value, &[])?;
-    raw.workload.validate().map_err(|e| workload_key_error(&e))?;
+    raw.workload
+        .validate()
+        .map_err(|e| workload_key_error(&e))?;
     let mut acc = raw.accelerator;
     let kind = match acc.remove("kind") {
         Some(Value::String(k)) => k,
-        Some(_) => return Err((vec!["accelerator".into(), "kind".into()], "must be a string".into())),
+        Some(_) => {
+            return Err((
+                vec!["accelerator".into(), "kind".into()],
+                "must be a string".into(),
+            ))
+        }
         None => {
-            return Err((vec!["accelerator".into(), "kind".into()], format!("missing; one of: {}", KINDS.join(", "))))
+            return Err((
+                vec!["accelerator".into(), "kind".into()],
+                format!("missing; one of: {}", KINDS.join(", ")),
+            ))
         }
     };
     let accelerator = match kind.as_str() {
@@ -210,12 +244,18 @@ fn from_value(value: Value) -> Result<Config, KeyError> {
         }
         other => (vec!["accelerator".into()], other.to_string()),
     })?;
-    Ok(Config { workload: raw.workload, accelerator, seed: raw.seed })
+    Ok(Config {
+        workload: raw.workload,
+        accelerator,
+        seed: raw.seed,
+    })
 }
 
 fn workload_key_error(e: &WorkloadError) -> KeyError {
     match e {
-        WorkloadError::InvalidParameter { key, reason } => (key.split('.').map(str::to_string).collect(), reason.clone()),
+        WorkloadError::InvalidParameter { key, reason } => {
+            (key.split('.').map(str::to_string).collect(), reason.clone())
+        }
         other => (vec!["workload".into()], other.to_string()),
     }
 }
@@ -319,7 +359,9 @@ mod tests {
     #[test]
     fn good_config_loads_with_defaults() {
         let c = load_str(GOOD, "c.yaml", &[]).unwrap();
-        let AcceleratorConfig::Systolic(s) = &c.accelerator else { panic!() };
+        let AcceleratorConfig::Systolic(s) = &c.accelerator else {
+            panic!()
+        };
         assert_eq!((s.rows, s.sram_kib.ifmap, s.word_bytes), (8, 512, 1));
         assert_eq!(c.workload.batch, 1);
     }
@@ -327,16 +369,43 @@ mod tests {
     #[test]
     fn errors_name_file_line_column_and_key() {
         let cases = [
-            (GOOD.replace("cols: 8", "colz: 8"), "c.yaml:6:3: accelerator.colz: unknown field `colz`"),
-            (GOOD.replace("rows: 8", "rows: eight"), "c.yaml:5:9: accelerator.rows: invalid type"),
-            (GOOD.replace("rows: 8", "rows: 0"), "c.yaml:5:9: accelerator.rows: must be at least 1"),
-            (GOOD.replace("dataflow: os", "dataflow: xs"), "c.yaml:7:13: accelerator.dataflow: unknown variant `xs`"),
-            (GOOD.replace("kind: systolic", "kind: tpu"), "c.yaml:4:9: accelerator.kind: unknown kind `tpu`"),
-            (GOOD.replace("model: resnet18", "model: resnet19"), "c.yaml:2:10: workload.model: unknown model `resnet19`"),
-            (GOOD.replace("  model: resnet18\n", "  model: resnet18\n  batch: -1\n"), "c.yaml:3:10: workload.batch: invalid value"),
-            (format!("{GOOD}extra: 1\n"), "c.yaml:8:1: extra: unknown field `extra`"),
+            (
+                GOOD.replace("cols: 8", "colz: 8"),
+                "c.yaml:6:3: accelerator.colz: unknown field `colz`",
+            ),
+            (
+                GOOD.replace("rows: 8", "rows: eight"),
+                "c.yaml:5:9: accelerator.rows: invalid type",
+            ),
+            (
+                GOOD.replace("rows: 8", "rows: 0"),
+                "c.yaml:5:9: accelerator.rows: must be at least 1",
+            ),
+            (
+                GOOD.replace("dataflow: os", "dataflow: xs"),
+                "c.yaml:7:13: accelerator.dataflow: unknown variant `xs`",
+            ),
+            (
+                GOOD.replace("kind: systolic", "kind: tpu"),
+                "c.yaml:4:9: accelerator.kind: unknown kind `tpu`",
+            ),
+            (
+                GOOD.replace("model: resnet18", "model: resnet19"),
+                "c.yaml:2:10: workload.model: unknown model `resnet19`",
+            ),
+            (
+                GOOD.replace("  model: resnet18\n", "  model: resnet18\n  batch: -1\n"),
+                "c.yaml:3:10: workload.batch: invalid value",
+            ),
+            (
+                format!("{GOOD}extra: 1\n"),
+                "c.yaml:8:1: extra: unknown field `extra`",
+            ),
             ("workload: [1\n".to_string(), "c.yaml:1:"),
-            ("- 1\n".to_string(), "c.yaml:1:1: the config must be a mapping"),
+            (
+                "- 1\n".to_string(),
+                "c.yaml:1:1: the config must be a mapping",
+            ),
         ];
         for (text, want) in cases {
             let e = error(&text, &[]);
@@ -347,12 +416,21 @@ mod tests {
 
     #[test]
     fn overrides_apply_and_their_errors_name_the_override() {
-        let o = vec!["accelerator.rows=64".to_string(), "accelerator.dataflow=ws".to_string()];
+        let o = vec![
+            "accelerator.rows=64".to_string(),
+            "accelerator.dataflow=ws".to_string(),
+        ];
         let c = load_str(GOOD, "c.yaml", &o).unwrap();
-        let AcceleratorConfig::Systolic(s) = &c.accelerator else { panic!() };
+        let AcceleratorConfig::Systolic(s) = &c.accelerator else {
+            panic!()
+        };
         assert_eq!((s.rows, s.dataflow.name()), (64, "ws"));
-        assert_eq!(error(GOOD, &["accelerator.rows=0"]), "--set accelerator.rows=0: accelerator.rows: must be at least 1");
-        assert!(error(GOOD, &["accelerator.rows"]).starts_with("--set accelerator.rows: expected PATH=VALUE"));
+        assert_eq!(
+            error(GOOD, &["accelerator.rows=0"]),
+            "--set accelerator.rows=0: accelerator.rows: must be at least 1"
+        );
+        assert!(error(GOOD, &["accelerator.rows"])
+            .starts_with("--set accelerator.rows: expected PATH=VALUE"));
         assert!(error(GOOD, &["accelerator.bogus=1"]).contains("accelerator.bogus: unknown field"));
     }
 }

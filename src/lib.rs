@@ -73,5 +73,10 @@ pub fn config_hash(cfg: &Config) -> String {
 pub fn simulate(cfg: &Config, base_dir: &Path) -> Result<Report, Error> {
     let w = cfg.workload.build(base_dir)?;
     let acc = cfg.accelerator.build()?;
-    Ok(archsim_accelerators::pipeline::evaluate(&w, acc.as_ref(), &config_hash(cfg), cfg.seed)?)
+    Ok(archsim_accelerators::pipeline::evaluate(
+        &w,
+        acc.as_ref(),
+        &config_hash(cfg),
+        cfg.seed,
+    )?)
 }

@@ -55,7 +55,13 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { config, json, set, out, stop_after } => match run(config.as_deref(), json, &set, out, stop_after.as_deref()) {
+        Command::Run {
+            config,
+            json,
+            set,
+            out,
+            stop_after,
+        } => match run(config.as_deref(), json, &set, out, stop_after.as_deref()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -68,29 +74,51 @@ fn main() -> ExitCode {
         }
         Command::Schema => {
             let schema = schemars::schema_for!(archsim::Config);
-            println!("{}", serde_json::to_string_pretty(&schema).expect("schema serializes"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).expect("schema serializes")
+            );
             ExitCode::SUCCESS
         }
     }
 }
 
-fn run(path: Option<&Path>, json: bool, set: &[String], out: Option<PathBuf>, stop_after: Option<&str>) -> Result<(), Error> {
+fn run(
+    path: Option<&Path>,
+    json: bool,
+    set: &[String],
+    out: Option<PathBuf>,
+    stop_after: Option<&str>,
+) -> Result<(), Error> {
     let (text, name, base) = match path {
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| Error::Config(archsim::ConfigError {
-                file: p.display().to_string(),
-                location: None,
-                key: None,
-                from_override: None,
-                message: format!("cannot read config: {e}"),
-            }))?;
-            let base = p.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-            let stem = p.file_stem().map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned());
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                Error::Config(archsim::ConfigError {
+                    file: p.display().to_string(),
+                    location: None,
+                    key: None,
+                    from_override: None,
+                    message: format!("cannot read config: {e}"),
+                })
+            })?;
+            let base = p
+                .parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+            let stem = p
+                .file_stem()
+                .map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned());
             (text, stem, base)
         }
-        None => (archsim::QUICKSTART.to_string(), "quickstart".to_string(), PathBuf::from(".")),
+        None => (
+            archsim::QUICKSTART.to_string(),
+            "quickstart".to_string(),
+            PathBuf::from("."),
+        ),
     };
-    let file = path.map_or_else(|| "<embedded quickstart>".to_string(), |p| p.display().to_string());
+    let file = path.map_or_else(
+        || "<embedded quickstart>".to_string(),
+        |p| p.display().to_string(),
+    );
     let cfg = config::load_str(&text, &file, set)?;
 
     if let Some(stage) = stop_after {
@@ -98,10 +126,16 @@ fn run(path: Option<&Path>, json: bool, set: &[String], out: Option<PathBuf>, st
         let acc = cfg.accelerator.build()?;
         let dump = match stage {
             "workload" => serde_json::to_string_pretty(&w),
-            "mapping" => serde_json::to_string_pretty(&archsim::accelerators::pipeline::mapping(&w, acc.as_ref())?),
+            "mapping" => serde_json::to_string_pretty(&archsim::accelerators::pipeline::mapping(
+                &w,
+                acc.as_ref(),
+            )?),
             _ => {
                 let m = archsim::accelerators::pipeline::mapping(&w, acc.as_ref())?;
-                serde_json::to_string_pretty(&archsim::accelerators::pipeline::schedule(&m, acc.as_ref())?)
+                serde_json::to_string_pretty(&archsim::accelerators::pipeline::schedule(
+                    &m,
+                    acc.as_ref(),
+                )?)
             }
         }
         .expect("stages serialize");
@@ -118,18 +152,30 @@ fn run(path: Option<&Path>, json: bool, set: &[String], out: Option<PathBuf>, st
         return Ok(());
     }
     println!("{} on {}", report.workload, report.accelerator);
-    println!("  total cycles   {:>14}  ({} compute, {} stall)", report.total_cycles, report.compute_cycles, report.stall_cycles);
+    println!(
+        "  total cycles   {:>14}  ({} compute, {} stall)",
+        report.total_cycles, report.compute_cycles, report.stall_cycles
+    );
     println!("  latency        {:>14.6} ms", report.latency_s * 1e3);
     println!("  utilization    {:>14.2} %", report.utilization * 100.0);
     println!("  energy         {:>14.6} mJ", report.energy_j * 1e3);
     println!("  area           {:>14.3} mm2", report.area_mm2);
     println!("  MACs           {:>14}", report.macs);
-    println!("  DRAM traffic   {:>14} bytes", report.bytes.get("dram").copied().unwrap_or(0));
+    println!(
+        "  DRAM traffic   {:>14} bytes",
+        report.bytes.get("dram").copied().unwrap_or(0)
+    );
     let mut top: Vec<_> = report.ops.iter().collect();
     top.sort_by(|a, b| b.cycles.cmp(&a.cycles).then(a.name.cmp(&b.name)));
     println!("  slowest ops:");
     for o in top.iter().take(5) {
-        println!("    {:<24} {:>10} cycles  {:>6.1} % util  {}", o.name, o.cycles, o.utilization * 100.0, o.mapping);
+        println!(
+            "    {:<24} {:>10} cycles  {:>6.1} % util  {}",
+            o.name,
+            o.cycles,
+            o.utilization * 100.0,
+            o.mapping
+        );
     }
     println!("wrote:");
     for f in files {

@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use crate::{Config, Error, Report};
 
 fn io(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Io { path: path.display().to_string(), message: e.to_string() }
+    Error::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
 }
 
 /// The report as pretty JSON, newline-terminated (byte-identical for the same config and seed).
@@ -79,7 +82,11 @@ pub fn write_ops_csv(report: &Report, path: &Path) -> Result<(), Error> {
             o.energy_j.to_string(),
             o.latency_s.to_string(),
         ];
-        row.extend(levels.iter().map(|l| o.bytes.get(*l).copied().unwrap_or(0).to_string()));
+        row.extend(
+            levels
+                .iter()
+                .map(|l| o.bytes.get(*l).copied().unwrap_or(0).to_string()),
+        );
         w.write_record(&row).map_err(|e| io(path, e))?;
     }
     w.flush().map_err(|e| io(path, e))

@@ -16,7 +16,11 @@ static FONT: Once = Once::new();
 fn register_font() {
     FONT.call_once(|| {
         // The embedded font is valid TrueType; a failure here would only lose text, not data.
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            dejavu::sans::regular(),
+        );
     });
 }
 
@@ -27,8 +31,10 @@ pub fn per_op_cycles(report: &Report, dir: &Path, stem: &str) -> Result<(), Stri
     let png = dir.join(format!("{stem}.png"));
     let svg = dir.join(format!("{stem}.svg"));
     let size = (1100, (report.ops.len() as u32) * 16 + 140);
-    draw(report, &BitMapBackend::new(&png, size).into_drawing_area()).map_err(|e| format!("{}: {e}", png.display()))?;
-    draw(report, &SVGBackend::new(&svg, size).into_drawing_area()).map_err(|e| format!("{}: {e}", svg.display()))?;
+    draw(report, &BitMapBackend::new(&png, size).into_drawing_area())
+        .map_err(|e| format!("{}: {e}", png.display()))?;
+    draw(report, &SVGBackend::new(&svg, size).into_drawing_area())
+        .map_err(|e| format!("{}: {e}", svg.display()))?;
     Ok(())
 }
 
@@ -38,14 +44,23 @@ where
 {
     let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
     root.fill(&WHITE).map_err(e)?;
-    let title = format!("{} on {}: {} cycles, {:.1}% utilization", r.workload, r.accelerator, r.total_cycles, r.utilization * 100.0);
+    let title = format!(
+        "{} on {}: {} cycles, {:.1}% utilization",
+        r.workload,
+        r.accelerator,
+        r.total_cycles,
+        r.utilization * 100.0
+    );
     let root = root.titled(&title, ("sans-serif", 18)).map_err(e)?;
     let (left, right) = root.split_horizontally(760);
     let n = r.ops.len().max(1);
     // Row of op i, counted from the bottom so the first op is drawn at the top.
     let row = |i: usize| n - 1 - i;
     let name_of = |v: &SegmentValue<usize>| match v {
-        SegmentValue::CenterOf(y) if *y < n => r.ops.get(n - 1 - y).map_or_else(String::new, |o| o.name.clone()),
+        SegmentValue::CenterOf(y) if *y < n => r
+            .ops
+            .get(n - 1 - y)
+            .map_or_else(String::new, |o| o.name.clone()),
         _ => String::new(),
     };
     let max_cycles = r.ops.iter().map(|o| o.cycles).max().unwrap_or(1).max(1) as f64 * 1.05;
@@ -70,10 +85,21 @@ where
     let compute = RGBColor(52, 101, 164);
     let stall = RGBColor(204, 0, 0);
     let bar = |y: usize, x0: f64, x1: f64, c: RGBColor| {
-        Rectangle::new([(x0, SegmentValue::Exact(y)), (x1, SegmentValue::Exact(y + 1))], c.filled())
+        Rectangle::new(
+            [
+                (x0, SegmentValue::Exact(y)),
+                (x1, SegmentValue::Exact(y + 1)),
+            ],
+            c.filled(),
+        )
     };
     chart
-        .draw_series(r.ops.iter().enumerate().map(|(i, o)| bar(row(i), 0.0, o.compute_cycles as f64, compute)))
+        .draw_series(
+            r.ops
+                .iter()
+                .enumerate()
+                .map(|(i, o)| bar(row(i), 0.0, o.compute_cycles as f64, compute)),
+        )
         .map_err(e)?
         .label("compute")
         .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], compute.filled()));
@@ -110,8 +136,13 @@ where
         .draw()
         .map_err(e)?;
     let green = RGBColor(78, 154, 6);
-    util.draw_series(r.ops.iter().enumerate().map(|(i, o)| bar(row(i), 0.0, o.utilization * 100.0, green)))
-        .map_err(e)?;
+    util.draw_series(
+        r.ops
+            .iter()
+            .enumerate()
+            .map(|(i, o)| bar(row(i), 0.0, o.utilization * 100.0, green)),
+    )
+    .map_err(e)?;
     root.present().map_err(e)?;
     Ok(())
 }

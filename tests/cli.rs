@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn archsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_archsim")).args(args).output().expect("archsim runs")
+    Command::new(env!("CARGO_BIN_EXE_archsim"))
+        .args(args)
+        .output()
+        .expect("archsim runs")
 }
 
 fn tmp(name: &str) -> PathBuf {
@@ -32,23 +35,47 @@ fn quickstart_writes_every_output() {
     let cfg = root().join("configs/quickstart.yaml");
     let o = archsim(&["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    for f in ["config.yaml", "report.json", "ops.csv", "cycles_per_op.png", "cycles_per_op.svg"] {
+    for f in [
+        "config.yaml",
+        "report.json",
+        "ops.csv",
+        "cycles_per_op.png",
+        "cycles_per_op.svg",
+    ] {
         let meta = std::fs::metadata(out.join(f)).unwrap_or_else(|_| panic!("{f} missing"));
         assert!(meta.len() > 0, "{f} empty");
     }
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     for key in ["total_cycles", "latency_s", "energy_j", "area_mm2", "ops"] {
         assert!(report.get(key).is_some(), "report.json lacks {key}");
     }
     let op = &report["ops"][0];
-    for key in ["name", "kind", "cycles", "compute_cycles", "stall_cycles", "utilization", "macs", "latency_s"] {
+    for key in [
+        "name",
+        "kind",
+        "cycles",
+        "compute_cycles",
+        "stall_cycles",
+        "utilization",
+        "macs",
+        "latency_s",
+    ] {
         assert!(op.get(key).is_some(), "ops[0] lacks {key}");
     }
     // The resolved config round-trips: running it again gives the same report.
     let out2 = tmp("quickstart_again");
-    let o = archsim(&["run", out.join("config.yaml").to_str().unwrap(), "--out", out2.to_str().unwrap()]);
+    let o = archsim(&[
+        "run",
+        out.join("config.yaml").to_str().unwrap(),
+        "--out",
+        out2.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(std::fs::read(out.join("report.json")).unwrap(), std::fs::read(out2.join("report.json")).unwrap());
+    assert_eq!(
+        std::fs::read(out.join("report.json")).unwrap(),
+        std::fs::read(out2.join("report.json")).unwrap()
+    );
 }
 
 #[test]
@@ -64,13 +91,29 @@ fn embedded_quickstart_runs_without_a_file() {
 fn json_prints_only_the_report_and_is_byte_identical_across_runs() {
     let dir = tmp("json");
     let cfg = write_cfg(&dir, GOOD);
-    let a = archsim(&["run", &cfg, "--json", "--out", dir.join("a").to_str().unwrap()]);
-    let b = archsim(&["run", &cfg, "--json", "--out", dir.join("b").to_str().unwrap()]);
+    let a = archsim(&[
+        "run",
+        &cfg,
+        "--json",
+        "--out",
+        dir.join("a").to_str().unwrap(),
+    ]);
+    let b = archsim(&[
+        "run",
+        &cfg,
+        "--json",
+        "--out",
+        dir.join("b").to_str().unwrap(),
+    ]);
     assert!(a.status.success());
-    let parsed: serde_json::Value = serde_json::from_slice(&a.stdout).expect("stdout is exactly one JSON document");
+    let parsed: serde_json::Value =
+        serde_json::from_slice(&a.stdout).expect("stdout is exactly one JSON document");
     assert!(parsed["total_cycles"].as_u64().unwrap() > 0);
     assert_eq!(a.stdout, b.stdout);
-    assert_eq!(std::fs::read(dir.join("a/report.json")).unwrap(), std::fs::read(dir.join("b/report.json")).unwrap());
+    assert_eq!(
+        std::fs::read(dir.join("a/report.json")).unwrap(),
+        std::fs::read(dir.join("b/report.json")).unwrap()
+    );
 }
 
 #[test]
@@ -88,7 +131,12 @@ fn set_overrides_any_key() {
         serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
     };
     let base = r(&[]);
-    let big = r(&["--set", "accelerator.rows=128", "--set", "accelerator.cols=128"]);
+    let big = r(&[
+        "--set",
+        "accelerator.rows=128",
+        "--set",
+        "accelerator.cols=128",
+    ]);
     assert!(big["total_cycles"].as_u64() < base["total_cycles"].as_u64());
     let slow = r(&["--set", "accelerator.dram_bw_words_per_cycle=0.5"]);
     assert!(slow["stall_cycles"].as_u64().unwrap() > 0);
@@ -100,18 +148,45 @@ fn bad_input_exits_2_with_one_line_naming_the_problem() {
     let topo_bad = dir.join("bad.csv");
     std::fs::write(&topo_bad, "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\nC1,8,8,3,3,x,4,1,\n").unwrap();
     let cases: Vec<(String, Vec<&str>, &str)> = vec![
-        (GOOD.replace("cols: 32", "cols: 32\n  colour: red"), vec![], "c.yaml:7:3: accelerator.colour: unknown field `colour`"),
-        (GOOD.replace("rows: 32", "rows: many"), vec![], "c.yaml:5:9: accelerator.rows: invalid type"),
-        (GOOD.replace("rows: 32", "rows: 0"), vec![], "c.yaml:5:9: accelerator.rows: must be at least 1"),
-        (GOOD.replace("dataflow: ws", "dataflow: rs"), vec![], "c.yaml:7:13: accelerator.dataflow: unknown variant `rs`"),
         (
-            GOOD.replace("model: resnet18", &format!("scalesim_topology: {}", topo_bad.display())),
+            GOOD.replace("cols: 32", "cols: 32\n  colour: red"),
+            vec![],
+            "c.yaml:7:3: accelerator.colour: unknown field `colour`",
+        ),
+        (
+            GOOD.replace("rows: 32", "rows: many"),
+            vec![],
+            "c.yaml:5:9: accelerator.rows: invalid type",
+        ),
+        (
+            GOOD.replace("rows: 32", "rows: 0"),
+            vec![],
+            "c.yaml:5:9: accelerator.rows: must be at least 1",
+        ),
+        (
+            GOOD.replace("dataflow: ws", "dataflow: rs"),
+            vec![],
+            "c.yaml:7:13: accelerator.dataflow: unknown variant `rs`",
+        ),
+        (
+            GOOD.replace(
+                "model: resnet18",
+                &format!("scalesim_topology: {}", topo_bad.display()),
+            ),
             vec![],
             "bad.csv:2: Channels `x` is not a positive integer",
         ),
-        (GOOD.replace("model: resnet18", "scalesim_topology: nowhere.csv"), vec![], "nowhere.csv: cannot read file"),
+        (
+            GOOD.replace("model: resnet18", "scalesim_topology: nowhere.csv"),
+            vec![],
+            "nowhere.csv: cannot read file",
+        ),
         ("workload: {model: resnet18\n".into(), vec![], "c.yaml:"),
-        (GOOD.into(), vec!["--set", "accelerator.word_bytes=3"], "--set accelerator.word_bytes=3: accelerator.word_bytes: must be 1, 2 or 4"),
+        (
+            GOOD.into(),
+            vec!["--set", "accelerator.word_bytes=3"],
+            "--set accelerator.word_bytes=3: accelerator.word_bytes: must be 1, 2 or 4",
+        ),
     ];
     for (text, extra, want) in cases {
         let cfg = write_cfg(&dir, &text);

@@ -8,8 +8,15 @@ use archsim_workloads::{zoo, DType};
 
 fn bench(c: &mut Criterion) {
     let w = zoo::resnet18(1, DType::Int8).unwrap();
-    let op = w.ops().find(|o| o.name == "layer2.0.conv2").unwrap().clone();
-    for (name, bw) in [("unlimited_dram", None), ("dram_4_words_per_cycle", Some(4.0))] {
+    let op = w
+        .ops()
+        .find(|o| o.name == "layer2.0.conv2")
+        .unwrap()
+        .clone();
+    for (name, bw) in [
+        ("unlimited_dram", None),
+        ("dram_4_words_per_cycle", Some(4.0)),
+    ] {
         let mut cfg = SystolicConfig::new(32, 32, Dataflow::Ws);
         cfg.dram_bw_words_per_cycle = bw;
         let acc = Systolic::new(cfg).unwrap();

@@ -108,8 +108,17 @@ impl Plan {
     pub fn summary(&self) -> String {
         match self {
             Plan::Systolic(f) => {
-                let g = if f.groups > 1 { format!(" x{} groups", f.groups) } else { String::new() };
-                format!("{} {}x{} folds{g}", f.dataflow.name(), f.row_folds, f.col_folds)
+                let g = if f.groups > 1 {
+                    format!(" x{} groups", f.groups)
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{} {}x{} folds{g}",
+                    f.dataflow.name(),
+                    f.row_folds,
+                    f.col_folds
+                )
             }
             Plan::Vector { lanes } => format!("vector {lanes} lanes"),
         }

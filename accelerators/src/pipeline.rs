@@ -91,7 +91,9 @@ pub fn schedule(m: &Mapping, acc: &dyn Accelerator) -> Result<Schedule, AccelErr
             name: o.name.clone(),
             engine: o.mapping.engine,
             cycles: o.cost.compute_cycles + o.cost.stall_cycles,
-            traffic: dram.map(|d| vec![(d, o.cost.dram_bytes)]).unwrap_or_default(),
+            traffic: dram
+                .map(|d| vec![(d, o.cost.dram_bytes)])
+                .unwrap_or_default(),
             output_bytes: o.output_bytes,
             output_memory: dram,
             preds: o.preds.clone(),
@@ -106,7 +108,13 @@ pub fn schedule(m: &Mapping, acc: &dyn Accelerator) -> Result<Schedule, AccelErr
 }
 
 /// Assembles the report from the mapping and the schedule.
-pub fn report(m: &Mapping, s: &Schedule, acc: &dyn Accelerator, config_hash: &str, seed: u64) -> Report {
+pub fn report(
+    m: &Mapping,
+    s: &Schedule,
+    acc: &dyn Accelerator,
+    config_hash: &str,
+    seed: u64,
+) -> Report {
     let freq = acc.freq_mhz();
     let engines = acc.resources().engines;
     let mut order: Vec<usize> = (0..m.ops.len()).collect();
@@ -136,7 +144,9 @@ pub fn report(m: &Mapping, s: &Schedule, acc: &dyn Accelerator, config_hash: &st
             OpReport {
                 name: o.name.clone(),
                 kind: o.kind.to_string(),
-                engine: engines.get(slot.engine).map_or_else(String::new, |e| e.name.clone()),
+                engine: engines
+                    .get(slot.engine)
+                    .map_or_else(String::new, |e| e.name.clone()),
                 mapping: o.mapping.plan.summary(),
                 start_cycle: slot.start.get(),
                 end_cycle: slot.end.get(),
@@ -145,7 +155,12 @@ pub fn report(m: &Mapping, s: &Schedule, acc: &dyn Accelerator, config_hash: &st
                 stall_cycles: op_stall,
                 utilization,
                 macs: o.macs,
-                bytes: o.cost.bytes.iter().map(|&(k, v)| (k.to_string(), v)).collect(),
+                bytes: o
+                    .cost
+                    .bytes
+                    .iter()
+                    .map(|&(k, v)| (k.to_string(), v))
+                    .collect(),
                 energy_j: o.cost.energy_pj * 1e-12,
                 latency_s: cycles as f64 / (freq * 1e6),
             }
@@ -162,9 +177,16 @@ pub fn report(m: &Mapping, s: &Schedule, acc: &dyn Accelerator, config_hash: &st
         latency_s: total_cycles as f64 / (freq * 1e6),
         energy_j: energy_pj * 1e-12,
         area_mm2: acc.area_mm2(),
-        utilization: if total_cycles == 0 || units == 0 { 0.0 } else { macs as f64 / (total_cycles as f64 * units as f64) },
+        utilization: if total_cycles == 0 || units == 0 {
+            0.0
+        } else {
+            macs as f64 / (total_cycles as f64 * units as f64)
+        },
         macs,
-        peak_memory_bytes: acc.dram().and_then(|d| s.peak_bytes.get(d).copied()).unwrap_or(0),
+        peak_memory_bytes: acc
+            .dram()
+            .and_then(|d| s.peak_bytes.get(d).copied())
+            .unwrap_or(0),
         bytes: totals,
         ops,
         provenance: Provenance {
@@ -176,7 +198,12 @@ pub fn report(m: &Mapping, s: &Schedule, acc: &dyn Accelerator, config_hash: &st
 }
 
 /// Runs the three stages: mapping, schedule, report.
-pub fn evaluate(w: &Workload, acc: &dyn Accelerator, config_hash: &str, seed: u64) -> Result<Report, AccelError> {
+pub fn evaluate(
+    w: &Workload,
+    acc: &dyn Accelerator,
+    config_hash: &str,
+    seed: u64,
+) -> Result<Report, AccelError> {
     let m = mapping(w, acc)?;
     let s = schedule(&m, acc)?;
     Ok(report(&m, &s, acc, config_hash, seed))

@@ -104,7 +104,11 @@ pub struct SramKib {
 
 impl Default for SramKib {
     fn default() -> Self {
-        SramKib { ifmap: 512, filter: 512, ofmap: 256 }
+        SramKib {
+            ifmap: 512,
+            filter: 512,
+            ofmap: 256,
+        }
     }
 }
 
@@ -159,7 +163,12 @@ impl SystolicConfig {
 
     /// Checks every value; the error names the key relative to the `accelerator:` section.
     pub fn validate(&self) -> Result<(), AccelError> {
-        let bad = |key: &str, reason: &str| Err(AccelError::InvalidConfig { key: key.into(), reason: reason.into() });
+        let bad = |key: &str, reason: &str| {
+            Err(AccelError::InvalidConfig {
+                key: key.into(),
+                reason: reason.into(),
+            })
+        };
         const MAX_DIM: u32 = 1 << 16;
         for (key, v) in [("rows", self.rows), ("cols", self.cols)] {
             if v == 0 {
@@ -169,7 +178,11 @@ impl SystolicConfig {
                 return bad(key, "must be at most 65536");
             }
         }
-        for (key, v) in [("sram_kib.ifmap", self.sram_kib.ifmap), ("sram_kib.filter", self.sram_kib.filter), ("sram_kib.ofmap", self.sram_kib.ofmap)] {
+        for (key, v) in [
+            ("sram_kib.ifmap", self.sram_kib.ifmap),
+            ("sram_kib.filter", self.sram_kib.filter),
+            ("sram_kib.ofmap", self.sram_kib.ofmap),
+        ] {
             if v == 0 {
                 return bad(key, "must be at least 1");
             }
@@ -182,7 +195,10 @@ impl SystolicConfig {
         }
         if let Some(bw) = self.dram_bw_words_per_cycle {
             if !(bw.is_finite() && bw > 0.0) {
-                return bad("dram_bw_words_per_cycle", "must be a positive number (omit it for unlimited bandwidth)");
+                return bad(
+                    "dram_bw_words_per_cycle",
+                    "must be a positive number (omit it for unlimited bandwidth)",
+                );
             }
         }
         Ok(())
@@ -281,7 +297,11 @@ impl Systolic {
         let (m, n, k) = (g.m, g.n, g.k);
         let (fr, fc) = (f.row_folds, f.col_folds);
         let groups = g.groups;
-        let ifmap_unique = op.inputs.first().map_or(m * k, |s| numel(s) / groups).min(m * k);
+        let ifmap_unique = op
+            .inputs
+            .first()
+            .map_or(m * k, |s| numel(s) / groups)
+            .min(m * k);
         // The ifmap operand is indexed by the outer fold (os) or by both folds (ws, is), so it
         // is fetched once whatever the ifmap SRAM's size.
         let [_, cap_f, cap_o] = self.cap_words;
@@ -291,15 +311,47 @@ impl Systolic {
         let (sram_i, sram_f, sram_o, dram_i, dram_f, dram_o_w, dram_o_r) = match f.dataflow {
             Dataflow::Os => {
                 let dram_f = if k * n <= cap_f { k * n } else { fr * k * n };
-                (m * k * fc, k * n * fr, m * n, ifmap_unique, dram_f, m * n, 0)
+                (
+                    m * k * fc,
+                    k * n * fr,
+                    m * n,
+                    ifmap_unique,
+                    dram_f,
+                    m * n,
+                    0,
+                )
             }
             Dataflow::Ws => {
-                let (w, r) = if ofmap_resident { (m * n, 0) } else { (fr * m * n, (fr - 1) * m * n) };
-                (m * k * fc, k * n, m * n * (2 * fr - 1), ifmap_unique, k * n, w, r)
+                let (w, r) = if ofmap_resident {
+                    (m * n, 0)
+                } else {
+                    (fr * m * n, (fr - 1) * m * n)
+                };
+                (
+                    m * k * fc,
+                    k * n,
+                    m * n * (2 * fr - 1),
+                    ifmap_unique,
+                    k * n,
+                    w,
+                    r,
+                )
             }
             Dataflow::Is => {
-                let (w, r) = if ofmap_resident { (m * n, 0) } else { (fr * m * n, (fr - 1) * m * n) };
-                (m * k, k * n * fc, m * n * (2 * fr - 1), ifmap_unique, k * n, w, r)
+                let (w, r) = if ofmap_resident {
+                    (m * n, 0)
+                } else {
+                    (fr * m * n, (fr - 1) * m * n)
+                };
+                (
+                    m * k,
+                    k * n * fc,
+                    m * n * (2 * fr - 1),
+                    ifmap_unique,
+                    k * n,
+                    w,
+                    r,
+                )
             }
         };
         let compute = Self::compute_cycles(f);
@@ -311,7 +363,11 @@ impl Systolic {
         let dram_words = groups * (dram_i + dram_f + dram_o_w + dram_o_r);
         let sram = [groups * sram_i, groups * sram_f, groups * sram_o];
         let energy_pj = op.macs() as f64 * self.mac_pj
-            + sram.iter().zip(self.sram_pj).map(|(&a, e)| a as f64 * e).sum::<f64>()
+            + sram
+                .iter()
+                .zip(self.sram_pj)
+                .map(|(&a, e)| a as f64 * e)
+                .sum::<f64>()
             + (dram_words * wb) as f64 * energy::DRAM_PJ_PER_BYTE;
         Cost {
             compute_cycles: compute,
@@ -345,19 +401,39 @@ impl Systolic {
             match f.dataflow {
                 Dataflow::Os => {
                     let ifmap = if j == 0 { ri * k * ifmap_scale } else { 0.0 };
-                    let filter = if i == 0 || !filter_resident { k * cj } else { 0.0 };
+                    let filter = if i == 0 || !filter_resident {
+                        k * cj
+                    } else {
+                        0.0
+                    };
                     (ifmap + filter, ri * cj)
                 }
                 Dataflow::Ws => {
                     let ifmap = if j == 0 { m * ri * ifmap_scale } else { 0.0 };
-                    let psum_in = if !ofmap_resident && i > 0 { m * cj } else { 0.0 };
-                    let out = if ofmap_resident && !last_pass { 0.0 } else { m * cj };
+                    let psum_in = if !ofmap_resident && i > 0 {
+                        m * cj
+                    } else {
+                        0.0
+                    };
+                    let out = if ofmap_resident && !last_pass {
+                        0.0
+                    } else {
+                        m * cj
+                    };
                     (ri * cj + ifmap + psum_in, out)
                 }
                 Dataflow::Is => {
                     let filter = if j == 0 { ri * n } else { 0.0 };
-                    let psum_in = if !ofmap_resident && i > 0 { cj * n } else { 0.0 };
-                    let out = if ofmap_resident && !last_pass { 0.0 } else { cj * n };
+                    let psum_in = if !ofmap_resident && i > 0 {
+                        cj * n
+                    } else {
+                        0.0
+                    };
+                    let out = if ofmap_resident && !last_pass {
+                        0.0
+                    } else {
+                        cj * n
+                    };
                     (ri * cj * ifmap_scale + filter + psum_in, out)
                 }
             }
@@ -375,7 +451,11 @@ impl Systolic {
         let mut prev_write = 0.0;
         for idx in 0..total {
             // While fold idx computes: prefetch fold idx+1's reads, drain fold idx−1's writes.
-            let (next_read, next_write) = if idx + 1 < total { at(idx + 1) } else { (0.0, 0.0) };
+            let (next_read, next_write) = if idx + 1 < total {
+                at(idx + 1)
+            } else {
+                (0.0, 0.0)
+            };
             stall += wait(next_read + prev_write).saturating_sub(t);
             prev_write = cur_write;
             cur_write = next_write;
@@ -391,7 +471,8 @@ impl Systolic {
         };
         let compute = work.div_ceil(self.c);
         let wb = u64::from(self.cfg.word_bytes);
-        let words = op.bytes_read().div_ceil(op.dtype.bytes()) + op.bytes_written().div_ceil(op.dtype.bytes());
+        let words = op.bytes_read().div_ceil(op.dtype.bytes())
+            + op.bytes_written().div_ceil(op.dtype.bytes());
         let stall = match self.cfg.dram_bw_words_per_cycle {
             Some(bw) => ((words as f64 / bw).ceil() as u64).saturating_sub(compute),
             None => 0,
@@ -409,7 +490,12 @@ impl Systolic {
 
 impl Accelerator for Systolic {
     fn name(&self) -> String {
-        format!("systolic {}x{} {}", self.r, self.c, self.cfg.dataflow.name())
+        format!(
+            "systolic {}x{} {}",
+            self.r,
+            self.c,
+            self.cfg.dataflow.name()
+        )
     }
 
     fn fidelity(&self) -> Fidelity {
@@ -417,10 +503,24 @@ impl Accelerator for Systolic {
     }
 
     fn resources(&self) -> Resources {
-        let bw = self.cfg.dram_bw_words_per_cycle.map(|w| w * f64::from(self.cfg.word_bytes));
+        let bw = self
+            .cfg
+            .dram_bw_words_per_cycle
+            .map(|w| w * f64::from(self.cfg.word_bytes));
         Resources {
-            engines: vec![Engine { name: "array".into() }, Engine { name: "vector".into() }],
-            memories: vec![Memory { name: "dram".into(), capacity_bytes: None, bandwidth_bytes_per_cycle: bw }],
+            engines: vec![
+                Engine {
+                    name: "array".into(),
+                },
+                Engine {
+                    name: "vector".into(),
+                },
+            ],
+            memories: vec![Memory {
+                name: "dram".into(),
+                capacity_bytes: None,
+                bandwidth_bytes_per_cycle: bw,
+            }],
         }
     }
 
@@ -430,8 +530,14 @@ impl Accelerator for Systolic {
 
     fn map(&self, op: &Op) -> Result<OpMapping, AccelError> {
         Ok(match op.gemm_view() {
-            Some(g) => OpMapping { engine: ARRAY, plan: Plan::Systolic(self.fold(&g)) },
-            None => OpMapping { engine: VECTOR, plan: Plan::Vector { lanes: self.c } },
+            Some(g) => OpMapping {
+                engine: ARRAY,
+                plan: Plan::Systolic(self.fold(&g)),
+            },
+            None => OpMapping {
+                engine: VECTOR,
+                plan: Plan::Vector { lanes: self.c },
+            },
         })
     }
 

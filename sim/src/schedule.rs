@@ -71,24 +71,43 @@ enum Event {
 
 /// Schedules `tasks` on `resources`. `resident_bytes[m]` are bytes permanently held in memory
 /// `m` (e.g. weights), counted in its peak and capacity.
-pub fn list_schedule(tasks: &[Task], resources: &Resources, resident_bytes: &[u64]) -> Result<Schedule, SimError> {
+pub fn list_schedule(
+    tasks: &[Task],
+    resources: &Resources,
+    resident_bytes: &[u64],
+) -> Result<Schedule, SimError> {
     let n = tasks.len();
     let n_mem = resources.memories.len();
     let mut succs: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut waiting: Vec<usize> = vec![0; n];
     for (i, t) in tasks.iter().enumerate() {
         if t.engine >= resources.engines.len() {
-            return Err(SimError::UnknownResource { task: t.name.clone(), what: "engine", index: t.engine });
+            return Err(SimError::UnknownResource {
+                task: t.name.clone(),
+                what: "engine",
+                index: t.engine,
+            });
         }
         if let Some(&(m, _)) = t.traffic.iter().find(|(m, _)| *m >= n_mem) {
-            return Err(SimError::UnknownResource { task: t.name.clone(), what: "memory", index: m });
+            return Err(SimError::UnknownResource {
+                task: t.name.clone(),
+                what: "memory",
+                index: m,
+            });
         }
         if let Some(m) = t.output_memory.filter(|&m| m >= n_mem) {
-            return Err(SimError::UnknownResource { task: t.name.clone(), what: "memory", index: m });
+            return Err(SimError::UnknownResource {
+                task: t.name.clone(),
+                what: "memory",
+                index: m,
+            });
         }
         for &p in &t.preds {
             if p >= n {
-                return Err(SimError::UnknownDependency { task: t.name.clone(), pred: p });
+                return Err(SimError::UnknownDependency {
+                    task: t.name.clone(),
+                    pred: p,
+                });
             }
             succs[p].push(i);
         }
@@ -97,10 +116,15 @@ pub fn list_schedule(tasks: &[Task], resources: &Resources, resident_bytes: &[u6
     // Consumers left before a task's output can be freed.
     let mut readers_left: Vec<usize> = succs.iter().map(Vec::len).collect();
 
-    let mut ready: BTreeSet<(u64, usize)> = (0..n).filter(|&i| waiting[i] == 0).map(|i| (tasks[i].priority, i)).collect();
+    let mut ready: BTreeSet<(u64, usize)> = (0..n)
+        .filter(|&i| waiting[i] == 0)
+        .map(|i| (tasks[i].priority, i))
+        .collect();
     let mut engine_busy = vec![false; resources.engines.len()];
     let mut channel_free = vec![Cycle::ZERO; n_mem];
-    let mut live: Vec<u64> = (0..n_mem).map(|m| resident_bytes.get(m).copied().unwrap_or(0)).collect();
+    let mut live: Vec<u64> = (0..n_mem)
+        .map(|m| resident_bytes.get(m).copied().unwrap_or(0))
+        .collect();
     let mut peak = live.clone();
     let mut slots: Vec<Option<Slot>> = vec![None; n];
     let mut queue = EventQueue::new();
@@ -109,7 +133,11 @@ pub fn list_schedule(tasks: &[Task], resources: &Resources, resident_bytes: &[u6
 
     loop {
         // Dispatch: every idle engine takes its best ready task.
-        let startable: Vec<(u64, usize)> = ready.iter().copied().filter(|&(_, i)| !engine_busy[tasks[i].engine]).collect();
+        let startable: Vec<(u64, usize)> = ready
+            .iter()
+            .copied()
+            .filter(|&(_, i)| !engine_busy[tasks[i].engine])
+            .collect();
         for key in startable {
             let i = key.1;
             let t = &tasks[i];
@@ -135,13 +163,25 @@ pub fn list_schedule(tasks: &[Task], resources: &Resources, resident_bytes: &[u6
                 }
                 let mem = &resources.memories[m];
                 if let Some(cap) = mem.capacity_bytes.filter(|&c| live[m] > c) {
-                    return Err(SimError::CapacityExceeded { memory: mem.name.clone(), needed: live[m], capacity: cap, at: now.get() });
+                    return Err(SimError::CapacityExceeded {
+                        memory: mem.name.clone(),
+                        needed: live[m],
+                        capacity: cap,
+                        at: now.get(),
+                    });
                 }
             }
-            slots[i] = Some(Slot { engine: t.engine, start: now, end, contention_cycles: end - solo_end });
+            slots[i] = Some(Slot {
+                engine: t.engine,
+                start: now,
+                end,
+                contention_cycles: end - solo_end,
+            });
             queue.push(end, Event::Done(i));
         }
-        let Some((at, Event::Done(i))) = queue.pop() else { break };
+        let Some((at, Event::Done(i))) = queue.pop() else {
+            break;
+        };
         now = at;
         done += 1;
         engine_busy[tasks[i].engine] = false;
@@ -161,12 +201,21 @@ pub fn list_schedule(tasks: &[Task], resources: &Resources, resident_bytes: &[u6
         }
     }
     if done < n {
-        let first = (0..n).find(|&i| slots[i].is_none()).map_or_else(String::new, |i| tasks[i].name.clone());
-        return Err(SimError::Deadlock { count: n - done, first });
+        let first = (0..n)
+            .find(|&i| slots[i].is_none())
+            .map_or_else(String::new, |i| tasks[i].name.clone());
+        return Err(SimError::Deadlock {
+            count: n - done,
+            first,
+        });
     }
     let slots: Vec<Slot> = slots.into_iter().flatten().collect();
     let makespan = slots.iter().map(|s| s.end).max().unwrap_or(Cycle::ZERO);
-    Ok(Schedule { slots, makespan, peak_bytes: peak })
+    Ok(Schedule {
+        slots,
+        makespan,
+        peak_bytes: peak,
+    })
 }
 
 #[cfg(test)]
@@ -177,7 +226,11 @@ mod tests {
     fn res(bw: Option<f64>) -> Resources {
         Resources {
             engines: vec![Engine { name: "a".into() }, Engine { name: "b".into() }],
-            memories: vec![Memory { name: "dram".into(), capacity_bytes: None, bandwidth_bytes_per_cycle: bw }],
+            memories: vec![Memory {
+                name: "dram".into(),
+                capacity_bytes: None,
+                bandwidth_bytes_per_cycle: bw,
+            }],
         }
     }
 
@@ -196,7 +249,11 @@ mod tests {
 
     #[test]
     fn chain_runs_back_to_back() {
-        let t = vec![task("x", 0, 5, vec![]), task("y", 1, 3, vec![0]), task("z", 0, 2, vec![1])];
+        let t = vec![
+            task("x", 0, 5, vec![]),
+            task("y", 1, 3, vec![0]),
+            task("z", 0, 2, vec![1]),
+        ];
         let s = list_schedule(&t, &res(None), &[]).unwrap();
         assert_eq!(s.makespan, Cycle(10));
         assert_eq!((s.slots[1].start, s.slots[2].start), (Cycle(5), Cycle(8)));
@@ -205,9 +262,15 @@ mod tests {
     #[test]
     fn independent_tasks_overlap_on_two_engines_and_serialize_on_one() {
         let two = vec![task("x", 0, 5, vec![]), task("y", 1, 5, vec![])];
-        assert_eq!(list_schedule(&two, &res(None), &[]).unwrap().makespan, Cycle(5));
+        assert_eq!(
+            list_schedule(&two, &res(None), &[]).unwrap().makespan,
+            Cycle(5)
+        );
         let one = vec![task("x", 0, 5, vec![]), task("y", 0, 5, vec![])];
-        assert_eq!(list_schedule(&one, &res(None), &[]).unwrap().makespan, Cycle(10));
+        assert_eq!(
+            list_schedule(&one, &res(None), &[]).unwrap().makespan,
+            Cycle(10)
+        );
     }
 
     #[test]
@@ -224,7 +287,11 @@ mod tests {
 
     #[test]
     fn peak_memory_frees_consumed_outputs() {
-        let t = vec![task("x", 0, 1, vec![]), task("y", 0, 1, vec![0]), task("z", 0, 1, vec![1])];
+        let t = vec![
+            task("x", 0, 1, vec![]),
+            task("y", 0, 1, vec![0]),
+            task("z", 0, 1, vec![1]),
+        ];
         let s = list_schedule(&t, &res(None), &[100]).unwrap();
         assert_eq!(s.peak_bytes, vec![120]);
     }
@@ -232,11 +299,20 @@ mod tests {
     #[test]
     fn cycles_and_bad_indices_are_errors() {
         let t = vec![task("x", 0, 1, vec![1]), task("y", 0, 1, vec![0])];
-        assert!(matches!(list_schedule(&t, &res(None), &[]), Err(SimError::Deadlock { count: 2, .. })));
+        assert!(matches!(
+            list_schedule(&t, &res(None), &[]),
+            Err(SimError::Deadlock { count: 2, .. })
+        ));
         let t = vec![task("x", 7, 1, vec![])];
-        assert!(matches!(list_schedule(&t, &res(None), &[]), Err(SimError::UnknownResource { .. })));
+        assert!(matches!(
+            list_schedule(&t, &res(None), &[]),
+            Err(SimError::UnknownResource { .. })
+        ));
         let t = vec![task("x", 0, 1, vec![9])];
-        assert!(matches!(list_schedule(&t, &res(None), &[]), Err(SimError::UnknownDependency { .. })));
+        assert!(matches!(
+            list_schedule(&t, &res(None), &[]),
+            Err(SimError::UnknownDependency { .. })
+        ));
     }
 
     #[test]
@@ -244,6 +320,9 @@ mod tests {
         let mut r = res(None);
         r.memories[0].capacity_bytes = Some(15);
         let t = vec![task("x", 0, 1, vec![]), task("y", 1, 1, vec![])];
-        assert!(matches!(list_schedule(&t, &r, &[]), Err(SimError::CapacityExceeded { needed: 20, .. })));
+        assert!(matches!(
+            list_schedule(&t, &r, &[]),
+            Err(SimError::CapacityExceeded { needed: 20, .. })
+        ));
     }
 }

@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 /// A point in simulated time, or a duration, in clock cycles of the accelerator's clock.
 ///
 /// Integer time keeps runs bit-reproducible: no two machines disagree on the order of events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Cycle(pub u64);
 

@@ -48,12 +48,22 @@ pub struct WorkloadConfig {
 impl WorkloadConfig {
     /// A zoo model at batch 1, int8.
     pub fn model(name: &str) -> Self {
-        WorkloadConfig { model: Some(name.into()), scalesim_topology: None, gemm: None, batch: 1, dtype: DType::Int8 }
+        WorkloadConfig {
+            model: Some(name.into()),
+            scalesim_topology: None,
+            gemm: None,
+            batch: 1,
+            dtype: DType::Int8,
+        }
     }
 
     /// Checks that exactly one source is given and the shared keys are in range.
     pub fn validate(&self) -> Result<(), WorkloadError> {
-        let given = [self.model.is_some(), self.scalesim_topology.is_some(), self.gemm.is_some()];
+        let given = [
+            self.model.is_some(),
+            self.scalesim_topology.is_some(),
+            self.gemm.is_some(),
+        ];
         match given.iter().filter(|&&g| g).count() {
             1 => {}
             0 => {
@@ -70,20 +80,29 @@ impl WorkloadConfig {
             }
         }
         if self.batch == 0 {
-            return Err(WorkloadError::InvalidParameter { key: "workload.batch".into(), reason: "must be at least 1".into() });
+            return Err(WorkloadError::InvalidParameter {
+                key: "workload.batch".into(),
+                reason: "must be at least 1".into(),
+            });
         }
         if let Some(m) = &self.model {
             if !zoo::MODELS.contains(&m.as_str()) {
                 return Err(WorkloadError::InvalidParameter {
                     key: "workload.model".into(),
-                    reason: format!("unknown model `{m}`; known models: {}", zoo::MODELS.join(", ")),
+                    reason: format!(
+                        "unknown model `{m}`; known models: {}",
+                        zoo::MODELS.join(", ")
+                    ),
                 });
             }
         }
         if let Some(g) = &self.gemm {
             for (k, v) in [("m", g.m), ("n", g.n), ("k", g.k)] {
                 if v == 0 {
-                    return Err(WorkloadError::InvalidParameter { key: format!("workload.gemm.{k}"), reason: "must be positive".into() });
+                    return Err(WorkloadError::InvalidParameter {
+                        key: format!("workload.gemm.{k}"),
+                        reason: "must be positive".into(),
+                    });
                 }
             }
         }
@@ -99,7 +118,9 @@ impl WorkloadConfig {
         if let Some(p) = &self.scalesim_topology {
             return scalesim::read_topology(&base_dir.join(p), self.batch, self.dtype);
         }
-        let g = self.gemm.expect("validate checked that one source is given");
+        let g = self
+            .gemm
+            .expect("validate checked that one source is given");
         let mut w = single_gemm(self.batch * g.m, g.n, g.k, self.dtype)?;
         w.batch = self.batch;
         Ok(w)

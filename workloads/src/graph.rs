@@ -43,10 +43,16 @@ impl Workload {
     pub fn topo_order(&self) -> Vec<NodeIndex> {
         let mut indeg: Vec<usize> = vec![0; self.graph.node_bound()];
         for n in self.graph.node_indices() {
-            indeg[n.index()] = self.graph.neighbors_directed(n, Direction::Incoming).count();
+            indeg[n.index()] = self
+                .graph
+                .neighbors_directed(n, Direction::Incoming)
+                .count();
         }
-        let mut ready: std::collections::BTreeSet<NodeIndex> =
-            self.graph.node_indices().filter(|n| indeg[n.index()] == 0).collect();
+        let mut ready: std::collections::BTreeSet<NodeIndex> = self
+            .graph
+            .node_indices()
+            .filter(|n| indeg[n.index()] == 0)
+            .collect();
         let mut order = Vec::with_capacity(self.len());
         while let Some(n) = ready.pop_first() {
             order.push(n);
@@ -106,7 +112,12 @@ impl WorkloadBuilder {
     /// Starts an empty workload named `name` whose ops use `dtype`.
     pub fn new(name: impl Into<String>, dtype: DType) -> Self {
         WorkloadBuilder {
-            w: Workload { name: name.into(), dtype, batch: 1, graph: StableDiGraph::new() },
+            w: Workload {
+                name: name.into(),
+                dtype,
+                batch: 1,
+                graph: StableDiGraph::new(),
+            },
         }
     }
 
@@ -115,11 +126,20 @@ impl WorkloadBuilder {
         if let Some(&b) = shape.first() {
             self.w.batch = b;
         }
-        Tensor { producer: None, shape }
+        Tensor {
+            producer: None,
+            shape,
+        }
     }
 
     /// Adds an op whose output shape is already known, wiring it to its inputs' producers.
-    pub fn add_op(&mut self, name: impl Into<String>, kind: OpKind, inputs: &[&Tensor], output: Shape) -> Tensor {
+    pub fn add_op(
+        &mut self,
+        name: impl Into<String>,
+        kind: OpKind,
+        inputs: &[&Tensor],
+        output: Shape,
+    ) -> Tensor {
         let op = Op {
             name: name.into(),
             kind,
@@ -134,15 +154,24 @@ impl WorkloadBuilder {
                 self.w.graph.add_edge(p, node, Edge { bytes });
             }
         }
-        Tensor { producer: Some(node), shape: output }
+        Tensor {
+            producer: Some(node),
+            shape: output,
+        }
     }
 
     /// A 2-D convolution of an NCHW tensor.
     pub fn conv2d(&mut self, name: &str, x: &Tensor, c: Conv2d) -> Result<Tensor, WorkloadError> {
-        let bad = |reason: String| WorkloadError::InvalidOp { op: name.to_string(), reason };
+        let bad = |reason: String| WorkloadError::InvalidOp {
+            op: name.to_string(),
+            reason,
+        };
         let [n, ch, h, w] = nchw(name, &x.shape)?;
         if ch != c.in_channels {
-            return Err(bad(format!("input has {ch} channels, conv expects {}", c.in_channels)));
+            return Err(bad(format!(
+                "input has {ch} channels, conv expects {}",
+                c.in_channels
+            )));
         }
         if c.groups == 0 || c.in_channels % c.groups != 0 || c.out_channels % c.groups != 0 {
             return Err(bad(format!(
@@ -150,11 +179,31 @@ impl WorkloadBuilder {
                 c.groups, c.in_channels, c.out_channels
             )));
         }
-        if c.out_channels == 0 || c.kernel.contains(&0) || c.stride.contains(&0) || c.dilation.contains(&0) {
-            return Err(bad("filters, kernel, stride and dilation must be positive".into()));
+        if c.out_channels == 0
+            || c.kernel.contains(&0)
+            || c.stride.contains(&0)
+            || c.dilation.contains(&0)
+        {
+            return Err(bad(
+                "filters, kernel, stride and dilation must be positive".into()
+            ));
         }
-        let oh = window_out(h, c.kernel[0], c.stride[0], c.pads[0], c.pads[2], c.dilation[0]);
-        let ow = window_out(w, c.kernel[1], c.stride[1], c.pads[1], c.pads[3], c.dilation[1]);
+        let oh = window_out(
+            h,
+            c.kernel[0],
+            c.stride[0],
+            c.pads[0],
+            c.pads[2],
+            c.dilation[0],
+        );
+        let ow = window_out(
+            w,
+            c.kernel[1],
+            c.stride[1],
+            c.pads[1],
+            c.pads[3],
+            c.dilation[1],
+        );
         let (Some(oh), Some(ow)) = (oh, ow) else {
             return Err(bad(format!(
                 "filter {}x{} does not fit the padded {h}x{w} input",
@@ -166,21 +215,40 @@ impl WorkloadBuilder {
     }
 
     /// A fully connected layer: `[batch, features…] → [batch, out_features]`.
-    pub fn linear(&mut self, name: &str, x: &Tensor, out_features: u64) -> Result<Tensor, WorkloadError> {
+    pub fn linear(
+        &mut self,
+        name: &str,
+        x: &Tensor,
+        out_features: u64,
+    ) -> Result<Tensor, WorkloadError> {
         let m = *x.shape.first().ok_or_else(|| WorkloadError::InvalidOp {
             op: name.into(),
             reason: "input is a scalar".into(),
         })?;
         let k = numel(&x.shape[1..]);
         if m == 0 || k == 0 || out_features == 0 {
-            return Err(WorkloadError::InvalidOp { op: name.into(), reason: "dimensions must be positive".into() });
+            return Err(WorkloadError::InvalidOp {
+                op: name.into(),
+                reason: "dimensions must be positive".into(),
+            });
         }
-        let g = Gemm { batch: 1, m, n: out_features, k, weight_operand: true };
+        let g = Gemm {
+            batch: 1,
+            m,
+            n: out_features,
+            k,
+            weight_operand: true,
+        };
         Ok(self.add_op(name, OpKind::Gemm(g), &[x], vec![m, out_features]))
     }
 
     /// An element-wise function of one or more tensors of the same shape.
-    pub fn eltwise(&mut self, name: &str, func: EltFunc, xs: &[&Tensor]) -> Result<Tensor, WorkloadError> {
+    pub fn eltwise(
+        &mut self,
+        name: &str,
+        func: EltFunc,
+        xs: &[&Tensor],
+    ) -> Result<Tensor, WorkloadError> {
         let first = xs.first().ok_or_else(|| WorkloadError::InvalidOp {
             op: name.into(),
             reason: "needs at least one input".into(),
@@ -188,7 +256,10 @@ impl WorkloadBuilder {
         if let Some(other) = xs.iter().find(|t| t.shape != first.shape) {
             return Err(WorkloadError::InvalidOp {
                 op: name.into(),
-                reason: format!("input shapes differ: {:?} vs {:?}", first.shape, other.shape),
+                reason: format!(
+                    "input shapes differ: {:?} vs {:?}",
+                    first.shape, other.shape
+                ),
             });
         }
         let out = first.shape.clone();
@@ -212,7 +283,12 @@ impl WorkloadBuilder {
     /// Global average pooling: `[n, c, h, w] → [n, c, 1, 1]`.
     pub fn global_avg_pool(&mut self, name: &str, x: &Tensor) -> Result<Tensor, WorkloadError> {
         let [_, _, h, w] = nchw(name, &x.shape)?;
-        let p = Pool { func: PoolFunc::Avg, kernel: [h, w], stride: [1, 1], pads: [0; 4] };
+        let p = Pool {
+            func: PoolFunc::Avg,
+            kernel: [h, w],
+            stride: [1, 1],
+            pads: [0; 4],
+        };
         self.pool(name, x, p)
     }
 

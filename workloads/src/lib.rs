@@ -38,7 +38,9 @@ pub use config::{GemmDims, WorkloadConfig};
 pub use dtype::DType;
 pub use error::WorkloadError;
 pub use graph::{Edge, Tensor, Workload, WorkloadBuilder};
-pub use op::{numel, window_out, Conv2d, EltFunc, Gemm, GemmView, Op, OpKind, Pool, PoolFunc, Shape};
+pub use op::{
+    numel, window_out, Conv2d, EltFunc, Gemm, GemmView, Op, OpKind, Pool, PoolFunc, Shape,
+};
 pub use petgraph::stable_graph::NodeIndex;
 pub use petgraph::Direction;
 
@@ -46,11 +48,25 @@ pub use petgraph::Direction;
 pub fn single_gemm(m: u64, n: u64, k: u64, dtype: DType) -> Result<Workload, WorkloadError> {
     for (key, v) in [("m", m), ("n", n), ("k", k)] {
         if v == 0 {
-            return Err(WorkloadError::InvalidParameter { key: format!("workload.gemm.{key}"), reason: "must be positive".into() });
+            return Err(WorkloadError::InvalidParameter {
+                key: format!("workload.gemm.{key}"),
+                reason: "must be positive".into(),
+            });
         }
     }
     let mut b = WorkloadBuilder::new(format!("gemm_{m}x{n}x{k}"), dtype);
     let x = b.input(vec![m, k]);
-    b.add_op("gemm", OpKind::Gemm(Gemm { batch: 1, m, n, k, weight_operand: true }), &[&x], vec![m, n]);
+    b.add_op(
+        "gemm",
+        OpKind::Gemm(Gemm {
+            batch: 1,
+            m,
+            n,
+            k,
+            weight_operand: true,
+        }),
+        &[&x],
+        vec![m, n],
+    );
     Ok(b.finish())
 }

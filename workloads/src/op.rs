@@ -182,8 +182,17 @@ pub struct Op {
 }
 
 /// Output length of a sliding window along one axis (floor convention, as PyTorch and ONNX).
-pub fn window_out(input: u64, kernel: u64, stride: u64, pad_begin: u64, pad_end: u64, dilation: u64) -> Option<u64> {
-    let span = dilation.checked_mul(kernel.checked_sub(1)?)?.checked_add(1)?;
+pub fn window_out(
+    input: u64,
+    kernel: u64,
+    stride: u64,
+    pad_begin: u64,
+    pad_end: u64,
+    dilation: u64,
+) -> Option<u64> {
+    let span = dilation
+        .checked_mul(kernel.checked_sub(1)?)?
+        .checked_add(1)?;
     let padded = input.checked_add(pad_begin)?.checked_add(pad_end)?;
     if stride == 0 || padded < span {
         return None;
@@ -215,7 +224,12 @@ impl Op {
                     k: c.kernel[0] * c.kernel[1] * (c.in_channels / c.groups),
                 })
             }
-            OpKind::Gemm(g) => Some(GemmView { groups: g.batch, m: g.m, n: g.n, k: g.k }),
+            OpKind::Gemm(g) => Some(GemmView {
+                groups: g.batch,
+                m: g.m,
+                n: g.n,
+                k: g.k,
+            }),
             _ => None,
         }
     }
@@ -237,9 +251,13 @@ impl Op {
     /// Elements of the op's parameters (filters, FC weights, batch-norm scale and shift).
     pub fn weight_elems(&self) -> u64 {
         match &self.kind {
-            OpKind::Conv2d(c) => c.out_channels * (c.in_channels / c.groups) * c.kernel[0] * c.kernel[1],
+            OpKind::Conv2d(c) => {
+                c.out_channels * (c.in_channels / c.groups) * c.kernel[0] * c.kernel[1]
+            }
             OpKind::Gemm(g) if g.weight_operand => g.batch * g.k * g.n,
-            OpKind::Elementwise { func: EltFunc::BatchNorm } => 2 * self.output.get(1).copied().unwrap_or(1),
+            OpKind::Elementwise {
+                func: EltFunc::BatchNorm,
+            } => 2 * self.output.get(1).copied().unwrap_or(1),
             _ => 0,
         }
     }
@@ -250,7 +268,9 @@ impl Op {
         match &self.kind {
             // A GEMM whose right operand is an activation reads both operands as inputs;
             // the operand shapes are recorded in `inputs`.
-            OpKind::Gemm(g) if !g.weight_operand && self.inputs.len() < 2 => acts + g.batch * g.k * g.n,
+            OpKind::Gemm(g) if !g.weight_operand && self.inputs.len() < 2 => {
+                acts + g.batch * g.k * g.n
+            }
             _ => acts,
         }
     }

@@ -27,7 +27,10 @@ pub fn read_topology(path: &Path, batch: u64, dtype: DType) -> Result<Workload, 
         line: 0,
         reason: format!("cannot read file: {e}"),
     })?;
-    let name = path.file_stem().map_or_else(|| "topology".to_string(), |s| s.to_string_lossy().into_owned());
+    let name = path.file_stem().map_or_else(
+        || "topology".to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    );
     parse_topology(&text, &name, &path.display().to_string(), batch, dtype)
 }
 
@@ -38,10 +41,23 @@ enum Format {
 }
 
 /// Parses SCALE-Sim topology text. `source` names the file in error messages.
-pub fn parse_topology(text: &str, name: &str, source: &str, batch: u64, dtype: DType) -> Result<Workload, WorkloadError> {
-    let err = |line: usize, reason: String| WorkloadError::Topology { path: source.to_string(), line, reason };
+pub fn parse_topology(
+    text: &str,
+    name: &str,
+    source: &str,
+    batch: u64,
+    dtype: DType,
+) -> Result<Workload, WorkloadError> {
+    let err = |line: usize, reason: String| WorkloadError::Topology {
+        path: source.to_string(),
+        line,
+        reason,
+    };
     if batch == 0 {
-        return Err(WorkloadError::InvalidParameter { key: "workload.batch".into(), reason: "must be at least 1".into() });
+        return Err(WorkloadError::InvalidParameter {
+            key: "workload.batch".into(),
+            reason: "must be at least 1".into(),
+        });
     }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -77,7 +93,10 @@ pub fn parse_topology(text: &str, name: &str, source: &str, batch: u64, dtype: D
         };
         let want = if fmt == Format::Conv { 8 } else { 4 };
         if fields.len() != want {
-            return Err(err(line, format!("expected {want} fields, found {}", fields.len())));
+            return Err(err(
+                line,
+                format!("expected {want} fields, found {}", fields.len()),
+            ));
         }
         let layer = fields[0].to_string();
         if layer.is_empty() {
@@ -86,7 +105,9 @@ pub fn parse_topology(text: &str, name: &str, source: &str, batch: u64, dtype: D
         let mut nums = Vec::with_capacity(want - 1);
         for (i, f) in fields[1..].iter().enumerate() {
             let col = header_name(fmt, i + 1);
-            let v: u64 = f.parse().map_err(|_| err(line, format!("{col} `{f}` is not a positive integer")))?;
+            let v: u64 = f
+                .parse()
+                .map_err(|_| err(line, format!("{col} `{f}` is not a positive integer")))?;
             if v == 0 {
                 return Err(err(line, format!("{col} must be positive")));
             }
@@ -94,9 +115,13 @@ pub fn parse_topology(text: &str, name: &str, source: &str, batch: u64, dtype: D
         }
         match fmt {
             Format::Conv => {
-                let [ih, iw, fh, fw, ch, nf, s] = <[u64; 7]>::try_from(nums).expect("length checked above");
+                let [ih, iw, fh, fw, ch, nf, s] =
+                    <[u64; 7]>::try_from(nums).expect("length checked above");
                 if fh > ih || fw > iw {
-                    return Err(err(line, format!("filter {fh}x{fw} is larger than the ifmap {ih}x{iw}")));
+                    return Err(err(
+                        line,
+                        format!("filter {fh}x{fw} is larger than the ifmap {ih}x{iw}"),
+                    ));
                 }
                 let oh = (ih - fh).div_ceil(s) + 1;
                 let ow = (iw - fw).div_ceil(s) + 1;
@@ -110,12 +135,19 @@ pub fn parse_topology(text: &str, name: &str, source: &str, batch: u64, dtype: D
                     groups: 1,
                 };
                 let x = b.input(vec![batch, ch, ih, iw]);
-                b.conv2d(&layer, &x, conv).map_err(|e| err(line, e.to_string()))?;
+                b.conv2d(&layer, &x, conv)
+                    .map_err(|e| err(line, e.to_string()))?;
             }
             Format::Gemm => {
                 let [m, n, k] = <[u64; 3]>::try_from(nums).expect("length checked above");
                 let x = b.input(vec![batch * m, k]);
-                let g = Gemm { batch: 1, m: batch * m, n, k, weight_operand: true };
+                let g = Gemm {
+                    batch: 1,
+                    m: batch * m,
+                    n,
+                    k,
+                    weight_operand: true,
+                };
                 b.add_op(layer, OpKind::Gemm(g), &[&x], vec![batch * m, n]);
             }
         }
@@ -133,17 +165,33 @@ pub fn parse_topology(text: &str, name: &str, source: &str, batch: u64, dtype: D
 }
 
 fn norm(s: &str) -> String {
-    s.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase()
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase()
 }
 
 fn detect_header(fields: &[&str]) -> Option<Format> {
     let h: Vec<String> = fields.iter().map(|f| norm(f)).collect();
-    let conv = ["layername", "ifmapheight", "ifmapwidth", "filterheight", "filterwidth", "channels", "numfilter", "strides"];
+    let conv = [
+        "layername",
+        "ifmapheight",
+        "ifmapwidth",
+        "filterheight",
+        "filterwidth",
+        "channels",
+        "numfilter",
+        "strides",
+    ];
     if h.len() == conv.len() && h.iter().zip(conv).all(|(a, b)| a == b) {
         return Some(Format::Conv);
     }
     let gemm = ["layer", "m", "n", "k"];
-    if h.len() == gemm.len() && h.iter().zip(gemm).all(|(a, b)| a == b || (b == "layer" && a == "layername")) {
+    if h.len() == gemm.len()
+        && h.iter()
+            .zip(gemm)
+            .all(|(a, b)| a == b || (b == "layer" && a == "layername"))
+    {
         return Some(Format::Gemm);
     }
     None
@@ -151,9 +199,16 @@ fn detect_header(fields: &[&str]) -> Option<Format> {
 
 fn header_name(fmt: Format, i: usize) -> &'static str {
     match fmt {
-        Format::Conv => {
-            ["Layer name", "IFMAP Height", "IFMAP Width", "Filter Height", "Filter Width", "Channels", "Num Filter", "Strides"][i]
-        }
+        Format::Conv => [
+            "Layer name",
+            "IFMAP Height",
+            "IFMAP Width",
+            "Filter Height",
+            "Filter Width",
+            "Channels",
+            "Num Filter",
+            "Strides",
+        ][i],
         Format::Gemm => ["Layer", "M", "N", "K"][i],
     }
 }
@@ -175,7 +230,14 @@ mod tests {
 
     #[test]
     fn gemm_format() {
-        let w = parse_topology("Layer, M, N, K,\nqkv, 128, 2304, 768,\n", "t", "t.csv", 1, DType::Int8).unwrap();
+        let w = parse_topology(
+            "Layer, M, N, K,\nqkv, 128, 2304, 768,\n",
+            "t",
+            "t.csv",
+            1,
+            DType::Int8,
+        )
+        .unwrap();
         let g = w.ops().next().unwrap().gemm_view().unwrap();
         assert_eq!((g.m, g.n, g.k), (128, 2304, 768));
     }
@@ -183,16 +245,30 @@ mod tests {
     #[test]
     fn errors_name_the_line() {
         let cases = [
-            (format!("{HEADER}Conv1,224,224,7,7,3,64,\n"), ":2: expected 8 fields"),
-            (format!("{HEADER}Conv1,224,224,7,7,3,64,2\nC2,2,2,3,3,1,1,1\n"), ":3: filter 3x3 is larger"),
-            (format!("{HEADER}Conv1,224,abc,7,7,3,64,2\n"), ":2: IFMAP Width `abc`"),
-            (format!("{HEADER}Conv1,224,224,7,7,0,64,2\n"), ":2: Channels must be positive"),
+            (
+                format!("{HEADER}Conv1,224,224,7,7,3,64,\n"),
+                ":2: expected 8 fields",
+            ),
+            (
+                format!("{HEADER}Conv1,224,224,7,7,3,64,2\nC2,2,2,3,3,1,1,1\n"),
+                ":3: filter 3x3 is larger",
+            ),
+            (
+                format!("{HEADER}Conv1,224,abc,7,7,3,64,2\n"),
+                ":2: IFMAP Width `abc`",
+            ),
+            (
+                format!("{HEADER}Conv1,224,224,7,7,0,64,2\n"),
+                ":2: Channels must be positive",
+            ),
             ("a,b,c\n1,2,3\n".to_string(), ":1: header must be"),
             (HEADER.to_string(), "no layers"),
             (String::new(), "empty topology"),
         ];
         for (text, want) in cases {
-            let e = parse_topology(&text, "t", "t.csv", 1, DType::Int8).unwrap_err().to_string();
+            let e = parse_topology(&text, "t", "t.csv", 1, DType::Int8)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(want), "{e:?} lacks {want:?}");
             assert!(!e.contains('\n'), "one line: {e:?}");
         }

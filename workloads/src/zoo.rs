@@ -18,16 +18,27 @@ pub const MODELS: &[&str] = &["resnet18", "mobilenet_v1"];
 /// Builds the zoo model `name` for `batch` images of `dtype`.
 pub fn build(name: &str, batch: u64, dtype: DType) -> Result<Workload, WorkloadError> {
     if batch == 0 {
-        return Err(WorkloadError::InvalidParameter { key: "workload.batch".into(), reason: "must be at least 1".into() });
+        return Err(WorkloadError::InvalidParameter {
+            key: "workload.batch".into(),
+            reason: "must be at least 1".into(),
+        });
     }
     match name {
         "resnet18" => resnet18(batch, dtype),
         "mobilenet_v1" => mobilenet_v1(batch, dtype),
-        _ => Err(WorkloadError::UnknownModel { name: name.into(), known: MODELS.join(", ") }),
+        _ => Err(WorkloadError::UnknownModel {
+            name: name.into(),
+            known: MODELS.join(", "),
+        }),
     }
 }
 
-fn conv_relu(b: &mut WorkloadBuilder, name: &str, x: &Tensor, c: Conv2d) -> Result<Tensor, WorkloadError> {
+fn conv_relu(
+    b: &mut WorkloadBuilder,
+    name: &str,
+    x: &Tensor,
+    c: Conv2d,
+) -> Result<Tensor, WorkloadError> {
     let y = b.conv2d(name, x, c)?;
     b.eltwise(&format!("{name}.relu"), EltFunc::Relu, &[&y])
 }
@@ -40,10 +51,23 @@ fn basic_block(
     out_ch: u64,
     stride: u64,
 ) -> Result<Tensor, WorkloadError> {
-    let y = conv_relu(b, &format!("{name}.conv1"), x, Conv2d::square(in_ch, out_ch, 3, stride, 1))?;
-    let y = b.conv2d(&format!("{name}.conv2"), &y, Conv2d::square(out_ch, out_ch, 3, 1, 1))?;
+    let y = conv_relu(
+        b,
+        &format!("{name}.conv1"),
+        x,
+        Conv2d::square(in_ch, out_ch, 3, stride, 1),
+    )?;
+    let y = b.conv2d(
+        &format!("{name}.conv2"),
+        &y,
+        Conv2d::square(out_ch, out_ch, 3, 1, 1),
+    )?;
     let shortcut = if stride != 1 || in_ch != out_ch {
-        b.conv2d(&format!("{name}.downsample"), x, Conv2d::square(in_ch, out_ch, 1, stride, 0))?
+        b.conv2d(
+            &format!("{name}.downsample"),
+            x,
+            Conv2d::square(in_ch, out_ch, 1, stride, 0),
+        )?
     } else {
         x.clone()
     };
@@ -56,13 +80,25 @@ pub fn resnet18(batch: u64, dtype: DType) -> Result<Workload, WorkloadError> {
     let mut b = WorkloadBuilder::new("resnet18", dtype);
     let x = b.input(vec![batch, 3, 224, 224]);
     let x = conv_relu(&mut b, "conv1", &x, Conv2d::square(3, 64, 7, 2, 3))?;
-    let pool = Pool { func: PoolFunc::Max, kernel: [3, 3], stride: [2, 2], pads: [1; 4] };
+    let pool = Pool {
+        func: PoolFunc::Max,
+        kernel: [3, 3],
+        stride: [2, 2],
+        pads: [1; 4],
+    };
     let mut x = b.pool("maxpool", &x, pool)?;
     let mut in_ch = 64;
     for (stage, out_ch) in [64u64, 128, 256, 512].into_iter().enumerate() {
         for block in 0..2 {
             let stride = if stage > 0 && block == 0 { 2 } else { 1 };
-            x = basic_block(&mut b, &format!("layer{}.{block}", stage + 1), &x, in_ch, out_ch, stride)?;
+            x = basic_block(
+                &mut b,
+                &format!("layer{}.{block}", stage + 1),
+                &x,
+                in_ch,
+                out_ch,
+                stride,
+            )?;
             in_ch = out_ch;
         }
     }
@@ -95,7 +131,12 @@ pub fn mobilenet_v1(batch: u64, dtype: DType) -> Result<Workload, WorkloadError>
     for (i, (out_ch, stride)) in blocks.into_iter().enumerate() {
         let dw = Conv2d::square(ch, ch, 3, stride, 1).with_groups(ch);
         x = conv_relu(&mut b, &format!("block{}.dw", i + 1), &x, dw)?;
-        x = conv_relu(&mut b, &format!("block{}.pw", i + 1), &x, Conv2d::square(ch, out_ch, 1, 1, 0))?;
+        x = conv_relu(
+            &mut b,
+            &format!("block{}.pw", i + 1),
+            &x,
+            Conv2d::square(ch, out_ch, 1, 1, 0),
+        )?;
         ch = out_ch;
     }
     let x = b.global_avg_pool("avgpool", &x)?;
@@ -136,6 +177,9 @@ mod tests {
     #[test]
     fn unknown_model_lists_the_known_ones() {
         let e = build("resnet19", 1, DType::Int8).unwrap_err().to_string();
-        assert!(e.contains("resnet19") && e.contains("resnet18, mobilenet_v1"), "{e}");
+        assert!(
+            e.contains("resnet19") && e.contains("resnet18, mobilenet_v1"),
+            "{e}"
+        );
     }
 }

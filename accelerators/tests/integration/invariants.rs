@@ -17,12 +17,22 @@ fn check(w: &archsim_workloads::Workload, acc: &Systolic) {
     assert!(r.utilization <= 1.0 && r.utilization >= 0.0);
     assert!(r.energy_j >= 0.0 && r.area_mm2 > 0.0);
     for o in &r.ops {
-        assert!(o.utilization <= 1.0 + 1e-12, "{}: utilization {}", o.name, o.utilization);
+        assert!(
+            o.utilization <= 1.0 + 1e-12,
+            "{}: utilization {}",
+            o.name,
+            o.utilization
+        );
         assert!(o.energy_j >= 0.0);
     }
     for (i, op) in m.ops.iter().enumerate() {
         for &p in &op.preds {
-            assert!(s.slots[i].start >= s.slots[p].end, "{} starts before its input {} ends", op.name, m.ops[p].name);
+            assert!(
+                s.slots[i].start >= s.slots[p].end,
+                "{} starts before its input {} ends",
+                op.name,
+                m.ops[p].name
+            );
         }
     }
 }

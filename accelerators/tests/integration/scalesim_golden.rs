@@ -8,7 +8,9 @@ use archsim_accelerators::systolic::{Dataflow, SramKib, Systolic, SystolicConfig
 use archsim_workloads::{scalesim, DType};
 
 fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/data/scalesim").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data/scalesim")
+        .join(name)
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -31,7 +33,9 @@ struct Row {
 }
 
 fn reference() -> BTreeMap<(u32, u32, String), Vec<Row>> {
-    let mut rdr = csv::ReaderBuilder::new().from_path(data("resnet18_results.csv")).unwrap();
+    let mut rdr = csv::ReaderBuilder::new()
+        .from_path(data("resnet18_results.csv"))
+        .unwrap();
     let headers = rdr.headers().unwrap().clone();
     let lower: csv::StringRecord = headers.iter().map(|h| h.to_ascii_lowercase()).collect();
     rdr.set_headers(lower);
@@ -39,7 +43,9 @@ fn reference() -> BTreeMap<(u32, u32, String), Vec<Row>> {
     for r in rdr.deserialize::<Row>() {
         let r = r.unwrap();
         if r.bw_mode == "CALC" {
-            runs.entry((r.array_rows, r.array_cols, r.dataflow.clone())).or_default().push(r);
+            runs.entry((r.array_rows, r.array_cols, r.dataflow.clone()))
+                .or_default()
+                .push(r);
         }
     }
     runs
@@ -60,7 +66,11 @@ fn resnet18_compute_cycles_match_scalesim_per_layer_and_in_total() {
     let w = scalesim::read_topology(&data("resnet18_topology.csv"), 1, DType::Int8).unwrap();
     for ((rows, cols, df), layers) in &runs {
         let mut cfg = SystolicConfig::new(*rows, *cols, dataflow(df));
-        cfg.sram_kib = SramKib { ifmap: layers[0].ifmap_sram_kb, filter: layers[0].filter_sram_kb, ofmap: layers[0].ofmap_sram_kb };
+        cfg.sram_kib = SramKib {
+            ifmap: layers[0].ifmap_sram_kb,
+            filter: layers[0].filter_sram_kb,
+            ofmap: layers[0].ofmap_sram_kb,
+        };
         let acc = Systolic::new(cfg).unwrap();
         let report = pipeline::evaluate(&w, &acc, "golden", 0).unwrap();
         assert_eq!(report.ops.len(), layers.len());
@@ -68,7 +78,8 @@ fn resnet18_compute_cycles_match_scalesim_per_layer_and_in_total() {
         for (op, r) in report.ops.iter().zip(layers) {
             assert_eq!(op.name, r.layer);
             assert_eq!(op.macs, r.macs, "{} {rows}x{cols} {df}: MACs", r.layer);
-            let rel = (op.compute_cycles as f64 - r.compute_cycles_excl_stalls as f64).abs() / r.compute_cycles_excl_stalls as f64;
+            let rel = (op.compute_cycles as f64 - r.compute_cycles_excl_stalls as f64).abs()
+                / r.compute_cycles_excl_stalls as f64;
             assert!(
                 rel <= 0.01,
                 "{} {rows}x{cols} {df}: archsim {} vs SCALE-Sim {} cycles (M={} N={} K={})",
@@ -84,8 +95,14 @@ fn resnet18_compute_cycles_match_scalesim_per_layer_and_in_total() {
             ref_total += r.compute_cycles_excl_stalls;
         }
         let rel = (ours_total as f64 - ref_total as f64).abs() / ref_total as f64;
-        assert!(rel <= 0.01, "{rows}x{cols} {df}: total {ours_total} vs {ref_total}");
-        assert_eq!(report.total_cycles, ours_total, "one array runs the layers back to back");
+        assert!(
+            rel <= 0.01,
+            "{rows}x{cols} {df}: total {ours_total} vs {ref_total}"
+        );
+        assert_eq!(
+            report.total_cycles, ours_total,
+            "one array runs the layers back to back"
+        );
     }
 }
 
@@ -100,10 +117,18 @@ fn sram_reads_of_the_streamed_operands_match_scalesim() {
         let report = pipeline::evaluate(&w, &acc, "golden", 0).unwrap();
         for (op, r) in report.ops.iter().zip(layers) {
             if df != "is" {
-                assert_eq!(op.bytes["sram_ifmap"], r.sram_ifmap_reads, "{} {rows}x{cols} {df} ifmap", r.layer);
+                assert_eq!(
+                    op.bytes["sram_ifmap"], r.sram_ifmap_reads,
+                    "{} {rows}x{cols} {df} ifmap",
+                    r.layer
+                );
             }
             if df == "os" {
-                assert_eq!(op.bytes["sram_filter"], r.sram_filter_reads, "{} {rows}x{cols} {df} filter", r.layer);
+                assert_eq!(
+                    op.bytes["sram_filter"], r.sram_filter_reads,
+                    "{} {rows}x{cols} {df} filter",
+                    r.layer
+                );
             }
         }
     }

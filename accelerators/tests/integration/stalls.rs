@@ -36,13 +36,17 @@ fn prefetch_hides_traffic_that_fits_in_a_fold() {
 
 #[test]
 fn low_bandwidth_raises_total_cycles_and_reports_stalls_per_layer() {
-    let topo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/scalesim/resnet18_topology.csv");
+    let topo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data/scalesim/resnet18_topology.csv");
     let w = scalesim::read_topology(&topo, 1, DType::Int8).unwrap();
     for df in [Dataflow::Os, Dataflow::Ws, Dataflow::Is] {
         let free = pipeline::evaluate(&w, &array(32, 32, df, None), "t", 0).unwrap();
         let slow = pipeline::evaluate(&w, &array(32, 32, df, Some(0.5)), "t", 0).unwrap();
         assert!(slow.total_cycles > free.total_cycles, "{df:?}");
-        assert!(slow.ops.iter().all(|o| o.stall_cycles > 0), "{df:?}: every layer stalls at 0.5 words/cycle");
+        assert!(
+            slow.ops.iter().all(|o| o.stall_cycles > 0),
+            "{df:?}: every layer stalls at 0.5 words/cycle"
+        );
         for (a, b) in slow.ops.iter().zip(&free.ops) {
             assert_eq!(a.compute_cycles, b.compute_cycles);
             assert_eq!(a.cycles, a.compute_cycles + a.stall_cycles);
@@ -57,7 +61,11 @@ fn more_bandwidth_never_stalls_more() {
     let mut last = u64::MAX;
     for bw in [0.25, 1.0, 4.0, 16.0, 64.0, 1024.0] {
         let r = pipeline::evaluate(&w, &array(64, 64, Dataflow::Ws, Some(bw)), "t", 0).unwrap();
-        assert!(r.stall_cycles <= last, "bw {bw}: {} > {last}", r.stall_cycles);
+        assert!(
+            r.stall_cycles <= last,
+            "bw {bw}: {} > {last}",
+            r.stall_cycles
+        );
         last = r.stall_cycles;
     }
 }
@@ -74,6 +82,9 @@ fn dram_traffic_falls_as_sram_grows_until_the_filter_fits() {
     };
     let (small, big, bigger) = (traffic(64), traffic(256), traffic(1024));
     assert!(small > big, "{small} vs {big}");
-    assert_eq!(big, bigger, "once the 256 KiB filter fits, more SRAM changes nothing");
+    assert_eq!(
+        big, bigger,
+        "once the 256 KiB filter fits, more SRAM changes nothing"
+    );
     assert_eq!(big, 1024 * 512 + 512 * 512 + 1024 * 512);
 }

@@ -1,0 +1,78 @@
+"""archsim.simulate: the Python face of `archsim run`."""
+
+from pathlib import Path
+
+import pytest
+
+import archsim
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BASE = {
+    "workload": {"model": "resnet18", "batch": 1, "dtype": "int8"},
+    "accelerator": {"kind": "systolic", "rows": 32, "cols": 32, "dataflow": "ws"},
+}
+
+
+def test_simulate_dict_returns_the_report():
+    r = archsim.simulate(BASE)
+    assert r["workload"] == "resnet18"
+    assert r["total_cycles"] > 0
+    assert 0 < r["utilization"] <= 1
+    assert sum(op["macs"] for op in r["ops"]) == r["macs"] == 1_814_073_344
+    for op in r["ops"]:
+        assert op["cycles"] == op["compute_cycles"] + op["stall_cycles"]
+
+
+def test_simulate_yaml_path_matches_the_cli_quickstart():
+    r = archsim.simulate(ROOT / "configs" / "quickstart.yaml")
+    assert r["accelerator"] == "systolic 128x128 os"
+    assert r["ops"][0]["name"] == "conv1"
+
+
+def test_same_config_same_report():
+    assert archsim.simulate(BASE) == archsim.simulate(BASE)
+
+
+def test_overrides_and_bandwidth_stalls():
+    free = archsim.simulate(BASE)
+    slow = archsim.simulate(BASE, overrides=["accelerator.dram_bw_words_per_cycle=0.5"])
+    assert slow["total_cycles"] > free["total_cycles"]
+    assert slow["stall_cycles"] > 0
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({**BASE, "accelerator": {**BASE["accelerator"], "rows": 0}}, "accelerator.rows: must be at least 1"),
+        ({**BASE, "accelerator": {**BASE["accelerator"], "dataflow": "xs"}}, "unknown variant `xs`"),
+        ({**BASE, "accelerator": {**BASE["accelerator"], "colour": 1}}, "accelerator.colour: unknown field"),
+        ({**BASE, "workload": {"model": "resnet19"}}, "unknown model `resnet19`"),
+        ({"workload": {"model": "resnet18"}}, "missing field `accelerator`"),
+        ({**BASE, "accelerator": {**BASE["accelerator"], "rows": "many"}}, "invalid type"),
+    ],
+)
+def test_bad_input_raises_config_error(bad, match):
+    with pytest.raises(archsim.ConfigError, match=match):
+        archsim.simulate(bad)
+    assert issubclass(archsim.ConfigError, ValueError)
+
+
+def test_garbage_raises_never_crashes(tmp_path):
+    with pytest.raises(TypeError):
+        archsim.simulate(42)  # type: ignore[arg-type]
+    with pytest.raises(archsim.ConfigError):
+        archsim.simulate({"workload": object()})
+    with pytest.raises(archsim.ConfigError, match="cannot read config"):
+        archsim.simulate(tmp_path / "missing.yaml")
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("workload: {model: [\n")
+    with pytest.raises(archsim.ConfigError, match="bad.yaml:"):
+        archsim.simulate(bad_yaml)
+    with pytest.raises(TypeError):
+        archsim.simulate(BASE, overrides="accelerator.rows=4")
+
+
+def test_models_and_version():
+    assert "resnet18" in archsim.models()
+    assert archsim.__version__
