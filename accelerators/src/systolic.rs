@@ -305,7 +305,13 @@ impl Systolic {
         // The ifmap operand is indexed by the outer fold (os) or by both folds (ws, is), so it
         // is fetched once whatever the ifmap SRAM's size.
         let [_, cap_f, cap_o] = self.cap_words;
-        let ofmap_resident = m * n <= cap_o;
+        // ws and is accumulate partial sums over the K-folds: on chip if the ofmap fits its
+        // SRAM, else every pass writes them out and all but the first read them back.
+        let (psum_w, psum_r) = if m * n <= cap_o {
+            (m * n, 0)
+        } else {
+            (fr * m * n, (fr - 1) * m * n)
+        };
 
         // SRAM accesses (words) and DRAM traffic (words) per group.
         let (sram_i, sram_f, sram_o, dram_i, dram_f, dram_o_w, dram_o_r) = match f.dataflow {
@@ -321,38 +327,24 @@ impl Systolic {
                     0,
                 )
             }
-            Dataflow::Ws => {
-                let (w, r) = if ofmap_resident {
-                    (m * n, 0)
-                } else {
-                    (fr * m * n, (fr - 1) * m * n)
-                };
-                (
-                    m * k * fc,
-                    k * n,
-                    m * n * (2 * fr - 1),
-                    ifmap_unique,
-                    k * n,
-                    w,
-                    r,
-                )
-            }
-            Dataflow::Is => {
-                let (w, r) = if ofmap_resident {
-                    (m * n, 0)
-                } else {
-                    (fr * m * n, (fr - 1) * m * n)
-                };
-                (
-                    m * k,
-                    k * n * fc,
-                    m * n * (2 * fr - 1),
-                    ifmap_unique,
-                    k * n,
-                    w,
-                    r,
-                )
-            }
+            Dataflow::Ws => (
+                m * k * fc,
+                k * n,
+                m * n * (2 * fr - 1),
+                ifmap_unique,
+                k * n,
+                psum_w,
+                psum_r,
+            ),
+            Dataflow::Is => (
+                m * k,
+                k * n * fc,
+                m * n * (2 * fr - 1),
+                ifmap_unique,
+                k * n,
+                psum_w,
+                psum_r,
+            ),
         };
         let compute = Self::compute_cycles(f);
         let stall = match self.cfg.dram_bw_words_per_cycle {
