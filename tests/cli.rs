@@ -222,5 +222,5 @@ fn stop_after_dumps_a_stage() {
     assert!(o.status.success());
     let m: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(m["ops"][0]["name"], "conv1");
-    assert_eq!(m["ops"][0]["mapping"]["plan"]["row_folds"], 98);
+    assert_eq!(m["ops"][0]["mapping"]["plan"]["folds"][0]["row_folds"], 98);
 }

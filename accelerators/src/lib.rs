@@ -94,8 +94,12 @@ pub struct OpMapping {
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Plan {
-    /// Folding of a GEMM-like op onto a systolic array.
-    Systolic(systolic::Fold),
+    /// Folding of each matrix product of the op onto a systolic array (one for a conv or a
+    /// GEMM, two for attention), run one after the other.
+    Systolic {
+        /// One fold plan per product.
+        folds: Vec<systolic::Fold>,
+    },
     /// An element-wise or pooling op on a vector unit.
     Vector {
         /// SIMD lanes.
@@ -107,19 +111,23 @@ impl Plan {
     /// One-line summary for reports, e.g. `os 95x1 folds`.
     pub fn summary(&self) -> String {
         match self {
-            Plan::Systolic(f) => {
-                let g = if f.groups > 1 {
-                    format!(" x{} groups", f.groups)
-                } else {
-                    String::new()
-                };
-                format!(
-                    "{} {}x{} folds{g}",
-                    f.dataflow.name(),
-                    f.row_folds,
-                    f.col_folds
-                )
-            }
+            Plan::Systolic { folds } => folds
+                .iter()
+                .map(|f| {
+                    let g = if f.groups > 1 {
+                        format!(" x{} groups", f.groups)
+                    } else {
+                        String::new()
+                    };
+                    format!(
+                        "{} {}x{} folds{g}",
+                        f.dataflow.name(),
+                        f.row_folds,
+                        f.col_folds
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" + "),
             Plan::Vector { lanes } => format!("vector {lanes} lanes"),
         }
     }
@@ -140,6 +148,34 @@ pub struct Cost {
     pub energy_pj: f64,
     /// MAC units of the engine (0 for engines without MACs).
     pub mac_slots: u64,
+}
+
+impl Cost {
+    /// The cost of running `parts` one after the other on the same engine.
+    pub fn sum(parts: Vec<Cost>) -> Cost {
+        let mut total = Cost {
+            compute_cycles: 0,
+            stall_cycles: 0,
+            dram_bytes: 0,
+            bytes: Vec::new(),
+            energy_pj: 0.0,
+            mac_slots: 0,
+        };
+        for p in parts {
+            total.compute_cycles += p.compute_cycles;
+            total.stall_cycles += p.stall_cycles;
+            total.dram_bytes += p.dram_bytes;
+            total.energy_pj += p.energy_pj;
+            total.mac_slots = total.mac_slots.max(p.mac_slots);
+            for (level, b) in p.bytes {
+                match total.bytes.iter_mut().find(|(l, _)| *l == level) {
+                    Some(e) => e.1 += b,
+                    None => total.bytes.push((level, b)),
+                }
+            }
+        }
+        total
+    }
 }
 
 /// A hardware model.

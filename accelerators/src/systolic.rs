@@ -51,7 +51,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use archsim_sim::{Engine, Memory, Resources};
-use archsim_workloads::{numel, GemmView, Op, OpKind};
+use archsim_workloads::{numel, GemmView, Op};
 
 use crate::energy;
 use crate::{AccelError, Accelerator, Cost, Fidelity, OpMapping, Plan};
@@ -457,10 +457,7 @@ impl Systolic {
     }
 
     fn vector_cost(&self, op: &Op) -> Cost {
-        let work = match &op.kind {
-            OpKind::Pool(p) => p.kernel[0] * p.kernel[1] * numel(&op.output),
-            _ => op.flops().max(numel(&op.output)),
-        };
+        let work = op.vector_work();
         let compute = work.div_ceil(self.c);
         let wb = u64::from(self.cfg.word_bytes);
         let words = op.bytes_read().div_ceil(op.dtype.bytes())
@@ -521,21 +518,33 @@ impl Accelerator for Systolic {
     }
 
     fn map(&self, op: &Op) -> Result<OpMapping, AccelError> {
-        Ok(match op.gemm_view() {
-            Some(g) => OpMapping {
-                engine: ARRAY,
-                plan: Plan::Systolic(self.fold(&g)),
-            },
-            None => OpMapping {
+        let views = op.gemm_views();
+        Ok(if views.is_empty() {
+            OpMapping {
                 engine: VECTOR,
                 plan: Plan::Vector { lanes: self.c },
-            },
+            }
+        } else {
+            OpMapping {
+                engine: ARRAY,
+                plan: Plan::Systolic {
+                    folds: views.iter().map(|g| self.fold(g)).collect(),
+                },
+            }
         })
     }
 
     fn cost(&self, op: &Op, mapping: &OpMapping) -> Cost {
-        match (&mapping.plan, op.gemm_view()) {
-            (Plan::Systolic(f), Some(g)) => self.array_cost(op, &g, f),
+        match &mapping.plan {
+            Plan::Systolic { folds } => {
+                let parts: Vec<Cost> = op
+                    .gemm_views()
+                    .iter()
+                    .zip(folds)
+                    .map(|(g, f)| self.array_cost(op, g, f))
+                    .collect();
+                Cost::sum(parts)
+            }
             _ => self.vector_cost(op),
         }
     }

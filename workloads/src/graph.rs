@@ -5,7 +5,10 @@ use petgraph::visit::NodeIndexable;
 use petgraph::Direction;
 use serde::{Deserialize, Serialize};
 
-use crate::op::{numel, window_out, Conv2d, EltFunc, Gemm, Op, OpKind, Pool, PoolFunc, Shape};
+use crate::op::{
+    numel, window_out, Attention, CollectiveFunc, Conv2d, EltFunc, Gemm, NormFunc, Op, OpKind,
+    Pool, PoolFunc, ReduceFunc, Shape,
+};
 use crate::{DType, WorkloadError};
 
 /// An edge of the op graph: the tensor that flows from producer to consumer.
@@ -214,6 +217,52 @@ impl WorkloadBuilder {
         Ok(self.add_op(name, OpKind::Conv2d(c), &[x], out))
     }
 
+    /// A 2-D transposed convolution of an NCHW tensor; `output_padding` adds rows/columns at
+    /// the end of each axis, as in ONNX and PyTorch.
+    pub fn conv_transpose2d(
+        &mut self,
+        name: &str,
+        x: &Tensor,
+        c: Conv2d,
+        output_padding: [u64; 2],
+    ) -> Result<Tensor, WorkloadError> {
+        let bad = |reason: String| WorkloadError::InvalidOp {
+            op: name.to_string(),
+            reason,
+        };
+        let [n, ch, h, w] = nchw(name, &x.shape)?;
+        if ch != c.in_channels
+            || c.groups == 0
+            || ch % c.groups != 0
+            || c.out_channels % c.groups != 0
+        {
+            return Err(bad(format!(
+                "input has {ch} channels; in {} / out {} / groups {} do not fit",
+                c.in_channels, c.out_channels, c.groups
+            )));
+        }
+        if c.out_channels == 0
+            || c.kernel.contains(&0)
+            || c.stride.contains(&0)
+            || c.dilation.contains(&0)
+        {
+            return Err(bad(
+                "filters, kernel, stride and dilation must be positive".into()
+            ));
+        }
+        let axis = |i: usize, len: u64| -> Option<u64> {
+            let full =
+                (len - 1) * c.stride[i] + c.dilation[i] * (c.kernel[i] - 1) + output_padding[i] + 1;
+            full.checked_sub(c.pads[i] + c.pads[i + 2])
+                .filter(|&o| o > 0)
+        };
+        let (Some(oh), Some(ow)) = (axis(0, h), axis(1, w)) else {
+            return Err(bad("padding removes the whole output".into()));
+        };
+        let out = vec![n, c.out_channels, oh, ow];
+        Ok(self.add_op(name, OpKind::ConvTranspose2d(c), &[x], out))
+    }
+
     /// A fully connected layer: `[batch, features…] → [batch, out_features]`.
     pub fn linear(
         &mut self,
@@ -242,28 +291,291 @@ impl WorkloadBuilder {
         Ok(self.add_op(name, OpKind::Gemm(g), &[x], vec![m, out_features]))
     }
 
-    /// An element-wise function of one or more tensors of the same shape.
+    /// An element-wise function of one or more tensors, broadcast against each other (numpy
+    /// rules: trailing axes aligned, size-1 axes stretched).
     pub fn eltwise(
         &mut self,
         name: &str,
         func: EltFunc,
         xs: &[&Tensor],
     ) -> Result<Tensor, WorkloadError> {
-        let first = xs.first().ok_or_else(|| WorkloadError::InvalidOp {
+        if xs.is_empty() {
+            return Err(WorkloadError::InvalidOp {
+                op: name.into(),
+                reason: "needs at least one input".into(),
+            });
+        }
+        let mut out: Shape = Vec::new();
+        for t in xs {
+            out = broadcast(&out, &t.shape).ok_or_else(|| WorkloadError::InvalidOp {
+                op: name.into(),
+                reason: format!("shapes {:?} and {:?} do not broadcast", out, t.shape),
+            })?;
+        }
+        Ok(self.add_op(name, OpKind::Elementwise { func }, xs, out))
+    }
+
+    /// A matrix product `a · b` over the last two axes, broadcasting the leading (batch) axes.
+    /// `b_is_weight` marks `b` as a parameter (counted in the weights, not in the inputs).
+    pub fn matmul(
+        &mut self,
+        name: &str,
+        a: &Tensor,
+        b: &Tensor,
+        b_is_weight: bool,
+    ) -> Result<Tensor, WorkloadError> {
+        let bad = |reason: String| WorkloadError::InvalidOp {
             op: name.into(),
-            reason: "needs at least one input".into(),
+            reason,
+        };
+        if a.shape.is_empty() || b.shape.is_empty() {
+            return Err(bad("matmul of a scalar".into()));
+        }
+        // Vectors are promoted as numpy does: [k] · [k, n] and [m, k] · [k].
+        let a2: Shape = if a.shape.len() == 1 {
+            vec![1, a.shape[0]]
+        } else {
+            a.shape.clone()
+        };
+        let b2: Shape = if b.shape.len() == 1 {
+            vec![b.shape[0], 1]
+        } else {
+            b.shape.clone()
+        };
+        let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
+        let (kb, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
+        if k != kb {
+            return Err(bad(format!(
+                "inner dimensions differ: {:?} · {:?}",
+                a.shape, b.shape
+            )));
+        }
+        let batch_shape = broadcast(&a2[..a2.len() - 2], &b2[..b2.len() - 2]).ok_or_else(|| {
+            bad(format!(
+                "batch axes of {:?} and {:?} do not broadcast",
+                a.shape, b.shape
+            ))
         })?;
-        if let Some(other) = xs.iter().find(|t| t.shape != first.shape) {
+        let batch = numel(&batch_shape);
+        let mut out = batch_shape;
+        if a.shape.len() > 1 {
+            out.push(m);
+        }
+        if b.shape.len() > 1 {
+            out.push(n);
+        }
+        if m == 0 || n == 0 || k == 0 || batch == 0 {
+            return Err(bad("dimensions must be positive".into()));
+        }
+        // A weight shared by every batch entry is one k×n matrix, reused.
+        let (g, inputs): (Gemm, Vec<&Tensor>) = if b_is_weight && numel(&b2[..b2.len() - 2]) == 1 {
+            (
+                Gemm {
+                    batch: 1,
+                    m: batch * m,
+                    n,
+                    k,
+                    weight_operand: true,
+                },
+                vec![a],
+            )
+        } else if b_is_weight {
+            (
+                Gemm {
+                    batch,
+                    m,
+                    n,
+                    k,
+                    weight_operand: true,
+                },
+                vec![a],
+            )
+        } else {
+            (
+                Gemm {
+                    batch,
+                    m,
+                    n,
+                    k,
+                    weight_operand: false,
+                },
+                vec![a, b],
+            )
+        };
+        Ok(self.add_op(name, OpKind::Gemm(g), &inputs, out))
+    }
+
+    /// Scaled dot-product attention: `q` is `[batch, heads, q_len, d]`, `k` and `v` are
+    /// `[batch, kv_heads, kv_len, d]`; the output is `[batch, heads, q_len, d]`.
+    pub fn attention(
+        &mut self,
+        name: &str,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        causal: bool,
+    ) -> Result<Tensor, WorkloadError> {
+        let bad = |reason: String| WorkloadError::InvalidOp {
+            op: name.into(),
+            reason,
+        };
+        let (Ok([b, h, ql, d]), Ok([bk, kvh, kl, dk])) = (
+            <[u64; 4]>::try_from(q.shape.as_slice()),
+            <[u64; 4]>::try_from(k.shape.as_slice()),
+        ) else {
+            return Err(bad(format!(
+                "q and k must be [batch, heads, len, dim], got {:?} and {:?}",
+                q.shape, k.shape
+            )));
+        };
+        if k.shape != v.shape {
+            return Err(bad(format!("k {:?} and v {:?} differ", k.shape, v.shape)));
+        }
+        if b != bk || d != dk || kvh == 0 || h % kvh != 0 || b * h * ql * kl * d == 0 {
+            return Err(bad(format!(
+                "q {:?} does not fit k {:?} (heads must be a multiple of kv heads)",
+                q.shape, k.shape
+            )));
+        }
+        let a = Attention {
+            batch: b,
+            heads: h,
+            kv_heads: kvh,
+            q_len: ql,
+            kv_len: kl,
+            head_dim: d,
+            causal,
+        };
+        Ok(self.add_op(name, OpKind::Attention(a), &[q, k, v], q.shape.clone()))
+    }
+
+    /// LayerNorm or RMSNorm over the last axis.
+    pub fn norm(
+        &mut self,
+        name: &str,
+        func: NormFunc,
+        x: &Tensor,
+    ) -> Result<Tensor, WorkloadError> {
+        nonempty(name, x)?;
+        Ok(self.add_op(name, OpKind::Norm { func }, &[x], x.shape.clone()))
+    }
+
+    /// Softmax along one axis.
+    pub fn softmax(&mut self, name: &str, x: &Tensor) -> Result<Tensor, WorkloadError> {
+        nonempty(name, x)?;
+        Ok(self.add_op(name, OpKind::Softmax, &[x], x.shape.clone()))
+    }
+
+    /// Token embedding: `ids` of shape `[batch, len]` → `[batch, len, dim]`.
+    pub fn embedding(
+        &mut self,
+        name: &str,
+        ids: &Tensor,
+        vocab: u64,
+        dim: u64,
+    ) -> Result<Tensor, WorkloadError> {
+        nonempty(name, ids)?;
+        if vocab == 0 || dim == 0 {
+            return Err(WorkloadError::InvalidOp {
+                op: name.into(),
+                reason: "vocab and dim must be positive".into(),
+            });
+        }
+        let mut out = ids.shape.clone();
+        out.push(dim);
+        Ok(self.add_op(name, OpKind::Embedding { vocab, dim }, &[ids], out))
+    }
+
+    /// A reduction of `x` to `out` (the caller gives the reduced shape).
+    pub fn reduce(
+        &mut self,
+        name: &str,
+        func: ReduceFunc,
+        x: &Tensor,
+        out: Shape,
+    ) -> Result<Tensor, WorkloadError> {
+        nonempty(name, x)?;
+        if numel(&out) == 0 || numel(&out) > numel(&x.shape) {
+            return Err(WorkloadError::InvalidOp {
+                op: name.into(),
+                reason: format!("cannot reduce {:?} to {out:?}", x.shape),
+            });
+        }
+        Ok(self.add_op(name, OpKind::Reduce { func }, &[x], out))
+    }
+
+    /// A view of `x` with another shape of the same size.
+    pub fn reshape(
+        &mut self,
+        name: &str,
+        x: &Tensor,
+        shape: Shape,
+    ) -> Result<Tensor, WorkloadError> {
+        if numel(&shape) != numel(&x.shape) {
             return Err(WorkloadError::InvalidOp {
                 op: name.into(),
                 reason: format!(
-                    "input shapes differ: {:?} vs {:?}",
-                    first.shape, other.shape
+                    "cannot reshape {:?} ({} elements) to {shape:?}",
+                    x.shape,
+                    numel(&x.shape)
                 ),
             });
         }
-        let out = first.shape.clone();
-        Ok(self.add_op(name, OpKind::Elementwise { func }, xs, out))
+        Ok(self.add_op(name, OpKind::Reshape, &[x], shape))
+    }
+
+    /// Data movement producing `out` from `xs` (transpose, concat, split, slice, gather).
+    pub fn copy(
+        &mut self,
+        name: &str,
+        xs: &[&Tensor],
+        out: Shape,
+    ) -> Result<Tensor, WorkloadError> {
+        if numel(&out) == 0 {
+            return Err(WorkloadError::InvalidOp {
+                op: name.into(),
+                reason: format!("empty output shape {out:?}"),
+            });
+        }
+        Ok(self.add_op(name, OpKind::Copy, xs, out))
+    }
+
+    /// A tensor-parallel collective over `ranks` devices (the output has the input's shape for
+    /// an all-reduce, `ranks` times the last axis for an all-gather).
+    pub fn collective(
+        &mut self,
+        name: &str,
+        func: CollectiveFunc,
+        x: &Tensor,
+        ranks: u64,
+    ) -> Result<Tensor, WorkloadError> {
+        nonempty(name, x)?;
+        let mut out = x.shape.clone();
+        if func == CollectiveFunc::AllGather {
+            if let Some(last) = out.last_mut() {
+                *last *= ranks;
+            }
+        }
+        Ok(self.add_op(name, OpKind::Collective { func, ranks }, &[x], out))
+    }
+
+    /// The top-k router of a mixture-of-experts layer over `scores` of shape `[tokens, experts]`.
+    pub fn moe_router(
+        &mut self,
+        name: &str,
+        scores: &Tensor,
+        top_k: u64,
+    ) -> Result<Tensor, WorkloadError> {
+        let experts = scores.shape.last().copied().unwrap_or(0);
+        if experts == 0 || top_k == 0 || top_k > experts {
+            return Err(WorkloadError::InvalidOp {
+                op: name.into(),
+                reason: format!("top_k {top_k} must be between 1 and the {experts} experts"),
+            });
+        }
+        let mut out = scores.shape.clone();
+        *out.last_mut().expect("checked non-empty") = top_k;
+        Ok(self.add_op(name, OpKind::MoeRouter { experts, top_k }, &[scores], out))
     }
 
     /// A pooling window over an NCHW tensor.
@@ -296,6 +608,41 @@ impl WorkloadBuilder {
     pub fn finish(self) -> Workload {
         self.w
     }
+}
+
+fn nonempty(op: &str, x: &Tensor) -> Result<(), WorkloadError> {
+    if x.shape.is_empty() || numel(&x.shape) == 0 {
+        return Err(WorkloadError::InvalidOp {
+            op: op.into(),
+            reason: format!("empty input shape {:?}", x.shape),
+        });
+    }
+    Ok(())
+}
+
+/// Numpy broadcast of two shapes, or `None` if they are incompatible.
+pub fn broadcast(a: &[u64], b: &[u64]) -> Option<Shape> {
+    let n = a.len().max(b.len());
+    let mut out = vec![0; n];
+    for i in 0..n {
+        let x = if i < n - a.len() {
+            1
+        } else {
+            a[i - (n - a.len())]
+        };
+        let y = if i < n - b.len() {
+            1
+        } else {
+            b[i - (n - b.len())]
+        };
+        out[i] = match (x, y) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => return None,
+        };
+    }
+    Some(out)
 }
 
 fn nchw(op: &str, shape: &[u64]) -> Result<[u64; 4], WorkloadError> {

@@ -37,9 +37,10 @@ pub mod zoo;
 pub use config::{GemmDims, WorkloadConfig};
 pub use dtype::DType;
 pub use error::WorkloadError;
-pub use graph::{Edge, Tensor, Workload, WorkloadBuilder};
+pub use graph::{broadcast, Edge, Tensor, Workload, WorkloadBuilder};
 pub use op::{
-    numel, window_out, Conv2d, EltFunc, Gemm, GemmView, Op, OpKind, Pool, PoolFunc, Shape,
+    numel, window_out, Attention, CollectiveFunc, Conv2d, EltFunc, Gemm, GemmView, NormFunc, Op,
+    OpKind, Pool, PoolFunc, ReduceFunc, Shape,
 };
 pub use petgraph::stable_graph::NodeIndex;
 pub use petgraph::Direction;

@@ -78,7 +78,7 @@ pub struct Gemm {
     pub weight_operand: bool,
 }
 
-/// Element-wise functions.
+/// Element-wise functions (inputs broadcast against each other, numpy style).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EltFunc {
@@ -86,20 +86,61 @@ pub enum EltFunc {
     Relu,
     /// `min(max(x, 0), 6)`.
     Relu6,
-    /// Sum of two tensors of the same shape (a residual connection).
+    /// `min(max(x, lo), hi)`.
+    Clip,
+    /// Sum (a residual connection, a bias).
     Add,
-    /// Product of two tensors of the same shape.
+    /// Difference.
+    Sub,
+    /// Product (a gate, a scale).
     Mul,
+    /// Quotient.
+    Div,
     /// Inference-time batch normalization (a per-channel scale and shift).
     BatchNorm,
+    /// Logistic sigmoid.
+    Sigmoid,
+    /// `x · sigmoid(x)` (SiLU / swish).
+    Silu,
+    /// MobileNetV3's hard swish.
+    HardSwish,
+    /// Piecewise-linear sigmoid.
+    HardSigmoid,
+    /// Gaussian error linear unit.
+    Gelu,
+    /// Hyperbolic tangent.
+    Tanh,
+    /// Error function.
+    Erf,
+    /// Exponential.
+    Exp,
+    /// Square root.
+    Sqrt,
+    /// Power.
+    Pow,
+    /// Reciprocal.
+    Reciprocal,
+    /// Negation, absolute value, sign and other one-operation maps.
+    Neg,
+    /// Element-wise maximum or minimum of several tensors.
+    MaxMin,
+    /// Conditional select.
+    Where,
+    /// Type conversion or identity (moves data, computes nothing).
+    Cast,
 }
 
 impl EltFunc {
-    /// Arithmetic operations per output element.
+    /// Arithmetic operations per output element. Transcendentals count 4 (an exponential or
+    /// reciprocal plus the surrounding multiply-adds), a convention — real units differ.
     pub fn ops_per_element(self) -> u64 {
+        use EltFunc::*;
         match self {
-            EltFunc::Relu | EltFunc::Add | EltFunc::Mul => 1,
-            EltFunc::Relu6 | EltFunc::BatchNorm => 2,
+            Cast => 0,
+            Relu | Add | Sub | Mul | Neg | MaxMin | Where => 1,
+            Relu6 | Clip | BatchNorm | Div | Reciprocal | Sqrt => 2,
+            HardSwish | HardSigmoid => 3,
+            Sigmoid | Silu | Gelu | Tanh | Erf | Exp | Pow => 4,
         }
     }
 }
@@ -127,21 +168,118 @@ pub struct Pool {
     pub pads: [u64; 4],
 }
 
+/// Normalizations over the last axis (layer/RMS norm) or per channel (group norm).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NormFunc {
+    /// LayerNorm: mean and variance over the last axis, scale and shift.
+    LayerNorm,
+    /// RMSNorm: root mean square over the last axis, scale.
+    RmsNorm,
+}
+
+/// Reductions along some axes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReduceFunc {
+    /// Mean.
+    Mean,
+    /// Sum.
+    Sum,
+    /// Maximum or minimum.
+    MaxMin,
+}
+
+/// Collective communication between the devices of a tensor-parallel group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CollectiveFunc {
+    /// Sum of every rank's tensor, delivered to every rank.
+    AllReduce,
+    /// Concatenation of every rank's shard, delivered to every rank.
+    AllGather,
+}
+
+/// Scaled dot-product attention of one layer: `softmax(Q·Kᵀ/√d)·V` over all heads.
+///
+/// Q is `[batch, heads, q_len, head_dim]`; K and V are `[batch, kv_heads, kv_len, head_dim]`
+/// (grouped-query attention when `kv_heads < heads`). With `q_len = kv_len` it is a prefill
+/// (GEMM-like); with `q_len = 1` against a KV cache it is a decode step (GEMV-like).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attention {
+    /// Sequences.
+    pub batch: u64,
+    /// Query heads.
+    pub heads: u64,
+    /// Key/value heads (divides `heads`).
+    pub kv_heads: u64,
+    /// Query tokens per sequence.
+    pub q_len: u64,
+    /// Key/value tokens per sequence (cache plus new tokens).
+    pub kv_len: u64,
+    /// Channels per head.
+    pub head_dim: u64,
+    /// Causal mask (each query sees only earlier keys).
+    pub causal: bool,
+}
+
 /// What an op computes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OpKind {
     /// 2-D convolution (grouped and depthwise included).
     Conv2d(Conv2d),
+    /// 2-D transposed convolution; `in_channels`/`out_channels` as in the forward direction
+    /// of the op (input channels are the ones read).
+    ConvTranspose2d(Conv2d),
     /// Matrix product (fully connected layers, batched matmuls).
     Gemm(Gemm),
-    /// Element-wise function of one or more same-shaped inputs.
+    /// Scaled dot-product attention (Q·Kᵀ, softmax, ·V) of all heads.
+    Attention(Attention),
+    /// Element-wise function of one or more broadcastable inputs.
     Elementwise {
         /// The function.
         func: EltFunc,
     },
+    /// LayerNorm or RMSNorm over the last axis (with its scale/shift parameters).
+    Norm {
+        /// The normalization.
+        func: NormFunc,
+    },
+    /// Softmax along one axis.
+    Softmax,
     /// Windowed pooling.
     Pool(Pool),
+    /// Reduction along some axes.
+    Reduce {
+        /// The reduction.
+        func: ReduceFunc,
+    },
+    /// Gather of `dim`-wide rows of a `vocab × dim` table (token embedding).
+    Embedding {
+        /// Rows of the table.
+        vocab: u64,
+        /// Width of a row.
+        dim: u64,
+    },
+    /// Mixture-of-experts router: top-k selection over expert scores, per token.
+    MoeRouter {
+        /// Experts.
+        experts: u64,
+        /// Experts chosen per token.
+        top_k: u64,
+    },
+    /// Collective communication across the `ranks` devices of a tensor-parallel group.
+    Collective {
+        /// All-reduce or all-gather.
+        func: CollectiveFunc,
+        /// Devices in the group.
+        ranks: u64,
+    },
+    /// Data movement without arithmetic: transpose, concat, split, slice, gather.
+    Copy,
+    /// A view with a new shape: no data moves.
+    Reshape,
 }
 
 /// A GEMM view of a GEMM-like op: `groups` independent products of an `m×k` operand by a
@@ -201,18 +339,55 @@ pub fn window_out(
 }
 
 impl Op {
-    /// A short class name for reports: `conv2d`, `depthwise_conv2d`, `gemm`, `elementwise`, `pool`.
+    /// A short class name for reports: `conv2d`, `depthwise_conv2d`, `conv_transpose2d`,
+    /// `gemm`, `attention`, `elementwise`, `norm`, `softmax`, `pool`, `reduce`, `embedding`,
+    /// `moe_router`, `collective`, `copy`, `reshape`.
     pub fn class(&self) -> &'static str {
         match &self.kind {
             OpKind::Conv2d(c) if c.is_depthwise() => "depthwise_conv2d",
             OpKind::Conv2d(_) => "conv2d",
+            OpKind::ConvTranspose2d(_) => "conv_transpose2d",
             OpKind::Gemm(_) => "gemm",
+            OpKind::Attention(_) => "attention",
             OpKind::Elementwise { .. } => "elementwise",
+            OpKind::Norm { .. } => "norm",
+            OpKind::Softmax => "softmax",
             OpKind::Pool(_) => "pool",
+            OpKind::Reduce { .. } => "reduce",
+            OpKind::Embedding { .. } => "embedding",
+            OpKind::MoeRouter { .. } => "moe_router",
+            OpKind::Collective { .. } => "collective",
+            OpKind::Copy => "copy",
+            OpKind::Reshape => "reshape",
         }
     }
 
-    /// The op as (groups of) matrix products, for the ops that are one (conv, GEMM).
+    /// The op as matrix products, for the ops that are made of them: one view for a conv or a
+    /// GEMM, two for attention (`Q·Kᵀ` then `P·V`), none otherwise.
+    pub fn gemm_views(&self) -> Vec<GemmView> {
+        match &self.kind {
+            OpKind::Attention(a) => {
+                let groups = a.batch * a.heads;
+                vec![
+                    GemmView {
+                        groups,
+                        m: a.q_len,
+                        n: a.kv_len,
+                        k: a.head_dim,
+                    },
+                    GemmView {
+                        groups,
+                        m: a.q_len,
+                        n: a.head_dim,
+                        k: a.kv_len,
+                    },
+                ]
+            }
+            _ => self.gemm_view().into_iter().collect(),
+        }
+    }
+
+    /// The op as one (grouped) matrix product, for convs and GEMMs.
     pub fn gemm_view(&self) -> Option<GemmView> {
         match &self.kind {
             OpKind::Conv2d(c) => {
@@ -222,6 +397,16 @@ impl Op {
                     m: n * oh * ow,
                     n: c.out_channels / c.groups,
                     k: c.kernel[0] * c.kernel[1] * (c.in_channels / c.groups),
+                })
+            }
+            OpKind::ConvTranspose2d(c) => {
+                // Each input pixel scatters a kernel-sized patch of every output channel.
+                let x = self.inputs.first()?;
+                Some(GemmView {
+                    groups: c.groups,
+                    m: x[0] * x[2] * x[3],
+                    n: c.kernel[0] * c.kernel[1] * (c.out_channels / c.groups),
+                    k: c.in_channels / c.groups,
                 })
             }
             OpKind::Gemm(g) => Some(GemmView {
@@ -234,55 +419,108 @@ impl Op {
         }
     }
 
-    /// Multiply-accumulate operations (0 for ops that have none).
+    /// Multiply-accumulate operations (0 for ops that have none). Attention counts both
+    /// products densely (a causal mask's skipped half is a kernel's optimization, not the op's).
     pub fn macs(&self) -> u64 {
-        self.gemm_view().map_or(0, |g| g.macs())
+        self.gemm_views().iter().map(GemmView::macs).sum()
     }
 
-    /// Arithmetic operations: 2 per MAC, plus the element-wise and pooling work.
+    /// Arithmetic operations: 2 per MAC, plus the element-wise, normalization and pooling work.
     pub fn flops(&self) -> u64 {
+        let out = numel(&self.output);
+        let inp: u64 = self.inputs.iter().map(|s| numel(s)).sum();
         match &self.kind {
-            OpKind::Conv2d(_) | OpKind::Gemm(_) => 2 * self.macs(),
-            OpKind::Elementwise { func } => func.ops_per_element() * numel(&self.output),
-            OpKind::Pool(p) => p.kernel[0] * p.kernel[1] * numel(&self.output),
+            OpKind::Conv2d(_) | OpKind::ConvTranspose2d(_) | OpKind::Gemm(_) => 2 * self.macs(),
+            // Softmax over the scores: max, subtract, exp, sum, divide.
+            OpKind::Attention(a) => 2 * self.macs() + 5 * a.batch * a.heads * a.q_len * a.kv_len,
+            OpKind::Elementwise { func } => func.ops_per_element() * out,
+            // Mean and variance (or mean square), normalize, scale and shift.
+            OpKind::Norm {
+                func: NormFunc::LayerNorm,
+            } => 8 * out,
+            OpKind::Norm {
+                func: NormFunc::RmsNorm,
+            } => 5 * out,
+            OpKind::Softmax => 5 * out,
+            OpKind::Pool(p) => p.kernel[0] * p.kernel[1] * out,
+            OpKind::Reduce { .. } => inp,
+            OpKind::MoeRouter { experts, top_k } => {
+                let tokens = self
+                    .inputs
+                    .first()
+                    .map_or(0, |s| numel(s) / experts.max(&1));
+                tokens * experts * (*top_k).max(1)
+            }
+            OpKind::Collective {
+                func: CollectiveFunc::AllReduce,
+                ranks,
+            } => out * ranks.saturating_sub(1),
+            OpKind::Embedding { .. }
+            | OpKind::Collective { .. }
+            | OpKind::Copy
+            | OpKind::Reshape => 0,
         }
     }
 
-    /// Elements of the op's parameters (filters, FC weights, batch-norm scale and shift).
+    /// Elements of the op's parameters (filters, FC weights, norm scales, embedding tables).
     pub fn weight_elems(&self) -> u64 {
+        let last = self.output.last().copied().unwrap_or(1);
         match &self.kind {
-            OpKind::Conv2d(c) => {
+            OpKind::Conv2d(c) | OpKind::ConvTranspose2d(c) => {
                 c.out_channels * (c.in_channels / c.groups) * c.kernel[0] * c.kernel[1]
             }
             OpKind::Gemm(g) if g.weight_operand => g.batch * g.k * g.n,
             OpKind::Elementwise {
                 func: EltFunc::BatchNorm,
             } => 2 * self.output.get(1).copied().unwrap_or(1),
+            OpKind::Norm {
+                func: NormFunc::LayerNorm,
+            } => 2 * last,
+            OpKind::Norm {
+                func: NormFunc::RmsNorm,
+            } => last,
+            OpKind::Embedding { vocab, dim } => vocab * dim,
             _ => 0,
+        }
+    }
+
+    /// Parameter elements read when the op runs: all of them, except for an embedding, which
+    /// reads only the rows it gathers.
+    pub fn weight_elems_read(&self) -> u64 {
+        match &self.kind {
+            OpKind::Embedding { .. } => numel(&self.output),
+            _ => self.weight_elems(),
         }
     }
 
     /// Elements of the activation inputs (every input counted once, padding excluded).
     pub fn input_elems(&self) -> u64 {
-        let acts: u64 = self.inputs.iter().map(|s| numel(s)).sum();
         match &self.kind {
-            // A GEMM whose right operand is an activation reads both operands as inputs;
-            // the operand shapes are recorded in `inputs`.
-            OpKind::Gemm(g) if !g.weight_operand && self.inputs.len() < 2 => {
-                acts + g.batch * g.k * g.n
-            }
-            _ => acts,
+            OpKind::Reshape => 0,
+            _ => self.inputs.iter().map(|s| numel(s)).sum(),
         }
     }
 
-    /// Bytes read: activation inputs plus parameters.
+    /// Bytes read: activation inputs plus the parameters used.
     pub fn bytes_read(&self) -> u64 {
-        (self.input_elems() + self.weight_elems()) * self.dtype.bytes()
+        (self.input_elems() + self.weight_elems_read()) * self.dtype.bytes()
     }
 
-    /// Bytes written: the output.
+    /// Bytes written: the output (nothing for a reshape, which is a view).
     pub fn bytes_written(&self) -> u64 {
-        numel(&self.output) * self.dtype.bytes()
+        match &self.kind {
+            OpKind::Reshape => 0,
+            _ => numel(&self.output) * self.dtype.bytes(),
+        }
+    }
+
+    /// Work of a vector unit, in element operations: the FLOPs, but at least one operation per
+    /// element moved for data-movement ops; 0 for a view.
+    pub fn vector_work(&self) -> u64 {
+        match &self.kind {
+            OpKind::Reshape => 0,
+            _ => self.flops().max(numel(&self.output)),
+        }
     }
 
     /// FLOPs per byte moved: high for GEMM-like ops, below ~2 for GEMV-like and element-wise ops.
@@ -295,9 +533,11 @@ impl Op {
         }
     }
 
-    /// True for a matrix product with at least 2 rows on both sides (GEMM-like); false for a
-    /// GEMV-like product (one operand a vector) and for ops that are no product at all.
+    /// True for matrix products whose every view has at least 2 rows on both sides
+    /// (GEMM-like); false for GEMV-like products (decode attention, batch-1 FC) and for ops
+    /// that are no product at all.
     pub fn is_gemm_like(&self) -> bool {
-        self.gemm_view().is_some_and(|g| g.m > 1 && g.n > 1)
+        let v = self.gemm_views();
+        !v.is_empty() && v.iter().all(|g| g.m > 1 && g.n > 1)
     }
 }
