@@ -71,7 +71,11 @@ pub fn config_hash(cfg: &Config) -> String {
 
 /// Runs the whole pipeline for `cfg`; relative paths in it are resolved against `base_dir`.
 pub fn simulate(cfg: &Config, base_dir: &Path) -> Result<Report, Error> {
-    let w = cfg.workload.build(base_dir)?;
+    evaluate(cfg, &cfg.workload.build(base_dir)?)
+}
+
+/// Runs the mapping, schedule and report stages of `cfg` on an already built workload.
+pub fn evaluate(cfg: &Config, w: &archsim_workloads::Workload) -> Result<Report, Error> {
     let acc = cfg.accelerator.build()?;
     Ok(archsim_accelerators::pipeline::evaluate(
         &w,

@@ -47,7 +47,11 @@ enum Command {
         stop_after: Option<String>,
     },
     /// List the zoo models, accelerator kinds and their options.
-    List,
+    List {
+        /// What to list: `models`, `accelerators`, or everything when omitted.
+        #[arg(value_parser = ["models", "accelerators"])]
+        what: Option<String>,
+    },
     /// Print the JSON schema of the config file.
     Schema,
 }
@@ -68,8 +72,8 @@ fn main() -> ExitCode {
                 ExitCode::from(if e.is_bad_input() { 2 } else { 1 })
             }
         },
-        Command::List => {
-            list();
+        Command::List { what } => {
+            list(what.as_deref());
             ExitCode::SUCCESS
         }
         Command::Schema => {
@@ -143,9 +147,13 @@ fn run(
         return Ok(());
     }
 
-    let report = archsim::simulate(&cfg, &base)?;
+    let w = cfg.workload.build(&base)?;
+    let report = archsim::evaluate(&cfg, &w)?;
     let dir = out.unwrap_or_else(|| PathBuf::from("out").join(&name));
     let files = output::write_run(&cfg, &report, &dir)?;
+    let wpath = dir.join("workload.csv");
+    output::write_workload_csv(&w, &wpath)?;
+    let files: Vec<PathBuf> = files.into_iter().chain([wpath]).collect();
     if json {
         print!("{}", output::report_json(&report));
         eprintln!("wrote {}", dir.display());
@@ -184,18 +192,24 @@ fn run(
     Ok(())
 }
 
-fn list() {
-    println!("models (workload.model):");
-    for m in archsim::workloads::zoo::MODELS {
-        println!("  {m}");
+fn list(what: Option<&str>) {
+    if what != Some("accelerators") {
+        println!("models (workload.model; sequence models also take workload.seq_len):");
+        for m in archsim::workloads::zoo::all_models() {
+            println!("  {m}");
+        }
+        println!("LLM steps (workload.llm): {{model, phase: prefill|decode, batch, prompt_len, context_len, layers, tp, moe_skew}}");
+        println!("  models: {}", archsim::workloads::llm::MODELS.join(", "));
+        println!("other workload sources: scalesim_topology: PATH (SCALE-Sim conv or GEMM CSV), gemm: {{m, n, k}}");
+        println!("dtypes (workload.dtype): int8, fp8, bf16, fp16, fp32");
     }
-    println!("other workload sources: scalesim_topology: PATH (SCALE-Sim conv or GEMM CSV), gemm: {{m, n, k}}");
-    println!("dtypes (workload.dtype): int8, fp8, bf16, fp16, fp32");
-    println!("accelerator kinds (accelerator.kind):");
-    for k in archsim::accelerators::KINDS {
-        println!("  {k}");
+    if what != Some("models") {
+        println!("accelerator kinds (accelerator.kind):");
+        for k in archsim::accelerators::KINDS {
+            println!("  {k}");
+        }
+        println!("systolic keys: rows, cols, dataflow (os|ws|is), sram_kib {{ifmap, filter, ofmap}}, word_bytes (1|2|4),");
+        println!("               freq_mhz, dram_bw_words_per_cycle (absent = unlimited), os_drain (overlapped|separate)");
+        println!("presets: none yet (accelerator presets arrive with the GPU and NPU models)");
     }
-    println!("systolic keys: rows, cols, dataflow (os|ws|is), sram_kib {{ifmap, filter, ofmap}}, word_bytes (1|2|4),");
-    println!("               freq_mhz, dram_bw_words_per_cycle (absent = unlimited), os_drain (overlapped|separate)");
-    println!("presets: none yet (accelerator presets arrive with the GPU and NPU models)");
 }

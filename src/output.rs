@@ -91,3 +91,46 @@ pub fn write_ops_csv(report: &Report, path: &Path) -> Result<(), Error> {
     }
     w.flush().map_err(|e| io(path, e))
 }
+
+/// One row per op of the workload: kind, shapes, MACs, FLOPs, parameters and bytes.
+pub fn write_workload_csv(w: &archsim_workloads::Workload, path: &Path) -> Result<(), Error> {
+    let shape = |s: &[u64]| s.iter().map(u64::to_string).collect::<Vec<_>>().join("x");
+    let mut out = csv::Writer::from_path(path).map_err(|e| io(path, e))?;
+    out.write_record([
+        "name",
+        "kind",
+        "dtype",
+        "inputs",
+        "output",
+        "macs",
+        "flops",
+        "params",
+        "bytes_read",
+        "bytes_written",
+        "gemm_like",
+    ])
+    .map_err(|e| io(path, e))?;
+    for op in w.ops() {
+        let inputs = op
+            .inputs
+            .iter()
+            .map(|s| shape(s))
+            .collect::<Vec<_>>()
+            .join(" ");
+        out.write_record([
+            op.name.clone(),
+            op.class().to_string(),
+            op.dtype.to_string(),
+            inputs,
+            shape(&op.output),
+            op.macs().to_string(),
+            op.flops().to_string(),
+            op.weight_elems().to_string(),
+            op.bytes_read().to_string(),
+            op.bytes_written().to_string(),
+            op.is_gemm_like().to_string(),
+        ])
+        .map_err(|e| io(path, e))?;
+    }
+    out.flush().map_err(|e| io(path, e))
+}

@@ -41,6 +41,7 @@ fn quickstart_writes_every_output() {
         "ops.csv",
         "cycles_per_op.png",
         "cycles_per_op.svg",
+        "workload.csv",
     ] {
         let meta = std::fs::metadata(out.join(f)).unwrap_or_else(|_| panic!("{f} missing"));
         assert!(meta.len() > 0, "{f} empty");
@@ -223,4 +224,84 @@ fn stop_after_dumps_a_stage() {
     let m: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(m["ops"][0]["name"], "conv1");
     assert_eq!(m["ops"][0]["mapping"]["plan"]["folds"][0]["row_folds"], 98);
+}
+
+#[test]
+fn every_config_in_configs_runs() {
+    let mut n = 0;
+    for entry in std::fs::read_dir(root().join("configs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let out = tmp(&format!(
+                "cfg_{}",
+                path.file_stem().unwrap().to_string_lossy()
+            ));
+            let o = archsim(&[
+                "run",
+                path.to_str().unwrap(),
+                "--json",
+                "--out",
+                out.to_str().unwrap(),
+            ]);
+            assert!(
+                o.status.success(),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert!(r["total_cycles"].as_u64().unwrap() > 0);
+            n += 1;
+        }
+    }
+    assert!(n >= 3);
+}
+
+#[test]
+fn llm_workloads_and_their_errors() {
+    let dir = tmp("llm");
+    let acc =
+        "accelerator:\n  kind: systolic\n  rows: 32\n  cols: 32\n  dataflow: os\n  word_bytes: 2\n";
+    let ok = format!("workload:\n  llm: {{model: gpt2, phase: decode, batch: 2, context_len: 64, layers: 2}}\n  dtype: fp16\n{acc}");
+    let cfg = write_cfg(&dir, &ok);
+    let o = archsim(&[
+        "run",
+        &cfg,
+        "--json",
+        "--out",
+        dir.join("o").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["workload"], "gpt2_decode");
+    assert!(r["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|op| op["kind"] == "attention"));
+    let cases = [
+        (
+            ok.replace("layers: 2", "layers: 2, tp: 5"),
+            "workload.llm.tp: must divide",
+        ),
+        (
+            ok.replace("gpt2", "gpt5"),
+            "c.yaml:2:16: workload.llm.model: unknown model `gpt5`",
+        ),
+        (
+            ok.replace("phase: decode", "phase: train"),
+            "workload.llm.phase: unknown variant `train`",
+        ),
+        (
+            format!("workload:\n  model: resnet18\n  seq_len: 12\n{acc}"),
+            "workload.seq_len: `resnet18` is not a sequence model",
+        ),
+    ];
+    for (text, want) in cases {
+        let cfg = write_cfg(&dir, &text);
+        let o = archsim(&["run", &cfg, "--out", dir.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(want), "{err:?} lacks {want:?}");
+    }
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::llm::LlmConfig;
 use crate::{scalesim, single_gemm, zoo, DType, Workload, WorkloadError};
 
 /// Dimensions of a single GEMM `[m×k]·[k×n]`.
@@ -23,8 +24,8 @@ fn one() -> u64 {
     1
 }
 
-/// The `workload:` section: exactly one of `model`, `scalesim_topology` or `gemm`, plus the
-/// shared keys `batch` and `dtype`.
+/// The `workload:` section: exactly one of `model`, `scalesim_topology`, `gemm` or `llm`, plus
+/// the shared keys `batch` and `dtype` (an `llm:` section has its own `batch`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadConfig {
@@ -37,6 +38,12 @@ pub struct WorkloadConfig {
     /// A single GEMM.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gemm: Option<GemmDims>,
+    /// An LLM inference step: `{model, phase, batch, prompt_len, context_len, layers, tp, moe_skew}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm: Option<LlmConfig>,
+    /// Tokens per sequence for a zoo sequence model given by `model` (default 128).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq_len: Option<u64>,
     /// Batch size (default 1).
     #[serde(default = "one")]
     pub batch: u64,
@@ -52,6 +59,8 @@ impl WorkloadConfig {
             model: Some(name.into()),
             scalesim_topology: None,
             gemm: None,
+            llm: None,
+            seq_len: None,
             batch: 1,
             dtype: DType::Int8,
         }
@@ -59,51 +68,70 @@ impl WorkloadConfig {
 
     /// Checks that exactly one source is given and the shared keys are in range.
     pub fn validate(&self) -> Result<(), WorkloadError> {
+        let bad = |key: &str, reason: String| WorkloadError::InvalidParameter {
+            key: key.into(),
+            reason,
+        };
         let given = [
             self.model.is_some(),
             self.scalesim_topology.is_some(),
             self.gemm.is_some(),
+            self.llm.is_some(),
         ];
+        const SOURCES: &str = "`model`, `scalesim_topology`, `gemm` or `llm`";
         match given.iter().filter(|&&g| g).count() {
             1 => {}
-            0 => {
-                return Err(WorkloadError::InvalidParameter {
-                    key: "workload".into(),
-                    reason: "give one of `model`, `scalesim_topology` or `gemm`".into(),
-                })
-            }
-            _ => {
-                return Err(WorkloadError::InvalidParameter {
-                    key: "workload".into(),
-                    reason: "give only one of `model`, `scalesim_topology` or `gemm`".into(),
-                })
-            }
+            0 => return Err(bad("workload", format!("give one of {SOURCES}"))),
+            _ => return Err(bad("workload", format!("give only one of {SOURCES}"))),
         }
         if self.batch == 0 {
-            return Err(WorkloadError::InvalidParameter {
-                key: "workload.batch".into(),
-                reason: "must be at least 1".into(),
-            });
+            return Err(bad("workload.batch", "must be at least 1".into()));
         }
         if let Some(m) = &self.model {
-            if !zoo::MODELS.contains(&m.as_str()) {
-                return Err(WorkloadError::InvalidParameter {
-                    key: "workload.model".into(),
-                    reason: format!(
+            if !zoo::all_models().contains(&m.as_str()) {
+                return Err(bad(
+                    "workload.model",
+                    format!(
                         "unknown model `{m}`; known models: {}",
-                        zoo::MODELS.join(", ")
+                        zoo::all_models().join(", ")
                     ),
-                });
+                ));
             }
+            if self.seq_len.is_some() && crate::llm::spec(m).is_none() {
+                return Err(bad(
+                    "workload.seq_len",
+                    format!("`{m}` is not a sequence model"),
+                ));
+            }
+        } else if self.seq_len.is_some() {
+            return Err(bad(
+                "workload.seq_len",
+                "only applies to a zoo sequence model given by `model`".into(),
+            ));
+        }
+        if self.seq_len == Some(0) {
+            return Err(bad("workload.seq_len", "must be at least 1".into()));
         }
         if let Some(g) = &self.gemm {
             for (k, v) in [("m", g.m), ("n", g.n), ("k", g.k)] {
                 if v == 0 {
-                    return Err(WorkloadError::InvalidParameter {
-                        key: format!("workload.gemm.{k}"),
-                        reason: "must be positive".into(),
-                    });
+                    return Err(bad(
+                        &format!("workload.gemm.{k}"),
+                        "must be positive".into(),
+                    ));
                 }
+            }
+        }
+        if let Some(l) = &self.llm {
+            if crate::llm::spec(&l.model).is_none() {
+                return Err(bad(
+                    "workload.llm.model",
+                    format!(
+                        "unknown model `{}`; known: {}",
+                        l.model,
+                        crate::llm::MODELS.join(", ")
+                    ),
+                ));
             }
         }
         Ok(())
@@ -113,10 +141,13 @@ impl WorkloadConfig {
     pub fn build(&self, base_dir: &Path) -> Result<Workload, WorkloadError> {
         self.validate()?;
         if let Some(m) = &self.model {
-            return zoo::build(m, self.batch, self.dtype);
+            return zoo::build_seq(m, self.batch, self.dtype, self.seq_len);
         }
         if let Some(p) = &self.scalesim_topology {
             return scalesim::read_topology(&base_dir.join(p), self.batch, self.dtype);
+        }
+        if let Some(l) = &self.llm {
+            return crate::llm::lower(l, self.dtype);
         }
         let g = self
             .gemm

@@ -29,6 +29,9 @@ pub struct Workload {
     pub batch: u64,
     /// The op graph; an edge `a → b` means `b` reads `a`'s output.
     pub graph: StableDiGraph<Op, Edge>,
+    /// Whole-model figures of an LLM workload (parameters, KV cache), when lowered from `llm:`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm: Option<crate::llm::LlmInfo>,
 }
 
 impl Workload {
@@ -120,6 +123,7 @@ impl WorkloadBuilder {
                 dtype,
                 batch: 1,
                 graph: StableDiGraph::new(),
+                llm: None,
             },
         }
     }

@@ -1,0 +1,912 @@
+//! Transformer lowering: encoders (BERT, ViT's trunk), decoders (GPT-2, LLaMA-2) and
+//! mixture-of-experts decoders (Mixtral) in prefill and decode phases, with grouped-query
+//! attention, KV cache, tensor parallelism and a layer-count override.
+//!
+//! ## What one layer becomes
+//!
+//! ```text
+//! x ─► norm ─► q_proj ─► (rope) ─┐
+//!          ├─► k_proj ─► (rope) ─┼─► attention ─► o_proj ─► [all-reduce] ─► + x ─► norm ─► MLP ─► [all-reduce] ─► + ─►
+//!          └─► v_proj ───────────┘       ▲
+//!                      KV cache (decode) ┘
+//! MLP = fc1 ─► GELU ─► fc2                      (GPT-2, BERT, ViT)
+//!     = gate, up ─► SiLU(gate)·up ─► down        (LLaMA SwiGLU)
+//!     = router ─► top-k ─► dispatch ─► experts (SwiGLU each) ─► combine   (Mixtral)
+//! ```
+//!
+//! * **Prefill**: `batch × prompt_len` tokens; attention is causal with `q_len = kv_len =
+//!   prompt_len` (GEMM-like). K and V projections are the cache writes.
+//! * **Decode**: one new token per sequence against a cache of `context_len` tokens
+//!   (`context_len − 1` cached plus the new one); attention has `q_len = 1` (GEMV-like) and
+//!   reads the cache, a graph input.
+//! * **Logits** are computed for the last token of each sequence only (what serving needs).
+//! * **Tensor parallelism** of degree `tp` splits heads, KV heads (replicated when fewer than
+//!   `tp`) and FFN columns; `o_proj` and the MLP's down projection end in an all-reduce of the
+//!   hidden state; the LM head is split by vocabulary and ends in an all-gather. The workload is
+//!   one device's share.
+//! * **MoE**: a router GEMM and a top-k selection; each expert gets `tokens × top_k / experts`
+//!   tokens (the remainder spread over the first experts), or a Zipf-skewed share with
+//!   `moe_skew > 0` (expert `i` gets a share proportional to `(i + 1)^-skew`); experts with no
+//!   token are skipped.
+//!
+//! Head reshapes are views (kernels read Q/K/V with strides); biases are not modeled (under
+//! 0.1% of the parameters of every model here); layer norms, softmax and rotary embeddings are
+//! ops of their own.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::graph::{Tensor, WorkloadBuilder};
+use crate::op::{Attention, CollectiveFunc, EltFunc, NormFunc, OpKind};
+use crate::{DType, Workload, WorkloadError};
+
+/// The feed-forward block of a transformer layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ffn {
+    /// `fc2(GELU(fc1(x)))`.
+    Gelu,
+    /// `down(SiLU(gate(x)) · up(x))`.
+    SwiGlu,
+}
+
+/// The hyper-parameters of a transformer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransformerSpec {
+    /// Zoo name.
+    pub name: String,
+    /// Layers.
+    pub layers: u64,
+    /// Hidden size.
+    pub hidden: u64,
+    /// Attention heads.
+    pub heads: u64,
+    /// Key/value heads (`heads` for multi-head attention, fewer for grouped-query attention).
+    pub kv_heads: u64,
+    /// FFN inner size (per expert for MoE).
+    pub ffn: u64,
+    /// FFN kind.
+    pub ffn_kind: Ffn,
+    /// LayerNorm or RMSNorm.
+    pub norm: NormFunc,
+    /// Vocabulary (0 for a vision trunk).
+    pub vocab: u64,
+    /// Learned absolute positions (0 = rotary embeddings applied to Q and K).
+    pub positions: u64,
+    /// Token-type (segment) embeddings (BERT: 2).
+    pub token_types: u64,
+    /// Norm after the residual (BERT) instead of before the block (GPT, LLaMA, ViT).
+    pub post_norm: bool,
+    /// Causal (decoder) attention.
+    pub causal: bool,
+    /// LM head shares the token embedding's weights.
+    pub tied_head: bool,
+    /// Experts per MoE layer (0 = dense).
+    pub experts: u64,
+    /// Experts per token.
+    pub top_k: u64,
+}
+
+impl TransformerSpec {
+    /// Channels per head.
+    pub fn head_dim(&self) -> u64 {
+        self.hidden / self.heads
+    }
+
+    /// Parameters of the whole model, in closed form.
+    pub fn params(&self) -> u64 {
+        let (h, d) = (self.hidden, self.head_dim());
+        let attn = h * self.heads * d * 2 + h * self.kv_heads * d * 2;
+        let ffn_mats = match self.ffn_kind {
+            Ffn::Gelu => 2,
+            Ffn::SwiGlu => 3,
+        };
+        let ffn = if self.experts > 0 {
+            self.experts * ffn_mats * h * self.ffn + h * self.experts
+        } else {
+            ffn_mats * h * self.ffn
+        };
+        let norms = self.norm_params() * 2;
+        let layer = attn + ffn + norms;
+        let embed = (self.vocab + self.positions + self.token_types) * h;
+        let head = if self.tied_head || self.vocab == 0 || !self.causal {
+            0
+        } else {
+            self.vocab * h
+        };
+        self.layers * layer + embed + self.final_norm_params() + head
+    }
+
+    fn norm_params(&self) -> u64 {
+        match self.norm {
+            NormFunc::LayerNorm => 2 * self.hidden,
+            NormFunc::RmsNorm => self.hidden,
+        }
+    }
+
+    fn final_norm_params(&self) -> u64 {
+        // BERT normalizes the embeddings instead of the final hidden state; same size.
+        self.norm_params()
+    }
+
+    /// Bytes of the KV cache for `batch` sequences of `context_len` tokens, whole model.
+    pub fn kv_cache_bytes(&self, batch: u64, context_len: u64, dtype: DType) -> u64 {
+        2 * self.layers * batch * context_len * self.kv_heads * self.head_dim() * dtype.bytes()
+    }
+}
+
+/// The zoo's transformer names handled here.
+pub const MODELS: &[&str] = &[
+    "bert_base",
+    "bert_large",
+    "gpt2",
+    "llama2_7b",
+    "llama2_13b",
+    "llama2_70b",
+    "mixtral_8x7b",
+];
+
+/// The published hyper-parameters of a zoo transformer.
+///
+/// Sources: BERT (Devlin et al., NAACL 2019, Table/§3), GPT-2 124M (Radford et al. 2019; the
+/// HF `gpt2` config), LLaMA-2 (Touvron et al., arXiv:2307.09288, Table 1 and the HF configs:
+/// 7B 32×4096 FFN 11008, 13B 40×5120 FFN 13824, 70B 80×8192 FFN 28672 with 8 KV heads),
+/// Mixtral 8x7B (Jiang et al., arXiv:2401.04088: 32×4096, 8 KV heads, FFN 14336, 8 experts,
+/// top-2).
+pub fn spec(name: &str) -> Option<TransformerSpec> {
+    let base = |name: &str, layers, hidden, heads, ffn| TransformerSpec {
+        name: name.into(),
+        layers,
+        hidden,
+        heads,
+        kv_heads: heads,
+        ffn,
+        ffn_kind: Ffn::Gelu,
+        norm: NormFunc::LayerNorm,
+        vocab: 0,
+        positions: 0,
+        token_types: 0,
+        post_norm: false,
+        causal: true,
+        tied_head: false,
+        experts: 0,
+        top_k: 0,
+    };
+    let bert = |name: &str, layers, hidden, heads, ffn| TransformerSpec {
+        vocab: 30522,
+        positions: 512,
+        token_types: 2,
+        post_norm: true,
+        causal: false,
+        ..base(name, layers, hidden, heads, ffn)
+    };
+    let llama = |name: &str, layers, hidden, heads, kv_heads, ffn| TransformerSpec {
+        kv_heads,
+        ffn_kind: Ffn::SwiGlu,
+        norm: NormFunc::RmsNorm,
+        vocab: 32000,
+        ..base(name, layers, hidden, heads, ffn)
+    };
+    Some(match name {
+        "bert_base" => bert(name, 12, 768, 12, 3072),
+        "bert_large" => bert(name, 24, 1024, 16, 4096),
+        "gpt2" => TransformerSpec {
+            vocab: 50257,
+            positions: 1024,
+            tied_head: true,
+            ..base(name, 12, 768, 12, 3072)
+        },
+        "llama2_7b" => llama(name, 32, 4096, 32, 32, 11008),
+        "llama2_13b" => llama(name, 40, 5120, 40, 40, 13824),
+        "llama2_70b" => llama(name, 80, 8192, 64, 8, 28672),
+        "mixtral_8x7b" => TransformerSpec {
+            experts: 8,
+            top_k: 2,
+            ..llama(name, 32, 4096, 32, 8, 14336)
+        },
+        _ => return None,
+    })
+}
+
+/// Inference phase of an LLM workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Process the whole prompt (time to first token).
+    #[default]
+    Prefill,
+    /// Generate one token against the KV cache (time per output token).
+    Decode,
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// The `workload.llm` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LlmConfig {
+    /// Zoo name (`gpt2`, `llama2_7b`, `llama2_13b`, `llama2_70b`, `mixtral_8x7b`, `bert_base`, `bert_large`).
+    pub model: String,
+    /// `prefill` or `decode`.
+    #[serde(default)]
+    pub phase: Phase,
+    /// Concurrent sequences (default 1).
+    #[serde(default = "one")]
+    pub batch: u64,
+    /// Prompt tokens per sequence (prefill).
+    #[serde(default = "default_prompt")]
+    pub prompt_len: u64,
+    /// Tokens in the KV cache after this step (decode); default `prompt_len + 1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_len: Option<u64>,
+    /// Layers to lower (default: all; e.g. 1 to study one block).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<u64>,
+    /// Tensor-parallel degree (default 1).
+    #[serde(default = "one")]
+    pub tp: u64,
+    /// Zipf skew of tokens over experts (0 = uniform).
+    #[serde(default)]
+    pub moe_skew: f64,
+}
+
+fn default_prompt() -> u64 {
+    512
+}
+
+/// Metadata of a lowered LLM workload (whole-model figures, not one device's share).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LlmInfo {
+    /// The hyper-parameters.
+    pub spec: TransformerSpec,
+    /// Phase lowered.
+    pub phase: Phase,
+    /// Sequences.
+    pub batch: u64,
+    /// New tokens per sequence in this step.
+    pub q_len: u64,
+    /// Tokens attended to per sequence.
+    pub kv_len: u64,
+    /// Layers lowered.
+    pub layers: u64,
+    /// Tensor-parallel degree.
+    pub tp: u64,
+    /// Parameters of the whole model.
+    pub params: u64,
+    /// Bytes of the whole model's KV cache at `kv_len` tokens.
+    pub kv_cache_bytes: u64,
+    /// KV-cache bytes this step reads (all devices).
+    pub kv_cache_read_bytes: u64,
+    /// KV-cache bytes this step writes (all devices).
+    pub kv_cache_write_bytes: u64,
+}
+
+/// Lowers an `llm:` section to one device's op graph.
+pub fn lower(cfg: &LlmConfig, dtype: DType) -> Result<Workload, WorkloadError> {
+    let bad = |key: &str, reason: String| WorkloadError::InvalidParameter {
+        key: format!("workload.llm.{key}"),
+        reason,
+    };
+    let spec = spec(&cfg.model).ok_or_else(|| {
+        bad(
+            "model",
+            format!(
+                "unknown model `{}`; known: {}",
+                cfg.model,
+                MODELS.join(", ")
+            ),
+        )
+    })?;
+    if cfg.batch == 0 {
+        return Err(bad("batch", "must be at least 1".into()));
+    }
+    if cfg.tp == 0 || spec.heads % cfg.tp != 0 || spec.ffn % cfg.tp != 0 {
+        return Err(bad(
+            "tp",
+            format!(
+                "must divide the {} heads and the FFN size {}",
+                spec.heads, spec.ffn
+            ),
+        ));
+    }
+    if !(cfg.moe_skew.is_finite() && cfg.moe_skew >= 0.0) {
+        return Err(bad("moe_skew", "must be a non-negative number".into()));
+    }
+    let layers = cfg.layers.unwrap_or(spec.layers);
+    if layers == 0 {
+        return Err(bad("layers", "must be at least 1".into()));
+    }
+    let (q_len, kv_len) = match cfg.phase {
+        Phase::Prefill => {
+            if cfg.prompt_len == 0 {
+                return Err(bad("prompt_len", "must be at least 1".into()));
+            }
+            (cfg.prompt_len, cfg.prompt_len)
+        }
+        Phase::Decode => {
+            if !spec.causal {
+                return Err(bad(
+                    "phase",
+                    format!("`{}` is an encoder: it has no decode phase", spec.name),
+                ));
+            }
+            let ctx = cfg.context_len.unwrap_or(cfg.prompt_len + 1);
+            if ctx == 0 {
+                return Err(bad("context_len", "must be at least 1".into()));
+            }
+            (1, ctx)
+        }
+    };
+    if spec.positions > 0 && kv_len > spec.positions {
+        return Err(bad(
+            "prompt_len",
+            format!(
+                "{kv_len} tokens exceed the model's {} positions",
+                spec.positions
+            ),
+        ));
+    }
+    let name = if spec.causal {
+        format!("{}_{}", spec.name, phase_name(cfg.phase))
+    } else {
+        spec.name.clone()
+    };
+    let mut b = WorkloadBuilder::new(name, dtype);
+    let ids = b.input(vec![cfg.batch, q_len]);
+    let mut x = embed(&mut b, &spec, &ids)?;
+    let lw = LayerShape {
+        batch: cfg.batch,
+        q_len,
+        kv_len,
+        tp: cfg.tp,
+        skew: cfg.moe_skew,
+        decode: cfg.phase == Phase::Decode,
+    };
+    for l in 0..layers {
+        x = decoder_layer(&mut b, &spec, &lw, &format!("layer{l}"), &x)?;
+    }
+    head(&mut b, &spec, &lw, &x)?;
+    let mut w = b.finish();
+    w.batch = cfg.batch;
+    let d = spec.head_dim();
+    let kv_bytes =
+        |tokens: u64| 2 * layers * cfg.batch * tokens * spec.kv_heads * d * dtype.bytes();
+    w.llm = Some(LlmInfo {
+        phase: cfg.phase,
+        batch: cfg.batch,
+        q_len,
+        kv_len,
+        layers,
+        tp: cfg.tp,
+        params: spec.params(),
+        kv_cache_bytes: spec.kv_cache_bytes(cfg.batch, kv_len, dtype),
+        kv_cache_read_bytes: if cfg.phase == Phase::Decode {
+            kv_bytes(kv_len - 1)
+        } else {
+            0
+        },
+        kv_cache_write_bytes: kv_bytes(q_len),
+        spec,
+    });
+    Ok(w)
+}
+
+fn phase_name(p: Phase) -> &'static str {
+    match p {
+        Phase::Prefill => "prefill",
+        Phase::Decode => "decode",
+    }
+}
+
+struct LayerShape {
+    batch: u64,
+    q_len: u64,
+    kv_len: u64,
+    tp: u64,
+    skew: f64,
+    decode: bool,
+}
+
+fn embed(
+    b: &mut WorkloadBuilder,
+    spec: &TransformerSpec,
+    ids: &Tensor,
+) -> Result<Tensor, WorkloadError> {
+    let h = spec.hidden;
+    let mut x = b.embedding("embed.tokens", ids, spec.vocab, h)?;
+    if spec.positions > 0 {
+        let pos = b.embedding("embed.positions", ids, spec.positions, h)?;
+        x = b.eltwise("embed.add_positions", EltFunc::Add, &[&x, &pos])?;
+    }
+    if spec.token_types > 0 {
+        let tt = b.embedding("embed.token_types", ids, spec.token_types, h)?;
+        x = b.eltwise("embed.add_token_types", EltFunc::Add, &[&x, &tt])?;
+    }
+    if spec.post_norm {
+        x = b.norm("embed.norm", spec.norm, &x)?;
+    }
+    Ok(x)
+}
+
+/// One transformer layer on `x` of shape `[batch, q_len, hidden]`.
+fn decoder_layer(
+    b: &mut WorkloadBuilder,
+    spec: &TransformerSpec,
+    s: &LayerShape,
+    p: &str,
+    x: &Tensor,
+) -> Result<Tensor, WorkloadError> {
+    let h = spec.hidden;
+    let d = spec.head_dim();
+    let heads = spec.heads / s.tp;
+    let kv_heads = (spec.kv_heads / s.tp).max(1);
+    let weight = |rows: u64, cols: u64| Tensor {
+        producer: None,
+        shape: vec![rows, cols],
+    };
+
+    let a_in = if spec.post_norm {
+        x.clone()
+    } else {
+        b.norm(&format!("{p}.attn_norm"), spec.norm, x)?
+    };
+    let q = b.matmul(&format!("{p}.q_proj"), &a_in, &weight(h, heads * d), true)?;
+    let k = b.matmul(
+        &format!("{p}.k_proj"),
+        &a_in,
+        &weight(h, kv_heads * d),
+        true,
+    )?;
+    let v = b.matmul(
+        &format!("{p}.v_proj"),
+        &a_in,
+        &weight(h, kv_heads * d),
+        true,
+    )?;
+    let (q, k) = if spec.positions == 0 && spec.vocab > 0 {
+        // Rotary position embedding: a rotation of each (even, odd) pair by a per-position angle.
+        let table = Tensor {
+            producer: None,
+            shape: vec![s.q_len, d],
+        };
+        let q4 = b.reshape(
+            &format!("{p}.q_heads"),
+            &q,
+            vec![s.batch, s.q_len, heads, d],
+        )?;
+        let k4 = b.reshape(
+            &format!("{p}.k_heads"),
+            &k,
+            vec![s.batch, s.q_len, kv_heads, d],
+        )?;
+        let qt = b.reshape(&format!("{p}.q_table"), &table, vec![1, s.q_len, 1, d])?;
+        (
+            b.eltwise(&format!("{p}.q_rope"), EltFunc::Mul, &[&q4, &qt])?,
+            b.eltwise(&format!("{p}.k_rope"), EltFunc::Mul, &[&k4, &qt])?,
+        )
+    } else {
+        (q, k)
+    };
+    let qh = b.reshape(&format!("{p}.q_view"), &q, vec![s.batch, heads, s.q_len, d])?;
+    let kh = b.reshape(
+        &format!("{p}.k_view"),
+        &k,
+        vec![s.batch, kv_heads, s.q_len, d],
+    )?;
+    let vh = b.reshape(
+        &format!("{p}.v_view"),
+        &v,
+        vec![s.batch, kv_heads, s.q_len, d],
+    )?;
+    let att = Attention {
+        batch: s.batch,
+        heads,
+        kv_heads,
+        q_len: s.q_len,
+        kv_len: s.kv_len,
+        head_dim: d,
+        causal: spec.causal,
+    };
+    let ctx = if s.decode {
+        // The cache holds kv_len − 1 earlier tokens; the new token's K and V complete it.
+        let cache = Tensor {
+            producer: None,
+            shape: vec![s.batch, kv_heads, s.kv_len - 1, d],
+        };
+        b.add_op(
+            format!("{p}.attention"),
+            OpKind::Attention(att),
+            &[&qh, &cache, &cache, &kh, &vh],
+            qh.shape.clone(),
+        )
+    } else {
+        b.add_op(
+            format!("{p}.attention"),
+            OpKind::Attention(att),
+            &[&qh, &kh, &vh],
+            qh.shape.clone(),
+        )
+    };
+    let ctx = b.reshape(
+        &format!("{p}.attn_out_view"),
+        &ctx,
+        vec![s.batch, s.q_len, heads * d],
+    )?;
+    let o = b.matmul(&format!("{p}.o_proj"), &ctx, &weight(heads * d, h), true)?;
+    let o = all_reduce(b, &format!("{p}.attn_allreduce"), &o, s.tp)?;
+    let mut x = b.eltwise(&format!("{p}.attn_residual"), EltFunc::Add, &[x, &o])?;
+    if spec.post_norm {
+        x = b.norm(&format!("{p}.attn_norm"), spec.norm, &x)?;
+    }
+
+    let f_in = if spec.post_norm {
+        x.clone()
+    } else {
+        b.norm(&format!("{p}.ffn_norm"), spec.norm, &x)?
+    };
+    let f = if spec.experts > 0 {
+        moe(b, spec, s, p, &f_in)?
+    } else {
+        ffn(b, spec, s.tp, &format!("{p}.ffn"), &f_in)?
+    };
+    let f = all_reduce(b, &format!("{p}.ffn_allreduce"), &f, s.tp)?;
+    let mut y = b.eltwise(&format!("{p}.ffn_residual"), EltFunc::Add, &[&x, &f])?;
+    if spec.post_norm {
+        y = b.norm(&format!("{p}.ffn_norm"), spec.norm, &y)?;
+    }
+    Ok(y)
+}
+
+fn all_reduce(
+    b: &mut WorkloadBuilder,
+    name: &str,
+    x: &Tensor,
+    tp: u64,
+) -> Result<Tensor, WorkloadError> {
+    if tp > 1 {
+        b.collective(name, CollectiveFunc::AllReduce, x, tp)
+    } else {
+        Ok(x.clone())
+    }
+}
+
+/// A dense FFN on `x` (`[..., hidden]`), one device's `1/tp` column share.
+fn ffn(
+    b: &mut WorkloadBuilder,
+    spec: &TransformerSpec,
+    tp: u64,
+    p: &str,
+    x: &Tensor,
+) -> Result<Tensor, WorkloadError> {
+    let h = spec.hidden;
+    let f = spec.ffn / tp;
+    let weight = |rows: u64, cols: u64| Tensor {
+        producer: None,
+        shape: vec![rows, cols],
+    };
+    match spec.ffn_kind {
+        Ffn::Gelu => {
+            let u = b.matmul(&format!("{p}.fc1"), x, &weight(h, f), true)?;
+            let a = b.eltwise(&format!("{p}.gelu"), EltFunc::Gelu, &[&u])?;
+            b.matmul(&format!("{p}.fc2"), &a, &weight(f, h), true)
+        }
+        Ffn::SwiGlu => {
+            let g = b.matmul(&format!("{p}.gate"), x, &weight(h, f), true)?;
+            let u = b.matmul(&format!("{p}.up"), x, &weight(h, f), true)?;
+            let a = b.eltwise(&format!("{p}.silu"), EltFunc::Silu, &[&g])?;
+            let m = b.eltwise(&format!("{p}.gate_mul"), EltFunc::Mul, &[&a, &u])?;
+            b.matmul(&format!("{p}.down"), &m, &weight(f, h), true)
+        }
+    }
+}
+
+/// Tokens routed to each expert: `tokens × top_k` assignments, uniform or Zipf-skewed.
+pub fn tokens_per_expert(tokens: u64, experts: u64, top_k: u64, skew: f64) -> Vec<u64> {
+    let total = tokens * top_k;
+    let weights: Vec<f64> = (0..experts).map(|i| ((i + 1) as f64).powf(-skew)).collect();
+    let sum: f64 = weights.iter().sum();
+    // Largest-remainder rounding keeps the total exact; no expert gets more than `tokens`.
+    let exact: Vec<f64> = weights.iter().map(|w| total as f64 * w / sum).collect();
+    let mut counts: Vec<u64> = exact
+        .iter()
+        .map(|e| (e.floor() as u64).min(tokens))
+        .collect();
+    let mut order: Vec<usize> = (0..experts as usize).collect();
+    order.sort_by(|&a, &b| {
+        (exact[b] - exact[b].floor())
+            .total_cmp(&(exact[a] - exact[a].floor()))
+            .then(a.cmp(&b))
+    });
+    let mut left = total - counts.iter().sum::<u64>();
+    while left > 0 {
+        let mut placed = false;
+        for &i in &order {
+            if left > 0 && counts[i] < tokens {
+                counts[i] += 1;
+                left -= 1;
+                placed = true;
+            }
+        }
+        if !placed {
+            break;
+        }
+    }
+    counts
+}
+
+fn moe(
+    b: &mut WorkloadBuilder,
+    spec: &TransformerSpec,
+    s: &LayerShape,
+    p: &str,
+    x: &Tensor,
+) -> Result<Tensor, WorkloadError> {
+    let h = spec.hidden;
+    let tokens = s.batch * s.q_len;
+    let flat = b.reshape(&format!("{p}.moe_tokens"), x, vec![tokens, h])?;
+    let scores = b.matmul(
+        &format!("{p}.router"),
+        &flat,
+        &Tensor {
+            producer: None,
+            shape: vec![h, spec.experts],
+        },
+        true,
+    )?;
+    let route = b.moe_router(&format!("{p}.topk"), &scores, spec.top_k)?;
+    let counts = tokens_per_expert(tokens, spec.experts, spec.top_k, s.skew);
+    let mut outs = Vec::new();
+    for (e, &t) in counts.iter().enumerate() {
+        if t == 0 {
+            continue;
+        }
+        let slice = b.copy(
+            &format!("{p}.expert{e}.dispatch"),
+            &[&flat, &route],
+            vec![t, h],
+        )?;
+        outs.push(ffn(b, spec, s.tp, &format!("{p}.expert{e}"), &slice)?);
+    }
+    let refs: Vec<&Tensor> = outs.iter().collect();
+    let combined = b.copy(&format!("{p}.moe_combine"), &refs, vec![tokens, h])?;
+    b.reshape(&format!("{p}.moe_out"), &combined, x.shape.clone())
+}
+
+fn head(
+    b: &mut WorkloadBuilder,
+    spec: &TransformerSpec,
+    s: &LayerShape,
+    x: &Tensor,
+) -> Result<Tensor, WorkloadError> {
+    let h = spec.hidden;
+    if spec.vocab == 0 || !spec.causal {
+        // Encoders end with their last layer here (BERT's pooler and task heads are the user's).
+        return Ok(x.clone());
+    }
+    let last = if s.q_len > 1 {
+        b.copy("last_token", &[x], vec![s.batch, 1, h])?
+    } else {
+        x.clone()
+    };
+    let n = b.norm("final_norm", spec.norm, &last)?;
+    let shard = spec.vocab.div_ceil(s.tp);
+    let table = Tensor {
+        producer: None,
+        shape: vec![h, shard],
+    };
+    let logits = if spec.tied_head {
+        // The head reuses the embedding table: an activation-by-activation product, no new weight.
+        b.matmul("lm_head", &n, &table, false)?
+    } else {
+        b.matmul("lm_head", &n, &table, true)?
+    };
+    if s.tp > 1 {
+        b.collective(
+            "lm_head_allgather",
+            CollectiveFunc::AllGather,
+            &logits,
+            s.tp,
+        )
+    } else {
+        Ok(logits)
+    }
+}
+
+/// ViT-B/16 (Dosovitskiy et al., ICLR 2021; torchvision `vit_b_16`) on 224×224 images:
+/// 16×16 patches (196 tokens plus a class token), 12 pre-norm layers of width 768 with 12 heads
+/// and a 3072-wide GELU MLP, a 1000-class head on the class token.
+pub fn vit_b_16(batch: u64, dtype: DType) -> Result<Workload, WorkloadError> {
+    let spec = TransformerSpec {
+        name: "vit_b_16".into(),
+        layers: 12,
+        hidden: 768,
+        heads: 12,
+        kv_heads: 12,
+        ffn: 3072,
+        ffn_kind: Ffn::Gelu,
+        norm: NormFunc::LayerNorm,
+        vocab: 0,
+        positions: 0,
+        token_types: 0,
+        post_norm: false,
+        causal: false,
+        tied_head: false,
+        experts: 0,
+        top_k: 0,
+    };
+    let (h, patches) = (768, 14 * 14);
+    let tokens = patches + 1;
+    let mut b = WorkloadBuilder::new("vit_b_16", dtype);
+    let img = b.input(vec![batch, 3, 224, 224]);
+    let x = b.conv2d("patch_embed", &img, crate::Conv2d::square(3, h, 16, 16, 0))?;
+    let x = b.reshape("patch_flatten", &x, vec![batch, h, patches])?;
+    let x = b.copy("patch_transpose", &[&x], vec![batch, patches, h])?;
+    let zeros = b.input(vec![batch, 1]);
+    let cls = b.embedding("class_token", &zeros, 1, h)?;
+    let x = b.copy("concat_class_token", &[&cls, &x], vec![batch, tokens, h])?;
+    let pos_ids = b.input(vec![batch, tokens]);
+    let pos = b.embedding("pos_embedding", &pos_ids, tokens, h)?;
+    let mut x = b.eltwise("add_pos_embedding", EltFunc::Add, &[&x, &pos])?;
+    let s = LayerShape {
+        batch,
+        q_len: tokens,
+        kv_len: tokens,
+        tp: 1,
+        skew: 0.0,
+        decode: false,
+    };
+    for l in 0..spec.layers {
+        x = decoder_layer(&mut b, &spec, &s, &format!("layer{l}"), &x)?;
+    }
+    let x = b.norm("final_norm", spec.norm, &x)?;
+    let cls_out = b.copy("class_token_out", &[&x], vec![batch, h])?;
+    b.linear("head", &cls_out, 1000)?;
+    let mut w = b.finish();
+    w.batch = batch;
+    Ok(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(model: &str, phase: Phase) -> LlmConfig {
+        LlmConfig {
+            model: model.into(),
+            phase,
+            batch: 1,
+            prompt_len: 128,
+            context_len: None,
+            layers: None,
+            tp: 1,
+            moe_skew: 0.0,
+        }
+    }
+
+    #[test]
+    fn published_parameter_counts() {
+        let within = |name: &str, want: f64, tol: f64| {
+            let p = spec(name).unwrap().params() as f64;
+            assert!((p - want).abs() / want <= tol, "{name}: {p} vs {want}");
+        };
+        within("llama2_7b", 6.738e9, 0.005);
+        within("llama2_13b", 13.016e9, 0.005);
+        within("llama2_70b", 68.977e9, 0.005);
+        within("mixtral_8x7b", 46.70e9, 0.005);
+        within("gpt2", 124.44e6, 0.005);
+        within("bert_base", 109.48e6, 0.01);
+        within("bert_large", 335.14e6, 0.01);
+    }
+
+    #[test]
+    fn vit_b_16_matches_torchvision() {
+        let w = vit_b_16(1, DType::Fp16).unwrap();
+        let macs = w.total_macs() as f64;
+        assert!((macs - 17.56e9).abs() / 17.56e9 < 0.02, "{macs}");
+        // torchvision: 86.57 M parameters; biases are not modeled (0.1%).
+        let params = w.total_weights() as f64;
+        assert!((params - 86.57e6).abs() / 86.57e6 < 0.02, "{params}");
+    }
+
+    #[test]
+    fn llama2_7b_kv_cache_at_batch_16_and_2048_tokens_is_16_gib() {
+        let s = spec("llama2_7b").unwrap();
+        assert_eq!(s.kv_cache_bytes(16, 2048, DType::Bf16), 16 << 30);
+    }
+
+    #[test]
+    fn graph_weights_equal_the_closed_form() {
+        for m in ["llama2_7b", "gpt2", "mixtral_8x7b"] {
+            let w = lower(&cfg(m, Phase::Prefill), DType::Bf16).unwrap();
+            let s = spec(m).unwrap();
+            assert_eq!(w.total_weights(), s.params(), "{m}");
+        }
+    }
+
+    #[test]
+    fn decode_attention_is_gemv_like_and_reads_the_cache() {
+        let mut c = cfg("llama2_7b", Phase::Decode);
+        c.context_len = Some(1024);
+        c.batch = 4;
+        let w = lower(&c, DType::Bf16).unwrap();
+        let att: Vec<_> = w.ops().filter(|o| o.class() == "attention").collect();
+        assert_eq!(att.len(), 32);
+        assert!(!att[0].is_gemm_like());
+        let info = w.llm.as_ref().unwrap();
+        assert_eq!(info.kv_cache_read_bytes, 2 * 32 * 4 * 1023 * 4096 * 2);
+        assert_eq!(info.kv_cache_write_bytes, 2 * 32 * 4 * 4096 * 2);
+        // Reads of the attention ops cover the whole cache plus the new token.
+        let read: u64 = att.iter().map(|o| o.bytes_read()).sum();
+        let q = 32 * 4 * 4096 * 2;
+        assert_eq!(
+            read,
+            info.kv_cache_read_bytes + info.kv_cache_write_bytes + q
+        );
+    }
+
+    #[test]
+    fn prefill_macs_follow_the_closed_form() {
+        let c = cfg("llama2_7b", Phase::Prefill);
+        let w = lower(&c, DType::Bf16).unwrap();
+        let (t, h, f, l, v) = (128u64, 4096u64, 11008u64, 32u64, 32000u64);
+        let per_layer = t * h * h * 4 + t * h * f * 3 + 2 * t * t * h;
+        assert_eq!(w.total_macs(), l * per_layer + h * v);
+    }
+
+    #[test]
+    fn gqa_and_tensor_parallelism_split_the_work() {
+        let mut c = cfg("llama2_70b", Phase::Prefill);
+        c.layers = Some(2);
+        let one = lower(&c, DType::Bf16).unwrap();
+        c.tp = 8;
+        let eight = lower(&c, DType::Bf16).unwrap();
+        let ratio = one.total_macs() as f64 / eight.total_macs() as f64;
+        assert!((ratio - 8.0).abs() < 0.05, "{ratio}");
+        let collectives = eight.ops().filter(|o| o.class() == "collective").count();
+        assert_eq!(collectives, 2 * 2 + 1);
+        // 70B has 8 KV heads: one per device at tp 8.
+        let k = eight.ops().find(|o| o.name == "layer0.k_proj").unwrap();
+        assert_eq!(k.output.last(), Some(&128));
+    }
+
+    #[test]
+    fn moe_routes_every_token_to_top_k_experts() {
+        assert_eq!(tokens_per_expert(10, 8, 2, 0.0).iter().sum::<u64>(), 20);
+        assert_eq!(tokens_per_expert(16, 8, 2, 0.0), vec![4; 8]);
+        let skewed = tokens_per_expert(64, 8, 2, 1.0);
+        assert_eq!(skewed.iter().sum::<u64>(), 128);
+        assert!(skewed[0] > skewed[7] && skewed.iter().all(|&t| t <= 64));
+        let mut c = cfg("mixtral_8x7b", Phase::Prefill);
+        c.layers = Some(1);
+        let w = lower(&c, DType::Bf16).unwrap();
+        let expert_macs: u64 = w
+            .ops()
+            .filter(|o| o.name.contains(".expert"))
+            .map(|o| o.macs())
+            .sum();
+        assert_eq!(expert_macs, 128 * 2 * 3 * 4096 * 14336);
+    }
+
+    #[test]
+    fn bad_parameters_name_the_key() {
+        let mut c = cfg("llama2_7b", Phase::Prefill);
+        c.tp = 3;
+        assert!(lower(&c, DType::Bf16)
+            .unwrap_err()
+            .to_string()
+            .starts_with("workload.llm.tp:"));
+        let mut c = cfg("bert_base", Phase::Decode);
+        c.context_len = Some(10);
+        assert!(lower(&c, DType::Bf16)
+            .unwrap_err()
+            .to_string()
+            .contains("encoder"));
+        let c = cfg("llama3", Phase::Prefill);
+        assert!(lower(&c, DType::Bf16)
+            .unwrap_err()
+            .to_string()
+            .starts_with("workload.llm.model:"));
+    }
+}
