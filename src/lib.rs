@@ -78,7 +78,7 @@ pub fn simulate(cfg: &Config, base_dir: &Path) -> Result<Report, Error> {
 pub fn evaluate(cfg: &Config, w: &archsim_workloads::Workload) -> Result<Report, Error> {
     let acc = cfg.accelerator.build()?;
     Ok(archsim_accelerators::pipeline::evaluate(
-        &w,
+        w,
         acc.as_ref(),
         &config_hash(cfg),
         cfg.seed,
