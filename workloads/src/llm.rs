@@ -889,6 +889,57 @@ mod tests {
         assert_eq!(expert_macs, 128 * 2 * 3 * 4096 * 14336);
     }
 
+    /// MACs of one device's share in closed form (what the lowering must preserve).
+    fn closed_form_macs(c: &LlmConfig) -> u64 {
+        let s = spec(&c.model).unwrap();
+        let (h, d, tp) = (s.hidden, s.head_dim(), c.tp);
+        let layers = c.layers.unwrap_or(s.layers);
+        let (q, kv) = match c.phase {
+            Phase::Prefill => (c.prompt_len, c.prompt_len),
+            Phase::Decode => (1, c.context_len.unwrap_or(c.prompt_len + 1)),
+        };
+        let t = c.batch * q;
+        let heads = s.heads / tp;
+        let kvh = (s.kv_heads / tp).max(1);
+        let attn = t * h * (2 * heads * d + 2 * kvh * d) + 2 * c.batch * heads * q * kv * d;
+        let mats = if s.ffn_kind == Ffn::SwiGlu { 3 } else { 2 };
+        let ffn = if s.experts > 0 {
+            t * h * s.experts + t * s.top_k * mats * h * (s.ffn / tp)
+        } else {
+            t * mats * h * (s.ffn / tp)
+        };
+        let head = if s.causal {
+            c.batch * h * s.vocab.div_ceil(tp)
+        } else {
+            0
+        };
+        layers * (attn + ffn) + head
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+
+        #[test]
+        fn lowering_preserves_macs_and_edges_carry_tensor_sizes(
+            model in proptest::sample::select(vec!["gpt2", "llama2_7b", "llama2_70b", "mixtral_8x7b", "bert_base"]),
+            decode in proptest::bool::ANY,
+            batch in 1u64..6, prompt in 1u64..300, layers in 1u64..3,
+            tp in proptest::sample::select(vec![1u64, 2, 4]),
+            skew in 0.0f64..2.0,
+        ) {
+            let s = spec(model).unwrap();
+            let phase = if decode && s.causal { Phase::Decode } else { Phase::Prefill };
+            let c = LlmConfig { model: model.into(), phase, batch, prompt_len: prompt, context_len: None, layers: Some(layers), tp, moe_skew: skew };
+            let w = lower(&c, DType::Bf16).unwrap();
+            proptest::prop_assert_eq!(w.total_macs(), closed_form_macs(&c));
+            proptest::prop_assert_eq!(w.topo_order().len(), w.len(), "a DAG");
+            for e in w.graph.edge_indices() {
+                let (a, _) = w.graph.edge_endpoints(e).unwrap();
+                proptest::prop_assert_eq!(w.graph[e].bytes, crate::numel(&w.graph[a].output) * DType::Bf16.bytes());
+            }
+        }
+    }
+
     #[test]
     fn bad_parameters_name_the_key() {
         let mut c = cfg("llama2_7b", Phase::Prefill);
