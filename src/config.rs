@@ -12,36 +12,14 @@
 
 use std::fmt;
 
-use schemars::JsonSchema;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::{Deserialize as DeserializeDerive, Serialize};
 use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
 
-use archsim_accelerators::{AccelError, AcceleratorConfig, KINDS};
-use archsim_workloads::{WorkloadConfig, WorkloadError};
+pub use archsim_accelerators::config::SimConfig;
 
-/// A whole simulation config.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    /// What runs.
-    pub workload: WorkloadConfig,
-    /// What it runs on.
-    pub accelerator: AcceleratorConfig,
-    /// Seed of every random choice (default 0).
-    #[serde(default)]
-    pub seed: u64,
-}
-
-#[derive(DeserializeDerive)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    workload: WorkloadConfig,
-    accelerator: Map<String, Value>,
-    #[serde(default)]
-    seed: u64,
-}
+/// The whole simulation config (defined in `archsim-accelerators`).
+pub type Config = SimConfig;
 
 /// A config error, located in the file (or in a `--set` override).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,7 +98,7 @@ pub fn load_str(text: &str, file: &str, overrides: &[String]) -> Result<Config, 
         })?;
         applied.push((keys, o.clone()));
     }
-    from_value(value).map_err(|(path, message)| {
+    SimConfig::from_value(value).map_err(|(path, message)| {
         let from_override = applied
             .iter()
             .rev()
@@ -172,92 +150,6 @@ fn set_path(root: &mut Value, keys: &[String], v: Value) -> Result<(), String> {
             .or_insert_with(|| Value::Object(Map::new()));
     }
     Ok(())
-}
-
-type KeyError = (Vec<String>, String);
-
-fn typed<T: serde::de::DeserializeOwned>(v: Value, prefix: &[&str]) -> Result<T, KeyError> {
-    serde_path_to_error::deserialize(v).map_err(|e| {
-        let mut path: Vec<String> = prefix.iter().map(|s| s.to_string()).collect();
-        for seg in e.path().iter() {
-            match seg {
-                serde_path_to_error::Segment::Map { key } => path.push(key.clone()),
-                serde_path_to_error::Segment::Seq { index } => path.push(index.to_string()),
-                _ => {}
-            }
-        }
-        let msg = e.inner().to_string();
-        // Make sure an unknown field's path ends with the field itself.
-        if let Some(field) = msg
-            .strip_prefix("unknown field `")
-            .and_then(|r| r.split('`').next())
-        {
-            if path.last().map(String::as_str) != Some(field) {
-                path.push(field.to_string());
-            }
-        }
-        (path, msg)
-    })
-}
-
-fn from_value(value: Value) -> Result<Config, KeyError> {
-    if !value.is_object() {
-        return Err((
-            vec![],
-            "the config must be a mapping with `workload` and `accelerator`".into(),
-        ));
-    }
-    let raw: RawConfig = typed(value, &[])?;
-    raw.workload
-        .validate()
-        .map_err(|e| workload_key_error(&e))?;
-    let mut acc = raw.accelerator;
-    let kind = match acc.remove("kind") {
-        Some(Value::String(k)) => k,
-        Some(_) => {
-            return Err((
-                vec!["accelerator".into(), "kind".into()],
-                "must be a string".into(),
-            ))
-        }
-        None => {
-            return Err((
-                vec!["accelerator".into(), "kind".into()],
-                format!("missing; one of: {}", KINDS.join(", ")),
-            ))
-        }
-    };
-    let accelerator = match kind.as_str() {
-        "systolic" => AcceleratorConfig::Systolic(typed(Value::Object(acc), &["accelerator"])?),
-        other => {
-            return Err((
-                vec!["accelerator".into(), "kind".into()],
-                format!("unknown kind `{other}`; known kinds: {}", KINDS.join(", ")),
-            ))
-        }
-    };
-    accelerator.validate().map_err(|e| match e {
-        AccelError::InvalidConfig { key, reason } => {
-            let mut p = vec!["accelerator".to_string()];
-            p.extend(key.split('.').map(str::to_string));
-            (p, reason)
-        }
-        other => (vec!["accelerator".into()], other.to_string()),
-    })?;
-    Ok(Config {
-        workload: raw.workload,
-        accelerator,
-        seed: raw.seed,
-    })
-}
-
-fn workload_key_error(e: &WorkloadError) -> KeyError {
-    match e {
-        WorkloadError::InvalidParameter { key, reason } => {
-            (key.split('.').map(str::to_string).collect(), reason.clone())
-        }
-        other => (vec!["workload".into()], other.to_string()),
-    }
 }
 
 /// A YAML node with the spans of its keys and values.
@@ -348,6 +240,7 @@ fn locate(text: &str, path: &[String], at_key: bool) -> Option<(u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use archsim_accelerators::AcceleratorConfig;
 
     const GOOD: &str = "workload:\n  model: resnet18\naccelerator:\n  kind: systolic\n  rows: 8\n  cols: 8\n  dataflow: os\n";
 

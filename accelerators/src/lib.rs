@@ -29,6 +29,7 @@
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod config;
 pub mod energy;
 pub mod pipeline;
 pub mod systolic;
