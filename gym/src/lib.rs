@@ -1,17 +1,72 @@
-//! # archsim-gym — design spaces and environments (not yet implemented)
+//! # archsim-gym — design spaces and environments
 //!
-//! This crate's job, once its issue lands: declare a design space once (config paths mapped to
-//! typed domains plus constraints on metrics), expose it as gym environments with
-//! `reset(seed)` / `step(action)` returning the raw metric vector and a pluggable reward
-//! scalarization, and split it among named agents for multi-agent play. Infeasible design points
-//! become results with a reason and a penalty, never panics.
+//! The stage that turns archsim into a gym: a design space declared once (config paths mapped
+//! to typed domains), objectives and constraints on the report's metrics, a pluggable reward,
+//! and environments with Gymnasium's `reset`/`step` semantics.
 //!
 //! ```text
-//! action ──► config delta ──► Workload ──► Mapping ──► Schedule ──► Report ──► reward
+//! action ──► config delta ──► Workload ──► Mapping ──► Schedule ──► Report ──► metrics ──► reward
+//! (indices)  (space.apply)    (built once                                     (METRICS)  (Scorer)
+//!                              when fixed)
 //! ```
 //!
-//! Today it only re-exports the accelerator models it will drive, so that the dependency
-//! direction of the workspace (`accelerators → gym → agents`) is fixed from the start.
+//! An infeasible design (an invalid config, a violated constraint) is a step with
+//! `info.feasible == false`, a reason and a penalty — never a panic. A malformed action (wrong
+//! length, an index out of range) is an error.
+//!
+//! ```
+//! use archsim_gym::{presets, DseEnv, Env};
+//!
+//! let mut env = DseEnv::from_yaml(presets::SYSTOLIC_GEMM, std::path::Path::new(".")).unwrap();
+//! env.reset(Some(0));
+//! let n = env.space().nvec();
+//! let step = env.step(&vec![2; n.len()]).unwrap();
+//! assert!(step.info.feasible);
+//! assert!(step.obs[0] > 0.0); // latency_s
+//! ```
 #![warn(missing_docs, unreachable_pub)]
 
-pub use archsim_accelerators as accelerators;
+mod env;
+pub mod objective;
+pub mod space;
+
+pub use env::{DseEnv, Env, Evaluation, Step, StepInfo};
+pub use objective::{Constraint, Goal, Objective, Reward, METRICS};
+pub use space::{DesignSpace, Domain, Param};
+
+/// The configs of the registered environments.
+pub mod presets {
+    /// `archsim/SystolicResNet18-v0`: size an array for ResNet-18 under an area budget.
+    pub const SYSTOLIC_RESNET18: &str = include_str!("../envs/systolic_resnet18.yaml");
+    /// `archsim/SystolicGemm-v0`: one GEMM layer, target-spec reward (fast).
+    pub const SYSTOLIC_GEMM: &str = include_str!("../envs/systolic_gemm.yaml");
+    /// `systolic_marl`: the ResNet-18 problem split between a compute and a memory agent.
+    pub const SYSTOLIC_MARL: &str = include_str!("../envs/systolic_marl.yaml");
+
+    /// Registered names and their configs.
+    pub const ALL: &[(&str, &str)] = &[
+        ("SystolicResNet18", SYSTOLIC_RESNET18),
+        ("SystolicGemm", SYSTOLIC_GEMM),
+        ("SystolicMarl", SYSTOLIC_MARL),
+    ];
+}
+
+/// Errors of environment construction and of malformed actions.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum GymError {
+    /// The environment config is invalid (fatal for the env).
+    #[error("{key}: {reason}")]
+    InvalidConfig {
+        /// Dotted key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An action does not fit the action space (the step is refused; the env is unchanged).
+    #[error("invalid action: {reason}")]
+    InvalidAction {
+        /// What is wrong.
+        reason: String,
+    },
+}

@@ -1,0 +1,417 @@
+//! Environments: one step evaluates one design point.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use archsim_accelerators::config::{typed, SimConfig};
+use archsim_accelerators::pipeline;
+use archsim_workloads::Workload;
+
+use crate::objective::{metrics, Constraint, Objective, Reward, Scorer, METRICS};
+use crate::space::DesignSpace;
+use crate::GymError;
+
+/// The environment interface: Gymnasium's `reset`/`step`, in Rust.
+pub trait Env {
+    /// What an agent sends.
+    type Action: ?Sized;
+    /// Starts an episode; returns the first observation.
+    fn reset(&mut self, seed: Option<u64>) -> Vec<f64>;
+    /// Applies one action. Malformed actions are errors; infeasible designs are steps with
+    /// `info.feasible == false` and a penalty.
+    fn step(&mut self, action: &Self::Action) -> Result<Step, GymError>;
+}
+
+/// The result of one step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    /// Observation: the metric vector of the design (zeros when it could not be evaluated).
+    pub obs: Vec<f64>,
+    /// Scalar reward.
+    pub reward: f64,
+    /// The episode reached its goal (every target met).
+    pub terminated: bool,
+    /// The episode ran out of steps.
+    pub truncated: bool,
+    /// Details.
+    pub info: StepInfo,
+}
+
+/// Details of a step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepInfo {
+    /// The design could be evaluated and meets every constraint.
+    pub feasible: bool,
+    /// Why not, when it is infeasible.
+    pub reason: Option<String>,
+    /// The raw metric vector ([`METRICS`] order; zeros when not evaluated).
+    pub metrics: Vec<f64>,
+    /// The design: one `(path, value)` per parameter.
+    pub point: Vec<(String, Value)>,
+    /// Steps taken in this episode, this one included.
+    pub step: u64,
+}
+
+fn default_episode_len() -> u64 {
+    32
+}
+fn default_infeasible() -> f64 {
+    -100.0
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGym {
+    space: Map<String, Value>,
+    objectives: Vec<Objective>,
+    #[serde(default)]
+    constraints: Vec<Constraint>,
+    #[serde(default)]
+    reward: Reward,
+    #[serde(default = "default_episode_len")]
+    episode_len: u64,
+    #[serde(default = "default_infeasible")]
+    infeasible_reward: f64,
+    #[serde(default)]
+    agents: Option<Map<String, Value>>,
+}
+
+/// The evaluation of one design point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// Metric vector, or why the point could not be evaluated.
+    pub metrics: Result<Vec<f64>, String>,
+}
+
+/// Accelerator design-space exploration: one step evaluates one design on the workload.
+#[derive(Debug, Clone)]
+pub struct DseEnv {
+    base: Value,
+    space: DesignSpace,
+    scorer: Scorer,
+    episode_len: u64,
+    infeasible_reward: f64,
+    workload: Option<Workload>,
+    base_dir: PathBuf,
+    steps: u64,
+    agents: Vec<(String, Vec<usize>)>,
+}
+
+impl DseEnv {
+    /// Builds an environment from a config value: a simulation config plus a `gym:` section.
+    /// Relative paths are resolved against `base_dir`.
+    pub fn from_value(config: &Value, base_dir: &Path) -> Result<DseEnv, GymError> {
+        let bad = |key: &str, reason: String| GymError::InvalidConfig {
+            key: key.into(),
+            reason,
+        };
+        let Some(obj) = config.as_object() else {
+            return Err(bad(
+                "",
+                "the config must be a mapping with `workload`, `accelerator` and `gym`".into(),
+            ));
+        };
+        let mut base = obj.clone();
+        let gym = base.remove("gym").ok_or_else(|| {
+            bad(
+                "gym",
+                "missing: an environment needs a `gym:` section".into(),
+            )
+        })?;
+        let raw: RawGym = typed(gym, &["gym"]).map_err(|(p, m)| bad(&p.join("."), m))?;
+        let space = DesignSpace::from_map("gym.space", &raw.space)?;
+        let scorer = Scorer::new("gym", raw.objectives, raw.constraints, raw.reward)?;
+        if raw.episode_len == 0 {
+            return Err(bad("gym.episode_len", "must be at least 1".into()));
+        }
+        if !raw.infeasible_reward.is_finite() {
+            return Err(bad(
+                "gym.infeasible_reward",
+                "must be a finite number".into(),
+            ));
+        }
+        let base = Value::Object(base);
+        // The base design must itself be a valid config (the space then varies it).
+        let cfg = SimConfig::from_value(base.clone()).map_err(|(p, m)| bad(&p.join("."), m))?;
+        let workload = if space.touches_workload() {
+            None
+        } else {
+            Some(
+                cfg.workload
+                    .build(base_dir)
+                    .map_err(|e| bad("workload", e.to_string()))?,
+            )
+        };
+        let agents = match raw.agents {
+            None => Vec::new(),
+            Some(map) => resolve_agents(&space, &map)?,
+        };
+        Ok(DseEnv {
+            base,
+            space,
+            scorer,
+            episode_len: raw.episode_len,
+            infeasible_reward: raw.infeasible_reward,
+            workload,
+            base_dir: base_dir.to_path_buf(),
+            steps: 0,
+            agents,
+        })
+    }
+
+    /// Builds an environment from YAML (or JSON) text.
+    pub fn from_yaml(text: &str, base_dir: &Path) -> Result<DseEnv, GymError> {
+        let v: Value = serde_saphyr::from_str(text).map_err(|e| GymError::InvalidConfig {
+            key: String::new(),
+            reason: e
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or("malformed YAML")
+                .to_string(),
+        })?;
+        DseEnv::from_value(&v, base_dir)
+    }
+
+    /// The design space.
+    pub fn space(&self) -> &DesignSpace {
+        &self.space
+    }
+
+    /// Steps per episode.
+    pub fn episode_len(&self) -> u64 {
+        self.episode_len
+    }
+
+    /// Agent names and the parameter indices each owns (empty for a single-agent env).
+    pub fn agents(&self) -> &[(String, Vec<usize>)] {
+        &self.agents
+    }
+
+    /// Evaluates the design whose parameter values are `values`.
+    pub fn evaluate_values(&self, values: &[Value]) -> Evaluation {
+        let v = self.space.apply(&self.base, values);
+        let run = || -> Result<Vec<f64>, String> {
+            let cfg = SimConfig::from_value(v).map_err(|(p, m)| format!("{}: {m}", p.join(".")))?;
+            let built;
+            let w = match &self.workload {
+                Some(w) => w,
+                None => {
+                    built = cfg
+                        .workload
+                        .build(&self.base_dir)
+                        .map_err(|e| e.to_string())?;
+                    &built
+                }
+            };
+            let acc = cfg.accelerator.build().map_err(|e| e.to_string())?;
+            let r = pipeline::evaluate(w, acc.as_ref(), "", cfg.seed).map_err(|e| e.to_string())?;
+            Ok(metrics(&r))
+        };
+        Evaluation { metrics: run() }
+    }
+
+    /// Per parameter, which of its values can lead to a feasible design: the value is tried
+    /// with every other parameter at its first value (domains are expected to list cheaper
+    /// values first) and checked for a valid config and the area constraints, which need no
+    /// simulation.
+    pub fn action_mask(&self) -> Vec<Vec<bool>> {
+        let first: Vec<Value> = self
+            .space
+            .params
+            .iter()
+            .map(|p| p.domain.value(0))
+            .collect();
+        let area = METRICS
+            .iter()
+            .position(|m| *m == "area_mm2")
+            .expect("area is a metric");
+        self.space
+            .params
+            .iter()
+            .enumerate()
+            .map(|(k, p)| {
+                (0..p.domain.len())
+                    .map(|i| {
+                        let mut vals = first.clone();
+                        vals[k] = p.domain.value(i);
+                        let Ok(cfg) = SimConfig::from_value(self.space.apply(&self.base, &vals))
+                        else {
+                            return false;
+                        };
+                        let Ok(acc) = cfg.accelerator.build() else {
+                            return false;
+                        };
+                        let a = acc.area_mm2();
+                        self.scorer
+                            .constraints()
+                            .iter()
+                            .filter(|(m, _)| *m == area)
+                            .all(|(_, c)| c.violation(a) == 0.0)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn finish_step(&mut self, values: Vec<Value>) -> Step {
+        self.steps += 1;
+        let eval = self.evaluate_values(&values);
+        let point: Vec<(String, Value)> = self
+            .space
+            .params
+            .iter()
+            .map(|p| p.path.clone())
+            .zip(values)
+            .collect();
+        let truncated = self.steps >= self.episode_len;
+        let n = METRICS.len();
+        let (obs, reward, terminated, feasible, reason, m) = match eval.metrics {
+            Err(reason) => (
+                vec![0.0; n],
+                self.infeasible_reward,
+                false,
+                false,
+                Some(reason),
+                vec![0.0; n],
+            ),
+            Ok(m) => {
+                let s = self.scorer.score(&m);
+                if !s.feasible && self.scorer.constraints_are_hard() {
+                    (
+                        m.clone(),
+                        self.infeasible_reward,
+                        false,
+                        false,
+                        Some(s.violations.join("; ")),
+                        m,
+                    )
+                } else {
+                    let reason = (!s.feasible).then(|| s.violations.join("; "));
+                    (m.clone(), s.reward, s.target_met, s.feasible, reason, m)
+                }
+            }
+        };
+        Step {
+            obs,
+            reward,
+            terminated,
+            truncated,
+            info: StepInfo {
+                feasible,
+                reason,
+                metrics: m,
+                point,
+                step: self.steps,
+            },
+        }
+    }
+
+    /// One step of the multi-agent form: every agent gives the indices of its parameters.
+    pub fn step_agents(&mut self, actions: &[(String, Vec<i64>)]) -> Result<Step, GymError> {
+        if self.agents.is_empty() {
+            return Err(GymError::InvalidAction {
+                reason: "this environment has no `agents` section".into(),
+            });
+        }
+        let mut full = vec![-1i64; self.space.params.len()];
+        for (name, idx) in &self.agents {
+            let (_, a) =
+                actions
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .ok_or_else(|| GymError::InvalidAction {
+                        reason: format!("no action for agent `{name}`"),
+                    })?;
+            if a.len() != idx.len() {
+                return Err(GymError::InvalidAction {
+                    reason: format!(
+                        "agent `{name}` owns {} parameters, got {} indices",
+                        idx.len(),
+                        a.len()
+                    ),
+                });
+            }
+            for (&k, &v) in idx.iter().zip(a) {
+                full[k] = v;
+            }
+        }
+        if let Some((n, _)) = actions
+            .iter()
+            .find(|(n, _)| !self.agents.iter().any(|(m, _)| m == n))
+        {
+            return Err(GymError::InvalidAction {
+                reason: format!("unknown agent `{n}`"),
+            });
+        }
+        self.step(&full)
+    }
+}
+
+impl Env for DseEnv {
+    type Action = [i64];
+
+    fn reset(&mut self, _seed: Option<u64>) -> Vec<f64> {
+        // Design evaluation is deterministic: the seed has nothing to randomize here; agents
+        // seed their own sampling.
+        self.steps = 0;
+        self.scorer.reset();
+        vec![0.0; METRICS.len()]
+    }
+
+    fn step(&mut self, action: &[i64]) -> Result<Step, GymError> {
+        let values = self.space.decode(action)?;
+        Ok(self.finish_step(values))
+    }
+}
+
+fn resolve_agents(
+    space: &DesignSpace,
+    map: &Map<String, Value>,
+) -> Result<Vec<(String, Vec<usize>)>, GymError> {
+    let mut owner: Vec<Option<String>> = vec![None; space.params.len()];
+    let mut out = Vec::new();
+    for (name, v) in map {
+        let key = format!("gym.agents.{name}");
+        let paths: Vec<String> =
+            serde_json::from_value(v.clone()).map_err(|_| GymError::InvalidConfig {
+                key: key.clone(),
+                reason: "must be a list of parameter paths".into(),
+            })?;
+        if paths.is_empty() {
+            return Err(GymError::InvalidConfig {
+                key,
+                reason: "an agent must own at least one parameter".into(),
+            });
+        }
+        let mut idx = Vec::new();
+        for p in paths {
+            let k = space
+                .params
+                .iter()
+                .position(|q| q.path == p)
+                .ok_or_else(|| GymError::InvalidConfig {
+                    key: key.clone(),
+                    reason: format!("`{p}` is not a parameter of gym.space"),
+                })?;
+            if let Some(other) = &owner[k] {
+                return Err(GymError::InvalidConfig {
+                    key: key.clone(),
+                    reason: format!("`{p}` is already owned by `{other}`"),
+                });
+            }
+            owner[k] = Some(name.clone());
+            idx.push(k);
+        }
+        out.push((name.clone(), idx));
+    }
+    if let Some(k) = owner.iter().position(Option::is_none) {
+        return Err(GymError::InvalidConfig {
+            key: "gym.agents".into(),
+            reason: format!("`{}` is owned by no agent", space.params[k].path),
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,482 @@
+//! Metrics, objectives, constraints and reward scalarizations.
+//!
+//! Environments always return the raw metric vector ([`METRICS`]); the reward is one of:
+//!
+//! * `target` — ArchGym's target-spec distance: `−Σ overshoot_i / target_i` over the
+//!   objectives (an objective that meets its target contributes 0); the episode terminates
+//!   when every target is met;
+//! * `weighted` — `−Σ w_i · m_i / scale_i` (`+` for objectives to maximize);
+//! * `penalty` — the weighted sum minus `penalty · Σ relative violation` of the constraints
+//!   (the other kinds treat a violated constraint as an infeasible point);
+//! * `hypervolume` — the growth of the hypervolume dominated by the episode's Pareto front,
+//!   relative to a reference point (objectives to maximize are negated).
+
+use serde::{Deserialize, Serialize};
+
+use archsim_sim::Report;
+
+use crate::GymError;
+
+/// Names of the metrics every environment reports, in observation order.
+pub const METRICS: &[&str] = &[
+    "latency_s",
+    "energy_j",
+    "area_mm2",
+    "power_w",
+    "utilization",
+    "total_cycles",
+    "edp_js",
+    "dram_bytes",
+];
+
+/// The metric vector of a report, in [`METRICS`] order.
+pub fn metrics(r: &Report) -> Vec<f64> {
+    let power = if r.latency_s > 0.0 {
+        r.energy_j / r.latency_s
+    } else {
+        0.0
+    };
+    vec![
+        r.latency_s,
+        r.energy_j,
+        r.area_mm2,
+        power,
+        r.utilization,
+        r.total_cycles as f64,
+        r.energy_j * r.latency_s,
+        r.bytes.get("dram").copied().unwrap_or(0) as f64,
+    ]
+}
+
+/// Index of a metric name in [`METRICS`].
+pub fn metric_index(key: &str, name: &str) -> Result<usize, GymError> {
+    METRICS
+        .iter()
+        .position(|m| *m == name)
+        .ok_or_else(|| GymError::InvalidConfig {
+            key: key.into(),
+            reason: format!("unknown metric `{name}`; metrics: {}", METRICS.join(", ")),
+        })
+}
+
+/// Whether a metric is minimized or maximized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Goal {
+    /// Smaller is better.
+    #[default]
+    Min,
+    /// Larger is better.
+    Max,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// One objective.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Objective {
+    /// Metric name.
+    pub metric: String,
+    /// `min` (default) or `max`.
+    #[serde(default)]
+    pub goal: Goal,
+    /// Target value (for the `target` reward).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<f64>,
+    /// Weight in the weighted sum (default 1).
+    #[serde(default = "one")]
+    pub weight: f64,
+    /// Scale dividing the metric in the weighted sum (default 1).
+    #[serde(default = "one")]
+    pub scale: f64,
+}
+
+/// A bound on a metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Constraint {
+    /// Metric name.
+    pub metric: String,
+    /// Upper bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// Lower bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+}
+
+impl Constraint {
+    /// Relative violation (0 when satisfied) of the metric value `m`.
+    pub fn violation(&self, m: f64) -> f64 {
+        let over = self.max.map_or(0.0, |hi| {
+            if m > hi {
+                (m - hi) / hi.abs().max(f64::MIN_POSITIVE)
+            } else {
+                0.0
+            }
+        });
+        let under = self.min.map_or(0.0, |lo| {
+            if m < lo {
+                (lo - m) / lo.abs().max(f64::MIN_POSITIVE)
+            } else {
+                0.0
+            }
+        });
+        over + under
+    }
+
+    /// `area_mm2 <= 50`-style description.
+    pub fn describe(&self) -> String {
+        match (self.min, self.max) {
+            (Some(lo), Some(hi)) => format!("{lo} <= {} <= {hi}", self.metric),
+            (None, Some(hi)) => format!("{} <= {hi}", self.metric),
+            (Some(lo), None) => format!("{} >= {lo}", self.metric),
+            (None, None) => format!("{} (unbounded)", self.metric),
+        }
+    }
+}
+
+fn default_penalty() -> f64 {
+    10.0
+}
+
+/// The reward scalarization, chosen with `reward: {kind: …}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Reward {
+    /// Target-spec distance (every objective needs a `target`).
+    Target,
+    /// Weighted sum of the objectives.
+    Weighted,
+    /// Weighted sum minus a penalty per unit of relative constraint violation.
+    Penalty {
+        /// Penalty per unit of relative violation (default 10).
+        #[serde(default = "default_penalty")]
+        penalty: f64,
+    },
+    /// Hypervolume improvement of the episode's Pareto front.
+    Hypervolume {
+        /// Reference point, one value per objective (worse than any design of interest).
+        reference: Vec<f64>,
+    },
+}
+
+impl Default for Reward {
+    fn default() -> Self {
+        Reward::Weighted
+    }
+}
+
+/// Objectives, constraints and reward, resolved to metric indices.
+#[derive(Debug, Clone)]
+pub struct Scorer {
+    objectives: Vec<(usize, Objective)>,
+    constraints: Vec<(usize, Constraint)>,
+    reward: Reward,
+    front: Vec<Vec<f64>>,
+}
+
+/// What the scorer says of one evaluated design.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Score {
+    /// The reward.
+    pub reward: f64,
+    /// Every constraint holds.
+    pub feasible: bool,
+    /// Every target is met (`target` reward only).
+    pub target_met: bool,
+    /// Which constraints failed, in words.
+    pub violations: Vec<String>,
+}
+
+impl Scorer {
+    /// Resolves metric names; `key` is the config section for errors.
+    pub fn new(
+        key: &str,
+        objectives: Vec<Objective>,
+        constraints: Vec<Constraint>,
+        reward: Reward,
+    ) -> Result<Scorer, GymError> {
+        if objectives.is_empty() {
+            return Err(GymError::InvalidConfig {
+                key: format!("{key}.objectives"),
+                reason: "give at least one objective".into(),
+            });
+        }
+        let objectives = objectives
+            .into_iter()
+            .enumerate()
+            .map(|(i, o)| {
+                Ok((
+                    metric_index(&format!("{key}.objectives.{i}.metric"), &o.metric)?,
+                    o,
+                ))
+            })
+            .collect::<Result<Vec<_>, GymError>>()?;
+        let constraints = constraints
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if c.min.is_none() && c.max.is_none() {
+                    return Err(GymError::InvalidConfig {
+                        key: format!("{key}.constraints.{i}"),
+                        reason: "give `max` or `min`".into(),
+                    });
+                }
+                Ok((
+                    metric_index(&format!("{key}.constraints.{i}.metric"), &c.metric)?,
+                    c,
+                ))
+            })
+            .collect::<Result<Vec<_>, GymError>>()?;
+        match &reward {
+            Reward::Target => {
+                if let Some((i, _)) = objectives
+                    .iter()
+                    .enumerate()
+                    .find(|(_, (_, o))| !o.target.is_some_and(|t| t.is_finite() && t != 0.0))
+                {
+                    return Err(GymError::InvalidConfig {
+                        key: format!("{key}.objectives.{i}.target"),
+                        reason: "the `target` reward needs a finite, non-zero target for every objective".into(),
+                    });
+                }
+            }
+            Reward::Hypervolume { reference } if reference.len() != objectives.len() => {
+                return Err(GymError::InvalidConfig {
+                    key: format!("{key}.reward.reference"),
+                    reason: format!(
+                        "needs one value per objective ({}), got {}",
+                        objectives.len(),
+                        reference.len()
+                    ),
+                });
+            }
+            _ => {}
+        }
+        Ok(Scorer {
+            objectives,
+            constraints,
+            reward,
+            front: Vec::new(),
+        })
+    }
+
+    /// Forgets the episode's Pareto front.
+    pub fn reset(&mut self) {
+        self.front.clear();
+    }
+
+    /// Objective values of a metric vector, oriented so that smaller is better.
+    pub fn oriented(&self, m: &[f64]) -> Vec<f64> {
+        self.objectives
+            .iter()
+            .map(|(i, o)| if o.goal == Goal::Max { -m[*i] } else { m[*i] })
+            .collect()
+    }
+
+    fn weighted(&self, m: &[f64]) -> f64 {
+        -self
+            .objectives
+            .iter()
+            .map(|(i, o)| o.weight * m[*i] / o.scale * if o.goal == Goal::Max { -1.0 } else { 1.0 })
+            .sum::<f64>()
+    }
+
+    /// Scores a feasible evaluation's metrics.
+    pub fn score(&mut self, m: &[f64]) -> Score {
+        let mut violation = 0.0;
+        let mut violations = Vec::new();
+        for (i, c) in &self.constraints {
+            let v = c.violation(m[*i]);
+            if v > 0.0 {
+                violation += v;
+                violations.push(format!("{} violated ({})", c.describe(), m[*i]));
+            }
+        }
+        let feasible = violations.is_empty();
+        let (reward, target_met) = match &self.reward {
+            Reward::Target => {
+                let d: f64 = self
+                    .objectives
+                    .iter()
+                    .map(|(i, o)| {
+                        let t = o.target.unwrap_or(1.0);
+                        let gap = if o.goal == Goal::Max {
+                            t - m[*i]
+                        } else {
+                            m[*i] - t
+                        };
+                        gap.max(0.0) / t.abs()
+                    })
+                    .sum();
+                (-d, d == 0.0 && feasible)
+            }
+            Reward::Weighted => (self.weighted(m), false),
+            Reward::Penalty { penalty } => (self.weighted(m) - penalty * violation, false),
+            Reward::Hypervolume { reference } => {
+                if !feasible {
+                    (0.0, false)
+                } else {
+                    let r: Vec<f64> = self
+                        .objectives
+                        .iter()
+                        .zip(reference)
+                        .map(|((_, o), &x)| if o.goal == Goal::Max { -x } else { x })
+                        .collect();
+                    let before = hypervolume(&self.front, &r);
+                    let p = self.oriented(m);
+                    if !self.front.iter().any(|q| dominates(q, &p) || q == &p) {
+                        self.front.retain(|q| !dominates(&p, q));
+                        self.front.push(p);
+                    }
+                    (hypervolume(&self.front, &r) - before, false)
+                }
+            }
+        };
+        Score {
+            reward,
+            feasible,
+            target_met,
+            violations,
+        }
+    }
+
+    /// True if the reward treats a violated constraint as an infeasible point.
+    pub fn constraints_are_hard(&self) -> bool {
+        !matches!(self.reward, Reward::Penalty { .. })
+    }
+
+    /// Objectives, resolved.
+    pub fn objectives(&self) -> impl Iterator<Item = &Objective> {
+        self.objectives.iter().map(|(_, o)| o)
+    }
+
+    /// Constraints, with their metric index.
+    pub fn constraints(&self) -> &[(usize, Constraint)] {
+        &self.constraints
+    }
+}
+
+/// True if `a` is no worse than `b` everywhere and better somewhere (minimization).
+pub fn dominates(a: &[f64], b: &[f64]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x <= y) && a.iter().zip(b).any(|(x, y)| x < y)
+}
+
+/// Hypervolume dominated by `points` and bounded by `reference` (minimization), exact, by
+/// slicing along the first objective (fine for the small fronts of an episode).
+pub fn hypervolume(points: &[Vec<f64>], reference: &[f64]) -> f64 {
+    let pts: Vec<&Vec<f64>> = points
+        .iter()
+        .filter(|p| p.iter().zip(reference).all(|(x, r)| x < r))
+        .collect();
+    if pts.is_empty() {
+        return 0.0;
+    }
+    if reference.len() == 1 {
+        return pts.iter().map(|p| reference[0] - p[0]).fold(0.0, f64::max);
+    }
+    let mut xs: Vec<f64> = pts.iter().map(|p| p[0]).collect();
+    xs.sort_by(f64::total_cmp);
+    xs.dedup();
+    let mut total = 0.0;
+    for (k, &x) in xs.iter().enumerate() {
+        let next = xs.get(k + 1).copied().unwrap_or(reference[0]);
+        let slice: Vec<Vec<f64>> = pts
+            .iter()
+            .filter(|p| p[0] <= x)
+            .map(|p| p[1..].to_vec())
+            .collect();
+        total += (next - x) * hypervolume(&slice, &reference[1..]);
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(metric: &str, target: Option<f64>) -> Objective {
+        Objective {
+            metric: metric.into(),
+            goal: Goal::Min,
+            target,
+            weight: 1.0,
+            scale: 1.0,
+        }
+    }
+
+    #[test]
+    fn hypervolume_of_known_fronts() {
+        assert_eq!(hypervolume(&[vec![1.0, 1.0]], &[2.0, 2.0]), 1.0);
+        // Two points: union of [1,3]x[2,3] and [2,3]x[1,3] = 2 + 2 − 1.
+        assert_eq!(
+            hypervolume(&[vec![1.0, 2.0], vec![2.0, 1.0]], &[3.0, 3.0]),
+            3.0
+        );
+        assert_eq!(hypervolume(&[vec![1.0, 1.0, 1.0]], &[2.0, 3.0, 4.0]), 6.0);
+        assert_eq!(hypervolume(&[vec![5.0, 5.0]], &[3.0, 3.0]), 0.0);
+    }
+
+    #[test]
+    fn target_reward_measures_overshoot_and_terminates_when_met() {
+        let mut s = Scorer::new(
+            "gym",
+            vec![obj("latency_s", Some(2.0)), obj("energy_j", Some(4.0))],
+            vec![],
+            Reward::Target,
+        )
+        .unwrap();
+        let m = |lat: f64, e: f64| vec![lat, e, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        let sc = s.score(&m(3.0, 2.0));
+        assert_eq!((sc.reward, sc.target_met), (-0.5, false));
+        assert!(s.score(&m(2.0, 4.0)).target_met);
+        assert!(Scorer::new("gym", vec![obj("latency_s", None)], vec![], Reward::Target).is_err());
+    }
+
+    #[test]
+    fn hypervolume_reward_is_the_front_growth() {
+        let mut s = Scorer::new(
+            "gym",
+            vec![obj("latency_s", None), obj("energy_j", None)],
+            vec![],
+            Reward::Hypervolume {
+                reference: vec![3.0, 3.0],
+            },
+        )
+        .unwrap();
+        let m = |lat: f64, e: f64| vec![lat, e, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        assert_eq!(s.score(&m(1.0, 2.0)).reward, 2.0);
+        assert_eq!(s.score(&m(2.0, 1.0)).reward, 1.0);
+        assert_eq!(s.score(&m(2.5, 2.5)).reward, 0.0, "dominated");
+    }
+
+    #[test]
+    fn constraints_and_penalties() {
+        let c = Constraint {
+            metric: "area_mm2".into(),
+            max: Some(10.0),
+            min: None,
+        };
+        let mut s = Scorer::new(
+            "gym",
+            vec![obj("latency_s", None)],
+            vec![c],
+            Reward::Penalty { penalty: 10.0 },
+        )
+        .unwrap();
+        let sc = s.score(&[1.0, 0.0, 15.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        assert!(!sc.feasible);
+        assert_eq!(sc.reward, -1.0 - 10.0 * 0.5);
+        assert!(sc.violations[0].contains("area_mm2 <= 10 violated"));
+        assert!(
+            Scorer::new("gym", vec![obj("speed", None)], vec![], Reward::Weighted)
+                .unwrap_err()
+                .to_string()
+                .contains("unknown metric `speed`")
+        );
+    }
+}

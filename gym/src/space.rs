@@ -1,0 +1,390 @@
+//! Design spaces: config paths mapped to typed domains.
+//!
+//! ```yaml
+//! space:
+//!   accelerator.rows: {pow2: [8, 256]}                 # 8, 16, …, 256
+//!   accelerator.dataflow: {choice: [os, ws, is]}        # categorical
+//!   accelerator.sram_kib.ifmap: {int: [64, 1024], step: 64}
+//!   accelerator.word_bytes: {ordinal: [1, 2, 4]}        # ordered list
+//!   accelerator.freq_mhz: {float: [500, 1500], bins: 11}
+//!   accelerator.dram_bw_words_per_cycle: {logfloat: [1, 64], bins: 7}
+//! ```
+//!
+//! Every domain is finite (floats are discretized into `bins` values, endpoints included,
+//! evenly or log-evenly spaced), so a point is a vector of indices — a gymnasium
+//! `MultiDiscrete` action — and any optimizer can walk the same space.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::GymError;
+
+/// A typed, finite domain of one parameter.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Domain {
+    /// Integers `lo, lo+step, …` up to `hi`.
+    Int {
+        /// Lowest value.
+        lo: i64,
+        /// Highest value (included when on the step grid).
+        hi: i64,
+        /// Step.
+        step: i64,
+    },
+    /// Powers of two from `lo` to `hi`.
+    Pow2 {
+        /// Lowest power of two.
+        lo: u64,
+        /// Highest power of two.
+        hi: u64,
+    },
+    /// Unordered choices.
+    Choice(Vec<Value>),
+    /// Ordered choices.
+    Ordinal(Vec<Value>),
+    /// `bins` evenly spaced floats from `lo` to `hi`.
+    Float {
+        /// Lowest value.
+        lo: f64,
+        /// Highest value.
+        hi: f64,
+        /// Number of values.
+        bins: u64,
+    },
+    /// `bins` log-evenly spaced floats from `lo` to `hi`.
+    LogFloat {
+        /// Lowest value (> 0).
+        lo: f64,
+        /// Highest value.
+        hi: f64,
+        /// Number of values.
+        bins: u64,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDomain {
+    int: Option<[i64; 2]>,
+    step: Option<i64>,
+    pow2: Option<[u64; 2]>,
+    choice: Option<Vec<Value>>,
+    ordinal: Option<Vec<Value>>,
+    float: Option<[f64; 2]>,
+    logfloat: Option<[f64; 2]>,
+    bins: Option<u64>,
+}
+
+/// Default number of values of a float domain.
+pub const DEFAULT_BINS: u64 = 16;
+
+impl Domain {
+    /// Parses one domain from its YAML/JSON form; `key` names it in errors.
+    pub fn from_value(key: &str, v: &Value) -> Result<Domain, GymError> {
+        let bad = |reason: String| GymError::InvalidConfig {
+            key: key.to_string(),
+            reason,
+        };
+        let raw: RawDomain = serde_json::from_value(v.clone()).map_err(|e| bad(e.to_string()))?;
+        let given = [
+            raw.int.is_some(),
+            raw.pow2.is_some(),
+            raw.choice.is_some(),
+            raw.ordinal.is_some(),
+            raw.float.is_some(),
+            raw.logfloat.is_some(),
+        ];
+        if given.iter().filter(|&&g| g).count() != 1 {
+            return Err(bad(
+                "give exactly one of int, pow2, choice, ordinal, float, logfloat".into(),
+            ));
+        }
+        if raw.step.is_some() && raw.int.is_none() {
+            return Err(bad("`step` applies to `int` only".into()));
+        }
+        if raw.bins.is_some() && raw.float.is_none() && raw.logfloat.is_none() {
+            return Err(bad("`bins` applies to `float` and `logfloat` only".into()));
+        }
+        let bins = raw.bins.unwrap_or(DEFAULT_BINS);
+        if bins < 2 || bins > 1 << 20 {
+            return Err(bad("`bins` must be between 2 and 1048576".into()));
+        }
+        let d = if let Some([lo, hi]) = raw.int {
+            let step = raw.step.unwrap_or(1);
+            if step <= 0 || lo > hi {
+                return Err(bad(format!(
+                    "int range [{lo}, {hi}] with step {step} is empty"
+                )));
+            }
+            Domain::Int { lo, hi, step }
+        } else if let Some([lo, hi]) = raw.pow2 {
+            if !lo.is_power_of_two() || !hi.is_power_of_two() || lo > hi {
+                return Err(bad(format!(
+                    "pow2 bounds [{lo}, {hi}] must be powers of two, low first"
+                )));
+            }
+            Domain::Pow2 { lo, hi }
+        } else if let Some(c) = raw.choice {
+            if c.is_empty() {
+                return Err(bad("`choice` needs at least one value".into()));
+            }
+            Domain::Choice(c)
+        } else if let Some(c) = raw.ordinal {
+            if c.is_empty() {
+                return Err(bad("`ordinal` needs at least one value".into()));
+            }
+            Domain::Ordinal(c)
+        } else if let Some([lo, hi]) = raw.float {
+            if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+                return Err(bad(format!(
+                    "float range [{lo}, {hi}] must be finite, low first"
+                )));
+            }
+            Domain::Float { lo, hi, bins }
+        } else if let Some([lo, hi]) = raw.logfloat {
+            if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && lo < hi) {
+                return Err(bad(format!(
+                    "logfloat range [{lo}, {hi}] must be positive, low first"
+                )));
+            }
+            Domain::LogFloat { lo, hi, bins }
+        } else {
+            unreachable!("exactly one domain form was checked above")
+        };
+        if d.len() > 1 << 24 {
+            return Err(bad(format!(
+                "{} values is too many for one parameter (max 16777216)",
+                d.len()
+            )));
+        }
+        Ok(d)
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> u64 {
+        match self {
+            Domain::Int { lo, hi, step } => ((hi - lo) / step) as u64 + 1,
+            Domain::Pow2 { lo, hi } => u64::from(hi.trailing_zeros() - lo.trailing_zeros()) + 1,
+            Domain::Choice(c) | Domain::Ordinal(c) => c.len() as u64,
+            Domain::Float { bins, .. } | Domain::LogFloat { bins, .. } => *bins,
+        }
+    }
+
+    /// True if the domain has no value (never, once parsed).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `i`-th value (`i < len()`).
+    pub fn value(&self, i: u64) -> Value {
+        let t = |bins: u64| i as f64 / (bins - 1) as f64;
+        match self {
+            Domain::Int { lo, step, .. } => Value::from(lo + i as i64 * step),
+            Domain::Pow2 { lo, .. } => Value::from(lo << i),
+            Domain::Choice(c) | Domain::Ordinal(c) => c[i as usize].clone(),
+            Domain::Float { lo, hi, bins } => Value::from(lo + (hi - lo) * t(*bins)),
+            Domain::LogFloat { lo, hi, bins } => {
+                Value::from((lo.ln() + (hi.ln() - lo.ln()) * t(*bins)).exp())
+            }
+        }
+    }
+
+    /// True for unordered (categorical) domains.
+    pub fn is_categorical(&self) -> bool {
+        matches!(self, Domain::Choice(_))
+    }
+}
+
+/// One dimension of a design space.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Param {
+    /// Dotted config path, e.g. `accelerator.rows`.
+    pub path: String,
+    /// Its values.
+    pub domain: Domain,
+}
+
+/// A design space: parameters in declaration order.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct DesignSpace {
+    /// The parameters.
+    pub params: Vec<Param>,
+}
+
+impl DesignSpace {
+    /// Parses a `space:` mapping (path → domain); `key` is the mapping's own path for errors.
+    pub fn from_map(key: &str, map: &Map<String, Value>) -> Result<DesignSpace, GymError> {
+        if map.is_empty() {
+            return Err(GymError::InvalidConfig {
+                key: key.into(),
+                reason: "the space has no parameter".into(),
+            });
+        }
+        let params = map
+            .iter()
+            .map(|(path, v)| {
+                if path.split('.').any(str::is_empty) {
+                    return Err(GymError::InvalidConfig {
+                        key: format!("{key}.{path}"),
+                        reason: "bad config path".into(),
+                    });
+                }
+                Ok(Param {
+                    path: path.clone(),
+                    domain: Domain::from_value(&format!("{key}.{path}"), v)?,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(DesignSpace { params })
+    }
+
+    /// Values per parameter (a gymnasium `MultiDiscrete` nvec).
+    pub fn nvec(&self) -> Vec<u64> {
+        self.params.iter().map(|p| p.domain.len()).collect()
+    }
+
+    /// Number of points (saturating).
+    pub fn size(&self) -> u128 {
+        self.params.iter().fold(1u128, |acc, p| {
+            acc.saturating_mul(u128::from(p.domain.len()))
+        })
+    }
+
+    /// The values of a point given as one index per parameter.
+    pub fn decode(&self, action: &[i64]) -> Result<Vec<Value>, GymError> {
+        if action.len() != self.params.len() {
+            return Err(GymError::InvalidAction {
+                reason: format!(
+                    "expected {} indices (one per parameter), got {}",
+                    self.params.len(),
+                    action.len()
+                ),
+            });
+        }
+        self.params
+            .iter()
+            .zip(action)
+            .map(|(p, &i)| {
+                let n = p.domain.len();
+                if i < 0 || i as u64 >= n {
+                    return Err(GymError::InvalidAction {
+                        reason: format!("index {i} for `{}` is outside 0..{n}", p.path),
+                    });
+                }
+                Ok(p.domain.value(i as u64))
+            })
+            .collect()
+    }
+
+    /// `base` with each parameter's path set to its value.
+    pub fn apply(&self, base: &Value, values: &[Value]) -> Value {
+        let mut v = base.clone();
+        for (p, x) in self.params.iter().zip(values) {
+            set_path(&mut v, &p.path, x.clone());
+        }
+        v
+    }
+
+    /// True if some parameter changes the workload (so it cannot be built once and reused).
+    pub fn touches_workload(&self) -> bool {
+        self.params
+            .iter()
+            .any(|p| p.path == "workload" || p.path.starts_with("workload."))
+    }
+}
+
+/// Sets a dotted path in a JSON value, creating mappings on the way.
+pub fn set_path(root: &mut Value, path: &str, x: Value) {
+    let mut cur = root;
+    let keys: Vec<&str> = path.split('.').collect();
+    for (i, k) in keys.iter().enumerate() {
+        if !cur.is_object() {
+            *cur = Value::Object(Map::new());
+        }
+        let Value::Object(map) = cur else {
+            unreachable!("made an object above")
+        };
+        if i + 1 == keys.len() {
+            map.insert((*k).to_string(), x);
+            return;
+        }
+        cur = map
+            .entry((*k).to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn space(v: Value) -> Result<DesignSpace, GymError> {
+        DesignSpace::from_map("space", v.as_object().unwrap())
+    }
+
+    #[test]
+    fn domains_enumerate_their_values() {
+        let s = space(json!({
+            "a": {"int": [64, 1024], "step": 64},
+            "b": {"pow2": [8, 256]},
+            "c": {"choice": ["os", "ws", "is"]},
+            "d": {"float": [0.0, 1.0], "bins": 5},
+            "e": {"logfloat": [1.0, 64.0], "bins": 7},
+        }))
+        .unwrap();
+        assert_eq!(s.nvec(), vec![16, 6, 3, 5, 7]);
+        assert_eq!(s.size(), 16 * 6 * 3 * 5 * 7);
+        let v = s.decode(&[15, 5, 1, 4, 6]).unwrap();
+        assert_eq!(v[0], json!(1024));
+        assert_eq!(v[1], json!(256));
+        assert_eq!(v[2], json!("ws"));
+        assert_eq!(v[3], json!(1.0));
+        assert!((v[4].as_f64().unwrap() - 64.0).abs() < 1e-9);
+        assert_eq!(
+            s.params.iter().map(|p| p.path.as_str()).collect::<Vec<_>>(),
+            ["a", "b", "c", "d", "e"]
+        );
+    }
+
+    #[test]
+    fn bad_domains_and_actions_are_errors() {
+        for (v, want) in [
+            (json!({"a": {"pow2": [8, 100]}}), "space.a: pow2 bounds"),
+            (json!({"a": {"int": [5, 1]}}), "space.a: int range"),
+            (json!({"a": {"int": [1, 5], "pow2": [1, 4]}}), "exactly one"),
+            (json!({"a": {"choice": []}}), "at least one"),
+            (json!({"a": {"range": [1, 2]}}), "unknown field `range`"),
+            (json!({}), "no parameter"),
+        ] {
+            let e = space(v).unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        }
+        let s = space(json!({"a": {"pow2": [8, 64]}})).unwrap();
+        assert!(s
+            .decode(&[4])
+            .unwrap_err()
+            .to_string()
+            .contains("outside 0..4"));
+        assert!(s.decode(&[-1]).is_err());
+        assert!(s
+            .decode(&[0, 0])
+            .unwrap_err()
+            .to_string()
+            .contains("expected 1"));
+    }
+
+    #[test]
+    fn apply_sets_nested_paths() {
+        let s =
+            space(json!({"accelerator.sram_kib.ifmap": {"int": [64, 128], "step": 64}})).unwrap();
+        let base =
+            json!({"accelerator": {"rows": 8, "sram_kib": {"ifmap": 1, "filter": 2, "ofmap": 3}}});
+        let v = s.apply(&base, &s.decode(&[1]).unwrap());
+        assert_eq!(
+            v["accelerator"]["sram_kib"],
+            json!({"ifmap": 128, "filter": 2, "ofmap": 3})
+        );
+    }
+}
