@@ -144,12 +144,13 @@ fn default_penalty() -> f64 {
 }
 
 /// The reward scalarization, chosen with `reward: {kind: …}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Reward {
     /// Target-spec distance (every objective needs a `target`).
     Target,
-    /// Weighted sum of the objectives.
+    /// Weighted sum of the objectives (the default).
+    #[default]
     Weighted,
     /// Weighted sum minus a penalty per unit of relative constraint violation.
     Penalty {
@@ -162,12 +163,6 @@ pub enum Reward {
         /// Reference point, one value per objective (worse than any design of interest).
         reference: Vec<f64>,
     },
-}
-
-impl Default for Reward {
-    fn default() -> Self {
-        Reward::Weighted
-    }
 }
 
 /// Objectives, constraints and reward, resolved to metric indices.

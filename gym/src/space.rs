@@ -107,7 +107,7 @@ impl Domain {
             return Err(bad("`bins` applies to `float` and `logfloat` only".into()));
         }
         let bins = raw.bins.unwrap_or(DEFAULT_BINS);
-        if bins < 2 || bins > 1 << 20 {
+        if !(2..=1 << 20).contains(&bins) {
             return Err(bad("`bins` must be between 2 and 1048576".into()));
         }
         let d = if let Some([lo, hi]) = raw.int {
