@@ -28,7 +28,7 @@ fn one() -> u64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadConfig {
-    /// A zoo model name (`resnet18`, `mobilenet_v1`).
+    /// A zoo model name (`resnet18`, `efficientnet_b0`, …; see `zoo::MODELS`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// Path of a SCALE-Sim topology CSV (conv or GEMM format), relative to the config file.
@@ -86,15 +86,13 @@ impl WorkloadConfig {
             });
         }
         if let Some(m) = &self.model {
-            if !zoo::MODELS.contains(&m.as_str()) {
-                return Err(WorkloadError::InvalidParameter {
-                    key: "workload.model".into(),
-                    reason: format!(
-                        "unknown model `{m}`; known models: {}",
-                        zoo::MODELS.join(", ")
-                    ),
-                });
-            }
+            zoo::check_name(m).map_err(|e| WorkloadError::InvalidParameter {
+                key: "workload.model".into(),
+                reason: match e {
+                    WorkloadError::InvalidParameter { reason, .. } => reason,
+                    other => other.to_string(),
+                },
+            })?;
         }
         if let Some(g) = &self.gemm {
             for (k, v) in [("m", g.m), ("n", g.n), ("k", g.k)] {
