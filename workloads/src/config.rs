@@ -28,7 +28,7 @@ fn one() -> u64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadConfig {
-    /// A zoo model name (`resnet18`, `efficientnet_b0`, …; see `zoo::MODELS`).
+    /// A zoo model name (`resnet18`, `efficientnet_b0`, `nb201:<arch>`, …; see `zoo::MODELS`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// Path of a SCALE-Sim topology CSV (conv or GEMM format), relative to the config file.

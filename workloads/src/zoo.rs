@@ -13,18 +13,27 @@
 //! | `mobilenet_v2` | Sandler et al., "MobileNetV2", CVPR 2018 (torchvision, width 1.0) | 0.301 G | 3.50 M |
 //! | `vgg16` | Simonyan & Zisserman, "Very Deep Convolutional Networks", ICLR 2015 (torchvision, configuration D, no BN) | 15.47 G | 138.36 M |
 //! | `efficientnet_b0` | Tan & Le, "EfficientNet", ICML 2019 (torchvision layout) | 0.386 G | 5.29 M |
+//! | `nb201:[<dataset>:]<arch>` | Dong & Yang, "NAS-Bench-201", ICLR 2020 (see [`nb201`]) | 1.9–220 M | 0.07–1.54 M |
 //!
-//! MACs are at batch 1 on 224×224 images. Parameters are
+//! MACs are at batch 1 on 224×224 images (NAS-Bench-201: 32×32 or 16×16). Parameters are
 //! counted as torchvision does, every trainable tensor, see [`ZooModel::params`].
+//!
+//! NAS-Bench-201 networks are named `nb201:<arch>` (CIFAR-10) or `nb201:<dataset>:<arch>` with
+//! `<dataset>` one of `cifar10`, `cifar100`, `imagenet16-120`, for example
+//! `nb201:cifar100:|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|`;
+//! [`nb201()`] takes the arch string and the dataset separately.
 
 mod cnn;
+mod nb201;
 mod net;
 
 pub use cnn::{efficientnet_b0, mobilenet_v1, mobilenet_v2, resnet18, resnet34, resnet50, vgg16};
+pub use nb201::{nb201, nb201_cost, Nb201Cell, Nb201Cost, Nb201Dataset, Nb201Op};
 
 use crate::{DType, Workload, WorkloadError};
 
-/// Names of the zoo's models, as used in `workload.model`.
+/// Names of the zoo's fixed models, as used in `workload.model`. NAS-Bench-201 networks are
+/// named by their cell as well: `nb201:[<dataset>:]<arch>` (see the module docs).
 pub const MODELS: &[&str] = &[
     "resnet18",
     "resnet34",
@@ -35,12 +44,16 @@ pub const MODELS: &[&str] = &[
     "efficientnet_b0",
 ];
 
+/// Prefix of NAS-Bench-201 model names.
+pub const NB201_PREFIX: &str = "nb201:";
+
 /// A zoo network with the parameters that have no op of their own.
 ///
 /// Folding a BatchNorm into the conv before it turns its γ and β into the conv's per-channel
 /// scale and bias; conv and linear biases are not modelled as ops either. The op graph's
 /// [`Workload::total_weights`] therefore counts only filters and matrices; `folded_params`
-/// holds the rest, so that [`ZooModel::params`] is the count that torchvision publishes: every trainable tensor, BatchNorm running statistics excluded.
+/// holds the rest, so that [`ZooModel::params`] is the count that torchvision (and
+/// NAS-Bench-201) publish: every trainable tensor, BatchNorm running statistics excluded.
 #[derive(Debug, Clone)]
 pub struct ZooModel {
     /// The op graph.
@@ -58,14 +71,34 @@ impl ZooModel {
     }
 }
 
-/// Checks that `name` names a zoo model without building it.
+/// Splits an `nb201:[<dataset>:]<arch>` name into its dataset and arch string.
+fn split_nb201(rest: &str) -> Result<(Nb201Dataset, &str), WorkloadError> {
+    if rest.trim_start().starts_with('|') {
+        return Ok((Nb201Dataset::Cifar10, rest));
+    }
+    let (ds, arch) = rest
+        .split_once(':')
+        .ok_or_else(|| WorkloadError::InvalidParameter {
+            key: "workload.model".into(),
+            reason: format!(
+                "`{NB201_PREFIX}{rest}` is neither `{NB201_PREFIX}<arch>` nor `{NB201_PREFIX}<dataset>:<arch>`"
+            ),
+        })?;
+    Ok((ds.parse()?, arch))
+}
+
+/// Checks that `name` names a zoo model (a fixed one or a well-formed NAS-Bench-201 network)
+/// without building it.
 pub fn check_name(name: &str) -> Result<(), WorkloadError> {
-    if MODELS.contains(&name) {
+    if let Some(rest) = name.strip_prefix(NB201_PREFIX) {
+        let (_, arch) = split_nb201(rest)?;
+        Nb201Cell::parse(arch).map(|_| ())
+    } else if MODELS.contains(&name) {
         Ok(())
     } else {
         Err(WorkloadError::UnknownModel {
             name: name.into(),
-            known: MODELS.join(", "),
+            known: format!("{}, {NB201_PREFIX}[<dataset>:]<arch>", MODELS.join(", ")),
         })
     }
 }
@@ -78,6 +111,10 @@ pub fn model(name: &str, batch: u64, dtype: DType) -> Result<ZooModel, WorkloadE
             reason: "must be at least 1".into(),
         });
     }
+    if let Some(rest) = name.strip_prefix(NB201_PREFIX) {
+        let (ds, arch) = split_nb201(rest)?;
+        return nb201::nb201_model(&Nb201Cell::parse(arch)?, ds, batch, dtype);
+    }
     match name {
         "resnet18" => cnn::resnet18_model(batch, dtype),
         "resnet34" => cnn::resnet34_model(batch, dtype),
@@ -88,7 +125,7 @@ pub fn model(name: &str, batch: u64, dtype: DType) -> Result<ZooModel, WorkloadE
         "efficientnet_b0" => cnn::efficientnet_b0_model(batch, dtype),
         _ => Err(WorkloadError::UnknownModel {
             name: name.into(),
-            known: MODELS.join(", "),
+            known: format!("{}, {NB201_PREFIX}[<dataset>:]<arch>", MODELS.join(", ")),
         }),
     }
 }
@@ -96,4 +133,69 @@ pub fn model(name: &str, batch: u64, dtype: DType) -> Result<ZooModel, WorkloadE
 /// Builds the zoo model `name` for `batch` images of `dtype`.
 pub fn build(name: &str, batch: u64, dtype: DType) -> Result<Workload, WorkloadError> {
     model(name, batch, dtype).map(|m| m.workload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARCH1: &str = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|";
+
+    #[test]
+    fn nb201_names_pick_the_dataset() {
+        let by_name = |n: &str| build(n, 1, DType::Int8).unwrap();
+        let direct = |ds| nb201(ARCH1, ds, 1, DType::Int8).unwrap();
+        for (name, ds) in [
+            (format!("nb201:{ARCH1}"), Nb201Dataset::Cifar10),
+            (format!("nb201:cifar10:{ARCH1}"), Nb201Dataset::Cifar10),
+            (format!("nb201:cifar100:{ARCH1}"), Nb201Dataset::Cifar100),
+            (
+                format!("nb201:imagenet16-120:{ARCH1}"),
+                Nb201Dataset::ImageNet16_120,
+            ),
+        ] {
+            let (a, b) = (by_name(&name), direct(ds));
+            assert_eq!(a.total_macs(), b.total_macs(), "{name}");
+            assert_eq!(a.len(), b.len(), "{name}");
+            assert!(check_name(&name).is_ok(), "{name}");
+        }
+        let p = model(&format!("nb201:cifar100:{ARCH1}"), 1, DType::Int8).unwrap();
+        assert_eq!(p.params(), 808_276); // the benchmark's 0.808276 M
+    }
+
+    #[test]
+    fn bad_nb201_names_say_why() {
+        for (name, why) in [
+            ("nb201:", "neither"),
+            ("nb201:mnist:|none~0|", "unknown dataset `mnist`"),
+            ("nb201:cifar10:|none~0|", "node groups"),
+            (
+                "nb201:|skip~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+                "unknown op `skip`",
+            ),
+        ] {
+            let e = build(name, 1, DType::Int8).unwrap_err().to_string();
+            assert!(e.contains(why), "{name}: {e}");
+            assert_eq!(check_name(name).unwrap_err().to_string(), e);
+        }
+        assert!(build(&format!("nb201:{ARCH1}"), 0, DType::Int8).is_err());
+    }
+
+    #[test]
+    fn config_accepts_nb201_names() {
+        let mut c = crate::WorkloadConfig::model(&format!("nb201:cifar100:{ARCH1}"));
+        assert!(c.validate().is_ok());
+        c.model = Some("nb201:cifar100:|nor_conv_3x3~0|".into());
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.starts_with("workload.model: ") && e.contains("node groups"),
+            "{e}"
+        );
+        c.model = Some("resnet19".into());
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.starts_with("workload.model: unknown model `resnet19`"),
+            "{e}"
+        );
+    }
 }

@@ -50,6 +50,16 @@ impl Net {
         Ok(self.b.input(vec![batch, c, h, w]))
     }
 
+    /// A convolution without bias or BatchNorm.
+    pub(crate) fn conv(
+        &mut self,
+        name: &str,
+        x: &Tensor,
+        c: Conv2d,
+    ) -> Result<Tensor, WorkloadError> {
+        self.b.conv2d(name, x, c)
+    }
+
     /// A convolution with a bias (one parameter per filter).
     pub(crate) fn conv_bias(
         &mut self,
@@ -109,6 +119,11 @@ impl Net {
         self.b.eltwise(name, func, xs)
     }
 
+    /// An explicit (unfolded) BatchNorm; its γ and β are the op's own weights.
+    pub(crate) fn batch_norm(&mut self, name: &str, x: &Tensor) -> Result<Tensor, WorkloadError> {
+        self.b.eltwise(name, EltFunc::BatchNorm, &[x])
+    }
+
     /// A fully connected layer with a bias.
     pub(crate) fn linear(
         &mut self,
@@ -138,6 +153,11 @@ impl Net {
         x: &Tensor,
     ) -> Result<Tensor, WorkloadError> {
         self.b.global_avg_pool(name, x)
+    }
+
+    /// A tensor of zeros of `shape`, written by an op that reads nothing.
+    pub(crate) fn zeros(&mut self, name: &str, shape: Vec<u64>) -> Result<Tensor, WorkloadError> {
+        self.b.copy(name, &[], shape)
     }
 
     pub(crate) fn finish(self) -> ZooModel {
