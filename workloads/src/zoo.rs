@@ -198,4 +198,82 @@ mod tests {
             "{e}"
         );
     }
+
+    mod props {
+        use super::*;
+        use crate::op::numel;
+        use petgraph::visit::{EdgeRef, IntoEdgeReferences};
+        use proptest::prelude::*;
+
+        fn dtype() -> impl Strategy<Value = DType> {
+            prop_oneof![
+                Just(DType::Int8),
+                Just(DType::Fp8),
+                Just(DType::Bf16),
+                Just(DType::Fp16),
+                Just(DType::Fp32),
+            ]
+        }
+
+        /// A random NAS-Bench-201 network name (any of the 15,625 cells, any dataset).
+        fn nb201_name() -> impl Strategy<Value = String> {
+            (proptest::array::uniform6(0..5usize), 0..3usize).prop_map(|(e, d)| {
+                let cell = Nb201Cell {
+                    edges: e.map(|i| Nb201Op::ALL[i]),
+                };
+                format!("nb201:{}:{cell}", Nb201Dataset::ALL[d])
+            })
+        }
+
+        /// Every fixed zoo model plus one random NAS-Bench-201 network.
+        fn names(nb: String) -> Vec<String> {
+            MODELS.iter().map(|m| m.to_string()).chain([nb]).collect()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+            #[test]
+            fn macs_scale_linearly_with_batch(
+                batch in 2u64..=6, dt in dtype(), nb in nb201_name(),
+            ) {
+                for name in names(nb) {
+                    let one = model(&name, 1, DType::Int8).unwrap();
+                    let many = model(&name, batch, dt).unwrap();
+                    prop_assert_eq!(
+                        many.workload.total_macs(),
+                        batch * one.workload.total_macs(),
+                        "{}", name
+                    );
+                    // Parameters do not depend on the batch or the dtype.
+                    prop_assert_eq!(many.params(), one.params(), "{}", name);
+                }
+            }
+
+            #[test]
+            fn graphs_are_dags_whose_edges_carry_the_producers_output(
+                batch in 1u64..=3, dt in dtype(), nb in nb201_name(),
+            ) {
+                for name in names(nb) {
+                    let w = build(&name, batch, dt).unwrap();
+                    prop_assert!(!petgraph::algo::is_cyclic_directed(&w.graph), "{}", name);
+                    prop_assert_eq!(w.topo_order().len(), w.len(), "{}", name);
+                    prop_assert_eq!((w.batch, w.dtype), (batch, dt));
+                    for e in (&w.graph).edge_references() {
+                        let (src, dst) = (&w.graph[e.source()], &w.graph[e.target()]);
+                        prop_assert_eq!(
+                            e.weight().bytes,
+                            numel(&src.output) * dt.bytes(),
+                            "{} -> {} in {}", &src.name, &dst.name, name
+                        );
+                        prop_assert!(dst.inputs.contains(&src.output), "{} -> {}", &src.name, &dst.name);
+                    }
+                    // Every input of every op is an edge, except the one image input.
+                    let inputs: usize = w.graph.node_weights().map(|o| o.inputs.len()).sum();
+                    prop_assert_eq!(inputs, w.graph.edge_count() + 1, "{}", name);
+                    prop_assert!(w.graph.node_weights().all(|o| o.dtype == dt));
+                }
+            }
+        }
+    }
 }
