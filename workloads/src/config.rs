@@ -29,7 +29,7 @@ fn one() -> u64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadConfig {
-    /// A zoo model name (`resnet18`, `mobilenet_v1`).
+    /// A zoo model name (`resnet18`, `efficientnet_b0`, `nb201:<arch>`, …; see `zoo::MODELS`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// Path of a SCALE-Sim topology CSV (conv or GEMM format), relative to the config file.
@@ -88,15 +88,13 @@ impl WorkloadConfig {
             return Err(bad("workload.batch", "must be at least 1".into()));
         }
         if let Some(m) = &self.model {
-            if !zoo::all_models().contains(&m.as_str()) {
-                return Err(bad(
-                    "workload.model",
-                    format!(
-                        "unknown model `{m}`; known models: {}",
-                        zoo::all_models().join(", ")
-                    ),
-                ));
-            }
+            zoo::check_name(m).map_err(|e| WorkloadError::InvalidParameter {
+                key: "workload.model".into(),
+                reason: match e {
+                    WorkloadError::InvalidParameter { reason, .. } => reason,
+                    other => other.to_string(),
+                },
+            })?;
             if self.seq_len.is_some() && crate::llm::spec(m).is_none() {
                 return Err(bad(
                     "workload.seq_len",

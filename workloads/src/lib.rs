@@ -11,7 +11,8 @@
 //!
 //! Workloads come from three places today:
 //!
-//! * [`zoo::build`] — published networks (`resnet18`, `mobilenet_v1`) at any batch and dtype;
+//! * [`zoo::build`] — published networks (ResNet, MobileNet, VGG, EfficientNet, NAS-Bench-201
+//!   cells) at any batch and dtype;
 //! * [`scalesim::read_topology`] — SCALE-Sim topology CSVs (conv and GEMM formats), unchanged;
 //! * [`WorkloadBuilder`] — any graph, op by op, with shapes inferred as ops are added.
 //!
