@@ -24,6 +24,7 @@ use std::path::Path;
 use thiserror::Error;
 
 pub use archsim_accelerators as accelerators;
+pub use archsim_gym as gym;
 pub use archsim_sim as sim;
 pub use archsim_sim::Report;
 pub use archsim_workloads as workloads;

@@ -14,9 +14,19 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence, Union
 
-from ._archsim import ConfigError, SimulationError, __version__, models, simulate_text
+from ._archsim import ActionError, ConfigError, SimulationError, __version__, models, simulate_text
+from .envs import list_envs, parallel_env
 
-__all__ = ["simulate", "models", "ConfigError", "SimulationError", "__version__"]
+__all__ = [
+    "simulate",
+    "models",
+    "parallel_env",
+    "list_envs",
+    "ConfigError",
+    "ActionError",
+    "SimulationError",
+    "__version__",
+]
 
 ConfigLike = Union[Mapping[str, Any], str, "os.PathLike[str]"]
 

@@ -1,15 +1,20 @@
 //! Python bindings of archsim: the private native module `archsim._archsim`.
 //!
 //! Only type conversion and exception mapping live here; the public API is re-exported by
-//! `archsim/__init__.py`. Bad input raises `archsim.ConfigError` (a `ValueError`); a failure of
-//! the model raises `archsim.SimulationError` (a `RuntimeError`); a Rust panic is caught and
-//! raised as `SimulationError`, so it never takes the interpreter down.
+//! `archsim/__init__.py` and the Gymnasium/PettingZoo classes in `archsim/envs/`. Bad input
+//! raises `archsim.ConfigError` (a `ValueError`); a malformed action raises `archsim.ActionError`
+//! (a `ValueError`); a failure of the model raises `archsim.SimulationError` (a `RuntimeError`);
+//! a Rust panic is caught and raised as `SimulationError`, so it never takes the interpreter down.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use serde_json::Value;
+
+use archsim::gym::{presets, DseEnv, Env, GymError, Step, METRICS};
 
 pyo3::create_exception!(
     _archsim,
@@ -19,10 +24,32 @@ pyo3::create_exception!(
 );
 pyo3::create_exception!(
     _archsim,
+    ActionError,
+    PyValueError,
+    "An action that does not fit the action space."
+);
+pyo3::create_exception!(
+    _archsim,
     SimulationError,
     PyRuntimeError,
     "The simulation failed."
 );
+
+/// Runs `f`, turning a panic into `SimulationError`.
+fn guarded<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(SimulationError::new_err(
+            "internal error: the simulator panicked; please report this input",
+        ))
+    })
+}
+
+fn gym_err(e: GymError) -> PyErr {
+    match e {
+        GymError::InvalidAction { .. } => ActionError::new_err(e.to_string()),
+        _ => ConfigError::new_err(e.to_string()),
+    }
+}
 
 /// Simulates a config given as YAML (or JSON) text and returns the report as a JSON string.
 ///
@@ -36,28 +63,198 @@ fn simulate_text(
     base_dir: &str,
     overrides: Vec<String>,
 ) -> PyResult<String> {
-    let run = || -> Result<String, archsim::Error> {
-        let cfg = archsim::config::load_str(text, source, &overrides)?;
-        let report = archsim::simulate(&cfg, Path::new(base_dir))?;
-        Ok(archsim::output::report_json(&report))
-    };
-    match catch_unwind(AssertUnwindSafe(run)) {
-        Ok(Ok(json)) => Ok(json),
-        Ok(Err(e)) if e.is_bad_input() => Err(ConfigError::new_err(e.to_string())),
-        Ok(Err(e)) => Err(SimulationError::new_err(e.to_string())),
-        Err(_) => Err(SimulationError::new_err(
-            "internal error: the simulator panicked; please report this config",
-        )),
-    }
+    guarded(|| {
+        let run = || -> Result<String, archsim::Error> {
+            let cfg = archsim::config::load_str(text, source, &overrides)?;
+            let report = archsim::simulate(&cfg, Path::new(base_dir))?;
+            Ok(archsim::output::report_json(&report))
+        };
+        match run() {
+            Ok(json) => Ok(json),
+            Err(e) if e.is_bad_input() => Err(ConfigError::new_err(e.to_string())),
+            Err(e) => Err(SimulationError::new_err(e.to_string())),
+        }
+    })
 }
 
-/// The zoo's model names.
+/// The zoo's fixed model names.
 #[pyfunction]
 fn models() -> Vec<String> {
-    archsim::workloads::zoo::MODELS
+    archsim::workloads::zoo::all_models()
         .iter()
         .map(|s| s.to_string())
         .collect()
+}
+
+/// Names of the environment presets (`SystolicResNet18`, …).
+#[pyfunction]
+fn env_presets() -> Vec<&'static str> {
+    presets::ALL.iter().map(|(n, _)| *n).collect()
+}
+
+/// Names of the metrics in an observation, in order.
+#[pyfunction]
+fn metric_names() -> Vec<&'static str> {
+    METRICS.to_vec()
+}
+
+fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match v {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => i.into_pyobject(py)?.into_any(),
+            (None, Some(f)) => f.into_pyobject(py)?.into_any(),
+            _ => n.to_string().into_pyobject(py)?.into_any(),
+        },
+        Value::String(s) => s.into_pyobject(py)?.into_any(),
+        Value::Array(a) => {
+            let items = a
+                .iter()
+                .map(|x| to_py(py, x))
+                .collect::<PyResult<Vec<_>>>()?;
+            PyList::new(py, items)?.into_any()
+        }
+        Value::Object(m) => {
+            let d = PyDict::new(py);
+            for (k, x) in m {
+                d.set_item(k, to_py(py, x)?)?;
+            }
+            d.into_any()
+        }
+    })
+}
+
+type StepTuple<'py> = (Vec<f64>, f64, bool, bool, Bound<'py, PyDict>);
+
+fn step_tuple<'py>(py: Python<'py>, s: Step) -> PyResult<StepTuple<'py>> {
+    let info = PyDict::new(py);
+    info.set_item("feasible", s.info.feasible)?;
+    info.set_item("reason", s.info.reason)?;
+    let m = PyDict::new(py);
+    for (name, v) in METRICS.iter().zip(&s.info.metrics) {
+        m.set_item(*name, *v)?;
+    }
+    info.set_item("metrics", m)?;
+    let p = PyDict::new(py);
+    for (path, v) in &s.info.point {
+        p.set_item(path, to_py(py, v)?)?;
+    }
+    info.set_item("point", p)?;
+    info.set_item("step", s.info.step)?;
+    Ok((s.obs, s.reward, s.terminated, s.truncated, info))
+}
+
+/// The Rust environment behind `archsim.envs` (one design evaluated per step).
+#[pyclass(module = "archsim._archsim")]
+struct DseEnvCore {
+    env: DseEnv,
+}
+
+#[pymethods]
+impl DseEnvCore {
+    /// An environment from YAML/JSON text with a `gym:` section.
+    #[new]
+    #[pyo3(signature = (text, base_dir="."))]
+    fn new(text: &str, base_dir: &str) -> PyResult<Self> {
+        guarded(|| {
+            Ok(DseEnvCore {
+                env: DseEnv::from_yaml(text, Path::new(base_dir)).map_err(gym_err)?,
+            })
+        })
+    }
+
+    /// A registered environment by preset name.
+    #[staticmethod]
+    fn preset(name: &str) -> PyResult<Self> {
+        let (_, yaml) = presets::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| {
+                ConfigError::new_err(format!(
+                    "unknown preset `{name}`; presets: {}",
+                    env_presets().join(", ")
+                ))
+            })?;
+        DseEnvCore::new(yaml, ".")
+    }
+
+    /// Values per parameter.
+    fn nvec(&self) -> Vec<u64> {
+        self.env.space().nvec()
+    }
+
+    /// Parameter paths, in action order.
+    fn param_paths(&self) -> Vec<String> {
+        self.env
+            .space()
+            .params
+            .iter()
+            .map(|p| p.path.clone())
+            .collect()
+    }
+
+    /// Steps per episode.
+    fn episode_len(&self) -> u64 {
+        self.env.episode_len()
+    }
+
+    /// `(agent, parameter indices)` pairs of the multi-agent form.
+    fn agents(&self) -> Vec<(String, Vec<usize>)> {
+        self.env.agents().to_vec()
+    }
+
+    /// Starts an episode; returns the first observation.
+    #[pyo3(signature = (seed=None))]
+    fn reset(&mut self, seed: Option<u64>) -> Vec<f64> {
+        self.env.reset(seed)
+    }
+
+    /// One step: `(obs, reward, terminated, truncated, info)`.
+    fn step<'py>(&mut self, py: Python<'py>, action: Vec<i64>) -> PyResult<StepTuple<'py>> {
+        guarded(|| {
+            let s = self.env.step(&action).map_err(gym_err)?;
+            step_tuple(py, s)
+        })
+    }
+
+    /// One multi-agent step from `[(agent, indices), …]`.
+    fn step_agents<'py>(
+        &mut self,
+        py: Python<'py>,
+        actions: Vec<(String, Vec<i64>)>,
+    ) -> PyResult<StepTuple<'py>> {
+        guarded(|| {
+            let s = self.env.step_agents(&actions).map_err(gym_err)?;
+            step_tuple(py, s)
+        })
+    }
+
+    /// Mean seconds of one Rust step over `n` steps cycling through `actions` (episodes reset
+    /// when they end) — the baseline for measuring the binding's overhead in the same run.
+    fn time_steps(&mut self, actions: Vec<Vec<i64>>, n: usize) -> PyResult<f64> {
+        if actions.is_empty() || n == 0 {
+            return Err(PyValueError::new_err("need at least one action and n > 0"));
+        }
+        guarded(|| {
+            let t0 = std::time::Instant::now();
+            for k in 0..n {
+                let s = self
+                    .env
+                    .step(&actions[k % actions.len()])
+                    .map_err(gym_err)?;
+                if s.terminated || s.truncated {
+                    self.env.reset(None);
+                }
+            }
+            Ok(t0.elapsed().as_secs_f64() / n as f64)
+        })
+    }
+
+    /// Per parameter, which values can lead to a feasible design.
+    fn action_mask(&self) -> PyResult<Vec<Vec<bool>>> {
+        guarded(|| Ok(self.env.action_mask()))
+    }
 }
 
 /// The native module.
@@ -65,8 +262,12 @@ fn models() -> Vec<String> {
 fn _archsim(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("ConfigError", m.py().get_type::<ConfigError>())?;
+    m.add("ActionError", m.py().get_type::<ActionError>())?;
     m.add("SimulationError", m.py().get_type::<SimulationError>())?;
     m.add_function(wrap_pyfunction!(simulate_text, m)?)?;
     m.add_function(wrap_pyfunction!(models, m)?)?;
+    m.add_function(wrap_pyfunction!(env_presets, m)?)?;
+    m.add_function(wrap_pyfunction!(metric_names, m)?)?;
+    m.add_class::<DseEnvCore>()?;
     Ok(())
 }

@@ -1,0 +1,129 @@
+"""Every registered environment passes Gymnasium's and PettingZoo's own API checkers."""
+
+import gymnasium
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+from pettingzoo.test import parallel_api_test
+
+import archsim
+from archsim.envs import GYMNASIUM_IDS, PARALLEL_ENVS
+
+CUSTOM = {
+    "workload": {"gemm": {"m": 64, "n": 256, "k": 128}},
+    "accelerator": {"kind": "systolic", "rows": 16, "cols": 16, "dataflow": "os"},
+    "gym": {
+        "episode_len": 8,
+        "space": {"accelerator.rows": {"pow2": [4, 64]}, "accelerator.dataflow": {"choice": ["os", "ws", "is"]}},
+        "objectives": [{"metric": "latency_s"}, {"metric": "area_mm2"}],
+        "reward": {"kind": "hypervolume", "reference": [1.0e-3, 100.0]},
+        "agents": {"array": ["accelerator.rows"], "flow": ["accelerator.dataflow"]},
+    },
+}
+
+
+def make(env_id):
+    kwargs = {"config": CUSTOM} if env_id == "archsim/Dse-v0" else {}
+    return gymnasium.make(env_id, **kwargs)
+
+
+@pytest.mark.parametrize("env_id", sorted(GYMNASIUM_IDS))
+def test_check_env(env_id):
+    env = make(env_id)
+    check_env(env.unwrapped, skip_render_check=True)
+    env.close()
+
+
+@pytest.mark.parametrize("name", sorted(PARALLEL_ENVS))
+def test_parallel_api(name):
+    kwargs = {"config": CUSTOM} if name == "dse" else {}
+    parallel_api_test(archsim.parallel_env(name, **kwargs), num_cycles=40)
+
+
+def test_list_envs_names_everything():
+    assert set(archsim.list_envs()) == set(GYMNASIUM_IDS) | set(PARALLEL_ENVS)
+
+
+def rollout(env_id, seed, steps=20):
+    env = make(env_id)
+    env.action_space.seed(seed)
+    obs, _ = env.reset(seed=seed)
+    out = [obs]
+    for _ in range(steps):
+        obs, r, term, trunc, info = env.step(env.action_space.sample())
+        out.append((obs.tobytes(), r, term, trunc, info["point"]))
+        if term or trunc:
+            obs, _ = env.reset()
+    return out
+
+
+@pytest.mark.parametrize("env_id", ["archsim/SystolicGemm-v0", "archsim/SystolicResNet18-v0"])
+def test_same_seed_same_trajectory(env_id):
+    a, b = rollout(env_id, 3), rollout(env_id, 3)
+    assert str(a) == str(b)
+    assert str(rollout(env_id, 4)) != str(a)
+
+
+def test_steps_report_metrics_and_points():
+    env = gymnasium.make("archsim/SystolicResNet18-v0")
+    env.reset(seed=0)
+    obs, reward, term, trunc, info = env.step(np.array([3, 3, 0, 2, 2, 2]))
+    assert obs.dtype == np.float32 and obs.shape == (8,)
+    assert info["point"]["accelerator.rows"] == 64 and info["point"]["accelerator.dataflow"] == "os"
+    assert info["metrics"]["latency_s"] == pytest.approx(float(obs[0]), rel=1e-6)
+    assert info["feasible"] and reward < 0
+
+
+def test_action_masks_mark_designs_over_the_area_budget():
+    env = gymnasium.make("archsim/Dse-v0", config={**CUSTOM, "gym": {**CUSTOM["gym"], "constraints": [{"metric": "area_mm2", "max": 7.5}], "reward": {"kind": "weighted"}}})
+    mask = env.unwrapped.action_masks()
+    assert mask.dtype == bool and mask.shape == (5 + 3,)
+    assert mask[0] and not mask[4], "4x16 PEs + 1.25 MiB of SRAM fit 7.5 mm2, 64x16 do not"
+
+
+@pytest.mark.parametrize(
+    "action, exc",
+    [
+        (np.array([0, 0]), archsim.ActionError),
+        (np.array([0, 0, 0, 99]), archsim.ActionError),
+        (np.array([0, -1, 0, 0]), archsim.ActionError),
+        (np.array([0.5, 0, 0, 0]), TypeError),
+        ("garbage", TypeError),
+        (None, TypeError),
+        ([[0, 0, 0, 0]], archsim.ActionError),
+        (object(), TypeError),
+    ],
+)
+def test_garbage_actions_raise(action, exc):
+    env = gymnasium.make("archsim/SystolicGemm-v0").unwrapped
+    env.reset(seed=0)
+    with pytest.raises(exc):
+        env.step(action)
+    assert issubclass(archsim.ActionError, ValueError)
+    env.step(env.action_space.sample())  # still usable
+
+
+def test_bad_env_configs_raise_config_error(tmp_path):
+    with pytest.raises(archsim.ConfigError, match="gym.episode_len: must be at least 1"):
+        gymnasium.make("archsim/Dse-v0", config={**CUSTOM, "gym": {**CUSTOM["gym"], "episode_len": 0}})
+    with pytest.raises(archsim.ConfigError, match="missing"):
+        gymnasium.make("archsim/Dse-v0", config={"workload": {"model": "resnet18"}})
+    with pytest.raises(archsim.ConfigError, match="unknown preset"):
+        gymnasium.make("archsim/Dse-v0", preset="Nope")
+    with pytest.raises(ValueError, match="exactly one"):
+        gymnasium.make("archsim/Dse-v0")
+    with pytest.raises(TypeError):
+        gymnasium.make("archsim/Dse-v0", config=12)
+    with pytest.raises(archsim.ConfigError, match="cannot read"):
+        gymnasium.make("archsim/Dse-v0", config=tmp_path / "none.yaml")
+
+
+def test_parallel_env_garbage():
+    env = archsim.parallel_env("systolic_marl")
+    env.reset(seed=1)
+    with pytest.raises(ValueError, match="missing"):
+        env.step({"compute": np.array([0, 0, 0])})
+    with pytest.raises(TypeError):
+        env.step([1, 2])
+    with pytest.raises(ValueError, match="unknown parallel env"):
+        archsim.parallel_env("nope")
