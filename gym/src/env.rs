@@ -85,16 +85,99 @@ pub struct Evaluation {
     pub metrics: Result<Vec<f64>, String>,
 }
 
+/// A design problem: a base simulation config and a design space that varies it. Evaluating
+/// a point builds the varied config and runs the pipeline; the workload is built once when the
+/// space does not touch it. `Problem` is `Sync`, so optimizers evaluate batches in parallel.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    base: Value,
+    space: DesignSpace,
+    workload: Option<Workload>,
+    base_dir: PathBuf,
+}
+
+impl Problem {
+    /// A problem over `space` varying the simulation config `base` (which must be valid).
+    pub fn new(base: Value, space: DesignSpace, base_dir: &Path) -> Result<Problem, GymError> {
+        let bad = |key: &str, reason: String| GymError::InvalidConfig {
+            key: key.into(),
+            reason,
+        };
+        let cfg = SimConfig::from_value(base.clone()).map_err(|(p, m)| bad(&p.join("."), m))?;
+        let workload = if space.touches_workload() {
+            None
+        } else {
+            Some(
+                cfg.workload
+                    .build(base_dir)
+                    .map_err(|e| bad("workload", e.to_string()))?,
+            )
+        };
+        Ok(Problem {
+            base,
+            space,
+            workload,
+            base_dir: base_dir.to_path_buf(),
+        })
+    }
+
+    /// The design space.
+    pub fn space(&self) -> &DesignSpace {
+        &self.space
+    }
+
+    /// The base config.
+    pub fn base(&self) -> &Value {
+        &self.base
+    }
+
+    /// Evaluates the design whose parameter values are `values`.
+    pub fn evaluate_values(&self, values: &[Value]) -> Evaluation {
+        let v = self.space.apply(&self.base, values);
+        let run = || -> Result<Vec<f64>, String> {
+            let cfg = SimConfig::from_value(v).map_err(|(p, m)| format!("{}: {m}", p.join(".")))?;
+            let built;
+            let w = match &self.workload {
+                Some(w) => w,
+                None => {
+                    built = cfg
+                        .workload
+                        .build(&self.base_dir)
+                        .map_err(|e| e.to_string())?;
+                    &built
+                }
+            };
+            let acc = cfg.accelerator.build().map_err(|e| e.to_string())?;
+            let r = pipeline::evaluate(w, acc.as_ref(), "", cfg.seed).map_err(|e| e.to_string())?;
+            Ok(metrics(&r))
+        };
+        Evaluation { metrics: run() }
+    }
+
+    /// Evaluates the design given as one index per parameter.
+    pub fn evaluate(&self, point: &[i64]) -> Result<Evaluation, GymError> {
+        Ok(self.evaluate_values(&self.space.decode(point)?))
+    }
+
+    /// Chip area of a design without simulating it, or why the design is invalid.
+    pub fn static_area(&self, values: &[Value]) -> Result<f64, String> {
+        let cfg = SimConfig::from_value(self.space.apply(&self.base, values))
+            .map_err(|(p, m)| format!("{}: {m}", p.join(".")))?;
+        Ok(cfg
+            .accelerator
+            .build()
+            .map_err(|e| e.to_string())?
+            .area_mm2())
+    }
+}
+
 /// Accelerator design-space exploration: one step evaluates one design on the workload.
 #[derive(Debug, Clone)]
 pub struct DseEnv {
-    base: Value,
-    space: DesignSpace,
+    problem: Problem,
     scorer: Scorer,
     episode_len: u64,
     infeasible_reward: f64,
-    workload: Option<Workload>,
-    base_dir: PathBuf,
     steps: u64,
     agents: Vec<(String, Vec<usize>)>,
 }
@@ -132,30 +215,17 @@ impl DseEnv {
                 "must be a finite number".into(),
             ));
         }
-        let base = Value::Object(base);
-        // The base design must itself be a valid config (the space then varies it).
-        let cfg = SimConfig::from_value(base.clone()).map_err(|(p, m)| bad(&p.join("."), m))?;
-        let workload = if space.touches_workload() {
-            None
-        } else {
-            Some(
-                cfg.workload
-                    .build(base_dir)
-                    .map_err(|e| bad("workload", e.to_string()))?,
-            )
-        };
         let agents = match raw.agents {
             None => Vec::new(),
             Some(map) => resolve_agents(&space, &map)?,
         };
+        // The base design must itself be a valid config (the space then varies it).
+        let problem = Problem::new(Value::Object(base), space, base_dir)?;
         Ok(DseEnv {
-            base,
-            space,
+            problem,
             scorer,
             episode_len: raw.episode_len,
             infeasible_reward: raw.infeasible_reward,
-            workload,
-            base_dir: base_dir.to_path_buf(),
             steps: 0,
             agents,
         })
@@ -177,7 +247,12 @@ impl DseEnv {
 
     /// The design space.
     pub fn space(&self) -> &DesignSpace {
-        &self.space
+        self.problem.space()
+    }
+
+    /// The design problem.
+    pub fn problem(&self) -> &Problem {
+        &self.problem
     }
 
     /// Steps per episode.
@@ -190,45 +265,18 @@ impl DseEnv {
         &self.agents
     }
 
-    /// Evaluates the design whose parameter values are `values`.
-    pub fn evaluate_values(&self, values: &[Value]) -> Evaluation {
-        let v = self.space.apply(&self.base, values);
-        let run = || -> Result<Vec<f64>, String> {
-            let cfg = SimConfig::from_value(v).map_err(|(p, m)| format!("{}: {m}", p.join(".")))?;
-            let built;
-            let w = match &self.workload {
-                Some(w) => w,
-                None => {
-                    built = cfg
-                        .workload
-                        .build(&self.base_dir)
-                        .map_err(|e| e.to_string())?;
-                    &built
-                }
-            };
-            let acc = cfg.accelerator.build().map_err(|e| e.to_string())?;
-            let r = pipeline::evaluate(w, acc.as_ref(), "", cfg.seed).map_err(|e| e.to_string())?;
-            Ok(metrics(&r))
-        };
-        Evaluation { metrics: run() }
-    }
-
     /// Per parameter, which of its values can lead to a feasible design: the value is tried
     /// with every other parameter at its first value (domains are expected to list cheaper
     /// values first) and checked for a valid config and the area constraints, which need no
     /// simulation.
     pub fn action_mask(&self) -> Vec<Vec<bool>> {
-        let first: Vec<Value> = self
-            .space
-            .params
-            .iter()
-            .map(|p| p.domain.value(0))
-            .collect();
+        let space = self.problem.space();
+        let first: Vec<Value> = space.params.iter().map(|p| p.domain.value(0)).collect();
         let area = METRICS
             .iter()
             .position(|m| *m == "area_mm2")
             .expect("area is a metric");
-        self.space
+        space
             .params
             .iter()
             .enumerate()
@@ -237,19 +285,13 @@ impl DseEnv {
                     .map(|i| {
                         let mut vals = first.clone();
                         vals[k] = p.domain.value(i);
-                        let Ok(cfg) = SimConfig::from_value(self.space.apply(&self.base, &vals))
-                        else {
-                            return false;
-                        };
-                        let Ok(acc) = cfg.accelerator.build() else {
-                            return false;
-                        };
-                        let a = acc.area_mm2();
-                        self.scorer
-                            .constraints()
-                            .iter()
-                            .filter(|(m, _)| *m == area)
-                            .all(|(_, c)| c.violation(a) == 0.0)
+                        self.problem.static_area(&vals).is_ok_and(|a| {
+                            self.scorer
+                                .constraints()
+                                .iter()
+                                .filter(|(m, _)| *m == area)
+                                .all(|(_, c)| c.violation(a) == 0.0)
+                        })
                     })
                     .collect()
             })
@@ -258,9 +300,10 @@ impl DseEnv {
 
     fn finish_step(&mut self, values: Vec<Value>) -> Step {
         self.steps += 1;
-        let eval = self.evaluate_values(&values);
+        let eval = self.problem.evaluate_values(&values);
         let point: Vec<(String, Value)> = self
-            .space
+            .problem
+            .space()
             .params
             .iter()
             .map(|p| p.path.clone())
@@ -316,7 +359,7 @@ impl DseEnv {
                 reason: "this environment has no `agents` section".into(),
             });
         }
-        let mut full = vec![-1i64; self.space.params.len()];
+        let mut full = vec![-1i64; self.problem.space().params.len()];
         for (name, idx) in &self.agents {
             let (_, a) =
                 actions
@@ -362,7 +405,7 @@ impl Env for DseEnv {
     }
 
     fn step(&mut self, action: &[i64]) -> Result<Step, GymError> {
-        let values = self.space.decode(action)?;
+        let values = self.problem.space().decode(action)?;
         Ok(self.finish_step(values))
     }
 }

@@ -30,7 +30,7 @@ mod env;
 pub mod objective;
 pub mod space;
 
-pub use env::{DseEnv, Env, Evaluation, Step, StepInfo};
+pub use env::{DseEnv, Env, Evaluation, Problem, Step, StepInfo};
 pub use objective::{Constraint, Goal, Objective, Reward, METRICS};
 pub use space::{DesignSpace, Domain, Param};
 
