@@ -1,0 +1,314 @@
+//! A search: an agent, a budget and a problem, evaluated in parallel batches.
+//!
+//! ```yaml
+//! search:
+//!   agent: {kind: bo}
+//!   budget: 200
+//!   seed: 0
+//!   batch: 8                      # points evaluated in parallel per ask
+//!   space: {accelerator.rows: {pow2: [8, 256]}, …}
+//!   objectives: [{metric: latency_s}]
+//!   constraints: [{metric: area_mm2, max: 50}]
+//! ```
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use archsim_gym::objective::{dominates, Goal, Scorer};
+use archsim_gym::{Constraint, GymError, Objective, Problem, Reward, METRICS};
+
+use crate::{build_agent, AgentConfig, AgentError, Observation, Point};
+
+fn batch() -> usize {
+    8
+}
+
+/// The `search:` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchConfig {
+    /// The optimizer and its hyperparameters.
+    pub agent: Value,
+    /// Evaluations.
+    pub budget: usize,
+    /// Seed of the agent.
+    #[serde(default)]
+    pub seed: u64,
+    /// Points per ask, evaluated in parallel (default 8).
+    #[serde(default = "batch")]
+    pub batch: usize,
+    /// The design space (config path → domain).
+    pub space: Map<String, Value>,
+    /// Objectives (the first, or their weighted sum, is what single-objective agents minimize).
+    pub objectives: Vec<Objective>,
+    /// Constraints.
+    #[serde(default)]
+    pub constraints: Vec<Constraint>,
+}
+
+/// One evaluation of the search.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryRow {
+    /// Evaluation number, from 1.
+    pub eval: usize,
+    /// The design: config path → value.
+    pub point: Map<String, Value>,
+    /// The design as indices.
+    pub index: Point,
+    /// Metrics by name (empty when not evaluated).
+    pub metrics: Map<String, Value>,
+    /// Objective values (as the metrics, not oriented).
+    pub objectives: Vec<f64>,
+    /// Evaluated and within every constraint.
+    pub feasible: bool,
+    /// Why not feasible.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Scalarized cost (weighted sum of oriented objectives; `null` when infeasible).
+    pub cost: Option<f64>,
+}
+
+/// The outcome of a search.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchResult {
+    /// Agent kind.
+    pub agent: String,
+    /// Seed.
+    pub seed: u64,
+    /// The feasible evaluation of lowest cost.
+    pub best: Option<HistoryRow>,
+    /// Every evaluation in order.
+    pub history: Vec<HistoryRow>,
+    /// Non-dominated feasible evaluations (when there are several objectives).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pareto: Option<Vec<HistoryRow>>,
+}
+
+/// Errors of a search config.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum SearchError {
+    /// The environment side (space, objectives, constraints, base config) is invalid.
+    #[error(transparent)]
+    Gym(#[from] GymError),
+    /// The agent's hyperparameters are invalid.
+    #[error(transparent)]
+    Agent(#[from] AgentError),
+}
+
+impl SearchConfig {
+    /// The agent config, parsed.
+    pub fn agent_config(&self) -> Result<AgentConfig, SearchError> {
+        let mut v = self.agent.clone();
+        // MARL groups may be given as config paths.
+        if let Some(groups) = v.get_mut("groups").and_then(Value::as_array_mut) {
+            let paths: Vec<&String> = self.space.keys().collect();
+            for g in groups.iter_mut() {
+                if let Some(items) = g.as_array_mut() {
+                    for item in items.iter_mut() {
+                        if let Some(p) = item.as_str() {
+                            let k = paths.iter().position(|q| *q == p).ok_or_else(|| {
+                                AgentError::InvalidParameter {
+                                    key: "groups".into(),
+                                    reason: format!("`{p}` is not a parameter of search.space"),
+                                }
+                            })?;
+                            *item = Value::from(k);
+                        }
+                    }
+                }
+            }
+        }
+        serde_json::from_value(v).map_err(|e| {
+            SearchError::Agent(AgentError::InvalidParameter {
+                key: "kind".into(),
+                reason: e.to_string(),
+            })
+        })
+    }
+}
+
+/// Evaluates a batch of points: one metric vector (or the reason it failed) per point.
+pub type BatchEvaluator = dyn Fn(&Problem, &[Point]) -> Vec<Result<Vec<f64>, String>>;
+
+/// Runs a search on `problem` (whose space is the search's). `evaluate_batch` evaluates points
+/// (in parallel where the caller can); `progress(done, budget)` is called after every batch.
+pub fn run_search(
+    problem: &Problem,
+    cfg: &SearchConfig,
+    evaluate_batch: &BatchEvaluator,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<SearchResult, SearchError> {
+    let scorer_template = Scorer::new(
+        "search",
+        cfg.objectives.clone(),
+        cfg.constraints.clone(),
+        Reward::Weighted,
+    )?;
+    let agent_cfg = cfg.agent_config()?;
+    if cfg.budget == 0 {
+        return Err(GymError::InvalidConfig {
+            key: "search.budget".into(),
+            reason: "must be at least 1".into(),
+        }
+        .into());
+    }
+    if cfg.batch == 0 {
+        return Err(GymError::InvalidConfig {
+            key: "search.batch".into(),
+            reason: "must be at least 1".into(),
+        }
+        .into());
+    }
+    let space = problem.space();
+    let nvec = space.nvec();
+    let categorical: Vec<bool> = space
+        .params
+        .iter()
+        .map(|p| p.domain.is_categorical())
+        .collect();
+    let mut agent = build_agent(&agent_cfg, &nvec, &categorical, cfg.seed)?;
+    let obj_idx: Vec<usize> = cfg
+        .objectives
+        .iter()
+        .map(|o| METRICS.iter().position(|m| *m == o.metric).unwrap_or(0))
+        .collect();
+    let mut cache: HashMap<Point, Result<Vec<f64>, String>> = HashMap::new();
+    let mut history: Vec<HistoryRow> = Vec::with_capacity(cfg.budget);
+    while history.len() < cfg.budget {
+        let n = cfg.batch.min(cfg.budget - history.len());
+        let mut pts = agent.ask(n);
+        pts.truncate(n);
+        // Clamp anything out of range an agent might produce (it never should).
+        for p in &mut pts {
+            for (v, &m) in p.iter_mut().zip(&nvec) {
+                *v = (*v).clamp(0, m as i64 - 1);
+            }
+        }
+        let todo: Vec<Point> = {
+            let mut t: Vec<Point> = pts
+                .iter()
+                .filter(|p| !cache.contains_key(*p))
+                .cloned()
+                .collect();
+            t.sort();
+            t.dedup();
+            t
+        };
+        for (p, r) in todo.iter().zip(evaluate_batch(problem, &todo)) {
+            cache.insert(p.clone(), r);
+        }
+        let mut obs = Vec::with_capacity(pts.len());
+        for p in pts {
+            let r = cache
+                .get(&p)
+                .cloned()
+                .unwrap_or_else(|| Err("not evaluated".into()));
+            let values = space.decode(&p).unwrap_or_default();
+            let point: Map<String, Value> = space
+                .params
+                .iter()
+                .map(|q| q.path.clone())
+                .zip(values)
+                .collect();
+            let mut scorer = scorer_template.clone();
+            let (row, o) = match r {
+                Ok(m) => {
+                    let s = scorer.score(&m);
+                    let objectives: Vec<f64> = obj_idx.iter().map(|&i| m[i]).collect();
+                    let oriented = scorer.oriented(&m);
+                    let cost = -s.reward;
+                    let metrics: Map<String, Value> = METRICS
+                        .iter()
+                        .zip(&m)
+                        .map(|(k, v)| ((*k).to_string(), Value::from(*v)))
+                        .collect();
+                    let reason = (!s.feasible).then(|| s.violations.join("; "));
+                    let row = HistoryRow {
+                        eval: history.len() + 1,
+                        point,
+                        index: p.clone(),
+                        metrics,
+                        objectives,
+                        feasible: s.feasible,
+                        reason,
+                        cost: s.feasible.then_some(cost),
+                    };
+                    let o = Observation {
+                        point: p,
+                        objectives: oriented,
+                        cost: if s.feasible { cost } else { f64::INFINITY },
+                        feasible: s.feasible,
+                    };
+                    (row, o)
+                }
+                Err(reason) => (
+                    HistoryRow {
+                        eval: history.len() + 1,
+                        point,
+                        index: p.clone(),
+                        metrics: Map::new(),
+                        objectives: Vec::new(),
+                        feasible: false,
+                        reason: Some(reason),
+                        cost: None,
+                    },
+                    Observation {
+                        point: p,
+                        objectives: Vec::new(),
+                        cost: f64::INFINITY,
+                        feasible: false,
+                    },
+                ),
+            };
+            history.push(row);
+            obs.push(o);
+        }
+        agent.tell(&obs);
+        progress(history.len(), cfg.budget);
+    }
+    let best = history
+        .iter()
+        .filter(|r| r.feasible)
+        .min_by(|a, b| {
+            a.cost
+                .unwrap_or(f64::INFINITY)
+                .total_cmp(&b.cost.unwrap_or(f64::INFINITY))
+                .then(a.eval.cmp(&b.eval))
+        })
+        .cloned();
+    let pareto = (cfg.objectives.len() > 1).then(|| pareto_front(&history, &cfg.objectives));
+    Ok(SearchResult {
+        agent: agent_cfg.kind().to_string(),
+        seed: cfg.seed,
+        best,
+        history,
+        pareto,
+    })
+}
+
+/// Non-dominated feasible rows (first occurrence of each design), by eval order.
+pub fn pareto_front(history: &[HistoryRow], objectives: &[Objective]) -> Vec<HistoryRow> {
+    let orient = |r: &HistoryRow| -> Vec<f64> {
+        r.objectives
+            .iter()
+            .zip(objectives)
+            .map(|(v, o)| if o.goal == Goal::Max { -v } else { *v })
+            .collect()
+    };
+    let feasible: Vec<&HistoryRow> = history.iter().filter(|r| r.feasible).collect();
+    let mut out: Vec<HistoryRow> = Vec::new();
+    for r in &feasible {
+        let p = orient(r);
+        if feasible.iter().any(|q| dominates(&orient(q), &p)) {
+            continue;
+        }
+        if out.iter().any(|q| q.index == r.index || orient(q) == p) {
+            continue;
+        }
+        out.push((*r).clone());
+    }
+    out
+}
