@@ -30,6 +30,7 @@ mod config;
 mod dtype;
 mod error;
 mod graph;
+pub mod onnx;
 mod op;
 pub mod scalesim;
 pub mod zoo;
