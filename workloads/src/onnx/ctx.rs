@@ -16,7 +16,7 @@ pub(super) type R<T> = Result<T, String>;
 /// Largest MAC (or element-operation) count of one op.
 const MAX_OP_WORK: u128 = 1 << 56;
 /// Largest total over the workload.
-const MAX_TOTAL_WORK: u128 = 1 << 60;
+pub(super) const MAX_TOTAL_WORK: u128 = 1 << 60;
 /// Largest spatial attribute (kernel, stride, dilation, pad).
 const MAX_ATTR: i64 = 1 << 32;
 
@@ -393,6 +393,14 @@ pub(super) fn check_act_shape(shape: &[u64]) -> R<()> {
     checked_numel(shape)
         .map(|_| ())
         .ok_or_else(|| format!("shape {shape:?} is too large"))
+}
+
+/// [`op_work`] summed over a workload.
+pub(super) fn workload_work(w: &Workload) -> u128 {
+    w.graph
+        .node_weights()
+        .map(|op| op_work(op).unwrap_or(u128::MAX))
+        .fold(0u128, u128::saturating_add)
 }
 
 /// An upper bound of an op's arithmetic, computed without overflow.

@@ -57,9 +57,14 @@
 //! arguments, axes given as inputs, and `ConstantOfShape`/`Range` arguments must be such
 //! constants.
 //!
-//! Note that files exported with a fixed batch often bake that batch into Reshape constants
-//! (the transformer files here do); overriding their batch then fails on the first such
-//! Reshape, with an error saying so. The CNN files have no such constants.
+//! Files exported with a fixed batch often bake it into Reshape constants (the transformer
+//! files in `tests/data/onnx` do), so that the graph cannot run at another batch. When the
+//! batch override fails on such a file, the importer imports the graph at the file's batch
+//! `b0` and, if the requested batch is a multiple of it, returns `batch / b0` independent
+//! copies of that graph (ops named `s0/…`, `s1/…`), with a warning that quotes the failing
+//! node. MACs and activation traffic then scale exactly with the batch; weights are read by
+//! every copy, as by separate inferences. The CNN files have no such constants and are
+//! re-batched directly.
 //!
 //! # Supported ops
 //!
@@ -188,7 +193,85 @@ fn op_label(n: &NodeProto) -> String {
     }
 }
 
+/// Largest number of ops of a workload built by replicating a fixed-batch graph.
+const MAX_REPLICATED_OPS: u64 = 1 << 22;
+
 fn import(
+    bytes: &[u8],
+    name: &str,
+    file: &str,
+    opts: &OnnxOptions,
+) -> Result<OnnxImport, WorkloadError> {
+    if opts.batch == Some(0) {
+        return Err(WorkloadError::InvalidParameter {
+            key: "workload.batch".into(),
+            reason: "must be at least 1".into(),
+        });
+    }
+    let first = import_once(bytes, name, file, opts);
+    let (Err(direct), Some(batch)) = (&first, opts.batch) else {
+        return first;
+    };
+    // The batch override failed. Files exported with a fixed batch bake it into constant
+    // shapes; import at the file's batch and replicate the graph instead.
+    let at_file_batch = OnnxOptions {
+        batch: None,
+        ..opts.clone()
+    };
+    let Ok(base) = import_once(bytes, name, file, &at_file_batch) else {
+        return first;
+    };
+    let b0 = base.workload.batch.max(1);
+    let copies = batch / b0;
+    let ops = copies.saturating_mul(base.workload.len() as u64);
+    let work = ctx::workload_work(&base.workload).saturating_mul(u128::from(copies));
+    if batch % b0 != 0 || copies < 2 || ops > MAX_REPLICATED_OPS || work > ctx::MAX_TOTAL_WORK {
+        return first;
+    }
+    let reason = match direct {
+        WorkloadError::Onnx { reason, .. } => reason.clone(),
+        other => other.to_string(),
+    };
+    let mut warnings = base.warnings;
+    warnings.push(format!(
+        "batch {batch} could not be applied to the graph ({reason}); imported {copies} \
+         independent copies of the batch-{b0} graph instead (ops named `s<k>/…`)"
+    ));
+    Ok(OnnxImport {
+        workload: replicate(&base.workload, copies, batch),
+        params: base.params,
+        data_inputs: base.data_inputs,
+        warnings,
+    })
+}
+
+/// `copies` disjoint copies of a workload's graph, op names prefixed `s0/`, `s1/`, …
+fn replicate(w: &Workload, copies: u64, batch: u64) -> Workload {
+    let mut graph = petgraph::stable_graph::StableDiGraph::new();
+    for k in 0..copies {
+        let mut map = HashMap::new();
+        for n in w.topo_order() {
+            let mut op = w.graph[n].clone();
+            op.name = format!("s{k}/{}", op.name);
+            map.insert(n, graph.add_node(op));
+        }
+        for e in w.graph.edge_indices() {
+            if let Some((a, b)) = w.graph.edge_endpoints(e) {
+                if let (Some(&a), Some(&b)) = (map.get(&a), map.get(&b)) {
+                    graph.add_edge(a, b, w.graph[e].clone());
+                }
+            }
+        }
+    }
+    Workload {
+        name: w.name.clone(),
+        dtype: w.dtype,
+        batch,
+        graph,
+    }
+}
+
+fn import_once(
     bytes: &[u8],
     name: &str,
     file: &str,
@@ -198,12 +281,6 @@ fn import(
         file: file.to_string(),
         reason,
     };
-    if opts.batch == Some(0) {
-        return Err(WorkloadError::InvalidParameter {
-            key: "workload.batch".into(),
-            reason: "must be at least 1".into(),
-        });
-    }
     let model =
         ModelProto::decode(bytes).map_err(|e| err(format!("not a valid ONNX model: {e}")))?;
     let graph = model

@@ -422,12 +422,10 @@ fn split(ctx: &mut Ctx<'_>, node: &Node<'_>) -> R<()> {
         None => match node.attr_ints("split")? {
             Some(s) => to_dims(&s, 0, "split")?,
             None => {
-                let k = match node.attr_i("num_outputs", 0)? {
-                    k if k > 0 => k as u64,
-                    _ => node.n_outputs() as u64,
-                };
-                if k == 0 {
-                    return Err("no outputs".into());
+                let k = node.n_outputs() as u64;
+                let asked = node.attr_i("num_outputs", 0)?;
+                if k == 0 || (asked != 0 && asked as u64 != k) {
+                    return Err(format!("num_outputs {asked} for {k} outputs"));
                 }
                 let chunk = d.div_ceil(k);
                 let mut v = vec![chunk; k as usize];
