@@ -9,9 +9,10 @@
 //!                 zoo builders · SCALE-Sim CSV import · single GEMMs
 //! ```
 //!
-//! Workloads come from three places today:
+//! Workloads come from four places today:
 //!
 //! * [`zoo::build`] — published networks (`resnet18`, `mobilenet_v1`) at any batch and dtype;
+//! * [`onnx::read_onnx`] — ONNX models, with archsim's own shape inference (batch override);
 //! * [`scalesim::read_topology`] — SCALE-Sim topology CSVs (conv and GEMM formats), unchanged;
 //! * [`WorkloadBuilder`] — any graph, op by op, with shapes inferred as ops are added.
 //!

@@ -248,6 +248,23 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Input `i` as floats known at import time, `None` when omitted.
+    pub(super) fn opt_floats(&self, node: &Node<'_>, i: usize) -> R<Option<Vec<f64>>> {
+        match self.opt_value(node, i)? {
+            None => Ok(None),
+            Some(Value::Const(c)) => c.data.as_deref().map(|d| Some(d.to_f64())).ok_or_else(|| {
+                format!(
+                    "input {i} (`{}`) has values unknown at import time",
+                    node.input_name(i).unwrap_or_default()
+                )
+            }),
+            Some(Value::Act(_)) => Err(format!(
+                "input {i} (`{}`) is computed at run time; its values must be constants",
+                node.input_name(i).unwrap_or_default()
+            )),
+        }
+    }
+
     /// Defines output `i` of `node` (ignored when the output is omitted).
     pub(super) fn set(&mut self, node: &Node<'_>, i: usize, v: Value) -> R<()> {
         match &v {

@@ -81,14 +81,15 @@
 //! | Add, Sub, Mul, Div, Pow, Mod, Max, Min, Sum, Mean, Where, Relu, LeakyRelu, PRelu, Elu, Clip (0–6 → `Relu6`), Sigmoid, HardSigmoid, HardSwish, Gelu, Erf, Tanh, Exp, Log, Sqrt, Reciprocal, Neg, Abs, Sign, Floor, Ceil, Round, comparisons, logic, Cast | `Elementwise` |
 //! | ReduceMean/Sum/Max/Min/Prod/L1/L2/…, ArgMax/ArgMin | `Reduce` |
 //! | Gather of a constant table by run-time indices | `Embedding` |
-//! | Transpose (unless it moves only unit axes), Concat, Split, Slice, Gather, Expand, Tile, Pad | `Copy` |
+//! | Transpose (unless it moves only unit axes), Concat, Split, Slice, Gather, Expand, Tile, Pad, Resize, Upsample | `Copy` |
 //! | Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout | none (a view: the output shares the input's producer) |
 //! | Shape, Size, Constant, ConstantOfShape, Range, and any op whose inputs are all constants | none (evaluated at import) |
 //!
 //! Approximations: element-wise functions without an IR counterpart take the nearest cost
 //! class (comparisons as `Sub`, Abs/Sign/Floor as `Neg`, LeakyRelu as `Relu`, Log/Softplus/
 //! trigonometry as `Exp`, Mod as `Div`); dilated pooling windows are counted by their span;
-//! Gemm's `alpha`/`beta` scaling is free.
+//! Gemm's `alpha`/`beta` scaling is free; Resize's interpolation is counted as a copy; a
+//! MatMul whose first operand is a constant reads it as an activation input.
 //!
 //! # Unsupported ops
 //!

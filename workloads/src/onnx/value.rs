@@ -59,7 +59,7 @@ impl Data {
         }
     }
 
-    fn to_f64(&self) -> Vec<f64> {
+    pub(super) fn to_f64(&self) -> Vec<f64> {
         match self {
             Data::I(v) => v.iter().map(|&x| x as f64).collect(),
             Data::F(v) => v.clone(),

@@ -820,6 +820,40 @@ fn constant_nodes_and_slices() {
     assert_eq!((op.class(), op.output.clone()), ("copy", vec![1, 3, 9]));
 }
 
+#[test]
+fn resize_by_scales_and_sizes() {
+    let f32_tensor = |name: &str, v: &[f32]| TensorProto {
+        name: name.into(),
+        dims: vec![v.len() as i64],
+        data_type: data_type::FLOAT,
+        float_data: v.to_vec(),
+        ..TensorProto::default()
+    };
+    let bytes = model(
+        vec![
+            node("Resize", "up", &["x", "", "scales"], &["u"], vec![]),
+            node("Resize", "down", &["u", "", "", "sizes"], &["y"], vec![]),
+        ],
+        vec![vi("x", &[1, 4, 5, 5])],
+        &["y"],
+        vec![
+            f32_tensor("scales", &[1.0, 1.0, 2.0, 2.0]),
+            i64_tensor("sizes", &[4], &[1, 4, 3, 7]),
+        ],
+    );
+    let imp = parse(&bytes).unwrap();
+    let outs: Vec<_> = imp
+        .workload
+        .ops()
+        .map(|o| (o.class(), o.output.clone()))
+        .collect();
+    assert_eq!(
+        outs,
+        [("copy", vec![1, 4, 10, 10]), ("copy", vec![1, 4, 3, 7])]
+    );
+    assert_eq!(imp.params, 0);
+}
+
 // ---------------------------------------------------------------- robustness
 
 proptest! {
@@ -853,6 +887,115 @@ proptest! {
                 // Whatever imports has costs that can be summed.
                 let _ = imp.workload.total_macs();
                 let _ = imp.workload.ops().map(|o| o.flops() + o.bytes_read()).sum::<u64>();
+            }
+        }
+    }
+}
+
+/// Values that stress shape arithmetic: zero, negatives, and sizes near the limits.
+const NASTY: [i64; 11] = [0, 1, -1, 2, 3, -2, 7, 1 << 31, 1 << 40, i64::MAX, i64::MIN];
+
+/// One structural mutation of a model: an attribute, an initializer dimension, an input
+/// dimension or a `Constant` value set to `val`, a node input rewired, or an input dropped.
+fn mutate(
+    g: &mut GraphProto,
+    kind: u8,
+    i: prop::sample::Index,
+    j: prop::sample::Index,
+    val: i64,
+    r: usize,
+) {
+    match kind {
+        0 => {
+            let n = i.get_mut(&mut g.node);
+            if !n.attribute.is_empty() {
+                let a = j.get_mut(&mut n.attribute);
+                if a.ints.is_empty() {
+                    a.i = val;
+                } else {
+                    let k = r % a.ints.len();
+                    a.ints[k] = val;
+                }
+            }
+        }
+        1 => {
+            if !g.initializer.is_empty() {
+                let t = i.get_mut(&mut g.initializer);
+                if !t.dims.is_empty() {
+                    let k = r % t.dims.len();
+                    t.dims[k] = val;
+                }
+            }
+        }
+        2 => {
+            let input = i.get_mut(&mut g.input);
+            let shape = input
+                .r#type
+                .as_mut()
+                .and_then(|t| t.tensor_type.as_mut())
+                .and_then(|t| t.shape.as_mut());
+            if let Some(s) = shape.filter(|s| !s.dim.is_empty()) {
+                let k = r % s.dim.len();
+                s.dim[k].dim_value = Some(val);
+            }
+        }
+        3 => {
+            let (a, b) = (i.index(g.node.len()), j.index(g.node.len()));
+            if !g.node[a].input.is_empty() && !g.node[b].output.is_empty() {
+                let o = g.node[b].output[0].clone();
+                let k = r % g.node[a].input.len();
+                g.node[a].input[k] = o;
+            }
+        }
+        4 => {
+            let n = i.get_mut(&mut g.node);
+            for t in n.attribute.iter_mut().filter_map(|a| a.t.as_mut()) {
+                if !t.int64_data.is_empty() {
+                    let k = r % t.int64_data.len();
+                    t.int64_data[k] = val;
+                } else if !t.dims.is_empty() {
+                    let k = r % t.dims.len();
+                    t.dims[k] = val;
+                }
+            }
+        }
+        _ => {
+            let n = i.get_mut(&mut g.node);
+            if !n.input.is_empty() {
+                let k = r % n.input.len();
+                n.input[k] = String::new();
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn mutated_models_never_panic(
+        file in prop::sample::select(vec!["tiny_cnn.onnx", "resnet18.onnx", "tiny_transformer.onnx"]),
+        muts in proptest::collection::vec(
+            (0u8..6, any::<prop::sample::Index>(), any::<prop::sample::Index>(), 0usize..12, any::<i64>()),
+            1..5,
+        ),
+    ) {
+        let mut m = ModelProto::decode(&bytes(file)[..]).unwrap();
+        let g = m.graph.as_mut().unwrap();
+        for (kind, i, j, v, r) in muts {
+            let val = NASTY.get(v).copied().unwrap_or(r % 300);
+            mutate(g, kind, i, j, val, r.unsigned_abs() as usize);
+        }
+        let b = m.encode_to_vec();
+        for batch in [None, Some(3)] {
+            let opts = OnnxOptions { batch, allow_unsupported: true, ..OnnxOptions::default() };
+            if let Ok(imp) = parse_onnx(&b, "mutated", &opts) {
+                let _ = imp.workload.total_macs();
+                let _ = imp
+                    .workload
+                    .ops()
+                    .map(|o| o.flops() + o.bytes_read() + o.bytes_written() + o.weight_elems())
+                    .sum::<u64>();
             }
         }
     }

@@ -1,5 +1,6 @@
 //! Tensor manipulation and shape arithmetic: views (Reshape, Flatten, Squeeze, Unsqueeze,
-//! Identity), data movement (Transpose, Concat, Split, Slice, Gather, Expand, Tile, Pad) and
+//! Identity), data movement (Transpose, Concat, Split, Slice, Gather, Expand, Tile, Pad,
+//! Resize) and
 //! the constant sources (Constant, ConstantOfShape, Shape, Size, Range).
 //!
 //! On constants every op is evaluated at import time (values tracked for small tensors) and
@@ -35,6 +36,8 @@ pub(super) fn register(r: &mut Registry) {
     r.reg(&["Expand"], expand, &[Neutral, Shape], Neutral);
     r.reg(&["Tile"], tile, &[Neutral, Shape], Neutral);
     r.reg(&["Pad"], pad, &[Neutral, Shape, Neutral, Shape], Neutral);
+    r.reg(&["Resize"], resize, &[Data, Shape, Shape, Shape], Neutral);
+    r.reg(&["Upsample"], resize, &[Data, Shape], Neutral);
 }
 
 /// The same data under another shape: free for activations and constants alike.
@@ -689,6 +692,60 @@ fn pad(ctx: &mut Ctx<'_>, node: &Node<'_>) -> R<()> {
         Value::Const(c) => Value::Const(Const::new(out, c.float, None).with_origins(c.origins)),
         Value::Act(t) if out == xs => Value::Act(t),
         Value::Act(t) => copy(ctx, node, "", &[&t], out)?,
+    };
+    ctx.set(node, 0, v)
+}
+
+/// Resize (opset ≥ 10) and Upsample: output sizes from `sizes`, or from `scales` (rounded
+/// down); counted as data movement (interpolation arithmetic is not modelled).
+fn resize(ctx: &mut Ctx<'_>, node: &Node<'_>) -> R<()> {
+    let x = ctx.act(node, 0)?;
+    let xs = x.shape.clone();
+    let axes = match node.attr_ints("axes")? {
+        // In the order of `sizes`/`scales`, not sorted.
+        Some(a) => a
+            .iter()
+            .map(|&v| norm_axis(v, xs.len()))
+            .collect::<R<Vec<_>>>()?,
+        None => (0..xs.len()).collect(),
+    };
+    let resize = node.proto.op_type == "Resize";
+    let sizes = if resize {
+        ctx.opt_ints(node, 3)?.filter(|s| !s.is_empty())
+    } else {
+        None
+    };
+    let mut out = xs.clone();
+    if let Some(sizes) = sizes {
+        if sizes.len() != axes.len() {
+            return Err(format!("{} sizes for {} axes", sizes.len(), axes.len()));
+        }
+        for (&a, &s) in axes.iter().zip(&sizes) {
+            out[a] = u64::try_from(s).map_err(|_| format!("invalid size {s}"))?;
+        }
+    } else {
+        let scales = match ctx.opt_floats(node, if resize { 2 } else { 1 })? {
+            Some(s) if !s.is_empty() => s,
+            _ => node
+                .attr_floats("scales")?
+                .map(|v| v.into_iter().map(f64::from).collect())
+                .ok_or("neither sizes nor scales are given")?,
+        };
+        if scales.len() != axes.len() {
+            return Err(format!("{} scales for {} axes", scales.len(), axes.len()));
+        }
+        for (&a, &s) in axes.iter().zip(&scales) {
+            let o = (xs[a] as f64 * s).floor();
+            if !(o.is_finite() && o >= 0.0 && o <= value::MAX_ELEMS as f64) {
+                return Err(format!("invalid scale {s}"));
+            }
+            out[a] = o as u64;
+        }
+    }
+    let v = if out == xs {
+        Value::Act(x)
+    } else {
+        copy(ctx, node, "", &[&x], out)?
     };
     ctx.set(node, 0, v)
 }
