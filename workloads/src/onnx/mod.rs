@@ -97,8 +97,9 @@
 //! import fails with one [`WorkloadError::Unsupported`] listing every such node, grouped by op
 //! type. With [`OnnxOptions::allow_unsupported`] each becomes a zero-cost placeholder op
 //! ([`OpKind::Reshape`](crate::OpKind::Reshape): no FLOPs, no bytes) reading the node's
-//! activation inputs, shaped as declared in the file's `value_info` (else like its first
-//! input), and [`OnnxImport::warnings`] gets one line per op type.
+//! activation inputs, shaped as declared in the file's `value_info` (with an overridden batch
+//! substituted for the leading dimension when the first input leads with it), else like its
+//! first input; [`OnnxImport::warnings`] gets one line per op type.
 //!
 //! # Parameters
 //!
@@ -187,10 +188,27 @@ fn is_default_domain(d: &str) -> bool {
 
 /// Op type as shown in messages: `Conv`, or `com.example.Fused` outside the default domain.
 fn op_label(n: &NodeProto) -> String {
-    if is_default_domain(&n.domain) {
+    one_line(&if is_default_domain(&n.domain) {
         n.op_type.clone()
     } else {
         format!("{}.{}", n.domain, n.op_type)
+    })
+}
+
+/// Names from the file with control characters escaped, so that every message is one line.
+fn one_line(s: &str) -> String {
+    if s.chars().any(char::is_control) {
+        s.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    } else {
+        s.to_string()
     }
 }
 
@@ -280,7 +298,7 @@ fn import_once(
 ) -> Result<OnnxImport, WorkloadError> {
     let err = |reason: String| WorkloadError::Onnx {
         file: file.to_string(),
-        reason,
+        reason: one_line(&reason),
     };
     let model =
         ModelProto::decode(bytes).map_err(|e| err(format!("not a valid ONNX model: {e}")))?;
@@ -295,9 +313,9 @@ fn import_once(
         .enumerate()
         .map(|(i, n)| {
             if n.name.is_empty() {
-                format!("{}#{i}", n.op_type)
+                format!("{}#{i}", op_label(n))
             } else {
-                n.name.clone()
+                one_line(&n.name)
             }
         })
         .collect();

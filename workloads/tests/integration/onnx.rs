@@ -496,6 +496,26 @@ fn undefined_value_names_the_node() {
 }
 
 #[test]
+fn messages_are_one_line_whatever_the_names() {
+    let bytes = model(
+        vec![node("Add", "evil\nname", &["x", "gh\nost"], &["y"], vec![])],
+        vec![vi("x", &[1, 4])],
+        &["y"],
+        vec![],
+    );
+    let e = parse(&bytes).unwrap_err().to_string();
+    assert!(!e.contains('\n') && e.contains("evil\\nname"), "{e}");
+    let bytes = model(
+        vec![node("Foo\r", "a\nb", &["x"], &["y"], vec![])],
+        vec![vi("x", &[1, 4])],
+        &["y"],
+        vec![],
+    );
+    let e = parse(&bytes).unwrap_err().to_string();
+    assert!(!e.contains('\n') && !e.contains('\r'), "{e}");
+}
+
+#[test]
 fn doubly_defined_value_is_an_error() {
     let bytes = model(
         vec![relu("r0", "x", "y"), relu("r1", "x", "y")],
