@@ -25,8 +25,8 @@
 //! slot of each supported op has a role:
 //!
 //! * *data*: the activation an op with parameters applies to (Conv/ConvTranspose/Gemm/MatMul
-//!   input 0, the normalized input of BatchNormalization/LayerNormalization, pooling and
-//!   softmax inputs, Gather's indices);
+//!   input 0, the normalized input of BatchNormalization/LayerNormalization, pooling, softmax
+//!   and Resize inputs, Gather's indices);
 //! * *parameter*: Conv/ConvTranspose weight and bias, Gemm B and C, MatMul's second operand,
 //!   BatchNormalization scale/bias/mean/variance, LayerNormalization scale/bias, PRelu slope;
 //! * *shape*: values read at import time (Reshape's shape, Slice's bounds, axes, …);
@@ -50,8 +50,9 @@
 //! initializer or declared type. Every node is then translated in topological order (the
 //! file's order is not relied upon), computing its output shapes.
 //!
-//! Values known at import time — initializers, `Constant` nodes, and everything computed only
-//! from them, such as `Shape → Gather → Unsqueeze → Concat` chains feeding a Reshape — are
+//! Values known at import time — initializers, `Constant` nodes, the shape of any tensor
+//! (`Shape`, `Size`), and everything computed only from those, such as
+//! `Shape → Gather → Unsqueeze → Concat` chains feeding a Reshape — are
 //! evaluated by the importer (element values are tracked for tensors of up to 65 536
 //! elements) and produce no ops. Reshape targets, Slice/Split bounds, Expand/Tile/Pad
 //! arguments, axes given as inputs, and `ConstantOfShape`/`Range` arguments must be such
