@@ -43,6 +43,42 @@ pub enum WorkloadError {
         /// What is wrong, in words.
         reason: String,
     },
+    /// An ONNX model that cannot be decoded or imported: malformed bytes, an inconsistent
+    /// graph (cycles, undefined values), or a node whose inputs do not fit its op (the reason
+    /// names the node).
+    #[error("{file}: {reason}")]
+    Onnx {
+        /// File path, or the name given to the in-memory model.
+        file: String,
+        /// What is wrong, in words.
+        reason: String,
+    },
+    /// ONNX nodes whose op types the importer does not support (every one of them is listed,
+    /// grouped by op type).
+    #[error("unsupported ONNX ops: {}", unsupported_list(.nodes))]
+    Unsupported {
+        /// `(node name, op type)` of each unsupported node, in file order.
+        nodes: Vec<(String, String)>,
+    },
+}
+
+/// `Foo` (2 nodes: a, b); `Bar` (1 node: c)
+fn unsupported_list(nodes: &[(String, String)]) -> String {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (node, op) in nodes {
+        match groups.iter_mut().find(|(o, _)| o == op) {
+            Some((_, v)) => v.push(node),
+            None => groups.push((op, vec![node])),
+        }
+    }
+    groups
+        .iter()
+        .map(|(op, ns)| {
+            let plural = if ns.len() == 1 { "node" } else { "nodes" };
+            format!("`{op}` ({} {plural}: {})", ns.len(), ns.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn line_suffix(line: usize) -> String {

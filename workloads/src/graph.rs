@@ -608,6 +608,11 @@ impl WorkloadBuilder {
         self.pool(name, x, p)
     }
 
+    /// The op at `n`, if any (for importers that inspect what they just added).
+    pub(crate) fn op(&self, n: NodeIndex) -> Option<&Op> {
+        self.w.graph.node_weight(n)
+    }
+
     /// Finishes the workload.
     pub fn finish(self) -> Workload {
         self.w

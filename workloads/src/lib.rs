@@ -9,10 +9,12 @@
 //!                 zoo builders · SCALE-Sim CSV import · single GEMMs
 //! ```
 //!
-//! Workloads come from three places today:
+//! Workloads come from five places today:
 //!
-//! * [`zoo::build`] — published networks (ResNet, MobileNet, VGG, EfficientNet, NAS-Bench-201
-//!   cells) at any batch and dtype;
+//! * [`zoo::build`] — published networks (ResNet, MobileNet, VGG, EfficientNet, ViT,
+//!   NAS-Bench-201 cells, BERT, GPT-2, LLaMA-2, Mixtral) at any batch and dtype;
+//! * [`llm::lower`] — one prefill or decode step of an LLM (KV cache, GQA, MoE, tensor parallelism);
+//! * [`onnx::read_onnx`] — ONNX models, with archsim's own shape inference (batch override);
 //! * [`scalesim::read_topology`] — SCALE-Sim topology CSVs (conv and GEMM formats), unchanged;
 //! * [`WorkloadBuilder`] — any graph, op by op, with shapes inferred as ops are added.
 //!
@@ -32,6 +34,7 @@ mod dtype;
 mod error;
 mod graph;
 pub mod llm;
+pub mod onnx;
 mod op;
 pub mod scalesim;
 pub mod zoo;
