@@ -288,6 +288,7 @@ fn replicate(w: &Workload, copies: u64, batch: u64) -> Workload {
         dtype: w.dtype,
         batch,
         graph,
+        llm: None,
     }
 }
 
