@@ -1,0 +1,1 @@
+//! LLM serving metrics on a GPU (filled in below).
