@@ -171,6 +171,39 @@ fn main() {
     }
     show(&spec, &cal, "gemm", &all, 15);
     show(&spec, &cal, "attn", &attn_r, 6);
-    show(&spec, &cal, "conv", &conv_r, 6);
+    show(&spec, &cal, "conv", &conv_r, 30);
     show(&spec, &cal, "ops", &ops_r, 6);
+    // Check only: llm.csv is never fitted.
+    println!("llm.csv (check only):");
+    for r in v::parse_llm(&data("llm.csv")).expect("llm.csv") {
+        let launch = if r.mode == "eager" {
+            LaunchMode::Eager
+        } else {
+            LaunchMode::CudaGraph
+        };
+        let gpu = Gpu::from_parts(spec.clone(), cal.clone(), launch);
+        let p = v::predict_llm(&gpu, &r).expect("lowers");
+        if std::env::var("BREAKDOWN").is_ok() {
+            let w = v::llm_workload(&r).expect("lowers");
+            let mut by: std::collections::BTreeMap<String, (usize, f64, f64)> = Default::default();
+            for op in w.ops() {
+                let e = by.entry(op.class().to_string()).or_default();
+                e.0 += 1;
+                e.1 += gpu.op_latency(op);
+                e.2 += gpu.isolated_latency(op);
+            }
+            for (k, (n, t, i)) in by {
+                println!(
+                    "      {k:<12} {n:5} ops  stream {:8.3} ms  isolated {:8.3} ms",
+                    t * 1e3,
+                    i * 1e3
+                );
+            }
+        }
+        println!(
+            "  {:<8} b{:<3} {:<8} prompt {:<5} ctx {:<5} {:<10} meas {:9.3} ms pred {:9.3} ms {:+6.1}%",
+            r.phase, r.batch, r.model, r.prompt_len, r.context_len, r.mode,
+            r.measured_s * 1e3, p * 1e3, 100.0 * (p - r.measured_s) / r.measured_s
+        );
+    }
 }

@@ -78,6 +78,14 @@ pub enum AccelError {
         /// Why.
         reason: String,
     },
+    /// The workload does not fit in the accelerator's memory (infeasible design point).
+    #[error("out of memory on {accelerator}: {reason}")]
+    OutOfMemory {
+        /// Accelerator description.
+        accelerator: String,
+        /// What does not fit, with the sizes.
+        reason: String,
+    },
     /// The scheduler failed.
     #[error(transparent)]
     Sim(#[from] SimError),

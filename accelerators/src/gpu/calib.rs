@@ -106,7 +106,16 @@ pub struct Calibration {
     /// Fitted on `attn.csv`. Fraction of the GEMM main-loop rate a FlashAttention KV block
     /// sustains (the softmax, its exponentials and rescaling, between the two products).
     pub attention_efficiency: f64,
+    /// Fitted on `attn.csv`. Fixed cost of a FlashAttention kernel beyond a GEMM's (per-CTA
+    /// softmax state, Q tile load, output rescale), µs.
+    pub attention_us: f64,
     // ---- convolution ----------------------------------------------------------------
+    /// Fitted on `conv.csv`. MAC-rate factor of an implicit-GEMM convolution with a window
+    /// larger than 1×1 (the on-the-fly im2col gather), relative to a GEMM.
+    pub conv_window_efficiency: f64,
+    /// Fitted on `conv.csv`. Extra fixed cost of a cuDNN convolution kernel over a cuBLAS
+    /// GEMM's (filter-layout and im2col setup), µs.
+    pub conv_us: f64,
     /// Fitted on `conv.csv`. Effective passes over memory of a depthwise convolution (halo
     /// re-reads, channels-last stencil), relative to one read + one write.
     pub depthwise_passes: f64,
@@ -124,39 +133,49 @@ pub struct Calibration {
     /// around an eager call with the GPU otherwise idle: host submission after the start event,
     /// launch, first CTA), µs. Applies to isolated measurements only.
     pub harness_floor_us: f64,
-    /// Fitted. Dirty L2 lines (left by the harness's cache flush) that a cold kernel writes
-    /// back while it streams its operands, MB. Applies to isolated measurements only.
-    pub l2_dirty_mb: f64,
+    /// Fitted. Warm-up of a cuBLAS GEMM's operand stream, MB: the kernel pays
+    /// `min(bytes read, gemm_warmup_mb)` a second time at the memory bandwidth before its
+    /// stream runs at full rate. Element-wise kernels (`ops.csv`) and cuDNN convolutions
+    /// (`conv.csv`) show no such cost after the same cache flush, so it is a property of the
+    /// GEMM kernels, not of the cold L2, and it applies inside networks too.
+    pub gemm_warmup_mb: f64,
     /// External. Gap between back-to-back kernels replayed from a CUDA graph, µs: NVIDIA's
     /// "Getting Started with CUDA Graphs" (A. Gray, NVIDIA Technical Blog, 2019) measures
     /// 3.4 µs per graph node for a 2.9 µs kernel, i.e. ~0.5 µs of launch gap.
     pub graph_launch_us: f64,
+    /// External. Gap between back-to-back kernels queued by the host on a stream without a
+    /// graph (the host running ahead), µs: the same blog measures 3.8 µs per kernel, ~0.9 µs.
+    pub queued_launch_us: f64,
 }
 
 impl Calibration {
     /// The constants fitted on the H100 SXM measurements (see the module docs).
     pub fn h100() -> Calibration {
         Calibration {
-            mma_efficiency: 0.9167,
-            tile_overhead: 15.01,
-            wave_us: 0.679,
-            sm_stream_gbps: 307.4,
-            split_k_us: 3.119,
-            narrow_mma: 0.169,
-            narrow_bw: 0.381,
-            narrow_exponent: 0.6,
-            narrow_bw_exponent: 0.6,
-            narrow_us: 2.587,
+            mma_efficiency: 0.988,
+            tile_overhead: 27.57,
+            wave_us: 0.2475,
+            sm_stream_gbps: 100.4,
+            split_k_us: 2.97,
+            narrow_mma: 0.2068,
+            narrow_bw: 0.09905,
+            narrow_exponent: 0.5346,
+            narrow_bw_exponent: 0.8968,
+            narrow_us: 2.829,
             hbm_efficiency: info::COPY_GBPS / 3350.0,
-            dram_ramp_us: 0.379,
-            attention_efficiency: 0.75,
-            depthwise_passes: 1.6,
-            norm_passes: 1.6,
-            softmax_passes: 2.5,
-            row_ns: 1.9,
-            harness_floor_us: 4.954,
-            l2_dirty_mb: 12.65,
+            dram_ramp_us: 0.1275,
+            attention_efficiency: 0.8848,
+            attention_us: 3.639,
+            conv_window_efficiency: 0.8292,
+            conv_us: 1.27,
+            depthwise_passes: 1.694,
+            norm_passes: 1.587,
+            softmax_passes: 2.429,
+            row_ns: 1.97,
+            harness_floor_us: 5.399,
+            gemm_warmup_mb: 25.48,
             graph_launch_us: 0.5,
+            queued_launch_us: 0.9,
         }
     }
 
@@ -177,13 +196,17 @@ impl Calibration {
             hbm_efficiency: info::COPY_GBPS / 3350.0,
             dram_ramp_us: 1.0,
             attention_efficiency: 0.7,
+            attention_us: 3.0,
+            conv_window_efficiency: 0.8,
+            conv_us: 1.0,
             depthwise_passes: 1.5,
             norm_passes: 1.5,
             softmax_passes: 2.0,
             row_ns: 1.0,
             harness_floor_us: 5.0,
-            l2_dirty_mb: 10.0,
+            gemm_warmup_mb: 10.0,
             graph_launch_us: 0.5,
+            queued_launch_us: 0.9,
         }
     }
 
@@ -203,13 +226,17 @@ impl Calibration {
             "hbm_efficiency" => &mut self.hbm_efficiency,
             "dram_ramp_us" => &mut self.dram_ramp_us,
             "attention_efficiency" => &mut self.attention_efficiency,
+            "attention_us" => &mut self.attention_us,
+            "conv_window_efficiency" => &mut self.conv_window_efficiency,
+            "conv_us" => &mut self.conv_us,
             "depthwise_passes" => &mut self.depthwise_passes,
             "norm_passes" => &mut self.norm_passes,
             "softmax_passes" => &mut self.softmax_passes,
             "row_ns" => &mut self.row_ns,
             "harness_floor_us" => &mut self.harness_floor_us,
-            "l2_dirty_mb" => &mut self.l2_dirty_mb,
+            "gemm_warmup_mb" => &mut self.gemm_warmup_mb,
             "graph_launch_us" => &mut self.graph_launch_us,
+            "queued_launch_us" => &mut self.queued_launch_us,
             _ => return None,
         })
     }
@@ -236,12 +263,12 @@ pub mod fitted {
         "narrow_us",
         "dram_ramp_us",
         "harness_floor_us",
-        "l2_dirty_mb",
+        "gemm_warmup_mb",
     ];
     /// Fitted on `attn.csv` (GEMM constants fixed).
-    pub const ATTENTION: &[&str] = &["attention_efficiency"];
+    pub const ATTENTION: &[&str] = &["attention_efficiency", "attention_us"];
     /// Fitted on `conv.csv` (GEMM constants fixed).
-    pub const CONV: &[&str] = &["depthwise_passes"];
+    pub const CONV: &[&str] = &["conv_window_efficiency", "conv_us", "depthwise_passes"];
     /// Fitted on `ops.csv` (GEMM constants fixed).
     pub const OPS: &[&str] = &["norm_passes", "softmax_passes", "row_ns"];
 }

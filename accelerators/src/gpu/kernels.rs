@@ -47,7 +47,8 @@ use super::spec::GpuSpec;
 #[serde(rename_all = "snake_case")]
 pub enum Context {
     /// Alone, as the calibration harness times it: CUDA events around an eager call on an
-    /// otherwise idle GPU, after a flush that leaves L2 cold and full of dirty lines.
+    /// otherwise idle GPU, after a flush that leaves L2 cold (the harness's fixed cost per
+    /// launch applies).
     Isolated,
     /// Inside a network: back-to-back kernels in one stream; an activation the previous
     /// kernels just wrote is read from L2 when it fits.
@@ -187,6 +188,10 @@ const RING_STEP_S: f64 = 1.5e-6;
 /// NVLink is ~80% of the link rate; an assumption, not calibrated).
 const LINK_EFFICIENCY: f64 = 0.8;
 
+fn c_eff(c: &Calibration) -> f64 {
+    c.conv_window_efficiency
+}
+
 /// Largest power of two dividing `bytes`, capped at 16 (the TMA alignment).
 pub fn alignment(bytes: u64) -> u64 {
     if bytes == 0 {
@@ -220,6 +225,10 @@ pub struct GemmProblem {
     pub align_a: u64,
     /// Alignment in bytes of B's and C's leading dimension.
     pub align_b: u64,
+    /// Extra fixed time of the library kernel, s (cuDNN's convolution kernels).
+    pub extra_s: f64,
+    /// The library kernel pays cuBLAS's stream warm-up (`gemm_warmup_mb`).
+    pub warmup: bool,
 }
 
 impl GemmProblem {
@@ -239,6 +248,8 @@ impl GemmProblem {
             b_in_l2: false,
             align_a: alignment(k * dtype.bytes()),
             align_b: alignment(n * dtype.bytes()),
+            extra_s: 0.0,
+            warmup: true,
         }
     }
 }
@@ -272,12 +283,10 @@ impl Device<'_> {
         self.cal.dram_ramp_us * 1e-6
     }
 
-    /// Write-back of dirty L2 lines while a cold kernel reads `read_bytes` (isolated only).
-    fn dirty(&self, read_bytes: f64, ctx: Context) -> f64 {
-        match ctx {
-            Context::Isolated => read_bytes.min(self.cal.l2_dirty_mb * 1e6) / self.hbm_bw(),
-            Context::Stream => 0.0,
-        }
+    /// Warm-up of a library GEMM's operand stream: its first `gemm_warmup_mb` cost a second
+    /// pass at the memory bandwidth.
+    fn warmup(&self, read_bytes: f64) -> f64 {
+        read_bytes.min(self.cal.gemm_warmup_mb * 1e6) / self.hbm_bw()
     }
 
     /// Sustained matmul rate in MAC/s of the whole GPU for `dtype`, and whether on tensor cores.
@@ -307,7 +316,7 @@ impl Device<'_> {
         let align = p.align_a.min(p.align_b);
         let narrow = tensor && align < 16 && p.m > 1;
         let mut sm_bw = c.sm_stream_gbps * 1e9;
-        let mut fixed = 0.0;
+        let mut fixed = p.extra_s;
         if narrow {
             let a = align.max(1) as f64 / 2.0;
             rate_sm *= (c.narrow_mma * a.powf(c.narrow_exponent)).min(1.0);
@@ -326,7 +335,11 @@ impl Device<'_> {
         } else {
             (bw, p.b_bytes)
         };
-        let dirty = self.dirty(a_hbm + b_hbm, ctx);
+        let warmup = if p.warmup {
+            self.warmup(a_hbm + b_hbm)
+        } else {
+            0.0
+        };
         let flops = 2.0 * (p.batch * p.m) as f64 * p.n as f64 * p.k as f64;
         // CUDA-core SGEMM's measured peak (info.json) is its 128×128 tile's rate.
         let anchor = if tensor {
@@ -404,9 +417,9 @@ impl Device<'_> {
                 // The fallback kernels store their tile after the main loop, with narrow
                 // stores that do not overlap the math (no TMA-store epilogue).
                 let (compute, memory) = if narrow {
-                    (compute + stores, loads + self.ramp() + dirty)
+                    (compute + stores, loads + self.ramp() + warmup)
                 } else {
-                    (compute, loads + stores + self.ramp() + dirty)
+                    (compute, loads + stores + self.ramp() + warmup)
                 };
                 let split = if s > 1 { c.split_k_us * 1e-6 } else { 0.0 };
                 let t = compute.max(memory) + split + fixed;
@@ -424,7 +437,7 @@ impl Device<'_> {
                     + p.b_bytes / b_src.min(bw)
                     + (p.c_bytes + partials) / bw
                     + self.ramp()
-                    + dirty;
+                    + warmup;
                 let t = compute.max(memory) + c.split_k_us * 1e-6 + fixed;
                 let waves = base_tiles.div_ceil(sms as u64);
                 consider(t, compute, memory, bm, bn, 0, waves, partials);
@@ -462,7 +475,7 @@ impl Device<'_> {
             let compute = macs / rate + c.wave_us * 1e-6 * (ctas * split / sms).ceil();
             let cap = (ctas * split).min(sms) * c.sm_stream_gbps * 1e9;
             let bytes = q_bytes * 2.0 + kv_bytes;
-            let memory = bytes / bw.min(cap) + self.ramp() + self.dirty(kv_bytes, ctx);
+            let memory = bytes / bw.min(cap) + self.ramp();
             let launches = if split > 1.0 { 2 } else { 1 };
             return KernelEstimate {
                 class: KernelClass::FlashDecode,
@@ -501,18 +514,27 @@ impl Device<'_> {
         let ctas = heads_seqs * q_blocks as f64;
         let waves = (ctas / sms).ceil();
         let avg = heads_seqs * total_blocks as f64 * per_block / sms;
-        let compute = avg.max(max_blocks as f64 * per_block) + waves * c.wave_us * 1e-6;
-        let bytes = 2.0 * q_bytes + kv_bytes;
-        let memory = bytes / bw + self.ramp() + self.dirty(q_bytes + kv_bytes, ctx);
+        // Greedy CTA scheduling of unequal CTAs: the average load per SM plus half the
+        // longest CTA (the expected imbalance of the last wave), never less than the longest.
+        let longest = max_blocks as f64 * per_block;
+        let compute = (avg + longest / 2.0).max(longest) + waves * c.wave_us * 1e-6;
+        // In a network the just-projected Q, K and V are read from L2 when they fit.
+        let resident = ctx == Context::Stream && q_bytes + kv_bytes <= self.spec.l2_bytes() / 2.0;
+        let (hbm, l2) = if resident {
+            (q_bytes, q_bytes + kv_bytes)
+        } else {
+            (2.0 * q_bytes + kv_bytes, 0.0)
+        };
+        let memory = hbm / bw + l2 / self.l2_bw() + self.ramp();
         let macs = 2.0 * heads_seqs * total_blocks as f64 * (br * bc) as f64 * d;
         KernelEstimate {
             class: KernelClass::FlashAttention,
             launches: 1,
             compute_s: compute,
             memory_s: memory,
-            body_s: compute.max(memory),
-            hbm_bytes: bytes,
-            l2_bytes: heads_seqs * total_blocks as f64 * 2.0 * (bc as f64) * d * b,
+            body_s: compute.max(memory) + c.attention_us * 1e-6,
+            hbm_bytes: hbm,
+            l2_bytes: l2 + heads_seqs * total_blocks as f64 * 2.0 * (bc as f64) * d * b,
             flops: 2.0 * macs,
             tile: [br as u32, bc as u32],
             split: 1,
@@ -534,10 +556,7 @@ impl Device<'_> {
         let from_l2 = ctx == Context::Stream && activation_read <= self.spec.l2_bytes() / 2.0;
         let l2_part = if from_l2 { activation_read } else { 0.0 };
         let hbm = (bytes - l2_part).max(0.0);
-        let memory = hbm * passes / bw
-            + l2_part * passes / self.l2_bw()
-            + self.ramp()
-            + self.dirty(bytes, ctx);
+        let memory = hbm * passes / bw + l2_part * passes / self.l2_bw() + self.ramp();
         // Element-wise math on CUDA cores: rarely binding, counted for completeness.
         let compute = flops / (self.spec.cuda_tflops * 1e12).max(1.0) + self.cal.wave_us * 1e-6;
         KernelEstimate {
@@ -589,11 +608,24 @@ impl Device<'_> {
                     b_in_l2: false,
                     align_a: alignment(cv.in_channels / cv.groups.max(1) * b),
                     align_b: alignment(cv.out_channels / cv.groups.max(1) * b),
+                    extra_s: self.cal.conv_us * 1e-6,
+                    warmup: false,
                 };
                 if v.groups > 1 {
                     p.align_a = p.align_a.min(alignment(v.k * b));
                 }
-                let mut e = self.gemm(&p, dtype, ctx);
+                let window = cv.kernel[0] * cv.kernel[1] > 1;
+                let mut e = if window {
+                    // The im2col gather of a windowed conv (address generation, halos) slows
+                    // the main loop.
+                    let mut slow = self.clone();
+                    let mut cal = self.cal.clone();
+                    cal.mma_efficiency *= c_eff(self.cal);
+                    slow.cal = &cal;
+                    slow.gemm(&p, dtype, ctx)
+                } else {
+                    self.gemm(&p, dtype, ctx)
+                };
                 e.class = KernelClass::Conv;
                 e
             }
@@ -648,7 +680,7 @@ impl Device<'_> {
         e.flops = 2.0 * macs;
         e.compute_s =
             2.0 * macs / (self.spec.cuda_tflops * 1e12 * lanes * self.cal.mma_efficiency).max(1.0);
-        e.body_s = e.compute_s.max(e.memory_s);
+        e.body_s = e.compute_s.max(e.memory_s) + self.cal.conv_us * 1e-6;
         e.class = KernelClass::DepthwiseConv;
         e
     }

@@ -356,6 +356,32 @@ pub fn parse_llm(text: &str) -> Result<Vec<LlmRow>, String> {
         .collect()
 }
 
+/// The LLM step of an `llm.csv` row, lowered from the zoo (bf16).
+pub fn llm_workload(r: &LlmRow) -> Result<archsim_workloads::Workload, String> {
+    let phase = match r.phase.as_str() {
+        "prefill" => archsim_workloads::llm::Phase::Prefill,
+        "decode" => archsim_workloads::llm::Phase::Decode,
+        other => return Err(format!("llm.csv: unknown phase `{other}`")),
+    };
+    let cfg = archsim_workloads::llm::LlmConfig {
+        model: r.model.clone(),
+        phase,
+        batch: r.batch,
+        prompt_len: r.prompt_len,
+        context_len: Some(r.context_len),
+        layers: Some(r.layers),
+        tp: 1,
+        moe_skew: 0.0,
+    };
+    archsim_workloads::llm::lower(&cfg, DType::Bf16).map_err(|e| e.to_string())
+}
+
+/// Predicted latency of an `llm.csv` row on `gpu` (whose launch mode should match the row's):
+/// one pass over the step's kernels in a stream.
+pub fn predict_llm(gpu: &Gpu, r: &LlmRow) -> Result<f64, String> {
+    Ok(gpu.predict(&llm_workload(r)?))
+}
+
 /// The model's prediction for a sample under `cal` on `spec`.
 pub fn predict(spec: &GpuSpec, cal: &Calibration, s: &Sample) -> f64 {
     let gpu = Gpu::from_parts(spec.clone(), cal.clone(), LaunchMode::Eager);
@@ -397,6 +423,8 @@ pub struct Fold {
     pub train_mape: f64,
     /// MAPE on the held-out rows.
     pub test_mape: f64,
+    /// The constants fitted on this fold's training rows.
+    pub calibration: Calibration,
 }
 
 /// A k-fold cross-validation.
@@ -445,6 +473,7 @@ pub fn cross_validate(
                 test_rows: test.len(),
                 train_mape,
                 test_mape: mape(spec, &cal, &test),
+                calibration: cal,
             }
         })
         .collect();
