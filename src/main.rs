@@ -171,7 +171,12 @@ fn run(
     println!("  MACs           {:>14}", report.macs);
     println!(
         "  DRAM traffic   {:>14} bytes",
-        report.bytes.get("dram").copied().unwrap_or(0)
+        report
+            .bytes
+            .get("dram")
+            .or_else(|| report.bytes.get("hbm"))
+            .copied()
+            .unwrap_or(0)
     );
     if let Some(l) = &report.llm {
         println!(

@@ -8,7 +8,9 @@
 //! * **Memory** of one device: its share of the weights, its share of the KV cache (KV heads
 //!   split across the tensor-parallel group, replicated when there are fewer heads than
 //!   devices), and the peak activations — the largest working set of one kernel (inputs plus
-//!   output; FlashAttention never materializes the score matrix).
+//!   output; FlashAttention never materializes the score matrix) of the decode step or of one
+//!   sequence's prefill (a batch's prefill that does not fit runs a sequence at a time, as
+//!   serving engines chunk prefills).
 //! * **Largest batch**: how many sequences of `context_len` tokens fit next to the weights,
 //!   each needing its KV cache and its share of the activations.
 //! * **KV-cache swapping**: when the weights and activations fit but the KV cache does not, the
@@ -96,7 +98,11 @@ pub fn metrics(gpu: &Gpu, cfg: &LlmConfig, dtype: DType) -> Result<LlmReport, Ac
     let tp = cfg.tp.max(1);
     let weights = decode.total_weights() * dtype.bytes();
     let kv = kv_cache_bytes(&info.spec, info.layers, tp, cfg.batch, context, dtype);
-    let act = activation_bytes(&prefill).max(activation_bytes(&decode));
+    // A batch's prefill that does not fit at once runs one sequence at a time (as serving
+    // engines chunk prefills): count one sequence's prefill working set.
+    let act_decode = activation_bytes(&decode);
+    let act_prefill = activation_bytes(&prefill).div_ceil(cfg.batch.max(1));
+    let act = act_decode.max(act_prefill);
     let capacity = gpu.spec.hbm_bytes().max(0.0) as u64;
     let total = weights + kv + act;
     if weights + act > capacity {
@@ -131,9 +137,11 @@ pub fn metrics(gpu: &Gpu, cfg: &LlmConfig, dtype: DType) -> Result<LlmReport, Ac
         ),
         None => (ttft_gpu, tpot_gpu),
     };
+    // Each more sequence needs its KV cache and its share of the decode activations, next to
+    // the weights and one sequence's prefill working set.
     let per_seq = kv_cache_bytes(&info.spec, info.layers, tp, 1, context, dtype)
-        + act.div_ceil(cfg.batch.max(1));
-    let max_batch = capacity.saturating_sub(weights) / per_seq.max(1);
+        + act_decode.div_ceil(cfg.batch.max(1));
+    let max_batch = capacity.saturating_sub(weights + act_prefill) / per_seq.max(1);
     Ok(LlmReport {
         model: cfg.model.clone(),
         batch: cfg.batch,
