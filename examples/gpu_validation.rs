@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use archsim::accelerators::gpu::calib::{fitted, Calibration};
 use archsim::accelerators::gpu::validation::{self as v, CrossValidation, Sample};
-use archsim::accelerators::gpu::{Context, Gpu, GpuSpec, LaunchMode};
+use archsim::accelerators::gpu::{Gpu, GpuSpec, LaunchMode};
 use archsim::plot::{self, Comparison, Roof, RooflinePoint};
 use archsim::workloads::{llm, zoo, DType};
 
@@ -383,7 +383,7 @@ fn roofline_plot(spec: &GpuSpec, cal: &Calibration, out: &Path) -> Result<(), St
             "decode"
         };
         for op in w.ops() {
-            let e = gpu.kernel(op, Context::Stream);
+            let e = gpu.kernel(op);
             let t = gpu.stream_latency(&e);
             if e.launches == 0 || e.flops <= 0.0 || t <= 0.0 {
                 continue;

@@ -5,6 +5,9 @@
 //! cargo run --release -p archsim-accelerators --example gpu_calibrate [iters] [start]
 //! ```
 //! `start` is `guess` (default: from `Calibration::initial_guess`) or `h100` (refine the preset).
+//! Environment: `CV=1` also runs the 5-fold cross-validation of the GEMM constants;
+//! `LIST=aligned|narrow|fp16|fp32` lists those GEMM rows with their kernels; `BREAKDOWN=1`
+//! splits the `llm.csv` check rows (never fitted) by op class.
 
 use std::path::PathBuf;
 

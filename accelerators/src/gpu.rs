@@ -57,7 +57,7 @@ use archsim_workloads::{DType, Op, OpKind, Workload};
 
 use crate::{AccelError, Accelerator, Cost, Fidelity, OpMapping, Plan};
 pub use calib::Calibration;
-pub use kernels::{Context, Device, GemmProblem, KernelClass, KernelEstimate};
+pub use kernels::{Device, GemmProblem, KernelClass, KernelEstimate};
 pub use spec::{GpuSpec, TensorPeaks, PRESETS};
 
 /// How kernels are launched.
@@ -310,9 +310,9 @@ impl Gpu {
         }
     }
 
-    /// The kernels of `op` in `ctx` (launch overheads excluded).
-    pub fn kernel(&self, op: &Op, ctx: Context) -> KernelEstimate {
-        self.device().op(op, ctx)
+    /// The kernels of `op` (launch overheads excluded).
+    pub fn kernel(&self, op: &Op) -> KernelEstimate {
+        self.device().op(op)
     }
 
     /// GPU-side time in seconds of a kernel estimate inside a network (stream context): its
@@ -340,13 +340,13 @@ impl Gpu {
     /// GPU-side time in seconds of `op` inside a network (launch gap included, host issue
     /// excluded).
     pub fn op_latency(&self, op: &Op) -> f64 {
-        self.stream_latency(&self.kernel(op, Context::Stream))
+        self.stream_latency(&self.kernel(op))
     }
 
     /// Latency in seconds of `op` as the calibration harness measures it alone (CUDA events
     /// around an eager call, cold L2): what the H100 CSVs hold.
     pub fn isolated_latency(&self, op: &Op) -> f64 {
-        let e = self.kernel(op, Context::Isolated);
+        let e = self.kernel(op);
         f64::from(e.launches) * self.cal.harness_floor_us * 1e-6 + e.body_s
     }
 
@@ -375,13 +375,13 @@ impl Gpu {
                     match memo.iter().find(|(k, _)| *k == key) {
                         Some(&(_, e)) => e,
                         None => {
-                            let e = dev.op(op, Context::Stream);
+                            let e = dev.op(op);
                             memo.push((key, e));
                             e
                         }
                     }
                 }
-                _ => dev.op(op, Context::Stream),
+                _ => dev.op(op),
             };
             host += self.issue_latency(&e);
             end = end.max(host) + self.stream_latency(&e);
@@ -477,7 +477,7 @@ impl Accelerator for Gpu {
     }
 
     fn map(&self, op: &Op) -> Result<OpMapping, AccelError> {
-        let e = self.kernel(op, Context::Stream);
+        let e = self.kernel(op);
         Ok(OpMapping {
             engine: STREAM,
             plan: Plan::Gpu {
@@ -491,8 +491,12 @@ impl Accelerator for Gpu {
         })
     }
 
-    fn cost(&self, op: &Op, _mapping: &OpMapping) -> Cost {
-        let e = self.kernel(op, Context::Stream);
+    fn cost(&self, op: &Op, mapping: &OpMapping) -> Cost {
+        let plan = match &mapping.plan {
+            Plan::Gpu { tile, split, .. } if tile[0] > 0 => Some((*tile, *split)),
+            _ => None,
+        };
+        let e = self.device().op_planned(op, plan);
         let latency = self.stream_latency(&e);
         let total = self.cycles(latency);
         let compute = self.cycles(e.compute_s).min(total);

@@ -255,7 +255,7 @@ pub enum AcceleratorConfig {
     /// A systolic array (`kind: systolic`).
     Systolic(systolic::SystolicConfig),
     /// A GPU (`kind: gpu`): a preset plus optional resource overrides.
-    Gpu(gpu::GpuConfig),
+    Gpu(Box<gpu::GpuConfig>),
 }
 
 /// Kinds accepted in `accelerator.kind`.

@@ -4,8 +4,11 @@
 //! Every estimate is split into the time the math units need (`compute_s`), the time the
 //! memory system needs (`memory_s`, with the request pipeline's fill and drain), and fixed
 //! per-kernel costs; the kernel takes `max(compute, memory)` plus its fixed costs. Launch
-//! overheads are added by [`super::Gpu::op_latency`] according to the [`Context`] and the
-//! launch mode.
+//! overheads are added by [`super::Gpu`]: a launch gap per kernel inside a network
+//! ([`super::Gpu::op_latency`]), the harness's fixed cost for the isolated calibration
+//! measurements ([`super::Gpu::isolated_latency`]). Operands always come from device memory:
+//! the calibration flushed L2 before each kernel "as it would be for a layer inside a network"
+//! (the data's README), so no L2 residency between kernels is assumed.
 //!
 //! * **GEMM** (and batched GEMM, and the implicit GEMM of a convolution): the output is cut into
 //!   `bm × bn` tiles (64×64 … 256×128, the Hopper CUTLASS/cuBLAS tile set), optionally split
@@ -41,19 +44,6 @@ use archsim_workloads::{
 
 use super::calib::{info, Calibration};
 use super::spec::GpuSpec;
-
-/// Where a kernel runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Context {
-    /// Alone, as the calibration harness times it: CUDA events around an eager call on an
-    /// otherwise idle GPU, after a flush that leaves L2 cold (the harness's fixed cost per
-    /// launch applies).
-    Isolated,
-    /// Inside a network: back-to-back kernels in one stream; an activation the previous
-    /// kernels just wrote is read from L2 when it fits.
-    Stream,
-}
 
 /// Kernel families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,10 +207,6 @@ pub struct GemmProblem {
     pub b_bytes: f64,
     /// Bytes of C written.
     pub c_bytes: f64,
-    /// A is an activation small enough to be read from L2 (stream context only).
-    pub a_in_l2: bool,
-    /// B is an activation small enough to be read from L2 (stream context only).
-    pub b_in_l2: bool,
     /// Alignment in bytes of A's leading dimension.
     pub align_a: u64,
     /// Alignment in bytes of B's and C's leading dimension.
@@ -244,8 +230,6 @@ impl GemmProblem {
             a_bytes: bf * mf * kf * b,
             b_bytes: bf * kf * nf * b,
             c_bytes: bf * mf * nf * b,
-            a_in_l2: false,
-            b_in_l2: false,
             align_a: alignment(k * dtype.bytes()),
             align_b: alignment(n * dtype.bytes()),
             extra_s: 0.0,
@@ -305,7 +289,24 @@ impl Device<'_> {
     }
 
     /// The best tile and split for a GEMM problem, and its estimate.
-    pub fn gemm(&self, p: &GemmProblem, dtype: DType, ctx: Context) -> KernelEstimate {
+    pub fn gemm(&self, p: &GemmProblem, dtype: DType) -> KernelEstimate {
+        self.gemm_planned(p, dtype, None)
+    }
+
+    /// [`Device::gemm`] restricted to one `(tile, split)` when `plan` is given (a mapping
+    /// already chosen; split 0 is stream-K). Falls back to the free choice if the plan does not
+    /// apply.
+    pub fn gemm_planned(
+        &self,
+        p: &GemmProblem,
+        dtype: DType,
+        plan: Option<([u32; 2], u32)>,
+    ) -> KernelEstimate {
+        let allowed = |bm: u64, bn: u64, s: u64| {
+            plan.is_none_or(|(t, sp)| {
+                u64::from(t[0]) == bm && u64::from(t[1]) == bn && u64::from(sp) == s
+            })
+        };
         let c = self.cal;
         let sms = self.sms();
         let (rate, _) = self.mac_rate(dtype);
@@ -323,18 +324,8 @@ impl Device<'_> {
             sm_bw *= (c.narrow_bw * a.powf(c.narrow_bw_exponent)).min(1.0);
             fixed += c.narrow_us * 1e-6;
         }
-        let l2 = self.l2_bw();
-        let stream = ctx == Context::Stream;
-        let (a_src, a_hbm) = if stream && p.a_in_l2 {
-            (l2, 0.0)
-        } else {
-            (bw, p.a_bytes)
-        };
-        let (b_src, b_hbm) = if stream && p.b_in_l2 {
-            (l2, 0.0)
-        } else {
-            (bw, p.b_bytes)
-        };
+        let (a_src, a_hbm) = (bw, p.a_bytes);
+        let (b_src, b_hbm) = (bw, p.b_bytes);
         let warmup = if p.warmup {
             self.warmup(a_hbm + b_hbm)
         } else {
@@ -398,6 +389,9 @@ impl Device<'_> {
             let per_step = (bm * bn) as f64 / rate_sm * staging;
             let base_tiles = p.m.div_ceil(bm) * p.n.div_ceil(bn) * p.batch;
             for &s in &SPLITS {
+                if !allowed(bm, bn, s) {
+                    continue;
+                }
                 let ks = p.k.div_ceil(s);
                 if s > 1 && (ks < 64 || base_tiles as f64 >= sms) {
                     continue;
@@ -427,7 +421,7 @@ impl Device<'_> {
             }
             // Stream-K (cuBLAS/CUTLASS): the big tiles' k-iterations dealt out evenly to the
             // SMs, which removes wave quantization at the price of a partial-tile fixup.
-            if !narrow && bm * bn >= 128 * 128 && base_tiles as f64 > sms {
+            if !narrow && bm * bn >= 128 * 128 && base_tiles as f64 > sms && allowed(bm, bn, 0) {
                 let iters = p.k.div_ceil(STREAM_K_STEP);
                 let per_sm = (base_tiles * iters).div_ceil(sms as u64);
                 let compute = c.wave_us * 1e-6 * (per_sm as f64 / iters as f64).ceil()
@@ -443,14 +437,18 @@ impl Device<'_> {
                 consider(t, compute, memory, bm, bn, 0, waves, partials);
             }
         }
-        best.map_or_else(KernelEstimate::view, |(_, e)| e)
+        match best {
+            Some((_, e)) => e,
+            None if plan.is_some() => self.gemm_planned(p, dtype, None),
+            None => KernelEstimate::view(),
+        }
     }
 
     /// FlashAttention (prefill) or flash-decoding (decode) for one attention op.
     ///
     /// `kv_heads_read` is the number of K/V heads the kernel reads from memory (the op's
     /// `kv_heads` for a GQA kernel; `heads` when K/V were expanded beforehand).
-    pub fn attention(&self, a: &Attention, dtype: DType, ctx: Context) -> KernelEstimate {
+    pub fn attention(&self, a: &Attention, dtype: DType) -> KernelEstimate {
         let c = self.cal;
         let sms = self.sms();
         let b = dtype.bytes() as f64;
@@ -467,7 +465,7 @@ impl Device<'_> {
             let ctas = (a.batch * a.heads) as f64;
             let blocks = (a.kv_len as f64 / 128.0).ceil().max(1.0);
             let split = if ctas < 0.8 * sms {
-                ((sms / ctas).ceil().min(blocks).min(128.0)).max(1.0)
+                (sms / ctas.max(1.0)).ceil().min(blocks).clamp(1.0, 128.0)
             } else {
                 1.0
             };
@@ -518,14 +516,11 @@ impl Device<'_> {
         // longest CTA (the expected imbalance of the last wave), never less than the longest.
         let longest = max_blocks as f64 * per_block;
         let compute = (avg + longest / 2.0).max(longest) + waves * c.wave_us * 1e-6;
-        // In a network the just-projected Q, K and V are read from L2 when they fit.
-        let resident = ctx == Context::Stream && q_bytes + kv_bytes <= self.spec.l2_bytes() / 2.0;
-        let (hbm, l2) = if resident {
-            (q_bytes, q_bytes + kv_bytes)
-        } else {
-            (2.0 * q_bytes + kv_bytes, 0.0)
-        };
-        let memory = hbm / bw + l2 / self.l2_bw() + self.ramp();
+        // Q, K, V and O through device memory; every query block re-reads its K/V blocks
+        // through L2.
+        let hbm = 2.0 * q_bytes + kv_bytes;
+        let l2 = heads_seqs * total_blocks as f64 * 2.0 * (bc as f64) * d * b;
+        let memory = (hbm / bw).max(l2 / self.l2_bw()) + self.ramp();
         let macs = 2.0 * heads_seqs * total_blocks as f64 * (br * bc) as f64 * d;
         KernelEstimate {
             class: KernelClass::FlashAttention,
@@ -534,7 +529,7 @@ impl Device<'_> {
             memory_s: memory,
             body_s: compute.max(memory) + c.attention_us * 1e-6,
             hbm_bytes: hbm,
-            l2_bytes: l2 + heads_seqs * total_blocks as f64 * 2.0 * (bc as f64) * d * b,
+            l2_bytes: l2,
             flops: 2.0 * macs,
             tile: [br as u32, bc as u32],
             split: 1,
@@ -543,20 +538,9 @@ impl Device<'_> {
     }
 
     /// A bandwidth-bound kernel moving `bytes` (ideal read + write) with `passes` effective
-    /// passes; `activation_read` of those bytes may come from L2 in stream context.
-    fn memory_kernel(
-        &self,
-        bytes: f64,
-        activation_read: f64,
-        passes: f64,
-        flops: f64,
-        ctx: Context,
-    ) -> KernelEstimate {
-        let bw = self.hbm_bw();
-        let from_l2 = ctx == Context::Stream && activation_read <= self.spec.l2_bytes() / 2.0;
-        let l2_part = if from_l2 { activation_read } else { 0.0 };
-        let hbm = (bytes - l2_part).max(0.0);
-        let memory = hbm * passes / bw + l2_part * passes / self.l2_bw() + self.ramp();
+    /// passes.
+    fn memory_kernel(&self, bytes: f64, passes: f64, flops: f64) -> KernelEstimate {
+        let memory = bytes * passes / self.hbm_bw() + self.ramp();
         // Element-wise math on CUDA cores: rarely binding, counted for completeness.
         let compute = flops / (self.spec.cuda_tflops * 1e12).max(1.0) + self.cal.wave_us * 1e-6;
         KernelEstimate {
@@ -565,8 +549,8 @@ impl Device<'_> {
             compute_s: compute,
             memory_s: memory,
             body_s: compute.max(memory),
-            hbm_bytes: hbm,
-            l2_bytes: l2_part,
+            hbm_bytes: bytes,
+            l2_bytes: 0.0,
             flops,
             tile: [0, 0],
             split: 1,
@@ -575,24 +559,27 @@ impl Device<'_> {
     }
 
     /// The kernels of one op.
-    pub fn op(&self, op: &Op, ctx: Context) -> KernelEstimate {
+    pub fn op(&self, op: &Op) -> KernelEstimate {
+        self.op_planned(op, None)
+    }
+
+    /// The kernels of one op, with a GEMM-like op's `(tile, split)` fixed by `plan` (see
+    /// [`Device::gemm_planned`]).
+    pub fn op_planned(&self, op: &Op, plan: Option<([u32; 2], u32)>) -> KernelEstimate {
         let dtype = op.dtype;
         let b = dtype.bytes();
-        let half_l2 = self.spec.l2_bytes() / 2.0;
         match &op.kind {
             OpKind::Reshape => KernelEstimate::view(),
             OpKind::Gemm(g) => {
-                let mut p = GemmProblem::dense(g.batch, g.m, g.n, g.k, dtype);
-                p.a_in_l2 = p.a_bytes <= half_l2;
-                p.b_in_l2 = !g.weight_operand && p.b_bytes <= half_l2;
-                self.gemm(&p, dtype, ctx)
+                let p = GemmProblem::dense(g.batch, g.m, g.n, g.k, dtype);
+                self.gemm_planned(&p, dtype, plan)
             }
             OpKind::Conv2d(cv) | OpKind::ConvTranspose2d(cv) => {
                 let Some(v) = op.gemm_view() else {
                     return KernelEstimate::view();
                 };
                 if cv.is_depthwise() {
-                    return self.depthwise(op, v, ctx);
+                    return self.depthwise(op, v);
                 }
                 let input = op.input_elems() as f64 * b as f64;
                 let weights = op.weight_elems() as f64 * b as f64;
@@ -604,8 +591,6 @@ impl Device<'_> {
                     a_bytes: input,
                     b_bytes: weights,
                     c_bytes: op.bytes_written() as f64,
-                    a_in_l2: input <= half_l2,
-                    b_in_l2: false,
                     align_a: alignment(cv.in_channels / cv.groups.max(1) * b),
                     align_b: alignment(cv.out_channels / cv.groups.max(1) * b),
                     extra_s: self.cal.conv_us * 1e-6,
@@ -622,22 +607,20 @@ impl Device<'_> {
                     let mut cal = self.cal.clone();
                     cal.mma_efficiency *= c_eff(self.cal);
                     slow.cal = &cal;
-                    slow.gemm(&p, dtype, ctx)
+                    slow.gemm_planned(&p, dtype, plan)
                 } else {
-                    self.gemm(&p, dtype, ctx)
+                    self.gemm_planned(&p, dtype, plan)
                 };
                 e.class = KernelClass::Conv;
                 e
             }
-            OpKind::Attention(a) => self.attention(a, dtype, ctx),
+            OpKind::Attention(a) => self.attention(a, dtype),
             OpKind::Collective { func, ranks } => self.collective(op, *func, *ranks),
             OpKind::Norm { .. } => {
                 let cols = op.output.last().copied().unwrap_or(1).max(1);
                 let rows = (numel(&op.output) / cols).max(1);
                 let bytes = (op.bytes_read() + op.bytes_written()) as f64;
-                let act = (op.input_elems() * b) as f64;
-                let mut e =
-                    self.memory_kernel(bytes, act, self.cal.norm_passes, op.flops() as f64, ctx);
+                let mut e = self.memory_kernel(bytes, self.cal.norm_passes, op.flops() as f64);
                 let waves = (rows as f64 / (self.sms() * ROWS_PER_SM)).ceil();
                 let row = waves * cols as f64 * self.cal.row_ns * 1e-9;
                 e.compute_s = e.compute_s.max(row);
@@ -646,13 +629,12 @@ impl Device<'_> {
             }
             OpKind::Softmax => {
                 let bytes = (op.bytes_read() + op.bytes_written()) as f64;
-                let act = (op.input_elems() * b) as f64;
-                self.memory_kernel(bytes, act, self.cal.softmax_passes, op.flops() as f64, ctx)
+                self.memory_kernel(bytes, self.cal.softmax_passes, op.flops() as f64)
             }
             OpKind::Embedding { .. } => {
                 // Gather: read the rows and the ids, write the output.
                 let bytes = (2 * op.bytes_written()) as f64 + op.input_elems() as f64 * 4.0;
-                self.memory_kernel(bytes, 0.0, 1.0, 0.0, ctx)
+                self.memory_kernel(bytes, 1.0, 0.0)
             }
             OpKind::Reduce {
                 func: ReduceFunc::Mean | ReduceFunc::Sum | ReduceFunc::MaxMin,
@@ -662,19 +644,18 @@ impl Device<'_> {
             | OpKind::Copy
             | OpKind::MoeRouter { .. } => {
                 let bytes = (op.bytes_read() + op.bytes_written()) as f64;
-                let act = (op.input_elems() * b) as f64;
-                self.memory_kernel(bytes, act, 1.0, op.flops() as f64, ctx)
+                self.memory_kernel(bytes, 1.0, op.flops() as f64)
             }
         }
     }
 
     /// Depthwise convolution: a stencil over channels-last activations, memory-bound; its
     /// MACs run on the CUDA cores (2 per lane and cycle for 16-bit types).
-    fn depthwise(&self, op: &Op, v: GemmView, ctx: Context) -> KernelEstimate {
+    fn depthwise(&self, op: &Op, v: GemmView) -> KernelEstimate {
         let b = op.dtype.bytes() as f64;
         let input = op.input_elems() as f64 * b;
         let bytes = input + op.bytes_written() as f64 + op.weight_elems() as f64 * b;
-        let mut e = self.memory_kernel(bytes, input, self.cal.depthwise_passes, 0.0, ctx);
+        let mut e = self.memory_kernel(bytes, self.cal.depthwise_passes, 0.0);
         let lanes = if b <= 2.0 { 2.0 } else { 1.0 };
         let macs = v.macs() as f64;
         e.flops = 2.0 * macs;
@@ -757,7 +738,6 @@ mod tests {
         let big = d.gemm(
             &GemmProblem::dense(1, 8192, 8192, 8192, DType::Bf16),
             DType::Bf16,
-            Context::Stream,
         );
         assert_eq!(big.bound(), "compute");
         let tflops = big.flops / big.body_s / 1e12;
@@ -765,7 +745,6 @@ mod tests {
         let gemv = d.gemm(
             &GemmProblem::dense(1, 1, 8192, 8192, DType::Bf16),
             DType::Bf16,
-            Context::Stream,
         );
         assert_eq!(gemv.bound(), "memory");
         let gbps = gemv.hbm_bytes / gemv.body_s / 1e9;
@@ -784,7 +763,6 @@ mod tests {
             d.gemm(
                 &GemmProblem::dense(1, 4096, n, 4096, DType::Bf16),
                 DType::Bf16,
-                Context::Stream,
             )
         };
         let (a, m) = (t(4096), t(4095));

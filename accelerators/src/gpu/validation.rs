@@ -1,8 +1,8 @@
 //! The measured H100 data: reading its CSVs, pricing each row with the model, errors, and
 //! k-fold cross-validation of the calibration.
 //!
-//! Each row becomes the op it measured and is priced in [`Context::Isolated`], the harness's
-//! conditions (one eager call timed with CUDA events, L2 flushed). Files and columns are
+//! Each row becomes the op it measured and is priced by [`Gpu::isolated_latency`], the
+//! harness's conditions (one eager call timed with CUDA events, L2 flushed). Files and columns are
 //! described in `tests/data/gpu/h100/README.md`.
 
 use serde::Serialize;
@@ -12,7 +12,7 @@ use archsim_workloads::{
 };
 
 use super::calib::{self, Calibration};
-use super::{Context, Gpu, GpuSpec, LaunchMode};
+use super::{Gpu, GpuSpec, LaunchMode};
 
 /// One measured kernel (or whole step) and the op it ran.
 #[derive(Debug, Clone, Serialize)]
@@ -460,13 +460,14 @@ pub fn cross_validate(
 ) -> CrossValidation {
     let folds: Vec<Fold> = (0..k)
         .map(|f| {
-            let (test, train): (Vec<(usize, &Sample)>, Vec<(usize, &Sample)>) = samples
-                .iter()
-                .copied()
-                .enumerate()
-                .partition(|(i, _)| fold_of(*i, k) == f);
-            let train: Vec<&Sample> = train.into_iter().map(|(_, s)| s).collect();
-            let test: Vec<&Sample> = test.into_iter().map(|(_, s)| s).collect();
+            let (mut train, mut test): (Vec<&Sample>, Vec<&Sample>) = (Vec::new(), Vec::new());
+            for (i, s) in samples.iter().enumerate() {
+                if fold_of(i, k) == f {
+                    test.push(s);
+                } else {
+                    train.push(s);
+                }
+            }
             let (cal, train_mape) = fit(spec, start, names, &train, iters);
             Fold {
                 train_rows: train.len(),
@@ -491,10 +492,7 @@ pub fn output_elems(s: &Sample) -> u64 {
     numel(&s.op.output)
 }
 
-/// A sample's run in [`Context::Isolated`] on `gpu`, for reports: (predicted s, kernel).
+/// A sample's isolated run on `gpu`, for reports: (predicted s, kernel).
 pub fn explain(gpu: &Gpu, s: &Sample) -> (f64, super::KernelEstimate) {
-    (
-        gpu.isolated_latency(&s.op),
-        gpu.kernel(&s.op, Context::Isolated),
-    )
+    (gpu.isolated_latency(&s.op), gpu.kernel(&s.op))
 }

@@ -164,12 +164,15 @@ fn attention_and_convolution_within_15_percent() {
     }
 }
 
-#[test]
-fn llama2_7b_steps_no_constant_was_fitted_to() {
+/// Predicted vs measured for the `llm.csv` rows `pick` selects, printed; returns the errors.
+fn llm_rows(pick: impl Fn(&v::LlmRow) -> bool) -> Vec<(String, f64)> {
     let spec = h100();
-    let rows = v::parse_llm(&data("llm.csv")).unwrap();
-    let mut checked = 0;
-    for r in &rows {
+    let mut out = Vec::new();
+    for r in v::parse_llm(&data("llm.csv"))
+        .unwrap()
+        .iter()
+        .filter(|r| pick(r))
+    {
         let launch = if r.mode == "eager" {
             LaunchMode::Eager
         } else {
@@ -178,31 +181,46 @@ fn llama2_7b_steps_no_constant_was_fitted_to() {
         let gpu = Gpu::from_parts(spec.clone(), Calibration::h100(), launch);
         let p = v::predict_llm(&gpu, r).unwrap();
         let err = (p - r.measured_s) / r.measured_s;
-        // The acceptance check: CUDA-graph decode, and prefill (measured eager only).
-        let checked_row = r.phase == "prefill" || r.mode == "cudagraph";
+        let name = format!(
+            "{} b{} prompt {} ctx {} {}",
+            r.phase, r.batch, r.prompt_len, r.context_len, r.mode
+        );
         println!(
-            "{} {:<7} b{:<2} ctx {:<4} {:<9} measured {:8.3} ms predicted {:8.3} ms {:+6.1}%",
-            if checked_row { "check" } else { "     " },
-            r.phase,
-            r.batch,
-            r.context_len,
-            r.mode,
+            "{name:<40} measured {:8.3} ms predicted {:8.3} ms {:+6.1}%",
             r.measured_s * 1e3,
             p * 1e3,
             100.0 * err
         );
-        if checked_row {
-            checked += 1;
-            assert!(
-                err.abs() <= 0.15,
-                "{} b{} ctx {} {}: {:+.1}%",
-                r.phase,
-                r.batch,
-                r.context_len,
-                r.mode,
-                100.0 * err
-            );
-        }
+        out.push((name, err));
     }
-    assert_eq!(checked, 8);
+    out
+}
+
+/// CUDA-graph decode steps of LLaMA-2-7B within 15 %; no constant was fitted to them.
+#[test]
+fn llama2_7b_cuda_graph_decode_within_15_percent() {
+    let rows = llm_rows(|r| r.phase == "decode" && r.mode == "cudagraph");
+    assert_eq!(rows.len(), 4);
+    for (name, err) in rows {
+        assert!(err.abs() <= 0.15, "{name}: {:+.1}%", 100.0 * err);
+    }
+}
+
+/// Prefills of LLaMA-2-7B (`llm.csv` measured them eager only) within 15 %; no constant was
+/// fitted to them.
+#[test]
+fn llama2_7b_prefill_within_15_percent() {
+    let rows = llm_rows(|r| r.phase == "prefill");
+    assert_eq!(rows.len(), 4);
+    for (name, err) in rows {
+        assert!(err.abs() <= 0.15, "{name}: {:+.1}%", 100.0 * err);
+    }
+}
+
+/// Eager decode steps: reported, no bound in the acceptance criteria.
+#[test]
+fn llama2_7b_eager_decode_is_reported() {
+    let rows = llm_rows(|r| r.phase == "decode" && r.mode == "eager");
+    assert_eq!(rows.len(), 4);
+    assert!(rows.iter().all(|(_, e)| e.is_finite()));
 }
