@@ -178,10 +178,6 @@ const RING_STEP_S: f64 = 1.5e-6;
 /// NVLink is ~80% of the link rate; an assumption, not calibrated).
 const LINK_EFFICIENCY: f64 = 0.8;
 
-fn c_eff(c: &Calibration) -> f64 {
-    c.conv_window_efficiency
-}
-
 /// Largest power of two dividing `bytes`, capped at 16 (the TMA alignment).
 pub fn alignment(bytes: u64) -> u64 {
     if bytes == 0 {
@@ -215,6 +211,8 @@ pub struct GemmProblem {
     pub extra_s: f64,
     /// The library kernel pays cuBLAS's stream warm-up (`gemm_warmup_mb`).
     pub warmup: bool,
+    /// Factor on the main loop's MAC rate (below 1 for a convolution's im2col gather).
+    pub rate_factor: f64,
 }
 
 impl GemmProblem {
@@ -234,6 +232,7 @@ impl GemmProblem {
             align_b: alignment(n * dtype.bytes()),
             extra_s: 0.0,
             warmup: true,
+            rate_factor: 1.0,
         }
     }
 }
@@ -310,7 +309,7 @@ impl Device<'_> {
         let c = self.cal;
         let sms = self.sms();
         let (rate, _) = self.mac_rate(dtype);
-        let mut rate_sm = rate / sms;
+        let mut rate_sm = rate / sms * p.rate_factor.clamp(1e-3, 1.0);
         let bw = self.hbm_bw();
         let (_, tensor) = self.spec.matmul_peak(dtype, self.allow_tf32);
         // CUDA-core SGEMM loads through L1 with no alignment-dependent fallback.
@@ -595,22 +594,18 @@ impl Device<'_> {
                     align_b: alignment(cv.out_channels / cv.groups.max(1) * b),
                     extra_s: self.cal.conv_us * 1e-6,
                     warmup: false,
+                    // The im2col gather of a windowed conv (address generation, halos) slows
+                    // the main loop.
+                    rate_factor: if cv.kernel[0] * cv.kernel[1] > 1 {
+                        self.cal.conv_window_efficiency
+                    } else {
+                        1.0
+                    },
                 };
                 if v.groups > 1 {
                     p.align_a = p.align_a.min(alignment(v.k * b));
                 }
-                let window = cv.kernel[0] * cv.kernel[1] > 1;
-                let mut e = if window {
-                    // The im2col gather of a windowed conv (address generation, halos) slows
-                    // the main loop.
-                    let mut slow = self.clone();
-                    let mut cal = self.cal.clone();
-                    cal.mma_efficiency *= c_eff(self.cal);
-                    slow.cal = &cal;
-                    slow.gemm_planned(&p, dtype, plan)
-                } else {
-                    self.gemm_planned(&p, dtype, plan)
-                };
+                let mut e = self.gemm_planned(&p, dtype, plan);
                 e.class = KernelClass::Conv;
                 e
             }
