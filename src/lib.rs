@@ -76,7 +76,25 @@ pub fn simulate(cfg: &Config, base_dir: &Path) -> Result<Report, Error> {
 }
 
 /// Runs the mapping, schedule and report stages of `cfg` on an already built workload.
+///
+/// On a GPU the report also carries the serving metrics of an `llm:` workload (TTFT, TPOT,
+/// memory, largest batch, KV-cache swapping) in its `llm` field; a model whose weights do not
+/// fit in device memory is an out-of-memory error.
 pub fn evaluate(cfg: &Config, w: &archsim_workloads::Workload) -> Result<Report, Error> {
+    if let archsim_accelerators::AcceleratorConfig::Gpu(g) = &cfg.accelerator {
+        let gpu = archsim_accelerators::gpu::Gpu::new(g)?;
+        let llm = match &cfg.workload.llm {
+            Some(l) => Some(archsim_accelerators::gpu::llm::metrics(
+                &gpu,
+                l,
+                cfg.workload.dtype,
+            )?),
+            None => None,
+        };
+        let mut report = gpu.evaluate(w, &config_hash(cfg), cfg.seed)?;
+        report.llm = llm;
+        return Ok(report);
+    }
     let acc = cfg.accelerator.build()?;
     Ok(archsim_accelerators::pipeline::evaluate(
         w,

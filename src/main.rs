@@ -171,8 +171,41 @@ fn run(
     println!("  MACs           {:>14}", report.macs);
     println!(
         "  DRAM traffic   {:>14} bytes",
-        report.bytes.get("dram").copied().unwrap_or(0)
+        report
+            .bytes
+            .get("dram")
+            .or_else(|| report.bytes.get("hbm"))
+            .copied()
+            .unwrap_or(0)
     );
+    if let Some(l) = &report.llm {
+        println!(
+            "  LLM ({}, batch {}, prompt {}, context {}, tp {}, {}):",
+            l.model, l.batch, l.prompt_len, l.context_len, l.tp, l.launch
+        );
+        println!("    TTFT         {:>14.3} ms", l.ttft_s * 1e3);
+        println!("    TPOT         {:>14.3} ms", l.tpot_s * 1e3);
+        println!("    decode       {:>14.1} tokens/s", l.decode_tokens_per_s);
+        println!(
+            "    memory       {:>14.2} GB of {:.2} GB (weights {:.2}, KV cache {:.2}, activations {:.2})",
+            l.memory.total_bytes as f64 / 1e9,
+            l.memory.capacity_bytes as f64 / 1e9,
+            l.memory.weights_bytes as f64 / 1e9,
+            l.memory.kv_cache_bytes as f64 / 1e9,
+            l.memory.activation_bytes as f64 / 1e9
+        );
+        println!(
+            "    max batch    {:>14} at context {}",
+            l.max_batch, l.context_len
+        );
+        if let Some(s) = &l.kv_swap {
+            println!(
+                "    KV swap      {:>14.2} GB over the host link: {:.3} s per token",
+                s.overflow_bytes as f64 / 1e9,
+                s.decode_swap_s
+            );
+        }
+    }
     let mut top: Vec<_> = report.ops.iter().collect();
     top.sort_by(|a, b| b.cycles.cmp(&a.cycles).then(a.name.cmp(&b.name)));
     println!("  slowest ops:");
@@ -210,6 +243,15 @@ fn list(what: Option<&str>) {
         }
         println!("systolic keys: rows, cols, dataflow (os|ws|is), sram_kib {{ifmap, filter, ofmap}}, word_bytes (1|2|4),");
         println!("               freq_mhz, dram_bw_words_per_cycle (absent = unlimited), os_drain (overlapped|separate)");
-        println!("presets: none yet (accelerator presets arrive with the GPU and NPU models)");
+        println!(
+            "gpu keys: preset ({}), launch (cudagraph|eager), allow_tf32,",
+            archsim::accelerators::gpu::PRESETS.join("|")
+        );
+        println!("          overrides: sms, clock_mhz, tensor_tflops {{tf32, bf16, fp16, fp8, int8}}, cuda_tflops, hbm_gb,");
+        println!("          hbm_gbps, l2_mb, l2_gbps, smem_kib, host_link_gbps, nvlink_gbps, launch_us, tdp_w");
+        println!(
+            "presets (accelerator.preset, kind gpu): {}",
+            archsim::accelerators::gpu::PRESETS.join(", ")
+        );
     }
 }

@@ -146,3 +146,289 @@ where
     root.present().map_err(e)?;
     Ok(())
 }
+
+/// A tick label without trailing decimals for values of 1 and more.
+fn short(v: f64) -> String {
+    if v >= 1.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// A tick label with an SI prefix (`T`, `G`, `M`).
+fn si(v: f64) -> String {
+    match v {
+        v if v >= 1e12 => format!("{:.0} T", v / 1e12),
+        v if v >= 1e9 => format!("{:.0} G", v / 1e9),
+        v => format!("{:.0} M", v / 1e6),
+    }
+}
+
+/// A point of a predicted-vs-measured plot.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    /// Series (legend entry), e.g. `gemm bf16`.
+    pub series: String,
+    /// Measured value.
+    pub measured: f64,
+    /// Predicted value.
+    pub predicted: f64,
+}
+
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(52, 101, 164),
+    RGBColor(204, 0, 0),
+    RGBColor(78, 154, 6),
+    RGBColor(245, 121, 0),
+    RGBColor(117, 80, 123),
+    RGBColor(193, 125, 17),
+    RGBColor(6, 152, 154),
+    RGBColor(85, 87, 83),
+];
+
+fn series_names<T>(items: &[T], name: impl Fn(&T) -> &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for i in items {
+        if !names.iter().any(|n| n == name(i)) {
+            names.push(name(i).to_string());
+        }
+    }
+    names
+}
+
+fn log_range(values: impl Iterator<Item = f64>, pad: f64) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::MAX, f64::MIN);
+    for v in values.filter(|v| v.is_finite() && *v > 0.0) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if lo > hi {
+        return (1.0, 10.0);
+    }
+    (lo / pad, hi * pad)
+}
+
+/// Writes `<stem>.png` and `<stem>.svg` into `dir`: predicted against measured values on log
+/// axes (`unit` names them), one colour per series, with the identity and ±10 % lines.
+pub fn predicted_vs_measured(
+    points: &[Comparison],
+    unit: &str,
+    title: &str,
+    dir: &Path,
+    stem: &str,
+) -> Result<(), String> {
+    register_font();
+    let png = dir.join(format!("{stem}.png"));
+    let svg = dir.join(format!("{stem}.svg"));
+    let size = (900, 820);
+    draw_pvm(
+        points,
+        unit,
+        title,
+        &BitMapBackend::new(&png, size).into_drawing_area(),
+    )
+    .map_err(|e| format!("{}: {e}", png.display()))?;
+    draw_pvm(
+        points,
+        unit,
+        title,
+        &SVGBackend::new(&svg, size).into_drawing_area(),
+    )
+    .map_err(|e| format!("{}: {e}", svg.display()))?;
+    Ok(())
+}
+
+fn draw_pvm<DB: DrawingBackend>(
+    points: &[Comparison],
+    unit: &str,
+    title: &str,
+    root: &DrawingArea<DB, Shift>,
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    root.fill(&WHITE).map_err(e)?;
+    let (lo, hi) = log_range(points.iter().flat_map(|p| [p.measured, p.predicted]), 1.3);
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d((lo..hi).log_scale(), (lo..hi).log_scale())
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc(format!("measured ({unit})"))
+        .y_desc(format!("predicted ({unit})"))
+        .label_style(("sans-serif", 13))
+        .x_label_formatter(&|v| short(*v))
+        .y_label_formatter(&|v| short(*v))
+        .draw()
+        .map_err(e)?;
+    let grey = RGBColor(150, 150, 150);
+    for (f, style) in [
+        (1.0, grey.stroke_width(2)),
+        (1.1, grey.stroke_width(1)),
+        (1.0 / 1.1, grey.stroke_width(1)),
+    ] {
+        chart
+            .draw_series(LineSeries::new([(lo, lo * f), (hi, hi * f)], style))
+            .map_err(e)?;
+    }
+    for (i, name) in series_names(points, |p| &p.series).iter().enumerate() {
+        let c = PALETTE[i % PALETTE.len()];
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .filter(|p| &p.series == name)
+                    .map(|p| Circle::new((p.measured, p.predicted), 3, c.filled())),
+            )
+            .map_err(e)?
+            .label(name.as_str())
+            .legend(move |(x, y)| Circle::new((x + 5, y), 4, c.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.9))
+        .label_font(("sans-serif", 13))
+        .draw()
+        .map_err(e)?;
+    root.present().map_err(e)?;
+    Ok(())
+}
+
+/// One op placed on a roofline.
+#[derive(Debug, Clone)]
+pub struct RooflinePoint {
+    /// Series (legend entry), e.g. the op class.
+    pub series: String,
+    /// FLOPs per byte of device memory traffic.
+    pub intensity: f64,
+    /// Achieved FLOP/s.
+    pub flops_per_s: f64,
+}
+
+/// A roof: a compute ceiling with its memory slope.
+#[derive(Debug, Clone)]
+pub struct Roof {
+    /// Legend entry.
+    pub label: String,
+    /// Compute ceiling, FLOP/s.
+    pub peak_flops: f64,
+    /// Memory bandwidth, bytes/s.
+    pub bandwidth: f64,
+}
+
+/// Writes `<stem>.png` and `<stem>.svg` into `dir`: the roofs (`min(peak, intensity ×
+/// bandwidth)`) and the ops placed by arithmetic intensity and achieved throughput.
+pub fn roofline(
+    roofs: &[Roof],
+    points: &[RooflinePoint],
+    title: &str,
+    dir: &Path,
+    stem: &str,
+) -> Result<(), String> {
+    register_font();
+    let png = dir.join(format!("{stem}.png"));
+    let svg = dir.join(format!("{stem}.svg"));
+    let size = (1000, 720);
+    draw_roofline(
+        roofs,
+        points,
+        title,
+        &BitMapBackend::new(&png, size).into_drawing_area(),
+    )
+    .map_err(|e| format!("{}: {e}", png.display()))?;
+    draw_roofline(
+        roofs,
+        points,
+        title,
+        &SVGBackend::new(&svg, size).into_drawing_area(),
+    )
+    .map_err(|e| format!("{}: {e}", svg.display()))?;
+    Ok(())
+}
+
+fn draw_roofline<DB: DrawingBackend>(
+    roofs: &[Roof],
+    points: &[RooflinePoint],
+    title: &str,
+    root: &DrawingArea<DB, Shift>,
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    root.fill(&WHITE).map_err(e)?;
+    let (x_lo, x_hi) = log_range(points.iter().map(|p| p.intensity), 3.0);
+    let (x_lo, x_hi) = (x_lo.min(0.1), x_hi.max(2000.0));
+    let top = roofs.iter().map(|r| r.peak_flops).fold(0.0, f64::max);
+    let (y_lo, _) = log_range(points.iter().map(|p| p.flops_per_s), 3.0);
+    let (y_lo, y_hi) = (y_lo.min(top / 1e4), top * 2.0);
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(80)
+        .build_cartesian_2d((x_lo..x_hi).log_scale(), (y_lo..y_hi).log_scale())
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc("arithmetic intensity (FLOP per byte of device memory)")
+        .y_desc("achieved FLOP/s")
+        .label_style(("sans-serif", 13))
+        .x_label_formatter(&|v| short(*v))
+        .y_label_formatter(&|v| si(*v))
+        .draw()
+        .map_err(e)?;
+    let dark = [
+        RGBColor(0, 0, 0),
+        RGBColor(120, 120, 120),
+        RGBColor(160, 60, 60),
+    ];
+    for (i, r) in roofs.iter().enumerate() {
+        let c = dark[i % dark.len()];
+        let knee = r.peak_flops / r.bandwidth;
+        let line = vec![
+            (x_lo, x_lo * r.bandwidth),
+            (
+                knee.clamp(x_lo, x_hi),
+                r.peak_flops.min(knee.clamp(x_lo, x_hi) * r.bandwidth),
+            ),
+            (x_hi, r.peak_flops),
+        ];
+        chart
+            .draw_series(LineSeries::new(line, c.stroke_width(2)))
+            .map_err(e)?
+            .label(r.label.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], c.stroke_width(2)));
+    }
+    for (i, name) in series_names(points, |p| &p.series).iter().enumerate() {
+        let c = PALETTE[i % PALETTE.len()];
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .filter(|p| &p.series == name && p.intensity > 0.0 && p.flops_per_s > 0.0)
+                    .map(|p| Circle::new((p.intensity, p.flops_per_s), 4, c.filled())),
+            )
+            .map_err(e)?
+            .label(name.as_str())
+            .legend(move |(x, y)| Circle::new((x + 5, y), 4, c.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.9))
+        .label_font(("sans-serif", 13))
+        .draw()
+        .map_err(e)?;
+    root.present().map_err(e)?;
+    Ok(())
+}

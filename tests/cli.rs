@@ -305,3 +305,131 @@ fn llm_workloads_and_their_errors() {
         assert!(err.contains(want), "{err:?} lacks {want:?}");
     }
 }
+
+#[test]
+fn gpu_prices_every_workload_form() {
+    let dir = tmp("gpu");
+    let acc = "accelerator:\n  kind: gpu\n  preset: h100_sxm\n";
+    for (workload, name) in [
+        (
+            "gemm: {m: 2048, n: 4096, k: 4096}\n  dtype: bf16",
+            "gemm_2048x4096x4096",
+        ),
+        ("model: resnet50\n  batch: 8\n  dtype: fp16", "resnet50"),
+        (
+            "model: bert_base\n  seq_len: 128\n  dtype: bf16",
+            "bert_base",
+        ),
+        (
+            "llm: {model: llama2_7b, phase: prefill, batch: 1, prompt_len: 512}\n  dtype: bf16",
+            "llama2_7b_prefill",
+        ),
+    ] {
+        let cfg = write_cfg(&dir, &format!("workload:\n  {workload}\n{acc}"));
+        let o = archsim(&[
+            "run",
+            &cfg,
+            "--json",
+            "--out",
+            dir.join("o").to_str().unwrap(),
+        ]);
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(r["workload"], name);
+        assert!(r["accelerator"]
+            .as_str()
+            .unwrap()
+            .starts_with("gpu h100_sxm"));
+        let total = r["latency_s"].as_f64().unwrap();
+        let sum: f64 = r["ops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|op| op["latency_s"].as_f64().unwrap())
+            .sum();
+        assert!(
+            total > 0.0 && (sum - total).abs() <= 1e-6 * total + 1e-9,
+            "{name}: {sum} vs {total}"
+        );
+        assert_eq!(r.get("llm").is_some(), name.starts_with("llama"), "{name}");
+    }
+}
+
+#[test]
+fn gpu_llm_report_and_bad_input() {
+    let dir = tmp("gpu_llm");
+    let cfg = root().join("configs/llama2_7b_h100.yaml");
+    let o = archsim(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--json",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let l = &r["llm"];
+    for key in ["ttft_s", "tpot_s", "decode_tokens_per_s", "max_batch"] {
+        assert!(l[key].as_f64().unwrap() > 0.0, "{key}");
+    }
+    assert_eq!(l["memory"]["fits"], true);
+    // Time per output token is the decode step the report priced.
+    let tpot = l["tpot_s"].as_f64().unwrap();
+    assert!((tpot - r["latency_s"].as_f64().unwrap()).abs() / tpot < 1e-3);
+    // The systolic model's report has no `llm` section (existing output unchanged).
+    let o = archsim(&["run", "--json", "--out", dir.join("q").to_str().unwrap()]);
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(r.get("llm").is_none());
+
+    let base = "workload:\n  llm: {model: llama2_7b, phase: decode, batch: 1, context_len: 129}\n  dtype: bf16\naccelerator:\n  kind: gpu\n  preset: h100_sxm\n";
+    let cases = [
+        (
+            base.replace("h100_sxm", "h100"),
+            "c.yaml:6:11: accelerator.preset: unknown preset `h100`",
+        ),
+        (
+            format!("{base}  hbm_gbps: 0\n"),
+            "accelerator.hbm_gbps: must be a positive number",
+        ),
+        (
+            format!("{base}  launch: async\n"),
+            "accelerator.launch: unknown variant `async`",
+        ),
+        (
+            format!("{base}  tensor_tflops: {{bf16: -1}}\n"),
+            "accelerator.tensor_tflops.bf16: must be a positive",
+        ),
+        (
+            base.replace("llama2_7b", "llama2_70b"),
+            "out of memory on gpu h100_sxm (cudagraph): llama2_70b weights",
+        ),
+    ];
+    for (text, want) in cases {
+        let cfg = write_cfg(&dir, &text);
+        let o = archsim(&["run", &cfg, "--out", dir.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(want), "{err:?} lacks {want:?}");
+        assert!(!err.contains("panicked"));
+    }
+    // Tensor parallelism makes 70B fit on 4 GPUs.
+    let cfg = write_cfg(
+        &dir,
+        &base
+            .replace("llama2_7b", "llama2_70b")
+            .replace("context_len: 129", "context_len: 129, tp: 4"),
+    );
+    let o = archsim(&["run", &cfg, "--json", "--out", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["llm"]["tp"], 4);
+    assert!(r["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|op| op["kind"] == "collective"));
+}

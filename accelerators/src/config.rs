@@ -104,6 +104,7 @@ impl AcceleratorConfig {
         };
         let accelerator = match kind.as_str() {
             "systolic" => AcceleratorConfig::Systolic(typed(Value::Object(acc), &["accelerator"])?),
+            "gpu" => AcceleratorConfig::Gpu(typed(Value::Object(acc), &["accelerator"])?),
             other => {
                 return Err((
                     vec!["accelerator".into(), "kind".into()],

@@ -14,8 +14,9 @@
 //! `cost` is pure: no clock, no RNG, no I/O. Contention between concurrent ops for shared
 //! memory bandwidth is resolved by the scheduler in `archsim-sim`, not by the model.
 //!
-//! Families today: [`systolic`] (SCALE-Sim v3 parity). GPU, NPU+PIM, dataflow RDU, SoC and
-//! heterogeneous chips plug in behind the same [`Accelerator`] trait.
+//! Families today: [`systolic`] (SCALE-Sim v3 parity) and [`gpu`] (calibrated on a measured
+//! H100). NPU+PIM, dataflow RDU, SoC and heterogeneous chips plug in behind the same
+//! [`Accelerator`] trait.
 //!
 //! ```
 //! use archsim_accelerators::{pipeline, systolic::{Dataflow, Systolic, SystolicConfig}};
@@ -31,6 +32,7 @@
 
 pub mod config;
 pub mod energy;
+pub mod gpu;
 pub mod pipeline;
 pub mod systolic;
 
@@ -76,6 +78,14 @@ pub enum AccelError {
         /// Why.
         reason: String,
     },
+    /// The workload does not fit in the accelerator's memory (infeasible design point).
+    #[error("out of memory on {accelerator}: {reason}")]
+    OutOfMemory {
+        /// Accelerator description.
+        accelerator: String,
+        /// What does not fit, with the sizes.
+        reason: String,
+    },
     /// The scheduler failed.
     #[error(transparent)]
     Sim(#[from] SimError),
@@ -106,6 +116,21 @@ pub enum Plan {
         /// SIMD lanes.
         lanes: u64,
     },
+    /// The kernel(s) of an op on a GPU.
+    Gpu {
+        /// Kernel family (`gemm`, `gemm_narrow`, `implicit_gemm`, `flash_attention`, …).
+        kernel: String,
+        /// Output tile `[bm, bn]` of a tiled kernel (`[0, 0]` otherwise).
+        tile: [u32; 2],
+        /// K splits (GEMM) or KV splits (flash-decoding).
+        split: u32,
+        /// Waves of CTAs over the SMs.
+        waves: u64,
+        /// Kernels launched.
+        launches: u32,
+        /// `compute`, `memory` or `launch`.
+        bound: String,
+    },
 }
 
 impl Plan {
@@ -130,6 +155,27 @@ impl Plan {
                 .collect::<Vec<_>>()
                 .join(" + "),
             Plan::Vector { lanes } => format!("vector {lanes} lanes"),
+            Plan::Gpu {
+                kernel,
+                tile,
+                split,
+                waves,
+                bound,
+                ..
+            } => {
+                let mut s = kernel.clone();
+                if tile[0] > 0 {
+                    s.push_str(&format!(" {}x{}", tile[0], tile[1]));
+                }
+                if *split > 1 {
+                    s.push_str(&format!(" split {split}"));
+                }
+                if *waves > 1 {
+                    s.push_str(&format!(" {waves} waves"));
+                }
+                s.push_str(&format!(" ({bound})"));
+                s
+            }
         }
     }
 }
@@ -208,16 +254,19 @@ pub trait Accelerator {
 pub enum AcceleratorConfig {
     /// A systolic array (`kind: systolic`).
     Systolic(systolic::SystolicConfig),
+    /// A GPU (`kind: gpu`): a preset plus optional resource overrides.
+    Gpu(Box<gpu::GpuConfig>),
 }
 
 /// Kinds accepted in `accelerator.kind`.
-pub const KINDS: &[&str] = &["systolic"];
+pub const KINDS: &[&str] = &["systolic", "gpu"];
 
 impl AcceleratorConfig {
     /// Builds the model, validating the config.
     pub fn build(&self) -> Result<Box<dyn Accelerator + Send + Sync>, AccelError> {
         match self {
             AcceleratorConfig::Systolic(c) => Ok(Box::new(systolic::Systolic::new(c.clone())?)),
+            AcceleratorConfig::Gpu(c) => Ok(Box::new(gpu::Gpu::new(c)?)),
         }
     }
 
@@ -225,6 +274,7 @@ impl AcceleratorConfig {
     pub fn validate(&self) -> Result<(), AccelError> {
         match self {
             AcceleratorConfig::Systolic(c) => c.validate(),
+            AcceleratorConfig::Gpu(c) => c.validate(),
         }
     }
 }

@@ -79,6 +79,72 @@ pub struct Report {
     pub ops: Vec<OpReport>,
     /// Version, config hash and seed.
     pub provenance: Provenance,
+    /// Serving metrics of an `llm:` workload, for models that derive them (the GPU model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm: Option<LlmReport>,
+}
+
+/// Memory one device needs to serve an LLM step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LlmMemory {
+    /// Weights held by one device (its tensor-parallel share).
+    pub weights_bytes: u64,
+    /// KV cache of the batch at the context length, one device's share.
+    pub kv_cache_bytes: u64,
+    /// Peak activations (largest working set of one kernel, prefill or decode).
+    pub activation_bytes: u64,
+    /// Weights + KV cache + activations.
+    pub total_bytes: u64,
+    /// Device memory capacity.
+    pub capacity_bytes: u64,
+    /// `total_bytes <= capacity_bytes`.
+    pub fits: bool,
+}
+
+/// KV-cache swapping over the host link when the cache overflows device memory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KvSwap {
+    /// KV-cache bytes that do not fit and live in host memory.
+    pub overflow_bytes: u64,
+    /// Host link bandwidth used, GB/s (one direction).
+    pub host_link_gbps: f64,
+    /// Time to stream the overflow to the device once per decode step, s.
+    pub decode_swap_s: f64,
+    /// Time to write the overflow back to the host during the prefill, s.
+    pub prefill_swap_s: f64,
+}
+
+/// Serving metrics of an LLM on an accelerator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LlmReport {
+    /// Model name.
+    pub model: String,
+    /// Sequences served together.
+    pub batch: u64,
+    /// Prompt tokens per sequence.
+    pub prompt_len: u64,
+    /// Tokens in the KV cache after the decode step priced.
+    pub context_len: u64,
+    /// Tensor-parallel degree (devices).
+    pub tp: u64,
+    /// Kernel launch mode the latencies assume.
+    pub launch: String,
+    /// Time to first token: the prefill of `batch × prompt_len` tokens (with KV swap-out).
+    pub ttft_s: f64,
+    /// Time per output token: one decode step at `context_len` (with KV swap-in).
+    pub tpot_s: f64,
+    /// Generated tokens per second over the batch, `batch / tpot_s`.
+    pub decode_tokens_per_s: f64,
+    /// Prompt tokens per second, `batch × prompt_len / ttft_s`.
+    pub prefill_tokens_per_s: f64,
+    /// Memory of one device.
+    pub memory: LlmMemory,
+    /// Largest batch whose weights, KV cache and activations fit at `context_len` (0 when
+    /// not even one sequence fits).
+    pub max_batch: u64,
+    /// KV-cache swapping, when the cache overflows device memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_swap: Option<KvSwap>,
 }
 
 /// FNV-1a 64-bit hash of `bytes`, as 16 hex digits — stable across platforms and versions.

@@ -1,0 +1,231 @@
+//! LLM serving metrics on a GPU: time to first token, time per output token, throughput,
+//! memory, the largest batch that fits, KV-cache swapping and tensor parallelism.
+//!
+//! * **TTFT** is the prefill of `batch × prompt_len` tokens; **TPOT** one decode step with
+//!   `context_len` tokens in the cache. Both are [`Gpu::predict`] over the lowered graphs
+//!   (`archsim_workloads::llm::lower`), so they include every kernel's launch cost in the
+//!   configured launch mode.
+//! * **Memory** of one device: its share of the weights, its share of the KV cache (KV heads
+//!   split across the tensor-parallel group, replicated when there are fewer heads than
+//!   devices), and the peak activations — the largest working set of one kernel (inputs plus
+//!   output; FlashAttention never materializes the score matrix) of the decode step or of one
+//!   sequence's prefill (a batch's prefill that does not fit runs a sequence at a time, as
+//!   serving engines chunk prefills).
+//! * **Largest batch**: how many sequences of `context_len` tokens fit next to the weights,
+//!   each needing its KV cache and its share of the activations.
+//! * **KV-cache swapping**: when the weights and activations fit but the KV cache does not, the
+//!   overflow lives in host memory and crosses the host link (PCIe) every decode step; with
+//!   layer-by-layer prefetch the step takes the longer of the GPU time and the transfer (the
+//!   bound of the long-context analysis in Y. Fu, "Challenges in Deploying Long-Context
+//!   Transformers: A Theoretical Peak Performance Analysis", arXiv:2405.08944, 2024). The
+//!   prefill writes the overflow back the same way. When even the weights and activations do
+//!   not fit, the step is infeasible: [`AccelError::OutOfMemory`].
+//! * **Tensor parallelism** (`tp` in the `llm:` section): the graphs are one device's share,
+//!   with ring all-reduces over NVLink after the attention and MLP blocks
+//!   ([`super::kernels`]); memory figures are per device.
+
+use archsim_sim::{KvSwap, LlmMemory, LlmReport};
+use archsim_workloads::llm::{self, LlmConfig, Phase};
+use archsim_workloads::{numel, DType, OpKind, Workload};
+
+use super::Gpu;
+use crate::{AccelError, Accelerator};
+
+/// Peak activation bytes of a graph: the largest working set of one kernel (activation
+/// inputs plus output). A decode attention's KV cache is counted in the KV cache, not here.
+pub fn activation_bytes(w: &Workload) -> u64 {
+    w.graph
+        .node_weights()
+        .map(|op| {
+            let b = op.dtype.bytes();
+            match &op.kind {
+                OpKind::Reshape => 0,
+                // Q, the new token's K and V, and the output.
+                OpKind::Attention(_) => 4 * numel(&op.output) * b,
+                _ => op.input_elems() * b + op.bytes_written(),
+            }
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// One device's share of the KV cache of `batch` sequences of `context` tokens.
+pub fn kv_cache_bytes(
+    spec: &llm::TransformerSpec,
+    layers: u64,
+    tp: u64,
+    batch: u64,
+    context: u64,
+    dtype: DType,
+) -> u64 {
+    let kv_heads = (spec.kv_heads / tp.max(1)).max(1);
+    2 * layers * batch * context * kv_heads * spec.head_dim() * dtype.bytes()
+}
+
+fn gb(bytes: u64) -> f64 {
+    bytes as f64 / 1e9
+}
+
+/// Serving metrics of the `llm:` section `cfg` (of either phase) at `dtype` on `gpu`.
+pub fn metrics(gpu: &Gpu, cfg: &LlmConfig, dtype: DType) -> Result<LlmReport, AccelError> {
+    let bad = |e: archsim_workloads::WorkloadError| AccelError::InvalidConfig {
+        key: "workload.llm".into(),
+        reason: e.to_string(),
+    };
+    let context = match cfg.phase {
+        Phase::Prefill => cfg.prompt_len + 1,
+        Phase::Decode => cfg.context_len.unwrap_or(cfg.prompt_len + 1),
+    };
+    let prefill_cfg = LlmConfig {
+        phase: Phase::Prefill,
+        context_len: None,
+        ..cfg.clone()
+    };
+    let decode_cfg = LlmConfig {
+        phase: Phase::Decode,
+        context_len: Some(context),
+        ..cfg.clone()
+    };
+    let prefill = llm::lower(&prefill_cfg, dtype).map_err(bad)?;
+    let decode = llm::lower(&decode_cfg, dtype).map_err(bad)?;
+    let info = decode
+        .llm
+        .as_ref()
+        .ok_or_else(|| AccelError::InvalidConfig {
+            key: "workload.llm".into(),
+            reason: "the lowered graph carries no LLM metadata".into(),
+        })?;
+    let tp = cfg.tp.max(1);
+    let weights = decode.total_weights() * dtype.bytes();
+    let kv = kv_cache_bytes(&info.spec, info.layers, tp, cfg.batch, context, dtype);
+    // A batch's prefill that does not fit at once runs one sequence at a time (as serving
+    // engines chunk prefills): count one sequence's prefill working set.
+    let act_decode = activation_bytes(&decode);
+    let act_prefill = activation_bytes(&prefill).div_ceil(cfg.batch.max(1));
+    let act = act_decode.max(act_prefill);
+    let capacity = gpu.spec.hbm_bytes().max(0.0) as u64;
+    let total = weights + kv + act;
+    if weights + act > capacity {
+        return Err(AccelError::OutOfMemory {
+            accelerator: gpu.name(),
+            reason: format!(
+                "{} weights ({:.1} GB per device at tp {tp}) and activations ({:.1} GB) exceed \
+                 the {:.1} GB of device memory; use a larger tp, a smaller dtype or batch",
+                cfg.model,
+                gb(weights),
+                gb(act),
+                gb(capacity)
+            ),
+        });
+    }
+    let ttft_gpu = gpu.predict(&prefill);
+    let tpot_gpu = gpu.predict(&decode);
+    let host_bw = gpu.spec.host_link_gbps * 1e9;
+    let kv_swap = (total > capacity).then(|| {
+        let overflow = total - capacity;
+        KvSwap {
+            overflow_bytes: overflow,
+            host_link_gbps: gpu.spec.host_link_gbps,
+            decode_swap_s: overflow as f64 / host_bw,
+            prefill_swap_s: overflow as f64 / host_bw,
+        }
+    });
+    let (ttft, tpot) = match &kv_swap {
+        Some(s) => (
+            ttft_gpu.max(s.prefill_swap_s),
+            tpot_gpu.max(s.decode_swap_s),
+        ),
+        None => (ttft_gpu, tpot_gpu),
+    };
+    // Each more sequence needs its KV cache and its share of the decode activations, next to
+    // the weights and one sequence's prefill working set.
+    let per_seq = kv_cache_bytes(&info.spec, info.layers, tp, 1, context, dtype)
+        + act_decode.div_ceil(cfg.batch.max(1));
+    let max_batch = capacity.saturating_sub(weights + act_prefill) / per_seq.max(1);
+    Ok(LlmReport {
+        model: cfg.model.clone(),
+        batch: cfg.batch,
+        prompt_len: cfg.prompt_len,
+        context_len: context,
+        tp,
+        launch: gpu.launch.name().into(),
+        ttft_s: ttft,
+        tpot_s: tpot,
+        decode_tokens_per_s: if tpot > 0.0 {
+            cfg.batch as f64 / tpot
+        } else {
+            0.0
+        },
+        prefill_tokens_per_s: if ttft > 0.0 {
+            (cfg.batch * cfg.prompt_len) as f64 / ttft
+        } else {
+            0.0
+        },
+        memory: LlmMemory {
+            weights_bytes: weights,
+            kv_cache_bytes: kv,
+            activation_bytes: act,
+            total_bytes: total,
+            capacity_bytes: capacity,
+            fits: total <= capacity,
+        },
+        max_batch,
+        kv_swap,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::{GpuConfig, LaunchMode};
+
+    fn cfg(model: &str, batch: u64, prompt: u64, context: u64, tp: u64) -> LlmConfig {
+        LlmConfig {
+            model: model.into(),
+            phase: Phase::Decode,
+            batch,
+            prompt_len: prompt,
+            context_len: Some(context),
+            layers: None,
+            tp,
+            moe_skew: 0.0,
+        }
+    }
+
+    fn h100() -> Gpu {
+        Gpu::new(&GpuConfig::preset("h100_sxm", LaunchMode::CudaGraph)).unwrap()
+    }
+
+    #[test]
+    fn llama2_7b_fits_one_h100_with_room_for_many_sequences() {
+        let r = metrics(&h100(), &cfg("llama2_7b", 1, 2048, 2049, 1), DType::Bf16).unwrap();
+        assert!(r.memory.fits && r.kv_swap.is_none());
+        // 13.5 GB of weights; 1 GiB of KV cache per 2k-token sequence.
+        assert!((r.memory.weights_bytes as f64 - 13.48e9).abs() < 0.05e9);
+        assert!(r.max_batch > 50 && r.max_batch < 70, "{}", r.max_batch);
+        assert!(r.ttft_s > r.tpot_s && r.tpot_s > 4e-3);
+        assert!((r.decode_tokens_per_s - 1.0 / r.tpot_s).abs() < 1e-9);
+    }
+
+    #[test]
+    fn long_context_swaps_the_kv_cache_over_pcie() {
+        // 64 sequences of 32k tokens: 1 TiB of KV cache.
+        let r = metrics(&h100(), &cfg("llama2_7b", 64, 32767, 32768, 1), DType::Bf16).unwrap();
+        let s = r.kv_swap.as_ref().expect("swaps");
+        assert!(!r.memory.fits);
+        assert!(s.overflow_bytes > 900_000_000_000);
+        // PCIe Gen5 at 64 GB/s: > 14 s per token, and the step is bound by it.
+        assert!(r.tpot_s >= s.decode_swap_s && r.tpot_s > 14.0);
+    }
+
+    #[test]
+    fn seventy_b_needs_tensor_parallelism() {
+        let e = metrics(&h100(), &cfg("llama2_70b", 1, 128, 129, 1), DType::Bf16).unwrap_err();
+        assert!(e.to_string().contains("out of memory"), "{e}");
+        let r = metrics(&h100(), &cfg("llama2_70b", 1, 128, 129, 4), DType::Bf16).unwrap();
+        assert!(r.memory.fits);
+        let r8 = metrics(&h100(), &cfg("llama2_70b", 1, 128, 129, 8), DType::Bf16).unwrap();
+        assert!(r8.memory.weights_bytes < r.memory.weights_bytes);
+        assert!(r8.tpot_s < r.tpot_s, "{} vs {}", r8.tpot_s, r.tpot_s);
+    }
+}
