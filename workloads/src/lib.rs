@@ -9,12 +9,14 @@
 //!                 zoo builders · SCALE-Sim CSV import · single GEMMs
 //! ```
 //!
-//! Workloads come from three places today:
+//! Workloads come from four places today:
 //!
 //! * [`zoo::build`] — published networks (ResNet, MobileNet, VGG, EfficientNet, NAS-Bench-201
 //!   cells) at any batch and dtype;
 //! * [`scalesim::read_topology`] — SCALE-Sim topology CSVs (conv and GEMM formats), unchanged;
-//! * [`WorkloadBuilder`] — any graph, op by op, with shapes inferred as ops are added.
+//! * [`WorkloadBuilder`] — any graph, op by op, with shapes inferred as ops are added;
+//! * [`jobs`] — streams of job DAGs (DS3 applications) for heterogeneous-SoC scheduling, a
+//!   workload of their own that only `accelerator.kind: soc` runs.
 //!
 //! ```
 //! use archsim_workloads::{zoo, DType};
@@ -31,6 +33,7 @@ mod config;
 mod dtype;
 mod error;
 mod graph;
+pub mod jobs;
 pub mod llm;
 mod op;
 pub mod scalesim;
