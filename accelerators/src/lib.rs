@@ -14,8 +14,11 @@
 //! `cost` is pure: no clock, no RNG, no I/O. Contention between concurrent ops for shared
 //! memory bandwidth is resolved by the scheduler in `archsim-sim`, not by the model.
 //!
-//! Families today: [`systolic`] (SCALE-Sim v3 parity). GPU, NPU+PIM, dataflow RDU, SoC and
-//! heterogeneous chips plug in behind the same [`Accelerator`] trait.
+//! Families today: [`systolic`] (SCALE-Sim v3 parity) behind the [`Accelerator`] trait, and
+//! [`soc`], a heterogeneous SoC that runs streams of job DAGs (DS3) with online schedulers
+//! (its own event-driven engine on archsim-sim's event queue, since its unit is a task on a PE,
+//! not an op on an engine). GPU, NPU+PIM, dataflow RDU and heterogeneous chips plug in behind
+//! the same trait.
 //!
 //! ```
 //! use archsim_accelerators::{pipeline, systolic::{Dataflow, Systolic, SystolicConfig}};
@@ -32,6 +35,7 @@
 pub mod config;
 pub mod energy;
 pub mod pipeline;
+pub mod soc;
 pub mod systolic;
 
 use schemars::JsonSchema;
@@ -208,16 +212,23 @@ pub trait Accelerator {
 pub enum AcceleratorConfig {
     /// A systolic array (`kind: systolic`).
     Systolic(systolic::SystolicConfig),
+    /// A heterogeneous SoC running job DAGs (`kind: soc`; needs a `jobs:` workload).
+    Soc(soc::SocConfig),
 }
 
 /// Kinds accepted in `accelerator.kind`.
-pub const KINDS: &[&str] = &["systolic"];
+pub const KINDS: &[&str] = &["systolic", "soc"];
 
 impl AcceleratorConfig {
     /// Builds the model, validating the config.
     pub fn build(&self) -> Result<Box<dyn Accelerator + Send + Sync>, AccelError> {
         match self {
             AcceleratorConfig::Systolic(c) => Ok(Box::new(systolic::Systolic::new(c.clone())?)),
+            AcceleratorConfig::Soc(_) => Err(AccelError::InvalidConfig {
+                key: "kind".into(),
+                reason: "`soc` runs a `jobs:` workload (see `soc::simulate`), not an op graph"
+                    .into(),
+            }),
         }
     }
 
@@ -225,6 +236,7 @@ impl AcceleratorConfig {
     pub fn validate(&self) -> Result<(), AccelError> {
         match self {
             AcceleratorConfig::Systolic(c) => c.validate(),
+            AcceleratorConfig::Soc(c) => c.validate(),
         }
     }
 }

@@ -194,6 +194,7 @@ pub fn report(
             config_hash: config_hash.to_string(),
             seed,
         },
+        jobs: None,
     }
 }
 
