@@ -5,8 +5,11 @@
 //! with `ask(n)` / `tell(points, results)` and an injected seeded RNG; and the sweep journal
 //! that lets a killed sweep resume.
 //!
-//! Today it only re-exports the gym it will drive, fixing the dependency direction
-//! (`gym → agents`).
+//! Today it holds [`reinforce`], a policy-gradient scheduler trained through the SoC
+//! environment of the gym (`archsim_gym::SocEnv`), and re-exports the gym it drives, fixing
+//! the dependency direction (`gym → agents`).
 #![warn(missing_docs, unreachable_pub)]
+
+pub mod reinforce;
 
 pub use archsim_gym as gym;
