@@ -272,9 +272,12 @@ where
             )
         }))
         .map_err(e)?;
-    for j in 0..first_jobs.min(PALETTE.len() as u64) as usize {
+    for (j, &c) in PALETTE
+        .iter()
+        .enumerate()
+        .take(first_jobs.min(PALETTE.len() as u64) as usize)
+    {
         if shown.iter().any(|s| s.1 == j) {
-            let c = PALETTE[j];
             chart
                 .draw_series(std::iter::empty::<Rectangle<(f64, SegmentValue<usize>)>>())
                 .map_err(e)?

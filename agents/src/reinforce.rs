@@ -277,14 +277,19 @@ impl Reinforce {
     }
 
     fn adam_ascend(&mut self, grad: &[f64]) {
-        let (b1, b2, eps) = (0.9, 0.999, 1e-8);
+        let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8);
         self.adam_t += 1;
-        for k in 0..grad.len() {
-            self.adam_m[k] = b1 * self.adam_m[k] + (1.0 - b1) * grad[k];
-            self.adam_v[k] = b2 * self.adam_v[k] + (1.0 - b2) * grad[k] * grad[k];
-            let mh = self.adam_m[k] / (1.0 - b1.powi(self.adam_t));
-            let vh = self.adam_v[k] / (1.0 - b2.powi(self.adam_t));
-            self.weights[k] += self.cfg.lr * mh / (vh.sqrt() + eps);
+        let (c1, c2) = (1.0 - b1.powi(self.adam_t), 1.0 - b2.powi(self.adam_t));
+        for (((w, m), v), &g) in self
+            .weights
+            .iter_mut()
+            .zip(&mut self.adam_m)
+            .zip(&mut self.adam_v)
+            .zip(grad)
+        {
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            *w += self.cfg.lr * (*m / c1) / ((*v / c2).sqrt() + eps);
         }
     }
 
