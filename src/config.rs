@@ -54,6 +54,43 @@ impl std::error::Error for ConfigError {}
 
 /// Parses `text` (the contents of `file`) with `overrides` (`path=value` strings) applied.
 pub fn load_str(text: &str, file: &str, overrides: &[String]) -> Result<Config, ConfigError> {
+    load_inner(text, file, overrides, false).map(|(c, _)| c)
+}
+
+/// Like [`load_str`], but a top-level `study:` section (a sweep that `archsim run` performs,
+/// see [`crate::study`]) is taken out, typed and validated, and returned beside the config.
+pub fn load_with_study(
+    text: &str,
+    file: &str,
+    overrides: &[String],
+) -> Result<(Config, Option<crate::study::StudyConfig>), ConfigError> {
+    let (cfg, study) = load_inner(text, file, overrides, true)?;
+    let Some(v) = study else {
+        return Ok((cfg, None));
+    };
+    let located = |path: Vec<String>, message: String| {
+        let at_key = message.starts_with("unknown field");
+        ConfigError {
+            file: file.to_string(),
+            location: locate(text, &path, at_key),
+            key: (!path.is_empty()).then(|| path.join(".")),
+            from_override: None,
+            message,
+        }
+    };
+    let st: crate::study::StudyConfig = archsim_accelerators::config::typed(v, &["study"])
+        .map_err(|(path, message)| located(path, message))?;
+    st.validate(&cfg)
+        .map_err(|(path, message)| located(path, message))?;
+    Ok((cfg, Some(st)))
+}
+
+fn load_inner(
+    text: &str,
+    file: &str,
+    overrides: &[String],
+    take_study: bool,
+) -> Result<(Config, Option<Value>), ConfigError> {
     let err = |location: Option<(u64, u64)>, message: String| ConfigError {
         file: file.to_string(),
         location,
@@ -98,7 +135,12 @@ pub fn load_str(text: &str, file: &str, overrides: &[String]) -> Result<Config, 
         })?;
         applied.push((keys, o.clone()));
     }
-    SimConfig::from_value(value).map_err(|(path, message)| {
+    let study = if take_study {
+        value.as_object_mut().and_then(|m| m.remove("study"))
+    } else {
+        None
+    };
+    let cfg = SimConfig::from_value(value).map_err(|(path, message)| {
         let from_override = applied
             .iter()
             .rev()
@@ -120,7 +162,8 @@ pub fn load_str(text: &str, file: &str, overrides: &[String]) -> Result<Config, 
             from_override,
             message,
         }
-    })
+    })?;
+    Ok((cfg, study))
 }
 
 fn first_line(s: &str) -> String {

@@ -18,6 +18,7 @@
 pub mod config;
 pub mod output;
 pub mod plot;
+pub mod study;
 
 use std::path::Path;
 
@@ -71,8 +72,30 @@ pub fn config_hash(cfg: &Config) -> String {
 }
 
 /// Runs the whole pipeline for `cfg`; relative paths in it are resolved against `base_dir`.
+///
+/// A `jobs:` workload on `accelerator.kind: soc` runs the SoC scheduling simulation; its report
+/// carries the job statistics (`makespan`, latency percentiles, PE utilization, …).
 pub fn simulate(cfg: &Config, base_dir: &Path) -> Result<Report, Error> {
+    if cfg.workload.is_jobs() {
+        return simulate_jobs(cfg, base_dir);
+    }
     evaluate(cfg, &cfg.workload.build(base_dir)?)
+}
+
+/// Runs a `jobs:` workload on its SoC.
+pub fn simulate_jobs(cfg: &Config, base_dir: &Path) -> Result<Report, Error> {
+    let set = cfg.workload.build_jobs(base_dir, cfg.seed)?;
+    match &cfg.accelerator {
+        archsim_accelerators::AcceleratorConfig::Soc(soc) => Ok(
+            archsim_accelerators::soc::simulate(soc, &set, &config_hash(cfg), cfg.seed)?,
+        ),
+        _ => Err(Error::Accelerator(
+            archsim_accelerators::AccelError::InvalidConfig {
+                key: "kind".into(),
+                reason: "a `jobs:` workload runs on `kind: soc`".into(),
+            },
+        )),
+    }
 }
 
 /// Runs the mapping, schedule and report stages of `cfg` on an already built workload.

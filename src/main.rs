@@ -123,7 +123,52 @@ fn run(
         || "<embedded quickstart>".to_string(),
         |p| p.display().to_string(),
     );
-    let cfg = config::load_str(&text, &file, set)?;
+    let (cfg, study) = config::load_with_study(&text, &file, set)?;
+    let dir = out.unwrap_or_else(|| PathBuf::from("out").join(&name));
+
+    if let Some(study) = study {
+        eprintln!(
+            "study {:?}: {} schedulers x {} rates x {} seeds",
+            study.kind,
+            study.schedulers.len(),
+            study.rates_per_ms.len(),
+            study.seeds.len().max(1)
+        );
+        let rows = archsim::study::run(&cfg, &study, &base)?;
+        let files = archsim::study::write(&cfg, &study, &rows, &dir)?;
+        let summary = archsim::study::summarize(&study, &rows);
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&summary).expect("rows serialize")
+            );
+            eprintln!("wrote {}", dir.display());
+            return Ok(());
+        }
+        println!(
+            "{:<12} {:>10} {:>14} {:>14} {:>14}",
+            "scheduler", "jobs/ms", "avg lat (us)", "p95 lat (us)", "p99 lat (us)"
+        );
+        for r in &summary {
+            println!(
+                "{:<12} {:>10} {:>14.1} {:>14.1} {:>14.1}",
+                r.scheduler,
+                r.rate_per_ms,
+                r.avg_job_latency_us,
+                r.p95_job_latency_us,
+                r.p99_job_latency_us
+            );
+        }
+        println!("wrote:");
+        for f in files {
+            println!("  {}", f.display());
+        }
+        return Ok(());
+    }
+
+    if cfg.workload.is_jobs() {
+        return run_jobs(&cfg, &base, json, &dir, stop_after);
+    }
 
     if let Some(stage) = stop_after {
         let w = cfg.workload.build(&base)?;
@@ -149,7 +194,6 @@ fn run(
 
     let w = cfg.workload.build(&base)?;
     let report = archsim::evaluate(&cfg, &w)?;
-    let dir = out.unwrap_or_else(|| PathBuf::from("out").join(&name));
     let files = output::write_run(&cfg, &report, &dir)?;
     let wpath = dir.join("workload.csv");
     output::write_workload_csv(&w, &wpath)?;
@@ -225,6 +269,76 @@ fn run(
     Ok(())
 }
 
+fn run_jobs(
+    cfg: &archsim::Config,
+    base: &Path,
+    json: bool,
+    dir: &Path,
+    stop_after: Option<&str>,
+) -> Result<(), Error> {
+    match stop_after {
+        Some("workload") => {
+            let set = cfg.workload.build_jobs(base, cfg.seed)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&set).expect("job sets serialize")
+            );
+            return Ok(());
+        }
+        Some(stage) => {
+            return Err(Error::Accelerator(
+                archsim::accelerators::AccelError::InvalidConfig {
+                    key: "kind".into(),
+                    reason: format!(
+                        "--stop-after {stage} applies to op-graph workloads; a job stream stops after `workload`"
+                    ),
+                },
+            ))
+        }
+        None => {}
+    }
+    let report = archsim::simulate(cfg, base)?;
+    let files = output::write_run(cfg, &report, dir)?;
+    if json {
+        print!("{}", output::report_json(&report));
+        eprintln!("wrote {}", dir.display());
+        return Ok(());
+    }
+    let Some(s) = &report.jobs else {
+        return Ok(());
+    };
+    println!("{} on {}", report.workload, report.accelerator);
+    println!("  jobs           {:>14}", s.jobs_completed);
+    println!("  makespan       {:>14.3} us", s.makespan);
+    println!(
+        "  job latency    {:>14.3} us avg, {:.3} p95, {:.3} p99",
+        s.avg_job_latency_us, s.p95_job_latency_us, s.p99_job_latency_us
+    );
+    println!(
+        "  throughput     {:>14.4} jobs/ms",
+        s.throughput_jobs_per_ms
+    );
+    println!(
+        "  energy         {:>14.6} mJ ({:.3} uJ/job)",
+        report.energy_j * 1e3,
+        s.energy_per_job_uj
+    );
+    println!("  PE utilization:");
+    for p in &s.pe_utilization {
+        println!(
+            "    {:<12} {:>6.1} %  {:>6} tasks",
+            p.name,
+            p.utilization * 100.0,
+            p.tasks
+        );
+    }
+    println!("wrote:");
+    for f in files {
+        println!("  {}", f.display());
+    }
+    Ok(())
+}
+
 fn list(what: Option<&str>) {
     if what != Some("accelerators") {
         println!("models (workload.model; sequence models also take workload.seq_len):");
@@ -234,6 +348,15 @@ fn list(what: Option<&str>) {
         println!("LLM steps (workload.llm): {{model, phase: prefill|decode, batch, prompt_len, context_len, layers, tp, moe_skew}}");
         println!("  models: {}", archsim::workloads::llm::MODELS.join(", "));
         println!("other workload sources: scalesim_topology: PATH (SCALE-Sim conv or GEMM CSV), gemm: {{m, n, k}}");
+        println!("job streams (workload.jobs, for kind: soc): {{apps: [{{name | file, weight}}], arrival: {{process: poisson|periodic|batch, rate_per_ms}}, count}}");
+        println!(
+            "  built-in applications: {}",
+            archsim::workloads::jobs::BUILTIN
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         println!("dtypes (workload.dtype): int8, fp8, bf16, fp16, fp32");
     }
     if what != Some("models") {
@@ -253,5 +376,10 @@ fn list(what: Option<&str>) {
             "presets (accelerator.preset, kind gpu): {}",
             archsim::accelerators::gpu::PRESETS.join(", ")
         );
+        println!("soc keys: preset (ds3), pes [{{name, type, count, active_w, idle_w, area_mm2, exec_us}}],");
+        println!("          interconnect {{kind: bus|mesh, bandwidth_bytes_per_us, latency_us, contention, mesh_cols,");
+        println!("          hop_latency_us, links, energy_pj_per_byte}}, scheduler (met|eft|etf|heft|round_robin|random),");
+        println!("          exec_noise, freq_mhz, gantt_jobs");
+        println!("presets: soc: ds3 (DS3's 16-PE SoC)");
     }
 }

@@ -35,10 +35,74 @@ pub fn write_run(cfg: &Config, report: &Report, dir: &Path) -> Result<Vec<PathBu
     write_ops_csv(report, &csv_path)?;
     written.push(csv_path);
 
+    if report.jobs.is_some() {
+        let first_jobs = match &cfg.accelerator {
+            archsim_accelerators::AcceleratorConfig::Soc(s) => s.gantt_jobs,
+            _ => 8,
+        };
+        crate::plot::gantt(report, dir, "gantt", first_jobs).map_err(|e| io(dir, e))?;
+        written.push(dir.join("gantt.png"));
+        written.push(dir.join("gantt.svg"));
+        let trace = dir.join("trace.json");
+        std::fs::write(&trace, trace_json(report)).map_err(|e| io(&trace, e))?;
+        written.push(trace);
+        return Ok(written);
+    }
     crate::plot::per_op_cycles(report, dir, "cycles_per_op").map_err(|e| io(dir, e))?;
     written.push(dir.join("cycles_per_op.png"));
     written.push(dir.join("cycles_per_op.svg"));
     Ok(written)
+}
+
+/// The schedule as a Chrome trace (the JSON "Trace Event Format" that Perfetto and
+/// `chrome://tracing` open): one track per PE, one complete (`"ph": "X"`) event per task, times
+/// in µs.
+pub fn trace_json(report: &Report) -> String {
+    use serde_json::{json, Value};
+    let us_per_cycle = report
+        .jobs
+        .as_ref()
+        .filter(|j| j.makespan_cycles > 0)
+        .map_or(1.0, |j| j.makespan / j.makespan_cycles as f64);
+    let pes: Vec<String> = report.jobs.as_ref().map_or_else(Vec::new, |j| {
+        j.pe_utilization.iter().map(|p| p.name.clone()).collect()
+    });
+    let mut events: Vec<Value> = vec![json!({
+        "name": "process_name", "ph": "M", "pid": 0, "tid": 0,
+        "args": {"name": report.accelerator},
+    })];
+    for (i, p) in pes.iter().enumerate() {
+        events.push(json!({
+            "name": "thread_name", "ph": "M", "pid": 0, "tid": i,
+            "args": {"name": p},
+        }));
+        events.push(json!({
+            "name": "thread_sort_index", "ph": "M", "pid": 0, "tid": i,
+            "args": {"sort_index": i},
+        }));
+    }
+    for o in &report.ops {
+        let tid = pes.iter().position(|p| *p == o.engine).unwrap_or(0);
+        let job = archsim_accelerators::soc::job_of_task_name(&o.name);
+        events.push(json!({
+            "name": o.name,
+            "cat": o.mapping,
+            "ph": "X",
+            "ts": o.start_cycle as f64 * us_per_cycle,
+            "dur": o.cycles as f64 * us_per_cycle,
+            "pid": 0,
+            "tid": tid,
+            "args": {"job": job, "type": o.kind, "pe": o.engine},
+        }));
+    }
+    let mut s = serde_json::to_string(&json!({
+        "traceEvents": events,
+        "displayTimeUnit": "ns",
+        "otherData": {"workload": report.workload, "scheduler": report.jobs.as_ref().map(|j| j.scheduler.clone())},
+    }))
+    .expect("a trace always serializes");
+    s.push('\n');
+    s
 }
 
 /// One row per op: timing, utilization, MACs, bytes per level and energy.

@@ -176,17 +176,6 @@ pub struct Comparison {
     pub predicted: f64,
 }
 
-const PALETTE: [RGBColor; 8] = [
-    RGBColor(52, 101, 164),
-    RGBColor(204, 0, 0),
-    RGBColor(78, 154, 6),
-    RGBColor(245, 121, 0),
-    RGBColor(117, 80, 123),
-    RGBColor(193, 125, 17),
-    RGBColor(6, 152, 154),
-    RGBColor(85, 87, 83),
-];
-
 fn series_names<T>(items: &[T], name: impl Fn(&T) -> &str) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for i in items {
@@ -424,6 +413,290 @@ where
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::LowerRight)
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.9))
+        .label_font(("sans-serif", 13))
+        .draw()
+        .map_err(e)?;
+    root.present().map_err(e)?;
+    Ok(())
+}
+
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// Writes `<stem>.png` and `<stem>.svg`: a Gantt chart of the SoC schedule of the first
+/// `first_jobs` jobs, one row per PE, one bar per task colored by job.
+pub fn gantt(report: &Report, dir: &Path, stem: &str, first_jobs: u64) -> Result<(), String> {
+    register_font();
+    let Some(stats) = &report.jobs else {
+        return Err("not a SoC report".into());
+    };
+    let png = dir.join(format!("{stem}.png"));
+    let svg = dir.join(format!("{stem}.svg"));
+    let rows = stats.pe_utilization.len().max(1) as u32;
+    let size = (1200, rows * 26 + 150);
+    draw_gantt(
+        report,
+        first_jobs,
+        &BitMapBackend::new(&png, size).into_drawing_area(),
+    )
+    .map_err(|e| format!("{}: {e}", png.display()))?;
+    draw_gantt(
+        report,
+        first_jobs,
+        &SVGBackend::new(&svg, size).into_drawing_area(),
+    )
+    .map_err(|e| format!("{}: {e}", svg.display()))?;
+    Ok(())
+}
+
+fn draw_gantt<DB: DrawingBackend>(
+    r: &Report,
+    first_jobs: u64,
+    root: &DrawingArea<DB, Shift>,
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    let Some(stats) = &r.jobs else {
+        return Err("not a SoC report".into());
+    };
+    let us = if stats.makespan_cycles > 0 {
+        stats.makespan / stats.makespan_cycles as f64
+    } else {
+        1.0
+    };
+    let pes: Vec<&str> = stats
+        .pe_utilization
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    let n = pes.len().max(1);
+    let shown: Vec<(usize, usize, f64, f64)> = r
+        .ops
+        .iter()
+        .filter_map(|o| {
+            let job = archsim_accelerators::soc::job_of_task_name(&o.name)?;
+            ((job as u64) < first_jobs).then(|| {
+                let row = pes.iter().position(|p| *p == o.engine).unwrap_or(0);
+                (row, job, o.start_cycle as f64 * us, o.end_cycle as f64 * us)
+            })
+        })
+        .collect();
+    let t_max = shown.iter().map(|s| s.3).fold(0.0f64, f64::max).max(1e-9) * 1.02;
+    root.fill(&WHITE).map_err(e)?;
+    let title = format!(
+        "{} — {}: first {} jobs ({} scheduler)",
+        r.workload,
+        r.accelerator,
+        first_jobs.min(stats.jobs_completed),
+        stats.scheduler
+    );
+    let root = root.titled(&title, ("sans-serif", 16)).map_err(e)?;
+    let row = |i: usize| n - 1 - i;
+    let mut chart = ChartBuilder::on(&root)
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(90)
+        .build_cartesian_2d(0f64..t_max, (0usize..n).into_segmented())
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(n)
+        .y_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(y) if *y < n => pes.get(n - 1 - y).unwrap_or(&"").to_string(),
+            _ => String::new(),
+        })
+        .x_desc("time (µs)")
+        .label_style(("sans-serif", 12))
+        .draw()
+        .map_err(e)?;
+    chart
+        .draw_series(shown.iter().map(|&(pe, job, t0, t1)| {
+            let c = PALETTE[job % PALETTE.len()];
+            Rectangle::new(
+                [
+                    (t0, SegmentValue::Exact(row(pe))),
+                    (t1.max(t0 + t_max * 1e-4), SegmentValue::Exact(row(pe) + 1)),
+                ],
+                c.filled(),
+            )
+        }))
+        .map_err(e)?;
+    chart
+        .draw_series(shown.iter().map(|&(pe, _, t0, t1)| {
+            Rectangle::new(
+                [
+                    (t0, SegmentValue::Exact(row(pe))),
+                    (t1, SegmentValue::Exact(row(pe) + 1)),
+                ],
+                WHITE.stroke_width(1),
+            )
+        }))
+        .map_err(e)?;
+    for (j, &c) in PALETTE
+        .iter()
+        .enumerate()
+        .take(first_jobs.min(PALETTE.len() as u64) as usize)
+    {
+        if shown.iter().any(|s| s.1 == j) {
+            chart
+                .draw_series(std::iter::empty::<Rectangle<(f64, SegmentValue<usize>)>>())
+                .map_err(e)?
+                .label(format!("job {j}"))
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], c.filled()));
+        }
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.9))
+        .label_font(("sans-serif", 12))
+        .draw()
+        .map_err(e)?;
+    root.present().map_err(e)?;
+    Ok(())
+}
+
+/// One curve of a line plot: a name and its (x, y) points.
+pub type Curve = (String, Vec<(f64, f64)>);
+
+/// Writes `<stem>.png` and `<stem>.svg`: one line per curve (e.g. per scheduler), with markers.
+pub fn lines(
+    curves: &[Curve],
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    dir: &Path,
+    stem: &str,
+) -> Result<(), String> {
+    register_font();
+    let png = dir.join(format!("{stem}.png"));
+    let svg = dir.join(format!("{stem}.svg"));
+    let size = (900, 600);
+    draw_lines(
+        curves,
+        title,
+        x_desc,
+        y_desc,
+        &BitMapBackend::new(&png, size).into_drawing_area(),
+    )
+    .map_err(|e| format!("{}: {e}", png.display()))?;
+    draw_lines(
+        curves,
+        title,
+        x_desc,
+        y_desc,
+        &SVGBackend::new(&svg, size).into_drawing_area(),
+    )
+    .map_err(|e| format!("{}: {e}", svg.display()))?;
+    Ok(())
+}
+
+fn draw_lines<DB: DrawingBackend>(
+    curves: &[Curve],
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    root: &DrawingArea<DB, Shift>,
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let pts = curves.iter().flat_map(|c| c.1.iter());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, 0.0f64);
+    for &(x, y) in pts {
+        x0 = x0.min(x);
+        x1 = x1.max(x);
+        if y > 0.0 {
+            y0 = y0.min(y);
+        }
+        y1 = y1.max(y);
+    }
+    if x0 > x1 {
+        (x0, x1) = (0.0, 1.0);
+    }
+    if x1 <= x0 {
+        x1 = x0 + 1.0;
+    }
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    // Curves that span orders of magnitude (saturated schedulers next to good ones) get a
+    // logarithmic axis, so every curve stays readable.
+    if y0 < f64::MAX && y1 / y0 > 30.0 {
+        let y_desc = format!("{y_desc}, log scale");
+        let range = (y0 / 1.3..y1 * 1.3).log_scale();
+        lines_on(curves, title, x_desc, &y_desc, root, x0..x1, range)
+    } else {
+        lines_on(
+            curves,
+            title,
+            x_desc,
+            y_desc,
+            root,
+            x0..x1,
+            0f64..(y1 * 1.08).max(1e-9),
+        )
+    }
+}
+
+fn lines_on<DB: DrawingBackend, Y>(
+    curves: &[Curve],
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    root: &DrawingArea<DB, Shift>,
+    x: std::ops::Range<f64>,
+    y: Y,
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+    Y: plotters::coord::ranged1d::AsRangedCoord<Value = f64>,
+    <Y as plotters::coord::ranged1d::AsRangedCoord>::CoordDescType:
+        plotters::coord::ranged1d::ValueFormatter<f64>,
+{
+    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x, y)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(e)?;
+    for (i, (name, points)) in curves.iter().enumerate() {
+        let c = PALETTE[i % PALETTE.len()];
+        chart
+            .draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))
+            .map_err(e)?
+            .label(name.clone())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], c.stroke_width(2)));
+        chart
+            .draw_series(points.iter().map(|&p| Circle::new(p, 3, c.filled())))
+            .map_err(e)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
         .border_style(BLACK)
         .background_style(WHITE.mix(0.9))
         .label_font(("sans-serif", 13))

@@ -433,3 +433,142 @@ fn gpu_llm_report_and_bad_input() {
         .iter()
         .any(|op| op["kind"] == "collective"));
 }
+
+#[test]
+fn heft_topcuoglu_repro_has_makespan_80() {
+    let out = tmp("heft_topcuoglu");
+    let cfg = root().join("configs/repro/heft_topcuoglu.yaml");
+    let o = archsim(&["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["makespan"], 80.0);
+    for key in ["total_cycles", "latency_s", "energy_j", "area_mm2", "ops"] {
+        assert!(report.get(key).is_some(), "report.json lacks {key}");
+    }
+    for f in ["gantt.png", "gantt.svg", "trace.json", "ops.csv"] {
+        assert!(std::fs::metadata(out.join(f)).unwrap().len() > 0, "{f}");
+    }
+    let trace: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("trace.json")).unwrap()).unwrap();
+    let tasks = trace["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "X")
+        .count();
+    assert_eq!(tasks, 10);
+}
+
+#[test]
+fn soc_runs_are_byte_identical_for_the_same_seed() {
+    let cfg = root().join("configs/ds3_wifi.yaml");
+    let run = |name: &str, seed: &str| {
+        let out = tmp(name);
+        let o = archsim(&[
+            "run",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--set",
+            "workload.jobs.count=40",
+            "--set",
+            &format!("seed={seed}"),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read(out.join("report.json")).unwrap()
+    };
+    let a = run("soc_det_a", "3");
+    assert_eq!(a, run("soc_det_b", "3"));
+    assert_ne!(a, run("soc_det_c", "4"));
+    let r: serde_json::Value = serde_json::from_slice(&a).unwrap();
+    for key in [
+        "makespan",
+        "avg_job_latency_us",
+        "p95_job_latency_us",
+        "p99_job_latency_us",
+        "throughput_jobs_per_ms",
+        "pe_utilization",
+    ] {
+        assert!(r.get(key).is_some(), "report.json lacks {key}");
+    }
+}
+
+#[test]
+fn bad_job_files_exit_2_naming_the_task() {
+    let dir = tmp("bad_jobs");
+    let job = "name: bad\ntypes:\n  a: {a15: 1}\n  b: {a15: 2}\ntasks:\n  - {name: first, type: a}\n  - {name: second, type: b}\nedges:\n  - {from: first, to: second, bytes: 1}\n";
+    let cases = [
+        (
+            job.replace("edges:\n", "edges:\n  - {from: second, to: first}\n"),
+            "task `first` is on a dependency cycle: first -> second -> first",
+        ),
+        (
+            job.replace("b: {a15: 2}", "b: {a15: -2}"),
+            "task `second`: type `b` has execution time -2 µs on `a15`",
+        ),
+        (
+            job.replace("b: {a15: 2}", "b: {dsp: 2}"),
+            "op `bad/second` cannot be mapped on soc 16 PEs",
+        ),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let jf = dir.join(format!("job{i}.yaml"));
+        std::fs::write(&jf, text).unwrap();
+        let cfg = write_cfg(
+            &dir,
+            &format!(
+                "workload:\n  jobs:\n    apps: [{{file: job{i}.yaml}}]\n    arrival: {{process: batch}}\n    count: 2\naccelerator:\n  kind: soc\n  preset: ds3\n"
+            ),
+        );
+        let o = archsim(&["run", &cfg, "--out", dir.join("out").to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "case {i}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(want), "case {i}: {err}");
+    }
+}
+
+#[test]
+fn ds3_latency_vs_rate_study_orders_the_schedulers() {
+    // The committed results/soc/ come from the full study; this runs a smaller one (fewer jobs,
+    // two rates, one seed) and checks the DS3 ordering at moderate load.
+    let out = tmp("ds3_study");
+    let cfg = root().join("configs/repro/ds3_latency_vs_rate.yaml");
+    let o = archsim(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+        "--set",
+        "workload.jobs.count=300",
+        "--set",
+        "study.rates_per_ms=[2, 8]",
+        "--set",
+        "study.seeds=[0]",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let lat = |s: &str, rate: f64| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["scheduler"] == s && r["rate_per_ms"] == rate)
+            .unwrap()["avg_job_latency_us"]
+            .as_f64()
+            .unwrap()
+    };
+    for good in ["heft", "etf"] {
+        for bad in ["met", "random"] {
+            assert!(lat(good, 8.0) < lat(bad, 8.0), "{good} vs {bad}");
+        }
+    }
+    for f in [
+        "results.csv",
+        "summary.csv",
+        "latency_vs_rate.png",
+        "latency_vs_rate.svg",
+    ] {
+        assert!(std::fs::metadata(out.join(f)).unwrap().len() > 0, "{f}");
+    }
+}

@@ -76,6 +76,22 @@ impl SimConfig {
             .validate()
             .map_err(|e| workload_key_error(&e))?;
         let accelerator = AcceleratorConfig::from_map(raw.accelerator)?;
+        match (&accelerator, raw.workload.is_jobs()) {
+            (AcceleratorConfig::Soc(_), false) => {
+                return Err((
+                    vec!["accelerator".into(), "kind".into()],
+                    "`soc` runs a job stream: give `workload: {jobs: ...}`".into(),
+                ))
+            }
+            (AcceleratorConfig::Soc(_), true) => {}
+            (_, true) => {
+                return Err((
+                    vec!["workload".into(), "jobs".into()],
+                    "a job stream runs on `accelerator.kind: soc`".into(),
+                ))
+            }
+            _ => {}
+        }
         Ok(SimConfig {
             workload: raw.workload,
             accelerator,
@@ -105,6 +121,35 @@ impl AcceleratorConfig {
         let accelerator = match kind.as_str() {
             "systolic" => AcceleratorConfig::Systolic(typed(Value::Object(acc), &["accelerator"])?),
             "gpu" => AcceleratorConfig::Gpu(typed(Value::Object(acc), &["accelerator"])?),
+            "soc" => {
+                // `preset: NAME` starts from a built-in SoC; the keys given beside it replace
+                // the preset's.
+                let merged = match acc.get("preset") {
+                    None => acc,
+                    Some(Value::String(name)) => {
+                        let mut base = crate::soc::SocConfig::preset_map(name).map_err(|e| {
+                            (
+                                vec!["accelerator".into(), "preset".into()],
+                                match e {
+                                    AccelError::InvalidConfig { reason, .. } => reason,
+                                    other => other.to_string(),
+                                },
+                            )
+                        })?;
+                        for (k, v) in acc {
+                            base.insert(k, v);
+                        }
+                        base
+                    }
+                    Some(_) => {
+                        return Err((
+                            vec!["accelerator".into(), "preset".into()],
+                            "must be a string".into(),
+                        ))
+                    }
+                };
+                AcceleratorConfig::Soc(typed(Value::Object(merged), &["accelerator"])?)
+            }
             other => {
                 return Err((
                     vec!["accelerator".into(), "kind".into()],

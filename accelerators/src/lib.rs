@@ -15,8 +15,10 @@
 //! memory bandwidth is resolved by the scheduler in `archsim-sim`, not by the model.
 //!
 //! Families today: [`systolic`] (SCALE-Sim v3 parity) and [`gpu`] (calibrated on a measured
-//! H100). NPU+PIM, dataflow RDU, SoC and heterogeneous chips plug in behind the same
-//! [`Accelerator`] trait.
+//! H100) behind the [`Accelerator`] trait, and [`soc`], a heterogeneous SoC that runs streams
+//! of job DAGs (DS3) with online schedulers (its own event-driven engine on archsim-sim's event
+//! queue, since its unit is a task on a PE, not an op on an engine). NPU+PIM, dataflow RDU and
+//! heterogeneous chips plug in behind the same trait.
 //!
 //! ```
 //! use archsim_accelerators::{pipeline, systolic::{Dataflow, Systolic, SystolicConfig}};
@@ -34,6 +36,7 @@ pub mod config;
 pub mod energy;
 pub mod gpu;
 pub mod pipeline;
+pub mod soc;
 pub mod systolic;
 
 use schemars::JsonSchema;
@@ -256,10 +259,12 @@ pub enum AcceleratorConfig {
     Systolic(systolic::SystolicConfig),
     /// A GPU (`kind: gpu`): a preset plus optional resource overrides.
     Gpu(Box<gpu::GpuConfig>),
+    /// A heterogeneous SoC running job DAGs (`kind: soc`; needs a `jobs:` workload).
+    Soc(soc::SocConfig),
 }
 
 /// Kinds accepted in `accelerator.kind`.
-pub const KINDS: &[&str] = &["systolic", "gpu"];
+pub const KINDS: &[&str] = &["systolic", "gpu", "soc"];
 
 impl AcceleratorConfig {
     /// Builds the model, validating the config.
@@ -267,6 +272,11 @@ impl AcceleratorConfig {
         match self {
             AcceleratorConfig::Systolic(c) => Ok(Box::new(systolic::Systolic::new(c.clone())?)),
             AcceleratorConfig::Gpu(c) => Ok(Box::new(gpu::Gpu::new(c)?)),
+            AcceleratorConfig::Soc(_) => Err(AccelError::InvalidConfig {
+                key: "kind".into(),
+                reason: "`soc` runs a `jobs:` workload (see `soc::simulate`), not an op graph"
+                    .into(),
+            }),
         }
     }
 
@@ -275,6 +285,7 @@ impl AcceleratorConfig {
         match self {
             AcceleratorConfig::Systolic(c) => c.validate(),
             AcceleratorConfig::Gpu(c) => c.validate(),
+            AcceleratorConfig::Soc(c) => c.validate(),
         }
     }
 }

@@ -195,6 +195,7 @@ pub fn report(
             seed,
         },
         llm: None,
+        jobs: None,
     }
 }
 

@@ -14,6 +14,8 @@
 //! ([`sa`]), genetic algorithm and NSGA-II ([`ga`]), ant colony ([`aco`]), Bayesian
 //! optimization with a Gaussian process ([`bo`]), REINFORCE policy gradient and its
 //! multi-agent form ([`rl`]). Every agent takes a seed; the same seed gives the same run.
+//! [`reinforce`] is a policy-gradient scheduler trained through the SoC environment of the gym
+//! (`archsim_gym::SocEnv`).
 //!
 //! ```
 //! use archsim_agents::{build_agent, AgentConfig, Observation};
@@ -43,6 +45,7 @@ pub mod bo;
 pub mod ga;
 pub mod grid;
 pub mod random;
+pub mod reinforce;
 pub mod rl;
 pub mod sa;
 pub mod search;
@@ -51,6 +54,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+pub use archsim_gym as gym;
 pub use archsim_gym::Problem;
 pub use search::{run_search, HistoryRow, SearchConfig, SearchResult};
 

@@ -10,6 +10,9 @@
 //!                              when fixed)
 //! ```
 //!
+//! [`SocEnv`] is the other kind of environment: a step assigns one ready task of a stream of job
+//! DAGs to a PE of a heterogeneous SoC, the reward coming from job latency.
+//!
 //! An infeasible design (an invalid config, a violated constraint) is a step with
 //! `info.feasible == false`, a reason and a penalty — never a panic. A malformed action (wrong
 //! length, an index out of range) is an error.
@@ -28,10 +31,12 @@
 
 mod env;
 pub mod objective;
+pub mod soc_env;
 pub mod space;
 
 pub use env::{DseEnv, Env, Evaluation, Problem, Step, StepInfo};
 pub use objective::{Constraint, Goal, Objective, Reward, METRICS};
+pub use soc_env::SocEnv;
 pub use space::{DesignSpace, Domain, Param};
 
 /// The configs of the registered environments.
@@ -43,7 +48,14 @@ pub mod presets {
     /// `systolic_marl`: the ResNet-18 problem split between a compute and a memory agent.
     pub const SYSTOLIC_MARL: &str = include_str!("../envs/systolic_marl.yaml");
 
-    /// Registered names and their configs.
+    /// `SocWifi`: schedule a stream of DS3 WiFi jobs (TX 80 %, RX 20 %) on DS3's 16-PE SoC
+    /// under 30 % execution-time noise, one task per step ([`crate::SocEnv`]).
+    pub const SOC_WIFI: &str = include_str!("../envs/soc_wifi.yaml");
+
+    /// The SoC scheduling environments ([`crate::SocEnv`]), by name.
+    pub const SOC: &[(&str, &str)] = &[("SocWifi", SOC_WIFI)];
+
+    /// Registered names and their configs (design-space environments, [`crate::DseEnv`]).
     pub const ALL: &[(&str, &str)] = &[
         ("SystolicResNet18", SYSTOLIC_RESNET18),
         ("SystolicGemm", SYSTOLIC_GEMM),

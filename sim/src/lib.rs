@@ -45,7 +45,10 @@ mod time;
 
 pub use error::SimError;
 pub use queue::EventQueue;
-pub use report::{fnv1a_hex, KvSwap, LlmMemory, LlmReport, OpReport, Provenance, Report};
+pub use report::{
+    fnv1a_hex, AppStats, JobStats, KvSwap, LlmMemory, LlmReport, OpReport, PeUsage, Provenance,
+    Report,
+};
 pub use resource::{Engine, Memory, Resources};
 pub use schedule::{list_schedule, Schedule, Slot, Task};
 pub use time::Cycle;

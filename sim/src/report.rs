@@ -82,6 +82,10 @@ pub struct Report {
     /// Serving metrics of an `llm:` workload, for models that derive them (the GPU model).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm: Option<LlmReport>,
+    /// Job-level statistics of a heterogeneous-SoC run (absent for op-graph workloads); its
+    /// keys sit at the top level of `report.json`.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<JobStats>,
 }
 
 /// Memory one device needs to serve an LLM step.
@@ -145,6 +149,70 @@ pub struct LlmReport {
     /// KV-cache swapping, when the cache overflows device memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kv_swap: Option<KvSwap>,
+}
+
+/// How one processing element of a SoC was used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeUsage {
+    /// PE instance name (e.g. `a15_2`).
+    pub name: String,
+    /// PE type (e.g. `a15`).
+    pub kind: String,
+    /// Tasks it ran.
+    pub tasks: u64,
+    /// Time it was busy, in µs.
+    pub busy_us: f64,
+    /// Busy time over the makespan, in [0, 1].
+    pub utilization: f64,
+    /// Energy in joules (active power while busy, idle power otherwise).
+    pub energy_j: f64,
+}
+
+/// Per-application job statistics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppStats {
+    /// Application name.
+    pub name: String,
+    /// Jobs of this application.
+    pub jobs: u64,
+    /// Mean job latency (arrival to last task's end) in µs.
+    pub avg_job_latency_us: f64,
+}
+
+/// Job-level statistics of a SoC run: makespan, latency distribution, throughput, PE usage.
+///
+/// Percentiles use the nearest-rank method: the `p`-th percentile of `n` sorted latencies is the
+/// `ceil(p/100 · n)`-th.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobStats {
+    /// Scheduler that produced the schedule (`heft`, `etf`, …).
+    pub scheduler: String,
+    /// Jobs completed (all of them: a run ends when the last job ends).
+    pub jobs_completed: u64,
+    /// End of the last task, in µs (the time unit of the job files) from time 0.
+    pub makespan: f64,
+    /// The same in cycles of the SoC clock.
+    pub makespan_cycles: u64,
+    /// Mean job latency in µs.
+    pub avg_job_latency_us: f64,
+    /// Median job latency in µs.
+    pub p50_job_latency_us: f64,
+    /// 95th-percentile job latency in µs.
+    pub p95_job_latency_us: f64,
+    /// 99th-percentile job latency in µs.
+    pub p99_job_latency_us: f64,
+    /// Longest job latency in µs.
+    pub max_job_latency_us: f64,
+    /// Jobs completed per millisecond of makespan.
+    pub throughput_jobs_per_ms: f64,
+    /// Energy per job in µJ.
+    pub energy_per_job_uj: f64,
+    /// Bytes moved between different PEs.
+    pub interconnect_bytes: u64,
+    /// Per-application statistics, in the config's order.
+    pub apps: Vec<AppStats>,
+    /// One entry per PE instance.
+    pub pe_utilization: Vec<PeUsage>,
 }
 
 /// FNV-1a 64-bit hash of `bytes`, as 16 hex digits — stable across platforms and versions.

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::jobs::{JobSet, JobsConfig};
 use crate::llm::LlmConfig;
 use crate::{scalesim, single_gemm, zoo, DType, Workload, WorkloadError};
 
@@ -24,7 +25,7 @@ fn one() -> u64 {
     1
 }
 
-/// The `workload:` section: exactly one of `model`, `scalesim_topology`, `gemm` or `llm`, plus
+/// The `workload:` section: exactly one of `model`, `scalesim_topology`, `gemm`, `llm` or `jobs`, plus
 /// the shared keys `batch` and `dtype` (an `llm:` section has its own `batch`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +42,10 @@ pub struct WorkloadConfig {
     /// An LLM inference step: `{model, phase, batch, prompt_len, context_len, layers, tp, moe_skew}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm: Option<LlmConfig>,
+    /// A stream of job DAGs for a heterogeneous SoC (`accelerator.kind: soc`):
+    /// `{apps: [{name | file, weight}], arrival: {process, rate_per_ms}, count}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<JobsConfig>,
     /// Tokens per sequence for a zoo sequence model given by `model` (default 128).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq_len: Option<u64>,
@@ -60,6 +65,7 @@ impl WorkloadConfig {
             scalesim_topology: None,
             gemm: None,
             llm: None,
+            jobs: None,
             seq_len: None,
             batch: 1,
             dtype: DType::Int8,
@@ -77,8 +83,9 @@ impl WorkloadConfig {
             self.scalesim_topology.is_some(),
             self.gemm.is_some(),
             self.llm.is_some(),
+            self.jobs.is_some(),
         ];
-        const SOURCES: &str = "`model`, `scalesim_topology`, `gemm` or `llm`";
+        const SOURCES: &str = "`model`, `scalesim_topology`, `gemm`, `llm` or `jobs`";
         match given.iter().filter(|&&g| g).count() {
             1 => {}
             0 => return Err(bad("workload", format!("give one of {SOURCES}"))),
@@ -120,6 +127,9 @@ impl WorkloadConfig {
                 }
             }
         }
+        if let Some(j) = &self.jobs {
+            j.validate()?;
+        }
         if let Some(l) = &self.llm {
             if crate::llm::spec(&l.model).is_none() {
                 return Err(bad(
@@ -136,8 +146,17 @@ impl WorkloadConfig {
     }
 
     /// Builds the workload; relative paths are resolved against `base_dir`.
+    ///
+    /// A `jobs:` workload is not an op graph: build it with [`WorkloadConfig::build_jobs`].
     pub fn build(&self, base_dir: &Path) -> Result<Workload, WorkloadError> {
         self.validate()?;
+        if self.jobs.is_some() {
+            return Err(WorkloadError::InvalidParameter {
+                key: "workload.jobs".into(),
+                reason: "a job stream is not an op graph; it runs on `accelerator.kind: soc`"
+                    .into(),
+            });
+        }
         if let Some(m) = &self.model {
             return zoo::build_seq(m, self.batch, self.dtype, self.seq_len);
         }
@@ -153,5 +172,22 @@ impl WorkloadConfig {
         let mut w = single_gemm(self.batch * g.m, g.n, g.k, self.dtype)?;
         w.batch = self.batch;
         Ok(w)
+    }
+
+    /// True when the workload is a stream of SoC jobs (`jobs:`).
+    pub fn is_jobs(&self) -> bool {
+        self.jobs.is_some()
+    }
+
+    /// Builds a `jobs:` workload: loads the applications and draws the arrivals with `seed`.
+    pub fn build_jobs(&self, base_dir: &Path, seed: u64) -> Result<JobSet, WorkloadError> {
+        self.validate()?;
+        match &self.jobs {
+            Some(j) => j.build(base_dir, seed),
+            None => Err(WorkloadError::InvalidParameter {
+                key: "workload".into(),
+                reason: "`accelerator.kind: soc` runs a `jobs:` workload".into(),
+            }),
+        }
     }
 }

@@ -35,6 +35,14 @@ pub enum WorkloadError {
         /// What is wrong, in words.
         reason: String,
     },
+    /// A job file (SoC job DAG) that cannot be read or is invalid; the reason names the task.
+    #[error("{file}: {reason}")]
+    Job {
+        /// File path (or `<builtin NAME>`).
+        file: String,
+        /// What is wrong, naming the task or edge.
+        reason: String,
+    },
     /// A workload parameter (batch, GEMM dims, …) out of range.
     #[error("{key}: {reason}")]
     InvalidParameter {

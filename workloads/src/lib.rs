@@ -9,14 +9,16 @@
 //!                 zoo builders · SCALE-Sim CSV import · single GEMMs
 //! ```
 //!
-//! Workloads come from five places today:
+//! Workloads come from six places today:
 //!
 //! * [`zoo::build`] — published networks (ResNet, MobileNet, VGG, EfficientNet, ViT,
 //!   NAS-Bench-201 cells, BERT, GPT-2, LLaMA-2, Mixtral) at any batch and dtype;
 //! * [`llm::lower`] — one prefill or decode step of an LLM (KV cache, GQA, MoE, tensor parallelism);
 //! * [`onnx::read_onnx`] — ONNX models, with archsim's own shape inference (batch override);
 //! * [`scalesim::read_topology`] — SCALE-Sim topology CSVs (conv and GEMM formats), unchanged;
-//! * [`WorkloadBuilder`] — any graph, op by op, with shapes inferred as ops are added.
+//! * [`WorkloadBuilder`] — any graph, op by op, with shapes inferred as ops are added;
+//! * [`jobs`] — streams of job DAGs (DS3 applications) for heterogeneous-SoC scheduling, a
+//!   workload of their own that only `accelerator.kind: soc` runs.
 //!
 //! ```
 //! use archsim_workloads::{zoo, DType};
@@ -33,6 +35,7 @@ mod config;
 mod dtype;
 mod error;
 mod graph;
+pub mod jobs;
 pub mod llm;
 pub mod onnx;
 mod op;

@@ -165,3 +165,86 @@ fn config_errors_name_the_key() {
         assert!(e.contains(want), "{e}");
     }
 }
+
+mod soc_env {
+    use std::path::Path;
+
+    use archsim_gym::soc_env::PE_FEATURES;
+    use archsim_gym::{presets, Env, GymError, SocEnv};
+
+    fn env() -> SocEnv {
+        let text = presets::SOC_WIFI.replace("count: 60", "count: 12");
+        SocEnv::from_yaml(&text, Path::new(".")).unwrap()
+    }
+
+    /// Plays an episode choosing the PE flagged "earliest finish"; returns (return, obs trace).
+    fn play_eft(e: &mut SocEnv, seed: u64) -> (f64, Vec<Vec<f64>>) {
+        let mut obs = e.reset(Some(seed));
+        let mut trace = vec![obs.clone()];
+        let mut ret = 0.0;
+        let d = PE_FEATURES.len();
+        loop {
+            let off = e.pe_features_offset();
+            let pe = (0..e.num_pes())
+                .find(|&p| obs[off + p * d + 3] == 1.0)
+                .expect("some PE finishes first");
+            assert!(e.action_mask()[pe]);
+            let s = e.step(&pe).unwrap();
+            assert_eq!(s.obs.len(), e.obs_len());
+            ret += s.reward;
+            assert!(s.reward <= 0.0);
+            assert!(!s.truncated);
+            obs = s.obs;
+            trace.push(obs.clone());
+            if s.terminated {
+                return (ret, trace);
+            }
+        }
+    }
+
+    #[test]
+    fn episodes_are_seeded_and_the_return_is_minus_total_latency() {
+        let mut e = env();
+        let (r1, t1) = play_eft(&mut e, 4);
+        let lat = e.avg_job_latency_us().unwrap();
+        let (r2, t2) = play_eft(&mut e, 4);
+        assert_eq!((r1, &t1), (r2, &t2));
+        assert!((r1 + lat * 12.0 / 1000.0).abs() < 1e-9, "{r1} vs {lat}");
+        let (r3, _) = play_eft(&mut e, 5);
+        assert_ne!(r1, r3);
+        // Picking the earliest-finish PE each step is EFT: the same latency as the built-in one.
+        let eft = e
+            .scheduler_latency_us(archsim_accelerators::soc::SchedulerKind::Eft, 4, 0)
+            .unwrap();
+        let _ = play_eft(&mut e, 4);
+        assert!((e.avg_job_latency_us().unwrap() - eft).abs() < 1e-9);
+    }
+
+    #[test]
+    fn masked_actions_are_refused_and_leave_the_episode_unchanged() {
+        let mut e = env();
+        let obs = e.reset(Some(0));
+        let mask = e.action_mask();
+        let bad = mask
+            .iter()
+            .position(|&m| !m)
+            .expect("some PE cannot run the task");
+        assert!(matches!(e.step(&bad), Err(GymError::InvalidAction { .. })));
+        assert!(matches!(
+            e.step(&e.num_pes()),
+            Err(GymError::InvalidAction { .. })
+        ));
+        assert_eq!(e.action_mask(), mask);
+        let ok = mask.iter().position(|&m| m).unwrap();
+        assert!(e.step(&ok).is_ok());
+        assert_eq!(obs.len(), e.obs_len());
+    }
+
+    #[test]
+    fn bad_configs_are_errors() {
+        let text = presets::SOC_WIFI.replace("max_ready: 8", "max_ready: 0");
+        assert!(SocEnv::from_yaml(&text, Path::new(".")).is_err());
+        let text = presets::SOC_WIFI.replace("kind: soc", "kind: systolic");
+        assert!(SocEnv::from_yaml(&text, Path::new(".")).is_err());
+    }
+}
