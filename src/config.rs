@@ -57,17 +57,21 @@ pub fn load_str(text: &str, file: &str, overrides: &[String]) -> Result<Config, 
     load_inner(text, file, overrides, false).map(|(c, _)| c)
 }
 
-/// Like [`load_str`], but a top-level `study:` section (a sweep that `archsim run` performs,
-/// see [`crate::study`]) is taken out, typed and validated, and returned beside the config.
-pub fn load_with_study(
+/// Like [`load_str`], but top-level `study:` and `search:` sections are taken out, typed and
+/// validated, and returned beside the config.
+pub fn load_full(
     text: &str,
     file: &str,
     overrides: &[String],
-) -> Result<(Config, Option<crate::study::StudyConfig>), ConfigError> {
-    let (cfg, study) = load_inner(text, file, overrides, true)?;
-    let Some(v) = study else {
-        return Ok((cfg, None));
-    };
+) -> Result<
+    (
+        Config,
+        Option<crate::study::StudyConfig>,
+        Option<archsim_agents::SearchConfig>,
+    ),
+    ConfigError,
+> {
+    let (cfg, extra) = load_inner(text, file, overrides, true)?;
     let located = |path: Vec<String>, message: String| {
         let at_key = message.starts_with("unknown field");
         ConfigError {
@@ -78,11 +82,44 @@ pub fn load_with_study(
             message,
         }
     };
-    let st: crate::study::StudyConfig = archsim_accelerators::config::typed(v, &["study"])
-        .map_err(|(path, message)| located(path, message))?;
-    st.validate(&cfg)
-        .map_err(|(path, message)| located(path, message))?;
-    Ok((cfg, Some(st)))
+    let mut extra = match extra {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    let study = match extra.remove("study") {
+        None => None,
+        Some(v) => {
+            let st: crate::study::StudyConfig = archsim_accelerators::config::typed(v, &["study"])
+                .map_err(|(p, m)| located(p, m))?;
+            st.validate(&cfg).map_err(|(p, m)| located(p, m))?;
+            Some(st)
+        }
+    };
+    let search = match extra.remove("search") {
+        None => None,
+        Some(v) => Some(
+            archsim_accelerators::config::typed::<archsim_agents::SearchConfig>(v, &["search"])
+                .map_err(|(p, m)| located(p, m))?,
+        ),
+    };
+    if study.is_some() && search.is_some() {
+        return Err(located(
+            vec!["search".into()],
+            "a config has either a `study:` or a `search:` section, not both".into(),
+        ));
+    }
+    Ok((cfg, study, search))
+}
+
+/// Like [`load_str`], but a top-level `study:` section (a sweep that `archsim run` performs,
+/// see [`crate::study`]) is taken out, typed and validated, and returned beside the config.
+pub fn load_with_study(
+    text: &str,
+    file: &str,
+    overrides: &[String],
+) -> Result<(Config, Option<crate::study::StudyConfig>), ConfigError> {
+    let (cfg, study, _) = load_full(text, file, overrides)?;
+    Ok((cfg, study))
 }
 
 fn load_inner(
@@ -136,7 +173,21 @@ fn load_inner(
         applied.push((keys, o.clone()));
     }
     let study = if take_study {
-        value.as_object_mut().and_then(|m| m.remove("study"))
+        let m = value.as_object_mut();
+        m.and_then(|m| {
+            // A `search:` section travels with the study slot; `load_full` separates them.
+            let search = m.remove("search").map(|s| ("search", s));
+            let study = m.remove("study").map(|s| ("study", s));
+            match (study, search) {
+                (None, None) => None,
+                (a, b) => Some(Value::Object(
+                    a.into_iter()
+                        .chain(b)
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect(),
+                )),
+            }
+        })
     } else {
         None
     };

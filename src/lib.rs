@@ -18,6 +18,7 @@
 pub mod config;
 pub mod output;
 pub mod plot;
+pub mod search;
 pub mod study;
 
 use std::path::Path;

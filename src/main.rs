@@ -123,8 +123,55 @@ fn run(
         || "<embedded quickstart>".to_string(),
         |p| p.display().to_string(),
     );
-    let (cfg, study) = config::load_with_study(&text, &file, set)?;
+    let (cfg, study, search) = config::load_full(&text, &file, set)?;
     let dir = out.unwrap_or_else(|| PathBuf::from("out").join(&name));
+
+    if let Some(search) = search {
+        let result = archsim::search::run(&cfg, &search, &base)?;
+        let files = archsim::search::write(&cfg, &search, &result, &dir)?;
+        if json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&result).expect("results serialize")
+            );
+            eprintln!("wrote {}", dir.display());
+            return Ok(());
+        }
+        let feasible = result.history.iter().filter(|h| h.feasible).count();
+        println!(
+            "{} search, seed {}: {} evaluations, {} feasible",
+            result.agent,
+            result.seed,
+            result.history.len(),
+            feasible
+        );
+        match &result.best {
+            Some(b) => {
+                println!(
+                    "best (evaluation {}), cost {:.6e}:",
+                    b.eval,
+                    b.cost.unwrap_or(f64::NAN)
+                );
+                for (k, v) in &b.point {
+                    println!("  {k:<36} {v}");
+                }
+                for o in &search.objectives {
+                    if let Some(v) = b.metrics.get(&o.metric) {
+                        println!("  {:<36} {v}", o.metric);
+                    }
+                }
+            }
+            None => println!("no feasible design found"),
+        }
+        if let Some(p) = &result.pareto {
+            println!("Pareto set: {} designs", p.len());
+        }
+        println!("wrote:");
+        for f in files {
+            println!("  {}", f.display());
+        }
+        return Ok(());
+    }
 
     if let Some(study) = study {
         eprintln!(

@@ -13,7 +13,7 @@ use archsim_sim::Report;
 
 static FONT: Once = Once::new();
 
-fn register_font() {
+pub(crate) fn register_font() {
     FONT.call_once(|| {
         // The embedded font is valid TrueType; a failure here would only lose text, not data.
         let _ = plotters::style::register_font(
@@ -700,6 +700,119 @@ where
         .border_style(BLACK)
         .background_style(WHITE.mix(0.9))
         .label_font(("sans-serif", 13))
+        .draw()
+        .map_err(e)?;
+    root.present().map_err(e)?;
+    Ok(())
+}
+
+/// Writes `<stem>.png` and `<stem>.svg`: every feasible design as a grey dot and the Pareto
+/// front as a red staircase, on two objectives.
+pub fn pareto(
+    all: &[(f64, f64)],
+    front: &[(f64, f64)],
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    dir: &Path,
+    stem: &str,
+) -> Result<(), String> {
+    register_font();
+    let png = dir.join(format!("{stem}.png"));
+    let svg = dir.join(format!("{stem}.svg"));
+    let size = (900, 620);
+    draw_pareto(
+        all,
+        front,
+        title,
+        x_desc,
+        y_desc,
+        &BitMapBackend::new(&png, size).into_drawing_area(),
+    )
+    .map_err(|e| format!("{}: {e}", png.display()))?;
+    draw_pareto(
+        all,
+        front,
+        title,
+        x_desc,
+        y_desc,
+        &SVGBackend::new(&svg, size).into_drawing_area(),
+    )
+    .map_err(|e| format!("{}: {e}", svg.display()))?;
+    Ok(())
+}
+
+fn draw_pareto<DB: DrawingBackend>(
+    all: &[(f64, f64)],
+    front: &[(f64, f64)],
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    root: &DrawingArea<DB, Shift>,
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    root.fill(&WHITE).map_err(e)?;
+    let span = |v: &mut dyn Iterator<Item = f64>| {
+        let (lo, hi) = v.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
+        if lo > hi {
+            (0.0, 1.0)
+        } else {
+            let pad = ((hi - lo) * 0.05)
+                .max(hi.abs() * 1e-3)
+                .max(f64::MIN_POSITIVE);
+            (lo - pad, hi + pad)
+        }
+    };
+    let (x0, x1) = span(&mut all.iter().map(|p| p.0));
+    let (y0, y1) = span(&mut all.iter().map(|p| p.1));
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(90)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(&|v| format!("{v:.3e}"))
+        .y_label_formatter(&|v| format!("{v:.3e}"))
+        .label_style(("sans-serif", 12))
+        .draw()
+        .map_err(e)?;
+    let grey = RGBColor(150, 150, 150);
+    chart
+        .draw_series(all.iter().map(|&p| Circle::new(p, 3, grey.filled())))
+        .map_err(e)?
+        .label("feasible designs")
+        .legend(move |(x, y)| Circle::new((x + 5, y), 4, grey.filled()));
+    let red = RGBColor(204, 0, 0);
+    let stairs: Vec<(f64, f64)> = front
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &p)| {
+            let next = front.get(i + 1).map(|q| (q.0, p.1));
+            std::iter::once(p).chain(next)
+        })
+        .collect();
+    chart
+        .draw_series(LineSeries::new(stairs, red.stroke_width(2)))
+        .map_err(e)?
+        .label("Pareto front")
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], red.stroke_width(2)));
+    chart
+        .draw_series(front.iter().map(|&p| Circle::new(p, 5, red.filled())))
+        .map_err(e)?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.9))
+        .label_font(("sans-serif", 12))
         .draw()
         .map_err(e)?;
     root.present().map_err(e)?;

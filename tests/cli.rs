@@ -572,3 +572,95 @@ fn ds3_latency_vs_rate_study_orders_the_schedulers() {
         assert!(std::fs::metadata(out.join(f)).unwrap().len() > 0, "{f}");
     }
 }
+
+#[test]
+fn search_configs_find_feasible_designs_and_write_their_outputs() {
+    let out = tmp("search_bo");
+    let cfg = root().join("configs/search/resnet18_bo.yaml");
+    let o = archsim(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--json",
+        "--set",
+        "search.budget=24",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["history"].as_array().unwrap().len(), 24);
+    assert!(r["best"]["metrics"]["area_mm2"].as_f64().unwrap() <= 60.0);
+    for f in [
+        "report.json",
+        "history.csv",
+        "best_so_far.png",
+        "config.yaml",
+    ] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    // Same config and seed: same bytes.
+    let out2 = tmp("search_bo_again");
+    archsim(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--set",
+        "search.budget=24",
+        "--out",
+        out2.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read(out.join("report.json")).unwrap(),
+        std::fs::read(out2.join("report.json")).unwrap()
+    );
+
+    let out = tmp("search_nsga2");
+    let cfg = root().join("configs/search/gemm_nsga2.yaml");
+    let o = archsim(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--json",
+        "--set",
+        "search.budget=48",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(!r["pareto"].as_array().unwrap().is_empty());
+    assert!(out.join("pareto.svg").exists());
+}
+
+#[test]
+fn bad_search_configs_exit_2() {
+    let dir = tmp("bad_search");
+    let base = std::fs::read_to_string(root().join("configs/search/resnet18_bo.yaml")).unwrap();
+    for (from, to, want) in [
+        (
+            "agent: {kind: bo}",
+            "agent: {kind: oracle}",
+            "unknown variant `oracle`",
+        ),
+        (
+            "budget: 64",
+            "budget: 0",
+            "search.budget: must be at least 1",
+        ),
+        (
+            "{metric: latency_s}",
+            "{metric: speed}",
+            "unknown metric `speed`",
+        ),
+        ("{pow2: [8, 256]}", "{pow2: [8, 100]}", "pow2 bounds"),
+        (
+            "  batch: 8",
+            "  batch: 8\n  budgte: 3",
+            "search.budgte: unknown field",
+        ),
+    ] {
+        let cfg = write_cfg(&dir, &base.replacen(from, to, 1));
+        let o = archsim(&["run", &cfg, "--out", dir.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{want}: {err}");
+        assert!(err.contains(want), "{err:?} lacks {want:?}");
+    }
+}
