@@ -176,6 +176,8 @@ fn load_inner(
         let m = value.as_object_mut();
         m.and_then(|m| {
             // A `search:` section travels with the study slot; `load_full` separates them.
+            // A `sweep:` section is read by `archsim sweep` (see `crate::sweep`), never here.
+            m.remove("sweep");
             let search = m.remove("search").map(|s| ("search", s));
             let study = m.remove("study").map(|s| ("study", s));
             match (study, search) {

@@ -20,6 +20,7 @@ pub mod output;
 pub mod plot;
 pub mod search;
 pub mod study;
+pub mod sweep;
 
 use std::path::Path;
 

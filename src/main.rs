@@ -46,6 +46,19 @@ enum Command {
         #[arg(long, value_parser = ["workload", "mapping", "schedule"])]
         stop_after: Option<String>,
     },
+    /// Run a config at many points (the `sweep:` section), in parallel, resumable.
+    ///
+    /// Every finished point is appended to OUT/journal.jsonl; running the same command again
+    /// (even after `kill -9`) skips the points already there. OUT/results.csv holds the table.
+    /// When the config has a `search:` section, every point is a whole search and the sweep
+    /// ends with a ranking of the optimizers (median evaluations to within 1% of the best).
+    Sweep {
+        /// The config file, with a `sweep:` section.
+        config: PathBuf,
+        /// Output folder (default: out/<config name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// List the zoo models, accelerator kinds and their options.
     List {
         /// What to list: `models`, `accelerators`, or everything when omitted.
@@ -72,6 +85,13 @@ fn main() -> ExitCode {
                 ExitCode::from(if e.is_bad_input() { 2 } else { 1 })
             }
         },
+        Command::Sweep { config, out } => match sweep(&config, out) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(if e.is_bad_input() { 2 } else { 1 })
+            }
+        },
         Command::List { what } => {
             list(what.as_deref());
             ExitCode::SUCCESS
@@ -85,6 +105,42 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+fn sweep(path: &Path, out: Option<PathBuf>) -> Result<(), Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::Config(archsim::ConfigError {
+            file: path.display().to_string(),
+            location: None,
+            key: None,
+            from_override: None,
+            message: format!("cannot read config: {e}"),
+        })
+    })?;
+    let base = path
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "sweep".into(), |s| s.to_string_lossy().into_owned());
+    let dir = out.unwrap_or_else(|| PathBuf::from("out").join(stem));
+    let (entries, files) = archsim::sweep::run(&text, &path.display().to_string(), &base, &dir)?;
+    let failed = entries.iter().filter(|e| e.error.is_some()).count();
+    println!("{} points, {} failed", entries.len(), failed);
+    if entries.iter().any(|e| !e.trace.is_empty()) {
+        println!(
+            "{:<60} {:>5} {:>14} {:>22}",
+            "configuration", "runs", "median best", "median evals to 1%"
+        );
+        for (label, n, cost, evals) in archsim::sweep::ranking(&entries) {
+            println!("{label:<60} {n:>5} {cost:>14.6e} {evals:>22}");
+        }
+    }
+    println!("wrote:");
+    for f in files {
+        println!("  {}", f.display());
+    }
+    Ok(())
 }
 
 fn run(

@@ -664,3 +664,89 @@ fn bad_search_configs_exit_2() {
         assert!(err.contains(want), "{err:?} lacks {want:?}");
     }
 }
+
+#[test]
+fn sweeps_resume_after_kill_9_without_losing_or_repeating_points() {
+    let cfg = root().join("configs/sweep/systolic_grid.yaml");
+    let full = tmp("sweep_full");
+    let o = archsim(&[
+        "sweep",
+        cfg.to_str().unwrap(),
+        "--out",
+        full.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let want = std::fs::read_to_string(full.join("results.csv")).unwrap();
+    assert_eq!(want.lines().count(), 1 + 96);
+
+    // A torn journal: the first 40 points and half a line, as a kill -9 mid-write leaves it.
+    let torn = tmp("sweep_torn");
+    let journal = std::fs::read_to_string(full.join("journal.jsonl")).unwrap();
+    let lines: Vec<&str> = journal.lines().collect();
+    let mut partial = lines[..40].join("\n");
+    partial.push('\n');
+    partial.push_str(&lines[40][..lines[40].len() / 2]);
+    std::fs::write(torn.join("journal.jsonl"), partial).unwrap();
+    let o = archsim(&[
+        "sweep",
+        cfg.to_str().unwrap(),
+        "--out",
+        torn.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("40 already in the journal, 56 to run"));
+    assert_eq!(
+        std::fs::read_to_string(torn.join("results.csv")).unwrap(),
+        want
+    );
+    assert_eq!(
+        std::fs::read_to_string(torn.join("journal.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        96
+    );
+
+    // A real kill -9 at an arbitrary moment, then the same command again.
+    let killed = tmp("sweep_killed");
+    let agents = root().join("configs/sweep/agents_gemm.yaml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_archsim"))
+        .args([
+            "sweep",
+            agents.to_str().unwrap(),
+            "--out",
+            killed.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let _ = child.kill(); // SIGKILL on Unix
+    let _ = child.wait();
+    let o = archsim(&[
+        "sweep",
+        agents.to_str().unwrap(),
+        "--out",
+        killed.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let clean = tmp("sweep_clean");
+    let o2 = archsim(&[
+        "sweep",
+        agents.to_str().unwrap(),
+        "--out",
+        clean.to_str().unwrap(),
+    ]);
+    assert!(o2.status.success());
+    assert_eq!(
+        std::fs::read_to_string(killed.join("results.csv")).unwrap(),
+        std::fs::read_to_string(clean.join("results.csv")).unwrap()
+    );
+    let n = std::fs::read_to_string(killed.join("journal.jsonl"))
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(n, 35, "every point exactly once");
+    assert!(String::from_utf8_lossy(&o2.stdout).contains("median evals to 1%"));
+}

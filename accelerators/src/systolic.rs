@@ -94,20 +94,33 @@ pub enum DrainMode {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SramKib {
-    /// Input feature map SRAM.
+    /// Input feature map SRAM (default 512).
+    #[serde(default = "default_ifmap_kib")]
     pub ifmap: u32,
-    /// Filter (weight) SRAM.
+    /// Filter (weight) SRAM (default 512).
+    #[serde(default = "default_filter_kib")]
     pub filter: u32,
-    /// Output feature map SRAM.
+    /// Output feature map SRAM (default 256).
+    #[serde(default = "default_ofmap_kib")]
     pub ofmap: u32,
+}
+
+fn default_ifmap_kib() -> u32 {
+    512
+}
+fn default_filter_kib() -> u32 {
+    512
+}
+fn default_ofmap_kib() -> u32 {
+    256
 }
 
 impl Default for SramKib {
     fn default() -> Self {
         SramKib {
-            ifmap: 512,
-            filter: 512,
-            ofmap: 256,
+            ifmap: default_ifmap_kib(),
+            filter: default_filter_kib(),
+            ofmap: default_ofmap_kib(),
         }
     }
 }
