@@ -114,7 +114,7 @@ pub fn parse(text: &str, file: &str) -> Result<SweepConfig, Error> {
         return Err(bad(file, "sweep", "give `grid:` and/or `random:`"));
     }
     for (k, v) in &cfg.grid {
-        if !v.as_array().is_some_and(|a| !a.is_empty()) {
+        if v.as_array().is_none_or(|a| a.is_empty()) {
             return Err(bad(
                 file,
                 &format!("sweep.grid.{k}"),
