@@ -27,6 +27,7 @@ use std::path::Path;
 use thiserror::Error;
 
 pub use archsim_accelerators as accelerators;
+pub use archsim_agents as agents;
 pub use archsim_gym as gym;
 pub use archsim_sim as sim;
 pub use archsim_sim::Report;

@@ -14,11 +14,12 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence, Union
 
-from ._archsim import ActionError, ConfigError, SimulationError, __version__, models, simulate_text
+from ._archsim import ActionError, ConfigError, SimulationError, __version__, models, search_text, simulate_text
 from .envs import list_envs, parallel_env
 
 __all__ = [
     "simulate",
+    "search",
     "models",
     "parallel_env",
     "list_envs",
@@ -31,6 +32,37 @@ __all__ = [
 ConfigLike = Union[Mapping[str, Any], str, "os.PathLike[str]"]
 
 
+def _config_text(config: ConfigLike) -> tuple[str, str, str]:
+    if isinstance(config, Mapping):
+        try:
+            return json.dumps(dict(config)), "<dict>", "."
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"config is not JSON-serializable: {e}") from None
+    if isinstance(config, (str, os.PathLike)):
+        path = Path(config)
+        try:
+            return path.read_text(), str(path), str(path.parent)
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot read config: {e.strerror or e}") from None
+    raise TypeError(f"config must be a dict or a path, not {type(config).__name__}")
+
+
+def _check_overrides(overrides: Sequence[str]) -> list:
+    if isinstance(overrides, (str, bytes)) or not all(isinstance(o, str) for o in overrides):
+        raise TypeError("overrides must be a sequence of 'path=value' strings")
+    return list(overrides)
+
+
+def search(config: ConfigLike, overrides: Sequence[str] = ()) -> dict:
+    """Run the optimizer of a config's ``search:`` section; return ``{agent, seed, best, history,
+    pareto}`` (the content of ``report.json`` of ``archsim run`` on that config).
+
+    Raises ``ConfigError`` (a ``ValueError``) for a bad config or search section.
+    """
+    text, source, base = _config_text(config)
+    return json.loads(search_text(text, source, base, _check_overrides(overrides)))
+
+
 def simulate(config: ConfigLike, overrides: Sequence[str] = ()) -> dict:
     """Simulate a config and return the report (the content of ``report.json``) as a dict.
 
@@ -40,21 +72,5 @@ def simulate(config: ConfigLike, overrides: Sequence[str] = ()) -> dict:
     Raises ``ConfigError`` (a ``ValueError``) for bad input and ``SimulationError`` (a
     ``RuntimeError``) when the simulation itself fails.
     """
-    if isinstance(config, Mapping):
-        try:
-            text = json.dumps(dict(config))
-        except (TypeError, ValueError) as e:
-            raise ConfigError(f"config is not JSON-serializable: {e}") from None
-        source, base = "<dict>", "."
-    elif isinstance(config, (str, os.PathLike)):
-        path = Path(config)
-        try:
-            text = path.read_text()
-        except OSError as e:
-            raise ConfigError(f"{path}: cannot read config: {e.strerror or e}") from None
-        source, base = str(path), str(path.parent)
-    else:
-        raise TypeError(f"config must be a dict or a path, not {type(config).__name__}")
-    if isinstance(overrides, (str, bytes)) or not all(isinstance(o, str) for o in overrides):
-        raise TypeError("overrides must be a sequence of 'path=value' strings")
-    return json.loads(simulate_text(text, source, base, list(overrides)))
+    text, source, base = _config_text(config)
+    return json.loads(simulate_text(text, source, base, _check_overrides(overrides)))

@@ -11,6 +11,9 @@ class SimulationError(RuntimeError):
 def simulate_text(text: str, source: str = "<config>", base_dir: str = ".", overrides: list[str] = ...) -> str:
     """Simulate a YAML/JSON config and return the report as a JSON string."""
 
+def search_text(text: str, source: str = "<config>", base_dir: str = ".", overrides: list[str] = ...) -> str:
+    """Run a search config and return the result as a JSON string."""
+
 def models() -> list[str]:
     """Names of the zoo's models."""
 

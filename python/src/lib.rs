@@ -77,6 +77,54 @@ fn simulate_text(
     })
 }
 
+/// Runs a search (a config with a `search:` section) and returns the result as a JSON string:
+/// `{agent, seed, best, history, pareto}`. Evaluations run in parallel batches.
+#[pyfunction]
+#[pyo3(signature = (text, source="<config>", base_dir=".", overrides=Vec::new()))]
+fn search_text(
+    py: Python<'_>,
+    text: &str,
+    source: &str,
+    base_dir: &str,
+    overrides: Vec<String>,
+) -> PyResult<String> {
+    let run = || -> Result<String, archsim::Error> {
+        let (cfg, _, search) = archsim::config::load_full(text, source, &overrides)?;
+        let search = search.ok_or_else(|| {
+            archsim::Error::Config(archsim::ConfigError {
+                file: source.into(),
+                location: None,
+                key: Some("search".into()),
+                from_override: None,
+                message: "missing: a search config needs a `search:` section".into(),
+            })
+        })?;
+        let problem = archsim::search::problem(&cfg, &search, Path::new(base_dir))?;
+        let mut quiet = |_: usize, _: usize| {};
+        let r = archsim::agents::run_search(
+            &problem,
+            &search,
+            &archsim::search::evaluate_parallel,
+            &mut quiet,
+        )
+        .map_err(|e| {
+            archsim::Error::Config(archsim::ConfigError {
+                file: source.into(),
+                location: None,
+                key: None,
+                from_override: None,
+                message: e.to_string(),
+            })
+        })?;
+        Ok(serde_json::to_string(&r).expect("results serialize"))
+    };
+    guarded(|| match py.detach(run) {
+        Ok(json) => Ok(json),
+        Err(e) if e.is_bad_input() => Err(ConfigError::new_err(e.to_string())),
+        Err(e) => Err(SimulationError::new_err(e.to_string())),
+    })
+}
+
 /// The zoo's fixed model names.
 #[pyfunction]
 fn models() -> Vec<String> {
@@ -265,6 +313,7 @@ fn _archsim(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ActionError", m.py().get_type::<ActionError>())?;
     m.add("SimulationError", m.py().get_type::<SimulationError>())?;
     m.add_function(wrap_pyfunction!(simulate_text, m)?)?;
+    m.add_function(wrap_pyfunction!(search_text, m)?)?;
     m.add_function(wrap_pyfunction!(models, m)?)?;
     m.add_function(wrap_pyfunction!(env_presets, m)?)?;
     m.add_function(wrap_pyfunction!(metric_names, m)?)?;

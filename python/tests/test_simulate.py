@@ -76,3 +76,13 @@ def test_garbage_raises_never_crashes(tmp_path):
 def test_models_and_version():
     assert "resnet18" in archsim.models()
     assert archsim.__version__
+
+
+def test_search_runs_the_rust_agents():
+    cfg = ROOT / "configs" / "search" / "resnet18_bo.yaml"
+    r = archsim.search(cfg, overrides=["search.budget=16", "search.agent={kind: ga}"])
+    assert r["agent"] == "ga" and len(r["history"]) == 16
+    assert r["best"]["metrics"]["area_mm2"] <= 60
+    assert r == archsim.search(cfg, overrides=["search.budget=16", "search.agent={kind: ga}"])
+    with pytest.raises(archsim.ConfigError, match="search"):
+        archsim.search(BASE)
