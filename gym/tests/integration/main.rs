@@ -55,7 +55,7 @@ fn episodes_truncate_and_targets_terminate() {
     assert!(last.unwrap().truncated);
     e.reset(None);
     assert!(!e.step(&small).unwrap().truncated);
-    // A 4x4 array with little bandwidth misses a 20 us latency target; a big array meets it
+    // A 4x4 array with little bandwidth misses a 60 us latency target; a big array meets it
     // but busts the 20 mm2 area target: the reward is the summed relative overshoot.
     let s = e.step(&small).unwrap();
     assert!(s.reward < 0.0 && !s.terminated);
@@ -143,7 +143,7 @@ fn config_errors_name_the_key() {
             "gym.episode_len: must be at least 1",
         ),
         (
-            "{metric: latency_s, target: 2.0e-5}",
+            "{metric: latency_s, target: 6.0e-5}",
             "{metric: speed, target: 1}",
             "gym.objectives.0.metric: unknown metric `speed`",
         ),
