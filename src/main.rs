@@ -295,7 +295,10 @@ fn run(
         return Ok(());
     }
 
-    let w = cfg.workload.build(&base)?;
+    let (w, warnings) = cfg.workload.build_with_warnings(&base)?;
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
     let report = archsim::evaluate(&cfg, &w)?;
     let files = output::write_run(&cfg, &report, &dir)?;
     let wpath = dir.join("workload.csv");

@@ -750,3 +750,47 @@ fn sweeps_resume_after_kill_9_without_losing_or_repeating_points() {
     assert_eq!(n, 35, "every point exactly once");
     assert!(String::from_utf8_lossy(&o2.stdout).contains("median evals to 1%"));
 }
+
+#[test]
+fn onnx_workloads_run_and_match_the_zoo() {
+    let dir = tmp("onnx");
+    let onnx = root().join("tests/data/onnx/resnet18.onnx");
+    let acc = "accelerator:\n  kind: systolic\n  rows: 128\n  cols: 128\n  dataflow: os\n";
+    let cfg = write_cfg(
+        &dir,
+        &format!("workload:\n  onnx: {}\n{acc}", onnx.display()),
+    );
+    let o = archsim(&[
+        "run",
+        &cfg,
+        "--json",
+        "--out",
+        dir.join("o").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["macs"], 1_814_073_344u64);
+    let missing = write_cfg(&dir, &format!("workload:\n  onnx: nowhere.onnx\n{acc}"));
+    let o = archsim(&["run", &missing, "--out", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let garbage = dir.join("garbage.onnx");
+    std::fs::write(&garbage, b"\x08\x07not a model at all").unwrap();
+    let cfg = write_cfg(
+        &dir,
+        &format!("workload:\n  onnx: {}\n{acc}", garbage.display()),
+    );
+    let o = archsim(&["run", &cfg, "--out", dir.to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr)
+            .trim_end()
+            .lines()
+            .count(),
+        1
+    );
+}

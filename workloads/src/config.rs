@@ -39,6 +39,13 @@ pub struct WorkloadConfig {
     /// A single GEMM.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gemm: Option<GemmDims>,
+    /// Path of an ONNX model, relative to the config file (`batch` overrides its batch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onnx: Option<PathBuf>,
+    /// Import ONNX ops archsim does not know as zero-cost placeholders (one warning per op
+    /// type) instead of failing (default false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_unsupported_ops: bool,
     /// An LLM inference step: `{model, phase, batch, prompt_len, context_len, layers, tp, moe_skew}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm: Option<LlmConfig>,
@@ -64,6 +71,8 @@ impl WorkloadConfig {
             model: Some(name.into()),
             scalesim_topology: None,
             gemm: None,
+            onnx: None,
+            allow_unsupported_ops: false,
             llm: None,
             jobs: None,
             seq_len: None,
@@ -82,10 +91,11 @@ impl WorkloadConfig {
             self.model.is_some(),
             self.scalesim_topology.is_some(),
             self.gemm.is_some(),
+            self.onnx.is_some(),
             self.llm.is_some(),
             self.jobs.is_some(),
         ];
-        const SOURCES: &str = "`model`, `scalesim_topology`, `gemm`, `llm` or `jobs`";
+        const SOURCES: &str = "`model`, `scalesim_topology`, `gemm`, `onnx`, `llm` or `jobs`";
         match given.iter().filter(|&&g| g).count() {
             1 => {}
             0 => return Err(bad("workload", format!("give one of {SOURCES}"))),
@@ -112,6 +122,12 @@ impl WorkloadConfig {
             return Err(bad(
                 "workload.seq_len",
                 "only applies to a zoo sequence model given by `model`".into(),
+            ));
+        }
+        if self.allow_unsupported_ops && self.onnx.is_none() {
+            return Err(bad(
+                "workload.allow_unsupported_ops",
+                "only applies to an `onnx:` workload".into(),
             ));
         }
         if self.seq_len == Some(0) {
@@ -149,6 +165,29 @@ impl WorkloadConfig {
     ///
     /// A `jobs:` workload is not an op graph: build it with [`WorkloadConfig::build_jobs`].
     pub fn build(&self, base_dir: &Path) -> Result<Workload, WorkloadError> {
+        self.build_with_warnings(base_dir).map(|(w, _)| w)
+    }
+
+    /// Like [`WorkloadConfig::build`], also returning the importer's warnings (ONNX ops
+    /// imported as placeholders).
+    pub fn build_with_warnings(
+        &self,
+        base_dir: &Path,
+    ) -> Result<(Workload, Vec<String>), WorkloadError> {
+        if let Some(p) = &self.onnx {
+            self.validate()?;
+            let opts = crate::onnx::OnnxOptions {
+                batch: Some(self.batch),
+                dtype: self.dtype,
+                allow_unsupported: self.allow_unsupported_ops,
+            };
+            let imp = crate::onnx::read_onnx(&base_dir.join(p), &opts)?;
+            return Ok((imp.workload, imp.warnings));
+        }
+        self.build_graph(base_dir).map(|w| (w, Vec::new()))
+    }
+
+    fn build_graph(&self, base_dir: &Path) -> Result<Workload, WorkloadError> {
         self.validate()?;
         if self.jobs.is_some() {
             return Err(WorkloadError::InvalidParameter {
