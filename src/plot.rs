@@ -24,18 +24,31 @@ pub(crate) fn register_font() {
     });
 }
 
+/// Renders one chart twice, as `<dir>/<stem>.png` and `<dir>/<stem>.svg`: `$draw` is called
+/// with `$root` bound to each backend's drawing area (a closure cannot be generic over the
+/// backend, a macro can).
+macro_rules! png_and_svg {
+    ($dir:expr, $stem:expr, $size:expr, |$root:ident| $draw:expr) => {{
+        register_font();
+        let png = $dir.join(format!("{}.png", $stem));
+        let svg = $dir.join(format!("{}.svg", $stem));
+        {
+            let $root = BitMapBackend::new(&png, $size).into_drawing_area();
+            $draw.map_err(|e| format!("{}: {e}", png.display()))?;
+        }
+        {
+            let $root = SVGBackend::new(&svg, $size).into_drawing_area();
+            $draw.map_err(|e| format!("{}: {e}", svg.display()))?;
+        }
+        Ok(())
+    }};
+}
+
 /// Writes `<stem>.png` and `<stem>.svg` into `dir`: one row per op (first op at the top), with
 /// compute and stall cycles stacked on the left and utilization on the right.
 pub fn per_op_cycles(report: &Report, dir: &Path, stem: &str) -> Result<(), String> {
-    register_font();
-    let png = dir.join(format!("{stem}.png"));
-    let svg = dir.join(format!("{stem}.svg"));
     let size = (1100, (report.ops.len() as u32) * 16 + 140);
-    draw(report, &BitMapBackend::new(&png, size).into_drawing_area())
-        .map_err(|e| format!("{}: {e}", png.display()))?;
-    draw(report, &SVGBackend::new(&svg, size).into_drawing_area())
-        .map_err(|e| format!("{}: {e}", svg.display()))?;
-    Ok(())
+    png_and_svg!(dir, stem, size, |root| draw(report, &root))
 }
 
 fn draw<DB: DrawingBackend>(r: &Report, root: &DrawingArea<DB, Shift>) -> Result<(), String>
@@ -207,25 +220,9 @@ pub fn predicted_vs_measured(
     dir: &Path,
     stem: &str,
 ) -> Result<(), String> {
-    register_font();
-    let png = dir.join(format!("{stem}.png"));
-    let svg = dir.join(format!("{stem}.svg"));
-    let size = (900, 820);
-    draw_pvm(
-        points,
-        unit,
-        title,
-        &BitMapBackend::new(&png, size).into_drawing_area(),
-    )
-    .map_err(|e| format!("{}: {e}", png.display()))?;
-    draw_pvm(
-        points,
-        unit,
-        title,
-        &SVGBackend::new(&svg, size).into_drawing_area(),
-    )
-    .map_err(|e| format!("{}: {e}", svg.display()))?;
-    Ok(())
+    png_and_svg!(dir, stem, (900, 820), |root| draw_pvm(
+        points, unit, title, &root
+    ))
 }
 
 fn draw_pvm<DB: DrawingBackend>(
@@ -322,25 +319,9 @@ pub fn roofline(
     dir: &Path,
     stem: &str,
 ) -> Result<(), String> {
-    register_font();
-    let png = dir.join(format!("{stem}.png"));
-    let svg = dir.join(format!("{stem}.svg"));
-    let size = (1000, 720);
-    draw_roofline(
-        roofs,
-        points,
-        title,
-        &BitMapBackend::new(&png, size).into_drawing_area(),
-    )
-    .map_err(|e| format!("{}: {e}", png.display()))?;
-    draw_roofline(
-        roofs,
-        points,
-        title,
-        &SVGBackend::new(&svg, size).into_drawing_area(),
-    )
-    .map_err(|e| format!("{}: {e}", svg.display()))?;
-    Ok(())
+    png_and_svg!(dir, stem, (1000, 720), |root| draw_roofline(
+        roofs, points, title, &root
+    ))
 }
 
 fn draw_roofline<DB: DrawingBackend>(
@@ -438,27 +419,13 @@ const PALETTE: [RGBColor; 10] = [
 /// Writes `<stem>.png` and `<stem>.svg`: a Gantt chart of the SoC schedule of the first
 /// `first_jobs` jobs, one row per PE, one bar per task colored by job.
 pub fn gantt(report: &Report, dir: &Path, stem: &str, first_jobs: u64) -> Result<(), String> {
-    register_font();
     let Some(stats) = &report.jobs else {
         return Err("not a SoC report".into());
     };
-    let png = dir.join(format!("{stem}.png"));
-    let svg = dir.join(format!("{stem}.svg"));
     let rows = stats.pe_utilization.len().max(1) as u32;
-    let size = (1200, rows * 26 + 150);
-    draw_gantt(
-        report,
-        first_jobs,
-        &BitMapBackend::new(&png, size).into_drawing_area(),
-    )
-    .map_err(|e| format!("{}: {e}", png.display()))?;
-    draw_gantt(
-        report,
-        first_jobs,
-        &SVGBackend::new(&svg, size).into_drawing_area(),
-    )
-    .map_err(|e| format!("{}: {e}", svg.display()))?;
-    Ok(())
+    png_and_svg!(dir, stem, (1200, rows * 26 + 150), |root| draw_gantt(
+        report, first_jobs, &root
+    ))
 }
 
 fn draw_gantt<DB: DrawingBackend>(
@@ -584,27 +551,9 @@ pub fn lines(
     dir: &Path,
     stem: &str,
 ) -> Result<(), String> {
-    register_font();
-    let png = dir.join(format!("{stem}.png"));
-    let svg = dir.join(format!("{stem}.svg"));
-    let size = (900, 600);
-    draw_lines(
-        curves,
-        title,
-        x_desc,
-        y_desc,
-        &BitMapBackend::new(&png, size).into_drawing_area(),
-    )
-    .map_err(|e| format!("{}: {e}", png.display()))?;
-    draw_lines(
-        curves,
-        title,
-        x_desc,
-        y_desc,
-        &SVGBackend::new(&svg, size).into_drawing_area(),
-    )
-    .map_err(|e| format!("{}: {e}", svg.display()))?;
-    Ok(())
+    png_and_svg!(dir, stem, (900, 600), |root| draw_lines(
+        curves, title, x_desc, y_desc, &root
+    ))
 }
 
 fn draw_lines<DB: DrawingBackend>(
@@ -717,29 +666,9 @@ pub fn pareto(
     dir: &Path,
     stem: &str,
 ) -> Result<(), String> {
-    register_font();
-    let png = dir.join(format!("{stem}.png"));
-    let svg = dir.join(format!("{stem}.svg"));
-    let size = (900, 620);
-    draw_pareto(
-        all,
-        front,
-        title,
-        x_desc,
-        y_desc,
-        &BitMapBackend::new(&png, size).into_drawing_area(),
-    )
-    .map_err(|e| format!("{}: {e}", png.display()))?;
-    draw_pareto(
-        all,
-        front,
-        title,
-        x_desc,
-        y_desc,
-        &SVGBackend::new(&svg, size).into_drawing_area(),
-    )
-    .map_err(|e| format!("{}: {e}", svg.display()))?;
-    Ok(())
+    png_and_svg!(dir, stem, (900, 620), |root| draw_pareto(
+        all, front, title, x_desc, y_desc, &root
+    ))
 }
 
 fn draw_pareto<DB: DrawingBackend>(
