@@ -1020,3 +1020,21 @@ proptest! {
         }
     }
 }
+
+/// The acceptance check of the importer: every torchvision export's MACs equal the zoo build of
+/// the same network within 1 %.
+#[test]
+fn torchvision_exports_match_the_zoo_within_one_percent() {
+    for (file, name) in [
+        ("resnet18.onnx", "resnet18"),
+        ("mobilenet_v2.onnx", "mobilenet_v2"),
+        ("vit_b_16.onnx", "vit_b_16"),
+    ] {
+        let onnx = import(file).workload.total_macs() as f64;
+        let zoo = zoo::build(name, 1, DType::Int8).unwrap().total_macs() as f64;
+        assert!(
+            (onnx - zoo).abs() / zoo <= 0.01,
+            "{file}: {onnx} MACs vs the zoo's {zoo}"
+        );
+    }
+}
