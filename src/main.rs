@@ -124,7 +124,8 @@ fn sweep(path: &Path, out: Option<PathBuf>) -> Result<(), Error> {
         .file_stem()
         .map_or_else(|| "sweep".into(), |s| s.to_string_lossy().into_owned());
     let dir = out.unwrap_or_else(|| PathBuf::from("out").join(stem));
-    let (entries, files) = archsim::sweep::run(&text, &path.display().to_string(), &base, &dir)?;
+    let (entries, mut files) =
+        archsim::sweep::run(&text, &path.display().to_string(), &base, &dir)?;
     let failed = entries.iter().filter(|e| e.error.is_some()).count();
     println!("{} points, {} failed", entries.len(), failed);
     if entries.iter().any(|e| !e.trace.is_empty()) {
@@ -135,6 +136,7 @@ fn sweep(path: &Path, out: Option<PathBuf>) -> Result<(), Error> {
         for (label, n, cost, evals) in archsim::sweep::ranking(&entries) {
             println!("{label:<60} {n:>5} {cost:>14.6e} {evals:>22}");
         }
+        files.extend(archsim::sweep::convergence_plot(&entries, &dir)?);
     }
     println!("wrote:");
     for f in files {

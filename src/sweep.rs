@@ -398,6 +398,43 @@ pub fn write_csv(entries: &[JournalEntry], path: &Path) -> Result<(), Error> {
     w.flush().map_err(|e| io(&e))
 }
 
+/// The label of a point without its seed: the configuration a seed repeats.
+fn config_label(e: &JournalEntry) -> String {
+    e.point
+        .iter()
+        .filter(|(k, _)| k.as_str() != "search.seed")
+        .map(|(k, v)| format!("{}={}", k.rsplit('.').next().unwrap_or(k), cell(v)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// For a sweep of searches: `convergence.{png,svg}`, the best cost so far against evaluations per
+/// configuration, median and spread over the seeds.
+pub fn convergence_plot(entries: &[JournalEntry], dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let mut groups: BTreeMap<String, Vec<Vec<f64>>> = BTreeMap::new();
+    for e in entries.iter().filter(|e| !e.trace.is_empty()) {
+        groups
+            .entry(config_label(e))
+            .or_default()
+            .push(e.trace.clone());
+    }
+    let runs: Vec<crate::plot::Runs> = groups.into_iter().collect();
+    crate::plot::convergence(
+        &runs,
+        "best cost so far over evaluations, across seeds",
+        dir,
+        "convergence",
+    )
+    .map_err(|m| Error::Io {
+        path: dir.display().to_string(),
+        message: m,
+    })?;
+    Ok(vec![
+        dir.join("convergence.png"),
+        dir.join("convergence.svg"),
+    ])
+}
+
 /// For a sweep of searches: per configuration (every swept path but `search.seed`), the median
 /// best cost and the median evaluations needed to come within 1% of the best cost any run found.
 pub fn ranking(entries: &[JournalEntry]) -> Vec<(String, usize, f64, f64)> {
