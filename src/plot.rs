@@ -759,6 +759,9 @@ pub fn convergence(runs: &[Runs], title: &str, dir: &Path, stem: &str) -> Result
     ))
 }
 
+/// 25th percentile, median, 75th percentile.
+type Quartiles = (f64, f64, f64);
+
 fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -779,7 +782,7 @@ where
     let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
     root.fill(&WHITE).map_err(e)?;
     // Per optimizer and evaluation: (25th percentile, median, 75th percentile) over seeds.
-    let bands: Vec<(String, Vec<(f64, f64, f64)>)> = runs
+    let bands: Vec<(String, Vec<Quartiles>)> = runs
         .iter()
         .map(|(label, seeds)| {
             let n = seeds.iter().map(Vec::len).max().unwrap_or(0);
