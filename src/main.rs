@@ -273,6 +273,33 @@ fn run(
         return run_jobs(&cfg, &base, json, &dir, stop_after);
     }
 
+    if cfg.workload.is_tasks() {
+        let report = archsim::simulate(&cfg, &base)?;
+        let files = output::write_run(&cfg, &report, &dir)?;
+        if json {
+            print!("{}", output::report_json(&report));
+            eprintln!("wrote {}", dir.display());
+            return Ok(());
+        }
+        println!("{} on {}", report.workload, report.accelerator);
+        for t in report.tasks.iter().flatten() {
+            println!(
+                "  {:<40} on {:<12} {:>12.6} ms  {:>10.6} mJ",
+                t.workload,
+                t.sub_accelerator,
+                t.latency_s * 1e3,
+                t.energy_j * 1e3
+            );
+        }
+        println!("  energy         {:>14.6} mJ", report.energy_j * 1e3);
+        println!("  area           {:>14.3} mm2", report.area_mm2);
+        println!("wrote:");
+        for f in files {
+            println!("  {}", f.display());
+        }
+        return Ok(());
+    }
+
     if let Some(stage) = stop_after {
         let w = cfg.workload.build(&base)?;
         let acc = cfg.accelerator.build()?;
