@@ -16,6 +16,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod config;
+pub mod nasbench;
 pub mod output;
 pub mod plot;
 pub mod search;
