@@ -15,6 +15,7 @@
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod codesign;
 pub mod config;
 pub mod nasbench;
 pub mod output;

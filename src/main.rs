@@ -179,6 +179,30 @@ fn run(
         || "<embedded quickstart>".to_string(),
         |p| p.display().to_string(),
     );
+    if let Ok(v) = serde_saphyr::from_str::<serde_json::Value>(&text) {
+        if v.get("codesign").is_some() {
+            let cc = archsim::codesign::parse(&v, &file, set)?;
+            let dir = out.unwrap_or_else(|| PathBuf::from("out").join(&name));
+            let [co, succ] = archsim::codesign::run(&cc, &base, &dir)?;
+            if json {
+                let j = serde_json::json!({"co_exploration": co, "successive": succ});
+                println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
+                return Ok(());
+            }
+            for (m, r) in [("co-exploration", &co), ("successive", &succ)] {
+                println!(
+                    "{m:<15} acc {:.2}%  latency {:?} ms  energy {:.4} mJ  area {:.3} mm2  violations: {}",
+                    r.eval.weighted_accuracy,
+                    r.eval.latency_ms,
+                    r.eval.energy_mj,
+                    r.eval.area_mm2,
+                    if r.eval.violations.is_empty() { "none".into() } else { r.eval.violations.join("; ") }
+                );
+            }
+            println!("wrote {}", dir.display());
+            return Ok(());
+        }
+    }
     let (cfg, study, search) = config::load_full(&text, &file, set)?;
     let dir = out.unwrap_or_else(|| PathBuf::from("out").join(&name));
 
