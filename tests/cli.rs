@@ -678,6 +678,8 @@ fn sweeps_resume_after_kill_9_without_losing_or_repeating_points() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let want = std::fs::read_to_string(full.join("results.csv")).unwrap();
     assert_eq!(want.lines().count(), 1 + 96);
+    // Two parameters vary: a design-space heatmap of the first two comes with the table.
+    assert!(full.join("heatmap.png").exists() && full.join("heatmap.svg").exists());
 
     // A torn journal: the first 40 points and half a line, as a kill -9 mid-write leaves it.
     let torn = tmp("sweep_torn");
