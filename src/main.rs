@@ -524,6 +524,10 @@ fn list(what: Option<&str>) {
         println!("systolic keys: rows, cols, dataflow (os|ws|is), sram_kib {{ifmap, filter, ofmap}}, word_bytes (1|2|4),");
         println!("               freq_mhz, dram_bw_words_per_cycle (absent = unlimited), os_drain (overlapped|separate)");
         println!(
+            "               preset ({}; the keys beside it override it)",
+            archsim::accelerators::systolic::SystolicConfig::PRESETS.join("|")
+        );
+        println!(
             "gpu keys: preset ({}), launch (cudagraph|eager), allow_tf32,",
             archsim::accelerators::gpu::PRESETS.join("|")
         );
@@ -538,5 +542,8 @@ fn list(what: Option<&str>) {
         println!("          hop_latency_us, links, energy_pj_per_byte}}, scheduler (met|eft|etf|heft|round_robin|random),");
         println!("          exec_noise, freq_mhz, gantt_jobs");
         println!("presets: soc: ds3 (DS3's 16-PE SoC)");
+        println!("hetero keys: subs [{{name, rows, cols, dataflow (os|ws|is), sram_kib}}], assignment [sub index per task],");
+        println!("             word_bytes, freq_mhz, dram_bw_bytes_per_cycle (shared; null = unlimited);");
+        println!("             runs `workload: {{tasks: [...]}}` concurrently, or one workload on assignment[0]");
     }
 }
