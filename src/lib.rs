@@ -15,7 +15,9 @@
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod codesign;
 pub mod config;
+pub mod nasbench;
 pub mod output;
 pub mod plot;
 pub mod search;
@@ -77,10 +79,27 @@ pub fn config_hash(cfg: &Config) -> String {
 /// Runs the whole pipeline for `cfg`; relative paths in it are resolved against `base_dir`.
 ///
 /// A `jobs:` workload on `accelerator.kind: soc` runs the SoC scheduling simulation; its report
-/// carries the job statistics (`makespan`, latency percentiles, PE utilization, …).
+/// carries the job statistics (`makespan`, latency percentiles, PE utilization, …). A `tasks:`
+/// workload on `accelerator.kind: hetero` runs its networks concurrently; the report carries
+/// per-task latency in `tasks`.
 pub fn simulate(cfg: &Config, base_dir: &Path) -> Result<Report, Error> {
     if cfg.workload.is_jobs() {
         return simulate_jobs(cfg, base_dir);
+    }
+    if cfg.workload.is_tasks() {
+        let tasks = cfg.workload.build_tasks(base_dir)?;
+        return match &cfg.accelerator {
+            archsim_accelerators::AcceleratorConfig::Hetero(h) => {
+                let chip = archsim_accelerators::hetero::Hetero::new(h.clone())?;
+                Ok(chip.simulate(&tasks, &config_hash(cfg), cfg.seed)?)
+            }
+            _ => Err(Error::Accelerator(
+                archsim_accelerators::AccelError::InvalidConfig {
+                    key: "kind".into(),
+                    reason: "a `tasks:` workload runs on `kind: hetero`".into(),
+                },
+            )),
+        };
     }
     evaluate(cfg, &cfg.workload.build(base_dir)?)
 }

@@ -181,6 +181,30 @@ fn run(
         || "<embedded quickstart>".to_string(),
         |p| p.display().to_string(),
     );
+    if let Ok(v) = serde_saphyr::from_str::<serde_json::Value>(&text) {
+        if v.get("codesign").is_some() {
+            let cc = archsim::codesign::parse(&v, &file, set)?;
+            let dir = out.unwrap_or_else(|| PathBuf::from("out").join(&name));
+            let [co, succ] = archsim::codesign::run(&cc, &base, &dir)?;
+            if json {
+                let j = serde_json::json!({"co_exploration": co, "successive": succ});
+                println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
+                return Ok(());
+            }
+            for (m, r) in [("co-exploration", &co), ("successive", &succ)] {
+                println!(
+                    "{m:<15} acc {:.2}%  latency {:?} ms  energy {:.4} mJ  area {:.3} mm2  violations: {}",
+                    r.eval.weighted_accuracy,
+                    r.eval.latency_ms,
+                    r.eval.energy_mj,
+                    r.eval.area_mm2,
+                    if r.eval.violations.is_empty() { "none".into() } else { r.eval.violations.join("; ") }
+                );
+            }
+            println!("wrote {}", dir.display());
+            return Ok(());
+        }
+    }
     let (cfg, study, search) = config::load_full(&text, &file, set)?;
     let dir = out.unwrap_or_else(|| PathBuf::from("out").join(&name));
 
@@ -273,6 +297,33 @@ fn run(
 
     if cfg.workload.is_jobs() {
         return run_jobs(&cfg, &base, json, &dir, stop_after);
+    }
+
+    if cfg.workload.is_tasks() {
+        let report = archsim::simulate(&cfg, &base)?;
+        let files = output::write_run(&cfg, &report, &dir)?;
+        if json {
+            print!("{}", output::report_json(&report));
+            eprintln!("wrote {}", dir.display());
+            return Ok(());
+        }
+        println!("{} on {}", report.workload, report.accelerator);
+        for t in report.tasks.iter().flatten() {
+            println!(
+                "  {:<40} on {:<12} {:>12.6} ms  {:>10.6} mJ",
+                t.workload,
+                t.sub_accelerator,
+                t.latency_s * 1e3,
+                t.energy_j * 1e3
+            );
+        }
+        println!("  energy         {:>14.6} mJ", report.energy_j * 1e3);
+        println!("  area           {:>14.3} mm2", report.area_mm2);
+        println!("wrote:");
+        for f in files {
+            println!("  {}", f.display());
+        }
+        return Ok(());
     }
 
     if let Some(stage) = stop_after {
@@ -475,6 +526,10 @@ fn list(what: Option<&str>) {
         println!("systolic keys: rows, cols, dataflow (os|ws|is), sram_kib {{ifmap, filter, ofmap}}, word_bytes (1|2|4),");
         println!("               freq_mhz, dram_bw_words_per_cycle (absent = unlimited), os_drain (overlapped|separate)");
         println!(
+            "               preset ({}; the keys beside it override it)",
+            archsim::accelerators::systolic::SystolicConfig::PRESETS.join("|")
+        );
+        println!(
             "gpu keys: preset ({}), launch (cudagraph|eager), allow_tf32,",
             archsim::accelerators::gpu::PRESETS.join("|")
         );
@@ -489,5 +544,8 @@ fn list(what: Option<&str>) {
         println!("          hop_latency_us, links, energy_pj_per_byte}}, scheduler (met|eft|etf|heft|round_robin|random),");
         println!("          exec_noise, freq_mhz, gantt_jobs");
         println!("presets: soc: ds3 (DS3's 16-PE SoC)");
+        println!("hetero keys: subs [{{name, rows, cols, dataflow (os|ws|is), sram_kib}}], assignment [sub index per task],");
+        println!("             word_bytes, freq_mhz, dram_bw_bytes_per_cycle (shared; null = unlimited);");
+        println!("             runs `workload: {{tasks: [...]}}` concurrently, or one workload on assignment[0]");
     }
 }

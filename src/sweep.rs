@@ -345,7 +345,51 @@ pub fn run(
     let entries: Vec<JournalEntry> = done.into_values().filter(|e| e.index < pts.len()).collect();
     let csv_path = dir.join("results.csv");
     write_csv(&entries, &csv_path)?;
-    Ok((entries, vec![jpath, csv_path]))
+    let mut files = vec![jpath, csv_path];
+    files.extend(heatmap(&entries, dir)?);
+    Ok((entries, files))
+}
+
+/// Draws `heatmap.{png,svg}`: the first two swept parameters that take several values, against
+/// `latency_s` (mean over the other parameters). Nothing when fewer than two parameters vary
+/// or no point has a latency.
+pub fn heatmap(entries: &[JournalEntry], dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let Some(first) = entries.first() else {
+        return Ok(Vec::new());
+    };
+    let varying: Vec<&String> = first
+        .point
+        .keys()
+        .filter(|k| {
+            let mut vals: Vec<String> = entries
+                .iter()
+                .filter_map(|e| e.point.get(*k).map(cell))
+                .collect();
+            vals.sort();
+            vals.dedup();
+            vals.len() > 1
+        })
+        .collect();
+    let [x, y, ..] = varying.as_slice() else {
+        return Ok(Vec::new());
+    };
+    let cells: Vec<crate::plot::HeatCell> = entries
+        .iter()
+        .filter_map(|e| {
+            let v = e.metrics.get("latency_s")?.as_f64()?;
+            Some((e.point.get(*x).map(cell)?, e.point.get(*y).map(cell)?, v))
+        })
+        .collect();
+    if cells.is_empty() {
+        return Ok(Vec::new());
+    }
+    crate::plot::heatmap(&cells, "latency_s (mean)", x, y, dir, "heatmap").map_err(|m| {
+        Error::Io {
+            path: dir.join("heatmap.png").display().to_string(),
+            message: m,
+        }
+    })?;
+    Ok(vec![dir.join("heatmap.png"), dir.join("heatmap.svg")])
 }
 
 fn cell(v: &Value) -> String {

@@ -678,6 +678,8 @@ fn sweeps_resume_after_kill_9_without_losing_or_repeating_points() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let want = std::fs::read_to_string(full.join("results.csv")).unwrap();
     assert_eq!(want.lines().count(), 1 + 96);
+    // Two parameters vary: a design-space heatmap of the first two comes with the table.
+    assert!(full.join("heatmap.png").exists() && full.join("heatmap.svg").exists());
 
     // A torn journal: the first 40 points and half a line, as a kill -9 mid-write leaves it.
     let torn = tmp("sweep_torn");
@@ -793,4 +795,29 @@ fn onnx_workloads_run_and_match_the_zoo() {
             .count(),
         1
     );
+}
+
+#[test]
+fn nasaic_codesign_config_runs_on_the_sample_oracle() {
+    let cfg = root().join("configs/repro/nasaic.yaml");
+    let out = tmp("nasaic");
+    let oracle = root().join("tests/data/nas/nb201_sample.csv");
+    let o = archsim(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        &format!("codesign.oracle={}", oracle.display()),
+        "--set",
+        "codesign.budget=40",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // Successive search keeps the sample's most accurate CIFAR-10 network (93.71 %).
+    assert_eq!(r["successive"]["eval"]["accuracy"][0], 93.71);
+    let csv = std::fs::read_to_string(out.join("comparison.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3);
+    assert!(out.join("summary.md").exists());
 }

@@ -92,6 +92,12 @@ impl SimConfig {
             }
             _ => {}
         }
+        if raw.workload.is_tasks() && !matches!(accelerator, AcceleratorConfig::Hetero(_)) {
+            return Err((
+                vec!["workload".into(), "tasks".into()],
+                "several tasks run on `accelerator.kind: hetero`".into(),
+            ));
+        }
         Ok(SimConfig {
             workload: raw.workload,
             accelerator,
@@ -119,7 +125,43 @@ impl AcceleratorConfig {
             }
         };
         let accelerator = match kind.as_str() {
-            "systolic" => AcceleratorConfig::Systolic(typed(Value::Object(acc), &["accelerator"])?),
+            "systolic" => {
+                // `preset: NAME` (e.g. `eyeriss`) starts from a built-in design; the keys given
+                // beside it replace the preset's.
+                let merged = match acc.remove("preset") {
+                    None => acc,
+                    Some(Value::String(name)) => {
+                        let base =
+                            crate::systolic::SystolicConfig::preset(&name).ok_or_else(|| {
+                                (
+                                    vec!["accelerator".into(), "preset".into()],
+                                    format!(
+                                        "unknown systolic preset `{name}`; known: {}",
+                                        crate::systolic::SystolicConfig::PRESETS.join(", ")
+                                    ),
+                                )
+                            })?;
+                        let Ok(Value::Object(mut base)) = serde_json::to_value(base) else {
+                            return Err((
+                                vec!["accelerator".into()],
+                                "preset does not serialize".into(),
+                            ));
+                        };
+                        for (k, v) in acc {
+                            base.insert(k, v);
+                        }
+                        base
+                    }
+                    Some(_) => {
+                        return Err((
+                            vec!["accelerator".into(), "preset".into()],
+                            "must be a string".into(),
+                        ))
+                    }
+                };
+                AcceleratorConfig::Systolic(typed(Value::Object(merged), &["accelerator"])?)
+            }
+            "hetero" => AcceleratorConfig::Hetero(typed(Value::Object(acc), &["accelerator"])?),
             "gpu" => AcceleratorConfig::Gpu(typed(Value::Object(acc), &["accelerator"])?),
             "soc" => {
                 // `preset: NAME` starts from a built-in SoC; the keys given beside it replace

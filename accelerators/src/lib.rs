@@ -18,7 +18,8 @@
 //! H100) behind the [`Accelerator`] trait, and [`soc`], a heterogeneous SoC that runs streams
 //! of job DAGs (DS3) with online schedulers (its own event-driven engine on archsim-sim's event
 //! queue, since its unit is a task on a PE, not an op on an engine). NPU+PIM, dataflow RDU and
-//! heterogeneous chips plug in behind the same trait.
+//! heterogeneous chips plug in behind the same trait; [`hetero`] is one: several systolic
+//! sub-accelerators sharing DRAM, running several networks at once (NASAIC, DAC 2020).
 //!
 //! ```
 //! use archsim_accelerators::{pipeline, systolic::{Dataflow, Systolic, SystolicConfig}};
@@ -35,6 +36,7 @@
 pub mod config;
 pub mod energy;
 pub mod gpu;
+pub mod hetero;
 pub mod pipeline;
 pub mod soc;
 pub mod systolic;
@@ -261,10 +263,13 @@ pub enum AcceleratorConfig {
     Gpu(Box<gpu::GpuConfig>),
     /// A heterogeneous SoC running job DAGs (`kind: soc`; needs a `jobs:` workload).
     Soc(soc::SocConfig),
+    /// Several systolic sub-accelerators sharing DRAM (`kind: hetero`); runs a single
+    /// workload on `assignment[0]`, or several concurrently with `workload: {tasks: [...]}`.
+    Hetero(hetero::HeteroConfig),
 }
 
 /// Kinds accepted in `accelerator.kind`.
-pub const KINDS: &[&str] = &["systolic", "gpu", "soc"];
+pub const KINDS: &[&str] = &["systolic", "gpu", "soc", "hetero"];
 
 impl AcceleratorConfig {
     /// Builds the model, validating the config.
@@ -272,6 +277,7 @@ impl AcceleratorConfig {
         match self {
             AcceleratorConfig::Systolic(c) => Ok(Box::new(systolic::Systolic::new(c.clone())?)),
             AcceleratorConfig::Gpu(c) => Ok(Box::new(gpu::Gpu::new(c)?)),
+            AcceleratorConfig::Hetero(c) => Ok(Box::new(hetero::Hetero::new(c.clone())?)),
             AcceleratorConfig::Soc(_) => Err(AccelError::InvalidConfig {
                 key: "kind".into(),
                 reason: "`soc` runs a `jobs:` workload (see `soc::simulate`), not an op graph"
@@ -286,6 +292,7 @@ impl AcceleratorConfig {
             AcceleratorConfig::Systolic(c) => c.validate(),
             AcceleratorConfig::Gpu(c) => c.validate(),
             AcceleratorConfig::Soc(c) => c.validate(),
+            AcceleratorConfig::Hetero(c) => c.validate(),
         }
     }
 }

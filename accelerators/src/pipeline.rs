@@ -196,6 +196,7 @@ pub fn report(
         },
         llm: None,
         jobs: None,
+        tasks: None,
     }
 }
 

@@ -174,6 +174,63 @@ impl SystolicConfig {
         }
     }
 
+    /// Names accepted by [`SystolicConfig::preset`].
+    pub const PRESETS: &'static [&'static str] = &["eyeriss", "shidiannao", "nvdla_small"];
+
+    /// A built-in design, by name:
+    ///
+    /// * `eyeriss`: Eyeriss v1 (Chen et al., ISSCC 2016 / JSSC 2017,
+    ///   doi:10.1109/JSSC.2016.2616357): 168 PEs as a 12×14 array, 16-bit words, 200 MHz, the
+    ///   108 KB global buffer split 64/32/12 KiB over ifmap/filter/ofmap, and a 64-bit
+    ///   (4-word) DRAM interface. Its row-stationary dataflow is approximated by input
+    ///   stationary (`is`): a filter row stays in a PE row while ifmap rows stream diagonally,
+    ///   which a GEMM-level model can only see as an operand held in place across the array.
+    /// * `shidiannao`: ShiDianNao (Du et al., ISCA 2015, doi:10.1145/2749469.2750389): 8×8
+    ///   output-stationary PEs, 16-bit, 1 GHz, 64 + 128 + 64 KiB buffers, 8 words/cycle.
+    /// * `nvdla_small`: the small NVDLA configuration (`nv_small`, 64 int8 MACs as 8×8,
+    ///   weight stationary), 1 GHz, 128 KiB convolution buffer split 64/64 plus 32 KiB out,
+    ///   8 bytes/cycle.
+    pub fn preset(name: &str) -> Option<SystolicConfig> {
+        let mut c = match name {
+            "eyeriss" => {
+                let mut c = SystolicConfig::new(12, 14, Dataflow::Is);
+                c.sram_kib = SramKib {
+                    ifmap: 64,
+                    filter: 32,
+                    ofmap: 12,
+                };
+                c.word_bytes = 2;
+                c.freq_mhz = 200.0;
+                c.dram_bw_words_per_cycle = Some(4.0);
+                c
+            }
+            "shidiannao" => {
+                let mut c = SystolicConfig::new(8, 8, Dataflow::Os);
+                c.sram_kib = SramKib {
+                    ifmap: 64,
+                    filter: 128,
+                    ofmap: 64,
+                };
+                c.word_bytes = 2;
+                c.dram_bw_words_per_cycle = Some(8.0);
+                c
+            }
+            "nvdla_small" => {
+                let mut c = SystolicConfig::new(8, 8, Dataflow::Ws);
+                c.sram_kib = SramKib {
+                    ifmap: 64,
+                    filter: 64,
+                    ofmap: 32,
+                };
+                c.dram_bw_words_per_cycle = Some(8.0);
+                c
+            }
+            _ => return None,
+        };
+        c.os_drain = DrainMode::Overlapped;
+        Some(c)
+    }
+
     /// Checks every value; the error names the key relative to the `accelerator:` section.
     pub fn validate(&self) -> Result<(), AccelError> {
         let bad = |key: &str, reason: &str| {

@@ -29,6 +29,7 @@
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod codesign;
 mod env;
 pub mod objective;
 pub mod soc_env;

@@ -47,7 +47,7 @@ pub use error::SimError;
 pub use queue::EventQueue;
 pub use report::{
     fnv1a_hex, AppStats, JobStats, KvSwap, LlmMemory, LlmReport, OpReport, PeUsage, Provenance,
-    Report,
+    Report, TaskReport,
 };
 pub use resource::{Engine, Memory, Resources};
 pub use schedule::{list_schedule, Schedule, Slot, Task};

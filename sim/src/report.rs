@@ -86,6 +86,29 @@ pub struct Report {
     /// keys sit at the top level of `report.json`.
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub jobs: Option<JobStats>,
+    /// Per-task results when several networks run concurrently on a heterogeneous chip
+    /// (`workload: {tasks: [...]}` on `accelerator.kind: hetero`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<Vec<TaskReport>>,
+}
+
+/// One task (network) of a multi-task run on a heterogeneous chip.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskReport {
+    /// Workload name of the task.
+    pub workload: String,
+    /// Sub-accelerator the task runs on.
+    pub sub_accelerator: String,
+    /// Cycle at which the task's last op ends (all tasks start at cycle 0).
+    pub end_cycle: u64,
+    /// `end_cycle` at the chip's clock, in seconds: the task's latency.
+    pub latency_s: f64,
+    /// Dynamic energy of the task's ops, in joules.
+    pub energy_j: f64,
+    /// Multiply-accumulates of the task.
+    pub macs: u64,
+    /// Cycles its ops waited for DRAM bandwidth taken by other ops (contention).
+    pub contention_cycles: u64,
 }
 
 /// Memory one device needs to serve an LLM step.

@@ -53,6 +53,12 @@ pub struct WorkloadConfig {
     /// `{apps: [{name | file, weight}], arrival: {process, rate_per_ms}, count}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jobs: Option<JobsConfig>,
+    /// Several networks run concurrently on a heterogeneous chip (`accelerator.kind: hetero`),
+    /// each a workload section of its own (`model`, `gemm`, …, with its own `batch` and
+    /// `dtype`): `tasks: [{model: "nb201:cifar10:<arch>"}, {model: "nb201:cifar100:<arch>"}]`.
+    /// Task `i` runs on sub-accelerator `accelerator.assignment[i]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<Vec<WorkloadConfig>>,
     /// Tokens per sequence for a zoo sequence model given by `model` (default 128).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq_len: Option<u64>,
@@ -75,6 +81,7 @@ impl WorkloadConfig {
             allow_unsupported_ops: false,
             llm: None,
             jobs: None,
+            tasks: None,
             seq_len: None,
             batch: 1,
             dtype: DType::Int8,
@@ -94,8 +101,10 @@ impl WorkloadConfig {
             self.onnx.is_some(),
             self.llm.is_some(),
             self.jobs.is_some(),
+            self.tasks.is_some(),
         ];
-        const SOURCES: &str = "`model`, `scalesim_topology`, `gemm`, `onnx`, `llm` or `jobs`";
+        const SOURCES: &str =
+            "`model`, `scalesim_topology`, `gemm`, `onnx`, `llm`, `jobs` or `tasks`";
         match given.iter().filter(|&&g| g).count() {
             1 => {}
             0 => return Err(bad("workload", format!("give one of {SOURCES}"))),
@@ -145,6 +154,28 @@ impl WorkloadConfig {
         }
         if let Some(j) = &self.jobs {
             j.validate()?;
+        }
+        if let Some(tasks) = &self.tasks {
+            if tasks.is_empty() {
+                return Err(bad("workload.tasks", "give at least one task".into()));
+            }
+            for (i, t) in tasks.iter().enumerate() {
+                if t.tasks.is_some() || t.jobs.is_some() {
+                    return Err(bad(
+                        &format!("workload.tasks.{i}"),
+                        "a task is one network: `tasks` and `jobs` do not nest".into(),
+                    ));
+                }
+                t.validate().map_err(|e| match e {
+                    WorkloadError::InvalidParameter { key, reason } => {
+                        WorkloadError::InvalidParameter {
+                            key: key.replacen("workload", &format!("workload.tasks.{i}"), 1),
+                            reason,
+                        }
+                    }
+                    other => other,
+                })?;
+            }
         }
         if let Some(l) = &self.llm {
             if crate::llm::spec(&l.model).is_none() {
@@ -196,6 +227,14 @@ impl WorkloadConfig {
                     .into(),
             });
         }
+        if self.tasks.is_some() {
+            return Err(WorkloadError::InvalidParameter {
+                key: "workload.tasks".into(),
+                reason: "several tasks run together on `accelerator.kind: hetero`; build them \
+                         with `build_tasks`"
+                    .into(),
+            });
+        }
         if let Some(m) = &self.model {
             return zoo::build_seq(m, self.batch, self.dtype, self.seq_len);
         }
@@ -211,6 +250,21 @@ impl WorkloadConfig {
         let mut w = single_gemm(self.batch * g.m, g.n, g.k, self.dtype)?;
         w.batch = self.batch;
         Ok(w)
+    }
+
+    /// True when the workload is several concurrent networks (`tasks:`).
+    pub fn is_tasks(&self) -> bool {
+        self.tasks.is_some()
+    }
+
+    /// Builds every task of a `tasks:` workload, in order (a single-network workload is one
+    /// task).
+    pub fn build_tasks(&self, base_dir: &Path) -> Result<Vec<Workload>, WorkloadError> {
+        self.validate()?;
+        match &self.tasks {
+            Some(ts) => ts.iter().map(|t| t.build(base_dir)).collect(),
+            None => Ok(vec![self.build(base_dir)?]),
+        }
     }
 
     /// True when the workload is a stream of SoC jobs (`jobs:`).

@@ -150,5 +150,6 @@ pub fn to_report(
         },
         llm: None,
         jobs: Some(stats),
+        tasks: None,
     }
 }
