@@ -148,7 +148,8 @@ pub fn list_schedule(
             engine_busy[t.engine] = true;
             let solo_end = now + t.cycles;
             let mut end = solo_end;
-            for &(m, bytes) in &t.traffic {
+            // A task that moves no bytes through a memory does not wait for its channel.
+            for &(m, bytes) in t.traffic.iter().filter(|(_, b)| *b > 0) {
                 if let Some(bw) = resources.memories[m].bandwidth_bytes_per_cycle {
                     let need = (bytes as f64 / bw).ceil() as u64;
                     let from = channel_free[m].max(now);
@@ -283,6 +284,19 @@ mod tests {
         assert_eq!(s.slots[0].end, Cycle(10));
         assert_eq!(s.slots[1].end, Cycle(20));
         assert_eq!(s.slots[1].contention_cycles, 10);
+    }
+
+    #[test]
+    fn tasks_without_traffic_do_not_wait_for_a_busy_channel() {
+        let mut t = vec![task("x", 0, 10, vec![]), task("view", 1, 0, vec![])];
+        t[0].traffic = vec![(0, 400)];
+        t[1].traffic = vec![(0, 0)];
+        let s = list_schedule(&t, &res(Some(4.0)), &[]).unwrap();
+        assert_eq!(s.slots[0].end, Cycle(100));
+        assert_eq!(
+            (s.slots[1].end, s.slots[1].contention_cycles),
+            (Cycle(0), 0)
+        );
     }
 
     #[test]

@@ -371,41 +371,18 @@ impl WorkloadBuilder {
         if m == 0 || n == 0 || k == 0 || batch == 0 {
             return Err(bad("dimensions must be positive".into()));
         }
-        // A weight shared by every batch entry is one k×n matrix, reused.
-        let (g, inputs): (Gemm, Vec<&Tensor>) = if b_is_weight && numel(&b2[..b2.len() - 2]) == 1 {
-            (
-                Gemm {
-                    batch: 1,
-                    m: batch * m,
-                    n,
-                    k,
-                    weight_operand: true,
-                },
-                vec![a],
-            )
-        } else if b_is_weight {
-            (
-                Gemm {
-                    batch,
-                    m,
-                    n,
-                    k,
-                    weight_operand: true,
-                },
-                vec![a],
-            )
-        } else {
-            (
-                Gemm {
-                    batch,
-                    m,
-                    n,
-                    k,
-                    weight_operand: false,
-                },
-                vec![a, b],
-            )
+        // A right operand shared by every batch entry (weight or not) is one k×n matrix: the
+        // batch folds into the rows of a single product that reads it once.
+        let shared = numel(&b2[..b2.len() - 2]) == 1;
+        let (batch, m) = if shared { (1, batch * m) } else { (batch, m) };
+        let g = Gemm {
+            batch,
+            m,
+            n,
+            k,
+            weight_operand: b_is_weight,
         };
+        let inputs: Vec<&Tensor> = if b_is_weight { vec![a] } else { vec![a, b] };
         Ok(self.add_op(name, OpKind::Gemm(g), &inputs, out))
     }
 
