@@ -121,6 +121,16 @@ pub fn evaluate(cfg: &Config, w: &archsim_workloads::Workload) -> Result<Report,
         report.llm = llm;
         return Ok(report);
     }
+    if let archsim_accelerators::AcceleratorConfig::NpuPim(c) = &cfg.accelerator {
+        return Ok(archsim_accelerators::npu_pim::evaluate(
+            c,
+            cfg.workload.llm.as_ref(),
+            cfg.workload.dtype,
+            w,
+            &config_hash(cfg),
+            cfg.seed,
+        )?);
+    }
     let acc = cfg.accelerator.build()?;
     Ok(archsim_accelerators::pipeline::evaluate(
         w,

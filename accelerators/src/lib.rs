@@ -35,6 +35,7 @@
 pub mod config;
 pub mod energy;
 pub mod gpu;
+pub mod npu_pim;
 pub mod pipeline;
 pub mod soc;
 pub mod systolic;
@@ -134,6 +135,18 @@ pub enum Plan {
         /// `compute`, `memory` or `launch`.
         bound: String,
     },
+    /// A GEMV on processing-in-memory banks: every bank of every channel streams its rows
+    /// through its MAC unit.
+    Pim {
+        /// Channels.
+        channels: u64,
+        /// Banks per channel.
+        banks: u64,
+        /// Rows each bank streams (per GEMV of the op).
+        rows_per_bank: u64,
+        /// Blocked mode: the PIM holds the memory bus while it computes.
+        blocked: bool,
+    },
 }
 
 impl Plan {
@@ -179,6 +192,15 @@ impl Plan {
                 s.push_str(&format!(" ({bound})"));
                 s
             }
+            Plan::Pim {
+                channels,
+                banks,
+                rows_per_bank,
+                blocked,
+            } => format!(
+                "pim {channels}ch x {banks} banks, {rows_per_bank} rows/bank{}",
+                if *blocked { " (blocked)" } else { "" }
+            ),
         }
     }
 }
@@ -261,10 +283,12 @@ pub enum AcceleratorConfig {
     Gpu(Box<gpu::GpuConfig>),
     /// A heterogeneous SoC running job DAGs (`kind: soc`; needs a `jobs:` workload).
     Soc(soc::SocConfig),
+    /// An NPU beside HBM-PIM (`kind: npu_pim`), after NeuPIMs.
+    NpuPim(Box<npu_pim::NpuPimConfig>),
 }
 
 /// Kinds accepted in `accelerator.kind`.
-pub const KINDS: &[&str] = &["systolic", "gpu", "soc"];
+pub const KINDS: &[&str] = &["systolic", "gpu", "soc", "npu_pim"];
 
 impl AcceleratorConfig {
     /// Builds the model, validating the config.
@@ -272,6 +296,13 @@ impl AcceleratorConfig {
         match self {
             AcceleratorConfig::Systolic(c) => Ok(Box::new(systolic::Systolic::new(c.clone())?)),
             AcceleratorConfig::Gpu(c) => Ok(Box::new(gpu::Gpu::new(c)?)),
+            AcceleratorConfig::NpuPim(c) => match c.mode {
+                npu_pim::PimMode::GpuOnly => Ok(Box::new(gpu::Gpu::new(&gpu::GpuConfig::preset(
+                    &c.gpu_preset,
+                    gpu::LaunchMode::CudaGraph,
+                ))?)),
+                _ => Ok(Box::new(npu_pim::NpuPim::new(c)?)),
+            },
             AcceleratorConfig::Soc(_) => Err(AccelError::InvalidConfig {
                 key: "kind".into(),
                 reason: "`soc` runs a `jobs:` workload (see `soc::simulate`), not an op graph"
@@ -286,6 +317,7 @@ impl AcceleratorConfig {
             AcceleratorConfig::Systolic(c) => c.validate(),
             AcceleratorConfig::Gpu(c) => c.validate(),
             AcceleratorConfig::Soc(c) => c.validate(),
+            AcceleratorConfig::NpuPim(c) => c.validate(),
         }
     }
 }
