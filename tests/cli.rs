@@ -794,3 +794,37 @@ fn onnx_workloads_run_and_match_the_zoo() {
         1
     );
 }
+
+#[test]
+fn neupims_repro_config_runs_with_per_op_engines() {
+    let cfg = root().join("configs/repro/neupims.yaml");
+    let mut tps = Vec::new();
+    for mode in ["npu_only", "npu_pim_naive", "neupims"] {
+        let out = tmp(&format!("neupims_{mode}"));
+        let set = format!("accelerator.mode={mode}");
+        let o = archsim(&[
+            "run",
+            cfg.to_str().unwrap(),
+            "--json",
+            "--set",
+            &set,
+            "--set",
+            "workload.llm.layers=2",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let engines: Vec<&str> = r["ops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|op| op["engine"].as_str().unwrap())
+            .collect();
+        assert!(engines.contains(&"npu"));
+        assert_eq!(engines.contains(&"pim"), mode != "npu_only", "{mode}");
+        assert!(r["energy_j"].as_f64().unwrap() > 0.0);
+        tps.push(r["llm"]["decode_tokens_per_s"].as_f64().unwrap());
+    }
+    assert!(tps[2] > tps[1] && tps[1] > tps[0], "{tps:?}");
+}

@@ -37,6 +37,7 @@ pub mod energy;
 pub mod gpu;
 pub mod npu_pim;
 pub mod pipeline;
+pub mod rdu;
 pub mod soc;
 pub mod systolic;
 
