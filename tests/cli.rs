@@ -828,3 +828,27 @@ fn neupims_repro_config_runs_with_per_op_engines() {
     }
     assert!(tps[2] > tps[1] && tps[1] > tps[0], "{tps:?}");
 }
+
+#[test]
+fn rdu_runs_llm_workloads_with_sections_as_engines() {
+    let dir = tmp("rdu_run");
+    let mut lat = Vec::new();
+    for fused in ["true", "false"] {
+        let cfg = write_cfg(
+            &dir,
+            &format!(
+                "workload:\n  llm: {{model: llama2_7b, phase: decode, batch: 4, prompt_len: 512, layers: 2}}\n  dtype: bf16\naccelerator:\n  kind: rdu\n  fused: {fused}\n"
+            ),
+        );
+        let out = dir.join(format!("out_{fused}"));
+        let o = archsim(&["run", &cfg, "--json", "--out", out.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(r["ops"][0]["engine"]
+            .as_str()
+            .unwrap()
+            .starts_with("section "));
+        lat.push(r["latency_s"].as_f64().unwrap());
+    }
+    assert!(lat[0] < lat[1], "fused {} unfused {}", lat[0], lat[1]);
+}

@@ -121,6 +121,7 @@ impl AcceleratorConfig {
         let accelerator = match kind.as_str() {
             "systolic" => AcceleratorConfig::Systolic(typed(Value::Object(acc), &["accelerator"])?),
             "gpu" => AcceleratorConfig::Gpu(typed(Value::Object(acc), &["accelerator"])?),
+            "rdu" => AcceleratorConfig::Rdu(typed(Value::Object(acc), &["accelerator"])?),
             "npu_pim" => AcceleratorConfig::NpuPim(typed(Value::Object(acc), &["accelerator"])?),
             "soc" => {
                 // `preset: NAME` starts from a built-in SoC; the keys given beside it replace

@@ -17,8 +17,9 @@
 //! Families today: [`systolic`] (SCALE-Sim v3 parity) and [`gpu`] (calibrated on a measured
 //! H100) behind the [`Accelerator`] trait, and [`soc`], a heterogeneous SoC that runs streams
 //! of job DAGs (DS3) with online schedulers (its own event-driven engine on archsim-sim's event
-//! queue, since its unit is a task on a PE, not an op on an engine). NPU+PIM, dataflow RDU and
-//! heterogeneous chips plug in behind the same trait.
+//! queue, since its unit is a task on a PE, not an op on an engine), [`npu_pim`] (an NPU beside
+//! HBM-PIM after NeuPIMs) and [`rdu`] (a dataflow RDU after SambaNova SN40L, which prices fused
+//! sections rather than single ops).
 //!
 //! ```
 //! use archsim_accelerators::{pipeline, systolic::{Dataflow, Systolic, SystolicConfig}};
@@ -286,10 +287,12 @@ pub enum AcceleratorConfig {
     Soc(soc::SocConfig),
     /// An NPU beside HBM-PIM (`kind: npu_pim`), after NeuPIMs.
     NpuPim(Box<npu_pim::NpuPimConfig>),
+    /// A dataflow RDU socket (`kind: rdu`), after SambaNova SN40L.
+    Rdu(Box<rdu::RduConfig>),
 }
 
 /// Kinds accepted in `accelerator.kind`.
-pub const KINDS: &[&str] = &["systolic", "gpu", "soc", "npu_pim"];
+pub const KINDS: &[&str] = &["systolic", "gpu", "soc", "npu_pim", "rdu"];
 
 impl AcceleratorConfig {
     /// Builds the model, validating the config.
@@ -304,6 +307,10 @@ impl AcceleratorConfig {
                 ))?)),
                 _ => Ok(Box::new(npu_pim::NpuPim::new(c)?)),
             },
+            AcceleratorConfig::Rdu(_) => Err(AccelError::InvalidConfig {
+                key: "kind".into(),
+                reason: "`rdu` runs through `rdu::evaluate` (sections, not per-op engines)".into(),
+            }),
             AcceleratorConfig::Soc(_) => Err(AccelError::InvalidConfig {
                 key: "kind".into(),
                 reason: "`soc` runs a `jobs:` workload (see `soc::simulate`), not an op graph"
@@ -319,6 +326,7 @@ impl AcceleratorConfig {
             AcceleratorConfig::Gpu(c) => c.validate(),
             AcceleratorConfig::Soc(c) => c.validate(),
             AcceleratorConfig::NpuPim(c) => c.validate(),
+            AcceleratorConfig::Rdu(c) => c.validate(),
         }
     }
 }
