@@ -140,6 +140,24 @@ pub fn evaluate(cfg: &Config, w: &archsim_workloads::Workload) -> Result<Report,
         report.llm = llm;
         return Ok(report);
     }
+    if let archsim_accelerators::AcceleratorConfig::Rdu(c) = &cfg.accelerator {
+        return Ok(archsim_accelerators::rdu::evaluate(
+            c,
+            w,
+            &config_hash(cfg),
+            cfg.seed,
+        )?);
+    }
+    if let archsim_accelerators::AcceleratorConfig::NpuPim(c) = &cfg.accelerator {
+        return Ok(archsim_accelerators::npu_pim::evaluate(
+            c,
+            cfg.workload.llm.as_ref(),
+            cfg.workload.dtype,
+            w,
+            &config_hash(cfg),
+            cfg.seed,
+        )?);
+    }
     let acc = cfg.accelerator.build()?;
     Ok(archsim_accelerators::pipeline::evaluate(
         w,

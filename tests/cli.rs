@@ -821,3 +821,61 @@ fn nasaic_codesign_config_runs_on_the_sample_oracle() {
     assert_eq!(csv.lines().count(), 3);
     assert!(out.join("summary.md").exists());
 }
+
+#[test]
+fn neupims_repro_config_runs_with_per_op_engines() {
+    let cfg = root().join("configs/repro/neupims.yaml");
+    let mut tps = Vec::new();
+    for mode in ["npu_only", "npu_pim_naive", "neupims"] {
+        let out = tmp(&format!("neupims_{mode}"));
+        let set = format!("accelerator.mode={mode}");
+        let o = archsim(&[
+            "run",
+            cfg.to_str().unwrap(),
+            "--json",
+            "--set",
+            &set,
+            "--set",
+            "workload.llm.layers=2",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let engines: Vec<&str> = r["ops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|op| op["engine"].as_str().unwrap())
+            .collect();
+        assert!(engines.contains(&"npu"));
+        assert_eq!(engines.contains(&"pim"), mode != "npu_only", "{mode}");
+        assert!(r["energy_j"].as_f64().unwrap() > 0.0);
+        tps.push(r["llm"]["decode_tokens_per_s"].as_f64().unwrap());
+    }
+    assert!(tps[2] > tps[1] && tps[1] > tps[0], "{tps:?}");
+}
+
+#[test]
+fn rdu_runs_llm_workloads_with_sections_as_engines() {
+    let dir = tmp("rdu_run");
+    let mut lat = Vec::new();
+    for fused in ["true", "false"] {
+        let cfg = write_cfg(
+            &dir,
+            &format!(
+                "workload:\n  llm: {{model: llama2_7b, phase: decode, batch: 4, prompt_len: 512, layers: 2}}\n  dtype: bf16\naccelerator:\n  kind: rdu\n  fused: {fused}\n"
+            ),
+        );
+        let out = dir.join(format!("out_{fused}"));
+        let o = archsim(&["run", &cfg, "--json", "--out", out.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(r["ops"][0]["engine"]
+            .as_str()
+            .unwrap()
+            .starts_with("section "));
+        lat.push(r["latency_s"].as_f64().unwrap());
+    }
+    assert!(lat[0] < lat[1], "fused {} unfused {}", lat[0], lat[1]);
+}

@@ -163,6 +163,8 @@ impl AcceleratorConfig {
             }
             "hetero" => AcceleratorConfig::Hetero(typed(Value::Object(acc), &["accelerator"])?),
             "gpu" => AcceleratorConfig::Gpu(typed(Value::Object(acc), &["accelerator"])?),
+            "rdu" => AcceleratorConfig::Rdu(typed(Value::Object(acc), &["accelerator"])?),
+            "npu_pim" => AcceleratorConfig::NpuPim(typed(Value::Object(acc), &["accelerator"])?),
             "soc" => {
                 // `preset: NAME` starts from a built-in SoC; the keys given beside it replace
                 // the preset's.

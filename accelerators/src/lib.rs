@@ -17,9 +17,10 @@
 //! Families today: [`systolic`] (SCALE-Sim v3 parity) and [`gpu`] (calibrated on a measured
 //! H100) behind the [`Accelerator`] trait, and [`soc`], a heterogeneous SoC that runs streams
 //! of job DAGs (DS3) with online schedulers (its own event-driven engine on archsim-sim's event
-//! queue, since its unit is a task on a PE, not an op on an engine). NPU+PIM, dataflow RDU and
-//! heterogeneous chips plug in behind the same trait; [`hetero`] is one: several systolic
-//! sub-accelerators sharing DRAM, running several networks at once (NASAIC, DAC 2020).
+//! queue, since its unit is a task on a PE, not an op on an engine), [`hetero`] (several systolic
+//! sub-accelerators sharing DRAM, running several networks at once, after NASAIC, DAC 2020),
+//! [`npu_pim`] (an NPU beside HBM-PIM after NeuPIMs) and [`rdu`] (a dataflow RDU after SambaNova
+//! SN40L, which prices fused sections rather than single ops).
 //!
 //! ```
 //! use archsim_accelerators::{pipeline, systolic::{Dataflow, Systolic, SystolicConfig}};
@@ -37,7 +38,9 @@ pub mod config;
 pub mod energy;
 pub mod gpu;
 pub mod hetero;
+pub mod npu_pim;
 pub mod pipeline;
+pub mod rdu;
 pub mod soc;
 pub mod systolic;
 
@@ -136,6 +139,18 @@ pub enum Plan {
         /// `compute`, `memory` or `launch`.
         bound: String,
     },
+    /// A GEMV on processing-in-memory banks: every bank of every channel streams its rows
+    /// through its MAC unit.
+    Pim {
+        /// Channels.
+        channels: u64,
+        /// Banks per channel.
+        banks: u64,
+        /// Rows each bank streams (per GEMV of the op).
+        rows_per_bank: u64,
+        /// Blocked mode: the PIM holds the memory bus while it computes.
+        blocked: bool,
+    },
 }
 
 impl Plan {
@@ -181,6 +196,15 @@ impl Plan {
                 s.push_str(&format!(" ({bound})"));
                 s
             }
+            Plan::Pim {
+                channels,
+                banks,
+                rows_per_bank,
+                blocked,
+            } => format!(
+                "pim {channels}ch x {banks} banks, {rows_per_bank} rows/bank{}",
+                if *blocked { " (blocked)" } else { "" }
+            ),
         }
     }
 }
@@ -266,10 +290,14 @@ pub enum AcceleratorConfig {
     /// Several systolic sub-accelerators sharing DRAM (`kind: hetero`); runs a single
     /// workload on `assignment[0]`, or several concurrently with `workload: {tasks: [...]}`.
     Hetero(hetero::HeteroConfig),
+    /// An NPU beside HBM-PIM (`kind: npu_pim`), after NeuPIMs.
+    NpuPim(Box<npu_pim::NpuPimConfig>),
+    /// A dataflow RDU socket (`kind: rdu`), after SambaNova SN40L.
+    Rdu(Box<rdu::RduConfig>),
 }
 
 /// Kinds accepted in `accelerator.kind`.
-pub const KINDS: &[&str] = &["systolic", "gpu", "soc", "hetero"];
+pub const KINDS: &[&str] = &["systolic", "gpu", "soc", "hetero", "npu_pim", "rdu"];
 
 impl AcceleratorConfig {
     /// Builds the model, validating the config.
@@ -278,6 +306,17 @@ impl AcceleratorConfig {
             AcceleratorConfig::Systolic(c) => Ok(Box::new(systolic::Systolic::new(c.clone())?)),
             AcceleratorConfig::Gpu(c) => Ok(Box::new(gpu::Gpu::new(c)?)),
             AcceleratorConfig::Hetero(c) => Ok(Box::new(hetero::Hetero::new(c.clone())?)),
+            AcceleratorConfig::NpuPim(c) => match c.mode {
+                npu_pim::PimMode::GpuOnly => Ok(Box::new(gpu::Gpu::new(&gpu::GpuConfig::preset(
+                    &c.gpu_preset,
+                    gpu::LaunchMode::CudaGraph,
+                ))?)),
+                _ => Ok(Box::new(npu_pim::NpuPim::new(c)?)),
+            },
+            AcceleratorConfig::Rdu(_) => Err(AccelError::InvalidConfig {
+                key: "kind".into(),
+                reason: "`rdu` runs through `rdu::evaluate` (sections, not per-op engines)".into(),
+            }),
             AcceleratorConfig::Soc(_) => Err(AccelError::InvalidConfig {
                 key: "kind".into(),
                 reason: "`soc` runs a `jobs:` workload (see `soc::simulate`), not an op graph"
@@ -293,6 +332,8 @@ impl AcceleratorConfig {
             AcceleratorConfig::Gpu(c) => c.validate(),
             AcceleratorConfig::Soc(c) => c.validate(),
             AcceleratorConfig::Hetero(c) => c.validate(),
+            AcceleratorConfig::NpuPim(c) => c.validate(),
+            AcceleratorConfig::Rdu(c) => c.validate(),
         }
     }
 }

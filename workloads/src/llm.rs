@@ -144,6 +144,10 @@ pub const MODELS: &[&str] = &[
     "llama2_13b",
     "llama2_70b",
     "mixtral_8x7b",
+    "gpt3_7b",
+    "gpt3_13b",
+    "gpt3_30b",
+    "gpt3_175b",
 ];
 
 /// The published hyper-parameters of a zoo transformer.
@@ -152,7 +156,12 @@ pub const MODELS: &[&str] = &[
 /// HF `gpt2` config), LLaMA-2 (Touvron et al., arXiv:2307.09288, Table 1 and the HF configs:
 /// 7B 32×4096 FFN 11008, 13B 40×5120 FFN 13824, 70B 80×8192 FFN 28672 with 8 KV heads),
 /// Mixtral 8x7B (Jiang et al., arXiv:2401.04088: 32×4096, 8 KV heads, FFN 14336, 8 experts,
-/// top-2).
+/// top-2). GPT-3-style models for NeuPIMs (Heo et al., ASPLOS 2024) follow GPT-3 (Brown et al.,
+/// NeurIPS 2020, Table 2.1: 6.7B 32×4096 with 32 heads, 13B 40×5140 with 40 heads (5120 here, so
+/// that heads of 128 channels divide it), 175B 96×12288 with 96 heads; FFN 4× hidden, 2048
+/// positions, GELU, LayerNorm; the LM head is lowered as its own weight, which moves the same
+/// bytes per step as GPT-3's tied one); `gpt3_30b` (48×7168, 56 heads) is OPT-30B's
+/// shape (Zhang et al., arXiv:2205.01068), GPT-3 having no 30B size.
 pub fn spec(name: &str) -> Option<TransformerSpec> {
     let base = |name: &str, layers, hidden, heads, ffn| TransformerSpec {
         name: name.into(),
@@ -196,6 +205,19 @@ pub fn spec(name: &str) -> Option<TransformerSpec> {
             tied_head: true,
             ..base(name, 12, 768, 12, 3072)
         },
+        "gpt3_7b" | "gpt3_13b" | "gpt3_30b" | "gpt3_175b" => {
+            let (layers, hidden, heads) = match name {
+                "gpt3_7b" => (32, 4096, 32),
+                "gpt3_13b" => (40, 5120, 40),
+                "gpt3_30b" => (48, 7168, 56),
+                _ => (96, 12288, 96),
+            };
+            TransformerSpec {
+                vocab: 50257,
+                positions: 2048,
+                ..base(name, layers, hidden, heads, 4 * hidden)
+            }
+        }
         "llama2_7b" => llama(name, 32, 4096, 32, 32, 11008),
         "llama2_13b" => llama(name, 40, 5120, 40, 40, 13824),
         "llama2_70b" => llama(name, 80, 8192, 64, 8, 28672),

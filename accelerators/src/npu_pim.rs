@@ -1,0 +1,1109 @@
+//! An NPU beside HBM-PIM, after NeuPIMs: G. Heo, S. Lee, J. Cho, H. Choi, S. Lee, H. Ham,
+//! G. Kim, D. Mahajan and J. Park, "NeuPIMs: NPU-PIM Heterogeneous Acceleration for Batched LLM
+//! Inferencing", ASPLOS 2024, doi:10.1145/3620666.3651380.
+//!
+//! Fidelity: [`Fidelity::CycleApprox`]. Two engines share one HBM:
+//!
+//! * the **NPU**: `arrays` systolic arrays (each priced by [`crate::systolic`]; a GEMM's
+//!   groups, or else its output columns, are split across the arrays) and a vector unit for
+//!   norms, softmax and element-wise ops; its operands stream over the external HBM bus;
+//! * the **PIM**: `channels × banks` DRAM banks, each with a MAC unit fed from its row buffer,
+//!   so a GEMV (decode attention: `q·Kᵀ` and `p·V` over the KV cache) runs at the banks'
+//!   internal bandwidth, not the bus's.
+//!
+//! DRAM is timed at command level ([`simulate_channel`]): ACT / PRE / RD (or PIM MAC column
+//! command) per bank, with tRCD, tRP, tRAS, tRTP, tCCD, tRRD and a tFAW window per channel and,
+//! for ordinary reads, a shared data bus. **Refresh is ignored** (it costs a few percent of
+//! every mode alike). A long GEMV is priced by simulating a few rows per bank and
+//! extrapolating the steady-state period per row, exact once the schedule is periodic.
+//!
+//! Modes (`mode:` in the config):
+//!
+//! | mode | GEMM-like ops | GEMV-like attention | concurrency |
+//! |---|---|---|---|
+//! | `gpu_only` | the [`crate::gpu`] model (preset `gpu_preset`) | same | — |
+//! | `npu_only` | NPU | NPU, KV cache over the external bus | — |
+//! | `npu_pim_naive` | NPU | PIM, blocked mode | a PIM op holds the bus: NPU and PIM never overlap |
+//! | `neupims` | NPU | PIM, dual row buffers | NPU traffic and PIM commands proceed together; the batch is split into `sub_batches` sub-batches whose graphs are scheduled together, so one sub-batch's GEMMs overlap another's attention |
+//!
+//! Routing is by arithmetic intensity: ops for which [`Op::is_gemm_like`] holds go to the NPU's
+//! systolic arrays (output-stationary; a GEMM whose weight is shared by the batch stacks the
+//! batch into its rows); attention that is not GEMM-like (decode: one query row) goes to the
+//! PIM; other GEMV-like products (and, in `npu_only`, decode attention) run on the NPU's vector
+//! unit at one MAC per lane per cycle, where a systolic array would use one row in 128; the
+//! rest (norms, softmax, element-wise) runs on the vector unit too. The list scheduler of `archsim-sim` resolves the overlap: the
+//! external bus is a shared-bandwidth memory; in blocked mode a PIM op reserves it for its whole
+//! duration.
+//!
+//! ```
+//! use archsim_accelerators::npu_pim::{NpuPimConfig, PimMode, decode_tokens_per_s};
+//! use archsim_workloads::{llm::{LlmConfig, Phase}, DType};
+//!
+//! let step = LlmConfig {
+//!     model: "gpt3_7b".into(), phase: Phase::Decode, batch: 256, prompt_len: 1023,
+//!     context_len: Some(1024), layers: Some(2), tp: 1, moe_skew: 0.0,
+//! };
+//! let tps = |mode| decode_tokens_per_s(&NpuPimConfig::with_mode(mode), &step, DType::Fp16).unwrap();
+//! assert!(tps(PimMode::Neupims) > tps(PimMode::NpuPimNaive));
+//! assert!(tps(PimMode::NpuPimNaive) > tps(PimMode::NpuOnly));
+//! ```
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use archsim_sim::{Engine, LlmMemory, LlmReport, Memory, Report, Resources};
+use archsim_workloads::llm::{self, LlmConfig, Phase};
+use archsim_workloads::{DType, GemmView, Op, OpKind, Workload};
+
+use crate::gpu::{Gpu, GpuConfig, LaunchMode};
+use crate::systolic::{Dataflow, Systolic, SystolicConfig};
+use crate::{energy, pipeline, AccelError, Accelerator, Cost, Fidelity, OpMapping, Plan};
+
+/// Which engines run what (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PimMode {
+    /// Everything on the GPU model (`gpu_preset`).
+    GpuOnly,
+    /// Everything on the NPU; PIM unused.
+    NpuOnly,
+    /// GEMV-like attention on PIM in blocked mode: NPU or PIM active, never both.
+    NpuPimNaive,
+    /// NeuPIMs: dual row buffers and sub-batch interleaving (default).
+    #[default]
+    Neupims,
+}
+
+impl PimMode {
+    /// All modes, in the order of the paper's comparison.
+    pub const ALL: [PimMode; 4] = [
+        PimMode::GpuOnly,
+        PimMode::NpuOnly,
+        PimMode::NpuPimNaive,
+        PimMode::Neupims,
+    ];
+
+    /// The config spelling (`gpu_only`, `npu_only`, `npu_pim_naive`, `neupims`).
+    pub fn name(self) -> &'static str {
+        match self {
+            PimMode::GpuOnly => "gpu_only",
+            PimMode::NpuOnly => "npu_only",
+            PimMode::NpuPimNaive => "npu_pim_naive",
+            PimMode::Neupims => "neupims",
+        }
+    }
+}
+
+/// DRAM command timings in DRAM clock cycles (HBM2-class, at a 1 GHz command clock).
+///
+/// The defaults are HBM2 (JEDEC JESD235-class) values as used by DRAM simulators such as
+/// Ramulator's HBM model: tRCD = tRP = tCL = 14, tRAS = 33, tRTP = 2 (rounded), tCCD_L = 2
+/// (back-to-back columns in one bank), tRRD = 2, tFAW = 16. `t_bl` (1 cycle of data bus per
+/// 32-byte burst) is an assumption chosen so that a channel's bus carries 32 GB/s, and 64
+/// channels the ~2 TB/s of the A100-class GPU the paper compares with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct DramTiming {
+    /// ACT to column command.
+    pub t_rcd: u64,
+    /// PRE to ACT.
+    pub t_rp: u64,
+    /// ACT to PRE (minimum row open time).
+    pub t_ras: u64,
+    /// Column read to data.
+    pub t_cl: u64,
+    /// Column read to PRE.
+    pub t_rtp: u64,
+    /// Column to column in the same bank.
+    pub t_ccd: u64,
+    /// Data-bus cycles of one burst (ordinary reads only; PIM MACs stay in the bank).
+    pub t_bl: u64,
+    /// ACT to ACT in one channel.
+    pub t_rrd: u64,
+    /// Window in which at most four ACTs may issue in one channel.
+    pub t_faw: u64,
+}
+
+impl Default for DramTiming {
+    fn default() -> Self {
+        DramTiming {
+            t_rcd: 14,
+            t_rp: 14,
+            t_ras: 33,
+            t_cl: 14,
+            t_rtp: 2,
+            t_ccd: 2,
+            t_bl: 1,
+            t_rrd: 2,
+            t_faw: 16,
+        }
+    }
+}
+
+/// How column commands use the channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnMode {
+    /// Reads that cross the channel's shared data bus (one burst per `t_bl`).
+    External,
+    /// PIM MAC commands: each bank consumes its burst in place; no bus.
+    Pim,
+}
+
+/// One access of a bank: `cols` column commands to `row`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    /// Bank index in the channel.
+    pub bank: usize,
+    /// Row.
+    pub row: u64,
+    /// Column commands (bursts).
+    pub cols: u64,
+}
+
+/// What a channel simulation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChannelTrace {
+    /// Cycle at which the last burst's data is out (or consumed by the bank's MAC unit).
+    pub cycles: u64,
+    /// ACT commands issued.
+    pub acts: u64,
+    /// PRE commands issued.
+    pub pres: u64,
+    /// Column commands issued.
+    pub cols: u64,
+}
+
+#[derive(Clone, Copy, Default)]
+struct BankState {
+    open: Option<u64>,
+    act_at: u64,
+    last_col: Option<u64>,
+    next_col: u64,
+}
+
+/// Simulates one channel command by command. `open_rows[b]` is the row open in bank `b` at
+/// cycle 0 (activated at cycle 0), `None` for a precharged bank. Each bank serves its accesses
+/// in the given order; among banks, the command that can issue earliest goes first (ties: the
+/// lowest bank), so banks interleave as an FR-FCFS controller would interleave them.
+pub fn simulate_channel(
+    t: &DramTiming,
+    open_rows: &[Option<u64>],
+    accesses: &[Access],
+    mode: ColumnMode,
+) -> ChannelTrace {
+    let n = open_rows.len();
+    let mut banks: Vec<BankState> = open_rows
+        .iter()
+        .map(|&open| BankState {
+            open,
+            ..BankState::default()
+        })
+        .collect();
+    let mut queues: Vec<Vec<Access>> = vec![Vec::new(); n];
+    for a in accesses {
+        if a.bank < n && a.cols > 0 {
+            queues[a.bank].push(*a);
+        }
+    }
+    let mut head = vec![0usize; n];
+    let mut left: Vec<u64> = queues
+        .iter()
+        .map(|q| q.first().map_or(0, |a| a.cols))
+        .collect();
+    let mut acts: Vec<u64> = Vec::new();
+    let mut bus_free = 0u64;
+    let mut trace = ChannelTrace::default();
+    loop {
+        // The earliest command of every bank with work left.
+        let mut best: Option<(u64, usize, bool)> = None;
+        for b in 0..n {
+            let Some(a) = queues[b].get(head[b]) else {
+                continue;
+            };
+            let s = &banks[b];
+            let (time, is_act) = if s.open == Some(a.row) {
+                let mut c = s.next_col;
+                if mode == ColumnMode::External {
+                    c = c.max(bus_free);
+                }
+                (c, false)
+            } else {
+                let ready = match s.open {
+                    Some(_) => {
+                        let pre = (s.act_at + t.t_ras)
+                            .max(s.last_col.map_or(0, |c| c + t.t_rtp))
+                            .max(s.next_col.saturating_sub(t.t_ccd));
+                        pre + t.t_rp
+                    }
+                    None => s.next_col,
+                };
+                let mut act = ready;
+                if let Some(&last) = acts.last() {
+                    act = act.max(last + t.t_rrd);
+                }
+                if acts.len() >= 4 {
+                    act = act.max(acts[acts.len() - 4] + t.t_faw);
+                }
+                (act, true)
+            };
+            if best.is_none_or(|(bt, _, _)| time < bt) {
+                best = Some((time, b, is_act));
+            }
+        }
+        let Some((time, b, is_act)) = best else {
+            break;
+        };
+        let s = &mut banks[b];
+        if is_act {
+            if s.open.is_some() {
+                trace.pres += 1;
+            }
+            trace.acts += 1;
+            acts.push(time);
+            s.open = Some(queues[b][head[b]].row);
+            s.act_at = time;
+            s.last_col = None;
+            s.next_col = time + t.t_rcd;
+        } else {
+            trace.cols += 1;
+            s.last_col = Some(time);
+            s.next_col = time + t.t_ccd;
+            if mode == ColumnMode::External {
+                bus_free = time + t.t_bl;
+            }
+            trace.cycles = trace.cycles.max(time + t.t_cl + t.t_bl);
+            left[b] -= 1;
+            if left[b] == 0 {
+                head[b] += 1;
+                left[b] = queues[b].get(head[b]).map_or(0, |a| a.cols);
+            }
+        }
+    }
+    trace
+}
+
+/// A channel's time to stream `rows` rows per bank (each bank its own rows, every column of
+/// each) through all `banks` banks, all precharged at the start.
+fn stream_rows(t: &DramTiming, banks: usize, cols: u64, rows: u64, mode: ColumnMode) -> u64 {
+    let accesses: Vec<Access> = (0..rows)
+        .flat_map(|r| {
+            (0..banks).map(move |b| Access {
+                bank: b,
+                row: r,
+                cols,
+            })
+        })
+        .collect();
+    simulate_channel(t, &vec![None; banks], &accesses, mode).cycles
+}
+
+/// Rows per bank simulated before extrapolating the steady-state period.
+const SIM_ROWS: u64 = 6;
+
+/// The `accelerator:` section for `kind: npu_pim`.
+///
+/// Values follow NeuPIMs' evaluated system where the paper gives them (an NPU of 8 systolic
+/// arrays of 128×128 at 1 GHz beside HBM with PIM in every bank, as recalled from §6 of the
+/// paper; not re-checked against the PDF in this session). The values it does not state are
+/// named here with the reason for each: `vector_lanes`, `channels` (external bandwidth matched
+/// to the A100-class baseline), `row_bytes`, `burst_bytes`, `link_gbps`, `hbm_gb`,
+/// `pim_pj_per_byte` and the timings of [`DramTiming`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct NpuPimConfig {
+    /// `gpu_only`, `npu_only`, `npu_pim_naive` or `neupims` (default).
+    pub mode: PimMode,
+    /// GPU preset of `gpu_only` (default `a100_80gb`, the paper's GPU baseline class).
+    pub gpu_preset: String,
+    /// Systolic arrays of the NPU (default 8).
+    pub arrays: u32,
+    /// Rows and columns of each array (default 128).
+    pub array_dim: u32,
+    /// Vector-unit lanes (default 1024 = 8 × 128: one 128-lane unit per array; not stated).
+    pub vector_lanes: u64,
+    /// NPU and DRAM command clock in MHz (default 1000).
+    pub freq_mhz: f64,
+    /// HBM (pseudo-)channels (default 64: 64 × 32 GB/s ≈ the A100's 2 TB/s, so the NPU and the
+    /// GPU baseline see the same external bandwidth).
+    pub channels: u64,
+    /// Banks per channel, each with a PIM MAC unit (default 16, HBM2's banks per pseudo-channel).
+    pub banks: u64,
+    /// Row-buffer (page) bytes per bank (default 1024, HBM2's page size).
+    pub row_bytes: u64,
+    /// Bytes per column burst (default 32: a 64-bit pseudo-channel × burst length 4).
+    pub burst_bytes: u64,
+    /// DRAM command timings.
+    pub timing: DramTiming,
+    /// Sub-batches interleaved in `neupims` mode (default 2, as in the paper).
+    pub sub_batches: u64,
+    /// Device-to-device link for tensor-parallel collectives, GB/s (default 300, NVLink-3
+    /// class, as the GPU baseline; not stated for the NPU).
+    pub link_gbps: f64,
+    /// Device memory capacity, GB (default 80, as the A100-80GB baseline; reported, not
+    /// enforced).
+    pub hbm_gb: f64,
+    /// Energy of a PIM access per byte, pJ (default 1/4 of an external DRAM byte: the bank
+    /// array access without the I/O and TSV transfer, which dominate HBM access energy).
+    pub pim_pj_per_byte: f64,
+}
+
+impl Default for NpuPimConfig {
+    fn default() -> Self {
+        NpuPimConfig {
+            mode: PimMode::Neupims,
+            gpu_preset: "a100_80gb".into(),
+            arrays: 8,
+            array_dim: 128,
+            vector_lanes: 1024,
+            freq_mhz: 1000.0,
+            channels: 64,
+            banks: 16,
+            row_bytes: 1024,
+            burst_bytes: 32,
+            timing: DramTiming::default(),
+            sub_batches: 2,
+            link_gbps: 300.0,
+            hbm_gb: 80.0,
+            pim_pj_per_byte: energy::DRAM_PJ_PER_BYTE / 4.0,
+        }
+    }
+}
+
+impl NpuPimConfig {
+    /// The defaults with `mode`.
+    pub fn with_mode(mode: PimMode) -> Self {
+        NpuPimConfig {
+            mode,
+            ..NpuPimConfig::default()
+        }
+    }
+
+    /// Checks every value; the error names the key relative to the `accelerator:` section.
+    pub fn validate(&self) -> Result<(), AccelError> {
+        let bad = |key: &str, reason: &str| {
+            Err(AccelError::InvalidConfig {
+                key: key.into(),
+                reason: reason.into(),
+            })
+        };
+        if self.arrays == 0 || self.arrays > 4096 {
+            return bad("arrays", "must be in 1..=4096");
+        }
+        if self.array_dim == 0 || self.array_dim > 4096 {
+            return bad("array_dim", "must be in 1..=4096");
+        }
+        for (k, v) in [
+            ("vector_lanes", self.vector_lanes),
+            ("channels", self.channels),
+            ("banks", self.banks),
+            ("sub_batches", self.sub_batches),
+        ] {
+            if v == 0 || v > 65536 {
+                return bad(k, "must be in 1..=65536");
+            }
+        }
+        if self.burst_bytes == 0 || self.row_bytes < self.burst_bytes {
+            return bad(
+                "row_bytes",
+                "must be at least burst_bytes, and burst_bytes at least 1",
+            );
+        }
+        if self.row_bytes / self.burst_bytes > 4096 {
+            return bad("row_bytes", "at most 4096 bursts per row");
+        }
+        for (k, v) in [
+            ("freq_mhz", self.freq_mhz),
+            ("link_gbps", self.link_gbps),
+            ("hbm_gb", self.hbm_gb),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return bad(k, "must be a positive number");
+            }
+        }
+        if !(self.pim_pj_per_byte.is_finite() && self.pim_pj_per_byte >= 0.0) {
+            return bad("pim_pj_per_byte", "must be a non-negative number");
+        }
+        let t = &self.timing;
+        if t.t_ccd == 0 || t.t_bl == 0 {
+            return bad("timing.t_ccd", "t_ccd and t_bl must be at least 1");
+        }
+        if t.t_rcd > 1000 || t.t_rp > 1000 || t.t_ras > 1000 || t.t_faw > 1000 {
+            return bad("timing", "timings above 1000 cycles are not DRAM timings");
+        }
+        if self.mode == PimMode::GpuOnly {
+            crate::gpu::GpuConfig::preset(&self.gpu_preset, LaunchMode::CudaGraph)
+                .validate()
+                .map_err(|e| AccelError::InvalidConfig {
+                    key: "gpu_preset".into(),
+                    reason: e.to_string(),
+                })?;
+        }
+        Ok(())
+    }
+}
+
+const NPU: usize = 0;
+const VECTOR: usize = 1;
+const PIM: usize = 2;
+const LINK: usize = 3;
+const HBM: usize = 0;
+
+/// The NPU+PIM model (modes other than `gpu_only`; see [`evaluate`] for that one).
+#[derive(Debug, Clone)]
+pub struct NpuPim {
+    cfg: NpuPimConfig,
+    array: Systolic,
+    /// Channel time to stream 0..=SIM_ROWS rows per bank, PIM mode.
+    pim_rows: Vec<u64>,
+    /// Effective external bytes per cycle of the whole HBM (streaming reads, all channels).
+    ext_bytes_per_cycle: f64,
+}
+
+impl NpuPim {
+    /// Builds the model, validating the config.
+    pub fn new(cfg: &NpuPimConfig) -> Result<NpuPim, AccelError> {
+        cfg.validate()?;
+        let mut sc = SystolicConfig::new(cfg.array_dim, cfg.array_dim, Dataflow::Os);
+        sc.word_bytes = 2;
+        sc.freq_mhz = cfg.freq_mhz;
+        let array = Systolic::new(sc)?;
+        let cols = cfg.row_bytes / cfg.burst_bytes;
+        let banks = cfg.banks as usize;
+        let pim_rows = (0..=SIM_ROWS)
+            .map(|r| stream_rows(&cfg.timing, banks, cols, r, ColumnMode::Pim))
+            .collect();
+        let ext = stream_rows(&cfg.timing, banks, cols, SIM_ROWS, ColumnMode::External);
+        let bytes = SIM_ROWS * cfg.banks * cfg.row_bytes;
+        Ok(NpuPim {
+            ext_bytes_per_cycle: bytes as f64 / ext.max(1) as f64 * cfg.channels as f64,
+            array,
+            pim_rows,
+            cfg: cfg.clone(),
+        })
+    }
+
+    /// The config.
+    pub fn config(&self) -> &NpuPimConfig {
+        &self.cfg
+    }
+
+    /// Effective external bandwidth of the HBM for streaming reads, bytes per cycle (from the
+    /// command-level simulation: row switches included).
+    pub fn external_bytes_per_cycle(&self) -> f64 {
+        self.ext_bytes_per_cycle
+    }
+
+    /// Cycles for every bank of every channel to stream `rows` rows through its PIM MAC unit.
+    pub fn pim_stream_cycles(&self, rows: u64) -> u64 {
+        let k = SIM_ROWS as usize;
+        if rows <= SIM_ROWS {
+            return self.pim_rows[rows as usize];
+        }
+        let period = self.pim_rows[k] - self.pim_rows[k - 1];
+        self.pim_rows[k] + (rows - SIM_ROWS) * period
+    }
+
+    /// Rows per bank that `bytes` spread evenly over all banks occupy.
+    pub fn rows_per_bank(&self, bytes: u64) -> u64 {
+        bytes
+            .div_ceil(self.cfg.row_bytes)
+            .div_ceil(self.cfg.channels * self.cfg.banks)
+    }
+
+    fn goes_to_pim(&self, op: &Op) -> bool {
+        self.cfg.mode != PimMode::NpuOnly
+            && matches!(op.kind, OpKind::Attention(_))
+            && !op.is_gemm_like()
+    }
+
+    /// The op's matrix products as the NPU runs them: a GEMM whose right operand is shared by
+    /// the whole batch (a weight, or a tied embedding table) stacks the batch into its rows.
+    fn npu_views(op: &Op) -> Vec<GemmView> {
+        let shared =
+            matches!(op.kind, OpKind::Gemm(_)) && op.inputs.get(1).is_none_or(|s| s.len() <= 2);
+        op.gemm_views()
+            .into_iter()
+            .map(|g| {
+                if shared && g.groups > 1 {
+                    GemmView {
+                        groups: 1,
+                        m: g.m * g.groups,
+                        ..g
+                    }
+                } else {
+                    g
+                }
+            })
+            .collect()
+    }
+
+    fn mem_cycles(&self, bytes: u64) -> u64 {
+        (bytes as f64 / self.ext_bytes_per_cycle).ceil() as u64
+    }
+
+    fn npu_cost(&self, op: &Op) -> Cost {
+        let arrays = u64::from(self.cfg.arrays);
+        let compute: u64 = Self::npu_views(op)
+            .iter()
+            .map(|g| {
+                // Split the groups across the arrays, or else the output columns.
+                let g = if g.groups >= arrays {
+                    GemmView {
+                        groups: g.groups.div_ceil(arrays),
+                        ..*g
+                    }
+                } else {
+                    GemmView {
+                        n: g.n.div_ceil(arrays),
+                        ..*g
+                    }
+                };
+                Systolic::compute_cycles(&self.array.fold(&g))
+            })
+            .sum();
+        let bytes = op.bytes_read() + op.bytes_written();
+        let mem = self.mem_cycles(bytes);
+        let wb = op.dtype.bytes();
+        Cost {
+            compute_cycles: compute,
+            stall_cycles: mem.saturating_sub(compute),
+            dram_bytes: bytes,
+            bytes: vec![("dram", bytes)],
+            energy_pj: op.macs() as f64 * energy::mac_pj(wb as u32)
+                + bytes as f64 * energy::DRAM_PJ_PER_BYTE,
+            mac_slots: arrays * u64::from(self.cfg.array_dim).pow(2),
+        }
+    }
+
+    /// Element-wise work, and GEMV-like products (one MAC per lane per cycle), on the vector
+    /// unit.
+    fn vector_cost(&self, op: &Op) -> Cost {
+        let work = if op.macs() > 0 {
+            op.flops().saturating_sub(op.macs())
+        } else {
+            op.vector_work()
+        };
+        let compute = work.div_ceil(self.cfg.vector_lanes);
+        let bytes = op.bytes_read() + op.bytes_written();
+        let mem = self.mem_cycles(bytes);
+        Cost {
+            compute_cycles: compute,
+            stall_cycles: mem.saturating_sub(compute),
+            dram_bytes: bytes,
+            bytes: vec![("dram", bytes)],
+            energy_pj: op.vector_work() as f64 * energy::alu_pj(op.dtype.bytes() as u32)
+                + bytes as f64 * energy::DRAM_PJ_PER_BYTE,
+            mac_slots: 0,
+        }
+    }
+
+    fn link_cost(&self, op: &Op, ranks: u64) -> Cost {
+        // Ring all-reduce: 2 (p−1)/p of the buffer crosses each link.
+        let bytes = op.bytes_written();
+        let moved = 2 * bytes * ranks.saturating_sub(1) / ranks.max(1);
+        let per_cycle = self.cfg.link_gbps * 1e9 / (self.cfg.freq_mhz * 1e6);
+        Cost {
+            compute_cycles: (moved as f64 / per_cycle).ceil() as u64,
+            stall_cycles: 0,
+            dram_bytes: 0,
+            bytes: vec![("link", moved)],
+            energy_pj: 0.0,
+            mac_slots: 0,
+        }
+    }
+
+    /// A decode attention on the PIM: `q·Kᵀ` over the K cache and `p·V` over the V cache as
+    /// bank-parallel GEMVs, the scores' softmax on the NPU's vector unit in between (scores
+    /// cross the bus twice).
+    fn pim_cost(&self, op: &Op) -> Cost {
+        let OpKind::Attention(a) = &op.kind else {
+            return self.vector_cost(op);
+        };
+        let wb = op.dtype.bytes();
+        let half = a.batch * a.kv_heads * a.kv_len * a.head_dim * wb;
+        let rows = self.rows_per_bank(half);
+        let gemv = 2 * self.pim_stream_cycles(rows);
+        let scores = a.batch * a.heads * a.q_len * a.kv_len * wb;
+        let io = 2 * scores + 2 * a.batch * a.heads * a.q_len * a.head_dim * wb;
+        let softmax = (5 * scores / wb).div_ceil(self.cfg.vector_lanes);
+        let compute = gemv + softmax + self.mem_cycles(io);
+        let blocked = self.cfg.mode == PimMode::NpuPimNaive;
+        // In blocked mode a PIM op holds the whole bus for its duration.
+        let bus = if blocked {
+            (compute as f64 * self.ext_bytes_per_cycle) as u64
+        } else {
+            io
+        };
+        Cost {
+            compute_cycles: compute,
+            stall_cycles: 0,
+            dram_bytes: bus,
+            bytes: vec![("pim_bank", 2 * half), ("dram", io)],
+            energy_pj: op.macs() as f64 * energy::mac_pj(wb as u32)
+                + (2 * half) as f64 * self.cfg.pim_pj_per_byte
+                + io as f64 * energy::DRAM_PJ_PER_BYTE,
+            mac_slots: self.cfg.channels * self.cfg.banks * (self.cfg.burst_bytes / wb).max(1),
+        }
+    }
+}
+
+impl Accelerator for NpuPim {
+    fn name(&self) -> String {
+        format!(
+            "npu_pim {} ({}x {}x{} arrays, {} ch x {} banks)",
+            self.cfg.mode.name(),
+            self.cfg.arrays,
+            self.cfg.array_dim,
+            self.cfg.array_dim,
+            self.cfg.channels,
+            self.cfg.banks
+        )
+    }
+
+    fn fidelity(&self) -> Fidelity {
+        Fidelity::CycleApprox
+    }
+
+    fn resources(&self) -> Resources {
+        let engine = |n: &str| Engine { name: n.into() };
+        Resources {
+            engines: vec![
+                engine("npu"),
+                engine("vector"),
+                engine("pim"),
+                engine("link"),
+            ],
+            memories: vec![Memory {
+                name: "hbm".into(),
+                capacity_bytes: None,
+                bandwidth_bytes_per_cycle: Some(self.ext_bytes_per_cycle),
+            }],
+        }
+    }
+
+    fn dram(&self) -> Option<usize> {
+        Some(HBM)
+    }
+
+    fn map(&self, op: &Op) -> Result<OpMapping, AccelError> {
+        if self.goes_to_pim(op) {
+            let rows = match &op.kind {
+                OpKind::Attention(a) => self
+                    .rows_per_bank(a.batch * a.kv_heads * a.kv_len * a.head_dim * op.dtype.bytes()),
+                _ => 0,
+            };
+            return Ok(OpMapping {
+                engine: PIM,
+                plan: Plan::Pim {
+                    channels: self.cfg.channels,
+                    banks: self.cfg.banks,
+                    rows_per_bank: rows,
+                    blocked: self.cfg.mode == PimMode::NpuPimNaive,
+                },
+            });
+        }
+        if let OpKind::Collective { .. } = op.kind {
+            return Ok(OpMapping {
+                engine: LINK,
+                plan: Plan::Vector { lanes: 0 },
+            });
+        }
+        let views = Self::npu_views(op);
+        let gemv = views.iter().any(|g| g.m <= 1 || g.n <= 1);
+        Ok(if views.is_empty() || gemv {
+            OpMapping {
+                engine: VECTOR,
+                plan: Plan::Vector {
+                    lanes: self.cfg.vector_lanes,
+                },
+            }
+        } else {
+            OpMapping {
+                engine: NPU,
+                plan: Plan::Systolic {
+                    folds: views.iter().map(|g| self.array.fold(g)).collect(),
+                },
+            }
+        })
+    }
+
+    fn cost(&self, op: &Op, mapping: &OpMapping) -> Cost {
+        match (&mapping.plan, &op.kind) {
+            (Plan::Pim { .. }, _) => self.pim_cost(op),
+            (_, OpKind::Collective { ranks, .. }) => self.link_cost(op, *ranks),
+            (Plan::Systolic { .. }, _) => self.npu_cost(op),
+            _ => self.vector_cost(op),
+        }
+    }
+
+    fn freq_mhz(&self) -> f64 {
+        self.cfg.freq_mhz
+    }
+
+    fn mac_units(&self) -> u64 {
+        u64::from(self.cfg.arrays) * u64::from(self.cfg.array_dim).pow(2)
+    }
+
+    fn area_mm2(&self) -> f64 {
+        self.mac_units() as f64 * energy::pe_area_um2(2) * 1e-6
+            + self.cfg.vector_lanes as f64 * energy::alu_lane_area_um2(2) * 1e-6
+    }
+}
+
+/// The sequences of each sub-batch: `batch` split into `parts` near-equal non-empty parts.
+fn split_batch(batch: u64, parts: u64) -> Vec<u64> {
+    let parts = parts.clamp(1, batch.max(1));
+    (0..parts)
+        .map(|i| batch / parts + u64::from(i < batch % parts))
+        .collect()
+}
+
+/// Merges workloads into one graph of independent parts, prefixing op names with `sbN.`.
+fn merge(parts: Vec<Workload>, name: &str, batch: u64) -> Workload {
+    let mut it = parts.into_iter();
+    let Some(mut first) = it.next() else {
+        return archsim_workloads::WorkloadBuilder::new(name, DType::Fp16).finish();
+    };
+    for op in first.graph.node_weights_mut() {
+        op.name = format!("sb0.{}", op.name);
+    }
+    for (k, w) in it.enumerate() {
+        let mut map = std::collections::BTreeMap::new();
+        for n in w.graph.node_indices() {
+            let mut op = w.graph[n].clone();
+            op.name = format!("sb{}.{}", k + 1, op.name);
+            map.insert(n, first.graph.add_node(op));
+        }
+        for e in w.graph.edge_indices() {
+            if let Some((a, b)) = w.graph.edge_endpoints(e) {
+                first.graph.add_edge(map[&a], map[&b], w.graph[e].clone());
+            }
+        }
+    }
+    first.name = name.to_string();
+    first.batch = batch;
+    first
+}
+
+/// The op graph a mode runs for an `llm:` step: in `neupims` mode a decode step's batch is
+/// split into sub-batches whose graphs are scheduled together.
+pub fn step_workload(
+    cfg: &NpuPimConfig,
+    step: &LlmConfig,
+    dtype: DType,
+) -> Result<Workload, AccelError> {
+    let bad = |e: archsim_workloads::WorkloadError| AccelError::InvalidConfig {
+        key: "workload.llm".into(),
+        reason: e.to_string(),
+    };
+    let whole = llm::lower(step, dtype).map_err(bad)?;
+    if cfg.mode != PimMode::Neupims || step.phase != Phase::Decode || step.batch < 2 {
+        return Ok(whole);
+    }
+    let parts = split_batch(step.batch, cfg.sub_batches)
+        .into_iter()
+        .map(|b| {
+            llm::lower(
+                &LlmConfig {
+                    batch: b,
+                    ..step.clone()
+                },
+                dtype,
+            )
+            .map_err(bad)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut w = merge(parts, &whole.name, step.batch);
+    w.llm = whole.llm;
+    Ok(w)
+}
+
+/// Times the mapped ops: as [`pipeline::schedule`], except that an op that moves no bytes over
+/// the bus (a view, a PIM op's in-bank work) does not queue behind the bus's reservations.
+pub fn schedule(m: &pipeline::Mapping, acc: &NpuPim) -> Result<archsim_sim::Schedule, AccelError> {
+    let tasks: Vec<archsim_sim::Task> = m
+        .ops
+        .iter()
+        .enumerate()
+        .map(|(i, o)| archsim_sim::Task {
+            name: o.name.clone(),
+            engine: o.mapping.engine,
+            cycles: o.cost.compute_cycles + o.cost.stall_cycles,
+            traffic: if o.cost.dram_bytes > 0 {
+                vec![(HBM, o.cost.dram_bytes)]
+            } else {
+                Vec::new()
+            },
+            output_bytes: o.output_bytes,
+            output_memory: Some(HBM),
+            preds: o.preds.clone(),
+            priority: i as u64,
+        })
+        .collect();
+    let mut resident = vec![0; 1];
+    resident[HBM] = m.weight_bytes;
+    Ok(archsim_sim::list_schedule(
+        &tasks,
+        &acc.resources(),
+        &resident,
+    )?)
+}
+
+fn run(w: &Workload, acc: &NpuPim, config_hash: &str, seed: u64) -> Result<Report, AccelError> {
+    let m = pipeline::mapping(w, acc)?;
+    let s = schedule(&m, acc)?;
+    Ok(pipeline::report(&m, &s, acc, config_hash, seed))
+}
+
+/// Decode tokens per second of one `llm:` decode step (the batch over the step's latency) in
+/// the config's mode; `gpu_only` asks the GPU model.
+pub fn decode_tokens_per_s(
+    cfg: &NpuPimConfig,
+    step: &LlmConfig,
+    dtype: DType,
+) -> Result<f64, AccelError> {
+    let step = LlmConfig {
+        phase: Phase::Decode,
+        ..step.clone()
+    };
+    let latency = step_latency_s(cfg, &step, dtype)?;
+    Ok(if latency > 0.0 {
+        step.batch as f64 / latency
+    } else {
+        0.0
+    })
+}
+
+fn gpu(cfg: &NpuPimConfig) -> Result<Gpu, AccelError> {
+    Gpu::new(&GpuConfig::preset(&cfg.gpu_preset, LaunchMode::CudaGraph))
+}
+
+/// Latency of one `llm:` step in the config's mode, s.
+pub fn step_latency_s(
+    cfg: &NpuPimConfig,
+    step: &LlmConfig,
+    dtype: DType,
+) -> Result<f64, AccelError> {
+    if cfg.mode == PimMode::GpuOnly {
+        let w = llm::lower(step, dtype).map_err(|e| AccelError::InvalidConfig {
+            key: "workload.llm".into(),
+            reason: e.to_string(),
+        })?;
+        return Ok(gpu(cfg)?.predict(&w));
+    }
+    let acc = NpuPim::new(cfg)?;
+    let w = step_workload(cfg, step, dtype)?;
+    let m = pipeline::mapping(&w, &acc)?;
+    let s = schedule(&m, &acc)?;
+    Ok(s.makespan.get() as f64 / (cfg.freq_mhz * 1e6))
+}
+
+/// Runs a workload in the config's mode and returns the report; for an `llm:` workload the
+/// report's `llm` field carries the serving metrics (TTFT from the prefill on the same mode,
+/// TPOT and decode tokens/s from the decode step).
+pub fn evaluate(
+    cfg: &NpuPimConfig,
+    step: Option<&LlmConfig>,
+    dtype: DType,
+    w: &Workload,
+    config_hash: &str,
+    seed: u64,
+) -> Result<Report, AccelError> {
+    if cfg.mode == PimMode::GpuOnly {
+        let g = gpu(cfg)?;
+        let mut report = g.evaluate(w, config_hash, seed)?;
+        if let Some(step) = step {
+            report.llm = Some(crate::gpu::llm::metrics(&g, step, dtype)?);
+        }
+        return Ok(report);
+    }
+    let acc = NpuPim::new(cfg)?;
+    let Some(step) = step else {
+        return run(w, &acc, config_hash, seed);
+    };
+    let graph = step_workload(cfg, step, dtype)?;
+    let mut report = run(&graph, &acc, config_hash, seed)?;
+    let context = match step.phase {
+        Phase::Prefill => step.prompt_len + 1,
+        Phase::Decode => step.context_len.unwrap_or(step.prompt_len + 1),
+    };
+    let prefill = LlmConfig {
+        phase: Phase::Prefill,
+        context_len: None,
+        ..step.clone()
+    };
+    let decode = LlmConfig {
+        phase: Phase::Decode,
+        context_len: Some(context),
+        ..step.clone()
+    };
+    let ttft = match step.phase {
+        Phase::Prefill => report.latency_s,
+        Phase::Decode => step_latency_s(cfg, &prefill, dtype)?,
+    };
+    let tpot = match step.phase {
+        Phase::Decode => report.latency_s,
+        Phase::Prefill => step_latency_s(cfg, &decode, dtype)?,
+    };
+    let spec = graph.llm.as_ref().map(|i| (i.spec.clone(), i.layers));
+    let tp = step.tp.max(1);
+    let weights = w.total_weights() * dtype.bytes();
+    let kv = spec.as_ref().map_or(0, |(s, layers)| {
+        crate::gpu::llm::kv_cache_bytes(s, *layers, tp, step.batch, context, dtype)
+    });
+    let per_seq = spec.as_ref().map_or(0, |(s, layers)| {
+        crate::gpu::llm::kv_cache_bytes(s, *layers, tp, 1, context, dtype)
+    });
+    let capacity = (cfg.hbm_gb * 1e9) as u64;
+    report.llm = Some(LlmReport {
+        model: step.model.clone(),
+        batch: step.batch,
+        prompt_len: step.prompt_len,
+        context_len: context,
+        tp,
+        launch: cfg.mode.name().into(),
+        ttft_s: ttft,
+        tpot_s: tpot,
+        decode_tokens_per_s: if tpot > 0.0 {
+            step.batch as f64 / tpot
+        } else {
+            0.0
+        },
+        prefill_tokens_per_s: if ttft > 0.0 {
+            (step.batch * step.prompt_len) as f64 / ttft
+        } else {
+            0.0
+        },
+        memory: LlmMemory {
+            weights_bytes: weights,
+            kv_cache_bytes: kv,
+            activation_bytes: 0,
+            total_bytes: weights + kv,
+            capacity_bytes: capacity,
+            fits: weights + kv <= capacity,
+        },
+        max_batch: capacity.saturating_sub(weights) / per_seq.max(1),
+        kv_swap: None,
+    });
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t() -> DramTiming {
+        DramTiming::default()
+    }
+
+    #[test]
+    fn one_row_hit() {
+        // Row 5 open since cycle 0; 4 columns of it: RD at 0, 2, 4, 6 (tCCD = 2); the last
+        // burst's data is out at 6 + tCL 14 + tBL 1 = 21.
+        let a = [Access {
+            bank: 0,
+            row: 5,
+            cols: 4,
+        }];
+        let tr = simulate_channel(&t(), &[Some(5)], &a, ColumnMode::External);
+        assert_eq!(tr.cycles, 21);
+        assert_eq!((tr.acts, tr.pres, tr.cols), (0, 0, 4));
+    }
+
+    #[test]
+    fn one_row_miss() {
+        // Row 5 open since cycle 0; row 7 wanted: PRE waits for tRAS (33), ACT at 33 + tRP 14
+        // = 47, RDs at 47 + tRCD 14 = 61, 63, 65, 67; data out at 67 + 14 + 1 = 82.
+        let a = [Access {
+            bank: 0,
+            row: 7,
+            cols: 4,
+        }];
+        let tr = simulate_channel(&t(), &[Some(5)], &a, ColumnMode::External);
+        assert_eq!(tr.cycles, 82);
+        assert_eq!((tr.acts, tr.pres, tr.cols), (1, 1, 4));
+        // A precharged bank: ACT at 0, RDs at 14..20, out at 20 + 15 = 35.
+        let tr = simulate_channel(&t(), &[None], &a, ColumnMode::External);
+        assert_eq!(tr.cycles, 35);
+    }
+
+    #[test]
+    fn bank_parallel_gemv() {
+        // 8 precharged banks, one 32-column row each, PIM MACs. ACTs: tRRD = 2 apart for the
+        // first four (0, 2, 4, 6), then tFAW = 16 holds the fifth to 16 (then 18, 20, 22).
+        // Bank 7's columns start at 22 + 14 = 36, its last at 36 + 31·2 = 98, done at
+        // 98 + 14 + 1 = 113.
+        let a: Vec<Access> = (0..8)
+            .map(|b| Access {
+                bank: b,
+                row: 0,
+                cols: 32,
+            })
+            .collect();
+        let pim = simulate_channel(&t(), &[None; 8], &a, ColumnMode::Pim);
+        assert_eq!(pim.cycles, 113);
+        assert_eq!((pim.acts, pim.cols), (8, 256));
+        // The same bursts over the bus: 256 bursts at one per cycle from cycle 14 at best.
+        let ext = simulate_channel(&t(), &[None; 8], &a, ColumnMode::External);
+        assert!(ext.cycles >= 14 + 255 + 15, "{}", ext.cycles);
+        assert!(ext.cycles <= 14 + 255 + 15 + 16, "{}", ext.cycles);
+        assert!(ext.cycles > 2 * pim.cycles);
+    }
+
+    #[test]
+    fn extrapolation_matches_the_simulation() {
+        let acc = NpuPim::new(&NpuPimConfig::default()).unwrap();
+        let direct = stream_rows(&t(), 16, 32, 20, ColumnMode::Pim);
+        assert_eq!(acc.pim_stream_cycles(20), direct);
+        // PIM reads several times faster than the bus delivers.
+        let pim_bpc = (20 * 16 * 1024) as f64 / direct as f64 * 64.0;
+        assert!(pim_bpc > 3.0 * acc.external_bytes_per_cycle());
+        // The bus runs near its 32 B/cycle/channel peak.
+        let ext = acc.external_bytes_per_cycle() / 64.0;
+        assert!(ext > 24.0 && ext <= 32.0, "{ext}");
+    }
+
+    fn step(model: &str, batch: u64, ctx: u64) -> LlmConfig {
+        LlmConfig {
+            model: model.into(),
+            phase: Phase::Decode,
+            batch,
+            prompt_len: ctx - 1,
+            context_len: Some(ctx),
+            layers: Some(2),
+            tp: 1,
+            moe_skew: 0.0,
+        }
+    }
+
+    #[test]
+    fn attention_routes_to_pim_and_gemms_to_the_npu() {
+        let cfg = NpuPimConfig::default();
+        let w = step_workload(&cfg, &step("gpt3_7b", 8, 512), DType::Fp16).unwrap();
+        let acc = NpuPim::new(&cfg).unwrap();
+        let r = pipeline::evaluate(&w, &acc, "t", 0).unwrap();
+        assert!(r.ops.iter().any(|o| o.name.starts_with("sb1.")));
+        for o in &r.ops {
+            match o.kind.as_str() {
+                "attention" => assert_eq!(o.engine, "pim", "{}", o.name),
+                "gemm" => assert_eq!(o.engine, "npu", "{}", o.name),
+                _ => {}
+            }
+        }
+        let npu = NpuPim::new(&NpuPimConfig::with_mode(PimMode::NpuOnly)).unwrap();
+        let w = llm::lower(&step("gpt3_7b", 8, 512), DType::Fp16).unwrap();
+        let r = pipeline::evaluate(&w, &npu, "t", 0).unwrap();
+        assert!(r.ops.iter().all(|o| o.engine != "pim"));
+    }
+
+    #[test]
+    fn mode_ordering_at_large_batch() {
+        let s = step("gpt3_7b", 256, 1024);
+        let tps = |m| decode_tokens_per_s(&NpuPimConfig::with_mode(m), &s, DType::Fp16).unwrap();
+        let [gpu, npu, naive, neu] = PimMode::ALL.map(tps);
+        assert!(
+            neu > naive && naive > npu && npu > gpu,
+            "{gpu} {npu} {naive} {neu}"
+        );
+    }
+}
