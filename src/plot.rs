@@ -902,15 +902,8 @@ pub fn heatmap(
                 .collect()
         })
         .collect();
-    let png = dir.join(format!("{stem}.png"));
-    let svg = dir.join(format!("{stem}.svg"));
-    let size = (900, 650);
     let args: HeatArgs<'_> = (&xs, &ys, &grid, title, x_desc, y_desc);
-    draw_heatmap(args, &BitMapBackend::new(&png, size).into_drawing_area())
-        .map_err(|e| format!("{}: {e}", png.display()))?;
-    draw_heatmap(args, &SVGBackend::new(&svg, size).into_drawing_area())
-        .map_err(|e| format!("{}: {e}", svg.display()))?;
-    Ok(())
+    png_and_svg!(dir, stem, (900, 650), |root| draw_heatmap(args, &root))
 }
 
 type HeatArgs<'a> = (
@@ -1006,25 +999,9 @@ pub fn grouped_bars(
     dir: &Path,
     stem: &str,
 ) -> Result<(), String> {
-    register_font();
-    let png = dir.join(format!("{stem}.png"));
-    let svg = dir.join(format!("{stem}.svg"));
-    let size = (1100, 600);
-    draw_bars(
-        groups,
-        title,
-        y_desc,
-        &BitMapBackend::new(&png, size).into_drawing_area(),
-    )
-    .map_err(|e| format!("{}: {e}", png.display()))?;
-    draw_bars(
-        groups,
-        title,
-        y_desc,
-        &SVGBackend::new(&svg, size).into_drawing_area(),
-    )
-    .map_err(|e| format!("{}: {e}", svg.display()))?;
-    Ok(())
+    png_and_svg!(dir, stem, (1100, 600), |root| draw_bars(
+        groups, title, y_desc, &root
+    ))
 }
 
 fn draw_bars<DB: DrawingBackend>(
