@@ -818,40 +818,9 @@ pub fn step_workload(
     Ok(w)
 }
 
-/// Times the mapped ops: as [`pipeline::schedule`], except that an op that moves no bytes over
-/// the bus (a view, a PIM op's in-bank work) does not queue behind the bus's reservations.
-pub fn schedule(m: &pipeline::Mapping, acc: &NpuPim) -> Result<archsim_sim::Schedule, AccelError> {
-    let tasks: Vec<archsim_sim::Task> = m
-        .ops
-        .iter()
-        .enumerate()
-        .map(|(i, o)| archsim_sim::Task {
-            name: o.name.clone(),
-            engine: o.mapping.engine,
-            cycles: o.cost.compute_cycles + o.cost.stall_cycles,
-            traffic: if o.cost.dram_bytes > 0 {
-                vec![(HBM, o.cost.dram_bytes)]
-            } else {
-                Vec::new()
-            },
-            output_bytes: o.output_bytes,
-            output_memory: Some(HBM),
-            preds: o.preds.clone(),
-            priority: i as u64,
-        })
-        .collect();
-    let mut resident = vec![0; 1];
-    resident[HBM] = m.weight_bytes;
-    Ok(archsim_sim::list_schedule(
-        &tasks,
-        &acc.resources(),
-        &resident,
-    )?)
-}
-
 fn run(w: &Workload, acc: &NpuPim, config_hash: &str, seed: u64) -> Result<Report, AccelError> {
     let m = pipeline::mapping(w, acc)?;
-    let s = schedule(&m, acc)?;
+    let s = pipeline::schedule(&m, acc)?;
     Ok(pipeline::report(&m, &s, acc, config_hash, seed))
 }
 
@@ -894,7 +863,7 @@ pub fn step_latency_s(
     let acc = NpuPim::new(cfg)?;
     let w = step_workload(cfg, step, dtype)?;
     let m = pipeline::mapping(&w, &acc)?;
-    let s = schedule(&m, &acc)?;
+    let s = pipeline::schedule(&m, &acc)?;
     Ok(s.makespan.get() as f64 / (cfg.freq_mhz * 1e6))
 }
 
