@@ -174,27 +174,7 @@ impl WorkloadBuilder {
             reason,
         };
         let [n, ch, h, w] = nchw(name, &x.shape)?;
-        if ch != c.in_channels {
-            return Err(bad(format!(
-                "input has {ch} channels, conv expects {}",
-                c.in_channels
-            )));
-        }
-        if c.groups == 0 || c.in_channels % c.groups != 0 || c.out_channels % c.groups != 0 {
-            return Err(bad(format!(
-                "groups {} must divide in_channels {} and out_channels {}",
-                c.groups, c.in_channels, c.out_channels
-            )));
-        }
-        if c.out_channels == 0
-            || c.kernel.contains(&0)
-            || c.stride.contains(&0)
-            || c.dilation.contains(&0)
-        {
-            return Err(bad(
-                "filters, kernel, stride and dilation must be positive".into()
-            ));
-        }
+        check_conv(&c, ch).map_err(bad)?;
         let oh = window_out(
             h,
             c.kernel[0],
@@ -235,25 +215,7 @@ impl WorkloadBuilder {
             reason,
         };
         let [n, ch, h, w] = nchw(name, &x.shape)?;
-        if ch != c.in_channels
-            || c.groups == 0
-            || ch % c.groups != 0
-            || c.out_channels % c.groups != 0
-        {
-            return Err(bad(format!(
-                "input has {ch} channels; in {} / out {} / groups {} do not fit",
-                c.in_channels, c.out_channels, c.groups
-            )));
-        }
-        if c.out_channels == 0
-            || c.kernel.contains(&0)
-            || c.stride.contains(&0)
-            || c.dilation.contains(&0)
-        {
-            return Err(bad(
-                "filters, kernel, stride and dilation must be positive".into()
-            ));
-        }
+        check_conv(&c, ch).map_err(bad)?;
         let axis = |i: usize, len: u64| -> Option<u64> {
             let full =
                 (len - 1) * c.stride[i] + c.dilation[i] * (c.kernel[i] - 1) + output_padding[i] + 1;
@@ -594,6 +556,30 @@ impl WorkloadBuilder {
     pub fn finish(self) -> Workload {
         self.w
     }
+}
+
+/// Checks a (transposed) convolution's parameters against an input of `ch` channels.
+fn check_conv(c: &Conv2d, ch: u64) -> Result<(), String> {
+    if ch != c.in_channels {
+        return Err(format!(
+            "input has {ch} channels, conv expects {}",
+            c.in_channels
+        ));
+    }
+    if c.groups == 0 || c.in_channels % c.groups != 0 || c.out_channels % c.groups != 0 {
+        return Err(format!(
+            "groups {} must divide in_channels {} and out_channels {}",
+            c.groups, c.in_channels, c.out_channels
+        ));
+    }
+    if c.out_channels == 0
+        || c.kernel.contains(&0)
+        || c.stride.contains(&0)
+        || c.dilation.contains(&0)
+    {
+        return Err("filters, kernel, stride and dilation must be positive".into());
+    }
+    Ok(())
 }
 
 fn nonempty(op: &str, x: &Tensor) -> Result<(), WorkloadError> {
