@@ -117,6 +117,24 @@ mod tests {
         assert!((t - 4.0 / 6.0).abs() < 1e-12);
     }
 
+    /// τ between the `eyeriss` preset's latency and HW-NAS-Bench's `device` column over the
+    /// 101-cell sample in `tests/data/nas/`.
+    fn sample_tau(device: &str) -> f64 {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("tests/data/nas/hwnasbench_{device}_sample.csv"));
+        let rows = read_hwnasbench(&p, device).unwrap();
+        assert_eq!(rows.len(), 101);
+        let cfg = SystolicConfig::preset("eyeriss").unwrap();
+        let ours: Vec<f64> = rows
+            .iter()
+            .map(|r| nb201_latency_ms(&r.arch, &cfg).unwrap())
+            .collect();
+        let theirs: Vec<f64> = rows.iter().map(|r| r.latency_ms).collect();
+        let tau = kendall_tau(&ours, &theirs);
+        eprintln!("{device} sample tau = {tau:.4}");
+        tau
+    }
+
     /// The sample (every 156th NB201 cell) of HW-NAS-Bench's Eyeriss latency against archsim's
     /// `eyeriss` preset. Over all 15,625 cells archsim measures τ = 0.48 (see
     /// `results/nasaic/README.md`): below the 0.7 target, because HW-NAS-Bench prices a 3×3
@@ -124,36 +142,14 @@ mod tests {
     /// floor here guards that regression only.
     #[test]
     fn eyeriss_sample_ranks_like_hwnasbench() {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data/nas/hwnasbench_eyeriss_sample.csv");
-        let rows = read_hwnasbench(&p, "eyeriss").unwrap();
-        assert_eq!(rows.len(), 101);
-        let cfg = SystolicConfig::preset("eyeriss").unwrap();
-        let ours: Vec<f64> = rows
-            .iter()
-            .map(|r| nb201_latency_ms(&r.arch, &cfg).unwrap())
-            .collect();
-        let theirs: Vec<f64> = rows.iter().map(|r| r.latency_ms).collect();
-        let tau = kendall_tau(&ours, &theirs);
-        eprintln!("sample tau = {tau:.4}");
+        let tau = sample_tau("eyeriss");
         assert!(tau >= 0.4, "tau {tau}");
     }
 
     /// The same preset against HW-NAS-Bench's FPGA latency: τ = 0.86 over all 15,625 cells.
     #[test]
     fn fpga_sample_ranks_like_hwnasbench() {
-        let p =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/nas/hwnasbench_fpga_sample.csv");
-        let rows = read_hwnasbench(&p, "fpga").unwrap();
-        assert_eq!(rows.len(), 101);
-        let cfg = SystolicConfig::preset("eyeriss").unwrap();
-        let ours: Vec<f64> = rows
-            .iter()
-            .map(|r| nb201_latency_ms(&r.arch, &cfg).unwrap())
-            .collect();
-        let theirs: Vec<f64> = rows.iter().map(|r| r.latency_ms).collect();
-        let tau = kendall_tau(&ours, &theirs);
-        eprintln!("fpga sample tau = {tau:.4}");
+        let tau = sample_tau("fpga");
         assert!(tau >= 0.7, "tau {tau}");
     }
 }
