@@ -66,6 +66,18 @@ impl<'a> Table<'a> {
         v.parse()
             .map_err(|_| format!("{} line {line}: bad value `{v}`", self.name))
     }
+
+    /// `f(row, line)` over the data rows (line numbers count the header as line 1).
+    fn map<T>(
+        &self,
+        mut f: impl FnMut(&[&'a str], usize) -> Result<T, String>,
+    ) -> Result<Vec<T>, String> {
+        self.rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| f(r, i + 2))
+            .collect()
+    }
 }
 
 fn dtype(s: &str) -> Result<DType, String> {
@@ -107,24 +119,19 @@ pub fn parse_gemm(text: &str) -> Result<Vec<Sample>, String> {
         t.col("k")?,
         t.col("median_us")?,
     );
-    t.rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let line = i + 2;
-            let d = dtype(r.get(dt).copied().unwrap_or(""))?;
-            let (mm, nn, kk): (u64, u64, u64) =
-                (t.get(r, m, line)?, t.get(r, n, line)?, t.get(r, k, line)?);
-            let s: String = t.get(r, set, line)?;
-            Ok(Sample {
-                file: "gemm",
-                label: format!("{s} {d} {mm}x{nn}x{kk}"),
-                group: format!("{d}"),
-                op: gemm_op(mm, nn, kk, d),
-                measured_s: t.get::<f64>(r, us, line)? * 1e-6,
-            })
+    t.map(|r, line| {
+        let d = dtype(r.get(dt).copied().unwrap_or(""))?;
+        let (mm, nn, kk): (u64, u64, u64) =
+            (t.get(r, m, line)?, t.get(r, n, line)?, t.get(r, k, line)?);
+        let s: String = t.get(r, set, line)?;
+        Ok(Sample {
+            file: "gemm",
+            label: format!("{s} {d} {mm}x{nn}x{kk}"),
+            group: format!("{d}"),
+            op: gemm_op(mm, nn, kk, d),
+            measured_s: t.get::<f64>(r, us, line)? * 1e-6,
         })
-        .collect()
+    })
 }
 
 /// `attn.csv`: `phase,batch,heads,kv_heads,q_len,kv_len,head_dim,causal,dtype,median_us,…`.
@@ -146,46 +153,41 @@ pub fn parse_attn(text: &str) -> Result<Vec<Sample>, String> {
         c("dtype")?,
         c("median_us")?,
     );
-    t.rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let line = i + 2;
-            let a = Attention {
-                batch: t.get(r, b, line)?,
-                heads: t.get(r, h, line)?,
-                kv_heads: t.get(r, h, line)?,
-                q_len: t.get(r, q, line)?,
-                kv_len: t.get(r, kv, line)?,
-                head_dim: t.get(r, d, line)?,
-                causal: r
-                    .get(causal)
-                    .is_some_and(|v| v.eq_ignore_ascii_case("true")),
-            };
-            let kv_heads: u64 = t.get(r, kvh, line)?;
-            let d = dtype(r.get(dt).copied().unwrap_or(""))?;
-            let phase: String = t.get(r, ph, line)?;
-            let label = format!(
-                "{phase} b{} h{}/{} q{} kv{}",
-                a.batch, a.heads, kv_heads, a.q_len, a.kv_len
-            );
-            let q_shape = vec![a.batch, a.heads, a.q_len, a.head_dim];
-            let kv_shape = vec![a.batch, a.kv_heads, a.kv_len, a.head_dim];
-            Ok(Sample {
-                file: "attn",
-                label,
-                group: phase,
-                op: Op {
-                    name: "sdpa".into(),
-                    kind: OpKind::Attention(a),
-                    inputs: vec![q_shape.clone(), kv_shape.clone(), kv_shape],
-                    output: q_shape,
-                    dtype: d,
-                },
-                measured_s: t.get::<f64>(r, us, line)? * 1e-6,
-            })
+    t.map(|r, line| {
+        let a = Attention {
+            batch: t.get(r, b, line)?,
+            heads: t.get(r, h, line)?,
+            kv_heads: t.get(r, h, line)?,
+            q_len: t.get(r, q, line)?,
+            kv_len: t.get(r, kv, line)?,
+            head_dim: t.get(r, d, line)?,
+            causal: r
+                .get(causal)
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        };
+        let kv_heads: u64 = t.get(r, kvh, line)?;
+        let d = dtype(r.get(dt).copied().unwrap_or(""))?;
+        let phase: String = t.get(r, ph, line)?;
+        let label = format!(
+            "{phase} b{} h{}/{} q{} kv{}",
+            a.batch, a.heads, kv_heads, a.q_len, a.kv_len
+        );
+        let q_shape = vec![a.batch, a.heads, a.q_len, a.head_dim];
+        let kv_shape = vec![a.batch, a.kv_heads, a.kv_len, a.head_dim];
+        Ok(Sample {
+            file: "attn",
+            label,
+            group: phase,
+            op: Op {
+                name: "sdpa".into(),
+                kind: OpKind::Attention(a),
+                inputs: vec![q_shape.clone(), kv_shape.clone(), kv_shape],
+                output: q_shape,
+                dtype: d,
+            },
+            measured_s: t.get::<f64>(r, us, line)? * 1e-6,
         })
-        .collect()
+    })
 }
 
 /// `conv.csv`: `net,batch,c_in,c_out,h,w,kernel,stride,groups,dtype,median_us,…` (padding
@@ -206,43 +208,38 @@ pub fn parse_conv(text: &str) -> Result<Vec<Sample>, String> {
         c("dtype")?,
         c("median_us")?,
     );
-    t.rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let line = i + 2;
-            let (bb, cin, cout, hh, ww, kk, ss, gg): (u64, u64, u64, u64, u64, u64, u64, u64) = (
-                t.get(r, b, line)?,
-                t.get(r, ci, line)?,
-                t.get(r, co, line)?,
-                t.get(r, h, line)?,
-                t.get(r, w, line)?,
-                t.get(r, k, line)?,
-                t.get(r, s, line)?,
-                t.get(r, g, line)?,
-            );
-            let d = dtype(r.get(dt).copied().unwrap_or(""))?;
-            let mut wb = WorkloadBuilder::new("conv", d);
-            let x = wb.input(vec![bb, cin, hh, ww]);
-            let conv = Conv2d::square(cin, cout, kk, ss, kk / 2).with_groups(gg);
-            wb.conv2d("conv", &x, conv)
-                .map_err(|e| format!("conv.csv line {line}: {e}"))?;
-            let op = wb
-                .finish()
-                .ops()
-                .next()
-                .cloned()
-                .ok_or_else(|| format!("conv.csv line {line}: no op"))?;
-            let n: String = t.get(r, net, line)?;
-            Ok(Sample {
-                file: "conv",
-                label: format!("{n} b{bb} {cin}->{cout} {hh}x{ww} k{kk} s{ss} g{gg}"),
-                group: if gg > 1 { "depthwise" } else { "dense" }.into(),
-                op,
-                measured_s: t.get::<f64>(r, us, line)? * 1e-6,
-            })
+    t.map(|r, line| {
+        let (bb, cin, cout, hh, ww, kk, ss, gg): (u64, u64, u64, u64, u64, u64, u64, u64) = (
+            t.get(r, b, line)?,
+            t.get(r, ci, line)?,
+            t.get(r, co, line)?,
+            t.get(r, h, line)?,
+            t.get(r, w, line)?,
+            t.get(r, k, line)?,
+            t.get(r, s, line)?,
+            t.get(r, g, line)?,
+        );
+        let d = dtype(r.get(dt).copied().unwrap_or(""))?;
+        let mut wb = WorkloadBuilder::new("conv", d);
+        let x = wb.input(vec![bb, cin, hh, ww]);
+        let conv = Conv2d::square(cin, cout, kk, ss, kk / 2).with_groups(gg);
+        wb.conv2d("conv", &x, conv)
+            .map_err(|e| format!("conv.csv line {line}: {e}"))?;
+        let op = wb
+            .finish()
+            .ops()
+            .next()
+            .cloned()
+            .ok_or_else(|| format!("conv.csv line {line}: no op"))?;
+        let n: String = t.get(r, net, line)?;
+        Ok(Sample {
+            file: "conv",
+            label: format!("{n} b{bb} {cin}->{cout} {hh}x{ww} k{kk} s{ss} g{gg}"),
+            group: if gg > 1 { "depthwise" } else { "dense" }.into(),
+            op,
+            measured_s: t.get::<f64>(r, us, line)? * 1e-6,
         })
-        .collect()
+    })
 }
 
 /// `ops.csv`: `op,rows,cols,dtype,bytes_moved,median_us,…` for `layernorm`, `gelu`,
@@ -256,50 +253,45 @@ pub fn parse_ops(text: &str) -> Result<Vec<Sample>, String> {
         t.col("dtype")?,
         t.col("median_us")?,
     );
-    t.rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let line = i + 2;
-            let (rows, cols): (u64, u64) = (t.get(r, rr, line)?, t.get(r, cc, line)?);
-            let d = dtype(r.get(dt).copied().unwrap_or(""))?;
-            let name: String = t.get(r, o, line)?;
-            let shape = vec![rows, cols];
-            let (kind, inputs) = match name.as_str() {
-                "layernorm" => (
-                    OpKind::Norm {
-                        func: NormFunc::LayerNorm,
-                    },
-                    vec![shape.clone()],
-                ),
-                "gelu" => (
-                    OpKind::Elementwise {
-                        func: EltFunc::Gelu,
-                    },
-                    vec![shape.clone()],
-                ),
-                "softmax" => (OpKind::Softmax, vec![shape.clone()]),
-                "add" => (
-                    OpKind::Elementwise { func: EltFunc::Add },
-                    vec![shape.clone(), shape.clone()],
-                ),
-                other => return Err(format!("ops.csv line {line}: unknown op `{other}`")),
-            };
-            Ok(Sample {
-                file: "ops",
-                label: format!("{name} {rows}x{cols}"),
-                group: name.clone(),
-                op: Op {
-                    name,
-                    kind,
-                    inputs,
-                    output: shape,
-                    dtype: d,
+    t.map(|r, line| {
+        let (rows, cols): (u64, u64) = (t.get(r, rr, line)?, t.get(r, cc, line)?);
+        let d = dtype(r.get(dt).copied().unwrap_or(""))?;
+        let name: String = t.get(r, o, line)?;
+        let shape = vec![rows, cols];
+        let (kind, inputs) = match name.as_str() {
+            "layernorm" => (
+                OpKind::Norm {
+                    func: NormFunc::LayerNorm,
                 },
-                measured_s: t.get::<f64>(r, us, line)? * 1e-6,
-            })
+                vec![shape.clone()],
+            ),
+            "gelu" => (
+                OpKind::Elementwise {
+                    func: EltFunc::Gelu,
+                },
+                vec![shape.clone()],
+            ),
+            "softmax" => (OpKind::Softmax, vec![shape.clone()]),
+            "add" => (
+                OpKind::Elementwise { func: EltFunc::Add },
+                vec![shape.clone(), shape.clone()],
+            ),
+            other => return Err(format!("ops.csv line {line}: unknown op `{other}`")),
+        };
+        Ok(Sample {
+            file: "ops",
+            label: format!("{name} {rows}x{cols}"),
+            group: name.clone(),
+            op: Op {
+                name,
+                kind,
+                inputs,
+                output: shape,
+                dtype: d,
+            },
+            measured_s: t.get::<f64>(r, us, line)? * 1e-6,
         })
-        .collect()
+    })
 }
 
 /// One row of `llm.csv` (check only: never used for fitting).
@@ -337,23 +329,18 @@ pub fn parse_llm(text: &str) -> Result<Vec<LlmRow>, String> {
         c("mode")?,
         c("median_us")?,
     );
-    t.rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let line = i + 2;
-            Ok(LlmRow {
-                model: t.get(r, m, line)?,
-                layers: t.get(r, l, line)?,
-                batch: t.get(r, b, line)?,
-                phase: t.get(r, ph, line)?,
-                prompt_len: t.get(r, pl, line)?,
-                context_len: t.get(r, cl, line)?,
-                mode: t.get(r, mo, line)?,
-                measured_s: t.get::<f64>(r, us, line)? * 1e-6,
-            })
+    t.map(|r, line| {
+        Ok(LlmRow {
+            model: t.get(r, m, line)?,
+            layers: t.get(r, l, line)?,
+            batch: t.get(r, b, line)?,
+            phase: t.get(r, ph, line)?,
+            prompt_len: t.get(r, pl, line)?,
+            context_len: t.get(r, cl, line)?,
+            mode: t.get(r, mo, line)?,
+            measured_s: t.get::<f64>(r, us, line)? * 1e-6,
         })
-        .collect()
+    })
 }
 
 /// The LLM step of an `llm.csv` row, lowered from the zoo (bf16).
