@@ -21,6 +21,7 @@ pub mod nasbench;
 pub mod output;
 pub mod plot;
 pub mod search;
+pub mod sn40l;
 pub mod study;
 pub mod sweep;
 

@@ -879,3 +879,64 @@ fn rdu_runs_llm_workloads_with_sections_as_engines() {
     }
     assert!(lat[0] < lat[1], "fused {} unfused {}", lat[0], lat[1]);
 }
+
+#[test]
+fn sn40l_repro_config_runs_and_keeps_the_papers_orderings() {
+    let study = archsim::sn40l::load(&root().join("configs/repro/sn40l.yaml")).unwrap();
+    let r = archsim::sn40l::run(&study).unwrap();
+    assert_eq!(r.fusion.len(), study.fusion.len());
+    for f in &r.fusion {
+        // Fusion beats one kernel per op, and hardware orchestration beats software.
+        assert!(
+            f.unfused_s > f.fused_so_s && f.fused_so_s >= f.fused_s,
+            "{f:?}"
+        );
+        assert!(f.kernel_ratio > 1.0, "{f:?}");
+    }
+    let sw = |p: &str| r.switching.iter().find(|(n, _)| n == p).unwrap().1;
+    assert!(sw("rdu_hbm") < sw("rdu_ddr") && sw("rdu_ddr") < sw("dgx_h100_host"));
+    assert!(sw("dgx_h100_host") < sw("dgx_a100_host"));
+    let rps = |p: &str| {
+        let (_, res) = r.serving.iter().find(|(n, _)| n == p).unwrap();
+        res.as_ref().unwrap().requests_per_s
+    };
+    assert!(rps("sn40l_node") > rps("dgx_h100") && rps("dgx_h100") > rps("dgx_a100"));
+    let out = tmp("sn40l_repro");
+    archsim::sn40l::write(&study, &r, &out).unwrap();
+    let head = |f: &str| {
+        std::fs::read_to_string(out.join(f))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(head("fusion.csv"), "workload,unfused_s,fused_s");
+    assert_eq!(head("switching.csv"), "platform,switch_s");
+    assert_eq!(head("coe_serving.csv"), "platform,requests_per_s");
+    let md = std::fs::read_to_string(out.join("README.md")).unwrap();
+    assert!(md.contains("| paper |") && md.contains("3.7x"));
+    assert!(out.join("fusion.png").exists() && out.join("coe_serving.png").exists());
+}
+
+#[test]
+fn rdu_runs_a_tensor_parallel_shard_with_p2p_collectives() {
+    let dir = tmp("rdu_tp");
+    let cfg = write_cfg(
+        &dir,
+        "workload:\n  llm: {model: llama2_7b, phase: decode, batch: 1, prompt_len: 512, layers: 2, tp: 8}\n  dtype: bf16\naccelerator:\n  kind: rdu\n  orchestration: software\n",
+    );
+    let o = archsim(&[
+        "run",
+        &cfg,
+        "--json",
+        "--out",
+        dir.join("o").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let ops = r["ops"].as_array().unwrap();
+    assert!(ops.iter().any(|op| op["kind"] == "collective"
+        && op["mapping"].as_str().unwrap().starts_with("p2p over 8")));
+    assert!(r["latency_s"].as_f64().unwrap() > 0.0);
+}

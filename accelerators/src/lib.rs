@@ -34,6 +34,7 @@
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod coe;
 pub mod config;
 pub mod energy;
 pub mod gpu;

@@ -1,0 +1,508 @@
+//! The SN40L reproduction (Prabhakar et al., "SambaNova SN40L: Scaling the AI Memory Wall with
+//! Dataflow and Composition of Experts", MICRO 2024, doi:10.1109/MICRO61859.2024.00100): fused
+//! vs unfused kernels on the [`rdu`] model, expert switching from the node's DDR vs a DGX's
+//! host memory, and Composition-of-Experts serving on an 8-socket node vs DGX H100 and A100
+//! ([`coe`]).
+//!
+//! [`load`] reads a study file (`configs/repro/sn40l.yaml`), [`run`] computes the tables, and
+//! [`write`] puts `fusion.csv`, `switching.csv`, `coe_serving.csv`, `coe_scaling.csv`, their
+//! plots and a README beside the paper's numbers into a folder. `cargo run --release --example
+//! sn40l` regenerates `results/sn40l/`; a CLI test runs the same study.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use archsim_accelerators::coe::{self, CoeResult, CoeWorkload, DgxConfig};
+use archsim_accelerators::gpu::{GpuConfig, LaunchMode};
+use archsim_accelerators::rdu::{self, Orchestration, RduConfig, SwitchSource};
+use archsim_workloads::llm::{lower, LlmConfig, Phase};
+use archsim_workloads::DType;
+
+use crate::plot;
+
+/// One fused-vs-unfused case: an LLaMA-style step.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FusionCase {
+    /// Row name.
+    pub name: String,
+    /// Zoo model.
+    pub model: String,
+    /// Prefill or decode.
+    pub phase: Phase,
+    /// Sequences.
+    pub batch: u64,
+    /// Prompt tokens (the KV cache of a decode).
+    pub prompt_len: u64,
+    /// Tensor-parallel sockets.
+    pub tp: u64,
+    /// Layers (default: all).
+    #[serde(default)]
+    pub layers: Option<u64>,
+}
+
+/// The CoE part of the study.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoeStudy {
+    /// The served CoE (its `experts` is the headline count of `coe_serving.csv`).
+    pub workload: CoeWorkload,
+    /// Expert counts of `coe_scaling.csv`.
+    pub scaling_experts: Vec<u64>,
+    /// The DGX H100 baseline.
+    pub dgx_h100: DgxConfig,
+    /// The DGX A100 baseline.
+    pub dgx_a100: DgxConfig,
+}
+
+/// The study file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Study {
+    /// The RDU socket and node.
+    pub rdu: RduConfig,
+    /// Fused-vs-unfused cases.
+    pub fusion: Vec<FusionCase>,
+    /// Composition of Experts (its expert model is also the switched one).
+    pub coe: CoeStudy,
+}
+
+/// One fusion row.
+#[derive(Debug, Clone)]
+pub struct FusionRow {
+    /// Case name.
+    pub name: String,
+    /// Prefill or decode.
+    pub phase: Phase,
+    /// Unfused seconds (one software-orchestrated kernel per op).
+    pub unfused_s: f64,
+    /// Fused, software-orchestrated seconds.
+    pub fused_so_s: f64,
+    /// Fused, hardware-orchestrated seconds (the paper's final configuration).
+    pub fused_s: f64,
+    /// Kernels unfused / fused.
+    pub kernel_ratio: f64,
+}
+
+/// The study's tables.
+#[derive(Debug, Clone)]
+pub struct Results {
+    /// Fusion rows.
+    pub fusion: Vec<FusionRow>,
+    /// `(platform, seconds)` to switch to one expert.
+    pub switching: Vec<(String, f64)>,
+    /// `(platform, result)` at the headline expert count (`Err`: out of memory).
+    pub serving: Vec<(String, Result<CoeResult, String>)>,
+    /// `(experts, platform, requests/s)`, out-of-memory points left out.
+    pub scaling: Vec<(u64, String, f64)>,
+    /// Headline expert count.
+    pub experts: u64,
+}
+
+/// Reads a study file.
+pub fn load(path: &Path) -> Result<Study, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn serve_all(s: &Study, w: &CoeWorkload) -> Vec<(String, Result<CoeResult, String>)> {
+    vec![
+        (
+            "sn40l_node".to_string(),
+            coe::serve_rdu(&s.rdu, w).map_err(|e| e.to_string()),
+        ),
+        (
+            "dgx_h100".to_string(),
+            coe::serve_dgx(&s.coe.dgx_h100, w).map_err(|e| e.to_string()),
+        ),
+        (
+            "dgx_a100".to_string(),
+            coe::serve_dgx(&s.coe.dgx_a100, w).map_err(|e| e.to_string()),
+        ),
+    ]
+}
+
+fn dgx_switch(d: &DgxConfig, bytes: u64) -> Result<f64, String> {
+    let spec = GpuConfig::preset(&d.gpu_preset, LaunchMode::CudaGraph)
+        .resolve()
+        .map_err(|e| e.to_string())?;
+    Ok(rdu::switch_seconds(
+        &RduConfig::default(),
+        bytes,
+        SwitchSource::DgxHost {
+            gpus: d.gpus,
+            pcie_gbps: spec.host_link_gbps,
+            host_gbps: d.host_gbps,
+        },
+    ))
+}
+
+/// Computes every table.
+pub fn run(s: &Study) -> Result<Results, String> {
+    let cfg = &s.rdu;
+    cfg.validate().map_err(|e| e.to_string())?;
+    let so = RduConfig {
+        orchestration: Orchestration::Software,
+        ..cfg.clone()
+    };
+    let hw = RduConfig {
+        orchestration: Orchestration::Hardware,
+        ..cfg.clone()
+    };
+    let mut fusion = Vec::new();
+    for c in &s.fusion {
+        let step = LlmConfig {
+            model: c.model.clone(),
+            phase: c.phase,
+            batch: c.batch,
+            prompt_len: c.prompt_len,
+            context_len: None,
+            layers: c.layers,
+            tp: c.tp,
+            moe_skew: 0.0,
+        };
+        let w = lower(&step, DType::Bf16).map_err(|e| format!("fusion `{}`: {e}", c.name))?;
+        let unfused = rdu::unfused_sections(cfg, &w);
+        let fused = rdu::fused_sections(&hw, &w);
+        fusion.push(FusionRow {
+            name: c.name.clone(),
+            phase: c.phase,
+            unfused_s: rdu::seconds(cfg, &unfused),
+            fused_so_s: rdu::seconds(&so, &rdu::fused_sections(&so, &w)),
+            fused_s: rdu::seconds(&hw, &fused),
+            kernel_ratio: unfused.len() as f64 / fused.len().max(1) as f64,
+        });
+    }
+    let w = &s.coe.workload;
+    w.validate().map_err(|e| e.to_string())?;
+    let bytes = w.expert_bytes().map_err(|e| e.to_string())?;
+    let switching = vec![
+        (
+            "rdu_ddr".to_string(),
+            rdu::switch_seconds(cfg, bytes, SwitchSource::RduDdr),
+        ),
+        (
+            "rdu_hbm".to_string(),
+            rdu::switch_seconds(cfg, bytes, SwitchSource::RduHbm),
+        ),
+        (
+            "dgx_h100_host".to_string(),
+            dgx_switch(&s.coe.dgx_h100, bytes)?,
+        ),
+        (
+            "dgx_a100_host".to_string(),
+            dgx_switch(&s.coe.dgx_a100, bytes)?,
+        ),
+    ];
+    let serving = serve_all(s, w);
+    let mut scaling = Vec::new();
+    for &e in &s.coe.scaling_experts {
+        let we = CoeWorkload {
+            experts: e,
+            ..w.clone()
+        };
+        for (p, r) in serve_all(s, &we) {
+            if let Ok(r) = r {
+                scaling.push((e, p, r.requests_per_s));
+            }
+        }
+    }
+    Ok(Results {
+        fusion,
+        switching,
+        serving,
+        scaling,
+        experts: w.experts,
+    })
+}
+
+fn note(archsim: f64, lo: f64, hi: f64, why: &str) -> String {
+    if archsim >= lo * 0.7 && archsim <= hi * 1.3 {
+        "within 30% of the paper".into()
+    } else {
+        format!("differs by more than 30%: {why}")
+    }
+}
+
+fn rps(r: &Result<CoeResult, String>) -> Option<f64> {
+    r.as_ref().ok().map(|r| r.requests_per_s)
+}
+
+/// Writes the CSVs, plots and README into `out`.
+pub fn write(s: &Study, r: &Results, out: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let put = |name: &str, body: &str| {
+        let p = out.join(name);
+        std::fs::write(&p, body).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let mut csv = String::from("workload,unfused_s,fused_s\n");
+    for f in &r.fusion {
+        writeln!(csv, "{},{:.6},{:.6}", f.name, f.unfused_s, f.fused_s).ok();
+    }
+    put("fusion.csv", &csv)?;
+    let bars: Vec<_> = r
+        .fusion
+        .iter()
+        .map(|f| {
+            (
+                f.name.clone(),
+                vec![
+                    ("unfused".to_string(), f.unfused_s),
+                    ("fused (SO)".to_string(), f.fused_so_s),
+                    ("fused (HO)".to_string(), f.fused_s),
+                ],
+            )
+        })
+        .collect();
+    plot::grouped_bars(
+        &bars,
+        "SN40L-like RDU: unfused vs fused",
+        "seconds",
+        out,
+        "fusion",
+    )?;
+
+    let mut csv = String::from("platform,switch_s\n");
+    for (p, t) in &r.switching {
+        writeln!(csv, "{p},{t:.6}").ok();
+    }
+    put("switching.csv", &csv)?;
+    plot::grouped_bars(
+        &[(
+            format!("switch to {}", s.coe.workload.expert),
+            r.switching.clone(),
+        )],
+        "Expert switch time",
+        "seconds",
+        out,
+        "switching",
+    )?;
+
+    let mut csv = String::from("platform,requests_per_s\n");
+    for (p, res) in &r.serving {
+        match rps(res) {
+            Some(v) => writeln!(csv, "{p},{v:.4}"),
+            None => writeln!(csv, "{p},"),
+        }
+        .ok();
+    }
+    put("coe_serving.csv", &csv)?;
+    let mut csv = String::from("experts,platform,requests_per_s\n");
+    for (e, p, v) in &r.scaling {
+        writeln!(csv, "{e},{p},{v:.4}").ok();
+    }
+    put("coe_scaling.csv", &csv)?;
+    let groups: Vec<_> = s
+        .coe
+        .scaling_experts
+        .iter()
+        .map(|&e| {
+            (
+                format!("{e} experts"),
+                r.scaling
+                    .iter()
+                    .filter(|(x, _, _)| *x == e)
+                    .map(|(_, p, v)| (p.clone(), *v))
+                    .collect(),
+            )
+        })
+        .collect();
+    plot::grouped_bars(
+        &groups,
+        "CoE serving (batch of prompts, one expert each)",
+        "requests/s",
+        out,
+        "coe_serving",
+    )?;
+    put("README.md", &readme(s, r))
+}
+
+fn readme(s: &Study, r: &Results) -> String {
+    let w = &s.coe.workload;
+    let mut md = String::from(
+        "# SN40L reproduction\n\nRegenerate with `cargo run --release --example sn40l` \
+         (parameters and cases: `configs/repro/sn40l.yaml`; every parameter the paper does not \
+         state is named there with its reason). Paper: Prabhakar et al., MICRO 2024, \
+         doi:10.1109/MICRO61859.2024.00100.\n\n\
+         ## Fused vs unfused (Fig. 10)\n\n\
+         The paper's unfused baseline runs every PyTorch op as its own software-orchestrated \
+         kernel with its intermediates in HBM; fused kernels are hardware-orchestrated (HO). \
+         Its speedups: prefill and training 1.5x-3x, decode 1x-13x (2x-13x over all \
+         benchmarks), with hardware orchestration alone worth 1.4x-8x on decode and at most \
+         1.1x on prefill; 11x fewer kernels for llama2-7B 4k prefill (Fig. 11).\n\n\
+         | workload | paper | archsim unfused/fused (HO) | archsim SO/HO | kernels unfused/fused | note |\n\
+         |---|---|---|---|---|---|\n",
+    );
+    for f in &r.fusion {
+        let sp = f.unfused_s / f.fused_s;
+        let ho = f.fused_so_s / f.fused_s;
+        let (paper, lo, hi, why) = match f.phase {
+            Phase::Prefill => (
+                "1.5x-3x",
+                1.5,
+                3.0,
+                "a long prefill's kernels are compute-bound and long, so one launch and one \
+                 HBM round trip per op are a small share of their time",
+            ),
+            Phase::Decode => (
+                "1x-13x",
+                1.0,
+                13.0,
+                "decode kernels are a few microseconds of weight streaming each, so the \
+                 unfused baseline is dominated by its per-kernel host launches (20 us, \
+                 assumed from the measured eager-PyTorch launch)",
+            ),
+        };
+        writeln!(
+            md,
+            "| {} | {paper} | {sp:.2}x | {ho:.2}x | {:.1}x | {} |",
+            f.name,
+            f.kernel_ratio,
+            note(sp, lo, hi, why)
+        )
+        .ok();
+    }
+    let get = |n: &str| {
+        r.switching
+            .iter()
+            .find(|(p, _)| p == n)
+            .map_or(f64::NAN, |x| x.1)
+    };
+    let (ddr, h100, a100) = (get("rdu_ddr"), get("dgx_h100_host"), get("dgx_a100_host"));
+    write!(
+        md,
+        "\n## Expert switching (Table V, §VI-C)\n\n\
+         One {} expert ({:.1} GB in bf16). The node copies from its 8 sockets' DDR (200 GB/s \
+         each, Table II, at an assumed 70% sustained: {:.2} TB/s; the paper measures \"over 1 \
+         TB/s\"); a DGX copies from host memory at the host-to-GPU rate the paper uses (64 GB/s \
+         for H100, 32 GB/s for A100).\n\n\
+         | switch time | paper | archsim | note |\n|---|---|---|---|\n",
+        w.expert,
+        w.expert_bytes().unwrap_or(0) as f64 / 1e9,
+        s.rdu.node_ddr_to_hbm_bytes_per_s() / 1e12
+    )
+    .ok();
+    let why_sw = "the paper divides by its measured ~1 TB/s, archsim by the assumed sustained \
+                  DDR rate";
+    writeln!(
+        md,
+        "| DGX H100 host / RDU DDR | 15x (16x in the text) | {:.1}x | {} |",
+        h100 / ddr,
+        note(h100 / ddr, 15.0, 16.0, why_sw)
+    )
+    .ok();
+    writeln!(
+        md,
+        "| DGX A100 host / RDU DDR | 31x | {:.1}x | {} |",
+        a100 / ddr,
+        note(a100 / ddr, 31.0, 31.0, why_sw)
+    )
+    .ok();
+    writeln!(
+        md,
+        "| seconds: rdu_ddr, rdu_hbm, dgx_h100_host, dgx_a100_host | | {:.4}, {:.6}, {:.4}, {:.4} | |",
+        ddr,
+        get("rdu_hbm"),
+        h100,
+        a100
+    )
+    .ok();
+
+    write!(
+        md,
+        "\n## Composition-of-Experts serving (Table V)\n\n\
+         {} experts of {}, a batch of {} prompts of {} tokens, {} output tokens each, every \
+         model tensor-parallel over {} devices; the router runs over the batch, the needed \
+         experts are copied in, then each (prompt, expert) pair runs in turn. Prompts pick \
+         experts uniformly; device memory holds the router, the KV caches and as many experts \
+         as fit. The paper's DGX times are estimates from published latencies; archsim's come \
+         from its calibrated GPU model (CUDA graphs).\n\n\
+         | platform | requests/s | resident experts | copies/batch | copy s | router s | s per prompt |\n\
+         |---|---|---|---|---|---|---|\n",
+        w.experts, w.expert, w.batch, w.prompt_len, w.output_tokens, w.tp
+    )
+    .ok();
+    for (p, res) in &r.serving {
+        match res {
+            Ok(c) => writeln!(
+                md,
+                "| {p} | {:.2} | {} | {:.2} | {:.4} | {:.4} | {:.4} |",
+                c.requests_per_s,
+                c.resident_experts,
+                c.switches_per_batch,
+                c.switch_s,
+                c.router_s,
+                c.expert_s
+            ),
+            Err(e) => writeln!(md, "| {p} | out of memory | | | | | {e} |"),
+        }
+        .ok();
+    }
+    let node = r.serving.first().and_then(|(_, x)| rps(x));
+    let node_expert = r
+        .serving
+        .first()
+        .and_then(|(_, x)| x.as_ref().ok().map(|c| c.expert_s));
+    for (p, paper) in [("dgx_h100", 1.5), ("dgx_a100", 2.0)] {
+        let e = r.serving.iter().find(|(n, _)| n == p);
+        if let (Some(a), Some(Ok(b))) = (node_expert, e.map(|(_, x)| x)) {
+            writeln!(
+                md,
+                "\nExpert speedup (one prompt, {} output tokens) vs {p}: paper {paper}x, archsim {:.2}x.",
+                w.output_tokens,
+                b.expert_s / a
+            )
+            .ok();
+        }
+    }
+    md.push_str("\n| comparison | paper | archsim | note |\n|---|---|---|---|\n");
+    for (p, paper, why) in [
+        (
+            "dgx_h100",
+            3.7,
+            "archsim's per-prompt expert time is already further apart than the paper's \
+             (BS=1 expert speedup: see the table above vs the paper's 1.5x): the calibrated \
+             H100 model at TP8 and batch 1 pays ~64 NVLink all-reduces and hundreds of small \
+             kernels per token, while the node streams each socket's weights at 85% of HBM; \
+             the paper's DGX times are estimates from published latencies",
+        ),
+        (
+            "dgx_a100",
+            6.6,
+            "as for the H100, with half the host bandwidth",
+        ),
+    ] {
+        let other = r
+            .serving
+            .iter()
+            .find(|(n, _)| n == p)
+            .and_then(|(_, x)| rps(x));
+        let cell = match (node, other) {
+            (Some(a), Some(b)) => {
+                let g = a / b;
+                format!("{g:.2}x | {}", note(g, paper, paper, why))
+            }
+            _ => "n/a | out of memory on one side".into(),
+        };
+        writeln!(md, "| sn40l_node vs {p}, requests/s | {paper}x | {cell} |").ok();
+    }
+    md.push_str(
+        "\n`coe_scaling.csv` and `coe_serving.png` give requests/s against the expert count: \
+         the DGXs keep every expert in HBM up to ~45 7B experts (the paper: latency spikes \
+         around 50) and fall behind once they spill to host memory.\n\n\
+         ## What the model assumes\n\n\
+         * A kernel is a pipeline whose stages are its HBM traffic (at 85% of 1.8 TB/s), its \
+         ops (PCUs split in proportion to FLOPs) and its collectives (peer-to-peer links, \
+         100 GB/s and 2 us per hop, assumed); its time is fill + (tiles - 1) x the slowest \
+         stage. Kernels are cut at the PCU/PMU counts, the SRAM that double-buffers tiles, and \
+         a quarter as many stages as tiles.\n\
+         * Launches: 20 us per software-orchestrated kernel (host), 1 us hardware-orchestrated, \
+         and 5 us of program load whenever a kernel differs from the previous one (all \
+         assumed; the paper gives none).\n\
+         * Unfused kernels get the whole chip (the paper: \"each kernel is still parallelized \
+         to run efficiently\").\n",
+    );
+    md
+}
