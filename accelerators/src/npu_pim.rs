@@ -51,7 +51,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use archsim_sim::{Engine, LlmMemory, LlmReport, Memory, Report, Resources};
+use archsim_sim::{Engine, LlmMemory, LlmReport, LlmStep, Memory, Report, Resources};
 use archsim_workloads::llm::{self, LlmConfig, Phase};
 use archsim_workloads::{DType, GemmView, Op, OpKind, Workload};
 
@@ -924,36 +924,21 @@ pub fn evaluate(
         crate::gpu::llm::kv_cache_bytes(s, *layers, tp, 1, context, dtype)
     });
     let capacity = (cfg.hbm_gb * 1e9) as u64;
-    report.llm = Some(LlmReport {
-        model: step.model.clone(),
-        batch: step.batch,
-        prompt_len: step.prompt_len,
-        context_len: context,
-        tp,
-        launch: cfg.mode.name().into(),
-        ttft_s: ttft,
-        tpot_s: tpot,
-        decode_tokens_per_s: if tpot > 0.0 {
-            step.batch as f64 / tpot
-        } else {
-            0.0
+    report.llm = Some(LlmReport::new(
+        LlmStep {
+            model: step.model.clone(),
+            batch: step.batch,
+            prompt_len: step.prompt_len,
+            context_len: context,
+            tp,
+            launch: cfg.mode.name().into(),
         },
-        prefill_tokens_per_s: if ttft > 0.0 {
-            (step.batch * step.prompt_len) as f64 / ttft
-        } else {
-            0.0
-        },
-        memory: LlmMemory {
-            weights_bytes: weights,
-            kv_cache_bytes: kv,
-            activation_bytes: 0,
-            total_bytes: weights + kv,
-            capacity_bytes: capacity,
-            fits: weights + kv <= capacity,
-        },
-        max_batch: capacity.saturating_sub(weights) / per_seq.max(1),
-        kv_swap: None,
-    });
+        ttft,
+        tpot,
+        LlmMemory::new(weights, kv, 0, capacity),
+        capacity.saturating_sub(weights) / per_seq.max(1),
+        None,
+    ));
     Ok(report)
 }
 

@@ -128,6 +128,21 @@ pub struct LlmMemory {
     pub fits: bool,
 }
 
+impl LlmMemory {
+    /// The footprint of `weights + kv_cache + activations` bytes on a device of `capacity`.
+    pub fn new(weights: u64, kv_cache: u64, activations: u64, capacity: u64) -> Self {
+        let total = weights + kv_cache + activations;
+        LlmMemory {
+            weights_bytes: weights,
+            kv_cache_bytes: kv_cache,
+            activation_bytes: activations,
+            total_bytes: total,
+            capacity_bytes: capacity,
+            fits: total <= capacity,
+        }
+    }
+}
+
 /// KV-cache swapping over the host link when the cache overflows device memory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KvSwap {
@@ -172,6 +187,53 @@ pub struct LlmReport {
     /// KV-cache swapping, when the cache overflows device memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kv_swap: Option<KvSwap>,
+}
+
+/// What an LLM step was: the model, its batch and lengths, and how it ran.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlmStep {
+    /// Model name.
+    pub model: String,
+    /// Sequences served together.
+    pub batch: u64,
+    /// Prompt tokens per sequence.
+    pub prompt_len: u64,
+    /// Tokens in the KV cache after the decode step priced.
+    pub context_len: u64,
+    /// Tensor-parallel degree.
+    pub tp: u64,
+    /// Launch (or execution) mode the latencies assume.
+    pub launch: String,
+}
+
+impl LlmReport {
+    /// The serving metrics of `step` from its time to first token and time per output token:
+    /// the throughputs follow (`batch / tpot`, `batch × prompt_len / ttft`; 0 for a zero time).
+    pub fn new(
+        step: LlmStep,
+        ttft_s: f64,
+        tpot_s: f64,
+        memory: LlmMemory,
+        max_batch: u64,
+        kv_swap: Option<KvSwap>,
+    ) -> Self {
+        let per_s = |work: u64, t: f64| if t > 0.0 { work as f64 / t } else { 0.0 };
+        LlmReport {
+            decode_tokens_per_s: per_s(step.batch, tpot_s),
+            prefill_tokens_per_s: per_s(step.batch * step.prompt_len, ttft_s),
+            model: step.model,
+            batch: step.batch,
+            prompt_len: step.prompt_len,
+            context_len: step.context_len,
+            tp: step.tp,
+            launch: step.launch,
+            ttft_s,
+            tpot_s,
+            memory,
+            max_batch,
+            kv_swap,
+        }
+    }
 }
 
 /// How one processing element of a SoC was used.

@@ -24,7 +24,7 @@
 //!   with ring all-reduces over NVLink after the attention and MLP blocks
 //!   ([`super::kernels`]); memory figures are per device.
 
-use archsim_sim::{KvSwap, LlmMemory, LlmReport};
+use archsim_sim::{KvSwap, LlmMemory, LlmReport, LlmStep};
 use archsim_workloads::llm::{self, LlmConfig, Phase};
 use archsim_workloads::{numel, DType, OpKind, Workload};
 
@@ -142,36 +142,21 @@ pub fn metrics(gpu: &Gpu, cfg: &LlmConfig, dtype: DType) -> Result<LlmReport, Ac
     let per_seq = kv_cache_bytes(&info.spec, info.layers, tp, 1, context, dtype)
         + act_decode.div_ceil(cfg.batch.max(1));
     let max_batch = capacity.saturating_sub(weights + act_prefill) / per_seq.max(1);
-    Ok(LlmReport {
-        model: cfg.model.clone(),
-        batch: cfg.batch,
-        prompt_len: cfg.prompt_len,
-        context_len: context,
-        tp,
-        launch: gpu.launch.name().into(),
-        ttft_s: ttft,
-        tpot_s: tpot,
-        decode_tokens_per_s: if tpot > 0.0 {
-            cfg.batch as f64 / tpot
-        } else {
-            0.0
+    Ok(LlmReport::new(
+        LlmStep {
+            model: cfg.model.clone(),
+            batch: cfg.batch,
+            prompt_len: cfg.prompt_len,
+            context_len: context,
+            tp,
+            launch: gpu.launch.name().into(),
         },
-        prefill_tokens_per_s: if ttft > 0.0 {
-            (cfg.batch * cfg.prompt_len) as f64 / ttft
-        } else {
-            0.0
-        },
-        memory: LlmMemory {
-            weights_bytes: weights,
-            kv_cache_bytes: kv,
-            activation_bytes: act,
-            total_bytes: total,
-            capacity_bytes: capacity,
-            fits: total <= capacity,
-        },
+        ttft,
+        tpot,
+        LlmMemory::new(weights, kv, act, capacity),
         max_batch,
         kv_swap,
-    })
+    ))
 }
 
 #[cfg(test)]
