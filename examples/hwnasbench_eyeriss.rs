@@ -6,7 +6,8 @@
 //! ```text
 //! cargo run --release --example hwnasbench_eyeriss -- \
 //!     [--data /work/shared/data/nas/hwnasbench_nb201.csv] [--device eyeriss] [--preset eyeriss] \
-//!     [--dataflow is] [--bw WORDS_PER_CYCLE] [--out results/nasaic/hwnasbench_eyeriss.csv]
+//!     [--dataflow is] [--bw WORDS_PER_CYCLE] [--pool vector|depthwise|dense] \
+//!     [--out results/nasaic/hwnasbench_eyeriss.csv]
 //! ```
 //!
 //! Writes `arch,archsim_latency,hwnasbench_latency` (both in ms) and prints τ.
@@ -14,7 +15,7 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use archsim::accelerators::systolic::{Dataflow, SystolicConfig};
+use archsim::accelerators::systolic::{Dataflow, PoolMapping, SystolicConfig};
 use archsim::nasbench::{kendall_tau, nb201_latency_ms, read_hwnasbench};
 use rayon::prelude::*;
 
@@ -32,6 +33,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut out = "results/nasaic/hwnasbench_eyeriss.csv".to_string();
     let mut dataflow: Option<Dataflow> = None;
     let mut bw: Option<f64> = None;
+    let mut pool: Option<PoolMapping> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().ok_or(format!("{a} needs a value"));
@@ -41,6 +43,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--preset" => preset = val()?,
             "--out" => out = val()?,
             "--bw" => bw = Some(val()?.parse::<f64>()?),
+            "--pool" => {
+                pool = Some(match val()?.as_str() {
+                    "vector" => PoolMapping::Vector,
+                    "depthwise" => PoolMapping::Depthwise,
+                    "dense" => PoolMapping::Dense,
+                    p => return Err(format!("unknown pool mapping `{p}`").into()),
+                })
+            }
             "--dataflow" => {
                 dataflow = Some(match val()?.as_str() {
                     "os" => Dataflow::Os,
@@ -55,6 +65,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut cfg = SystolicConfig::preset(&preset).ok_or(format!("unknown preset `{preset}`"))?;
     if let Some(d) = dataflow {
         cfg.dataflow = d;
+    }
+    if let Some(p) = pool {
+        cfg.pool_mapping = p;
     }
     if let Some(b) = bw {
         cfg.dram_bw_words_per_cycle = Some(b);
@@ -80,11 +93,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     std::fs::write(&out, csv)?;
     println!(
-        "{} NB201 cells on `{preset}` ({} {}x{}) vs HW-NAS-Bench `{device}`: Kendall tau = {tau:.4}",
+        "{} NB201 cells on `{preset}` ({} {}x{}, pooling on {}) vs HW-NAS-Bench `{device}`: Kendall tau = {tau:.4}",
         rows.len(),
         cfg.dataflow.name(),
         cfg.rows,
-        cfg.cols
+        cfg.cols,
+        cfg.pool_mapping.name()
     );
     println!(
         "simulated {} points in {secs:.2} s: {:.0} points/s ({} threads)",

@@ -524,7 +524,8 @@ fn list(what: Option<&str>) {
             println!("  {k}");
         }
         println!("systolic keys: rows, cols, dataflow (os|ws|is), sram_kib {{ifmap, filter, ofmap}}, word_bytes (1|2|4),");
-        println!("               freq_mhz, dram_bw_words_per_cycle (absent = unlimited), os_drain (overlapped|separate)");
+        println!("               freq_mhz, dram_bw_words_per_cycle (absent = unlimited), os_drain (overlapped|separate),");
+        println!("               pool_mapping (vector|depthwise|dense), sum_as_psum (true|false)");
         println!(
             "               preset ({}; the keys beside it override it)",
             archsim::accelerators::systolic::SystolicConfig::PRESETS.join("|")

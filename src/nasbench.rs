@@ -109,6 +109,7 @@ pub fn nb201_latency_ms(arch: &str, cfg: &SystolicConfig) -> Result<f64, Error> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use archsim_accelerators::systolic::PoolMapping;
 
     #[test]
     fn tau_handles_ties_and_length() {
@@ -120,33 +121,51 @@ mod tests {
     /// τ between the `eyeriss` preset's latency and HW-NAS-Bench's `device` column over the
     /// 101-cell sample in `tests/data/nas/`.
     fn sample_tau(device: &str) -> f64 {
+        sample_tau_with(device, PoolMapping::Depthwise)
+    }
+
+    /// The same with pooling mapped as `pool` on the preset.
+    fn sample_tau_with(device: &str, pool: PoolMapping) -> f64 {
         let p = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join(format!("tests/data/nas/hwnasbench_{device}_sample.csv"));
         let rows = read_hwnasbench(&p, device).unwrap();
         assert_eq!(rows.len(), 101);
-        let cfg = SystolicConfig::preset("eyeriss").unwrap();
+        let mut cfg = SystolicConfig::preset("eyeriss").unwrap();
+        assert_eq!(cfg.pool_mapping, PoolMapping::Depthwise);
+        cfg.pool_mapping = pool;
         let ours: Vec<f64> = rows
             .iter()
             .map(|r| nb201_latency_ms(&r.arch, &cfg).unwrap())
             .collect();
         let theirs: Vec<f64> = rows.iter().map(|r| r.latency_ms).collect();
         let tau = kendall_tau(&ours, &theirs);
-        eprintln!("{device} sample tau = {tau:.4}");
+        eprintln!("{device} sample tau ({}) = {tau:.4}", pool.name());
         tau
     }
 
     /// The sample (every 156th NB201 cell) of HW-NAS-Bench's Eyeriss latency against archsim's
-    /// `eyeriss` preset. Over all 15,625 cells archsim measures τ = 0.48 (see
-    /// `results/nasaic/README.md`): below the 0.7 target, because HW-NAS-Bench prices a 3×3
-    /// average pool like a 3×3 convolution and node sums as free, which archsim does not. The
-    /// floor here guards that regression only.
+    /// `eyeriss` preset, which runs pooling on the PE array as a depthwise convolution and folds
+    /// node sums into partial sums, as the chip would. Over all 15,625 cells archsim measures
+    /// τ = 0.64 (the sample: 0.70; see `results/nasaic/README.md`), below the 0.7 target
+    /// because HW-NAS-Bench's Eyeriss model (the DNN-Chip Predictor) prices a 3×3 average pool
+    /// as a dense channels→channels 3×3 convolution, exactly as much as a `nor_conv_3x3` edge.
+    /// The floor guards the faithful preset's level (0.48 before pooling moved onto the array).
     #[test]
     fn eyeriss_sample_ranks_like_hwnasbench() {
         let tau = sample_tau("eyeriss");
-        assert!(tau >= 0.4, "tau {tau}");
+        assert!(tau >= 0.6, "tau {tau}");
     }
 
-    /// The same preset against HW-NAS-Bench's FPGA latency: τ = 0.86 over all 15,625 cells.
+    /// Under the reference's own pooling convention (`pool_mapping: dense`) the same preset
+    /// ranks the cells like HW-NAS-Bench's Eyeriss column (τ = 0.96 over all 15,625 cells):
+    /// the remaining disagreement of the faithful preset is the price of pooling.
+    #[test]
+    fn eyeriss_sample_with_dense_pooling_ranks_like_hwnasbench() {
+        let tau = sample_tau_with("eyeriss", PoolMapping::Dense);
+        assert!(tau >= 0.7, "tau {tau}");
+    }
+
+    /// The same preset against HW-NAS-Bench's FPGA latency: τ = 0.81 over all 15,625 cells.
     #[test]
     fn fpga_sample_ranks_like_hwnasbench() {
         let tau = sample_tau("fpga");

@@ -45,13 +45,17 @@
 //! `B` the interface is unlimited and nothing stalls.
 //!
 //! Element-wise and pooling ops run on a vector unit of `cols` lanes beside the array, reading
-//! and writing DRAM; its time is `⌈work / cols⌉` cycles, or the DRAM time if longer.
+//! and writing DRAM; its time is `⌈work / cols⌉` cycles, or the DRAM time if longer. A chip
+//! without such a unit can run pooling on the array instead (`pool_mapping`: `depthwise`, one
+//! group per channel with a window-sized filter, or `dense`, channels→channels with a diagonal
+//! weight tensor) and fold element-wise sums into the partial sums of the array (`sum_as_psum`:
+//! no compute, each addend after the first read from DRAM as a partial sum).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use archsim_sim::{Engine, Memory, Resources};
-use archsim_workloads::{numel, GemmView, Op};
+use archsim_workloads::{numel, EltFunc, GemmView, Op, OpKind};
 
 use crate::energy;
 use crate::{AccelError, Accelerator, Cost, Fidelity, OpMapping, Plan};
@@ -88,6 +92,36 @@ pub enum DrainMode {
     Overlapped,
     /// The drain takes `rows` cycles of its own per fold.
     Separate,
+}
+
+/// Where a pooling op runs (see [`SystolicConfig::pool_mapping`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolMapping {
+    /// On the vector unit beside the array (default).
+    #[default]
+    Vector,
+    /// On the array, as a depthwise convolution: one group per channel, one filter of the
+    /// window's size.
+    Depthwise,
+    /// On the array, as a dense convolution from every channel to every channel whose weights
+    /// are zero off the diagonal.
+    Dense,
+}
+
+impl PoolMapping {
+    /// `vector`, `depthwise` or `dense`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PoolMapping::Vector => "vector",
+            PoolMapping::Depthwise => "depthwise",
+            PoolMapping::Dense => "dense",
+        }
+    }
+
+    fn is_vector(&self) -> bool {
+        *self == PoolMapping::Vector
+    }
 }
 
 /// On-chip SRAM sizes in KiB, one double-buffered SRAM per operand.
@@ -157,6 +191,19 @@ pub struct SystolicConfig {
     /// `overlapped` (SCALE-Sim v3, default) or `separate` output drain for `os`.
     #[serde(default)]
     pub os_drain: DrainMode,
+    /// Where pooling runs: `vector` (the vector unit, default), `depthwise` (the PE array, as a
+    /// depthwise convolution with constant window weights: for chips without a pooling unit,
+    /// such as Eyeriss v1) or `dense` (the PE array, as a dense channels→channels convolution
+    /// with a diagonal weight tensor: the lowering of a dense-conv-only compiler, and how the
+    /// DNN-Chip Predictor prices pooling, HW-NAS-Bench's Eyeriss numbers included).
+    #[serde(default, skip_serializing_if = "PoolMapping::is_vector")]
+    pub pool_mapping: PoolMapping,
+    /// Element-wise sums accumulate into the array's partial sums instead of running on the
+    /// vector unit: each addend after the first is read in as a partial sum, as Eyeriss reads
+    /// partial sums back from its global buffer when a reduction spans several passes. The sum
+    /// then costs no compute, only reading those addends from DRAM. Default `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sum_as_psum: bool,
 }
 
 impl SystolicConfig {
@@ -171,6 +218,8 @@ impl SystolicConfig {
             freq_mhz: 1000.0,
             dram_bw_words_per_cycle: None,
             os_drain: DrainMode::Overlapped,
+            pool_mapping: PoolMapping::Vector,
+            sum_as_psum: false,
         }
     }
 
@@ -185,6 +234,10 @@ impl SystolicConfig {
     ///   (4-word) DRAM interface. Its row-stationary dataflow is approximated by input
     ///   stationary (`is`): a filter row stays in a PE row while ifmap rows stream diagonally,
     ///   which a GEMM-level model can only see as an operand held in place across the array.
+    ///   The chip has no pooling or element-wise unit (its datapath is the PE array, the global
+    ///   buffer, a ReLU and the run-length codec), so pooling runs on the array as a depthwise
+    ///   convolution (`pool_mapping: depthwise`) and sums fold into partial sums
+    ///   (`sum_as_psum`).
     /// * `shidiannao`: ShiDianNao (Du et al., ISCA 2015, doi:10.1145/2749469.2750389): 8×8
     ///   output-stationary PEs, 16-bit, 1 GHz, 64 + 128 + 64 KiB buffers, 8 words/cycle.
     /// * `nvdla_small`: the small NVDLA configuration (`nv_small`, 64 int8 MACs as 8×8,
@@ -202,6 +255,8 @@ impl SystolicConfig {
                 c.word_bytes = 2;
                 c.freq_mhz = 200.0;
                 c.dram_bw_words_per_cycle = Some(4.0);
+                c.pool_mapping = PoolMapping::Depthwise;
+                c.sum_as_psum = true;
                 c
             }
             "shidiannao" => {
@@ -358,6 +413,36 @@ impl Systolic {
         }
     }
 
+    /// The products an op runs on the array: its GEMM views, or a pooling window as a
+    /// convolution when `pool_mapping` puts pooling on the array. Empty for the ops that run on
+    /// the vector unit.
+    pub fn array_views(&self, op: &Op) -> Vec<GemmView> {
+        match (&op.kind, self.cfg.pool_mapping) {
+            (OpKind::Pool(p), PoolMapping::Depthwise | PoolMapping::Dense)
+                if op.output.len() == 4 =>
+            {
+                let o = &op.output;
+                let (pixels, ch, window) = (o[0] * o[2] * o[3], o[1], p.kernel[0] * p.kernel[1]);
+                vec![if self.cfg.pool_mapping == PoolMapping::Dense {
+                    GemmView {
+                        groups: 1,
+                        m: pixels,
+                        n: ch,
+                        k: window * ch,
+                    }
+                } else {
+                    GemmView {
+                        groups: ch,
+                        m: pixels,
+                        n: 1,
+                        k: window,
+                    }
+                }]
+            }
+            _ => op.gemm_views(),
+        }
+    }
+
     /// Compute cycles of a fold plan (SCALE-Sim's count).
     pub fn compute_cycles(f: &Fold) -> u64 {
         (f.groups * f.row_folds * f.col_folds * f.fold_cycles).saturating_sub(1)
@@ -424,7 +509,13 @@ impl Systolic {
         let wb = u64::from(self.cfg.word_bytes);
         let dram_words = groups * (dram_i + dram_f + dram_o_w + dram_o_r);
         let sram = [groups * sram_i, groups * sram_f, groups * sram_o];
-        let energy_pj = op.macs() as f64 * self.mac_pj
+        // A pool run on the array has no MACs of its own: count its window operations.
+        let macs = if matches!(op.kind, OpKind::Pool(_)) {
+            g.macs()
+        } else {
+            op.macs()
+        };
+        let energy_pj = macs as f64 * self.mac_pj
             + sram
                 .iter()
                 .zip(self.sram_pj)
@@ -526,6 +617,33 @@ impl Systolic {
         stall + wait(prev_write)
     }
 
+    /// Whether `op` is an element-wise sum that accumulates into partial sums on the array.
+    fn is_psum_sum(&self, op: &Op) -> bool {
+        self.cfg.sum_as_psum
+            && matches!(op.kind, OpKind::Elementwise { func: EltFunc::Add })
+            && op.inputs.len() >= 2
+    }
+
+    /// A sum folded into the array's partial sums: the addends after the first are read from
+    /// DRAM as partial sums; the result leaves the array as the producer's output would.
+    fn psum_sum_cost(&self, op: &Op) -> Cost {
+        let wb = u64::from(self.cfg.word_bytes);
+        let words: u64 = op.inputs.iter().skip(1).map(|s| numel(s)).sum();
+        let stall = match self.cfg.dram_bw_words_per_cycle {
+            Some(bw) => (words as f64 / bw).ceil() as u64,
+            None => 0,
+        };
+        Cost {
+            compute_cycles: 0,
+            stall_cycles: stall,
+            dram_bytes: words * wb,
+            bytes: vec![("dram", words * wb), ("sram_ofmap", words * wb)],
+            energy_pj: (words * wb) as f64 * energy::DRAM_PJ_PER_BYTE
+                + words as f64 * (self.sram_pj[2] + self.alu_pj),
+            mac_slots: 0,
+        }
+    }
+
     fn vector_cost(&self, op: &Op) -> Cost {
         let work = op.vector_work();
         let compute = work.div_ceil(self.c);
@@ -588,7 +706,14 @@ impl Accelerator for Systolic {
     }
 
     fn map(&self, op: &Op) -> Result<OpMapping, AccelError> {
-        let views = op.gemm_views();
+        if self.is_psum_sum(op) {
+            // No folds: the addends join the partial sums of the array's passes.
+            return Ok(OpMapping {
+                engine: ARRAY,
+                plan: Plan::Systolic { folds: Vec::new() },
+            });
+        }
+        let views = self.array_views(op);
         Ok(if views.is_empty() {
             OpMapping {
                 engine: VECTOR,
@@ -605,10 +730,13 @@ impl Accelerator for Systolic {
     }
 
     fn cost(&self, op: &Op, mapping: &OpMapping) -> Cost {
+        if self.is_psum_sum(op) {
+            return self.psum_sum_cost(op);
+        }
         match &mapping.plan {
             Plan::Systolic { folds } => {
-                let parts: Vec<Cost> = op
-                    .gemm_views()
+                let parts: Vec<Cost> = self
+                    .array_views(op)
                     .iter()
                     .zip(folds)
                     .map(|(g, f)| self.array_cost(op, g, f))

@@ -82,3 +82,78 @@ proptest! {
         let _ = scalesim::parse_topology(&text, "p", "p.csv", 1, DType::Int8);
     }
 }
+
+/// The `eyeriss` preset has no vector unit for pooling and sums: its pools run on the array
+/// as depthwise convolutions and its sums cost only the DRAM read of their extra addends.
+#[test]
+fn eyeriss_pools_on_the_array_and_sums_into_partial_sums() {
+    use archsim_accelerators::systolic::PoolMapping;
+    use archsim_accelerators::Accelerator;
+    use archsim_workloads::{EltFunc, OpKind};
+    let arch = "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|";
+    let w = zoo::nb201(arch, zoo::Nb201Dataset::Cifar10, 1, DType::Fp16).unwrap();
+    let cfg = SystolicConfig::preset("eyeriss").unwrap();
+    assert_eq!(cfg.pool_mapping, PoolMapping::Depthwise);
+    assert!(cfg.sum_as_psum);
+    let eyeriss = Systolic::new(cfg.clone()).unwrap();
+    check(&w, &eyeriss);
+    let mut dense_cfg = cfg.clone();
+    dense_cfg.pool_mapping = PoolMapping::Dense;
+    let dense = Systolic::new(dense_cfg).unwrap();
+    check(&w, &dense);
+    let mut vector_cfg = cfg;
+    vector_cfg.pool_mapping = PoolMapping::Vector;
+    let vector = Systolic::new(vector_cfg).unwrap();
+    let (mut pools, mut sums) = (0, 0);
+    for op in w.ops() {
+        match &op.kind {
+            OpKind::Pool(p) => {
+                pools += 1;
+                let (ch, window) = (op.output[1], p.kernel[0] * p.kernel[1]);
+                let v = eyeriss.array_views(op);
+                assert_eq!(v.len(), 1, "{}", op.name);
+                assert_eq!(
+                    (v[0].groups, v[0].n, v[0].k),
+                    (ch, 1, window),
+                    "{}",
+                    op.name
+                );
+                assert_eq!(
+                    eyeriss.map(op).unwrap().engine,
+                    0,
+                    "{} on the array",
+                    op.name
+                );
+                let d = dense.array_views(op);
+                assert_eq!((d[0].groups, d[0].n, d[0].k), (1, ch, window * ch));
+                assert!(vector.array_views(op).is_empty());
+                assert_eq!(
+                    vector.map(op).unwrap().engine,
+                    1,
+                    "{} on the vector unit",
+                    op.name
+                );
+            }
+            OpKind::Elementwise { func: EltFunc::Add } => {
+                sums += 1;
+                let c = eyeriss.cost(op, &eyeriss.map(op).unwrap());
+                let extra: u64 = op
+                    .inputs
+                    .iter()
+                    .skip(1)
+                    .map(|s| s.iter().product::<u64>())
+                    .sum();
+                assert_eq!(c.compute_cycles, 0, "{}", op.name);
+                assert_eq!(c.dram_bytes, extra * 2, "{}", op.name);
+                assert_eq!(
+                    c.stall_cycles,
+                    extra.div_ceil(4),
+                    "{} at 4 words/cycle",
+                    op.name
+                );
+            }
+            _ => {}
+        }
+    }
+    assert!(pools >= 5 && sums >= 10, "{pools} pools, {sums} sums");
+}
