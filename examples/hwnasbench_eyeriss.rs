@@ -10,7 +10,9 @@
 //!     [--out results/nasaic/hwnasbench_eyeriss.csv]
 //! ```
 //!
-//! Writes `arch,archsim_latency,hwnasbench_latency` (both in ms) and prints τ.
+//! Writes `arch,archsim_latency,hwnasbench_latency` (both in ms) and prints τ. The committed
+//! `results/nasaic/hwnasbench_eyeriss.csv` is `--pool dense`: pools lowered as HW-NAS-Bench's
+//! reference model lowers them (see results/nasaic/README.md).
 
 use std::fmt::Write as _;
 use std::time::Instant;
