@@ -823,6 +823,18 @@ mod tests {
     }
 
     #[test]
+    fn the_bench_config_has_ten_thousand_points() {
+        let text = include_str!("../configs/sweep/nb201_presets.yaml");
+        let pts = plan(text, "nb201_presets.yaml").unwrap();
+        assert_eq!(pts.len(), 10_000);
+        let cells: std::collections::BTreeSet<&str> = pts
+            .iter()
+            .map(|p| p["workload.model"].as_str().unwrap())
+            .collect();
+        assert_eq!(cells.len(), 5_000);
+    }
+
+    #[test]
     fn nb201_sweep_points_simulate() {
         let text = NB201_SWEEP.replace("cells: 40", "cells: 2");
         let pts = plan(&text, "s.yaml").unwrap();
