@@ -13,14 +13,24 @@
 //!   seed: 0
 //! ```
 //!
+//! A grid entry may also be a generator instead of a list: `workload.model: {nb201: {dataset:
+//! cifar10, cells: 5000, seed: 0}}` stands for the list of `nb201:<dataset>:<arch>` model names
+//! of `cells` distinct NAS-Bench-201 cells drawn with `seed` (all 15,625 when `cells` is
+//! absent), in the order of [`Nb201Cell::nth`](archsim_workloads::zoo::Nb201Cell::nth).
+//!
 //! The rest of the file is the base config; it may itself hold a `search:` section, in which
 //! case every point is a whole search (e.g. a grid over `search.agent.kind` and `search.seed`
 //! compares optimizers) and the sweep prints a ranking.
 //!
 //! Each finished point is one line of `DIR/journal.jsonl`, written and flushed as it finishes;
 //! on start the journal is read back (a torn last line from a `kill -9` is dropped) and the
-//! points already there are skipped. `DIR/results.csv` is rewritten at the end from the journal,
-//! in point order, so a resumed sweep gives the same table as an uninterrupted one.
+//! points already there are skipped. `DIR/results.csv` and `DIR/results.parquet` (the same
+//! table, typed columns) are rewritten at the end from the journal, in point order, so a resumed
+//! sweep gives the same table as an uninterrupted one.
+//!
+//! The stages are public so that another scheduler (the Python package's Ray sweep) spreads the
+//! same points: [`plan`] gives the points, [`run_point`] evaluates one, [`finish`] writes the
+//! tables.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -34,6 +44,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use archsim_gym::{DesignSpace, METRICS};
+use archsim_workloads::zoo::{Nb201Cell, Nb201Dataset, NB201_PREFIX};
 
 use crate::{config, ConfigError, Error};
 
@@ -114,13 +125,7 @@ pub fn parse(text: &str, file: &str) -> Result<SweepConfig, Error> {
         return Err(bad(file, "sweep", "give `grid:` and/or `random:`"));
     }
     for (k, v) in &cfg.grid {
-        if v.as_array().is_none_or(|a| a.is_empty()) {
-            return Err(bad(
-                file,
-                &format!("sweep.grid.{k}"),
-                "must be a non-empty list of values",
-            ));
-        }
+        grid_values(file, k, v)?;
     }
     if cfg.samples == 0 {
         return Err(bad(file, "sweep.samples", "must be at least 1"));
@@ -128,11 +133,80 @@ pub fn parse(text: &str, file: &str) -> Result<SweepConfig, Error> {
     Ok(cfg)
 }
 
+/// The `nb201:` generator of a grid entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Nb201Cells {
+    /// `cifar10` (default), `cifar100` or `imagenet16-120`.
+    #[serde(default)]
+    dataset: Option<String>,
+    /// How many distinct cells; all of them when absent.
+    #[serde(default)]
+    cells: Option<usize>,
+    /// Seed of the draw.
+    #[serde(default)]
+    seed: u64,
+}
+
+/// The values of one grid entry: its list, or what its generator stands for.
+fn grid_values(file: &str, key: &str, v: &Value) -> Result<Vec<Value>, Error> {
+    let path = format!("sweep.grid.{key}");
+    match v {
+        Value::Array(a) if !a.is_empty() => Ok(a.clone()),
+        Value::Object(m) if m.len() == 1 && m.contains_key("nb201") => {
+            let g: Nb201Cells = archsim_accelerators::config::typed(
+                m["nb201"].clone(),
+                &["sweep", "grid", key, "nb201"],
+            )
+            .map_err(|(p, msg)| bad(file, &p.join("."), msg))?;
+            let ds: Nb201Dataset = g.dataset.as_deref().unwrap_or("cifar10").parse().map_err(
+                |e: archsim_workloads::WorkloadError| {
+                    bad(file, &format!("{path}.nb201.dataset"), e.to_string())
+                },
+            )?;
+            let n = g.cells.unwrap_or(Nb201Cell::COUNT);
+            if n == 0 || n > Nb201Cell::COUNT {
+                return Err(bad(
+                    file,
+                    &format!("{path}.nb201.cells"),
+                    format!(
+                        "must be 1..={} (the number of cells), not {n}",
+                        Nb201Cell::COUNT
+                    ),
+                ));
+            }
+            let mut ids: Vec<usize> = (0..Nb201Cell::COUNT).collect();
+            if n < Nb201Cell::COUNT {
+                // A partial Fisher-Yates shuffle: n distinct cells, then in enumeration order.
+                let mut rng = ChaCha8Rng::seed_from_u64(g.seed);
+                for i in 0..n {
+                    let j = rng.random_range(i..ids.len());
+                    ids.swap(i, j);
+                }
+                ids.truncate(n);
+                ids.sort_unstable();
+            }
+            Ok(ids
+                .into_iter()
+                .map(|i| {
+                    let cell = Nb201Cell::nth(i).expect("index below COUNT");
+                    Value::from(format!("{NB201_PREFIX}{}:{cell}", ds.name()))
+                })
+                .collect())
+        }
+        _ => Err(bad(
+            file,
+            &path,
+            "must be a non-empty list of values, or a generator `{nb201: {dataset, cells, seed}}`",
+        )),
+    }
+}
+
 /// Every point of the sweep, in a deterministic order.
 pub fn points(cfg: &SweepConfig, file: &str) -> Result<Vec<Map<String, Value>>, Error> {
     let mut out: Vec<Map<String, Value>> = vec![Map::new()];
     for (k, v) in &cfg.grid {
-        let vals = v.as_array().cloned().unwrap_or_default();
+        let vals = grid_values(file, k, v)?;
         out = out
             .into_iter()
             .flat_map(|p| {
@@ -273,6 +347,17 @@ pub fn read_journal(path: &Path) -> Result<BTreeMap<usize, JournalEntry>, Error>
     Ok(done)
 }
 
+/// The points of a sweep config, in order, after checking that the first one loads (so a typo
+/// in a path fails before any work is spread).
+pub fn plan(text: &str, file: &str) -> Result<Vec<Map<String, Value>>, Error> {
+    let cfg = parse(text, file)?;
+    let pts = points(&cfg, file)?;
+    if let Some(p) = pts.first() {
+        config::load_full(text, file, &overrides(p))?;
+    }
+    Ok(pts)
+}
+
 /// Runs (or resumes) a sweep; returns every entry in point order.
 pub fn run(
     text: &str,
@@ -280,12 +365,7 @@ pub fn run(
     base_dir: &Path,
     dir: &Path,
 ) -> Result<(Vec<JournalEntry>, Vec<PathBuf>), Error> {
-    let cfg = parse(text, file)?;
-    let pts = points(&cfg, file)?;
-    // Fail early on a typo in a path: the first point must at least load.
-    if let Some(p) = pts.first() {
-        config::load_full(text, file, &overrides(p))?;
-    }
+    let pts = plan(text, file)?;
     let io = |p: &Path, e: std::io::Error| Error::Io {
         path: p.display().to_string(),
         message: e.to_string(),
@@ -343,11 +423,25 @@ pub fn run(
         done.insert(e.index, e);
     }
     let entries: Vec<JournalEntry> = done.into_values().filter(|e| e.index < pts.len()).collect();
-    let csv_path = dir.join("results.csv");
-    write_csv(&entries, &csv_path)?;
-    let mut files = vec![jpath, csv_path];
-    files.extend(heatmap(&entries, dir)?);
+    let mut files = vec![jpath];
+    files.extend(finish(&entries, dir)?);
     Ok((entries, files))
+}
+
+/// Writes the tables of a finished sweep into `dir` from its entries (in point order):
+/// `results.csv`, `results.parquet` and, when two parameters vary, the heatmap.
+pub fn finish(entries: &[JournalEntry], dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let csv_path = dir.join("results.csv");
+    write_csv(entries, &csv_path)?;
+    let pq_path = dir.join("results.parquet");
+    write_parquet(entries, &pq_path)?;
+    let mut files = vec![csv_path, pq_path];
+    files.extend(heatmap(entries, dir)?);
+    Ok(files)
 }
 
 /// Draws `heatmap.{png,svg}`: the first two swept parameters that take several values, against
@@ -399,13 +493,9 @@ fn cell(v: &Value) -> String {
     }
 }
 
-/// The table of a sweep: one row per point.
-pub fn write_csv(entries: &[JournalEntry], path: &Path) -> Result<(), Error> {
-    let io = |e: &dyn std::fmt::Display| Error::Io {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    };
-    let mut w = csv::Writer::from_path(path).map_err(|e| io(&e))?;
+/// The table of a sweep: its column names and one row of JSON values (null = empty) per entry.
+/// `results.csv` and `results.parquet` are both written from it.
+pub fn table(entries: &[JournalEntry]) -> (Vec<String>, Vec<Vec<Value>>) {
     let keys: Vec<String> = entries
         .first()
         .map(|e| e.point.keys().cloned().collect())
@@ -420,26 +510,167 @@ pub fn write_csv(entries: &[JournalEntry], path: &Path) -> Result<(), Error> {
     }
     header.extend(METRICS.iter().map(|m| m.to_string()));
     header.push("error".into());
+    let rows = entries
+        .iter()
+        .map(|e| {
+            let mut row = vec![Value::from(e.index)];
+            row.extend(
+                keys.iter()
+                    .map(|k| e.point.get(k).cloned().unwrap_or(Value::Null)),
+            );
+            if search {
+                row.push(e.best_cost.map_or(Value::Null, Value::from));
+                row.push(e.best_eval.map_or(Value::Null, Value::from));
+            }
+            row.extend(
+                METRICS
+                    .iter()
+                    .map(|m| e.metrics.get(*m).cloned().unwrap_or(Value::Null)),
+            );
+            row.push(e.error.clone().map_or(Value::Null, Value::from));
+            row
+        })
+        .collect();
+    (header, rows)
+}
+
+/// The table of a sweep as CSV: one row per point; an empty cell for a missing value.
+pub fn write_csv(entries: &[JournalEntry], path: &Path) -> Result<(), Error> {
+    let io = |e: &dyn std::fmt::Display| Error::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let mut w = csv::Writer::from_path(path).map_err(|e| io(&e))?;
+    let (header, rows) = table(entries);
     w.write_record(&header).map_err(|e| io(&e))?;
-    for e in entries {
-        let mut row = vec![e.index.to_string()];
-        row.extend(
-            keys.iter()
-                .map(|k| e.point.get(k).map_or_else(String::new, cell)),
-        );
-        if search {
-            row.push(e.best_cost.map_or_else(String::new, |c| c.to_string()));
-            row.push(e.best_eval.map_or_else(String::new, |c| c.to_string()));
-        }
-        row.extend(
-            METRICS
-                .iter()
-                .map(|m| e.metrics.get(*m).map_or_else(String::new, cell)),
-        );
-        row.push(e.error.clone().unwrap_or_default());
-        w.write_record(&row).map_err(|e| io(&e))?;
+    for row in rows {
+        let cells = row.iter().map(|v| match v {
+            Value::Null => String::new(),
+            other => cell(other),
+        });
+        w.write_record(cells).map_err(|e| io(&e))?;
     }
     w.flush().map_err(|e| io(&e))
+}
+
+/// The physical type of a Parquet column, chosen from its values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ColumnKind {
+    Int,
+    Float,
+    Bool,
+    Str,
+}
+
+fn column_kind(values: &[&Value], name: &str) -> ColumnKind {
+    let present: Vec<&Value> = values.iter().copied().filter(|v| !v.is_null()).collect();
+    if present.is_empty() {
+        // Keep the column's natural type when every value is missing (e.g. all points failed).
+        return match name {
+            "index" | "best_eval" => ColumnKind::Int,
+            "error" => ColumnKind::Str,
+            n if n == "best_cost" || METRICS.contains(&n) => ColumnKind::Float,
+            _ => ColumnKind::Str,
+        };
+    }
+    if present.iter().all(|v| v.is_i64()) {
+        ColumnKind::Int
+    } else if present.iter().all(|v| v.is_number()) {
+        ColumnKind::Float
+    } else if present.iter().all(|v| v.is_boolean()) {
+        ColumnKind::Bool
+    } else {
+        ColumnKind::Str
+    }
+}
+
+/// The table of a sweep as Parquet: the columns of `results.csv`, each typed from its values
+/// (64-bit integers, doubles, booleans, or UTF-8 strings written as the CSV writes them), every
+/// column optional (null where the CSV cell is empty), one row group, uncompressed pages with
+/// dictionary encoding.
+pub fn write_parquet(entries: &[JournalEntry], path: &Path) -> Result<(), Error> {
+    use parquet::basic::{LogicalType, Repetition, Type as Physical};
+    use parquet::data_type::{BoolType, ByteArray, ByteArrayType, DoubleType, Int64Type};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::schema::types::Type;
+    use std::sync::Arc;
+
+    let io = |e: &dyn std::fmt::Display| Error::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let (header, rows) = table(entries);
+    let columns: Vec<(String, ColumnKind, Vec<&Value>)> = header
+        .iter()
+        .enumerate()
+        .map(|(c, name)| {
+            let vals: Vec<&Value> = rows.iter().map(|r| &r[c]).collect();
+            (name.clone(), column_kind(&vals, name), vals)
+        })
+        .collect();
+    let fields = columns
+        .iter()
+        .map(|(name, kind, _)| {
+            let (physical, logical) = match kind {
+                ColumnKind::Int => (Physical::INT64, None),
+                ColumnKind::Float => (Physical::DOUBLE, None),
+                ColumnKind::Bool => (Physical::BOOLEAN, None),
+                ColumnKind::Str => (Physical::BYTE_ARRAY, Some(LogicalType::String)),
+            };
+            Type::primitive_type_builder(name, physical)
+                .with_repetition(Repetition::OPTIONAL)
+                .with_logical_type(logical)
+                .build()
+                .map(Arc::new)
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| io(&e))?;
+    let schema = Type::group_type_builder("sweep")
+        .with_fields(fields)
+        .build()
+        .map_err(|e| io(&e))?;
+    let file = std::fs::File::create(path).map_err(|e| io(&e))?;
+    let props = WriterProperties::builder()
+        .set_created_by(format!("archsim {}", env!("CARGO_PKG_VERSION")))
+        .build();
+    let mut w =
+        SerializedFileWriter::new(file, Arc::new(schema), Arc::new(props)).map_err(|e| io(&e))?;
+    let mut group = w.next_row_group().map_err(|e| io(&e))?;
+    for (_, kind, vals) in &columns {
+        let mut col = group
+            .next_column()
+            .map_err(|e| io(&e))?
+            .ok_or_else(|| io(&"parquet writer has fewer columns than the schema"))?;
+        let defs: Vec<i16> = vals.iter().map(|v| i16::from(!v.is_null())).collect();
+        let present = vals.iter().filter(|v| !v.is_null());
+        let written = match kind {
+            ColumnKind::Int => {
+                let xs: Vec<i64> = present.filter_map(|v| v.as_i64()).collect();
+                col.typed::<Int64Type>().write_batch(&xs, Some(&defs), None)
+            }
+            ColumnKind::Float => {
+                let xs: Vec<f64> = present.filter_map(|v| v.as_f64()).collect();
+                col.typed::<DoubleType>()
+                    .write_batch(&xs, Some(&defs), None)
+            }
+            ColumnKind::Bool => {
+                let xs: Vec<bool> = present.filter_map(|v| v.as_bool()).collect();
+                col.typed::<BoolType>().write_batch(&xs, Some(&defs), None)
+            }
+            ColumnKind::Str => {
+                let xs: Vec<ByteArray> =
+                    present.map(|v| ByteArray::from(cell(v).as_str())).collect();
+                col.typed::<ByteArrayType>()
+                    .write_batch(&xs, Some(&defs), None)
+            }
+        };
+        written.map_err(|e| io(&e))?;
+        col.close().map_err(|e| io(&e))?;
+    }
+    group.close().map_err(|e| io(&e))?;
+    w.close().map_err(|e| io(&e))?;
+    Ok(())
 }
 
 /// The label of a point without its seed: the configuration a seed repeats.
@@ -532,4 +763,224 @@ pub fn ranking(entries: &[JournalEntry]) -> Vec<(String, usize, f64, f64)> {
             .then(a.0.cmp(&b.0))
     });
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("archsim-sweep-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    const NB201_SWEEP: &str = "workload:\n  model: resnet18\naccelerator:\n  kind: systolic\nsweep:\n  grid:\n    workload.model: {nb201: {dataset: cifar100, cells: 40, seed: 3}}\n    accelerator.preset: [eyeriss, nvdla_small]\n";
+
+    #[test]
+    fn nb201_generator_draws_distinct_cells_reproducibly() {
+        let cfg = parse(NB201_SWEEP, "s.yaml").unwrap();
+        let pts = points(&cfg, "s.yaml").unwrap();
+        assert_eq!(pts.len(), 80);
+        let models: Vec<&str> = pts
+            .iter()
+            .step_by(2)
+            .map(|p| p["workload.model"].as_str().unwrap())
+            .collect();
+        let ordinals: Vec<usize> = models
+            .iter()
+            .map(|m| {
+                archsim_workloads::zoo::check_name(m).unwrap();
+                let arch = m.strip_prefix("nb201:cifar100:").unwrap();
+                Nb201Cell::parse(arch).unwrap().ordinal()
+            })
+            .collect();
+        // Distinct and in enumeration order.
+        assert!(ordinals.windows(2).all(|w| w[0] < w[1]), "{ordinals:?}");
+        // Each cell is paired with both presets.
+        assert_eq!(pts[0]["workload.model"], pts[1]["workload.model"]);
+        assert_eq!(pts[0]["accelerator.preset"], "eyeriss");
+        assert_eq!(pts[1]["accelerator.preset"], "nvdla_small");
+        // The same seed gives the same cells; another seed other cells.
+        assert_eq!(points(&cfg, "s.yaml").unwrap(), pts);
+        let other = parse(&NB201_SWEEP.replace("seed: 3", "seed: 4"), "s.yaml").unwrap();
+        assert_ne!(points(&other, "s.yaml").unwrap(), pts);
+        // Without `cells`, every cell once; the dataset defaults to CIFAR-10.
+        let all = parse(
+            &NB201_SWEEP.replace("{dataset: cifar100, cells: 40, seed: 3}", "{}"),
+            "s.yaml",
+        )
+        .unwrap();
+        let all = points(&all, "s.yaml").unwrap();
+        assert_eq!(all.len(), 2 * Nb201Cell::COUNT);
+        assert!(all[0]["workload.model"]
+            .as_str()
+            .unwrap()
+            .starts_with("nb201:cifar10:|none~0|"));
+        // The points load as configs.
+        assert_eq!(plan(NB201_SWEEP, "s.yaml").unwrap(), pts);
+    }
+
+    #[test]
+    fn the_bench_config_has_ten_thousand_points() {
+        let text = include_str!("../configs/sweep/nb201_presets.yaml");
+        let pts = plan(text, "nb201_presets.yaml").unwrap();
+        assert_eq!(pts.len(), 10_000);
+        let cells: std::collections::BTreeSet<&str> = pts
+            .iter()
+            .map(|p| p["workload.model"].as_str().unwrap())
+            .collect();
+        assert_eq!(cells.len(), 5_000);
+    }
+
+    #[test]
+    fn nb201_sweep_points_simulate() {
+        let text = NB201_SWEEP.replace("cells: 40", "cells: 2");
+        let pts = plan(&text, "s.yaml").unwrap();
+        for (i, p) in pts.iter().enumerate() {
+            let e = run_point(&text, "s.yaml", Path::new("."), i, p);
+            assert_eq!(e.error, None);
+            assert!(e.metrics["latency_s"].as_f64().unwrap() > 0.0);
+        }
+    }
+
+    #[test]
+    fn bad_generators_name_their_key() {
+        for (from, to, want) in [
+            (
+                "cells: 40",
+                "cells: 0",
+                "sweep.grid.workload.model.nb201.cells: must be 1..=15625",
+            ),
+            ("cells: 40", "cells: 15626", "not 15626"),
+            (
+                "dataset: cifar100",
+                "dataset: mnist",
+                "sweep.grid.workload.model.nb201.dataset",
+            ),
+            (
+                "seed: 3",
+                "sed: 3",
+                "sweep.grid.workload.model.nb201.sed: unknown field",
+            ),
+            (
+                "{nb201: {",
+                "{nb202: {",
+                "sweep.grid.workload.model: must be a non-empty list",
+            ),
+            (
+                "[eyeriss, nvdla_small]",
+                "[]",
+                "sweep.grid.accelerator.preset: must be",
+            ),
+        ] {
+            let text = NB201_SWEEP.replace(from, to);
+            let err = parse(&text, "s.yaml").unwrap_err().to_string();
+            assert!(err.contains(want), "{err:?} lacks {want:?}");
+        }
+    }
+
+    fn entry(index: usize, point: Value, metrics: Value, error: Option<&str>) -> JournalEntry {
+        JournalEntry {
+            index,
+            point: point.as_object().unwrap().clone(),
+            metrics: metrics.as_object().unwrap().clone(),
+            best_cost: None,
+            best_eval: None,
+            trace: Vec::new(),
+            error: error.map(String::from),
+        }
+    }
+
+    /// Every Parquet cell printed as the CSV prints it (floats compared by value).
+    fn assert_parquet_equals_csv(dir: &Path) {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        use parquet::record::Field;
+        let mut csv = csv::Reader::from_path(dir.join("results.csv")).unwrap();
+        let header: Vec<String> = csv.headers().unwrap().iter().map(String::from).collect();
+        let csv_rows: Vec<Vec<String>> = csv
+            .records()
+            .map(|r| r.unwrap().iter().map(String::from).collect())
+            .collect();
+        let reader =
+            SerializedFileReader::new(std::fs::File::open(dir.join("results.parquet")).unwrap())
+                .unwrap();
+        let names: Vec<String> = reader
+            .metadata()
+            .file_metadata()
+            .schema_descr()
+            .columns()
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect();
+        assert_eq!(names, header);
+        let rows: Vec<parquet::record::Row> = reader
+            .get_row_iter(None)
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(rows.len(), csv_rows.len());
+        for (row, want) in rows.iter().zip(&csv_rows) {
+            let got: Vec<&Field> = row.get_column_iter().map(|(_, f)| f).collect();
+            assert_eq!(got.len(), want.len());
+            for (f, w) in got.iter().zip(want) {
+                match f {
+                    Field::Null => assert_eq!(w, ""),
+                    Field::Long(x) => assert_eq!(&x.to_string(), w),
+                    Field::Double(x) => assert_eq!(*x, w.parse::<f64>().unwrap(), "{w}"),
+                    Field::Bool(x) => assert_eq!(&x.to_string(), w),
+                    Field::Str(x) => assert_eq!(x, w),
+                    other => panic!("unexpected parquet field {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn parquet_table_equals_the_csv() {
+        use serde_json::json;
+        let dir = scratch("parquet");
+        let entries = vec![
+            entry(
+                0,
+                json!({"a.rows": 16, "a.df": "os", "a.f": 0.5, "a.on": true, "a.obj": {"k": 1}}),
+                json!({"latency_s": 1.25e-5, "energy_j": 3.0, "area_mm2": 0.1}),
+                None,
+            ),
+            entry(
+                1,
+                json!({"a.rows": 32, "a.df": "ws", "a.f": 2, "a.on": false, "a.obj": [1, 2]}),
+                json!({}),
+                Some("accelerator.rows: infeasible, \"quoted\", comma"),
+            ),
+        ];
+        let files = finish(&entries, &dir).unwrap();
+        assert!(files.contains(&dir.join("results.parquet")));
+        assert_parquet_equals_csv(&dir);
+        // Column types follow the values.
+        let (header, rows) = table(&entries);
+        let col = |n: &str| -> Vec<&Value> {
+            let c = header.iter().position(|h| h == n).unwrap();
+            rows.iter().map(|r| &r[c]).collect()
+        };
+        assert_eq!(column_kind(&col("a.rows"), "a.rows"), ColumnKind::Int);
+        assert_eq!(column_kind(&col("a.f"), "a.f"), ColumnKind::Float);
+        assert_eq!(column_kind(&col("a.on"), "a.on"), ColumnKind::Bool);
+        assert_eq!(column_kind(&col("a.df"), "a.df"), ColumnKind::Str);
+        assert_eq!(column_kind(&col("a.obj"), "a.obj"), ColumnKind::Str);
+        assert_eq!(column_kind(&col("power_w"), "power_w"), ColumnKind::Float);
+
+        // A search sweep adds best_cost and best_eval; an empty sweep is a header-only table.
+        let mut s = entries.clone();
+        s[0].best_cost = Some(0.25);
+        s[0].best_eval = Some(7);
+        s[0].trace = vec![1.0, 0.25];
+        let d2 = scratch("parquet_search");
+        finish(&s, &d2).unwrap();
+        assert_parquet_equals_csv(&d2);
+        let d3 = scratch("parquet_empty");
+        finish(&[], &d3).unwrap();
+        assert_parquet_equals_csv(&d3);
+    }
 }

@@ -678,6 +678,21 @@ fn sweeps_resume_after_kill_9_without_losing_or_repeating_points() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let want = std::fs::read_to_string(full.join("results.csv")).unwrap();
     assert_eq!(want.lines().count(), 1 + 96);
+    // The same table as Parquet: the CSV's columns, one row per point.
+    {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let f = std::fs::File::open(full.join("results.parquet")).unwrap();
+        let meta = SerializedFileReader::new(f).unwrap().metadata().clone();
+        assert_eq!(meta.file_metadata().num_rows(), 96);
+        let names: Vec<&str> = meta
+            .file_metadata()
+            .schema_descr()
+            .columns()
+            .iter()
+            .map(|c| c.name())
+            .collect();
+        assert_eq!(names.join(","), want.lines().next().unwrap());
+    }
     // Two parameters vary: a design-space heatmap of the first two comes with the table.
     assert!(full.join("heatmap.png").exists() && full.join("heatmap.svg").exists());
 

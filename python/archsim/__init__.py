@@ -15,11 +15,14 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence, Union
 
 from ._archsim import ActionError, ConfigError, SimulationError, __version__, models, search_text, simulate_text
+from ._sweep import SweepResult, sweep
 from .envs import list_envs, parallel_env
 
 __all__ = [
     "simulate",
     "search",
+    "sweep",
+    "SweepResult",
     "models",
     "parallel_env",
     "list_envs",

@@ -17,6 +17,21 @@ def search_text(text: str, source: str = "<config>", base_dir: str = ".", overri
 def models() -> list[str]:
     """Names of the zoo's models."""
 
+def sweep_points(text: str, source: str = "<config>") -> str:
+    """The points of a sweep config as a JSON list, in order."""
+
+def sweep_point(text: str, source: str, base_dir: str, index: int, point: str) -> str:
+    """Evaluate one sweep point (a JSON object); return its journal entry as a JSON line."""
+
+def sweep_read_journal(path: str) -> list[str]:
+    """The entries of a sweep journal as JSON lines, in point order (a torn last line is dropped)."""
+
+def sweep_finish(entries: list[str], out: str) -> list[str]:
+    """Write results.csv, results.parquet (and the heatmap) from journal entries; return the paths."""
+
+def sweep_text(text: str, source: str, base_dir: str, out: str) -> str:
+    """Run or resume a whole sweep in this process; return ``{"entries", "files"}`` as JSON."""
+
 class ActionError(ValueError):
     """An action that does not fit the action space."""
 

@@ -125,6 +125,102 @@ fn search_text(
     })
 }
 
+fn run_err(e: archsim::Error) -> PyErr {
+    if e.is_bad_input() {
+        ConfigError::new_err(e.to_string())
+    } else {
+        SimulationError::new_err(e.to_string())
+    }
+}
+
+/// The points of a sweep config (its `sweep:` section) as a JSON list of objects (config path
+/// → value), in the order `archsim sweep` runs and numbers them.
+#[pyfunction]
+#[pyo3(signature = (text, source="<config>"))]
+fn sweep_points(text: &str, source: &str) -> PyResult<String> {
+    guarded(|| {
+        let pts = archsim::sweep::plan(text, source).map_err(run_err)?;
+        Ok(serde_json::to_string(&pts).expect("points serialize"))
+    })
+}
+
+/// Evaluates point `index` of a sweep (`point` a JSON object, as `sweep_points` gives it) and
+/// returns its journal entry as one line of JSON, exactly as `archsim sweep` journals it. A point
+/// that fails is an entry with an `error`, not an exception.
+#[pyfunction]
+#[pyo3(signature = (text, source, base_dir, index, point))]
+fn sweep_point(
+    py: Python<'_>,
+    text: &str,
+    source: &str,
+    base_dir: &str,
+    index: usize,
+    point: &str,
+) -> PyResult<String> {
+    let point: serde_json::Map<String, Value> = serde_json::from_str(point).map_err(|e| {
+        ConfigError::new_err(format!(
+            "sweep point {index}: not a JSON object of path -> value: {e}"
+        ))
+    })?;
+    guarded(|| {
+        let e = py
+            .detach(|| archsim::sweep::run_point(text, source, Path::new(base_dir), index, &point));
+        Ok(serde_json::to_string(&e).expect("entries serialize"))
+    })
+}
+
+/// The entries of a sweep journal (`journal.jsonl`), one JSON line each, in point order; a torn
+/// last line (a killed writer) is dropped and cut from the file. No file: no entries.
+#[pyfunction]
+fn sweep_read_journal(path: &str) -> PyResult<Vec<String>> {
+    guarded(|| {
+        let done = archsim::sweep::read_journal(Path::new(path)).map_err(run_err)?;
+        Ok(done
+            .values()
+            .map(|e| serde_json::to_string(e).expect("entries serialize"))
+            .collect())
+    })
+}
+
+/// Writes the tables of a finished sweep into `out` (`results.csv`, `results.parquet` and the
+/// heatmap when two parameters vary) from its journal entries (JSON lines, in point order), as
+/// `archsim sweep` does at its end; returns the paths written.
+#[pyfunction]
+fn sweep_finish(entries: Vec<String>, out: &str) -> PyResult<Vec<String>> {
+    let entries = entries
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            serde_json::from_str::<archsim::sweep::JournalEntry>(line)
+                .map_err(|e| ConfigError::new_err(format!("sweep entry {i}: {e}")))
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    guarded(|| {
+        let files = archsim::sweep::finish(&entries, Path::new(out)).map_err(run_err)?;
+        Ok(files.iter().map(|p| p.display().to_string()).collect())
+    })
+}
+
+/// Runs (or resumes) a whole sweep in this process, exactly as `archsim sweep CONFIG --out OUT`
+/// (points in parallel on every core); returns `{"entries": [...], "files": [...]}` as JSON.
+#[pyfunction]
+#[pyo3(signature = (text, source, base_dir, out))]
+fn sweep_text(
+    py: Python<'_>,
+    text: &str,
+    source: &str,
+    base_dir: &str,
+    out: &str,
+) -> PyResult<String> {
+    guarded(|| {
+        let (entries, files) = py
+            .detach(|| archsim::sweep::run(text, source, Path::new(base_dir), Path::new(out)))
+            .map_err(run_err)?;
+        let files: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+        Ok(serde_json::json!({"entries": entries, "files": files}).to_string())
+    })
+}
+
 /// The zoo's fixed model names.
 #[pyfunction]
 fn models() -> Vec<String> {
@@ -315,6 +411,11 @@ fn _archsim(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(simulate_text, m)?)?;
     m.add_function(wrap_pyfunction!(search_text, m)?)?;
     m.add_function(wrap_pyfunction!(models, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep_points, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep_point, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep_read_journal, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep_finish, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep_text, m)?)?;
     m.add_function(wrap_pyfunction!(env_presets, m)?)?;
     m.add_function(wrap_pyfunction!(metric_names, m)?)?;
     m.add_class::<DseEnvCore>()?;

@@ -253,6 +253,37 @@ impl Nb201Cell {
         Ok(Nb201Cell { edges })
     }
 
+    /// Number of distinct cells: 5 ops on each of 6 edges.
+    pub const COUNT: usize = 15_625;
+
+    /// The `i`-th cell (`i < COUNT`) of archsim's enumeration: the edges, in arch-string order,
+    /// are the digits of `i` in base 5, most significant first, each digit indexing
+    /// [`Nb201Op::ALL`]. Cell 0 is all `none`, cell `COUNT - 1` all `avg_pool_3x3`. (This is
+    /// not the benchmark's own index, which follows the order of its data file.)
+    pub fn nth(i: usize) -> Option<Self> {
+        if i >= Self::COUNT {
+            return None;
+        }
+        let mut edges = [Nb201Op::None; 6];
+        let mut rest = i;
+        for e in edges.iter_mut().rev() {
+            *e = Nb201Op::ALL[rest % 5];
+            rest /= 5;
+        }
+        Some(Nb201Cell { edges })
+    }
+
+    /// The position of the cell in the enumeration of [`Nb201Cell::nth`].
+    pub fn ordinal(&self) -> usize {
+        self.edges.iter().fold(0, |acc, e| {
+            acc * 5
+                + Nb201Op::ALL
+                    .iter()
+                    .position(|o| o == e)
+                    .expect("every op is in ALL")
+        })
+    }
+
     /// Number of edges with op `op`.
     pub fn count(&self, op: Nb201Op) -> usize {
         self.edges.iter().filter(|&&e| e == op).count()
@@ -545,6 +576,31 @@ mod tests {
                 assert!((gp - p).abs() < 1e-6 && (gf - f).abs() < 1e-5);
             }
         }
+    }
+
+    #[test]
+    fn enumeration_covers_every_cell_once() {
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..Nb201Cell::COUNT {
+            let c = Nb201Cell::nth(i).unwrap();
+            assert_eq!(c.ordinal(), i);
+            assert_eq!(Nb201Cell::parse(&c.to_string()).unwrap(), c);
+            assert!(seen.insert(c.edges));
+        }
+        assert_eq!(seen.len(), 5usize.pow(6));
+        assert_eq!(Nb201Cell::nth(Nb201Cell::COUNT), None);
+        assert_eq!(Nb201Cell::nth(0).unwrap().count(Nb201Op::None), 6);
+        assert_eq!(
+            Nb201Cell::nth(Nb201Cell::COUNT - 1)
+                .unwrap()
+                .count(Nb201Op::AvgPool3x3),
+            6
+        );
+        // The last edge (3←2) is the least significant digit.
+        assert_eq!(
+            Nb201Cell::nth(1).unwrap().to_string(),
+            "|none~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|"
+        );
     }
 
     #[test]

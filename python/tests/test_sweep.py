@@ -1,0 +1,177 @@
+"""Sweeps from Python: archsim.sweep (in process, as `archsim sweep`) and archsim.ray.sweep
+(the same points spread over a Ray cluster), their tables (CSV and Parquet) and journals."""
+
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import archsim
+
+ROOT = Path(__file__).resolve().parents[2]
+GRID = ROOT / "configs" / "sweep" / "systolic_grid.yaml"
+
+RAY_SKIP = (
+    "Ray cannot be imported here (Python {}.{}; `pip install ray` found no wheel for this "
+    "interpreter or platform), so the Ray sweep is not tested".format(*sys.version_info[:2])
+)
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    return rows[0], rows[1:]
+
+
+def nb201_config(tmp_path, cells):
+    text = (ROOT / "configs" / "sweep" / "nb201_presets.yaml").read_text()
+    assert "cells: 5000" in text
+    cfg = tmp_path / "nb201.yaml"
+    cfg.write_text(text.replace("cells: 5000", f"cells: {cells}"))
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def local_grid(tmp_path_factory):
+    out = tmp_path_factory.mktemp("local_grid")
+    return archsim.sweep(GRID, out), out
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    try:
+        import ray
+    except ImportError:
+        pytest.skip(RAY_SKIP)
+    t0 = time.perf_counter()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    print(f"ray.init: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    yield ray
+    ray.shutdown()
+
+
+def test_local_sweep_writes_the_cli_tables(local_grid):
+    r, out = local_grid
+    assert len(r.entries) == 96 and [e["index"] for e in r.entries] == list(range(96))
+    assert all(e["error"] is None if "error" in e else True for e in r.entries)
+    assert {Path(f).name for f in r.files} >= {"journal.jsonl", "results.csv", "results.parquet"}
+    header, rows = read_csv(out / "results.csv")
+    assert header[:5] == ["index", "accelerator.dataflow", "accelerator.rows", "accelerator.cols",
+                          "accelerator.sram_kib.ifmap"]
+    assert len(rows) == 96
+    for e, row in zip(r.entries, rows):
+        assert float(row[header.index("latency_s")]) == e["metrics"]["latency_s"] > 0
+    # Rerunning resumes: every point is already in the journal, the table is unchanged.
+    again = archsim.sweep(GRID, out)
+    assert again.entries == r.entries
+    assert len((out / "journal.jsonl").read_text().splitlines()) == 96
+
+
+def test_parquet_table_equals_the_csv(local_grid):
+    pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow is not installed")
+    _, out = local_grid
+    header, rows = read_csv(out / "results.csv")
+    table = pq.read_table(out / "results.parquet")
+    assert table.column_names == header
+    assert table.num_rows == len(rows)
+    assert str(table.schema.field("index").type) == "int64"
+    assert str(table.schema.field("accelerator.rows").type) == "int64"
+    assert str(table.schema.field("accelerator.dataflow").type) == "string"
+    assert str(table.schema.field("latency_s").type) == "double"
+    for c, name in enumerate(header):
+        for got, want in zip(table.column(name).to_pylist(), (r[c] for r in rows)):
+            if got is None:
+                assert want == ""
+            elif isinstance(got, float):
+                assert got == float(want)
+            else:
+                assert str(got) == want
+
+
+def test_nb201_generator_sweeps_cells_on_both_presets(tmp_path):
+    r = archsim.sweep(nb201_config(tmp_path, 3), tmp_path / "out")
+    assert len(r.entries) == 6
+    models = [e["point"]["workload.model"] for e in r.entries]
+    assert models[0::2] == models[1::2] and len(set(models)) == 3
+    assert all(m.startswith("nb201:cifar10:|") for m in models)
+    assert [e["point"]["accelerator.preset"] for e in r.entries] == ["eyeriss", "nvdla_small"] * 3
+    assert all(e["metrics"]["latency_s"] > 0 for e in r.entries)
+
+
+def test_bad_sweep_configs_raise_config_error(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(GRID.read_text().replace("samples: 2", "samples: 0"))
+    with pytest.raises(archsim.ConfigError, match="sweep.samples: must be at least 1"):
+        archsim.sweep(cfg, tmp_path / "out")
+    cfg.write_text(GRID.read_text().replace("accelerator.rows:", "accelerator.rowz:"))
+    with pytest.raises(archsim.ConfigError, match="rowz"):
+        archsim.sweep(cfg, tmp_path / "out")
+    with pytest.raises(archsim.ConfigError, match="cannot read config"):
+        archsim.sweep(tmp_path / "missing.yaml", tmp_path / "out")
+    with pytest.raises(TypeError):
+        archsim.sweep({"sweep": {}}, tmp_path / "out")
+
+
+def test_ray_sweep_needs_ray_and_says_so(tmp_path, monkeypatch):
+    import archsim.ray
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails
+    with pytest.raises(ImportError, match="archsim.ray.sweep needs Ray.*pip install ray"):
+        archsim.ray.sweep(GRID, tmp_path / "out")
+    # A bad config is reported before Ray is needed at all.
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(GRID.read_text().replace("samples: 2", "samples: 0"))
+    with pytest.raises(archsim.ConfigError, match="sweep.samples"):
+        archsim.ray.sweep(cfg, tmp_path / "out")
+    with pytest.raises(ValueError, match="chunk_size"):
+        archsim.ray.sweep(GRID, tmp_path / "out", chunk_size=0)
+
+
+def test_ray_sweep_on_two_workers_equals_the_local_sweep(ray_cluster, local_grid, tmp_path):
+    import archsim.ray
+
+    local, local_out = local_grid
+    t0 = time.perf_counter()
+    r = archsim.ray.sweep(GRID, tmp_path / "ray", chunk_size=6)
+    print(f"ray sweep of 96 points: {time.perf_counter() - t0:.2f} s", file=sys.stderr)
+    assert r.entries == local.entries
+    assert (tmp_path / "ray" / "results.csv").read_bytes() == (local_out / "results.csv").read_bytes()
+    # Both workers of the two-CPU cluster evaluated points; every point says which.
+    assert all(w is not None for w in r.workers)
+    assert len({w["pid"] for w in r.workers}) == 2
+    assert len({w["worker_id"] for w in r.workers}) == 2
+    assert len({w["node_id"] for w in r.workers}) == 1
+    # The Parquet table is the local one too.
+    pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow is not installed")
+    assert pq.read_table(tmp_path / "ray" / "results.parquet").equals(
+        pq.read_table(local_out / "results.parquet")
+    )
+
+
+def test_ray_sweep_resumes_a_journal_torn_by_a_kill(ray_cluster, local_grid, tmp_path):
+    import archsim.ray
+
+    local, local_out = local_grid
+    lines = (local_out / "journal.jsonl").read_text().splitlines()
+    out = tmp_path / "torn"
+    out.mkdir()
+    (out / "journal.jsonl").write_text("\n".join(lines[:30]) + "\n" + lines[30][: len(lines[30]) // 2])
+    kept = {json.loads(line)["index"] for line in lines[:30]}
+    r = archsim.ray.sweep(GRID, out)
+    assert r.entries == local.entries
+    assert {i for i, w in enumerate(r.workers) if w is None} == kept
+    assert (out / "results.csv").read_bytes() == (local_out / "results.csv").read_bytes()
+    assert len((out / "journal.jsonl").read_text().splitlines()) == 96
+
+
+def test_ray_sweep_of_nb201_cells_equals_the_local_sweep(ray_cluster, tmp_path):
+    import archsim.ray
+
+    cfg = nb201_config(tmp_path, 8)
+    local = archsim.sweep(cfg, tmp_path / "local")
+    r = archsim.ray.sweep(cfg, tmp_path / "ray")
+    assert len(r.entries) == 16 and r.entries == local.entries
+    assert (tmp_path / "ray" / "results.csv").read_bytes() == (tmp_path / "local" / "results.csv").read_bytes()
