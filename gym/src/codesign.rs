@@ -259,7 +259,7 @@ pub type AccuracyFn = dyn Fn(&str, &str) -> Result<f64, String> + Send + Sync;
 
 /// An oracle that asks a function for accuracies (a trained predictor, or a callback that
 /// trains the network), over a fixed list of architectures. Each `(network, dataset)` is asked
-/// once: the answer is cached, and so is an error.
+/// once: the answer is cached (an error is not, so a failed call is retried when asked again).
 pub struct FnOracle {
     archs: Vec<String>,
     f: Box<AccuracyFn>,
@@ -314,8 +314,8 @@ impl AccuracyOracle for FnOracle {
                 Err(format!("the accuracy of `{arch}` on `{dataset}` is {a}"))
             }
         });
-        if let Ok(mut c) = self.cache.lock() {
-            c.insert(key, r.clone());
+        if let (Ok(a), Ok(mut c)) = (&r, self.cache.lock()) {
+            c.insert(key, Ok(*a));
         }
         r
     }
