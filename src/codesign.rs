@@ -2,12 +2,19 @@
 //! co-exploration against successive search (see [`archsim_gym::codesign`]).
 //!
 //! Writes `comparison.csv` (one row per method: spec violations, per-task accuracy and latency,
-//! energy, area, networks and sub-accelerators) and `summary.md` into the output folder.
+//! energy, area, networks and sub-accelerators) and `summary.md` into the output folder, and
+//! the accuracy/latency/energy trade-off of every design both searches evaluated:
+//! `history.csv` (one row per evaluation), `pareto.csv` (the non-dominated designs that meet
+//! the specs, see [`pareto_front`]) and `pareto.png`/`.svg` (accuracy against the largest task
+//! latency and against energy).
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use archsim_gym::codesign::{co_explore, successive, CoDesignConfig, CoResult, CsvOracle};
+use archsim_gym::codesign::{
+    co_explore_history, pareto_front, pareto_objectives, successive_history, CoDesignConfig,
+    CoResult, CsvOracle,
+};
 
 use crate::{ConfigError, Error};
 
@@ -73,8 +80,8 @@ pub fn run(cfg: &CoDesignConfig, base_dir: &Path, dir: &Path) -> Result<[CoResul
         path: "codesign".into(),
         message: m,
     };
-    let co = co_explore(cfg, &oracle).map_err(model)?;
-    let succ = successive(cfg, &oracle).map_err(model)?;
+    let (co, co_hist) = co_explore_history(cfg, &oracle).map_err(model)?;
+    let (succ, succ_hist) = successive_history(cfg, &oracle).map_err(model)?;
     let io = |p: &Path, e: std::io::Error| Error::Io {
         path: p.display().to_string(),
         message: e.to_string(),
@@ -159,7 +166,125 @@ pub fn run(cfg: &CoDesignConfig, base_dir: &Path, dir: &Path) -> Result<[CoResul
     .ok();
     let p = dir.join("summary.md");
     std::fs::write(&p, md).map_err(|e| io(&p, e))?;
+    write_pareto(cfg, &co, &succ, &co_hist, &succ_hist, dir)?;
     Ok([co, succ])
+}
+
+/// Writes `history.csv`, `pareto.csv` and `pareto.png`/`.svg`.
+fn write_pareto(
+    cfg: &CoDesignConfig,
+    co: &CoResult,
+    succ: &CoResult,
+    co_hist: &[CoResult],
+    succ_hist: &[CoResult],
+    dir: &Path,
+) -> Result<(), Error> {
+    let io = |p: &Path, e: &dyn std::fmt::Display| Error::Io {
+        path: p.display().to_string(),
+        message: e.to_string(),
+    };
+    let all: Vec<CoResult> = co_hist.iter().chain(succ_hist).cloned().collect();
+    let method = |i: usize| {
+        if i < co_hist.len() {
+            ("co-exploration", i)
+        } else {
+            ("successive", i - co_hist.len())
+        }
+    };
+    let mut h = String::from(
+        "method,evaluation,feasible,weighted_accuracy,max_latency_ms,energy_mj,area_mm2\n",
+    );
+    for (i, r) in all.iter().enumerate() {
+        let (m, k) = method(i);
+        let (a, l, e) = pareto_objectives(&r.eval);
+        writeln!(
+            h,
+            "{m},{k},{},{a:.6},{l:.6},{e:.6},{:.6}",
+            r.eval.violations.is_empty(),
+            r.eval.area_mm2
+        )
+        .ok();
+    }
+    let p = dir.join("history.csv");
+    std::fs::write(&p, h).map_err(|e| io(&p, &e))?;
+    let front = pareto_front(&all);
+    let hw = &cfg.hardware;
+    let mut csv = String::from(
+        "method,evaluation,weighted_accuracy,max_latency_ms,energy_mj,area_mm2,networks,subs\n",
+    );
+    for &i in &front {
+        let (m, k) = method(i);
+        let r = &all[i];
+        let (a, l, e) = pareto_objectives(&r.eval);
+        let subs: Vec<String> = r
+            .point
+            .hw
+            .iter()
+            .map(|&[d, ro, c, s]| {
+                format!(
+                    "{} {}x{} sram {} KiB",
+                    hw.dataflows[d].name(),
+                    hw.rows[ro],
+                    hw.cols[c],
+                    hw.sram_kib[s]
+                )
+            })
+            .collect();
+        writeln!(
+            csv,
+            "{m},{k},{a:.6},{l:.6},{e:.6},{:.6},{},{}",
+            r.eval.area_mm2,
+            r.archs.join(" "),
+            subs.join(" / ")
+        )
+        .ok();
+    }
+    let p = dir.join("pareto.csv");
+    std::fs::write(&p, csv).map_err(|e| io(&p, &e))?;
+    // Distinct feasible designs (by their objectives) as the grey cloud.
+    let mut feasible: Vec<(f64, f64, f64)> = all
+        .iter()
+        .filter(|r| r.eval.violations.is_empty())
+        .map(|r| pareto_objectives(&r.eval))
+        .collect();
+    feasible.sort_by(|a, b| {
+        a.0.total_cmp(&b.0)
+            .then(a.1.total_cmp(&b.1))
+            .then(a.2.total_cmp(&b.2))
+    });
+    feasible.dedup();
+    let front_pts: Vec<(f64, f64, f64)> = front
+        .iter()
+        .map(|&i| pareto_objectives(&all[i].eval))
+        .collect();
+    let mark = |name: &str, r: &CoResult| {
+        let tag = if r.eval.violations.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} spec violations)", r.eval.violations.len())
+        };
+        (format!(" {name}{tag}"), pareto_objectives(&r.eval))
+    };
+    let marks = [mark("co-exploration", co), mark("successive", succ)];
+    let title = format!(
+        "Co-design: {} evaluations, {} meeting the specs, {} on the Pareto front",
+        all.len(),
+        all.iter().filter(|r| r.eval.violations.is_empty()).count(),
+        front.len()
+    );
+    let plot = crate::plot::CoParetoPlot {
+        title: &title,
+        feasible: &feasible,
+        front: &front_pts,
+        marks: &marks,
+        max_latency_ms: cfg
+            .tasks
+            .iter()
+            .filter_map(|t| t.max_latency_ms)
+            .reduce(f64::min),
+        max_energy_mj: cfg.specs.max_energy_mj,
+    };
+    crate::plot::codesign_pareto(&plot, dir, "pareto").map_err(|m| io(dir, &m))
 }
 
 fn oracle_len(o: &CsvOracle) -> usize {

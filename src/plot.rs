@@ -1089,3 +1089,185 @@ where
     root.present().map_err(e)?;
     Ok(())
 }
+
+/// The data of a co-design Pareto figure ([`codesign_pareto`]); every point is
+/// `(weighted accuracy %, largest task latency ms, energy mJ)`.
+#[derive(Debug, Clone, Copy)]
+pub struct CoParetoPlot<'a> {
+    /// Figure title.
+    pub title: &'a str,
+    /// Every distinct evaluated design that meets the specs.
+    pub feasible: &'a [(f64, f64, f64)],
+    /// The non-dominated designs (maximum accuracy, minimum latency and energy).
+    pub front: &'a [(f64, f64, f64)],
+    /// Labelled designs drawn as stars (e.g. each method's choice).
+    pub marks: &'a [(String, (f64, f64, f64))],
+    /// The tightest latency spec, ms (a dashed line).
+    pub max_latency_ms: Option<f64>,
+    /// The energy spec, mJ (a dashed line).
+    pub max_energy_mj: Option<f64>,
+}
+
+/// Writes `<stem>.png` and `<stem>.svg`: two panels, accuracy against the largest task
+/// latency (left, the Pareto front coloured by energy) and against energy (right, coloured by
+/// latency); feasible designs as grey dots, the front as large coloured dots, specs as dashed
+/// lines, labelled designs as stars.
+pub fn codesign_pareto(p: &CoParetoPlot<'_>, dir: &Path, stem: &str) -> Result<(), String> {
+    png_and_svg!(dir, stem, (1400, 640), |root| draw_codesign_pareto(
+        p, &root
+    ))
+}
+
+/// Blue (t = 0) to red (t = 1).
+fn ramp(t: f64) -> RGBColor {
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    RGBColor((40.0 + 215.0 * t) as u8, 90, (255.0 - 215.0 * t) as u8)
+}
+
+fn draw_codesign_pareto<DB: DrawingBackend>(
+    p: &CoParetoPlot<'_>,
+    root: &DrawingArea<DB, Shift>,
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    root.fill(&WHITE).map_err(e)?;
+    let root = root.titled(p.title, ("sans-serif", 20)).map_err(e)?;
+    let (left, right) = root.split_horizontally(700);
+    let span = |v: &mut dyn Iterator<Item = f64>| {
+        let (lo, hi) = v
+            .filter(|x| x.is_finite())
+            .fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
+        if lo > hi {
+            (0.0, 1.0)
+        } else {
+            let pad = ((hi - lo) * 0.06).max(hi.abs() * 1e-3).max(1e-9);
+            (lo - pad, hi + pad)
+        }
+    };
+    let everything = || {
+        p.feasible
+            .iter()
+            .chain(p.front)
+            .copied()
+            .chain(p.marks.iter().map(|m| m.1))
+    };
+    let (a0, a1) = span(&mut everything().map(|q| q.0));
+    // (x from a point, spec, x label, colour value of a front point, its range, colour label)
+    type Panel<'b> = (
+        fn(&(f64, f64, f64)) -> f64,
+        Option<f64>,
+        &'b str,
+        fn(&(f64, f64, f64)) -> f64,
+        &'b str,
+    );
+    let panels: [(&DrawingArea<DB, Shift>, Panel<'_>); 2] = [
+        (
+            &left,
+            (
+                |q| q.1,
+                p.max_latency_ms,
+                "largest task latency (ms)",
+                |q| q.2,
+                "energy",
+            ),
+        ),
+        (
+            &right,
+            (|q| q.2, p.max_energy_mj, "energy (mJ)", |q| q.1, "latency"),
+        ),
+    ];
+    for (area, (xf, spec, x_desc, cf, c_name)) in panels {
+        let (x0, x1) = span(&mut everything().map(|q| xf(&q)).chain(spec));
+        // Room on the right for the labels of the marks.
+        let x1 = if p.marks.is_empty() {
+            x1
+        } else {
+            x1 + 0.3 * (x1 - x0)
+        };
+        let (c0, c1) = p
+            .front
+            .iter()
+            .map(cf)
+            .fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
+        let c_span = if c1 > c0 { c1 - c0 } else { 1.0 };
+        let mut chart = ChartBuilder::on(area)
+            .margin(14)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x0..x1, a0..a1)
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc("weighted accuracy (%)")
+            .x_label_formatter(&|v| format!("{v:.3}"))
+            .y_label_formatter(&|v| format!("{v:.1}"))
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(e)?;
+        let grey = RGBColor(175, 175, 175);
+        chart
+            .draw_series(
+                p.feasible
+                    .iter()
+                    .map(|q| Circle::new((xf(q), q.0), 2, grey.filled())),
+            )
+            .map_err(e)?
+            .label("designs meeting the specs")
+            .legend(move |(x, y)| Circle::new((x + 6, y), 3, grey.filled()));
+        if let Some(s) = spec {
+            let dash = RGBColor(90, 90, 90);
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(s, a0), (s, a1)],
+                    6,
+                    4,
+                    dash.stroke_width(1),
+                ))
+                .map_err(e)?
+                .label("spec")
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], dash));
+        }
+        chart
+            .draw_series(p.front.iter().map(|q| {
+                let t = (cf(q) - c0) / c_span;
+                Circle::new((xf(q), q.0), 5, ramp(t).filled())
+            }))
+            .map_err(e)?
+            .label(format!(
+                "Pareto front ({c_name}: blue {:.3} → red {:.3})",
+                c0, c1
+            ))
+            .legend(move |(x, y)| Circle::new((x + 6, y), 5, ramp(0.5).filled()));
+        let black = RGBColor(20, 20, 20);
+        for (label, q) in p.marks {
+            let pos = (xf(q), q.0);
+            chart
+                .draw_series(std::iter::once(TriangleMarker::new(pos, 9, black.filled())))
+                .map_err(e)?;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    label.clone(),
+                    pos,
+                    ("sans-serif", 13).into_font().color(&black),
+                )))
+                .map_err(e)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.9))
+            .label_font(("sans-serif", 12))
+            .draw()
+            .map_err(e)?;
+    }
+    root.present().map_err(e)?;
+    Ok(())
+}

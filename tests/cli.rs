@@ -835,6 +835,51 @@ fn nasaic_codesign_config_runs_on_the_sample_oracle() {
     let csv = std::fs::read_to_string(out.join("comparison.csv")).unwrap();
     assert_eq!(csv.lines().count(), 3);
     assert!(out.join("summary.md").exists());
+    for f in ["pareto.png", "pareto.svg"] {
+        assert!(std::fs::metadata(out.join(f)).unwrap().len() > 1000, "{f}");
+    }
+    // The plotted front is exactly the non-dominated set of the feasible evaluations.
+    type Obj = (f64, f64, f64);
+    let rows = |f: &str| -> Vec<Vec<String>> {
+        std::fs::read_to_string(out.join(f))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').map(String::from).collect())
+            .collect()
+    };
+    let num = |s: &str| s.parse::<f64>().unwrap();
+    let history = rows("history.csv");
+    assert_eq!(history.len(), 80, "both searches, 40 evaluations each");
+    let feasible: Vec<Obj> = history
+        .iter()
+        .filter(|r| r[2] == "true")
+        .map(|r| (num(&r[3]), num(&r[4]), num(&r[5])))
+        .collect();
+    assert!(!feasible.is_empty());
+    let dominated = |a: Obj| {
+        feasible.iter().any(|&b| {
+            b.0 >= a.0 && b.1 <= a.1 && b.2 <= a.2 && (b.0 > a.0 || b.1 < a.1 || b.2 < a.2)
+        })
+    };
+    let mut expected: Vec<Obj> = feasible
+        .iter()
+        .copied()
+        .filter(|&a| !dominated(a))
+        .collect();
+    let mut front: Vec<Obj> = rows("pareto.csv")
+        .iter()
+        .map(|r| (num(&r[2]), num(&r[3]), num(&r[4])))
+        .collect();
+    let key = |a: &Obj, b: &Obj| {
+        a.1.total_cmp(&b.1)
+            .then(a.0.total_cmp(&b.0))
+            .then(a.2.total_cmp(&b.2))
+    };
+    expected.sort_by(key);
+    expected.dedup();
+    front.sort_by(key);
+    assert_eq!(front, expected);
 }
 
 #[test]

@@ -30,6 +30,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod codesign;
+pub mod codesign_env;
 mod env;
 pub mod objective;
 pub mod soc_env;
@@ -52,6 +53,10 @@ pub mod presets {
     /// `SocWifi`: schedule a stream of DS3 WiFi jobs (TX 80 %, RX 20 %) on DS3's 16-PE SoC
     /// under 30 % execution-time noise, one task per step ([`crate::SocEnv`]).
     pub const SOC_WIFI: &str = include_str!("../envs/soc_wifi.yaml");
+
+    /// `CoDesign` / `codesign`: NASAIC's two-task network/hardware co-design problem on the
+    /// built-in 101-cell NAS-Bench-201 sample ([`crate::codesign_env::CoDesignEnv`]).
+    pub const CODESIGN_NB201: &str = include_str!("../envs/codesign_nb201.yaml");
 
     /// The SoC scheduling environments ([`crate::SocEnv`]), by name.
     pub const SOC: &[(&str, &str)] = &[("SocWifi", SOC_WIFI)];
@@ -80,6 +85,13 @@ pub enum GymError {
     #[error("invalid action: {reason}")]
     InvalidAction {
         /// What is wrong.
+        reason: String,
+    },
+    /// A design could not be evaluated for a reason outside the design (e.g. the accuracy
+    /// oracle failed); the step is refused.
+    #[error("evaluation failed: {reason}")]
+    Evaluation {
+        /// What failed.
         reason: String,
     },
 }

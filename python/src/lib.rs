@@ -8,12 +8,15 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use serde_json::Value;
 
+use archsim::gym::codesign::{AccuracyOracle, FnOracle};
+use archsim::gym::codesign_env::{load_oracle, BoxedOracle, CoDesignEnv, CoStep};
 use archsim::gym::{presets, DseEnv, Env, GymError, Step, METRICS};
 
 pyo3::create_exception!(
@@ -47,6 +50,7 @@ fn guarded<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
 fn gym_err(e: GymError) -> PyErr {
     match e {
         GymError::InvalidAction { .. } => ActionError::new_err(e.to_string()),
+        GymError::Evaluation { .. } => SimulationError::new_err(e.to_string()),
         _ => ConfigError::new_err(e.to_string()),
     }
 }
@@ -401,6 +405,221 @@ impl DseEnvCore {
     }
 }
 
+/// Names and YAML texts of the co-design environment presets.
+#[pyfunction]
+fn codesign_presets() -> Vec<(&'static str, &'static str)> {
+    vec![("CoDesign", presets::CODESIGN_NB201)]
+}
+
+type CoStepTuple<'py> = (Vec<f64>, f64, bool, bool, Bound<'py, PyDict>);
+
+/// The Rust co-design environment behind `archsim.envs.codesign`.
+#[pyclass(module = "archsim._archsim")]
+struct CoDesignEnvCore {
+    env: CoDesignEnv,
+    /// The exception raised by the Python accuracy function during the current step.
+    py_error: Arc<Mutex<Option<PyErr>>>,
+}
+
+impl CoDesignEnvCore {
+    fn step_result<'py>(
+        &self,
+        py: Python<'py>,
+        r: Result<CoStep, GymError>,
+    ) -> PyResult<CoStepTuple<'py>> {
+        let raised = self.py_error.lock().ok().and_then(|mut e| e.take());
+        let s = match (r, raised) {
+            (Err(_), Some(e)) => return Err(e),
+            (r, _) => r.map_err(gym_err)?,
+        };
+        let info = PyDict::new(py);
+        info.set_item("feasible", s.feasible)?;
+        info.set_item("reason", s.reason)?;
+        let m = PyDict::new(py);
+        for (name, v) in self.env.obs_names().iter().zip(&s.obs) {
+            m.set_item(name, *v)?;
+        }
+        info.set_item("metrics", m)?;
+        let point = PyDict::new(py);
+        point.set_item("networks", &s.result.archs)?;
+        point.set_item("network_indices", &s.result.point.nets)?;
+        let h = &self.env.config().hardware;
+        let subs = PyList::empty(py);
+        for [d, r, c, k] in &s.result.point.hw {
+            let sub = PyDict::new(py);
+            sub.set_item("dataflow", h.dataflows[*d].name())?;
+            sub.set_item("rows", h.rows[*r])?;
+            sub.set_item("cols", h.cols[*c])?;
+            sub.set_item("sram_kib", h.sram_kib[*k])?;
+            subs.append(sub)?;
+        }
+        point.set_item("subs", subs)?;
+        info.set_item("point", point)?;
+        info.set_item("violations", &s.result.eval.violations)?;
+        info.set_item("step", s.step)?;
+        Ok((s.obs, s.reward, s.terminated, s.truncated, info))
+    }
+}
+
+#[pymethods]
+impl CoDesignEnvCore {
+    /// An environment from YAML/JSON text with a `codesign:` section. With `accuracy_fn`
+    /// (a callable `(arch, dataset) -> accuracy %`), accuracies come from it, over `archs`
+    /// (default: the networks of the config's CSV oracle).
+    #[new]
+    #[pyo3(signature = (text, base_dir=".", accuracy_fn=None, archs=None))]
+    fn new(
+        py: Python<'_>,
+        text: &str,
+        base_dir: &str,
+        accuracy_fn: Option<Py<PyAny>>,
+        archs: Option<Vec<String>>,
+    ) -> PyResult<Self> {
+        let py_error: Arc<Mutex<Option<PyErr>>> = Arc::default();
+        let oracle: Option<BoxedOracle> = match accuracy_fn {
+            None => {
+                if archs.is_some() {
+                    return Err(PyValueError::new_err("archs= needs accuracy_fn="));
+                }
+                None
+            }
+            Some(f) => {
+                if !f.bind(py).is_callable() {
+                    return Err(pyo3::exceptions::PyTypeError::new_err(
+                        "accuracy_fn must be callable as accuracy_fn(arch, dataset) -> float",
+                    ));
+                }
+                let archs = match archs {
+                    Some(a) if a.is_empty() => {
+                        return Err(PyValueError::new_err("archs must not be empty"))
+                    }
+                    Some(a) => a,
+                    None => csv_archs(text, base_dir)?,
+                };
+                let slot = py_error.clone();
+                let call = move |arch: &str, ds: &str| -> Result<f64, String> {
+                    Python::attach(|py| {
+                        let r = f
+                            .bind(py)
+                            .call1((arch, ds))
+                            .and_then(|v| v.extract::<f64>());
+                        r.map_err(|e| {
+                            let msg = format!("accuracy_fn({arch:?}, {ds:?}) raised {e}");
+                            if let Ok(mut s) = slot.lock() {
+                                *s = Some(e);
+                            }
+                            msg
+                        })
+                    })
+                };
+                Some(Box::new(FnOracle::new(archs, Box::new(call))))
+            }
+        };
+        guarded(|| {
+            Ok(CoDesignEnvCore {
+                env: CoDesignEnv::from_yaml(text, Path::new(base_dir), oracle).map_err(gym_err)?,
+                py_error,
+            })
+        })
+    }
+
+    /// Values per action entry (single-agent layout).
+    fn nvec(&self) -> Vec<u64> {
+        self.env.nvec()
+    }
+
+    /// Names of the observation entries.
+    fn obs_names(&self) -> Vec<String> {
+        self.env.obs_names()
+    }
+
+    /// Steps per episode.
+    fn episode_len(&self) -> u64 {
+        self.env.episode_len()
+    }
+
+    /// `(agent, action entries)` pairs of the multi-agent form.
+    fn agents(&self) -> Vec<(String, Vec<usize>)> {
+        self.env.agents()
+    }
+
+    /// Architecture string of network `index` of the oracle.
+    fn arch(&self, index: usize) -> PyResult<String> {
+        let o = self.env.oracle();
+        if index >= o.len() {
+            return Err(PyValueError::new_err(format!(
+                "network index {index} is outside 0..{}",
+                o.len()
+            )));
+        }
+        Ok(o.arch(index).to_string())
+    }
+
+    /// Starts an episode; returns the first observation.
+    #[pyo3(signature = (seed=None))]
+    fn reset(&mut self, seed: Option<u64>) -> Vec<f64> {
+        self.env.reset(seed)
+    }
+
+    /// One step: `(obs, reward, terminated, truncated, info)`.
+    fn step<'py>(&mut self, py: Python<'py>, action: Vec<i64>) -> PyResult<CoStepTuple<'py>> {
+        guarded(|| {
+            let r = self.env.step(&action);
+            self.step_result(py, r)
+        })
+    }
+
+    /// One multi-agent step from `[(agent, indices), …]`.
+    fn step_agents<'py>(
+        &mut self,
+        py: Python<'py>,
+        actions: Vec<(String, Vec<i64>)>,
+    ) -> PyResult<CoStepTuple<'py>> {
+        guarded(|| {
+            let r = self.env.step_agents(&actions);
+            self.step_result(py, r)
+        })
+    }
+
+    /// Mean seconds of one Rust step over `n` steps cycling through `actions`.
+    fn time_steps(&mut self, actions: Vec<Vec<i64>>, n: usize) -> PyResult<f64> {
+        if actions.is_empty() || n == 0 {
+            return Err(PyValueError::new_err("need at least one action and n > 0"));
+        }
+        guarded(|| {
+            let t0 = std::time::Instant::now();
+            for k in 0..n {
+                let s = self
+                    .env
+                    .step(&actions[k % actions.len()])
+                    .map_err(gym_err)?;
+                if s.truncated {
+                    self.env.reset(None);
+                }
+            }
+            Ok(t0.elapsed().as_secs_f64() / n as f64)
+        })
+    }
+}
+
+/// The architectures of the CSV oracle that the config's `codesign.oracle` names.
+fn csv_archs(text: &str, base_dir: &str) -> PyResult<Vec<String>> {
+    let v: Value = serde_saphyr::from_str(text)
+        .map_err(|e| ConfigError::new_err(format!("malformed config: {e}")))?;
+    let path = v
+        .get("codesign")
+        .and_then(|c| c.get("oracle"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            ConfigError::new_err(
+                "codesign.oracle: missing; with accuracy_fn= and no archs= the networks come from this CSV",
+            )
+        })?;
+    let o = load_oracle(Path::new(path), Path::new(base_dir))
+        .map_err(|m| ConfigError::new_err(format!("codesign.oracle: {m}")))?;
+    Ok((0..o.len()).map(|i| o.arch(i).to_string()).collect())
+}
+
 /// The native module.
 #[pymodule]
 fn _archsim(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -418,6 +637,8 @@ fn _archsim(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sweep_text, m)?)?;
     m.add_function(wrap_pyfunction!(env_presets, m)?)?;
     m.add_function(wrap_pyfunction!(metric_names, m)?)?;
+    m.add_function(wrap_pyfunction!(codesign_presets, m)?)?;
     m.add_class::<DseEnvCore>()?;
+    m.add_class::<CoDesignEnvCore>()?;
     Ok(())
 }

@@ -14,6 +14,7 @@
 //! | `vgg16` | Simonyan & Zisserman, "Very Deep Convolutional Networks", ICLR 2015 (torchvision, configuration D, no BN) | 15.47 G | 138.36 M |
 //! | `efficientnet_b0` | Tan & Le, "EfficientNet", ICML 2019 (torchvision layout) | 0.386 G | 5.29 M |
 //! | `nb201:[<dataset>:]<arch>` | Dong & Yang, "NAS-Bench-201", ICLR 2020 (see [`nb201`]) | 1.9–220 M | 0.07–1.54 M |
+//! | `mnasnet:<arch>` | Accel-NASBench's MnasNet space (EfficientNet-B0 skeleton; see [`MnasNetArch`]) | 75–661 M | 1.8–8.0 M |
 //!
 //! | `vit_b_16` | Dosovitskiy et al., ICLR 2021 (torchvision layout) | 17.56 G | 86.57 M |
 //!
@@ -28,12 +29,22 @@
 //! `<dataset>` one of `cifar10`, `cifar100`, `imagenet16-120`, for example
 //! `nb201:cifar100:|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|`;
 //! [`nb201()`] takes the arch string and the dataset separately.
+//!
+//! Networks of Accel-NASBench's MnasNet space (ImageNet, 224×224) are named
+//! `mnasnet:<stage>-<stage>-…` with seven stages `e<E>k<K>l<L>se<0|1>`, e.g.
+//! `mnasnet:e1k3l1se0-e4k5l2se0-e6k3l3se0-e6k5l3se0-e6k5l2se0-e1k3l2se0-e1k3l2se0`
+//! (see [`MnasNetArch`]).
 
 mod cnn;
+mod mnasnet;
 mod nb201;
 mod net;
 
 pub use cnn::{efficientnet_b0, mobilenet_v1, mobilenet_v2, resnet18, resnet34, resnet50, vgg16};
+pub use mnasnet::{
+    mnasnet, mnasnet_counted_ops, MnasNetArch, MnasStage, MNASNET_EXPANSIONS, MNASNET_IN_CH,
+    MNASNET_KERNELS, MNASNET_LAYERS, MNASNET_OUT_CH, MNASNET_STRIDES,
+};
 pub use nb201::{nb201, nb201_cost, Nb201Cell, Nb201Cost, Nb201Dataset, Nb201Op};
 
 use crate::{DType, Workload, WorkloadError};
@@ -97,6 +108,9 @@ pub fn build_seq(
     build(name, batch, dtype)
 }
 
+/// Prefix of Accel-NASBench MnasNet-space model names.
+pub const MNASNET_PREFIX: &str = "mnasnet:";
+
 /// Prefix of NAS-Bench-201 model names.
 pub const NB201_PREFIX: &str = "nb201:";
 
@@ -146,13 +160,15 @@ pub fn check_name(name: &str) -> Result<(), WorkloadError> {
     if let Some(rest) = name.strip_prefix(NB201_PREFIX) {
         let (_, arch) = split_nb201(rest)?;
         Nb201Cell::parse(arch).map(|_| ())
+    } else if let Some(rest) = name.strip_prefix(MNASNET_PREFIX) {
+        rest.parse::<MnasNetArch>().map(|_| ())
     } else if all_models().contains(&name) {
         Ok(())
     } else {
         Err(WorkloadError::UnknownModel {
             name: name.into(),
             known: format!(
-                "{}, {NB201_PREFIX}[<dataset>:]<arch>",
+                "{}, {NB201_PREFIX}[<dataset>:]<arch>, {MNASNET_PREFIX}<arch>",
                 all_models().join(", ")
             ),
         })
@@ -170,6 +186,9 @@ pub fn model(name: &str, batch: u64, dtype: DType) -> Result<ZooModel, WorkloadE
     if let Some(rest) = name.strip_prefix(NB201_PREFIX) {
         let (ds, arch) = split_nb201(rest)?;
         return nb201::nb201_model(&Nb201Cell::parse(arch)?, ds, batch, dtype);
+    }
+    if let Some(rest) = name.strip_prefix(MNASNET_PREFIX) {
+        return mnasnet::mnasnet_model(&rest.parse()?, batch, dtype);
     }
     match name {
         "resnet18" => cnn::resnet18_model(batch, dtype),
@@ -192,7 +211,7 @@ pub fn model(name: &str, batch: u64, dtype: DType) -> Result<ZooModel, WorkloadE
         _ => Err(WorkloadError::UnknownModel {
             name: name.into(),
             known: format!(
-                "{}, {NB201_PREFIX}[<dataset>:]<arch>",
+                "{}, {NB201_PREFIX}[<dataset>:]<arch>, {MNASNET_PREFIX}<arch>",
                 all_models().join(", ")
             ),
         }),

@@ -6,11 +6,15 @@ Gymnasium ids (``gymnasium.make(id, **kwargs)``):
   (weighted latency/energy reward).
 * ``archsim/SystolicGemm-v0`` — one GEMM layer with a target-spec reward (fast).
 * ``archsim/Dse-v0`` — any config: ``gymnasium.make("archsim/Dse-v0", config=dict_or_path)``.
+* ``archsim/CoDesign-v0`` — network/hardware co-design (NASAIC's two tasks on the built-in
+  NAS-Bench-201 sample; ``config=`` a ``codesign:`` config, ``accuracy_fn=`` a Python oracle).
 
 PettingZoo parallel environments (``archsim.parallel_env(name, **kwargs)``):
 
 * ``systolic_marl`` — the ResNet-18 problem split between a ``compute`` and a ``memory`` agent.
 * ``dse`` — any config with a ``gym.agents`` section: ``archsim.parallel_env("dse", config=...)``.
+* ``codesign`` — co-design split among a ``network`` agent and one hardware agent per
+  sub-accelerator (``hw0``, ``hw1``, ...), with the same keyword arguments as ``CoDesign-v0``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 
 import gymnasium
 
+from .codesign import CoDesignEnv, CoDesignParallelEnv
 from .dse import DseEnv
 from .marl import DseParallelEnv
 
@@ -31,17 +36,28 @@ GYMNASIUM_IDS = {
 PARALLEL_ENVS = {
     "systolic_marl": {"preset": "SystolicMarl"},
     "dse": {},
+    "codesign": {"preset": "CoDesign"},
 }
+
+_CODESIGN_IDS = {"archsim/CoDesign-v0": {"preset": "CoDesign"}}
 
 for _id, _kwargs in GYMNASIUM_IDS.items():
     if _id not in gymnasium.registry:
         gymnasium.register(id=_id, entry_point="archsim.envs.dse:DseEnv", kwargs=_kwargs)
+for _id, _kwargs in _CODESIGN_IDS.items():
+    if _id not in gymnasium.registry:
+        gymnasium.register(id=_id, entry_point="archsim.envs.codesign:_make_codesign", kwargs=_kwargs)
+GYMNASIUM_IDS.update(_CODESIGN_IDS)
 
 
 def parallel_env(name: str, **kwargs: Any) -> DseParallelEnv:
     """A PettingZoo ``ParallelEnv`` by name (see ``list_envs()``)."""
     if name not in PARALLEL_ENVS:
         raise ValueError(f"unknown parallel env {name!r}; known: {', '.join(PARALLEL_ENVS)}")
+    if name == "codesign":
+        if "config" in kwargs:
+            kwargs = {"preset": None, **kwargs}
+        return CoDesignParallelEnv(**{**PARALLEL_ENVS[name], **kwargs})
     return DseParallelEnv(**{**PARALLEL_ENVS[name], **kwargs})
 
 
@@ -50,4 +66,4 @@ def list_envs() -> list[str]:
     return [*GYMNASIUM_IDS, *PARALLEL_ENVS]
 
 
-__all__ = ["DseEnv", "DseParallelEnv", "parallel_env", "list_envs", "GYMNASIUM_IDS", "PARALLEL_ENVS"]
+__all__ = ["DseEnv", "DseParallelEnv", "CoDesignEnv", "CoDesignParallelEnv", "parallel_env", "list_envs", "GYMNASIUM_IDS", "PARALLEL_ENVS"]

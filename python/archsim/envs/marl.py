@@ -22,7 +22,10 @@ class DseParallelEnv(ParallelEnv):
     def __init__(self, preset: Optional[str] = None, config: Optional[ConfigLike] = None, render_mode: Optional[str] = None):
         if render_mode is not None:
             raise ValueError("archsim environments do not render; leave render_mode unset")
-        self._core = make_core(preset, config)
+        self._setup(make_core(preset, config), len(METRICS))
+
+    def _setup(self, core: Any, obs_len: int) -> None:
+        self._core = core
         owned = self._core.agents()
         if not owned:
             raise ValueError("this environment's config has no gym.agents section")
@@ -33,7 +36,7 @@ class DseParallelEnv(ParallelEnv):
         self.render_mode = None
         self._action_spaces = {a: spaces.MultiDiscrete(self._nvec[a]) for a in self.possible_agents}
         self._observation_spaces = {
-            a: spaces.Box(low=0.0, high=np.finfo(np.float32).max, shape=(len(METRICS),), dtype=np.float32) for a in self.possible_agents
+            a: spaces.Box(low=0.0, high=np.finfo(np.float32).max, shape=(obs_len,), dtype=np.float32) for a in self.possible_agents
         }
 
     @functools.lru_cache(maxsize=None)

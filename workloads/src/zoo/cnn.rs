@@ -40,7 +40,7 @@ const VGG_MAXPOOL: Pool = Pool {
 };
 
 /// A `k×k` convolution with "same" padding `(k-1)/2`.
-fn same(in_ch: u64, out_ch: u64, k: u64, stride: u64) -> Conv2d {
+pub(crate) fn same(in_ch: u64, out_ch: u64, k: u64, stride: u64) -> Conv2d {
     Conv2d::square(in_ch, out_ch, k, stride, (k - 1) / 2)
 }
 
@@ -308,9 +308,10 @@ fn squeeze_excite(
 }
 
 /// EfficientNet's MBConv: 1×1 expand (unless the ratio is 1), `k×k` depthwise,
-/// squeeze-and-excitation, linear 1×1 projection, identity shortcut when shapes allow.
+/// squeeze-and-excitation (when `se`), linear 1×1 projection, identity shortcut when shapes
+/// allow.
 #[allow(clippy::too_many_arguments)]
-fn mbconv(
+pub(crate) fn mbconv(
     net: &mut Net,
     name: &str,
     x: &Tensor,
@@ -319,6 +320,7 @@ fn mbconv(
     k: u64,
     stride: u64,
     expand: u64,
+    se: bool,
 ) -> Result<Tensor, WorkloadError> {
     let hidden = in_ch * expand;
     let mut y = x.clone();
@@ -334,7 +336,11 @@ fn mbconv(
     let y = net.conv_bn_act(&format!("{name}.dw"), &y, dw, EltFunc::Silu)?;
     // torchvision: squeeze_channels = max(1, input_channels // 4).
     let squeeze = (in_ch / 4).max(1);
-    let y = squeeze_excite(net, &format!("{name}.se"), &y, hidden, squeeze)?;
+    let y = if se {
+        squeeze_excite(net, &format!("{name}.se"), &y, hidden, squeeze)?
+    } else {
+        y
+    };
     let y = net.conv_bn(&format!("{name}.project"), &y, same(hidden, out_ch, 1, 1))?;
     if stride == 1 && in_ch == out_ch {
         net.eltwise(&format!("{name}.add"), EltFunc::Add, &[&y, x])
@@ -369,6 +375,7 @@ pub(crate) fn efficientnet_b0_model(batch: u64, dtype: DType) -> Result<ZooModel
                 k,
                 stride,
                 e,
+                true,
             )?;
         }
     }
