@@ -32,6 +32,15 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
+    // A small array behind a narrow DRAM interface: thousands of folds per layer, the case the
+    // prefetch-stall model must price without walking them.
+    let mut small = SystolicConfig::new(16, 16, Dataflow::Ws);
+    small.dram_bw_words_per_cycle = Some(2.0);
+    let acc = Systolic::new(small).unwrap();
+    c.bench_function("resnet18_16x16_ws_dram_2_words_per_cycle", |b| {
+        b.iter(|| pipeline::evaluate(&w, &acc, "bench", 0).unwrap())
+    });
+
     // The ratio against SCALE-Sim, measured in this run.
     let acc = Systolic::new(SystolicConfig::new(128, 128, Dataflow::Os)).unwrap();
     let n = 2000u32;
