@@ -56,7 +56,7 @@ fn main() -> Result<(), String> {
         .llm
         .clone()
         .ok_or("the config needs an llm: workload")?;
-    let dtype = cfg.workload.dtype;
+    let dtype = cfg.workload.dtype();
     let mean_ctx = CONTEXTS.iter().sum::<u64>() / CONTEXTS.len() as u64;
 
     let mut csv = String::from("model,batch,mode,tokens_per_s\n");

@@ -133,7 +133,7 @@ pub fn evaluate(cfg: &Config, w: &archsim_workloads::Workload) -> Result<Report,
             Some(l) => Some(archsim_accelerators::gpu::llm::metrics(
                 &gpu,
                 l,
-                cfg.workload.dtype,
+                cfg.workload.dtype(),
             )?),
             None => None,
         };
@@ -153,7 +153,7 @@ pub fn evaluate(cfg: &Config, w: &archsim_workloads::Workload) -> Result<Report,
         return Ok(archsim_accelerators::npu_pim::evaluate(
             c,
             cfg.workload.llm.as_ref(),
-            cfg.workload.dtype,
+            cfg.workload.dtype(),
             w,
             &config_hash(cfg),
             cfg.seed,

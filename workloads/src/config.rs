@@ -65,13 +65,14 @@ pub struct WorkloadConfig {
     /// Batch size (default 1).
     #[serde(default = "one")]
     pub batch: u64,
-    /// Element type (default `int8`).
-    #[serde(default)]
-    pub dtype: DType,
+    /// Element type (default `bf16` for an `llm:` workload, as LLMs are served; `int8`
+    /// otherwise, SCALE-Sim's one-byte word).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dtype: Option<DType>,
 }
 
 impl WorkloadConfig {
-    /// A zoo model at batch 1, int8.
+    /// A zoo model at batch 1 (int8 unless `dtype` is set).
     pub fn model(name: &str) -> Self {
         WorkloadConfig {
             model: Some(name.into()),
@@ -84,8 +85,17 @@ impl WorkloadConfig {
             tasks: None,
             seq_len: None,
             batch: 1,
-            dtype: DType::Int8,
+            dtype: None,
         }
+    }
+
+    /// The element type: `dtype` when given, else `bf16` for `llm:` and `int8` otherwise.
+    pub fn dtype(&self) -> DType {
+        self.dtype.unwrap_or(if self.llm.is_some() {
+            DType::Bf16
+        } else {
+            DType::Int8
+        })
     }
 
     /// Checks that exactly one source is given and the shared keys are in range.
@@ -209,7 +219,7 @@ impl WorkloadConfig {
             self.validate()?;
             let opts = crate::onnx::OnnxOptions {
                 batch: Some(self.batch),
-                dtype: self.dtype,
+                dtype: self.dtype(),
                 allow_unsupported: self.allow_unsupported_ops,
             };
             let imp = crate::onnx::read_onnx(&base_dir.join(p), &opts)?;
@@ -236,18 +246,18 @@ impl WorkloadConfig {
             });
         }
         if let Some(m) = &self.model {
-            return zoo::build_seq(m, self.batch, self.dtype, self.seq_len);
+            return zoo::build_seq(m, self.batch, self.dtype(), self.seq_len);
         }
         if let Some(p) = &self.scalesim_topology {
-            return scalesim::read_topology(&base_dir.join(p), self.batch, self.dtype);
+            return scalesim::read_topology(&base_dir.join(p), self.batch, self.dtype());
         }
         if let Some(l) = &self.llm {
-            return crate::llm::lower(l, self.dtype);
+            return crate::llm::lower(l, self.dtype());
         }
         let g = self
             .gemm
             .expect("validate checked that one source is given");
-        let mut w = single_gemm(self.batch * g.m, g.n, g.k, self.dtype)?;
+        let mut w = single_gemm(self.batch * g.m, g.n, g.k, self.dtype())?;
         w.batch = self.batch;
         Ok(w)
     }
