@@ -315,37 +315,7 @@ impl CoDesignEnv {
 
     /// One multi-agent step: every agent of [`CoDesignEnv::agents`] gives its indices.
     pub fn step_agents(&mut self, actions: &[(String, Vec<i64>)]) -> Result<CoStep, GymError> {
-        let agents = self.agents();
-        let mut full = vec![0i64; self.nvec().len()];
-        for (name, idx) in &agents {
-            let (_, a) =
-                actions
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .ok_or_else(|| GymError::InvalidAction {
-                        reason: format!("no action for agent `{name}`"),
-                    })?;
-            if a.len() != idx.len() {
-                return Err(GymError::InvalidAction {
-                    reason: format!(
-                        "agent `{name}` owns {} entries, got {} indices",
-                        idx.len(),
-                        a.len()
-                    ),
-                });
-            }
-            for (&k, &v) in idx.iter().zip(a) {
-                full[k] = v;
-            }
-        }
-        if let Some((n, _)) = actions
-            .iter()
-            .find(|(n, _)| !agents.iter().any(|(m, _)| m == n))
-        {
-            return Err(GymError::InvalidAction {
-                reason: format!("unknown agent `{n}`"),
-            });
-        }
+        let full = crate::env::join_agent_actions(&self.agents(), actions, self.nvec().len())?;
         self.step(&full)
     }
 }

@@ -359,38 +359,49 @@ impl DseEnv {
                 reason: "this environment has no `agents` section".into(),
             });
         }
-        let mut full = vec![-1i64; self.problem.space().params.len()];
-        for (name, idx) in &self.agents {
-            let (_, a) =
-                actions
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .ok_or_else(|| GymError::InvalidAction {
-                        reason: format!("no action for agent `{name}`"),
-                    })?;
-            if a.len() != idx.len() {
-                return Err(GymError::InvalidAction {
-                    reason: format!(
-                        "agent `{name}` owns {} parameters, got {} indices",
-                        idx.len(),
-                        a.len()
-                    ),
-                });
-            }
-            for (&k, &v) in idx.iter().zip(a) {
-                full[k] = v;
-            }
-        }
-        if let Some((n, _)) = actions
-            .iter()
-            .find(|(n, _)| !self.agents.iter().any(|(m, _)| m == n))
-        {
-            return Err(GymError::InvalidAction {
-                reason: format!("unknown agent `{n}`"),
-            });
-        }
+        let full = join_agent_actions(&self.agents, actions, self.problem.space().params.len())?;
         self.step(&full)
     }
+}
+
+/// The joint action of a multi-agent step: agent `name` owns the entries `idx` of a
+/// `len`-long action and gives one index per entry. Every agent must act, and only known ones.
+pub(crate) fn join_agent_actions(
+    agents: &[(String, Vec<usize>)],
+    actions: &[(String, Vec<i64>)],
+    len: usize,
+) -> Result<Vec<i64>, GymError> {
+    let mut full = vec![0i64; len];
+    for (name, idx) in agents {
+        let (_, a) =
+            actions
+                .iter()
+                .find(|(n, _)| n == name)
+                .ok_or_else(|| GymError::InvalidAction {
+                    reason: format!("no action for agent `{name}`"),
+                })?;
+        if a.len() != idx.len() {
+            return Err(GymError::InvalidAction {
+                reason: format!(
+                    "agent `{name}` owns {} entries, got {} indices",
+                    idx.len(),
+                    a.len()
+                ),
+            });
+        }
+        for (&k, &v) in idx.iter().zip(a) {
+            full[k] = v;
+        }
+    }
+    if let Some((n, _)) = actions
+        .iter()
+        .find(|(n, _)| !agents.iter().any(|(m, _)| m == n))
+    {
+        return Err(GymError::InvalidAction {
+            reason: format!("unknown agent `{n}`"),
+        });
+    }
+    Ok(full)
 }
 
 impl Env for DseEnv {
