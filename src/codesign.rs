@@ -36,23 +36,7 @@ pub fn parse(
     set: &[String],
 ) -> Result<CoDesignConfig, Error> {
     let mut value = value.clone();
-    for s in set {
-        let (path, raw) = s
-            .split_once('=')
-            .ok_or_else(|| cfg_error(file, s, "expected KEY=VALUE".into()))?;
-        let v: serde_json::Value = serde_saphyr::from_str(raw)
-            .map_err(|e| cfg_error(file, path, format!("bad value: {e}")))?;
-        let mut node = &mut value;
-        for seg in path.split('.') {
-            let Some(map) = node.as_object_mut() else {
-                return Err(cfg_error(file, path, "not a mapping".into()));
-            };
-            node = map
-                .entry(seg.to_string())
-                .or_insert(serde_json::Value::Object(Default::default()));
-        }
-        *node = v;
-    }
+    crate::config::apply_overrides(&mut value, file, set)?;
     let section = value
         .get("codesign")
         .cloned()

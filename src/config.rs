@@ -142,36 +142,7 @@ fn load_inner(
     if value.is_null() {
         value = Value::Object(Map::new());
     }
-    let mut applied: Vec<(Vec<String>, String)> = Vec::new();
-    for o in overrides {
-        let (path, raw) = o.split_once('=').ok_or_else(|| ConfigError {
-            from_override: Some(o.clone()),
-            ..err(None, "expected PATH=VALUE, e.g. accelerator.rows=64".into())
-        })?;
-        let keys: Vec<String> = path.split('.').map(str::to_string).collect();
-        if keys.iter().any(String::is_empty) {
-            return Err(ConfigError {
-                from_override: Some(o.clone()),
-                ..err(None, format!("bad key path `{path}`"))
-            });
-        }
-        let v: Value = if raw.trim().is_empty() {
-            Value::String(String::new())
-        } else {
-            serde_saphyr::from_str(raw).map_err(|e| ConfigError {
-                from_override: Some(o.clone()),
-                ..err(
-                    None,
-                    format!("value is not valid YAML: {}", first_line(&e.to_string())),
-                )
-            })?
-        };
-        set_path(&mut value, &keys, v).map_err(|m| ConfigError {
-            from_override: Some(o.clone()),
-            ..err(None, m)
-        })?;
-        applied.push((keys, o.clone()));
-    }
+    let applied = apply_overrides(&mut value, file, overrides)?;
     let study = if take_study {
         let m = value.as_object_mut();
         m.and_then(|m| {
@@ -217,6 +188,53 @@ fn load_inner(
         }
     })?;
     Ok((cfg, study))
+}
+
+/// Applies `--set PATH=VALUE` overrides to a parsed config document, returning each override's
+/// key path (for locating errors later).
+pub fn apply_overrides(
+    value: &mut Value,
+    file: &str,
+    overrides: &[String],
+) -> Result<Vec<(Vec<String>, String)>, ConfigError> {
+    let err = |location: Option<(u64, u64)>, message: String| ConfigError {
+        file: file.to_string(),
+        location,
+        key: None,
+        from_override: None,
+        message,
+    };
+    let mut applied: Vec<(Vec<String>, String)> = Vec::new();
+    for o in overrides {
+        let (path, raw) = o.split_once('=').ok_or_else(|| ConfigError {
+            from_override: Some(o.clone()),
+            ..err(None, "expected PATH=VALUE, e.g. accelerator.rows=64".into())
+        })?;
+        let keys: Vec<String> = path.split('.').map(str::to_string).collect();
+        if keys.iter().any(String::is_empty) {
+            return Err(ConfigError {
+                from_override: Some(o.clone()),
+                ..err(None, format!("bad key path `{path}`"))
+            });
+        }
+        let v: Value = if raw.trim().is_empty() {
+            Value::String(String::new())
+        } else {
+            serde_saphyr::from_str(raw).map_err(|e| ConfigError {
+                from_override: Some(o.clone()),
+                ..err(
+                    None,
+                    format!("value is not valid YAML: {}", first_line(&e.to_string())),
+                )
+            })?
+        };
+        set_path(value, &keys, v).map_err(|m| ConfigError {
+            from_override: Some(o.clone()),
+            ..err(None, m)
+        })?;
+        applied.push((keys, o.clone()));
+    }
+    Ok(applied)
 }
 
 fn first_line(s: &str) -> String {

@@ -145,6 +145,80 @@ fn sweep(path: &Path, out: Option<PathBuf>) -> Result<(), Error> {
     Ok(())
 }
 
+/// `archsim run` on an SN40L study file (`configs/repro/sn40l.yaml`): fused vs unfused kernels,
+/// expert switching and Composition-of-Experts serving, written into `dir`.
+fn run_sn40l(
+    v: &mut serde_json::Value,
+    file: &str,
+    set: &[String],
+    json: bool,
+    dir: PathBuf,
+) -> Result<(), Error> {
+    let bad = |message: String| {
+        Error::Config(archsim::config::ConfigError {
+            file: file.to_string(),
+            location: None,
+            key: None,
+            from_override: None,
+            message,
+        })
+    };
+    archsim::config::apply_overrides(v, file, set)?;
+    let study = archsim::sn40l::from_value(v.take()).map_err(bad)?;
+    let r = archsim::sn40l::run(&study).map_err(bad)?;
+    archsim::sn40l::write(&study, &r, &dir).map_err(|message| Error::Io {
+        path: dir.display().to_string(),
+        message,
+    })?;
+    let serving: Vec<serde_json::Value> = r
+        .serving
+        .iter()
+        .map(|(p, res)| match res {
+            Ok(c) => serde_json::json!({"platform": p, "requests_per_s": c.requests_per_s}),
+            Err(e) => serde_json::json!({"platform": p, "error": e}),
+        })
+        .collect();
+    if json {
+        let j = serde_json::json!({
+            "fusion": r.fusion.iter().map(|f| serde_json::json!({
+                "workload": f.name, "unfused_s": f.unfused_s,
+                "fused_so_s": f.fused_so_s, "fused_s": f.fused_s,
+            })).collect::<Vec<_>>(),
+            "switching": r.switching.iter().map(|(p, s)| serde_json::json!({
+                "platform": p, "switch_s": s,
+            })).collect::<Vec<_>>(),
+            "coe_serving": serving,
+        });
+        println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
+        eprintln!("wrote {}", dir.display());
+        return Ok(());
+    }
+    println!(
+        "{:<34} {:>12} {:>12} {:>8}",
+        "fusion case", "unfused s", "fused s", "speedup"
+    );
+    for f in &r.fusion {
+        println!(
+            "{:<34} {:>12.6} {:>12.6} {:>7.2}x",
+            f.name,
+            f.unfused_s,
+            f.fused_s,
+            f.unfused_s / f.fused_s
+        );
+    }
+    for (p, s) in &r.switching {
+        println!("expert switch {p:<20} {s:>12.6} s");
+    }
+    for (p, res) in &r.serving {
+        match res {
+            Ok(c) => println!("CoE serving {p:<22} {:>10.2} requests/s", c.requests_per_s),
+            Err(e) => println!("CoE serving {p:<22} {e}"),
+        }
+    }
+    println!("wrote {}", dir.display());
+    Ok(())
+}
+
 fn run(
     path: Option<&Path>,
     json: bool,
@@ -205,7 +279,27 @@ fn run(
             return Ok(());
         }
     }
-    let (cfg, study, search) = config::load_full(&text, &file, set)?;
+    if let Ok(mut v) = serde_saphyr::from_str::<serde_json::Value>(&text) {
+        if archsim::sn40l::is_study(&v) {
+            return run_sn40l(
+                &mut v,
+                &file,
+                set,
+                json,
+                out.unwrap_or_else(|| PathBuf::from("out").join(&name)),
+            );
+        }
+    }
+    let (cfg, study, search) = config::load_full(&text, &file, set).map_err(|mut e| {
+        // A sweep's base config may leave swept keys out: point at the command that runs it.
+        let is_sweep = serde_saphyr::from_str::<serde_json::Value>(&text)
+            .is_ok_and(|v| v.get("sweep").is_some());
+        if is_sweep {
+            e.message
+                .push_str(" (this file is a sweep: run it with `archsim sweep FILE`)");
+        }
+        e
+    })?;
     let dir = out.unwrap_or_else(|| PathBuf::from("out").join(&name));
 
     if let Some(search) = search {

@@ -101,6 +101,18 @@ pub struct Results {
     pub experts: u64,
 }
 
+/// True when a config document is an SN40L study (top-level `rdu`, `fusion` and `coe`).
+pub fn is_study(value: &serde_json::Value) -> bool {
+    ["rdu", "fusion", "coe"]
+        .iter()
+        .all(|k| value.get(k).is_some())
+}
+
+/// A study from a parsed config document (after `--set` overrides).
+pub fn from_value(value: serde_json::Value) -> Result<Study, String> {
+    serde_json::from_value(value).map_err(|e| e.to_string())
+}
+
 /// Reads a study file.
 pub fn load(path: &Path) -> Result<Study, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -322,7 +334,7 @@ pub fn write(s: &Study, r: &Results, out: &Path) -> Result<(), String> {
 fn readme(s: &Study, r: &Results) -> String {
     let w = &s.coe.workload;
     let mut md = String::from(
-        "# SN40L reproduction\n\nRegenerate with `cargo run --release --example sn40l` \
+        "# SN40L reproduction\n\nRegenerate with `archsim run configs/repro/sn40l.yaml --out results/sn40l` (or `cargo run --release --example sn40l`) \
          (parameters and cases: `configs/repro/sn40l.yaml`; every parameter the paper does not \
          state is named there with its reason). Paper: Prabhakar et al., MICRO 2024, \
          doi:10.1109/MICRO61859.2024.00100.\n\n\

@@ -980,6 +980,77 @@ fn sn40l_repro_config_runs_and_keeps_the_papers_orderings() {
 }
 
 #[test]
+fn archsim_run_takes_the_sn40l_study_with_overrides() {
+    let dir = tmp("sn40l_cli");
+    let cfg = root().join("configs/repro/sn40l.yaml");
+    let out = archsim(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--json",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let n = |k: &str| j[k].as_array().map_or(0, Vec::len);
+    assert!(
+        n("fusion") >= 4 && n("switching") == 4 && n("coe_serving") == 3,
+        "{j}"
+    );
+    for f in [
+        "fusion.csv",
+        "switching.csv",
+        "coe_serving.csv",
+        "README.md",
+    ] {
+        assert!(dir.join(f).exists(), "{f}");
+    }
+    // Overrides reach the study: a faster DDR path shortens the RDU's expert switch.
+    let sw = |j: &serde_json::Value| {
+        j["switching"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["platform"] == "rdu_ddr")
+            .unwrap()["switch_s"]
+            .as_f64()
+            .unwrap()
+    };
+    let fast = archsim(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--json",
+        "--out",
+        dir.join("fast").to_str().unwrap(),
+        "--set",
+        "rdu.ddr_gbps=400",
+    ]);
+    assert!(
+        fast.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fast.stderr)
+    );
+    let jf: serde_json::Value = serde_json::from_slice(&fast.stdout).unwrap();
+    assert!(sw(&jf) < sw(&j));
+    // A bad value is a located config error, not a crash.
+    let bad = archsim(&["run", cfg.to_str().unwrap(), "--set", "rdu.pcus=many"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn running_a_sweep_file_points_at_archsim_sweep() {
+    let cfg = root().join("configs/sweep/nb201_presets.yaml");
+    let out = archsim(&["run", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("archsim sweep"), "{err}");
+}
+
+#[test]
 fn rdu_runs_a_tensor_parallel_shard_with_p2p_collectives() {
     let dir = tmp("rdu_tp");
     let cfg = write_cfg(
