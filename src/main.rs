@@ -600,7 +600,10 @@ fn list(what: Option<&str>) {
         }
         println!("LLM steps (workload.llm): {{model, phase: prefill|decode, batch, prompt_len, context_len, layers, tp, moe_skew}}");
         println!("  models: {}", archsim::workloads::llm::MODELS.join(", "));
-        println!("other workload sources: scalesim_topology: PATH (SCALE-Sim conv or GEMM CSV), gemm: {{m, n, k}}");
+        println!("network spaces (workload.model): nb201:[cifar10|cifar100|imagenet16-120:]|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|... (NAS-Bench-201 cells),");
+        println!("  mnasnet:e6k3l1se0-... (Accel-NASBench MnasNet space: 7 stages of expansion, kernel, layers, squeeze-excite)");
+        println!("other workload sources: scalesim_topology: PATH (SCALE-Sim conv or GEMM CSV), gemm: {{m, n, k}},");
+        println!("  onnx: PATH (allow_unsupported_ops: true imports unknown ops at zero cost), tasks: [workload, ...] (kind: hetero)");
         println!("job streams (workload.jobs, for kind: soc): {{apps: [{{name | file, weight}}], arrival: {{process: poisson|periodic|batch, rate_per_ms}}, count}}");
         println!(
             "  built-in applications: {}",
@@ -610,7 +613,7 @@ fn list(what: Option<&str>) {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        println!("dtypes (workload.dtype): int8, fp8, bf16, fp16, fp32");
+        println!("dtypes (workload.dtype): int8, fp8, bf16, fp16, fp32 (default: bf16 for llm:, int8 otherwise)");
     }
     if what != Some("models") {
         println!("accelerator kinds (accelerator.kind):");
@@ -642,5 +645,13 @@ fn list(what: Option<&str>) {
         println!("hetero keys: subs [{{name, rows, cols, dataflow (os|ws|is), sram_kib}}], assignment [sub index per task],");
         println!("             word_bytes, freq_mhz, dram_bw_bytes_per_cycle (shared; null = unlimited);");
         println!("             runs `workload: {{tasks: [...]}}` concurrently, or one workload on assignment[0]");
+        println!("npu_pim keys: mode (gpu_only|npu_only|npu_pim_naive|neupims), gpu_preset, arrays, array_dim,");
+        println!("              vector_lanes, freq_mhz, channels, banks, row_bytes, burst_bytes, sub_batches, link_gbps,");
+        println!("              hbm_gb, pim_pj_per_byte, timing {{t_rcd, t_rp, t_ras, t_cl, t_rtp, t_ccd, t_bl, t_rrd, t_faw}}");
+        println!("rdu keys: fused, orchestration (hardware|software), pcus, pmus, sram_mb, tflops, hbm_gbps, hbm_gb,");
+        println!("          hbm_efficiency, ddr_gbps, ddr_gb, ddr_efficiency, sockets, freq_mhz, sw_launch_us, hw_launch_us,");
+        println!("          program_load_us, p2p_gbps, p2p_latency_us, tile_tokens, min_tiles (llm: {{tp: N}} = one socket's shard)");
+        println!("other config forms: search: (archsim run searches), sweep: (archsim sweep), codesign: (NASAIC-style");
+        println!("  co-exploration), and the SN40L study (configs/repro/sn40l.yaml); see README and doc/");
     }
 }
