@@ -14,6 +14,7 @@ use archsim::{config, output, Error};
 ///   archsim run configs/quickstart.yaml            # writes out/quickstart/
 ///   archsim run cfg.yaml --set accelerator.rows=64 --set accelerator.dataflow=ws
 ///   archsim run cfg.yaml --json | jq .total_cycles
+///   archsim sweep configs/sweep/systolic_grid.yaml # many points, resumable
 ///   archsim list                                   # models, accelerator kinds, dataflows
 ///   archsim schema                                 # JSON schema of the config
 #[derive(Parser)]
@@ -28,8 +29,10 @@ enum Command {
     /// Simulate a config and write config.yaml, report.json, ops.csv and plots.
     ///
     /// Without CONFIG, runs the embedded quickstart (ResNet-18 on a 128x128 output-stationary
-    /// array). Bad input exits with code 2 and a one-line error naming the file, line, column
-    /// and key.
+    /// array). A config with a `search:` section runs that search (report.json, history.csv,
+    /// plots); `codesign:` a co-design comparison; `study:` a DS3 scheduler study;
+    /// configs/repro/sn40l.yaml the SN40L study. Bad input exits with code 2 and a one-line
+    /// error naming the file, line, column and key.
     Run {
         /// The config file (YAML). Omit to run the embedded quickstart.
         config: Option<PathBuf>,
@@ -49,7 +52,8 @@ enum Command {
     /// Run a config at many points (the `sweep:` section), in parallel, resumable.
     ///
     /// Every finished point is appended to OUT/journal.jsonl; running the same command again
-    /// (even after `kill -9`) skips the points already there. OUT/results.csv holds the table.
+    /// (even after `kill -9`) skips the points already there. OUT/results.csv and
+    /// OUT/results.parquet hold the table (and OUT/heatmap.png when two parameters vary).
     /// When the config has a `search:` section, every point is a whole search and the sweep
     /// ends with a ranking of the optimizers (median evaluations to within 1% of the best).
     Sweep {
