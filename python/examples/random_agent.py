@@ -1,7 +1,8 @@
 """A random-search and an epsilon-greedy bandit agent on archsim/SystolicResNet18-v0, pure numpy.
 
-Runs in CI: `python python/examples/random_agent.py --steps 200`. Prints the best design found
-by each agent and asserts the bandit does at least as well as its first random guess.
+Runs in CI (`scripts/test-all`): `python python/examples/random_agent.py --steps 150`. Prints
+the best design found by each agent and asserts the bandit does at least as well as its first
+random guess.
 """
 
 from __future__ import annotations
