@@ -150,11 +150,28 @@ pub fn run(cfg: &CoDesignConfig, base_dir: &Path, dir: &Path) -> Result<[CoResul
     .ok();
     let p = dir.join("summary.md");
     std::fs::write(&p, md).map_err(|e| io(&p, e))?;
-    write_pareto(cfg, &co, &succ, &co_hist, &succ_hist, dir)?;
+    let front = write_pareto(cfg, &co, &succ, &co_hist, &succ_hist, dir)?;
+    // The run's config and report, as every `archsim run` writes them.
+    let p = dir.join("config.yaml");
+    // The oracle path relative to the output folder, so the written config runs from there.
+    let mut resolved = cfg.clone();
+    resolved.oracle = relative_to(&oracle_path, dir);
+    let yaml = serde_saphyr::to_string(&serde_json::json!({ "codesign": resolved }))
+        .map_err(|e| io(&p, std::io::Error::other(e.to_string())))?;
+    std::fs::write(&p, yaml).map_err(|e| io(&p, e))?;
+    let report = serde_json::json!({
+        "co_exploration": co,
+        "successive": succ,
+        "evaluations": co_hist.len() + succ_hist.len(),
+        "pareto": front,
+    });
+    let p = dir.join("report.json");
+    let text = serde_json::to_string_pretty(&report).unwrap_or_default();
+    std::fs::write(&p, text + "\n").map_err(|e| io(&p, e))?;
     Ok([co, succ])
 }
 
-/// Writes `history.csv`, `pareto.csv` and `pareto.png`/`.svg`.
+/// Writes `history.csv`, `pareto.csv` and `pareto.png`/`.svg`; returns the front.
 fn write_pareto(
     cfg: &CoDesignConfig,
     co: &CoResult,
@@ -162,7 +179,7 @@ fn write_pareto(
     co_hist: &[CoResult],
     succ_hist: &[CoResult],
     dir: &Path,
-) -> Result<(), Error> {
+) -> Result<Vec<CoResult>, Error> {
     let io = |p: &Path, e: &dyn std::fmt::Display| Error::Io {
         path: p.display().to_string(),
         message: e.to_string(),
@@ -268,7 +285,30 @@ fn write_pareto(
             .reduce(f64::min),
         max_energy_mj: cfg.specs.max_energy_mj,
     };
-    crate::plot::codesign_pareto(&plot, dir, "pareto").map_err(|m| io(dir, &m))
+    crate::plot::codesign_pareto(&plot, dir, "pareto").map_err(|m| io(dir, &m))?;
+    Ok(front.iter().map(|&i| all[i].clone()).collect())
+}
+
+/// `path` as seen from the folder `from` (both made absolute); `path` itself when they share no
+/// root.
+fn relative_to(path: &Path, from: &Path) -> std::path::PathBuf {
+    let (Ok(p), Ok(f)) = (std::fs::canonicalize(path), std::fs::canonicalize(from)) else {
+        return path.to_path_buf();
+    };
+    let common = p
+        .components()
+        .zip(f.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    if common == 0 {
+        return p;
+    }
+    let mut rel = std::path::PathBuf::new();
+    for _ in f.components().skip(common) {
+        rel.push("..");
+    }
+    rel.extend(p.components().skip(common));
+    rel
 }
 
 fn oracle_len(o: &CsvOracle) -> usize {

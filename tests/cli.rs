@@ -835,6 +835,24 @@ fn nasaic_codesign_config_runs_on_the_sample_oracle() {
     let csv = std::fs::read_to_string(out.join("comparison.csv")).unwrap();
     assert_eq!(csv.lines().count(), 3);
     assert!(out.join("summary.md").exists());
+    // Like every run: the config as run (re-runnable from the output folder) and the report.
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(rep["successive"], r["successive"]);
+    assert!(!rep["pareto"].as_array().unwrap().is_empty());
+    let again = archsim(&[
+        "run",
+        out.join("config.yaml").to_str().unwrap(),
+        "--json",
+        "--out",
+        tmp("nasaic_again").to_str().unwrap(),
+    ]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(again.stdout, o.stdout);
     for f in ["pareto.png", "pareto.svg"] {
         assert!(std::fs::metadata(out.join(f)).unwrap().len() > 1000, "{f}");
     }
