@@ -63,6 +63,28 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Redraw the plots of a finished run or sweep from its output folder.
+    ///
+    /// A run folder (or its report.json): cycles per op, or the Gantt chart of a SoC run. A
+    /// sweep folder (or its journal.jsonl): the heatmap of two swept parameters against a
+    /// metric, e.g. `archsim plot out/systolic_grid --x accelerator.rows --y
+    /// accelerator.dataflow --metric energy_j`.
+    Plot {
+        /// A run folder, a report.json, a sweep folder or a journal.jsonl.
+        path: PathBuf,
+        /// Sweep: the parameter along x (default: the first swept one that varies).
+        #[arg(long)]
+        x: Option<String>,
+        /// Sweep: the parameter along y (default: the next swept one that varies).
+        #[arg(long)]
+        y: Option<String>,
+        /// Sweep: the metric the cells show (mean over the other parameters).
+        #[arg(long, default_value = "latency_s")]
+        metric: String,
+        /// Output folder (default: the input's folder).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// List the zoo models, accelerator kinds and their options.
     List {
         /// What to list: `models`, `accelerators`, or everything when omitted.
@@ -103,6 +125,19 @@ fn main() -> ExitCode {
                 ExitCode::from(if e.is_bad_input() { 2 } else { 1 })
             }
         },
+        Command::Plot {
+            path,
+            x,
+            y,
+            metric,
+            out,
+        } => match plot(&path, x.as_deref(), y.as_deref(), &metric, out) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(if e.is_bad_input() { 2 } else { 1 })
+            }
+        },
         Command::List { what } => {
             list(what.as_deref());
             ExitCode::SUCCESS
@@ -116,6 +151,70 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// `archsim plot`: redraws a run's or a sweep's plots from its output files.
+fn plot(
+    path: &Path,
+    x: Option<&str>,
+    y: Option<&str>,
+    metric: &str,
+    out: Option<PathBuf>,
+) -> Result<(), Error> {
+    let bad = |message: String| {
+        Error::Config(archsim::ConfigError {
+            file: path.display().to_string(),
+            location: None,
+            key: None,
+            from_override: None,
+            message,
+        })
+    };
+    let (report, journal) = if path.is_dir() {
+        (path.join("report.json"), path.join("journal.jsonl"))
+    } else {
+        (path.to_path_buf(), path.to_path_buf())
+    };
+    let folder = |f: &Path| {
+        f.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    };
+    let written: Vec<PathBuf> =
+        if report.is_file() && report.extension().is_some_and(|e| e == "json") {
+            let text = std::fs::read_to_string(&report).map_err(|e| bad(e.to_string()))?;
+            let r: archsim::sim::Report = serde_json::from_str(&text)
+                .map_err(|e| bad(format!("not an archsim report: {e}")))?;
+            let dir = out.unwrap_or_else(|| folder(&report));
+            std::fs::create_dir_all(&dir).map_err(|e| bad(e.to_string()))?;
+            let stem = if r.jobs.is_some() {
+                archsim::plot::gantt(&r, &dir, "gantt", 8).map_err(|m| bad(m))?;
+                "gantt"
+            } else {
+                archsim::plot::per_op_cycles(&r, &dir, "cycles_per_op").map_err(|m| bad(m))?;
+                "cycles_per_op"
+            };
+            vec![
+                dir.join(format!("{stem}.png")),
+                dir.join(format!("{stem}.svg")),
+            ]
+        } else if journal.is_file() && journal.extension().is_some_and(|e| e == "jsonl") {
+            let entries: Vec<_> = archsim::sweep::read_journal(&journal)?
+                .into_values()
+                .collect();
+            let dir = out.unwrap_or_else(|| folder(&journal));
+            std::fs::create_dir_all(&dir).map_err(|e| bad(e.to_string()))?;
+            archsim::sweep::heatmap_of(&entries, &dir, x, y, metric)?
+        } else {
+            return Err(bad(
+                "expected a run folder or report.json, or a sweep folder or journal.jsonl".into(),
+            ));
+        };
+    println!("wrote:");
+    for f in written {
+        println!("  {}", f.display());
+    }
+    Ok(())
 }
 
 fn sweep(path: &Path, out: Option<PathBuf>) -> Result<(), Error> {

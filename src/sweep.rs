@@ -448,10 +448,35 @@ pub fn finish(entries: &[JournalEntry], dir: &Path) -> Result<Vec<PathBuf>, Erro
 /// `latency_s` (mean over the other parameters). Nothing when fewer than two parameters vary
 /// or no point has a latency.
 pub fn heatmap(entries: &[JournalEntry], dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    let Some(first) = entries.first() else {
-        return Ok(Vec::new());
+    match heatmap_of(entries, dir, None, None, "latency_s") {
+        Err(Error::Config(_)) => Ok(Vec::new()),
+        r => r,
+    }
+}
+
+/// Draws `heatmap.{png,svg}` of `metric` (mean over the other parameters) against the swept
+/// parameters `x` and `y` (default: the first two that take several values). A name that is
+/// not swept, or a metric no point has, is an error that lists the choices.
+pub fn heatmap_of(
+    entries: &[JournalEntry],
+    dir: &Path,
+    x: Option<&str>,
+    y: Option<&str>,
+    metric: &str,
+) -> Result<Vec<PathBuf>, Error> {
+    let bad = |message: String| {
+        Error::Config(ConfigError {
+            file: dir.display().to_string(),
+            location: None,
+            key: None,
+            from_override: None,
+            message,
+        })
     };
-    let varying: Vec<&String> = first
+    let Some(first) = entries.first() else {
+        return Err(bad("the sweep has no finished points".into()));
+    };
+    let varying: Vec<&str> = first
         .point
         .keys()
         .filter(|k| {
@@ -463,25 +488,49 @@ pub fn heatmap(entries: &[JournalEntry], dir: &Path) -> Result<Vec<PathBuf>, Err
             vals.dedup();
             vals.len() > 1
         })
+        .map(String::as_str)
         .collect();
-    let [x, y, ..] = varying.as_slice() else {
-        return Ok(Vec::new());
+    let pick = |want: Option<&str>, skip: Option<&str>| -> Result<String, Error> {
+        match want {
+            Some(w) if varying.contains(&w) => Ok(w.to_string()),
+            Some(w) => Err(bad(format!(
+                "`{w}` is not a swept parameter that varies (these are: {})",
+                varying.join(", ")
+            ))),
+            None => varying
+                .iter()
+                .copied()
+                .find(|k| Some(*k) != skip)
+                .map(str::to_string)
+                .ok_or_else(|| bad("a heatmap needs two swept parameters that vary".into())),
+        }
     };
+    let xk = pick(x, y)?;
+    let yk = pick(y, Some(&xk))?;
+    if xk == yk {
+        return Err(bad(format!("x and y are both `{xk}`")));
+    }
     let cells: Vec<crate::plot::HeatCell> = entries
         .iter()
         .filter_map(|e| {
-            let v = e.metrics.get("latency_s")?.as_f64()?;
-            Some((e.point.get(*x).map(cell)?, e.point.get(*y).map(cell)?, v))
+            let v = e.metrics.get(metric)?.as_f64()?;
+            Some((e.point.get(&xk).map(cell)?, e.point.get(&yk).map(cell)?, v))
         })
         .collect();
     if cells.is_empty() {
-        return Ok(Vec::new());
+        let mut names: Vec<&String> = entries.iter().flat_map(|e| e.metrics.keys()).collect();
+        names.sort();
+        names.dedup();
+        let names: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+        return Err(bad(format!(
+            "no point has the metric `{metric}` (these do: {})",
+            names.join(", ")
+        )));
     }
-    crate::plot::heatmap(&cells, "latency_s (mean)", x, y, dir, "heatmap").map_err(|m| {
-        Error::Io {
-            path: dir.join("heatmap.png").display().to_string(),
-            message: m,
-        }
+    let title = format!("{metric} (mean)");
+    crate::plot::heatmap(&cells, &title, &xk, &yk, dir, "heatmap").map_err(|m| Error::Io {
+        path: dir.join("heatmap.png").display().to_string(),
+        message: m,
     })?;
     Ok(vec![dir.join("heatmap.png"), dir.join("heatmap.svg")])
 }

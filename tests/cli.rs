@@ -666,6 +666,60 @@ fn bad_search_configs_exit_2() {
 }
 
 #[test]
+fn plot_redraws_a_sweep_heatmap_and_a_runs_plots() {
+    let cfg = root().join("configs/sweep/systolic_grid.yaml");
+    let dir = tmp("plot_sweep");
+    let o = archsim(&[
+        "sweep",
+        cfg.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let pics = tmp("plot_sweep_pics");
+    let o = archsim(&[
+        "plot",
+        dir.to_str().unwrap(),
+        "--x",
+        "accelerator.dataflow",
+        "--y",
+        "accelerator.rows",
+        "--metric",
+        "energy_j",
+        "--out",
+        pics.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let svg = std::fs::read_to_string(pics.join("heatmap.svg")).unwrap();
+    assert!(svg.contains("energy_j") && svg.contains("accelerator.dataflow"));
+    // Names that are not swept, or metrics no point has, are errors that list the choices.
+    let o = archsim(&["plot", dir.to_str().unwrap(), "--x", "accelerator.nope"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("accelerator.rows"));
+    let o = archsim(&["plot", dir.to_str().unwrap(), "--metric", "speed"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("latency_s"));
+    // A run folder: the per-op plot again, from report.json alone.
+    let run = tmp("plot_run");
+    let o = archsim(&["run", "--out", run.to_str().unwrap()]);
+    assert!(o.status.success());
+    let again = tmp("plot_run_again");
+    let o = archsim(&[
+        "plot",
+        run.join("report.json").to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read(again.join("cycles_per_op.svg")).unwrap(),
+        std::fs::read(run.join("cycles_per_op.svg")).unwrap()
+    );
+    let o = archsim(&["plot", tmp("plot_nothing").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
 fn sweeps_resume_after_kill_9_without_losing_or_repeating_points() {
     let cfg = root().join("configs/sweep/systolic_grid.yaml");
     let full = tmp("sweep_full");
