@@ -188,10 +188,10 @@ fn plot(
             let dir = out.unwrap_or_else(|| folder(&report));
             std::fs::create_dir_all(&dir).map_err(|e| bad(e.to_string()))?;
             let stem = if r.jobs.is_some() {
-                archsim::plot::gantt(&r, &dir, "gantt", 8).map_err(|m| bad(m))?;
+                archsim::plot::gantt(&r, &dir, "gantt", 8).map_err(&bad)?;
                 "gantt"
             } else {
-                archsim::plot::per_op_cycles(&r, &dir, "cycles_per_op").map_err(|m| bad(m))?;
+                archsim::plot::per_op_cycles(&r, &dir, "cycles_per_op").map_err(&bad)?;
                 "cycles_per_op"
             };
             vec![
