@@ -1156,6 +1156,11 @@ fn huge_values_are_errors_naming_the_key_never_panics() {
         ),
         (
             soc.into(),
+            "workload.jobs.count=4294967297",
+            "workload.jobs.count: must be at most 1000000",
+        ),
+        (
+            soc.into(),
             "accelerator.freq_mhz=1e30",
             "accelerator.freq_mhz: must be at most",
         ),
