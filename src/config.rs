@@ -137,7 +137,7 @@ fn load_inner(
     };
     let mut value: Value = serde_saphyr::from_str(text).map_err(|e| {
         let loc = e.location().map(|l| (l.line(), l.column()));
-        err(loc, first_line(&e.to_string()))
+        err(loc, yaml_message(&e.to_string()))
     })?;
     if value.is_null() {
         value = Value::Object(Map::new());
@@ -224,7 +224,7 @@ pub fn apply_overrides(
                 from_override: Some(o.clone()),
                 ..err(
                     None,
-                    format!("value is not valid YAML: {}", first_line(&e.to_string())),
+                    format!("value is not valid YAML: {}", yaml_message(&e.to_string())),
                 )
             })?
         };
@@ -235,6 +235,22 @@ pub fn apply_overrides(
         applied.push((keys, o.clone()));
     }
     Ok(applied)
+}
+
+/// The one-line message of a YAML parse error, without the parser's location prefix (reported
+/// separately) and without its hints about parser options.
+pub fn yaml_message(s: &str) -> String {
+    let m = first_line(s);
+    if let Some(v) = m
+        .strip_prefix("non-finite float ")
+        .and_then(|r| r.strip_suffix(" rejected by the configured policy"))
+    {
+        return format!("non-finite number {v}: numbers must be finite");
+    }
+    match m.split_once(", set DuplicateKeyPolicy") {
+        Some((head, _)) => head.to_string(),
+        None => m,
+    }
 }
 
 fn first_line(s: &str) -> String {

@@ -106,11 +106,13 @@ fn bad(file: &str, key: &str, message: impl Into<String>) -> Error {
 /// Reads the `sweep:` section of a config text.
 pub fn parse(text: &str, file: &str) -> Result<SweepConfig, Error> {
     let v: Value = serde_saphyr::from_str(text).map_err(|e| {
-        bad(
-            file,
-            "",
-            e.to_string().lines().next().unwrap_or("").to_string(),
-        )
+        Error::Config(ConfigError {
+            file: file.into(),
+            location: e.location().map(|l| (l.line(), l.column())),
+            key: None,
+            from_override: None,
+            message: crate::config::yaml_message(&e.to_string()),
+        })
     })?;
     let s = v.get("sweep").cloned().ok_or_else(|| {
         bad(

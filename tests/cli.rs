@@ -1143,3 +1143,155 @@ fn rdu_runs_a_tensor_parallel_shard_with_p2p_collectives() {
         && op["mapping"].as_str().unwrap().starts_with("p2p over 8")));
     assert!(r["latency_s"].as_f64().unwrap() > 0.0);
 }
+
+/// Found by a bad-input audit: huge sizes and clocks used to overflow 64-bit counters (a panic,
+/// exit 101) or hang; every one must be a one-line error naming the key, exit code 2.
+#[test]
+fn huge_values_are_errors_naming_the_key_never_panics() {
+    let dir = tmp("huge");
+    let gemm = "workload:\n  gemm: {m: 128, n: 256, k: 64}\naccelerator:\n  kind: systolic\n  rows: 16\n  cols: 16\n  dataflow: ws\n";
+    let llm = |acc: &str| {
+        format!("workload:\n  llm: {{model: llama2_7b, phase: decode, batch: 4, prompt_len: 512, layers: 2}}\n  dtype: bf16\naccelerator:\n{acc}")
+    };
+    let soc = "workload:\n  jobs:\n    apps: [{name: wifi_tx}]\n    arrival: {process: periodic, rate_per_ms: 2}\n    count: 5\naccelerator:\n  kind: soc\n  preset: ds3\n";
+    let npu = "  kind: npu_pim\n  mode: neupims\n";
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            GOOD.into(),
+            "workload.batch=1000000000",
+            "workload.batch: must be at most 16777216",
+        ),
+        (
+            GOOD.into(),
+            "workload.batch=4294967297",
+            "workload.batch: must be at most 16777216",
+        ),
+        (
+            gemm.into(),
+            "workload.gemm.m=18446744073709551615",
+            "workload.gemm.m: must be at most 16777216",
+        ),
+        (
+            gemm.replace("m: 128, n: 256", "m: 16777216, n: 16777216"),
+            "workload.gemm.k=16777216",
+            "workload.gemm: batch x m x n x k",
+        ),
+        (
+            GOOD.into(),
+            "workload.batch=16777216",
+            "workload: op `conv1` has",
+        ),
+        (
+            llm("  kind: gpu\n  preset: h100_sxm\n"),
+            "workload.llm.batch=4294967297",
+            "workload.llm.batch: must be at most",
+        ),
+        (
+            llm("  kind: gpu\n  preset: h100_sxm\n"),
+            "workload.llm.context_len=18446744073709551615",
+            "workload.llm.context_len: must be at most",
+        ),
+        (
+            llm("  kind: gpu\n  preset: h100_sxm\n"),
+            "workload.llm.batch=65536",
+            "workload.llm.prompt_len: batch x tokens",
+        ),
+        (
+            llm("  kind: gpu\n  preset: h100_sxm\n"),
+            "workload.llm.layers=100000",
+            "workload.llm.layers: `llama2_7b` has 32 layers",
+        ),
+        (
+            llm("  kind: gpu\n  preset: h100_sxm\n"),
+            "accelerator.clock_mhz=1e30",
+            "accelerator.clock_mhz: must be at most",
+        ),
+        (
+            llm("  kind: rdu\n"),
+            "accelerator.freq_mhz=1e30",
+            "accelerator.freq_mhz: must be at most",
+        ),
+        (
+            llm("  kind: rdu\n"),
+            "accelerator.program_load_us=1e30",
+            "accelerator.program_load_us: must be at most",
+        ),
+        (
+            llm("  kind: rdu\n"),
+            "accelerator.min_tiles=18446744073709551615",
+            "accelerator.min_tiles: must be at most",
+        ),
+        (
+            llm(npu),
+            "accelerator.timing.t_cl=18446744073709551615",
+            "accelerator.timing.t_cl: timings above 1000 cycles",
+        ),
+        (
+            soc.into(),
+            "workload.jobs.count=4294967297",
+            "workload.jobs.count: must be at most 1000000",
+        ),
+        (
+            soc.into(),
+            "accelerator.freq_mhz=1e30",
+            "accelerator.freq_mhz: must be at most",
+        ),
+        (
+            soc.into(),
+            "accelerator.interconnect.latency_us=1e30",
+            "accelerator.interconnect.latency_us: must be at most",
+        ),
+    ];
+    for (text, set, want) in cases {
+        let cfg = write_cfg(&dir, &text);
+        let out = archsim(&[
+            "run",
+            &cfg,
+            "--json",
+            "--set",
+            set,
+            "--out",
+            dir.join("o").to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "--set {set}: {err}");
+        assert!(err.contains(want), "--set {set}: {err:?} lacks {want:?}");
+        assert_eq!(err.trim().lines().count(), 1, "--set {set}: {err:?}");
+    }
+}
+
+/// YAML errors read as archsim's, not the parser's option hints; a sweep file's syntax error
+/// is located like a run's.
+#[test]
+fn yaml_errors_are_located_and_worded_for_users() {
+    let dir = tmp("yaml_words");
+    let cases = [
+        (
+            GOOD.replace("rows: 32", "rows: .nan"),
+            "run",
+            "c.yaml:5:9: non-finite number `.nan`: numbers must be finite",
+        ),
+        (
+            format!("{GOOD}accelerator: {{kind: gpu}}\n"),
+            "run",
+            "duplicate mapping key: accelerator",
+        ),
+        (
+            "sweep: [1\n".to_string(),
+            "sweep",
+            "c.yaml:1:8: unclosed bracket",
+        ),
+    ];
+    for (text, cmd, want) in cases {
+        let cfg = write_cfg(&dir, &text);
+        let out = archsim(&[cmd, &cfg, "--out", dir.join("o").to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(want), "{err:?} lacks {want:?}");
+        assert!(
+            !err.contains("policy") && !err.contains("Options"),
+            "{err:?}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{err:?}");
+    }
+}

@@ -236,11 +236,20 @@ impl GpuConfig {
                 *field = positive(key, v)?;
             }
         }
+        if s.clock_mhz > crate::MAX_FREQ_MHZ {
+            return Err(bad(
+                "clock_mhz",
+                "must be at most 100000 (100 GHz)".to_string(),
+            ));
+        }
         if let Some(v) = self.nvlink_gbps {
             s.nvlink_gbps = non_negative("nvlink_gbps", v)?;
         }
         if let Some(v) = self.launch_us {
             s.launch_us = non_negative("launch_us", v)?;
+            if v > 1e9 {
+                return Err(bad("launch_us", "must be at most 1e9 µs".to_string()));
+            }
         }
         if let Some(t) = &self.tensor_tflops {
             for (key, over, field) in [

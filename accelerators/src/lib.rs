@@ -255,6 +255,10 @@ impl Cost {
     }
 }
 
+/// The highest clock a config may give, MHz (100 GHz): beyond it, cycle counts of long
+/// workloads would overflow 64 bits.
+pub const MAX_FREQ_MHZ: f64 = 1e5;
+
 /// A hardware model.
 pub trait Accelerator {
     /// Short description, e.g. `systolic 128x128 os`.

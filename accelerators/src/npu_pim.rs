@@ -427,6 +427,21 @@ impl NpuPimConfig {
         if t.t_ccd == 0 || t.t_bl == 0 {
             return bad("timing.t_ccd", "t_ccd and t_bl must be at least 1");
         }
+        for (k, v) in [
+            ("timing.t_rcd", t.t_rcd),
+            ("timing.t_rp", t.t_rp),
+            ("timing.t_ras", t.t_ras),
+            ("timing.t_cl", t.t_cl),
+            ("timing.t_rtp", t.t_rtp),
+            ("timing.t_ccd", t.t_ccd),
+            ("timing.t_bl", t.t_bl),
+            ("timing.t_rrd", t.t_rrd),
+            ("timing.t_faw", t.t_faw),
+        ] {
+            if v > 1000 {
+                return bad(k, "timings above 1000 cycles are not DRAM timings");
+            }
+        }
         if t.t_rcd > 1000 || t.t_rp > 1000 || t.t_ras > 1000 || t.t_faw > 1000 {
             return bad("timing", "timings above 1000 cycles are not DRAM timings");
         }

@@ -173,6 +173,9 @@ impl RduConfig {
             if v == 0 {
                 return bad(k, "must be positive");
             }
+            if v > 1 << 24 {
+                return bad(k, "must be at most 16777216");
+            }
         }
         for (k, v) in [
             ("sram_mb", self.sram_mb),
@@ -205,6 +208,12 @@ impl RduConfig {
             if !(v.is_finite() && v >= 0.0) {
                 return bad(k, "must be zero or positive");
             }
+            if v > 1e9 {
+                return bad(k, "must be at most 1e9 µs");
+            }
+        }
+        if self.freq_mhz > crate::MAX_FREQ_MHZ {
+            return bad("freq_mhz", "must be at most 100000 (100 GHz)");
         }
         Ok(())
     }

@@ -123,6 +123,13 @@ impl WorkloadConfig {
         if self.batch == 0 {
             return Err(bad("workload.batch", "must be at least 1".into()));
         }
+        let too_big = format!("must be at most {}", crate::MAX_SIZE);
+        if self.batch > crate::MAX_SIZE {
+            return Err(bad("workload.batch", too_big));
+        }
+        if self.seq_len.is_some_and(|s| s > crate::MAX_SIZE) {
+            return Err(bad("workload.seq_len", too_big));
+        }
         if let Some(m) = &self.model {
             zoo::check_name(m).map_err(|e| WorkloadError::InvalidParameter {
                 key: "workload.model".into(),
@@ -160,6 +167,21 @@ impl WorkloadConfig {
                         "must be positive".into(),
                     ));
                 }
+                if v > crate::MAX_SIZE {
+                    return Err(bad(&format!("workload.gemm.{k}"), too_big));
+                }
+            }
+            let macs = [self.batch, g.m, g.n, g.k]
+                .iter()
+                .fold(1u128, |a, &d| a * u128::from(d));
+            if macs > u128::from(crate::MAX_OP_MACS) {
+                return Err(bad(
+                    "workload.gemm",
+                    format!(
+                        "batch x m x n x k = {macs} MACs, more than the {} one op may have",
+                        crate::MAX_OP_MACS
+                    ),
+                ));
             }
         }
         if let Some(j) = &self.jobs {
@@ -188,6 +210,7 @@ impl WorkloadConfig {
             }
         }
         if let Some(l) = &self.llm {
+            l.check_sizes()?;
             if crate::llm::spec(&l.model).is_none() {
                 return Err(bad(
                     "workload.llm.model",
@@ -223,9 +246,12 @@ impl WorkloadConfig {
                 allow_unsupported: self.allow_unsupported_ops,
             };
             let imp = crate::onnx::read_onnx(&base_dir.join(p), &opts)?;
+            imp.workload.check_size()?;
             return Ok((imp.workload, imp.warnings));
         }
-        self.build_graph(base_dir).map(|w| (w, Vec::new()))
+        let w = self.build_graph(base_dir)?;
+        w.check_size()?;
+        Ok((w, Vec::new()))
     }
 
     fn build_graph(&self, base_dir: &Path) -> Result<Workload, WorkloadError> {

@@ -35,6 +35,47 @@ pub struct Workload {
 }
 
 impl Workload {
+    /// Checks that every op stays inside the simulator's size envelope: at most
+    /// [`crate::MAX_OP_MACS`] MACs and [`crate::MAX_TENSOR_ELEMS`] elements per tensor, so that
+    /// the cost models' 64-bit cycle, byte and access counters cannot overflow. The error names
+    /// the op and the figure.
+    pub fn check_size(&self) -> Result<(), WorkloadError> {
+        fn numel128(s: &[u64]) -> u128 {
+            s.iter()
+                .fold(1u128, |a, &d| a.saturating_mul(u128::from(d)))
+        }
+        for n in self.graph.node_indices() {
+            let op = &self.graph[n];
+            let too_big = |what: &str, v: u128, max: u64| WorkloadError::InvalidParameter {
+                key: "workload".into(),
+                reason: format!(
+                    "op `{}` has {v} {what}, more than the {max} one op may have; use a smaller \
+                     batch, sequence or model",
+                    op.name
+                ),
+            };
+            for s in op.inputs.iter().chain([&op.output]) {
+                let e = numel128(s);
+                if e > u128::from(crate::MAX_TENSOR_ELEMS) {
+                    return Err(too_big("tensor elements", e, crate::MAX_TENSOR_ELEMS));
+                }
+            }
+            let macs: u128 = op
+                .gemm_views()
+                .iter()
+                .map(|g| {
+                    [g.groups, g.m, g.n, g.k]
+                        .iter()
+                        .fold(1u128, |a, &d| a.saturating_mul(u128::from(d)))
+                })
+                .fold(0u128, u128::saturating_add);
+            if macs > u128::from(crate::MAX_OP_MACS) {
+                return Err(too_big("MACs", macs, crate::MAX_OP_MACS));
+            }
+        }
+        Ok(())
+    }
+
     /// Number of ops.
     pub fn len(&self) -> usize {
         self.graph.node_count()

@@ -565,6 +565,13 @@ impl JobsConfig {
         if self.count == 0 {
             return Err(bad("count", "must be at least 1".into()));
         }
+        if self.count > 1_000_000 {
+            return Err(bad(
+                "count",
+                "must be at most 1000000 (a million jobs; the stream is simulated job by job)"
+                    .into(),
+            ));
+        }
         match (self.arrival.process, self.arrival.rate_per_ms) {
             (Process::Batch, _) => {}
             (_, None) => {

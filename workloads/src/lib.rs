@@ -53,6 +53,18 @@ pub use op::{
 pub use petgraph::stable_graph::NodeIndex;
 pub use petgraph::Direction;
 
+/// The largest batch, sequence length, GEMM dimension or token count a workload config may ask
+/// for (2^24 = 16,777,216): far beyond any real network, and small enough that the products the
+/// models form (tokens × hidden × layers, rows × columns × folds) fit 64-bit counters.
+pub const MAX_SIZE: u64 = 1 << 24;
+
+/// The most MACs one op may have (2^50, about 10^15; a LLaMA-2-70B FFN GEMM over 256k tokens
+/// has 2^46).
+pub const MAX_OP_MACS: u64 = 1 << 50;
+
+/// The most elements one tensor may have (2^42).
+pub const MAX_TENSOR_ELEMS: u64 = 1 << 42;
+
 /// A single GEMM `[m×k]·[k×n]` with a weight operand, as a one-op workload.
 pub fn single_gemm(m: u64, n: u64, k: u64, dtype: DType) -> Result<Workload, WorkloadError> {
     for (key, v) in [("m", m), ("n", n), ("k", k)] {

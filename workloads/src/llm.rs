@@ -305,6 +305,48 @@ pub struct LlmInfo {
     pub kv_cache_write_bytes: u64,
 }
 
+impl LlmConfig {
+    /// Checks the sizes that need no model spec: `batch`, `prompt_len`, `context_len` and
+    /// `layers` at most [`crate::MAX_SIZE`], and the tokens held (batch x context) too.
+    pub fn check_sizes(&self) -> Result<(), WorkloadError> {
+        let bad = |key: &str, reason: String| WorkloadError::InvalidParameter {
+            key: format!("workload.llm.{key}"),
+            reason,
+        };
+        let max = crate::MAX_SIZE;
+        for (k, v) in [
+            ("batch", Some(self.batch)),
+            ("prompt_len", Some(self.prompt_len)),
+            ("context_len", self.context_len),
+            ("layers", self.layers),
+            ("tp", Some(self.tp)),
+        ] {
+            if v.is_some_and(|v| v > max) {
+                return Err(bad(k, format!("must be at most {max}")));
+            }
+        }
+        let kv = match self.phase {
+            Phase::Prefill => self.prompt_len,
+            Phase::Decode => self.context_len.unwrap_or(self.prompt_len + 1),
+        };
+        if self.batch * kv > max {
+            let key = match (self.phase, self.context_len) {
+                (Phase::Decode, Some(_)) => "context_len",
+                _ => "prompt_len",
+            };
+            return Err(bad(
+                key,
+                format!(
+                    "batch x tokens = {} x {kv} = {}, more than the {max} tokens a step may hold",
+                    self.batch,
+                    self.batch * kv
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Lowers an `llm:` section to one device's op graph.
 pub fn lower(cfg: &LlmConfig, dtype: DType) -> Result<Workload, WorkloadError> {
     let bad = |key: &str, reason: String| WorkloadError::InvalidParameter {
@@ -336,9 +378,16 @@ pub fn lower(cfg: &LlmConfig, dtype: DType) -> Result<Workload, WorkloadError> {
     if !(cfg.moe_skew.is_finite() && cfg.moe_skew >= 0.0) {
         return Err(bad("moe_skew", "must be a non-negative number".into()));
     }
+    cfg.check_sizes()?;
     let layers = cfg.layers.unwrap_or(spec.layers);
     if layers == 0 {
         return Err(bad("layers", "must be at least 1".into()));
+    }
+    if layers > spec.layers {
+        return Err(bad(
+            "layers",
+            format!("`{}` has {} layers", spec.name, spec.layers),
+        ));
     }
     let (q_len, kv_len) = match cfg.phase {
         Phase::Prefill => {

@@ -194,6 +194,9 @@ pub struct SocConfig {
     pub gantt_jobs: u64,
 }
 
+/// The longest interconnect latency a config may give, µs (1,000 s).
+const MAX_US: f64 = 1e9;
+
 impl SocConfig {
     /// A built-in SoC by name, with defaults for every other key.
     pub fn preset(name: &str) -> Result<SocConfig, AccelError> {
@@ -289,6 +292,9 @@ impl SocConfig {
             if !v.is_finite() || v < 0.0 {
                 return Err(bad(format!("interconnect.{f}"), "must be finite and ≥ 0"));
             }
+            if f != "energy_pj_per_byte" && v > MAX_US {
+                return Err(bad(format!("interconnect.{f}"), "must be at most 1e9 µs"));
+            }
         }
         if n.mesh_cols == Some(0) {
             return Err(bad("interconnect.mesh_cols".into(), "must be at least 1"));
@@ -320,6 +326,9 @@ impl SocConfig {
         }
         if !self.freq_mhz.is_finite() || self.freq_mhz <= 0.0 {
             return Err(bad("freq_mhz".into(), "must be positive"));
+        }
+        if self.freq_mhz > crate::MAX_FREQ_MHZ {
+            return Err(bad("freq_mhz".into(), "must be at most 100000 (100 GHz)"));
         }
         Ok(())
     }
