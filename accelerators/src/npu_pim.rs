@@ -914,6 +914,7 @@ pub fn evaluate(
     let prefill = LlmConfig {
         phase: Phase::Prefill,
         context_len: None,
+        prompt_len: step.serving_prompt_len(),
         ..step.clone()
     };
     let decode = LlmConfig {
@@ -943,7 +944,7 @@ pub fn evaluate(
         LlmStep {
             model: step.model.clone(),
             batch: step.batch,
-            prompt_len: step.prompt_len,
+            prompt_len: step.serving_prompt_len(),
             context_len: context,
             tp,
             launch: cfg.mode.name().into(),

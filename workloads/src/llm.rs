@@ -306,6 +306,17 @@ pub struct LlmInfo {
 }
 
 impl LlmConfig {
+    /// The prompt behind a step's serving metrics (time to first token): `prompt_len`, except
+    /// that a decode step at `context_len` cannot have had a longer prompt than
+    /// `context_len − 1` tokens (so `{phase: decode, context_len: 129}` with the default
+    /// `prompt_len` is a 128-token prompt).
+    pub fn serving_prompt_len(&self) -> u64 {
+        match (self.phase, self.context_len) {
+            (Phase::Decode, Some(c)) => self.prompt_len.min(c.saturating_sub(1)).max(1),
+            _ => self.prompt_len,
+        }
+    }
+
     /// Checks the sizes that need no model spec: `batch`, `prompt_len`, `context_len` and
     /// `layers` at most [`crate::MAX_SIZE`], and the tokens held (batch x context) too.
     pub fn check_sizes(&self) -> Result<(), WorkloadError> {

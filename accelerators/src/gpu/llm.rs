@@ -79,6 +79,7 @@ pub fn metrics(gpu: &Gpu, cfg: &LlmConfig, dtype: DType) -> Result<LlmReport, Ac
     let prefill_cfg = LlmConfig {
         phase: Phase::Prefill,
         context_len: None,
+        prompt_len: cfg.serving_prompt_len(),
         ..cfg.clone()
     };
     let decode_cfg = LlmConfig {
@@ -146,7 +147,7 @@ pub fn metrics(gpu: &Gpu, cfg: &LlmConfig, dtype: DType) -> Result<LlmReport, Ac
         LlmStep {
             model: cfg.model.clone(),
             batch: cfg.batch,
-            prompt_len: cfg.prompt_len,
+            prompt_len: cfg.serving_prompt_len(),
             context_len: context,
             tp,
             launch: gpu.launch.name().into(),
@@ -190,6 +191,21 @@ mod tests {
         assert!(r.max_batch > 50 && r.max_batch < 70, "{}", r.max_batch);
         assert!(r.ttft_s > r.tpot_s && r.tpot_s > 4e-3);
         assert!((r.decode_tokens_per_s - 1.0 / r.tpot_s).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_decode_context_bounds_the_prompt_behind_its_ttft() {
+        // Decode at 129 tokens with a 512-token prompt (the default) cannot be: the prompt was
+        // 128 tokens, and the TTFT is that prefill's.
+        let short = metrics(&h100(), &cfg("llama2_7b", 1, 512, 129, 1), DType::Bf16).unwrap();
+        let exact = metrics(&h100(), &cfg("llama2_7b", 1, 128, 129, 1), DType::Bf16).unwrap();
+        assert_eq!(short.prompt_len, 128);
+        assert_eq!(short.ttft_s, exact.ttft_s);
+        assert_eq!(short.prefill_tokens_per_s, exact.prefill_tokens_per_s);
+        // A decode step with room for the whole prompt keeps it.
+        let long = metrics(&h100(), &cfg("llama2_7b", 1, 512, 2049, 1), DType::Bf16).unwrap();
+        assert_eq!(long.prompt_len, 512);
+        assert!(long.ttft_s > exact.ttft_s);
     }
 
     #[test]
