@@ -514,6 +514,20 @@ pub fn evaluate(
     seed: u64,
 ) -> Result<Report, AccelError> {
     cfg.validate()?;
+    // The socket's weights live in HBM (experts wait in DDR: see `coe`).
+    let weights = w.total_weights() * w.dtype.bytes();
+    let hbm_bytes = cfg.hbm_gb * 1e9;
+    if weights as f64 > hbm_bytes {
+        return Err(AccelError::OutOfMemory {
+            accelerator: "rdu".into(),
+            reason: format!(
+                "{:.2} GB of weights on one socket, {:.2} GB of HBM (accelerator.hbm_gb); \
+                 shard the model with workload.llm.tp",
+                weights as f64 / 1e9,
+                cfg.hbm_gb
+            ),
+        });
+    }
     let sections = if cfg.fused {
         fused_sections(cfg, w)
     } else {
@@ -790,6 +804,32 @@ mod tests {
         assert!(r.ops.last().unwrap().engine != "section 0");
         assert!(r.total_cycles > 0 && r.energy_j > 0.0);
         assert!(r.ops.iter().all(|o| o.utilization <= 1.0));
+    }
+
+    #[test]
+    fn weights_beyond_hbm_are_out_of_memory() {
+        let w = archsim_workloads::llm::lower(
+            &archsim_workloads::llm::LlmConfig {
+                model: "llama2_7b".into(),
+                phase: archsim_workloads::llm::Phase::Decode,
+                batch: 1,
+                prompt_len: 128,
+                context_len: Some(129),
+                layers: None,
+                tp: 1,
+                moe_skew: 0.0,
+            },
+            DType::Bf16,
+        )
+        .unwrap();
+        let small = RduConfig {
+            hbm_gb: 8.0,
+            ..RduConfig::default()
+        };
+        let e = evaluate(&small, &w, "t", 0).unwrap_err();
+        assert!(matches!(e, AccelError::OutOfMemory { .. }), "{e}");
+        assert!(e.to_string().contains("hbm_gb"), "{e}");
+        assert!(evaluate(&RduConfig::default(), &w, "t", 0).is_ok());
     }
 
     #[test]
