@@ -153,6 +153,20 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--out` must be a folder (or not exist yet).
+fn check_out(out: Option<&Path>) -> Result<(), Error> {
+    match out {
+        Some(o) if o.exists() && !o.is_dir() => Err(Error::Config(archsim::ConfigError {
+            file: o.display().to_string(),
+            location: None,
+            key: Some("--out".into()),
+            from_override: None,
+            message: "exists and is not a folder; give a folder for the outputs".into(),
+        })),
+        _ => Ok(()),
+    }
+}
+
 /// `archsim plot`: redraws a run's or a sweep's plots from its output files.
 fn plot(
     path: &Path,
@@ -161,6 +175,7 @@ fn plot(
     metric: &str,
     out: Option<PathBuf>,
 ) -> Result<(), Error> {
+    check_out(out.as_deref())?;
     let bad = |message: String| {
         Error::Config(archsim::ConfigError {
             file: path.display().to_string(),
@@ -218,6 +233,7 @@ fn plot(
 }
 
 fn sweep(path: &Path, out: Option<PathBuf>) -> Result<(), Error> {
+    check_out(out.as_deref())?;
     let text = std::fs::read_to_string(path).map_err(|e| {
         Error::Config(archsim::ConfigError {
             file: path.display().to_string(),
@@ -336,6 +352,7 @@ fn run(
     out: Option<PathBuf>,
     stop_after: Option<&str>,
 ) -> Result<(), Error> {
+    check_out(out.as_deref())?;
     let (text, name, base) = match path {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| {

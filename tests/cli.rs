@@ -1147,6 +1147,32 @@ fn rdu_runs_a_tensor_parallel_shard_with_p2p_collectives() {
 /// Found by a bad-input audit: huge sizes and clocks used to overflow 64-bit counters (a panic,
 /// exit 101) or hang; every one must be a one-line error naming the key, exit code 2.
 #[test]
+fn an_out_path_that_is_a_file_is_bad_input() {
+    let dir = tmp("out_is_file");
+    let file = dir.join("taken");
+    std::fs::write(&file, "x").unwrap();
+    for cmd in [
+        vec!["run"],
+        vec!["sweep", "configs/sweep/systolic_grid.yaml"],
+    ] {
+        let mut args: Vec<&str> = cmd.clone();
+        args.extend(["--out", file.to_str().unwrap()]);
+        let o = Command::new(env!("CARGO_BIN_EXE_archsim"))
+            .args(&args)
+            .current_dir(root())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{cmd:?}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("--out"));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "x",
+        "nothing overwritten"
+    );
+}
+
+#[test]
 fn huge_values_are_errors_naming_the_key_never_panics() {
     let dir = tmp("huge");
     let gemm = "workload:\n  gemm: {m: 128, n: 256, k: 64}\naccelerator:\n  kind: systolic\n  rows: 16\n  cols: 16\n  dataflow: ws\n";

@@ -308,10 +308,13 @@ impl AccuracyOracle for FnOracle {
             .ok_or_else(|| format!("network {index} is not in the oracle ({})", self.len()))?;
         // The lock is not held during the call: the function may be slow (it may train).
         let r = (self.f)(arch, dataset).and_then(|a| {
-            if a.is_finite() {
+            if (0.0..=100.0).contains(&a) {
                 Ok(a)
             } else {
-                Err(format!("the accuracy of `{arch}` on `{dataset}` is {a}"))
+                Err(format!(
+                    "the accuracy of `{arch}` on `{dataset}` is {a}; an accuracy is a \
+                     percentage in [0, 100]"
+                ))
             }
         });
         if let (Ok(a), Ok(mut c)) = (&r, self.cache.lock()) {
@@ -915,6 +918,16 @@ mod tests {
             Box::new(|_: &str, _: &str| Ok(f64::NAN)),
         );
         assert!(co_explore(&c, &nan).unwrap_err().contains("NaN"));
+        for bad in [-5.0, 100.5, 1e30] {
+            let o = FnOracle::new(
+                vec![o.arch(0).to_string()],
+                Box::new(move |_: &str, _: &str| Ok(bad)),
+            );
+            assert!(
+                co_explore(&c, &o).unwrap_err().contains("[0, 100]"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
