@@ -50,6 +50,9 @@ def test_overrides_and_bandwidth_stalls():
         ({**BASE, "workload": {"model": "resnet19"}}, "unknown model `resnet19`"),
         ({"workload": {"model": "resnet18"}}, "missing field `accelerator`"),
         ({**BASE, "accelerator": {**BASE["accelerator"], "rows": "many"}}, "invalid type"),
+        # Sizes that would overflow the cost model are refused up front, naming the key.
+        ({**BASE, "workload": {"model": "resnet18", "batch": 2**40}}, "workload.batch"),
+        ({**BASE, "workload": {"gemm": {"m": 2**62, "n": 8, "k": 8}}}, "workload.gemm"),
     ],
 )
 def test_bad_input_raises_config_error(bad, match):
