@@ -755,7 +755,7 @@ fn list(what: Option<&str>) {
             archsim::accelerators::systolic::SystolicConfig::PRESETS.join("|")
         );
         println!(
-            "gpu keys: preset ({}), launch (cudagraph|eager), allow_tf32,",
+            "gpu keys: preset ({}), launch (cudagraph|eager), allow_tf32, fold_batchnorm,",
             archsim::accelerators::gpu::PRESETS.join("|")
         );
         println!("          overrides: sms, clock_mhz, tensor_tflops {{tf32, bf16, fp16, fp8, int8}}, cuda_tflops, hbm_gb,");

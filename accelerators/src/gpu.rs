@@ -102,6 +102,11 @@ pub struct GpuConfig {
     /// Run fp32 matmuls on TF32 tensor cores (default false, PyTorch's default for matmuls).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_tf32: Option<bool>,
+    /// Fold each BatchNorm into the conv before it, as inference compilers (TensorRT,
+    /// `torch.compile` with frozen weights) do. Default false: PyTorch runs a network's
+    /// BatchNorms as kernels of their own, in eager mode and in CUDA graphs alike.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fold_batchnorm: Option<bool>,
     /// Override: streaming multiprocessors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sms: Option<u32>,
@@ -151,6 +156,7 @@ impl GpuConfig {
             preset: name.into(),
             launch,
             allow_tf32: None,
+            fold_batchnorm: None,
             sms: None,
             clock_mhz: None,
             tensor_tflops: None,
@@ -287,6 +293,8 @@ pub struct Gpu {
     pub launch: LaunchMode,
     /// fp32 matmuls on TF32 tensor cores.
     pub allow_tf32: bool,
+    /// BatchNorms folded into their convs (no kernel of their own).
+    pub fold_batchnorm: bool,
 }
 
 impl Gpu {
@@ -297,6 +305,7 @@ impl Gpu {
             cal: Calibration::h100(),
             launch: cfg.launch,
             allow_tf32: cfg.allow_tf32.unwrap_or(false),
+            fold_batchnorm: cfg.fold_batchnorm.unwrap_or(false),
         })
     }
 
@@ -307,6 +316,7 @@ impl Gpu {
             cal,
             launch,
             allow_tf32: false,
+            fold_batchnorm: false,
         }
     }
 
@@ -316,6 +326,7 @@ impl Gpu {
             spec: &self.spec,
             cal: &self.cal,
             allow_tf32: self.allow_tf32,
+            fold_batchnorm: self.fold_batchnorm,
         }
     }
 
@@ -547,6 +558,28 @@ mod tests {
     use archsim_workloads::{single_gemm, zoo};
 
     #[test]
+    fn batchnorms_are_kernels_of_their_own_unless_folded() {
+        let w = zoo::resnet18(1, DType::Bf16).unwrap();
+        let convs_with_bn = w
+            .ops()
+            .filter(|o| matches!(&o.kind, OpKind::Conv2d(c) if c.folded_bn))
+            .count() as u32;
+        assert_eq!(
+            convs_with_bn, 20,
+            "every ResNet-18 conv but none is followed by a BN"
+        );
+        let mut cfg = GpuConfig::preset("h100_sxm", LaunchMode::Eager);
+        let launches = |g: &Gpu| -> u32 { w.ops().map(|o| g.kernel(o).launches).sum() };
+        let framework = Gpu::new(&cfg).unwrap();
+        cfg.fold_batchnorm = Some(true);
+        let compiler = Gpu::new(&cfg).unwrap();
+        assert_eq!(launches(&framework), launches(&compiler) + convs_with_bn);
+        // Eager ResNet-18 is launch-bound: 20 more launches of ~20 µs each.
+        let extra = framework.predict(&w) - compiler.predict(&w);
+        assert!(extra > 20.0 * 15e-6 && extra < 20.0 * 25e-6, "{extra}");
+    }
+
+    #[test]
     fn every_preset_builds() {
         for p in PRESETS {
             let g = Gpu::new(&GpuConfig::preset(p, LaunchMode::Eager)).unwrap();
@@ -598,8 +631,9 @@ mod tests {
         let g = Gpu::new(&GpuConfig::preset("h100_sxm", LaunchMode::CudaGraph)).unwrap();
         let e = Gpu::new(&GpuConfig::preset("h100_sxm", LaunchMode::Eager)).unwrap();
         let (pg, pe) = (g.predict(&w), e.predict(&w));
-        // Batch-1 ResNet-18 is launch-bound when eager: about one host launch per kernel.
-        let kernels = w.ops().filter(|o| o.class() != "reshape").count() as f64;
+        // Batch-1 ResNet-18 is launch-bound when eager: about one host launch per kernel (a
+        // conv and its BatchNorm are two).
+        let kernels: f64 = w.ops().map(|o| f64::from(e.kernel(o).launches)).sum();
         assert!(pe > 2.0 * pg, "{pe} vs {pg}");
         assert!((pe - kernels * e.spec.launch_us * 1e-6).abs() / pe < 0.05);
         // The report's eager schedule agrees with predict.

@@ -35,6 +35,12 @@ pub struct Conv2d {
     pub dilation: [u64; 2],
     /// Channel groups: 1 for a dense conv, `in_channels` for a depthwise conv.
     pub groups: u64,
+    /// A BatchNorm follows this conv in the source network and is folded into its scale and
+    /// bias (the zoo's CNNs). Accelerators that fold it (inference compilers, the systolic
+    /// model) ignore this; the GPU model, which prices a framework's kernels, runs it as a
+    /// kernel of its own unless `fold_batchnorm` is set.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub folded_bn: bool,
 }
 
 impl Conv2d {
@@ -48,6 +54,7 @@ impl Conv2d {
             pads: [pad; 4],
             dilation: [1, 1],
             groups: 1,
+            folded_bn: false,
         }
     }
 

@@ -133,6 +133,7 @@ pub fn parse_topology(
                     pads: [0, 0, (oh - 1) * s + fh - ih, (ow - 1) * s + fw - iw],
                     dilation: [1, 1],
                     groups: 1,
+                    folded_bn: false,
                 };
                 let x = b.input(vec![batch, ch, ih, iw]);
                 b.conv2d(&layer, &x, conv)

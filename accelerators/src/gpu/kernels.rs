@@ -246,6 +246,8 @@ pub struct Device<'a> {
     pub cal: &'a Calibration,
     /// Run fp32 matmuls on TF32 tensor cores.
     pub allow_tf32: bool,
+    /// BatchNorms stay folded into their convs (otherwise each is a kernel of its own).
+    pub fold_batchnorm: bool,
 }
 
 impl Device<'_> {
@@ -573,6 +575,26 @@ impl Device<'_> {
                 let p = GemmProblem::dense(g.batch, g.m, g.n, g.k, dtype);
                 self.gemm_planned(&p, dtype, plan)
             }
+            OpKind::Conv2d(cv) | OpKind::ConvTranspose2d(cv)
+                if cv.folded_bn && !self.fold_batchnorm =>
+            {
+                // The framework's BatchNorm after the conv: a kernel of its own that reads and
+                // writes the conv's output (inference mode: a per-channel scale and shift).
+                let mut conv = op.clone();
+                if let OpKind::Conv2d(c) | OpKind::ConvTranspose2d(c) = &mut conv.kind {
+                    c.folded_bn = false;
+                }
+                let mut e = self.op_planned(&conv, plan);
+                let out = op.bytes_written() as f64;
+                let bn = self.memory_kernel(2.0 * out, 1.0, 2.0 * numel(&op.output) as f64);
+                e.launches += bn.launches;
+                e.body_s += bn.body_s;
+                e.compute_s += bn.compute_s;
+                e.memory_s += bn.memory_s;
+                e.hbm_bytes += bn.hbm_bytes;
+                e.flops += bn.flops;
+                e
+            }
             OpKind::Conv2d(cv) | OpKind::ConvTranspose2d(cv) => {
                 let Some(v) = op.gemm_view() else {
                     return KernelEstimate::view();
@@ -729,6 +751,7 @@ mod tests {
             spec: &s,
             cal: &c,
             allow_tf32: false,
+            fold_batchnorm: false,
         };
         let big = d.gemm(
             &GemmProblem::dense(1, 8192, 8192, 8192, DType::Bf16),
@@ -753,6 +776,7 @@ mod tests {
             spec: &s,
             cal: &c,
             allow_tf32: false,
+            fold_batchnorm: false,
         };
         let t = |n| {
             d.gemm(

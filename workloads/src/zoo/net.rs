@@ -82,6 +82,10 @@ impl Net {
         c: Conv2d,
     ) -> Result<Tensor, WorkloadError> {
         let out = c.out_channels;
+        let c = Conv2d {
+            folded_bn: true,
+            ..c
+        };
         let y = self.b.conv2d(name, x, c)?;
         self.folded += 2 * out;
         Ok(y)

@@ -189,6 +189,7 @@ fn conv(ctx: &mut Ctx<'_>, node: &Node<'_>) -> R<()> {
         pads: win.pads,
         dilation: win.dilation,
         groups,
+        folded_bn: false,
     };
     let y = ctx.build(node, &[&x4], |b, name| b.conv2d(name, &x4, c))?;
     ctx.use_consts([&w]);
@@ -306,6 +307,7 @@ fn conv_transpose(ctx: &mut Ctx<'_>, node: &Node<'_>) -> R<()> {
         pads: pads4,
         dilation: dil2,
         groups,
+        folded_bn: false,
     };
     let y = ctx.emit(node, "", OpKind::ConvTranspose2d(c), &[&x4], out4)?;
     ctx.use_consts([&w]);
