@@ -768,7 +768,9 @@ fn head(
         return Ok(x.clone());
     }
     let last = if s.q_len > 1 {
-        b.copy("last_token", &[x], vec![s.batch, 1, h])?
+        // `x[:, -1:, :]`: a strided view of each sequence's last token; the norm and the LM
+        // head read just those rows.
+        b.add_op("last_token", OpKind::Reshape, &[x], vec![s.batch, 1, h])
     } else {
         x.clone()
     };

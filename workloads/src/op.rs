@@ -285,7 +285,7 @@ pub enum OpKind {
     },
     /// Data movement without arithmetic: transpose, concat, split, slice, gather.
     Copy,
-    /// A view with a new shape: no data moves.
+    /// A view: a new shape, or a strided slice of its input (e.g. `x[:, -1:]`); no data moves.
     Reshape,
 }
 

@@ -210,7 +210,7 @@ fn llama2_7b_cuda_graph_decode_within_15_percent() {
 /// fitted to them.
 ///
 /// Not met yet, so not run by default (`cargo test -- --ignored` runs it): the batch-16 ×
-/// 2048-token prefill is predicted at −15.1 % (the other three rows: −0.8 %, −14.4 %, −13.7 %).
+/// 2048-token prefill is predicted at −15.1 % (the other three rows: −1.0 %, −14.4 %, −13.7 %).
 /// The measured decoder is plain PyTorch; its reference RMSNorm (fp32 upcast, pow, mean,
 /// rsqrt, two multiplies, cast back) and its K/V copies into the preallocated cache are kernels
 /// the LLM lowering does not emit, worth roughly the missing 15 % at this size. The bound stays
