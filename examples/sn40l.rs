@@ -23,22 +23,7 @@ fn main() -> Result<(), String> {
     };
     let study = archsim::sn40l::load(&root.join("configs/repro/sn40l.yaml"))?;
     let r = archsim::sn40l::run(&study)?;
-    for f in &r.fusion {
-        eprintln!(
-            "{}: unfused {:.6} s, fused SO {:.6} s, fused HO {:.6} s ({:.2}x)",
-            f.name,
-            f.unfused_s,
-            f.fused_so_s,
-            f.fused_s,
-            f.unfused_s / f.fused_s
-        );
-    }
-    for (p, s) in &r.switching {
-        eprintln!("switch {p}: {s:.6} s");
-    }
-    for (p, res) in &r.serving {
-        eprintln!("serve {p}: {res:?}");
-    }
+    eprint!("{}", archsim::sn40l::summary(&r));
     archsim::sn40l::write(&study, &r, &out)?;
     eprintln!("wrote {}", out.display());
     Ok(())

@@ -319,28 +319,7 @@ fn run_sn40l(
         eprintln!("wrote {}", dir.display());
         return Ok(());
     }
-    println!(
-        "{:<34} {:>12} {:>12} {:>8}",
-        "fusion case", "unfused s", "fused s", "speedup"
-    );
-    for f in &r.fusion {
-        println!(
-            "{:<34} {:>12.6} {:>12.6} {:>7.2}x",
-            f.name,
-            f.unfused_s,
-            f.fused_s,
-            f.unfused_s / f.fused_s
-        );
-    }
-    for (p, s) in &r.switching {
-        println!("expert switch {p:<20} {s:>12.6} s");
-    }
-    for (p, res) in &r.serving {
-        match res {
-            Ok(c) => println!("CoE serving {p:<22} {:>10.2} requests/s", c.requests_per_s),
-            Err(e) => println!("CoE serving {p:<22} {e}"),
-        }
-    }
+    print!("{}", archsim::sn40l::summary(&r));
     println!("wrote {}", dir.display());
     Ok(())
 }

@@ -242,6 +242,41 @@ fn rps(r: &Result<CoeResult, String>) -> Option<f64> {
     r.as_ref().ok().map(|r| r.requests_per_s)
 }
 
+/// The results as a short table for the terminal.
+pub fn summary(r: &Results) -> String {
+    let mut t = format!(
+        "{:<34} {:>12} {:>12} {:>12} {:>8}\n",
+        "fusion case", "unfused s", "fused SO s", "fused HO s", "speedup"
+    );
+    for f in &r.fusion {
+        writeln!(
+            t,
+            "{:<34} {:>12.6} {:>12.6} {:>12.6} {:>7.2}x",
+            f.name,
+            f.unfused_s,
+            f.fused_so_s,
+            f.fused_s,
+            f.unfused_s / f.fused_s
+        )
+        .ok();
+    }
+    for (p, s) in &r.switching {
+        writeln!(t, "expert switch {p:<20} {s:>12.6} s").ok();
+    }
+    for (p, res) in &r.serving {
+        match res {
+            Ok(c) => writeln!(
+                t,
+                "CoE serving {p:<22} {:>10.2} requests/s",
+                c.requests_per_s
+            ),
+            Err(e) => writeln!(t, "CoE serving {p:<22} {e}"),
+        }
+        .ok();
+    }
+    t
+}
+
 /// Writes the CSVs, plots and README into `out`.
 pub fn write(s: &Study, r: &Results, out: &Path) -> Result<(), String> {
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
