@@ -227,9 +227,10 @@ impl Hetero {
                 reason: "no tasks to run".into(),
             });
         }
-        let mut ops: Vec<MappedOp> = Vec::new();
-        let mut sched: Vec<Task> = Vec::new();
-        let mut owner: Vec<usize> = Vec::new();
+        let total: usize = tasks.iter().map(|w| w.graph.node_count()).sum();
+        let mut ops: Vec<MappedOp> = Vec::with_capacity(total);
+        let mut sched: Vec<Task> = Vec::with_capacity(total);
+        let mut owner: Vec<usize> = Vec::with_capacity(total);
         let mut weight_bytes = 0;
         for (t, w) in tasks.iter().enumerate() {
             let s = self.cfg.sub_of(t);
