@@ -119,7 +119,8 @@ pub fn report(
     let engines = acc.resources().engines;
     let mut order: Vec<usize> = (0..m.ops.len()).collect();
     order.sort_by_key(|&i| (s.slots[i].start, i));
-    let mut totals: BTreeMap<String, u64> = BTreeMap::new();
+    // Accumulated under the levels' static names; owned keys only once, at the end.
+    let mut totals: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut energy_pj = 0.0;
     let (mut compute, mut stall, mut macs) = (0u64, 0u64, 0u64);
     let ops = order
@@ -134,7 +135,7 @@ pub fn report(
             macs += o.macs;
             energy_pj += o.cost.energy_pj;
             for &(level, b) in &o.cost.bytes {
-                *totals.entry(level.to_string()).or_default() += b;
+                *totals.entry(level).or_default() += b;
             }
             let utilization = if cycles == 0 || o.cost.mac_slots == 0 {
                 0.0
@@ -187,7 +188,10 @@ pub fn report(
             .dram()
             .and_then(|d| s.peak_bytes.get(d).copied())
             .unwrap_or(0),
-        bytes: totals,
+        bytes: totals
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
         ops,
         provenance: Provenance {
             archsim_version: env!("CARGO_PKG_VERSION").to_string(),
