@@ -907,21 +907,7 @@ pub fn evaluate(
     };
     let graph = step_workload(cfg, step, dtype)?;
     let mut report = run(&graph, &acc, config_hash, seed)?;
-    let context = match step.phase {
-        Phase::Prefill => step.prompt_len + 1,
-        Phase::Decode => step.context_len.unwrap_or(step.prompt_len + 1),
-    };
-    let prefill = LlmConfig {
-        phase: Phase::Prefill,
-        context_len: None,
-        prompt_len: step.serving_prompt_len(),
-        ..step.clone()
-    };
-    let decode = LlmConfig {
-        phase: Phase::Decode,
-        context_len: Some(context),
-        ..step.clone()
-    };
+    let (prefill, decode, context) = step.serving_steps();
     let ttft = match step.phase {
         Phase::Prefill => report.latency_s,
         Phase::Decode => step_latency_s(cfg, &prefill, dtype)?,

@@ -306,6 +306,28 @@ pub struct LlmInfo {
 }
 
 impl LlmConfig {
+    /// The two steps behind serving metrics, and the context the decode step runs at: the
+    /// prefill of the (serving) prompt, and one decode step at `context_len` (default: right
+    /// after the prompt).
+    pub fn serving_steps(&self) -> (LlmConfig, LlmConfig, u64) {
+        let context = match self.phase {
+            Phase::Prefill => self.prompt_len + 1,
+            Phase::Decode => self.context_len.unwrap_or(self.prompt_len + 1),
+        };
+        let prefill = LlmConfig {
+            phase: Phase::Prefill,
+            context_len: None,
+            prompt_len: self.serving_prompt_len(),
+            ..self.clone()
+        };
+        let decode = LlmConfig {
+            phase: Phase::Decode,
+            context_len: Some(context),
+            ..self.clone()
+        };
+        (prefill, decode, context)
+    }
+
     /// The prompt behind a step's serving metrics (time to first token): `prompt_len`, except
     /// that a decode step at `context_len` cannot have had a longer prompt than
     /// `context_len − 1` tokens (so `{phase: decode, context_len: 129}` with the default

@@ -25,7 +25,7 @@
 //!   ([`super::kernels`]); memory figures are per device.
 
 use archsim_sim::{KvSwap, LlmMemory, LlmReport, LlmStep};
-use archsim_workloads::llm::{self, LlmConfig, Phase};
+use archsim_workloads::llm::{self, LlmConfig};
 use archsim_workloads::{numel, DType, OpKind, Workload};
 
 use super::Gpu;
@@ -72,21 +72,7 @@ pub fn metrics(gpu: &Gpu, cfg: &LlmConfig, dtype: DType) -> Result<LlmReport, Ac
         key: "workload.llm".into(),
         reason: e.to_string(),
     };
-    let context = match cfg.phase {
-        Phase::Prefill => cfg.prompt_len + 1,
-        Phase::Decode => cfg.context_len.unwrap_or(cfg.prompt_len + 1),
-    };
-    let prefill_cfg = LlmConfig {
-        phase: Phase::Prefill,
-        context_len: None,
-        prompt_len: cfg.serving_prompt_len(),
-        ..cfg.clone()
-    };
-    let decode_cfg = LlmConfig {
-        phase: Phase::Decode,
-        context_len: Some(context),
-        ..cfg.clone()
-    };
+    let (prefill_cfg, decode_cfg, context) = cfg.serving_steps();
     let prefill = llm::lower(&prefill_cfg, dtype).map_err(bad)?;
     let decode = llm::lower(&decode_cfg, dtype).map_err(bad)?;
     let info = decode
@@ -164,6 +150,7 @@ pub fn metrics(gpu: &Gpu, cfg: &LlmConfig, dtype: DType) -> Result<LlmReport, Ac
 mod tests {
     use super::*;
     use crate::gpu::{GpuConfig, LaunchMode};
+    use archsim_workloads::llm::Phase;
 
     fn cfg(model: &str, batch: u64, prompt: u64, context: u64, tp: u64) -> LlmConfig {
         LlmConfig {
