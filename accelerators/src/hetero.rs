@@ -221,6 +221,27 @@ impl Hetero {
         config_hash: &str,
         seed: u64,
     ) -> Result<Report, AccelError> {
+        self.simulate_with(tasks, config_hash, seed, true)
+    }
+
+    /// [`Hetero::simulate`] without the per-op rows (`ops` empty; totals and `tasks` the same):
+    /// the evaluation a search or gym step needs.
+    pub fn simulate_totals(
+        &self,
+        tasks: &[Workload],
+        config_hash: &str,
+        seed: u64,
+    ) -> Result<Report, AccelError> {
+        self.simulate_with(tasks, config_hash, seed, false)
+    }
+
+    fn simulate_with(
+        &self,
+        tasks: &[Workload],
+        config_hash: &str,
+        seed: u64,
+        with_ops: bool,
+    ) -> Result<Report, AccelError> {
         if tasks.is_empty() {
             return Err(AccelError::InvalidConfig {
                 key: "assignment".into(),
@@ -275,7 +296,11 @@ impl Hetero {
         let mut resident = vec![0; 1];
         resident[DRAM] = weight_bytes;
         let schedule = list_schedule(&sched, &self.resources(), &resident)?;
-        let mut report = pipeline::report(&mapping, &schedule, self, config_hash, seed);
+        let mut report = if with_ops {
+            pipeline::report(&mapping, &schedule, self, config_hash, seed)
+        } else {
+            pipeline::report_totals(&mapping, &schedule, self, config_hash, seed)
+        };
         let freq = self.cfg.freq_mhz * 1e6;
         let owner = &owner;
         let per_task = (0..tasks.len())
@@ -391,6 +416,26 @@ mod tests {
 
     fn w(name: &str) -> Workload {
         zoo::build(name, 1, DType::Int8).unwrap()
+    }
+
+    #[test]
+    fn totals_only_reports_the_same_figures() {
+        let h = Hetero::new(HeteroConfig::new(vec![
+            SubAccelConfig::new("a", 16, 16, Dataflow::Os),
+            SubAccelConfig::new("b", 32, 32, Dataflow::Ws),
+        ]))
+        .unwrap();
+        let nets = [w(BIG), w(SMALL)];
+        let full = h.simulate(&nets, "t", 0).unwrap();
+        let lean = h.simulate_totals(&nets, "t", 0).unwrap();
+        assert!(lean.ops.is_empty() && !full.ops.is_empty());
+        assert_eq!(
+            Report {
+                ops: Vec::new(),
+                ..full
+            },
+            lean
+        );
     }
 
     #[test]

@@ -115,6 +115,29 @@ pub fn report(
     config_hash: &str,
     seed: u64,
 ) -> Report {
+    report_with(m, s, acc, config_hash, seed, true)
+}
+
+/// [`report`] with the totals alone (`ops` left empty): the same figures for a caller that
+/// reads no per-op row — a search or gym step — without building one string per op.
+pub fn report_totals(
+    m: &Mapping,
+    s: &Schedule,
+    acc: &dyn Accelerator,
+    config_hash: &str,
+    seed: u64,
+) -> Report {
+    report_with(m, s, acc, config_hash, seed, false)
+}
+
+fn report_with(
+    m: &Mapping,
+    s: &Schedule,
+    acc: &dyn Accelerator,
+    config_hash: &str,
+    seed: u64,
+    with_ops: bool,
+) -> Report {
     let freq = acc.freq_mhz();
     let engines = acc.resources().engines;
     let mut order: Vec<usize> = (0..m.ops.len()).collect();
@@ -125,7 +148,7 @@ pub fn report(
     let (mut compute, mut stall, mut macs) = (0u64, 0u64, 0u64);
     let ops = order
         .into_iter()
-        .map(|i| {
+        .filter_map(|i| {
             let o = &m.ops[i];
             let slot = s.slots[i];
             let cycles = slot.end - slot.start;
@@ -137,12 +160,15 @@ pub fn report(
             for &(level, b) in &o.cost.bytes {
                 *totals.entry(level).or_default() += b;
             }
+            if !with_ops {
+                return None;
+            }
             let utilization = if cycles == 0 || o.cost.mac_slots == 0 {
                 0.0
             } else {
                 o.macs as f64 / (cycles as f64 * o.cost.mac_slots as f64)
             };
-            OpReport {
+            Some(OpReport {
                 name: o.name.clone(),
                 kind: o.kind.to_string(),
                 engine: engines
@@ -164,7 +190,7 @@ pub fn report(
                     .collect(),
                 energy_j: o.cost.energy_pj * 1e-12,
                 latency_s: cycles as f64 / (freq * 1e6),
-            }
+            })
         })
         .collect();
     let total_cycles = s.makespan.get();

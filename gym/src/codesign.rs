@@ -510,7 +510,7 @@ impl CoDesignConfig {
         hc.freq_mhz = h.freq_mhz;
         let chip = Hetero::new(hc).map_err(|e| e.to_string())?;
         let r = chip
-            .simulate(&nets, "", self.seed)
+            .simulate_totals(&nets, "", self.seed)
             .map_err(|e| e.to_string())?;
         let latency_ms: Vec<f64> = r
             .tasks
