@@ -39,7 +39,7 @@
 use serde::{Deserialize, Serialize};
 
 use archsim_workloads::{
-    numel, Attention, CollectiveFunc, DType, GemmView, Op, OpKind, ReduceFunc,
+    numel, Attention, CollectiveFunc, Conv2d, DType, GemmView, Op, OpKind, ReduceFunc,
 };
 
 use super::calib::{info, Calibration};
@@ -568,67 +568,27 @@ impl Device<'_> {
     /// [`Device::gemm_planned`]).
     pub fn op_planned(&self, op: &Op, plan: Option<([u32; 2], u32)>) -> KernelEstimate {
         let dtype = op.dtype;
-        let b = dtype.bytes();
         match &op.kind {
             OpKind::Reshape => KernelEstimate::view(),
             OpKind::Gemm(g) => {
                 let p = GemmProblem::dense(g.batch, g.m, g.n, g.k, dtype);
                 self.gemm_planned(&p, dtype, plan)
             }
-            OpKind::Conv2d(cv) | OpKind::ConvTranspose2d(cv)
-                if cv.folded_bn && !self.fold_batchnorm =>
-            {
-                // The framework's BatchNorm after the conv: a kernel of its own that reads and
-                // writes the conv's output (inference mode: a per-channel scale and shift).
-                let mut conv = op.clone();
-                if let OpKind::Conv2d(c) | OpKind::ConvTranspose2d(c) = &mut conv.kind {
-                    c.folded_bn = false;
-                }
-                let mut e = self.op_planned(&conv, plan);
-                let out = op.bytes_written() as f64;
-                let bn = self.memory_kernel(2.0 * out, 1.0, 2.0 * numel(&op.output) as f64);
-                e.launches += bn.launches;
-                e.body_s += bn.body_s;
-                e.compute_s += bn.compute_s;
-                e.memory_s += bn.memory_s;
-                e.hbm_bytes += bn.hbm_bytes;
-                e.flops += bn.flops;
-                e
-            }
             OpKind::Conv2d(cv) | OpKind::ConvTranspose2d(cv) => {
-                let Some(v) = op.gemm_view() else {
-                    return KernelEstimate::view();
-                };
-                if cv.is_depthwise() {
-                    return self.depthwise(op, v);
+                let mut e = self.conv(op, cv, dtype, plan);
+                if cv.folded_bn && !self.fold_batchnorm {
+                    // The framework's BatchNorm after the conv: a kernel of its own that reads
+                    // and writes the conv's output (inference mode: a per-channel scale and
+                    // shift).
+                    let out = op.bytes_written() as f64;
+                    let bn = self.memory_kernel(2.0 * out, 1.0, 2.0 * numel(&op.output) as f64);
+                    e.launches += bn.launches;
+                    e.body_s += bn.body_s;
+                    e.compute_s += bn.compute_s;
+                    e.memory_s += bn.memory_s;
+                    e.hbm_bytes += bn.hbm_bytes;
+                    e.flops += bn.flops;
                 }
-                let input = op.input_elems() as f64 * b as f64;
-                let weights = op.weight_elems() as f64 * b as f64;
-                let mut p = GemmProblem {
-                    batch: v.groups,
-                    m: v.m,
-                    n: v.n,
-                    k: v.k,
-                    a_bytes: input,
-                    b_bytes: weights,
-                    c_bytes: op.bytes_written() as f64,
-                    align_a: alignment(cv.in_channels / cv.groups.max(1) * b),
-                    align_b: alignment(cv.out_channels / cv.groups.max(1) * b),
-                    extra_s: self.cal.conv_us * 1e-6,
-                    warmup: false,
-                    // The im2col gather of a windowed conv (address generation, halos) slows
-                    // the main loop.
-                    rate_factor: if cv.kernel[0] * cv.kernel[1] > 1 {
-                        self.cal.conv_window_efficiency
-                    } else {
-                        1.0
-                    },
-                };
-                if v.groups > 1 {
-                    p.align_a = p.align_a.min(alignment(v.k * b));
-                }
-                let mut e = self.gemm_planned(&p, dtype, plan);
-                e.class = KernelClass::Conv;
                 e
             }
             OpKind::Attention(a) => self.attention(a, dtype),
@@ -664,6 +624,51 @@ impl Device<'_> {
                 self.memory_kernel(bytes, 1.0, op.flops() as f64)
             }
         }
+    }
+
+    /// A (transposed) convolution as implicit GEMM, or the depthwise stencil.
+    fn conv(
+        &self,
+        op: &Op,
+        cv: &Conv2d,
+        dtype: DType,
+        plan: Option<([u32; 2], u32)>,
+    ) -> KernelEstimate {
+        let b = dtype.bytes();
+        let Some(v) = op.gemm_view() else {
+            return KernelEstimate::view();
+        };
+        if cv.is_depthwise() {
+            return self.depthwise(op, v);
+        }
+        let input = op.input_elems() as f64 * b as f64;
+        let weights = op.weight_elems() as f64 * b as f64;
+        let mut p = GemmProblem {
+            batch: v.groups,
+            m: v.m,
+            n: v.n,
+            k: v.k,
+            a_bytes: input,
+            b_bytes: weights,
+            c_bytes: op.bytes_written() as f64,
+            align_a: alignment(cv.in_channels / cv.groups.max(1) * b),
+            align_b: alignment(cv.out_channels / cv.groups.max(1) * b),
+            extra_s: self.cal.conv_us * 1e-6,
+            warmup: false,
+            // The im2col gather of a windowed conv (address generation, halos) slows the main
+            // loop.
+            rate_factor: if cv.kernel[0] * cv.kernel[1] > 1 {
+                self.cal.conv_window_efficiency
+            } else {
+                1.0
+            },
+        };
+        if v.groups > 1 {
+            p.align_a = p.align_a.min(alignment(v.k * b));
+        }
+        let mut e = self.gemm_planned(&p, dtype, plan);
+        e.class = KernelClass::Conv;
+        e
     }
 
     /// Depthwise convolution: a stencil over channels-last activations, memory-bound; its
