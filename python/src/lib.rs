@@ -47,6 +47,25 @@ fn guarded<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
     })
 }
 
+/// Mean seconds of one Rust step over `n` steps cycling through `actions` (`step` runs one,
+/// resetting the episode when it ends): the baseline for the binding's overhead.
+fn time_steps(
+    actions: &[Vec<i64>],
+    n: usize,
+    mut step: impl FnMut(&[i64]) -> Result<(), GymError>,
+) -> PyResult<f64> {
+    if actions.is_empty() || n == 0 {
+        return Err(PyValueError::new_err("need at least one action and n > 0"));
+    }
+    guarded(|| {
+        let t0 = std::time::Instant::now();
+        for k in 0..n {
+            step(&actions[k % actions.len()]).map_err(gym_err)?;
+        }
+        Ok(t0.elapsed().as_secs_f64() / n as f64)
+    })
+}
+
 fn gym_err(e: GymError) -> PyErr {
     match e {
         GymError::InvalidAction { .. } => ActionError::new_err(e.to_string()),
@@ -381,21 +400,13 @@ impl DseEnvCore {
     /// Mean seconds of one Rust step over `n` steps cycling through `actions` (episodes reset
     /// when they end) — the baseline for measuring the binding's overhead in the same run.
     fn time_steps(&mut self, actions: Vec<Vec<i64>>, n: usize) -> PyResult<f64> {
-        if actions.is_empty() || n == 0 {
-            return Err(PyValueError::new_err("need at least one action and n > 0"));
-        }
-        guarded(|| {
-            let t0 = std::time::Instant::now();
-            for k in 0..n {
-                let s = self
-                    .env
-                    .step(&actions[k % actions.len()])
-                    .map_err(gym_err)?;
-                if s.terminated || s.truncated {
-                    self.env.reset(None);
-                }
+        let env = &mut self.env;
+        time_steps(&actions, n, |a| {
+            let s = env.step(a)?;
+            if s.terminated || s.truncated {
+                env.reset(None);
             }
-            Ok(t0.elapsed().as_secs_f64() / n as f64)
+            Ok(())
         })
     }
 
@@ -583,21 +594,12 @@ impl CoDesignEnvCore {
 
     /// Mean seconds of one Rust step over `n` steps cycling through `actions`.
     fn time_steps(&mut self, actions: Vec<Vec<i64>>, n: usize) -> PyResult<f64> {
-        if actions.is_empty() || n == 0 {
-            return Err(PyValueError::new_err("need at least one action and n > 0"));
-        }
-        guarded(|| {
-            let t0 = std::time::Instant::now();
-            for k in 0..n {
-                let s = self
-                    .env
-                    .step(&actions[k % actions.len()])
-                    .map_err(gym_err)?;
-                if s.truncated {
-                    self.env.reset(None);
-                }
+        let env = &mut self.env;
+        time_steps(&actions, n, |a| {
+            if env.step(a)?.truncated {
+                env.reset(None);
             }
-            Ok(t0.elapsed().as_secs_f64() / n as f64)
+            Ok(())
         })
     }
 }
