@@ -337,6 +337,12 @@ impl<'de> Deserialize<'de> for Node {
     }
 }
 
+/// Line and column of the value at the dotted `path` in the YAML `text` (of the key, when the
+/// value is a mapping), for errors found outside the config loader.
+pub fn locate_key(text: &str, path: &[String]) -> Option<(u64, u64)> {
+    locate(text, path, false)
+}
+
 /// Line and column of the deepest node along `path`: the value of the last key found, or the
 /// key itself when `at_key` (an unknown field) or when the value is a whole mapping.
 fn locate(text: &str, path: &[String], at_key: bool) -> Option<(u64, u64)> {

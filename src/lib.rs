@@ -22,6 +22,7 @@ pub mod output;
 pub mod plot;
 pub mod search;
 pub mod sn40l;
+pub mod studies;
 pub mod study;
 pub mod sweep;
 
@@ -77,93 +78,48 @@ pub fn config_hash(cfg: &Config) -> String {
     archsim_sim::fnv1a_hex(&json)
 }
 
+/// The context a family runs in: the config's hash and seed, the workload's dtype and its
+/// `llm:` step.
+pub fn context<'a>(
+    cfg: &'a Config,
+    config_hash: &'a str,
+) -> archsim_accelerators::family::Context<'a> {
+    archsim_accelerators::family::Context {
+        config_hash,
+        seed: cfg.seed,
+        dtype: cfg.workload.dtype(),
+        llm: cfg.workload.llm.as_ref(),
+    }
+}
+
 /// Runs the whole pipeline for `cfg`; relative paths in it are resolved against `base_dir`.
 ///
-/// A `jobs:` workload on `accelerator.kind: soc` runs the SoC scheduling simulation; its report
-/// carries the job statistics (`makespan`, latency percentiles, PE utilization, …). A `tasks:`
-/// workload on `accelerator.kind: hetero` runs its networks concurrently; the report carries
-/// per-task latency in `tasks`.
+/// The config builds its family (`accelerator.kind`, through the registry in
+/// `archsim_accelerators`) and the workload in its form: an op graph, several networks run
+/// concurrently (`tasks:`, whose report carries per-task latency in `tasks`), or a stream of
+/// job DAGs (`jobs:`, whose report carries the job statistics). Which families run which form
+/// is checked when the config loads.
 pub fn simulate(cfg: &Config, base_dir: &Path) -> Result<Report, Error> {
-    if cfg.workload.is_jobs() {
-        return simulate_jobs(cfg, base_dir);
-    }
-    if cfg.workload.is_tasks() {
-        let tasks = cfg.workload.build_tasks(base_dir)?;
-        return match &cfg.accelerator {
-            archsim_accelerators::AcceleratorConfig::Hetero(h) => {
-                let chip = archsim_accelerators::hetero::Hetero::new(h.clone())?;
-                Ok(chip.simulate(&tasks, &config_hash(cfg), cfg.seed)?)
-            }
-            _ => Err(Error::Accelerator(
-                archsim_accelerators::AccelError::InvalidConfig {
-                    key: "kind".into(),
-                    reason: "a `tasks:` workload runs on `kind: hetero`".into(),
-                },
-            )),
-        };
-    }
-    evaluate(cfg, &cfg.workload.build(base_dir)?)
+    use archsim_workloads::Form;
+    let family = cfg.accelerator.family()?;
+    let hash = config_hash(cfg);
+    let ctx = context(cfg, &hash);
+    Ok(match cfg.workload.form() {
+        Form::Graph => family.run_graph(&cfg.workload.build(base_dir)?, &ctx)?,
+        Form::Tasks => family.run_tasks(&cfg.workload.build_tasks(base_dir)?, &ctx)?,
+        Form::Jobs => family.run_jobs(&cfg.workload.build_jobs(base_dir, cfg.seed)?, &ctx)?,
+    })
 }
 
-/// Runs a `jobs:` workload on its SoC.
-pub fn simulate_jobs(cfg: &Config, base_dir: &Path) -> Result<Report, Error> {
-    let set = cfg.workload.build_jobs(base_dir, cfg.seed)?;
-    match &cfg.accelerator {
-        archsim_accelerators::AcceleratorConfig::Soc(soc) => Ok(
-            archsim_accelerators::soc::simulate(soc, &set, &config_hash(cfg), cfg.seed)?,
-        ),
-        _ => Err(Error::Accelerator(
-            archsim_accelerators::AccelError::InvalidConfig {
-                key: "kind".into(),
-                reason: "a `jobs:` workload runs on `kind: soc`".into(),
-            },
-        )),
-    }
-}
-
-/// Runs the mapping, schedule and report stages of `cfg` on an already built workload.
+/// Runs the mapping, schedule and report stages of `cfg` on an already built op graph.
 ///
-/// On a GPU the report also carries the serving metrics of an `llm:` workload (TTFT, TPOT,
-/// memory, largest batch, KV-cache swapping) in its `llm` field; a model whose weights do not
-/// fit in device memory is an out-of-memory error.
+/// A family that prices serving (the GPU, NPU+PIM and roofline families) also fills the
+/// report's `llm` section for an `llm:` workload (TTFT, TPOT, memory, largest batch, KV-cache
+/// swapping); a model whose weights do not fit in device memory is an out-of-memory error.
 pub fn evaluate(cfg: &Config, w: &archsim_workloads::Workload) -> Result<Report, Error> {
-    if let archsim_accelerators::AcceleratorConfig::Gpu(g) = &cfg.accelerator {
-        let gpu = archsim_accelerators::gpu::Gpu::new(g)?;
-        let llm = match &cfg.workload.llm {
-            Some(l) => Some(archsim_accelerators::gpu::llm::metrics(
-                &gpu,
-                l,
-                cfg.workload.dtype(),
-            )?),
-            None => None,
-        };
-        let mut report = gpu.evaluate(w, &config_hash(cfg), cfg.seed)?;
-        report.llm = llm;
-        return Ok(report);
-    }
-    if let archsim_accelerators::AcceleratorConfig::Rdu(c) = &cfg.accelerator {
-        return Ok(archsim_accelerators::rdu::evaluate(
-            c,
-            w,
-            &config_hash(cfg),
-            cfg.seed,
-        )?);
-    }
-    if let archsim_accelerators::AcceleratorConfig::NpuPim(c) = &cfg.accelerator {
-        return Ok(archsim_accelerators::npu_pim::evaluate(
-            c,
-            cfg.workload.llm.as_ref(),
-            cfg.workload.dtype(),
-            w,
-            &config_hash(cfg),
-            cfg.seed,
-        )?);
-    }
-    let acc = cfg.accelerator.build()?;
-    Ok(archsim_accelerators::pipeline::evaluate(
-        w,
-        acc.as_ref(),
-        &config_hash(cfg),
-        cfg.seed,
-    )?)
+    let hash = config_hash(cfg);
+    Ok(cfg
+        .accelerator
+        .family()?
+        .run_graph(w, &context(cfg, &hash))?)
 }

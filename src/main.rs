@@ -202,8 +202,8 @@ fn plot(
                 .map_err(|e| bad(format!("not an archsim report: {e}")))?;
             let dir = out.unwrap_or_else(|| folder(&report));
             std::fs::create_dir_all(&dir).map_err(|e| bad(e.to_string()))?;
-            let stem = if r.jobs.is_some() {
-                archsim::plot::gantt(&r, &dir, "gantt", 8).map_err(&bad)?;
+            let stem = if let Some(jobs) = &r.jobs {
+                archsim::plot::gantt(&r, &dir, "gantt", jobs.gantt_jobs).map_err(&bad)?;
                 "gantt"
             } else {
                 archsim::plot::per_op_cycles(&r, &dir, "cycles_per_op").map_err(&bad)?;
@@ -271,59 +271,6 @@ fn sweep(path: &Path, out: Option<PathBuf>) -> Result<(), Error> {
     Ok(())
 }
 
-/// `archsim run` on an SN40L study file (`configs/repro/sn40l.yaml`): fused vs unfused kernels,
-/// expert switching and Composition-of-Experts serving, written into `dir`.
-fn run_sn40l(
-    v: &mut serde_json::Value,
-    file: &str,
-    set: &[String],
-    json: bool,
-    dir: PathBuf,
-) -> Result<(), Error> {
-    let bad = |message: String| {
-        Error::Config(archsim::config::ConfigError {
-            file: file.to_string(),
-            location: None,
-            key: None,
-            from_override: None,
-            message,
-        })
-    };
-    archsim::config::apply_overrides(v, file, set)?;
-    let study = archsim::sn40l::from_value(v.take()).map_err(bad)?;
-    let r = archsim::sn40l::run(&study).map_err(bad)?;
-    archsim::sn40l::write(&study, &r, &dir).map_err(|message| Error::Io {
-        path: dir.display().to_string(),
-        message,
-    })?;
-    let serving: Vec<serde_json::Value> = r
-        .serving
-        .iter()
-        .map(|(p, res)| match res {
-            Ok(c) => serde_json::json!({"platform": p, "requests_per_s": c.requests_per_s}),
-            Err(e) => serde_json::json!({"platform": p, "error": e}),
-        })
-        .collect();
-    if json {
-        let j = serde_json::json!({
-            "fusion": r.fusion.iter().map(|f| serde_json::json!({
-                "workload": f.name, "unfused_s": f.unfused_s,
-                "fused_so_s": f.fused_so_s, "fused_s": f.fused_s,
-            })).collect::<Vec<_>>(),
-            "switching": r.switching.iter().map(|(p, s)| serde_json::json!({
-                "platform": p, "switch_s": s,
-            })).collect::<Vec<_>>(),
-            "coe_serving": serving,
-        });
-        println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
-        eprintln!("wrote {}", dir.display());
-        return Ok(());
-    }
-    print!("{}", archsim::sn40l::summary(&r));
-    println!("wrote {}", dir.display());
-    Ok(())
-}
-
 fn run(
     path: Option<&Path>,
     json: bool,
@@ -385,18 +332,20 @@ fn run(
             return Ok(());
         }
     }
-    if let Ok(mut v) = serde_saphyr::from_str::<serde_json::Value>(&text) {
-        if archsim::sn40l::is_study(&v) {
-            return run_sn40l(
-                &mut v,
-                &file,
+    if let Ok(v) = serde_saphyr::from_str::<serde_json::Value>(&text) {
+        if let Some(study) = archsim::studies::find(&v, &text, &file)? {
+            return (study.run)(&archsim::studies::StudyRun {
+                doc: v,
+                text: &text,
+                file: &file,
+                base: &base,
                 set,
                 json,
-                out.unwrap_or_else(|| PathBuf::from("out").join(&name)),
-            );
+                dir: out.unwrap_or_else(|| PathBuf::from("out").join(&name)),
+            });
         }
     }
-    let (cfg, study, search) = config::load_full(&text, &file, set).map_err(|mut e| {
+    let (cfg, _, search) = config::load_full(&text, &file, set).map_err(|mut e| {
         // A sweep's base config may leave swept keys out: point at the command that runs it.
         let is_sweep = serde_saphyr::from_str::<serde_json::Value>(&text)
             .is_ok_and(|v| v.get("sweep").is_some());
@@ -455,46 +404,6 @@ fn run(
         return Ok(());
     }
 
-    if let Some(study) = study {
-        eprintln!(
-            "study {:?}: {} schedulers x {} rates x {} seeds",
-            study.kind,
-            study.schedulers.len(),
-            study.rates_per_ms.len(),
-            study.seeds.len().max(1)
-        );
-        let rows = archsim::study::run(&cfg, &study, &base)?;
-        let files = archsim::study::write(&cfg, &study, &rows, &dir)?;
-        let summary = archsim::study::summarize(&study, &rows);
-        if json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&summary).expect("rows serialize")
-            );
-            eprintln!("wrote {}", dir.display());
-            return Ok(());
-        }
-        println!(
-            "{:<12} {:>10} {:>14} {:>14} {:>14}",
-            "scheduler", "jobs/ms", "avg lat (us)", "p95 lat (us)", "p99 lat (us)"
-        );
-        for r in &summary {
-            println!(
-                "{:<12} {:>10} {:>14.1} {:>14.1} {:>14.1}",
-                r.scheduler,
-                r.rate_per_ms,
-                r.avg_job_latency_us,
-                r.p95_job_latency_us,
-                r.p99_job_latency_us
-            );
-        }
-        println!("wrote:");
-        for f in files {
-            println!("  {}", f.display());
-        }
-        return Ok(());
-    }
-
     if cfg.workload.is_jobs() {
         return run_jobs(&cfg, &base, json, &dir, stop_after);
     }
@@ -528,19 +437,27 @@ fn run(
 
     if let Some(stage) = stop_after {
         let w = cfg.workload.build(&base)?;
-        let acc = cfg.accelerator.build()?;
-        let dump = match stage {
-            "workload" => serde_json::to_string_pretty(&w),
-            "mapping" => serde_json::to_string_pretty(&archsim::accelerators::pipeline::mapping(
-                &w,
-                acc.as_ref(),
-            )?),
-            _ => {
-                let m = archsim::accelerators::pipeline::mapping(&w, acc.as_ref())?;
-                serde_json::to_string_pretty(&archsim::accelerators::pipeline::schedule(
-                    &m,
-                    acc.as_ref(),
-                )?)
+        let dump = if stage == "workload" {
+            serde_json::to_string_pretty(&w)
+        } else {
+            let family = cfg.accelerator.family()?;
+            let Some(acc) = family.per_op() else {
+                return Err(Error::Accelerator(
+                    archsim::accelerators::AccelError::InvalidConfig {
+                        key: "kind".into(),
+                        reason: format!(
+                            "`{}` prices larger units than single ops and has no per-op {stage} to \
+                             dump; `--stop-after workload` works on every kind",
+                            cfg.accelerator.kind()
+                        ),
+                    },
+                ));
+            };
+            let m = archsim::accelerators::pipeline::mapping(&w, acc)?;
+            if stage == "mapping" {
+                serde_json::to_string_pretty(&m)
+            } else {
+                serde_json::to_string_pretty(&archsim::accelerators::pipeline::schedule(&m, acc)?)
             }
         }
         .expect("stages serialize");
@@ -722,42 +639,33 @@ fn list(what: Option<&str>) {
         println!("dtypes (workload.dtype): int8, fp8, bf16, fp16, fp32 (default: bf16 for llm:, int8 otherwise)");
     }
     if what != Some("models") {
-        println!("accelerator kinds (accelerator.kind):");
-        for k in archsim::accelerators::KINDS {
-            println!("  {k}");
+        println!("accelerator kinds (accelerator.kind) and their keys:");
+        for k in archsim::accelerators::describe_kinds() {
+            println!("  {:<9} {}", k.kind, k.about);
+            let mut line = String::from("            keys:");
+            for (i, key) in k.keys.iter().enumerate() {
+                if line.len() + key.len() > 100 {
+                    println!("{line}");
+                    line = String::from("                 ");
+                }
+                line.push(' ');
+                line.push_str(key);
+                if i + 1 < k.keys.len() {
+                    line.push(',');
+                }
+            }
+            println!("{line}");
+            if !k.presets.is_empty() {
+                println!("            presets: {}", k.presets.join(", "));
+            }
         }
-        println!("systolic keys: rows, cols, dataflow (os|ws|is), sram_kib {{ifmap, filter, ofmap}}, word_bytes (1|2|4),");
-        println!("               freq_mhz, dram_bw_words_per_cycle (absent = unlimited), os_drain (overlapped|separate),");
-        println!("               pool_mapping (vector|depthwise|dense), sum_as_psum (true|false)");
-        println!(
-            "               preset ({}; the keys beside it override it)",
-            archsim::accelerators::systolic::SystolicConfig::PRESETS.join("|")
-        );
-        println!(
-            "gpu keys: preset ({}), launch (cudagraph|eager), allow_tf32, fold_batchnorm,",
-            archsim::accelerators::gpu::PRESETS.join("|")
-        );
-        println!("          overrides: sms, clock_mhz, tensor_tflops {{tf32, bf16, fp16, fp8, int8}}, cuda_tflops, hbm_gb,");
-        println!("          hbm_gbps, l2_mb, l2_gbps, smem_kib, host_link_gbps, nvlink_gbps, launch_us, tdp_w");
-        println!(
-            "presets (accelerator.preset, kind gpu): {}",
-            archsim::accelerators::gpu::PRESETS.join(", ")
-        );
-        println!("soc keys: preset (ds3), pes [{{name, type, count, active_w, idle_w, area_mm2, exec_us}}],");
-        println!("          interconnect {{kind: bus|mesh, bandwidth_bytes_per_us, latency_us, contention, mesh_cols,");
-        println!("          hop_latency_us, links, energy_pj_per_byte}}, scheduler (met|eft|etf|heft|round_robin|random),");
-        println!("          exec_noise, freq_mhz, gantt_jobs");
-        println!("presets: soc: ds3 (DS3's 16-PE SoC)");
-        println!("hetero keys: subs [{{name, rows, cols, dataflow (os|ws|is), sram_kib}}], assignment [sub index per task],");
-        println!("             word_bytes, freq_mhz, dram_bw_bytes_per_cycle (shared; null = unlimited);");
-        println!("             runs `workload: {{tasks: [...]}}` concurrently, or one workload on assignment[0]");
-        println!("npu_pim keys: mode (gpu_only|npu_only|npu_pim_naive|neupims), gpu_preset, arrays, array_dim,");
-        println!("              vector_lanes, freq_mhz, channels, banks, row_bytes, burst_bytes, sub_batches, link_gbps,");
-        println!("              hbm_gb, pim_pj_per_byte, timing {{t_rcd, t_rp, t_ras, t_cl, t_rtp, t_ccd, t_bl, t_rrd, t_faw}}");
-        println!("rdu keys: fused, orchestration (hardware|software), pcus, pmus, sram_mb, tflops, hbm_gbps, hbm_gb,");
-        println!("          hbm_efficiency, ddr_gbps, ddr_gb, ddr_efficiency, sockets, freq_mhz, sw_launch_us, hw_launch_us,");
-        println!("          program_load_us, p2p_gbps, p2p_latency_us, tile_tokens, min_tiles (llm: {{tp: N}} = one socket's shard)");
         println!("other config forms: search: (archsim run searches), sweep: (archsim sweep), codesign: (NASAIC-style");
-        println!("  co-exploration), and the SN40L study (configs/repro/sn40l.yaml); see README and doc/");
+        println!(
+            "  co-exploration), study: {{kind: ...}} (reproductions, below); see README and doc/"
+        );
+        println!("studies (study.kind):");
+        for st in archsim::studies::STUDIES {
+            println!("  {:<16} {}", st.kind, st.about);
+        }
     }
 }

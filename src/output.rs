@@ -35,11 +35,8 @@ pub fn write_run(cfg: &Config, report: &Report, dir: &Path) -> Result<Vec<PathBu
     write_ops_csv(report, &csv_path)?;
     written.push(csv_path);
 
-    if report.jobs.is_some() {
-        let first_jobs = match &cfg.accelerator {
-            archsim_accelerators::AcceleratorConfig::Soc(s) => s.gantt_jobs,
-            _ => 8,
-        };
+    if let Some(jobs) = &report.jobs {
+        let first_jobs = jobs.gantt_jobs;
         crate::plot::gantt(report, dir, "gantt", first_jobs).map_err(|e| io(dir, e))?;
         written.push(dir.join("gantt.png"));
         written.push(dir.join("gantt.svg"));

@@ -20,7 +20,7 @@ use archsim_accelerators::rdu::{self, Orchestration, RduConfig, SwitchSource};
 use archsim_workloads::llm::{lower, LlmConfig, Phase};
 use archsim_workloads::DType;
 
-use crate::plot;
+use crate::{plot, Error};
 
 /// One fused-vs-unfused case: an LLaMA-style step.
 #[derive(Debug, Clone, Deserialize)]
@@ -101,22 +101,21 @@ pub struct Results {
     pub experts: u64,
 }
 
-/// True when a config document is an SN40L study (top-level `rdu`, `fusion` and `coe`).
-pub fn is_study(value: &serde_json::Value) -> bool {
-    ["rdu", "fusion", "coe"]
-        .iter()
-        .all(|k| value.get(k).is_some())
-}
-
 /// A study from a parsed config document (after `--set` overrides).
-pub fn from_value(value: serde_json::Value) -> Result<Study, String> {
+/// The `study:` section (`{kind: sn40l}`) that selected it is not part of the study.
+pub fn from_value(mut value: serde_json::Value) -> Result<Study, String> {
+    if let Some(m) = value.as_object_mut() {
+        m.remove("study");
+    }
     serde_json::from_value(value).map_err(|e| e.to_string())
 }
 
 /// Reads a study file.
 pub fn load(path: &Path) -> Result<Study, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    let value: serde_json::Value =
+        serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    from_value(value).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn serve_all(s: &Study, w: &CoeWorkload) -> Vec<(String, Result<CoeResult, String>)> {
@@ -552,4 +551,55 @@ fn readme(s: &Study, r: &Results) -> String {
          to run efficiently\").\n",
     );
     md
+}
+
+/// `archsim run` on an SN40L study file (`configs/repro/sn40l.yaml`, `study: {kind: sn40l}`):
+/// fused vs unfused kernels, expert switching and Composition-of-Experts serving, written into
+/// the output folder; prints the summary (or, with `--json`, the tables as JSON).
+pub fn run_cli(inv: &crate::studies::StudyRun<'_>) -> Result<(), Error> {
+    let (file, set, json, dir) = (inv.file, inv.set, inv.json, &inv.dir);
+    let mut doc = inv.doc.clone();
+    let v = &mut doc;
+    let bad = |message: String| {
+        Error::Config(crate::config::ConfigError {
+            file: file.to_string(),
+            location: None,
+            key: None,
+            from_override: None,
+            message,
+        })
+    };
+    crate::config::apply_overrides(v, file, set)?;
+    let study = from_value(v.take()).map_err(bad)?;
+    let r = run(&study).map_err(bad)?;
+    write(&study, &r, dir).map_err(|message| Error::Io {
+        path: dir.display().to_string(),
+        message,
+    })?;
+    let serving: Vec<serde_json::Value> = r
+        .serving
+        .iter()
+        .map(|(p, res)| match res {
+            Ok(c) => serde_json::json!({"platform": p, "requests_per_s": c.requests_per_s}),
+            Err(e) => serde_json::json!({"platform": p, "error": e}),
+        })
+        .collect();
+    if json {
+        let j = serde_json::json!({
+            "fusion": r.fusion.iter().map(|f| serde_json::json!({
+                "workload": f.name, "unfused_s": f.unfused_s,
+                "fused_so_s": f.fused_so_s, "fused_s": f.fused_s,
+            })).collect::<Vec<_>>(),
+            "switching": r.switching.iter().map(|(p, s)| serde_json::json!({
+                "platform": p, "switch_s": s,
+            })).collect::<Vec<_>>(),
+            "coe_serving": serving,
+        });
+        println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
+        eprintln!("wrote {}", dir.display());
+        return Ok(());
+    }
+    print!("{}", summary(&r));
+    println!("wrote {}", dir.display());
+    Ok(())
 }

@@ -23,7 +23,6 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use archsim_accelerators::soc::SchedulerKind;
-use archsim_accelerators::AcceleratorConfig;
 use archsim_workloads::jobs::Process;
 
 use crate::{Config, Error};
@@ -71,12 +70,8 @@ impl StudyConfig {
                 "rates must be positive".into(),
             ));
         }
-        if !matches!(cfg.accelerator, AcceleratorConfig::Soc(_)) {
-            return Err((
-                key("kind"),
-                "`latency_vs_rate` needs `accelerator.kind: soc`".into(),
-            ));
-        }
+        // A job stream (which the config loader runs only on a family that runs jobs) with
+        // an arrival rate to vary.
         match &cfg.workload.jobs {
             Some(j) if j.arrival.process != Process::Batch => Ok(()),
             _ => Err((
@@ -111,6 +106,27 @@ pub struct StudyRow {
     pub makespan_us: f64,
 }
 
+/// The base config with `accelerator.scheduler`, `workload.jobs.arrival.rate_per_ms` and
+/// `seed` set: the same config paths a `--set` or a sweep would set.
+fn point(cfg: &Config, sched: SchedulerKind, rate: f64, seed: u64) -> Result<Config, Error> {
+    let mut v = serde_json::to_value(cfg).map_err(|e| Error::Io {
+        path: "study".into(),
+        message: format!("the base config does not serialize: {e}"),
+    })?;
+    v["accelerator"]["scheduler"] = serde_json::json!(sched);
+    v["workload"]["jobs"]["arrival"]["rate_per_ms"] = serde_json::json!(rate);
+    v["seed"] = serde_json::json!(seed);
+    Config::from_value(v).map_err(|(path, message)| {
+        Error::Config(crate::ConfigError {
+            file: "study".into(),
+            location: None,
+            key: Some(path.join(".")),
+            from_override: None,
+            message,
+        })
+    })
+}
+
 /// Runs every (scheduler, rate, seed) point of the study, in that nesting order.
 pub fn run(cfg: &Config, study: &StudyConfig, base_dir: &Path) -> Result<Vec<StudyRow>, Error> {
     let seeds = if study.seeds.is_empty() {
@@ -122,14 +138,7 @@ pub fn run(cfg: &Config, study: &StudyConfig, base_dir: &Path) -> Result<Vec<Stu
     for &sched in &study.schedulers {
         for &rate in &study.rates_per_ms {
             for &seed in &seeds {
-                let mut c = cfg.clone();
-                c.seed = seed;
-                if let AcceleratorConfig::Soc(s) = &mut c.accelerator {
-                    s.scheduler = sched;
-                }
-                if let Some(j) = &mut c.workload.jobs {
-                    j.arrival.rate_per_ms = Some(rate);
-                }
+                let c = point(cfg, sched, rate, seed)?;
                 let r = crate::simulate(&c, base_dir)?;
                 let Some(s) = r.jobs else { continue };
                 rows.push(StudyRow {
@@ -301,4 +310,50 @@ pub fn write(
         files.push(dir.join(format!("{stem}.svg")));
     }
     Ok(files)
+}
+
+/// `archsim run` on a config with `study: {kind: latency_vs_rate, ...}`: runs the study, writes
+/// its folder and prints the summary table (or, with `--json`, the summary as JSON).
+pub fn run_cli(inv: &crate::studies::StudyRun<'_>) -> Result<(), Error> {
+    let (cfg, study, _) = crate::config::load_full(inv.text, inv.file, inv.set)?;
+    let Some(study) = study else {
+        return Ok(());
+    };
+    eprintln!(
+        "study {:?}: {} schedulers x {} rates x {} seeds",
+        study.kind,
+        study.schedulers.len(),
+        study.rates_per_ms.len(),
+        study.seeds.len().max(1)
+    );
+    let rows = run(&cfg, &study, inv.base)?;
+    let files = write(&cfg, &study, &rows, &inv.dir)?;
+    let summary = summarize(&study, &rows);
+    if inv.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).expect("rows serialize")
+        );
+        eprintln!("wrote {}", inv.dir.display());
+        return Ok(());
+    }
+    println!(
+        "{:<12} {:>10} {:>14} {:>14} {:>14}",
+        "scheduler", "jobs/ms", "avg lat (us)", "p95 lat (us)", "p99 lat (us)"
+    );
+    for r in &summary {
+        println!(
+            "{:<12} {:>10} {:>14.1} {:>14.1} {:>14.1}",
+            r.scheduler,
+            r.rate_per_ms,
+            r.avg_job_latency_us,
+            r.p95_job_latency_us,
+            r.p99_job_latency_us
+        );
+    }
+    println!("wrote:");
+    for f in files {
+        println!("  {}", f.display());
+    }
+    Ok(())
 }

@@ -1321,3 +1321,74 @@ fn yaml_errors_are_located_and_worded_for_users() {
         assert_eq!(err.trim().lines().count(), 1, "{err:?}");
     }
 }
+
+/// The seam between the pipeline and the hardware families is one place: only the family
+/// registry (`accelerators/src/lib.rs`, the `families!` macro that also generates the config
+/// enum) names an accelerator kind. The exceptions are code that belongs to one family by
+/// design: the SoC scheduling environment (its action is a SoC's PE choice) and the NeuPIMs
+/// example. Test modules are not scanned.
+#[test]
+fn accelerator_kinds_are_named_only_in_the_family_registry() {
+    let allowed = [
+        "accelerators/src/lib.rs",
+        "gym/src/soc_env.rs",
+        "examples/neupims.rs",
+    ];
+    let kinds = archsim::accelerators::KINDS;
+    let mut files = Vec::new();
+    let mut stack: Vec<std::path::PathBuf> = [
+        "src",
+        "sim/src",
+        "workloads/src",
+        "accelerators/src",
+        "gym/src",
+        "agents/src",
+        "python/src",
+        "examples",
+        "benches",
+    ]
+    .iter()
+    .map(|d| root().join(d))
+    .collect();
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") && !p.ends_with("tests.rs") {
+                files.push(p);
+            }
+        }
+    }
+    assert!(files.len() > 50, "scanned {} files", files.len());
+    let mut hits = Vec::new();
+    for f in &files {
+        let rel = f
+            .strip_prefix(root())
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        if allowed.contains(&rel.as_str()) {
+            continue;
+        }
+        let text = std::fs::read_to_string(f).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        for (i, line) in code.lines().enumerate() {
+            let variant = line.find("AcceleratorConfig::").is_some_and(|at| {
+                line[at + "AcceleratorConfig::".len()..]
+                    .chars()
+                    .next()
+                    .is_some_and(char::is_uppercase)
+            });
+            let kind_arm = kinds.iter().any(|k| line.contains(&format!("\"{k}\" =>")));
+            if variant || kind_arm {
+                hits.push(format!("{rel}:{}: {}", i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        hits.is_empty(),
+        "accelerator kinds named outside the registry:\n{}",
+        hits.join("\n")
+    );
+}

@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use archsim_workloads::{WorkloadConfig, WorkloadError};
+use archsim_workloads::{Form, WorkloadConfig, WorkloadError};
 
 use crate::{AccelError, AcceleratorConfig, KINDS};
 
@@ -76,27 +76,34 @@ impl SimConfig {
             .validate()
             .map_err(|e| workload_key_error(&e))?;
         let accelerator = AcceleratorConfig::from_map(raw.accelerator)?;
-        match (&accelerator, raw.workload.is_jobs()) {
-            (AcceleratorConfig::Soc(_), false) => {
-                return Err((
+        let form = raw.workload.form();
+        if !accelerator.forms().contains(&form) {
+            let runs = AcceleratorConfig::kinds_for(form)
+                .iter()
+                .map(|k| format!("`accelerator.kind: {k}`"))
+                .collect::<Vec<_>>()
+                .join(" or ");
+            return Err(match form {
+                // A job-stream family given an op graph: point at the kind.
+                Form::Graph => (
                     vec!["accelerator".into(), "kind".into()],
-                    "`soc` runs a job stream: give `workload: {jobs: ...}`".into(),
-                ))
-            }
-            (AcceleratorConfig::Soc(_), true) => {}
-            (_, true) => {
-                return Err((
-                    vec!["workload".into(), "jobs".into()],
-                    "a job stream runs on `accelerator.kind: soc`".into(),
-                ))
-            }
-            _ => {}
-        }
-        if raw.workload.is_tasks() && !matches!(accelerator, AcceleratorConfig::Hetero(_)) {
-            return Err((
-                vec!["workload".into(), "tasks".into()],
-                "several tasks run on `accelerator.kind: hetero`".into(),
-            ));
+                    format!(
+                        "`{}` runs {}: give `{}: ...`",
+                        accelerator.kind(),
+                        accelerator
+                            .forms()
+                            .iter()
+                            .map(|f| f.describe())
+                            .collect::<Vec<_>>()
+                            .join(" or "),
+                        accelerator.forms()[0].key()
+                    ),
+                ),
+                _ => (
+                    form.key().split('.').map(str::to_string).collect(),
+                    format!("a {} workload runs on {runs}", form.describe()),
+                ),
+            });
         }
         Ok(SimConfig {
             workload: raw.workload,
@@ -124,83 +131,12 @@ impl AcceleratorConfig {
                 ))
             }
         };
-        let accelerator = match kind.as_str() {
-            "systolic" => {
-                // `preset: NAME` (e.g. `eyeriss`) starts from a built-in design; the keys given
-                // beside it replace the preset's.
-                let merged = match acc.remove("preset") {
-                    None => acc,
-                    Some(Value::String(name)) => {
-                        let base =
-                            crate::systolic::SystolicConfig::preset(&name).ok_or_else(|| {
-                                (
-                                    vec!["accelerator".into(), "preset".into()],
-                                    format!(
-                                        "unknown systolic preset `{name}`; known: {}",
-                                        crate::systolic::SystolicConfig::PRESETS.join(", ")
-                                    ),
-                                )
-                            })?;
-                        let Ok(Value::Object(mut base)) = serde_json::to_value(base) else {
-                            return Err((
-                                vec!["accelerator".into()],
-                                "preset does not serialize".into(),
-                            ));
-                        };
-                        for (k, v) in acc {
-                            base.insert(k, v);
-                        }
-                        base
-                    }
-                    Some(_) => {
-                        return Err((
-                            vec!["accelerator".into(), "preset".into()],
-                            "must be a string".into(),
-                        ))
-                    }
-                };
-                AcceleratorConfig::Systolic(typed(Value::Object(merged), &["accelerator"])?)
-            }
-            "hetero" => AcceleratorConfig::Hetero(typed(Value::Object(acc), &["accelerator"])?),
-            "gpu" => AcceleratorConfig::Gpu(typed(Value::Object(acc), &["accelerator"])?),
-            "rdu" => AcceleratorConfig::Rdu(typed(Value::Object(acc), &["accelerator"])?),
-            "npu_pim" => AcceleratorConfig::NpuPim(typed(Value::Object(acc), &["accelerator"])?),
-            "soc" => {
-                // `preset: NAME` starts from a built-in SoC; the keys given beside it replace
-                // the preset's.
-                let merged = match acc.get("preset") {
-                    None => acc,
-                    Some(Value::String(name)) => {
-                        let mut base = crate::soc::SocConfig::preset_map(name).map_err(|e| {
-                            (
-                                vec!["accelerator".into(), "preset".into()],
-                                match e {
-                                    AccelError::InvalidConfig { reason, .. } => reason,
-                                    other => other.to_string(),
-                                },
-                            )
-                        })?;
-                        for (k, v) in acc {
-                            base.insert(k, v);
-                        }
-                        base
-                    }
-                    Some(_) => {
-                        return Err((
-                            vec!["accelerator".into(), "preset".into()],
-                            "must be a string".into(),
-                        ))
-                    }
-                };
-                AcceleratorConfig::Soc(typed(Value::Object(merged), &["accelerator"])?)
-            }
-            other => {
-                return Err((
-                    vec!["accelerator".into(), "kind".into()],
-                    format!("unknown kind `{other}`; known kinds: {}", KINDS.join(", ")),
-                ))
-            }
-        };
+        let accelerator = AcceleratorConfig::from_kind(&kind, acc).unwrap_or_else(|| {
+            Err((
+                vec!["accelerator".into(), "kind".into()],
+                format!("unknown kind `{kind}`; known kinds: {}", KINDS.join(", ")),
+            ))
+        })?;
         accelerator.validate().map_err(|e| match e {
             AccelError::InvalidConfig { key, reason } => {
                 let mut p = vec!["accelerator".to_string()];
@@ -220,4 +156,28 @@ fn workload_key_error(e: &WorkloadError) -> KeyError {
         }
         other => (vec!["workload".into()], other.to_string()),
     }
+}
+
+/// Merges a preset under the keys given beside it: `preset: NAME` starts from a built-in
+/// design and the other keys replace the preset's. `lookup` turns the name into the preset's
+/// mapping or says why it cannot.
+pub fn merge_preset(
+    mut acc: Map<String, Value>,
+    keep_key: bool,
+    lookup: impl FnOnce(&str) -> Result<Map<String, Value>, String>,
+) -> Result<Map<String, Value>, KeyError> {
+    let preset_key = || vec!["accelerator".to_string(), "preset".to_string()];
+    let name = match acc.get("preset") {
+        None => return Ok(acc),
+        Some(Value::String(name)) => name.clone(),
+        Some(_) => return Err((preset_key(), "must be a string".into())),
+    };
+    if !keep_key {
+        acc.remove("preset");
+    }
+    let mut base = lookup(&name).map_err(|m| (preset_key(), m))?;
+    for (k, v) in acc {
+        base.insert(k, v);
+    }
+    Ok(base)
 }

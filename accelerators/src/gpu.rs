@@ -551,6 +551,47 @@ impl Accelerator for Gpu {
     }
 }
 
+
+impl crate::family::FamilyConfig for GpuConfig {
+    fn presets() -> Vec<&'static str> {
+        PRESETS.to_vec()
+    }
+    fn validate(&self) -> Result<(), AccelError> {
+        GpuConfig::validate(self)
+    }
+    fn build(&self) -> Result<Box<dyn crate::family::Family>, AccelError> {
+        Ok(Box::new(Gpu::new(self)?))
+    }
+}
+
+impl crate::family::Family for Gpu {
+    fn name(&self) -> String {
+        Accelerator::name(self)
+    }
+    fn area_mm2(&self) -> f64 {
+        Accelerator::area_mm2(self)
+    }
+    /// The op graph's report, and for an `llm:` step its serving metrics (TTFT, TPOT, memory,
+    /// largest batch, KV-cache swapping); a model whose weights do not fit in device memory is
+    /// an out-of-memory error.
+    fn run_graph(
+        &self,
+        w: &Workload,
+        ctx: &crate::family::Context<'_>,
+    ) -> Result<archsim_sim::Report, AccelError> {
+        let serving = match ctx.llm {
+            Some(l) => Some(llm::metrics(self, l, ctx.dtype)?),
+            None => None,
+        };
+        let mut report = Gpu::evaluate(self, w, ctx.config_hash, ctx.seed)?;
+        report.llm = serving;
+        Ok(report)
+    }
+    fn per_op(&self) -> Option<&dyn Accelerator> {
+        Some(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -396,6 +396,45 @@ impl Accelerator for Hetero {
     }
 }
 
+
+impl crate::family::FamilyConfig for HeteroConfig {
+    const FORMS: &'static [crate::family::Form] =
+        &[crate::family::Form::Graph, crate::family::Form::Tasks];
+    fn validate(&self) -> Result<(), AccelError> {
+        HeteroConfig::validate(self)
+    }
+    fn build(&self) -> Result<Box<dyn crate::family::Family>, AccelError> {
+        Ok(Box::new(Hetero::new(self.clone())?))
+    }
+}
+
+impl crate::family::Family for Hetero {
+    fn name(&self) -> String {
+        Accelerator::name(self)
+    }
+    fn area_mm2(&self) -> f64 {
+        Accelerator::area_mm2(self)
+    }
+    /// One network on the sub-accelerator of `assignment[0]`.
+    fn run_graph(
+        &self,
+        w: &Workload,
+        ctx: &crate::family::Context<'_>,
+    ) -> Result<Report, AccelError> {
+        pipeline::evaluate(w, self, ctx.config_hash, ctx.seed)
+    }
+    fn run_tasks(
+        &self,
+        tasks: &[Workload],
+        ctx: &crate::family::Context<'_>,
+    ) -> Result<Report, AccelError> {
+        self.simulate(tasks, ctx.config_hash, ctx.seed)
+    }
+    fn per_op(&self) -> Option<&dyn Accelerator> {
+        Some(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,13 +37,9 @@
 pub mod coe;
 pub mod config;
 pub mod energy;
-pub mod gpu;
-pub mod hetero;
-pub mod npu_pim;
+pub mod family;
+pub mod llm_metrics;
 pub mod pipeline;
-pub mod rdu;
-pub mod soc;
-pub mod systolic;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -281,64 +277,239 @@ pub trait Accelerator {
     fn area_mm2(&self) -> f64;
 }
 
-/// The `accelerator:` section of a config, tagged by `kind`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum AcceleratorConfig {
-    /// A systolic array (`kind: systolic`).
-    Systolic(systolic::SystolicConfig),
-    /// A GPU (`kind: gpu`): a preset plus optional resource overrides.
-    Gpu(Box<gpu::GpuConfig>),
-    /// A heterogeneous SoC running job DAGs (`kind: soc`; needs a `jobs:` workload).
-    Soc(soc::SocConfig),
-    /// Several systolic sub-accelerators sharing DRAM (`kind: hetero`); runs a single
-    /// workload on `assignment[0]`, or several concurrently with `workload: {tasks: [...]}`.
-    Hetero(hetero::HeteroConfig),
-    /// An NPU beside HBM-PIM (`kind: npu_pim`), after NeuPIMs.
-    NpuPim(Box<npu_pim::NpuPimConfig>),
-    /// A dataflow RDU socket (`kind: rdu`), after SambaNova SN40L.
-    Rdu(Box<rdu::RduConfig>),
+/// The family registry: the one place that lists the hardware families. Each line is
+/// `kind => Variant(ConfigType)`: the family's module is `kind` (its own file,
+/// `src/<kind>.rs`), and `accelerator.kind: kind` reads the mapping as `ConfigType`
+/// (a [`family::FamilyConfig`]) and builds its [`family::Family`]. The macro generates the
+/// `accelerator:` config enum, [`KINDS`] and the dispatch; nothing else in archsim matches on
+/// an accelerator kind (`doc/architecture.md`).
+macro_rules! families {
+    ($( $(#[$doc:meta])* $kind:ident => $variant:ident($cfg:ty), )+) => {
+        $( pub mod $kind; )+
+
+        /// The `accelerator:` section of a config, tagged by `kind`.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+        #[serde(tag = "kind", rename_all = "snake_case")]
+        #[non_exhaustive]
+        pub enum AcceleratorConfig {
+            $( $(#[$doc])* $variant($cfg), )+
+        }
+
+        /// Kinds accepted in `accelerator.kind`.
+        pub const KINDS: &[&str] = &[$( stringify!($kind) ),+];
+
+        impl AcceleratorConfig {
+            /// The `kind` of this config.
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $( AcceleratorConfig::$variant(_) => stringify!($kind), )+
+                }
+            }
+
+            /// Builds the family's model, validating the config.
+            pub fn family(&self) -> Result<Box<dyn family::Family>, AccelError> {
+                match self {
+                    $( AcceleratorConfig::$variant(c) => family::FamilyConfig::build(c), )+
+                }
+            }
+
+            /// Validates the config without building the model.
+            pub fn validate(&self) -> Result<(), AccelError> {
+                match self {
+                    $( AcceleratorConfig::$variant(c) => family::FamilyConfig::validate(c), )+
+                }
+            }
+
+            /// Workload forms this config's family runs.
+            pub fn forms(&self) -> &'static [family::Form] {
+                match self {
+                    $( AcceleratorConfig::$variant(_) => <$cfg as family::FamilyConfig>::FORMS, )+
+                }
+            }
+
+            /// Preset names of `kind` (empty when it has none or is unknown).
+            pub fn presets_of(kind: &str) -> Vec<&'static str> {
+                match kind {
+                    $( stringify!($kind) => <$cfg as family::FamilyConfig>::presets(), )+
+                    _ => Vec::new(),
+                }
+            }
+
+            /// Kinds whose family runs workloads of `form`.
+            pub fn kinds_for(form: family::Form) -> Vec<&'static str> {
+                let mut k = Vec::new();
+                $( if <$cfg as family::FamilyConfig>::FORMS.contains(&form) {
+                    k.push(stringify!($kind));
+                } )+
+                k
+            }
+
+            /// Reads the `accelerator:` mapping of `kind` (the `kind` key removed); `None`
+            /// for an unknown kind.
+            pub fn from_kind(
+                kind: &str,
+                acc: serde_json::Map<String, serde_json::Value>,
+            ) -> Option<Result<AcceleratorConfig, config::KeyError>> {
+                match kind {
+                    $( stringify!($kind) => Some(
+                        <$cfg as family::FamilyConfig>::from_map(acc).map(AcceleratorConfig::$variant),
+                    ), )+
+                    _ => None,
+                }
+            }
+        }
+    };
 }
 
-/// Kinds accepted in `accelerator.kind`.
-pub const KINDS: &[&str] = &["systolic", "gpu", "soc", "hetero", "npu_pim", "rdu"];
+families! {
+    /// A systolic array (`kind: systolic`).
+    systolic => Systolic(systolic::SystolicConfig),
+    /// A GPU (`kind: gpu`): a preset plus optional resource overrides.
+    gpu => Gpu(Box<gpu::GpuConfig>),
+    /// A heterogeneous SoC running job DAGs (`kind: soc`; needs a `jobs:` workload).
+    soc => Soc(soc::SocConfig),
+    /// Several systolic sub-accelerators sharing DRAM (`kind: hetero`); runs a single
+    /// workload on `assignment[0]`, or several concurrently with `workload: {tasks: [...]}`.
+    hetero => Hetero(hetero::HeteroConfig),
+    /// An NPU beside HBM-PIM (`kind: npu_pim`), after NeuPIMs.
+    npu_pim => NpuPim(Box<npu_pim::NpuPimConfig>),
+    /// A dataflow RDU socket (`kind: rdu`), after SambaNova SN40L.
+    rdu => Rdu(Box<rdu::RduConfig>),
+}
 
-impl AcceleratorConfig {
-    /// Builds the model, validating the config.
-    pub fn build(&self) -> Result<Box<dyn Accelerator + Send + Sync>, AccelError> {
-        match self {
-            AcceleratorConfig::Systolic(c) => Ok(Box::new(systolic::Systolic::new(c.clone())?)),
-            AcceleratorConfig::Gpu(c) => Ok(Box::new(gpu::Gpu::new(c)?)),
-            AcceleratorConfig::Hetero(c) => Ok(Box::new(hetero::Hetero::new(c.clone())?)),
-            AcceleratorConfig::NpuPim(c) => match c.mode {
-                npu_pim::PimMode::GpuOnly => Ok(Box::new(gpu::Gpu::new(&gpu::GpuConfig::preset(
-                    &c.gpu_preset,
-                    gpu::LaunchMode::CudaGraph,
-                ))?)),
-                _ => Ok(Box::new(npu_pim::NpuPim::new(c)?)),
-            },
-            AcceleratorConfig::Rdu(_) => Err(AccelError::InvalidConfig {
-                key: "kind".into(),
-                reason: "`rdu` runs through `rdu::evaluate` (sections, not per-op engines)".into(),
-            }),
-            AcceleratorConfig::Soc(_) => Err(AccelError::InvalidConfig {
-                key: "kind".into(),
-                reason: "`soc` runs a `jobs:` workload (see `soc::simulate`), not an op graph"
-                    .into(),
-            }),
-        }
-    }
+/// One accelerator kind as `archsim list accelerators` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KindInfo {
+    /// `accelerator.kind`.
+    pub kind: &'static str,
+    /// Its description (the registry line's doc comment).
+    pub about: String,
+    /// Its keys, each with its allowed values where they are a fixed list (`dataflow (os|ws|is)`).
+    pub keys: Vec<String>,
+    /// Its presets.
+    pub presets: Vec<&'static str>,
+}
 
-    /// Validates the config without building the model.
-    pub fn validate(&self) -> Result<(), AccelError> {
-        match self {
-            AcceleratorConfig::Systolic(c) => c.validate(),
-            AcceleratorConfig::Gpu(c) => c.validate(),
-            AcceleratorConfig::Soc(c) => c.validate(),
-            AcceleratorConfig::Hetero(c) => c.validate(),
-            AcceleratorConfig::NpuPim(c) => c.validate(),
-            AcceleratorConfig::Rdu(c) => c.validate(),
+/// Every kind with its keys, read from the config's JSON schema (so a new family is listed
+/// with no code of its own).
+pub fn describe_kinds() -> Vec<KindInfo> {
+    use serde_json::Value;
+    let schema = schemars::schema_for!(AcceleratorConfig);
+    let root = schema.as_value();
+    let defs = root.get("$defs").cloned().unwrap_or(Value::Null);
+    let resolve = |v: &Value| -> Value {
+        let mut v = v.clone();
+        // `Option<T>` is `anyOf: [T, null]`: look through it.
+        if let Some(alt) = v.get("anyOf").and_then(Value::as_array) {
+            if let Some(t) = alt
+                .iter()
+                .find(|a| a.get("type") != Some(&Value::from("null")))
+            {
+                v = t.clone();
+            }
         }
-    }
+        match v.get("$ref").and_then(Value::as_str) {
+            Some(r) => r
+                .rsplit('/')
+                .next()
+                .and_then(|name| defs.get(name))
+                .cloned()
+                .unwrap_or(Value::Null),
+            None => v,
+        }
+    };
+    let describe = |k: &str, v: &Value| -> String {
+        let v = resolve(v);
+        let mut out: Vec<String> = v
+            .get("enum")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for alt in v
+            .get("oneOf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(c) = alt.get("const").and_then(Value::as_str) {
+                out.push(c.to_string());
+            }
+            if let Some(e) = alt.get("enum").and_then(Value::as_array) {
+                out.extend(e.iter().filter_map(|x| x.as_str().map(str::to_string)));
+            }
+        }
+        if !out.is_empty() {
+            return format!("{k} ({})", out.join("|"));
+        }
+        let fields = |o: &Value| -> Option<String> {
+            let m = o.get("properties")?.as_object()?;
+            Some(m.keys().cloned().collect::<Vec<_>>().join(", "))
+        };
+        if let Some(f) = fields(&v) {
+            return format!("{k} {{{f}}}");
+        }
+        if let Some(f) = v.get("items").map(&resolve).as_ref().and_then(fields) {
+            return format!("{k} [{{{f}}}]");
+        }
+        k.to_string()
+    };
+    let variants = root
+        .get("oneOf")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    KINDS
+        .iter()
+        .map(|&kind| {
+            let v = variants
+                .iter()
+                .find(|v| v.pointer("/properties/kind/const").and_then(Value::as_str) == Some(kind))
+                .cloned()
+                .unwrap_or(Value::Null);
+            // A boxed or referenced config lists its keys in its definition.
+            let merged = |v: &Value| -> Vec<(String, Value)> {
+                let mut props: Vec<(String, Value)> = v
+                    .get("properties")
+                    .and_then(Value::as_object)
+                    .map(|m| m.iter().map(|(k, x)| (k.clone(), x.clone())).collect())
+                    .unwrap_or_default();
+                for part in v
+                    .get("allOf")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let r = resolve(part);
+                    if let Some(m) = r.get("properties").and_then(Value::as_object) {
+                        props.extend(m.iter().map(|(k, x)| (k.clone(), x.clone())));
+                    }
+                }
+                props
+            };
+            let mut props = merged(&v);
+            if props.iter().all(|(k, _)| k == "kind") {
+                props.extend(merged(&resolve(&v)));
+            }
+            let keys = props
+                .iter()
+                .filter(|(k, _)| k != "kind")
+                .map(|(k, x)| describe(k, x))
+                .collect();
+            let about = v
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .replace('\n', " ");
+            KindInfo {
+                kind,
+                about,
+                keys,
+                presets: AcceleratorConfig::presets_of(kind),
+            }
+        })
+        .collect()
 }

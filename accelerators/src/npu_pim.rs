@@ -944,6 +944,49 @@ pub fn evaluate(
     Ok(report)
 }
 
+
+impl crate::family::FamilyConfig for NpuPimConfig {
+    fn validate(&self) -> Result<(), AccelError> {
+        NpuPimConfig::validate(self)
+    }
+    fn build(&self) -> Result<Box<dyn crate::family::Family>, AccelError> {
+        let per_op: Box<dyn Accelerator + Send + Sync> = match self.mode {
+            PimMode::GpuOnly => Box::new(gpu(self)?),
+            _ => Box::new(NpuPim::new(self)?),
+        };
+        Ok(Box::new(NpuPimFamily {
+            cfg: self.clone(),
+            per_op,
+        }))
+    }
+}
+
+/// The NPU+PIM family: the per-op model of the configured mode (the NPU beside its PIM, or
+/// the GPU of `gpu_only`) and the mode's `llm:` step pricing ([`evaluate`]).
+struct NpuPimFamily {
+    cfg: NpuPimConfig,
+    per_op: Box<dyn Accelerator + Send + Sync>,
+}
+
+impl crate::family::Family for NpuPimFamily {
+    fn name(&self) -> String {
+        self.per_op.name()
+    }
+    fn area_mm2(&self) -> f64 {
+        self.per_op.area_mm2()
+    }
+    fn run_graph(
+        &self,
+        w: &Workload,
+        ctx: &crate::family::Context<'_>,
+    ) -> Result<Report, AccelError> {
+        evaluate(&self.cfg, ctx.llm, ctx.dtype, w, ctx.config_hash, ctx.seed)
+    }
+    fn per_op(&self) -> Option<&dyn Accelerator> {
+        Some(self.per_op.as_ref())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -652,6 +652,72 @@ pub fn switch_seconds(cfg: &RduConfig, bytes: u64, from: SwitchSource) -> f64 {
     }
 }
 
+
+impl crate::family::FamilyConfig for RduConfig {
+    fn validate(&self) -> Result<(), AccelError> {
+        RduConfig::validate(self)
+    }
+    fn build(&self) -> Result<Box<dyn crate::family::Family>, AccelError> {
+        RduConfig::validate(self)?;
+        Ok(Box::new(self.clone()))
+    }
+}
+
+/// An RDU socket prices fused sections ([`evaluate`]), not ops on engines: it has no per-op
+/// model to dump.
+impl crate::family::Family for RduConfig {
+    fn name(&self) -> String {
+        format!(
+            "rdu {} pcus ({})",
+            self.pcus,
+            if self.fused { "fused" } else { "unfused" }
+        )
+    }
+    fn area_mm2(&self) -> f64 {
+        0.0
+    }
+    /// The socket's report, and for an `llm:` step its serving metrics.
+    fn run_graph(
+        &self,
+        w: &Workload,
+        ctx: &crate::family::Context<'_>,
+    ) -> Result<Report, AccelError> {
+        let mut report = evaluate(self, w, ctx.config_hash, ctx.seed)?;
+        if let Some(l) = ctx.llm {
+            report.llm = Some(crate::llm_metrics::metrics(self, l, ctx.dtype)?);
+        }
+        Ok(report)
+    }
+}
+
+/// An `llm:` step on one socket: TTFT and TPOT from [`workload_seconds`] on the lowered
+/// prefill and decode, memory against the socket's HBM; a KV cache that overflows the HBM
+/// lives in the socket's DDR (the SN40L's third memory tier) and streams over it.
+impl crate::llm_metrics::StepModel for RduConfig {
+    fn device_name(&self) -> String {
+        crate::family::Family::name(self)
+    }
+    fn capacity_bytes(&self) -> u64 {
+        (self.hbm_gb * 1e9) as u64
+    }
+    fn host_link_gbps(&self) -> Option<f64> {
+        Some(self.ddr_gbps * self.ddr_efficiency)
+    }
+    fn mode(&self) -> String {
+        format!(
+            "{}, {}-orchestrated",
+            if self.fused { "fused" } else { "unfused" },
+            match self.orchestration {
+                Orchestration::Hardware => "hardware",
+                Orchestration::Software => "software",
+            }
+        )
+    }
+    fn step_seconds(&self, w: &Workload) -> f64 {
+        workload_seconds(self, w)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -319,5 +319,65 @@ pub fn simulate(
     Ok(to_report(&soc, &work, &run, s.name(), config_hash, seed))
 }
 
+
+impl crate::family::FamilyConfig for SocConfig {
+    const FORMS: &'static [crate::family::Form] = &[crate::family::Form::Jobs];
+    fn presets() -> Vec<&'static str> {
+        PRESETS.iter().map(|(n, _)| *n).collect()
+    }
+    fn from_map(
+        acc: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self, crate::config::KeyError> {
+        // `preset: NAME` starts from a built-in SoC; the keys given beside it replace the
+        // preset's.
+        let merged = crate::config::merge_preset(acc, true, |name| {
+            SocConfig::preset_map(name).map_err(|e| match e {
+                AccelError::InvalidConfig { reason, .. } => reason,
+                other => other.to_string(),
+            })
+        })?;
+        crate::config::typed(serde_json::Value::Object(merged), &["accelerator"])
+    }
+    fn validate(&self) -> Result<(), AccelError> {
+        SocConfig::validate(self)
+    }
+    fn build(&self) -> Result<Box<dyn crate::family::Family>, AccelError> {
+        Ok(Box::new(SocFamily {
+            soc: Soc::new(self.clone())?,
+        }))
+    }
+}
+
+/// A heterogeneous SoC runs job streams on its own event-driven engine ([`simulate`]).
+struct SocFamily {
+    soc: Soc,
+}
+
+impl crate::family::Family for SocFamily {
+    fn name(&self) -> String {
+        self.soc.describe()
+    }
+    fn area_mm2(&self) -> f64 {
+        self.soc.pes().iter().map(|p| p.area_mm2).sum()
+    }
+    fn run_graph(
+        &self,
+        _w: &archsim_workloads::Workload,
+        _ctx: &crate::family::Context<'_>,
+    ) -> Result<Report, AccelError> {
+        Err(AccelError::InvalidConfig {
+            key: "kind".into(),
+            reason: "`soc` runs a `jobs:` workload, not an op graph".into(),
+        })
+    }
+    fn run_jobs(
+        &self,
+        jobs: &JobSet,
+        ctx: &crate::family::Context<'_>,
+    ) -> Result<Report, AccelError> {
+        simulate(self.soc.config(), jobs, ctx.config_hash, ctx.seed)
+    }
+}
+
 #[cfg(test)]
 mod tests;

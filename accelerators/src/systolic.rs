@@ -789,6 +789,40 @@ impl Accelerator for Systolic {
     }
 }
 
+
+impl crate::family::FamilyConfig for SystolicConfig {
+    fn presets() -> Vec<&'static str> {
+        SystolicConfig::PRESETS.to_vec()
+    }
+    fn from_map(
+        acc: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self, crate::config::KeyError> {
+        // `preset: NAME` (e.g. `eyeriss`) starts from a built-in design; the keys given beside
+        // it replace the preset's.
+        let merged = crate::config::merge_preset(acc, false, |name| {
+            let base = SystolicConfig::preset(name).ok_or_else(|| {
+                format!(
+                    "unknown systolic preset `{name}`; known: {}",
+                    SystolicConfig::PRESETS.join(", ")
+                )
+            })?;
+            match serde_json::to_value(base) {
+                Ok(serde_json::Value::Object(m)) => Ok(m),
+                _ => Err("preset does not serialize".into()),
+            }
+        })?;
+        crate::config::typed(serde_json::Value::Object(merged), &["accelerator"])
+    }
+    fn validate(&self) -> Result<(), AccelError> {
+        SystolicConfig::validate(self)
+    }
+    fn build(&self) -> Result<Box<dyn crate::family::Family>, AccelError> {
+        Ok(Box::new(Systolic::new(self.clone())?))
+    }
+}
+
+crate::family::per_op_family!(Systolic);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use archsim_accelerators::config::{typed, SimConfig};
-use archsim_accelerators::pipeline;
+use archsim_accelerators::family::Context;
 use archsim_workloads::Workload;
 
 use crate::objective::{metrics, Constraint, Objective, Reward, Scorer, METRICS};
@@ -147,8 +147,14 @@ impl Problem {
                     &built
                 }
             };
-            let acc = cfg.accelerator.build().map_err(|e| e.to_string())?;
-            let r = pipeline::evaluate(w, acc.as_ref(), "", cfg.seed).map_err(|e| e.to_string())?;
+            let family = cfg.accelerator.family().map_err(|e| e.to_string())?;
+            let ctx = Context {
+                config_hash: "",
+                seed: cfg.seed,
+                dtype: cfg.workload.dtype(),
+                llm: cfg.workload.llm.as_ref(),
+            };
+            let r = family.run_graph(w, &ctx).map_err(|e| e.to_string())?;
             Ok(metrics(&r))
         };
         Evaluation { metrics: run() }
@@ -165,7 +171,7 @@ impl Problem {
             .map_err(|(p, m)| format!("{}: {m}", p.join(".")))?;
         Ok(cfg
             .accelerator
-            .build()
+            .family()
             .map_err(|e| e.to_string())?
             .area_mm2())
     }

@@ -298,6 +298,13 @@ pub struct JobStats {
     pub apps: Vec<AppStats>,
     /// One entry per PE instance.
     pub pe_utilization: Vec<PeUsage>,
+    /// Jobs the Gantt chart draws (the config's `accelerator.gantt_jobs`; 8 when absent).
+    #[serde(default = "default_gantt_jobs")]
+    pub gantt_jobs: u64,
+}
+
+fn default_gantt_jobs() -> u64 {
+    8
 }
 
 /// FNV-1a 64-bit hash of `bytes`, as 16 hex digits — stable across platforms and versions.

@@ -288,6 +288,17 @@ impl WorkloadConfig {
         Ok(w)
     }
 
+    /// The workload's form: an op graph, several concurrent networks or a job stream.
+    pub fn form(&self) -> Form {
+        if self.is_jobs() {
+            Form::Jobs
+        } else if self.is_tasks() {
+            Form::Tasks
+        } else {
+            Form::Graph
+        }
+    }
+
     /// True when the workload is several concurrent networks (`tasks:`).
     pub fn is_tasks(&self) -> bool {
         self.tasks.is_some()
@@ -317,6 +328,37 @@ impl WorkloadConfig {
                 key: "workload".into(),
                 reason: "`accelerator.kind: soc` runs a `jobs:` workload".into(),
             }),
+        }
+    }
+}
+
+/// The forms a workload takes; a hardware family states which it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Form {
+    /// One op graph (a zoo model, an ONNX file, a SCALE-Sim topology, a GEMM, an `llm:` step).
+    Graph,
+    /// Several networks run concurrently (`workload: {tasks: [...]}`).
+    Tasks,
+    /// A stream of job DAGs (`workload: {jobs: ...}`).
+    Jobs,
+}
+
+impl Form {
+    /// The form in words, for error messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Form::Graph => "single op-graph",
+            Form::Tasks => "`tasks:`",
+            Form::Jobs => "`jobs:`",
+        }
+    }
+
+    /// The `workload` key that selects the form (`workload` itself for an op graph).
+    pub fn key(self) -> &'static str {
+        match self {
+            Form::Graph => "workload",
+            Form::Tasks => "workload.tasks",
+            Form::Jobs => "workload.jobs",
         }
     }
 }

@@ -42,7 +42,7 @@ mod op;
 pub mod scalesim;
 pub mod zoo;
 
-pub use config::{GemmDims, WorkloadConfig};
+pub use config::{Form, GemmDims, WorkloadConfig};
 pub use dtype::DType;
 pub use error::WorkloadError;
 pub use graph::{broadcast, Edge, Tensor, Workload, WorkloadBuilder};

@@ -24,126 +24,37 @@
 //!   with ring all-reduces over NVLink after the attention and MLP blocks
 //!   ([`super::kernels`]); memory figures are per device.
 
-use archsim_sim::{KvSwap, LlmMemory, LlmReport, LlmStep};
-use archsim_workloads::llm::{self, LlmConfig};
-use archsim_workloads::{numel, DType, OpKind, Workload};
+use archsim_workloads::llm::LlmConfig;
+use archsim_workloads::{DType, Workload};
+
+pub use crate::llm_metrics::{activation_bytes, kv_cache_bytes};
 
 use super::Gpu;
+use crate::llm_metrics::StepModel;
 use crate::{AccelError, Accelerator};
 
-/// Peak activation bytes of a graph: the largest working set of one kernel (activation
-/// inputs plus output). A decode attention's KV cache is counted in the KV cache, not here.
-pub fn activation_bytes(w: &Workload) -> u64 {
-    w.graph
-        .node_weights()
-        .map(|op| {
-            let b = op.dtype.bytes();
-            match &op.kind {
-                OpKind::Reshape => 0,
-                // Q, the new token's K and V, and the output.
-                OpKind::Attention(_) => 4 * numel(&op.output) * b,
-                _ => op.input_elems() * b + op.bytes_written(),
-            }
-        })
-        .max()
-        .unwrap_or(0)
-}
-
-/// One device's share of the KV cache of `batch` sequences of `context` tokens.
-pub fn kv_cache_bytes(
-    spec: &llm::TransformerSpec,
-    layers: u64,
-    tp: u64,
-    batch: u64,
-    context: u64,
-    dtype: DType,
-) -> u64 {
-    let kv_heads = (spec.kv_heads / tp.max(1)).max(1);
-    2 * layers * batch * context * kv_heads * spec.head_dim() * dtype.bytes()
-}
-
-fn gb(bytes: u64) -> f64 {
-    bytes as f64 / 1e9
-}
-
-/// Serving metrics of the `llm:` section `cfg` (of either phase) at `dtype` on `gpu`.
-pub fn metrics(gpu: &Gpu, cfg: &LlmConfig, dtype: DType) -> Result<LlmReport, AccelError> {
-    let bad = |e: archsim_workloads::WorkloadError| AccelError::InvalidConfig {
-        key: "workload.llm".into(),
-        reason: e.to_string(),
-    };
-    let (prefill_cfg, decode_cfg, context) = cfg.serving_steps();
-    let prefill = llm::lower(&prefill_cfg, dtype).map_err(bad)?;
-    let decode = llm::lower(&decode_cfg, dtype).map_err(bad)?;
-    let info = decode
-        .llm
-        .as_ref()
-        .ok_or_else(|| AccelError::InvalidConfig {
-            key: "workload.llm".into(),
-            reason: "the lowered graph carries no LLM metadata".into(),
-        })?;
-    let tp = cfg.tp.max(1);
-    let weights = decode.total_weights() * dtype.bytes();
-    let kv = kv_cache_bytes(&info.spec, info.layers, tp, cfg.batch, context, dtype);
-    // A batch's prefill that does not fit at once runs one sequence at a time (as serving
-    // engines chunk prefills): count one sequence's prefill working set.
-    let act_decode = activation_bytes(&decode);
-    let act_prefill = activation_bytes(&prefill).div_ceil(cfg.batch.max(1));
-    let act = act_decode.max(act_prefill);
-    let capacity = gpu.spec.hbm_bytes().max(0.0) as u64;
-    let total = weights + kv + act;
-    if weights + act > capacity {
-        return Err(AccelError::OutOfMemory {
-            accelerator: gpu.name(),
-            reason: format!(
-                "{} weights ({:.1} GB per device at tp {tp}) and activations ({:.1} GB) exceed \
-                 the {:.1} GB of device memory; use a larger tp, a smaller dtype or batch",
-                cfg.model,
-                gb(weights),
-                gb(act),
-                gb(capacity)
-            ),
-        });
+impl StepModel for Gpu {
+    fn device_name(&self) -> String {
+        self.name()
     }
-    let ttft_gpu = gpu.predict(&prefill);
-    let tpot_gpu = gpu.predict(&decode);
-    let host_bw = gpu.spec.host_link_gbps * 1e9;
-    let kv_swap = (total > capacity).then(|| {
-        let overflow = total - capacity;
-        KvSwap {
-            overflow_bytes: overflow,
-            host_link_gbps: gpu.spec.host_link_gbps,
-            decode_swap_s: overflow as f64 / host_bw,
-            prefill_swap_s: overflow as f64 / host_bw,
-        }
-    });
-    let (ttft, tpot) = match &kv_swap {
-        Some(s) => (
-            ttft_gpu.max(s.prefill_swap_s),
-            tpot_gpu.max(s.decode_swap_s),
-        ),
-        None => (ttft_gpu, tpot_gpu),
-    };
-    // Each more sequence needs its KV cache and its share of the decode activations, next to
-    // the weights and one sequence's prefill working set.
-    let per_seq = kv_cache_bytes(&info.spec, info.layers, tp, 1, context, dtype)
-        + act_decode.div_ceil(cfg.batch.max(1));
-    let max_batch = capacity.saturating_sub(weights + act_prefill) / per_seq.max(1);
-    Ok(LlmReport::new(
-        LlmStep {
-            model: cfg.model.clone(),
-            batch: cfg.batch,
-            prompt_len: cfg.serving_prompt_len(),
-            context_len: context,
-            tp,
-            launch: gpu.launch.name().into(),
-        },
-        ttft,
-        tpot,
-        LlmMemory::new(weights, kv, act, capacity),
-        max_batch,
-        kv_swap,
-    ))
+    fn capacity_bytes(&self) -> u64 {
+        self.spec.hbm_bytes().max(0.0) as u64
+    }
+    fn host_link_gbps(&self) -> Option<f64> {
+        Some(self.spec.host_link_gbps)
+    }
+    fn mode(&self) -> String {
+        self.launch.name().into()
+    }
+    fn step_seconds(&self, w: &Workload) -> f64 {
+        self.predict(w)
+    }
+}
+
+/// Serving metrics of the `llm:` section `cfg` (of either phase) at `dtype` on `gpu`
+/// ([`crate::llm_metrics::metrics`] with the GPU's memory, host link and launch mode).
+pub fn metrics(gpu: &Gpu, cfg: &LlmConfig, dtype: DType) -> Result<archsim_sim::LlmReport, AccelError> {
+    crate::llm_metrics::metrics(gpu, cfg, dtype)
 }
 
 #[cfg(test)]

@@ -123,6 +123,7 @@ pub fn to_report(
             })
             .collect(),
         pe_utilization: pe_usage,
+        gantt_jobs: soc.config().gantt_jobs,
     };
     let p = soc.pes().len().max(1) as f64;
     Report {

@@ -1,0 +1,151 @@
+//! The one seam between the pipeline and the hardware families.
+//!
+//! ```text
+//!  accelerator: {kind: K, ...}                 workload: {...}
+//!        │ registry (lib.rs `families!`)             │ WorkloadConfig::form()
+//!        ▼                                           ▼
+//!  AcceleratorConfig::<kind>(cfg) ─ FamilyConfig::build ─► Box<dyn Family>
+//!                                                    │ run_graph / run_tasks / run_jobs
+//!                                                    ▼
+//!                                                 Report  (+ llm / tasks / jobs sections)
+//! ```
+//!
+//! Every hardware family — systolic, GPU, heterogeneous chip, NPU+PIM, RDU, SoC, roofline —
+//! is one config type implementing [`FamilyConfig`] (how its `accelerator:` mapping is read,
+//! validated and built) and one model implementing [`Family`] (how it maps and prices a
+//! workload into a [`Report`]). The pipeline (`archsim::simulate`, the gym, sweeps, searches,
+//! the Python package) only ever holds a `Box<dyn Family>`: it branches on the *workload's*
+//! form (an op graph, several concurrent networks, a job stream), never on the accelerator
+//! kind. Optional capabilities are report sections a family fills when it can: `llm` (serving
+//! metrics of an `llm:` step), `tasks` (per-network results) and `jobs` (job statistics).
+//!
+//! Adding a family is one file (its config, its model, both traits) plus one line in the
+//! registry; `doc/architecture.md` walks through the roofline family as the example.
+
+use serde_json::{Map, Value};
+
+use archsim_sim::Report;
+use archsim_workloads::jobs::JobSet;
+use archsim_workloads::llm::LlmConfig;
+use archsim_workloads::{DType, Workload};
+
+use crate::config::{typed, KeyError};
+use crate::{AccelError, Accelerator};
+
+pub use archsim_workloads::Form;
+
+/// What a run passes to a family besides the workload: provenance and the workload options
+/// a family may need (the element type, the `llm:` step behind an op graph).
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The config's hash, for the report's provenance.
+    pub config_hash: &'a str,
+    /// The run's seed.
+    pub seed: u64,
+    /// The workload's element type.
+    pub dtype: DType,
+    /// The `llm:` step the op graph was lowered from, if any: a family that prices serving
+    /// fills the report's `llm` section from it.
+    pub llm: Option<&'a LlmConfig>,
+}
+
+/// A hardware family's model: maps and prices a workload and returns the report.
+///
+/// Only [`Family::run_graph`] is required; a family that runs several networks at once
+/// (`workload: {tasks: [...]}`) or job streams (`workload: {jobs: ...}`) overrides
+/// [`Family::run_tasks`] or [`Family::run_jobs`] and lists the form in
+/// [`FamilyConfig::FORMS`], which the config loader checks before anything is built.
+pub trait Family: Send + Sync {
+    /// Short description, e.g. `systolic 128x128 os`.
+    fn name(&self) -> String;
+    /// Chip area in mm² (0 where the family does not model area).
+    fn area_mm2(&self) -> f64;
+    /// Maps, schedules and prices an op graph. A family that can price serving fills the
+    /// report's `llm` section when `ctx.llm` is given.
+    fn run_graph(&self, w: &Workload, ctx: &Context<'_>) -> Result<Report, AccelError>;
+    /// Runs several networks concurrently; the report carries per-task results in `tasks`.
+    fn run_tasks(&self, _tasks: &[Workload], _ctx: &Context<'_>) -> Result<Report, AccelError> {
+        Err(unsupported(Form::Tasks))
+    }
+    /// Runs a stream of job DAGs; the report carries the job statistics in `jobs`.
+    fn run_jobs(&self, _jobs: &JobSet, _ctx: &Context<'_>) -> Result<Report, AccelError> {
+        Err(unsupported(Form::Jobs))
+    }
+    /// The per-op model ([`Accelerator`]) behind the family, when it has one: it is what
+    /// `archsim run --stop-after mapping|schedule` dumps. Families that price larger units
+    /// (fused sections, whole tasks on PEs, the roofline's graph pass) return `None`.
+    fn per_op(&self) -> Option<&dyn Accelerator> {
+        None
+    }
+}
+
+fn unsupported(form: Form) -> AccelError {
+    AccelError::InvalidConfig {
+        key: "kind".into(),
+        reason: format!(
+            "this accelerator does not run a {} workload",
+            form.describe()
+        ),
+    }
+}
+
+/// A family's `accelerator:` config: how the mapping is read, validated and built.
+pub trait FamilyConfig: Sized + serde::de::DeserializeOwned {
+    /// Workload forms the family runs (default: an op graph).
+    const FORMS: &'static [Form] = &[Form::Graph];
+    /// Names accepted by its `preset:` key, if it has one.
+    fn presets() -> Vec<&'static str> {
+        Vec::new()
+    }
+    /// Reads the `accelerator:` mapping (its `kind` already removed); a family with presets
+    /// merges them here. Errors carry the key path (starting at `accelerator`).
+    fn from_map(acc: Map<String, Value>) -> Result<Self, KeyError> {
+        typed(Value::Object(acc), &["accelerator"])
+    }
+    /// Checks the values (errors name the key relative to `accelerator:`).
+    fn validate(&self) -> Result<(), AccelError>;
+    /// Builds the model.
+    fn build(&self) -> Result<Box<dyn Family>, AccelError>;
+}
+
+impl<T: FamilyConfig> FamilyConfig for Box<T> {
+    const FORMS: &'static [Form] = T::FORMS;
+    fn presets() -> Vec<&'static str> {
+        T::presets()
+    }
+    fn from_map(acc: Map<String, Value>) -> Result<Self, KeyError> {
+        T::from_map(acc).map(Box::new)
+    }
+    fn validate(&self) -> Result<(), AccelError> {
+        T::validate(self)
+    }
+    fn build(&self) -> Result<Box<dyn Family>, AccelError> {
+        T::build(self)
+    }
+}
+
+/// Families whose whole model is a per-op [`Accelerator`] run through
+/// [`crate::pipeline::evaluate`]: map every op, schedule on `archsim-sim`, report.
+macro_rules! per_op_family {
+    ($ty:ty) => {
+        impl $crate::family::Family for $ty {
+            fn name(&self) -> String {
+                $crate::Accelerator::name(self)
+            }
+            fn area_mm2(&self) -> f64 {
+                $crate::Accelerator::area_mm2(self)
+            }
+            fn run_graph(
+                &self,
+                w: &archsim_workloads::Workload,
+                ctx: &$crate::family::Context<'_>,
+            ) -> Result<archsim_sim::Report, $crate::AccelError> {
+                $crate::pipeline::evaluate(w, self, ctx.config_hash, ctx.seed)
+            }
+            fn per_op(&self) -> Option<&dyn $crate::Accelerator> {
+                Some(self)
+            }
+        }
+    };
+}
+pub(crate) use per_op_family;

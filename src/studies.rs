@@ -1,0 +1,125 @@
+//! The study registry: a config with `study: {kind: K, ...}` is a study (a reproduction or a
+//! sweep that `archsim run` performs and tabulates), and `K` picks it here — the one place
+//! that lists them. A study owns its section and output folder; `archsim run` hands it the
+//! parsed document and the command line's options.
+//!
+//! | kind | what it runs |
+//! |---|---|
+//! | `latency_vs_rate` | DS3's scheduler study: job latency versus injection rate ([`crate::study`]) |
+//! | `sn40l` | SambaNova SN40L: fusion, expert switching, CoE serving ([`crate::sn40l`]) |
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::{ConfigError, Error};
+
+/// What `archsim run` passes to a study.
+#[derive(Debug)]
+pub struct StudyRun<'a> {
+    /// The parsed config document (before `--set` overrides).
+    pub doc: Value,
+    /// Its text, for locating errors.
+    pub text: &'a str,
+    /// Its file name, for errors.
+    pub file: &'a str,
+    /// The folder relative paths in it are resolved against.
+    pub base: &'a Path,
+    /// `--set PATH=VALUE` overrides.
+    pub set: &'a [String],
+    /// `--json`: print the results as JSON on stdout and nothing else.
+    pub json: bool,
+    /// Output folder.
+    pub dir: PathBuf,
+}
+
+/// One registered study.
+#[derive(Debug)]
+pub struct Study {
+    /// The `study.kind` that selects it.
+    pub kind: &'static str,
+    /// One line on what it reproduces.
+    pub about: &'static str,
+    /// Runs it, writes its folder and prints its summary.
+    pub run: fn(&StudyRun<'_>) -> Result<(), Error>,
+}
+
+/// Every study, by `study.kind`.
+pub const STUDIES: &[Study] = &[
+    Study {
+        kind: "latency_vs_rate",
+        about:
+            "DS3 (IEEE TC 2020, Fig. 12): job latency of each scheduler versus the injection rate",
+        run: crate::study::run_cli,
+    },
+    Study {
+        kind: "sn40l",
+        about:
+            "SambaNova SN40L (MICRO 2024): fused vs unfused kernels, expert switching, CoE serving",
+        run: crate::sn40l::run_cli,
+    },
+];
+
+/// The study a config document asks for with its `study.kind`, `None` when it has no
+/// `study:` section; an unknown or missing kind is an error located in the file.
+pub fn find(doc: &Value, text: &str, file: &str) -> Result<Option<&'static Study>, ConfigError> {
+    let Some(section) = doc.get("study") else {
+        return Ok(None);
+    };
+    let known = || {
+        STUDIES
+            .iter()
+            .map(|s| s.kind)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let err = |key: &str, message: String| {
+        let path: Vec<String> = key.split('.').map(str::to_string).collect();
+        ConfigError {
+            file: file.to_string(),
+            location: crate::config::locate_key(text, &path),
+            key: Some(key.to_string()),
+            from_override: None,
+            message,
+        }
+    };
+    match section.get("kind") {
+        Some(Value::String(k)) => STUDIES
+            .iter()
+            .find(|s| s.kind == k)
+            .map(Some)
+            .ok_or_else(|| {
+                err(
+                    "study.kind",
+                    format!("unknown study `{k}`; known: {}", known()),
+                )
+            }),
+        Some(_) => Err(err("study.kind", "must be a string".into())),
+        None => Err(err(
+            "study",
+            format!("give the study's `kind`, one of: {}", known()),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_unique_and_unknown_ones_are_named() {
+        let mut k: Vec<_> = STUDIES.iter().map(|s| s.kind).collect();
+        k.sort_unstable();
+        k.dedup();
+        assert_eq!(k.len(), STUDIES.len());
+        let text = "study:\n  kind: nope\n";
+        let doc: Value = serde_saphyr::from_str(text).unwrap();
+        let e = find(&doc, text, "s.yaml").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "s.yaml:2:9: study.kind: unknown study `nope`; known: latency_vs_rate, sn40l"
+        );
+        let doc: Value = serde_saphyr::from_str("workload: {model: resnet18}").unwrap();
+        assert!(find(&doc, "", "s.yaml").unwrap().is_none());
+    }
+}
