@@ -375,6 +375,8 @@ families! {
     npu_pim => NpuPim(Box<npu_pim::NpuPimConfig>),
     /// A dataflow RDU socket (`kind: rdu`), after SambaNova SN40L.
     rdu => Rdu(Box<rdu::RduConfig>),
+    /// A roofline chip (`kind: roofline`): peak compute per dtype, memory bandwidth and capacity.
+    roofline => Roofline(roofline::RooflineConfig),
 }
 
 /// One accelerator kind as `archsim list accelerators` shows it.
