@@ -5,6 +5,7 @@ use petgraph::visit::NodeIndexable;
 use petgraph::Direction;
 use serde::{Deserialize, Serialize};
 
+use crate::llm_info::LlmInfo;
 use crate::op::{
     numel, window_out, Attention, CollectiveFunc, Conv2d, EltFunc, Gemm, NormFunc, Op, OpKind,
     Pool, PoolFunc, ReduceFunc, Shape,
@@ -31,7 +32,7 @@ pub struct Workload {
     pub graph: StableDiGraph<Op, Edge>,
     /// Whole-model figures of an LLM workload (parameters, KV cache), when lowered from `llm:`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub llm: Option<crate::llm::LlmInfo>,
+    pub llm: Option<LlmInfo>,
 }
 
 impl Workload {

@@ -37,6 +37,7 @@ mod error;
 mod graph;
 pub mod jobs;
 pub mod llm;
+mod llm_info;
 pub mod onnx;
 mod op;
 pub mod scalesim;

@@ -1,0 +1,148 @@
+//! A design-space heatmap of two parameters against a metric.
+
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::{err, png_and_svg, Figure};
+
+/// One cell of a heatmap: x category, y category, value.
+pub type HeatCell = (String, String, f64);
+
+/// Writes `<stem>.png` and `<stem>.svg`: a design-space heatmap of two parameters. Cells with the
+/// same `(x, y)` are averaged; categories keep their first-seen order; colour runs from blue
+/// (lowest) to red (highest), and every cell is labelled with its value.
+pub fn heatmap(
+    cells: &[HeatCell],
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    dir: &Path,
+    stem: &str,
+) -> Result<(), String> {
+    let mut xs: Vec<String> = Vec::new();
+    let mut ys: Vec<String> = Vec::new();
+    for (x, y, _) in cells {
+        if !xs.contains(x) {
+            xs.push(x.clone());
+        }
+        if !ys.contains(y) {
+            ys.push(y.clone());
+        }
+    }
+    let mut sum = vec![vec![(0.0, 0u32); ys.len()]; xs.len()];
+    for (x, y, v) in cells.iter().filter(|c| c.2.is_finite()) {
+        let (i, j) = (
+            xs.iter().position(|s| s == x).unwrap_or(0),
+            ys.iter().position(|s| s == y).unwrap_or(0),
+        );
+        sum[i][j].0 += v;
+        sum[i][j].1 += 1;
+    }
+    let grid: Vec<Vec<Option<f64>>> = sum
+        .iter()
+        .map(|col| {
+            col.iter()
+                .map(|&(s, n)| (n > 0).then(|| s / f64::from(n)))
+                .collect()
+        })
+        .collect();
+    let figure = Heatmap {
+        xs: &xs,
+        ys: &ys,
+        grid: &grid,
+        title,
+        x_desc,
+        y_desc,
+    };
+    png_and_svg(dir, stem, (900, 650), &figure)
+}
+
+struct Heatmap<'a> {
+    /// The x categories, in first-seen order.
+    xs: &'a [String],
+    /// The y categories, in first-seen order.
+    ys: &'a [String],
+    /// `grid[x][y]`: the mean of the cell, `None` when it has no finite value.
+    grid: &'a [Vec<Option<f64>>],
+    title: &'a str,
+    x_desc: &'a str,
+    y_desc: &'a str,
+}
+
+impl Figure for Heatmap<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        let Self {
+            xs,
+            ys,
+            grid,
+            title,
+            x_desc,
+            y_desc,
+        } = *self;
+        let vals = grid.iter().flatten().flatten().copied();
+        let (lo, hi) = vals.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
+        let span = if hi > lo { hi - lo } else { 1.0 };
+        let (nx, ny) = (xs.len().max(1), ys.len().max(1));
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(90)
+            .build_cartesian_2d(-0.5f64..nx as f64 - 0.5, -0.5f64..ny as f64 - 0.5)
+            .map_err(err)?;
+        // Ticks sit at cell centres (integers); other positions get no label.
+        let label = |names: &[String], v: f64| {
+            if (v - v.round()).abs() > 1e-6 || v < 0.0 {
+                return String::new();
+            }
+            names.get(v.round() as usize).cloned().unwrap_or_default()
+        };
+        let xl = |v: &f64| label(xs, *v);
+        let yl = |v: &f64| label(ys, *v);
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .x_labels(nx + 1)
+            .y_labels(ny + 1)
+            .x_label_formatter(&xl)
+            .y_label_formatter(&yl)
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(err)?;
+        for (i, col) in grid.iter().enumerate() {
+            for (j, v) in col.iter().enumerate() {
+                let (x, y) = (i as f64, j as f64);
+                let colour = match v {
+                    Some(v) => {
+                        let t = (v - lo) / span;
+                        RGBColor((40.0 + 215.0 * t) as u8, 90, (255.0 - 215.0 * t) as u8)
+                    }
+                    None => RGBColor(220, 220, 220),
+                };
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)],
+                        colour.filled(),
+                    )))
+                    .map_err(err)?;
+                if let Some(v) = v {
+                    chart
+                        .draw_series(std::iter::once(Text::new(
+                            format!("{v:.3e}"),
+                            (x - 0.2, y + 0.05),
+                            ("sans-serif", 12).into_font().color(&WHITE),
+                        )))
+                        .map_err(err)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
