@@ -1392,3 +1392,69 @@ fn accelerator_kinds_are_named_only_in_the_family_registry() {
         hits.join("\n")
     );
 }
+
+fn report_of(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("--json prints the report")
+}
+
+/// `kind: roofline` runs through `archsim run` like any family: an `llm:` step with its serving
+/// metrics, a what-if through `--set`, and the other op-graph sources (zoo, GEMM, ONNX).
+#[test]
+fn roofline_prices_every_op_graph_source_and_answers_a_what_if() {
+    let cfg = root().join("configs/roofline_llama2_7b.yaml");
+    let dir = tmp("roofline_cli");
+    let base = report_of(&archsim(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--json",
+        "--out",
+        dir.join("base").to_str().unwrap(),
+    ]));
+    let fast = report_of(&archsim(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--json",
+        "--set",
+        "accelerator.mem_bw_gb_s=6700",
+        "--out",
+        dir.join("fast").to_str().unwrap(),
+    ]));
+    let (t0, t1) = (
+        base["latency_s"].as_f64().unwrap(),
+        fast["latency_s"].as_f64().unwrap(),
+    );
+    // A memory-bound decode: twice the bandwidth, half the time.
+    assert!((t0 / t1 - 2.0).abs() < 0.01, "{t0} / {t1}");
+    let llm = &base["llm"];
+    assert_eq!(llm["tpot_s"].as_f64().unwrap(), t0);
+    assert!(llm["ttft_s"].as_f64().unwrap() > 0.0 && llm["max_batch"].as_u64().unwrap() > 16);
+    let onnx = root().join("tests/data/onnx/tiny_cnn.onnx");
+    for (name, workload) in [
+        ("zoo", "model: resnet18\n  dtype: int8".to_string()),
+        (
+            "gemm",
+            "gemm: {m: 4096, n: 4096, k: 4096}\n  dtype: bf16".to_string(),
+        ),
+        ("onnx", format!("onnx: {}\n  dtype: int8", onnx.display())),
+    ] {
+        let d = tmp(&format!("roofline_{name}"));
+        let text = format!(
+            "workload:\n  {workload}\naccelerator:\n  kind: roofline\n  peak_tflops: {{bf16: 989, int8: 1979}}\n  mem_bw_gb_s: 3350\n  mem_gb: 80\n  buffer_mib: 50\n"
+        );
+        let path = write_cfg(&d, &text);
+        let r = report_of(&archsim(&[
+            "run",
+            &path,
+            "--json",
+            "--out",
+            d.join("out").to_str().unwrap(),
+        ]));
+        assert!(r["latency_s"].as_f64().unwrap() > 0.0, "{name}");
+        assert!(!r["ops"].as_array().unwrap().is_empty(), "{name}");
+    }
+}

@@ -66,6 +66,11 @@ const DTYPES: [DType; 5] = [
     DType::Fp32,
 ];
 
+/// Energy of one byte through HBM, pJ: 3.9 pJ/bit for HBM2 (O'Connor et al., "Fine-Grained DRAM:
+/// Energy-Efficient DRAM for Extreme Bandwidth Systems", MICRO 2017, Table 1), the default of
+/// a roofline chip's memory (a what-if chip is an HBM-class accelerator, not a 45 nm DDR3 one).
+pub const HBM_PJ_PER_BYTE: f64 = 3.9 * 8.0;
+
 fn default_freq() -> f64 {
     1000.0
 }
@@ -109,8 +114,7 @@ pub struct RooflineConfig {
     /// `energy::mac_pj`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pj_per_flop: Option<f64>,
-    /// Energy per byte of memory traffic, pJ (default: archsim's DRAM energy,
-    /// `energy::DRAM_PJ_PER_BYTE`).
+    /// Energy per byte of memory traffic, pJ (default [`HBM_PJ_PER_BYTE`], HBM2's 3.9 pJ/bit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pj_per_byte: Option<f64>,
     /// Chip area to report, mm² (default 0: a roofline chip has no floorplan).
@@ -371,7 +375,7 @@ impl Family for Roofline {
         };
         let order = w.topo_order();
         let hz = self.hz();
-        let pj_byte = self.cfg.pj_per_byte.unwrap_or(energy::DRAM_PJ_PER_BYTE);
+        let pj_byte = self.cfg.pj_per_byte.unwrap_or(HBM_PJ_PER_BYTE);
         let mut rows = Vec::with_capacity(order.len());
         let (mut t, mut energy_pj, mut macs, mut mem) = (0.0f64, 0.0f64, 0u64, 0u64);
         let (mut compute_cycles, mut stall_cycles) = (0u64, 0u64);
