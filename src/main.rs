@@ -498,6 +498,11 @@ fn run(
             .copied()
             .unwrap_or(0)
     );
+    if !report.fits {
+        for why in &report.why_not {
+            println!("  DOES NOT FIT   {why}");
+        }
+    }
     if let Some(l) = &report.llm {
         println!(
             "  LLM ({}, batch {}, prompt {}, context {}, tp {}, {}):",

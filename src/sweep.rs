@@ -302,6 +302,10 @@ pub fn run_point(
                     .zip(m)
                     .map(|(k, v)| ((*k).to_string(), Value::from(v)))
                     .collect();
+                // A design that does not fit keeps its metrics and is marked infeasible.
+                if !report.fits {
+                    e.error = Some(format!("infeasible: {}", report.why_not.join("; ")));
+                }
             }
         }
         Ok(())

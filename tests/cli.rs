@@ -1458,3 +1458,101 @@ fn roofline_prices_every_op_graph_source_and_answers_a_what_if() {
         assert!(!r["ops"].as_array().unwrap().is_empty(), "{name}");
     }
 }
+
+/// No silent rewrites: data wider than the array's word, and a decode context that cannot
+/// follow its prompt, are errors naming both keys (exit 2); a word size left out follows the
+/// dtype.
+#[test]
+fn conflicting_inputs_are_errors_naming_both_keys() {
+    let d = tmp("conflicts");
+    let cases = [
+        (
+            "workload:\n  model: resnet18\n  dtype: fp32\naccelerator: {kind: systolic, rows: 8, cols: 8, dataflow: os, word_bytes: 1}\n",
+            ["accelerator.word_bytes", "workload.dtype"],
+        ),
+        (
+            "workload:\n  llm: {model: llama2_7b, phase: decode, batch: 1, prompt_len: 4096, context_len: 10, layers: 1}\naccelerator: {kind: gpu, preset: h100_sxm}\n",
+            ["workload.llm.context_len", "workload.llm.prompt_len"],
+        ),
+    ];
+    for (text, keys) in cases {
+        let out = archsim(&[
+            "run",
+            &write_cfg(&d, text),
+            "--out",
+            d.join("o").to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        for k in keys {
+            assert!(err.contains(k), "{k} not in: {err}");
+        }
+    }
+    // Left out, the word follows the dtype: bf16 moves twice the bytes of int8.
+    let bytes = |dtype: &str| {
+        let text = format!(
+            "workload:\n  model: resnet18\n  dtype: {dtype}\naccelerator: {{kind: systolic, rows: 32, cols: 32, dataflow: os}}\n"
+        );
+        let r = report_of(&archsim(&[
+            "run",
+            &write_cfg(&d, &text),
+            "--json",
+            "--out",
+            d.join("b").to_str().unwrap(),
+        ]));
+        r["bytes"]["dram"].as_u64().unwrap()
+    };
+    assert!(bytes("bf16") > bytes("int8") * 3 / 2);
+}
+
+/// A design that does not fit says so in report.json, and a sweep marks it infeasible while
+/// keeping its metrics; the serving metrics are named metrics.
+#[test]
+fn a_design_that_does_not_fit_is_reported_and_infeasible_in_sweeps() {
+    let d = tmp("fits");
+    let base = "workload:\n  llm: {model: llama2_7b, phase: decode, batch: 16, prompt_len: 2048, context_len: 4096}\n  dtype: bf16\naccelerator: {kind: gpu, preset: h100_sxm}\n";
+    let big = base.replace("batch: 16", "batch: 128");
+    let r = report_of(&archsim(&[
+        "run",
+        &write_cfg(&d, &big),
+        "--json",
+        "--out",
+        d.join("r").to_str().unwrap(),
+    ]));
+    assert_eq!(r["fits"], false);
+    assert!(r["why_not"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("memory: llama2_7b at batch 128"));
+    let sweep = format!("{base}sweep:\n  grid:\n    workload.llm.batch: [16, 128]\n");
+    let out = archsim(&[
+        "sweep",
+        &write_cfg(&d, &sweep),
+        "--out",
+        d.join("s").to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let journal = std::fs::read_to_string(d.join("s/journal.jsonl")).unwrap();
+    let rows: Vec<serde_json::Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let row = |b: u64| {
+        rows.iter()
+            .find(|e| e["point"]["workload.llm.batch"] == b)
+            .unwrap()
+    };
+    assert!(row(16)["error"].is_null() && row(16)["metrics"]["tpot_s"].as_f64().unwrap() > 0.0);
+    assert!(row(128)["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("infeasible: memory"));
+    assert!(
+        row(128)["metrics"]["tpot_s"].as_f64().unwrap() > 1.0,
+        "swapping"
+    );
+}

@@ -71,11 +71,20 @@ impl SimConfig {
                 "the config must be a mapping with `workload` and `accelerator`".into(),
             ));
         }
+        // The `llm:` keys the user wrote (before defaults fill the others in).
+        let raw_llm: Vec<String> = value
+            .pointer("/workload/llm")
+            .and_then(Value::as_object)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
         let raw: RawConfig = typed(value, &[])?;
         raw.workload
             .validate()
             .map_err(|e| workload_key_error(&e))?;
-        let accelerator = AcceleratorConfig::from_map(raw.accelerator)?;
+        check_llm_lengths(&raw.workload, &raw_llm)?;
+        let given: Vec<String> = raw.accelerator.keys().cloned().collect();
+        let mut accelerator = AcceleratorConfig::from_map(raw.accelerator)?;
+        accelerator.reconcile(&given, &raw.workload)?;
         let form = raw.workload.form();
         if !accelerator.forms().contains(&form) {
             let runs = AcceleratorConfig::kinds_for(form)
@@ -180,4 +189,28 @@ pub fn merge_preset(
         base.insert(k, v);
     }
     Ok(base)
+}
+
+/// A decode step's KV cache holds the prompt and the tokens generated since: `context_len` no
+/// longer than `prompt_len` cannot follow that prompt. When both are written this is an error
+/// naming both keys (when `prompt_len` is left out, the step's TTFT prices a prompt of
+/// `context_len − 1` tokens, as documented).
+fn check_llm_lengths(w: &WorkloadConfig, written: &[String]) -> Result<(), KeyError> {
+    let Some(l) = &w.llm else { return Ok(()) };
+    let both = ["prompt_len", "context_len"]
+        .iter()
+        .all(|k| written.iter().any(|w| w == k));
+    match (l.phase, l.context_len) {
+        (archsim_workloads::llm::Phase::Decode, Some(c)) if both && c <= l.prompt_len => Err((
+            vec!["workload".into(), "llm".into(), "context_len".into()],
+            format!(
+                "a decode with {c} tokens in the KV cache cannot follow a {}-token prompt \
+                 (workload.llm.prompt_len); give context_len > prompt_len, or leave prompt_len \
+                 out to price a {}-token prompt",
+                l.prompt_len,
+                c.saturating_sub(1).max(1)
+            ),
+        )),
+        _ => Ok(()),
+    }
 }

@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 use archsim_sim::Report;
 use archsim_workloads::jobs::JobSet;
 use archsim_workloads::llm::LlmConfig;
-use archsim_workloads::{DType, Workload};
+use archsim_workloads::{DType, Workload, WorkloadConfig};
 
 use crate::config::{typed, KeyError};
 use crate::{AccelError, Accelerator};
@@ -104,6 +104,12 @@ pub trait FamilyConfig: Sized + serde::de::DeserializeOwned {
     }
     /// Checks the values (errors name the key relative to `accelerator:`).
     fn validate(&self) -> Result<(), AccelError>;
+    /// Reconciles the config with the workload it runs: a key the family derives from the
+    /// workload when the user left it out (`given` lists the keys the user wrote, a preset's
+    /// included), or an error naming both keys when they conflict. Default: nothing to do.
+    fn reconcile(&mut self, _given: &[String], _workload: &WorkloadConfig) -> Result<(), KeyError> {
+        Ok(())
+    }
     /// Builds the model.
     fn build(&self) -> Result<Box<dyn Family>, AccelError>;
 }
@@ -118,6 +124,9 @@ impl<T: FamilyConfig> FamilyConfig for Box<T> {
     }
     fn validate(&self) -> Result<(), AccelError> {
         T::validate(self)
+    }
+    fn reconcile(&mut self, given: &[String], workload: &WorkloadConfig) -> Result<(), KeyError> {
+        T::reconcile(self, given, workload)
     }
     fn build(&self) -> Result<Box<dyn Family>, AccelError> {
         T::build(self)
@@ -149,3 +158,30 @@ macro_rules! per_op_family {
     };
 }
 pub(crate) use per_op_family;
+
+/// The array word follows the workload's element type: `word_bytes` left out (and no preset)
+/// is the dtype's width; data wider than the word the user gave is an error naming both keys
+/// (narrower data in wider words is what a 16-bit array does with int8: allowed).
+pub(crate) fn word_follows_dtype(
+    word_bytes: &mut u32,
+    given: &[String],
+    workload: &WorkloadConfig,
+) -> Result<(), KeyError> {
+    let dtype = workload.dtype();
+    let bytes = dtype.bytes() as u32;
+    if !given.iter().any(|k| k == "word_bytes" || k == "preset") {
+        *word_bytes = bytes;
+        return Ok(());
+    }
+    if bytes > *word_bytes {
+        return Err((
+            vec!["accelerator".into(), "word_bytes".into()],
+            format!(
+                "{word_bytes}-byte words cannot hold the workload's {} ({bytes} bytes, \
+                 workload.dtype); set word_bytes: {bytes} or a narrower dtype",
+                dtype.name()
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -583,9 +583,7 @@ impl crate::family::Family for Gpu {
             Some(l) => Some(llm::metrics(self, l, ctx.dtype)?),
             None => None,
         };
-        let mut report = Gpu::evaluate(self, w, ctx.config_hash, ctx.seed)?;
-        report.llm = serving;
-        Ok(report)
+        Ok(Gpu::evaluate(self, w, ctx.config_hash, ctx.seed)?.with_llm(serving))
     }
     fn per_op(&self) -> Option<&dyn Accelerator> {
         Some(self)

@@ -403,6 +403,13 @@ impl crate::family::FamilyConfig for HeteroConfig {
     fn validate(&self) -> Result<(), AccelError> {
         HeteroConfig::validate(self)
     }
+    fn reconcile(
+        &mut self,
+        given: &[String],
+        workload: &archsim_workloads::WorkloadConfig,
+    ) -> Result<(), crate::config::KeyError> {
+        crate::family::word_follows_dtype(&mut self.word_bytes, given, workload)
+    }
     fn build(&self) -> Result<Box<dyn crate::family::Family>, AccelError> {
         Ok(Box::new(Hetero::new(self.clone())?))
     }

@@ -313,6 +313,17 @@ macro_rules! families {
                 }
             }
 
+            /// Reconciles the config with its workload ([`family::FamilyConfig::reconcile`]).
+            pub fn reconcile(
+                &mut self,
+                given: &[String],
+                workload: &archsim_workloads::WorkloadConfig,
+            ) -> Result<(), config::KeyError> {
+                match self {
+                    $( AcceleratorConfig::$variant(c) => family::FamilyConfig::reconcile(c, given, workload), )+
+                }
+            }
+
             /// Validates the config without building the model.
             pub fn validate(&self) -> Result<(), AccelError> {
                 match self {

@@ -895,18 +895,18 @@ pub fn evaluate(
 ) -> Result<Report, AccelError> {
     if cfg.mode == PimMode::GpuOnly {
         let g = gpu(cfg)?;
-        let mut report = g.evaluate(w, config_hash, seed)?;
-        if let Some(step) = step {
-            report.llm = Some(crate::gpu::llm::metrics(&g, step, dtype)?);
-        }
-        return Ok(report);
+        let serving = match step {
+            Some(step) => Some(crate::gpu::llm::metrics(&g, step, dtype)?),
+            None => None,
+        };
+        return Ok(g.evaluate(w, config_hash, seed)?.with_llm(serving));
     }
     let acc = NpuPim::new(cfg)?;
     let Some(step) = step else {
         return run(w, &acc, config_hash, seed);
     };
     let graph = step_workload(cfg, step, dtype)?;
-    let mut report = run(&graph, &acc, config_hash, seed)?;
+    let report = run(&graph, &acc, config_hash, seed)?;
     let (prefill, decode, context) = step.serving_steps();
     let ttft = match step.phase {
         Phase::Prefill => report.latency_s,
@@ -926,7 +926,7 @@ pub fn evaluate(
         crate::gpu::llm::kv_cache_bytes(s, *layers, tp, 1, context, dtype)
     });
     let capacity = (cfg.hbm_gb * 1e9) as u64;
-    report.llm = Some(LlmReport::new(
+    Ok(report.with_llm(Some(LlmReport::new(
         LlmStep {
             model: step.model.clone(),
             batch: step.batch,
@@ -940,8 +940,7 @@ pub fn evaluate(
         LlmMemory::new(weights, kv, 0, capacity),
         capacity.saturating_sub(weights) / per_seq.max(1),
         None,
-    ));
-    Ok(report)
+    ))))
 }
 
 

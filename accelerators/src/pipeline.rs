@@ -214,6 +214,8 @@ fn report_with(
             .dram()
             .and_then(|d| s.peak_bytes.get(d).copied())
             .unwrap_or(0),
+        fits: true,
+        why_not: Vec::new(),
         bytes: totals
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))

@@ -601,6 +601,8 @@ pub fn evaluate(
         },
         macs,
         peak_memory_bytes: w.total_weights() * w.dtype.bytes(),
+        fits: true,
+        why_not: Vec::new(),
         bytes: BTreeMap::from([("hbm".to_string(), hbm)]),
         ops: rows,
         provenance: Provenance {
@@ -682,11 +684,12 @@ impl crate::family::Family for RduConfig {
         w: &Workload,
         ctx: &crate::family::Context<'_>,
     ) -> Result<Report, AccelError> {
-        let mut report = evaluate(self, w, ctx.config_hash, ctx.seed)?;
-        if let Some(l) = ctx.llm {
-            report.llm = Some(crate::llm_metrics::metrics(self, l, ctx.dtype)?);
-        }
-        Ok(report)
+        let report = evaluate(self, w, ctx.config_hash, ctx.seed)?;
+        let serving = match ctx.llm {
+            Some(l) => Some(crate::llm_metrics::metrics(self, l, ctx.dtype)?),
+            None => None,
+        };
+        Ok(report.with_llm(serving))
     }
 }
 

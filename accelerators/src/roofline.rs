@@ -449,6 +449,8 @@ impl Family for Roofline {
             },
             macs,
             peak_memory_bytes: weights + llm_metrics::activation_bytes(w),
+            fits: true,
+            why_not: Vec::new(),
             bytes: BTreeMap::from([("dram".to_string(), mem)]),
             ops: rows,
             provenance: Provenance {
@@ -456,10 +458,11 @@ impl Family for Roofline {
                 config_hash: ctx.config_hash.to_string(),
                 seed: ctx.seed,
             },
-            llm: serving,
+            llm: None,
             jobs: None,
             tasks: None,
-        })
+        }
+        .with_llm(serving))
     }
 }
 

@@ -312,7 +312,17 @@ pub fn simulate(
     config_hash: &str,
     seed: u64,
 ) -> Result<Report, AccelError> {
-    let soc = Arc::new(Soc::new(cfg.clone())?);
+    simulate_on(Arc::new(Soc::new(cfg.clone())?), set, config_hash, seed)
+}
+
+/// [`simulate`] on an already built SoC.
+pub fn simulate_on(
+    soc: Arc<Soc>,
+    set: &JobSet,
+    config_hash: &str,
+    seed: u64,
+) -> Result<Report, AccelError> {
+    let cfg = soc.config();
     let work = Arc::new(soc.bind(set)?);
     let mut s = scheduler(cfg.scheduler, seed);
     let run = engine::run(soc.clone(), work.clone(), s.as_mut(), seed)?;
@@ -343,14 +353,14 @@ impl crate::family::FamilyConfig for SocConfig {
     }
     fn build(&self) -> Result<Box<dyn crate::family::Family>, AccelError> {
         Ok(Box::new(SocFamily {
-            soc: Soc::new(self.clone())?,
+            soc: Arc::new(Soc::new(self.clone())?),
         }))
     }
 }
 
 /// A heterogeneous SoC runs job streams on its own event-driven engine ([`simulate`]).
 struct SocFamily {
-    soc: Soc,
+    soc: Arc<Soc>,
 }
 
 impl crate::family::Family for SocFamily {
@@ -375,7 +385,7 @@ impl crate::family::Family for SocFamily {
         jobs: &JobSet,
         ctx: &crate::family::Context<'_>,
     ) -> Result<Report, AccelError> {
-        simulate(self.soc.config(), jobs, ctx.config_hash, ctx.seed)
+        simulate_on(self.soc.clone(), jobs, ctx.config_hash, ctx.seed)
     }
 }
 

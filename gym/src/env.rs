@@ -155,6 +155,9 @@ impl Problem {
                 llm: cfg.workload.llm.as_ref(),
             };
             let r = family.run_graph(w, &ctx).map_err(|e| e.to_string())?;
+            if !r.fits {
+                return Err(format!("infeasible: {}", r.why_not.join("; ")));
+            }
             Ok(metrics(&r))
         };
         Evaluation { metrics: run() }

@@ -27,9 +27,13 @@ pub const METRICS: &[&str] = &[
     "total_cycles",
     "edp_js",
     "dram_bytes",
+    "ttft_s",
+    "tpot_s",
+    "decode_tokens_per_s",
 ];
 
-/// The metric vector of a report, in [`METRICS`] order.
+/// The metric vector of a report, in [`METRICS`] order. The serving metrics of an `llm:` step
+/// (`ttft_s`, `tpot_s`, `decode_tokens_per_s`) are 0 for a workload without one.
 pub fn metrics(r: &Report) -> Vec<f64> {
     let power = if r.latency_s > 0.0 {
         r.energy_j / r.latency_s
@@ -45,6 +49,9 @@ pub fn metrics(r: &Report) -> Vec<f64> {
         r.total_cycles as f64,
         r.energy_j * r.latency_s,
         r.bytes.get("dram").copied().unwrap_or(0) as f64,
+        r.llm.as_ref().map_or(0.0, |l| l.ttft_s),
+        r.llm.as_ref().map_or(0.0, |l| l.tpot_s),
+        r.llm.as_ref().map_or(0.0, |l| l.decode_tokens_per_s),
     ]
 }
 

@@ -68,7 +68,7 @@ def test_steps_report_metrics_and_points():
     env = gymnasium.make("archsim/SystolicResNet18-v0")
     env.reset(seed=0)
     obs, reward, term, trunc, info = env.step(np.array([3, 3, 0, 2, 2, 2]))
-    assert obs.dtype == np.float32 and obs.shape == (8,)
+    assert obs.dtype == np.float32 and obs.shape == (len(info["metrics"]),) == (11,)
     assert info["point"]["accelerator.rows"] == 64 and info["point"]["accelerator.dataflow"] == "os"
     assert info["metrics"]["latency_s"] == pytest.approx(float(obs[0]), rel=1e-6)
     assert info["feasible"] and reward < 0

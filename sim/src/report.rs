@@ -73,6 +73,14 @@ pub struct Report {
     pub macs: u64,
     /// Peak bytes resident in off-chip memory (weights plus live activations).
     pub peak_memory_bytes: u64,
+    /// Whether the design fits: an `llm:` step's weights, KV cache and activations in device
+    /// memory (a KV cache that swaps over the host link does not fit). Searches, sweeps and the
+    /// gym treat a design that does not fit as infeasible, with `why_not` as the reason.
+    #[serde(default = "fits_default")]
+    pub fits: bool,
+    /// Why the design does not fit (empty when it does).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub why_not: Vec<String>,
     /// Bytes moved per memory level, summed over ops.
     pub bytes: BTreeMap<String, u64>,
     /// One row per op, in start order.
@@ -90,6 +98,45 @@ pub struct Report {
     /// (`workload: {tasks: [...]}` on `accelerator.kind: hetero`); absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tasks: Option<Vec<TaskReport>>,
+}
+
+fn fits_default() -> bool {
+    true
+}
+
+impl Report {
+    /// Attaches an `llm:` step's serving metrics; when its memory does not fit, the report says
+    /// so (`fits: false`, the sizes in `why_not`).
+    pub fn with_llm(mut self, llm: Option<LlmReport>) -> Report {
+        if let Some(l) = &llm {
+            let m = &l.memory;
+            if !m.fits {
+                let gb = |b: u64| b as f64 / 1e9;
+                self.fits = false;
+                self.why_not.push(format!(
+                    "memory: {} at batch {} and context {} needs {:.2} GB per device (weights \
+                     {:.2}, KV cache {:.2}, activations {:.2}), {:.2} GB available{}",
+                    l.model,
+                    l.batch,
+                    l.context_len,
+                    gb(m.total_bytes),
+                    gb(m.weights_bytes),
+                    gb(m.kv_cache_bytes),
+                    gb(m.activation_bytes),
+                    gb(m.capacity_bytes),
+                    match &l.kv_swap {
+                        Some(s) => format!(
+                            "; the KV cache swaps over the host link ({:.3} s per token)",
+                            s.decode_swap_s
+                        ),
+                        None => String::new(),
+                    }
+                ));
+            }
+        }
+        self.llm = llm;
+        self
+    }
 }
 
 /// One task (network) of a multi-task run on a heterogeneous chip.

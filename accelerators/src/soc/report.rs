@@ -142,6 +142,8 @@ pub fn to_report(
         },
         macs: 0,
         peak_memory_bytes: 0,
+        fits: true,
+        why_not: Vec::new(),
         bytes: BTreeMap::from([("interconnect".to_string(), run.interconnect_bytes)]),
         ops,
         provenance: Provenance {
