@@ -111,7 +111,7 @@ def test_bad_env_configs_raise_config_error(tmp_path):
     with pytest.raises(archsim.ConfigError, match="unknown preset"):
         gymnasium.make("archsim/Dse-v0", preset="Nope")
     with pytest.raises(ValueError, match="exactly one"):
-        gymnasium.make("archsim/Dse-v0")
+        gymnasium.make("archsim/Dse-v0", preset="SystolicGemm", config=CUSTOM)
     with pytest.raises(TypeError):
         gymnasium.make("archsim/Dse-v0", config=12)
     with pytest.raises(archsim.ConfigError, match="cannot read"):
@@ -127,3 +127,11 @@ def test_parallel_env_garbage():
         env.step([1, 2])
     with pytest.raises(ValueError, match="unknown parallel env"):
         archsim.parallel_env("nope")
+
+
+@pytest.mark.parametrize("env_id", sorted(GYMNASIUM_IDS))
+def test_every_registered_id_constructs_with_its_defaults(env_id):
+    env = gymnasium.make(env_id)
+    obs, info = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+    env.step(env.action_space.sample())

@@ -88,8 +88,42 @@ impl Figure for Heatmap<'_> {
         let (lo, hi) = vals.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
         let span = if hi > lo { hi - lo } else { 1.0 };
         let (nx, ny) = (xs.len().max(1), ys.len().max(1));
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 18))
+        let metric = title.split_whitespace().next().unwrap_or("");
+        let root = root.titled(title, ("sans-serif", 18)).map_err(err)?;
+        let (w, _) = root.dim_in_pixel();
+        let (root, bar) = root.split_horizontally(w as i32 - 130);
+        let colour_of = |t: f64| RGBColor((40.0 + 215.0 * t) as u8, 90, (255.0 - 215.0 * t) as u8);
+        // The colour bar: lowest at the bottom, highest at the top, in the metric's unit.
+        let mut scale = ChartBuilder::on(&bar)
+            .margin(12)
+            .margin_top(20)
+            .x_label_area_size(45)
+            .y_label_area_size(0)
+            .right_y_label_area_size(80)
+            .build_cartesian_2d(0f64..1f64, 0f64..1f64)
+            .map_err(err)?;
+        scale
+            .draw_series((0..100).map(|k| {
+                let t = f64::from(k) / 100.0;
+                Rectangle::new([(0.0, t), (1.0, t + 0.0101)], colour_of(t).filled())
+            }))
+            .map_err(err)?;
+        let value_at = |t: f64| lo + t * (hi - lo).max(0.0);
+        for t in [0.0, 0.25, 0.5, 0.75, 1.0] {
+            if hi < lo {
+                break;
+            }
+            bar.draw(&Text::new(
+                human(metric, value_at(t)),
+                (
+                    62,
+                    20 + ((1.0 - t) * (bar.dim_in_pixel().1 as f64 - 77.0)) as i32,
+                ),
+                ("sans-serif", 12),
+            ))
+            .map_err(err)?;
+        }
+        let mut chart = ChartBuilder::on(&root)
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(90)
@@ -120,10 +154,7 @@ impl Figure for Heatmap<'_> {
             for (j, v) in col.iter().enumerate() {
                 let (x, y) = (i as f64, j as f64);
                 let colour = match v {
-                    Some(v) => {
-                        let t = (v - lo) / span;
-                        RGBColor((40.0 + 215.0 * t) as u8, 90, (255.0 - 215.0 * t) as u8)
-                    }
+                    Some(v) => colour_of((v - lo) / span),
                     None => RGBColor(220, 220, 220),
                 };
                 chart
@@ -135,7 +166,7 @@ impl Figure for Heatmap<'_> {
                 if let Some(v) = v {
                     chart
                         .draw_series(std::iter::once(Text::new(
-                            format!("{v:.3e}"),
+                            human(metric, *v),
                             (x - 0.2, y + 0.05),
                             ("sans-serif", 12).into_font().color(&WHITE),
                         )))
@@ -144,5 +175,59 @@ impl Figure for Heatmap<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// A value of `metric` for people: its unit from the name's suffix (`latency_s` in ms or µs,
+/// `energy_j` in mJ, `area_mm2`, `power_w`, `*_bytes` in MB/GB), three significant figures.
+pub(super) fn human(metric: &str, v: f64) -> String {
+    let sig = |x: f64| {
+        let a = x.abs();
+        if a >= 100.0 {
+            format!("{x:.0}")
+        } else if a >= 10.0 {
+            format!("{x:.1}")
+        } else {
+            format!("{x:.2}")
+        }
+    };
+    let scaled = |units: &[(f64, &str)]| {
+        let (f, u) = units
+            .iter()
+            .find(|(f, _)| v.abs() >= *f)
+            .copied()
+            .unwrap_or(*units.last().expect("units"));
+        format!("{} {u}", sig(v / f))
+    };
+    if metric.ends_with("_s") {
+        scaled(&[(1.0, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns")])
+    } else if metric.ends_with("_j") {
+        scaled(&[(1.0, "J"), (1e-3, "mJ"), (1e-6, "uJ"), (1e-9, "nJ")])
+    } else if metric.ends_with("_bytes") {
+        scaled(&[(1e9, "GB"), (1e6, "MB"), (1e3, "kB"), (1.0, "B")])
+    } else if metric.ends_with("_mm2") {
+        format!("{} mm2", sig(v))
+    } else if metric.ends_with("_w") {
+        format!("{} W", sig(v))
+    } else if metric == "utilization" {
+        format!("{:.1} %", v * 100.0)
+    } else if v.abs() >= 1e6 || (v != 0.0 && v.abs() < 1e-2) {
+        format!("{v:.3e}")
+    } else {
+        sig(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn values_are_printed_in_their_unit() {
+        use super::human;
+        assert_eq!(human("latency_s", 1.806e-3), "1.81 ms");
+        assert_eq!(human("energy_j", 0.0123), "12.3 mJ");
+        assert_eq!(human("dram_bytes", 2.5e7), "25.0 MB");
+        assert_eq!(human("area_mm2", 812.0), "812 mm2");
+        assert_eq!(human("utilization", 0.356), "35.6 %");
+        assert_eq!(human("total_cycles", 1234.0), "1234");
     }
 }

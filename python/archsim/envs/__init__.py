@@ -5,7 +5,9 @@ Gymnasium ids (``gymnasium.make(id, **kwargs)``):
 * ``archsim/SystolicResNet18-v0`` — size a systolic array for ResNet-18 under an area budget
   (weighted latency/energy reward).
 * ``archsim/SystolicGemm-v0`` — one GEMM layer with a target-spec reward (fast).
-* ``archsim/Dse-v0`` — any config: ``gymnasium.make("archsim/Dse-v0", config=dict_or_path)``.
+* ``archsim/Dse-v0`` — any config: ``gymnasium.make("archsim/Dse-v0", config=dict_or_path)``;
+  without arguments it is the ``SystolicGemm`` problem (every registered id constructs with
+  its defaults).
 * ``archsim/CoDesign-v0`` — network/hardware co-design (NASAIC's two tasks on the built-in
   NAS-Bench-201 sample; ``config=`` a ``codesign:`` config, ``accuracy_fn=`` a Python oracle).
 

@@ -16,9 +16,15 @@ ConfigLike = Union[Mapping[str, Any], str, "os.PathLike[str]"]
 METRICS = tuple(metric_names())
 
 
+#: The problem ``archsim/Dse-v0`` poses when it is made without ``config=`` or ``preset=``.
+DEFAULT_PRESET = "SystolicGemm"
+
+
 def make_core(preset: Optional[str], config: Optional[ConfigLike]) -> DseEnvCore:
-    if (preset is None) == (config is None):
+    if preset is not None and config is not None:
         raise ValueError("give exactly one of preset= or config=")
+    if preset is None and config is None:
+        preset = DEFAULT_PRESET
     if preset is not None:
         if not isinstance(preset, str):
             raise TypeError(f"preset must be a string, not {type(preset).__name__}")
