@@ -7,7 +7,7 @@ use plotters::prelude::*;
 
 use archsim_sim::{JobStats, Report};
 
-use super::{err, legend, png_and_svg, Figure, PALETTE};
+use super::{err, png_and_svg, Figure, PALETTE};
 
 /// Writes `<stem>.png` and `<stem>.svg`: a Gantt chart of the SoC schedule of the first
 /// `first_jobs` jobs, one row per PE, one bar per task colored by job.
@@ -64,14 +64,17 @@ impl Figure for Gantt<'_> {
             })
             .collect();
         let t_max = shown.iter().map(|s| s.3).fold(0.0f64, f64::max).max(1e-9) * 1.02;
+        // The accelerator's description already names the scheduler.
         let title = format!(
-            "{} — {}: first {} jobs ({} scheduler)",
+            "{} — {}: first {} jobs",
             r.workload,
             r.accelerator,
-            first_jobs.min(stats.jobs_completed),
-            stats.scheduler
+            first_jobs.min(stats.jobs_completed)
         );
         let root = root.titled(&title, ("sans-serif", 16)).map_err(err)?;
+        // The legend gets a column of its own, right of the bars.
+        let (w, _) = root.dim_in_pixel();
+        let (root, key) = root.split_horizontally(w as i32 - 90);
         let row = |i: usize| n - 1 - i;
         let mut chart = ChartBuilder::on(&root)
             .margin(10)
@@ -116,21 +119,24 @@ impl Figure for Gantt<'_> {
                 )
             }))
             .map_err(err)?;
+        let mut y = 20;
         for (j, &c) in PALETTE
             .iter()
             .enumerate()
             .take(first_jobs.min(PALETTE.len() as u64) as usize)
         {
             if shown.iter().any(|s| s.1 == j) {
-                chart
-                    .draw_series(std::iter::empty::<Rectangle<(f64, SegmentValue<usize>)>>())
-                    .map_err(err)?
-                    .label(format!("job {j}"))
-                    .legend(move |(x, y)| {
-                        Rectangle::new([(x, y - 5), (x + 10, y + 5)], c.filled())
-                    });
+                key.draw(&Rectangle::new([(8, y - 5), (18, y + 5)], c.filled()))
+                    .map_err(err)?;
+                key.draw(&Text::new(
+                    format!("job {j}"),
+                    (24, y - 7),
+                    ("sans-serif", 12),
+                ))
+                .map_err(err)?;
+                y += 18;
             }
         }
-        legend(&mut chart, SeriesLabelPosition::UpperRight, 12)
+        Ok(())
     }
 }
