@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use archsim_accelerators::config::{typed, SimConfig};
 use archsim_accelerators::family::Context;
-use archsim_workloads::Workload;
+use archsim_workloads::{Form, Workload};
 
 use crate::objective::{metrics, Constraint, Objective, Reward, Scorer, METRICS};
 use crate::space::DesignSpace;
@@ -85,14 +85,25 @@ pub struct Evaluation {
     pub metrics: Result<Vec<f64>, String>,
 }
 
+/// A workload built once for every point of a problem.
+#[derive(Debug, Clone)]
+enum Built {
+    /// One op graph.
+    Graph(Box<Workload>),
+    /// Several networks run together (`tasks:`, e.g. on `kind: hetero`).
+    Tasks(Vec<Workload>),
+}
+
 /// A design problem: a base simulation config and a design space that varies it. Evaluating
-/// a point builds the varied config and runs the pipeline; the workload is built once when the
-/// space does not touch it. `Problem` is `Sync`, so optimizers evaluate batches in parallel.
+/// a point builds the varied config and runs the pipeline on the workload in its form (an op
+/// graph, several `tasks:` together, or a stream of `jobs:`); an op graph or a task list is
+/// built once when the space does not touch it. `Problem` is `Sync`, so optimizers evaluate
+/// batches in parallel.
 #[derive(Debug, Clone)]
 pub struct Problem {
     base: Value,
     space: DesignSpace,
-    workload: Option<Workload>,
+    workload: Option<Built>,
     base_dir: PathBuf,
 }
 
@@ -104,14 +115,17 @@ impl Problem {
             reason,
         };
         let cfg = SimConfig::from_value(base.clone()).map_err(|(p, m)| bad(&p.join("."), m))?;
-        let workload = if space.touches_workload() {
-            None
-        } else {
-            Some(
-                cfg.workload
-                    .build(base_dir)
-                    .map_err(|e| bad("workload", e.to_string()))?,
-            )
+        let built = |e: archsim_workloads::WorkloadError| bad("workload", e.to_string());
+        let workload = match cfg.workload.form() {
+            _ if space.touches_workload() => None,
+            Form::Graph => Some(Built::Graph(Box::new(
+                cfg.workload.build(base_dir).map_err(built)?,
+            ))),
+            Form::Tasks => Some(Built::Tasks(
+                cfg.workload.build_tasks(base_dir).map_err(built)?,
+            )),
+            // A job stream is drawn with the config's seed: built per point.
+            Form::Jobs => None,
         };
         Ok(Problem {
             base,
@@ -136,17 +150,6 @@ impl Problem {
         let v = self.space.apply(&self.base, values);
         let run = || -> Result<Vec<f64>, String> {
             let cfg = SimConfig::from_value(v).map_err(|(p, m)| format!("{}: {m}", p.join(".")))?;
-            let built;
-            let w = match &self.workload {
-                Some(w) => w,
-                None => {
-                    built = cfg
-                        .workload
-                        .build(&self.base_dir)
-                        .map_err(|e| e.to_string())?;
-                    &built
-                }
-            };
             let family = cfg.accelerator.family().map_err(|e| e.to_string())?;
             let ctx = Context {
                 config_hash: "",
@@ -154,7 +157,27 @@ impl Problem {
                 dtype: cfg.workload.dtype(),
                 llm: cfg.workload.llm.as_ref(),
             };
-            let r = family.run_graph(w, &ctx).map_err(|e| e.to_string())?;
+            let dir = &self.base_dir;
+            let r = match (cfg.workload.form(), &self.workload) {
+                (Form::Graph, Some(Built::Graph(w))) => family.run_graph(w, &ctx),
+                (Form::Graph, _) => {
+                    let w = cfg.workload.build(dir).map_err(|e| e.to_string())?;
+                    family.run_graph(&w, &ctx)
+                }
+                (Form::Tasks, Some(Built::Tasks(ts))) => family.run_tasks(ts, &ctx),
+                (Form::Tasks, _) => {
+                    let ts = cfg.workload.build_tasks(dir).map_err(|e| e.to_string())?;
+                    family.run_tasks(&ts, &ctx)
+                }
+                (Form::Jobs, _) => {
+                    let jobs = cfg
+                        .workload
+                        .build_jobs(dir, cfg.seed)
+                        .map_err(|e| e.to_string())?;
+                    family.run_jobs(&jobs, &ctx)
+                }
+            }
+            .map_err(|e| e.to_string())?;
             if !r.fits {
                 return Err(format!("infeasible: {}", r.why_not.join("; ")));
             }
