@@ -210,13 +210,10 @@ pub fn apply_overrides(
             from_override: Some(o.clone()),
             ..err(None, "expected PATH=VALUE, e.g. accelerator.rows=64".into())
         })?;
-        let keys: Vec<String> = path.split('.').map(str::to_string).collect();
-        if keys.iter().any(String::is_empty) {
-            return Err(ConfigError {
-                from_override: Some(o.clone()),
-                ..err(None, format!("bad key path `{path}`"))
-            });
-        }
+        let segments = archsim_gym::path::parse(path).map_err(|m| ConfigError {
+            from_override: Some(o.clone()),
+            ..err(None, m)
+        })?;
         let v: Value = if raw.trim().is_empty() {
             Value::String(String::new())
         } else {
@@ -228,11 +225,11 @@ pub fn apply_overrides(
                 )
             })?
         };
-        set_path(value, &keys, v).map_err(|m| ConfigError {
+        archsim_gym::path::set(value, &segments, v).map_err(|m| ConfigError {
             from_override: Some(o.clone()),
             ..err(None, m)
         })?;
-        applied.push((keys, o.clone()));
+        applied.push((archsim_gym::path::keys(&segments), o.clone()));
     }
     Ok(applied)
 }
@@ -263,23 +260,6 @@ fn first_line(s: &str) -> String {
         },
         None => l.to_string(),
     }
-}
-
-fn set_path(root: &mut Value, keys: &[String], v: Value) -> Result<(), String> {
-    let mut cur = root;
-    for (i, k) in keys.iter().enumerate() {
-        let Value::Object(map) = cur else {
-            return Err(format!("`{}` is not a mapping", keys[..i].join(".")));
-        };
-        if i + 1 == keys.len() {
-            map.insert(k.clone(), v);
-            return Ok(());
-        }
-        cur = map
-            .entry(k.clone())
-            .or_insert_with(|| Value::Object(Map::new()));
-    }
-    Ok(())
 }
 
 /// A YAML node with the spans of its keys and values.
@@ -461,5 +441,51 @@ mod tests {
         assert!(error(GOOD, &["accelerator.rows"])
             .starts_with("--set accelerator.rows: expected PATH=VALUE"));
         assert!(error(GOOD, &["accelerator.bogus=1"]).contains("accelerator.bogus: unknown field"));
+    }
+
+    const HETERO: &str = "workload:\n  tasks:\n    - {gemm: {m: 64, n: 64, k: 64}}\n    - {gemm: {m: 32, n: 32, k: 32}}\naccelerator:\n  kind: hetero\n  subs:\n    - {name: a, rows: 8, cols: 8, dataflow: os}\n    - {name: b, rows: 16, cols: 16, dataflow: ws}\n  assignment: [0, 1]\n";
+
+    #[test]
+    fn overrides_address_list_elements() {
+        let o = vec![
+            "accelerator.subs[0].dataflow=is".to_string(),
+            "accelerator.subs[1].rows=32".to_string(),
+            "workload.tasks[1].model=resnet18".to_string(),
+            "workload.tasks[1].gemm=null".to_string(),
+        ];
+        let c = load_str(HETERO, "c.yaml", &o).unwrap();
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["accelerator"]["subs"][0]["dataflow"], "is");
+        assert_eq!(v["accelerator"]["subs"][1]["rows"], 32);
+        assert_eq!(v["workload"]["tasks"][1]["model"], "resnet18");
+        for (o, want) in [
+            (
+                "accelerator.subs[2].rows=8",
+                "--set accelerator.subs[2].rows=8: index 2 is out of range: `accelerator.subs` has 2 elements",
+            ),
+            (
+                "accelerator.kind[0]=x",
+                "--set accelerator.kind[0]=x: `accelerator.kind` is not a list, so it has no element 0",
+            ),
+            (
+                "workload.layers[0]=x",
+                "--set workload.layers[0]=x: `workload.layers` is not set, so it has no element 0",
+            ),
+            (
+                "accelerator.subs[x].rows=8",
+                "--set accelerator.subs[x].rows=8: bad config path `accelerator.subs[x].rows`: index `x` is not a list index",
+            ),
+            (
+                "accelerator..rows=8",
+                "--set accelerator..rows=8: bad config path `accelerator..rows`: a key is empty",
+            ),
+            (
+                "accelerator.subs[0].dataflow=xs",
+                "--set accelerator.subs[0].dataflow=xs: accelerator.subs.0.dataflow: unknown variant `xs`",
+            ),
+        ] {
+            let e = error(HETERO, &[o]);
+            assert!(e.starts_with(want), "{e:?} does not start with {want:?}");
+        }
     }
 }

@@ -665,6 +665,89 @@ fn bad_search_configs_exit_2() {
     }
 }
 
+/// Runs `archsim ARGS`, expecting bad input: exit 2, one line on stderr holding `want`,
+/// nothing on stdout.
+fn assert_bad_input(args: &[&str], want: &str) {
+    let o = archsim(args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{want}: {err}");
+    assert!(err.contains(want), "{err:?} lacks {want:?}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
+    assert!(
+        o.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
+
+#[test]
+fn config_paths_address_list_elements() {
+    let dir = tmp("list_paths");
+    let hetero = "workload:\n  tasks:\n    - {gemm: {m: 64, n: 64, k: 64}}\n    - {gemm: {m: 32, n: 32, k: 32}}\naccelerator:\n  kind: hetero\n  subs:\n    - {name: a, rows: 8, cols: 8, dataflow: os}\n    - {name: b, rows: 16, cols: 16, dataflow: ws}\n  assignment: [0, 1]\n";
+    let cfg = write_cfg(&dir, hetero);
+    let out = dir.join("out");
+    let o = archsim(&[
+        "run",
+        &cfg,
+        "--json",
+        "--set",
+        "accelerator.subs[0].dataflow=is",
+        "--set",
+        "accelerator.subs[1].rows=32",
+        "--set",
+        "workload.tasks[1].gemm.m=128",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let resolved = std::fs::read_to_string(out.join("config.yaml")).unwrap();
+    let resolved: serde_json::Value = serde_saphyr::from_str(&resolved).unwrap();
+    assert_eq!(resolved["accelerator"]["subs"][0]["dataflow"], "is");
+    assert_eq!(resolved["accelerator"]["subs"][1]["rows"], 32);
+    assert_eq!(resolved["workload"]["tasks"][1]["gemm"]["m"], 128);
+    for (set, want) in [
+        (
+            "accelerator.subs[2].rows=8",
+            "--set accelerator.subs[2].rows=8: index 2 is out of range: `accelerator.subs` has 2 elements",
+        ),
+        (
+            "accelerator.kind[0]=x",
+            "--set accelerator.kind[0]=x: `accelerator.kind` is not a list",
+        ),
+        (
+            "workload.tasks[one].model=resnet18",
+            "bad config path `workload.tasks[one].model`: index `one` is not a list index",
+        ),
+    ] {
+        assert_bad_input(
+            &["run", &cfg, "--set", set, "--out", out.to_str().unwrap()],
+            want,
+        );
+    }
+    // A search varies a list element; a sweep grids one.
+    let search = format!(
+        "{hetero}search:\n  agent: {{kind: random}}\n  budget: 4\n  space:\n    accelerator.subs[1].rows: {{pow2: [8, 64]}}\n  objectives: [{{metric: latency_s}}]\n"
+    );
+    let cfg = write_cfg(&dir, &search);
+    let o = archsim(&["run", &cfg, "--json", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(r["history"][0]["point"]["accelerator.subs[1].rows"].is_u64());
+    assert!(r["best"]["metrics"]["latency_s"].as_f64().unwrap() > 0.0);
+    let sweep = format!("{hetero}sweep:\n  grid:\n    accelerator.subs[0].dataflow: [os, ws]\n");
+    let cfg = write_cfg(&dir, &sweep);
+    let o = archsim(&["sweep", &cfg, "--out", dir.join("sweep").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let table = std::fs::read_to_string(dir.join("sweep/results.csv")).unwrap();
+    assert!(
+        table.starts_with("index,accelerator.subs[0].dataflow,"),
+        "{table}"
+    );
+    assert_eq!(table.lines().count(), 3);
+    let journal = std::fs::read_to_string(dir.join("sweep/journal.jsonl")).unwrap();
+    assert!(!journal.contains("\"error\""), "{journal}");
+}
+
 #[test]
 fn plot_redraws_a_sweep_heatmap_and_a_runs_plots() {
     let cfg = root().join("configs/sweep/systolic_grid.yaml");

@@ -147,8 +147,11 @@ impl Problem {
 
     /// Evaluates the design whose parameter values are `values`.
     pub fn evaluate_values(&self, values: &[Value]) -> Evaluation {
-        let v = self.space.apply(&self.base, values);
         let run = || -> Result<Vec<f64>, String> {
+            let v = self
+                .space
+                .apply(&self.base, values)
+                .map_err(|e| e.to_string())?;
             let cfg = SimConfig::from_value(v).map_err(|(p, m)| format!("{}: {m}", p.join(".")))?;
             let family = cfg.accelerator.family().map_err(|e| e.to_string())?;
             let ctx = Context {
@@ -193,8 +196,11 @@ impl Problem {
 
     /// Chip area of a design without simulating it, or why the design is invalid.
     pub fn static_area(&self, values: &[Value]) -> Result<f64, String> {
-        let cfg = SimConfig::from_value(self.space.apply(&self.base, values))
-            .map_err(|(p, m)| format!("{}: {m}", p.join(".")))?;
+        let v = self
+            .space
+            .apply(&self.base, values)
+            .map_err(|e| e.to_string())?;
+        let cfg = SimConfig::from_value(v).map_err(|(p, m)| format!("{}: {m}", p.join(".")))?;
         Ok(cfg
             .accelerator
             .family()

@@ -33,6 +33,7 @@ pub mod codesign;
 pub mod codesign_env;
 mod env;
 pub mod objective;
+pub mod path;
 pub mod soc_env;
 pub mod space;
 

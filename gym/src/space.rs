@@ -224,12 +224,10 @@ impl DesignSpace {
         let params = map
             .iter()
             .map(|(path, v)| {
-                if path.split('.').any(str::is_empty) {
-                    return Err(GymError::InvalidConfig {
-                        key: format!("{key}.{path}"),
-                        reason: "bad config path".into(),
-                    });
-                }
+                crate::path::parse(path).map_err(|reason| GymError::InvalidConfig {
+                    key: format!("{key}.{path}"),
+                    reason,
+                })?;
                 Ok(Param {
                     path: path.clone(),
                     domain: Domain::from_value(&format!("{key}.{path}"), v)?,
@@ -277,42 +275,34 @@ impl DesignSpace {
             .collect()
     }
 
-    /// `base` with each parameter's path set to its value.
-    pub fn apply(&self, base: &Value, values: &[Value]) -> Value {
+    /// `base` with each parameter's path set to its value, or why a path does not fit `base`
+    /// (an index out of range, a key under something that is not a mapping).
+    pub fn apply(&self, base: &Value, values: &[Value]) -> Result<Value, GymError> {
         let mut v = base.clone();
         for (p, x) in self.params.iter().zip(values) {
-            set_path(&mut v, &p.path, x.clone());
+            set_path(&mut v, &p.path, x.clone())?;
         }
-        v
+        Ok(v)
     }
 
     /// True if some parameter changes the workload (so it cannot be built once and reused).
     pub fn touches_workload(&self) -> bool {
-        self.params
-            .iter()
-            .any(|p| p.path == "workload" || p.path.starts_with("workload."))
+        self.params.iter().any(|p| {
+            crate::path::parse(&p.path)
+                .ok()
+                .and_then(|s| s.into_iter().next())
+                .is_none_or(|s| s == crate::path::Segment::Key("workload".into()))
+        })
     }
 }
 
-/// Sets a dotted path in a JSON value, creating mappings on the way.
-pub fn set_path(root: &mut Value, path: &str, x: Value) {
-    let mut cur = root;
-    let keys: Vec<&str> = path.split('.').collect();
-    for (i, k) in keys.iter().enumerate() {
-        if !cur.is_object() {
-            *cur = Value::Object(Map::new());
-        }
-        let Value::Object(map) = cur else {
-            unreachable!("made an object above")
-        };
-        if i + 1 == keys.len() {
-            map.insert((*k).to_string(), x);
-            return;
-        }
-        cur = map
-            .entry((*k).to_string())
-            .or_insert_with(|| Value::Object(Map::new()));
-    }
+/// Sets a config path (`a.b`, `a.list[0].c`, see [`crate::path`]) in a JSON value, creating
+/// mappings on the way.
+pub fn set_path(root: &mut Value, path: &str, x: Value) -> Result<(), GymError> {
+    crate::path::set_str(root, path, x).map_err(|reason| GymError::InvalidConfig {
+        key: path.to_string(),
+        reason,
+    })
 }
 
 #[cfg(test)]
@@ -381,10 +371,35 @@ mod tests {
             space(json!({"accelerator.sram_kib.ifmap": {"int": [64, 128], "step": 64}})).unwrap();
         let base =
             json!({"accelerator": {"rows": 8, "sram_kib": {"ifmap": 1, "filter": 2, "ofmap": 3}}});
-        let v = s.apply(&base, &s.decode(&[1]).unwrap());
+        let v = s.apply(&base, &s.decode(&[1]).unwrap()).unwrap();
         assert_eq!(
             v["accelerator"]["sram_kib"],
             json!({"ifmap": 128, "filter": 2, "ofmap": 3})
         );
+    }
+
+    #[test]
+    fn paths_address_list_elements_and_bad_ones_are_errors() {
+        let s = space(json!({"accelerator.subs[1].rows": {"ordinal": [8, 16]}})).unwrap();
+        let base = json!({"accelerator": {"subs": [{"rows": 4}, {"rows": 4}]}});
+        let v = s.apply(&base, &s.decode(&[1]).unwrap()).unwrap();
+        assert_eq!(v["accelerator"]["subs"], json!([{"rows": 4}, {"rows": 16}]));
+        let short = json!({"accelerator": {"subs": [{"rows": 4}]}});
+        assert_eq!(
+            s.apply(&short, &s.decode(&[0]).unwrap())
+                .unwrap_err()
+                .to_string(),
+            "accelerator.subs[1].rows: index 1 is out of range: `accelerator.subs` has 1 element"
+        );
+        let e = space(json!({"accelerator.subs[x]": {"pow2": [8, 16]}})).unwrap_err();
+        assert!(e
+            .to_string()
+            .starts_with("space.accelerator.subs[x]: bad config path"));
+        assert!(space(json!({"workload.batch": {"pow2": [1, 2]}}))
+            .unwrap()
+            .touches_workload());
+        assert!(!space(json!({"accelerator.rows": {"pow2": [1, 2]}}))
+            .unwrap()
+            .touches_workload());
     }
 }

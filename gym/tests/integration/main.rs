@@ -248,3 +248,29 @@ mod soc_env {
         assert!(SocEnv::from_yaml(&text, Path::new(".")).is_err());
     }
 }
+
+#[test]
+fn spaces_vary_list_elements_of_a_heterogeneous_chip() {
+    let yaml = "workload:\n  tasks:\n    - {gemm: {m: 64, n: 64, k: 64}}\n    - {gemm: {m: 32, n: 32, k: 32}}\naccelerator:\n  kind: hetero\n  subs:\n    - {name: a, rows: 8, cols: 8, dataflow: os}\n    - {name: b, rows: 16, cols: 16, dataflow: ws}\n  assignment: [0, 1]\ngym:\n  space:\n    accelerator.subs[1].rows: {pow2: [4, 64]}\n    accelerator.subs[0].dataflow: {choice: [os, ws, is]}\n  objectives: [{metric: latency_s}]\n";
+    let mut e = env(yaml);
+    e.reset(Some(0));
+    let s = e.step(&[4, 2]).unwrap();
+    assert!(s.info.feasible, "{:?}", s.info.reason);
+    assert_eq!(
+        s.info.point,
+        [
+            (
+                "accelerator.subs[1].rows".to_string(),
+                serde_json::json!(64)
+            ),
+            (
+                "accelerator.subs[0].dataflow".to_string(),
+                serde_json::json!("is")
+            ),
+        ]
+    );
+    assert!(s.obs[0] > 0.0);
+    // A bigger second array is faster on its task.
+    let small = e.step(&[0, 2]).unwrap();
+    assert!(small.obs[0] >= s.obs[0]);
+}
