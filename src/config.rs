@@ -74,11 +74,17 @@ pub fn load_full(
     let (cfg, extra) = load_inner(text, file, overrides, true)?;
     let located = |path: Vec<String>, message: String| {
         let at_key = message.starts_with("unknown field");
+        let key = path.join(".");
+        let from_override = override_of(overrides, &key);
         ConfigError {
             file: file.to_string(),
-            location: locate(text, &path, at_key),
-            key: (!path.is_empty()).then(|| path.join(".")),
-            from_override: None,
+            location: if from_override.is_some() {
+                None
+            } else {
+                locate(text, &path, at_key)
+            },
+            key: (!path.is_empty()).then_some(key),
+            from_override,
             message,
         }
     };
@@ -97,10 +103,36 @@ pub fn load_full(
     };
     let search = match extra.remove("search") {
         None => None,
-        Some(v) => Some(
-            archsim_accelerators::config::typed::<archsim_agents::SearchConfig>(v, &["search"])
-                .map_err(|(p, m)| located(p, m))?,
-        ),
+        Some(v) => {
+            let search =
+                archsim_accelerators::config::typed::<archsim_agents::SearchConfig>(v, &["search"])
+                    .map_err(|(p, m)| located(p, m))?;
+            // Every part of the section is checked before the first evaluation, the space
+            // against the config it varies.
+            let base = serde_json::to_value(&cfg).map_err(|e| ConfigError {
+                file: file.to_string(),
+                location: None,
+                key: None,
+                from_override: None,
+                message: e.to_string(),
+            })?;
+            search.validate(&base).map_err(|e| {
+                let (key, message) = e.key_and_reason();
+                let from_override = override_of(overrides, &key);
+                ConfigError {
+                    file: file.to_string(),
+                    location: if from_override.is_some() {
+                        None
+                    } else {
+                        locate_dotted(text, &key)
+                    },
+                    key: Some(key),
+                    from_override,
+                    message,
+                }
+            })?;
+            Some(search)
+        }
     };
     if study.is_some() && search.is_some() {
         return Err(located(
@@ -262,6 +294,25 @@ fn first_line(s: &str) -> String {
     }
 }
 
+/// The last `--set` override whose path is `key` (dotted, as errors name keys), a key above it
+/// or a key under it: the source of a bad value at `key`.
+fn override_of(overrides: &[String], key: &str) -> Option<String> {
+    let dotted = |p: &str| {
+        archsim_gym::path::parse(p)
+            .map(|s| archsim_gym::path::keys(&s).join("."))
+            .unwrap_or_else(|_| p.to_string())
+    };
+    let under = |a: &str, b: &str| a == b || (a.starts_with(b) && a[b.len()..].starts_with('.'));
+    overrides
+        .iter()
+        .rev()
+        .find(|o| {
+            let p = dotted(o.split_once('=').map_or(o.as_str(), |(p, _)| p));
+            under(key, &p) || under(&p, key)
+        })
+        .cloned()
+}
+
 /// A YAML node with the spans of its keys and values.
 enum Node {
     Map(Vec<(Spanned<String>, Spanned<Node>)>),
@@ -321,6 +372,46 @@ impl<'de> Deserialize<'de> for Node {
 /// value is a mapping), for errors found outside the config loader.
 pub fn locate_key(text: &str, path: &[String]) -> Option<(u64, u64)> {
     locate(text, path, false)
+}
+
+/// Line and column of the value at the dotted `key` of an error (of the key, when the value is a
+/// mapping or a list). Mapping keys may themselves hold dots — `search.space.accelerator.rows` names the
+/// entry `accelerator.rows` of `search.space` — so each step takes the longest key that
+/// matches; a number steps into a list.
+pub fn locate_dotted(text: &str, key: &str) -> Option<(u64, u64)> {
+    let root: Spanned<Node> = serde_saphyr::from_str(text).ok()?;
+    let mut loc = (root.referenced.line(), root.referenced.column());
+    let mut cur = &root.value;
+    let mut rest = key;
+    while !rest.is_empty() {
+        match cur {
+            Node::Map(entries) => {
+                let (k, v) = entries
+                    .iter()
+                    .filter(|(k, _)| {
+                        rest.strip_prefix(k.value.as_str())
+                            .is_some_and(|r| r.is_empty() || r.starts_with('.'))
+                    })
+                    .max_by_key(|(k, _)| k.value.len())?;
+                rest = rest[k.value.len()..].strip_prefix('.').unwrap_or("");
+                loc = if rest.is_empty() && matches!(v.value, Node::Map(_) | Node::Seq(_)) {
+                    (k.referenced.line(), k.referenced.column())
+                } else {
+                    (v.referenced.line(), v.referenced.column())
+                };
+                cur = &v.value;
+            }
+            Node::Seq(items) => {
+                let (index, r) = rest.split_once('.').unwrap_or((rest, ""));
+                let item = items.get(index.parse::<usize>().ok()?)?;
+                loc = (item.referenced.line(), item.referenced.column());
+                rest = r;
+                cur = &item.value;
+            }
+            Node::Scalar => break,
+        }
+    }
+    Some(loc)
 }
 
 /// Line and column of the deepest node along `path`: the value of the last key found, or the
@@ -487,5 +578,16 @@ mod tests {
             let e = error(HETERO, &[o]);
             assert!(e.starts_with(want), "{e:?} does not start with {want:?}");
         }
+    }
+
+    #[test]
+    fn dotted_keys_locate_entries_whose_names_hold_dots() {
+        let text = "search:\n  budget: 9\n  space:\n    accelerator.rows: {pow2: [8, 64]}\n    accelerator.subs[0].rows: {pow2: [8, 64]}\n  objectives: [{metric: x}]\n";
+        let at = |k: &str| locate_dotted(text, k);
+        assert_eq!(at("search.budget"), Some((2, 11)));
+        assert_eq!(at("search.space.accelerator.rows"), Some((4, 5)));
+        assert_eq!(at("search.space.accelerator.subs[0].rows"), Some((5, 5)));
+        assert_eq!(at("search.objectives.0.metric"), Some((6, 25)));
+        assert_eq!(at("search"), Some((1, 1)));
     }
 }

@@ -681,6 +681,59 @@ fn assert_bad_input(args: &[&str], want: &str) {
 }
 
 #[test]
+fn search_sections_are_checked_before_the_first_evaluation() {
+    let dir = tmp("search_checked");
+    let base = std::fs::read_to_string(root().join("configs/search/gemm_nsga2.yaml")).unwrap();
+    for (from, to, want) in [
+        (
+            "accelerator.rows: {pow2",
+            "accelerator.rowz: {pow2",
+            "c.yaml:17:5: search.space.accelerator.rowz: unknown field `rowz`",
+        ),
+        (
+            "{choice: [os, ws, is]}",
+            "{choice: [os, ws, xs]}",
+            "c.yaml:19:5: search.space.accelerator.dataflow: unknown variant `xs`",
+        ),
+        (
+            "accelerator.cols: {pow2: [4, 256]}",
+            "accelerator.cols: {choice: [4, four]}",
+            "c.yaml:18:5: search.space.accelerator.cols: invalid type: string \"four\"",
+        ),
+        (
+            "accelerator.rows: {pow2",
+            "accelerator.rows[0]: {pow2",
+            "c.yaml:17:5: search.space.accelerator.rows[0]: `accelerator.rows` is not a list",
+        ),
+        (
+            "{metric: area_mm2}]",
+            "{metric: area}]",
+            "c.yaml:21:46: search.objectives.1.metric: unknown metric `area`",
+        ),
+    ] {
+        assert!(base.contains(from), "{from}");
+        let cfg = write_cfg(&dir, &base.replacen(from, to, 1));
+        let out = dir.join("out");
+        assert_bad_input(&["run", &cfg, "--out", out.to_str().unwrap()], want);
+        assert!(!out.join("report.json").exists(), "{want}: nothing was run");
+    }
+    // Overrides of the search section are checked the same way, and named.
+    let cfg = root().join("configs/search/gemm_nsga2.yaml");
+    assert_bad_input(
+        &[
+            "run",
+            cfg.to_str().unwrap(),
+            "--set",
+            "search.objectives=[{metric: speed}]",
+            "--out",
+            dir.to_str().unwrap(),
+        ],
+        "--set search.objectives=[{metric: speed}]: search.objectives.0.metric: unknown metric \
+         `speed`",
+    );
+}
+
+#[test]
 fn config_paths_address_list_elements() {
     let dir = tmp("list_paths");
     let hetero = "workload:\n  tasks:\n    - {gemm: {m: 64, n: 64, k: 64}}\n    - {gemm: {m: 32, n: 32, k: 32}}\naccelerator:\n  kind: hetero\n  subs:\n    - {name: a, rows: 8, cols: 8, dataflow: os}\n    - {name: b, rows: 16, cols: 16, dataflow: ws}\n  assignment: [0, 1]\n";
@@ -734,6 +787,11 @@ fn config_paths_address_list_elements() {
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(r["history"][0]["point"]["accelerator.subs[1].rows"].is_u64());
     assert!(r["best"]["metrics"]["latency_s"].as_f64().unwrap() > 0.0);
+    let cfg = write_cfg(&dir, &search.replace("subs[1]", "subs[2]"));
+    assert_bad_input(
+        &["run", &cfg, "--out", out.to_str().unwrap()],
+        "c.yaml:15:5: search.space.accelerator.subs[2].rows: index 2 is out of range",
+    );
     let sweep = format!("{hetero}sweep:\n  grid:\n    accelerator.subs[0].dataflow: [os, ws]\n");
     let cfg = write_cfg(&dir, &sweep);
     let o = archsim(&["sweep", &cfg, "--out", dir.join("sweep").to_str().unwrap()]);

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use archsim_gym::objective::{dominates, Goal, Scorer};
-use archsim_gym::{Constraint, GymError, Objective, Problem, Reward, METRICS};
+use archsim_gym::{Constraint, DesignSpace, GymError, Objective, Problem, Reward, METRICS};
 
 use crate::{build_agent, AgentConfig, AgentError, Observation, Point};
 
@@ -98,7 +98,62 @@ pub enum SearchError {
     Agent(#[from] AgentError),
 }
 
+impl SearchError {
+    /// The dotted config key the error is about (`search.budget`, `search.space.<path>`,
+    /// `search.agent.population`, …) and what is wrong with it.
+    pub fn key_and_reason(&self) -> (String, String) {
+        match self {
+            SearchError::Gym(GymError::InvalidConfig { key, reason }) => {
+                (key.clone(), reason.clone())
+            }
+            SearchError::Agent(AgentError::InvalidParameter { key, reason }) => {
+                (format!("search.agent.{key}"), reason.clone())
+            }
+            other => ("search".into(), other.to_string()),
+        }
+    }
+}
+
 impl SearchConfig {
+    /// Checks the whole `search:` section before the first evaluation, against `base`, the
+    /// simulation config it varies (valid, as `serde_json::to_value` of the loaded config
+    /// gives it): the budget (at least 1) and the batch; the space — well-formed
+    /// domains, and every path a key of `base`'s schema with values of its type
+    /// ([`DesignSpace::check_schema`]); objectives and constraints naming known metrics
+    /// ([`METRICS`]) with sane weights, scales and bounds; the agent and its hyperparameters.
+    /// Returns the space.
+    pub fn validate(&self, base: &Value) -> Result<DesignSpace, SearchError> {
+        let invalid = |key: &str, reason: String| -> SearchError {
+            GymError::InvalidConfig {
+                key: key.into(),
+                reason,
+            }
+            .into()
+        };
+        if self.budget == 0 {
+            return Err(invalid("search.budget", "must be at least 1".into()));
+        }
+        if self.batch == 0 {
+            return Err(invalid("search.batch", "must be at least 1".into()));
+        }
+        let space = DesignSpace::from_map("search.space", &self.space)?;
+        space.check_schema("search.space", base)?;
+        Scorer::new(
+            "search",
+            self.objectives.clone(),
+            self.constraints.clone(),
+            Reward::Weighted,
+        )?;
+        let agent = self.agent_config()?;
+        let categorical: Vec<bool> = space
+            .params
+            .iter()
+            .map(|p| p.domain.is_categorical())
+            .collect();
+        build_agent(&agent, &space.nvec(), &categorical, self.seed)?;
+        Ok(space)
+    }
+
     /// The agent config, parsed.
     pub fn agent_config(&self) -> Result<AgentConfig, SearchError> {
         let mut v = self.agent.clone();
@@ -122,10 +177,14 @@ impl SearchConfig {
             }
         }
         serde_json::from_value(v).map_err(|e| {
-            SearchError::Agent(AgentError::InvalidParameter {
-                key: "kind".into(),
-                reason: e.to_string(),
-            })
+            let reason = e.to_string();
+            // Name the hyperparameter when serde's message does (an unknown one), else `kind`.
+            let key = reason
+                .strip_prefix("unknown field `")
+                .and_then(|r| r.split('`').next())
+                .unwrap_or("kind")
+                .to_string();
+            SearchError::Agent(AgentError::InvalidParameter { key, reason })
         })
     }
 }
@@ -141,6 +200,7 @@ pub fn run_search(
     evaluate_batch: &BatchEvaluator,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<SearchResult, SearchError> {
+    cfg.validate(problem.base())?;
     let scorer_template = Scorer::new(
         "search",
         cfg.objectives.clone(),
@@ -148,20 +208,6 @@ pub fn run_search(
         Reward::Weighted,
     )?;
     let agent_cfg = cfg.agent_config()?;
-    if cfg.budget == 0 {
-        return Err(GymError::InvalidConfig {
-            key: "search.budget".into(),
-            reason: "must be at least 1".into(),
-        }
-        .into());
-    }
-    if cfg.batch == 0 {
-        return Err(GymError::InvalidConfig {
-            key: "search.batch".into(),
-            reason: "must be at least 1".into(),
-        }
-        .into());
-    }
     let space = problem.space();
     let nvec = space.nvec();
     let categorical: Vec<bool> = space
@@ -311,4 +357,126 @@ pub fn pareto_front(history: &[HistoryRow], objectives: &[Objective]) -> Vec<His
         out.push((*r).clone());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::path::Path;
+    use std::rc::Rc;
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn base() -> Value {
+        json!({
+            "workload": {"gemm": {"m": 64, "n": 64, "k": 64}},
+            "accelerator": {"kind": "systolic", "rows": 8, "cols": 8, "dataflow": "os"}
+        })
+    }
+
+    fn search(patch: Value) -> SearchConfig {
+        let mut v = json!({
+            "agent": {"kind": "random"},
+            "budget": 8,
+            "space": {
+                "accelerator.rows": {"pow2": [4, 64]},
+                "accelerator.dataflow": {"choice": ["os", "ws", "is"]}
+            },
+            "objectives": [{"metric": "latency_s"}]
+        });
+        for (k, x) in patch.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn error(patch: Value) -> String {
+        let (key, reason) = search(patch)
+            .validate(&base())
+            .unwrap_err()
+            .key_and_reason();
+        format!("{key}: {reason}")
+    }
+
+    #[test]
+    fn a_valid_search_validates() {
+        let s = search(json!({})).validate(&base()).unwrap();
+        assert_eq!(s.nvec(), vec![5, 3]);
+    }
+
+    #[test]
+    fn every_part_of_the_section_is_checked_up_front() {
+        for (patch, want) in [
+            (json!({"budget": 0}), "search.budget: must be at least 1"),
+            (json!({"batch": 0}), "search.batch: must be at least 1"),
+            (
+                json!({"space": {"accelerator.rowz": {"pow2": [4, 64]}}}),
+                "search.space.accelerator.rowz: unknown field `rowz`",
+            ),
+            (
+                json!({"space": {"accelerator.dataflow": {"choice": ["os", "rs"]}}}),
+                "search.space.accelerator.dataflow: unknown variant `rs`",
+            ),
+            (
+                json!({"space": {"accelerator.rows": {"pow2": [4, 60]}}}),
+                "search.space.accelerator.rows: pow2 bounds",
+            ),
+            (
+                json!({"objectives": [{"metric": "speed"}]}),
+                "search.objectives.0.metric: unknown metric `speed`",
+            ),
+            (
+                json!({"constraints": [{"metric": "area", "max": 5}]}),
+                "search.constraints.0.metric: unknown metric `area`",
+            ),
+            (
+                json!({"agent": {"kind": "ga", "populaton": 8}}),
+                "search.agent.populaton: unknown field `populaton`",
+            ),
+            (
+                json!({"agent": {"kind": "oracle"}}),
+                "search.agent.kind: unknown variant `oracle`",
+            ),
+            (
+                json!({"agent": {"kind": "sa", "t0": -1.0}}),
+                "search.agent.t0: must be positive",
+            ),
+        ] {
+            let e = error(patch);
+            assert!(e.starts_with(want), "{e:?} does not start with {want:?}");
+        }
+    }
+
+    #[test]
+    fn a_bad_search_fails_before_the_first_evaluation() {
+        let problem = Problem::new(
+            base(),
+            DesignSpace::from_map(
+                "search.space",
+                json!({"accelerator.rowz": {"pow2": [4, 64]}})
+                    .as_object()
+                    .unwrap(),
+            )
+            .unwrap(),
+            Path::new("."),
+        )
+        .unwrap();
+        let calls = Rc::new(Cell::new(0));
+        for patch in [
+            json!({"space": {"accelerator.rowz": {"pow2": [4, 64]}}}),
+            json!({"space": {"accelerator.rowz": {"pow2": [4, 64]}}, "budget": 100}),
+        ] {
+            let c = search(patch);
+            let seen = calls.clone();
+            let counting = move |_: &Problem, pts: &[Point]| {
+                seen.set(seen.get() + 1);
+                pts.iter().map(|_| Err("not run".to_string())).collect()
+            };
+            let r = run_search(&problem, &c, &counting, &mut |_, _| {});
+            assert!(r.is_err());
+        }
+        assert_eq!(calls.get(), 0, "no point was evaluated");
+    }
 }

@@ -259,6 +259,8 @@ impl DseEnv {
         };
         // The base design must itself be a valid config (the space then varies it).
         let problem = Problem::new(Value::Object(base), space, base_dir)?;
+        // Every path of the space addresses a key of the config, with values of its type.
+        problem.space().check_schema("gym.space", problem.base())?;
         Ok(DseEnv {
             problem,
             scorer,

@@ -212,6 +212,16 @@ impl Scorer {
             .into_iter()
             .enumerate()
             .map(|(i, o)| {
+                let bad = |field: &str, reason: &str| GymError::InvalidConfig {
+                    key: format!("{key}.objectives.{i}.{field}"),
+                    reason: reason.into(),
+                };
+                if !(o.weight.is_finite() && o.weight >= 0.0) {
+                    return Err(bad("weight", "must be a finite number, at least 0"));
+                }
+                if !(o.scale.is_finite() && o.scale > 0.0) {
+                    return Err(bad("scale", "must be a finite number above 0"));
+                }
                 Ok((
                     metric_index(&format!("{key}.objectives.{i}.metric"), &o.metric)?,
                     o,
@@ -227,6 +237,24 @@ impl Scorer {
                         key: format!("{key}.constraints.{i}"),
                         reason: "give `max` or `min`".into(),
                     });
+                }
+                for (field, bound) in [("min", c.min), ("max", c.max)] {
+                    if bound.is_some_and(|b| !b.is_finite()) {
+                        return Err(GymError::InvalidConfig {
+                            key: format!("{key}.constraints.{i}.{field}"),
+                            reason: "must be a finite number".into(),
+                        });
+                    }
+                }
+                if let (Some(lo), Some(hi)) = (c.min, c.max) {
+                    if lo > hi {
+                        return Err(GymError::InvalidConfig {
+                            key: format!("{key}.constraints.{i}"),
+                            reason: format!(
+                                "`min` ({lo}) is above `max` ({hi}): no design can meet it"
+                            ),
+                        });
+                    }
                 }
                 Ok((
                     metric_index(&format!("{key}.constraints.{i}.metric"), &c.metric)?,
@@ -479,6 +507,47 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("unknown metric `speed`")
+        );
+    }
+
+    #[test]
+    fn weights_scales_and_bounds_must_make_sense() {
+        let err = |o: Objective, c: Vec<Constraint>| {
+            Scorer::new("search", vec![o], c, Reward::Weighted)
+                .unwrap_err()
+                .to_string()
+        };
+        let o = obj("latency_s", None);
+        assert_eq!(
+            err(
+                Objective {
+                    scale: 0.0,
+                    ..o.clone()
+                },
+                vec![]
+            ),
+            "search.objectives.0.scale: must be a finite number above 0"
+        );
+        assert_eq!(
+            err(
+                Objective {
+                    weight: -1.0,
+                    ..o.clone()
+                },
+                vec![]
+            ),
+            "search.objectives.0.weight: must be a finite number, at least 0"
+        );
+        let c = |min, max| Constraint {
+            metric: "area_mm2".into(),
+            min,
+            max,
+        };
+        assert!(err(o.clone(), vec![c(Some(5.0), Some(1.0))])
+            .starts_with("search.constraints.0: `min` (5) is above `max` (1)"));
+        assert_eq!(
+            err(o, vec![c(None, Some(f64::INFINITY))]),
+            "search.constraints.0.max: must be a finite number"
         );
     }
 }

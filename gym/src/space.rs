@@ -17,6 +17,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use archsim_accelerators::config::SimConfig;
+
 use crate::GymError;
 
 /// A typed, finite domain of one parameter.
@@ -294,6 +296,58 @@ impl DesignSpace {
                 .is_none_or(|s| s == crate::path::Segment::Key("workload".into()))
         })
     }
+
+    /// Checks, before any evaluation, that every parameter addresses a key that the config
+    /// schema accepts, with values of the key's type: each parameter's first and last value
+    /// (every value of a `choice` or `ordinal` list) is set alone in `base` (a valid
+    /// simulation config) and the result loaded. An unknown key, a path that does not fit
+    /// `base`, or a value of the wrong type (a string for a number, an unknown enum variant or
+    /// name, an integer out of the key's range) is an error keyed `<key>.<path>`. A well-typed
+    /// value that the config rejects on its merits (`rows: 0`) is left to the evaluation,
+    /// where it is an infeasible point with its reason.
+    pub fn check_schema(&self, key: &str, base: &Value) -> Result<(), GymError> {
+        for p in &self.params {
+            let bad = |reason: String| GymError::InvalidConfig {
+                key: format!("{key}.{}", p.path),
+                reason,
+            };
+            let segs = crate::path::parse(&p.path).map_err(bad)?;
+            let own = crate::path::keys(&segs);
+            let n = p.domain.len();
+            let indices: Vec<u64> = match &p.domain {
+                Domain::Choice(_) | Domain::Ordinal(_) => (0..n).collect(),
+                _ if n > 1 => vec![0, n - 1],
+                _ => vec![0],
+            };
+            for i in indices {
+                let mut v = base.clone();
+                crate::path::set(&mut v, &segs, p.domain.value(i)).map_err(bad)?;
+                let Err((at, message)) = SimConfig::from_value(v) else {
+                    continue;
+                };
+                // Only errors about this parameter's key (or a key on its way, or under it).
+                let related = at.starts_with(&own) || (own.starts_with(&at) && !at.is_empty());
+                if related && is_schema_error(&message) {
+                    return Err(bad(if at == own {
+                        message
+                    } else {
+                        format!("{}: {message}", at.join("."))
+                    }));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// True for the config loader's messages about what the schema cannot take at all — an
+/// unknown key, an unknown enum variant or name (`unknown kind`, `unknown model`, …), a value
+/// of the wrong type or outside its type's range, a missing field — as opposed to a
+/// well-typed value rejected by validation (`must be at least 1`).
+fn is_schema_error(message: &str) -> bool {
+    ["unknown ", "invalid type", "invalid value", "missing field"]
+        .iter()
+        .any(|p| message.starts_with(p))
 }
 
 /// Sets a config path (`a.b`, `a.list[0].c`, see [`crate::path`]) in a JSON value, creating
@@ -401,5 +455,60 @@ mod tests {
         assert!(!space(json!({"accelerator.rows": {"pow2": [1, 2]}}))
             .unwrap()
             .touches_workload());
+    }
+
+    #[test]
+    fn check_schema_rejects_unknown_keys_and_mistyped_values_only() {
+        let base = json!({
+            "workload": {"gemm": {"m": 64, "n": 64, "k": 64}},
+            "accelerator": {"kind": "systolic", "rows": 8, "cols": 8, "dataflow": "os"}
+        });
+        let check = |v: Value| space(v).unwrap().check_schema("search.space", &base);
+        check(json!({
+            "accelerator.rows": {"pow2": [4, 256]},
+            "accelerator.dataflow": {"choice": ["os", "ws", "is"]},
+            "accelerator.sram_kib.ifmap": {"int": [64, 1024], "step": 64},
+            "workload.gemm.m": {"ordinal": [16, 32]},
+        }))
+        .unwrap();
+        // A well-typed value the config rejects is an infeasible point, not an error.
+        check(json!({"accelerator.rows": {"ordinal": [0, 8]}})).unwrap();
+        for (v, want) in [
+            (
+                json!({"accelerator.rowz": {"pow2": [4, 256]}}),
+                "search.space.accelerator.rowz: unknown field `rowz`",
+            ),
+            (
+                json!({"accelerator.sram_kib.ifmapp": {"pow2": [64, 128]}}),
+                "search.space.accelerator.sram_kib.ifmapp: unknown field `ifmapp`",
+            ),
+            (
+                json!({"accelerator.extra.rows": {"pow2": [4, 8]}}),
+                "search.space.accelerator.extra.rows: accelerator.extra: unknown field `extra`",
+            ),
+            (
+                json!({"accelerator.dataflow": {"choice": ["os", "xs"]}}),
+                "search.space.accelerator.dataflow: unknown variant `xs`",
+            ),
+            (
+                json!({"accelerator.rows": {"choice": [8, "eight"]}}),
+                "search.space.accelerator.rows: invalid type: string \"eight\"",
+            ),
+            (
+                json!({"accelerator.rows": {"float": [1.5, 8.0]}}),
+                "search.space.accelerator.rows: invalid type: floating point `1.5`",
+            ),
+            (
+                json!({"accelerator.rows[0]": {"pow2": [4, 8]}}),
+                "search.space.accelerator.rows[0]: `accelerator.rows` is not a list",
+            ),
+            (
+                json!({"accelerator.rows": {"pow2": [8, 1_099_511_627_776_u64]}}),
+                "search.space.accelerator.rows: invalid value: integer `1099511627776`",
+            ),
+        ] {
+            let e = check(v).unwrap_err().to_string();
+            assert!(e.starts_with(want), "{e}");
+        }
     }
 }

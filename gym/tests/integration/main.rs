@@ -157,6 +157,16 @@ fn config_errors_name_the_key() {
             "kind: abacus",
             "accelerator.kind: unknown kind",
         ),
+        (
+            "accelerator.rows: {pow2: [4, 256]}",
+            "accelerator.rowz: {pow2: [4, 256]}",
+            "gym.space.accelerator.rowz: unknown field `rowz`",
+        ),
+        (
+            "{choice: [os, ws, is]}",
+            "{choice: [os, ws, xs]}",
+            "gym.space.accelerator.dataflow: unknown variant `xs`",
+        ),
     ] {
         let yaml = presets::SYSTOLIC_GEMM.replace(from, to);
         let e = DseEnv::from_yaml(&yaml, Path::new("."))
@@ -273,4 +283,11 @@ fn spaces_vary_list_elements_of_a_heterogeneous_chip() {
     // A bigger second array is faster on its task.
     let small = e.step(&[0, 2]).unwrap();
     assert!(small.obs[0] >= s.obs[0]);
+    let e = DseEnv::from_yaml(&yaml.replace("subs[1]", "subs[2]"), Path::new("."))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "gym.space.accelerator.subs[2].rows: index 2 is out of range: `accelerator.subs` has 2 elements"
+    );
 }
