@@ -710,6 +710,17 @@ fn search_sections_are_checked_before_the_first_evaluation() {
             "{metric: area}]",
             "c.yaml:21:46: search.objectives.1.metric: unknown metric `area`",
         ),
+        (
+            "population: 24",
+            "population: 100000000",
+            "search.agent.population: must be at most 10000 (MAX_POPULATION)",
+        ),
+        (
+            "budget: 240",
+            "budget: 1000000000",
+            "c.yaml:13:11: search.budget: 1000000000 evaluations is more than the limit of \
+             1000000 (MAX_BUDGET)",
+        ),
     ] {
         assert!(base.contains(from), "{from}");
         let cfg = write_cfg(&dir, &base.replacen(from, to, 1));
@@ -730,6 +741,18 @@ fn search_sections_are_checked_before_the_first_evaluation() {
         ],
         "--set search.objectives=[{metric: speed}]: search.objectives.0.metric: unknown metric \
          `speed`",
+    );
+    assert_bad_input(
+        &[
+            "run",
+            cfg.to_str().unwrap(),
+            "--set",
+            "search.budget=1000000000",
+            "--out",
+            dir.to_str().unwrap(),
+        ],
+        "--set search.budget=1000000000: search.budget: 1000000000 evaluations is more than the \
+         limit of 1000000 (MAX_BUDGET)",
     );
 }
 

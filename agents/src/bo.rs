@@ -34,6 +34,11 @@ fn candidates() -> usize {
     2048
 }
 
+/// The most candidate points one ask may score (`exhaustive` and `candidates`): every candidate
+/// is held in memory and costs a GP prediction, so both are bounded (about 1 M points, tens of
+/// MiB; the defaults are 4,096 and 2,048).
+pub const MAX_CANDIDATES: u64 = 1 << 20;
+
 /// Hyperparameters of Bayesian optimization.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -210,6 +215,9 @@ impl Bayesian {
     ) -> Result<Self, AgentError> {
         check("n_init", cfg.n_init >= 2, "must be at least 2")?;
         check("candidates", cfg.candidates >= 1, "must be at least 1")?;
+        let most = format!("must be at most {MAX_CANDIDATES} (MAX_CANDIDATES)");
+        check("candidates", cfg.candidates as u64 <= MAX_CANDIDATES, &most)?;
+        check("exhaustive", cfg.exhaustive <= MAX_CANDIDATES, &most)?;
         let categorical = if categorical.len() == nvec.len() {
             categorical
         } else {

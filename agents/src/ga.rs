@@ -15,6 +15,11 @@ use crate::{check, random_point, rng, Agent, AgentError, Observation, Point};
 fn population() -> usize {
     16
 }
+
+/// The largest `population`. NSGA-II sorts parents and children into fronts by comparing every
+/// pair (time and, in the worst case, memory quadratic in the population), so a population is
+/// bounded; published NSGA-II runs use 100 to 1,000.
+pub const MAX_POPULATION: usize = 10_000;
 fn crossover() -> f64 {
     0.9
 }
@@ -60,6 +65,11 @@ impl Genetic {
     /// A seeded GA (`multi = false`) or NSGA-II (`multi = true`).
     pub fn new(cfg: GaConfig, nvec: Vec<u64>, multi: bool, seed: u64) -> Result<Self, AgentError> {
         check("population", cfg.population >= 2, "must be at least 2")?;
+        check(
+            "population",
+            cfg.population <= MAX_POPULATION,
+            &format!("must be at most {MAX_POPULATION} (MAX_POPULATION)"),
+        )?;
         check(
             "crossover",
             (0.0..=1.0).contains(&cfg.crossover),
