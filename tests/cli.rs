@@ -757,6 +757,26 @@ fn search_sections_are_checked_before_the_first_evaluation() {
 }
 
 #[test]
+fn huge_sweep_grids_are_refused_before_any_point_is_built() {
+    let dir = tmp("sweep_huge");
+    let axis = (1..=1000)
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let text = format!(
+        "workload: {{gemm: {{m: 8, n: 8, k: 8}}}}\naccelerator: {{kind: systolic, rows: 8, cols: 8, dataflow: os}}\nsweep:\n  grid:\n    workload.gemm.m: [{axis}]\n    workload.gemm.n: [{axis}]\n    workload.gemm.k: [{axis}]\n"
+    );
+    let cfg = write_cfg(&dir, &text);
+    let started = std::time::Instant::now();
+    assert_bad_input(
+        &["sweep", &cfg, "--out", dir.join("out").to_str().unwrap()],
+        "c.yaml:4:3: sweep.grid: the grid has 1000000000 points (1000 × 1000 × 1000), more than \
+         the limit of 1000000 points (MAX_SWEEP_POINTS)",
+    );
+    assert!(started.elapsed().as_secs() < 30, "refused up front");
+}
+
+#[test]
 fn config_paths_address_list_elements() {
     let dir = tmp("list_paths");
     let hetero = "workload:\n  tasks:\n    - {gemm: {m: 64, n: 64, k: 64}}\n    - {gemm: {m: 32, n: 32, k: 32}}\naccelerator:\n  kind: hetero\n  subs:\n    - {name: a, rows: 8, cols: 8, dataflow: os}\n    - {name: b, rows: 16, cols: 16, dataflow: ws}\n  assignment: [0, 1]\n";
