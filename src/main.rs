@@ -368,35 +368,7 @@ fn run(
             eprintln!("wrote {}", dir.display());
             return Ok(());
         }
-        let feasible = result.history.iter().filter(|h| h.feasible).count();
-        println!(
-            "{} search, seed {}: {} evaluations, {} feasible",
-            result.agent,
-            result.seed,
-            result.history.len(),
-            feasible
-        );
-        match &result.best {
-            Some(b) => {
-                println!(
-                    "best (evaluation {}), cost {:.6e}:",
-                    b.eval,
-                    b.cost.unwrap_or(f64::NAN)
-                );
-                for (k, v) in &b.point {
-                    println!("  {k:<36} {v}");
-                }
-                for o in &search.objectives {
-                    if let Some(v) = b.metrics.get(&o.metric) {
-                        println!("  {:<36} {v}", o.metric);
-                    }
-                }
-            }
-            None => println!("no feasible design found"),
-        }
-        if let Some(p) = &result.pareto {
-            println!("Pareto set: {} designs", p.len());
-        }
+        print!("{}", archsim::search::summary(&search, &result));
         println!("wrote:");
         for f in files {
             println!("  {}", f.display());

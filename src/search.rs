@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde_json::Value;
 
-use archsim_agents::{run_search, Point, SearchConfig, SearchResult};
+use archsim_agents::{run_search, HistoryRow, Point, SearchConfig, SearchResult};
 use archsim_gym::{DesignSpace, Problem, METRICS};
 
 use crate::{Config, Error};
@@ -114,6 +114,170 @@ pub fn write(
     Ok(files)
 }
 
+/// Engineering notation for people: four significant digits and an SI prefix, e.g.
+/// `eng(0.004829424, "s")` is `4.829 ms`. (JSON and CSV keep exact values.)
+pub fn eng(value: f64, unit: &str) -> String {
+    const PREFIXES: [(i32, &str); 10] = [
+        (-15, "f"),
+        (-12, "p"),
+        (-9, "n"),
+        (-6, "u"),
+        (-3, "m"),
+        (0, ""),
+        (3, "k"),
+        (6, "M"),
+        (9, "G"),
+        (12, "T"),
+    ];
+    if value == 0.0 || !value.is_finite() {
+        return format!("{value} {unit}");
+    }
+    let mut exp = ((value.abs().log10() / 3.0).floor() as i32 * 3).clamp(-15, 12);
+    let mut mantissa = value / 10f64.powi(exp);
+    let digits = |m: f64| (3 - m.abs().log10().floor() as i32).clamp(0, 3) as usize;
+    // Rounding to four digits may carry into the next prefix (999.97 → 1000.0 → 1.000 k).
+    let rounded: f64 = format!("{mantissa:.*}", digits(mantissa))
+        .parse()
+        .unwrap_or(mantissa);
+    if rounded.abs() >= 1000.0 && exp < 12 {
+        exp += 3;
+        mantissa = value / 10f64.powi(exp);
+    }
+    let prefix = PREFIXES
+        .iter()
+        .find(|(e, _)| *e == exp)
+        .map_or("", |(_, p)| p);
+    format!("{mantissa:.*} {prefix}{unit}", digits(mantissa))
+}
+
+/// A metric for people: its name and its value in its own unit, e.g. `latency 4.829 ms`,
+/// `area 7.298 mm2`, `utilization 87.5 %`.
+pub fn metric_text(metric: &str, value: f64) -> String {
+    let four = |v: f64| {
+        if v == 0.0 || !v.is_finite() {
+            return v.to_string();
+        }
+        let d = (3 - v.abs().log10().floor() as i32).clamp(0, 3) as usize;
+        format!("{v:.d$}")
+    };
+    match metric {
+        "latency_s" => format!("latency {}", eng(value, "s")),
+        "energy_j" => format!("energy {}", eng(value, "J")),
+        "area_mm2" => format!("area {} mm2", four(value)),
+        "power_w" => format!("power {}", eng(value, "W")),
+        "utilization" => format!("utilization {:.1} %", value * 100.0),
+        "total_cycles" => format!("{value} cycles"),
+        "edp_js" => format!("EDP {}", eng(value, "J*s")),
+        "dram_bytes" => format!("DRAM traffic {}", eng(value, "B")),
+        "ttft_s" => format!("TTFT {}", eng(value, "s")),
+        "tpot_s" => format!("TPOT {}", eng(value, "s")),
+        "decode_tokens_per_s" => format!("decode {} tokens/s", four(value)),
+        other => format!("{other} {value}"),
+    }
+}
+
+fn point_text(point: &serde_json::Map<String, Value>) -> String {
+    point
+        .iter()
+        .map(|(k, v)| format!("{k}: {}", value_str(v)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What `archsim run` prints of a finished search: the counts, then the best design with its
+/// objective in its unit (one objective), or the Pareto front with each objective of each
+/// design in its own unit (several objectives; their weighted sum, the `cost` of report.json,
+/// adds unlike units and is not shown).
+pub fn summary(search: &SearchConfig, r: &SearchResult) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let feasible = r.history.iter().filter(|h| h.feasible).count();
+    let _ = writeln!(
+        out,
+        "{} search, seed {}: {} evaluations, {} feasible",
+        r.agent,
+        r.seed,
+        r.history.len(),
+        feasible
+    );
+    let metrics = |h: &HistoryRow, names: &mut dyn Iterator<Item = &String>| -> String {
+        names
+            .filter_map(|m| Some(metric_text(m, h.metrics.get(m)?.as_f64()?)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match &r.pareto {
+        None => match &r.best {
+            Some(b) => {
+                let _ = writeln!(
+                    out,
+                    "best (evaluation {}): {}",
+                    b.eval,
+                    metrics(b, &mut search.objectives.iter().map(|o| &o.metric))
+                );
+                for (k, v) in &b.point {
+                    let _ = writeln!(out, "  {k:<36} {}", value_str(v));
+                }
+                if !search.constraints.is_empty() {
+                    let within = search
+                        .constraints
+                        .iter()
+                        .filter_map(|c| {
+                            let v = b.metrics.get(&c.metric)?.as_f64()?;
+                            Some(format!("{} ({})", metric_text(&c.metric, v), c.describe()))
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let _ = writeln!(out, "  within: {within}");
+                }
+            }
+            None => out.push_str("no feasible design found\n"),
+        },
+        Some(front) if front.is_empty() => out.push_str("no feasible design found\n"),
+        Some(front) => {
+            let goals: Vec<String> = search
+                .objectives
+                .iter()
+                .map(|o| {
+                    let g = if o.goal == archsim_gym::Goal::Max {
+                        "max"
+                    } else {
+                        "min"
+                    };
+                    format!("{} {g}", o.metric)
+                })
+                .collect();
+            let mut rows: Vec<&HistoryRow> = front.iter().collect();
+            let first = |h: &HistoryRow| {
+                let v = h.objectives.first().copied().unwrap_or(f64::NAN);
+                if search.objectives[0].goal == archsim_gym::Goal::Max {
+                    -v
+                } else {
+                    v
+                }
+            };
+            rows.sort_by(|a, b| first(a).total_cmp(&first(b)).then(a.eval.cmp(&b.eval)));
+            let _ = writeln!(
+                out,
+                "Pareto front ({}): {} design{}",
+                goals.join(", "),
+                rows.len(),
+                if rows.len() == 1 { "" } else { "s" }
+            );
+            for h in rows {
+                let _ = writeln!(
+                    out,
+                    "  evaluation {}: {}",
+                    h.eval,
+                    metrics(h, &mut search.objectives.iter().map(|o| &o.metric))
+                );
+                let _ = writeln!(out, "    {}", point_text(&h.point));
+            }
+        }
+    }
+    out
+}
+
 fn write_history(search: &SearchConfig, r: &SearchResult, path: &Path) -> Result<(), Error> {
     let mut w = csv::Writer::from_path(path).map_err(|e| io(path, e))?;
     let params: Vec<&String> = search.space.keys().collect();
@@ -201,4 +365,40 @@ fn pareto_plot(search: &SearchConfig, r: &SearchResult, dir: &Path) -> Result<()
         dir,
         "pareto",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engineering_notation_has_four_digits_and_a_prefix() {
+        for (v, unit, want) in [
+            (0.004829424, "s", "4.829 ms"),
+            (1.234e-3, "s", "1.234 ms"),
+            (12.5e-6, "s", "12.50 us"),
+            (0.9999999, "s", "1.000 s"),
+            (999.97e-6, "J", "1.000 mJ"),
+            (3.0, "W", "3.000 W"),
+            (1.5e7, "B", "15.00 MB"),
+            (0.0, "s", "0 s"),
+            (-2.5e-9, "J", "-2.500 nJ"),
+            (2e-20, "s", "0.000 fs"),
+        ] {
+            assert_eq!(eng(v, unit), want, "{v}");
+        }
+        assert_eq!(metric_text("area_mm2", 7.297973919999999), "area 7.298 mm2");
+        assert_eq!(metric_text("area_mm2", 1234.5), "area 1234 mm2");
+        assert_eq!(metric_text("utilization", 0.875), "utilization 87.5 %");
+        assert_eq!(metric_text("latency_s", 0.004829424), "latency 4.829 ms");
+        assert_eq!(metric_text("tpot_s", 0.0123), "TPOT 12.30 ms");
+        assert_eq!(
+            metric_text("decode_tokens_per_s", 1234.0),
+            "decode 1234 tokens/s"
+        );
+        // Every metric a search can name has its unit.
+        for m in METRICS {
+            assert_ne!(metric_text(m, 1.0), format!("{m} 1"), "{m} has no unit");
+        }
+    }
 }

@@ -777,6 +777,77 @@ fn huge_sweep_grids_are_refused_before_any_point_is_built() {
 }
 
 #[test]
+fn a_search_prints_objectives_in_their_units_never_their_sum() {
+    let dir = tmp("search_units");
+    let cfg = root().join("configs/search/gemm_nsga2.yaml");
+    let run = |extra: &[&str]| {
+        let out = dir.join("out");
+        let mut args = vec![
+            "run",
+            cfg.to_str().unwrap(),
+            "--set",
+            "search.budget=48",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = archsim(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    // Two objectives: the Pareto front, each objective in its own unit, no summed cost.
+    let text = run(&[]);
+    assert!(!text.contains("cost"), "{text}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("out/report.json")).unwrap()).unwrap();
+    let front = report["pareto"].as_array().unwrap();
+    assert!(front.len() >= 2);
+    assert!(
+        text.contains(&format!(
+            "Pareto front (latency_s min, area_mm2 min): {} designs\n",
+            front.len()
+        )),
+        "{text}"
+    );
+    let designs: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("  evaluation "))
+        .collect();
+    assert_eq!(designs.len(), front.len(), "{text}");
+    for l in &designs {
+        let (_, metrics) = l.split_once(": ").unwrap();
+        let (lat, area) = metrics.split_once(", ").unwrap();
+        assert!(
+            lat.starts_with("latency ")
+                && ["s", "ms", "us", "ns"].contains(&lat.rsplit(' ').next().unwrap()),
+            "{l}"
+        );
+        assert!(area.starts_with("area ") && area.ends_with(" mm2"), "{l}");
+    }
+    // The first design on the front has the lowest latency, shown in engineering units.
+    let fastest = front
+        .iter()
+        .min_by(|a, b| {
+            a["objectives"][0]
+                .as_f64()
+                .unwrap()
+                .total_cmp(&b["objectives"][0].as_f64().unwrap())
+        })
+        .unwrap();
+    assert!(designs[0].starts_with(&format!("  evaluation {}: ", fastest["eval"])));
+    // One objective: the best design's value in its unit.
+    let text = run(&["--set", "search.objectives=[{metric: latency_s}]"]);
+    assert!(!text.contains("cost") && !text.contains("Pareto"), "{text}");
+    let best = text.lines().find(|l| l.starts_with("best ")).unwrap();
+    assert!(best.starts_with("best (evaluation "), "{best}");
+    assert!(
+        best.contains("): latency ") && best.ends_with('s'),
+        "{best}"
+    );
+    assert!(text.contains("  within: area "), "{text}");
+}
+
+#[test]
 fn config_paths_address_list_elements() {
     let dir = tmp("list_paths");
     let hetero = "workload:\n  tasks:\n    - {gemm: {m: 64, n: 64, k: 64}}\n    - {gemm: {m: 32, n: 32, k: 32}}\naccelerator:\n  kind: hetero\n  subs:\n    - {name: a, rows: 8, cols: 8, dataflow: os}\n    - {name: b, rows: 16, cols: 16, dataflow: ws}\n  assignment: [0, 1]\n";
