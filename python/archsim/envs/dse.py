@@ -16,7 +16,8 @@ class DseEnv(gymnasium.Env):
 
     Action: ``MultiDiscrete`` — one index per design-space parameter (``param_paths``).
     Observation: ``Box`` of the design's metrics (``METRICS`` order: latency_s, energy_j,
-    area_mm2, power_w, utilization, total_cycles, edp_js, dram_bytes), zeros before the first
+    area_mm2, power_w, utilization, total_cycles, edp_js, dram_bytes, ttft_s, tpot_s,
+    decode_tokens_per_s — the last three 0 without an ``llm:`` step), zeros before the first
     step or when the design could not be evaluated. ``info`` holds ``feasible``, ``reason``,
     ``metrics`` (by name), ``point`` (the design) and ``step``.
 
