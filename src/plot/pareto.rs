@@ -6,6 +6,7 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use super::heatmap::human;
 use super::{err, legend, png_and_svg, ramp, Figure};
 
 /// Writes `<stem>.png` and `<stem>.svg`: every feasible design as a grey dot and the Pareto
@@ -49,6 +50,24 @@ impl Figure for Pareto<'_> {
             x_desc,
             y_desc,
         } = *self;
+        // An objective spanning more than two decades is drawn on a log axis (the front of a
+        // latency/area search crowds against zero otherwise); ticks read in the metric's unit.
+        let logged = |v: &mut dyn Iterator<Item = f64>| {
+            let (lo, hi) = v.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
+            lo > 0.0 && hi / lo > 100.0
+        };
+        let (lx, ly) = (
+            logged(&mut all.iter().map(|p| p.0)),
+            logged(&mut all.iter().map(|p| p.1)),
+        );
+        let map = |p: (f64, f64)| {
+            (
+                if lx { p.0.log10() } else { p.0 },
+                if ly { p.1.log10() } else { p.1 },
+            )
+        };
+        let all: Vec<(f64, f64)> = all.iter().map(|&p| map(p)).collect();
+        let front: Vec<(f64, f64)> = front.iter().map(|&p| map(p)).collect();
         let span = |v: &mut dyn Iterator<Item = f64>| {
             let (lo, hi) = v.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
             if lo > hi {
@@ -69,12 +88,23 @@ impl Figure for Pareto<'_> {
             .y_label_area_size(90)
             .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(err)?;
+        let tick =
+            |metric: &str, log: bool, v: f64| human(metric, if log { 10f64.powf(v) } else { v });
+        let xl = |v: &f64| tick(x_desc, lx, *v);
+        let yl = |v: &f64| tick(y_desc, ly, *v);
+        let desc = |d: &str, log: bool| {
+            if log {
+                format!("{d} (log scale)")
+            } else {
+                d.to_string()
+            }
+        };
         chart
             .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc(y_desc)
-            .x_label_formatter(&|v| format!("{v:.3e}"))
-            .y_label_formatter(&|v| format!("{v:.3e}"))
+            .x_desc(desc(x_desc, lx))
+            .y_desc(desc(y_desc, ly))
+            .x_label_formatter(&xl)
+            .y_label_formatter(&yl)
             .label_style(("sans-serif", 12))
             .draw()
             .map_err(err)?;
