@@ -637,9 +637,20 @@ pub fn heatmap_of(
     Ok(vec![dir.join("heatmap.png"), dir.join("heatmap.svg")])
 }
 
+/// A swept value as an axis label: a string as itself, a mapping by its `kind` and its other
+/// keys (`ga population=20`, not `{"kind":"ga","population":20}`), a list comma-separated.
 fn cell(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
+        Value::Array(a) => a.iter().map(cell).collect::<Vec<_>>().join(", "),
+        Value::Object(m) => {
+            let kind = m.get("kind").map(cell);
+            let rest = m
+                .iter()
+                .filter(|(k, _)| *k != "kind")
+                .map(|(k, v)| format!("{k}={}", cell(v)));
+            kind.into_iter().chain(rest).collect::<Vec<_>>().join(" ")
+        }
         other => other.to_string(),
     }
 }
@@ -1182,5 +1193,16 @@ mod tests {
         let d3 = scratch("parquet_empty");
         finish(&[], &d3).unwrap();
         assert_parquet_equals_csv(&d3);
+    }
+
+    #[test]
+    fn swept_mappings_are_labelled_by_kind_and_keys() {
+        assert_eq!(cell(&serde_json::json!({"kind": "random"})), "random");
+        assert_eq!(
+            cell(&serde_json::json!({"kind": "ga", "population": 20})),
+            "ga population=20"
+        );
+        assert_eq!(cell(&serde_json::json!([1, "os"])), "1, os");
+        assert_eq!(cell(&serde_json::json!(64)), "64");
     }
 }
