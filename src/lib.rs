@@ -78,20 +78,6 @@ pub fn config_hash(cfg: &Config) -> String {
     archsim_sim::fnv1a_hex(&json)
 }
 
-/// The context a family runs in: the config's hash and seed, the workload's dtype and its
-/// `llm:` step.
-pub fn context<'a>(
-    cfg: &'a Config,
-    config_hash: &'a str,
-) -> archsim_accelerators::family::Context<'a> {
-    archsim_accelerators::family::Context {
-        config_hash,
-        seed: cfg.seed,
-        dtype: cfg.workload.dtype(),
-        llm: cfg.workload.llm.as_ref(),
-    }
-}
-
 /// Runs the whole pipeline for `cfg`; relative paths in it are resolved against `base_dir`.
 ///
 /// The config builds its family (`accelerator.kind`, through the registry in
@@ -103,7 +89,7 @@ pub fn simulate(cfg: &Config, base_dir: &Path) -> Result<Report, Error> {
     use archsim_workloads::Form;
     let family = cfg.accelerator.family()?;
     let hash = config_hash(cfg);
-    let ctx = context(cfg, &hash);
+    let ctx = cfg.context(&hash);
     Ok(match cfg.workload.form() {
         Form::Graph => family.run_graph(&cfg.workload.build(base_dir)?, &ctx)?,
         Form::Tasks => family.run_tasks(&cfg.workload.build_tasks(base_dir)?, &ctx)?,
@@ -121,5 +107,5 @@ pub fn evaluate(cfg: &Config, w: &archsim_workloads::Workload) -> Result<Report,
     Ok(cfg
         .accelerator
         .family()?
-        .run_graph(w, &context(cfg, &hash))?)
+        .run_graph(w, &cfg.context(&hash))?)
 }

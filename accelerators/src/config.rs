@@ -63,6 +63,17 @@ pub fn typed<T: serde::de::DeserializeOwned>(v: Value, prefix: &[&str]) -> Resul
 }
 
 impl SimConfig {
+    /// The context a family runs this config in: `config_hash` and the seed for the report's
+    /// provenance, the workload's dtype and its `llm:` step.
+    pub fn context<'a>(&'a self, config_hash: &'a str) -> crate::family::Context<'a> {
+        crate::family::Context {
+            config_hash,
+            seed: self.seed,
+            dtype: self.workload.dtype(),
+            llm: self.workload.llm.as_ref(),
+        }
+    }
+
     /// Converts and validates a generic value (parsed YAML or JSON, overrides applied).
     pub fn from_value(value: Value) -> Result<SimConfig, KeyError> {
         if !value.is_object() {

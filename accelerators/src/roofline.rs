@@ -51,7 +51,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use archsim_sim::{OpReport, Provenance, Report};
-use archsim_workloads::{numel, DType, Direction, OpKind, Workload};
+use archsim_workloads::{numel, DType, Direction, NodeIndex, OpKind, Workload};
 
 use crate::family::{Context, Family, FamilyConfig};
 use crate::llm_metrics::{self, StepModel};
@@ -245,17 +245,17 @@ impl Roofline {
             })
     }
 
-    /// Every op's price, in topological order.
-    pub fn price(&self, w: &Workload) -> Result<Vec<(usize, OpTime)>, AccelError> {
+    /// Every op's price, in topological order, with its node.
+    pub fn price(&self, w: &Workload) -> Result<Vec<(NodeIndex, OpTime)>, AccelError> {
         let buffer = (self.cfg.buffer_mib * 1024.0 * 1024.0) as u64;
         let bw = self.cfg.mem_bw_gb_s * 1e9;
         let overhead = self.cfg.op_overhead_us * 1e-6;
         let llm = w.llm.is_some();
         let mut out = Vec::with_capacity(w.len());
-        for (i, n) in w.topo_order().into_iter().enumerate() {
+        for n in w.topo_order() {
             let op = &w.graph[n];
             if matches!(op.kind, OpKind::Reshape) {
-                out.push((i, OpTime {
+                out.push((n, OpTime {
                     compute_s: 0.0,
                     memory_s: 0.0,
                     total_s: 0.0,
@@ -294,7 +294,7 @@ impl Roofline {
                 op.weight_elems_read() * b + outside_in + spilled_in + out_bytes + kv_append;
             let compute_s = op.flops() as f64 / self.peak_flops(op.dtype)?;
             let memory_s = memory_bytes as f64 / bw;
-            out.push((i, OpTime {
+            out.push((n, OpTime {
                 compute_s,
                 memory_s,
                 total_s: compute_s.max(memory_s) + overhead,
@@ -373,14 +373,13 @@ impl Family for Roofline {
             }
             None => None,
         };
-        let order = w.topo_order();
         let hz = self.hz();
         let pj_byte = self.cfg.pj_per_byte.unwrap_or(HBM_PJ_PER_BYTE);
-        let mut rows = Vec::with_capacity(order.len());
+        let mut rows = Vec::with_capacity(w.len());
         let (mut t, mut energy_pj, mut macs, mut mem) = (0.0f64, 0.0f64, 0u64, 0u64);
         let (mut compute_cycles, mut stall_cycles) = (0u64, 0u64);
-        for (i, p) in self.price(w)? {
-            let op = &w.graph[order[i]];
+        for (n, p) in self.price(w)? {
+            let op = &w.graph[n];
             let pj_flop = self
                 .cfg
                 .pj_per_flop

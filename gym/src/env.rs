@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use archsim_accelerators::config::{typed, SimConfig};
-use archsim_accelerators::family::Context;
 use archsim_workloads::{Form, Workload};
 
 use crate::objective::{metrics, Constraint, Objective, Reward, Scorer, METRICS};
@@ -154,12 +153,7 @@ impl Problem {
                 .map_err(|e| e.to_string())?;
             let cfg = SimConfig::from_value(v).map_err(|(p, m)| format!("{}: {m}", p.join(".")))?;
             let family = cfg.accelerator.family().map_err(|e| e.to_string())?;
-            let ctx = Context {
-                config_hash: "",
-                seed: cfg.seed,
-                dtype: cfg.workload.dtype(),
-                llm: cfg.workload.llm.as_ref(),
-            };
+            let ctx = cfg.context("");
             let dir = &self.base_dir;
             let r = match (cfg.workload.form(), &self.workload) {
                 (Form::Graph, Some(Built::Graph(w))) => family.run_graph(w, &ctx),
