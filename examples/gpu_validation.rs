@@ -375,6 +375,7 @@ fn roofline_plot(spec: &GpuSpec, cal: &Calibration, out: &Path) -> Result<(), St
             layers: Some(1),
             tp: 1,
             moe_skew: 0.0,
+            ..Default::default()
         };
         let w = llm::lower(&cfg, DType::Bf16).map_err(|e| e.to_string())?;
         let tag = if phase == llm::Phase::Prefill {

@@ -173,6 +173,7 @@ pub fn run(s: &Study) -> Result<Results, String> {
             layers: c.layers,
             tp: c.tp,
             moe_skew: 0.0,
+            ..Default::default()
         };
         let w = lower(&step, DType::Bf16).map_err(|e| format!("fusion `{}`: {e}", c.name))?;
         let unfused = rdu::unfused_sections(cfg, &w);

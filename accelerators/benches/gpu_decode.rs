@@ -20,6 +20,7 @@ fn decode_step() -> archsim_workloads::Workload {
         layers: None,
         tp: 1,
         moe_skew: 0.0,
+        ..Default::default()
     };
     llm::lower(&cfg, DType::Bf16).expect("llama2_7b lowers")
 }

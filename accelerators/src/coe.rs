@@ -139,6 +139,7 @@ impl CoeWorkload {
                 layers: None,
                 tp: self.tp,
                 moe_skew: 0.0,
+                ..Default::default()
             },
             DType::Bf16,
         )

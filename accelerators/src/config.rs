@@ -88,7 +88,8 @@ impl SimConfig {
             .and_then(Value::as_object)
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default();
-        let raw: RawConfig = typed(value, &[])?;
+        let mut raw: RawConfig = typed(value, &[])?;
+        raw.workload.fill_framework();
         raw.workload
             .validate()
             .map_err(|e| workload_key_error(&e))?;

@@ -1071,6 +1071,7 @@ mod tests {
             layers: Some(2),
             tp: 1,
             moe_skew: 0.0,
+            ..Default::default()
         }
     }
 

@@ -807,6 +807,7 @@ mod tests {
                 layers: Some(4),
                 tp,
                 moe_skew: 0.0,
+                ..Default::default()
             },
             DType::Bf16,
         )
@@ -887,6 +888,7 @@ mod tests {
                 layers: None,
                 tp: 1,
                 moe_skew: 0.0,
+                ..Default::default()
             },
             DType::Bf16,
         )

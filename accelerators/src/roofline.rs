@@ -540,6 +540,7 @@ mod tests {
             layers: None,
             tp: 1,
             moe_skew: 0.0,
+            ..Default::default()
         }
     }
 

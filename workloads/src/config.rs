@@ -6,6 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::jobs::{JobSet, JobsConfig};
+use crate::framework::Framework;
 use crate::llm::LlmConfig;
 use crate::{scalesim, single_gemm, zoo, DType, Workload, WorkloadError};
 
@@ -69,6 +70,12 @@ pub struct WorkloadConfig {
     /// otherwise, SCALE-Sim's one-byte word).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dtype: Option<DType>,
+    /// How a framework turns the ops into kernels: `pytorch` (default; plain eager PyTorch,
+    /// the program the GPU model is validated on) or `fused` (an inference engine: conv + BN +
+    /// activation fused, one-kernel RMSNorm, in-place KV writes, native grouped-query reads).
+    /// See `doc/gpu.md`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub framework: Option<Framework>,
 }
 
 impl WorkloadConfig {
@@ -86,6 +93,7 @@ impl WorkloadConfig {
             seq_len: None,
             batch: 1,
             dtype: None,
+            framework: None,
         }
     }
 
@@ -95,6 +103,32 @@ impl WorkloadConfig {
             DType::Bf16
         } else {
             DType::Int8
+        })
+    }
+
+    /// The framework (`pytorch` unless given).
+    pub fn framework(&self) -> Framework {
+        self.framework.unwrap_or_default()
+    }
+
+    /// Hands `framework` down to the `llm:` step, and each task's to its own (the loader calls it, so
+    /// that `llm` always carries the program it lowers to).
+    pub fn fill_framework(&mut self) {
+        let fw = self.framework();
+        if let Some(l) = &mut self.llm {
+            l.framework = fw;
+        }
+        for t in self.tasks.iter_mut().flatten() {
+            t.fill_framework();
+        }
+    }
+
+    /// The `llm:` step with the workload's framework filled in (what the lowering and the
+    /// serving metrics use).
+    pub fn llm_step(&self) -> Option<LlmConfig> {
+        self.llm.as_ref().map(|l| LlmConfig {
+            framework: self.framework(),
+            ..l.clone()
         })
     }
 
@@ -245,8 +279,9 @@ impl WorkloadConfig {
                 dtype: self.dtype(),
                 allow_unsupported: self.allow_unsupported_ops,
             };
-            let imp = crate::onnx::read_onnx(&base_dir.join(p), &opts)?;
+            let mut imp = crate::onnx::read_onnx(&base_dir.join(p), &opts)?;
             imp.workload.check_size()?;
+            imp.workload.framework = self.framework();
             return Ok((imp.workload, imp.warnings));
         }
         let w = self.build_graph(base_dir)?;
@@ -271,20 +306,21 @@ impl WorkloadConfig {
                     .into(),
             });
         }
-        if let Some(m) = &self.model {
-            return zoo::build_seq(m, self.batch, self.dtype(), self.seq_len);
-        }
-        if let Some(p) = &self.scalesim_topology {
-            return scalesim::read_topology(&base_dir.join(p), self.batch, self.dtype());
-        }
-        if let Some(l) = &self.llm {
-            return crate::llm::lower(l, self.dtype());
-        }
-        let g = self
-            .gemm
-            .expect("validate checked that one source is given");
-        let mut w = single_gemm(self.batch * g.m, g.n, g.k, self.dtype())?;
-        w.batch = self.batch;
+        let mut w = if let Some(m) = &self.model {
+            zoo::build_program(m, self.batch, self.dtype(), self.seq_len, self.framework())?
+        } else if let Some(p) = &self.scalesim_topology {
+            scalesim::read_topology(&base_dir.join(p), self.batch, self.dtype())?
+        } else if let Some(l) = self.llm_step() {
+            crate::llm::lower(&l, self.dtype())?
+        } else {
+            let g = self
+                .gemm
+                .expect("validate checked that one source is given");
+            let mut w = single_gemm(self.batch * g.m, g.n, g.k, self.dtype())?;
+            w.batch = self.batch;
+            w
+        };
+        w.framework = self.framework();
         Ok(w)
     }
 

@@ -33,6 +33,10 @@ pub struct Workload {
     /// Whole-model figures of an LLM workload (parameters, KV cache), when lowered from `llm:`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm: Option<LlmInfo>,
+    /// The framework whose program the graph is (`workload.framework`): which ops a device
+    /// that prices kernels runs as kernels of their own and which it fuses.
+    #[serde(default)]
+    pub framework: crate::Framework,
 }
 
 impl Workload {
@@ -166,6 +170,7 @@ impl WorkloadBuilder {
                 batch: 1,
                 graph: StableDiGraph::new(),
                 llm: None,
+                framework: crate::Framework::default(),
             },
         }
     }

@@ -34,6 +34,7 @@
 mod config;
 mod dtype;
 mod error;
+pub mod framework;
 mod graph;
 pub mod jobs;
 pub mod llm;
@@ -46,6 +47,7 @@ pub mod zoo;
 pub use config::{Form, GemmDims, WorkloadConfig};
 pub use dtype::DType;
 pub use error::WorkloadError;
+pub use framework::Framework;
 pub use graph::{broadcast, Edge, Tensor, Workload, WorkloadBuilder};
 pub use op::{
     numel, window_out, Attention, CollectiveFunc, Conv2d, EltFunc, Gemm, GemmView, NormFunc, Op,

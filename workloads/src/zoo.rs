@@ -78,6 +78,18 @@ pub fn build_seq(
     dtype: DType,
     seq_len: Option<u64>,
 ) -> Result<Workload, WorkloadError> {
+    build_program(name, batch, dtype, seq_len, crate::Framework::default())
+}
+
+/// [`build_seq`] for the program of `framework` (a transformer's lowering depends on it; the
+/// graph records it for devices that price kernels).
+pub fn build_program(
+    name: &str,
+    batch: u64,
+    dtype: DType,
+    seq_len: Option<u64>,
+    framework: crate::Framework,
+) -> Result<Workload, WorkloadError> {
     if crate::llm::spec(name).is_some() {
         if batch == 0 {
             return Err(WorkloadError::InvalidParameter {
@@ -94,6 +106,8 @@ pub fn build_seq(
             layers: None,
             tp: 1,
             moe_skew: 0.0,
+            framework,
+            ..Default::default()
         };
         return crate::llm::lower(&cfg, dtype).map_err(|e| match e {
             WorkloadError::InvalidParameter { key, reason } => WorkloadError::InvalidParameter {
@@ -105,7 +119,9 @@ pub fn build_seq(
             other => other,
         });
     }
-    build(name, batch, dtype)
+    let mut w = build(name, batch, dtype)?;
+    w.framework = framework;
+    Ok(w)
 }
 
 /// Prefix of Accel-NASBench MnasNet-space model names.

@@ -73,6 +73,7 @@ mod tests {
             layers: None,
             tp,
             moe_skew: 0.0,
+            ..Default::default()
         }
     }
 

@@ -359,6 +359,7 @@ pub fn llm_workload(r: &LlmRow) -> Result<archsim_workloads::Workload, String> {
         layers: Some(r.layers),
         tp: 1,
         moe_skew: 0.0,
+        ..Default::default()
     };
     archsim_workloads::llm::lower(&cfg, DType::Bf16).map_err(|e| e.to_string())
 }

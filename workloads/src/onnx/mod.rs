@@ -289,6 +289,7 @@ fn replicate(w: &Workload, copies: u64, batch: u64) -> Workload {
         batch,
         graph,
         llm: None,
+        framework: w.framework,
     }
 }
 
