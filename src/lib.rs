@@ -25,6 +25,7 @@ pub mod sn40l;
 pub mod studies;
 pub mod study;
 pub mod sweep;
+pub mod validate;
 
 use std::path::Path;
 

@@ -93,6 +93,32 @@ enum Command {
     },
     /// Print the JSON schema of the config file.
     Schema,
+    /// Hold archsim's GPU kernels for a config against a measured kernel list.
+    ///
+    /// MEASURED is a `kernels.csv`-format file (`case,idx,kernel,duration_us`; see
+    /// tests/data/gpu/h100/kernels.csv) or a Chrome trace from `torch.profiler`
+    /// (`prof.export_chrome_trace("trace.json")`, CUDA activity). Prints predicted vs measured
+    /// time per kernel family (GEMM/conv, attention, norm, element-wise, copy, reduce/pool)
+    /// and writes validate_families.csv, validate_kernels.csv and validate.png. Example:
+    /// `archsim validate tests/data/gpu/h100/kernels.csv --case resnet50_b32 --config
+    /// configs/resnet50_h100.yaml`.
+    Validate {
+        /// The measured kernels (CSV or Chrome trace JSON).
+        measured: PathBuf,
+        /// A config with `accelerator.kind: gpu` and the workload that was measured.
+        #[arg(long)]
+        config: PathBuf,
+        /// The case to compare when MEASURED holds several (the `case` column).
+        #[arg(long)]
+        case: Option<String>,
+        /// Only compare the kernels of ops whose name starts with this (e.g. `layer0.` for one
+        /// decoder layer of an LLM step).
+        #[arg(long, default_value = "")]
+        ops: String,
+        /// Output folder (default: out/validate).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -141,6 +167,25 @@ fn main() -> ExitCode {
         Command::List { what } => {
             list(what.as_deref());
             ExitCode::SUCCESS
+        }
+        Command::Validate {
+            measured,
+            config,
+            case,
+            ops,
+            out,
+        } => {
+            let out = out.unwrap_or_else(|| PathBuf::from("out/validate"));
+            match archsim::validate::run_cli(&measured, &config, case.as_deref(), &ops, &out) {
+                Ok(s) => {
+                    print!("{s}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(if e.is_bad_input() { 2 } else { 1 })
+                }
+            }
         }
         Command::Schema => {
             let schema = schemars::schema_for!(archsim::Config);

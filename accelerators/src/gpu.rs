@@ -35,7 +35,7 @@
 //! let gpu = Gpu::new(&GpuConfig::preset("h100_sxm", LaunchMode::CudaGraph)).unwrap();
 //! let step = llm::LlmConfig {
 //!     model: "llama2_7b".into(), phase: llm::Phase::Decode, batch: 1, prompt_len: 128,
-//!     context_len: Some(129), layers: None, tp: 1, moe_skew: 0.0,
+//!     context_len: Some(129), layers: None, tp: 1, moe_skew: 0.0, ..Default::default()
 //! };
 //! let w = llm::lower(&step, DType::Bf16).unwrap();
 //! let tpot = gpu.predict(&w);
@@ -46,14 +46,16 @@
 pub mod calib;
 pub mod kernels;
 pub mod llm;
+pub mod program;
 pub mod spec;
+pub mod trace;
 pub mod validation;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use archsim_sim::{Engine, Memory, Resources};
-use archsim_workloads::{DType, Op, OpKind, Workload};
+use archsim_workloads::{DType, Op, Workload};
 
 use crate::{AccelError, Accelerator, Cost, Fidelity, OpMapping, Plan};
 pub use calib::Calibration;
@@ -72,6 +74,11 @@ pub enum LaunchMode {
     #[default]
     #[serde(rename = "cudagraph")]
     CudaGraph,
+    /// Each kernel timed alone, as a microbenchmark times it (CUDA events around one eager
+    /// call, cold L2): the harness's fixed cost per kernel and no in-network effects. The
+    /// conditions of the calibration CSVs, for holding archsim against your own
+    /// microbenchmarks.
+    Isolated,
 }
 
 impl LaunchMode {
@@ -80,6 +87,7 @@ impl LaunchMode {
         match self {
             LaunchMode::Eager => "eager",
             LaunchMode::CudaGraph => "cudagraph",
+            LaunchMode::Isolated => "isolated",
         }
     }
 }
@@ -96,7 +104,8 @@ pub struct GpuConfig {
     /// `h100_sxm` (default; calibrated), `a100_80gb`, `h200`, `rtx4090` or `l4`.
     #[serde(default = "default_preset")]
     pub preset: String,
-    /// `cudagraph` (default) or `eager`.
+    /// `cudagraph` (default: one graph replay, the GPU's own time), `eager` (launched from
+    /// Python one op at a time) or `isolated` (each kernel alone, as a microbenchmark).
     #[serde(default)]
     pub launch: LaunchMode,
     /// Run fp32 matmuls on TF32 tensor cores (default false, PyTorch's default for matmuls).
@@ -330,6 +339,15 @@ impl Gpu {
         }
     }
 
+    /// The kernel-model view for pricing a framework program: convolutions priced alone
+    /// ([`program::lower`] adds PyTorch's BatchNorm kernels itself).
+    pub fn device_for(&self, _framework: archsim_workloads::Framework) -> Device<'_> {
+        Device {
+            fold_batchnorm: true,
+            ..self.device()
+        }
+    }
+
     /// The kernels of `op` (launch overheads excluded).
     pub fn kernel(&self, op: &Op) -> KernelEstimate {
         self.device().op(op)
@@ -341,19 +359,40 @@ impl Gpu {
         if e.launches == 0 {
             return 0.0;
         }
-        let gap = match self.launch {
+        f64::from(e.launches) * self.gap_s() + e.body_s
+    }
+
+    /// What separates two kernels on the GPU: the graph's launch gap, the host queue's gap,
+    /// or (isolated) the harness's fixed cost.
+    fn gap_s(&self) -> f64 {
+        match self.launch {
             LaunchMode::CudaGraph => self.cal.graph_launch_us,
             LaunchMode::Eager => self.cal.queued_launch_us,
-        };
-        f64::from(e.launches) * gap * 1e-6 + e.body_s
+            LaunchMode::Isolated => self.cal.harness_floor_us,
+        }
+        .max(0.0)
+            * 1e-6
+    }
+
+    /// GPU time of an op's kernels in its context: each kernel's body plus its gap.
+    pub fn program_latency(&self, k: &program::OpKernels) -> f64 {
+        k.kernels.iter().map(|k| self.gap_s() + k.est.body_s).sum()
     }
 
     /// Host time in seconds to issue the kernels of an estimate: `launch_us` per kernel when
     /// eager, nothing when replayed from a CUDA graph.
     pub fn issue_latency(&self, e: &KernelEstimate) -> f64 {
         match self.launch {
-            LaunchMode::CudaGraph => 0.0,
+            LaunchMode::CudaGraph | LaunchMode::Isolated => 0.0,
             LaunchMode::Eager => f64::from(e.launches) * self.spec.launch_us * 1e-6,
+        }
+    }
+
+    /// Host time in seconds to issue an op's program: one framework call per op when eager.
+    fn host_latency(&self, k: &program::OpKernels) -> f64 {
+        match self.launch {
+            LaunchMode::Eager => f64::from(k.host_calls) * self.spec.launch_us * 1e-6,
+            _ => 0.0,
         }
     }
 
@@ -379,32 +418,13 @@ impl Gpu {
     /// it at `max(issued, previous kernel's end)`, so the host's launch cost hides behind long
     /// kernels and shows between short ones.
     pub fn predict(&self, w: &Workload) -> f64 {
-        // Layers repeat: remember the GEMM shapes already priced.
-        let mut memo: Vec<(GemmKey, KernelEstimate)> = Vec::new();
-        let dev = self.device();
         let (mut host, mut end) = (0.0f64, 0.0f64);
-        for op in w.graph.node_weights() {
-            let e = match &op.kind {
-                OpKind::Reshape => continue,
-                OpKind::Gemm(g) => {
-                    let key = GemmKey {
-                        shape: [g.batch, g.m, g.n, g.k],
-                        dtype: op.dtype,
-                        weight: g.weight_operand,
-                    };
-                    match memo.iter().find(|(k, _)| *k == key) {
-                        Some(&(_, e)) => e,
-                        None => {
-                            let e = dev.op(op);
-                            memo.push((key, e));
-                            e
-                        }
-                    }
-                }
-                _ => dev.op(op),
-            };
-            host += self.issue_latency(&e);
-            end = end.max(host) + self.stream_latency(&e);
+        for (_, k) in program::lower(self, w) {
+            if k.kernels.is_empty() {
+                continue;
+            }
+            host += self.host_latency(&k);
+            end = end.max(host) + self.program_latency(&k);
         }
         end
     }
@@ -421,19 +441,26 @@ impl Gpu {
         seed: u64,
     ) -> Result<archsim_sim::Report, AccelError> {
         use crate::pipeline;
-        let m = pipeline::mapping(w, self)?;
+        let prog = program::lower(self, w);
+        let mut at = vec![usize::MAX; program::node_bound(w)];
+        for (i, (n, _)) in prog.iter().enumerate() {
+            at[n.index()] = i;
+        }
+        let m = pipeline::mapping_by(w, self, |n, op| Ok(self.price(op, &prog[at[n.index()]].1)))?;
         let mut s = pipeline::schedule(&m, self)?;
         if self.launch == LaunchMode::Eager {
             // One stream: the slots run back to back in start order, each behind its launch.
             let mut order: Vec<usize> = (0..s.slots.len()).collect();
             order.sort_by_key(|&i| (s.slots[i].start, i));
             let (mut host, mut end) = (0.0f64, 0u64);
+            let by_name: std::collections::HashMap<&str, &program::OpKernels> = prog
+                .iter()
+                .map(|(n, k)| (w.graph[*n].name.as_str(), k))
+                .collect();
             for i in order {
-                let launches = match &m.ops[i].mapping.plan {
-                    Plan::Gpu { launches, .. } => *launches,
-                    _ => 0,
-                };
-                host += f64::from(launches) * self.spec.launch_us * 1e-6;
+                if let Some(k) = by_name.get(m.ops[i].name.as_str()) {
+                    host += self.host_latency(k);
+                }
                 let slot = &mut s.slots[i];
                 let busy = slot.end.get() - slot.start.get();
                 let ready = self.cycles(host).max(end);
@@ -447,6 +474,56 @@ impl Gpu {
         Ok(pipeline::report(&m, &s, self, config_hash, seed))
     }
 
+    /// The mapping and cost of an op from its program's kernels.
+    fn price(&self, op: &Op, k: &program::OpKernels) -> (OpMapping, Cost) {
+        let latency = self.program_latency(k);
+        let main = k
+            .kernels
+            .iter()
+            .max_by(|a, b| a.est.body_s.total_cmp(&b.est.body_s))
+            .map(|k| k.est);
+        let total = self.cycles(latency);
+        let compute_s: f64 = k.kernels.iter().map(|k| k.est.compute_s.min(k.est.body_s)).sum();
+        let compute = self.cycles(compute_s).min(total);
+        let hbm: f64 = k.kernels.iter().map(|k| k.est.hbm_bytes).sum();
+        let l2: f64 = k.kernels.iter().map(|k| k.est.l2_bytes).sum();
+        let bound = match (&main, k.fused_into) {
+            (_, Some(_)) => "fused".to_string(),
+            (Some(e), _) => e.bound().to_string(),
+            (None, _) => "launch".to_string(),
+        };
+        let plan = Plan::Gpu {
+            kernel: main.map_or("view", |e| e.class.name()).to_string(),
+            tile: main.map_or([0, 0], |e| e.tile),
+            split: main.map_or(1, |e| e.split),
+            waves: main.map_or(0, |e| e.waves),
+            launches: k.kernels.len() as u32,
+            bound,
+            kernels: k
+                .kernels
+                .iter()
+                .map(|k| archsim_sim::KernelRow {
+                    name: k.name.to_string(),
+                    family: k.family.name().to_string(),
+                    time_s: k.est.body_s,
+                })
+                .collect(),
+        };
+        let cost = Cost {
+            compute_cycles: compute,
+            stall_cycles: total - compute,
+            dram_bytes: hbm.round() as u64,
+            bytes: vec![("hbm", hbm.round() as u64), ("l2", l2.round() as u64)],
+            energy_pj: self.spec.tdp_w * latency * 1e12,
+            mac_slots: if op.macs() > 0 {
+                self.mac_slots(op.dtype)
+            } else {
+                0
+            },
+        };
+        (OpMapping { engine: STREAM, plan }, cost)
+    }
+
     fn cycles(&self, seconds: f64) -> u64 {
         (seconds * self.spec.clock_mhz * 1e6).round().max(0.0) as u64
     }
@@ -456,13 +533,6 @@ impl Gpu {
         let (peak, _) = self.spec.matmul_peak(dtype, self.allow_tf32);
         (peak / 2.0 / (self.spec.clock_mhz * 1e6)).round().max(1.0) as u64
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct GemmKey {
-    shape: [u64; 4],
-    dtype: DType,
-    weight: bool,
 }
 
 /// Index of the stream engine and the HBM memory in [`Gpu::resources`].
@@ -507,6 +577,7 @@ impl Accelerator for Gpu {
                 waves: e.waves,
                 launches: e.launches,
                 bound: e.bound().to_string(),
+                kernels: Vec::new(),
             },
         })
     }
@@ -594,6 +665,7 @@ impl crate::family::Family for Gpu {
 mod tests {
     use super::*;
     use crate::pipeline;
+    use archsim_workloads::OpKind;
     use archsim_workloads::{single_gemm, zoo};
 
     #[test]
@@ -689,7 +761,7 @@ mod tests {
     fn report_latency_matches_predict_and_every_op_is_priced() {
         let w = zoo::build("resnet50", 8, DType::Bf16).unwrap();
         let g = Gpu::new(&GpuConfig::preset("a100_80gb", LaunchMode::CudaGraph)).unwrap();
-        let r = pipeline::evaluate(&w, &g, "t", 0).unwrap();
+        let r = g.evaluate(&w, "t", 0).unwrap();
         let p = g.predict(&w);
         assert!((r.latency_s - p).abs() / p < 1e-3, "{} vs {p}", r.latency_s);
         let sum: f64 = r.ops.iter().map(|o| o.latency_s).sum();

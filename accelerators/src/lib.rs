@@ -135,6 +135,9 @@ pub enum Plan {
         launches: u32,
         /// `compute`, `memory` or `launch`.
         bound: String,
+        /// Every kernel priced for the op, in launch order (the framework's program).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        kernels: Vec<archsim_sim::KernelRow>,
     },
     /// A GEMV on processing-in-memory banks: every bank of every channel streams its rows
     /// through its MAC unit.
@@ -525,4 +528,15 @@ pub fn describe_kinds() -> Vec<KindInfo> {
             }
         })
         .collect()
+}
+
+impl AcceleratorConfig {
+    /// The GPU section, when the accelerator is a GPU (for GPU-only tools such as
+    /// `archsim validate`).
+    pub fn as_gpu(&self) -> Option<&gpu::GpuConfig> {
+        match self {
+            AcceleratorConfig::Gpu(g) => Some(g),
+            _ => None,
+        }
+    }
 }

@@ -41,7 +41,7 @@
 //!
 //! let step = LlmConfig {
 //!     model: "gpt3_7b".into(), phase: Phase::Decode, batch: 256, prompt_len: 1023,
-//!     context_len: Some(1024), layers: Some(2), tp: 1, moe_skew: 0.0,
+//!     context_len: Some(1024), layers: Some(2), tp: 1, moe_skew: 0.0, ..Default::default()
 //! };
 //! let tps = |mode| decode_tokens_per_s(&NpuPimConfig::with_mode(mode), &step, DType::Fp16).unwrap();
 //! assert!(tps(PimMode::Neupims) > tps(PimMode::NpuPimNaive));

@@ -43,6 +43,20 @@ pub struct Mapping {
 
 /// Maps and prices every op of `w` on `acc`.
 pub fn mapping(w: &Workload, acc: &dyn Accelerator) -> Result<Mapping, AccelError> {
+    mapping_by(w, acc, |_, op| {
+        let mapping = acc.map(op)?;
+        let cost = acc.cost(op, &mapping);
+        Ok((mapping, cost))
+    })
+}
+
+/// [`mapping`] with each op's mapping and cost given by `plan` from its node (a model that
+/// prices ops in their graph context: the GPU's framework program).
+pub fn mapping_by(
+    w: &Workload,
+    acc: &dyn Accelerator,
+    mut plan: impl FnMut(NodeIndex, &archsim_workloads::Op) -> Result<(OpMapping, Cost), AccelError>,
+) -> Result<Mapping, AccelError> {
     let order = w.topo_order();
     let mut pos = vec![usize::MAX; order.iter().map(|n| n.index() + 1).max().unwrap_or(0)];
     for (i, n) in order.iter().enumerate() {
@@ -51,8 +65,7 @@ pub fn mapping(w: &Workload, acc: &dyn Accelerator) -> Result<Mapping, AccelErro
     let mut ops = Vec::with_capacity(order.len());
     for &n in &order {
         let op = &w.graph[n];
-        let mapping = acc.map(op)?;
-        let cost = acc.cost(op, &mapping);
+        let (mapping, cost) = plan(n, op)?;
         let preds = w
             .graph
             .neighbors_directed(n, petgraph_incoming())
@@ -190,6 +203,10 @@ fn report_with(
                     .collect(),
                 energy_j: o.cost.energy_pj * 1e-12,
                 latency_s: cycles as f64 / (freq * 1e6),
+                kernels: match &o.mapping.plan {
+                    crate::Plan::Gpu { kernels, .. } => kernels.clone(),
+                    _ => Vec::new(),
+                },
             })
         })
         .collect();

@@ -576,6 +576,7 @@ pub fn evaluate(
                 )]),
                 energy_j: (op_pj + sec_pj / s.ops.len().max(1) as f64) * 1e-12,
                 latency_s: s.cycles as f64 / hz,
+                kernels: Vec::new(),
             });
         }
         t += s.cycles;

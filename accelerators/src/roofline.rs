@@ -279,13 +279,15 @@ impl Roofline {
             } else {
                 0
             };
-            // Attention appends the new tokens' K and V (its last two inputs) to the cache.
+            // Attention appends the new tokens' K and V (its last two inputs, when they are
+            // the new tokens' size; a program with explicit cache writes wrote them already).
             let kv_append = match &op.kind {
-                OpKind::Attention(_) if llm => op
+                OpKind::Attention(a) if llm => op
                     .inputs
                     .iter()
                     .rev()
                     .take(2)
+                    .filter(|s| numel(s) == a.batch * a.kv_heads * a.q_len * a.head_dim)
                     .map(|s| numel(s) * b)
                     .sum(),
                 _ => 0,
@@ -423,6 +425,7 @@ impl Family for Roofline {
                 bytes: BTreeMap::from([("dram".to_string(), p.memory_bytes)]),
                 energy_j: op_pj * 1e-12,
                 latency_s: p.total_s,
+                kernels: Vec::new(),
             });
             t += p.total_s;
             energy_pj += op_pj;
@@ -540,6 +543,8 @@ mod tests {
             layers: None,
             tp: 1,
             moe_skew: 0.0,
+            // An engine's program: the hand count below has no PyTorch cache copies.
+            framework: archsim_workloads::Framework::Fused,
             ..Default::default()
         }
     }

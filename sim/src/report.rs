@@ -46,6 +46,22 @@ pub struct OpReport {
     pub energy_j: f64,
     /// Wall-clock time of the op in seconds.
     pub latency_s: f64,
+    /// The kernels priced for the op, in launch order, where the model prices kernels (the
+    /// GPU): why the op costs what it costs. Empty (and not written) otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kernels: Vec<KernelRow>,
+}
+
+/// One kernel of an op's row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KernelRow {
+    /// What the model calls the kernel (`conv`, `bn_transform`, `elementwise_loop`, …).
+    pub name: String,
+    /// Its family (`gemm/conv`, `attention`, `norm`, `elementwise`, `copy`, `reduce/pool`,
+    /// `other`).
+    pub family: String,
+    /// GPU time of its body in seconds (launch gaps not included).
+    pub time_s: f64,
 }
 
 /// The result of simulating one workload on one accelerator.

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::jobs::{JobSet, JobsConfig};
 use crate::framework::Framework;
+use crate::jobs::{JobSet, JobsConfig};
 use crate::llm::LlmConfig;
 use crate::{scalesim, single_gemm, zoo, DType, Workload, WorkloadError};
 

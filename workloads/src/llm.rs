@@ -678,25 +678,45 @@ fn decoder_layer(
         head_dim: d,
         causal: spec.causal,
     };
-    let mut kv_in: Vec<Tensor> = if s.kv_len > s.q_len {
-        vec![cached.clone(), cached]
-    } else {
-        Vec::new()
+    // K and V as attention reads them: the cached tokens (if any) and the new ones.
+    let (k_new, v_new) = match writes.as_slice() {
+        [kw, vw] => (kw.clone(), vw.clone()),
+        [kvw] => (kvw.clone(), kvw.clone()),
+        _ => (kh, vh),
     };
-    if writes.is_empty() {
-        kv_in.extend([kh, vh]);
-    } else {
-        kv_in.extend(writes);
-    }
-    if repeat {
+    let with_cache = |t: Tensor| -> Vec<Tensor> {
+        if s.kv_len > s.q_len {
+            vec![cached.clone(), t]
+        } else {
+            vec![t]
+        }
+    };
+    let (k_in, v_in) = (with_cache(k_new), with_cache(v_new));
+    let kv_in: Vec<Tensor> = if repeat {
         // `repeat_interleave` of the whole cached K and V to all heads (two copies).
         let full = vec![s.batch, heads, s.kv_len, d];
-        let refs: Vec<&Tensor> = kv_in.iter().collect();
-        let k_rep = b.copy(&format!("{p}.k_repeat"), &refs, full.clone())?;
-        let v_rep = b.copy(&format!("{p}.v_repeat"), &refs, full)?;
+        let k_rep = b.copy(
+            &format!("{p}.k_repeat"),
+            &k_in.iter().collect::<Vec<_>>(),
+            full.clone(),
+        )?;
+        let v_rep = b.copy(
+            &format!("{p}.v_repeat"),
+            &v_in.iter().collect::<Vec<_>>(),
+            full,
+        )?;
         att.kv_heads = heads;
-        kv_in = vec![k_rep, v_rep];
-    }
+        vec![k_rep, v_rep]
+    } else {
+        // The cached K and V first, the new ones last.
+        let (mut k_in, mut v_in) = (k_in, v_in);
+        let (k_last, v_last) = (k_in.pop(), v_in.pop());
+        k_in.into_iter()
+            .chain(v_in)
+            .chain(k_last)
+            .chain(v_last)
+            .collect()
+    };
     let mut inputs: Vec<&Tensor> = vec![&qh];
     inputs.extend(kv_in.iter());
     let ctx = b.add_op(
@@ -725,7 +745,14 @@ fn decoder_layer(
     let f = if spec.experts > 0 {
         moe(b, spec, s, p, &f_in)?
     } else {
-        ffn(b, spec, s.tp, prog.fused_gate_up, &format!("{p}.ffn"), &f_in)?
+        ffn(
+            b,
+            spec,
+            s.tp,
+            prog.fused_gate_up,
+            &format!("{p}.ffn"),
+            &f_in,
+        )?
     };
     let f = all_reduce(b, &format!("{p}.ffn_allreduce"), &f, s.tp)?;
     let mut y = b.eltwise(&format!("{p}.ffn_residual"), EltFunc::Add, &[&x, &f])?;

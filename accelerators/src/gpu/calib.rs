@@ -146,6 +146,39 @@ pub struct Calibration {
     /// External. Gap between back-to-back kernels queued by the host on a stream without a
     /// graph (the host running ahead), µs: the same blog measures 3.8 µs per kernel, ~0.9 µs.
     pub queued_launch_us: f64,
+    // ---- kernels inside a network (fitted on `kernels.csv`) -------------------------------
+    /// Fitted on `kernels.csv`. Shortest in-network duration of PyTorch's vectorized
+    /// element-wise kernel (and of other small memory-bound kernels), µs: the decode layer's
+    /// `add`, `rsqrt` and `pow` on 16 × 4096 elements take 1.2–1.7 µs, not the 0.1 µs their
+    /// bytes need.
+    pub stream_floor_us: f64,
+    /// Fitted on `kernels.csv`. Shortest in-network duration of PyTorch's generic loop kernel
+    /// (broadcast or strided operands, copies into a strided cache slice, memsets), µs.
+    pub loop_floor_us: f64,
+    /// Fitted on `kernels.csv`. Shortest in-network duration of a row reduction (`mean` over
+    /// the hidden size), µs.
+    pub reduce_floor_us: f64,
+    /// Fitted on `kernels.csv`. Fraction of the copy bandwidth PyTorch's generic loop kernel
+    /// reaches (no vector loads; the prefill layer's SiLU on a chunked view, its cache copies).
+    pub loop_bw: f64,
+    /// Fitted on `kernels.csv`. Effective passes over memory of PyTorch's channels-last
+    /// BatchNorm transform, relative to one read + one write.
+    pub bn_passes: f64,
+    /// Fitted on `kernels.csv`. Effective passes over memory of PyTorch's channels-last max
+    /// pooling (its window re-reads), relative to one read + one write.
+    pub pool_passes: f64,
+    /// Fitted on `kernels.csv`. Bytes of the previous kernel's output still in L2 when the
+    /// next kernel reads it, MB.
+    pub l2_resident_mb: f64,
+    /// Fitted on `kernels.csv`. Main-loop time of a compute-bound kernel (GEMM, convolution,
+    /// attention) inside a long kernel sequence relative to the same kernel timed alone: the
+    /// in-network durations of the prefill layer's GEMMs against `gemm.csv`'s for the same
+    /// shapes.
+    pub sustained_mma: f64,
+    /// Fitted on `kernels.csv`. Main-loop time of a cuDNN convolution in a PyTorch network
+    /// relative to `conv.csv`'s: the network runs cuDNN's default heuristics, `conv.csv` was
+    /// autotuned (`cudnn.benchmark`), so the network's kernels are not always the fastest.
+    pub conv_heuristic: f64,
 }
 
 impl Calibration {
@@ -176,6 +209,15 @@ impl Calibration {
             gemm_warmup_mb: 25.48,
             graph_launch_us: 0.5,
             queued_launch_us: 0.9,
+            stream_floor_us: 1.536,
+            loop_floor_us: 2.144,
+            reduce_floor_us: 5.856,
+            loop_bw: 0.458,
+            bn_passes: 2.014,
+            pool_passes: 8.683,
+            l2_resident_mb: 24.17,
+            sustained_mma: 0.9291,
+            conv_heuristic: 1.196,
         }
     }
 
@@ -207,6 +249,15 @@ impl Calibration {
             gemm_warmup_mb: 10.0,
             graph_launch_us: 0.5,
             queued_launch_us: 0.9,
+            stream_floor_us: 1.0,
+            loop_floor_us: 1.0,
+            reduce_floor_us: 1.0,
+            loop_bw: 1.0,
+            bn_passes: 1.0,
+            pool_passes: 1.0,
+            l2_resident_mb: 10.0,
+            sustained_mma: 1.0,
+            conv_heuristic: 1.0,
         }
     }
 
@@ -237,6 +288,15 @@ impl Calibration {
             "gemm_warmup_mb" => &mut self.gemm_warmup_mb,
             "graph_launch_us" => &mut self.graph_launch_us,
             "queued_launch_us" => &mut self.queued_launch_us,
+            "stream_floor_us" => &mut self.stream_floor_us,
+            "loop_floor_us" => &mut self.loop_floor_us,
+            "reduce_floor_us" => &mut self.reduce_floor_us,
+            "loop_bw" => &mut self.loop_bw,
+            "bn_passes" => &mut self.bn_passes,
+            "pool_passes" => &mut self.pool_passes,
+            "l2_resident_mb" => &mut self.l2_resident_mb,
+            "sustained_mma" => &mut self.sustained_mma,
+            "conv_heuristic" => &mut self.conv_heuristic,
             _ => return None,
         })
     }
@@ -271,6 +331,19 @@ pub mod fitted {
     pub const CONV: &[&str] = &["conv_window_efficiency", "conv_us", "depthwise_passes"];
     /// Fitted on `ops.csv` (GEMM constants fixed).
     pub const OPS: &[&str] = &["norm_passes", "softmax_passes", "row_ns"];
+    /// Fitted on `kernels.csv`, the in-network kernel durations (every isolated constant
+    /// fixed).
+    pub const NETWORK: &[&str] = &[
+        "stream_floor_us",
+        "loop_floor_us",
+        "reduce_floor_us",
+        "loop_bw",
+        "bn_passes",
+        "pool_passes",
+        "l2_resident_mb",
+        "sustained_mma",
+        "conv_heuristic",
+    ];
 }
 
 /// Fits the constants named in `names` (positive values, searched in log space) to minimize
@@ -430,6 +503,7 @@ mod tests {
             .chain(fitted::ATTENTION)
             .chain(fitted::CONV)
             .chain(fitted::OPS)
+            .chain(fitted::NETWORK)
         {
             assert!(c.param(n).is_some(), "{n}");
         }

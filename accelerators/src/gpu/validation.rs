@@ -343,7 +343,8 @@ pub fn parse_llm(text: &str) -> Result<Vec<LlmRow>, String> {
     })
 }
 
-/// The LLM step of an `llm.csv` row, lowered from the zoo (bf16).
+/// The LLM step of an `llm.csv` row, lowered from the zoo (bf16) as the measured PyTorch
+/// program (`framework: pytorch`, no RoPE).
 pub fn llm_workload(r: &LlmRow) -> Result<archsim_workloads::Workload, String> {
     let phase = match r.phase.as_str() {
         "prefill" => archsim_workloads::llm::Phase::Prefill,
@@ -359,6 +360,9 @@ pub fn llm_workload(r: &LlmRow) -> Result<archsim_workloads::Workload, String> {
         layers: Some(r.layers),
         tp: 1,
         moe_skew: 0.0,
+        // The measured decoder has no rotary embedding (the data's README).
+        rope: Some(false),
+        framework: archsim_workloads::Framework::Pytorch,
         ..Default::default()
     };
     archsim_workloads::llm::lower(&cfg, DType::Bf16).map_err(|e| e.to_string())
@@ -483,4 +487,120 @@ pub fn output_elems(s: &Sample) -> u64 {
 /// A sample's isolated run on `gpu`, for reports: (predicted s, kernel).
 pub fn explain(gpu: &Gpu, s: &Sample) -> (f64, super::KernelEstimate) {
     (gpu.isolated_latency(&s.op), gpu.kernel(&s.op))
+}
+
+/// One case of `kernels.csv` (a measured in-network kernel list) with the program archsim
+/// prices for it.
+pub struct KernelCase {
+    /// The `case` column.
+    pub name: String,
+    /// The measured kernels, cuBLAS split-K reductions merged into their GEMM.
+    pub measured: Vec<super::trace::MeasuredKernel>,
+    /// The workload (PyTorch program, bf16).
+    pub workload: archsim_workloads::Workload,
+    /// Only ops whose name starts with this are compared (one decoder layer of a step).
+    pub prefix: &'static str,
+}
+
+/// The workload of a `kernels.csv` case: ResNet-50 at batch 32, or one LLaMA-2-7B decoder
+/// layer (no RoPE, as measured) in decode (batch 16, context 2048) or prefill (batch 1, 2048
+/// tokens); `None` for an unknown case.
+pub fn kernel_case_workload(
+    case: &str,
+) -> Option<Result<(archsim_workloads::Workload, &'static str), String>> {
+    use archsim_workloads::llm::{lower, LlmConfig, Phase};
+    use archsim_workloads::{zoo, Framework};
+    let llm = |phase: Phase, batch: u64, prompt_len: u64, context_len: Option<u64>| {
+        let c = LlmConfig {
+            model: "llama2_7b".into(),
+            phase,
+            batch,
+            prompt_len,
+            context_len,
+            layers: Some(1),
+            rope: Some(false),
+            framework: Framework::Pytorch,
+            ..LlmConfig::default()
+        };
+        lower(&c, DType::Bf16)
+            .map(|w| (w, "layer0."))
+            .map_err(|e| e.to_string())
+    };
+    Some(match case {
+        "resnet50_b32" => zoo::build_program("resnet50", 32, DType::Bf16, None, Framework::Pytorch)
+            .map(|w| (w, ""))
+            .map_err(|e| e.to_string()),
+        "llama7b_layer_decode_b16_ctx2048" => llm(Phase::Decode, 16, 2047, Some(2048)),
+        "llama7b_layer_prefill_b1_p2048" => llm(Phase::Prefill, 1, 2048, None),
+        _ => return None,
+    })
+}
+
+/// The cases of a `kernels.csv` text archsim has a workload for.
+pub fn parse_kernel_cases(text: &str) -> Result<Vec<KernelCase>, String> {
+    let all = super::trace::parse_kernels_csv(text)?;
+    let mut names: Vec<String> = Vec::new();
+    for k in &all {
+        if !names.contains(&k.case) {
+            names.push(k.case.clone());
+        }
+    }
+    let mut out = Vec::new();
+    for name in names {
+        let Some(w) = kernel_case_workload(&name) else {
+            continue;
+        };
+        let (workload, prefix) = w?;
+        let measured: Vec<_> = all.iter().filter(|k| k.case == name).cloned().collect();
+        out.push(KernelCase {
+            measured: super::trace::merge_split_k(&measured),
+            name,
+            workload,
+            prefix,
+        });
+    }
+    Ok(out)
+}
+
+/// archsim's kernels for a workload, `(family, name, body s)` in launch order, for the ops
+/// whose name starts with `prefix`.
+pub fn predicted_kernels(
+    gpu: &Gpu,
+    w: &archsim_workloads::Workload,
+    prefix: &str,
+) -> Vec<(super::program::Family, &'static str, f64)> {
+    super::program::lower(gpu, w)
+        .into_iter()
+        .filter(|(n, _)| w.graph[*n].name.starts_with(prefix))
+        .flat_map(|(_, k)| k.kernels)
+        .map(|k| (k.family, k.name, k.est.body_s))
+        .collect()
+}
+
+/// How far the in-network kernel durations of `cases` are from `cal`'s prediction (CUDA-graph
+/// context): the mean absolute percentage error of the aligned kernels plus that of each
+/// case's per-family totals, halved.
+pub fn network_loss(spec: &GpuSpec, cal: &Calibration, cases: &[KernelCase]) -> f64 {
+    let gpu = Gpu::from_parts(spec.clone(), cal.clone(), LaunchMode::CudaGraph);
+    let (mut kernel_err, mut kernels) = (0.0, 0usize);
+    let (mut family_err, mut families) = (0.0, 0usize);
+    for c in cases {
+        let pred = predicted_kernels(&gpu, &c.workload, c.prefix);
+        let pf: Vec<_> = pred.iter().map(|p| p.0).collect();
+        let mf: Vec<_> = c.measured.iter().map(|k| k.family).collect();
+        for (i, j) in super::trace::align(&pf, &mf) {
+            let m = c.measured[j].duration_s;
+            kernel_err += (pred[i].2 - m).abs() / m.max(1e-9);
+            kernels += 1;
+        }
+        let pt: Vec<_> = pred.iter().map(|p| (p.0, p.2)).collect();
+        let t = super::trace::FamilyTotals::of(&pt, &c.measured);
+        for &(p, m, _, _) in t.rows.values() {
+            if m > 0.0 {
+                family_err += (p - m).abs() / m;
+                families += 1;
+            }
+        }
+    }
+    0.5 * (kernel_err / kernels.max(1) as f64 + family_err / families.max(1) as f64)
 }

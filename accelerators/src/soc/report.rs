@@ -59,6 +59,7 @@ pub fn to_report(
                 bytes: BTreeMap::new(),
                 energy_j: energy,
                 latency_s: us(cycles) * 1e-6,
+                kernels: Vec::new(),
             }
         })
         .collect();
