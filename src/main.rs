@@ -91,7 +91,8 @@ enum Command {
         #[arg(value_parser = ["models", "accelerators"])]
         what: Option<String>,
     },
-    /// Print the JSON schema of the config file.
+    /// Print the JSON schema of a config file: every form (a simulation, with a search,
+    /// sweep, study or gym section; a co-design problem; the SN40L study).
     Schema,
 }
 
@@ -143,7 +144,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Schema => {
-            let schema = schemars::schema_for!(archsim::Config);
+            let schema = archsim::schema::config_schema();
             println!(
                 "{}",
                 serde_json::to_string_pretty(&schema).expect("schema serializes")

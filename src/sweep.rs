@@ -60,17 +60,20 @@ fn one() -> usize {
 pub const MAX_SWEEP_POINTS: usize = 1_000_000;
 
 /// The `sweep:` section.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SweepConfig {
     /// Config path → list of values; every combination is a point.
     #[serde(default)]
+    #[schemars(with = "std::collections::BTreeMap<String, GridEntry>")]
     pub grid: Map<String, Value>,
     /// Config path → domain; sampled `samples` times per grid point.
     #[serde(default)]
+    #[schemars(with = "std::collections::BTreeMap<String, archsim_gym::space::DomainSpec>")]
     pub random: Map<String, Value>,
     /// Random draws per grid point (default 1).
     #[serde(default = "one")]
+    #[schemars(range(min = 1))]
     pub samples: usize,
     /// Seed of the random draws.
     #[serde(default)]
@@ -229,8 +232,28 @@ fn grid_len(file: &str, key: &str, v: &Value) -> Result<usize, Error> {
     }
 }
 
+/// A `sweep.grid` entry as a config writes it (the schema of what [`grid_values`] reads): a
+/// non-empty list of values, or a generator that stands for one.
+#[derive(schemars::JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // read by `grid_values` from the generic value; this type is its schema
+enum GridEntry {
+    /// The values, in order.
+    Values(#[schemars(length(min = 1))] Vec<Value>),
+    /// `{nb201: {dataset, cells, seed}}`: NAS-Bench-201 cells as `nb201:` model names.
+    Generator(Nb201Generator),
+}
+
+/// `{nb201: {...}}` in a grid entry.
+#[derive(schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // a schema only, as `GridEntry`
+struct Nb201Generator {
+    nb201: Nb201Cells,
+}
+
 /// The `nb201:` generator of a grid entry.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Nb201Cells {
     /// `cifar10` (default), `cifar100` or `imagenet16-120`.

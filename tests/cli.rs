@@ -217,6 +217,135 @@ fn list_and_schema() {
     assert!(text.contains("dram_bw_words_per_cycle") && text.contains("scalesim_topology"));
 }
 
+/// Every `.yaml` file under `dir`, recursively, sorted.
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The schema `archsim schema` prints, compiled by a JSON-schema validator.
+fn printed_schema() -> jsonschema::Validator {
+    let o = archsim(&["schema"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let schema: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    jsonschema::draft202012::new(&schema).expect("archsim schema is a valid draft 2020-12 schema")
+}
+
+#[test]
+fn schema_validates_every_shipped_config_and_gym_preset() {
+    let validator = printed_schema();
+    let check = |name: &str, text: &str| {
+        let doc: serde_json::Value =
+            serde_saphyr::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let errors: Vec<String> = validator
+            .iter_errors(&doc)
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{name} does not match `archsim schema`: {errors:#?}"
+        );
+    };
+    // Every config under configs/ (recursively) and every gym preset file.
+    let files: Vec<PathBuf> = [root().join("configs"), root().join("gym/envs")]
+        .iter()
+        .flat_map(|d| yaml_files(d))
+        .collect();
+    assert!(files.len() >= 25, "{} files", files.len());
+    // They cover every top-level section.
+    let mut sections = std::collections::BTreeSet::new();
+    for f in &files {
+        let doc: serde_json::Value =
+            serde_saphyr::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
+        sections.extend(doc.as_object().unwrap().keys().cloned());
+    }
+    for s in [
+        "workload",
+        "accelerator",
+        "search",
+        "sweep",
+        "codesign",
+        "study",
+        "gym",
+        "rdu",
+    ] {
+        assert!(sections.contains(s), "no shipped config has `{s}:`");
+    }
+    for f in &files {
+        check(
+            &f.display().to_string(),
+            &std::fs::read_to_string(f).unwrap(),
+        );
+    }
+    // The presets as the gym and the Python package embed them.
+    for (name, text) in archsim::gym::presets::ALL
+        .iter()
+        .chain(archsim::gym::presets::SOC)
+    {
+        check(name, text);
+    }
+    check("CoDesign", archsim::gym::presets::CODESIGN_NB201);
+    check("embedded quickstart", archsim::QUICKSTART);
+}
+
+#[test]
+fn schema_rejects_what_the_loader_rejects() {
+    let validator = printed_schema();
+    let doc = |text: &str| -> serde_json::Value { serde_saphyr::from_str(text).unwrap() };
+    let jobs = "workload:\n  jobs: {apps: [{name: wifi_tx}], arrival: {process: poisson, rate_per_ms: 4}, count: 3}\n";
+    // Each of these is bad input to `archsim run` too (checked below).
+    for (why, text) in [
+        ("rows below 1", GOOD.replace("rows: 32", "rows: 0")),
+        ("a misspelt key", GOOD.replace("cols: 32", "colz: 32")),
+        ("an unknown section", format!("{GOOD}serving: {{}}\n")),
+        ("an unknown preset", GOOD.replace("rows: 32", "preset: tpu")),
+        (
+            "a SoC with neither `pes` nor a preset",
+            format!("{jobs}accelerator:\n  kind: soc\n"),
+        ),
+        (
+            "a search without objectives",
+            format!("{GOOD}search:\n  agent: {{kind: random}}\n  budget: 4\n  space: {{accelerator.rows: {{pow2: [8, 64]}}}}\n"),
+        ),
+        (
+            "an unknown agent",
+            format!("{GOOD}search:\n  agent: {{kind: magic}}\n  budget: 4\n  space: {{accelerator.rows: {{pow2: [8, 64]}}}}\n  objectives: [{{metric: latency_s}}]\n"),
+        ),
+        (
+            "a misspelt key in a sweep's base config",
+            "workload: {model: resnet18}\naccelerator: {kind: systolic, rowz: 8}\nsweep:\n  grid: {accelerator.rows: [8, 16]}\n".to_string(),
+        ),
+    ] {
+        assert!(!validator.is_valid(&doc(&text)), "the schema accepts {why}:\n{text}");
+        let dir = tmp("schema_rejects");
+        let cfg = write_cfg(&dir, &text);
+        let cmd = if text.contains("sweep:") { "sweep" } else { "run" };
+        let o = archsim(&[cmd, &cfg, "--out", dir.join("o").to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "archsim {cmd} accepts {why}");
+    }
+    // What a preset gives may be left out beside it, and a sweep's base config may leave out
+    // what its points set.
+    for text in [
+        GOOD.replace("  rows: 32\n  cols: 32\n  dataflow: ws\n", "  preset: eyeriss\n"),
+        format!("{jobs}accelerator:\n  kind: soc\n  preset: ds3\n"),
+        "workload: {model: resnet18}\naccelerator: {kind: systolic}\nsweep:\n  grid: {accelerator.preset: [eyeriss]}\n".to_string(),
+    ] {
+        assert!(validator.is_valid(&doc(&text)), "the schema rejects:\n{text}");
+    }
+}
+
 #[test]
 fn stop_after_dumps_a_stage() {
     let o = archsim(&["run", "--stop-after", "mapping"]);

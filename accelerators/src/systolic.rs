@@ -130,12 +130,15 @@ impl PoolMapping {
 pub struct SramKib {
     /// Input feature map SRAM (default 512).
     #[serde(default = "default_ifmap_kib")]
+    #[schemars(range(min = 1))]
     pub ifmap: u32,
     /// Filter (weight) SRAM (default 512).
     #[serde(default = "default_filter_kib")]
+    #[schemars(range(min = 1))]
     pub filter: u32,
     /// Output feature map SRAM (default 256).
     #[serde(default = "default_ofmap_kib")]
+    #[schemars(range(min = 1))]
     pub ofmap: u32,
 }
 
@@ -171,8 +174,10 @@ fn default_freq() -> f64 {
 #[serde(deny_unknown_fields)]
 pub struct SystolicConfig {
     /// PE rows (R).
+    #[schemars(range(min = 1, max = 65536))]
     pub rows: u32,
     /// PE columns (C).
+    #[schemars(range(min = 1, max = 65536))]
     pub cols: u32,
     /// `os`, `ws` or `is`.
     pub dataflow: Dataflow,
@@ -181,6 +186,7 @@ pub struct SystolicConfig {
     pub sram_kib: SramKib,
     /// Bytes per word: 1 (int8), 2 (fp16/bf16) or 4 (fp32). Default 1.
     #[serde(default = "one")]
+    #[schemars(extend("enum" = [1, 2, 4]))]
     pub word_bytes: u32,
     /// Clock in MHz. Default 1000.
     #[serde(default = "default_freq")]

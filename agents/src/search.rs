@@ -34,10 +34,11 @@ fn batch() -> usize {
 pub const MAX_BUDGET: usize = 1_000_000;
 
 /// The `search:` section.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchConfig {
     /// The optimizer and its hyperparameters.
+    #[schemars(with = "crate::AgentConfig")]
     pub agent: Value,
     /// Evaluations.
     pub budget: usize,
@@ -48,6 +49,7 @@ pub struct SearchConfig {
     #[serde(default = "batch")]
     pub batch: usize,
     /// The design space (config path → domain).
+    #[schemars(with = "std::collections::BTreeMap<String, archsim_gym::space::DomainSpec>")]
     pub space: Map<String, Value>,
     /// Objectives (the first, or their weighted sum, is what single-objective agents minimize).
     pub objectives: Vec<Objective>,

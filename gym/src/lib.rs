@@ -37,7 +37,7 @@ pub mod path;
 pub mod soc_env;
 pub mod space;
 
-pub use env::{DseEnv, Env, Evaluation, Problem, Step, StepInfo};
+pub use env::{DseEnv, Env, Evaluation, GymSection, Problem, Step, StepInfo};
 pub use objective::{Constraint, Goal, Objective, Reward, METRICS};
 pub use soc_env::SocEnv;
 pub use space::{DesignSpace, Domain, Param};

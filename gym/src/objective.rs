@@ -67,7 +67,9 @@ pub fn metric_index(key: &str, name: &str) -> Result<usize, GymError> {
 }
 
 /// Whether a metric is minimized or maximized.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Goal {
     /// Smaller is better.
@@ -82,7 +84,7 @@ fn one() -> f64 {
 }
 
 /// One objective.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Objective {
     /// Metric name.
@@ -102,7 +104,7 @@ pub struct Objective {
 }
 
 /// A bound on a metric.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Constraint {
     /// Metric name.
@@ -151,7 +153,7 @@ fn default_penalty() -> f64 {
 }
 
 /// The reward scalarization, chosen with `reward: {kind: …}`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Reward {
     /// Target-spec distance (every objective needs a `target`).
