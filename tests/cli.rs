@@ -139,8 +139,59 @@ fn set_overrides_any_key() {
         "accelerator.cols=128",
     ]);
     assert!(big["total_cycles"].as_u64() < base["total_cycles"].as_u64());
-    let slow = r(&["--set", "accelerator.dram_bw_words_per_cycle=0.5"]);
+    let slow = r(&["--set", "accelerator.dram_bw_bytes_per_cycle=0.5"]);
     assert!(slow["stall_cycles"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn dram_bandwidth_is_in_bytes_per_cycle_on_every_kind_and_the_old_key_names_the_new() {
+    let dir = tmp("dram_bw_units");
+    let search = "search:\n  agent: {kind: random}\n  budget: 4\n  space:\n    accelerator.dram_bw_words_per_cycle: {pow2: [4, 64]}\n  objectives: [{metric: latency_s}]\n";
+    for (text, set, want) in [
+        (
+            GOOD.replace("dataflow: ws", "dataflow: ws\n  dram_bw_words_per_cycle: 16"),
+            vec![],
+            "c.yaml:8:3: accelerator.dram_bw_words_per_cycle: unknown field `dram_bw_words_per_cycle`: it is now `dram_bw_bytes_per_cycle`, the DRAM bandwidth in bytes per cycle: 16 words × word_bytes",
+        ),
+        (
+            GOOD.to_string(),
+            vec!["--set", "accelerator.dram_bw_words_per_cycle=4"],
+            "--set accelerator.dram_bw_words_per_cycle=4: accelerator.dram_bw_words_per_cycle: unknown field `dram_bw_words_per_cycle`: it is now `dram_bw_bytes_per_cycle`",
+        ),
+        (
+            format!("{GOOD}{search}"),
+            vec![],
+            "c.yaml:12:5: search.space.accelerator.dram_bw_words_per_cycle: ",
+        ),
+    ] {
+        let cfg = write_cfg(&dir, &text);
+        let mut args = vec!["run", &cfg, "--out", dir.to_str().unwrap()];
+        args.extend(set);
+        let o = archsim(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(want), "{err:?} lacks {want:?}");
+        assert!(err.contains("dram_bw_bytes_per_cycle"), "{err:?} names no new key");
+    }
+    // The same key and unit on a systolic array and on a heterogeneous chip: a bf16 array at
+    // 32 bytes per cycle moves 16 words, as an int8 array at 16 bytes per cycle does.
+    let run = |text: &str| -> serde_json::Value {
+        let cfg = write_cfg(&dir, text);
+        let o = archsim(&[
+            "run",
+            &cfg,
+            "--json",
+            "--out",
+            dir.join("o").to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let gemm = "workload:\n  gemm: {m: 256, n: 256, k: 256}\n  dtype: DT\naccelerator:\n  kind: systolic\n  rows: 16\n  cols: 16\n  dataflow: os\n  dram_bw_bytes_per_cycle: BW\n";
+    let int8 = run(&gemm.replace("DT", "int8").replace("BW", "16"));
+    let bf16 = run(&gemm.replace("DT", "bf16").replace("BW", "32"));
+    assert!(int8["stall_cycles"].as_u64().unwrap() > 0);
+    assert_eq!(int8["total_cycles"], bf16["total_cycles"]);
 }
 
 #[test]
@@ -214,7 +265,7 @@ fn list_and_schema() {
     let o = archsim(&["schema"]);
     let schema: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let text = schema.to_string();
-    assert!(text.contains("dram_bw_words_per_cycle") && text.contains("scalesim_topology"));
+    assert!(text.contains("dram_bw_bytes_per_cycle") && text.contains("scalesim_topology"));
 }
 
 /// Every `.yaml` file under `dir`, recursively, sorted.

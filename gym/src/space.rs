@@ -7,7 +7,7 @@
 //!   accelerator.sram_kib.ifmap: {int: [64, 1024], step: 64}
 //!   accelerator.word_bytes: {ordinal: [1, 2, 4]}        # ordered list
 //!   accelerator.freq_mhz: {float: [500, 1500], bins: 11}
-//!   accelerator.dram_bw_words_per_cycle: {logfloat: [1, 64], bins: 7}
+//!   accelerator.dram_bw_bytes_per_cycle: {logfloat: [1, 64], bins: 7}
 //! ```
 //!
 //! Every domain is finite (floats are discretized into `bins` values, endpoints included,
