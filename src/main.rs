@@ -42,7 +42,8 @@ enum Command {
         /// Override a config key, e.g. `--set accelerator.rows=64` (repeatable).
         #[arg(long = "set", value_name = "PATH=VALUE")]
         set: Vec<String>,
-        /// Output folder (default: out/<config name>).
+        /// Output folder (default: out/<config name>, or out/<config name>-<hash of the --set
+        /// overrides> when there are any, so each variant keeps its own folder).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Stop after a stage and print it as JSON: workload, mapping or schedule.
@@ -312,7 +313,7 @@ fn run(
     if let Ok(v) = serde_saphyr::from_str::<serde_json::Value>(&text) {
         if v.get("codesign").is_some() {
             let cc = archsim::codesign::parse(&v, &file, set)?;
-            let dir = out.unwrap_or_else(|| PathBuf::from("out").join(&name));
+            let dir = out.unwrap_or_else(|| output::default_dir(&name, set));
             let [co, succ] = archsim::codesign::run(&cc, &base, &dir)?;
             if json {
                 let j = serde_json::json!({"co_exploration": co, "successive": succ});
@@ -342,7 +343,7 @@ fn run(
                 base: &base,
                 set,
                 json,
-                dir: out.unwrap_or_else(|| PathBuf::from("out").join(&name)),
+                dir: out.unwrap_or_else(|| output::default_dir(&name, set)),
             });
         }
     }
@@ -356,7 +357,7 @@ fn run(
         }
         e
     })?;
-    let dir = out.unwrap_or_else(|| PathBuf::from("out").join(&name));
+    let dir = out.unwrap_or_else(|| output::default_dir(&name, set));
 
     if let Some(search) = search {
         let result = archsim::search::run(&cfg, &search, &base)?;

@@ -579,9 +579,10 @@ pub fn heatmap(entries: &[JournalEntry], dir: &Path) -> Result<Vec<PathBuf>, Err
     }
 }
 
-/// Draws `heatmap.{png,svg}` of `metric` (mean over the other parameters) against the swept
-/// parameters `x` and `y` (default: the first two that take several values). A name that is
-/// not swept, or a metric no point has, is an error that lists the choices.
+/// Draws the heatmap of `metric` (mean over the other parameters) against the swept
+/// parameters `x` and `y` (default: the first two that take several values) into
+/// [`heatmap_stem`]`.{png,svg}`, so that heatmaps of different metrics sit side by side. A name
+/// that is not swept, or a metric no point has, is an error that lists the choices.
 pub fn heatmap_of(
     entries: &[JournalEntry],
     dir: &Path,
@@ -653,11 +654,34 @@ pub fn heatmap_of(
         )));
     }
     let title = format!("{metric} (mean)");
-    crate::plot::heatmap(&cells, &title, &xk, &yk, dir, "heatmap").map_err(|m| Error::Io {
-        path: dir.join("heatmap.png").display().to_string(),
+    let stem = heatmap_stem(metric);
+    let file = |ext: &str| dir.join(format!("{stem}.{ext}"));
+    crate::plot::heatmap(&cells, &title, &xk, &yk, dir, &stem).map_err(|m| Error::Io {
+        path: file("png").display().to_string(),
         message: m,
     })?;
-    Ok(vec![dir.join("heatmap.png"), dir.join("heatmap.svg")])
+    Ok(vec![file("png"), file("svg")])
+}
+
+/// The file stem of a sweep's heatmap of `metric`: `heatmap` for `latency_s` (the one a sweep
+/// draws itself), `heatmap_<metric>` for any other, so `archsim plot --metric energy_j` adds
+/// `heatmap_energy_j.png` beside `heatmap.png` instead of replacing it.
+pub fn heatmap_stem(metric: &str) -> String {
+    if metric == "latency_s" {
+        "heatmap".to_string()
+    } else {
+        let safe: String = metric
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("heatmap_{safe}")
+    }
 }
 
 /// A swept value as an axis label: a string as itself, a mapping by its `kind` and its other

@@ -1125,8 +1125,18 @@ fn plot_redraws_a_sweep_heatmap_and_a_runs_plots() {
         pics.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let svg = std::fs::read_to_string(pics.join("heatmap.svg")).unwrap();
+    let svg = std::fs::read_to_string(pics.join("heatmap_energy_j.svg")).unwrap();
     assert!(svg.contains("energy_j") && svg.contains("accelerator.dataflow"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("heatmap_energy_j.png"));
+    // In the sweep's own folder, a heatmap of another metric goes beside the sweep's latency
+    // heatmap instead of replacing it.
+    let latency = std::fs::read(dir.join("heatmap.svg")).unwrap();
+    let o = archsim(&["plot", dir.to_str().unwrap(), "--metric", "area_mm2"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(dir.join("heatmap.svg")).unwrap(), latency);
+    let area = std::fs::read_to_string(dir.join("heatmap_area_mm2.svg")).unwrap();
+    assert!(area.contains("area_mm2"));
+    assert!(dir.join("heatmap_area_mm2.png").exists());
     // Names that are not swept, or metrics no point has, are errors that list the choices.
     let o = archsim(&["plot", dir.to_str().unwrap(), "--x", "accelerator.nope"]);
     assert_eq!(o.status.code(), Some(2));
@@ -1152,6 +1162,59 @@ fn plot_redraws_a_sweep_heatmap_and_a_runs_plots() {
     );
     let o = archsim(&["plot", tmp("plot_nothing").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn each_set_variant_gets_its_own_default_output_folder() {
+    let cwd = tmp("set_variants");
+    std::fs::create_dir_all(cwd.join("configs")).unwrap();
+    std::fs::write(cwd.join("configs/q.yaml"), archsim::QUICKSTART).unwrap();
+    let run = |set: &[&str]| -> String {
+        let mut args = vec!["run", "configs/q.yaml"];
+        for s in set {
+            args.extend(["--set", s]);
+        }
+        let o = Command::new(env!("CARGO_BIN_EXE_archsim"))
+            .args(&args)
+            .current_dir(&cwd)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let plain = run(&[]);
+    let rows64 = run(&["accelerator.rows=64"]);
+    let rows32 = run(&["accelerator.rows=32"]);
+    let dirs: Vec<PathBuf> = std::fs::read_dir(cwd.join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 3, "{dirs:?}");
+    assert!(cwd.join("out/q/report.json").exists());
+    assert!(plain.contains("out/q/report.json"), "{plain}");
+    // Each variant's folder is named after the config and its overrides, and printed.
+    let folder = |stdout: &str| -> String {
+        let line = stdout.lines().find(|l| l.contains("report.json")).unwrap();
+        let p = Path::new(line.trim());
+        p.parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    let (a, b) = (folder(&rows64), folder(&rows32));
+    assert!(
+        a.starts_with("q-") && b.starts_with("q-") && a != b,
+        "{a} {b}"
+    );
+    let report = |d: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(cwd.join("out").join(d).join("report.json")).unwrap())
+            .unwrap()
+    };
+    assert_ne!(report(&a)["total_cycles"], report(&b)["total_cycles"]);
+    // The same overrides find the same folder again.
+    assert_eq!(folder(&run(&["accelerator.rows=64"])), a);
 }
 
 #[test]
