@@ -322,9 +322,14 @@ fn run(
             }
             for (m, r) in [("co-exploration", &co), ("successive", &succ)] {
                 println!(
-                    "{m:<15} acc {:.2}%  latency {:?} ms  energy {:.4} mJ  area {:.3} mm2  violations: {}",
+                    "{m:<15} acc {:.2}%  latency {} ms  energy {:.4} mJ  area {:.3} mm2  violations: {}",
                     r.eval.weighted_accuracy,
-                    r.eval.latency_ms,
+                    r.eval
+                        .latency_ms
+                        .iter()
+                        .map(|l| format!("{l:.4}"))
+                        .collect::<Vec<_>>()
+                        .join(" / "),
                     r.eval.energy_mj,
                     r.eval.area_mm2,
                     if r.eval.violations.is_empty() { "none".into() } else { r.eval.violations.join("; ") }

@@ -416,11 +416,7 @@ pub fn run_point(
             None => {
                 let report = crate::simulate(&cfg, base_dir)?;
                 let m = archsim_gym::objective::metrics(&report);
-                e.metrics = METRICS
-                    .iter()
-                    .zip(m)
-                    .map(|(k, v)| ((*k).to_string(), Value::from(v)))
-                    .collect();
+                e.metrics = archsim_gym::metric_map(&m);
                 // A design that does not fit keeps its metrics and is marked infeasible.
                 if !report.fits {
                     e.error = Some(format!("infeasible: {}", report.why_not.join("; ")));
@@ -777,6 +773,7 @@ fn column_kind(values: &[&Value], name: &str) -> ColumnKind {
         // Keep the column's natural type when every value is missing (e.g. all points failed).
         return match name {
             "index" | "best_eval" => ColumnKind::Int,
+            n if archsim_gym::objective::INTEGER_METRICS.contains(&n) => ColumnKind::Int,
             "error" => ColumnKind::Str,
             n if n == "best_cost" || METRICS.contains(&n) => ColumnKind::Float,
             _ => ColumnKind::Str,

@@ -268,6 +268,17 @@ fn list_and_schema() {
     assert!(text.contains("dram_bw_bytes_per_cycle") && text.contains("scalesim_topology"));
 }
 
+/// Fails if `text` has a number with more than six digits after the point, or a Rust debug
+/// list of floats: text output rounds its numbers for people.
+fn assert_no_raw_floats(text: &str) {
+    assert!(!text.contains("[0.") && !text.contains(".0]"), "{text}");
+    for word in text.split(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        if let Some((_, frac)) = word.split_once('.') {
+            assert!(frac.len() <= 6, "unrounded number `{word}` in:\n{text}");
+        }
+    }
+}
+
 /// Every `.yaml` file under `dir`, recursively, sorted.
 fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -1230,6 +1241,27 @@ fn sweeps_resume_after_kill_9_without_losing_or_repeating_points() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let want = std::fs::read_to_string(full.join("results.csv")).unwrap();
     assert_eq!(want.lines().count(), 1 + 96);
+    // Counts are exact integers in the table and the journal (`8578006`, not `8578006.0`).
+    {
+        let mut r = csv::Reader::from_reader(want.as_bytes());
+        let h = r.headers().unwrap().clone();
+        let col = |n: &str| h.iter().position(|c| c == n).unwrap();
+        let (cycles, bytes) = (col("total_cycles"), col("dram_bytes"));
+        for row in r.records() {
+            let row = row.unwrap();
+            for i in [cycles, bytes] {
+                assert!(
+                    row[i].parse::<u64>().is_ok(),
+                    "{} is not an integer",
+                    &row[i]
+                );
+            }
+        }
+        let journal = std::fs::read_to_string(full.join("journal.jsonl")).unwrap();
+        let first: serde_json::Value =
+            serde_json::from_str(journal.lines().next().unwrap()).unwrap();
+        assert!(first["metrics"]["total_cycles"].is_u64(), "{first}");
+    }
     // The same table as Parquet: the CSV's columns, one row per point.
     {
         use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -1405,6 +1437,18 @@ fn nasaic_codesign_config_runs_on_the_sample_oracle() {
         String::from_utf8_lossy(&again.stderr)
     );
     assert_eq!(again.stdout, o.stdout);
+    // Text output is for people: every number rounded (`latency 0.2443 / 0.3660 ms`), never
+    // a float's full expansion (`[0.24430300000000002, 0.366034]`); the JSON keeps them exact.
+    let text = archsim(&[
+        "run",
+        out.join("config.yaml").to_str().unwrap(),
+        "--out",
+        tmp("nasaic_text").to_str().unwrap(),
+    ]);
+    assert!(text.status.success());
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains(" ms  energy "), "{text}");
+    assert_no_raw_floats(&text);
     for f in ["pareto.png", "pareto.svg"] {
         assert!(std::fs::metadata(out.join(f)).unwrap().len() > 1000, "{f}");
     }

@@ -285,11 +285,7 @@ pub fn run_search(
                     let objectives: Vec<f64> = obj_idx.iter().map(|&i| m[i]).collect();
                     let oriented = scorer.oriented(&m);
                     let cost = -s.reward;
-                    let metrics: Map<String, Value> = METRICS
-                        .iter()
-                        .zip(&m)
-                        .map(|(k, v)| ((*k).to_string(), Value::from(*v)))
-                        .collect();
+                    let metrics: Map<String, Value> = archsim_gym::metric_map(&m);
                     let reason = (!s.feasible).then(|| s.violations.join("; "));
                     let row = HistoryRow {
                         eval: history.len() + 1,

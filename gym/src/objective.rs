@@ -55,6 +55,31 @@ pub fn metrics(r: &Report) -> Vec<f64> {
     ]
 }
 
+/// The metrics that count whole things (cycles, bytes): exact integers in JSON and CSV.
+pub const INTEGER_METRICS: &[&str] = &["total_cycles", "dram_bytes"];
+
+/// A metric as a JSON value: an integer for [`INTEGER_METRICS`] (`8578006`, not `8578006.0`),
+/// the float otherwise.
+pub fn metric_value(name: &str, v: f64) -> serde_json::Value {
+    if INTEGER_METRICS.contains(&name) && v.is_finite() && v >= 0.0 && v.fract() == 0.0 {
+        // Below 2^53 a float holds the integer exactly; cycles and bytes stay far below it.
+        if v < 9_007_199_254_740_992.0 {
+            return serde_json::Value::from(v as u64);
+        }
+    }
+    serde_json::Value::from(v)
+}
+
+/// A metric vector ([`metrics`]) as a JSON object by name, in [`METRICS`] order, integers
+/// where the metric counts whole things ([`metric_value`]).
+pub fn metric_map(m: &[f64]) -> serde_json::Map<String, serde_json::Value> {
+    METRICS
+        .iter()
+        .zip(m)
+        .map(|(k, v)| ((*k).to_string(), metric_value(k, *v)))
+        .collect()
+}
+
 /// Index of a metric name in [`METRICS`].
 pub fn metric_index(key: &str, name: &str) -> Result<usize, GymError> {
     METRICS
@@ -430,6 +455,20 @@ pub fn hypervolume(points: &[Vec<f64>], reference: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counted_metrics_are_exact_integers_in_json() {
+        let mut m = vec![0.0; METRICS.len()];
+        m[metric_index("", "total_cycles").unwrap()] = 8_578_006.0;
+        m[metric_index("", "latency_s").unwrap()] = 0.24430300000000002;
+        m[metric_index("", "dram_bytes").unwrap()] = 25_756_072.0;
+        let j = serde_json::Value::Object(metric_map(&m)).to_string();
+        assert!(j.contains("\"total_cycles\":8578006,"), "{j}");
+        assert!(j.contains("\"dram_bytes\":25756072,"), "{j}");
+        // Floats keep every digit (exact in JSON): text output rounds them, not the data.
+        assert!(j.contains("\"latency_s\":0.24430300000000002"), "{j}");
+        assert_eq!(metric_value("total_cycles", 1.5), serde_json::json!(1.5));
+    }
 
     fn obj(metric: &str, target: Option<f64>) -> Objective {
         Objective {
