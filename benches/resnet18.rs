@@ -25,7 +25,7 @@ fn bench(c: &mut Criterion) {
         });
     }
     let mut stalled = SystolicConfig::new(128, 128, Dataflow::Os);
-    stalled.dram_bw_words_per_cycle = Some(8.0);
+    stalled.dram_bw_bytes_per_cycle = Some(8.0);
     let acc = Systolic::new(stalled).unwrap();
     g.bench_function("os_dram_8_words_per_cycle", |b| {
         b.iter(|| pipeline::evaluate(&w, &acc, "bench", 0).unwrap())
@@ -35,7 +35,7 @@ fn bench(c: &mut Criterion) {
     // A small array behind a narrow DRAM interface: thousands of folds per layer, the case the
     // prefetch-stall model must price without walking them.
     let mut small = SystolicConfig::new(16, 16, Dataflow::Ws);
-    small.dram_bw_words_per_cycle = Some(2.0);
+    small.dram_bw_bytes_per_cycle = Some(2.0);
     let acc = Systolic::new(small).unwrap();
     c.bench_function("resnet18_16x16_ws_dram_2_words_per_cycle", |b| {
         b.iter(|| pipeline::evaluate(&w, &acc, "bench", 0).unwrap())

@@ -6,7 +6,7 @@
 //! ```text
 //! cargo run --release --example hwnasbench_eyeriss -- \
 //!     [--data /work/shared/data/nas/hwnasbench_nb201.csv] [--device eyeriss] [--preset eyeriss] \
-//!     [--dataflow is] [--bw WORDS_PER_CYCLE] [--pool vector|depthwise|dense] \
+//!     [--dataflow is] [--bw WORDS_PER_CYCLE (of the preset's word_bytes)] [--pool vector|depthwise|dense] \
 //!     [--out results/nasaic/hwnasbench_eyeriss.csv]
 //! ```
 //!
@@ -72,7 +72,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         cfg.pool_mapping = p;
     }
     if let Some(b) = bw {
-        cfg.dram_bw_words_per_cycle = Some(b);
+        cfg.dram_bw_bytes_per_cycle = Some(b * f64::from(cfg.word_bytes));
     }
     let rows = read_hwnasbench(std::path::Path::new(&data), &device)?;
     if rows.is_empty() {

@@ -20,6 +20,7 @@ pub mod config;
 pub mod nasbench;
 pub mod output;
 pub mod plot;
+pub mod schema;
 pub mod search;
 pub mod sn40l;
 pub mod studies;

@@ -42,7 +42,8 @@ enum Command {
         /// Override a config key, e.g. `--set accelerator.rows=64` (repeatable).
         #[arg(long = "set", value_name = "PATH=VALUE")]
         set: Vec<String>,
-        /// Output folder (default: out/<config name>).
+        /// Output folder (default: out/<config name>, or out/<config name>-<hash of the --set
+        /// overrides> when there are any, so each variant keeps its own folder).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Stop after a stage and print it as JSON: workload, mapping or schedule.
@@ -91,7 +92,8 @@ enum Command {
         #[arg(value_parser = ["models", "accelerators"])]
         what: Option<String>,
     },
-    /// Print the JSON schema of the config file.
+    /// Print the JSON schema of a config file: every form (a simulation, with a search,
+    /// sweep, study or gym section; a co-design problem; the SN40L study).
     Schema,
     /// Hold archsim's GPU kernels for a config against a measured kernel list.
     ///
@@ -188,7 +190,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Schema => {
-            let schema = schemars::schema_for!(archsim::Config);
+            let schema = archsim::schema::config_schema();
             println!(
                 "{}",
                 serde_json::to_string_pretty(&schema).expect("schema serializes")
@@ -356,7 +358,7 @@ fn run(
     if let Ok(v) = serde_saphyr::from_str::<serde_json::Value>(&text) {
         if v.get("codesign").is_some() {
             let cc = archsim::codesign::parse(&v, &file, set)?;
-            let dir = out.unwrap_or_else(|| PathBuf::from("out").join(&name));
+            let dir = out.unwrap_or_else(|| output::default_dir(&name, set));
             let [co, succ] = archsim::codesign::run(&cc, &base, &dir)?;
             if json {
                 let j = serde_json::json!({"co_exploration": co, "successive": succ});
@@ -365,9 +367,14 @@ fn run(
             }
             for (m, r) in [("co-exploration", &co), ("successive", &succ)] {
                 println!(
-                    "{m:<15} acc {:.2}%  latency {:?} ms  energy {:.4} mJ  area {:.3} mm2  violations: {}",
+                    "{m:<15} acc {:.2}%  latency {} ms  energy {:.4} mJ  area {:.3} mm2  violations: {}",
                     r.eval.weighted_accuracy,
-                    r.eval.latency_ms,
+                    r.eval
+                        .latency_ms
+                        .iter()
+                        .map(|l| format!("{l:.4}"))
+                        .collect::<Vec<_>>()
+                        .join(" / "),
                     r.eval.energy_mj,
                     r.eval.area_mm2,
                     if r.eval.violations.is_empty() { "none".into() } else { r.eval.violations.join("; ") }
@@ -386,7 +393,7 @@ fn run(
                 base: &base,
                 set,
                 json,
-                dir: out.unwrap_or_else(|| PathBuf::from("out").join(&name)),
+                dir: out.unwrap_or_else(|| output::default_dir(&name, set)),
             });
         }
     }
@@ -400,7 +407,7 @@ fn run(
         }
         e
     })?;
-    let dir = out.unwrap_or_else(|| PathBuf::from("out").join(&name));
+    let dir = out.unwrap_or_else(|| output::default_dir(&name, set));
 
     if let Some(search) = search {
         let result = archsim::search::run(&cfg, &search, &base)?;

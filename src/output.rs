@@ -11,6 +11,28 @@ fn io(path: &Path, e: impl std::fmt::Display) -> Error {
     }
 }
 
+/// The output folder of `archsim run NAME.yaml` without `--out`: `out/NAME`, or with `--set`
+/// overrides `out/NAME-HASH`, where HASH is 8 hex digits of the FNV-1a hash of the overrides in
+/// order — so runs of one config with different overrides keep their own folders, and the same
+/// overrides find the same folder again.
+///
+/// ```
+/// use std::path::Path;
+/// use archsim::output::default_dir;
+/// assert_eq!(default_dir("quickstart", &[]), Path::new("out/quickstart"));
+/// let a = default_dir("quickstart", &["accelerator.rows=64".into()]);
+/// let b = default_dir("quickstart", &["accelerator.rows=32".into()]);
+/// assert!(a.to_str().unwrap().starts_with("out/quickstart-") && a != b);
+/// ```
+pub fn default_dir(name: &str, overrides: &[String]) -> PathBuf {
+    let out = PathBuf::from("out");
+    if overrides.is_empty() {
+        return out.join(name);
+    }
+    let hash = archsim_sim::fnv1a_hex(overrides.join("\n").as_bytes());
+    out.join(format!("{name}-{}", &hash[..hash.len().min(8)]))
+}
+
 /// The report as pretty JSON, newline-terminated (byte-identical for the same config and seed).
 pub fn report_json(report: &Report) -> String {
     let mut s = serde_json::to_string_pretty(report).expect("a report always serializes");

@@ -23,7 +23,7 @@ use archsim_workloads::DType;
 use crate::{plot, Error};
 
 /// One fused-vs-unfused case: an LLaMA-style step.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FusionCase {
     /// Row name.
@@ -44,7 +44,7 @@ pub struct FusionCase {
 }
 
 /// The CoE part of the study.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CoeStudy {
     /// The served CoE (its `experts` is the headline count of `coe_serving.csv`).
@@ -58,7 +58,7 @@ pub struct CoeStudy {
 }
 
 /// The study file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Study {
     /// The RDU socket and node.

@@ -60,17 +60,20 @@ fn one() -> usize {
 pub const MAX_SWEEP_POINTS: usize = 1_000_000;
 
 /// The `sweep:` section.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SweepConfig {
     /// Config path → list of values; every combination is a point.
     #[serde(default)]
+    #[schemars(with = "std::collections::BTreeMap<String, GridEntry>")]
     pub grid: Map<String, Value>,
     /// Config path → domain; sampled `samples` times per grid point.
     #[serde(default)]
+    #[schemars(with = "std::collections::BTreeMap<String, archsim_gym::space::DomainSpec>")]
     pub random: Map<String, Value>,
     /// Random draws per grid point (default 1).
     #[serde(default = "one")]
+    #[schemars(range(min = 1))]
     pub samples: usize,
     /// Seed of the random draws.
     #[serde(default)]
@@ -229,8 +232,28 @@ fn grid_len(file: &str, key: &str, v: &Value) -> Result<usize, Error> {
     }
 }
 
+/// A `sweep.grid` entry as a config writes it (the schema of what [`grid_values`] reads): a
+/// non-empty list of values, or a generator that stands for one.
+#[derive(schemars::JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // read by `grid_values` from the generic value; this type is its schema
+enum GridEntry {
+    /// The values, in order.
+    Values(#[schemars(length(min = 1))] Vec<Value>),
+    /// `{nb201: {dataset, cells, seed}}`: NAS-Bench-201 cells as `nb201:` model names.
+    Generator(Nb201Generator),
+}
+
+/// `{nb201: {...}}` in a grid entry.
+#[derive(schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // a schema only, as `GridEntry`
+struct Nb201Generator {
+    nb201: Nb201Cells,
+}
+
 /// The `nb201:` generator of a grid entry.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Nb201Cells {
     /// `cifar10` (default), `cifar100` or `imagenet16-120`.
@@ -393,11 +416,7 @@ pub fn run_point(
             None => {
                 let report = crate::simulate(&cfg, base_dir)?;
                 let m = archsim_gym::objective::metrics(&report);
-                e.metrics = METRICS
-                    .iter()
-                    .zip(m)
-                    .map(|(k, v)| ((*k).to_string(), Value::from(v)))
-                    .collect();
+                e.metrics = archsim_gym::metric_map(&m);
                 // A design that does not fit keeps its metrics and is marked infeasible.
                 if !report.fits {
                     e.error = Some(format!("infeasible: {}", report.why_not.join("; ")));
@@ -556,9 +575,10 @@ pub fn heatmap(entries: &[JournalEntry], dir: &Path) -> Result<Vec<PathBuf>, Err
     }
 }
 
-/// Draws `heatmap.{png,svg}` of `metric` (mean over the other parameters) against the swept
-/// parameters `x` and `y` (default: the first two that take several values). A name that is
-/// not swept, or a metric no point has, is an error that lists the choices.
+/// Draws the heatmap of `metric` (mean over the other parameters) against the swept
+/// parameters `x` and `y` (default: the first two that take several values) into
+/// [`heatmap_stem`]`.{png,svg}`, so that heatmaps of different metrics sit side by side. A name
+/// that is not swept, or a metric no point has, is an error that lists the choices.
 pub fn heatmap_of(
     entries: &[JournalEntry],
     dir: &Path,
@@ -630,11 +650,34 @@ pub fn heatmap_of(
         )));
     }
     let title = format!("{metric} (mean)");
-    crate::plot::heatmap(&cells, &title, &xk, &yk, dir, "heatmap").map_err(|m| Error::Io {
-        path: dir.join("heatmap.png").display().to_string(),
+    let stem = heatmap_stem(metric);
+    let file = |ext: &str| dir.join(format!("{stem}.{ext}"));
+    crate::plot::heatmap(&cells, &title, &xk, &yk, dir, &stem).map_err(|m| Error::Io {
+        path: file("png").display().to_string(),
         message: m,
     })?;
-    Ok(vec![dir.join("heatmap.png"), dir.join("heatmap.svg")])
+    Ok(vec![file("png"), file("svg")])
+}
+
+/// The file stem of a sweep's heatmap of `metric`: `heatmap` for `latency_s` (the one a sweep
+/// draws itself), `heatmap_<metric>` for any other, so `archsim plot --metric energy_j` adds
+/// `heatmap_energy_j.png` beside `heatmap.png` instead of replacing it.
+pub fn heatmap_stem(metric: &str) -> String {
+    if metric == "latency_s" {
+        "heatmap".to_string()
+    } else {
+        let safe: String = metric
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("heatmap_{safe}")
+    }
 }
 
 /// A swept value as an axis label: a string as itself, a mapping by its `kind` and its other
@@ -730,6 +773,7 @@ fn column_kind(values: &[&Value], name: &str) -> ColumnKind {
         // Keep the column's natural type when every value is missing (e.g. all points failed).
         return match name {
             "index" | "best_eval" => ColumnKind::Int,
+            n if archsim_gym::objective::INTEGER_METRICS.contains(&n) => ColumnKind::Int,
             "error" => ColumnKind::Str,
             n if n == "best_cost" || METRICS.contains(&n) => ColumnKind::Float,
             _ => ColumnKind::Str,

@@ -139,8 +139,59 @@ fn set_overrides_any_key() {
         "accelerator.cols=128",
     ]);
     assert!(big["total_cycles"].as_u64() < base["total_cycles"].as_u64());
-    let slow = r(&["--set", "accelerator.dram_bw_words_per_cycle=0.5"]);
+    let slow = r(&["--set", "accelerator.dram_bw_bytes_per_cycle=0.5"]);
     assert!(slow["stall_cycles"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn dram_bandwidth_is_in_bytes_per_cycle_on_every_kind_and_the_old_key_names_the_new() {
+    let dir = tmp("dram_bw_units");
+    let search = "search:\n  agent: {kind: random}\n  budget: 4\n  space:\n    accelerator.dram_bw_words_per_cycle: {pow2: [4, 64]}\n  objectives: [{metric: latency_s}]\n";
+    for (text, set, want) in [
+        (
+            GOOD.replace("dataflow: ws", "dataflow: ws\n  dram_bw_words_per_cycle: 16"),
+            vec![],
+            "c.yaml:8:3: accelerator.dram_bw_words_per_cycle: unknown field `dram_bw_words_per_cycle`: it is now `dram_bw_bytes_per_cycle`, the DRAM bandwidth in bytes per cycle: 16 words × word_bytes",
+        ),
+        (
+            GOOD.to_string(),
+            vec!["--set", "accelerator.dram_bw_words_per_cycle=4"],
+            "--set accelerator.dram_bw_words_per_cycle=4: accelerator.dram_bw_words_per_cycle: unknown field `dram_bw_words_per_cycle`: it is now `dram_bw_bytes_per_cycle`",
+        ),
+        (
+            format!("{GOOD}{search}"),
+            vec![],
+            "c.yaml:12:5: search.space.accelerator.dram_bw_words_per_cycle: ",
+        ),
+    ] {
+        let cfg = write_cfg(&dir, &text);
+        let mut args = vec!["run", &cfg, "--out", dir.to_str().unwrap()];
+        args.extend(set);
+        let o = archsim(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(want), "{err:?} lacks {want:?}");
+        assert!(err.contains("dram_bw_bytes_per_cycle"), "{err:?} names no new key");
+    }
+    // The same key and unit on a systolic array and on a heterogeneous chip: a bf16 array at
+    // 32 bytes per cycle moves 16 words, as an int8 array at 16 bytes per cycle does.
+    let run = |text: &str| -> serde_json::Value {
+        let cfg = write_cfg(&dir, text);
+        let o = archsim(&[
+            "run",
+            &cfg,
+            "--json",
+            "--out",
+            dir.join("o").to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let gemm = "workload:\n  gemm: {m: 256, n: 256, k: 256}\n  dtype: DT\naccelerator:\n  kind: systolic\n  rows: 16\n  cols: 16\n  dataflow: os\n  dram_bw_bytes_per_cycle: BW\n";
+    let int8 = run(&gemm.replace("DT", "int8").replace("BW", "16"));
+    let bf16 = run(&gemm.replace("DT", "bf16").replace("BW", "32"));
+    assert!(int8["stall_cycles"].as_u64().unwrap() > 0);
+    assert_eq!(int8["total_cycles"], bf16["total_cycles"]);
 }
 
 #[test]
@@ -214,7 +265,147 @@ fn list_and_schema() {
     let o = archsim(&["schema"]);
     let schema: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let text = schema.to_string();
-    assert!(text.contains("dram_bw_words_per_cycle") && text.contains("scalesim_topology"));
+    assert!(text.contains("dram_bw_bytes_per_cycle") && text.contains("scalesim_topology"));
+}
+
+/// Fails if `text` has a number with more than six digits after the point, or a Rust debug
+/// list of floats: text output rounds its numbers for people.
+fn assert_no_raw_floats(text: &str) {
+    assert!(!text.contains("[0.") && !text.contains(".0]"), "{text}");
+    for word in text.split(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        if let Some((_, frac)) = word.split_once('.') {
+            assert!(frac.len() <= 6, "unrounded number `{word}` in:\n{text}");
+        }
+    }
+}
+
+/// Every `.yaml` file under `dir`, recursively, sorted.
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The schema `archsim schema` prints, compiled by a JSON-schema validator.
+fn printed_schema() -> jsonschema::Validator {
+    let o = archsim(&["schema"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let schema: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    jsonschema::draft202012::new(&schema).expect("archsim schema is a valid draft 2020-12 schema")
+}
+
+#[test]
+fn schema_validates_every_shipped_config_and_gym_preset() {
+    let validator = printed_schema();
+    let check = |name: &str, text: &str| {
+        let doc: serde_json::Value =
+            serde_saphyr::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let errors: Vec<String> = validator
+            .iter_errors(&doc)
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{name} does not match `archsim schema`: {errors:#?}"
+        );
+    };
+    // Every config under configs/ (recursively) and every gym preset file.
+    let files: Vec<PathBuf> = [root().join("configs"), root().join("gym/envs")]
+        .iter()
+        .flat_map(|d| yaml_files(d))
+        .collect();
+    assert!(files.len() >= 25, "{} files", files.len());
+    // They cover every top-level section.
+    let mut sections = std::collections::BTreeSet::new();
+    for f in &files {
+        let doc: serde_json::Value =
+            serde_saphyr::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
+        sections.extend(doc.as_object().unwrap().keys().cloned());
+    }
+    for s in [
+        "workload",
+        "accelerator",
+        "search",
+        "sweep",
+        "codesign",
+        "study",
+        "gym",
+        "rdu",
+    ] {
+        assert!(sections.contains(s), "no shipped config has `{s}:`");
+    }
+    for f in &files {
+        check(
+            &f.display().to_string(),
+            &std::fs::read_to_string(f).unwrap(),
+        );
+    }
+    // The presets as the gym and the Python package embed them.
+    for (name, text) in archsim::gym::presets::ALL
+        .iter()
+        .chain(archsim::gym::presets::SOC)
+    {
+        check(name, text);
+    }
+    check("CoDesign", archsim::gym::presets::CODESIGN_NB201);
+    check("embedded quickstart", archsim::QUICKSTART);
+}
+
+#[test]
+fn schema_rejects_what_the_loader_rejects() {
+    let validator = printed_schema();
+    let doc = |text: &str| -> serde_json::Value { serde_saphyr::from_str(text).unwrap() };
+    let jobs = "workload:\n  jobs: {apps: [{name: wifi_tx}], arrival: {process: poisson, rate_per_ms: 4}, count: 3}\n";
+    // Each of these is bad input to `archsim run` too (checked below).
+    for (why, text) in [
+        ("rows below 1", GOOD.replace("rows: 32", "rows: 0")),
+        ("a misspelt key", GOOD.replace("cols: 32", "colz: 32")),
+        ("an unknown section", format!("{GOOD}serving: {{}}\n")),
+        ("an unknown preset", GOOD.replace("rows: 32", "preset: tpu")),
+        (
+            "a SoC with neither `pes` nor a preset",
+            format!("{jobs}accelerator:\n  kind: soc\n"),
+        ),
+        (
+            "a search without objectives",
+            format!("{GOOD}search:\n  agent: {{kind: random}}\n  budget: 4\n  space: {{accelerator.rows: {{pow2: [8, 64]}}}}\n"),
+        ),
+        (
+            "an unknown agent",
+            format!("{GOOD}search:\n  agent: {{kind: magic}}\n  budget: 4\n  space: {{accelerator.rows: {{pow2: [8, 64]}}}}\n  objectives: [{{metric: latency_s}}]\n"),
+        ),
+        (
+            "a misspelt key in a sweep's base config",
+            "workload: {model: resnet18}\naccelerator: {kind: systolic, rowz: 8}\nsweep:\n  grid: {accelerator.rows: [8, 16]}\n".to_string(),
+        ),
+    ] {
+        assert!(!validator.is_valid(&doc(&text)), "the schema accepts {why}:\n{text}");
+        let dir = tmp("schema_rejects");
+        let cfg = write_cfg(&dir, &text);
+        let cmd = if text.contains("sweep:") { "sweep" } else { "run" };
+        let o = archsim(&[cmd, &cfg, "--out", dir.join("o").to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "archsim {cmd} accepts {why}");
+    }
+    // What a preset gives may be left out beside it, and a sweep's base config may leave out
+    // what its points set.
+    for text in [
+        GOOD.replace("  rows: 32\n  cols: 32\n  dataflow: ws\n", "  preset: eyeriss\n"),
+        format!("{jobs}accelerator:\n  kind: soc\n  preset: ds3\n"),
+        "workload: {model: resnet18}\naccelerator: {kind: systolic}\nsweep:\n  grid: {accelerator.preset: [eyeriss]}\n".to_string(),
+    ] {
+        assert!(validator.is_valid(&doc(&text)), "the schema rejects:\n{text}");
+    }
 }
 
 #[test]
@@ -945,8 +1136,18 @@ fn plot_redraws_a_sweep_heatmap_and_a_runs_plots() {
         pics.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let svg = std::fs::read_to_string(pics.join("heatmap.svg")).unwrap();
+    let svg = std::fs::read_to_string(pics.join("heatmap_energy_j.svg")).unwrap();
     assert!(svg.contains("energy_j") && svg.contains("accelerator.dataflow"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("heatmap_energy_j.png"));
+    // In the sweep's own folder, a heatmap of another metric goes beside the sweep's latency
+    // heatmap instead of replacing it.
+    let latency = std::fs::read(dir.join("heatmap.svg")).unwrap();
+    let o = archsim(&["plot", dir.to_str().unwrap(), "--metric", "area_mm2"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(dir.join("heatmap.svg")).unwrap(), latency);
+    let area = std::fs::read_to_string(dir.join("heatmap_area_mm2.svg")).unwrap();
+    assert!(area.contains("area_mm2"));
+    assert!(dir.join("heatmap_area_mm2.png").exists());
     // Names that are not swept, or metrics no point has, are errors that list the choices.
     let o = archsim(&["plot", dir.to_str().unwrap(), "--x", "accelerator.nope"]);
     assert_eq!(o.status.code(), Some(2));
@@ -975,6 +1176,59 @@ fn plot_redraws_a_sweep_heatmap_and_a_runs_plots() {
 }
 
 #[test]
+fn each_set_variant_gets_its_own_default_output_folder() {
+    let cwd = tmp("set_variants");
+    std::fs::create_dir_all(cwd.join("configs")).unwrap();
+    std::fs::write(cwd.join("configs/q.yaml"), archsim::QUICKSTART).unwrap();
+    let run = |set: &[&str]| -> String {
+        let mut args = vec!["run", "configs/q.yaml"];
+        for s in set {
+            args.extend(["--set", s]);
+        }
+        let o = Command::new(env!("CARGO_BIN_EXE_archsim"))
+            .args(&args)
+            .current_dir(&cwd)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let plain = run(&[]);
+    let rows64 = run(&["accelerator.rows=64"]);
+    let rows32 = run(&["accelerator.rows=32"]);
+    let dirs: Vec<PathBuf> = std::fs::read_dir(cwd.join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 3, "{dirs:?}");
+    assert!(cwd.join("out/q/report.json").exists());
+    assert!(plain.contains("out/q/report.json"), "{plain}");
+    // Each variant's folder is named after the config and its overrides, and printed.
+    let folder = |stdout: &str| -> String {
+        let line = stdout.lines().find(|l| l.contains("report.json")).unwrap();
+        let p = Path::new(line.trim());
+        p.parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    let (a, b) = (folder(&rows64), folder(&rows32));
+    assert!(
+        a.starts_with("q-") && b.starts_with("q-") && a != b,
+        "{a} {b}"
+    );
+    let report = |d: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(cwd.join("out").join(d).join("report.json")).unwrap())
+            .unwrap()
+    };
+    assert_ne!(report(&a)["total_cycles"], report(&b)["total_cycles"]);
+    // The same overrides find the same folder again.
+    assert_eq!(folder(&run(&["accelerator.rows=64"])), a);
+}
+
+#[test]
 fn sweeps_resume_after_kill_9_without_losing_or_repeating_points() {
     let cfg = root().join("configs/sweep/systolic_grid.yaml");
     let full = tmp("sweep_full");
@@ -987,6 +1241,27 @@ fn sweeps_resume_after_kill_9_without_losing_or_repeating_points() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let want = std::fs::read_to_string(full.join("results.csv")).unwrap();
     assert_eq!(want.lines().count(), 1 + 96);
+    // Counts are exact integers in the table and the journal (`8578006`, not `8578006.0`).
+    {
+        let mut r = csv::Reader::from_reader(want.as_bytes());
+        let h = r.headers().unwrap().clone();
+        let col = |n: &str| h.iter().position(|c| c == n).unwrap();
+        let (cycles, bytes) = (col("total_cycles"), col("dram_bytes"));
+        for row in r.records() {
+            let row = row.unwrap();
+            for i in [cycles, bytes] {
+                assert!(
+                    row[i].parse::<u64>().is_ok(),
+                    "{} is not an integer",
+                    &row[i]
+                );
+            }
+        }
+        let journal = std::fs::read_to_string(full.join("journal.jsonl")).unwrap();
+        let first: serde_json::Value =
+            serde_json::from_str(journal.lines().next().unwrap()).unwrap();
+        assert!(first["metrics"]["total_cycles"].is_u64(), "{first}");
+    }
     // The same table as Parquet: the CSV's columns, one row per point.
     {
         use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -1162,6 +1437,18 @@ fn nasaic_codesign_config_runs_on_the_sample_oracle() {
         String::from_utf8_lossy(&again.stderr)
     );
     assert_eq!(again.stdout, o.stdout);
+    // Text output is for people: every number rounded (`latency 0.2443 / 0.3660 ms`), never
+    // a float's full expansion (`[0.24430300000000002, 0.366034]`); the JSON keeps them exact.
+    let text = archsim(&[
+        "run",
+        out.join("config.yaml").to_str().unwrap(),
+        "--out",
+        tmp("nasaic_text").to_str().unwrap(),
+    ]);
+    assert!(text.status.success());
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains(" ms  energy "), "{text}");
+    assert_no_raw_floats(&text);
     for f in ["pareto.png", "pareto.svg"] {
         assert!(std::fs::metadata(out.join(f)).unwrap().len() > 1000, "{f}");
     }

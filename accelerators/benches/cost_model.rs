@@ -18,7 +18,7 @@ fn bench(c: &mut Criterion) {
         ("dram_4_words_per_cycle", Some(4.0)),
     ] {
         let mut cfg = SystolicConfig::new(32, 32, Dataflow::Ws);
-        cfg.dram_bw_words_per_cycle = bw;
+        cfg.dram_bw_bytes_per_cycle = bw;
         let acc = Systolic::new(cfg).unwrap();
         c.bench_function(&format!("conv_cost_32x32_ws_{name}"), |b| {
             b.iter(|| {

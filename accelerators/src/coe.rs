@@ -29,7 +29,7 @@ use crate::rdu::{self, RduConfig, SwitchSource};
 use crate::AccelError;
 
 /// The CoE and its traffic.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CoeWorkload {
     /// Zoo name of every expert and of the router (Samba-CoE: all derived from `llama2_7b`).
@@ -47,7 +47,7 @@ pub struct CoeWorkload {
 }
 
 /// A DGX: GPUs of one preset, their HBM, and host memory behind a host-to-GPU link.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DgxConfig {
     /// GPU preset (`h100_sxm`, `a100_80gb`).

@@ -66,8 +66,10 @@ pub struct SubAccelConfig {
     /// Name used in engine names and reports (e.g. `shidiannao`, `nvdla`, `eyeriss`).
     pub name: String,
     /// PE rows.
+    #[schemars(range(min = 1, max = 65536))]
     pub rows: u32,
     /// PE columns.
+    #[schemars(range(min = 1, max = 65536))]
     pub cols: u32,
     /// `os` (ShiDianNao-like), `ws` (NVDLA-like) or `is` (Eyeriss-like).
     pub dataflow: Dataflow,

@@ -293,6 +293,7 @@ macro_rules! families {
         /// The `accelerator:` section of a config, tagged by `kind`.
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
         #[serde(tag = "kind", rename_all = "snake_case")]
+        #[schemars(transform = preset_schema)]
         #[non_exhaustive]
         pub enum AcceleratorConfig {
             $( $(#[$doc])* $variant($cfg), )+
@@ -391,6 +392,66 @@ families! {
     rdu => Rdu(Box<rdu::RduConfig>),
     /// A roofline chip (`kind: roofline`): peak compute per dtype, memory bandwidth and capacity.
     roofline => Roofline(roofline::RooflineConfig),
+}
+
+/// The `accelerator:` schema as a config writes it, not as the merged config reads: a kind
+/// with presets ([`family::FamilyConfig::presets`]) takes `preset:` (one of its names), and
+/// beside a preset the keys its config otherwise requires may be left out, since the preset
+/// gives them ([`config::merge_preset`]).
+fn preset_schema(schema: &mut schemars::Schema) {
+    use serde_json::Value;
+    let Some(variants) = schema.get_mut("oneOf").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for v in variants {
+        let Some(kind) = v
+            .pointer("/properties/kind/const")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        let presets = AcceleratorConfig::presets_of(&kind);
+        if presets.is_empty() {
+            continue;
+        }
+        let Some(obj) = v.as_object_mut() else {
+            continue;
+        };
+        if let Some(Value::Object(props)) = obj.get_mut("properties") {
+            let mut p = serde_json::Map::new();
+            let about = props
+                .get("preset")
+                .and_then(|p| p.get("description"))
+                .cloned()
+                .unwrap_or_else(|| {
+                    Value::from(
+                        "A built-in design to start from; the keys given beside it replace the preset's.",
+                    )
+                });
+            p.insert("description".into(), about);
+            p.insert("type".into(), Value::from("string"));
+            p.insert("enum".into(), Value::from(presets));
+            props.insert("preset".into(), Value::Object(p));
+        }
+        let required: Vec<Value> = obj
+            .get("required")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let rest: Vec<Value> = required
+            .iter()
+            .filter(|k| k.as_str() != Some("kind"))
+            .cloned()
+            .collect();
+        if !rest.is_empty() {
+            obj.insert("required".into(), Value::from(vec!["kind"]));
+            obj.insert(
+                "anyOf".into(),
+                serde_json::json!([{"required": ["preset"]}, {"required": rest}]),
+            );
+        }
+    }
 }
 
 /// One accelerator kind as `archsim list accelerators` shows it.

@@ -38,7 +38,8 @@
 //!
 //! ## Stalls
 //!
-//! With `dram_bw_words_per_cycle = B`, every SRAM is double-buffered: while fold `f` computes
+//! With `dram_bw_bytes_per_cycle` set (`B` = that over `word_bytes`, in words per cycle),
+//! every SRAM is double-buffered: while fold `f` computes
 //! (`t` cycles) the DRAM interface prefetches fold `f+1`'s new operands and writes back fold
 //! `f−1`'s outputs. Fold `f+1` waits `max(0, ⌈(reads(f+1) + writes(f−1)) / B⌉ − t)` cycles; the
 //! first fold waits for its own operands and the last fold's outputs drain after it. Without
@@ -130,12 +131,15 @@ impl PoolMapping {
 pub struct SramKib {
     /// Input feature map SRAM (default 512).
     #[serde(default = "default_ifmap_kib")]
+    #[schemars(range(min = 1))]
     pub ifmap: u32,
     /// Filter (weight) SRAM (default 512).
     #[serde(default = "default_filter_kib")]
+    #[schemars(range(min = 1))]
     pub filter: u32,
     /// Output feature map SRAM (default 256).
     #[serde(default = "default_ofmap_kib")]
+    #[schemars(range(min = 1))]
     pub ofmap: u32,
 }
 
@@ -171,8 +175,10 @@ fn default_freq() -> f64 {
 #[serde(deny_unknown_fields)]
 pub struct SystolicConfig {
     /// PE rows (R).
+    #[schemars(range(min = 1, max = 65536))]
     pub rows: u32,
     /// PE columns (C).
+    #[schemars(range(min = 1, max = 65536))]
     pub cols: u32,
     /// `os`, `ws` or `is`.
     pub dataflow: Dataflow,
@@ -181,13 +187,15 @@ pub struct SystolicConfig {
     pub sram_kib: SramKib,
     /// Bytes per word: 1 (int8), 2 (fp16/bf16) or 4 (fp32). Default 1.
     #[serde(default = "one")]
+    #[schemars(extend("enum" = [1, 2, 4]))]
     pub word_bytes: u32,
     /// Clock in MHz. Default 1000.
     #[serde(default = "default_freq")]
     pub freq_mhz: f64,
-    /// DRAM bandwidth in words per cycle; absent = unlimited (no stalls).
+    /// DRAM bandwidth in bytes per cycle (as every kind gives it); absent = unlimited (no
+    /// stalls). The array moves `dram_bw_bytes_per_cycle / word_bytes` words per cycle.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dram_bw_words_per_cycle: Option<f64>,
+    pub dram_bw_bytes_per_cycle: Option<f64>,
     /// `overlapped` (SCALE-Sim v3, default) or `separate` output drain for `os`.
     #[serde(default)]
     pub os_drain: DrainMode,
@@ -216,11 +224,18 @@ impl SystolicConfig {
             sram_kib: SramKib::default(),
             word_bytes: 1,
             freq_mhz: 1000.0,
-            dram_bw_words_per_cycle: None,
+            dram_bw_bytes_per_cycle: None,
             os_drain: DrainMode::Overlapped,
             pool_mapping: PoolMapping::Vector,
             sum_as_psum: false,
         }
+    }
+
+    /// DRAM bandwidth in words per cycle (`dram_bw_bytes_per_cycle / word_bytes`); `None`:
+    /// unlimited.
+    pub fn dram_bw_words(&self) -> Option<f64> {
+        self.dram_bw_bytes_per_cycle
+            .map(|b| b / f64::from(self.word_bytes))
     }
 
     /// Names accepted by [`SystolicConfig::preset`].
@@ -254,7 +269,7 @@ impl SystolicConfig {
                 };
                 c.word_bytes = 2;
                 c.freq_mhz = 200.0;
-                c.dram_bw_words_per_cycle = Some(4.0);
+                c.dram_bw_bytes_per_cycle = Some(8.0); // 64 bits: 4 words
                 c.pool_mapping = PoolMapping::Depthwise;
                 c.sum_as_psum = true;
                 c
@@ -267,7 +282,7 @@ impl SystolicConfig {
                     ofmap: 64,
                 };
                 c.word_bytes = 2;
-                c.dram_bw_words_per_cycle = Some(8.0);
+                c.dram_bw_bytes_per_cycle = Some(16.0); // 8 words
                 c
             }
             "nvdla_small" => {
@@ -277,7 +292,7 @@ impl SystolicConfig {
                     filter: 64,
                     ofmap: 32,
                 };
-                c.dram_bw_words_per_cycle = Some(8.0);
+                c.dram_bw_bytes_per_cycle = Some(8.0);
                 c
             }
             _ => return None,
@@ -318,10 +333,10 @@ impl SystolicConfig {
         if !(self.freq_mhz.is_finite() && self.freq_mhz > 0.0) {
             return bad("freq_mhz", "must be a positive number");
         }
-        if let Some(bw) = self.dram_bw_words_per_cycle {
+        if let Some(bw) = self.dram_bw_bytes_per_cycle {
             if !(bw.is_finite() && bw > 0.0) {
                 return bad(
-                    "dram_bw_words_per_cycle",
+                    "dram_bw_bytes_per_cycle",
                     "must be a positive number (omit it for unlimited bandwidth)",
                 );
             }
@@ -502,7 +517,7 @@ impl Systolic {
             ),
         };
         let compute = Self::compute_cycles(f);
-        let stall = match self.cfg.dram_bw_words_per_cycle {
+        let stall = match self.cfg.dram_bw_words() {
             Some(bw) => self.stall_cycles(g, f, ifmap_unique, bw),
             None => 0,
         };
@@ -653,7 +668,7 @@ impl Systolic {
     fn psum_sum_cost(&self, op: &Op) -> Cost {
         let wb = u64::from(self.cfg.word_bytes);
         let words: u64 = op.inputs.iter().skip(1).map(|s| numel(s)).sum();
-        let stall = match self.cfg.dram_bw_words_per_cycle {
+        let stall = match self.cfg.dram_bw_words() {
             Some(bw) => (words as f64 / bw).ceil() as u64,
             None => 0,
         };
@@ -674,7 +689,7 @@ impl Systolic {
         let wb = u64::from(self.cfg.word_bytes);
         let words = op.bytes_read().div_ceil(op.dtype.bytes())
             + op.bytes_written().div_ceil(op.dtype.bytes());
-        let stall = match self.cfg.dram_bw_words_per_cycle {
+        let stall = match self.cfg.dram_bw_words() {
             Some(bw) => ((words as f64 / bw).ceil() as u64).saturating_sub(compute),
             None => 0,
         };
@@ -704,10 +719,7 @@ impl Accelerator for Systolic {
     }
 
     fn resources(&self) -> Resources {
-        let bw = self
-            .cfg
-            .dram_bw_words_per_cycle
-            .map(|w| w * f64::from(self.cfg.word_bytes));
+        let bw = self.cfg.dram_bw_bytes_per_cycle;
         Resources {
             engines: vec![
                 Engine {
@@ -790,6 +802,10 @@ impl Accelerator for Systolic {
 }
 
 
+/// The systolic array's former DRAM bandwidth key (words per cycle), now an error naming
+/// `dram_bw_bytes_per_cycle`.
+pub const RENAMED_DRAM_BW: &str = "dram_bw_words_per_cycle";
+
 impl crate::family::FamilyConfig for SystolicConfig {
     fn presets() -> Vec<&'static str> {
         SystolicConfig::PRESETS.to_vec()
@@ -797,6 +813,23 @@ impl crate::family::FamilyConfig for SystolicConfig {
     fn from_map(
         acc: serde_json::Map<String, serde_json::Value>,
     ) -> Result<Self, crate::config::KeyError> {
+        // One unit per quantity across kinds: DRAM bandwidth is in bytes per cycle, as
+        // `kind: hetero` and the co-design hardware space give it.
+        if let Some(v) = acc.get(RENAMED_DRAM_BW) {
+            let hint = v
+                .as_f64()
+                .map(|w| format!(": {w} words × word_bytes"))
+                .unwrap_or_default();
+            // Worded as an unknown field, so that a search space naming it is rejected up
+            // front and the error points at the key.
+            return Err((
+                vec!["accelerator".into(), RENAMED_DRAM_BW.into()],
+                format!(
+                    "unknown field `{RENAMED_DRAM_BW}`: it is now `dram_bw_bytes_per_cycle`, the \
+                     DRAM bandwidth in bytes per cycle{hint}"
+                ),
+            ));
+        }
         // `preset: NAME` (e.g. `eyeriss`) starts from a built-in design; the keys given beside
         // it replace the preset's.
         let merged = crate::config::merge_preset(acc, false, |name| {
@@ -835,6 +868,30 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    #[test]
+    fn dram_bandwidth_is_given_in_bytes_and_used_in_words() {
+        let mut c = SystolicConfig::new(8, 8, Dataflow::Os);
+        assert_eq!(c.dram_bw_words(), None);
+        c.dram_bw_bytes_per_cycle = Some(32.0);
+        c.word_bytes = 2;
+        assert_eq!(c.dram_bw_words(), Some(16.0));
+        // The presets keep their published interfaces: Eyeriss's 64-bit bus is 4 16-bit words.
+        let e = SystolicConfig::preset("eyeriss").unwrap();
+        assert_eq!((e.dram_bw_bytes_per_cycle, e.dram_bw_words()), (Some(8.0), Some(4.0)));
+        let s = SystolicConfig::preset("shidiannao").unwrap();
+        assert_eq!(s.dram_bw_words(), Some(8.0));
+        // The former key is an error that names the new one.
+        let mut m = serde_json::Map::new();
+        for (k, v) in [("rows", 8), ("cols", 8), ("dram_bw_words_per_cycle", 4)] {
+            m.insert(k.into(), v.into());
+        }
+        m.insert("dataflow".into(), "os".into());
+        let (path, msg) =
+            <SystolicConfig as crate::family::FamilyConfig>::from_map(m).unwrap_err();
+        assert_eq!(path, ["accelerator", "dram_bw_words_per_cycle"]);
+        assert!(msg.contains("`dram_bw_bytes_per_cycle`"), "{msg}");
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(300))]
         /// Summing the prefetch stalls over fold classes gives exactly the fold-by-fold walk.
@@ -848,7 +905,7 @@ mod tests {
             let dataflow = [Dataflow::Os, Dataflow::Ws, Dataflow::Is][df];
             let mut cfg = SystolicConfig::new(rows, cols, dataflow);
             cfg.sram_kib = SramKib { ifmap: kib[0], filter: kib[1], ofmap: kib[2] };
-            cfg.dram_bw_words_per_cycle = Some(bw);
+            cfg.dram_bw_bytes_per_cycle = Some(bw);
             let s = Systolic::new(cfg).unwrap();
             let g = GemmView { groups, m, n, k };
             let f = s.fold(&g);

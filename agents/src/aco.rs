@@ -24,7 +24,7 @@ fn deposit() -> f64 {
 }
 
 /// Hyperparameters of the ant colony.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AcoConfig {
     /// Exponent on pheromone (default 1).

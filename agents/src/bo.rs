@@ -40,7 +40,7 @@ fn candidates() -> usize {
 pub const MAX_CANDIDATES: u64 = 1 << 20;
 
 /// Hyperparameters of Bayesian optimization.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BoConfig {
     /// Random points before the first fit (default 8).

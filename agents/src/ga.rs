@@ -25,7 +25,7 @@ fn crossover() -> f64 {
 }
 
 /// Hyperparameters of the GA and NSGA-II.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GaConfig {
     /// Survivors per generation (default 16).

@@ -95,7 +95,7 @@ pub trait Agent: Send {
 }
 
 /// The `search.agent` section: which optimizer, with its hyperparameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AgentConfig {
     /// Uniform random sampling.

@@ -20,7 +20,7 @@ fn lr() -> f64 {
 }
 
 /// Hyperparameters of REINFORCE.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RlConfig {
     /// Learning rate on the logits (default 1.0).
@@ -35,7 +35,7 @@ impl Default for RlConfig {
 }
 
 /// Hyperparameters of multi-agent REINFORCE.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MarlConfig {
     /// Learning rate (default 1.0).

@@ -27,7 +27,7 @@ fn step() -> i64 {
 }
 
 /// Hyperparameters of simulated annealing.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SaConfig {
     /// Initial temperature, relative to the current cost (default 0.2).

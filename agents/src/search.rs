@@ -34,10 +34,11 @@ fn batch() -> usize {
 pub const MAX_BUDGET: usize = 1_000_000;
 
 /// The `search:` section.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchConfig {
     /// The optimizer and its hyperparameters.
+    #[schemars(with = "crate::AgentConfig")]
     pub agent: Value,
     /// Evaluations.
     pub budget: usize,
@@ -48,6 +49,7 @@ pub struct SearchConfig {
     #[serde(default = "batch")]
     pub batch: usize,
     /// The design space (config path → domain).
+    #[schemars(with = "std::collections::BTreeMap<String, archsim_gym::space::DomainSpec>")]
     pub space: Map<String, Value>,
     /// Objectives (the first, or their weighted sum, is what single-objective agents minimize).
     pub objectives: Vec<Objective>,
@@ -283,11 +285,7 @@ pub fn run_search(
                     let objectives: Vec<f64> = obj_idx.iter().map(|&i| m[i]).collect();
                     let oriented = scorer.oriented(&m);
                     let cost = -s.reward;
-                    let metrics: Map<String, Value> = METRICS
-                        .iter()
-                        .zip(&m)
-                        .map(|(k, v)| ((*k).to_string(), Value::from(*v)))
-                        .collect();
+                    let metrics: Map<String, Value> = archsim_gym::metric_map(&m);
                     let reason = (!s.feasible).then(|| s.violations.join("; "));
                     let row = HistoryRow {
                         eval: history.len() + 1,

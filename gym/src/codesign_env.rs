@@ -54,10 +54,13 @@ pub fn load_oracle(path: &Path, base_dir: &Path) -> Result<CsvOracle, String> {
     CsvOracle::from_path(&base_dir.join(path))
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// The `gym:` section of a co-design environment ([`CoDesignEnv`]).
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct EnvSection {
+pub struct CoDesignGymSection {
+    /// Steps per episode (default 32).
     #[serde(default = "default_episode_len")]
+    #[schemars(range(min = 1))]
     episode_len: u64,
 }
 
@@ -153,8 +156,8 @@ impl CoDesignEnv {
             .ok_or_else(|| bad("codesign", "missing"))?;
         let cfg: CoDesignConfig = serde_path_to_error::deserialize(section)
             .map_err(|e| bad(&format!("codesign.{}", e.path()), e.inner().to_string()))?;
-        let env: EnvSection = match obj.get("gym") {
-            None => EnvSection {
+        let env: CoDesignGymSection = match obj.get("gym") {
+            None => CoDesignGymSection {
                 episode_len: default_episode_len(),
             },
             Some(g) => serde_path_to_error::deserialize(g.clone())

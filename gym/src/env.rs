@@ -60,20 +60,31 @@ fn default_infeasible() -> f64 {
     -100.0
 }
 
-#[derive(Deserialize)]
+/// The `gym:` section of a design-space environment ([`DseEnv`]).
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RawGym {
+pub struct GymSection {
+    /// The design space: config path → domain.
+    #[schemars(with = "std::collections::BTreeMap<String, crate::space::DomainSpec>")]
     space: Map<String, Value>,
+    /// Objectives on the metrics.
     objectives: Vec<Objective>,
+    /// Constraints on the metrics.
     #[serde(default)]
     constraints: Vec<Constraint>,
+    /// How the objectives become one reward (default: a weighted sum).
     #[serde(default)]
     reward: Reward,
+    /// Steps per episode (default 32).
     #[serde(default = "default_episode_len")]
+    #[schemars(range(min = 1))]
     episode_len: u64,
+    /// Reward of a design that cannot be evaluated or does not fit (default -100).
     #[serde(default = "default_infeasible")]
     infeasible_reward: f64,
+    /// Multi-agent play: agent name → the space paths it sets.
     #[serde(default)]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, Vec<String>>>")]
     agents: Option<Map<String, Value>>,
 }
 
@@ -235,7 +246,7 @@ impl DseEnv {
                 "missing: an environment needs a `gym:` section".into(),
             )
         })?;
-        let raw: RawGym = typed(gym, &["gym"]).map_err(|(p, m)| bad(&p.join("."), m))?;
+        let raw: GymSection = typed(gym, &["gym"]).map_err(|(p, m)| bad(&p.join("."), m))?;
         let space = DesignSpace::from_map("gym.space", &raw.space)?;
         let scorer = Scorer::new("gym", raw.objectives, raw.constraints, raw.reward)?;
         if raw.episode_len == 0 {

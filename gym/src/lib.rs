@@ -37,8 +37,8 @@ pub mod path;
 pub mod soc_env;
 pub mod space;
 
-pub use env::{DseEnv, Env, Evaluation, Problem, Step, StepInfo};
-pub use objective::{Constraint, Goal, Objective, Reward, METRICS};
+pub use env::{DseEnv, Env, Evaluation, GymSection, Problem, Step, StepInfo};
+pub use objective::{metric_map, Constraint, Goal, Objective, Reward, METRICS};
 pub use soc_env::SocEnv;
 pub use space::{DesignSpace, Domain, Param};
 

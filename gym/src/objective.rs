@@ -55,6 +55,31 @@ pub fn metrics(r: &Report) -> Vec<f64> {
     ]
 }
 
+/// The metrics that count whole things (cycles, bytes): exact integers in JSON and CSV.
+pub const INTEGER_METRICS: &[&str] = &["total_cycles", "dram_bytes"];
+
+/// A metric as a JSON value: an integer for [`INTEGER_METRICS`] (`8578006`, not `8578006.0`),
+/// the float otherwise.
+pub fn metric_value(name: &str, v: f64) -> serde_json::Value {
+    if INTEGER_METRICS.contains(&name) && v.is_finite() && v >= 0.0 && v.fract() == 0.0 {
+        // Below 2^53 a float holds the integer exactly; cycles and bytes stay far below it.
+        if v < 9_007_199_254_740_992.0 {
+            return serde_json::Value::from(v as u64);
+        }
+    }
+    serde_json::Value::from(v)
+}
+
+/// A metric vector ([`metrics`]) as a JSON object by name, in [`METRICS`] order, integers
+/// where the metric counts whole things ([`metric_value`]).
+pub fn metric_map(m: &[f64]) -> serde_json::Map<String, serde_json::Value> {
+    METRICS
+        .iter()
+        .zip(m)
+        .map(|(k, v)| ((*k).to_string(), metric_value(k, *v)))
+        .collect()
+}
+
 /// Index of a metric name in [`METRICS`].
 pub fn metric_index(key: &str, name: &str) -> Result<usize, GymError> {
     METRICS
@@ -67,7 +92,9 @@ pub fn metric_index(key: &str, name: &str) -> Result<usize, GymError> {
 }
 
 /// Whether a metric is minimized or maximized.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Goal {
     /// Smaller is better.
@@ -82,7 +109,7 @@ fn one() -> f64 {
 }
 
 /// One objective.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Objective {
     /// Metric name.
@@ -102,7 +129,7 @@ pub struct Objective {
 }
 
 /// A bound on a metric.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Constraint {
     /// Metric name.
@@ -151,7 +178,7 @@ fn default_penalty() -> f64 {
 }
 
 /// The reward scalarization, chosen with `reward: {kind: …}`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Reward {
     /// Target-spec distance (every objective needs a `target`).
@@ -428,6 +455,20 @@ pub fn hypervolume(points: &[Vec<f64>], reference: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counted_metrics_are_exact_integers_in_json() {
+        let mut m = vec![0.0; METRICS.len()];
+        m[metric_index("", "total_cycles").unwrap()] = 8_578_006.0;
+        m[metric_index("", "latency_s").unwrap()] = 0.24430300000000002;
+        m[metric_index("", "dram_bytes").unwrap()] = 25_756_072.0;
+        let j = serde_json::Value::Object(metric_map(&m)).to_string();
+        assert!(j.contains("\"total_cycles\":8578006,"), "{j}");
+        assert!(j.contains("\"dram_bytes\":25756072,"), "{j}");
+        // Floats keep every digit (exact in JSON): text output rounds them, not the data.
+        assert!(j.contains("\"latency_s\":0.24430300000000002"), "{j}");
+        assert_eq!(metric_value("total_cycles", 1.5), serde_json::json!(1.5));
+    }
 
     fn obj(metric: &str, target: Option<f64>) -> Objective {
         Objective {

@@ -80,9 +80,11 @@ fn default_max_ready() -> usize {
     8
 }
 
-#[derive(Deserialize)]
+/// The `gym:` section of a SoC scheduling environment ([`SocEnv`]).
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RawSocGym {
+pub struct SocGymSection {
+    /// Ready tasks the observation shows (default 8).
     #[serde(default = "default_max_ready")]
     max_ready: usize,
 }
@@ -114,8 +116,10 @@ impl SocEnv {
         };
         let mut base = obj.clone();
         let gym = match base.remove("gym") {
-            Some(g) => typed::<RawSocGym>(g, &["gym"]).map_err(|(p, m)| bad(&p.join("."), m))?,
-            None => RawSocGym {
+            Some(g) => {
+                typed::<SocGymSection>(g, &["gym"]).map_err(|(p, m)| bad(&p.join("."), m))?
+            }
+            None => SocGymSection {
                 max_ready: default_max_ready(),
             },
         };

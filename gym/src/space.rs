@@ -7,7 +7,7 @@
 //!   accelerator.sram_kib.ifmap: {int: [64, 1024], step: 64}
 //!   accelerator.word_bytes: {ordinal: [1, 2, 4]}        # ordered list
 //!   accelerator.freq_mhz: {float: [500, 1500], bins: 11}
-//!   accelerator.dram_bw_words_per_cycle: {logfloat: [1, 64], bins: 7}
+//!   accelerator.dram_bw_bytes_per_cycle: {logfloat: [1, 64], bins: 7}
 //! ```
 //!
 //! Every domain is finite (floats are discretized into `bins` values, endpoints included,
@@ -65,16 +65,31 @@ pub enum Domain {
     },
 }
 
-#[derive(Deserialize)]
+/// A domain as a config writes it (`search.space`, `sweep.random`, `gym.space` entries):
+/// exactly one of `int` (with `step`), `pow2`, `choice`, `ordinal`, `float` or `logfloat`
+/// (with `bins`). [`Domain::from_value`] reads it and checks the combination.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RawDomain {
+pub struct DomainSpec {
+    /// Integers `[lo, hi]`, every `step`-th.
     int: Option<[i64; 2]>,
+    /// Step of an `int` domain (default 1).
+    #[schemars(range(min = 1))]
     step: Option<i64>,
+    /// Powers of two `[lo, hi]`.
     pow2: Option<[u64; 2]>,
+    /// Unordered choices.
+    #[schemars(length(min = 1))]
     choice: Option<Vec<Value>>,
+    /// Ordered choices.
+    #[schemars(length(min = 1))]
     ordinal: Option<Vec<Value>>,
+    /// `bins` evenly spaced floats from `lo` to `hi`.
     float: Option<[f64; 2]>,
+    /// `bins` log-evenly spaced floats from `lo` to `hi` (`lo` > 0).
     logfloat: Option<[f64; 2]>,
+    /// Values of a `float` or `logfloat` domain (default 16).
+    #[schemars(range(min = 2, max = 1048576))]
     bins: Option<u64>,
 }
 
@@ -88,7 +103,7 @@ impl Domain {
             key: key.to_string(),
             reason,
         };
-        let raw: RawDomain = serde_json::from_value(v.clone()).map_err(|e| bad(e.to_string()))?;
+        let raw: DomainSpec = serde_json::from_value(v.clone()).map_err(|e| bad(e.to_string()))?;
         let given = [
             raw.int.is_some(),
             raw.pow2.is_some(),

@@ -39,7 +39,7 @@ SPACE_ARRAY = {
     "accelerator.sram_kib.ifmap": {"pow2": [64, 1024]},
     "accelerator.sram_kib.filter": {"pow2": [64, 1024]},
 }
-ACC = {"kind": "systolic", "rows": 32, "cols": 32, "dataflow": "os", "dram_bw_words_per_cycle": 16}
+ACC = {"kind": "systolic", "rows": 32, "cols": 32, "dataflow": "os", "dram_bw_bytes_per_cycle": 16}
 
 PROBLEMS = {
     "resnet18": {
@@ -63,7 +63,7 @@ PROBLEMS = {
             "accelerator.rows": {"pow2": [4, 256]},
             "accelerator.cols": {"pow2": [4, 256]},
             "accelerator.dataflow": {"choice": ["os", "ws", "is"]},
-            "accelerator.dram_bw_words_per_cycle": {"pow2": [4, 64]},
+            "accelerator.dram_bw_bytes_per_cycle": {"pow2": [4, 64]},
         },
         "objectives": [{"metric": "latency_s"}, {"metric": "area_mm2"}],
         "constraints": [{"metric": "area_mm2", "max": 40}],

@@ -36,7 +36,7 @@ def test_same_config_same_report():
 
 def test_overrides_and_bandwidth_stalls():
     free = archsim.simulate(BASE)
-    slow = archsim.simulate(BASE, overrides=["accelerator.dram_bw_words_per_cycle=0.5"])
+    slow = archsim.simulate(BASE, overrides=["accelerator.dram_bw_bytes_per_cycle=0.5"])
     assert slow["total_cycles"] > free["total_cycles"]
     assert slow["stall_cycles"] > 0
 

@@ -49,7 +49,7 @@ proptest! {
     ) {
         let w = zoo::build(model, batch, DType::Int8).unwrap();
         let mut c = SystolicConfig::new(rows, cols, df);
-        c.dram_bw_words_per_cycle = bw;
+        c.dram_bw_bytes_per_cycle = bw; // 1-byte words: bytes = words
         check(&w, &Systolic::new(c).unwrap());
     }
 

@@ -6,7 +6,7 @@ use archsim_workloads::{scalesim, single_gemm, zoo, DType};
 
 fn array(rows: u32, cols: u32, df: Dataflow, bw: Option<f64>) -> Systolic {
     let mut c = SystolicConfig::new(rows, cols, df);
-    c.dram_bw_words_per_cycle = bw;
+    c.dram_bw_bytes_per_cycle = bw; // 1-byte words: bytes = words
     Systolic::new(c).unwrap()
 }
 

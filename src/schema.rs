@@ -1,0 +1,258 @@
+//! The JSON schema of a config file (`archsim schema`), generated from the types the loaders
+//! read each section into, so that it cannot drift from them.
+//!
+//! A config file is one of three forms, each a struct below whose fields are the loaders' own
+//! section types:
+//!
+//! * a **simulation** (`workload:` + `accelerator:` + `seed:`), which may carry a `search:`
+//!   section ([`archsim_agents::SearchConfig`]), a `sweep:` section
+//!   ([`crate::sweep::SweepConfig`]), a `study:` section ([`crate::study::StudyConfig`]) or a
+//!   `gym:` section (a design-space environment's [`archsim_gym::GymSection`] or a SoC
+//!   scheduling environment's [`archsim_gym::soc_env::SocGymSection`]);
+//! * a **co-design** problem (`codesign:`, [`archsim_gym::codesign::CoDesignConfig`]), with an
+//!   optional `gym:` section ([`archsim_gym::codesign_env::CoDesignGymSection`]);
+//! * the **SN40L study** (`study: {kind: sn40l}` + the sections of [`crate::sn40l::Study`]);
+//! * a **sweep** (`archsim sweep`): a simulation config with a `sweep:` section, whose base
+//!   config may leave out keys that its grid or random part sets (so its `workload:`,
+//!   `accelerator:` and `search:` are checked with no key required but `kind`; every key given
+//!   is still checked by name and type).
+//!
+//! The schema describes the file as written: an accelerator `preset:` may stand in for the
+//! keys it gives (see `archsim_accelerators::AcceleratorConfig`'s schema). It checks shapes,
+//! types, names and simple bounds; the loaders check the rest (cross-key rules such as a
+//! `search.space` path naming a real key) and locate every error at its line and column.
+//!
+//! ```
+//! let schema = archsim::schema::config_schema();
+//! let forms = schema.as_value()["anyOf"].as_array().unwrap();
+//! assert_eq!(forms.len(), 4);
+//! ```
+
+use schemars::JsonSchema;
+use serde_json::{Map, Value};
+
+use archsim_accelerators::AcceleratorConfig;
+use archsim_workloads::WorkloadConfig;
+
+/// The JSON schema (draft 2020-12) of every config file archsim reads.
+pub fn config_schema() -> schemars::Schema {
+    let mut schema = schemars::schema_for!(ConfigFile);
+    let root = schema
+        .as_object_mut()
+        .expect("a struct's schema is an object");
+    let mut defs = match root.remove("$defs") {
+        Some(Value::Object(d)) => d,
+        _ => Map::new(),
+    };
+    // A sweep's base config: the same sections, no key required (its points set them).
+    if let Some(Value::Object(props)) = defs
+        .get_mut("SweepFile")
+        .and_then(|f| f.get_mut("properties"))
+    {
+        for key in ["workload", "accelerator", "search"] {
+            if let Some(p) = props.get_mut(key) {
+                partial_refs(p);
+            }
+        }
+    }
+    let mut todo: Vec<String> = Vec::new();
+    collect_partial_refs(defs.get("SweepFile").unwrap_or(&Value::Null), &mut todo);
+    while let Some(name) = todo.pop() {
+        let partial = format!("{PARTIAL}{name}");
+        if defs.contains_key(&partial) {
+            continue;
+        }
+        let Some(mut def) = defs.get(&name).cloned() else {
+            continue;
+        };
+        strip_required(&mut def);
+        partial_refs(&mut def);
+        collect_partial_refs(&def, &mut todo);
+        defs.insert(partial, def);
+    }
+    root.insert("$defs".into(), Value::Object(defs));
+    schema
+}
+
+const PARTIAL: &str = "Partial";
+const DEFS: &str = "#/$defs/";
+
+/// Points every `$ref` under `v` at the partial copy of its definition.
+fn partial_refs(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                match x {
+                    Value::String(r) if k == "$ref" => {
+                        if let Some(name) = r.strip_prefix(DEFS) {
+                            if !name.starts_with(PARTIAL) {
+                                *r = format!("{DEFS}{PARTIAL}{name}");
+                            }
+                        }
+                    }
+                    _ => partial_refs(x),
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(partial_refs),
+        _ => {}
+    }
+}
+
+/// The definitions whose partial copies `v` refers to.
+fn collect_partial_refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                match x {
+                    Value::String(r) if k == "$ref" => {
+                        if let Some(name) =
+                            r.strip_prefix(DEFS).and_then(|n| n.strip_prefix(PARTIAL))
+                        {
+                            out.push(name.to_string());
+                        }
+                    }
+                    _ => collect_partial_refs(x, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_partial_refs(x, out)),
+        _ => {}
+    }
+}
+
+/// Drops every `required` under `v` but `kind` (which picks a tagged variant).
+fn strip_required(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::Array(r)) = m.get_mut("required") {
+                r.retain(|k| k == "kind");
+                if r.is_empty() {
+                    m.remove("required");
+                }
+            }
+            m.values_mut().for_each(strip_required);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_required),
+        _ => {}
+    }
+}
+
+/// An archsim config file: a simulation (which may carry a search, sweep, study or gym
+/// section), a co-design problem, or the SN40L study.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // a schema only: `archsim run` dispatches on the sections present
+enum ConfigFile {
+    /// A simulation config, optionally with one of the sections that run it many times.
+    Simulation(Box<SimulationFile>),
+    /// A network/hardware co-design problem.
+    CoDesign(Box<CoDesignFile>),
+    /// The SN40L reproduction.
+    Sn40l(Box<Sn40lFile>),
+    /// A sweep (`archsim sweep`): a base config and the `sweep:` section that varies it.
+    Sweep(Box<SweepFile>),
+}
+
+/// A simulation config (`archsim run`): `workload:`, `accelerator:`, `seed:`, and at most one
+/// `search:` (an optimizer run), `study:` (a DS3 scheduler study) or `gym:` (an environment).
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct SimulationFile {
+    /// What runs.
+    workload: WorkloadConfig,
+    /// What it runs on.
+    accelerator: AcceleratorConfig,
+    /// Seed of every random choice (default 0).
+    #[serde(default)]
+    seed: u64,
+    /// A search over the config (`archsim run` runs it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "archsim_agents::SearchConfig")]
+    search: Option<archsim_agents::SearchConfig>,
+    /// A DS3 scheduler study (`study: {kind: latency_vs_rate}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "crate::study::StudyConfig")]
+    study: Option<crate::study::StudyConfig>,
+    /// The environment this config poses (Gymnasium / PettingZoo).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "GymSectionSchema")]
+    gym: Option<GymSectionSchema>,
+}
+
+/// A sweep file: a simulation config (that may leave out what the sweep sets) and `sweep:`.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct SweepFile {
+    /// What runs (keys the sweep sets may be left out).
+    workload: WorkloadConfig,
+    /// What it runs on (keys the sweep sets may be left out).
+    accelerator: AcceleratorConfig,
+    /// Seed of every random choice (default 0).
+    #[serde(default)]
+    seed: u64,
+    /// A search at every point (the sweep then compares optimizers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "archsim_agents::SearchConfig")]
+    search: Option<archsim_agents::SearchConfig>,
+    /// The sweep.
+    sweep: crate::sweep::SweepConfig,
+}
+
+/// A simulation config's `gym:` section: a design-space environment, or (on `kind: soc` with
+/// `jobs:`) a SoC scheduling environment.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum GymSectionSchema {
+    /// Design-space exploration.
+    Dse(Box<archsim_gym::GymSection>),
+    /// Task-to-PE scheduling.
+    Soc(archsim_gym::soc_env::SocGymSection),
+}
+
+/// A co-design problem (`archsim run` compares co-exploration with successive search; the
+/// gym poses it as `archsim/CoDesign-v0` and `codesign`).
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct CoDesignFile {
+    /// The problem.
+    codesign: archsim_gym::codesign::CoDesignConfig,
+    /// The environment's settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "archsim_gym::codesign_env::CoDesignGymSection")]
+    gym: Option<archsim_gym::codesign_env::CoDesignGymSection>,
+}
+
+/// The SN40L study file (`configs/repro/sn40l.yaml`).
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Sn40lFile {
+    /// `{kind: sn40l}`: the study registry entry that runs this file.
+    study: Sn40lStudyKind,
+    /// The study's sections.
+    #[serde(flatten)]
+    body: crate::sn40l::Study,
+}
+
+/// `study: {kind: sn40l}`.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Sn40lStudyKind {
+    /// The study.
+    kind: Sn40lKind,
+}
+
+/// The SN40L study's kind.
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum Sn40lKind {
+    /// SambaNova SN40L (MICRO 2024).
+    Sn40l,
+}
