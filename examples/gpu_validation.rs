@@ -253,6 +253,7 @@ fn run() -> Result<(), String> {
         "error_pct",
     ])
     .map_err(|e| e.to_string())?;
+    let mut step_errors: Vec<(String, String, f64)> = Vec::new();
     let mut step = |file: &str,
                     name: String,
                     mode: &str,
@@ -260,6 +261,7 @@ fn run() -> Result<(), String> {
                     predicted: f64|
      -> Result<(), String> {
         let err = (predicted - measured) / measured;
+        step_errors.push((file.to_string(), mode.to_string(), err));
         f.line(format!(
             "| {file} | {name} | {mode} | {:.3} ms | {:.3} ms | {:+.1}% |",
             measured * 1e3,
@@ -329,6 +331,110 @@ fn run() -> Result<(), String> {
         )?;
     }
     w.flush().map_err(|e| e.to_string())?;
+
+    // In-network kernel lists (kernels.csv): calibration of the in-network constants.
+    f.line(
+        "\n## Kernels inside a network (`kernels.csv`, `framework: pytorch`, CUDA-graph context)\n",
+    );
+    f.line("The in-network constants (`fitted::NETWORK`) are fitted on these lists; `archsim validate` prints the same comparison for any config and measured list.\n");
+    f.line("| case | family | predicted | measured | error | kernels (predicted / measured) |\n|---|---|---|---|---|---|");
+    let graph_gpu = Gpu::from_parts(spec.clone(), cal.clone(), LaunchMode::CudaGraph);
+    let cases = v::parse_kernel_cases(&read("kernels.csv")?)?;
+    let mut resnet = (0.0, 0.0, 0.0f64);
+    for c in &cases {
+        let pred = v::predicted_kernels(&graph_gpu, &c.workload, c.prefix);
+        let pt: Vec<_> = pred.iter().map(|p| (p.0, p.2)).collect();
+        let t = archsim::accelerators::gpu::trace::FamilyTotals::of(&pt, &c.measured);
+        for (fam, r) in &t.rows {
+            let worst = (r.0 - r.1).abs() / r.1.max(1e-12);
+            if c.name == "resnet50_b32" {
+                resnet.2 = resnet.2.max(worst);
+            }
+            f.line(format!(
+                "| {} | {} | {:.1} µs | {:.1} µs | {:+.1}% | {} / {} |",
+                c.name,
+                fam.name(),
+                r.0 * 1e6,
+                r.1 * 1e6,
+                100.0 * (r.0 - r.1) / r.1.max(1e-12),
+                r.2,
+                r.3
+            ));
+        }
+        let (p, m) = t.totals();
+        if c.name == "resnet50_b32" {
+            resnet.0 = p;
+            resnet.1 = m;
+        }
+        f.line(format!(
+            "| {} | **total** | {:.1} µs | {:.1} µs | {:+.1}% | {} / {} |",
+            c.name,
+            p * 1e6,
+            m * 1e6,
+            100.0 * (p - m) / m,
+            pred.len(),
+            c.measured.len()
+        ));
+    }
+
+    // Every acceptance check with its figure.
+    f.line("\n## Checks\n");
+    f.line("| check | bound | figure | met |\n|---|---|---|---|");
+    let mut check = |what: String, bound: f64, figure: f64| {
+        f.line(format!(
+            "| {what} | {:.0}% | {:.1}% | {} |",
+            100.0 * bound,
+            100.0 * figure,
+            if figure <= bound { "yes" } else { "**no**" }
+        ));
+    };
+    let worst_of = |file: &str, mode: Option<&str>| {
+        step_errors
+            .iter()
+            .filter(|(f, m, _)| f == file && mode.is_none_or(|x| x == m))
+            .map(|(_, _, e)| e.abs())
+            .fold(0.0, f64::max)
+    };
+    check(
+        "5-fold CV, bf16 GEMM (mean held-out MAPE)".into(),
+        0.10,
+        cv.mean_mape,
+    );
+    check(
+        "5-fold CV, attention (mean)".into(),
+        0.15,
+        cv_attn.mean_mape,
+    );
+    check(
+        "5-fold CV, convolution (mean)".into(),
+        0.15,
+        cv_conv.mean_mape,
+    );
+    check(
+        "llm.csv, every CUDA-graph row (worst absolute error)".into(),
+        0.10,
+        worst_of("llm.csv", Some("cudagraph")),
+    );
+    check(
+        "llm.csv, every eager row (worst absolute error)".into(),
+        0.10,
+        worst_of("llm.csv", Some("eager")),
+    );
+    check(
+        "models.csv, every row (worst absolute error)".into(),
+        0.15,
+        worst_of("models.csv", None),
+    );
+    check(
+        "ResNet-50 b32 kernel list, total GPU time".into(),
+        0.10,
+        (resnet.0 - resnet.1).abs() / resnet.1.max(1e-12),
+    );
+    check(
+        "ResNet-50 b32 kernel list, worst kernel family".into(),
+        0.20,
+        resnet.2,
+    );
 
     f.line("\n## Constants\n");
     f.line(format!("```text\n{cal:#?}\n```"));

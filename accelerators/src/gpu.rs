@@ -389,7 +389,7 @@ impl Gpu {
     }
 
     /// Host time in seconds to issue an op's program: one framework call per op when eager.
-    fn host_latency(&self, k: &program::OpKernels) -> f64 {
+    pub(crate) fn host_latency(&self, k: &program::OpKernels) -> f64 {
         match self.launch {
             LaunchMode::Eager => f64::from(k.host_calls) * self.spec.launch_us * 1e-6,
             _ => 0.0,
@@ -418,15 +418,30 @@ impl Gpu {
     /// it at `max(issued, previous kernel's end)`, so the host's launch cost hides behind long
     /// kernels and shows between short ones.
     pub fn predict(&self, w: &Workload) -> f64 {
-        let (mut host, mut end) = (0.0f64, 0.0f64);
-        for (_, k) in program::lower(self, w) {
-            if k.kernels.is_empty() {
-                continue;
+        use std::cell::Cell;
+        let (host, end) = (Cell::new(0.0f64), Cell::new(0.0f64));
+        let step = |k: &program::OpKernels| {
+            if !k.kernels.is_empty() {
+                host.set(host.get() + self.host_latency(k));
+                end.set(end.get().max(host.get()) + self.program_latency(k));
             }
-            host += self.host_latency(&k);
-            end = end.max(host) + self.program_latency(&k);
-        }
-        end
+        };
+        // Repeated layers: each op's (host, GPU) time once, then the recurrence alone.
+        let mut block = |layer: &[program::OpKernels], times: usize| {
+            let costs: Vec<(f64, f64)> = layer
+                .iter()
+                .filter(|k| !k.kernels.is_empty())
+                .map(|k| (self.host_latency(k), self.program_latency(k)))
+                .collect();
+            for _ in 0..times {
+                for &(h, t) in &costs {
+                    host.set(host.get() + h);
+                    end.set(end.get().max(host.get()) + t);
+                }
+            }
+        };
+        program::walk_with(self, w, true, |_, k| step(k), Some(&mut block));
+        end.get()
     }
 
     /// Maps, schedules and reports `w` on this GPU: [`pipeline::evaluate`] with the host's
@@ -664,7 +679,6 @@ impl crate::family::Family for Gpu {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline;
     use archsim_workloads::OpKind;
     use archsim_workloads::{single_gemm, zoo};
 

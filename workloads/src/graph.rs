@@ -93,6 +93,15 @@ impl Workload {
 
     /// The ops in a deterministic topological order: among ready ops, the one inserted first.
     pub fn topo_order(&self) -> Vec<NodeIndex> {
+        // Builders add an op after its inputs' producers: when every edge runs forward, the
+        // insertion order is the answer (the first-inserted ready op is always the next one).
+        if self.graph.edge_indices().all(|e| {
+            self.graph
+                .edge_endpoints(e)
+                .is_some_and(|(a, b)| a.index() < b.index())
+        }) {
+            return self.graph.node_indices().collect();
+        }
         let mut indeg: Vec<usize> = vec![0; self.graph.node_bound()];
         for n in self.graph.node_indices() {
             indeg[n.index()] = self

@@ -99,9 +99,8 @@ impl Family {
             Family::Reduce
         } else if has(&["elementwise", "softmax", "clamp", "relu", "silu", "gelu"]) {
             Family::Elementwise
-        } else if has(&["nccl", "allreduce", "all_reduce"]) {
-            Family::Other
         } else {
+            // Collectives (NCCL) and the rest.
             Family::Other
         }
     }
@@ -167,35 +166,6 @@ fn epilogue_fusable(f: EltFunc) -> bool {
     )
 }
 
-/// True when `n`'s output is a strided view of a larger tensor (a slice such as `x[:, -1:]`,
-/// a `chunk`, or Q/K/V split from a fused projection), through any chain of views.
-fn strided_view(w: &archsim_workloads::Workload, mut n: NodeIndex) -> bool {
-    loop {
-        let op = &w.graph[n];
-        if op.kind != OpKind::Reshape {
-            return false;
-        }
-        if op.inputs.first().is_some_and(|i| numel(i) > numel(&op.output)) {
-            return true;
-        }
-        match w.graph.neighbors_directed(n, Direction::Incoming).next() {
-            Some(p) => n = p,
-            None => return false,
-        }
-    }
-}
-
-/// The launching op behind `n` (through views).
-fn source(w: &archsim_workloads::Workload, mut n: NodeIndex) -> NodeIndex {
-    while w.graph[n].kind == OpKind::Reshape {
-        match w.graph.neighbors_directed(n, Direction::Incoming).next() {
-            Some(p) => n = p,
-            None => break,
-        }
-    }
-    n
-}
-
 /// The conv `op` with its input channels padded to 16 bytes, as cuDNN runs a conv whose
 /// channels are not (ResNet's 3-channel stem); `None` when they already are.
 fn padded_conv(op: &Op, cv: &Conv2d) -> Option<Op> {
@@ -220,6 +190,40 @@ fn padded_conv(op: &Op, cv: &Conv2d) -> Option<Op> {
     Some(p)
 }
 
+/// Where an LLM step's layers repeat in `order`: `(position of layer 1's first op, ops per
+/// layer, layers)`, when the step has at least four layers laid out one after the other
+/// (`layer0.*`, `layer1.*`, …) with the same op kinds.
+fn layer_period(
+    w: &archsim_workloads::Workload,
+    order: &[NodeIndex],
+) -> Option<(usize, usize, usize)> {
+    let layers = w.llm.as_ref()?.layers as usize;
+    if layers < 4 {
+        return None;
+    }
+    let starts = |l: usize| {
+        let prefix = format!("layer{l}.");
+        order
+            .iter()
+            .position(|&n| w.graph[n].name.starts_with(&prefix))
+    };
+    let (p0, p1) = (starts(0)?, starts(1)?);
+    let k = p1.checked_sub(p0).filter(|&k| k > 0)?;
+    let last = format!("layer{}.", layers - 1);
+    let same = |a: usize, b: usize| {
+        let (x, y) = (&w.graph[order[a]], &w.graph[order[b]]);
+        std::mem::discriminant(&x.kind) == std::mem::discriminant(&y.kind)
+            && x.inputs == y.inputs
+            && x.output == y.output
+    };
+    let end = p0 + k * layers;
+    let ok = end <= order.len()
+        && w.graph[order[p0 + k * (layers - 1)]].name.starts_with(&last)
+        && (p1..p1 + k).all(|i| same(i, i + k) && same(i, i + k * (layers - 2)))
+        && (end == order.len() || !w.graph[order[end]].name.starts_with("layer"));
+    ok.then_some((p1, k, layers))
+}
+
 /// One past the largest node index of `w` (the size of a table indexed by node).
 pub fn node_bound(w: &archsim_workloads::Workload) -> usize {
     w.graph.node_indices().map(|n| n.index() + 1).max().unwrap_or(0)
@@ -228,39 +232,130 @@ pub fn node_bound(w: &archsim_workloads::Workload) -> usize {
 /// Lowers `w` to its kernels, in the topological order the stream runs them, priced for the
 /// GPU's launch mode (isolated or in a network).
 pub fn lower(gpu: &Gpu, w: &archsim_workloads::Workload) -> Vec<(NodeIndex, OpKernels)> {
+    let mut out = Vec::with_capacity(w.len());
+    walk(gpu, w, |n, k| out.push((n, k.clone())));
+    out
+}
+
+/// [`lower`] without collecting: `visit` sees each op's kernels in turn (the buffer is reused,
+/// so a prediction allocates nothing per op).
+pub fn walk(gpu: &Gpu, w: &archsim_workloads::Workload, visit: impl FnMut(NodeIndex, &OpKernels)) {
+    walk_with(gpu, w, true, visit, None)
+}
+
+/// The kernels of layer 1 of an LLM step and how many more times they repeat, in order.
+pub type Repeat<'a> = &'a mut dyn FnMut(&[OpKernels], usize);
+
+/// [`walk`], replaying repeated layers or pricing every op (`replay: false`). With `repeat`,
+/// the replayed layers are handed over as one block (layer 1's kernels and the repeat count)
+/// instead of op by op: what a caller that only sums times needs.
+pub fn walk_with(
+    gpu: &Gpu,
+    w: &archsim_workloads::Workload,
+    replay: bool,
+    mut visit: impl FnMut(NodeIndex, &OpKernels),
+    mut repeat: Option<Repeat<'_>>,
+) {
     let order = w.topo_order();
     let fused_fw = w.framework == Framework::Fused;
     let in_network = gpu.launch != super::LaunchMode::Isolated;
     let dev = gpu.device_for(w.framework);
-    let mut out: Vec<(NodeIndex, OpKernels)> = Vec::with_capacity(order.len());
-    // Index into `out` of each node, and the last launching op so far.
-    let mut at = vec![usize::MAX; node_bound(w)];
+    let bound = node_bound(w);
+    // The op each fused op's work went into.
+    let mut fused_root: Vec<Option<NodeIndex>> = vec![None; bound];
+    let mut ok = OpKernels::default();
+    // Per node: the launching op behind it (through views), and whether it is a strided view
+    // of a larger tensor (a slice such as `x[:, -1:]`, a `chunk`, Q/K/V split from a fused
+    // projection), through any chain of views. Producers come first in `order`.
+    let mut src: Vec<NodeIndex> = (0..bound).map(NodeIndex::new).collect();
+    let mut strided_out = vec![false; bound];
     let mut previous: Option<NodeIndex> = None;
     // GEMM shapes already priced (layers repeat).
     let mut memo: Vec<(Op, KernelEstimate)> = Vec::new();
-    for &n in &order {
+    // An LLM step's layers are the same ops in the same context from the second layer on:
+    // layer 1 is priced, layers 2 … L−1 replay its kernels (L − 2 copies).
+    let period = if replay {
+        layer_period(w, &order)
+    } else {
+        None
+    };
+    let mut layer1: Vec<OpKernels> = Vec::new();
+    let mut i = 0;
+    while i < order.len() {
+        let n = order[i];
+        i += 1;
         let op = &w.graph[n];
-        let preds: Vec<NodeIndex> = w.graph.neighbors_directed(n, Direction::Incoming).collect();
-        let mut ok = OpKernels::default();
+        let preds = || w.graph.neighbors_directed(n, Direction::Incoming);
+        if let (Some((p1, k, layers)), Some(block)) = (period, repeat.as_mut()) {
+            if i - 1 == p1 + k {
+                // Hand layers 2 … L−1 over as one block; the op after them sees the last
+                // launching op of layer L−1 as its predecessor in the stream.
+                block(&layer1, layers - 2);
+                let shift = k * (layers - 2);
+                if let Some(j) = layer1.iter().rposition(|o| !o.kernels.is_empty()) {
+                    previous = Some(order[p1 + j + shift]);
+                }
+                i = p1 + k * (layers - 1);
+                continue;
+            }
+        }
+        if let Some((p1, k, layers)) = period {
+            if i - 1 >= p1 + k && i - 1 < p1 + k * (layers - 1) {
+                let j = (i - 1 - p1) % k;
+                let cached = &layer1[j];
+                if op.kind == OpKind::Reshape {
+                    if let Some(p) = preds().next() {
+                        src[n.index()] = src[p.index()];
+                        strided_out[n.index()] = strided_out[p.index()]
+                            || op.inputs.first().is_some_and(|x| numel(x) > numel(&op.output));
+                    }
+                } else if !cached.kernels.is_empty() {
+                    previous = Some(n);
+                }
+                visit(n, cached);
+                continue;
+            }
+        }
+        let record = period.is_some_and(|(p1, k, _)| i - 1 >= p1 && i - 1 < p1 + k);
+        let mut visit = |n: NodeIndex, ok: &OpKernels| {
+            if record {
+                layer1.push(ok.clone());
+            }
+            visit(n, ok);
+        };
+        if op.kind == OpKind::Reshape {
+            if let Some(p) = preds().next() {
+                src[n.index()] = src[p.index()];
+                strided_out[n.index()] = strided_out[p.index()]
+                    || op.inputs.first().is_some_and(|i| numel(i) > numel(&op.output));
+            }
+            ok.kernels.clear();
+            ok.host_calls = 0;
+            ok.fused_into = None;
+            visit(n, &ok);
+            continue;
+        }
+        ok.kernels.clear();
+        ok.host_calls = 0;
+        ok.fused_into = None;
         // An engine fuses an activation (or a BatchNorm op) into the conv/GEMM before it.
         if fused_fw {
             if let OpKind::Elementwise { func } = op.kind {
-                if epilogue_fusable(func) && op.inputs.len() == 1 && preds.len() == 1 {
-                    let p = source(w, preds[0]);
+                let mut ps = preds();
+                if let (true, 1, Some(p0), None) =
+                    (epilogue_fusable(func), op.inputs.len(), ps.next(), ps.next())
+                {
+                    let p = src[p0.index()];
                     let single_use = w.graph.neighbors_directed(p, Direction::Outgoing).count() == 1;
                     let producer_fusable = matches!(
                         w.graph[p].kind,
                         OpKind::Conv2d(_) | OpKind::ConvTranspose2d(_) | OpKind::Gemm(_)
-                    ) || at[p.index()] != usize::MAX
-                        && out[at[p.index()]].1.fused_into.is_some();
+                    ) || fused_root[p.index()].is_some();
                     if single_use && producer_fusable {
-                        let root = out
-                            .get(at[p.index()])
-                            .and_then(|(_, k)| k.fused_into)
-                            .unwrap_or(p);
+                        let root = fused_root[p.index()].unwrap_or(p);
                         ok.fused_into = Some(root);
-                        at[n.index()] = out.len();
-                        out.push((n, ok));
+                        fused_root[n.index()] = Some(root);
+                        visit(n, &ok);
                         continue;
                     }
                 }
@@ -268,15 +363,14 @@ pub fn lower(gpu: &Gpu, w: &archsim_workloads::Workload) -> Vec<(NodeIndex, OpKe
         }
         // Bytes of inputs the previous launching op just wrote (candidates for L2 hits).
         let fresh: f64 = if in_network {
-            preds
-                .iter()
-                .filter(|&&p| Some(source(w, p)) == previous)
-                .map(|&p| numel(&w.graph[p].output) as f64 * op.dtype.bytes() as f64)
+            preds()
+                .filter(|p| Some(src[p.index()]) == previous)
+                .map(|p| numel(&w.graph[p].output) as f64 * op.dtype.bytes() as f64)
                 .sum()
         } else {
             0.0
         };
-        let strided = preds.iter().any(|&p| strided_view(w, p));
+        let strided = preds().any(|p| strided_out[p.index()]);
         let broadcast = op
             .inputs
             .iter()
@@ -469,10 +563,8 @@ pub fn lower(gpu: &Gpu, w: &archsim_workloads::Workload) -> Vec<(NodeIndex, OpKe
             ok.host_calls = 1 + extra_calls;
             previous = Some(n);
         }
-        at[n.index()] = out.len();
-        out.push((n, ok));
+        visit(n, &ok);
     }
-    out
 }
 
 impl Gpu {
@@ -573,5 +665,77 @@ impl Gpu {
                 ),
             },
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::{GpuConfig, LaunchMode};
+    use archsim_workloads::llm::{lower as lower_llm, LlmConfig, Phase};
+    use archsim_workloads::DType;
+
+    /// Replaying the repeated layers gives exactly the kernels pricing every op gives.
+    #[test]
+    fn replayed_layers_are_priced_as_every_op() {
+        for fw in [Framework::Pytorch, Framework::Fused] {
+            let c = LlmConfig {
+                model: "llama2_70b".into(),
+                phase: Phase::Decode,
+                batch: 4,
+                prompt_len: 500,
+                context_len: Some(600),
+                layers: Some(6),
+                framework: fw,
+                ..LlmConfig::default()
+            };
+            let w = lower_llm(&c, DType::Bf16).unwrap();
+            for launch in [LaunchMode::CudaGraph, LaunchMode::Eager, LaunchMode::Isolated] {
+                let gpu = Gpu::new(&GpuConfig::preset("h100_sxm", launch)).unwrap();
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                walk_with(&gpu, &w, true, |n, k| a.push((n, k.kernels.clone(), k.host_calls)), None);
+                walk_with(&gpu, &w, false, |n, k| b.push((n, k.kernels.clone(), k.host_calls)), None);
+                assert!(layer_period(&w, &w.topo_order()).is_some());
+                assert_eq!(a, b, "{fw:?} {launch:?}");
+                // The block form (what `Gpu::predict` uses) gives the same step time.
+                let every = {
+                    let g = gpu.clone();
+                    let (mut host, mut end) = (0.0f64, 0.0f64);
+                    walk_with(&g, &w, false, |_, k| {
+                        if !k.kernels.is_empty() {
+                            host += g.host_latency(k);
+                            end = end.max(host) + g.program_latency(k);
+                        }
+                    }, None);
+                    end
+                };
+                let p = gpu.predict(&w);
+                assert!((p - every).abs() <= 1e-12 * every, "{p} vs {every}");
+            }
+        }
+    }
+
+    /// An engine's program fuses BatchNorm and ReLU into the conv; PyTorch's runs them as
+    /// kernels of their own.
+    #[test]
+    fn fused_program_has_fewer_kernels_than_pytorch() {
+        let gpu = Gpu::new(&GpuConfig::preset("h100_sxm", LaunchMode::CudaGraph)).unwrap();
+        let count = |fw| {
+            let w = archsim_workloads::zoo::build_program("resnet50", 32, DType::Bf16, None, fw)
+                .unwrap();
+            let p = lower(&gpu, &w);
+            let kernels: usize = p.iter().map(|(_, k)| k.kernels.len()).sum();
+            let fused = p.iter().filter(|(_, k)| k.fused_into.is_some()).count();
+            (kernels, fused, gpu.predict(&w))
+        };
+        let (pk, pf, pt) = count(Framework::Pytorch);
+        let (fk, ff, ft) = count(Framework::Fused);
+        // 53 convs, 53 BatchNorms (3 kernels each), 49 ReLUs, 16 adds, pools, the FC.
+        assert!((290..=310).contains(&pk), "{pk}");
+        assert_eq!(pf, 0);
+        // The 33 ReLUs right after a conv fuse; the 16 after a residual add stay kernels.
+        assert_eq!(ff, 33);
+        assert!(fk < pk / 2, "{fk} vs {pk}");
+        assert!(ft < 0.8 * pt, "{ft} vs {pt}");
     }
 }

@@ -209,14 +209,16 @@ fn llama2_7b_cuda_graph_decode_within_15_percent() {
 /// Prefills of LLaMA-2-7B (`llm.csv` measured them eager only) within 15 %; no constant was
 /// fitted to them.
 ///
-/// Not met yet, so not run by default (`cargo test -- --ignored` runs it): the batch-16 ×
-/// 2048-token prefill is predicted at −15.1 % (the other three rows: −1.0 %, −14.4 %, −13.7 %).
-/// The measured decoder is plain PyTorch; its reference RMSNorm (fp32 upcast, pow, mean,
-/// rsqrt, two multiplies, cast back) and its K/V copies into the preallocated cache are kernels
-/// the LLM lowering does not emit, worth roughly the missing 15 % at this size. The bound stays
-/// 15 %; the fix belongs in the lowering (see doc/gpu.md), not in a constant.
+/// Not met yet, so not run by default (`cargo test -- --ignored` runs it). With the measured
+/// program (`framework: pytorch`: six-kernel RMSNorm, cache copies, no RoPE) the GPU-bound rows
+/// are −10.3 % (b1 × 2048), −9.1 % (b16 × 128) and −7.6 % (b16 × 2048); the host-bound b1 ×
+/// 128 row is +42.6 %: archsim charges the eager host `launch_us` = 20.6 µs (`info.json`, a
+/// tiny kernel launched alone from Python) per framework call, while this program's calls —
+/// mostly bare tensor ops, four `Linear` modules per layer — cost about 15 µs each inside the
+/// loop (what the host-bound rows imply; not fitted). The calibration data has no host-side
+/// timing of a program to separate the two; see doc/gpu.md.
 #[test]
-#[ignore = "measured −15.1 % on one row against a 15 % bound; see the doc comment"]
+#[ignore = "the host-bound b1 x 128 eager prefill is +42.6 % against a 15 % bound; see the doc comment"]
 fn llama2_7b_prefill_within_15_percent() {
     let rows = llm_rows(|r| r.phase == "prefill");
     assert_eq!(rows.len(), 4);
@@ -231,4 +233,80 @@ fn llama2_7b_eager_decode_is_reported() {
     let rows = llm_rows(|r| r.phase == "decode" && r.mode == "eager");
     assert_eq!(rows.len(), 4);
     assert!(rows.iter().all(|(_, e)| e.is_finite()));
+}
+
+/// The in-network constants (`fitted::NETWORK`) are what a fit on `kernels.csv` from neutral
+/// starting values gives, every isolated constant fixed.
+#[test]
+fn network_constants_are_the_kernels_csv_fit() {
+    let cases = v::parse_kernel_cases(&data("kernels.csv")).unwrap();
+    assert_eq!(cases.len(), 3);
+    let spec = h100();
+    let mut start = Calibration::h100();
+    for n in fitted::NETWORK {
+        *start.param_mut(n).unwrap() = Calibration::initial_guess().param(n).unwrap();
+    }
+    let (cal, loss) = archsim_accelerators::gpu::calib::fit(&start, fitted::NETWORK, ITERS, |c| {
+        v::network_loss(&spec, c, &cases)
+    });
+    println!("kernels.csv loss {loss:.4}");
+    let preset = Calibration::h100();
+    for name in fitted::NETWORK {
+        let (a, b) = (cal.param(name).unwrap(), preset.param(name).unwrap());
+        assert!(
+            (a - b).abs() <= 0.01 * a.abs(),
+            "{name}: fit {a}, preset {b}: update Calibration::h100()"
+        );
+    }
+}
+
+/// ResNet-50 at batch 32 as PyTorch runs it: archsim's kernel list against the measured one
+/// (`kernels.csv`), total GPU time within 10 % and each kernel family within 20 %.
+#[test]
+fn resnet50_kernel_list_matches_the_measured_program() {
+    use archsim_accelerators::gpu::trace::FamilyTotals;
+    let cases = v::parse_kernel_cases(&data("kernels.csv")).unwrap();
+    let gpu = Gpu::from_parts(h100(), Calibration::h100(), LaunchMode::CudaGraph);
+    for c in &cases {
+        let pred = v::predicted_kernels(&gpu, &c.workload, c.prefix);
+        let pt: Vec<_> = pred.iter().map(|p| (p.0, p.2)).collect();
+        let t = FamilyTotals::of(&pt, &c.measured);
+        let (p, m) = t.totals();
+        println!(
+            "{}: {} kernels predicted, {} measured; {:.1} vs {:.1} µs ({:+.1}%)",
+            c.name,
+            pred.len(),
+            c.measured.len(),
+            p * 1e6,
+            m * 1e6,
+            100.0 * (p - m) / m
+        );
+        for (f, r) in &t.rows {
+            println!(
+                "  {:<12} {:8.1} vs {:8.1} µs ({:+.1}%), {} vs {} kernels",
+                f.name(),
+                r.0 * 1e6,
+                r.1 * 1e6,
+                100.0 * (r.0 - r.1) / r.1.max(1e-12),
+                r.2,
+                r.3
+            );
+        }
+        if c.name == "resnet50_b32" {
+            assert!((p - m).abs() / m <= 0.10, "total {p} vs {m}");
+            for (f, r) in &t.rows {
+                assert!(
+                    (r.0 - r.1).abs() / r.1 <= 0.20,
+                    "{}: {} vs {}",
+                    f.name(),
+                    r.0,
+                    r.1
+                );
+            }
+            assert!(pred.len().abs_diff(c.measured.len()) <= 10);
+        } else {
+            // One decoder layer: within 10 % in total.
+            assert!((p - m).abs() / m <= 0.10, "{}: {p} vs {m}", c.name);
+        }
+    }
 }
