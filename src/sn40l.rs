@@ -173,6 +173,9 @@ pub fn run(s: &Study) -> Result<Results, String> {
             layers: c.layers,
             tp: c.tp,
             moe_skew: 0.0,
+            // The paper's op graph: one kernel per norm, no framework copies (its "unfused"
+            // baseline runs each of these ops as a kernel of its own).
+            framework: archsim_workloads::Framework::Fused,
             ..Default::default()
         };
         let w = lower(&step, DType::Bf16).map_err(|e| format!("fusion `{}`: {e}", c.name))?;

@@ -139,6 +139,8 @@ impl CoeWorkload {
                 layers: None,
                 tp: self.tp,
                 moe_skew: 0.0,
+                // Experts served by an engine (the paper's per-token latencies are served ones).
+                framework: archsim_workloads::Framework::Fused,
                 ..Default::default()
             },
             DType::Bf16,
