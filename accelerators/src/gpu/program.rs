@@ -282,12 +282,13 @@ pub fn walk_with(
     let mut layer1: Vec<OpKernels> = Vec::new();
     let mut i = 0;
     while i < order.len() {
-        let n = order[i];
+        let pos = i;
+        let n = order[pos];
         i += 1;
         let op = &w.graph[n];
         let preds = || w.graph.neighbors_directed(n, Direction::Incoming);
         if let (Some((p1, k, layers)), Some(block)) = (period, repeat.as_mut()) {
-            if i - 1 == p1 + k {
+            if pos == p1 + k {
                 // Hand layers 2 … L−1 over as one block; the op after them sees the last
                 // launching op of layer L−1 as its predecessor in the stream.
                 block(&layer1, layers - 2);
@@ -300,8 +301,8 @@ pub fn walk_with(
             }
         }
         if let Some((p1, k, layers)) = period {
-            if i - 1 >= p1 + k && i - 1 < p1 + k * (layers - 1) {
-                let j = (i - 1 - p1) % k;
+            if pos >= p1 + k && pos < p1 + k * (layers - 1) {
+                let j = (pos - p1) % k;
                 let cached = &layer1[j];
                 if op.kind == OpKind::Reshape {
                     if let Some(p) = preds().next() {
@@ -316,7 +317,7 @@ pub fn walk_with(
                 continue;
             }
         }
-        let record = period.is_some_and(|(p1, k, _)| i - 1 >= p1 && i - 1 < p1 + k);
+        let record = period.is_some_and(|(p1, k, _)| pos >= p1 && pos < p1 + k);
         let mut visit = |n: NodeIndex, ok: &OpKernels| {
             if record {
                 layer1.push(ok.clone());
