@@ -380,6 +380,13 @@ pub fn walk_with(
         let mut push = |name, family, est: KernelEstimate| {
             ok.kernels.push(Kernel { name, family, est });
         };
+        // A memory-bound kernel over the op's bytes (read + written), the fresh part of its
+        // reads from L2.
+        let rw = (op.bytes_read() + op.bytes_written()) as f64;
+        let hit = fresh.min(op.bytes_read() as f64);
+        let stream = |passes: f64, kind: MemKind| {
+            gpu.memory_in_context(rw, hit, passes, kind, in_network)
+        };
         match &op.kind {
             OpKind::Reshape => {}
             OpKind::Gemm(_) => {
@@ -467,7 +474,6 @@ pub fn walk_with(
                 );
             }
             OpKind::Elementwise { func } => {
-                let bytes = (op.bytes_read() + op.bytes_written()) as f64;
                 if *func == EltFunc::BatchNorm && !fused_fw {
                     let cv = Conv2d::square(1, op.output.get(1).copied().unwrap_or(1), 1, 1, 0);
                     for k in gpu.batchnorm_kernels(op, &cv, in_network) {
@@ -484,43 +490,16 @@ pub fn walk_with(
                     } else {
                         "elementwise"
                     };
-                    let hit = fresh.min(op.bytes_read() as f64);
-                    push(
-                        name,
-                        Family::Elementwise,
-                        gpu.memory_in_context(bytes, hit, 1.0, kind, in_network),
-                    );
+                    push(name, Family::Elementwise, stream(1.0, kind));
                 }
             }
-            OpKind::Copy => {
-                let bytes = (op.bytes_read() + op.bytes_written()) as f64;
-                let hit = fresh.min(op.bytes_read() as f64);
-                push(
-                    "copy",
-                    Family::Copy,
-                    gpu.memory_in_context(bytes, hit, 1.0, MemKind::Loop, in_network),
-                );
-            }
-            OpKind::Reduce { .. } => {
-                let bytes = (op.bytes_read() + op.bytes_written()) as f64;
-                let hit = fresh.min(op.bytes_read() as f64);
-                push(
-                    "reduce",
-                    Family::Reduce,
-                    gpu.memory_in_context(bytes, hit, 1.0, MemKind::Reduce, in_network),
-                );
-            }
+            OpKind::Copy => push("copy", Family::Copy, stream(1.0, MemKind::Loop)),
+            OpKind::Reduce { .. } => push("reduce", Family::Reduce, stream(1.0, MemKind::Reduce)),
             OpKind::Pool(p) => {
-                let bytes = (op.bytes_read() + op.bytes_written()) as f64;
-                let hit = fresh.min(op.bytes_read() as f64);
                 let global = op.output.len() == 4 && op.output[2] * op.output[3] == 1;
                 if global {
                     // PyTorch's adaptive average pool to 1×1 is a mean reduction.
-                    push(
-                        "reduce",
-                        Family::Reduce,
-                        gpu.memory_in_context(bytes, hit, 1.0, MemKind::Reduce, in_network),
-                    );
+                    push("reduce", Family::Reduce, stream(1.0, MemKind::Reduce));
                 } else {
                     let passes = if p.func == PoolFunc::Max {
                         gpu.cal.pool_passes
@@ -532,11 +511,7 @@ pub fn walk_with(
                     } else {
                         MemKind::Vector
                     };
-                    push(
-                        "pool",
-                        Family::Reduce,
-                        gpu.memory_in_context(bytes, hit, passes, kind, in_network),
-                    );
+                    push("pool", Family::Reduce, stream(passes, kind));
                 }
             }
             OpKind::Norm { .. } | OpKind::Softmax => {
