@@ -341,7 +341,7 @@ impl Gpu {
 
     /// The kernel-model view for pricing a framework program: convolutions priced alone
     /// ([`program::lower`] adds PyTorch's BatchNorm kernels itself).
-    pub fn device_for(&self, _framework: archsim_workloads::Framework) -> Device<'_> {
+    pub fn device_for_program(&self) -> Device<'_> {
         Device {
             fold_batchnorm: true,
             ..self.device()
@@ -420,10 +420,15 @@ impl Gpu {
     pub fn predict(&self, w: &Workload) -> f64 {
         use std::cell::Cell;
         let (host, end) = (Cell::new(0.0f64), Cell::new(0.0f64));
+        // The host issues an op `h` after the previous one; the GPU runs it for `t` once both
+        // it and the host are ready.
+        let advance = |h: f64, t: f64| {
+            host.set(host.get() + h);
+            end.set(end.get().max(host.get()) + t);
+        };
         let step = |k: &program::OpKernels| {
             if !k.kernels.is_empty() {
-                host.set(host.get() + self.host_latency(k));
-                end.set(end.get().max(host.get()) + self.program_latency(k));
+                advance(self.host_latency(k), self.program_latency(k));
             }
         };
         // Repeated layers: each op's (host, GPU) time once, then the recurrence alone.
@@ -435,8 +440,7 @@ impl Gpu {
                 .collect();
             for _ in 0..times {
                 for &(h, t) in &costs {
-                    host.set(host.get() + h);
-                    end.set(end.get().max(host.get()) + t);
+                    advance(h, t);
                 }
             }
         };
@@ -468,14 +472,9 @@ impl Gpu {
             let mut order: Vec<usize> = (0..s.slots.len()).collect();
             order.sort_by_key(|&i| (s.slots[i].start, i));
             let (mut host, mut end) = (0.0f64, 0u64);
-            let by_name: std::collections::HashMap<&str, &program::OpKernels> = prog
-                .iter()
-                .map(|(n, k)| (w.graph[*n].name.as_str(), k))
-                .collect();
             for i in order {
-                if let Some(k) = by_name.get(m.ops[i].name.as_str()) {
-                    host += self.host_latency(k);
-                }
+                // The mapping lists the ops in the topological order the program has.
+                host += self.host_latency(&prog[i].1);
                 let slot = &mut s.slots[i];
                 let busy = slot.end.get() - slot.start.get();
                 let ready = self.cycles(host).max(end);

@@ -109,14 +109,13 @@ impl Family {
 /// How a memory-bound kernel runs (which floor and bandwidth apply in a network).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum MemKind {
-    /// Vectorized element-wise kernel over contiguous operands.
+    /// Vectorized element-wise kernel over contiguous operands, and any other memory-bound
+    /// kernel without a floor of its own (BatchNorm's transform, pooling).
     Vector,
     /// PyTorch's generic loop: broadcast or strided operands, copies into strided views.
     Loop,
     /// Row reduction.
     Reduce,
-    /// Anything else memory-bound (norms, pooling, gathers): no floor beyond the ramp.
-    Plain,
 }
 
 /// One kernel of an op.
@@ -259,7 +258,7 @@ pub fn walk_with(
     let order = w.topo_order();
     let fused_fw = w.framework == Framework::Fused;
     let in_network = gpu.launch != super::LaunchMode::Isolated;
-    let dev = gpu.device_for(w.framework);
+    let dev = gpu.device_for_program();
     let bound = node_bound(w);
     // The op each fused op's work went into.
     let mut fused_root: Vec<Option<NodeIndex>> = vec![None; bound];
@@ -280,6 +279,14 @@ pub fn walk_with(
         None
     };
     let mut layer1: Vec<OpKernels> = Vec::new();
+    // A view's source and stridedness follow from its input's.
+    let track_view = |n: NodeIndex, op: &Op, src: &mut [NodeIndex], strided: &mut [bool]| {
+        if let Some(p) = w.graph.neighbors_directed(n, Direction::Incoming).next() {
+            src[n.index()] = src[p.index()];
+            strided[n.index()] =
+                strided[p.index()] || op.inputs.first().is_some_and(|x| numel(x) > numel(&op.output));
+        }
+    };
     let mut i = 0;
     while i < order.len() {
         let pos = i;
@@ -305,11 +312,7 @@ pub fn walk_with(
                 let j = (pos - p1) % k;
                 let cached = &layer1[j];
                 if op.kind == OpKind::Reshape {
-                    if let Some(p) = preds().next() {
-                        src[n.index()] = src[p.index()];
-                        strided_out[n.index()] = strided_out[p.index()]
-                            || op.inputs.first().is_some_and(|x| numel(x) > numel(&op.output));
-                    }
+                    track_view(n, op, &mut src, &mut strided_out);
                 } else if !cached.kernels.is_empty() {
                     previous = Some(n);
                 }
@@ -324,21 +327,14 @@ pub fn walk_with(
             }
             visit(n, ok);
         };
-        if op.kind == OpKind::Reshape {
-            if let Some(p) = preds().next() {
-                src[n.index()] = src[p.index()];
-                strided_out[n.index()] = strided_out[p.index()]
-                    || op.inputs.first().is_some_and(|i| numel(i) > numel(&op.output));
-            }
-            ok.kernels.clear();
-            ok.host_calls = 0;
-            ok.fused_into = None;
-            visit(n, &ok);
-            continue;
-        }
         ok.kernels.clear();
         ok.host_calls = 0;
         ok.fused_into = None;
+        if op.kind == OpKind::Reshape {
+            track_view(n, op, &mut src, &mut strided_out);
+            visit(n, &ok);
+            continue;
+        }
         // An engine fuses an activation (or a BatchNorm op) into the conv/GEMM before it.
         if fused_fw {
             if let OpKind::Elementwise { func } = op.kind {
@@ -506,12 +502,7 @@ pub fn walk_with(
                     } else {
                         1.0
                     };
-                    let kind = if in_network {
-                        MemKind::Plain
-                    } else {
-                        MemKind::Vector
-                    };
-                    push("pool", Family::Reduce, stream(passes, kind));
+                    push("pool", Family::Reduce, stream(passes, MemKind::Vector));
                 }
             }
             OpKind::Norm { .. } | OpKind::Softmax => {
@@ -569,7 +560,6 @@ impl Gpu {
                 MemKind::Vector => c.stream_floor_us,
                 MemKind::Loop => c.loop_floor_us,
                 MemKind::Reduce => c.reduce_floor_us,
-                MemKind::Plain => c.stream_floor_us,
             } * 1e-6;
             let bw = match kind {
                 MemKind::Loop => hbm_bw * c.loop_bw,
@@ -636,7 +626,7 @@ impl Gpu {
                     2.0 * out,
                     if in_network { out } else { 0.0 },
                     self.cal.bn_passes,
-                    MemKind::Plain,
+                    MemKind::Vector,
                     in_network,
                 ),
             },
