@@ -114,6 +114,43 @@ pub fn write(
     Ok(files)
 }
 
+/// Redraws the plots of a finished search from the files it wrote in `dir` (`config.yaml`
+/// with its `search:` section, `report.json`); returns the files written.
+pub fn replot(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let read = |name: &str| {
+        let p = dir.join(name);
+        std::fs::read_to_string(&p).map_err(|e| io(&p, e))
+    };
+    let located = |file: &Path, key: &str, message: String| {
+        Error::Config(crate::ConfigError {
+            file: file.display().to_string(),
+            location: None,
+            key: Some(key.into()),
+            from_override: None,
+            message,
+        })
+    };
+    let cfg_path = dir.join("config.yaml");
+    let value: Value = serde_saphyr::from_str(&read("config.yaml")?)
+        .map_err(|e| located(&cfg_path, "search", e.to_string()))?;
+    let search: SearchConfig =
+        serde_json::from_value(value.get("search").cloned().unwrap_or_default())
+            .map_err(|e| located(&cfg_path, "search", e.to_string()))?;
+    let report_path = dir.join("report.json");
+    let result: SearchResult = serde_json::from_str(&read("report.json")?)
+        .map_err(|e| located(&report_path, "report", format!("not a search report: {e}")))?;
+    let mut files = Vec::new();
+    best_so_far_plot(&result, dir).map_err(|e| io(dir, e))?;
+    files.push(dir.join("best_so_far.png"));
+    files.push(dir.join("best_so_far.svg"));
+    if search.objectives.len() == 2 {
+        pareto_plot(&search, &result, dir).map_err(|e| io(dir, e))?;
+        files.push(dir.join("pareto.png"));
+        files.push(dir.join("pareto.svg"));
+    }
+    Ok(files)
+}
+
 /// Engineering notation for people: four significant digits and an SI prefix, e.g.
 /// `eng(0.004829424, "s")` is `4.829 ms`. (JSON and CSV keep exact values.)
 pub fn eng(value: f64, unit: &str) -> String {

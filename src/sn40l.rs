@@ -559,9 +559,9 @@ fn readme(s: &Study, r: &Results) -> String {
 
 /// `archsim run` on an SN40L study file (`configs/repro/sn40l.yaml`, `study: {kind: sn40l}`):
 /// fused vs unfused kernels, expert switching and Composition-of-Experts serving, written into
-/// the output folder; prints the summary (or, with `--json`, the tables as JSON).
-pub fn run_cli(inv: &crate::studies::StudyRun<'_>) -> Result<(), Error> {
-    let (file, set, json, dir) = (inv.file, inv.set, inv.json, &inv.dir);
+/// the output folder; returns the tables as JSON and the summary.
+pub fn run_study(inv: &crate::studies::StudyRun<'_>) -> Result<crate::studies::StudyOutput, Error> {
+    let (file, set, dir) = (inv.file, inv.set, &inv.dir);
     let mut doc = inv.doc.clone();
     let v = &mut doc;
     let bad = |message: String| {
@@ -588,22 +588,19 @@ pub fn run_cli(inv: &crate::studies::StudyRun<'_>) -> Result<(), Error> {
             Err(e) => serde_json::json!({"platform": p, "error": e}),
         })
         .collect();
-    if json {
-        let j = serde_json::json!({
-            "fusion": r.fusion.iter().map(|f| serde_json::json!({
-                "workload": f.name, "unfused_s": f.unfused_s,
-                "fused_so_s": f.fused_so_s, "fused_s": f.fused_s,
-            })).collect::<Vec<_>>(),
-            "switching": r.switching.iter().map(|(p, s)| serde_json::json!({
-                "platform": p, "switch_s": s,
-            })).collect::<Vec<_>>(),
-            "coe_serving": serving,
-        });
-        println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
-        eprintln!("wrote {}", dir.display());
-        return Ok(());
-    }
-    print!("{}", summary(&r));
-    println!("wrote {}", dir.display());
-    Ok(())
+    let j = serde_json::json!({
+        "fusion": r.fusion.iter().map(|f| serde_json::json!({
+            "workload": f.name, "unfused_s": f.unfused_s,
+            "fused_so_s": f.fused_so_s, "fused_s": f.fused_s,
+        })).collect::<Vec<_>>(),
+        "switching": r.switching.iter().map(|(p, s)| serde_json::json!({
+            "platform": p, "switch_s": s,
+        })).collect::<Vec<_>>(),
+        "coe_serving": serving,
+    });
+    Ok(crate::studies::StudyOutput {
+        json: j,
+        text: summary(&r),
+        files: Vec::new(),
+    })
 }

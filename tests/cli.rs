@@ -239,6 +239,16 @@ fn bad_input_exits_2_with_one_line_naming_the_problem() {
             vec!["--set", "accelerator.word_bytes=3"],
             "--set accelerator.word_bytes=3: accelerator.word_bytes: must be 1, 2 or 4",
         ),
+        (
+            LLM.into(),
+            vec!["--set", "workload.llm.tp=0"],
+            "--set workload.llm.tp=0: workload.llm.tp: must be at least 1",
+        ),
+        (
+            LLM.replace("batch: 2", "batch: 2, tp: 3"),
+            vec![],
+            "c.yaml:2:56: workload.llm.tp: 3 devices cannot split llama2_7b: tp must divide its 32 attention heads",
+        ),
     ];
     for (text, extra, want) in cases {
         let cfg = write_cfg(&dir, &text);
@@ -255,6 +265,47 @@ fn bad_input_exits_2_with_one_line_naming_the_problem() {
     let o = archsim(&["run", dir.join("missing.yaml").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("missing.yaml: cannot read config"));
+    // An --out that cannot be made is bad input too, found before any work is done.
+    let blocker = dir.join("a_file");
+    std::fs::write(&blocker, "").unwrap();
+    let nested = blocker.join("out");
+    let cfg = write_cfg(&dir, GOOD);
+    let o = archsim(&["run", cfg.as_str(), "--out", nested.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--out: cannot create the output folder"));
+}
+
+const LLM: &str = "workload:\n  llm: {model: llama2_7b, phase: decode, batch: 2, context_len: 512}\n  dtype: bf16\naccelerator:\n  kind: gpu\n  preset: h100_sxm\n";
+
+#[test]
+fn summaries_say_what_a_figure_covers() {
+    let dir = tmp("summaries");
+    // Tensor parallelism: energy, area and MACs are one device's.
+    let cfg = write_cfg(&dir, &LLM.replace("batch: 2", "batch: 2, tp: 8"));
+    let o = archsim(&["run", cfg.as_str(), "--out", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let energy = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("energy"))
+        .unwrap();
+    assert!(
+        energy.contains("one of the 8 tensor-parallel devices"),
+        "{energy}"
+    );
+    // Several networks at once: the chip's latency is the slowest task's.
+    let cfg = root().join("configs/hetero_two_tasks.yaml");
+    let o = archsim(&["run", cfg.to_str().unwrap(), "--out", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    let ms = report["latency_s"].as_f64().unwrap() * 1e3;
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("latency"))
+        .unwrap();
+    assert!(line.contains(&format!("{ms:.6} ms")), "{line} vs {ms}");
 }
 
 #[test]
@@ -473,7 +524,7 @@ fn llm_workloads_and_their_errors() {
     let cases = [
         (
             ok.replace("layers: 2", "layers: 2, tp: 5"),
-            "workload.llm.tp: must divide",
+            "c.yaml:2:79: workload.llm.tp: 5 devices cannot split gpt2: tp must divide its 12 attention heads",
         ),
         (
             ok.replace("gpt2", "gpt5"),
@@ -819,6 +870,14 @@ fn search_configs_find_feasible_designs_and_write_their_outputs() {
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(!r["pareto"].as_array().unwrap().is_empty());
     assert!(out.join("pareto.svg").exists());
+    // `archsim plot` redraws a search folder's plots, byte for byte.
+    let before = std::fs::read(out.join("pareto.png")).unwrap();
+    std::fs::remove_file(out.join("pareto.png")).unwrap();
+    std::fs::remove_file(out.join("best_so_far.png")).unwrap();
+    let o = archsim(&["plot", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(out.join("pareto.png")).unwrap(), before);
+    assert!(out.join("best_so_far.png").exists());
 }
 
 #[test]
@@ -1424,6 +1483,11 @@ fn nasaic_codesign_config_runs_on_the_sample_oracle() {
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(rep["successive"], r["successive"]);
     assert!(!rep["pareto"].as_array().unwrap().is_empty());
+    // `archsim plot` redraws a co-design folder's Pareto plot from the files the run wrote.
+    std::fs::remove_file(out.join("pareto.png")).unwrap();
+    let p = archsim(&["plot", out.to_str().unwrap()]);
+    assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
+    assert!(out.join("pareto.png").exists());
     let again = archsim(&[
         "run",
         out.join("config.yaml").to_str().unwrap(),

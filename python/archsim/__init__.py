@@ -14,11 +14,12 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence, Union
 
-from ._archsim import ActionError, ConfigError, SimulationError, __version__, models, search_text, simulate_text
+from ._archsim import ActionError, ConfigError, SimulationError, __version__, models, run_text, search_text, simulate_text
 from ._sweep import SweepResult, sweep
 from .envs import list_envs, parallel_env
 
 __all__ = [
+    "run",
     "simulate",
     "search",
     "sweep",
@@ -77,3 +78,28 @@ def simulate(config: ConfigLike, overrides: Sequence[str] = ()) -> dict:
     """
     text, source, base = _config_text(config)
     return json.loads(simulate_text(text, source, base, _check_overrides(overrides)))
+
+
+def run(config: ConfigLike, overrides: Sequence[str] = (), out: Union[str, "os.PathLike[str]", None] = None) -> dict:
+    """Run any config as ``archsim run --json`` does and return what it prints, as a dict.
+
+    The config's sections choose what runs, as on the command line: a plain config is simulated
+    (the report), a ``search:`` section runs the optimizer (``{agent, seed, best, history,
+    pareto}``), a ``codesign:`` section runs the co-design comparison (``{co_exploration,
+    successive}``), a ``study:`` section runs that study (its tables). With ``out`` the run's
+    files (report, CSVs, plots) are written into that folder. A ``sweep:`` file runs with
+    :func:`archsim.sweep`.
+
+    >>> import archsim
+    >>> r = archsim.run({"workload": {"model": "resnet18"},
+    ...                  "accelerator": {"kind": "systolic", "rows": 64, "cols": 64, "dataflow": "ws"}})
+    >>> r["total_cycles"] > 0
+    True
+
+    Raises ``ConfigError`` (a ``ValueError``) for bad input and ``SimulationError`` (a
+    ``RuntimeError``) when the run itself fails.
+    """
+    text, source, base = _config_text(config)
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out must be a folder path, not {type(out).__name__}")
+    return json.loads(run_text(text, source, base, _check_overrides(overrides), None if out is None else str(out)))

@@ -1,7 +1,7 @@
 """The DSE benchmark: archsim's optimizers against known optima, with Optuna TPE and pymoo
 NSGA-II run on the same problems through the Python package.
 
-Regenerate with one command (needs `pip install optuna pymoo` beside archsim):
+Regenerate with one command (needs the `bench` extra: `pip install "./python[bench]"`):
 
     python python/bench/dse_bench.py --out results/dse_bench
 

@@ -88,6 +88,23 @@ fn simulate_text(
 ) -> PyResult<String> {
     guarded(|| {
         let run = || -> Result<String, archsim::Error> {
+            let doc = serde_saphyr::from_str::<Value>(text).ok();
+            if let Some(form) = doc.as_ref().and_then(archsim::config_form) {
+                return Err(archsim::Error::Config(archsim::ConfigError {
+                    file: source.into(),
+                    location: None,
+                    key: Some(form.into()),
+                    from_override: None,
+                    message: format!(
+                        "this is a {form} config, not one simulation: run it with {}",
+                        if form == "sweep" {
+                            "archsim.sweep(config)"
+                        } else {
+                            "archsim.run(config)"
+                        }
+                    ),
+                }));
+            }
             let cfg = archsim::config::load_str(text, source, &overrides)?;
             let report = archsim::simulate(&cfg, Path::new(base_dir))?;
             Ok(archsim::output::report_json(&report))
@@ -146,6 +163,32 @@ fn search_text(
         Err(e) if e.is_bad_input() => Err(ConfigError::new_err(e.to_string())),
         Err(e) => Err(SimulationError::new_err(e.to_string())),
     })
+}
+
+/// Runs any config as `archsim run --json` does (a simulation, a search, a co-design run or a
+/// study, by its sections) and returns what that prints, as a JSON string. Files are written
+/// into `out` when given.
+#[pyfunction]
+#[pyo3(signature = (text, source="<config>", base_dir=".", overrides=Vec::new(), out=None))]
+fn run_text(
+    py: Python<'_>,
+    text: &str,
+    source: &str,
+    base_dir: &str,
+    overrides: Vec<String>,
+    out: Option<String>,
+) -> PyResult<String> {
+    let run = || {
+        archsim::run_any(
+            text,
+            source,
+            Path::new(base_dir),
+            &overrides,
+            out.as_deref().map(Path::new),
+        )
+        .map(|v| v.to_string())
+    };
+    guarded(|| py.detach(run).map_err(run_err))
 }
 
 fn run_err(e: archsim::Error) -> PyErr {
@@ -631,6 +674,7 @@ fn _archsim(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("SimulationError", m.py().get_type::<SimulationError>())?;
     m.add_function(wrap_pyfunction!(simulate_text, m)?)?;
     m.add_function(wrap_pyfunction!(search_text, m)?)?;
+    m.add_function(wrap_pyfunction!(run_text, m)?)?;
     m.add_function(wrap_pyfunction!(models, m)?)?;
     m.add_function(wrap_pyfunction!(sweep_points, m)?)?;
     m.add_function(wrap_pyfunction!(sweep_point, m)?)?;

@@ -40,8 +40,13 @@ def test_parallel_api(name):
     parallel_api_test(archsim.parallel_env(name, **kwargs), num_cycles=40)
 
 
-def test_list_envs_names_everything():
-    assert set(archsim.list_envs()) == set(GYMNASIUM_IDS) | set(PARALLEL_ENVS)
+def test_list_envs_names_everything_by_kind():
+    envs = archsim.list_envs()
+    assert set(envs) == {"gymnasium", "pettingzoo"}
+    assert envs["gymnasium"] == archsim.list_envs("gymnasium") == list(GYMNASIUM_IDS)
+    assert envs["pettingzoo"] == archsim.list_envs("pettingzoo") == list(PARALLEL_ENVS)
+    with pytest.raises(ValueError, match="unknown env kind"):
+        archsim.list_envs("ray")
 
 
 def rollout(env_id, seed, steps=20):

@@ -89,3 +89,33 @@ def test_search_runs_the_rust_agents():
     assert r == archsim.search(cfg, overrides=["search.budget=16", "search.agent={kind: ga}"])
     with pytest.raises(archsim.ConfigError, match="search"):
         archsim.search(BASE)
+
+
+def test_run_dispatches_as_the_cli_does(tmp_path):
+    # A plain config: the same report as simulate.
+    assert archsim.run(BASE) == archsim.simulate(BASE)
+    # A search config: the search's result, and its files with out=.
+    cfg = ROOT / "configs" / "search" / "resnet18_bo.yaml"
+    over = ["search.budget=8", "search.agent={kind: random}"]
+    r = archsim.run(cfg, overrides=over, out=tmp_path / "search")
+    assert r == archsim.search(cfg, overrides=over)
+    assert (tmp_path / "search" / "history.csv").exists()
+    # simulate() on a search config points at run().
+    with pytest.raises(archsim.ConfigError, match=r"search config.*archsim\.run"):
+        archsim.simulate(cfg)
+    # A co-design config on the sample oracle.
+    nasaic = ROOT / "configs" / "repro" / "nasaic.yaml"
+    oracle = ROOT / "tests" / "data" / "nas" / "nb201_sample.csv"
+    co = archsim.run(nasaic, overrides=[f"codesign.oracle={oracle}", "codesign.budget=20"])
+    assert set(co) == {"co_exploration", "successive"}
+    assert co["successive"]["eval"]["accuracy"][0] == 93.71
+    # A study (DS3 scheduler latency vs rate), files into out=.
+    ds3 = ROOT / "configs" / "repro" / "ds3_latency_vs_rate.yaml"
+    rows = archsim.run(ds3, overrides=["study.seeds=[0]", "study.rates_per_ms=[2]"], out=tmp_path / "ds3")
+    assert rows and {"scheduler", "rate_per_ms", "avg_job_latency_us"} <= set(rows[0])
+    assert any(p.suffix == ".csv" for p in (tmp_path / "ds3").iterdir())
+    # A sweep file is archsim.sweep's.
+    with pytest.raises(archsim.ConfigError, match=r"archsim\.sweep"):
+        archsim.run(ROOT / "configs" / "sweep" / "systolic_grid.yaml")
+    with pytest.raises(TypeError):
+        archsim.run(BASE, out=3)

@@ -63,9 +63,16 @@ def parallel_env(name: str, **kwargs: Any) -> DseParallelEnv:
     return DseParallelEnv(**{**PARALLEL_ENVS[name], **kwargs})
 
 
-def list_envs() -> list[str]:
-    """Every registered Gymnasium id and every name ``parallel_env`` accepts."""
-    return [*GYMNASIUM_IDS, *PARALLEL_ENVS]
+def list_envs(kind: str | None = None) -> Any:
+    """The environments, by kind: ``{"gymnasium": [ids for gymnasium.make], "pettingzoo":
+    [names for archsim.parallel_env]}``; with ``kind="gymnasium"`` or ``kind="pettingzoo"``,
+    that list alone."""
+    kinds = {"gymnasium": list(GYMNASIUM_IDS), "pettingzoo": list(PARALLEL_ENVS)}
+    if kind is None:
+        return kinds
+    if kind not in kinds:
+        raise ValueError(f"unknown env kind {kind!r}; known: gymnasium, pettingzoo")
+    return kinds[kind]
 
 
 __all__ = ["DseEnv", "DseParallelEnv", "CoDesignEnv", "CoDesignParallelEnv", "parallel_env", "list_envs", "GYMNASIUM_IDS", "PARALLEL_ENVS"]
