@@ -5,7 +5,7 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{err, legend, png_and_svg, Figure, PALETTE};
+use super::{axis_desc, eng_tick, err, legend, png_and_svg, Figure, PALETTE};
 
 /// One group of a grouped bar plot: its label and one `(series, value)` per bar.
 pub type BarGroup = (String, Vec<(String, f64)>);
@@ -81,7 +81,8 @@ impl Figure for GroupedBars<'_> {
                     String::new()
                 }
             })
-            .y_desc(format!("{y_desc}, log scale"))
+            .y_label_formatter(&|v| eng_tick(*v, y_desc))
+            .y_desc(format!("{}, log scale", axis_desc(y_desc)))
             .label_style(("sans-serif", 12))
             .draw()
             .map_err(err)?;

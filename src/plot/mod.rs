@@ -160,6 +160,97 @@ fn si(v: f64) -> String {
     }
 }
 
+/// The unit a value axis described as `desc` is in: the text in its closing parentheses
+/// (`average job latency (µs)`), `s` for `seconds`, or the description itself when it is a
+/// bare unit (`tokens/s`).
+fn unit_of(desc: &str) -> &str {
+    let d = desc.trim();
+    if let Some(inner) = d.strip_suffix(')').and_then(|d| d.rsplit_once('(')) {
+        return inner.1.trim();
+    }
+    match d {
+        "seconds" => "s",
+        d if !d.contains(' ') => d,
+        _ => "",
+    }
+}
+
+/// The axis description to print beside [`eng_tick`] ticks: without its unit when the ticks
+/// carry it (`average job latency (µs)` → `average job latency`, `seconds` → `time`).
+fn axis_desc(desc: &str) -> String {
+    if !eng_tick(1.0, desc).ends_with(|c: char| c.is_alphabetic()) {
+        return desc.to_string();
+    }
+    match desc.trim().rsplit_once('(') {
+        Some((head, _)) if desc.trim().ends_with(')') => head.trim_end().to_string(),
+        _ if desc.trim() == "seconds" => "time".into(),
+        _ => desc.to_string(),
+    }
+}
+
+/// A value-axis tick in engineering notation: three significant digits at most and an SI
+/// prefix. In a base unit of time, energy, power, bytes or frequency (also when the axis is
+/// in a prefixed one: µs, ms, mJ, ...) the tick carries the unit (`100 µs`, `1.5 ms`); any
+/// other quantity gets the prefix alone (`30 k` tokens/s), its unit being on the axis.
+fn eng_tick(v: f64, desc: &str) -> String {
+    const BASES: [&str; 5] = ["s", "J", "W", "B", "Hz"];
+    let unit = unit_of(desc);
+    let (scale, base) = [
+        ("µ", 1e-6),
+        ("u", 1e-6),
+        ("n", 1e-9),
+        ("m", 1e-3),
+        ("k", 1e3),
+    ]
+    .iter()
+    .find_map(|&(p, f)| {
+        unit.strip_prefix(p)
+            .filter(|b| BASES.contains(b))
+            .map(|b| (f, b))
+    })
+    .unwrap_or((1.0, unit));
+    let with_unit = BASES.contains(&base);
+    let x = v * scale;
+    if x == 0.0 || !x.is_finite() {
+        return if with_unit {
+            format!("0 {base}")
+        } else {
+            "0".into()
+        };
+    }
+    let prefixes: &[(f64, &str)] = if with_unit {
+        &[
+            (1e12, "T"),
+            (1e9, "G"),
+            (1e6, "M"),
+            (1e3, "k"),
+            (1.0, ""),
+            (1e-3, "m"),
+            (1e-6, "µ"),
+            (1e-9, "n"),
+            (1e-12, "p"),
+        ]
+    } else {
+        &[(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, "")]
+    };
+    let &(f, p) = prefixes
+        .iter()
+        .find(|(f, _)| x.abs() >= *f * 0.9995)
+        .unwrap_or(prefixes.last().expect("prefixes"));
+    let m = x / f;
+    // Three significant digits (values below one in a unitless axis keep theirs too).
+    let digits = (2 - m.abs().log10().floor() as i32).clamp(0, 12) as usize;
+    let mut num = format!("{m:.digits$}");
+    if num.contains('.') {
+        num = num.trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    match (with_unit, p) {
+        (true, _) => format!("{num} {p}{base}"),
+        (false, "") => num,
+        (false, _) => format!("{num} {p}"),
+    }
+}
+
 /// The distinct series names of `items`, in first-seen order.
 fn series_names<T>(items: &[T], name: impl Fn(&T) -> &str) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
@@ -169,6 +260,37 @@ fn series_names<T>(items: &[T], name: impl Fn(&T) -> &str) -> Vec<String> {
         }
     }
     names
+}
+
+#[cfg(test)]
+mod tick_tests {
+    use super::eng_tick;
+
+    #[test]
+    fn ticks_are_engineering_notation_in_the_axis_unit() {
+        assert_eq!(eng_tick(0.001, "seconds"), "1 ms");
+        assert_eq!(eng_tick(1e-5, "seconds"), "10 µs");
+        assert_eq!(eng_tick(0.1, "seconds"), "100 ms");
+        assert_eq!(eng_tick(100000.0, "average job latency (µs)"), "100 ms");
+        assert_eq!(eng_tick(150.0, "p95 job latency (µs)"), "150 µs");
+        assert_eq!(eng_tick(30000.0, "tokens/s"), "30 k");
+        assert_eq!(eng_tick(2500.0, "tokens/s"), "2.5 k");
+        assert_eq!(eng_tick(60.0, "requests/s"), "60");
+        assert_eq!(eng_tick(0.5, "cost (weighted objectives)"), "0.5");
+        assert_eq!(eng_tick(1.5e-3, "energy (mJ)"), "1.5 µJ");
+        assert_eq!(eng_tick(0.0, "seconds"), "0 s");
+        assert_eq!(eng_tick(0.0123, "cost"), "0.0123");
+        assert_eq!(
+            super::axis_desc("average job latency (µs)"),
+            "average job latency"
+        );
+        assert_eq!(super::axis_desc("seconds"), "time");
+        assert_eq!(super::axis_desc("tokens/s"), "tokens/s");
+        assert_eq!(
+            super::axis_desc("cost (weighted objectives)"),
+            "cost (weighted objectives)"
+        );
+    }
 }
 
 /// The range of the positive finite `values`, widened by the factor `pad` on both sides of a
