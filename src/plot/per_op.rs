@@ -180,6 +180,8 @@ impl Figure for PerOp<'_> {
             .y_label_formatter(&|_| String::new())
             .x_desc("utilization %")
             .x_labels(6)
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .light_line_style(WHITE)
             .label_style(("sans-serif", 12))
             .draw()
             .map_err(err)?;
