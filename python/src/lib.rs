@@ -191,6 +191,102 @@ fn run_text(
     guarded(|| py.detach(run).map_err(run_err))
 }
 
+/// Evaluates a batch of points of a search config's problem in parallel, without the GIL.
+/// `points_json` is a JSON list of objects (search.space path -> value); `indices` a list of
+/// index rows (one index per dimension, as gym actions). Returns `(paths, metric names, metric
+/// columns, feasible, reason)`.
+#[pyfunction]
+#[pyo3(signature = (text, source="<config>", base_dir=".", overrides=Vec::new(), points_json=None, indices=None))]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn evaluate_batch_text(
+    py: Python<'_>,
+    text: &str,
+    source: &str,
+    base_dir: &str,
+    overrides: Vec<String>,
+    points_json: Option<String>,
+    indices: Option<Vec<Vec<i64>>>,
+) -> PyResult<(
+    Vec<String>,
+    Vec<String>,
+    Vec<Vec<f64>>,
+    Vec<bool>,
+    Vec<String>,
+)> {
+    use archsim::search::{BatchPoint, MAX_BATCH};
+    let bad = |message: String| {
+        archsim::Error::Config(archsim::ConfigError {
+            file: source.into(),
+            location: None,
+            key: Some("points".into()),
+            from_override: None,
+            message,
+        })
+    };
+    let run = || -> Result<_, archsim::Error> {
+        let (cfg, _, search) = archsim::config::load_full(text, source, &overrides)?;
+        let search = search.ok_or_else(|| {
+            archsim::Error::Config(archsim::ConfigError {
+                file: source.into(),
+                location: None,
+                key: Some("search".into()),
+                from_override: None,
+                message: "missing: evaluate_batch needs a `search:` section (its space names the \
+                          points' dimensions, its constraints decide feasibility)"
+                    .into(),
+            })
+        })?;
+        let problem = archsim::search::problem(&cfg, &search, Path::new(base_dir))?;
+        let paths: Vec<String> = problem
+            .space()
+            .params
+            .iter()
+            .map(|p| p.path.clone())
+            .collect();
+        let points: Vec<BatchPoint> = match (points_json, indices) {
+            (Some(j), None) => {
+                let list: Vec<serde_json::Map<String, Value>> = serde_json::from_str(&j)
+                    .map_err(|e| bad(format!("points must be a list of mappings: {e}")))?;
+                list.into_iter()
+                    .enumerate()
+                    .map(|(n, mut m)| {
+                        if let Some(k) = m.keys().find(|k| !paths.contains(k)) {
+                            return Err(bad(format!(
+                                "point {n}: `{k}` is not a dimension of search.space (known: {})",
+                                paths.join(", ")
+                            )));
+                        }
+                        let values = paths
+                            .iter()
+                            .map(|p| {
+                                m.remove(p)
+                                    .ok_or_else(|| bad(format!("point {n} has no value for `{p}`")))
+                            })
+                            .collect::<Result<Vec<Value>, _>>()?;
+                        Ok(BatchPoint::Values(values))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            (None, Some(rows)) => rows.into_iter().map(BatchPoint::Indices).collect(),
+            _ => return Err(bad("give points as mappings or as index rows".into())),
+        };
+        if points.len() > MAX_BATCH {
+            return Err(bad(format!(
+                "{} points is more than the limit of {MAX_BATCH} (MAX_BATCH); split the batch",
+                points.len()
+            )));
+        }
+        let cols = archsim::search::evaluate_batch(&problem, &search, &points);
+        let (names, columns): (Vec<String>, Vec<Vec<f64>>) = cols
+            .metrics
+            .into_iter()
+            .map(|(n, c)| (n.to_string(), c))
+            .unzip();
+        Ok((paths, names, columns, cols.feasible, cols.reason))
+    };
+    guarded(|| py.detach(run).map_err(run_err))
+}
+
 fn run_err(e: archsim::Error) -> PyErr {
     if e.is_bad_input() {
         ConfigError::new_err(e.to_string())
@@ -675,6 +771,7 @@ fn _archsim(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(simulate_text, m)?)?;
     m.add_function(wrap_pyfunction!(search_text, m)?)?;
     m.add_function(wrap_pyfunction!(run_text, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate_batch_text, m)?)?;
     m.add_function(wrap_pyfunction!(models, m)?)?;
     m.add_function(wrap_pyfunction!(sweep_points, m)?)?;
     m.add_function(wrap_pyfunction!(sweep_point, m)?)?;

@@ -119,3 +119,39 @@ def test_run_dispatches_as_the_cli_does(tmp_path):
         archsim.run(ROOT / "configs" / "sweep" / "systolic_grid.yaml")
     with pytest.raises(TypeError):
         archsim.run(BASE, out=3)
+
+
+def test_evaluate_batch_columns_match_single_runs():
+    import numpy as np
+
+    cfg = ROOT / "configs" / "search" / "resnet18_bo.yaml"
+    paths = archsim.evaluate_batch(cfg, [])["paths"]
+    assert paths and all(isinstance(p, str) for p in paths)
+    idx = np.array([[0] * len(paths), [1] * len(paths), [2] * len(paths)], dtype=np.int64)
+    cols = archsim.evaluate_batch(cfg, idx)
+    assert cols["latency_s"].shape == (3,) and cols["feasible"].dtype == bool
+    # The same designs as dicts of values give the same columns.
+    hist = archsim.search(cfg, overrides=["search.budget=4", "search.agent={kind: random}"])["history"]
+    dicts = [h["point"] for h in hist]
+    by_dict = archsim.evaluate_batch(cfg, dicts)
+    for h, lat, ok in zip(hist, by_dict["latency_s"], by_dict["feasible"]):
+        assert ok == h["feasible"]
+        if h["metrics"]:
+            assert lat == h["metrics"]["latency_s"]
+    # A design outside the constraints keeps its metrics and says why it is infeasible.
+    tight = archsim.evaluate_batch(cfg, idx, overrides=["search.constraints=[{metric: area_mm2, max: 0.001}]"])
+    assert not tight["feasible"].any()
+    assert all("violates area_mm2 <= 0.001" in r for r in tight["reason"])
+    assert np.isfinite(tight["latency_s"]).all()
+    # Out-of-domain indices are infeasible rows, not exceptions.
+    bad = archsim.evaluate_batch(cfg, np.array([[10**6] * len(paths)]))
+    assert not bad["feasible"][0] and bad["reason"][0] and np.isnan(bad["latency_s"][0])
+    # Malformed batches raise.
+    with pytest.raises(archsim.ConfigError, match="not a dimension of search.space"):
+        archsim.evaluate_batch(cfg, [{"accelerator.rowz": 8}])
+    with pytest.raises(archsim.ConfigError, match="integers of shape"):
+        archsim.evaluate_batch(cfg, np.zeros((2, len(paths))))
+    with pytest.raises(TypeError):
+        archsim.evaluate_batch(cfg, 42)
+    with pytest.raises(archsim.ConfigError, match="search"):
+        archsim.evaluate_batch(BASE, [])

@@ -262,6 +262,20 @@ fn series_names<T>(items: &[T], name: impl Fn(&T) -> &str) -> Vec<String> {
     names
 }
 
+/// The range of the positive finite `values`, widened by the factor `pad` on both sides of a
+/// log axis (`1..10` when there is none).
+fn log_range(values: impl Iterator<Item = f64>, pad: f64) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::MAX, f64::MIN);
+    for v in values.filter(|v| v.is_finite() && *v > 0.0) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if lo > hi {
+        return (1.0, 10.0);
+    }
+    (lo / pad, hi * pad)
+}
+
 #[cfg(test)]
 mod tick_tests {
     use super::eng_tick;
@@ -291,18 +305,4 @@ mod tick_tests {
             "cost (weighted objectives)"
         );
     }
-}
-
-/// The range of the positive finite `values`, widened by the factor `pad` on both sides of a
-/// log axis (`1..10` when there is none).
-fn log_range(values: impl Iterator<Item = f64>, pad: f64) -> (f64, f64) {
-    let (mut lo, mut hi) = (f64::MAX, f64::MIN);
-    for v in values.filter(|v| v.is_finite() && *v > 0.0) {
-        lo = lo.min(v);
-        hi = hi.max(v);
-    }
-    if lo > hi {
-        return (1.0, 10.0);
-    }
-    (lo / pad, hi * pad)
 }
