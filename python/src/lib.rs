@@ -451,6 +451,126 @@ fn step_tuple<'py>(py: Python<'py>, s: Step) -> PyResult<StepTuple<'py>> {
     Ok((s.obs, s.reward, s.terminated, s.truncated, info))
 }
 
+/// What one vectorized step returns: per environment, the observation, reward, terminated,
+/// truncated, feasible, reason ("" when feasible) and raw metrics.
+type VecStep = (
+    Vec<Vec<f64>>,
+    Vec<f64>,
+    Vec<bool>,
+    Vec<bool>,
+    Vec<bool>,
+    Vec<String>,
+    Vec<Vec<f64>>,
+);
+
+/// N copies of one environment stepped together: one call from Python steps all of them in
+/// parallel (rayon) with the GIL released. The vector environment of
+/// `gymnasium.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point")`.
+#[pyclass(module = "archsim._archsim")]
+struct DseVecCore {
+    envs: Vec<DseEnv>,
+}
+
+#[pymethods]
+impl DseVecCore {
+    /// `num_envs` copies of the environment of a single core.
+    #[new]
+    fn new(core: &DseEnvCore, num_envs: usize) -> PyResult<Self> {
+        if num_envs == 0 || num_envs > 65_536 {
+            return Err(ConfigError::new_err(format!(
+                "num_envs must be between 1 and 65536, not {num_envs}"
+            )));
+        }
+        Ok(DseVecCore {
+            envs: vec![core.env.clone(); num_envs],
+        })
+    }
+
+    /// Starts every episode (`seeds[i]` for environment i); returns the observations.
+    fn reset(&mut self, seeds: Vec<Option<u64>>) -> PyResult<Vec<Vec<f64>>> {
+        if seeds.len() != self.envs.len() {
+            return Err(PyValueError::new_err("one seed (or None) per environment"));
+        }
+        Ok(self
+            .envs
+            .iter_mut()
+            .zip(seeds)
+            .map(|(e, s)| e.reset(s))
+            .collect())
+    }
+
+    /// Steps every environment whose `reset_mask` is false with its action and resets the
+    /// others (their episode ended on the previous step: gymnasium's next-step autoreset,
+    /// reward 0), all in parallel.
+    fn step(
+        &mut self,
+        py: Python<'_>,
+        actions: Vec<Vec<i64>>,
+        reset_mask: Vec<bool>,
+    ) -> PyResult<VecStep> {
+        let n = self.envs.len();
+        if actions.len() != n || reset_mask.len() != n {
+            return Err(ActionError::new_err(format!(
+                "one action and one reset flag per environment ({n})"
+            )));
+        }
+        let envs = &mut self.envs;
+        let run = || -> Result<Vec<Step>, GymError> {
+            use rayon::prelude::*;
+            envs.par_iter_mut()
+                .zip(actions.par_iter())
+                .zip(reset_mask.par_iter())
+                .map(|((e, a), &reset)| {
+                    if reset {
+                        let obs = e.reset(None);
+                        Ok(Step {
+                            obs,
+                            reward: 0.0,
+                            terminated: false,
+                            truncated: false,
+                            info: archsim::gym::StepInfo {
+                                feasible: true,
+                                reason: None,
+                                metrics: vec![0.0; METRICS.len()],
+                                point: Vec::new(),
+                                step: 0,
+                            },
+                        })
+                    } else {
+                        e.step(a)
+                    }
+                })
+                .collect()
+        };
+        let steps = guarded(|| py.detach(run).map_err(gym_err))?;
+        let mut out: VecStep = Default::default();
+        for s in steps {
+            out.0.push(s.obs);
+            out.1.push(s.reward);
+            out.2.push(s.terminated);
+            out.3.push(s.truncated);
+            out.4.push(s.info.feasible);
+            out.5.push(s.info.reason.unwrap_or_default());
+            out.6.push(s.info.metrics);
+        }
+        Ok(out)
+    }
+
+    /// Mean seconds of one vectorized step over `n` calls (every environment stepping
+    /// `action`, autoreset as in `step`): the Rust side's cost, for benchmarks.
+    fn time_steps(&mut self, py: Python<'_>, action: Vec<i64>, n: usize) -> PyResult<f64> {
+        let k = self.envs.len();
+        let t0 = std::time::Instant::now();
+        let mut done = vec![false; k];
+        for _ in 0..n {
+            let (.., term, trunc, _, _, _) =
+                self.step(py, vec![action.clone(); k], done.clone())?;
+            done = term.iter().zip(&trunc).map(|(a, b)| *a || *b).collect();
+        }
+        Ok(t0.elapsed().as_secs_f64() / n.max(1) as f64)
+    }
+}
+
 /// The Rust environment behind `archsim.envs` (one design evaluated per step).
 #[pyclass(module = "archsim._archsim")]
 struct DseEnvCore {
@@ -782,6 +902,7 @@ fn _archsim(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(metric_names, m)?)?;
     m.add_function(wrap_pyfunction!(codesign_presets, m)?)?;
     m.add_class::<DseEnvCore>()?;
+    m.add_class::<DseVecCore>()?;
     m.add_class::<CoDesignEnvCore>()?;
     Ok(())
 }

@@ -8,6 +8,9 @@ Gymnasium ids (``gymnasium.make(id, **kwargs)``):
 * ``archsim/Dse-v0`` — any config: ``gymnasium.make("archsim/Dse-v0", config=dict_or_path)``;
   without arguments it is the ``SystolicGemm`` problem (every registered id constructs with
   its defaults).
+* ``archsim/SystolicResNet18-v0``, ``SystolicGemm-v0`` and ``Dse-v0`` also build N copies
+  stepped together in Rust (one call, in parallel, without the GIL):
+  ``gymnasium.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point")``.
 * ``archsim/CoDesign-v0`` — network/hardware co-design (NASAIC's two tasks on the built-in
   NAS-Bench-201 sample; ``config=`` a ``codesign:`` config, ``accuracy_fn=`` a Python oracle).
 
@@ -28,6 +31,7 @@ import gymnasium
 from .codesign import CoDesignEnv, CoDesignParallelEnv
 from .dse import DseEnv
 from .marl import DseParallelEnv
+from .vector import DseVectorEnv
 
 GYMNASIUM_IDS = {
     "archsim/SystolicResNet18-v0": {"preset": "SystolicResNet18"},
@@ -45,7 +49,12 @@ _CODESIGN_IDS = {"archsim/CoDesign-v0": {"preset": "CoDesign"}}
 
 for _id, _kwargs in GYMNASIUM_IDS.items():
     if _id not in gymnasium.registry:
-        gymnasium.register(id=_id, entry_point="archsim.envs.dse:DseEnv", kwargs=_kwargs)
+        gymnasium.register(
+            id=_id,
+            entry_point="archsim.envs.dse:DseEnv",
+            vector_entry_point="archsim.envs.vector:DseVectorEnv",
+            kwargs=_kwargs,
+        )
 for _id, _kwargs in _CODESIGN_IDS.items():
     if _id not in gymnasium.registry:
         gymnasium.register(id=_id, entry_point="archsim.envs.codesign:_make_codesign", kwargs=_kwargs)
@@ -75,4 +84,4 @@ def list_envs(kind: str | None = None) -> Any:
     return kinds[kind]
 
 
-__all__ = ["DseEnv", "DseParallelEnv", "CoDesignEnv", "CoDesignParallelEnv", "parallel_env", "list_envs", "GYMNASIUM_IDS", "PARALLEL_ENVS"]
+__all__ = ["DseEnv", "DseVectorEnv", "DseParallelEnv", "CoDesignEnv", "CoDesignParallelEnv", "parallel_env", "list_envs", "GYMNASIUM_IDS", "PARALLEL_ENVS"]
