@@ -10,6 +10,7 @@ True
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence, Union
@@ -145,17 +146,34 @@ def evaluate_batch(config: ConfigLike, points: Any, overrides: Sequence[str] = (
     if isinstance(points, np.ndarray) or (
         isinstance(points, (list, tuple)) and points and not isinstance(points[0], Mapping)
     ):
-        arr = np.asarray(points)
-        if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.integer):
+        try:
+            arr = np.asarray(points)
+        except ValueError:
+            # Rows of different lengths: each row checked on its own (the error names the row).
+            arr = None
+        if arr is None:
+            rows = []
+            for n, row in enumerate(points):
+                r = np.asarray(row)
+                if r.ndim != 1 or not np.issubdtype(r.dtype, np.integer):
+                    raise ConfigError(f"point {n} must be a row of integer indices, not {row!r}")
+                rows.append(r.astype(np.int64).tolist())
+        elif arr.ndim != 2 or not np.issubdtype(arr.dtype, np.integer):
             raise ConfigError(
                 f"points as an array must be integers of shape (n, dims), not {arr.dtype} of shape {arr.shape}"
             )
-        paths, names, cols, feasible, reason = evaluate_batch_text(
-            text, source, base, over, indices=arr.astype(np.int64).tolist()
-        )
+        else:
+            rows = arr.astype(np.int64).tolist()
+        paths, names, cols, feasible, reason = evaluate_batch_text(text, source, base, over, indices=rows)
     elif isinstance(points, (list, tuple)):
+        for n, p in enumerate(points):
+            if not isinstance(p, Mapping):
+                raise TypeError(f"point {n} must be a dict (search.space path -> value), not {type(p).__name__}")
+            for k, v in p.items():
+                if isinstance(v, float) and not math.isfinite(v):
+                    raise ConfigError(f"point {n}: `{k}` is {v!r}; give a finite number")
         try:
-            payload = json.dumps([dict(p) for p in points])
+            payload = json.dumps([dict(p) for p in points], allow_nan=False)
         except (TypeError, ValueError) as e:
             raise ConfigError(f"points are not JSON-serializable: {e}") from None
         paths, names, cols, feasible, reason = evaluate_batch_text(text, source, base, over, points_json=payload)

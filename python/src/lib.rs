@@ -256,18 +256,52 @@ fn evaluate_batch_text(
                                 paths.join(", ")
                             )));
                         }
-                        let values = paths
+                        let values = problem
+                            .space()
+                            .params
                             .iter()
                             .map(|p| {
-                                m.remove(p)
-                                    .ok_or_else(|| bad(format!("point {n} has no value for `{p}`")))
+                                let v = m.remove(&p.path).ok_or_else(|| {
+                                    bad(format!("point {n} has no value for `{}`", p.path))
+                                })?;
+                                if p.domain.contains(&v) {
+                                    Ok(v)
+                                } else {
+                                    Err(bad(format!(
+                                        "point {n}: `{}` = {v} is outside its domain ({})",
+                                        p.path,
+                                        p.domain.describe()
+                                    )))
+                                }
                             })
                             .collect::<Result<Vec<Value>, _>>()?;
                         Ok(BatchPoint::Values(values))
                     })
                     .collect::<Result<_, _>>()?
             }
-            (None, Some(rows)) => rows.into_iter().map(BatchPoint::Indices).collect(),
+            (None, Some(rows)) => {
+                let params = &problem.space().params;
+                for (n, row) in rows.iter().enumerate() {
+                    if row.len() != params.len() {
+                        return Err(bad(format!(
+                            "point {n} has {} indices; the space has {} dimensions ({})",
+                            row.len(),
+                            params.len(),
+                            paths.join(", ")
+                        )));
+                    }
+                    for (p, &i) in params.iter().zip(row) {
+                        if i < 0 || i as u64 >= p.domain.len() {
+                            return Err(bad(format!(
+                                "point {n}: index {i} of `{}` is outside 0..{}",
+                                p.path,
+                                p.domain.len() - 1
+                            )));
+                        }
+                    }
+                }
+                rows.into_iter().map(BatchPoint::Indices).collect()
+            }
             _ => return Err(bad("give points as mappings or as index rows".into())),
         };
         if points.len() > MAX_BATCH {

@@ -143,9 +143,18 @@ def test_evaluate_batch_columns_match_single_runs():
     assert not tight["feasible"].any()
     assert all("violates area_mm2 <= 0.001" in r for r in tight["reason"])
     assert np.isfinite(tight["latency_s"]).all()
-    # Out-of-domain indices are infeasible rows, not exceptions.
-    bad = archsim.evaluate_batch(cfg, np.array([[10**6] * len(paths)]))
-    assert not bad["feasible"][0] and bad["reason"][0] and np.isnan(bad["latency_s"][0])
+    # A design that cannot be built is an infeasible row with its reason.
+    odd = archsim.evaluate_batch(cfg, [{**dicts[0], "accelerator.rows": 8, "accelerator.cols": 8}])
+    assert odd["feasible"].shape == (1,)
+    # Malformed batches raise, naming the point and the key.
+    with pytest.raises(archsim.ConfigError, match=r"point 0: index 1000000 of `accelerator.rows` is outside 0..5"):
+        archsim.evaluate_batch(cfg, np.array([[10**6] * len(paths)]))
+    with pytest.raises(archsim.ConfigError, match=r"point 1 has 2 indices"):
+        archsim.evaluate_batch(cfg, [[0] * len(paths), [0, 0]])
+    with pytest.raises(archsim.ConfigError, match=r"point 0: `accelerator.rows` = 48 is outside its domain \(pow2 \[8, 256\]\)"):
+        archsim.evaluate_batch(cfg, [{**dicts[0], "accelerator.rows": 48}])
+    with pytest.raises(archsim.ConfigError, match=r"point 0: `accelerator.rows` is nan"):
+        archsim.evaluate_batch(cfg, [{**dicts[0], "accelerator.rows": float("nan")}])
     # Malformed batches raise.
     with pytest.raises(archsim.ConfigError, match="not a dimension of search.space"):
         archsim.evaluate_batch(cfg, [{"accelerator.rowz": 8}])
