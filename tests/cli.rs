@@ -1590,7 +1590,48 @@ fn sn40l_repro_config_runs_and_keeps_the_papers_orderings() {
     assert_eq!(head("coe_serving.csv"), "platform,requests_per_s");
     let md = std::fs::read_to_string(out.join("README.md")).unwrap();
     assert!(md.contains("| paper |") && md.contains("3.7x"));
+    assert!(md.contains("## Sensitivity") && md.contains("DGX pricing"));
     assert!(out.join("fusion.png").exists() && out.join("coe_serving.png").exists());
+    // Bounds of issue 18: fusion within 30% of the paper's ranges, expert switch within 20%
+    // of 15x (H100) and 31x (A100).
+    for f in &r.fusion {
+        let sp = f.unfused_s / f.fused_s;
+        let (lo, hi) = match f.phase {
+            archsim::workloads::llm::Phase::Prefill => (1.5, 3.0),
+            archsim::workloads::llm::Phase::Decode => (1.0, 13.0),
+        };
+        assert!(sp >= lo * 0.7 && sp <= hi * 1.3, "{}: {sp}", f.name);
+    }
+    let (h, a) = (
+        sw("dgx_h100_host") / sw("rdu_ddr"),
+        sw("dgx_a100_host") / sw("rdu_ddr"),
+    );
+    assert!((h / 15.0 - 1.0).abs() <= 0.2, "{h}");
+    assert!((a / 31.0 - 1.0).abs() <= 0.2, "{a}");
+    // A rerun writes the same bytes, and the checked-in results are those bytes.
+    let again = tmp("sn40l_repro_again");
+    archsim::sn40l::write(&study, &archsim::sn40l::run(&study).unwrap(), &again).unwrap();
+    for f in [
+        "README.md",
+        "fusion.csv",
+        "switching.csv",
+        "coe_serving.csv",
+        "coe_scaling.csv",
+        "fusion.svg",
+        "coe_serving.svg",
+    ] {
+        let a = std::fs::read(out.join(f)).unwrap();
+        assert_eq!(
+            a,
+            std::fs::read(again.join(f)).unwrap(),
+            "{f} differs on a rerun"
+        );
+        assert_eq!(
+            a,
+            std::fs::read(root().join("results/sn40l").join(f)).unwrap(),
+            "results/sn40l/{f} is stale: archsim run configs/repro/sn40l.yaml --out results/sn40l"
+        );
+    }
 }
 
 #[test]

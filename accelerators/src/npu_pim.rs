@@ -27,7 +27,7 @@
 //! | `neupims` | NPU | PIM, dual row buffers | NPU traffic and PIM commands proceed together; the batch is split into `sub_batches` sub-batches whose graphs are scheduled together, so one sub-batch's GEMMs overlap another's attention |
 //!
 //! Routing is by arithmetic intensity: ops for which [`Op::is_gemm_like`] holds go to the NPU's
-//! systolic arrays (output-stationary; a GEMM whose weight is shared by the batch stacks the
+//! systolic arrays (`dataflow`, weight-stationary by default; a GEMM whose weight is shared by the batch stacks the
 //! batch into its rows); attention that is not GEMM-like (decode: one query row) goes to the
 //! PIM; other GEMV-like products (and, in `npu_only`, decode attention) run on the NPU's vector
 //! unit at one MAC per lane per cycle, where a systolic array would use one row in 128; the
@@ -327,6 +327,8 @@ pub struct NpuPimConfig {
     pub arrays: u32,
     /// Rows and columns of each array (default 128).
     pub array_dim: u32,
+    /// Dataflow of the arrays (default `ws`: the authors' NPU core is weight-stationary).
+    pub dataflow: Dataflow,
     /// Vector-unit lanes (default 1024 = 8 vector units × 128 lanes).
     pub vector_lanes: u64,
     /// NPU and DRAM command clock in MHz (default 1000).
@@ -351,6 +353,11 @@ pub struct NpuPimConfig {
     /// Bytes one PIM column command (COMP) consumes per bank (default 32: 16 fp16
     /// multipliers per bank).
     pub pim_col_bytes: u64,
+    /// On-chip SRAM of the NPU, MB (default 134.218: the authors' 134218 KB scratchpad). In
+    /// `neupims` mode, when one layer's weights fit it, the sub-batches after the first reuse
+    /// the weights the first brought in (their FC layers run back to back around the other
+    /// sub-batch's attention) instead of reading them from HBM again.
+    pub sram_mb: f64,
     /// Sub-batches interleaved in `neupims` mode (default 2, as in the paper).
     pub sub_batches: u64,
     /// Smallest batch that `neupims` mode splits into sub-batches (default 256: the authors
@@ -374,6 +381,7 @@ impl Default for NpuPimConfig {
             gpu_preset: "a100_80gb".into(),
             arrays: 8,
             array_dim: 128,
+            dataflow: Dataflow::Ws,
             vector_lanes: 1024,
             freq_mhz: 1000.0,
             channels: 32,
@@ -384,6 +392,7 @@ impl Default for NpuPimConfig {
             pim_act_banks: 4,
             pim_acts_per_faw: 2,
             pim_col_bytes: 32,
+            sram_mb: 134.218,
             sub_batches: 2,
             sub_batch_min: 256,
             link_gbps: 300.0,
@@ -448,6 +457,9 @@ impl NpuPimConfig {
                 "must be at most row_bytes, with at most 4096 PIM columns per row",
             );
         }
+        if !(self.sram_mb.is_finite() && self.sram_mb >= 0.0) {
+            return bad("sram_mb", "must be a non-negative number");
+        }
         for (k, v) in [
             ("freq_mhz", self.freq_mhz),
             ("link_gbps", self.link_gbps),
@@ -509,13 +521,15 @@ pub struct NpuPim {
     pim_rows: Vec<u64>,
     /// Effective external bytes per cycle of the whole HBM (streaming reads, all channels).
     ext_bytes_per_cycle: f64,
+    /// Whether the sub-batches after the first find their layer's weights in SRAM.
+    reuse_weights: bool,
 }
 
 impl NpuPim {
     /// Builds the model, validating the config.
     pub fn new(cfg: &NpuPimConfig) -> Result<NpuPim, AccelError> {
         cfg.validate()?;
-        let mut sc = SystolicConfig::new(cfg.array_dim, cfg.array_dim, Dataflow::Os);
+        let mut sc = SystolicConfig::new(cfg.array_dim, cfg.array_dim, cfg.dataflow);
         sc.word_bytes = 2;
         sc.freq_mhz = cfg.freq_mhz;
         let array = Systolic::new(sc)?;
@@ -536,11 +550,31 @@ impl NpuPim {
         let ext = stream_rows(&cfg.timing, banks, cols, SIM_ROWS, ColumnMode::External);
         let bytes = SIM_ROWS * cfg.banks * cfg.row_bytes;
         Ok(NpuPim {
+            reuse_weights: false,
             ext_bytes_per_cycle: bytes as f64 / ext.max(1) as f64 * cfg.channels as f64,
             array,
             pim_rows,
             cfg: cfg.clone(),
         })
+    }
+
+    /// The model for one step graph `w` (from [`step_workload`]): in `neupims` mode with
+    /// sub-batches, whether one layer's FC weights fit the SRAM (`sram_mb`), so that the
+    /// sub-batches after the first read none of them from HBM.
+    pub fn for_step(cfg: &NpuPimConfig, w: &Workload) -> Result<NpuPim, AccelError> {
+        let mut acc = NpuPim::new(cfg)?;
+        let layers = w.llm.as_ref().map_or(0, |i| i.layers);
+        let first: u64 = w
+            .graph
+            .node_weights()
+            .filter(|op| op.name.starts_with("sb0.") && matches!(op.kind, OpKind::Gemm(_)))
+            .map(|op| op.weight_elems() * op.dtype.bytes())
+            .sum();
+        acc.reuse_weights = cfg.mode == PimMode::Neupims
+            && first > 0
+            && layers > 0
+            && (first / layers) as f64 <= cfg.sram_mb * 1e6;
+        Ok(acc)
     }
 
     /// The config.
@@ -623,7 +657,11 @@ impl NpuPim {
                 Systolic::compute_cycles(&self.array.fold(&g))
             })
             .sum();
-        let bytes = op.bytes_read() + op.bytes_written();
+        let mut bytes = op.bytes_read() + op.bytes_written();
+        let later_sub_batch = op.name.starts_with("sb") && !op.name.starts_with("sb0.");
+        if self.reuse_weights && later_sub_batch && matches!(op.kind, OpKind::Gemm(_)) {
+            bytes = bytes.saturating_sub(op.weight_elems_read() * op.dtype.bytes());
+        }
         let mem = self.mem_cycles(bytes);
         let wb = op.dtype.bytes();
         Cost {
@@ -988,8 +1026,8 @@ pub fn step_latency_s(
         })?;
         return Ok(gpu(cfg)?.predict(&w));
     }
-    let acc = NpuPim::new(cfg)?;
     let w = step_workload(cfg, step, dtype)?;
+    let acc = NpuPim::for_step(cfg, &w)?;
     let m = pipeline::mapping(&w, &acc)?;
     let s = pipeline::schedule(&m, &acc)?;
     Ok(s.makespan.get() as f64 / (cfg.freq_mhz * 1e6))
@@ -1023,7 +1061,7 @@ pub fn evaluate(
         return run(w, &acc, config_hash, seed);
     };
     let graph = step_workload(cfg, step, dtype)?;
-    let report = run(&graph, &acc, config_hash, seed)?;
+    let report = run(&graph, &NpuPim::for_step(cfg, &graph)?, config_hash, seed)?;
     let (prefill, decode, context) = step.serving_steps();
     let ttft = match step.phase {
         Phase::Prefill => report.latency_s,
