@@ -1562,8 +1562,8 @@ fn neupims_results_enforce_capacity_keep_orderings_and_rerun_identically() {
         lines.next().unwrap(),
         "model,tp,pp,batch,mode,tokens_per_s,memory_gb_per_device,capacity_gb"
     );
-    let mut points: std::collections::BTreeMap<(String, u64), Vec<(String, Option<f64>)>> =
-        Default::default();
+    type Modes = Vec<(String, Option<f64>)>;
+    let mut points: std::collections::BTreeMap<(String, u64), Modes> = Default::default();
     for l in lines {
         let f: Vec<&str> = l.split(',').collect();
         assert_eq!(f.len(), 8, "{l}");
