@@ -201,7 +201,7 @@ fn main() -> Result<(), String> {
     // Sensitivity: the context (the traces' mean, halved and doubled) against the arrays'
     // dataflow (how the FC layers are priced), and against the GPU baseline.
     let ctxs = [ctx / 2, ctx, ctx * 2];
-    let flows = [Dataflow::Ws, Dataflow::Os];
+    let flows = [Dataflow::Os, Dataflow::Ws];
     let mut faw_grid: Vec<Vec<[(f64, usize); 3]>> = Vec::new();
     for &c in &ctxs {
         let mut line = Vec::new();
@@ -301,11 +301,12 @@ fn main() -> Result<(), String> {
          Each cell is the geometric-mean speedup (and the number of points that fit) with one \
          or two assumptions moved; the middle row is the base. The context stands in for the \
          request mix (attention's share of a step grows with it); the dataflow sets how the \
-         FC layers are priced: `ws` (the authors' weight-stationary core, the base) costs \
-         2 x 128 + 128 + M - 2 cycles per 128 x 128 weight tile for M batch rows, so decode \
-         GEMMs of 128-512 rows use 25-65% of the arrays; `os` streams the weights against \
-         the HBM instead. (The PIM activation rate, 1 to 4 G_ACTs per tFAW, moves no ratio by \
-         more than 0.1x.)\n\n",
+         FC layers are priced: `os` (the base) fills the arrays once per output tile and \
+         streams K, as the authors' pipelined weight-stationary core times a GEMM \
+         (src/SystolicWS.cc hides each weight preload behind the previous instruction); `ws` \
+         pays 2 x 128 + 128 cycles of fill on every 128 x 128 weight tile, so decode GEMMs of \
+         128-512 rows use 25-65% of the arrays. (The PIM activation rate, 1 to 4 G_ACTs per \
+         tFAW, moves no ratio by more than 0.1x.)\n\n",
     );
     for (i, (mode, paper)) in PAPER.iter().enumerate().skip(1) {
         writeln!(
@@ -345,6 +346,16 @@ fn main() -> Result<(), String> {
     let (v_ratio, _) = geomean(&rows, 2);
     let acc = archsim::accelerators::npu_pim::NpuPim::new(base).map_err(|e| e.to_string())?;
     let bus_tb_s = acc.external_bytes_per_cycle() * base.freq_mhz * 1e6 / 1e12;
+    let above: Vec<String> = rows
+        .iter()
+        .filter(|r| matches!((r.tps[2], r.tps[3]), (Some(v), Some(p)) if p > v))
+        .map(|r| format!("{} batch {}", r.model, r.batch))
+        .collect();
+    let above = if above.is_empty() {
+        "no point".to_string()
+    } else {
+        above.join(", ")
+    };
     let pim_rows = 64;
     let pim_x = (pim_rows * base.banks * base.row_bytes * base.channels) as f64
         / acc.pim_stream_cycles(pim_rows) as f64
@@ -368,19 +379,17 @@ fn main() -> Result<(), String> {
          repository has no GPU configuration or GPU measurements to take that baseline from.\n\
          * **over npu_only: {n_ratio:.2}x (paper 2.4x).** NPU-only reads the KV cache over \
          the bus (their FusedMHA moves K and V in from DRAM), so NeuPIMs gains attention's \
-         share; at the traces' mean context of {ctx} tokens the FC layers, priced on \
-         weight-stationary folds, are most of an NPU-only step. The ratio rises with the \
-         context (sensitivity table: it reaches the paper's at twice the context, where only \
-         one point still fits).\n\
+         share only; at the traces' mean context of {ctx} tokens the FC layers, whose weights \
+         stream over the same 1 TB/s bus in every NPU mode, are most of an NPU-only step. The \
+         ratio rises with the context (sensitivity table).\n\
          * **over npu_pim_naive: {v_ratio:.2}x (paper 1.6x).** Sub-batch interleaving splits \
-         the batch into two GEMMs of half the rows: on weight-stationary folds each weight \
-         tile then pays its fill twice, and on output-stationary ones the weights stream \
-         twice unless a layer's weights stay in the 134 MB SRAM (only GPT-3 7B: 100 MB per \
-         layer per device at tp 4). The overlap it buys (the shorter of the FC and PIM \
-         phases) is smaller than that cost at batch 256, so NeuPIMs is below naive there and \
-         above it only for GPT-3 7B at batch 512. The paper's gain needs FC layers whose \
-         cost does not grow when the batch is halved, which the authors' configuration does \
-         not give archsim's array model.\n\
+         the batch into two GEMMs of half the rows, and each reads the layer's weights from \
+         HBM again unless they stay in the 134 MB SRAM (GPT-3 7B only: 100 MB per layer per \
+         device at tp 4; 13B, 30B and 175B need 157-453 MB). The overlap it buys (the shorter \
+         of the FC and PIM phases) is smaller than a second pass over the weights, so NeuPIMs \
+         is above naive only at {above}. The paper's gain needs FC layers whose cost does not \
+         grow when the batch is split, which the authors' configuration does not give \
+         archsim's model.\n\
          * **Per-model ordering.** The paper orders neupims > naive > npu_only > gpu_only for \
          every model; here that order holds only where marked in the table above.\n"
     )
@@ -400,7 +409,7 @@ fn main() -> Result<(), String> {
          other's attention.\n\
          * **PIM GEMV**: command-level per channel; a G_ACT opens a bank group's 4 banks, two \
          G_ACTs per tFAW (30 cycles) per channel, then COMPs of 32 B per bank every 2 cycles. \
-         The activation window, not the MAC rate, bounds PIM (see the ratio below).\n\
+         The activation window, not the MAC rate, bounds PIM (its rate over the bus's is given above).\n\
          * **gpu_only**: archsim's calibrated GPU model (A100-80GB preset, CUDA graphs) on the \
          same number of GPUs; its 2.0 TB/s per device is twice the NPU's 1.0 TB/s (32 channels \
          x 32 GB/s).\n\n\

@@ -27,7 +27,7 @@
 //! | `neupims` | NPU | PIM, dual row buffers | NPU traffic and PIM commands proceed together; the batch is split into `sub_batches` sub-batches whose graphs are scheduled together, so one sub-batch's GEMMs overlap another's attention |
 //!
 //! Routing is by arithmetic intensity: ops for which [`Op::is_gemm_like`] holds go to the NPU's
-//! systolic arrays (`dataflow`, weight-stationary by default; a GEMM whose weight is shared by the batch stacks the
+//! systolic arrays (`dataflow`, output-stationary folds by default; a GEMM whose weight is shared by the batch stacks the
 //! batch into its rows); attention that is not GEMM-like (decode: one query row) goes to the
 //! PIM; other GEMV-like products (and, in `npu_only`, decode attention) run on the NPU's vector
 //! unit at one MAC per lane per cycle, where a systolic array would use one row in 128; the
@@ -327,7 +327,9 @@ pub struct NpuPimConfig {
     pub arrays: u32,
     /// Rows and columns of each array (default 128).
     pub array_dim: u32,
-    /// Dataflow of the arrays (default `ws`: the authors' NPU core is weight-stationary).
+    /// Dataflow of the arrays' folds (default `os`: one fill per output tile, K streamed, as
+    /// the authors' pipelined weight-stationary core times a GEMM; `ws` pays a weight tile's
+    /// fill on every fold).
     pub dataflow: Dataflow,
     /// Vector-unit lanes (default 1024 = 8 vector units × 128 lanes).
     pub vector_lanes: u64,
@@ -381,7 +383,7 @@ impl Default for NpuPimConfig {
             gpu_preset: "a100_80gb".into(),
             arrays: 8,
             array_dim: 128,
-            dataflow: Dataflow::Ws,
+            dataflow: Dataflow::Os,
             vector_lanes: 1024,
             freq_mhz: 1000.0,
             channels: 32,
