@@ -175,6 +175,37 @@ fn unit_of(desc: &str) -> &str {
     }
 }
 
+/// Ticks of a log axis over `[lo, hi]`: 1, 2 and 5 times each power of ten in range (every
+/// integer multiple when that gives fewer than three; only the powers of ten when a 1-2-5
+/// ladder would give more than fifteen).
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    if !(lo > 0.0 && hi > lo && lo.is_finite() && hi.is_finite()) {
+        return Vec::new();
+    }
+    let ladder = |steps: &[f64]| -> Vec<f64> {
+        let mut out = Vec::new();
+        let mut p = 10f64.powi(lo.log10().floor() as i32);
+        while p <= hi {
+            for m in steps {
+                let t = m * p;
+                if t >= lo * (1.0 - 1e-9) && t <= hi * (1.0 + 1e-9) {
+                    out.push(t);
+                }
+            }
+            p *= 10.0;
+        }
+        out
+    };
+    let ticks = ladder(&[1.0, 2.0, 5.0]);
+    if ticks.len() < 3 {
+        ladder(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0])
+    } else if ticks.len() > 15 {
+        ladder(&[1.0])
+    } else {
+        ticks
+    }
+}
+
 /// The axis description to print beside [`eng_tick`] ticks: without its unit when the ticks
 /// carry it (`average job latency (µs)` → `average job latency`, `seconds` → `time`).
 fn axis_desc(desc: &str) -> String {
@@ -294,6 +325,11 @@ mod tick_tests {
         assert_eq!(eng_tick(1.5e-3, "energy (mJ)"), "1.5 µJ");
         assert_eq!(eng_tick(0.0, "seconds"), "0 s");
         assert_eq!(eng_tick(0.0123, "cost"), "0.0123");
+        assert_eq!(
+            super::log_ticks(900.0, 70_000.0),
+            vec![1e3, 2e3, 5e3, 1e4, 2e4, 5e4]
+        );
+        assert_eq!(super::log_ticks(11.0, 35.0), vec![20.0, 30.0]);
         assert_eq!(
             super::axis_desc("average job latency (µs)"),
             "average job latency"
