@@ -223,6 +223,15 @@ def main():
     ap.add_argument("--budget", type=int, default=200)
     ap.add_argument("--no-python-baselines", action="store_true", help="skip Optuna and pymoo")
     args = ap.parse_args()
+    if not args.no_python_baselines:
+        import importlib.util
+
+        missing = [m for m in ("optuna", "pymoo") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise SystemExit(
+                f"the Python baselines need {', '.join(missing)}: install the bench extra "
+                '(pip install "./python[bench]"), or run with --no-python-baselines'
+            )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
