@@ -2319,3 +2319,40 @@ fn a_design_that_does_not_fit_is_reported_and_infeasible_in_sweeps() {
         "swapping"
     );
 }
+
+#[test]
+fn dse_suite_problems_are_beyond_enumeration_and_run() {
+    let dir = root().join("configs/search/suite");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let (_, _, search) = archsim::config::load_full(&text, "suite", &[]).unwrap();
+        let search = search.expect("a search section");
+        let space = archsim::gym::DesignSpace::from_map("search.space", &search.space).unwrap();
+        assert!(
+            space.size() >= 100_000_000,
+            "{}: {} designs",
+            f.display(),
+            space.size()
+        );
+        let out = tmp("dse_suite");
+        let o = archsim(&[
+            "run",
+            f.to_str().unwrap(),
+            "--set",
+            "search.budget=16",
+            "--json",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(r["history"].as_array().unwrap().len(), 16);
+    }
+}
