@@ -164,7 +164,7 @@ def evaluate_batch(config: ConfigLike, points: Any, overrides: Sequence[str] = (
             )
         else:
             rows = arr.astype(np.int64).tolist()
-        paths, names, cols, feasible, reason = evaluate_batch_text(text, source, base, over, indices=rows)
+        paths, sizes, names, cols, feasible, reason = evaluate_batch_text(text, source, base, over, indices=rows)
     elif isinstance(points, (list, tuple)):
         for n, p in enumerate(points):
             if not isinstance(p, Mapping):
@@ -176,11 +176,12 @@ def evaluate_batch(config: ConfigLike, points: Any, overrides: Sequence[str] = (
             payload = json.dumps([dict(p) for p in points], allow_nan=False)
         except (TypeError, ValueError) as e:
             raise ConfigError(f"points are not JSON-serializable: {e}") from None
-        paths, names, cols, feasible, reason = evaluate_batch_text(text, source, base, over, points_json=payload)
+        paths, sizes, names, cols, feasible, reason = evaluate_batch_text(text, source, base, over, points_json=payload)
     else:
         raise TypeError(f"points must be a list of dicts or an integer array, not {type(points).__name__}")
     out = {n: np.asarray(c, dtype=np.float64) for n, c in zip(names, cols)}
     out["feasible"] = np.asarray(feasible, dtype=bool)
     out["reason"] = np.asarray(reason, dtype=object)
     out["paths"] = list(paths)
+    out["sizes"] = np.asarray(sizes, dtype=np.int64)
     return out

@@ -193,8 +193,8 @@ fn run_text(
 
 /// Evaluates a batch of points of a search config's problem in parallel, without the GIL.
 /// `points_json` is a JSON list of objects (search.space path -> value); `indices` a list of
-/// index rows (one index per dimension, as gym actions). Returns `(paths, metric names, metric
-/// columns, feasible, reason)`.
+/// index rows (one index per dimension, as gym actions). Returns `(paths, values per dimension,
+/// metric names, metric columns, feasible, reason)`.
 #[pyfunction]
 #[pyo3(signature = (text, source="<config>", base_dir=".", overrides=Vec::new(), points_json=None, indices=None))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
@@ -208,6 +208,7 @@ fn evaluate_batch_text(
     indices: Option<Vec<Vec<i64>>>,
 ) -> PyResult<(
     Vec<String>,
+    Vec<u64>,
     Vec<String>,
     Vec<Vec<f64>>,
     Vec<bool>,
@@ -316,7 +317,8 @@ fn evaluate_batch_text(
             .into_iter()
             .map(|(n, c)| (n.to_string(), c))
             .unzip();
-        Ok((paths, names, columns, cols.feasible, cols.reason))
+        let sizes = problem.space().nvec();
+        Ok((paths, sizes, names, columns, cols.feasible, cols.reason))
     };
     guarded(|| py.detach(run).map_err(run_err))
 }

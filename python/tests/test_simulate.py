@@ -125,8 +125,10 @@ def test_evaluate_batch_columns_match_single_runs():
     import numpy as np
 
     cfg = ROOT / "configs" / "search" / "resnet18_bo.yaml"
-    paths = archsim.evaluate_batch(cfg, [])["paths"]
+    empty = archsim.evaluate_batch(cfg, [])
+    paths = empty["paths"]
     assert paths and all(isinstance(p, str) for p in paths)
+    assert empty["sizes"].tolist() == [6, 6, 3, 5, 5]
     idx = np.array([[0] * len(paths), [1] * len(paths), [2] * len(paths)], dtype=np.int64)
     cols = archsim.evaluate_batch(cfg, idx)
     assert cols["latency_s"].shape == (3,) and cols["feasible"].dtype == bool
