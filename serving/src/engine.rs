@@ -496,7 +496,13 @@ fn try_start(
     loop {
         if c.cfg.scheduler.chunked_prefill {
             schedule_running(c, r, st, &mut a);
+            let before = r.running.len();
             admit(c, r, st, now, &mut a);
+            if r.running.len() > before {
+                // Resumed sequences (KV back from host memory or from a prefill replica)
+                // decode in this iteration too.
+                schedule_running(c, r, st, &mut a);
+            }
         } else if !admit(c, r, st, now, &mut a) {
             schedule_running(c, r, st, &mut a);
         }

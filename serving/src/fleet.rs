@@ -197,7 +197,15 @@ impl Fleet {
                     energy.0 += r.energy_j;
                     energy.1 += r.latency_s;
                 }
-                Ok(r.latency_s)
+                // The step as the family's serving metrics price it (what `archsim run`
+                // reports as TTFT and TPOT), unless they add KV swapping; else the graph.
+                Ok(match r.llm.as_ref().filter(|l| l.kv_swap.is_none()) {
+                    Some(l) => match s {
+                        UniformStep::Prefill { .. } => l.ttft_s,
+                        UniformStep::Decode { .. } => l.tpot_s,
+                    },
+                    None => r.latency_s,
+                })
             };
             let step = StepCost::build(t_max, b_max, &extra, &mut price)?;
             let checks = if check {

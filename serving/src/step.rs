@@ -7,16 +7,21 @@
 //! ```text
 //! step_s = lin(T)                               every op but attention: T tokens in the step
 //!        + a_dec(n_dec) · Σ_decodes context      decode attention: KV tokens read
-//!        + Σ_chunks a_pre(q) · (q·c0 + q(q+1)/2)  prefill attention: query × key pairs
+//!        + Σ_chunks res(q) + a_pair(q)·(q(q+1)/2 + q·c0)   a chunk of q tokens after c0 cached
 //! ```
 //!
-//! and each term is read off priced uniform steps on a grid (powers of two, plus any fixed
-//! prompt length of the traffic):
+//! and each term is read off priced uniform steps on a grid (token counts at powers of two and
+//! halfway between them in log scale, 3·2^k, plus any fixed prompt length of the traffic):
 //!
 //! * `lin(T)` = decode of batch `T` at context 1 (attention negligible);
 //! * `a_dec(b)` = (decode(b, C) − decode(b, 1)) / (b·(C − 1)) with `C` = 1024;
-//! * `a_pre(q)` = (prefill(q) − lin(q)) / (q(q+1)/2), so a lone prefill at a grid length is
-//!   priced exactly.
+//! * `extra(q)` = prefill(q) − lin(q) (signed: a prompt's tokens can cost less than as many
+//!   decode sequences);
+//! * `a_pair(q)` = (extra(2q) − 2·extra(q)) / q², the marginal cost of one query-key pair of
+//!   attention (doubling a chunk adds q² pairs beyond twice its own; linear terms cancel),
+//!   which also prices a chunk's attention over the `c0` tokens cached before it;
+//! * `res(q)` = extra(q) − a_pair(q)·q(q+1)/2, so a lone prefill at a grid length is priced
+//!   exactly.
 //!
 //! Between knots every term is interpolated linearly (dense tables, so an iteration costs a
 //! few array reads). [`StepCost::check`] measures the error of the shortcut against the full
@@ -56,8 +61,10 @@ pub struct StepCost {
     lin: Vec<f64>,
     /// a_dec(b), s per context token, b = 0..=b_max.
     a_dec: Vec<f64>,
-    /// a_pre(q), s per query-key pair, q = 0..=t_max.
-    a_pre: Vec<f64>,
+    /// A chunk of q tokens at context 0 beyond lin and its own attention, s, q = 0..=t_max.
+    pre_extra: Vec<f64>,
+    /// The marginal cost of a query-key pair at chunk size q, s, q = 0..=t_max.
+    a_pair: Vec<f64>,
     /// The knots priced.
     pub knots: usize,
 }
@@ -75,11 +82,22 @@ pub struct StepCheck {
     pub rel_err: f64,
 }
 
-fn pow2_knots(max: u64) -> Vec<u64> {
+/// Query-key pairs of a causal chunk of q tokens.
+fn pairs(q: u64) -> f64 {
+    (q * (q + 1) / 2) as f64
+}
+
+/// Powers of two up to `max` (and `max`), and with `half` the points halfway in log scale
+/// (3·2^k).
+fn pow2_knots(max: u64, half: bool) -> Vec<u64> {
     let mut v = vec![1u64];
-    while *v.last().unwrap_or(&1) < max {
-        let n = v.last().unwrap_or(&1) * 2;
-        v.push(n.min(max));
+    let mut p = 1u64;
+    while p < max {
+        if half && p >= 2 && p + p / 2 < max {
+            v.push(p + p / 2);
+        }
+        p *= 2;
+        v.push(p.min(max));
     }
     v
 }
@@ -122,7 +140,7 @@ impl StepCost {
         price: &mut dyn FnMut(UniformStep) -> Result<f64, ServingError>,
     ) -> Result<StepCost, ServingError> {
         let t_max = t_max.max(b_max).max(1);
-        let mut t_knots = pow2_knots(t_max);
+        let mut t_knots = pow2_knots(t_max, true);
         for &p in extra_prompts {
             if p <= t_max && !t_knots.contains(&p) {
                 t_knots.push(p);
@@ -140,7 +158,7 @@ impl StepCost {
             lin_k.push((t, s));
         }
         let lin = dense(&lin_k, t_max);
-        let b_knots = pow2_knots(b_max.max(1));
+        let b_knots = pow2_knots(b_max.max(1), false);
         let mut dec_k = Vec::new();
         for &b in &b_knots {
             let hi = price(UniformStep::Decode {
@@ -152,29 +170,42 @@ impl StepCost {
             dec_k.push((b, slope));
         }
         let a_dec = dense(&dec_k, b_max.max(1));
-        let mut pre_k = Vec::new();
-        for &q in t_knots.iter().filter(|&&q| q >= 8) {
+        // A prefill chunk's cost beyond lin: its attention and what differs between a prompt's
+        // tokens and decode tokens (signed: a prompt's tokens can cost less than as many
+        // decode sequences).
+        let mut extra_k = vec![(0u64, 0.0f64)];
+        for &q in &t_knots {
             let s = price(UniformStep::Prefill {
                 batch: 1,
                 prompt: q,
             })?;
             priced += 1;
-            let pairs = (q * (q + 1) / 2) as f64;
-            pre_k.push((q, ((s - lin[q as usize]) / pairs).max(0.0)));
+            extra_k.push((q, s - lin[q as usize]));
         }
-        if pre_k.is_empty() {
-            pre_k.push((1, 0.0));
+        let at = |x: u64| extra_k.iter().find(|k| k.0 == x).map(|k| k.1);
+        // The marginal cost of a query-key pair at chunk size q: doubling a chunk adds q² pairs
+        // beyond twice its own, and cancels every term linear in q.
+        let mut pair_k = Vec::new();
+        for &q in t_knots.iter().filter(|q| q.is_power_of_two()) {
+            if let (Some(e1), Some(e2)) = (at(q), at(2 * q)) {
+                pair_k.push((q, ((e2 - 2.0 * e1) / (q * q) as f64).max(0.0)));
+            }
         }
-        // Short chunks take the shortest priced chunk's slope.
-        let mut a_pre = dense(&pre_k, t_max);
-        let first = pre_k[0];
-        for v in a_pre.iter_mut().take(first.0 as usize) {
-            *v = first.1;
+        if pair_k.is_empty() {
+            pair_k.push((1, 0.0));
         }
+        let a_pair = dense(&pair_k, t_max);
+        // What is left of a chunk's cost after its own attention, interpolated linearly.
+        let res_k: Vec<(u64, f64)> = extra_k
+            .iter()
+            .map(|&(q, e)| (q, e - a_pair[q as usize] * pairs(q)))
+            .collect();
+        let pre_extra = dense(&res_k, t_max);
         Ok(StepCost {
             lin,
             a_dec,
-            a_pre,
+            pre_extra,
+            a_pair,
             knots: priced,
         })
     }
@@ -191,8 +222,17 @@ impl StepCost {
         }
     }
 
-    fn a_pre_at(&self, q: usize) -> f64 {
-        *self.a_pre.get(q).unwrap_or(&self.a_pre[self.a_pre.len() - 1])
+    fn table_at(t: &[f64], q: usize) -> f64 {
+        match t.get(q) {
+            Some(v) => *v,
+            None => {
+                let n = t.len();
+                if n < 2 {
+                    return t[n - 1];
+                }
+                t[n - 1] + (t[n - 1] - t[n - 2]) * (q - (n - 1)) as f64
+            }
+        }
     }
 
     /// Seconds of an iteration of `tokens` tokens, `n_dec` of them decodes over `dec_ctx`
@@ -210,8 +250,9 @@ impl StepCost {
     /// The prefill-attention term of a chunk of `q` tokens after `c0` cached tokens.
     #[inline]
     pub fn chunk_attn(&self, q: u32, c0: u32) -> f64 {
-        let (q, c0) = (q as f64, c0 as f64);
-        self.a_pre_at(q as usize) * (q * c0 + q * (q + 1.0) / 2.0)
+        let a_pair = *self.a_pair.get(q as usize).unwrap_or(&self.a_pair[self.a_pair.len() - 1]);
+        Self::table_at(&self.pre_extra, q as usize)
+            + a_pair * (pairs(q as u64) + q as f64 * c0 as f64)
     }
 
     /// The shortcut's price of a uniform step.
@@ -290,7 +331,7 @@ mod tests {
                     lin(batch) + 3e-9 * (batch * (context - 1)) as f64
                 }
                 UniformStep::Prefill { batch, prompt } => {
-                    lin(batch * prompt) + 5e-11 * (batch * prompt * (prompt + 1) / 2) as f64
+                    lin(batch * prompt) + batch as f64 * 5e-11 * (prompt * (prompt + 1) / 2) as f64
                 }
             })
         };
