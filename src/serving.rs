@@ -33,7 +33,13 @@ pub fn is_serving(doc: &Value) -> bool {
     doc.get("serving").is_some()
 }
 
-fn located(text: &str, file: &str, overrides: &[String], key: String, message: String) -> ConfigError {
+fn located(
+    text: &str,
+    file: &str,
+    overrides: &[String],
+    key: String,
+    message: String,
+) -> ConfigError {
     let from_override = overrides
         .iter()
         .rev()

@@ -1883,6 +1883,7 @@ fn accelerator_kinds_are_named_only_in_the_family_registry() {
         "sim/src",
         "workloads/src",
         "accelerators/src",
+        "serving/src",
         "gym/src",
         "agents/src",
         "python/src",

@@ -386,7 +386,10 @@ impl ServingConfig {
         match arrival {
             Arrival::Trace => {
                 if t.trace.is_none() {
-                    return Err(bad("traffic.trace", "`arrival: trace` needs a `trace:` file"));
+                    return Err(bad(
+                        "traffic.trace",
+                        "`arrival: trace` needs a `trace:` file",
+                    ));
                 }
             }
             Arrival::Poisson | Arrival::Gamma => {
@@ -397,9 +400,15 @@ impl ServingConfig {
                     ));
                 }
                 if t.rate.is_none() {
-                    return Err(bad("traffic.rate", "give the arrival rate, requests per second"));
+                    return Err(bad(
+                        "traffic.rate",
+                        "give the arrival rate, requests per second",
+                    ));
                 }
-                for (k, l) in [("prompt_tokens", &t.prompt_tokens), ("output_tokens", &t.output_tokens)] {
+                for (k, l) in [
+                    ("prompt_tokens", &t.prompt_tokens),
+                    ("output_tokens", &t.output_tokens),
+                ] {
                     match l {
                         None => {
                             return Err(bad(
@@ -413,7 +422,10 @@ impl ServingConfig {
             }
         }
         if arrival != Arrival::Gamma && t.cv.is_some() {
-            return Err(bad("traffic.cv", "only `arrival: gamma` takes a coefficient of variation"));
+            return Err(bad(
+                "traffic.cv",
+                "only `arrival: gamma` takes a coefficient of variation",
+            ));
         }
         if self.pools.is_empty() {
             return Err(bad("pools", "give at least one pool"));

@@ -120,7 +120,6 @@ pub fn run(
         });
     }
     let bs = cfg.kv.block_tokens;
-    let disagg = fleet.pools.iter().any(|p| p.role == Role::Prefill);
     // Every request must fit in the KV cache of the pools it may run on.
     for (pi, p) in fleet.pools.iter().enumerate() {
         for (i, r) in reqs.iter().enumerate() {
@@ -143,10 +142,13 @@ pub fn run(
     let mut replicas = Vec::new();
     let mut replica_pool = Vec::new();
     for (pi, p) in fleet.pools.iter().enumerate() {
-        let b = (cfg.scheduler.max_batch as u64).min(64).max(1);
+        let b = (cfg.scheduler.max_batch as u64).clamp(1, 64);
         let speed = b as f64
             / p.step
-                .uniform(crate::step::UniformStep::Decode { batch: b, context: 512 })
+                .uniform(crate::step::UniformStep::Decode {
+                    batch: b,
+                    context: 512,
+                })
                 .max(1e-12);
         for _ in 0..p.count {
             replica_pool.push(pi);
@@ -212,7 +214,8 @@ pub fn run(
                 }
                 let rid = route(&replicas, &entry, cfg.router.kind, &mut rr, &mut rng);
                 let r = &mut replicas[rid as usize];
-                r.outstanding += (reqs[i as usize].prompt_tokens + reqs[i as usize].output_tokens) as i64;
+                r.outstanding +=
+                    (reqs[i as usize].prompt_tokens + reqs[i as usize].output_tokens) as i64;
                 st.out.replica[i as usize] = rid;
                 r.waiting.push_back(i);
                 try_start(&ctx, &mut replicas[rid as usize], rid, &mut st, now, &mut q);
@@ -223,7 +226,7 @@ pub fn run(
                 try_start(&ctx, r, rid, &mut st, now, &mut q);
             }
             Ev::Step(rid) => {
-                let departures = finish_step(&ctx, &mut replicas[rid as usize], rid, &mut st, now);
+                let departures = finish_step(&mut replicas[rid as usize], rid, &mut st, now);
                 for i in departures {
                     // Prefill done on a prefill replica: the KV cache crosses to a decoder.
                     let d = route(&replicas, &decoders, cfg.router.kind, &mut rr, &mut rng);
@@ -239,7 +242,6 @@ pub fn run(
             }
         }
     }
-    let _ = disagg;
     for r in &replicas {
         st.out.pools[r.pool].busy_ns += r.busy_ns;
     }
@@ -530,13 +532,11 @@ fn try_start(
     stats.occupancy_ns[b] += used as f64 / r.total as f64 * dur as f64;
     r.busy = true;
     r.step_ns = dur;
-    let _ = rid;
     q.push(Cycle(now + dur), Ev::Step(rid));
 }
 
 /// Applies a finished iteration; returns the requests leaving for a decode replica.
-fn finish_step(c: &Ctx<'_>, r: &mut Replica, rid: u32, st: &mut State, now: u64) -> Vec<u32> {
-    let _ = c;
+fn finish_step(r: &mut Replica, rid: u32, st: &mut State, now: u64) -> Vec<u32> {
     r.busy = false;
     r.busy_ns += r.step_ns;
     let mut departures = Vec::new();

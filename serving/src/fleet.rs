@@ -93,8 +93,9 @@ impl Fleet {
         let Some(llm) = &workload.llm else {
             return Err(ServingError::Config {
                 key: "workload".into(),
-                reason: "a serving config serves an `llm:` model: give `workload: {llm: {model: ...}}`"
-                    .into(),
+                reason:
+                    "a serving config serves an `llm:` model: give `workload: {llm: {model: ...}}`"
+                        .into(),
             });
         };
         let mut pools = Vec::new();
@@ -213,7 +214,8 @@ impl Fleet {
             } else {
                 Vec::new()
             };
-            let info = info.ok_or_else(|| pool_err(i, "the lowered step carries no LLM metadata"))?;
+            let info =
+                info.ok_or_else(|| pool_err(i, "the lowered step carries no LLM metadata"))?;
             let kv_dev = kv_cache_bytes(&info.spec, info.layers, p.tp, 1, 1, dtype) as f64;
             kv_total = kv_cache_bytes(&info.spec, info.layers, 1, 1, 1, dtype) as f64;
             let usable = (mem.capacity_bytes as f64 * cfg.kv.memory_fraction) as u64;

@@ -131,9 +131,10 @@ pub fn evaluate_rate(
 }
 
 /// The largest arrival rate at which the fleet meets the SLO (TTFT p90 and TPOT p99 within
-/// bounds), by bisection: the top of the bracket is the throughput of the fleet saturated
-/// (every request arriving at once, within a microsecond), the bottom a thousandth of it; an
-/// SLO missed even at the bottom is an explicit infeasible result.
+/// bounds), by bisection: the top of the bracket starts at 1.2 × the throughput of the fleet
+/// saturated (every request arriving within a microsecond) and doubles until the SLO fails,
+/// the bottom is a thousandth of it; an SLO missed even at the bottom is an explicit
+/// infeasible result.
 pub fn capacity(
     fleet: &Fleet,
     cfg: &ServingConfig,
@@ -161,11 +162,20 @@ pub fn capacity(
     };
     let sat = evaluate_rate(fleet, cfg, seed, base, Some(n as f64 * 1e6), Some(n))?;
     let mut hi = sat.throughput_rps * 1.2;
-    if eval(hi)? {
+    // The saturated run's throughput includes its drain: raise the top until the SLO fails.
+    let mut met_at_hi = eval(hi)?;
+    for _ in 0..20 {
+        if !met_at_hi {
+            break;
+        }
+        hi *= 2.0;
+        met_at_hi = eval(hi)?;
+    }
+    if met_at_hi {
         return Ok(CapacityReport {
             rate_rps: hi,
             feasible: true,
-            reason: Some("the SLO holds even with the fleet saturated".into()),
+            reason: Some("the SLO holds at every rate tried".into()),
             requests: n,
             evaluations: evals,
         });

@@ -141,7 +141,7 @@ pub struct ServingReport {
     pub model: String,
     /// Requests served.
     pub requests: u64,
-    /// First arrival to last completion... from time 0 to the last completion, s.
+    /// From time 0 to the last completion, s.
     pub duration_s: f64,
     /// Time to first token.
     pub ttft_s: Stats,
@@ -288,7 +288,11 @@ pub fn summarize(
         let e = s(fin - a);
         let qs = s(out.start_ns[i].saturating_sub(a));
         let o = out.output[i];
-        let tp = if o > 1 { s(fin - first) / (o - 1) as f64 } else { 0.0 };
+        let tp = if o > 1 {
+            s(fin - first) / (o - 1) as f64
+        } else {
+            0.0
+        };
         ttft.push(tt);
         e2e.push(e);
         queue.push(qs);
@@ -304,7 +308,8 @@ pub fn summarize(
             t.arrival_s.push(s(a));
             t.prompt_tokens.push(out.prompt[i] as u64);
             t.output_tokens.push(o as u64);
-            t.pool.push(out.replica_pool[out.first_replica[i] as usize] as u64);
+            t.pool
+                .push(out.replica_pool[out.first_replica[i] as usize] as u64);
             t.replica.push(out.replica[i] as u64);
             t.queue_s.push(qs);
             t.ttft_s.push(tt);
@@ -348,8 +353,7 @@ pub fn summarize(
             kv_blocks: p.kv_blocks,
             kv_block_tokens: cfg.kv.block_tokens,
             kv_peak_occupancy: st.peak_blocks as f64 / p.kv_blocks as f64,
-            kv_mean_occupancy: st.occupancy_ns.iter().sum::<f64>() * 1e-9
-                / (dur * p.count as f64),
+            kv_mean_occupancy: st.occupancy_ns.iter().sum::<f64>() * 1e-9 / (dur * p.count as f64),
             memory: p.memory,
             power_w: p.power_w,
             energy_j: e,
@@ -375,7 +379,11 @@ pub fn summarize(
         goodput_rps: met as f64 / dur,
         cost_per_hour,
         cost_per_mtok: dollars / (out_tokens as f64 / 1e6),
-        energy_j: fleet.pools.iter().any(|p| p.power_w > 0.0).then_some(energy),
+        energy_j: fleet
+            .pools
+            .iter()
+            .any(|p| p.power_w > 0.0)
+            .then_some(energy),
         preemptions: out.pools.iter().map(|p| p.preemptions).sum(),
         pools,
         kv_occupancy: KvSeries {

@@ -250,7 +250,10 @@ impl StepCost {
     /// The prefill-attention term of a chunk of `q` tokens after `c0` cached tokens.
     #[inline]
     pub fn chunk_attn(&self, q: u32, c0: u32) -> f64 {
-        let a_pair = *self.a_pair.get(q as usize).unwrap_or(&self.a_pair[self.a_pair.len() - 1]);
+        let a_pair = *self
+            .a_pair
+            .get(q as usize)
+            .unwrap_or(&self.a_pair[self.a_pair.len() - 1]);
         Self::table_at(&self.pre_extra, q as usize)
             + a_pair * (pairs(q as u64) + q as f64 * c0 as f64)
     }
@@ -306,12 +309,18 @@ pub fn off_grid_steps(t_max: u64, b_max: u64) -> Vec<UniformStep> {
     let mut v = Vec::new();
     for (b, c) in [(3u64, 300u64), (24, 777), (100, 2000), (200, 3100)] {
         if b <= b_max {
-            v.push(UniformStep::Decode { batch: b, context: c });
+            v.push(UniformStep::Decode {
+                batch: b,
+                context: c,
+            });
         }
     }
     for (b, p) in [(1u64, 100u64), (1, 700), (1, 3000), (3, 200), (5, 1000)] {
         if b * p <= t_max {
-            v.push(UniformStep::Prefill { batch: b, prompt: p });
+            v.push(UniformStep::Prefill {
+                batch: b,
+                prompt: p,
+            });
         }
     }
     v

@@ -54,16 +54,19 @@ impl Sampler {
                     .headers()
                     .map_err(|e| bad(&key, format!("{}: {e}", full.display())))?
                     .clone();
-                let col = headers.iter().position(|h| h.trim() == column).ok_or_else(|| {
-                    bad(
-                        &format!("{key}.column"),
-                        format!(
-                            "{} has no column `{column}`; it has: {}",
-                            full.display(),
-                            headers.iter().collect::<Vec<_>>().join(", ")
-                        ),
-                    )
-                })?;
+                let col = headers
+                    .iter()
+                    .position(|h| h.trim() == column)
+                    .ok_or_else(|| {
+                        bad(
+                            &format!("{key}.column"),
+                            format!(
+                                "{} has no column `{column}`; it has: {}",
+                                full.display(),
+                                headers.iter().collect::<Vec<_>>().join(", ")
+                            ),
+                        )
+                    })?;
                 let mut v = Vec::new();
                 for (i, rec) in r.records().enumerate() {
                     let rec = rec.map_err(|e| bad(&key, format!("{}: {e}", full.display())))?;
@@ -71,13 +74,21 @@ impl Sampler {
                     let n: f64 = cell.parse().map_err(|_| {
                         bad(
                             &key,
-                            format!("{} line {}: `{cell}` is not a number", full.display(), i + 2),
+                            format!(
+                                "{} line {}: `{cell}` is not a number",
+                                full.display(),
+                                i + 2
+                            ),
                         )
                     })?;
                     if !(n >= 1.0 && n.is_finite()) {
                         return Err(bad(
                             &key,
-                            format!("{} line {}: a length must be at least 1, got {cell}", full.display(), i + 2),
+                            format!(
+                                "{} line {}: a length must be at least 1, got {cell}",
+                                full.display(),
+                                i + 2
+                            ),
                         ));
                     }
                     v.push(n.round() as u32);
@@ -167,12 +178,16 @@ pub fn generate(
     let rate = rate.ok_or_else(|| bad("rate", "give the arrival rate, requests per second"))?;
     let missing = |k: &str| bad(k, "give a length distribution");
     let prompt = Sampler::new(
-        t.prompt_tokens.as_ref().ok_or_else(|| missing("prompt_tokens"))?,
+        t.prompt_tokens
+            .as_ref()
+            .ok_or_else(|| missing("prompt_tokens"))?,
         "prompt_tokens",
         base,
     )?;
     let output = Sampler::new(
-        t.output_tokens.as_ref().ok_or_else(|| missing("output_tokens"))?,
+        t.output_tokens
+            .as_ref()
+            .ok_or_else(|| missing("output_tokens"))?,
         "output_tokens",
         base,
     )?;
@@ -209,9 +224,17 @@ fn read_trace(t: &TrafficConfig, base: &Path) -> Result<Vec<Request>, ServingErr
         headers
             .iter()
             .position(|h| h.trim() == name)
-            .ok_or_else(|| err(format!("no column `{name}` (need arrival_s,prompt_tokens,output_tokens)")))
+            .ok_or_else(|| {
+                err(format!(
+                    "no column `{name}` (need arrival_s,prompt_tokens,output_tokens)"
+                ))
+            })
     };
-    let (ca, cp, co) = (col("arrival_s")?, col("prompt_tokens")?, col("output_tokens")?);
+    let (ca, cp, co) = (
+        col("arrival_s")?,
+        col("prompt_tokens")?,
+        col("output_tokens")?,
+    );
     let mut v: Vec<Request> = Vec::new();
     for (i, rec) in r.records().enumerate() {
         let line = i + 2;
@@ -287,11 +310,18 @@ mod tests {
         g.arrival = Some(Arrival::Gamma);
         g.cv = Some(3.0);
         let v = generate(&g, 1, Path::new("."), None, None).unwrap();
-        let gaps: Vec<f64> = v.windows(2).map(|w| w[1].arrival_s - w[0].arrival_s).collect();
+        let gaps: Vec<f64> = v
+            .windows(2)
+            .map(|w| w[1].arrival_s - w[0].arrival_s)
+            .collect();
         let m = gaps.iter().sum::<f64>() / gaps.len() as f64;
         let var = gaps.iter().map(|g| (g - m).powi(2)).sum::<f64>() / gaps.len() as f64;
         assert!((m * 5.0 - 1.0).abs() < 0.05, "{m}");
-        assert!((var.sqrt() / m / 3.0 - 1.0).abs() < 0.1, "cv {}", var.sqrt() / m);
+        assert!(
+            (var.sqrt() / m / 3.0 - 1.0).abs() < 0.1,
+            "cv {}",
+            var.sqrt() / m
+        );
     }
 
     #[test]

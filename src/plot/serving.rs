@@ -152,9 +152,8 @@ pub fn serving_plots(
         .map(|(&x, _)| x * 1e3)
         .collect();
     let ms = |v: &[f64]| v.iter().map(|x| x * 1e3).collect::<Vec<_>>();
-    let slo_line = |v: Option<f64>, scale: f64, what: &str| {
-        v.map(|v| (v * scale, format!("SLO {what}")))
-    };
+    let slo_line =
+        |v: Option<f64>, scale: f64, what: &str| v.map(|v| (v * scale, format!("SLO {what}")));
     let panels = vec![
         Panel {
             title: "time to first token".into(),
@@ -220,7 +219,11 @@ pub fn serving_plots(
         let mut e = c.evaluations.clone();
         e.sort_by(|a, b| a.rate_rps.total_cmp(&b.rate_rps));
         // The saturated top of the bracket dwarfs the rest: plot up to twice the capacity.
-        let top = if c.rate_rps > 0.0 { c.rate_rps * 2.0 } else { f64::MAX };
+        let top = if c.rate_rps > 0.0 {
+            c.rate_rps * 2.0
+        } else {
+            f64::MAX
+        };
         let e: Vec<_> = e.into_iter().filter(|p| p.rate_rps <= top).collect();
         let pts = |f: &dyn Fn(&archsim_serving::RatePoint) -> f64| {
             e.iter().map(|p| (p.rate_rps, f(p))).collect::<Vec<_>>()
@@ -247,8 +250,11 @@ pub fn serving_plots(
         ];
         png_and_svg(dir, "latency_vs_rate", (1200, 500), &Panels(panels))?;
         stems.push("latency_vs_rate");
+        // The near-idle probe at the bottom of the bracket costs orders of magnitude more per
+        // token: leave out rates below a tenth of the capacity.
         let mut pts: Vec<(f64, f64)> = e
             .iter()
+            .filter(|p| p.rate_rps >= 0.1 * c.rate_rps)
             .map(|p| (p.slo_attainment * 100.0, p.cost_per_mtok))
             .collect();
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -257,7 +263,7 @@ pub fn serving_plots(
             "cost_vs_slo",
             (900, 550),
             &Panels(vec![Panel {
-                title: "cost vs SLO attainment over the rates searched".into(),
+                title: "cost vs SLO attainment (rates searched, at least 0.1 x capacity)".into(),
                 x_desc: "requests meeting the SLO (%)".into(),
                 y_desc: "$ per million output tokens".into(),
                 curves: vec![("fleet".into(), pts)],

@@ -27,7 +27,9 @@ pub fn synthetic_pool(role: Role, count: u32, kv_blocks: u32, t_max: u64, b_max:
     let lin = |t: u64| 5e-3 + 2e-5 * t as f64;
     let mut price = |s: UniformStep| -> Result<f64, ServingError> {
         Ok(match s {
-            UniformStep::Decode { batch, context } => lin(batch) + 1e-9 * (batch * (context - 1)) as f64,
+            UniformStep::Decode { batch, context } => {
+                lin(batch) + 1e-9 * (batch * (context - 1)) as f64
+            }
             UniformStep::Prefill { batch, prompt } => {
                 lin(batch * prompt) + 1e-10 * (batch * prompt * (prompt + 1) / 2) as f64
             }

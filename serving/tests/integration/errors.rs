@@ -16,26 +16,41 @@ fn base() -> serde_json::Value {
 
 fn error(v: serde_json::Value) -> String {
     let cfg = serving(v);
-    serve(&cfg, &llm("llama2_7b"), 0, Path::new(".")).unwrap_err().to_string()
+    serve(&cfg, &llm("llama2_7b"), 0, Path::new("."))
+        .unwrap_err()
+        .to_string()
 }
 
 #[test]
 fn bad_values_name_their_key() {
     let mut v = base();
     v["traffic"]["rate"] = serde_json::json!(-1.0);
-    assert_eq!(error(v), "serving.traffic.rate: must be a positive number, got -1");
+    assert_eq!(
+        error(v),
+        "serving.traffic.rate: must be a positive number, got -1"
+    );
     let mut v = base();
     v["pools"][0]["accelerator"]["mem_gb"] = serde_json::json!(8.0);
     let e = error(v);
-    assert!(e.starts_with("serving.pools.0: the model does not fit"), "{e}");
+    assert!(
+        e.starts_with("serving.pools.0: the model does not fit"),
+        "{e}"
+    );
     let mut v = base();
     v["pools"][0]["accelerator"]["kind"] = serde_json::json!("tpu");
     let e = error(v);
-    assert!(e.starts_with("serving.pools.0.accelerator.kind: unknown kind `tpu`"), "{e}");
+    assert!(
+        e.starts_with("serving.pools.0.accelerator.kind: unknown kind `tpu`"),
+        "{e}"
+    );
     let mut v = base();
-    v["pools"][0]["accelerator"] = serde_json::json!({"kind": "gpu", "preset": "h100_sxm", "bogus": 1});
+    v["pools"][0]["accelerator"] =
+        serde_json::json!({"kind": "gpu", "preset": "h100_sxm", "bogus": 1});
     let e = error(v);
-    assert!(e.starts_with("serving.pools.0.accelerator.bogus: unknown field"), "{e}");
+    assert!(
+        e.starts_with("serving.pools.0.accelerator.bogus: unknown field"),
+        "{e}"
+    );
     let mut v = base();
     v["scheduler"] = serde_json::json!({"max_batch": 64, "max_batch_tokens": 32});
     assert!(error(v).starts_with("serving.scheduler.max_batch_tokens: must be at least max_batch"));
@@ -54,15 +69,37 @@ fn traces_are_checked() {
         let mut v = base();
         v["traffic"] = serde_json::json!({"trace": name});
         let cfg = serving(v);
-        serve(&cfg, &llm("llama2_7b"), 0, &dir).map(|r| r.report.requests).map_err(|e| e.to_string())
+        serve(&cfg, &llm("llama2_7b"), 0, &dir)
+            .map(|r| r.report.requests)
+            .map_err(|e| e.to_string())
     };
     let e = run("empty.csv", "arrival_s,prompt_tokens,output_tokens\n").unwrap_err();
-    assert!(e.starts_with("serving.traffic.trace: ") && e.ends_with("the trace has no requests"), "{e}");
-    let e = run("unsorted.csv", "arrival_s,prompt_tokens,output_tokens\n0.5,10,10\n0.2,10,10\n").unwrap_err();
-    assert!(e.contains("line 3: arrival_s 0.2 is before the previous row's 0.5"), "{e}");
-    let e = run("neg.csv", "arrival_s,prompt_tokens,output_tokens\n-1,10,10\n").unwrap_err();
+    assert!(
+        e.starts_with("serving.traffic.trace: ") && e.ends_with("the trace has no requests"),
+        "{e}"
+    );
+    let e = run(
+        "unsorted.csv",
+        "arrival_s,prompt_tokens,output_tokens\n0.5,10,10\n0.2,10,10\n",
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("line 3: arrival_s 0.2 is before the previous row's 0.5"),
+        "{e}"
+    );
+    let e = run(
+        "neg.csv",
+        "arrival_s,prompt_tokens,output_tokens\n-1,10,10\n",
+    )
+    .unwrap_err();
     assert!(e.contains("line 2: arrival_s -1 is negative"), "{e}");
-    assert_eq!(run("ok.csv", "arrival_s,prompt_tokens,output_tokens\n0,10,10\n0.1,20,5\n"), Ok(2));
+    assert_eq!(
+        run(
+            "ok.csv",
+            "arrival_s,prompt_tokens,output_tokens\n0,10,10\n0.1,20,5\n"
+        ),
+        Ok(2)
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -17,10 +17,12 @@ fn md1_mean_wait_matches_pollaczek_khinchine() {
     }));
     let fleet = Fleet::build(&cfg, &llm("llama2_7b"), 0, Path::new("."), false).unwrap();
     // The service time: one prefill of 512 tokens (a knot of the step grid: exact).
-    let s = fleet.pools[0].step.uniform(archsim_serving::step::UniformStep::Prefill {
-        batch: 1,
-        prompt: 512,
-    });
+    let s = fleet.pools[0]
+        .step
+        .uniform(archsim_serving::step::UniformStep::Prefill {
+            batch: 1,
+            prompt: 512,
+        });
     for rho in [0.5, 0.8] {
         cfg.traffic.rate = Some(rho / s);
         let reqs = traffic::generate(&cfg.traffic, 0, Path::new("."), None, None).unwrap();
@@ -35,7 +37,10 @@ fn md1_mean_wait_matches_pollaczek_khinchine() {
             / n;
         let pk = rho * s / (2.0 * (1.0 - rho));
         let err = (wait / pk - 1.0).abs();
-        eprintln!("M/D/1 rho {rho}: S {s:.6} s, mean wait {wait:.6} s, P-K {pk:.6} s, error {:.2}%", err * 100.0);
+        eprintln!(
+            "M/D/1 rho {rho}: S {s:.6} s, mean wait {wait:.6} s, P-K {pk:.6} s, error {:.2}%",
+            err * 100.0
+        );
         assert!(err < 0.03, "rho {rho}: wait {wait} vs P-K {pk}");
     }
 }

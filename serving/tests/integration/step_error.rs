@@ -18,7 +18,14 @@ fn checks(acc: serde_json::Value) -> (f64, f64) {
     let mut worst: f64 = 0.0;
     let mut sum = 0.0;
     for c in &p.checks {
-        eprintln!("{:<40} {:<24} full {:.6} s  shortcut {:.6} s  error {:.2}%", p.accelerator, c.step, c.full_s, c.shortcut_s, c.rel_err * 100.0);
+        eprintln!(
+            "{:<40} {:<24} full {:.6} s  shortcut {:.6} s  error {:.2}%",
+            p.accelerator,
+            c.step,
+            c.full_s,
+            c.shortcut_s,
+            c.rel_err * 100.0
+        );
         worst = worst.max(c.rel_err);
         sum += c.rel_err;
     }
@@ -28,7 +35,11 @@ fn checks(acc: serde_json::Value) -> (f64, f64) {
 #[test]
 fn shortcut_error_off_the_grid_is_bounded() {
     let (w, m) = checks(serde_json::json!({"kind": "gpu", "preset": "h100_sxm"}));
-    eprintln!("gpu h100_sxm: max {:.2}%, mean {:.2}%", w * 100.0, m * 100.0);
+    eprintln!(
+        "gpu h100_sxm: max {:.2}%, mean {:.2}%",
+        w * 100.0,
+        m * 100.0
+    );
     assert!(w < 0.08, "GPU max error {w}");
     let (w, m) = checks(crate::common::roofline());
     eprintln!("roofline: max {:.2}%, mean {:.2}%", w * 100.0, m * 100.0);

@@ -15,7 +15,12 @@ fn archsim_ttft(acc: serde_json::Value, prompt: u64) -> f64 {
     });
     let cfg = SimConfig::from_value(doc).unwrap();
     let w = cfg.workload.build(Path::new(".")).unwrap();
-    let r = cfg.accelerator.family().unwrap().run_graph(&w, &cfg.context("")).unwrap();
+    let r = cfg
+        .accelerator
+        .family()
+        .unwrap()
+        .run_graph(&w, &cfg.context(""))
+        .unwrap();
     r.llm.unwrap().ttft_s
 }
 
