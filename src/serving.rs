@@ -90,7 +90,7 @@ pub fn load(text: &str, file: &str, overrides: &[String]) -> Result<ServingFile,
     let f: ServingFile = archsim_accelerators::config::typed(value, &[]).map_err(|(path, m)| {
         let mut e = located(text, file, overrides, path.join("."), m.clone());
         if m.starts_with("unknown field") && e.from_override.is_none() {
-            e.location = crate::config::locate_key(text, &path);
+            e.location = crate::config::locate_field(text, &path);
         }
         e
     })?;
