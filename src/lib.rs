@@ -17,6 +17,7 @@
 
 pub mod codesign;
 pub mod config;
+pub mod melange;
 pub mod nasbench;
 pub mod output;
 pub mod plot;

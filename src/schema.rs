@@ -13,6 +13,7 @@
 //!   optional `gym:` section ([`archsim_gym::codesign_env::CoDesignGymSection`]);
 //! * the **SN40L study** (`study: {kind: sn40l}` + the sections of [`crate::sn40l::Study`]);
 //! * a **serving** simulation (`workload: {llm: ...}` + `serving:`, [`crate::serving::ServingFile`]);
+//! * the **Mélange study** ([`crate::melange::MelangeFile`]);
 //! * a **sweep** (`archsim sweep`): a simulation config with a `sweep:` section, whose base
 //!   config may leave out keys that its grid or random part sets (so its `workload:`,
 //!   `accelerator:` and `search:` are checked with no key required but `kind`; every key given
@@ -26,7 +27,7 @@
 //! ```
 //! let schema = archsim::schema::config_schema();
 //! let forms = schema.as_value()["anyOf"].as_array().unwrap();
-//! assert_eq!(forms.len(), 5);
+//! assert_eq!(forms.len(), 6);
 //! ```
 
 use schemars::JsonSchema;
@@ -155,6 +156,8 @@ enum ConfigFile {
     Sweep(Box<SweepFile>),
     /// An LLM serving simulation (`workload: {llm: ...}` + `serving:`).
     Serving(Box<crate::serving::ServingFile>),
+    /// The Mélange study (`study: {kind: melange, ...}` + `workload: {llm: ...}`).
+    Melange(Box<crate::melange::MelangeFile>),
 }
 
 /// A simulation config (`archsim run`): `workload:`, `accelerator:`, `seed:`, and at most one
