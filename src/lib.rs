@@ -17,6 +17,7 @@
 
 pub mod codesign;
 pub mod config;
+pub mod disagg;
 pub mod melange;
 pub mod nasbench;
 pub mod output;

@@ -13,7 +13,8 @@
 //!   optional `gym:` section ([`archsim_gym::codesign_env::CoDesignGymSection`]);
 //! * the **SN40L study** (`study: {kind: sn40l}` + the sections of [`crate::sn40l::Study`]);
 //! * a **serving** simulation (`workload: {llm: ...}` + `serving:`, [`crate::serving::ServingFile`]);
-//! * the **Mélange study** ([`crate::melange::MelangeFile`]);
+//! * the **Mélange study** ([`crate::melange::MelangeFile`]) and the **disaggregation study**
+//!   ([`crate::disagg::DisaggFile`]);
 //! * a **sweep** (`archsim sweep`): a simulation config with a `sweep:` section, whose base
 //!   config may leave out keys that its grid or random part sets (so its `workload:`,
 //!   `accelerator:` and `search:` are checked with no key required but `kind`; every key given
@@ -27,7 +28,7 @@
 //! ```
 //! let schema = archsim::schema::config_schema();
 //! let forms = schema.as_value()["anyOf"].as_array().unwrap();
-//! assert_eq!(forms.len(), 6);
+//! assert_eq!(forms.len(), 7);
 //! ```
 
 use schemars::JsonSchema;
@@ -158,6 +159,8 @@ enum ConfigFile {
     Serving(Box<crate::serving::ServingFile>),
     /// The Mélange study (`study: {kind: melange, ...}` + `workload: {llm: ...}`).
     Melange(Box<crate::melange::MelangeFile>),
+    /// The disaggregation study (`study: {kind: disaggregation, ...}` + `workload: {llm: ...}`).
+    Disaggregation(Box<crate::disagg::DisaggFile>),
 }
 
 /// A simulation config (`archsim run`): `workload:`, `accelerator:`, `seed:`, and at most one

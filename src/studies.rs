@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `latency_vs_rate` | DS3's scheduler study: job latency versus injection rate ([`crate::study`]) |
 //! | `sn40l` | SambaNova SN40L: fusion, expert switching, CoE serving ([`crate::sn40l`]) |
+//! | `disaggregation` | prefill/decode disaggregation vs co-location at equal cost ([`crate::disagg`]) |
 //! | `melange` | Mélange: the cheapest mix of GPU types serving an LLM within an SLO ([`crate::melange`]) |
 
 use std::path::{Path, PathBuf};
@@ -58,6 +59,11 @@ pub const STUDIES: &[Study] = &[
         about:
             "SambaNova SN40L (MICRO 2024): fused vs unfused kernels, expert switching, CoE serving",
         run: crate::sn40l::run_cli,
+    },
+    Study {
+        kind: "disaggregation",
+        about: "DistServe / Splitwise: prefill/decode disaggregated vs co-located replicas, SLO goodput over rates",
+        run: crate::disagg::run_cli,
     },
     Study {
         kind: "melange",
@@ -123,7 +129,7 @@ mod tests {
         let e = find(&doc, text, "s.yaml").unwrap_err().to_string();
         assert_eq!(
             e,
-            "s.yaml:2:9: study.kind: unknown study `nope`; known: latency_vs_rate, sn40l, melange"
+            "s.yaml:2:9: study.kind: unknown study `nope`; known: latency_vs_rate, sn40l, disaggregation, melange"
         );
         let doc: Value = serde_saphyr::from_str("workload: {model: resnet18}").unwrap();
         assert!(find(&doc, "", "s.yaml").unwrap().is_none());
