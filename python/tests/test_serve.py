@@ -47,3 +47,25 @@ def test_bad_rate_names_the_key():
     bad = {**CONFIG, "serving": {**CONFIG["serving"], "traffic": {**CONFIG["serving"]["traffic"], "rate": -1}}}
     with pytest.raises(archsim.ConfigError, match="serving.traffic.rate"):
         archsim.serve(bad)
+
+
+def test_serving_env_finds_fleets_and_is_deterministic():
+    import gymnasium
+
+    env = gymnasium.make("archsim/Serving-v0")
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (5,)
+    obs, reward, term, trunc, info = env.step(np.array([1, 0, 2, 1]))
+    assert info["slo_met"] and -1.0 < reward < 0.0
+    assert info["metrics"]["cost_per_hour"] == pytest.approx(4.0)
+    _, r0, *_ = env.step(np.array([0, 0, 2, 1]))
+    assert r0 == -2.0  # no replica
+
+    def rollout(seed):
+        e = gymnasium.make("archsim/Serving-v0")
+        e.action_space.seed(seed)
+        e.reset(seed=seed)
+        return [e.step(e.action_space.sample())[:2] for _ in range(4)]
+
+    a, b = rollout(1), rollout(1)
+    assert str(a) == str(b)

@@ -8,6 +8,8 @@ Gymnasium ids (``gymnasium.make(id, **kwargs)``):
 * ``archsim/Dse-v0`` — any config: ``gymnasium.make("archsim/Dse-v0", config=dict_or_path)``;
   without arguments it is the ``SystolicGemm`` problem (every registered id constructs with
   its defaults).
+* ``archsim/Serving-v0`` — size an LLM serving fleet (replicas per pool, max batch, router):
+  the cheapest fleet that meets the SLO (``config=`` a serving config, ``max_count=``).
 * ``archsim/CoDesign-v0`` — network/hardware co-design (NASAIC's two tasks on the built-in
   NAS-Bench-201 sample; ``config=`` a ``codesign:`` config, ``accuracy_fn=`` a Python oracle).
 
@@ -28,6 +30,7 @@ import gymnasium
 from .codesign import CoDesignEnv, CoDesignParallelEnv
 from .dse import DseEnv
 from .marl import DseParallelEnv
+from .serving import ServingEnv
 
 GYMNASIUM_IDS = {
     "archsim/SystolicResNet18-v0": {"preset": "SystolicResNet18"},
@@ -50,6 +53,9 @@ for _id, _kwargs in _CODESIGN_IDS.items():
     if _id not in gymnasium.registry:
         gymnasium.register(id=_id, entry_point="archsim.envs.codesign:_make_codesign", kwargs=_kwargs)
 GYMNASIUM_IDS.update(_CODESIGN_IDS)
+if "archsim/Serving-v0" not in gymnasium.registry:
+    gymnasium.register(id="archsim/Serving-v0", entry_point="archsim.envs.serving:ServingEnv")
+GYMNASIUM_IDS["archsim/Serving-v0"] = {}
 
 
 def parallel_env(name: str, **kwargs: Any) -> DseParallelEnv:
@@ -68,4 +74,4 @@ def list_envs() -> list[str]:
     return [*GYMNASIUM_IDS, *PARALLEL_ENVS]
 
 
-__all__ = ["DseEnv", "DseParallelEnv", "CoDesignEnv", "CoDesignParallelEnv", "parallel_env", "list_envs", "GYMNASIUM_IDS", "PARALLEL_ENVS"]
+__all__ = ["DseEnv", "DseParallelEnv", "ServingEnv", "CoDesignEnv", "CoDesignParallelEnv", "parallel_env", "list_envs", "GYMNASIUM_IDS", "PARALLEL_ENVS"]
