@@ -37,6 +37,31 @@ pub struct ServingConfig {
     /// Bisection over the arrival rate for the largest rate that meets the SLO.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<CapacityConfig>,
+    /// Move running requests off replicas whose KV cache fills up (Llumnix-style).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration: Option<MigrationConfig>,
+}
+
+/// Request migration between replicas (Llumnix, OSDI'24, stop-and-copy): after an iteration,
+/// a replica whose KV occupancy is at least `high` (or at least `low` with requests waiting)
+/// sends its newest decoding request's KV cache over `kv_transfer` to the least occupied
+/// replica of the same role, if that one is below `low`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MigrationConfig {
+    /// Occupancy that triggers a migration (default 0.9).
+    #[serde(default = "default_high")]
+    pub high: f64,
+    /// Occupancy below which a replica receives (default 0.5).
+    #[serde(default = "default_low")]
+    pub low: f64,
+}
+
+fn default_high() -> f64 {
+    0.9
+}
+fn default_low() -> f64 {
+    0.5
 }
 
 /// How requests arrive.
@@ -491,6 +516,17 @@ impl ServingConfig {
         positive("kv_transfer.link_gb_s", self.kv_transfer.link_gb_s)?;
         if !(self.kv_transfer.latency_s.is_finite() && self.kv_transfer.latency_s >= 0.0) {
             return Err(bad("kv_transfer.latency_s", "must be a number >= 0"));
+        }
+        if let Some(m) = &self.migration {
+            if !(m.low > 0.0 && m.low < m.high && m.high <= 1.0) {
+                return Err(bad(
+                    "migration",
+                    format!(
+                        "needs 0 < low < high <= 1, got low {} and high {}",
+                        m.low, m.high
+                    ),
+                ));
+            }
         }
         if let Some(c) = &self.capacity {
             if !(c.rel_tol > 0.0 && c.rel_tol < 1.0) {

@@ -58,6 +58,8 @@ pub struct PoolStats {
     pub preemptions: u64,
     /// Swap traffic to and from host memory, bytes.
     pub swap_bytes: f64,
+    /// Requests migrated away from the pool's replicas.
+    pub migrations: u64,
     /// Highest KV blocks in use on one replica.
     pub peak_blocks: u32,
     /// Occupancy × time per bucket (ns), summed over replicas.
@@ -237,6 +239,9 @@ pub fn run(
                     let t = bytes / (cfg.kv_transfer.link_gb_s * 1e9) + cfg.kv_transfer.latency_s;
                     q.push(Cycle(now + to_ns(t)), Ev::Transfer(i, d));
                 }
+                if let Some(m) = cfg.migration {
+                    migrate(&ctx, &mut replicas, rid, m, &mut st, now, &mut q);
+                }
                 let r = &mut replicas[rid as usize];
                 try_start(&ctx, r, rid, &mut st, now, &mut q);
             }
@@ -316,6 +321,54 @@ fn route(
             }
         }
     }
+}
+
+/// Llumnix-style migration after an iteration of `rid` (see [`crate::config::MigrationConfig`]).
+fn migrate(
+    c: &Ctx<'_>,
+    replicas: &mut [Replica],
+    rid: u32,
+    m: crate::config::MigrationConfig,
+    st: &mut State,
+    now: u64,
+    q: &mut EventQueue<Ev>,
+) {
+    let occ = |r: &Replica| (r.total - r.free) as f64 / r.total as f64;
+    let r = &replicas[rid as usize];
+    let o = occ(r);
+    if r.role == Role::Prefill || r.busy || !(o >= m.high || (o >= m.low && !r.waiting.is_empty()))
+    {
+        return;
+    }
+    let role = r.role;
+    let mut best: Option<(u32, f64)> = None;
+    for (d, x) in replicas.iter().enumerate() {
+        let od = occ(x);
+        if d as u32 != rid && x.role == role && od < m.low && best.is_none_or(|b| od < b.1) {
+            best = Some((d as u32, od));
+        }
+    }
+    let Some((d, _)) = best else { return };
+    let r = &mut replicas[rid as usize];
+    let Some(pos) = r
+        .running
+        .iter()
+        .rposition(|&v| st.ctx[v as usize] >= st.target[v as usize] && st.gen[v as usize] >= 1)
+    else {
+        return;
+    };
+    let v = r.running.remove(pos);
+    let vi = v as usize;
+    r.free += st.blocks[vi];
+    st.blocks[vi] = 0;
+    let left = (st.out.output[vi] - st.gen[vi]) as i64;
+    r.outstanding -= left;
+    st.out.pools[r.pool].migrations += 1;
+    replicas[d as usize].outstanding += left;
+    st.out.replica[vi] = d;
+    let bytes = st.ctx[vi] as f64 * c.fleet.kv_bytes_per_token;
+    let t = bytes / (c.cfg.kv_transfer.link_gb_s * 1e9) + c.cfg.kv_transfer.latency_s;
+    q.push(Cycle(now + to_ns(t)), Ev::Transfer(v, d));
 }
 
 #[inline]

@@ -69,6 +69,8 @@ pub struct PoolReport {
     pub preemptions: u64,
     /// Bytes swapped to and from host memory.
     pub swap_bytes: f64,
+    /// Requests migrated away (Llumnix-style).
+    pub migrations: u64,
     /// KV blocks per replica.
     pub kv_blocks: u32,
     /// Tokens per KV block.
@@ -350,6 +352,7 @@ pub fn summarize(
             steps: st.steps,
             preemptions: st.preemptions,
             swap_bytes: st.swap_bytes,
+            migrations: st.migrations,
             kv_blocks: p.kv_blocks,
             kv_block_tokens: cfg.kv.block_tokens,
             kv_peak_occupancy: st.peak_blocks as f64 / p.kv_blocks as f64,

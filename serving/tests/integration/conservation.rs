@@ -29,6 +29,7 @@ proptest! {
         swap: bool,
         disagg: bool,
         router in 0usize..3,
+        migrate: bool,
         seed in 0u64..1000,
     ) {
         let (p0, p1) = (prompt.0, prompt.0 + prompt.1);
@@ -43,6 +44,9 @@ proptest! {
         }));
         cfg.kv.preemption = if swap { Preemption::Swap } else { Preemption::Recompute };
         cfg.router.kind = [RouterKind::RoundRobin, RouterKind::LeastLoaded, RouterKind::PowerOfTwo][router];
+        if migrate {
+            cfg.migration = Some(archsim_serving::config::MigrationConfig { high: 0.6, low: 0.3 });
+        }
         // Just enough blocks for the longest request, plus a random margin.
         let kv = (p1 + o1).div_ceil(block) + blocks;
         let t_max = cfg.scheduler.max_batch_tokens as u64;
