@@ -386,6 +386,15 @@ fn run(
     }
     if let Ok(v) = serde_saphyr::from_str::<serde_json::Value>(&text) {
         if archsim::serving::is_serving(&v) {
+            if v.get("sweep").is_some() {
+                return Err(Error::Config(archsim::ConfigError {
+                    file: file.clone(),
+                    location: None,
+                    key: Some("sweep".into()),
+                    from_override: None,
+                    message: "this file is a sweep: run it with `archsim sweep FILE`".into(),
+                }));
+            }
             let f = archsim::serving::load(&text, &file, set)?;
             let served = archsim::serving::run(&f, &base)
                 .map_err(|e| archsim::serving::config_error(&text, &file, set, e))?;

@@ -87,6 +87,10 @@ pub fn load(text: &str, file: &str, overrides: &[String]) -> Result<ServingFile,
         message: crate::config::yaml_message(&e.to_string()),
     })?;
     crate::config::apply_overrides(&mut value, file, overrides)?;
+    // A `sweep:` section is read by `archsim sweep` (each point is this config with overrides).
+    if let Some(m) = value.as_object_mut() {
+        m.remove("sweep");
+    }
     let f: ServingFile = archsim_accelerators::config::typed(value, &[]).map_err(|(path, m)| {
         let mut e = located(text, file, overrides, path.join("."), m.clone());
         if m.starts_with("unknown field") && e.from_override.is_none() {
@@ -202,4 +206,34 @@ pub fn summary(s: &Served) -> String {
         };
     }
     o
+}
+
+/// The flat metrics of a serving run, as sweeps tabulate them.
+pub fn metrics(s: &Served) -> serde_json::Map<String, Value> {
+    let r = &s.report;
+    let mut m = serde_json::Map::new();
+    let mut put = |k: &str, v: Value| {
+        m.insert(k.to_string(), v);
+    };
+    for (name, st) in [("ttft", &r.ttft_s), ("tpot", &r.tpot_s), ("e2e", &r.e2e_s)] {
+        put(&format!("{name}_mean_s"), st.mean.into());
+        put(&format!("{name}_p50_s"), st.p50.into());
+        put(&format!("{name}_p90_s"), st.p90.into());
+        put(&format!("{name}_p99_s"), st.p99.into());
+    }
+    put("throughput_rps", r.throughput_rps.into());
+    put("tokens_per_s", r.tokens_per_s.into());
+    put("slo_attainment", r.slo_attainment.into());
+    put("slo_met", r.slo_met.into());
+    put("goodput_rps", r.goodput_rps.into());
+    put("cost_per_hour", r.cost_per_hour.into());
+    put("cost_per_mtok", r.cost_per_mtok.into());
+    put("preemptions", r.preemptions.into());
+    if let Some(e) = r.energy_j {
+        put("energy_j", e.into());
+    }
+    if let Some(c) = &r.capacity {
+        put("capacity_rps", c.rate_rps.into());
+    }
+    m
 }

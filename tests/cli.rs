@@ -2187,3 +2187,34 @@ fn serving_runs_write_report_requests_and_plots_and_locate_errors() {
         "{e}"
     );
 }
+
+#[test]
+fn sweeps_run_serving_configs() {
+    let dir = tmp("serving_sweep");
+    let text = std::fs::read_to_string(root().join("configs/serving_llama7b_h100.yaml"))
+        .unwrap()
+        .replace("requests: 4000", "requests: 200")
+        .replace("  capacity: {requests: 2000, rel_tol: 0.02}\n", "");
+    let text = format!(
+        "{text}sweep:\n  grid:\n    serving.traffic.rate: [10, 40]\n    serving.router.kind: [round_robin, least_loaded]\n"
+    );
+    let cfg = write_cfg(&dir, &text);
+    let out = dir.join("out");
+    let o = archsim(&["sweep", &cfg, "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    let header = csv.lines().next().unwrap();
+    for k in [
+        "serving.traffic.rate",
+        "ttft_p90_s",
+        "cost_per_mtok",
+        "slo_attainment",
+    ] {
+        assert!(header.contains(k), "{header}");
+    }
+    // `archsim run` on the sweep file points at `archsim sweep`.
+    let o = archsim(&["run", &cfg]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("run it with `archsim sweep FILE`"));
+}
