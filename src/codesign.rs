@@ -243,21 +243,37 @@ fn write_pareto(
     let p = dir.join("pareto.csv");
     std::fs::write(&p, csv).map_err(|e| io(&p, &e))?;
     // Distinct feasible designs (by their objectives) as the grey cloud.
-    let mut feasible: Vec<(f64, f64, f64)> = all
+    let feasible: Vec<(f64, f64, f64)> = all
         .iter()
         .filter(|r| r.eval.violations.is_empty())
         .map(|r| pareto_objectives(&r.eval))
         .collect();
+    let front_pts: Vec<(f64, f64, f64)> = front
+        .iter()
+        .map(|&i| pareto_objectives(&all[i].eval))
+        .collect();
+    draw_pareto(cfg, all.len(), feasible, &front_pts, co, succ, dir)?;
+    Ok(front.iter().map(|&i| all[i].clone()).collect())
+}
+
+/// Draws `pareto.{png,svg}`: the feasible designs (`feasible`, one triple per evaluation that
+/// met the specs, of `evaluations` in all) as a cloud, the front, and both searches' answers.
+fn draw_pareto(
+    cfg: &CoDesignConfig,
+    evaluations: usize,
+    mut feasible: Vec<(f64, f64, f64)>,
+    front: &[(f64, f64, f64)],
+    co: &CoResult,
+    succ: &CoResult,
+    dir: &Path,
+) -> Result<(), Error> {
+    let meeting = feasible.len();
     feasible.sort_by(|a, b| {
         a.0.total_cmp(&b.0)
             .then(a.1.total_cmp(&b.1))
             .then(a.2.total_cmp(&b.2))
     });
     feasible.dedup();
-    let front_pts: Vec<(f64, f64, f64)> = front
-        .iter()
-        .map(|&i| pareto_objectives(&all[i].eval))
-        .collect();
     let mark = |name: &str, r: &CoResult| {
         let tag = if r.eval.violations.is_empty() {
             String::new()
@@ -268,15 +284,13 @@ fn write_pareto(
     };
     let marks = [mark("co-exploration", co), mark("successive", succ)];
     let title = format!(
-        "Co-design: {} evaluations, {} meeting the specs, {} on the Pareto front",
-        all.len(),
-        all.iter().filter(|r| r.eval.violations.is_empty()).count(),
+        "Co-design: {evaluations} evaluations, {meeting} meeting the specs, {} on the Pareto front",
         front.len()
     );
     let plot = crate::plot::CoParetoPlot {
         title: &title,
         feasible: &feasible,
-        front: &front_pts,
+        front,
         marks: &marks,
         max_latency_ms: cfg
             .tasks
@@ -285,8 +299,59 @@ fn write_pareto(
             .reduce(f64::min),
         max_energy_mj: cfg.specs.max_energy_mj,
     };
-    crate::plot::codesign_pareto(&plot, dir, "pareto").map_err(|m| io(dir, &m))?;
-    Ok(front.iter().map(|&i| all[i].clone()).collect())
+    crate::plot::codesign_pareto(&plot, dir, "pareto").map_err(|m| Error::Io {
+        path: dir.display().to_string(),
+        message: m,
+    })
+}
+
+/// Redraws the Pareto plot of a finished co-design run from the files it wrote in `dir`
+/// (`config.yaml`, `report.json`, `history.csv`); returns the files written.
+pub fn replot(dir: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
+    let read = |name: &str| {
+        let p = dir.join(name);
+        std::fs::read_to_string(&p).map_err(|e| Error::Io {
+            path: p.display().to_string(),
+            message: e.to_string(),
+        })
+    };
+    let cfg_file = dir.join("config.yaml").display().to_string();
+    let value: serde_json::Value = serde_saphyr::from_str(&read("config.yaml")?)
+        .map_err(|e| cfg_error(&cfg_file, "codesign", e.to_string()))?;
+    let cfg = parse(&value, &cfg_file, &[])?;
+    let report_file = dir.join("report.json").display().to_string();
+    let report: serde_json::Value = serde_json::from_str(&read("report.json")?)
+        .map_err(|e| cfg_error(&report_file, "report", e.to_string()))?;
+    let result = |key: &str| -> Result<CoResult, Error> {
+        serde_json::from_value(report.get(key).cloned().unwrap_or_default())
+            .map_err(|e| cfg_error(&report_file, key, e.to_string()))
+    };
+    let (co, succ) = (result("co_exploration")?, result("successive")?);
+    let front: Vec<CoResult> =
+        serde_json::from_value(report.get("pareto").cloned().unwrap_or_default())
+            .map_err(|e| cfg_error(&report_file, "pareto", e.to_string()))?;
+    let front: Vec<(f64, f64, f64)> = front.iter().map(|r| pareto_objectives(&r.eval)).collect();
+    // history.csv: method,evaluation,feasible,weighted_accuracy,max_latency_ms,energy_mj,area_mm2
+    let history_file = dir.join("history.csv").display().to_string();
+    let mut evaluations = 0;
+    let mut feasible = Vec::new();
+    for (n, line) in read("history.csv")?.lines().enumerate().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
+        let (Some(a), Some(l), Some(e)) = (num(3), num(4), num(5)) else {
+            return Err(cfg_error(
+                &history_file,
+                &format!("line {}", n + 1),
+                "expected method,evaluation,feasible,weighted_accuracy,max_latency_ms,energy_mj,area_mm2".into(),
+            ));
+        };
+        evaluations += 1;
+        if f.get(2) == Some(&"true") {
+            feasible.push((a, l, e));
+        }
+    }
+    draw_pareto(&cfg, evaluations, feasible, &front, &co, &succ, dir)?;
+    Ok(vec![dir.join("pareto.png"), dir.join("pareto.svg")])
 }
 
 /// `path` as seen from the folder `from` (both made absolute); `path` itself when they share no

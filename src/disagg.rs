@@ -173,7 +173,7 @@ fn write(rows: &[Row], dir: &Path) -> Result<(), String> {
 }
 
 /// `archsim run` on a disaggregation study file.
-pub fn run_cli(inv: &StudyRun<'_>) -> Result<(), Error> {
+pub fn run_cli(inv: &StudyRun<'_>) -> Result<crate::studies::StudyOutput, Error> {
     let mut doc = inv.doc.clone();
     crate::config::apply_overrides(&mut doc, inv.file, inv.set)?;
     let bad = |message: String| {
@@ -192,16 +192,10 @@ pub fn run_cli(inv: &StudyRun<'_>) -> Result<(), Error> {
         path: inv.dir.display().to_string(),
         message,
     })?;
-    if inv.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&rows).unwrap_or_default()
-        );
-        return Ok(());
-    }
+    let mut text = String::new();
     for r in &rows {
-        println!(
-            "{:<14} {:>6.2} req/s  attainment {:>5.1}%  goodput {:>6.2} req/s  TTFT p90 {:.3} s  TPOT p99 {:.4} s",
+        text += &format!(
+            "{:<14} {:>6.2} req/s  attainment {:>5.1}%  goodput {:>6.2} req/s  TTFT p90 {:.3} s  TPOT p99 {:.4} s\n",
             r.fleet,
             r.rate_rps,
             r.slo_attainment * 100.0,
@@ -210,6 +204,18 @@ pub fn run_cli(inv: &StudyRun<'_>) -> Result<(), Error> {
             r.tpot_p99_s
         );
     }
-    println!("wrote {}", inv.dir.display());
-    Ok(())
+    Ok(crate::studies::StudyOutput {
+        json: serde_json::to_value(&rows).unwrap_or_default(),
+        text,
+        files: [
+            "results.csv",
+            "attainment_vs_rate.png",
+            "attainment_vs_rate.svg",
+            "goodput_vs_rate.png",
+            "goodput_vs_rate.svg",
+        ]
+        .iter()
+        .map(|f| inv.dir.join(f))
+        .collect(),
+    })
 }

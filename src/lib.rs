@@ -78,6 +78,110 @@ impl Error {
     }
 }
 
+/// The form of a config document as `archsim run` dispatches it: `"codesign"`, `"study"`,
+/// `"search"`, `"sweep"` (run by `archsim sweep`), or `None` for a plain simulation.
+pub fn config_form(doc: &serde_json::Value) -> Option<&'static str> {
+    ["codesign", "study", "search", "sweep"]
+        .into_iter()
+        .find(|k| doc.get(k).is_some_and(|v| !v.is_null()))
+}
+
+/// Runs any config as `archsim run --json` does and returns what that prints: a simulation's
+/// report, a search's result (`{agent, seed, best, history, pareto}`), a co-design run's
+/// `{co_exploration, successive}`, a study's tables. The run's files are written into `dir`
+/// when given (a co-design run or a study, which always write files, use a scratch folder
+/// otherwise and remove it). `overrides` are `path=value` strings, as `--set`.
+pub fn run_any(
+    text: &str,
+    file: &str,
+    base_dir: &Path,
+    overrides: &[String],
+    dir: Option<&Path>,
+) -> Result<serde_json::Value, Error> {
+    use serde_json::Value;
+    let io = |p: &Path, e: &dyn std::fmt::Display| Error::Io {
+        path: p.display().to_string(),
+        message: e.to_string(),
+    };
+    let doc: Option<Value> = serde_saphyr::from_str(text).ok();
+    let form = doc.as_ref().and_then(config_form);
+    if let (Some(form @ ("codesign" | "study")), Some(doc)) = (form, &doc) {
+        let study = match form {
+            "study" => studies::find(doc, text, file)?,
+            _ => None,
+        };
+        static SCRATCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let scratch = dir.is_none().then(|| {
+            std::env::temp_dir().join(format!(
+                "archsim-run-{}-{}",
+                std::process::id(),
+                SCRATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ))
+        });
+        let out = dir.map_or_else(|| scratch.clone().unwrap_or_default(), Path::to_path_buf);
+        std::fs::create_dir_all(&out).map_err(|e| io(&out, &e))?;
+        let result = if form == "codesign" {
+            codesign::parse(doc, file, overrides)
+                .and_then(|cc| codesign::run(&cc, base_dir, &out))
+                .map(|[co, succ]| serde_json::json!({"co_exploration": co, "successive": succ}))
+        } else {
+            match study {
+                Some(study) => (study.run)(&studies::StudyRun {
+                    doc: doc.clone(),
+                    text,
+                    file,
+                    base: base_dir,
+                    set: overrides,
+                    dir: out.clone(),
+                })
+                .map(|o| o.json),
+                None => Ok(Value::Null),
+            }
+        };
+        if let Some(s) = scratch {
+            let _ = std::fs::remove_dir_all(s);
+        }
+        return result;
+    }
+    if let Some(doc) = doc
+        .as_ref()
+        .filter(|d| serving::is_serving(d) && form != Some("sweep"))
+    {
+        let _ = doc;
+        let f = serving::load(text, file, overrides)?;
+        let served = serving::run(&f, base_dir)
+            .map_err(|e| serving::config_error(text, file, overrides, e))?;
+        if let Some(d) = dir {
+            serving::write(&f, &served, d)?;
+        }
+        return serde_json::to_value(&served.report).map_err(|e| io(Path::new(file), &e));
+    }
+    if form == Some("sweep") {
+        return Err(Error::Config(ConfigError {
+            file: file.into(),
+            location: None,
+            key: Some("sweep".into()),
+            from_override: None,
+            message:
+                "a sweep runs many points: use `archsim sweep FILE` or `archsim.sweep(config)`"
+                    .into(),
+        }));
+    }
+    let (cfg, _, search) = config::load_full(text, file, overrides)?;
+    if let Some(search) = search {
+        let result = search::run(&cfg, &search, base_dir)?;
+        if let Some(d) = dir {
+            search::write(&cfg, &search, &result, d)?;
+        }
+        return serde_json::to_value(&result).map_err(|e| io(Path::new(file), &e));
+    }
+    let report = simulate(&cfg, base_dir)?;
+    if let Some(d) = dir {
+        output::write_run(&cfg, &report, d)?;
+    }
+    serde_json::to_value(&report).map_err(|e| io(Path::new(file), &e))
+}
+
 /// FNV-1a hash of the config's canonical JSON: the `config_hash` of the report's provenance.
 pub fn config_hash(cfg: &Config) -> String {
     let json = serde_json::to_vec(cfg).unwrap_or_default();

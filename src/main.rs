@@ -64,14 +64,15 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Redraw the plots of a finished run or sweep from its output folder.
+    /// Redraw the plots of a finished run, search, co-design run or sweep from its folder.
     ///
     /// A run folder (or its report.json): cycles per op, or the Gantt chart of a SoC run. A
-    /// sweep folder (or its journal.jsonl): the heatmap of two swept parameters against a
-    /// metric, e.g. `archsim plot out/systolic_grid --x accelerator.rows --y
-    /// accelerator.dataflow --metric energy_j`.
+    /// search folder: best cost so far and, with two objectives, the Pareto front. A co-design
+    /// folder: the Pareto front of both searches. A sweep folder (or its journal.jsonl): the
+    /// heatmap of two swept parameters against a metric, e.g. `archsim plot out/systolic_grid
+    /// --x accelerator.rows --y accelerator.dataflow --metric energy_j`.
     Plot {
-        /// A run folder, a report.json, a sweep folder or a journal.jsonl.
+        /// A run, search, co-design or sweep folder, a report.json or a journal.jsonl.
         path: PathBuf,
         /// Sweep: the parameter along x (default: the first swept one that varies).
         #[arg(long)]
@@ -210,6 +211,16 @@ fn check_out(out: Option<&Path>) -> Result<(), Error> {
             from_override: None,
             message: "exists and is not a folder; give a folder for the outputs".into(),
         })),
+        // A folder that cannot be made is the caller's input, found before any work is done.
+        Some(o) if !o.exists() => std::fs::create_dir_all(o).map_err(|e| {
+            Error::Config(archsim::ConfigError {
+                file: o.display().to_string(),
+                location: None,
+                key: Some("--out".into()),
+                from_override: None,
+                message: format!("cannot create the output folder: {e}"),
+            })
+        }),
         _ => Ok(()),
     }
 }
@@ -242,36 +253,57 @@ fn plot(
             .filter(|p| !p.as_os_str().is_empty())
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     };
-    let written: Vec<PathBuf> =
-        if report.is_file() && report.extension().is_some_and(|e| e == "json") {
-            let text = std::fs::read_to_string(&report).map_err(|e| bad(e.to_string()))?;
-            let r: archsim::sim::Report = serde_json::from_str(&text)
-                .map_err(|e| bad(format!("not an archsim report: {e}")))?;
-            let dir = out.unwrap_or_else(|| folder(&report));
-            std::fs::create_dir_all(&dir).map_err(|e| bad(e.to_string()))?;
-            let stem = if let Some(jobs) = &r.jobs {
-                archsim::plot::gantt(&r, &dir, "gantt", jobs.gantt_jobs).map_err(&bad)?;
-                "gantt"
-            } else {
-                archsim::plot::per_op_cycles(&r, &dir, "cycles_per_op").map_err(&bad)?;
-                "cycles_per_op"
-            };
-            vec![
-                dir.join(format!("{stem}.png")),
-                dir.join(format!("{stem}.svg")),
-            ]
-        } else if journal.is_file() && journal.extension().is_some_and(|e| e == "jsonl") {
-            let entries: Vec<_> = archsim::sweep::read_journal(&journal)?
-                .into_values()
-                .collect();
-            let dir = out.unwrap_or_else(|| folder(&journal));
-            std::fs::create_dir_all(&dir).map_err(|e| bad(e.to_string()))?;
-            archsim::sweep::heatmap_of(&entries, &dir, x, y, metric)?
+    // A search or co-design folder says so in the config it wrote.
+    let written_form = path.is_dir().then(|| {
+        std::fs::read_to_string(path.join("config.yaml"))
+            .ok()
+            .and_then(|t| serde_saphyr::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| {
+                ["search", "codesign"]
+                    .into_iter()
+                    .find(|k| v.get(k).is_some_and(|s| !s.is_null()))
+            })
+    });
+    let written: Vec<PathBuf> = if let Some(Some(form)) = written_form {
+        if out.is_some() {
+            return Err(bad(format!(
+                "a {form} folder's plots are redrawn in place; leave out --out"
+            )));
+        }
+        if form == "search" {
+            archsim::search::replot(path)?
         } else {
-            return Err(bad(
-                "expected a run folder or report.json, or a sweep folder or journal.jsonl".into(),
-            ));
+            archsim::codesign::replot(path)?
+        }
+    } else if report.is_file() && report.extension().is_some_and(|e| e == "json") {
+        let text = std::fs::read_to_string(&report).map_err(|e| bad(e.to_string()))?;
+        let r: archsim::sim::Report =
+            serde_json::from_str(&text).map_err(|e| bad(format!("not an archsim report: {e}")))?;
+        let dir = out.unwrap_or_else(|| folder(&report));
+        std::fs::create_dir_all(&dir).map_err(|e| bad(e.to_string()))?;
+        let stem = if let Some(jobs) = &r.jobs {
+            archsim::plot::gantt(&r, &dir, "gantt", jobs.gantt_jobs).map_err(&bad)?;
+            "gantt"
+        } else {
+            archsim::plot::per_op_cycles(&r, &dir, "cycles_per_op").map_err(&bad)?;
+            "cycles_per_op"
         };
+        vec![
+            dir.join(format!("{stem}.png")),
+            dir.join(format!("{stem}.svg")),
+        ]
+    } else if journal.is_file() && journal.extension().is_some_and(|e| e == "jsonl") {
+        let entries: Vec<_> = archsim::sweep::read_journal(&journal)?
+            .into_values()
+            .collect();
+        let dir = out.unwrap_or_else(|| folder(&journal));
+        std::fs::create_dir_all(&dir).map_err(|e| bad(e.to_string()))?;
+        archsim::sweep::heatmap_of(&entries, &dir, x, y, metric)?
+    } else {
+        return Err(bad(
+            "expected a run folder or report.json, or a sweep folder or journal.jsonl".into(),
+        ));
+    };
     println!("wrote:");
     for f in written {
         println!("  {}", f.display());
@@ -415,15 +447,32 @@ fn run(
     }
     if let Ok(v) = serde_saphyr::from_str::<serde_json::Value>(&text) {
         if let Some(study) = archsim::studies::find(&v, &text, &file)? {
-            return (study.run)(&archsim::studies::StudyRun {
+            let dir = out.unwrap_or_else(|| output::default_dir(&name, set));
+            let done = (study.run)(&archsim::studies::StudyRun {
                 doc: v,
                 text: &text,
                 file: &file,
                 base: &base,
                 set,
-                json,
-                dir: out.unwrap_or_else(|| output::default_dir(&name, set)),
-            });
+                dir: dir.clone(),
+            })?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&done.json).unwrap_or_default()
+                );
+                eprintln!("wrote {}", dir.display());
+            } else if done.files.is_empty() {
+                print!("{}", done.text);
+                println!("wrote {}", dir.display());
+            } else {
+                print!("{}", done.text);
+                println!("wrote:");
+                for f in done.files {
+                    println!("  {}", f.display());
+                }
+            }
+            return Ok(());
         }
     }
     let (cfg, _, search) = config::load_full(&text, &file, set).map_err(|mut e| {
@@ -479,6 +528,10 @@ fn run(
                 t.energy_j * 1e3
             );
         }
+        println!(
+            "  latency        {:>14.6} ms  (all tasks done: the slowest task)",
+            report.latency_s * 1e3
+        );
         println!("  energy         {:>14.6} mJ", report.energy_j * 1e3);
         println!("  area           {:>14.3} mm2", report.area_mm2);
         println!("wrote:");
@@ -534,14 +587,22 @@ fn run(
     }
     println!("{} on {}", report.workload, report.accelerator);
     println!(
-        "  total cycles   {:>14}  ({} compute, {} stall)",
+        "  total cycles   {:>14}  ({} compute + {} stall, summed over ops that may overlap)",
         report.total_cycles, report.compute_cycles, report.stall_cycles
     );
     println!("  latency        {:>14.6} ms", report.latency_s * 1e3);
     println!("  utilization    {:>14.2} %", report.utilization * 100.0);
-    println!("  energy         {:>14.6} mJ", report.energy_j * 1e3);
-    println!("  area           {:>14.3} mm2", report.area_mm2);
-    println!("  MACs           {:>14}", report.macs);
+    // With tensor parallelism the op graph is one device's share: say so where it matters.
+    let per_device = match &report.llm {
+        Some(l) if l.tp > 1 => format!("  (one of the {} tensor-parallel devices)", l.tp),
+        _ => String::new(),
+    };
+    println!(
+        "  energy         {:>14.6} mJ{per_device}",
+        report.energy_j * 1e3
+    );
+    println!("  area           {:>14.3} mm2{per_device}", report.area_mm2);
+    println!("  MACs           {:>14}{per_device}", report.macs);
     println!(
         "  DRAM traffic   {:>14} bytes",
         report

@@ -315,7 +315,7 @@ fn write(f: &MelangeFile, r: &[DatasetResult], dir: &Path) -> Result<(), String>
 }
 
 /// `archsim run` on a Mélange study file.
-pub fn run_cli(inv: &StudyRun<'_>) -> Result<(), Error> {
+pub fn run_cli(inv: &StudyRun<'_>) -> Result<crate::studies::StudyOutput, Error> {
     let mut doc = inv.doc.clone();
     crate::config::apply_overrides(&mut doc, inv.file, inv.set)?;
     let bad = |message: String| {
@@ -337,13 +337,10 @@ pub fn run_cli(inv: &StudyRun<'_>) -> Result<(), Error> {
         path: inv.dir.display().to_string(),
         message,
     })?;
-    if inv.json {
-        println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
-        return Ok(());
-    }
+    let mut text = String::new();
     for d in &r {
-        println!(
-            "{:<14} best single {:<28} cheapest mix ${:>7.2}/h  saving {:>5.1}% (paper: up to {}%)",
+        text += &format!(
+            "{:<14} best single {:<28} cheapest mix ${:>7.2}/h  saving {:>5.1}% (paper: up to {}%)\n",
             d.dataset,
             d.best_single
                 .as_ref()
@@ -353,6 +350,18 @@ pub fn run_cli(inv: &StudyRun<'_>) -> Result<(), Error> {
             d.paper_saving_pct.map_or("?".into(), |p| p.to_string()),
         );
     }
-    println!("wrote {}", inv.dir.display());
-    Ok(())
+    Ok(crate::studies::StudyOutput {
+        json: serde_json::to_value(&r).unwrap_or_default(),
+        text,
+        files: [
+            "capacity.csv",
+            "summary.csv",
+            "summary.json",
+            "cost.png",
+            "cost.svg",
+        ]
+        .iter()
+        .map(|f| inv.dir.join(f))
+        .collect(),
+    })
 }

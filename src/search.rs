@@ -49,6 +49,93 @@ pub fn evaluate_parallel(problem: &Problem, points: &[Point]) -> Vec<Result<Vec<
         .collect()
 }
 
+/// Most points one [`evaluate_batch`] call takes (the results are held in memory).
+pub const MAX_BATCH: usize = 1_000_000;
+
+/// The columns of a batch evaluation, one entry per point in the batch's order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchColumns {
+    /// Every metric of [`METRICS`], by name (NaN where the point was not evaluated).
+    pub metrics: Vec<(&'static str, Vec<f64>)>,
+    /// Evaluated, fitting the device, and within every constraint of `search.constraints`.
+    pub feasible: Vec<bool>,
+    /// Why not feasible (empty when feasible).
+    pub reason: Vec<String>,
+}
+
+/// One point of a batch: the value of each dimension of `search.space`, or its index into the
+/// dimension's domain (as a gym action).
+#[derive(Debug, Clone, PartialEq)]
+pub enum BatchPoint {
+    /// Values in the order of the space's dimensions.
+    Values(Vec<Value>),
+    /// Indices into the domains, in the order of the space's dimensions.
+    Indices(Vec<i64>),
+}
+
+/// Evaluates `points` of the search problem in parallel (rayon) and returns the columns: every
+/// metric, feasibility (constraints included) and the reason. A point that cannot be
+/// evaluated — an impossible design, a value outside its domain — is an infeasible row with its
+/// reason; only the problem itself (the config) is an error.
+pub fn evaluate_batch(
+    problem: &Problem,
+    search: &SearchConfig,
+    points: &[BatchPoint],
+) -> BatchColumns {
+    // (metrics when evaluated, why not feasible)
+    let one = |p: &BatchPoint| -> (Option<Vec<f64>>, Option<String>) {
+        let values = match p {
+            BatchPoint::Values(v) => {
+                let n = problem.space().nvec().len();
+                if v.len() != n {
+                    let why = format!(
+                        "a point needs {n} values, one per search.space dimension; got {}",
+                        v.len()
+                    );
+                    return (None, Some(why));
+                }
+                v.clone()
+            }
+            BatchPoint::Indices(i) => match problem.space().decode(i) {
+                Ok(v) => v,
+                Err(e) => return (None, Some(e.to_string())),
+            },
+        };
+        let m = match problem.evaluate_values(&values).metrics {
+            Ok(m) => m,
+            Err(e) => return (None, Some(e)),
+        };
+        // A design outside the constraints keeps its metrics and is marked infeasible.
+        let broken: Vec<String> = search
+            .constraints
+            .iter()
+            .filter_map(|c| {
+                let k = METRICS.iter().position(|n| *n == c.metric)?;
+                (c.violation(m[k]) > 0.0).then(|| format!("violates {} ({})", c.describe(), m[k]))
+            })
+            .collect();
+        let why = (!broken.is_empty()).then(|| broken.join("; "));
+        (Some(m), why)
+    };
+    let results: Vec<(Option<Vec<f64>>, Option<String>)> = points.par_iter().map(one).collect();
+    let mut cols = BatchColumns {
+        metrics: METRICS
+            .iter()
+            .map(|&n| (n, Vec::with_capacity(points.len())))
+            .collect(),
+        feasible: Vec::with_capacity(points.len()),
+        reason: Vec::with_capacity(points.len()),
+    };
+    for (m, why) in results {
+        for (k, col) in cols.metrics.iter_mut().enumerate() {
+            col.1.push(m.as_ref().map_or(f64::NAN, |m| m[k]));
+        }
+        cols.feasible.push(why.is_none());
+        cols.reason.push(why.unwrap_or_default());
+    }
+    cols
+}
+
 /// Runs the search with a progress bar on stderr.
 pub fn run(cfg: &Config, search: &SearchConfig, base_dir: &Path) -> Result<SearchResult, Error> {
     let problem = problem(cfg, search, base_dir)?;
@@ -108,6 +195,43 @@ pub fn write(
     files.push(dir.join("best_so_far.svg"));
     if search.objectives.len() == 2 {
         pareto_plot(search, result, dir).map_err(|e| io(dir, e))?;
+        files.push(dir.join("pareto.png"));
+        files.push(dir.join("pareto.svg"));
+    }
+    Ok(files)
+}
+
+/// Redraws the plots of a finished search from the files it wrote in `dir` (`config.yaml`
+/// with its `search:` section, `report.json`); returns the files written.
+pub fn replot(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let read = |name: &str| {
+        let p = dir.join(name);
+        std::fs::read_to_string(&p).map_err(|e| io(&p, e))
+    };
+    let located = |file: &Path, key: &str, message: String| {
+        Error::Config(crate::ConfigError {
+            file: file.display().to_string(),
+            location: None,
+            key: Some(key.into()),
+            from_override: None,
+            message,
+        })
+    };
+    let cfg_path = dir.join("config.yaml");
+    let value: Value = serde_saphyr::from_str(&read("config.yaml")?)
+        .map_err(|e| located(&cfg_path, "search", e.to_string()))?;
+    let search: SearchConfig =
+        serde_json::from_value(value.get("search").cloned().unwrap_or_default())
+            .map_err(|e| located(&cfg_path, "search", e.to_string()))?;
+    let report_path = dir.join("report.json");
+    let result: SearchResult = serde_json::from_str(&read("report.json")?)
+        .map_err(|e| located(&report_path, "report", format!("not a search report: {e}")))?;
+    let mut files = Vec::new();
+    best_so_far_plot(&result, dir).map_err(|e| io(dir, e))?;
+    files.push(dir.join("best_so_far.png"));
+    files.push(dir.join("best_so_far.svg"));
+    if search.objectives.len() == 2 {
+        pareto_plot(&search, &result, dir).map_err(|e| io(dir, e))?;
         files.push(dir.join("pareto.png"));
         files.push(dir.join("pareto.svg"));
     }

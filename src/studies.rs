@@ -29,10 +29,20 @@ pub struct StudyRun<'a> {
     pub base: &'a Path,
     /// `--set PATH=VALUE` overrides.
     pub set: &'a [String],
-    /// `--json`: print the results as JSON on stdout and nothing else.
-    pub json: bool,
     /// Output folder.
     pub dir: PathBuf,
+}
+
+/// What a study returns: its results as JSON (what `archsim run --json` prints and
+/// `archsim.run` returns), its summary for people, and the files it wrote.
+#[derive(Debug)]
+pub struct StudyOutput {
+    /// The results.
+    pub json: Value,
+    /// The terminal summary.
+    pub text: String,
+    /// Files written in the output folder.
+    pub files: Vec<PathBuf>,
 }
 
 /// One registered study.
@@ -42,8 +52,8 @@ pub struct Study {
     pub kind: &'static str,
     /// One line on what it reproduces.
     pub about: &'static str,
-    /// Runs it, writes its folder and prints its summary.
-    pub run: fn(&StudyRun<'_>) -> Result<(), Error>,
+    /// Runs it and writes its folder; prints nothing but progress on stderr.
+    pub run: fn(&StudyRun<'_>) -> Result<StudyOutput, Error>,
 }
 
 /// Every study, by `study.kind`.
@@ -52,13 +62,13 @@ pub const STUDIES: &[Study] = &[
         kind: "latency_vs_rate",
         about:
             "DS3 (IEEE TC 2020, Fig. 12): job latency of each scheduler versus the injection rate",
-        run: crate::study::run_cli,
+        run: crate::study::run_study,
     },
     Study {
         kind: "sn40l",
         about:
             "SambaNova SN40L (MICRO 2024): fused vs unfused kernels, expert switching, CoE serving",
-        run: crate::sn40l::run_cli,
+        run: crate::sn40l::run_study,
     },
     Study {
         kind: "disaggregation",

@@ -314,10 +314,17 @@ pub fn write(
 
 /// `archsim run` on a config with `study: {kind: latency_vs_rate, ...}`: runs the study, writes
 /// its folder and prints the summary table (or, with `--json`, the summary as JSON).
-pub fn run_cli(inv: &crate::studies::StudyRun<'_>) -> Result<(), Error> {
+pub fn run_study(inv: &crate::studies::StudyRun<'_>) -> Result<crate::studies::StudyOutput, Error> {
+    use std::fmt::Write as _;
     let (cfg, study, _) = crate::config::load_full(inv.text, inv.file, inv.set)?;
     let Some(study) = study else {
-        return Ok(());
+        return Err(Error::Config(crate::ConfigError {
+            file: inv.file.into(),
+            location: None,
+            key: Some("study".into()),
+            from_override: None,
+            message: "missing".into(),
+        }));
     };
     eprintln!(
         "study {:?}: {} schedulers x {} rates x {} seeds",
@@ -329,31 +336,25 @@ pub fn run_cli(inv: &crate::studies::StudyRun<'_>) -> Result<(), Error> {
     let rows = run(&cfg, &study, inv.base)?;
     let files = write(&cfg, &study, &rows, &inv.dir)?;
     let summary = summarize(&study, &rows);
-    if inv.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&summary).expect("rows serialize")
-        );
-        eprintln!("wrote {}", inv.dir.display());
-        return Ok(());
-    }
-    println!(
-        "{:<12} {:>10} {:>14} {:>14} {:>14}",
+    let mut text = format!(
+        "{:<12} {:>10} {:>14} {:>14} {:>14}\n",
         "scheduler", "jobs/ms", "avg lat (us)", "p95 lat (us)", "p99 lat (us)"
     );
     for r in &summary {
-        println!(
+        writeln!(
+            text,
             "{:<12} {:>10} {:>14.1} {:>14.1} {:>14.1}",
             r.scheduler,
             r.rate_per_ms,
             r.avg_job_latency_us,
             r.p95_job_latency_us,
             r.p99_job_latency_us
-        );
+        )
+        .ok();
     }
-    println!("wrote:");
-    for f in files {
-        println!("  {}", f.display());
-    }
-    Ok(())
+    Ok(crate::studies::StudyOutput {
+        json: serde_json::to_value(&summary).expect("rows serialize"),
+        text,
+        files,
+    })
 }

@@ -27,7 +27,7 @@
 //! | `neupims` | NPU | PIM, dual row buffers | NPU traffic and PIM commands proceed together; the batch is split into `sub_batches` sub-batches whose graphs are scheduled together, so one sub-batch's GEMMs overlap another's attention |
 //!
 //! Routing is by arithmetic intensity: ops for which [`Op::is_gemm_like`] holds go to the NPU's
-//! systolic arrays (output-stationary; a GEMM whose weight is shared by the batch stacks the
+//! systolic arrays (`dataflow`, output-stationary folds by default; a GEMM whose weight is shared by the batch stacks the
 //! batch into its rows); attention that is not GEMM-like (decode: one query row) goes to the
 //! PIM; other GEMV-like products (and, in `npu_only`, decode attention) run on the NPU's vector
 //! unit at one MAC per lane per cycle, where a systolic array would use one row in 128; the
@@ -44,7 +44,7 @@
 //!     context_len: Some(1024), layers: Some(2), tp: 1, moe_skew: 0.0, ..Default::default()
 //! };
 //! let tps = |mode| decode_tokens_per_s(&NpuPimConfig::with_mode(mode), &step, DType::Fp16).unwrap();
-//! assert!(tps(PimMode::Neupims) > tps(PimMode::NpuPimNaive));
+//! assert!(tps(PimMode::Neupims) > tps(PimMode::NpuOnly));
 //! assert!(tps(PimMode::NpuPimNaive) > tps(PimMode::NpuOnly));
 //! ```
 
@@ -94,13 +94,13 @@ impl PimMode {
     }
 }
 
-/// DRAM command timings in DRAM clock cycles (HBM2-class, at a 1 GHz command clock).
+/// DRAM command timings in DRAM clock cycles (HBM2, at a 1 GHz command clock).
 ///
-/// The defaults are HBM2 (JEDEC JESD235-class) values as used by DRAM simulators such as
-/// Ramulator's HBM model: tRCD = tRP = tCL = 14, tRAS = 33, tRTP = 2 (rounded), tCCD_L = 2
-/// (back-to-back columns in one bank), tRRD = 2, tFAW = 16. `t_bl` (1 cycle of data bus per
-/// 32-byte burst) is an assumption chosen so that a channel's bus carries 32 GB/s, and 64
-/// channels the ~2 TB/s of the A100-class GPU the paper compares with.
+/// The defaults are the HBM2 timings of the NeuPIMs authors' simulator
+/// (`extern/NewtonSim/configs/HBM2_8Gb_x128_dualpim.ini`, `[timing]`, tCK = 1 ns): tRCD = tRP
+/// = tCL = 14, tRAS = 34, tRTP = 4 (tRTP_S), tCCD = 2 (tCCD_L, one bank), tRRD = 4 (tRRD_S),
+/// tFAW = 30 with four ACTs per window. `t_bl` = 2: a 64-byte burst (128-bit channel × burst
+/// length 4) holds a double-data-rate bus for BL/2 cycles, so a channel carries 32 B/cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DramTiming {
@@ -120,8 +120,10 @@ pub struct DramTiming {
     pub t_bl: u64,
     /// ACT to ACT in one channel.
     pub t_rrd: u64,
-    /// Window in which at most four ACTs may issue in one channel.
+    /// Window in which at most `faw_acts` ACTs may issue in one channel.
     pub t_faw: u64,
+    /// ACTs allowed in one `t_faw` window (default 4, the JEDEC rule).
+    pub faw_acts: u64,
 }
 
 impl Default for DramTiming {
@@ -129,13 +131,14 @@ impl Default for DramTiming {
         DramTiming {
             t_rcd: 14,
             t_rp: 14,
-            t_ras: 33,
+            t_ras: 34,
             t_cl: 14,
-            t_rtp: 2,
+            t_rtp: 4,
             t_ccd: 2,
-            t_bl: 1,
-            t_rrd: 2,
-            t_faw: 16,
+            t_bl: 2,
+            t_rrd: 4,
+            t_faw: 30,
+            faw_acts: 4,
         }
     }
 }
@@ -241,8 +244,9 @@ pub fn simulate_channel(
                 if let Some(&last) = acts.last() {
                     act = act.max(last + t.t_rrd);
                 }
-                if acts.len() >= 4 {
-                    act = act.max(acts[acts.len() - 4] + t.t_faw);
+                let window = t.faw_acts.max(1) as usize;
+                if acts.len() >= window {
+                    act = act.max(acts[acts.len() - window] + t.t_faw);
                 }
                 (act, true)
             };
@@ -298,16 +302,20 @@ fn stream_rows(t: &DramTiming, banks: usize, cols: u64, rows: u64, mode: ColumnM
 }
 
 /// Rows per bank simulated before extrapolating the steady-state period.
-const SIM_ROWS: u64 = 6;
+const SIM_ROWS: u64 = 12;
+/// Rows over which the steady-state period is measured (activation windows and row cycles
+/// may settle into a pattern longer than one row).
+const PERIOD_ROWS: u64 = 4;
 
 /// The `accelerator:` section for `kind: npu_pim`.
 ///
-/// Values follow NeuPIMs' evaluated system where the paper gives them (an NPU of 8 systolic
-/// arrays of 128×128 at 1 GHz beside HBM with PIM in every bank, as recalled from §6 of the
-/// paper; not re-checked against the PDF in this session). The values it does not state are
-/// named here with the reason for each: `vector_lanes`, `channels` (external bandwidth matched
-/// to the A100-class baseline), `row_bytes`, `burst_bytes`, `link_gbps`, `hbm_gb`,
-/// `pim_pj_per_byte` and the timings of [`DramTiming`].
+/// The defaults are the NeuPIMs authors' simulator configuration
+/// (github.com/casys-kaist/NeuPIMs; file and line of each in `configs/repro/neupims.yaml`): an
+/// NPU of 8 systolic arrays of 128×128 and 8 vector units of 128 lanes at 1 GHz beside 32 GB
+/// of HBM2 in 32 channels of 32 banks, 1 KB rows, 64-byte requests, PIM units of 16 fp16
+/// multipliers per bank that a bank-group-wide activation (G_ACT) feeds. The values the
+/// authors' configuration does not give are named with the reason for each: `link_gbps`,
+/// `pim_pj_per_byte`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct NpuPimConfig {
@@ -319,28 +327,49 @@ pub struct NpuPimConfig {
     pub arrays: u32,
     /// Rows and columns of each array (default 128).
     pub array_dim: u32,
-    /// Vector-unit lanes (default 1024 = 8 × 128: one 128-lane unit per array; not stated).
+    /// Dataflow of the arrays' folds (default `os`: one fill per output tile, K streamed, as
+    /// the authors' pipelined weight-stationary core times a GEMM; `ws` pays a weight tile's
+    /// fill on every fold).
+    pub dataflow: Dataflow,
+    /// Vector-unit lanes (default 1024 = 8 vector units × 128 lanes).
     pub vector_lanes: u64,
     /// NPU and DRAM command clock in MHz (default 1000).
     pub freq_mhz: f64,
-    /// HBM (pseudo-)channels (default 64: 64 × 32 GB/s ≈ the A100's 2 TB/s, so the NPU and the
-    /// GPU baseline see the same external bandwidth).
+    /// HBM channels (default 32).
     pub channels: u64,
-    /// Banks per channel, each with a PIM MAC unit (default 16, HBM2's banks per pseudo-channel).
+    /// Banks per channel, each with a PIM MAC unit (default 32: 2 ranks × 4 bank groups × 4
+    /// banks).
     pub banks: u64,
-    /// Row-buffer (page) bytes per bank (default 1024, HBM2's page size).
+    /// Row-buffer (page) bytes per bank (default 1024).
     pub row_bytes: u64,
-    /// Bytes per column burst (default 32: a 64-bit pseudo-channel × burst length 4).
+    /// Bytes per column burst on the external bus (default 64: a 128-bit channel × burst
+    /// length 4).
     pub burst_bytes: u64,
     /// DRAM command timings.
     pub timing: DramTiming,
+    /// Banks one PIM activation opens together (default 4: a G_ACT opens a bank group).
+    pub pim_act_banks: u64,
+    /// PIM activations allowed in one `timing.t_faw` window of a channel (default 2: a G_ACT
+    /// waits tFAW after the previous one in its rank, and a channel has 2 ranks).
+    pub pim_acts_per_faw: u64,
+    /// Bytes one PIM column command (COMP) consumes per bank (default 32: 16 fp16
+    /// multipliers per bank).
+    pub pim_col_bytes: u64,
+    /// On-chip SRAM of the NPU, MB (default 134.218: the authors' 134218 KB scratchpad). In
+    /// `neupims` mode, when one layer's weights fit it, the sub-batches after the first reuse
+    /// the weights the first brought in (their FC layers run back to back around the other
+    /// sub-batch's attention) instead of reading them from HBM again.
+    pub sram_mb: f64,
     /// Sub-batches interleaved in `neupims` mode (default 2, as in the paper).
     pub sub_batches: u64,
+    /// Smallest batch that `neupims` mode splits into sub-batches (default 256: the authors
+    /// interleave sub-batches only from batch 256 on); a smaller batch runs whole.
+    pub sub_batch_min: u64,
     /// Device-to-device link for tensor-parallel collectives, GB/s (default 300, NVLink-3
     /// class, as the GPU baseline; not stated for the NPU).
     pub link_gbps: f64,
-    /// Device memory capacity, GB (default 80, as the A100-80GB baseline; reported, not
-    /// enforced).
+    /// Device memory capacity, GB (default 32: 32 channels of 1 GB). A step whose weights, KV
+    /// cache and activations exceed it is out of memory (the NPU does not swap).
     pub hbm_gb: f64,
     /// Energy of a PIM access per byte, pJ (default 1/4 of an external DRAM byte: the bank
     /// array access without the I/O and TSV transfer, which dominate HBM access energy).
@@ -354,16 +383,22 @@ impl Default for NpuPimConfig {
             gpu_preset: "a100_80gb".into(),
             arrays: 8,
             array_dim: 128,
+            dataflow: Dataflow::Os,
             vector_lanes: 1024,
             freq_mhz: 1000.0,
-            channels: 64,
-            banks: 16,
+            channels: 32,
+            banks: 32,
             row_bytes: 1024,
-            burst_bytes: 32,
+            burst_bytes: 64,
             timing: DramTiming::default(),
+            pim_act_banks: 4,
+            pim_acts_per_faw: 2,
+            pim_col_bytes: 32,
+            sram_mb: 134.218,
             sub_batches: 2,
+            sub_batch_min: 256,
             link_gbps: 300.0,
-            hbm_gb: 80.0,
+            hbm_gb: 32.0,
             pim_pj_per_byte: energy::DRAM_PJ_PER_BYTE / 4.0,
         }
     }
@@ -397,6 +432,10 @@ impl NpuPimConfig {
             ("channels", self.channels),
             ("banks", self.banks),
             ("sub_batches", self.sub_batches),
+            ("pim_act_banks", self.pim_act_banks),
+            ("pim_acts_per_faw", self.pim_acts_per_faw),
+            ("pim_col_bytes", self.pim_col_bytes),
+            ("timing.faw_acts", self.timing.faw_acts),
         ] {
             if v == 0 || v > 65536 {
                 return bad(k, "must be in 1..=65536");
@@ -410,6 +449,18 @@ impl NpuPimConfig {
         }
         if self.row_bytes / self.burst_bytes > 4096 {
             return bad("row_bytes", "at most 4096 bursts per row");
+        }
+        if self.banks % self.pim_act_banks != 0 {
+            return bad("pim_act_banks", "must divide banks");
+        }
+        if self.pim_col_bytes > self.row_bytes || self.row_bytes / self.pim_col_bytes > 4096 {
+            return bad(
+                "pim_col_bytes",
+                "must be at most row_bytes, with at most 4096 PIM columns per row",
+            );
+        }
+        if !(self.sram_mb.is_finite() && self.sram_mb >= 0.0) {
+            return bad("sram_mb", "must be a non-negative number");
         }
         for (k, v) in [
             ("freq_mhz", self.freq_mhz),
@@ -472,29 +523,60 @@ pub struct NpuPim {
     pim_rows: Vec<u64>,
     /// Effective external bytes per cycle of the whole HBM (streaming reads, all channels).
     ext_bytes_per_cycle: f64,
+    /// Whether the sub-batches after the first find their layer's weights in SRAM.
+    reuse_weights: bool,
 }
 
 impl NpuPim {
     /// Builds the model, validating the config.
     pub fn new(cfg: &NpuPimConfig) -> Result<NpuPim, AccelError> {
         cfg.validate()?;
-        let mut sc = SystolicConfig::new(cfg.array_dim, cfg.array_dim, Dataflow::Os);
+        let mut sc = SystolicConfig::new(cfg.array_dim, cfg.array_dim, cfg.dataflow);
         sc.word_bytes = 2;
         sc.freq_mhz = cfg.freq_mhz;
         let array = Systolic::new(sc)?;
         let cols = cfg.row_bytes / cfg.burst_bytes;
         let banks = cfg.banks as usize;
+        // PIM: one activation opens `pim_act_banks` banks, whose MAC units then take each
+        // column command in lockstep, so a group of banks streams as one bank does; the
+        // activations obey the PIM window (`pim_acts_per_faw` per tFAW).
+        let pim_timing = DramTiming {
+            faw_acts: cfg.pim_acts_per_faw,
+            ..cfg.timing
+        };
+        let groups = (cfg.banks / cfg.pim_act_banks) as usize;
+        let pim_cols = cfg.row_bytes / cfg.pim_col_bytes;
         let pim_rows = (0..=SIM_ROWS)
-            .map(|r| stream_rows(&cfg.timing, banks, cols, r, ColumnMode::Pim))
+            .map(|r| stream_rows(&pim_timing, groups, pim_cols, r, ColumnMode::Pim))
             .collect();
         let ext = stream_rows(&cfg.timing, banks, cols, SIM_ROWS, ColumnMode::External);
         let bytes = SIM_ROWS * cfg.banks * cfg.row_bytes;
         Ok(NpuPim {
+            reuse_weights: false,
             ext_bytes_per_cycle: bytes as f64 / ext.max(1) as f64 * cfg.channels as f64,
             array,
             pim_rows,
             cfg: cfg.clone(),
         })
+    }
+
+    /// The model for one step graph `w` (from [`step_workload`]): in `neupims` mode with
+    /// sub-batches, whether one layer's FC weights fit the SRAM (`sram_mb`), so that the
+    /// sub-batches after the first read none of them from HBM.
+    pub fn for_step(cfg: &NpuPimConfig, w: &Workload) -> Result<NpuPim, AccelError> {
+        let mut acc = NpuPim::new(cfg)?;
+        let layers = w.llm.as_ref().map_or(0, |i| i.layers);
+        let first: u64 = w
+            .graph
+            .node_weights()
+            .filter(|op| op.name.starts_with("sb0.") && matches!(op.kind, OpKind::Gemm(_)))
+            .map(|op| op.weight_elems() * op.dtype.bytes())
+            .sum();
+        acc.reuse_weights = cfg.mode == PimMode::Neupims
+            && first > 0
+            && layers > 0
+            && (first / layers) as f64 <= cfg.sram_mb * 1e6;
+        Ok(acc)
     }
 
     /// The config.
@@ -514,8 +596,9 @@ impl NpuPim {
         if rows <= SIM_ROWS {
             return self.pim_rows[rows as usize];
         }
-        let period = self.pim_rows[k] - self.pim_rows[k - 1];
-        self.pim_rows[k] + (rows - SIM_ROWS) * period
+        let p = PERIOD_ROWS as usize;
+        let span = self.pim_rows[k] - self.pim_rows[k - p];
+        self.pim_rows[k] + ((rows - SIM_ROWS) * span).div_ceil(PERIOD_ROWS)
     }
 
     /// Rows per bank that `bytes` spread evenly over all banks occupy.
@@ -576,7 +659,11 @@ impl NpuPim {
                 Systolic::compute_cycles(&self.array.fold(&g))
             })
             .sum();
-        let bytes = op.bytes_read() + op.bytes_written();
+        let mut bytes = op.bytes_read() + op.bytes_written();
+        let later_sub_batch = op.name.starts_with("sb") && !op.name.starts_with("sb0.");
+        if self.reuse_weights && later_sub_batch && matches!(op.kind, OpKind::Gemm(_)) {
+            bytes = bytes.saturating_sub(op.weight_elems_read() * op.dtype.bytes());
+        }
         let mem = self.mem_cycles(bytes);
         let wb = op.dtype.bytes();
         Cost {
@@ -657,7 +744,7 @@ impl NpuPim {
             energy_pj: op.macs() as f64 * energy::mac_pj(wb as u32)
                 + (2 * half) as f64 * self.cfg.pim_pj_per_byte
                 + io as f64 * energy::DRAM_PJ_PER_BYTE,
-            mac_slots: self.cfg.channels * self.cfg.banks * (self.cfg.burst_bytes / wb).max(1),
+            mac_slots: self.cfg.channels * self.cfg.banks * (self.cfg.pim_col_bytes / wb).max(1),
         }
     }
 }
@@ -812,7 +899,10 @@ pub fn step_workload(
         reason: e.to_string(),
     };
     let whole = llm::lower(step, dtype).map_err(bad)?;
-    if cfg.mode != PimMode::Neupims || step.phase != Phase::Decode || step.batch < 2 {
+    if cfg.mode != PimMode::Neupims
+        || step.phase != Phase::Decode
+        || step.batch < cfg.sub_batch_min.max(2)
+    {
         return Ok(whole);
     }
     let parts = split_batch(step.batch, cfg.sub_batches)
@@ -839,8 +929,70 @@ fn run(w: &Workload, acc: &NpuPim, config_hash: &str, seed: u64) -> Result<Repor
     Ok(pipeline::report(&m, &s, acc, config_hash, seed))
 }
 
+/// Memory one device needs for the `llm:` step in the config's mode: its share of the weights,
+/// of the KV cache of `batch` sequences at the step's context, and the peak activations,
+/// against the device's capacity (`hbm_gb`, or the GPU preset's memory in `gpu_only`).
+pub fn step_memory(
+    cfg: &NpuPimConfig,
+    step: &LlmConfig,
+    dtype: DType,
+) -> Result<LlmMemory, AccelError> {
+    let (_, decode, context) = step.serving_steps();
+    let w = llm::lower(&decode, dtype).map_err(|e| AccelError::InvalidConfig {
+        key: "workload.llm".into(),
+        reason: e.to_string(),
+    })?;
+    let weights = w.total_weights() * dtype.bytes();
+    let kv = w.llm.as_ref().map_or(0, |i| {
+        crate::llm_metrics::kv_cache_bytes(&i.spec, i.layers, step.tp.max(1), step.batch, context, dtype)
+    });
+    let act = crate::llm_metrics::activation_bytes(&w);
+    let capacity = match cfg.mode {
+        PimMode::GpuOnly => gpu(cfg)?.spec.hbm_bytes().max(0.0) as u64,
+        _ => (cfg.hbm_gb * 1e9) as u64,
+    };
+    Ok(LlmMemory::new(weights, kv, act, capacity))
+}
+
+/// [`step_memory`], or [`AccelError::OutOfMemory`] when the step does not fit one device: no
+/// mode swaps the KV cache (the NPU has no host link, and the GPU baseline is held to the
+/// same rule), so a batch that does not fit is infeasible, never priced as if it fit.
+pub fn require_fit(
+    cfg: &NpuPimConfig,
+    step: &LlmConfig,
+    dtype: DType,
+) -> Result<LlmMemory, AccelError> {
+    let m = step_memory(cfg, step, dtype)?;
+    if m.fits {
+        return Ok(m);
+    }
+    let key = match cfg.mode {
+        PimMode::GpuOnly => format!("the {} preset's memory (gpu_preset)", cfg.gpu_preset),
+        _ => "accelerator.hbm_gb".to_string(),
+    };
+    let gb = |b: u64| b as f64 / 1e9;
+    Err(AccelError::OutOfMemory {
+        accelerator: format!("npu_pim {}", cfg.mode.name()),
+        reason: format!(
+            "{} at batch {} and context {} needs {:.1} GB per device (weights {:.1}, KV cache \
+             {:.1}, activations {:.1} at tp {}), more than the {:.1} GB of {key}; use a smaller \
+             batch or context, or a larger tp",
+            step.model,
+            step.batch,
+            step.serving_steps().2,
+            gb(m.total_bytes),
+            gb(m.weights_bytes),
+            gb(m.kv_cache_bytes),
+            gb(m.activation_bytes),
+            step.tp.max(1),
+            gb(m.capacity_bytes),
+        ),
+    })
+}
+
 /// Decode tokens per second of one `llm:` decode step (the batch over the step's latency) in
-/// the config's mode; `gpu_only` asks the GPU model.
+/// the config's mode; `gpu_only` asks the GPU model. A step that does not fit the device's
+/// memory is [`AccelError::OutOfMemory`] ([`require_fit`]).
 pub fn decode_tokens_per_s(
     cfg: &NpuPimConfig,
     step: &LlmConfig,
@@ -850,6 +1002,7 @@ pub fn decode_tokens_per_s(
         phase: Phase::Decode,
         ..step.clone()
     };
+    require_fit(cfg, &step, dtype)?;
     let latency = step_latency_s(cfg, &step, dtype)?;
     Ok(if latency > 0.0 {
         step.batch as f64 / latency
@@ -875,8 +1028,8 @@ pub fn step_latency_s(
         })?;
         return Ok(gpu(cfg)?.predict(&w));
     }
-    let acc = NpuPim::new(cfg)?;
     let w = step_workload(cfg, step, dtype)?;
+    let acc = NpuPim::for_step(cfg, &w)?;
     let m = pipeline::mapping(&w, &acc)?;
     let s = pipeline::schedule(&m, &acc)?;
     Ok(s.makespan.get() as f64 / (cfg.freq_mhz * 1e6))
@@ -893,6 +1046,10 @@ pub fn evaluate(
     config_hash: &str,
     seed: u64,
 ) -> Result<Report, AccelError> {
+    let memory = match step {
+        Some(step) => Some(require_fit(cfg, step, dtype)?),
+        None => None,
+    };
     if cfg.mode == PimMode::GpuOnly {
         let g = gpu(cfg)?;
         let serving = match step {
@@ -906,7 +1063,7 @@ pub fn evaluate(
         return run(w, &acc, config_hash, seed);
     };
     let graph = step_workload(cfg, step, dtype)?;
-    let report = run(&graph, &acc, config_hash, seed)?;
+    let report = run(&graph, &NpuPim::for_step(cfg, &graph)?, config_hash, seed)?;
     let (prefill, decode, context) = step.serving_steps();
     let ttft = match step.phase {
         Phase::Prefill => report.latency_s,
@@ -916,16 +1073,17 @@ pub fn evaluate(
         Phase::Decode => report.latency_s,
         Phase::Prefill => step_latency_s(cfg, &decode, dtype)?,
     };
-    let spec = graph.llm.as_ref().map(|i| (i.spec.clone(), i.layers));
     let tp = step.tp.max(1);
-    let weights = w.total_weights() * dtype.bytes();
-    let kv = spec.as_ref().map_or(0, |(s, layers)| {
-        crate::gpu::llm::kv_cache_bytes(s, *layers, tp, step.batch, context, dtype)
+    let per_seq = graph.llm.as_ref().map_or(0, |i| {
+        crate::llm_metrics::kv_cache_bytes(&i.spec, i.layers, tp, 1, context, dtype)
     });
-    let per_seq = spec.as_ref().map_or(0, |(s, layers)| {
-        crate::gpu::llm::kv_cache_bytes(s, *layers, tp, 1, context, dtype)
-    });
-    let capacity = (cfg.hbm_gb * 1e9) as u64;
+    let memory = match memory {
+        Some(m) => m,
+        None => step_memory(cfg, step, dtype)?,
+    };
+    let free = memory
+        .capacity_bytes
+        .saturating_sub(memory.weights_bytes + memory.activation_bytes);
     Ok(report.with_llm(Some(LlmReport::new(
         LlmStep {
             model: step.model.clone(),
@@ -937,8 +1095,8 @@ pub fn evaluate(
         },
         ttft,
         tpot,
-        LlmMemory::new(weights, kv, 0, capacity),
-        capacity.saturating_sub(weights) / per_seq.max(1),
+        memory,
+        free / per_seq.max(1),
         None,
     ))))
 }
@@ -990,8 +1148,21 @@ impl crate::family::Family for NpuPimFamily {
 mod tests {
     use super::*;
 
+    /// The HBM2 timings the hand-worked cycle counts below use (JESD235-class, 32-byte
+    /// bursts at one bus cycle each).
     fn t() -> DramTiming {
-        DramTiming::default()
+        DramTiming {
+            t_rcd: 14,
+            t_rp: 14,
+            t_ras: 33,
+            t_cl: 14,
+            t_rtp: 2,
+            t_ccd: 2,
+            t_bl: 1,
+            t_rrd: 2,
+            t_faw: 16,
+            faw_acts: 4,
+        }
     }
 
     #[test]
@@ -1050,15 +1221,67 @@ mod tests {
 
     #[test]
     fn extrapolation_matches_the_simulation() {
-        let acc = NpuPim::new(&NpuPimConfig::default()).unwrap();
-        let direct = stream_rows(&t(), 16, 32, 20, ColumnMode::Pim);
+        let cfg = NpuPimConfig::default();
+        let acc = NpuPim::new(&cfg).unwrap();
+        // The authors' PIM: 8 groups of 4 banks per channel, 32 COMPs of 32 B per 1 KB row,
+        // two group activations per tFAW.
+        let pim_t = DramTiming {
+            faw_acts: 2,
+            ..DramTiming::default()
+        };
+        let direct = stream_rows(&pim_t, 8, 32, 20, ColumnMode::Pim);
         assert_eq!(acc.pim_stream_cycles(20), direct);
         // PIM reads several times faster than the bus delivers.
-        let pim_bpc = (20 * 16 * 1024) as f64 / direct as f64 * 64.0;
+        let pim_bpc = (20 * 32 * 1024) as f64 / direct as f64 * 32.0;
         assert!(pim_bpc > 3.0 * acc.external_bytes_per_cycle());
-        // The bus runs near its 32 B/cycle/channel peak.
-        let ext = acc.external_bytes_per_cycle() / 64.0;
+        // The bus runs near its 32 B/cycle/channel peak (64 B per 2 cycles).
+        let ext = acc.external_bytes_per_cycle() / 32.0;
         assert!(ext > 24.0 && ext <= 32.0, "{ext}");
+    }
+
+    #[test]
+    fn pim_activation_window() {
+        // Two precharged groups of banks, one PIM activation per tFAW (faw_acts 1): the
+        // second ACT waits for the first's window.
+        let t1 = DramTiming {
+            faw_acts: 1,
+            ..t()
+        };
+        let a: Vec<Access> = (0..2)
+            .map(|b| Access {
+                bank: b,
+                row: 0,
+                cols: 1,
+            })
+            .collect();
+        let one = simulate_channel(&t1, &[None; 2], &a, ColumnMode::Pim);
+        // ACT 0 at 0, ACT 1 at tFAW = 16; its column at 16 + 14 = 30, out at 30 + 15 = 45.
+        assert_eq!(one.cycles, 45);
+        let four = simulate_channel(&t(), &[None; 2], &a, ColumnMode::Pim);
+        // ACT 1 at tRRD = 2: column at 16, out at 31.
+        assert_eq!(four.cycles, 31);
+    }
+
+    #[test]
+    fn a_batch_that_does_not_fit_is_out_of_memory() {
+        let mut s = step("gpt3_7b", 512, 2048);
+        s.layers = None;
+        for mode in PimMode::ALL {
+            let cfg = NpuPimConfig::with_mode(mode);
+            let e = decode_tokens_per_s(&cfg, &s, DType::Fp16).unwrap_err();
+            assert!(matches!(e, AccelError::OutOfMemory { .. }), "{e}");
+            if mode != PimMode::GpuOnly {
+                assert!(e.to_string().contains("accelerator.hbm_gb"), "{e}");
+            }
+        }
+        // Tensor-parallel over 4 devices, a short context: it fits.
+        let s = LlmConfig {
+            tp: 4,
+            batch: 256,
+            ..step("gpt3_7b", 256, 308)
+        };
+        let m = require_fit(&NpuPimConfig::default(), &s, DType::Fp16).unwrap();
+        assert!(m.fits && m.kv_cache_bytes > 0 && m.weights_bytes > 0);
     }
 
     fn step(model: &str, batch: u64, ctx: u64) -> LlmConfig {
@@ -1077,7 +1300,10 @@ mod tests {
 
     #[test]
     fn attention_routes_to_pim_and_gemms_to_the_npu() {
-        let cfg = NpuPimConfig::default();
+        let cfg = NpuPimConfig {
+            sub_batch_min: 2,
+            ..NpuPimConfig::default()
+        };
         let w = step_workload(&cfg, &step("gpt3_7b", 8, 512), DType::Fp16).unwrap();
         let acc = NpuPim::new(&cfg).unwrap();
         let r = pipeline::evaluate(&w, &acc, "t", 0).unwrap();
@@ -1100,8 +1326,11 @@ mod tests {
         let s = step("gpt3_7b", 256, 1024);
         let tps = |m| decode_tokens_per_s(&NpuPimConfig::with_mode(m), &s, DType::Fp16).unwrap();
         let [gpu, npu, naive, neu] = PimMode::ALL.map(tps);
+        // The A100 baseline has twice the NPU's external bandwidth (2.0 vs 1.0 TB/s), so
+        // NPU-only is not above it here; PIM attention beats the bus in both PIM modes (NeuPIMs
+        // vs naive depends on what sub-batching costs the FC layers: results/neupims).
         assert!(
-            neu > naive && naive > npu && npu > gpu,
+            naive > npu && neu > npu && neu > gpu,
             "{gpu} {npu} {naive} {neu}"
         );
     }

@@ -1,10 +1,18 @@
 //! Genetic algorithm and NSGA-II (Deb, Pratap, Agarwal & Meyarivan, IEEE TEVC 2002,
 //! doi:10.1109/4235.996017).
 //!
-//! A (μ+λ) generational scheme: parents are picked by binary tournament, children by uniform
-//! crossover and per-gene mutation, and the best `population` of parents and children survive.
-//! The single-objective GA ranks by cost; NSGA-II ranks by non-dominated front, then crowding
+//! A (μ+λ) generational scheme: parents are picked by binary tournament, children by crossover
+//! and per-gene mutation, and the best `population` of parents and children survive. The
+//! single-objective GA ranks by cost; NSGA-II ranks by non-dominated front, then crowding
 //! distance, over the oriented objectives (infeasible points rank last).
+//!
+//! Genes are positions in their domains. With `operators: sbx` (the default) an ordered gene
+//! (int, pow2, ordinal, float bins) recombines by simulated binary crossover and mutates by
+//! polynomial mutation on its position (Deb & Agrawal, Complex Systems 9, 1995; Deb & Goyal,
+//! 1996), rounded to the nearest position: children land near their parents, as the
+//! neighbourhood of an ordered value means something. A categorical gene (`choice`) has no
+//! neighbourhood: it takes either parent's value and mutates to a uniformly drawn one.
+//! `operators: uniform` treats every gene as categorical.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -24,6 +32,27 @@ fn crossover() -> f64 {
     0.9
 }
 
+fn eta_c() -> f64 {
+    15.0
+}
+fn eta_m() -> f64 {
+    20.0
+}
+
+/// How the GA recombines and mutates genes.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Operators {
+    /// Simulated binary crossover and polynomial mutation on ordered genes' positions; uniform
+    /// crossover and reset mutation on categorical ones.
+    #[default]
+    Sbx,
+    /// Uniform crossover and reset mutation on every gene.
+    Uniform,
+}
+
 /// Hyperparameters of the GA and NSGA-II.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -37,6 +66,16 @@ pub struct GaConfig {
     /// Probability of mutating each gene (default 1 / parameters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mutation: Option<f64>,
+    /// Gene operators (default `sbx`).
+    #[serde(default)]
+    pub operators: Operators,
+    /// Distribution index of simulated binary crossover (default 15; larger keeps children
+    /// nearer their parents).
+    #[serde(default = "eta_c")]
+    pub eta_c: f64,
+    /// Distribution index of polynomial mutation (default 20).
+    #[serde(default = "eta_m")]
+    pub eta_m: f64,
 }
 
 impl Default for GaConfig {
@@ -45,6 +84,9 @@ impl Default for GaConfig {
             population: population(),
             crossover: crossover(),
             mutation: None,
+            operators: Operators::default(),
+            eta_c: eta_c(),
+            eta_m: eta_m(),
         }
     }
 }
@@ -54,6 +96,8 @@ impl Default for GaConfig {
 pub struct Genetic {
     cfg: GaConfig,
     nvec: Vec<u64>,
+    /// Genes recombined as categories (no order between their values).
+    categorical: Vec<bool>,
     multi: bool,
     rng: ChaCha8Rng,
     pop: Vec<Observation>,
@@ -64,6 +108,29 @@ pub struct Genetic {
 impl Genetic {
     /// A seeded GA (`multi = false`) or NSGA-II (`multi = true`).
     pub fn new(cfg: GaConfig, nvec: Vec<u64>, multi: bool, seed: u64) -> Result<Self, AgentError> {
+        let categorical = vec![false; nvec.len()];
+        Self::with_categories(cfg, nvec, categorical, multi, seed)
+    }
+
+    /// Like [`Genetic::new`], with `categorical[i]` marking genes whose values have no order.
+    pub fn with_categories(
+        cfg: GaConfig,
+        nvec: Vec<u64>,
+        categorical: Vec<bool>,
+        multi: bool,
+        seed: u64,
+    ) -> Result<Self, AgentError> {
+        for (k, v) in [("eta_c", cfg.eta_c), ("eta_m", cfg.eta_m)] {
+            check(
+                k,
+                v.is_finite() && (0.0..=1000.0).contains(&v),
+                "must be in [0, 1000]",
+            )?;
+        }
+        let categorical = match cfg.operators {
+            Operators::Sbx => categorical,
+            Operators::Uniform => vec![true; nvec.len()],
+        };
         check("population", cfg.population >= 2, "must be at least 2")?;
         check(
             "population",
@@ -83,6 +150,7 @@ impl Genetic {
         Ok(Genetic {
             cfg,
             nvec,
+            categorical,
             multi,
             rng: rng(seed),
             pop: Vec::new(),
@@ -111,9 +179,27 @@ impl Genetic {
         let pb = self.tournament();
         let (a, b) = (self.pop[pa].point.clone(), self.pop[pb].point.clone());
         let mut c = if self.rng.random::<f64>() < self.cfg.crossover {
-            a.iter()
-                .zip(&b)
-                .map(|(&x, &y)| if self.rng.random::<bool>() { x } else { y })
+            (0..a.len())
+                .map(|d| {
+                    let top = self.nvec[d].saturating_sub(1) as f64;
+                    if self.categorical[d] || top < 1.0 || a[d] == b[d] {
+                        if self.rng.random::<bool>() {
+                            a[d]
+                        } else {
+                            b[d]
+                        }
+                    } else if self.rng.random::<bool>() {
+                        // Half the ordered genes recombine (the usual per-variable SBX rate).
+                        let u = self.rng.random::<f64>();
+                        let first = self.rng.random::<bool>();
+                        let x = sbx(a[d] as f64, b[d] as f64, top, self.cfg.eta_c, u, first);
+                        x.round().clamp(0.0, top) as i64
+                    } else if self.rng.random::<bool>() {
+                        a[d]
+                    } else {
+                        b[d]
+                    }
+                })
                 .collect()
         } else {
             a
@@ -123,13 +209,68 @@ impl Genetic {
             .mutation
             .unwrap_or(1.0 / self.nvec.len().max(1) as f64);
         for (d, g) in c.iter_mut().enumerate() {
-            if self.rng.random::<f64>() < pm {
+            if self.rng.random::<f64>() >= pm {
+                continue;
+            }
+            let top = self.nvec[d].saturating_sub(1) as f64;
+            if self.categorical[d] || top < 1.0 {
                 *g = self.rng.random_range(0..self.nvec[d]) as i64;
+            } else {
+                let u = self.rng.random::<f64>();
+                let y = polynomial_mutation(*g as f64, top, self.cfg.eta_m, u);
+                let mut m = y.round().clamp(0.0, top) as i64;
+                // A mutation that rounds back to the same position moves one step its way.
+                if m == *g {
+                    m = if y >= *g as f64 { *g + 1 } else { *g - 1 };
+                    if m < 0 || m as f64 > top {
+                        m = 2 * *g - m;
+                    }
+                }
+                *g = m.clamp(0, top as i64);
             }
         }
         c
     }
 }
+
+/// One child of simulated binary crossover (bounded form) of parents `x1`, `x2` in `[0, top]`:
+/// `u` uniform in [0, 1), `first` picks which of the two children.
+fn sbx(x1: f64, x2: f64, top: f64, eta: f64, u: f64, first: bool) -> f64 {
+    let (y1, y2) = if x1 < x2 { (x1, x2) } else { (x2, x1) };
+    let span = y2 - y1;
+    if span < 1e-12 {
+        return x1;
+    }
+    let betaq = |beta: f64| {
+        let alpha = 2.0 - beta.powf(-(eta + 1.0));
+        if u <= 1.0 / alpha {
+            (u * alpha).powf(1.0 / (eta + 1.0))
+        } else {
+            (1.0 / (2.0 - u * alpha)).powf(1.0 / (eta + 1.0))
+        }
+    };
+    if first {
+        0.5 * ((y1 + y2) - betaq(1.0 + 2.0 * y1 / span) * span)
+    } else {
+        0.5 * ((y1 + y2) + betaq(1.0 + 2.0 * (top - y2) / span) * span)
+    }
+}
+
+/// Polynomial mutation (bounded form) of `y` in `[0, top]`, `u` uniform in [0, 1).
+fn polynomial_mutation(y: f64, top: f64, eta: f64, u: f64) -> f64 {
+    let (d1, d2) = (y / top, (top - y) / top);
+    let p = 1.0 / (eta + 1.0);
+    let dq = if u < 0.5 {
+        let v = 2.0 * u + (1.0 - 2.0 * u) * (1.0 - d1).powf(eta + 1.0);
+        v.powf(p) - 1.0
+    } else {
+        let v = 2.0 * (1.0 - u) + 2.0 * (u - 0.5) * (1.0 - d2).powf(eta + 1.0);
+        1.0 - v.powf(p)
+    };
+    y + dq * top
+}
+
+impl Genetic {}
 
 /// Non-dominated fronts of `objs` (indices, best front first); infeasible points form the last
 /// front, ordered by nothing.
@@ -316,6 +457,50 @@ mod tests {
             front.iter().all(|&i| all[i].point[1] == 0),
             "every non-dominated point has y = 0"
         );
+    }
+
+    #[test]
+    fn sbx_children_stay_in_bounds_and_near_their_parents() {
+        let mut r = crate::rng(1);
+        let mut near = 0;
+        for _ in 0..2000 {
+            let u = r.random::<f64>();
+            let c = sbx(10.0, 14.0, 31.0, 15.0, u, r.random::<bool>());
+            assert!((0.0..=31.0).contains(&c), "{c}");
+            near += usize::from((8.0..=16.0).contains(&c));
+            let m = polynomial_mutation(0.0, 31.0, 20.0, u);
+            assert!((0.0..=31.0).contains(&m), "{m}");
+        }
+        assert!(
+            near > 1800,
+            "{near} of 2000 children within two steps of the parents"
+        );
+    }
+
+    #[test]
+    fn categorical_genes_keep_a_parents_value_or_a_uniform_draw() {
+        let mut g = Genetic::with_categories(
+            GaConfig {
+                mutation: Some(0.0),
+                ..Default::default()
+            },
+            vec![8, 8],
+            vec![true, false],
+            false,
+            0,
+        )
+        .unwrap();
+        let obs = |p: Point, c: f64| Observation {
+            point: p,
+            cost: c,
+            objectives: vec![c],
+            feasible: true,
+        };
+        g.tell(&[obs(vec![1, 2], 1.0), obs(vec![6, 5], 2.0)]);
+        for p in g.ask(200) {
+            assert!(p[0] == 1 || p[0] == 6, "categorical gene {p:?}");
+            assert!((0..8).contains(&p[1]));
+        }
     }
 
     #[test]

@@ -167,8 +167,20 @@ pub fn build_agent(
             categorical.to_vec(),
             seed,
         )?),
-        AgentConfig::Ga(c) => Box::new(ga::Genetic::new(c.clone(), nvec, false, seed)?),
-        AgentConfig::Nsga2(c) => Box::new(ga::Genetic::new(c.clone(), nvec, true, seed)?),
+        AgentConfig::Ga(c) => Box::new(ga::Genetic::with_categories(
+            c.clone(),
+            nvec,
+            categorical.to_vec(),
+            false,
+            seed,
+        )?),
+        AgentConfig::Nsga2(c) => Box::new(ga::Genetic::with_categories(
+            c.clone(),
+            nvec,
+            categorical.to_vec(),
+            true,
+            seed,
+        )?),
         AgentConfig::Aco(c) => Box::new(aco::AntColony::new(c.clone(), nvec, seed)?),
         AgentConfig::Bo(c) => Box::new(bo::Bayesian::new(
             c.clone(),

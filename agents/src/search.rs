@@ -59,7 +59,7 @@ pub struct SearchConfig {
 }
 
 /// One evaluation of the search.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryRow {
     /// Evaluation number, from 1.
     pub eval: usize,
@@ -74,14 +74,14 @@ pub struct HistoryRow {
     /// Evaluated and within every constraint.
     pub feasible: bool,
     /// Why not feasible.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Scalarized cost (weighted sum of oriented objectives; `null` when infeasible).
     pub cost: Option<f64>,
 }
 
 /// The outcome of a search.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchResult {
     /// Agent kind.
     pub agent: String,
@@ -92,7 +92,7 @@ pub struct SearchResult {
     /// Every evaluation in order.
     pub history: Vec<HistoryRow>,
     /// Non-dominated feasible evaluations (when there are several objectives).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pareto: Option<Vec<HistoryRow>>,
 }
 

@@ -207,6 +207,38 @@ impl Domain {
         }
     }
 
+    /// True when `v` lies in the domain: an integer of an `int` range on its step, a power of
+    /// two in a `pow2` range, one of the `choice`/`ordinal` values, or a finite number within a
+    /// `float`/`logfloat` range (any such number, not only the bins: outside optimizers
+    /// propose continuous values). NaN is in no domain.
+    pub fn contains(&self, v: &Value) -> bool {
+        match self {
+            Domain::Int { lo, hi, step } => v
+                .as_i64()
+                .is_some_and(|x| (*lo..=*hi).contains(&x) && (x - lo) % step == 0),
+            Domain::Pow2 { lo, hi } => v
+                .as_u64()
+                .is_some_and(|x| x.is_power_of_two() && (*lo..=*hi).contains(&x)),
+            Domain::Choice(c) | Domain::Ordinal(c) => c.contains(v),
+            Domain::Float { lo, hi, .. } | Domain::LogFloat { lo, hi, .. } => v
+                .as_f64()
+                .is_some_and(|x| x.is_finite() && (*lo..=*hi).contains(&x)),
+        }
+    }
+
+    /// The domain as a config writes it, for messages (`pow2 [8, 256]`).
+    pub fn describe(&self) -> String {
+        match self {
+            Domain::Int { lo, hi, step } if *step == 1 => format!("int [{lo}, {hi}]"),
+            Domain::Int { lo, hi, step } => format!("int [{lo}, {hi}] step {step}"),
+            Domain::Pow2 { lo, hi } => format!("pow2 [{lo}, {hi}]"),
+            Domain::Choice(c) => format!("choice {}", Value::from(c.clone())),
+            Domain::Ordinal(c) => format!("ordinal {}", Value::from(c.clone())),
+            Domain::Float { lo, hi, .. } => format!("float [{lo}, {hi}]"),
+            Domain::LogFloat { lo, hi, .. } => format!("logfloat [{lo}, {hi}]"),
+        }
+    }
+
     /// True for unordered (categorical) domains.
     pub fn is_categorical(&self) -> bool {
         matches!(self, Domain::Choice(_))
@@ -445,6 +477,21 @@ mod tests {
             v["accelerator"]["sram_kib"],
             json!({"ifmap": 128, "filter": 2, "ofmap": 3})
         );
+    }
+
+    #[test]
+    fn membership_follows_the_domain_form() {
+        let d = |v: Value| Domain::from_value("d", &v).unwrap();
+        let int = d(json!({"int": [2, 10], "step": 2}));
+        assert!(int.contains(&json!(4)) && !int.contains(&json!(5)) && !int.contains(&json!(12)));
+        let p = d(json!({"pow2": [8, 256]}));
+        assert!(p.contains(&json!(64)) && !p.contains(&json!(48)) && !p.contains(&json!(512)));
+        let c = d(json!({"choice": ["os", "ws"]}));
+        assert!(c.contains(&json!("ws")) && !c.contains(&json!("rs")));
+        let f = d(json!({"float": [0.5, 2.0]}));
+        assert!(f.contains(&json!(1.23)) && !f.contains(&json!(2.5)));
+        assert!(!f.contains(&json!(f64::NAN)) && !f.contains(&json!("1.0")));
+        assert_eq!(p.describe(), "pow2 [8, 256]");
     }
 
     #[test]

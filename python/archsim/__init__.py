@@ -10,6 +10,7 @@ True
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence, Union
@@ -19,7 +20,9 @@ from ._archsim import (
     ConfigError,
     SimulationError,
     __version__,
+    evaluate_batch_text,
     models,
+    run_text,
     search_text,
     serve_text,
     simulate_text,
@@ -28,6 +31,8 @@ from ._sweep import SweepResult, sweep
 from .envs import list_envs, parallel_env
 
 __all__ = [
+    "run",
+    "evaluate_batch",
     "simulate",
     "search",
     "serve",
@@ -108,3 +113,97 @@ def serve(config: ConfigLike, overrides: Sequence[str] = ()) -> dict:
     out = json.loads(serve_text(text, source, base, _check_overrides(overrides)))
     columns = {k: np.asarray(v) for k, v in out["requests"].items()}
     return {"metrics": out["report"], "requests": columns}
+
+
+def run(config: ConfigLike, overrides: Sequence[str] = (), out: Union[str, "os.PathLike[str]", None] = None) -> dict:
+    """Run any config as ``archsim run --json`` does and return what it prints, as a dict.
+
+    The config's sections choose what runs, as on the command line: a plain config is simulated
+    (the report), a ``search:`` section runs the optimizer (``{agent, seed, best, history,
+    pareto}``), a ``codesign:`` section runs the co-design comparison (``{co_exploration,
+    successive}``), a ``study:`` section runs that study (its tables). With ``out`` the run's
+    files (report, CSVs, plots) are written into that folder. A ``sweep:`` file runs with
+    :func:`archsim.sweep`.
+
+    >>> import archsim
+    >>> r = archsim.run({"workload": {"model": "resnet18"},
+    ...                  "accelerator": {"kind": "systolic", "rows": 64, "cols": 64, "dataflow": "ws"}})
+    >>> r["total_cycles"] > 0
+    True
+
+    Raises ``ConfigError`` (a ``ValueError``) for bad input and ``SimulationError`` (a
+    ``RuntimeError``) when the run itself fails.
+    """
+    text, source, base = _config_text(config)
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out must be a folder path, not {type(out).__name__}")
+    return json.loads(run_text(text, source, base, _check_overrides(overrides), None if out is None else str(out)))
+
+
+def evaluate_batch(config: ConfigLike, points: Any, overrides: Sequence[str] = ()) -> dict:
+    """Evaluate many design points of a search config at once, in parallel in Rust (the GIL is
+    released), and return a dict of numpy columns.
+
+    ``config`` has a ``search:`` section: its ``space`` names the dimensions, its
+    ``constraints`` decide feasibility (its agent and budget are not used). ``points`` is either
+
+    * a list of dicts, ``{"accelerator.rows": 64, "accelerator.dataflow": "ws"}``, one value per
+      ``search.space`` path (list elements by index: ``accelerator.subs[0].rows``), or
+    * an integer array of shape ``(n, dims)``: row ``i`` holds one index per dimension into its
+      domain, in ``search.space`` order (as a gym action).
+
+    Returns ``{metric: float64 array for every metric (NaN where a point was not evaluated),
+    "feasible": bool array, "reason": object array of str ("" when feasible), "paths": the
+    dimensions in order}``. A design that cannot be built or does not fit is an infeasible row
+    with its reason; a malformed batch raises ``ConfigError``.
+
+    >>> import archsim
+    >>> cols = archsim.evaluate_batch("configs/search/resnet18_bo.yaml",
+    ...                               [[0, 0, 0, 0], [1, 1, 1, 1]])          # doctest: +SKIP
+    >>> cols["latency_s"], cols["feasible"]                                   # doctest: +SKIP
+    """
+    import numpy as np
+
+    text, source, base = _config_text(config)
+    over = _check_overrides(overrides)
+    if isinstance(points, np.ndarray) or (
+        isinstance(points, (list, tuple)) and points and not isinstance(points[0], Mapping)
+    ):
+        try:
+            arr = np.asarray(points)
+        except ValueError:
+            # Rows of different lengths: each row checked on its own (the error names the row).
+            arr = None
+        if arr is None:
+            rows = []
+            for n, row in enumerate(points):
+                r = np.asarray(row)
+                if r.ndim != 1 or not np.issubdtype(r.dtype, np.integer):
+                    raise ConfigError(f"point {n} must be a row of integer indices, not {row!r}")
+                rows.append(r.astype(np.int64).tolist())
+        elif arr.ndim != 2 or not np.issubdtype(arr.dtype, np.integer):
+            raise ConfigError(
+                f"points as an array must be integers of shape (n, dims), not {arr.dtype} of shape {arr.shape}"
+            )
+        else:
+            rows = arr.astype(np.int64).tolist()
+        paths, names, cols, feasible, reason = evaluate_batch_text(text, source, base, over, indices=rows)
+    elif isinstance(points, (list, tuple)):
+        for n, p in enumerate(points):
+            if not isinstance(p, Mapping):
+                raise TypeError(f"point {n} must be a dict (search.space path -> value), not {type(p).__name__}")
+            for k, v in p.items():
+                if isinstance(v, float) and not math.isfinite(v):
+                    raise ConfigError(f"point {n}: `{k}` is {v!r}; give a finite number")
+        try:
+            payload = json.dumps([dict(p) for p in points], allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"points are not JSON-serializable: {e}") from None
+        paths, names, cols, feasible, reason = evaluate_batch_text(text, source, base, over, points_json=payload)
+    else:
+        raise TypeError(f"points must be a list of dicts or an integer array, not {type(points).__name__}")
+    out = {n: np.asarray(c, dtype=np.float64) for n, c in zip(names, cols)}
+    out["feasible"] = np.asarray(feasible, dtype=bool)
+    out["reason"] = np.asarray(reason, dtype=object)
+    out["paths"] = list(paths)
+    return out

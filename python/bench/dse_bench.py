@@ -1,7 +1,7 @@
 """The DSE benchmark: archsim's optimizers against known optima, with Optuna TPE and pymoo
 NSGA-II run on the same problems through the Python package.
 
-Regenerate with one command (needs `pip install optuna pymoo` beside archsim):
+Regenerate with one command (needs the `bench` extra: `pip install "./python[bench]"`):
 
     python python/bench/dse_bench.py --out results/dse_bench
 
@@ -223,6 +223,15 @@ def main():
     ap.add_argument("--budget", type=int, default=200)
     ap.add_argument("--no-python-baselines", action="store_true", help="skip Optuna and pymoo")
     args = ap.parse_args()
+    if not args.no_python_baselines:
+        import importlib.util
+
+        missing = [m for m in ("optuna", "pymoo") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise SystemExit(
+                f"the Python baselines need {', '.join(missing)}: install the bench extra "
+                '(pip install "./python[bench]"), or run with --no-python-baselines'
+            )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []

@@ -88,6 +88,23 @@ fn simulate_text(
 ) -> PyResult<String> {
     guarded(|| {
         let run = || -> Result<String, archsim::Error> {
+            let doc = serde_saphyr::from_str::<Value>(text).ok();
+            if let Some(form) = doc.as_ref().and_then(archsim::config_form) {
+                return Err(archsim::Error::Config(archsim::ConfigError {
+                    file: source.into(),
+                    location: None,
+                    key: Some(form.into()),
+                    from_override: None,
+                    message: format!(
+                        "this is a {form} config, not one simulation: run it with {}",
+                        if form == "sweep" {
+                            "archsim.sweep(config)"
+                        } else {
+                            "archsim.run(config)"
+                        }
+                    ),
+                }));
+            }
             let cfg = archsim::config::load_str(text, source, &overrides)?;
             let report = archsim::simulate(&cfg, Path::new(base_dir))?;
             Ok(archsim::output::report_json(&report))
@@ -172,6 +189,162 @@ fn search_text(
         Err(e) if e.is_bad_input() => Err(ConfigError::new_err(e.to_string())),
         Err(e) => Err(SimulationError::new_err(e.to_string())),
     })
+}
+
+/// Runs any config as `archsim run --json` does (a simulation, a search, a co-design run or a
+/// study, by its sections) and returns what that prints, as a JSON string. Files are written
+/// into `out` when given.
+#[pyfunction]
+#[pyo3(signature = (text, source="<config>", base_dir=".", overrides=Vec::new(), out=None))]
+fn run_text(
+    py: Python<'_>,
+    text: &str,
+    source: &str,
+    base_dir: &str,
+    overrides: Vec<String>,
+    out: Option<String>,
+) -> PyResult<String> {
+    let run = || {
+        archsim::run_any(
+            text,
+            source,
+            Path::new(base_dir),
+            &overrides,
+            out.as_deref().map(Path::new),
+        )
+        .map(|v| v.to_string())
+    };
+    guarded(|| py.detach(run).map_err(run_err))
+}
+
+/// Evaluates a batch of points of a search config's problem in parallel, without the GIL.
+/// `points_json` is a JSON list of objects (search.space path -> value); `indices` a list of
+/// index rows (one index per dimension, as gym actions). Returns `(paths, metric names, metric
+/// columns, feasible, reason)`.
+#[pyfunction]
+#[pyo3(signature = (text, source="<config>", base_dir=".", overrides=Vec::new(), points_json=None, indices=None))]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn evaluate_batch_text(
+    py: Python<'_>,
+    text: &str,
+    source: &str,
+    base_dir: &str,
+    overrides: Vec<String>,
+    points_json: Option<String>,
+    indices: Option<Vec<Vec<i64>>>,
+) -> PyResult<(
+    Vec<String>,
+    Vec<String>,
+    Vec<Vec<f64>>,
+    Vec<bool>,
+    Vec<String>,
+)> {
+    use archsim::search::{BatchPoint, MAX_BATCH};
+    let bad = |message: String| {
+        archsim::Error::Config(archsim::ConfigError {
+            file: source.into(),
+            location: None,
+            key: Some("points".into()),
+            from_override: None,
+            message,
+        })
+    };
+    let run = || -> Result<_, archsim::Error> {
+        let (cfg, _, search) = archsim::config::load_full(text, source, &overrides)?;
+        let search = search.ok_or_else(|| {
+            archsim::Error::Config(archsim::ConfigError {
+                file: source.into(),
+                location: None,
+                key: Some("search".into()),
+                from_override: None,
+                message: "missing: evaluate_batch needs a `search:` section (its space names the \
+                          points' dimensions, its constraints decide feasibility)"
+                    .into(),
+            })
+        })?;
+        let problem = archsim::search::problem(&cfg, &search, Path::new(base_dir))?;
+        let paths: Vec<String> = problem
+            .space()
+            .params
+            .iter()
+            .map(|p| p.path.clone())
+            .collect();
+        let points: Vec<BatchPoint> = match (points_json, indices) {
+            (Some(j), None) => {
+                let list: Vec<serde_json::Map<String, Value>> = serde_json::from_str(&j)
+                    .map_err(|e| bad(format!("points must be a list of mappings: {e}")))?;
+                list.into_iter()
+                    .enumerate()
+                    .map(|(n, mut m)| {
+                        if let Some(k) = m.keys().find(|k| !paths.contains(k)) {
+                            return Err(bad(format!(
+                                "point {n}: `{k}` is not a dimension of search.space (known: {})",
+                                paths.join(", ")
+                            )));
+                        }
+                        let values = problem
+                            .space()
+                            .params
+                            .iter()
+                            .map(|p| {
+                                let v = m.remove(&p.path).ok_or_else(|| {
+                                    bad(format!("point {n} has no value for `{}`", p.path))
+                                })?;
+                                if p.domain.contains(&v) {
+                                    Ok(v)
+                                } else {
+                                    Err(bad(format!(
+                                        "point {n}: `{}` = {v} is outside its domain ({})",
+                                        p.path,
+                                        p.domain.describe()
+                                    )))
+                                }
+                            })
+                            .collect::<Result<Vec<Value>, _>>()?;
+                        Ok(BatchPoint::Values(values))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            (None, Some(rows)) => {
+                let params = &problem.space().params;
+                for (n, row) in rows.iter().enumerate() {
+                    if row.len() != params.len() {
+                        return Err(bad(format!(
+                            "point {n} has {} indices; the space has {} dimensions ({})",
+                            row.len(),
+                            params.len(),
+                            paths.join(", ")
+                        )));
+                    }
+                    for (p, &i) in params.iter().zip(row) {
+                        if i < 0 || i as u64 >= p.domain.len() {
+                            return Err(bad(format!(
+                                "point {n}: index {i} of `{}` is outside 0..{}",
+                                p.path,
+                                p.domain.len() - 1
+                            )));
+                        }
+                    }
+                }
+                rows.into_iter().map(BatchPoint::Indices).collect()
+            }
+            _ => return Err(bad("give points as mappings or as index rows".into())),
+        };
+        if points.len() > MAX_BATCH {
+            return Err(bad(format!(
+                "{} points is more than the limit of {MAX_BATCH} (MAX_BATCH); split the batch",
+                points.len()
+            )));
+        }
+        let cols = archsim::search::evaluate_batch(&problem, &search, &points);
+        let (names, columns): (Vec<String>, Vec<Vec<f64>>) = cols
+            .metrics
+            .into_iter()
+            .map(|(n, c)| (n.to_string(), c))
+            .unzip();
+        Ok((paths, names, columns, cols.feasible, cols.reason))
+    };
+    guarded(|| py.detach(run).map_err(run_err))
 }
 
 fn run_err(e: archsim::Error) -> PyErr {
@@ -336,6 +509,126 @@ fn step_tuple<'py>(py: Python<'py>, s: Step) -> PyResult<StepTuple<'py>> {
     info.set_item("point", p)?;
     info.set_item("step", s.info.step)?;
     Ok((s.obs, s.reward, s.terminated, s.truncated, info))
+}
+
+/// What one vectorized step returns: per environment, the observation, reward, terminated,
+/// truncated, feasible, reason ("" when feasible) and raw metrics.
+type VecStep = (
+    Vec<Vec<f64>>,
+    Vec<f64>,
+    Vec<bool>,
+    Vec<bool>,
+    Vec<bool>,
+    Vec<String>,
+    Vec<Vec<f64>>,
+);
+
+/// N copies of one environment stepped together: one call from Python steps all of them in
+/// parallel (rayon) with the GIL released. The vector environment of
+/// `gymnasium.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point")`.
+#[pyclass(module = "archsim._archsim")]
+struct DseVecCore {
+    envs: Vec<DseEnv>,
+}
+
+#[pymethods]
+impl DseVecCore {
+    /// `num_envs` copies of the environment of a single core.
+    #[new]
+    fn new(core: &DseEnvCore, num_envs: usize) -> PyResult<Self> {
+        if num_envs == 0 || num_envs > 65_536 {
+            return Err(ConfigError::new_err(format!(
+                "num_envs must be between 1 and 65536, not {num_envs}"
+            )));
+        }
+        Ok(DseVecCore {
+            envs: vec![core.env.clone(); num_envs],
+        })
+    }
+
+    /// Starts every episode (`seeds[i]` for environment i); returns the observations.
+    fn reset(&mut self, seeds: Vec<Option<u64>>) -> PyResult<Vec<Vec<f64>>> {
+        if seeds.len() != self.envs.len() {
+            return Err(PyValueError::new_err("one seed (or None) per environment"));
+        }
+        Ok(self
+            .envs
+            .iter_mut()
+            .zip(seeds)
+            .map(|(e, s)| e.reset(s))
+            .collect())
+    }
+
+    /// Steps every environment whose `reset_mask` is false with its action and resets the
+    /// others (their episode ended on the previous step: gymnasium's next-step autoreset,
+    /// reward 0), all in parallel.
+    fn step(
+        &mut self,
+        py: Python<'_>,
+        actions: Vec<Vec<i64>>,
+        reset_mask: Vec<bool>,
+    ) -> PyResult<VecStep> {
+        let n = self.envs.len();
+        if actions.len() != n || reset_mask.len() != n {
+            return Err(ActionError::new_err(format!(
+                "one action and one reset flag per environment ({n})"
+            )));
+        }
+        let envs = &mut self.envs;
+        let run = || -> Result<Vec<Step>, GymError> {
+            use rayon::prelude::*;
+            envs.par_iter_mut()
+                .zip(actions.par_iter())
+                .zip(reset_mask.par_iter())
+                .map(|((e, a), &reset)| {
+                    if reset {
+                        let obs = e.reset(None);
+                        Ok(Step {
+                            obs,
+                            reward: 0.0,
+                            terminated: false,
+                            truncated: false,
+                            info: archsim::gym::StepInfo {
+                                feasible: true,
+                                reason: None,
+                                metrics: vec![0.0; METRICS.len()],
+                                point: Vec::new(),
+                                step: 0,
+                            },
+                        })
+                    } else {
+                        e.step(a)
+                    }
+                })
+                .collect()
+        };
+        let steps = guarded(|| py.detach(run).map_err(gym_err))?;
+        let mut out: VecStep = Default::default();
+        for s in steps {
+            out.0.push(s.obs);
+            out.1.push(s.reward);
+            out.2.push(s.terminated);
+            out.3.push(s.truncated);
+            out.4.push(s.info.feasible);
+            out.5.push(s.info.reason.unwrap_or_default());
+            out.6.push(s.info.metrics);
+        }
+        Ok(out)
+    }
+
+    /// Mean seconds of one vectorized step over `n` calls (every environment stepping
+    /// `action`, autoreset as in `step`): the Rust side's cost, for benchmarks.
+    fn time_steps(&mut self, py: Python<'_>, action: Vec<i64>, n: usize) -> PyResult<f64> {
+        let k = self.envs.len();
+        let t0 = std::time::Instant::now();
+        let mut done = vec![false; k];
+        for _ in 0..n {
+            let (.., term, trunc, _, _, _) =
+                self.step(py, vec![action.clone(); k], done.clone())?;
+            done = term.iter().zip(&trunc).map(|(a, b)| *a || *b).collect();
+        }
+        Ok(t0.elapsed().as_secs_f64() / n.max(1) as f64)
+    }
 }
 
 /// The Rust environment behind `archsim.envs` (one design evaluated per step).
@@ -658,6 +951,8 @@ fn _archsim(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(simulate_text, m)?)?;
     m.add_function(wrap_pyfunction!(search_text, m)?)?;
     m.add_function(wrap_pyfunction!(serve_text, m)?)?;
+    m.add_function(wrap_pyfunction!(run_text, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate_batch_text, m)?)?;
     m.add_function(wrap_pyfunction!(models, m)?)?;
     m.add_function(wrap_pyfunction!(sweep_points, m)?)?;
     m.add_function(wrap_pyfunction!(sweep_point, m)?)?;
@@ -668,6 +963,7 @@ fn _archsim(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(metric_names, m)?)?;
     m.add_function(wrap_pyfunction!(codesign_presets, m)?)?;
     m.add_class::<DseEnvCore>()?;
+    m.add_class::<DseVecCore>()?;
     m.add_class::<CoDesignEnvCore>()?;
     Ok(())
 }

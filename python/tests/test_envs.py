@@ -40,8 +40,13 @@ def test_parallel_api(name):
     parallel_api_test(archsim.parallel_env(name, **kwargs), num_cycles=40)
 
 
-def test_list_envs_names_everything():
-    assert set(archsim.list_envs()) == set(GYMNASIUM_IDS) | set(PARALLEL_ENVS)
+def test_list_envs_names_everything_by_kind():
+    envs = archsim.list_envs()
+    assert set(envs) == {"gymnasium", "pettingzoo"}
+    assert envs["gymnasium"] == archsim.list_envs("gymnasium") == list(GYMNASIUM_IDS)
+    assert envs["pettingzoo"] == archsim.list_envs("pettingzoo") == list(PARALLEL_ENVS)
+    with pytest.raises(ValueError, match="unknown env kind"):
+        archsim.list_envs("ray")
 
 
 def rollout(env_id, seed, steps=20):
@@ -135,3 +140,38 @@ def test_every_registered_id_constructs_with_its_defaults(env_id):
     obs, info = env.reset(seed=0)
     assert env.observation_space.contains(obs)
     env.step(env.action_space.sample())
+
+
+def test_make_vec_steps_every_copy_in_one_rust_call():
+    n = 4
+    venv = gymnasium.make_vec("archsim/SystolicGemm-v0", num_envs=n, vectorization_mode="vector_entry_point")
+    single = gymnasium.make("archsim/SystolicGemm-v0")
+    assert venv.num_envs == n
+    assert venv.single_action_space == single.action_space
+    obs, info = venv.reset(seed=3)
+    assert obs.shape == (n, len(archsim.envs.dse.METRICS)) and obs.dtype == np.float32
+    actions = np.stack([single.action_space.sample() for _ in range(n)])
+    obs, rew, term, trunc, infos = venv.step(actions)
+    assert obs.shape[0] == rew.shape[0] == term.shape[0] == trunc.shape[0] == n
+    assert infos["feasible"].shape == (n,) and infos["metrics"].shape == (n, obs.shape[1])
+    # Each copy gives what the single environment gives for the same action.
+    for i in range(n):
+        single.reset(seed=3 + i)
+        o, r, _, _, inf = single.step(actions[i])
+        np.testing.assert_array_equal(obs[i], o)
+        assert rew[i] == r and infos["feasible"][i] == inf["feasible"]
+    # Episodes end and reset on the next step (gymnasium's next-step autoreset).
+    ended = np.zeros(n, dtype=bool)
+    for _ in range(200):
+        obs, rew, term, trunc, infos = venv.step(np.stack([venv.single_action_space.sample() for _ in range(n)]))
+        if ended.any():
+            assert (rew[ended] == 0).all() and not infos["_feasible"][ended].any()
+        ended = term | trunc
+    with pytest.raises(archsim.ActionError):
+        venv.step(np.zeros((n + 1, len(single.action_space.nvec)), dtype=np.int64))
+    with pytest.raises(TypeError):
+        venv.step(np.zeros((n, len(single.action_space.nvec))))
+    assert venv.time_steps(actions[0], n=10) > 0
+    for bad in (0, -1):
+        with pytest.raises((archsim.ConfigError, OverflowError)):
+            gymnasium.make_vec("archsim/SystolicGemm-v0", num_envs=bad, vectorization_mode="vector_entry_point")

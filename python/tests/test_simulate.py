@@ -89,3 +89,78 @@ def test_search_runs_the_rust_agents():
     assert r == archsim.search(cfg, overrides=["search.budget=16", "search.agent={kind: ga}"])
     with pytest.raises(archsim.ConfigError, match="search"):
         archsim.search(BASE)
+
+
+def test_run_dispatches_as_the_cli_does(tmp_path):
+    # A plain config: the same report as simulate.
+    assert archsim.run(BASE) == archsim.simulate(BASE)
+    # A search config: the search's result, and its files with out=.
+    cfg = ROOT / "configs" / "search" / "resnet18_bo.yaml"
+    over = ["search.budget=8", "search.agent={kind: random}"]
+    r = archsim.run(cfg, overrides=over, out=tmp_path / "search")
+    assert r == archsim.search(cfg, overrides=over)
+    assert (tmp_path / "search" / "history.csv").exists()
+    # simulate() on a search config points at run().
+    with pytest.raises(archsim.ConfigError, match=r"search config.*archsim\.run"):
+        archsim.simulate(cfg)
+    # A co-design config on the sample oracle.
+    nasaic = ROOT / "configs" / "repro" / "nasaic.yaml"
+    oracle = ROOT / "tests" / "data" / "nas" / "nb201_sample.csv"
+    co = archsim.run(nasaic, overrides=[f"codesign.oracle={oracle}", "codesign.budget=20"])
+    assert set(co) == {"co_exploration", "successive"}
+    assert co["successive"]["eval"]["accuracy"][0] == 93.71
+    # A study (DS3 scheduler latency vs rate), files into out=.
+    ds3 = ROOT / "configs" / "repro" / "ds3_latency_vs_rate.yaml"
+    rows = archsim.run(ds3, overrides=["study.seeds=[0]", "study.rates_per_ms=[2]"], out=tmp_path / "ds3")
+    assert rows and {"scheduler", "rate_per_ms", "avg_job_latency_us"} <= set(rows[0])
+    assert any(p.suffix == ".csv" for p in (tmp_path / "ds3").iterdir())
+    # A sweep file is archsim.sweep's.
+    with pytest.raises(archsim.ConfigError, match=r"archsim\.sweep"):
+        archsim.run(ROOT / "configs" / "sweep" / "systolic_grid.yaml")
+    with pytest.raises(TypeError):
+        archsim.run(BASE, out=3)
+
+
+def test_evaluate_batch_columns_match_single_runs():
+    import numpy as np
+
+    cfg = ROOT / "configs" / "search" / "resnet18_bo.yaml"
+    paths = archsim.evaluate_batch(cfg, [])["paths"]
+    assert paths and all(isinstance(p, str) for p in paths)
+    idx = np.array([[0] * len(paths), [1] * len(paths), [2] * len(paths)], dtype=np.int64)
+    cols = archsim.evaluate_batch(cfg, idx)
+    assert cols["latency_s"].shape == (3,) and cols["feasible"].dtype == bool
+    # The same designs as dicts of values give the same columns.
+    hist = archsim.search(cfg, overrides=["search.budget=4", "search.agent={kind: random}"])["history"]
+    dicts = [h["point"] for h in hist]
+    by_dict = archsim.evaluate_batch(cfg, dicts)
+    for h, lat, ok in zip(hist, by_dict["latency_s"], by_dict["feasible"]):
+        assert ok == h["feasible"]
+        if h["metrics"]:
+            assert lat == h["metrics"]["latency_s"]
+    # A design outside the constraints keeps its metrics and says why it is infeasible.
+    tight = archsim.evaluate_batch(cfg, idx, overrides=["search.constraints=[{metric: area_mm2, max: 0.001}]"])
+    assert not tight["feasible"].any()
+    assert all("violates area_mm2 <= 0.001" in r for r in tight["reason"])
+    assert np.isfinite(tight["latency_s"]).all()
+    # A design that cannot be built is an infeasible row with its reason.
+    odd = archsim.evaluate_batch(cfg, [{**dicts[0], "accelerator.rows": 8, "accelerator.cols": 8}])
+    assert odd["feasible"].shape == (1,)
+    # Malformed batches raise, naming the point and the key.
+    with pytest.raises(archsim.ConfigError, match=r"point 0: index 1000000 of `accelerator.rows` is outside 0..5"):
+        archsim.evaluate_batch(cfg, np.array([[10**6] * len(paths)]))
+    with pytest.raises(archsim.ConfigError, match=r"point 1 has 2 indices"):
+        archsim.evaluate_batch(cfg, [[0] * len(paths), [0, 0]])
+    with pytest.raises(archsim.ConfigError, match=r"point 0: `accelerator.rows` = 48 is outside its domain \(pow2 \[8, 256\]\)"):
+        archsim.evaluate_batch(cfg, [{**dicts[0], "accelerator.rows": 48}])
+    with pytest.raises(archsim.ConfigError, match=r"point 0: `accelerator.rows` is nan"):
+        archsim.evaluate_batch(cfg, [{**dicts[0], "accelerator.rows": float("nan")}])
+    # Malformed batches raise.
+    with pytest.raises(archsim.ConfigError, match="not a dimension of search.space"):
+        archsim.evaluate_batch(cfg, [{"accelerator.rowz": 8}])
+    with pytest.raises(archsim.ConfigError, match="integers of shape"):
+        archsim.evaluate_batch(cfg, np.zeros((2, len(paths))))
+    with pytest.raises(TypeError):
+        archsim.evaluate_batch(cfg, 42)
+    with pytest.raises(archsim.ConfigError, match="search"):
+        archsim.evaluate_batch(BASE, [])

@@ -5,7 +5,9 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{err, legend, png_and_svg, Figure, PALETTE};
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::{axis_desc, eng_tick, err, legend, log_ticks, png_and_svg, Figure, PALETTE};
 
 /// One group of a grouped bar plot: its label and one `(series, value)` per bar.
 pub type BarGroup = (String, Vec<(String, f64)>);
@@ -62,12 +64,16 @@ impl Figure for GroupedBars<'_> {
         }
         let n = groups.len().max(1);
         let labels: Vec<String> = groups.iter().map(|g| g.0.clone()).collect();
+        // The value axis, with a quarter of its height free above the tallest bar for the
+        // legend (which so never covers a bar).
+        let (lo, hi) = (y0 / 1.6, y1 * 1.4);
+        let hi = hi * ((hi / lo).ln() / 3.0).exp();
         let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(80)
-            .build_cartesian_2d(0f64..n as f64, (y0 / 2.0..y1 * 2.0).log_scale())
+            .build_cartesian_2d(0f64..n as f64, (lo..hi).log_scale())
             .map_err(err)?;
         chart
             .configure_mesh()
@@ -81,10 +87,30 @@ impl Figure for GroupedBars<'_> {
                     String::new()
                 }
             })
-            .y_desc(format!("{y_desc}, log scale"))
+            // The value ticks are drawn below, at 1-2-5 steps of every decade in range.
+            .disable_y_mesh()
+            .y_labels(0)
+            .y_label_formatter(&|_| String::new())
+            .y_desc(format!("{}, log scale", axis_desc(y_desc)))
             .label_style(("sans-serif", 12))
             .draw()
             .map_err(err)?;
+        let grid = RGBColor(200, 200, 200);
+        for t in log_ticks(lo, hi) {
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(0.0, t), (n as f64, t)],
+                    grid.stroke_width(1),
+                )))
+                .map_err(err)?;
+            let (px, py) = chart.backend_coord(&(0.0, t));
+            let style = ("sans-serif", 12)
+                .into_font()
+                .into_text_style(root)
+                .pos(Pos::new(HPos::Right, VPos::Center));
+            root.draw(&Text::new(eng_tick(t, y_desc), (px - 6, py), style))
+                .map_err(err)?;
+        }
         let width = 0.8 / series.len().max(1) as f64;
         for (k, name) in series.iter().enumerate() {
             let c = PALETTE[k % PALETTE.len()];
@@ -95,7 +121,7 @@ impl Figure for GroupedBars<'_> {
                     let v = bars.iter().find(|b| &b.0 == name)?.1;
                     let x = i as f64 + 0.1 + k as f64 * width;
                     Some(Rectangle::new(
-                        [(x, y0 / 2.0), (x + width * 0.95, v.max(y0 / 2.0))],
+                        [(x, lo), (x + width * 0.95, v.max(lo))],
                         c.filled(),
                     ))
                 })

@@ -8,7 +8,7 @@ use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{err, legend, png_and_svg, Figure, PALETTE};
+use super::{axis_desc, eng_tick, err, legend, png_and_svg, Figure, PALETTE};
 
 /// One curve of a line plot: a name and its (x, y) points.
 pub type Curve = (String, Vec<(f64, f64)>);
@@ -62,12 +62,12 @@ impl Figure for Lines<'_> {
         // Curves that span orders of magnitude (saturated schedulers next to good ones) get a
         // logarithmic axis, so every curve stays readable.
         if y0 < f64::MAX && y1 / y0 > 30.0 {
-            let y_desc = format!("{}, log scale", self.y_desc);
+            let y_desc = format!("{}, log scale", axis_desc(self.y_desc));
             let range = (y0 / 1.3..y1 * 1.3).log_scale();
             self.draw_on(root, &y_desc, x0..x1, range)
         } else {
             let range = 0f64..(y1 * 1.08).max(1e-9);
-            self.draw_on(root, self.y_desc, x0..x1, range)
+            self.draw_on(root, &axis_desc(self.y_desc), x0..x1, range)
         }
     }
 }
@@ -96,6 +96,8 @@ impl Lines<'_> {
         chart
             .configure_mesh()
             .x_desc(self.x_desc)
+            .x_label_formatter(&|v| eng_tick(*v, ""))
+            .y_label_formatter(&|v| eng_tick(*v, self.y_desc))
             .y_desc(y_desc)
             .label_style(("sans-serif", 13))
             .draw()

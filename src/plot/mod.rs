@@ -163,6 +163,128 @@ fn si(v: f64) -> String {
     }
 }
 
+/// The unit a value axis described as `desc` is in: the text in its closing parentheses
+/// (`average job latency (µs)`), `s` for `seconds`, or the description itself when it is a
+/// bare unit (`tokens/s`).
+fn unit_of(desc: &str) -> &str {
+    let d = desc.trim();
+    if let Some(inner) = d.strip_suffix(')').and_then(|d| d.rsplit_once('(')) {
+        return inner.1.trim();
+    }
+    match d {
+        "seconds" => "s",
+        d if !d.contains(' ') => d,
+        _ => "",
+    }
+}
+
+/// Ticks of a log axis over `[lo, hi]`: 1, 2 and 5 times each power of ten in range (every
+/// integer multiple when that gives fewer than three; only the powers of ten when a 1-2-5
+/// ladder would give more than fifteen).
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    if !(lo > 0.0 && hi > lo && lo.is_finite() && hi.is_finite()) {
+        return Vec::new();
+    }
+    let ladder = |steps: &[f64]| -> Vec<f64> {
+        let mut out = Vec::new();
+        let mut p = 10f64.powi(lo.log10().floor() as i32);
+        while p <= hi {
+            for m in steps {
+                let t = m * p;
+                if t >= lo * (1.0 - 1e-9) && t <= hi * (1.0 + 1e-9) {
+                    out.push(t);
+                }
+            }
+            p *= 10.0;
+        }
+        out
+    };
+    let ticks = ladder(&[1.0, 2.0, 5.0]);
+    if ticks.len() < 3 {
+        ladder(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0])
+    } else if ticks.len() > 15 {
+        ladder(&[1.0])
+    } else {
+        ticks
+    }
+}
+
+/// The axis description to print beside [`eng_tick`] ticks: without its unit when the ticks
+/// carry it (`average job latency (µs)` → `average job latency`, `seconds` → `time`).
+fn axis_desc(desc: &str) -> String {
+    if !eng_tick(1.0, desc).ends_with(|c: char| c.is_alphabetic()) {
+        return desc.to_string();
+    }
+    match desc.trim().rsplit_once('(') {
+        Some((head, _)) if desc.trim().ends_with(')') => head.trim_end().to_string(),
+        _ if desc.trim() == "seconds" => "time".into(),
+        _ => desc.to_string(),
+    }
+}
+
+/// A value-axis tick in engineering notation: three significant digits at most and an SI
+/// prefix. In a base unit of time, energy, power, bytes or frequency (also when the axis is
+/// in a prefixed one: µs, ms, mJ, ...) the tick carries the unit (`100 µs`, `1.5 ms`); any
+/// other quantity gets the prefix alone (`30 k` tokens/s), its unit being on the axis.
+fn eng_tick(v: f64, desc: &str) -> String {
+    const BASES: [&str; 5] = ["s", "J", "W", "B", "Hz"];
+    let unit = unit_of(desc);
+    let (scale, base) = [
+        ("µ", 1e-6),
+        ("u", 1e-6),
+        ("n", 1e-9),
+        ("m", 1e-3),
+        ("k", 1e3),
+    ]
+    .iter()
+    .find_map(|&(p, f)| {
+        unit.strip_prefix(p)
+            .filter(|b| BASES.contains(b))
+            .map(|b| (f, b))
+    })
+    .unwrap_or((1.0, unit));
+    let with_unit = BASES.contains(&base);
+    let x = v * scale;
+    if x == 0.0 || !x.is_finite() {
+        return if with_unit {
+            format!("0 {base}")
+        } else {
+            "0".into()
+        };
+    }
+    let prefixes: &[(f64, &str)] = if with_unit {
+        &[
+            (1e12, "T"),
+            (1e9, "G"),
+            (1e6, "M"),
+            (1e3, "k"),
+            (1.0, ""),
+            (1e-3, "m"),
+            (1e-6, "µ"),
+            (1e-9, "n"),
+            (1e-12, "p"),
+        ]
+    } else {
+        &[(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, "")]
+    };
+    let &(f, p) = prefixes
+        .iter()
+        .find(|(f, _)| x.abs() >= *f * 0.9995)
+        .unwrap_or(prefixes.last().expect("prefixes"));
+    let m = x / f;
+    // Three significant digits (values below one in a unitless axis keep theirs too).
+    let digits = (2 - m.abs().log10().floor() as i32).clamp(0, 12) as usize;
+    let mut num = format!("{m:.digits$}");
+    if num.contains('.') {
+        num = num.trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    match (with_unit, p) {
+        (true, _) => format!("{num} {p}{base}"),
+        (false, "") => num,
+        (false, _) => format!("{num} {p}"),
+    }
+}
+
 /// The distinct series names of `items`, in first-seen order.
 fn series_names<T>(items: &[T], name: impl Fn(&T) -> &str) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
@@ -186,4 +308,40 @@ fn log_range(values: impl Iterator<Item = f64>, pad: f64) -> (f64, f64) {
         return (1.0, 10.0);
     }
     (lo / pad, hi * pad)
+}
+
+#[cfg(test)]
+mod tick_tests {
+    use super::eng_tick;
+
+    #[test]
+    fn ticks_are_engineering_notation_in_the_axis_unit() {
+        assert_eq!(eng_tick(0.001, "seconds"), "1 ms");
+        assert_eq!(eng_tick(1e-5, "seconds"), "10 µs");
+        assert_eq!(eng_tick(0.1, "seconds"), "100 ms");
+        assert_eq!(eng_tick(100000.0, "average job latency (µs)"), "100 ms");
+        assert_eq!(eng_tick(150.0, "p95 job latency (µs)"), "150 µs");
+        assert_eq!(eng_tick(30000.0, "tokens/s"), "30 k");
+        assert_eq!(eng_tick(2500.0, "tokens/s"), "2.5 k");
+        assert_eq!(eng_tick(60.0, "requests/s"), "60");
+        assert_eq!(eng_tick(0.5, "cost (weighted objectives)"), "0.5");
+        assert_eq!(eng_tick(1.5e-3, "energy (mJ)"), "1.5 µJ");
+        assert_eq!(eng_tick(0.0, "seconds"), "0 s");
+        assert_eq!(eng_tick(0.0123, "cost"), "0.0123");
+        assert_eq!(
+            super::log_ticks(900.0, 70_000.0),
+            vec![1e3, 2e3, 5e3, 1e4, 2e4, 5e4]
+        );
+        assert_eq!(super::log_ticks(11.0, 35.0), vec![20.0, 30.0]);
+        assert_eq!(
+            super::axis_desc("average job latency (µs)"),
+            "average job latency"
+        );
+        assert_eq!(super::axis_desc("seconds"), "time");
+        assert_eq!(super::axis_desc("tokens/s"), "tokens/s");
+        assert_eq!(
+            super::axis_desc("cost (weighted objectives)"),
+            "cost (weighted objectives)"
+        );
+    }
 }

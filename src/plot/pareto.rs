@@ -7,7 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::heatmap::human;
-use super::{err, legend, png_and_svg, ramp, Figure};
+use super::{eng_tick, err, legend, png_and_svg, ramp, Figure};
 
 /// Writes `<stem>.png` and `<stem>.svg`: every feasible design as a grey dot and the Pareto
 /// front as a red staircase, on two objectives.
@@ -236,8 +236,8 @@ impl Figure for CoParetoPlot<'_> {
                 .configure_mesh()
                 .x_desc(x_desc)
                 .y_desc("weighted accuracy (%)")
-                .x_label_formatter(&|v| format!("{v:.3}"))
-                .y_label_formatter(&|v| format!("{v:.1}"))
+                .x_label_formatter(&|v| eng_tick(*v, ""))
+                .y_label_formatter(&|v| eng_tick(*v, ""))
                 .label_style(("sans-serif", 13))
                 .draw()
                 .map_err(err)?;
@@ -281,12 +281,16 @@ impl Figure for CoParetoPlot<'_> {
                 chart
                     .draw_series(std::iter::once(TriangleMarker::new(pos, 9, black.filled())))
                     .map_err(err)?;
+                // The label beside the marker, not over it.
                 chart
-                    .draw_series(std::iter::once(Text::new(
-                        label.clone(),
-                        pos,
-                        ("sans-serif", 13).into_font().color(&black),
-                    )))
+                    .draw_series(std::iter::once(
+                        EmptyElement::at(pos)
+                            + Text::new(
+                                label.clone(),
+                                (8, -16),
+                                ("sans-serif", 13).into_font().color(&black),
+                            ),
+                    ))
                     .map_err(err)?;
             }
             legend(&mut chart, SeriesLabelPosition::LowerRight, 12)?;

@@ -245,6 +245,7 @@ impl WorkloadConfig {
         }
         if let Some(l) = &self.llm {
             l.check_sizes()?;
+            l.check_parallelism()?;
             if crate::llm::spec(&l.model).is_none() {
                 return Err(bad(
                     "workload.llm.model",

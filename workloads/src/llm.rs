@@ -277,6 +277,36 @@ impl LlmConfig {
         }
     }
 
+    /// Checks `tp`: at least 1, and (for a known model) a divisor of its attention heads and
+    /// FFN size, since each device holds a whole share of both.
+    pub fn check_parallelism(&self) -> Result<(), WorkloadError> {
+        let bad = |reason: String| WorkloadError::InvalidParameter {
+            key: "workload.llm.tp".into(),
+            reason,
+        };
+        if self.tp == 0 {
+            return Err(bad(
+                "must be at least 1 (the devices one model is split over)".into(),
+            ));
+        }
+        match spec(&self.model) {
+            Some(s) if s.heads % self.tp != 0 || s.ffn % self.tp != 0 => Err(bad(format!(
+                "{} devices cannot split {}: tp must divide its {} attention heads and its FFN \
+                 size {} (e.g. {})",
+                self.tp,
+                s.name,
+                s.heads,
+                s.ffn,
+                (1..=s.heads)
+                    .filter(|t| s.heads % t == 0 && s.ffn % t == 0 && *t <= 16)
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Checks the sizes that need no model spec: `batch`, `prompt_len`, `context_len` and
     /// `layers` at most [`crate::MAX_SIZE`], and the tokens held (batch x context) too.
     pub fn check_sizes(&self) -> Result<(), WorkloadError> {
@@ -337,15 +367,7 @@ pub fn lower(cfg: &LlmConfig, dtype: DType) -> Result<Workload, WorkloadError> {
     if cfg.batch == 0 {
         return Err(bad("batch", "must be at least 1".into()));
     }
-    if cfg.tp == 0 || spec.heads % cfg.tp != 0 || spec.ffn % cfg.tp != 0 {
-        return Err(bad(
-            "tp",
-            format!(
-                "must divide the {} heads and the FFN size {}",
-                spec.heads, spec.ffn
-            ),
-        ));
-    }
+    cfg.check_parallelism()?;
     if !(cfg.moe_skew.is_finite() && cfg.moe_skew >= 0.0) {
         return Err(bad("moe_skew", "must be a non-negative number".into()));
     }

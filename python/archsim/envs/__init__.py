@@ -8,6 +8,9 @@ Gymnasium ids (``gymnasium.make(id, **kwargs)``):
 * ``archsim/Dse-v0`` — any config: ``gymnasium.make("archsim/Dse-v0", config=dict_or_path)``;
   without arguments it is the ``SystolicGemm`` problem (every registered id constructs with
   its defaults).
+* ``archsim/SystolicResNet18-v0``, ``SystolicGemm-v0`` and ``Dse-v0`` also build N copies
+  stepped together in Rust (one call, in parallel, without the GIL):
+  ``gymnasium.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point")``.
 * ``archsim/Serving-v0`` — size an LLM serving fleet (replicas per pool, max batch, router):
   the cheapest fleet that meets the SLO (``config=`` a serving config, ``max_count=``).
 * ``archsim/CoDesign-v0`` — network/hardware co-design (NASAIC's two tasks on the built-in
@@ -31,6 +34,7 @@ from .codesign import CoDesignEnv, CoDesignParallelEnv
 from .dse import DseEnv
 from .marl import DseParallelEnv
 from .serving import ServingEnv
+from .vector import DseVectorEnv
 
 GYMNASIUM_IDS = {
     "archsim/SystolicResNet18-v0": {"preset": "SystolicResNet18"},
@@ -48,7 +52,12 @@ _CODESIGN_IDS = {"archsim/CoDesign-v0": {"preset": "CoDesign"}}
 
 for _id, _kwargs in GYMNASIUM_IDS.items():
     if _id not in gymnasium.registry:
-        gymnasium.register(id=_id, entry_point="archsim.envs.dse:DseEnv", kwargs=_kwargs)
+        gymnasium.register(
+            id=_id,
+            entry_point="archsim.envs.dse:DseEnv",
+            vector_entry_point="archsim.envs.vector:DseVectorEnv",
+            kwargs=_kwargs,
+        )
 for _id, _kwargs in _CODESIGN_IDS.items():
     if _id not in gymnasium.registry:
         gymnasium.register(id=_id, entry_point="archsim.envs.codesign:_make_codesign", kwargs=_kwargs)
@@ -69,9 +78,16 @@ def parallel_env(name: str, **kwargs: Any) -> DseParallelEnv:
     return DseParallelEnv(**{**PARALLEL_ENVS[name], **kwargs})
 
 
-def list_envs() -> list[str]:
-    """Every registered Gymnasium id and every name ``parallel_env`` accepts."""
-    return [*GYMNASIUM_IDS, *PARALLEL_ENVS]
+def list_envs(kind: str | None = None) -> Any:
+    """The environments, by kind: ``{"gymnasium": [ids for gymnasium.make], "pettingzoo":
+    [names for archsim.parallel_env]}``; with ``kind="gymnasium"`` or ``kind="pettingzoo"``,
+    that list alone."""
+    kinds = {"gymnasium": list(GYMNASIUM_IDS), "pettingzoo": list(PARALLEL_ENVS)}
+    if kind is None:
+        return kinds
+    if kind not in kinds:
+        raise ValueError(f"unknown env kind {kind!r}; known: gymnasium, pettingzoo")
+    return kinds[kind]
 
 
-__all__ = ["DseEnv", "DseParallelEnv", "ServingEnv", "CoDesignEnv", "CoDesignParallelEnv", "parallel_env", "list_envs", "GYMNASIUM_IDS", "PARALLEL_ENVS"]
+__all__ = ["DseEnv", "DseVectorEnv", "DseParallelEnv", "ServingEnv", "CoDesignEnv", "CoDesignParallelEnv", "parallel_env", "list_envs", "GYMNASIUM_IDS", "PARALLEL_ENVS"]

@@ -1,0 +1,106 @@
+"""``gymnasium.vector.VectorEnv`` over archsim's design-space exploration environment.
+
+``gymnasium.make_vec("archsim/SystolicGemm-v0", num_envs=N, vectorization_mode="vector_entry_point")``
+builds N copies of the environment in Rust; each ``step`` evaluates the N designs in one call,
+in parallel, with the GIL released (no Python loop over sub-environments, no subprocesses).
+Episodes reset automatically on the step after they end (gymnasium's next-step autoreset).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
+from gymnasium.vector.utils import batch_space
+
+from .._archsim import ActionError, DseVecCore
+from ._core import METRICS, ConfigLike, make_core
+
+
+class DseVectorEnv(gymnasium.vector.VectorEnv):
+    """N copies of :class:`archsim.envs.DseEnv` stepped together in Rust.
+
+    ``step(actions)`` takes an integer array of shape ``(num_envs, dims)`` and returns batched
+    observations ``(num_envs, len(METRICS))``, rewards, terminations, truncations and ``infos``
+    with ``feasible`` (bool), ``reason`` (str, "" when feasible) and ``metrics`` (float, one row
+    per environment), each with its ``_``-prefixed mask as gymnasium's vector infos have.
+    """
+
+    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        preset: Optional[str] = None,
+        config: Optional[ConfigLike] = None,
+        render_mode: Optional[str] = None,
+    ):
+        if render_mode is not None:
+            raise ValueError("archsim environments do not render; leave render_mode unset")
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)):
+            raise TypeError(f"num_envs must be an int, not {type(num_envs).__name__}")
+        core = make_core(preset, config)
+        self._vec = DseVecCore(core, int(num_envs))
+        self.num_envs = int(num_envs)
+        self._nvec = np.asarray(core.nvec(), dtype=np.int64)
+        self.param_paths = tuple(core.param_paths())
+        self.metric_names = METRICS
+        self.single_action_space = spaces.MultiDiscrete(self._nvec)
+        self.single_observation_space = spaces.Box(
+            low=0.0, high=np.finfo(np.float32).max, shape=(len(METRICS),), dtype=np.float32
+        )
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.render_mode = None
+        self._autoreset = np.zeros(self.num_envs, dtype=bool)
+
+    def reset(self, *, seed: Optional[int | list] = None, options: Optional[dict] = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        if seed is None:
+            seeds = [None] * self.num_envs
+        elif isinstance(seed, (int, np.integer)):
+            seeds = [int(seed) + i for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"give one seed per environment ({self.num_envs}), got {len(seeds)}")
+        obs = self._vec.reset(seeds)
+        self._autoreset[:] = False
+        return np.asarray(obs, dtype=np.float32), {}
+
+    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+        try:
+            a = np.asarray(actions)
+        except Exception as e:  # noqa: BLE001 - anything numpy cannot read is a bad action
+            raise TypeError(f"actions must be an integer array: {e}") from None
+        if a.dtype == object or a.dtype.kind not in "iub":
+            raise TypeError(f"actions must hold integers, got dtype {a.dtype}")
+        shape = (self.num_envs, len(self._nvec))
+        if a.shape != shape:
+            raise ActionError(f"actions must have shape {shape}, got {a.shape}")
+        live = ~self._autoreset
+        if ((a < 0) | (a >= self._nvec))[live].any():
+            raise ActionError(f"actions outside 0..{self._nvec.tolist()}")
+        obs, rew, term, trunc, feasible, reason, metrics = self._vec.step(
+            a.astype(np.int64).tolist(), self._autoreset.tolist()
+        )
+        term = np.asarray(term, dtype=bool)
+        trunc = np.asarray(trunc, dtype=bool)
+        mask = live.copy()
+        infos = {
+            "feasible": np.asarray(feasible, dtype=bool),
+            "_feasible": mask,
+            "reason": np.asarray(reason, dtype=object),
+            "_reason": mask,
+            "metrics": np.asarray(metrics, dtype=np.float64),
+            "_metrics": mask,
+        }
+        self._autoreset = term | trunc
+        return np.asarray(obs, dtype=np.float32), np.asarray(rew, dtype=np.float64), term, trunc, infos
+
+    def time_steps(self, action: Any, n: int = 1000) -> float:
+        """Mean seconds of one vectorized Rust step (every environment stepping ``action``)."""
+        return self._vec.time_steps(np.asarray(action, dtype=np.int64).tolist(), int(n))
