@@ -87,7 +87,7 @@ pub fn config_form(doc: &serde_json::Value) -> Option<&'static str> {
 }
 
 /// Runs any config as `archsim run --json` does and returns what that prints: a simulation's
-/// report, a search's result (`{agent, seed, best, history, pareto}`), a co-design run's
+/// report, a serving run's report, a search's result (`{agent, seed, best, history, pareto}`), a co-design run's
 /// `{co_exploration, successive}`, a study's tables. The run's files are written into `dir`
 /// when given (a co-design run or a study, which always write files, use a scratch folder
 /// otherwise and remove it). `overrides` are `path=value` strings, as `--set`.
@@ -143,11 +143,8 @@ pub fn run_any(
         }
         return result;
     }
-    if let Some(doc) = doc
-        .as_ref()
-        .filter(|d| serving::is_serving(d) && form != Some("sweep"))
-    {
-        let _ = doc;
+    // A serving config (`serving:` section): its report.
+    if doc.as_ref().is_some_and(serving::is_serving) && form != Some("sweep") {
         let f = serving::load(text, file, overrides)?;
         let served = serving::run(&f, base_dir)
             .map_err(|e| serving::config_error(text, file, overrides, e))?;
