@@ -87,8 +87,8 @@ pub fn config_form(doc: &serde_json::Value) -> Option<&'static str> {
 }
 
 /// Runs any config as `archsim run --json` does and returns what that prints: a simulation's
-/// report, a serving run's report, a search's result (`{agent, seed, best, history, pareto}`), a co-design run's
-/// `{co_exploration, successive}`, a study's tables. The run's files are written into `dir`
+/// report, a serving run's report, a search's result (`{agent, seed, best, history,
+/// pareto}`), a co-design run's `{co_exploration, successive}`, a study's tables. The run's files are written into `dir`
 /// when given (a co-design run or a study, which always write files, use a scratch folder
 /// otherwise and remove it). `overrides` are `path=value` strings, as `--set`.
 pub fn run_any(
