@@ -374,6 +374,11 @@ pub fn locate_key(text: &str, path: &[String]) -> Option<(u64, u64)> {
     locate(text, path, false)
 }
 
+/// Line and column of the key at the end of `path` (where an unknown field is named).
+pub fn locate_field(text: &str, path: &[String]) -> Option<(u64, u64)> {
+    locate(text, path, true)
+}
+
 /// Line and column of the value at the dotted `key` of an error (of the key, when the value is a
 /// mapping or a list). Mapping keys may themselves hold dots — `search.space.accelerator.rows` names the
 /// entry `accelerator.rows` of `search.space` — so each step takes the longest key that

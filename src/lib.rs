@@ -17,11 +17,14 @@
 
 pub mod codesign;
 pub mod config;
+pub mod disagg;
+pub mod melange;
 pub mod nasbench;
 pub mod output;
 pub mod plot;
 pub mod schema;
 pub mod search;
+pub mod serving;
 pub mod sn40l;
 pub mod studies;
 pub mod study;
@@ -35,6 +38,7 @@ use thiserror::Error;
 pub use archsim_accelerators as accelerators;
 pub use archsim_agents as agents;
 pub use archsim_gym as gym;
+pub use archsim_serving as serving_sim;
 pub use archsim_sim as sim;
 pub use archsim_sim::Report;
 pub use archsim_workloads as workloads;
@@ -83,8 +87,8 @@ pub fn config_form(doc: &serde_json::Value) -> Option<&'static str> {
 }
 
 /// Runs any config as `archsim run --json` does and returns what that prints: a simulation's
-/// report, a search's result (`{agent, seed, best, history, pareto}`), a co-design run's
-/// `{co_exploration, successive}`, a study's tables. The run's files are written into `dir`
+/// report, a serving run's report, a search's result (`{agent, seed, best, history,
+/// pareto}`), a co-design run's `{co_exploration, successive}`, a study's tables. The run's files are written into `dir`
 /// when given (a co-design run or a study, which always write files, use a scratch folder
 /// otherwise and remove it). `overrides` are `path=value` strings, as `--set`.
 pub fn run_any(
@@ -138,6 +142,16 @@ pub fn run_any(
             let _ = std::fs::remove_dir_all(s);
         }
         return result;
+    }
+    // A serving config (`serving:` section): its report.
+    if doc.as_ref().is_some_and(serving::is_serving) && form != Some("sweep") {
+        let f = serving::load(text, file, overrides)?;
+        let served = serving::run(&f, base_dir)
+            .map_err(|e| serving::config_error(text, file, overrides, e))?;
+        if let Some(d) = dir {
+            serving::write(&f, &served, d)?;
+        }
+        return serde_json::to_value(&served.report).map_err(|e| io(Path::new(file), &e));
     }
     if form == Some("sweep") {
         return Err(Error::Config(ConfigError {

@@ -417,6 +417,35 @@ fn run(
         }
     }
     if let Ok(v) = serde_saphyr::from_str::<serde_json::Value>(&text) {
+        if archsim::serving::is_serving(&v) {
+            if v.get("sweep").is_some() {
+                return Err(Error::Config(archsim::ConfigError {
+                    file: file.clone(),
+                    location: None,
+                    key: Some("sweep".into()),
+                    from_override: None,
+                    message: "this file is a sweep: run it with `archsim sweep FILE`".into(),
+                }));
+            }
+            let f = archsim::serving::load(&text, &file, set)?;
+            let served = archsim::serving::run(&f, &base)
+                .map_err(|e| archsim::serving::config_error(&text, &file, set, e))?;
+            let dir = out.unwrap_or_else(|| output::default_dir(&name, set));
+            let files = archsim::serving::write(&f, &served, &dir)?;
+            if json {
+                print!("{}", archsim::serving::report_json(&served));
+                eprintln!("wrote {}", dir.display());
+                return Ok(());
+            }
+            print!("{}", archsim::serving::summary(&served));
+            println!("wrote:");
+            for f in files {
+                println!("  {}", f.display());
+            }
+            return Ok(());
+        }
+    }
+    if let Ok(v) = serde_saphyr::from_str::<serde_json::Value>(&text) {
         if let Some(study) = archsim::studies::find(&v, &text, &file)? {
             let dir = out.unwrap_or_else(|| output::default_dir(&name, set));
             let done = (study.run)(&archsim::studies::StudyRun {

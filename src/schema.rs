@@ -12,6 +12,9 @@
 //! * a **co-design** problem (`codesign:`, [`archsim_gym::codesign::CoDesignConfig`]), with an
 //!   optional `gym:` section ([`archsim_gym::codesign_env::CoDesignGymSection`]);
 //! * the **SN40L study** (`study: {kind: sn40l}` + the sections of [`crate::sn40l::Study`]);
+//! * a **serving** simulation (`workload: {llm: ...}` + `serving:`, [`crate::serving::ServingFile`]);
+//! * the **Mélange study** ([`crate::melange::MelangeFile`]) and the **disaggregation study**
+//!   ([`crate::disagg::DisaggFile`]);
 //! * a **sweep** (`archsim sweep`): a simulation config with a `sweep:` section, whose base
 //!   config may leave out keys that its grid or random part sets (so its `workload:`,
 //!   `accelerator:` and `search:` are checked with no key required but `kind`; every key given
@@ -25,7 +28,7 @@
 //! ```
 //! let schema = archsim::schema::config_schema();
 //! let forms = schema.as_value()["anyOf"].as_array().unwrap();
-//! assert_eq!(forms.len(), 4);
+//! assert_eq!(forms.len(), 7);
 //! ```
 
 use schemars::JsonSchema;
@@ -152,6 +155,12 @@ enum ConfigFile {
     Sn40l(Box<Sn40lFile>),
     /// A sweep (`archsim sweep`): a base config and the `sweep:` section that varies it.
     Sweep(Box<SweepFile>),
+    /// An LLM serving simulation (`workload: {llm: ...}` + `serving:`).
+    Serving(Box<crate::serving::ServingFile>),
+    /// The Mélange study (`study: {kind: melange, ...}` + `workload: {llm: ...}`).
+    Melange(Box<crate::melange::MelangeFile>),
+    /// The disaggregation study (`study: {kind: disaggregation, ...}` + `workload: {llm: ...}`).
+    Disaggregation(Box<crate::disagg::DisaggFile>),
 }
 
 /// A simulation config (`archsim run`): `workload:`, `accelerator:`, `seed:`, and at most one

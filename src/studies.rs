@@ -7,6 +7,8 @@
 //! |---|---|
 //! | `latency_vs_rate` | DS3's scheduler study: job latency versus injection rate ([`crate::study`]) |
 //! | `sn40l` | SambaNova SN40L: fusion, expert switching, CoE serving ([`crate::sn40l`]) |
+//! | `disaggregation` | prefill/decode disaggregation vs co-location at equal cost ([`crate::disagg`]) |
+//! | `melange` | Mélange: the cheapest mix of GPU types serving an LLM within an SLO ([`crate::melange`]) |
 
 use std::path::{Path, PathBuf};
 
@@ -68,6 +70,16 @@ pub const STUDIES: &[Study] = &[
             "SambaNova SN40L (MICRO 2024): fused vs unfused kernels, expert switching, CoE serving",
         run: crate::sn40l::run_study,
     },
+    Study {
+        kind: "disaggregation",
+        about: "DistServe / Splitwise: prefill/decode disaggregated vs co-located replicas, SLO goodput over rates",
+        run: crate::disagg::run_cli,
+    },
+    Study {
+        kind: "melange",
+        about: "Mélange (arXiv:2404.14527): the cheapest mix of GPU types serving LLaMA-2-7B within an SLO",
+        run: crate::melange::run_cli,
+    },
 ];
 
 /// The study a config document asks for with its `study.kind`, `None` when it has no
@@ -127,7 +139,7 @@ mod tests {
         let e = find(&doc, text, "s.yaml").unwrap_err().to_string();
         assert_eq!(
             e,
-            "s.yaml:2:9: study.kind: unknown study `nope`; known: latency_vs_rate, sn40l"
+            "s.yaml:2:9: study.kind: unknown study `nope`; known: latency_vs_rate, sn40l, disaggregation, melange"
         );
         let doc: Value = serde_saphyr::from_str("workload: {model: resnet18}").unwrap();
         assert!(find(&doc, "", "s.yaml").unwrap().is_none());

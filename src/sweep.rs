@@ -364,6 +364,11 @@ pub fn points(cfg: &SweepConfig, file: &str) -> Result<Vec<Map<String, Value>>, 
     Ok(out)
 }
 
+/// True when the sweep's base is a serving config (`serving:` section).
+fn is_serving_text(text: &str) -> bool {
+    serde_saphyr::from_str::<Value>(text).is_ok_and(|v| crate::serving::is_serving(&v))
+}
+
 fn overrides(point: &Map<String, Value>) -> Vec<String> {
     point.iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
@@ -386,6 +391,15 @@ pub fn run_point(
         error: None,
     };
     let mut run = || -> Result<(), Error> {
+        if is_serving_text(text) {
+            // A serving config: each point is one serving run.
+            let o = overrides(point);
+            let f = crate::serving::load(text, file, &o)?;
+            let served = crate::serving::run(&f, base_dir)
+                .map_err(|x| crate::serving::config_error(text, file, &o, x))?;
+            e.metrics = crate::serving::metrics(&served);
+            return Ok(());
+        }
         let (cfg, _study, search) = config::load_full(text, file, &overrides(point))?;
         match search {
             Some(s) => {
@@ -474,7 +488,11 @@ pub fn plan(text: &str, file: &str) -> Result<Vec<Map<String, Value>>, Error> {
     let cfg = parse(text, file)?;
     let pts = points(&cfg, file)?;
     if let Some(p) = pts.first() {
-        config::load_full(text, file, &overrides(p))?;
+        if is_serving_text(text) {
+            crate::serving::load(text, file, &overrides(p))?;
+        } else {
+            config::load_full(text, file, &overrides(p))?;
+        }
     }
     Ok(pts)
 }
@@ -713,7 +731,18 @@ pub fn table(entries: &[JournalEntry]) -> (Vec<String>, Vec<Vec<Value>>) {
     if search {
         header.extend(["best_cost", "best_eval"].map(String::from));
     }
-    header.extend(METRICS.iter().map(|m| m.to_string()));
+    // A serving sweep tabulates the serving metrics (in the order `serving::metrics` gives).
+    let serving: Vec<String> = entries
+        .iter()
+        .find(|e| e.metrics.contains_key("ttft_p90_s"))
+        .map(|e| e.metrics.keys().cloned().collect())
+        .unwrap_or_default();
+    let metrics: Vec<&str> = if serving.is_empty() {
+        METRICS.to_vec()
+    } else {
+        serving.iter().map(String::as_str).collect()
+    };
+    header.extend(metrics.iter().map(|m| m.to_string()));
     header.push("error".into());
     let rows = entries
         .iter()
@@ -728,7 +757,7 @@ pub fn table(entries: &[JournalEntry]) -> (Vec<String>, Vec<Vec<Value>>) {
                 row.push(e.best_eval.map_or(Value::Null, Value::from));
             }
             row.extend(
-                METRICS
+                metrics
                     .iter()
                     .map(|m| e.metrics.get(*m).cloned().unwrap_or(Value::Null)),
             );

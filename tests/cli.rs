@@ -492,7 +492,12 @@ fn every_config_in_configs_runs() {
                 String::from_utf8_lossy(&o.stderr)
             );
             let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-            assert!(r["total_cycles"].as_u64().unwrap() > 0);
+            if r.get("ttft_s").is_some() {
+                // A serving config's report.
+                assert!(r["requests"].as_u64().unwrap() > 0);
+            } else {
+                assert!(r["total_cycles"].as_u64().unwrap() > 0);
+            }
             n += 1;
         }
     }
@@ -2104,6 +2109,7 @@ fn accelerator_kinds_are_named_only_in_the_family_registry() {
         "sim/src",
         "workloads/src",
         "accelerators/src",
+        "serving/src",
         "gym/src",
         "agents/src",
         "python/src",
@@ -2355,4 +2361,118 @@ fn dse_suite_problems_are_beyond_enumeration_and_run() {
         let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(r["history"].as_array().unwrap().len(), 16);
     }
+}
+
+#[test]
+fn serving_runs_write_report_requests_and_plots_and_locate_errors() {
+    let dir = tmp("serving");
+    let text = std::fs::read_to_string(root().join("configs/serving_llama7b_h100.yaml")).unwrap();
+    let cfg = write_cfg(&dir, &text);
+    let run = |out: &str| {
+        let o = archsim(&[
+            "run",
+            &cfg,
+            "--json",
+            "--set",
+            "serving.traffic.requests=300",
+            "--set",
+            "serving.capacity.requests=300",
+            "--out",
+            dir.join(out).to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        o.stdout
+    };
+    let a = run("a");
+    let r: serde_json::Value = serde_json::from_slice(&a).unwrap();
+    for k in ["ttft_s", "tpot_s", "e2e_s"] {
+        for s in ["mean", "p50", "p90", "p99"] {
+            assert!(r[k][s].as_f64().unwrap() > 0.0, "{k}.{s}");
+        }
+    }
+    for k in [
+        "throughput_rps",
+        "tokens_per_s",
+        "slo_attainment",
+        "cost_per_mtok",
+    ] {
+        assert!(r[k].as_f64().unwrap() > 0.0, "{k}");
+    }
+    assert!(r["capacity"]["rate_rps"].as_f64().unwrap() > 0.0);
+    // Same config and seed: the same bytes.
+    assert_eq!(a, run("b"));
+    for f in [
+        "report.json",
+        "requests.csv",
+        "config.yaml",
+        "latency_cdf.png",
+        "kv_occupancy.png",
+        "latency_vs_rate.png",
+        "cost_vs_slo.png",
+    ] {
+        assert!(dir.join("a").join(f).exists(), "{f}");
+    }
+    let csv = std::fs::read_to_string(dir.join("a/requests.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 301);
+    assert_eq!(
+        std::fs::read(dir.join("a/requests.csv")).unwrap(),
+        std::fs::read(dir.join("b/requests.csv")).unwrap()
+    );
+    let bad = write_cfg(&dir, &text.replace("rate: 20.0", "rate: -2.0"));
+    let o = archsim(&["run", &bad]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains(":13:11: serving.traffic.rate: must be a positive number, got -2"),
+        "{e}"
+    );
+    let bad = write_cfg(
+        &dir,
+        &text.replace("rate: 20.0", "rate: 20.0\n    bursty: 1"),
+    );
+    let e = String::from_utf8_lossy(&archsim(&["run", &bad]).stderr).to_string();
+    assert!(
+        e.contains(":14:5: serving.traffic.bursty: unknown field `bursty`"),
+        "{e}"
+    );
+    let bad = write_cfg(
+        &dir,
+        &text.replace("preset: h100_sxm", "preset: h100_sxm, mem_gb: 8"),
+    );
+    let e = String::from_utf8_lossy(&archsim(&["run", &bad]).stderr).to_string();
+    assert!(
+        e.contains("serving.pools.0.accelerator.mem_gb: unknown field"),
+        "{e}"
+    );
+}
+
+#[test]
+fn sweeps_run_serving_configs() {
+    let dir = tmp("serving_sweep");
+    let text = std::fs::read_to_string(root().join("configs/serving_llama7b_h100.yaml"))
+        .unwrap()
+        .replace("requests: 4000", "requests: 200")
+        .replace("  capacity: {requests: 2000, rel_tol: 0.02}\n", "");
+    let text = format!(
+        "{text}sweep:\n  grid:\n    serving.traffic.rate: [10, 40]\n    serving.router.kind: [round_robin, least_loaded]\n"
+    );
+    let cfg = write_cfg(&dir, &text);
+    let out = dir.join("out");
+    let o = archsim(&["sweep", &cfg, "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    let header = csv.lines().next().unwrap();
+    for k in [
+        "serving.traffic.rate",
+        "ttft_p90_s",
+        "cost_per_mtok",
+        "slo_attainment",
+    ] {
+        assert!(header.contains(k), "{header}");
+    }
+    // `archsim run` on the sweep file points at `archsim sweep`.
+    let o = archsim(&["run", &cfg]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("run it with `archsim sweep FILE`"));
 }

@@ -24,6 +24,7 @@ from ._archsim import (
     models,
     run_text,
     search_text,
+    serve_text,
     simulate_text,
 )
 from ._sweep import SweepResult, sweep
@@ -34,6 +35,7 @@ __all__ = [
     "evaluate_batch",
     "simulate",
     "search",
+    "serve",
     "sweep",
     "SweepResult",
     "models",
@@ -90,6 +92,27 @@ def simulate(config: ConfigLike, overrides: Sequence[str] = ()) -> dict:
     """
     text, source, base = _config_text(config)
     return json.loads(simulate_text(text, source, base, _check_overrides(overrides)))
+
+
+def serve(config: ConfigLike, overrides: Sequence[str] = ()) -> dict:
+    """Run an LLM serving config (``workload: {llm: ...}`` and a ``serving:`` section) and return
+    ``{"metrics": <report.json as a dict>, "requests": {column: numpy array}}``.
+
+    ``config`` is a dict, the path of a YAML file, or YAML text (a string with a newline).
+    The request columns are ``id, arrival_s, prompt_tokens, output_tokens, pool, replica,
+    queue_s, ttft_s, tpot_s, e2e_s, preemptions, slo_met``, one row per request.
+
+    Raises ``ConfigError`` (a ``ValueError``) for bad input, naming the key.
+    """
+    import numpy as np
+
+    if isinstance(config, str) and "\n" in config:
+        text, source, base = config, "<yaml>", "."
+    else:
+        text, source, base = _config_text(config)
+    out = json.loads(serve_text(text, source, base, _check_overrides(overrides)))
+    columns = {k: np.asarray(v) for k, v in out["requests"].items()}
+    return {"metrics": out["report"], "requests": columns}
 
 
 def run(config: ConfigLike, overrides: Sequence[str] = (), out: Union[str, "os.PathLike[str]", None] = None) -> dict:

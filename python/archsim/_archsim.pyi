@@ -16,6 +16,9 @@ def simulate_text(text: str, source: str = "<config>", base_dir: str = ".", over
 def search_text(text: str, source: str = "<config>", base_dir: str = ".", overrides: list[str] = ...) -> str:
     """Run a search config and return the result as a JSON string."""
 
+def serve_text(text: str, source: str = "<config>", base_dir: str = ".", overrides: list[str] = ...) -> str:
+    """Run a serving config and return ``{"report": ..., "requests": {column: [...]}}`` as JSON."""
+
 def models() -> list[str]:
     """Names of the zoo's models."""
 

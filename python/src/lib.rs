@@ -117,6 +117,32 @@ fn simulate_text(
     })
 }
 
+/// Runs a serving config (`workload: {llm: ...}` + `serving:`) and returns
+/// `{"report": <report.json>, "requests": {column: [values]}}` as a JSON string.
+#[pyfunction]
+#[pyo3(signature = (text, source="<config>", base_dir=".", overrides=Vec::new()))]
+fn serve_text(
+    text: &str,
+    source: &str,
+    base_dir: &str,
+    overrides: Vec<String>,
+) -> PyResult<String> {
+    guarded(|| {
+        let run = || -> Result<String, archsim::Error> {
+            let f = archsim::serving::load(text, source, &overrides)?;
+            let served = archsim::serving::run(&f, Path::new(base_dir))
+                .map_err(|e| archsim::serving::config_error(text, source, &overrides, e))?;
+            let j = serde_json::json!({"report": served.report, "requests": served.requests});
+            Ok(serde_json::to_string(&j).unwrap_or_default())
+        };
+        match run() {
+            Ok(json) => Ok(json),
+            Err(e) if e.is_bad_input() => Err(ConfigError::new_err(e.to_string())),
+            Err(e) => Err(SimulationError::new_err(e.to_string())),
+        }
+    })
+}
+
 /// Runs a search (a config with a `search:` section) and returns the result as a JSON string:
 /// `{agent, seed, best, history, pareto}`. Evaluations run in parallel batches.
 #[pyfunction]
@@ -926,6 +952,7 @@ fn _archsim(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("SimulationError", m.py().get_type::<SimulationError>())?;
     m.add_function(wrap_pyfunction!(simulate_text, m)?)?;
     m.add_function(wrap_pyfunction!(search_text, m)?)?;
+    m.add_function(wrap_pyfunction!(serve_text, m)?)?;
     m.add_function(wrap_pyfunction!(run_text, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate_batch_text, m)?)?;
     m.add_function(wrap_pyfunction!(models, m)?)?;

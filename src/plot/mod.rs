@@ -17,6 +17,7 @@
 //! | `convergence`   | [`convergence`]: optimizers' best cost over seeds     |
 //! | `heatmap`       | [`heatmap`]: two parameters against a metric          |
 //! | `bars`          | [`grouped_bars`]                                      |
+//! | `serving`       | [`serving_plots`]: latency CDFs, KV occupancy, rates  |
 
 use std::path::Path;
 use std::sync::Once;
@@ -32,6 +33,7 @@ mod lines;
 mod pareto;
 mod per_op;
 mod roofline;
+mod serving;
 mod validation;
 
 pub use bars::{grouped_bars, BarGroup};
@@ -42,6 +44,7 @@ pub use lines::{lines, Curve};
 pub use pareto::{codesign_pareto, pareto, CoParetoPlot};
 pub use per_op::per_op_cycles;
 pub use roofline::{roofline, Roof, RooflinePoint};
+pub use serving::serving_plots;
 pub use validation::{predicted_vs_measured, Comparison};
 
 static FONT: Once = Once::new();

@@ -11,6 +11,8 @@ Gymnasium ids (``gymnasium.make(id, **kwargs)``):
 * ``archsim/SystolicResNet18-v0``, ``SystolicGemm-v0`` and ``Dse-v0`` also build N copies
   stepped together in Rust (one call, in parallel, without the GIL):
   ``gymnasium.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point")``.
+* ``archsim/Serving-v0`` — size an LLM serving fleet (replicas per pool, max batch, router):
+  the cheapest fleet that meets the SLO (``config=`` a serving config, ``max_count=``).
 * ``archsim/CoDesign-v0`` — network/hardware co-design (NASAIC's two tasks on the built-in
   NAS-Bench-201 sample; ``config=`` a ``codesign:`` config, ``accuracy_fn=`` a Python oracle).
 
@@ -31,6 +33,7 @@ import gymnasium
 from .codesign import CoDesignEnv, CoDesignParallelEnv
 from .dse import DseEnv
 from .marl import DseParallelEnv
+from .serving import ServingEnv
 from .vector import DseVectorEnv
 
 GYMNASIUM_IDS = {
@@ -59,6 +62,9 @@ for _id, _kwargs in _CODESIGN_IDS.items():
     if _id not in gymnasium.registry:
         gymnasium.register(id=_id, entry_point="archsim.envs.codesign:_make_codesign", kwargs=_kwargs)
 GYMNASIUM_IDS.update(_CODESIGN_IDS)
+if "archsim/Serving-v0" not in gymnasium.registry:
+    gymnasium.register(id="archsim/Serving-v0", entry_point="archsim.envs.serving:ServingEnv")
+GYMNASIUM_IDS["archsim/Serving-v0"] = {}
 
 
 def parallel_env(name: str, **kwargs: Any) -> DseParallelEnv:
@@ -84,4 +90,4 @@ def list_envs(kind: str | None = None) -> Any:
     return kinds[kind]
 
 
-__all__ = ["DseEnv", "DseVectorEnv", "DseParallelEnv", "CoDesignEnv", "CoDesignParallelEnv", "parallel_env", "list_envs", "GYMNASIUM_IDS", "PARALLEL_ENVS"]
+__all__ = ["DseEnv", "DseVectorEnv", "DseParallelEnv", "ServingEnv", "CoDesignEnv", "CoDesignParallelEnv", "parallel_env", "list_envs", "GYMNASIUM_IDS", "PARALLEL_ENVS"]

@@ -1,0 +1,8 @@
+//! Integration tests of archsim-serving: one binary, a module per behaviour.
+
+mod common;
+mod conservation;
+mod errors;
+mod queueing;
+mod step_error;
+mod ttft;

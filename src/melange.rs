@@ -1,0 +1,367 @@
+//! The Mélange study (`study: {kind: melange}`): the cheapest mix of GPU types that serves a
+//! load within an SLO, against the best single type, for short conversational requests, long
+//! documents and a mix (T. Griggs et al., "Mélange: Cost Efficient Large Language Model
+//! Serving by Exploiting GPU Heterogeneity", arXiv:2404.14527, 2024: up to 77% / 33% / 51%
+//! cheaper).
+//!
+//! For each dataset and GPU type, the capacity search of `archsim_serving` gives the largest
+//! rate one replica serves within the SLO. As in Mélange, capacities add up: a fleet of `n_g`
+//! replicas of each type serves `Σ n_g · cap_g`; the cheapest single type needs
+//! `ceil(rate / cap_g)` replicas; the cheapest mix is found by enumerating the counts (at most
+//! `max_count` per type). Both fleets are then simulated at the rate, routed by least
+//! outstanding tokens over each replica's speed, to check that they meet the SLO.
+
+use std::path::Path;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use archsim_serving::config::{Lengths, SchedulerConfig, SloConfig};
+use archsim_serving::{capacity, evaluate_rate, Fleet, ServingConfig};
+use archsim_workloads::WorkloadConfig;
+
+use crate::studies::StudyRun;
+use crate::Error;
+
+/// A candidate GPU type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GpuType {
+    /// Its name in the tables.
+    pub name: String,
+    /// Its accelerator config.
+    #[schemars(with = "archsim_accelerators::AcceleratorConfig")]
+    pub accelerator: Map<String, Value>,
+    /// $ per hour (public on-demand price).
+    pub cost_per_hour: f64,
+}
+
+/// A request-length dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Dataset {
+    /// Its name.
+    pub name: String,
+    /// Prompt lengths.
+    pub prompt_tokens: Lengths,
+    /// Output lengths.
+    pub output_tokens: Lengths,
+    /// The saving the paper reports for this kind of dataset, %, for the table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paper_saving_pct: Option<f64>,
+}
+
+/// `study: {kind: melange, ...}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MelangeStudy {
+    /// `melange`.
+    pub kind: String,
+    /// The load to serve, requests/s (Poisson).
+    pub rate_rps: f64,
+    /// Requests per simulation.
+    pub requests: u64,
+    /// Seed of the traffic.
+    #[serde(default)]
+    pub seed: u64,
+    /// The SLO.
+    pub slo: SloConfig,
+    /// The replica scheduler.
+    #[serde(default)]
+    pub scheduler: SchedulerConfig,
+    /// Candidate GPU types.
+    pub gpus: Vec<GpuType>,
+    /// Datasets.
+    pub datasets: Vec<Dataset>,
+    /// Most replicas of one type in a mix.
+    pub max_count: u32,
+}
+
+/// The study file.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MelangeFile {
+    /// The study.
+    pub study: MelangeStudy,
+    /// The model: an `llm:` workload.
+    pub workload: WorkloadConfig,
+}
+
+fn serving_cfg(s: &MelangeStudy, d: &Dataset, pools: Vec<Value>) -> Result<ServingConfig, String> {
+    let v = json!({
+        "traffic": {"arrival": "poisson", "rate": s.rate_rps, "requests": s.requests, "seed": s.seed,
+                    "prompt_tokens": d.prompt_tokens, "output_tokens": d.output_tokens},
+        "pools": pools,
+        "scheduler": s.scheduler,
+        "slo": s.slo,
+        "capacity": {"requests": s.requests, "rel_tol": 0.02},
+    });
+    let c: ServingConfig = serde_json::from_value(v).map_err(|e| e.to_string())?;
+    c.validate().map_err(|e| e.to_string())?;
+    Ok(c)
+}
+
+fn pool(g: &GpuType, count: u32) -> Value {
+    json!({"accelerator": g.accelerator, "count": count, "cost_per_hour": g.cost_per_hour, "name": g.name})
+}
+
+/// One dataset's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatasetResult {
+    /// The dataset.
+    pub dataset: String,
+    /// Capacity of one replica of each type within the SLO, requests/s.
+    pub capacity_rps: Vec<(String, f64)>,
+    /// Replicas and $/h of each single-type fleet (`None`: cannot meet the SLO).
+    pub single: Vec<(String, Option<(u32, f64)>)>,
+    /// The cheapest single type and its $/h.
+    pub best_single: Option<(String, f64)>,
+    /// The cheapest mix: replicas per type, and its $/h.
+    pub mix: Option<(Vec<u32>, f64)>,
+    /// 1 − mix / best single, %.
+    pub saving_pct: Option<f64>,
+    /// The paper's figure, %.
+    pub paper_saving_pct: Option<f64>,
+    /// Simulated check at the rate: SLO attainment of the best single-type fleet and the mix.
+    pub attainment: (Option<f64>, Option<f64>),
+}
+
+/// Runs the study.
+pub fn run(f: &MelangeFile, base: &Path) -> Result<Vec<DatasetResult>, String> {
+    let s = &f.study;
+    let mut out = Vec::new();
+    for d in &s.datasets {
+        let mut caps = Vec::new();
+        let mut fleets = Vec::new();
+        for g in &s.gpus {
+            let cfg = serving_cfg(s, d, vec![pool(g, 1)])?;
+            let fleet = Fleet::build(&cfg, &f.workload, s.seed, base, false)
+                .map_err(|e| format!("{} on {}: {e}", d.name, g.name))?;
+            let c = capacity(&fleet, &cfg, s.seed, base).map_err(|e| e.to_string())?;
+            eprintln!(
+                "{:<14} {:<6} one replica serves {:.3} requests/s within the SLO",
+                d.name, g.name, c.rate_rps
+            );
+            caps.push(if c.feasible { c.rate_rps } else { 0.0 });
+            fleets.push(fleet);
+        }
+        let single: Vec<(String, Option<(u32, f64)>)> = s
+            .gpus
+            .iter()
+            .zip(&caps)
+            .map(|(g, &c)| {
+                let n = (c > 0.0).then(|| (s.rate_rps / c).ceil() as u32);
+                (g.name.clone(), n.map(|n| (n, n as f64 * g.cost_per_hour)))
+            })
+            .collect();
+        let best_single = single
+            .iter()
+            .filter_map(|(n, c)| c.map(|(_, cost)| (n.clone(), cost)))
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        // Enumerate the mixes.
+        let k = s.gpus.len();
+        let mut best: Option<(Vec<u32>, f64)> = None;
+        let mut counts = vec![0u32; k];
+        loop {
+            let cap: f64 = counts.iter().zip(&caps).map(|(&n, &c)| n as f64 * c).sum();
+            let cost: f64 = counts
+                .iter()
+                .zip(&s.gpus)
+                .map(|(&n, g)| n as f64 * g.cost_per_hour)
+                .sum();
+            if cap >= s.rate_rps && best.as_ref().is_none_or(|b| cost < b.1 - 1e-9) {
+                best = Some((counts.clone(), cost));
+            }
+            let mut i = 0;
+            while i < k {
+                counts[i] += 1;
+                if counts[i] <= s.max_count {
+                    break;
+                }
+                counts[i] = 0;
+                i += 1;
+            }
+            if i == k {
+                break;
+            }
+        }
+        let simulate = |counts: &[u32]| -> Result<Option<f64>, String> {
+            let pools: Vec<Value> = s
+                .gpus
+                .iter()
+                .zip(counts)
+                .filter(|(_, &n)| n > 0)
+                .map(|(g, &n)| pool(g, n))
+                .collect();
+            if pools.is_empty() {
+                return Ok(None);
+            }
+            let cfg = serving_cfg(s, d, pools)?;
+            let fleet =
+                Fleet::build(&cfg, &f.workload, s.seed, base, false).map_err(|e| e.to_string())?;
+            let r =
+                evaluate_rate(&fleet, &cfg, s.seed, base, None, None).map_err(|e| e.to_string())?;
+            Ok(Some(r.slo_attainment))
+        };
+        let single_counts: Option<Vec<u32>> = best_single.as_ref().map(|(name, _)| {
+            s.gpus
+                .iter()
+                .zip(&single)
+                .map(|(g, (_, c))| {
+                    if &g.name == name {
+                        c.map_or(0, |c| c.0)
+                    } else {
+                        0
+                    }
+                })
+                .collect()
+        });
+        let att_single = match &single_counts {
+            Some(c) => simulate(c)?,
+            None => None,
+        };
+        let att_mix = match &best {
+            Some((c, _)) => simulate(c)?,
+            None => None,
+        };
+        let saving = match (&best_single, &best) {
+            (Some((_, a)), Some((_, b))) if *a > 0.0 => Some((1.0 - b / a) * 100.0),
+            _ => None,
+        };
+        out.push(DatasetResult {
+            dataset: d.name.clone(),
+            capacity_rps: s.gpus.iter().map(|g| g.name.clone()).zip(caps).collect(),
+            single,
+            best_single,
+            mix: best,
+            saving_pct: saving,
+            paper_saving_pct: d.paper_saving_pct,
+            attainment: (att_single, att_mix),
+        });
+    }
+    Ok(out)
+}
+
+fn write(f: &MelangeFile, r: &[DatasetResult], dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let names: Vec<&str> = f.study.gpus.iter().map(|g| g.name.as_str()).collect();
+    let mut csv =
+        String::from("dataset,gpu,capacity_rps_per_replica,replicas_alone,cost_per_hour_alone\n");
+    for d in r {
+        for ((g, c), (_, s)) in d.capacity_rps.iter().zip(&d.single) {
+            let (n, cost) = s.map_or((String::new(), String::new()), |(n, c)| {
+                (n.to_string(), format!("{c:.3}"))
+            });
+            csv += &format!("{},{g},{c:.4},{n},{cost}\n", d.dataset);
+        }
+    }
+    std::fs::write(dir.join("capacity.csv"), csv).map_err(|e| e.to_string())?;
+    let mut sum = String::from(
+        "dataset,best_single,best_single_cost_per_hour,mix,mix_cost_per_hour,saving_pct,paper_saving_pct,slo_attainment_single,slo_attainment_mix\n",
+    );
+    for d in r {
+        let mix = d.mix.as_ref().map_or(String::new(), |(c, _)| {
+            names
+                .iter()
+                .zip(c)
+                .filter(|(_, &n)| n > 0)
+                .map(|(g, n)| format!("{n}x{g}"))
+                .collect::<Vec<_>>()
+                .join(" + ")
+        });
+        let o = |v: Option<f64>, p: usize| v.map_or(String::new(), |v| format!("{v:.p$}"));
+        sum += &format!(
+            "{},{},{},{mix},{},{},{},{},{}\n",
+            d.dataset,
+            d.best_single.as_ref().map_or("", |b| b.0.as_str()),
+            o(d.best_single.as_ref().map(|b| b.1), 3),
+            o(d.mix.as_ref().map(|m| m.1), 3),
+            o(d.saving_pct, 1),
+            o(d.paper_saving_pct, 0),
+            o(d.attainment.0, 4),
+            o(d.attainment.1, 4),
+        );
+    }
+    std::fs::write(dir.join("summary.csv"), sum).map_err(|e| e.to_string())?;
+    let j = serde_json::to_string_pretty(r).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("summary.json"), j + "\n").map_err(|e| e.to_string())?;
+    let groups: Vec<crate::plot::BarGroup> = r
+        .iter()
+        .map(|d| {
+            let mut bars = Vec::new();
+            for (g, s) in &d.single {
+                if let Some((_, c)) = s {
+                    bars.push((format!("{g} only"), *c));
+                }
+            }
+            if let Some((_, c)) = &d.mix {
+                bars.push(("cheapest mix".into(), *c));
+            }
+            (d.dataset.clone(), bars)
+        })
+        .collect();
+    crate::plot::grouped_bars(
+        &groups,
+        &format!(
+            "{} at {} requests/s within the SLO: fleet cost by GPU choice",
+            f.workload.llm.as_ref().map_or("", |l| l.model.as_str()),
+            f.study.rate_rps
+        ),
+        "fleet cost ($/h)",
+        dir,
+        "cost",
+    )
+}
+
+/// `archsim run` on a Mélange study file.
+pub fn run_cli(inv: &StudyRun<'_>) -> Result<crate::studies::StudyOutput, Error> {
+    let mut doc = inv.doc.clone();
+    crate::config::apply_overrides(&mut doc, inv.file, inv.set)?;
+    let bad = |message: String| {
+        Error::Config(crate::ConfigError {
+            file: inv.file.to_string(),
+            location: None,
+            key: Some("study".into()),
+            from_override: None,
+            message,
+        })
+    };
+    let f: MelangeFile = archsim_accelerators::config::typed(doc, &[])
+        .map_err(|(p, m)| bad(format!("{}: {m}", p.join("."))))?;
+    if f.study.gpus.is_empty() || f.study.datasets.is_empty() {
+        return Err(bad("give at least one GPU type and one dataset".into()));
+    }
+    let r = run(&f, inv.base).map_err(bad)?;
+    write(&f, &r, &inv.dir).map_err(|message| Error::Io {
+        path: inv.dir.display().to_string(),
+        message,
+    })?;
+    let mut text = String::new();
+    for d in &r {
+        text += &format!(
+            "{:<14} best single {:<28} cheapest mix ${:>7.2}/h  saving {:>5.1}% (paper: up to {}%)\n",
+            d.dataset,
+            d.best_single
+                .as_ref()
+                .map_or("none".into(), |b| format!("{} ${:.2}/h", b.0, b.1)),
+            d.mix.as_ref().map_or(f64::NAN, |m| m.1),
+            d.saving_pct.unwrap_or(f64::NAN),
+            d.paper_saving_pct.map_or("?".into(), |p| p.to_string()),
+        );
+    }
+    Ok(crate::studies::StudyOutput {
+        json: serde_json::to_value(&r).unwrap_or_default(),
+        text,
+        files: [
+            "capacity.csv",
+            "summary.csv",
+            "summary.json",
+            "cost.png",
+            "cost.svg",
+        ]
+        .iter()
+        .map(|f| inv.dir.join(f))
+        .collect(),
+    })
+}

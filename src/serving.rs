@@ -1,0 +1,239 @@
+//! `archsim run` on a serving config (`workload: {llm: ...}` + `serving:`): loading with
+//! errors located at their line and column, the run, and the output folder (`config.yaml`,
+//! `report.json`, `requests.csv`, plots). The simulator itself is `archsim_serving`.
+
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use archsim_serving::{Served, ServingConfig, ServingError};
+use archsim_workloads::WorkloadConfig;
+
+use crate::{ConfigError, Error};
+
+/// A serving config file: the model, the `serving:` section and the seed.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServingFile {
+    /// The model served: an `llm:` workload (its phase, batch and lengths come from the
+    /// traffic; `dtype`, `framework` and the `llm:` keys such as `layers` apply).
+    pub workload: WorkloadConfig,
+    /// Traffic, pools, scheduler, router, SLO, KV cache.
+    pub serving: ServingConfig,
+    /// Seed of every random choice (default 0; `serving.traffic.seed` overrides it for the
+    /// traffic).
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// True when a parsed config document is a serving config.
+pub fn is_serving(doc: &Value) -> bool {
+    doc.get("serving").is_some()
+}
+
+fn located(
+    text: &str,
+    file: &str,
+    overrides: &[String],
+    key: String,
+    message: String,
+) -> ConfigError {
+    let from_override = overrides
+        .iter()
+        .rev()
+        .find(|o| {
+            let p = o.split_once('=').map_or(o.as_str(), |(p, _)| p);
+            let p = archsim_gym::path::parse(p)
+                .map(|s| archsim_gym::path::keys(&s).join("."))
+                .unwrap_or_else(|_| p.to_string());
+            key == p || key.starts_with(&format!("{p}.")) || p.starts_with(&format!("{key}."))
+        })
+        .cloned();
+    ConfigError {
+        file: file.to_string(),
+        location: if from_override.is_some() {
+            None
+        } else {
+            crate::config::locate_dotted(text, &key)
+        },
+        key: (!key.is_empty()).then_some(key),
+        from_override,
+        message,
+    }
+}
+
+/// A serving error as a config error located in the file.
+pub fn config_error(text: &str, file: &str, overrides: &[String], e: ServingError) -> Error {
+    match e {
+        ServingError::Config { key, reason } => {
+            Error::Config(located(text, file, overrides, key, reason))
+        }
+        other => Error::Io {
+            path: file.to_string(),
+            message: other.to_string(),
+        },
+    }
+}
+
+/// Parses a serving config (`--set` overrides applied) and checks its values.
+pub fn load(text: &str, file: &str, overrides: &[String]) -> Result<ServingFile, ConfigError> {
+    let mut value: Value = serde_saphyr::from_str(text).map_err(|e| ConfigError {
+        file: file.to_string(),
+        location: e.location().map(|l| (l.line(), l.column())),
+        key: None,
+        from_override: None,
+        message: crate::config::yaml_message(&e.to_string()),
+    })?;
+    crate::config::apply_overrides(&mut value, file, overrides)?;
+    // A `sweep:` section is read by `archsim sweep` (each point is this config with overrides).
+    if let Some(m) = value.as_object_mut() {
+        m.remove("sweep");
+    }
+    let f: ServingFile = archsim_accelerators::config::typed(value, &[]).map_err(|(path, m)| {
+        let mut e = located(text, file, overrides, path.join("."), m.clone());
+        if m.starts_with("unknown field") && e.from_override.is_none() {
+            e.location = crate::config::locate_field(text, &path);
+        }
+        e
+    })?;
+    f.serving.validate().map_err(|e| match e {
+        ServingError::Config { key, reason } => located(text, file, overrides, key, reason),
+        other => located(text, file, overrides, String::new(), other.to_string()),
+    })?;
+    if f.workload.llm.is_none() {
+        return Err(located(
+            text,
+            file,
+            overrides,
+            "workload".into(),
+            "a serving config serves an `llm:` model: give `workload: {llm: {model: ...}}`".into(),
+        ));
+    }
+    Ok(f)
+}
+
+/// Runs a loaded serving config.
+pub fn run(f: &ServingFile, base: &Path) -> Result<Served, ServingError> {
+    archsim_serving::serve(&f.serving, &f.workload, f.seed, base)
+}
+
+fn io(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// The report as pretty JSON, newline-terminated.
+pub fn report_json(s: &Served) -> String {
+    let mut j = serde_json::to_string_pretty(&s.report).expect("a report always serializes");
+    j.push('\n');
+    j
+}
+
+/// Writes `config.yaml`, `report.json`, `requests.csv` and the plots into `dir`.
+pub fn write(f: &ServingFile, s: &Served, dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let mut out = Vec::new();
+    let p = dir.join("config.yaml");
+    let yaml = serde_saphyr::to_string(f).map_err(|e| io(&p, e))?;
+    std::fs::write(&p, yaml).map_err(|e| io(&p, e))?;
+    out.push(p);
+    let p = dir.join("report.json");
+    std::fs::write(&p, report_json(s)).map_err(|e| io(&p, e))?;
+    out.push(p);
+    let p = dir.join("requests.csv");
+    let file = std::fs::File::create(&p).map_err(|e| io(&p, e))?;
+    s.requests
+        .write_csv(std::io::BufWriter::new(file))
+        .map_err(|e| io(&p, e))?;
+    out.push(p);
+    for stem in crate::plot::serving_plots(&s.report, &s.requests, dir).map_err(|e| io(dir, e))? {
+        out.push(dir.join(format!("{stem}.png")));
+        out.push(dir.join(format!("{stem}.svg")));
+    }
+    Ok(out)
+}
+
+/// A one-screen summary.
+pub fn summary(s: &Served) -> String {
+    let r = &s.report;
+    let mut o = format!(
+        "{} requests of {} in {:.1} s: {:.2} req/s, {:.0} output tokens/s\n",
+        r.requests, r.model, r.duration_s, r.throughput_rps, r.tokens_per_s
+    );
+    for (name, st) in [("TTFT", &r.ttft_s), ("TPOT", &r.tpot_s), ("e2e", &r.e2e_s)] {
+        o += &format!(
+            "  {name:<5} mean {:.4} s  p50 {:.4} s  p90 {:.4} s  p99 {:.4} s\n",
+            st.mean, st.p50, st.p90, st.p99
+        );
+    }
+    o += &format!(
+        "  SLO attainment {:.1}% (fleet {}), goodput {:.2} req/s, ${:.2}/h, ${:.3} per M output tokens, {} preemptions\n",
+        r.slo_attainment * 100.0,
+        if r.slo_met { "meets the SLO" } else { "misses the SLO" },
+        r.goodput_rps,
+        r.cost_per_hour,
+        r.cost_per_mtok,
+        r.preemptions
+    );
+    for p in &r.pools {
+        let worst = p.step_checks.iter().map(|c| c.rel_err).fold(0.0, f64::max);
+        o += &format!(
+            "  pool {} ({} x {} tp {}): utilization {:.1}%, KV peak {:.1}% / mean {:.1}% of {} blocks, step shortcut max error {:.1}%\n",
+            p.name,
+            p.count,
+            p.accelerator,
+            p.tp,
+            p.utilization * 100.0,
+            p.kv_peak_occupancy * 100.0,
+            p.kv_mean_occupancy * 100.0,
+            p.kv_blocks,
+            worst * 100.0
+        );
+    }
+    if let Some(c) = &r.capacity {
+        o += &match &c.reason {
+            Some(why) if !c.feasible => format!("  capacity: infeasible: {why}\n"),
+            _ => format!(
+                "  capacity: {:.3} req/s within the SLO ({} evaluations of {} requests)\n",
+                c.rate_rps,
+                c.evaluations.len(),
+                c.requests
+            ),
+        };
+    }
+    o
+}
+
+/// The flat metrics of a serving run, as sweeps tabulate them.
+pub fn metrics(s: &Served) -> serde_json::Map<String, Value> {
+    let r = &s.report;
+    let mut m = serde_json::Map::new();
+    let mut put = |k: &str, v: Value| {
+        m.insert(k.to_string(), v);
+    };
+    for (name, st) in [("ttft", &r.ttft_s), ("tpot", &r.tpot_s), ("e2e", &r.e2e_s)] {
+        put(&format!("{name}_mean_s"), st.mean.into());
+        put(&format!("{name}_p50_s"), st.p50.into());
+        put(&format!("{name}_p90_s"), st.p90.into());
+        put(&format!("{name}_p99_s"), st.p99.into());
+    }
+    put("throughput_rps", r.throughput_rps.into());
+    put("tokens_per_s", r.tokens_per_s.into());
+    put("slo_attainment", r.slo_attainment.into());
+    put("slo_met", r.slo_met.into());
+    put("goodput_rps", r.goodput_rps.into());
+    put("cost_per_hour", r.cost_per_hour.into());
+    put("cost_per_mtok", r.cost_per_mtok.into());
+    put("preemptions", r.preemptions.into());
+    if let Some(e) = r.energy_j {
+        put("energy_j", e.into());
+    }
+    if let Some(c) = &r.capacity {
+        put("capacity_rps", c.rate_rps.into());
+    }
+    m
+}
