@@ -174,19 +174,8 @@ fn write(rows: &[Row], dir: &Path) -> Result<(), String> {
 
 /// `archsim run` on a disaggregation study file.
 pub fn run_cli(inv: &StudyRun<'_>) -> Result<crate::studies::StudyOutput, Error> {
-    let mut doc = inv.doc.clone();
-    crate::config::apply_overrides(&mut doc, inv.file, inv.set)?;
-    let bad = |message: String| {
-        Error::Config(crate::ConfigError {
-            file: inv.file.to_string(),
-            location: None,
-            key: Some("study".into()),
-            from_override: None,
-            message,
-        })
-    };
-    let f: DisaggFile = archsim_accelerators::config::typed(doc, &[])
-        .map_err(|(p, m)| bad(format!("{}: {m}", p.join("."))))?;
+    let bad = |message: String| inv.error(message);
+    let f: DisaggFile = inv.typed()?;
     let rows = run(&f, inv.base).map_err(bad)?;
     write(&rows, &inv.dir).map_err(|message| Error::Io {
         path: inv.dir.display().to_string(),

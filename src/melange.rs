@@ -304,7 +304,7 @@ fn write(f: &MelangeFile, r: &[DatasetResult], dir: &Path) -> Result<(), String>
     crate::plot::grouped_bars(
         &groups,
         &format!(
-            "{} at {} requests/s within the SLO: fleet cost by GPU choice",
+            "{} at {} requests/s within the SLO: fleet cost by device choice",
             f.workload.llm.as_ref().map_or("", |l| l.model.as_str()),
             f.study.rate_rps
         ),
@@ -316,19 +316,8 @@ fn write(f: &MelangeFile, r: &[DatasetResult], dir: &Path) -> Result<(), String>
 
 /// `archsim run` on a Mélange study file.
 pub fn run_cli(inv: &StudyRun<'_>) -> Result<crate::studies::StudyOutput, Error> {
-    let mut doc = inv.doc.clone();
-    crate::config::apply_overrides(&mut doc, inv.file, inv.set)?;
-    let bad = |message: String| {
-        Error::Config(crate::ConfigError {
-            file: inv.file.to_string(),
-            location: None,
-            key: Some("study".into()),
-            from_override: None,
-            message,
-        })
-    };
-    let f: MelangeFile = archsim_accelerators::config::typed(doc, &[])
-        .map_err(|(p, m)| bad(format!("{}: {m}", p.join("."))))?;
+    let bad = |message: String| inv.error(message);
+    let f: MelangeFile = inv.typed()?;
     if f.study.gpus.is_empty() || f.study.datasets.is_empty() {
         return Err(bad("give at least one GPU type and one dataset".into()));
     }

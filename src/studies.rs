@@ -33,6 +33,27 @@ pub struct StudyRun<'a> {
     pub dir: PathBuf,
 }
 
+impl StudyRun<'_> {
+    /// An error of the study file (bad input), named by its `study` section.
+    pub fn error(&self, message: String) -> Error {
+        Error::Config(ConfigError {
+            file: self.file.to_string(),
+            location: None,
+            key: Some("study".into()),
+            from_override: None,
+            message,
+        })
+    }
+
+    /// The study file with its `--set` overrides applied, read as `T` (an error names the key).
+    pub fn typed<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
+        let mut doc = self.doc.clone();
+        crate::config::apply_overrides(&mut doc, self.file, self.set)?;
+        archsim_accelerators::config::typed(doc, &[])
+            .map_err(|(p, m)| self.error(format!("{}: {m}", p.join("."))))
+    }
+}
+
 /// What a study returns: its results as JSON (what `archsim run --json` prints and
 /// `archsim.run` returns), its summary for people, and the files it wrote.
 #[derive(Debug)]

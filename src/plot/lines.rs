@@ -8,7 +8,9 @@ use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{axis_desc, eng_tick, err, legend, png_and_svg, Figure, PALETTE};
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::{axis_desc, eng_tick, err, legend, log_ticks, png_and_svg, Figure, PALETTE};
 
 /// One curve of a line plot: a name and its (x, y) points.
 pub type Curve = (String, Vec<(f64, f64)>);
@@ -63,23 +65,26 @@ impl Figure for Lines<'_> {
         // logarithmic axis, so every curve stays readable.
         if y0 < f64::MAX && y1 / y0 > 30.0 {
             let y_desc = format!("{}, log scale", axis_desc(self.y_desc));
-            let range = (y0 / 1.3..y1 * 1.3).log_scale();
-            self.draw_on(root, &y_desc, x0..x1, range)
+            let (lo, hi) = (y0 / 1.3, y1 * 1.3);
+            let ticks = log_ticks(lo, hi);
+            self.draw_on(root, &y_desc, x0..x1, (lo..hi).log_scale(), Some(&ticks))
         } else {
             let range = 0f64..(y1 * 1.08).max(1e-9);
-            self.draw_on(root, &axis_desc(self.y_desc), x0..x1, range)
+            self.draw_on(root, &axis_desc(self.y_desc), x0..x1, range, None)
         }
     }
 }
 
 impl Lines<'_> {
-    /// The chart on the value axis `y` (linear or logarithmic), described as `y_desc`.
+    /// The chart on the value axis `y` (linear or logarithmic), described as `y_desc`; a log
+    /// axis gets its value ticks at `log_ticks` (1-2-5 steps of each decade).
     fn draw_on<DB: DrawingBackend, Y>(
         &self,
         root: &DrawingArea<DB, Shift>,
         y_desc: &str,
         x: Range<f64>,
         y: Y,
+        log_ticks: Option<&[f64]>,
     ) -> Result<(), String>
     where
         DB::ErrorType: 'static,
@@ -93,15 +98,36 @@ impl Lines<'_> {
             .y_label_area_size(70)
             .build_cartesian_2d(x, y)
             .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc(self.x_desc)
+        let mut mesh = chart.configure_mesh();
+        mesh.x_desc(self.x_desc)
             .x_label_formatter(&|v| eng_tick(*v, ""))
-            .y_label_formatter(&|v| eng_tick(*v, self.y_desc))
             .y_desc(y_desc)
-            .label_style(("sans-serif", 13))
-            .draw()
-            .map_err(err)?;
+            .label_style(("sans-serif", 13));
+        let blank = |_: &f64| String::new();
+        let tick = |v: &f64| eng_tick(*v, self.y_desc);
+        if log_ticks.is_some() {
+            mesh.disable_y_mesh().y_labels(0).y_label_formatter(&blank);
+        } else {
+            mesh.y_label_formatter(&tick);
+        }
+        mesh.draw().map_err(err)?;
+        for &t in log_ticks.unwrap_or_default() {
+            let grid = RGBColor(200, 200, 200);
+            let (xa, xb) = (chart.x_range().start, chart.x_range().end);
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(xa, t), (xb, t)],
+                    grid.stroke_width(1),
+                )))
+                .map_err(err)?;
+            let (px, py) = chart.backend_coord(&(xa, t));
+            let style = ("sans-serif", 13)
+                .into_font()
+                .into_text_style(root)
+                .pos(Pos::new(HPos::Right, VPos::Center));
+            root.draw(&Text::new(eng_tick(t, self.y_desc), (px - 6, py), style))
+                .map_err(err)?;
+        }
         for (i, (name, points)) in self.curves.iter().enumerate() {
             let c = PALETTE[i % PALETTE.len()];
             chart
@@ -113,6 +139,37 @@ impl Lines<'_> {
                 .draw_series(points.iter().map(|&p| Circle::new(p, 3, c.filled())))
                 .map_err(err)?;
         }
-        legend(&mut chart, SeriesLabelPosition::UpperLeft, 13)
+        // The legend goes in the corner the curves leave emptiest.
+        let (xr, yr) = (chart.x_range(), chart.y_range());
+        let log = log_ticks.is_some();
+        let frac = |v: f64, lo: f64, hi: f64, log: bool| {
+            if log {
+                (v.max(lo).ln() - lo.ln()) / (hi.ln() - lo.ln())
+            } else {
+                (v - lo) / (hi - lo)
+            }
+        };
+        let corners = [
+            (SeriesLabelPosition::UpperLeft, (0.0, 0.3), (0.65, 1.0)),
+            (SeriesLabelPosition::UpperRight, (0.7, 1.0), (0.65, 1.0)),
+            (SeriesLabelPosition::LowerRight, (0.7, 1.0), (0.0, 0.35)),
+            (SeriesLabelPosition::LowerLeft, (0.0, 0.3), (0.0, 0.35)),
+        ];
+        let crowd = |(lx, hx): (f64, f64), (ly, hy): (f64, f64)| {
+            self.curves
+                .iter()
+                .flat_map(|c| c.1.iter())
+                .filter(|&&(x, y)| {
+                    let fx = frac(x, xr.start, xr.end, false);
+                    let fy = frac(y, yr.start, yr.end, log);
+                    (lx..=hx).contains(&fx) && (ly..=hy).contains(&fy)
+                })
+                .count()
+        };
+        let pos = corners
+            .iter()
+            .min_by_key(|(_, xs, ys)| crowd(*xs, *ys))
+            .map_or(SeriesLabelPosition::UpperLeft, |c| c.0.clone());
+        legend(&mut chart, pos, 13)
     }
 }
