@@ -166,3 +166,29 @@ def test_evaluate_batch_columns_match_single_runs():
         archsim.evaluate_batch(cfg, 42)
     with pytest.raises(archsim.ConfigError, match="search"):
         archsim.evaluate_batch(BASE, [])
+
+
+def test_optuna_and_pymoo_adapters_drive_a_search_problem():
+    optuna = pytest.importorskip("optuna")
+    pytest.importorskip("pymoo")
+    import numpy as np
+    from pymoo.algorithms.moo.nsga2 import NSGA2
+    from pymoo.optimize import minimize
+
+    from archsim import adapters
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    cfg = ROOT / "configs" / "search" / "resnet18_bo.yaml"
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+    study.optimize(adapters.optuna_objective(cfg), n_trials=12)
+    best = study.best_trial
+    assert best.value < adapters.INFEASIBLE
+    # The best trial's indices evaluate to the same latency through evaluate_batch.
+    paths = archsim.evaluate_batch(cfg, [])["paths"]
+    row = np.array([[best.params[p] for p in paths]])
+    assert archsim.evaluate_batch(cfg, row)["latency_s"][0] == best.value
+
+    gemm = ROOT / "configs" / "search" / "gemm_nsga2.yaml"
+    problem = adapters.PymooProblem(gemm, ["latency_s", "area_mm2"])
+    res = minimize(problem, NSGA2(pop_size=12), ("n_gen", 3), seed=0, verbose=False)
+    assert res.F is not None and res.F.shape[1] == 2 and (res.F < adapters.INFEASIBLE).all()
