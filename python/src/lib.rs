@@ -38,6 +38,17 @@ pyo3::create_exception!(
     "The simulation failed."
 );
 
+/// A bad-input error of the config `file`, at `key`.
+fn config_error(file: &str, key: &str, message: String) -> archsim::Error {
+    archsim::Error::Config(archsim::ConfigError {
+        file: file.into(),
+        location: None,
+        key: Some(key.into()),
+        from_override: None,
+        message,
+    })
+}
+
 /// Runs `f`, turning a panic into `SimulationError`.
 fn guarded<T>(f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
@@ -157,13 +168,11 @@ fn search_text(
     let run = || -> Result<String, archsim::Error> {
         let (cfg, _, search) = archsim::config::load_full(text, source, &overrides)?;
         let search = search.ok_or_else(|| {
-            archsim::Error::Config(archsim::ConfigError {
-                file: source.into(),
-                location: None,
-                key: Some("search".into()),
-                from_override: None,
-                message: "missing: a search config needs a `search:` section".into(),
-            })
+            config_error(
+                source,
+                "search",
+                "missing: a search config needs a `search:` section".into(),
+            )
         })?;
         let problem = archsim::search::problem(&cfg, &search, Path::new(base_dir))?;
         let mut quiet = |_: usize, _: usize| {};
@@ -241,27 +250,17 @@ fn evaluate_batch_text(
     Vec<String>,
 )> {
     use archsim::search::{BatchPoint, MAX_BATCH};
-    let bad = |message: String| {
-        archsim::Error::Config(archsim::ConfigError {
-            file: source.into(),
-            location: None,
-            key: Some("points".into()),
-            from_override: None,
-            message,
-        })
-    };
+    let bad = |message: String| config_error(source, "points", message);
     let run = || -> Result<_, archsim::Error> {
         let (cfg, _, search) = archsim::config::load_full(text, source, &overrides)?;
         let search = search.ok_or_else(|| {
-            archsim::Error::Config(archsim::ConfigError {
-                file: source.into(),
-                location: None,
-                key: Some("search".into()),
-                from_override: None,
-                message: "missing: evaluate_batch needs a `search:` section (its space names the \
+            config_error(
+                source,
+                "search",
+                "missing: evaluate_batch needs a `search:` section (its space names the \
                           points' dimensions, its constraints decide feasibility)"
                     .into(),
-            })
+            )
         })?;
         let problem = archsim::search::problem(&cfg, &search, Path::new(base_dir))?;
         let paths: Vec<String> = problem
