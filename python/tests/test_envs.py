@@ -175,3 +175,19 @@ def test_make_vec_steps_every_copy_in_one_rust_call():
     for bad in (0, -1):
         with pytest.raises((archsim.ConfigError, OverflowError)):
             gymnasium.make_vec("archsim/SystolicGemm-v0", num_envs=bad, vectorization_mode="vector_entry_point")
+
+
+def test_make_vec_same_seed_same_results():
+    def rollout():
+        venv = gymnasium.make_vec("archsim/SystolicResNet18-v0", num_envs=3, vectorization_mode="vector_entry_point")
+        obs, _ = venv.reset(seed=11)
+        venv.single_action_space.seed(5)
+        trace = [obs]
+        for _ in range(40):
+            acts = np.stack([venv.single_action_space.sample() for _ in range(3)])
+            obs, rew, term, trunc, infos = venv.step(acts)
+            trace += [obs, rew, term, trunc, infos["feasible"]]
+        return trace
+
+    a, b = rollout(), rollout()
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
