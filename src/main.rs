@@ -258,11 +258,8 @@ fn plot(
         std::fs::read_to_string(path.join("config.yaml"))
             .ok()
             .and_then(|t| serde_saphyr::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| {
-                ["search", "codesign"]
-                    .into_iter()
-                    .find(|k| v.get(k).is_some_and(|s| !s.is_null()))
-            })
+            .and_then(|v| archsim::config_form(&v))
+            .filter(|form| matches!(*form, "search" | "codesign"))
     });
     let written: Vec<PathBuf> = if let Some(Some(form)) = written_form {
         if out.is_some() {

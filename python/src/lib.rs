@@ -101,30 +101,22 @@ fn simulate_text(
         let run = || -> Result<String, archsim::Error> {
             let doc = serde_saphyr::from_str::<Value>(text).ok();
             if let Some(form) = doc.as_ref().and_then(archsim::config_form) {
-                return Err(archsim::Error::Config(archsim::ConfigError {
-                    file: source.into(),
-                    location: None,
-                    key: Some(form.into()),
-                    from_override: None,
-                    message: format!(
-                        "this is a {form} config, not one simulation: run it with {}",
-                        if form == "sweep" {
-                            "archsim.sweep(config)"
-                        } else {
-                            "archsim.run(config)"
-                        }
-                    ),
-                }));
+                let entry = if form == "sweep" {
+                    "archsim.sweep(config)"
+                } else {
+                    "archsim.run(config)"
+                };
+                return Err(config_error(
+                    source,
+                    form,
+                    format!("this is a {form} config, not one simulation: run it with {entry}"),
+                ));
             }
             let cfg = archsim::config::load_str(text, source, &overrides)?;
             let report = archsim::simulate(&cfg, Path::new(base_dir))?;
             Ok(archsim::output::report_json(&report))
         };
-        match run() {
-            Ok(json) => Ok(json),
-            Err(e) if e.is_bad_input() => Err(ConfigError::new_err(e.to_string())),
-            Err(e) => Err(SimulationError::new_err(e.to_string())),
-        }
+        run().map_err(run_err)
     })
 }
 
@@ -146,11 +138,7 @@ fn serve_text(
             let j = serde_json::json!({"report": served.report, "requests": served.requests});
             Ok(serde_json::to_string(&j).unwrap_or_default())
         };
-        match run() {
-            Ok(json) => Ok(json),
-            Err(e) if e.is_bad_input() => Err(ConfigError::new_err(e.to_string())),
-            Err(e) => Err(SimulationError::new_err(e.to_string())),
-        }
+        run().map_err(run_err)
     })
 }
 
@@ -193,11 +181,7 @@ fn search_text(
         })?;
         Ok(serde_json::to_string(&r).expect("results serialize"))
     };
-    guarded(|| match py.detach(run) {
-        Ok(json) => Ok(json),
-        Err(e) if e.is_bad_input() => Err(ConfigError::new_err(e.to_string())),
-        Err(e) => Err(SimulationError::new_err(e.to_string())),
-    })
+    guarded(|| py.detach(run).map_err(run_err))
 }
 
 /// Runs any config as `archsim run --json` does (a simulation, a search, a co-design run or a

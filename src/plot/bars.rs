@@ -5,9 +5,7 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use plotters::style::text_anchor::{HPos, Pos, VPos};
-
-use super::{axis_desc, eng_tick, err, legend, log_ticks, png_and_svg, Figure, PALETTE};
+use super::{axis_desc, draw_log_ticks, err, legend, log_ticks, png_and_svg, Figure, PALETTE};
 
 /// One group of a grouped bar plot: its label and one `(series, value)` per bar.
 pub type BarGroup = (String, Vec<(String, f64)>);
@@ -95,22 +93,7 @@ impl Figure for GroupedBars<'_> {
             .label_style(("sans-serif", 12))
             .draw()
             .map_err(err)?;
-        let grid = RGBColor(200, 200, 200);
-        for t in log_ticks(lo, hi) {
-            chart
-                .draw_series(std::iter::once(PathElement::new(
-                    vec![(0.0, t), (n as f64, t)],
-                    grid.stroke_width(1),
-                )))
-                .map_err(err)?;
-            let (px, py) = chart.backend_coord(&(0.0, t));
-            let style = ("sans-serif", 12)
-                .into_font()
-                .into_text_style(root)
-                .pos(Pos::new(HPos::Right, VPos::Center));
-            root.draw(&Text::new(eng_tick(t, y_desc), (px - 6, py), style))
-                .map_err(err)?;
-        }
+        draw_log_ticks(&mut chart, root, &log_ticks(lo, hi), y_desc, 12)?;
         let width = 0.8 / series.len().max(1) as f64;
         for (k, name) in series.iter().enumerate() {
             let c = PALETTE[k % PALETTE.len()];

@@ -8,9 +8,9 @@ use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use plotters::style::text_anchor::{HPos, Pos, VPos};
-
-use super::{axis_desc, eng_tick, err, legend, log_ticks, png_and_svg, Figure, PALETTE};
+use super::{
+    axis_desc, draw_curves, draw_log_ticks, eng_tick, err, legend, log_ticks, png_and_svg, Figure,
+};
 
 /// One curve of a line plot: a name and its (x, y) points.
 pub type Curve = (String, Vec<(f64, f64)>);
@@ -111,34 +111,10 @@ impl Lines<'_> {
             mesh.y_label_formatter(&tick);
         }
         mesh.draw().map_err(err)?;
-        for &t in log_ticks.unwrap_or_default() {
-            let grid = RGBColor(200, 200, 200);
-            let (xa, xb) = (chart.x_range().start, chart.x_range().end);
-            chart
-                .draw_series(std::iter::once(PathElement::new(
-                    vec![(xa, t), (xb, t)],
-                    grid.stroke_width(1),
-                )))
-                .map_err(err)?;
-            let (px, py) = chart.backend_coord(&(xa, t));
-            let style = ("sans-serif", 13)
-                .into_font()
-                .into_text_style(root)
-                .pos(Pos::new(HPos::Right, VPos::Center));
-            root.draw(&Text::new(eng_tick(t, self.y_desc), (px - 6, py), style))
-                .map_err(err)?;
+        if let Some(ticks) = log_ticks {
+            draw_log_ticks(&mut chart, root, ticks, self.y_desc, 13)?;
         }
-        for (i, (name, points)) in self.curves.iter().enumerate() {
-            let c = PALETTE[i % PALETTE.len()];
-            chart
-                .draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))
-                .map_err(err)?
-                .label(name.clone())
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], c.stroke_width(2)));
-            chart
-                .draw_series(points.iter().map(|&p| Circle::new(p, 3, c.filled())))
-                .map_err(err)?;
-        }
+        draw_curves(&mut chart, self.curves, true)?;
         // The legend goes in the corner the curves leave emptiest.
         let (xr, yr) = (chart.x_range(), chart.y_range());
         let log = log_ticks.is_some();

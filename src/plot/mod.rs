@@ -22,8 +22,10 @@
 use std::path::Path;
 use std::sync::Once;
 
+use plotters::coord::ranged1d::Ranged;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 mod bars;
 mod convergence;
@@ -99,6 +101,71 @@ where
 /// A drawing error as the message callers get.
 fn err<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> String {
     e.to_string()
+}
+
+/// Draws a log value axis's ticks at `ticks`: a light grid line across the chart and the label
+/// ([`eng_tick`] in the unit of `desc`) left of the axis, on `root` (the area the chart was
+/// built on), at `font_size`.
+fn draw_log_ticks<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    root: &DrawingArea<DB, Shift>,
+    ticks: &[f64],
+    desc: &str,
+    font_size: u32,
+) -> Result<(), String>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    let grid = RGBColor(200, 200, 200);
+    let xs = chart.x_range();
+    for &t in ticks {
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(xs.start, t), (xs.end, t)],
+                grid.stroke_width(1),
+            )))
+            .map_err(err)?;
+        let (px, py) = chart.backend_coord(&(xs.start, t));
+        let style = ("sans-serif", font_size)
+            .into_font()
+            .into_text_style(root)
+            .pos(Pos::new(HPos::Right, VPos::Center));
+        root.draw(&Text::new(eng_tick(t, desc), (px - 6, py), style))
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Draws each curve as a line in its palette colour (with point markers when `markers`),
+/// labelled for the legend.
+fn draw_curves<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    curves: &[Curve],
+    markers: bool,
+) -> Result<(), String>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    for (i, (name, points)) in curves.iter().enumerate() {
+        let c = PALETTE[i % PALETTE.len()];
+        chart
+            .draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))
+            .map_err(err)?
+            .label(name.clone())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], c.stroke_width(2)));
+        if markers {
+            chart
+                .draw_series(points.iter().map(|&p| Circle::new(p, 3, c.filled())))
+                .map_err(err)?;
+        }
+    }
+    Ok(())
 }
 
 /// Draws the legend of `chart` at `position`: black border, near-white background, labels

@@ -9,7 +9,7 @@ use plotters::prelude::*;
 
 use archsim_serving::{RequestTable, ServingReport};
 
-use super::{err, legend, png_and_svg, Figure, PALETTE};
+use super::{draw_curves, err, legend, png_and_svg, Figure};
 
 /// One panel: curves, and optional reference lines (`x = v` and `y = v`, labelled).
 struct Panel {
@@ -82,19 +82,7 @@ where
         .label_style(("sans-serif", 12))
         .draw()
         .map_err(err)?;
-    for (i, (name, points)) in p.curves.iter().enumerate() {
-        let c = PALETTE[i % PALETTE.len()];
-        chart
-            .draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))
-            .map_err(err)?
-            .label(name.clone())
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], c.stroke_width(2)));
-        if p.markers {
-            chart
-                .draw_series(points.iter().map(|&q| Circle::new(q, 3, c.filled())))
-                .map_err(err)?;
-        }
-    }
+    draw_curves(&mut chart, &p.curves, p.markers)?;
     let red = RGBColor(214, 39, 40);
     if let Some((v, label)) = &p.vline {
         chart

@@ -45,14 +45,20 @@ def make_core(preset: Optional[str], config: Optional[ConfigLike]) -> DseEnvCore
     raise TypeError(f"config must be a dict or a path, not {type(config).__name__}")
 
 
-def as_indices(action: Any, nvec: np.ndarray, what: str = "action") -> list:
-    """Validates an action against a MultiDiscrete nvec; returns a list of Python ints."""
+def int_array(action: Any, what: str = "action") -> np.ndarray:
+    """``action`` as a numpy integer array, or a ``TypeError`` naming ``what``."""
     try:
         a = np.asarray(action)
     except Exception as e:  # noqa: BLE001 - anything numpy cannot read is a bad action
         raise TypeError(f"{what} must be an integer array, got {type(action).__name__}: {e}") from None
     if a.dtype == object or a.dtype.kind not in "iub":
         raise TypeError(f"{what} must hold integers, got dtype {a.dtype}")
+    return a
+
+
+def as_indices(action: Any, nvec: np.ndarray, what: str = "action") -> list:
+    """Validates an action against a MultiDiscrete nvec; returns a list of Python ints."""
+    a = int_array(action, what)
     if a.shape != nvec.shape:
         raise ActionError(f"{what} must have shape {nvec.shape}, got {a.shape}")
     if (a < 0).any() or (a >= nvec).any():

@@ -17,7 +17,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from .._archsim import ActionError, DseVecCore
-from ._core import METRICS, ConfigLike, make_core
+from ._core import METRICS, ConfigLike, int_array, make_core
 
 
 class DseVectorEnv(gymnasium.vector.VectorEnv):
@@ -72,12 +72,7 @@ class DseVectorEnv(gymnasium.vector.VectorEnv):
         return np.asarray(obs, dtype=np.float32), {}
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
-        try:
-            a = np.asarray(actions)
-        except Exception as e:  # noqa: BLE001 - anything numpy cannot read is a bad action
-            raise TypeError(f"actions must be an integer array: {e}") from None
-        if a.dtype == object or a.dtype.kind not in "iub":
-            raise TypeError(f"actions must hold integers, got dtype {a.dtype}")
+        a = int_array(actions, "actions")
         shape = (self.num_envs, len(self._nvec))
         if a.shape != shape:
             raise ActionError(f"actions must have shape {shape}, got {a.shape}")
