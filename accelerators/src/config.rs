@@ -38,7 +38,14 @@ struct RawConfig {
 pub type KeyError = (Vec<String>, String);
 
 /// Deserializes `v` into `T`, reporting the failing key path prefixed with `prefix`.
+///
+/// The value is read in place first; only a value that fails is read again with its path
+/// tracked for the message (the same deserializer, so the same result: tracking every key's
+/// path cost most of a design point's conversion in a search).
 pub fn typed<T: serde::de::DeserializeOwned>(v: Value, prefix: &[&str]) -> Result<T, KeyError> {
+    if let Ok(t) = T::deserialize(&v) {
+        return Ok(t);
+    }
     serde_path_to_error::deserialize(v).map_err(|e| {
         let mut path: Vec<String> = prefix.iter().map(|s| s.to_string()).collect();
         for seg in e.path().iter() {
@@ -71,6 +78,7 @@ impl SimConfig {
             seed: self.seed,
             dtype: self.workload.dtype(),
             llm: self.workload.llm.as_ref(),
+            ops: true,
         }
     }
 

@@ -47,6 +47,9 @@ pub struct Context<'a> {
     /// The `llm:` step the op graph was lowered from, if any: a family that prices serving
     /// fills the report's `llm` section from it.
     pub llm: Option<&'a LlmConfig>,
+    /// The report lists every op (`report.json`'s `ops`); off, a family may leave `ops` empty
+    /// and report the same totals (a search or gym step reads no per-op row).
+    pub ops: bool,
 }
 
 /// A hardware family's model: maps and prices a workload and returns the report.
@@ -149,7 +152,7 @@ macro_rules! per_op_family {
                 w: &archsim_workloads::Workload,
                 ctx: &$crate::family::Context<'_>,
             ) -> Result<archsim_sim::Report, $crate::AccelError> {
-                $crate::pipeline::evaluate(w, self, ctx.config_hash, ctx.seed)
+                $crate::pipeline::evaluate_with(w, self, ctx.config_hash, ctx.seed, ctx.ops)
             }
             fn per_op(&self) -> Option<&dyn $crate::Accelerator> {
                 Some(self)

@@ -430,14 +430,14 @@ impl crate::family::Family for Hetero {
         w: &Workload,
         ctx: &crate::family::Context<'_>,
     ) -> Result<Report, AccelError> {
-        pipeline::evaluate(w, self, ctx.config_hash, ctx.seed)
+        pipeline::evaluate_with(w, self, ctx.config_hash, ctx.seed, ctx.ops)
     }
     fn run_tasks(
         &self,
         tasks: &[Workload],
         ctx: &crate::family::Context<'_>,
     ) -> Result<Report, AccelError> {
-        self.simulate(tasks, ctx.config_hash, ctx.seed)
+        self.simulate_with(tasks, ctx.config_hash, ctx.seed, ctx.ops)
     }
     fn per_op(&self) -> Option<&dyn Accelerator> {
         Some(self)

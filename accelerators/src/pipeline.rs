@@ -256,7 +256,18 @@ pub fn evaluate(
     config_hash: &str,
     seed: u64,
 ) -> Result<Report, AccelError> {
+    evaluate_with(w, acc, config_hash, seed, true)
+}
+
+/// [`evaluate`], listing the ops in the report only when `ops` is set (the totals are the same).
+pub fn evaluate_with(
+    w: &Workload,
+    acc: &dyn Accelerator,
+    config_hash: &str,
+    seed: u64,
+    ops: bool,
+) -> Result<Report, AccelError> {
     let m = mapping(w, acc)?;
     let s = schedule(&m, acc)?;
-    Ok(report(&m, &s, acc, config_hash, seed))
+    Ok(report_with(&m, &s, acc, config_hash, seed, ops))
 }

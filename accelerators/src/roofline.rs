@@ -38,7 +38,7 @@
 //! let cfg = RooflineConfig::new(&[("bf16", 100.0)], 1000.0, 80.0);
 //! let chip = cfg.build().unwrap();
 //! let w = archsim_workloads::single_gemm(1024, 1024, 1024, DType::Bf16).unwrap();
-//! let ctx = Context { config_hash: "doc", seed: 0, dtype: DType::Bf16, llm: None };
+//! let ctx = Context { config_hash: "doc", seed: 0, dtype: DType::Bf16, llm: None, ops: true };
 //! let r = chip.run_graph(&w, &ctx).unwrap();
 //! assert!((r.latency_s - 2.0 * 1024f64.powi(3) / 100e12).abs() < 1e-15);
 //! assert!(r.ops[0].mapping.starts_with("compute-bound"));
@@ -480,6 +480,7 @@ mod tests {
             seed: 0,
             dtype,
             llm: None,
+            ops: true,
         }
     }
 
@@ -561,6 +562,7 @@ mod tests {
             let w = archsim_workloads::llm::lower(&l, DType::Bf16).unwrap();
             let c = Context {
                 llm: Some(&l),
+                ops: true,
                 ..ctx(DType::Bf16)
             };
             let r = chip.run_graph(&w, &c).unwrap();
@@ -607,6 +609,7 @@ mod tests {
         let w = archsim_workloads::llm::lower(&l, DType::Bf16).unwrap();
         let c = Context {
             llm: Some(&l),
+            ops: true,
             ..ctx(DType::Bf16)
         };
         assert!(matches!(

@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use archsim_accelerators::config::{typed, SimConfig};
+use archsim_accelerators::family::Context;
+use archsim_accelerators::AcceleratorConfig;
+
+use crate::path::Segment;
 use archsim_workloads::{Form, Workload};
 
 use crate::objective::{metrics, Constraint, Objective, Reward, Scorer, METRICS};
@@ -115,6 +119,22 @@ pub struct Problem {
     space: DesignSpace,
     workload: Option<Built>,
     base_dir: PathBuf,
+    accel_only: Option<AccelOnly>,
+}
+
+/// The fast path of a space whose every dimension lies under `accelerator.` (most DSE spaces)
+/// over a workload built once: a point rebuilds the accelerator mapping alone, not the whole
+/// config, and the workload stays typed. It computes exactly what the full path does (the
+/// workload's own checks cannot change when no dimension touches it); a point it cannot
+/// convert takes the full path, whose error names the key.
+#[derive(Debug, Clone)]
+struct AccelOnly {
+    /// The base config's `accelerator:` mapping.
+    acc: Value,
+    /// Each dimension's path below `accelerator`.
+    paths: Vec<Vec<crate::path::Segment>>,
+    /// The base config, typed (its workload and seed).
+    cfg: SimConfig,
 }
 
 impl Problem {
@@ -137,11 +157,62 @@ impl Problem {
             // A job stream is drawn with the config's seed: built per point.
             Form::Jobs => None,
         };
+        let accel_only = workload.as_ref().and_then(|_| {
+            let acc = base.get("accelerator")?.clone();
+            let paths = space
+                .params
+                .iter()
+                .map(|p| match crate::path::parse(&p.path) {
+                    Ok(mut segs)
+                        if segs.len() > 1 && segs[0] == Segment::Key("accelerator".into()) =>
+                    {
+                        segs.remove(0);
+                        Some(segs)
+                    }
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()?;
+            Some(AccelOnly { acc, paths, cfg })
+        });
         Ok(Problem {
             base,
             space,
             workload,
             base_dir: base_dir.to_path_buf(),
+            accel_only,
+        })
+    }
+
+    /// [`AccelOnly`]: the metrics of a point, or `None` where the full path must decide.
+    fn evaluate_accel_only(
+        &self,
+        f: &AccelOnly,
+        values: &[Value],
+    ) -> Option<Result<Vec<f64>, String>> {
+        let mut acc = f.acc.clone();
+        for (p, x) in f.paths.iter().zip(values) {
+            crate::path::set(&mut acc, p, x.clone()).ok()?;
+        }
+        let Value::Object(map) = acc else { return None };
+        let given: Vec<String> = map.keys().cloned().collect();
+        let mut accelerator = AcceleratorConfig::from_map(map).ok()?;
+        accelerator.reconcile(&given, &f.cfg.workload).ok()?;
+        if !accelerator.forms().contains(&f.cfg.workload.form()) {
+            return None;
+        }
+        let family = accelerator.family().ok()?;
+        let ctx = Context {
+            ops: false,
+            ..f.cfg.context("")
+        };
+        let r = match self.workload.as_ref()? {
+            Built::Graph(w) => family.run_graph(w, &ctx),
+            Built::Tasks(ts) => family.run_tasks(ts, &ctx),
+        };
+        Some(match r {
+            Ok(r) if r.fits => Ok(metrics(&r)),
+            Ok(r) => Err(format!("infeasible: {}", r.why_not.join("; "))),
+            Err(e) => Err(e.to_string()),
         })
     }
 
@@ -157,6 +228,18 @@ impl Problem {
 
     /// Evaluates the design whose parameter values are `values`.
     pub fn evaluate_values(&self, values: &[Value]) -> Evaluation {
+        if let Some(m) = self
+            .accel_only
+            .as_ref()
+            .and_then(|f| self.evaluate_accel_only(f, values))
+        {
+            return Evaluation { metrics: m };
+        }
+        self.evaluate_full(values)
+    }
+
+    /// Evaluates a point by building its whole config (the path every point can take).
+    fn evaluate_full(&self, values: &[Value]) -> Evaluation {
         let run = || -> Result<Vec<f64>, String> {
             let v = self
                 .space
@@ -164,7 +247,11 @@ impl Problem {
                 .map_err(|e| e.to_string())?;
             let cfg = SimConfig::from_value(v).map_err(|(p, m)| format!("{}: {m}", p.join(".")))?;
             let family = cfg.accelerator.family().map_err(|e| e.to_string())?;
-            let ctx = cfg.context("");
+            // The metrics are totals: no per-op rows.
+            let ctx = Context {
+                ops: false,
+                ..cfg.context("")
+            };
             let dir = &self.base_dir;
             let r = match (cfg.workload.form(), &self.workload) {
                 (Form::Graph, Some(Built::Graph(w))) => family.run_graph(w, &ctx),
@@ -513,4 +600,79 @@ fn resolve_agents(
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Every point of a space, by its full config and by the accelerator-only fast path: the
+    /// same metrics and the same reasons, bit for bit.
+    fn fast_path_is_the_full_path(config: Value, space: Value) {
+        let space = DesignSpace::from_map("space", space.as_object().unwrap()).unwrap();
+        let p = Problem::new(config, space, Path::new(".")).unwrap();
+        assert!(p.accel_only.is_some(), "the fast path applies");
+        let nvec = p.space.nvec();
+        let total: u64 = nvec.iter().product();
+        let (mut ok, mut bad) = (0, 0);
+        for n in 0..total {
+            let mut rest = n;
+            let point: Vec<i64> = nvec
+                .iter()
+                .map(|&k| {
+                    let i = rest % k;
+                    rest /= k;
+                    i as i64
+                })
+                .collect();
+            let values = p.space.decode(&point).unwrap();
+            let fast = p.evaluate_values(&values).metrics;
+            let full = p.evaluate_full(&values).metrics;
+            match (&fast, &full) {
+                (Ok(a), Ok(b)) => {
+                    ok += 1;
+                    assert_eq!(
+                        a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                        b.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                        "{values:?}"
+                    );
+                }
+                _ => {
+                    bad += 1;
+                    assert_eq!(fast, full, "{values:?}");
+                }
+            }
+        }
+        assert!(
+            ok > 0 && bad > 0,
+            "both feasible and infeasible points: {ok} / {bad}"
+        );
+    }
+
+    #[test]
+    fn accelerator_only_fast_path_matches_the_full_config_one_gemm() {
+        fast_path_is_the_full_path(
+            json!({"workload": {"gemm": {"m": 128, "n": 3072, "k": 768}},
+                   "accelerator": {"kind": "systolic", "rows": 32, "cols": 32, "dataflow": "os"}}),
+            json!({"accelerator.rows": {"choice": [0, 4, 64, 256]},
+                   "accelerator.cols": {"pow2": [4, 256]},
+                   "accelerator.dataflow": {"choice": ["os", "ws", "is"]},
+                   "accelerator.dram_bw_bytes_per_cycle": {"pow2": [4, 64]}}),
+        );
+    }
+
+    #[test]
+    fn accelerator_only_fast_path_matches_the_full_config_hetero() {
+        fast_path_is_the_full_path(
+            json!({"workload": {"tasks": [{"gemm": {"m": 64, "n": 64, "k": 64}},
+                                          {"gemm": {"m": 32, "n": 512, "k": 32}}]},
+                   "accelerator": {"kind": "hetero", "assignment": [0, 1],
+                                   "subs": [{"name": "a", "rows": 8, "cols": 8, "dataflow": "os"},
+                                            {"name": "b", "rows": 16, "cols": 16, "dataflow": "ws"}]}}),
+            json!({"accelerator.subs[1].rows": {"choice": [0, 4, 64]},
+                   "accelerator.subs[0].dataflow": {"choice": ["os", "ws", "is"]},
+                   "accelerator.assignment": {"choice": [[0, 1], [1, 1], [0, 2]]}}),
+        );
+    }
 }

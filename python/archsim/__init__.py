@@ -180,14 +180,20 @@ def evaluate_batch(config: ConfigLike, points: Any, overrides: Sequence[str] = (
                 r = np.asarray(row)
                 if r.ndim != 1 or not np.issubdtype(r.dtype, np.integer):
                     raise ConfigError(f"point {n} must be a row of integer indices, not {row!r}")
-                rows.append(r.astype(np.int64).tolist())
+                rows.append(r)
+            paths = evaluate_batch_text(text, source, base, over, indices=np.zeros((0, 0), dtype=np.int64))[0]
+            n, r = next((n, r) for n, r in enumerate(rows) if len(r) != len(paths))
+            raise ConfigError(
+                f"point {n} has {len(r)} indices; the space has {len(paths)} dimensions ({', '.join(paths)})"
+            )
         elif arr.ndim != 2 or not np.issubdtype(arr.dtype, np.integer):
             raise ConfigError(
                 f"points as an array must be integers of shape (n, dims), not {arr.dtype} of shape {arr.shape}"
             )
-        else:
-            rows = arr.astype(np.int64).tolist()
-        paths, sizes, names, cols, feasible, reason = evaluate_batch_text(text, source, base, over, indices=rows)
+        rows = np.ascontiguousarray(arr, dtype=np.int64)
+        paths, sizes, names, cols, feasible, reason, reasons = evaluate_batch_text(
+            text, source, base, over, indices=rows
+        )
     elif isinstance(points, (list, tuple)):
         for n, p in enumerate(points):
             if not isinstance(p, Mapping):
@@ -199,12 +205,14 @@ def evaluate_batch(config: ConfigLike, points: Any, overrides: Sequence[str] = (
             payload = json.dumps([dict(p) for p in points], allow_nan=False)
         except (TypeError, ValueError) as e:
             raise ConfigError(f"points are not JSON-serializable: {e}") from None
-        paths, sizes, names, cols, feasible, reason = evaluate_batch_text(text, source, base, over, points_json=payload)
+        paths, sizes, names, cols, feasible, reason, reasons = evaluate_batch_text(
+            text, source, base, over, points_json=payload
+        )
     else:
         raise TypeError(f"points must be a list of dicts or an integer array, not {type(points).__name__}")
-    out = {n: np.asarray(c, dtype=np.float64) for n, c in zip(names, cols)}
-    out["feasible"] = np.asarray(feasible, dtype=bool)
-    out["reason"] = np.asarray(reason, dtype=object)
+    out = dict(zip(names, cols))
+    out["feasible"] = feasible
+    out["reason"] = np.asarray(reasons, dtype=object)[reason] if reasons else np.empty(0, dtype=object)
     out["paths"] = list(paths)
     out["sizes"] = np.asarray(sizes, dtype=np.int64)
     return out

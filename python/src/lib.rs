@@ -10,6 +10,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -18,6 +19,12 @@ use serde_json::Value;
 use archsim::gym::codesign::{AccuracyOracle, FnOracle};
 use archsim::gym::codesign_env::{load_oracle, BoxedOracle, CoDesignEnv, CoStep};
 use archsim::gym::{presets, DseEnv, Env, GymError, Step, METRICS};
+
+/// Rust's allocations in the extension go through mimalloc: a batch evaluation or a vectorized
+/// step builds and drops many small configs and reports, and glibc's malloc and free were a
+/// third of its time.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pyo3::create_exception!(
     _archsim,
@@ -217,22 +224,22 @@ fn run_text(
 #[pyfunction]
 #[pyo3(signature = (text, source="<config>", base_dir=".", overrides=Vec::new(), points_json=None, indices=None))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
-fn evaluate_batch_text(
-    py: Python<'_>,
+fn evaluate_batch_text<'py>(
+    py: Python<'py>,
     text: &str,
     source: &str,
     base_dir: &str,
     overrides: Vec<String>,
     points_json: Option<String>,
-    indices: Option<Vec<Vec<i64>>>,
-) -> PyResult<(
-    Vec<String>,
-    Vec<u64>,
-    Vec<String>,
-    Vec<Vec<f64>>,
-    Vec<bool>,
-    Vec<String>,
-)> {
+    indices: Option<PyReadonlyArray2<'py, i64>>,
+) -> PyResult<BatchOut<'py>> {
+    let indices: Option<Vec<Vec<i64>>> = indices.map(|a| {
+        a.as_array()
+            .rows()
+            .into_iter()
+            .map(|r| r.to_vec())
+            .collect()
+    });
     use archsim::search::{BatchPoint, MAX_BATCH};
     let bad = |message: String| config_error(source, "points", message);
     let run = || -> Result<_, archsim::Error> {
@@ -321,16 +328,38 @@ fn evaluate_batch_text(
             )));
         }
         let cols = archsim::search::evaluate_batch(&problem, &search, &points);
-        let (names, columns): (Vec<String>, Vec<Vec<f64>>) = cols
-            .metrics
-            .into_iter()
-            .map(|(n, c)| (n.to_string(), c))
-            .unzip();
         let sizes = problem.space().nvec();
-        Ok((paths, sizes, names, columns, cols.feasible, cols.reason))
+        Ok((paths, sizes, cols))
     };
-    guarded(|| py.detach(run).map_err(run_err))
+    let (paths, sizes, cols) = guarded(|| py.detach(run).map_err(run_err))?;
+    let (names, columns): (Vec<String>, Vec<_>) = cols
+        .metrics
+        .into_iter()
+        .map(|(n, c)| (n.to_string(), c.into_pyarray(py)))
+        .unzip();
+    let (reason, distinct) = interned(cols.reason);
+    Ok((
+        paths,
+        sizes,
+        names,
+        columns,
+        cols.feasible.into_pyarray(py),
+        reason.into_pyarray(py),
+        distinct,
+    ))
 }
+
+/// What `evaluate_batch_text` returns: the dimensions' paths and sizes, the metric names and
+/// their columns, feasibility, and the reasons as indices into the distinct reasons.
+type BatchOut<'py> = (
+    Vec<String>,
+    Vec<u64>,
+    Vec<String>,
+    Vec<Bound<'py, PyArray1<f64>>>,
+    Bound<'py, PyArray1<bool>>,
+    Bound<'py, PyArray1<u32>>,
+    Vec<String>,
+);
 
 fn run_err(e: archsim::Error) -> PyErr {
     if e.is_bad_input() {
@@ -496,17 +525,46 @@ fn step_tuple<'py>(py: Python<'py>, s: Step) -> PyResult<StepTuple<'py>> {
     Ok((s.obs, s.reward, s.terminated, s.truncated, info))
 }
 
-/// What one vectorized step returns: per environment, the observation, reward, terminated,
-/// truncated, feasible, reason ("" when feasible) and raw metrics.
-type VecStep = (
-    Vec<Vec<f64>>,
-    Vec<f64>,
-    Vec<bool>,
-    Vec<bool>,
-    Vec<bool>,
+/// What one vectorized step returns: per environment, the observation (float32, one row per
+/// environment), reward, terminated, truncated, feasible, reason (an index into the list of
+/// distinct reasons that follows; "" when feasible) and the raw metrics (one row per environment).
+type VecStep<'py> = (
+    Bound<'py, PyArray2<f32>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<bool>>,
+    Bound<'py, PyArray1<bool>>,
+    Bound<'py, PyArray1<bool>>,
+    Bound<'py, PyArray1<u32>>,
     Vec<String>,
-    Vec<Vec<f64>>,
+    Bound<'py, PyArray2<f64>>,
 );
+
+/// Strings as indices into their distinct values (in order of first appearance): N reasons
+/// cross into Python as a handful of str objects.
+fn interned(strings: impl IntoIterator<Item = String>) -> (Vec<u32>, Vec<String>) {
+    let mut distinct: Vec<String> = Vec::new();
+    let mut seen: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    let idx = strings
+        .into_iter()
+        .map(|s| {
+            *seen.entry(s).or_insert_with_key(|k| {
+                distinct.push(k.clone());
+                (distinct.len() - 1) as u32
+            })
+        })
+        .collect();
+    (idx, distinct)
+}
+
+/// A row-major matrix of `rows` rows as a 2-D numpy array.
+fn matrix<'py, T: numpy::Element>(
+    py: Python<'py>,
+    flat: Vec<T>,
+    rows: usize,
+) -> PyResult<Bound<'py, PyArray2<T>>> {
+    let cols = flat.len().checked_div(rows).unwrap_or(0);
+    flat.into_pyarray(py).reshape([rows, cols])
+}
 
 /// N copies of one environment stepped together: one call from Python steps all of them in
 /// parallel (rayon) with the GIL released. The vector environment of
@@ -544,76 +602,102 @@ impl DseVecCore {
             .collect())
     }
 
-    /// Steps every environment whose `reset_mask` is false with its action and resets the
-    /// others (their episode ended on the previous step: gymnasium's next-step autoreset,
-    /// reward 0), all in parallel.
-    fn step(
+    /// Steps every environment whose `reset_mask` is false with its action (row i of the
+    /// `(num_envs, dims)` int64 array) and resets the others (their episode ended on the
+    /// previous step: gymnasium's next-step autoreset, reward 0), all in parallel.
+    fn step<'py>(
         &mut self,
-        py: Python<'_>,
-        actions: Vec<Vec<i64>>,
-        reset_mask: Vec<bool>,
-    ) -> PyResult<VecStep> {
+        py: Python<'py>,
+        actions: PyReadonlyArray2<'py, i64>,
+        reset_mask: PyReadonlyArray1<'py, bool>,
+    ) -> PyResult<VecStep<'py>> {
         let n = self.envs.len();
-        if actions.len() != n || reset_mask.len() != n {
+        let (actions, reset) = (actions.as_array(), reset_mask.as_array());
+        if actions.nrows() != n || reset.len() != n {
             return Err(ActionError::new_err(format!(
                 "one action and one reset flag per environment ({n})"
             )));
         }
+        let rows: Vec<Vec<i64>> = actions.rows().into_iter().map(|r| r.to_vec()).collect();
+        let reset: Vec<bool> = reset.to_vec();
         let envs = &mut self.envs;
-        let run = || -> Result<Vec<Step>, GymError> {
-            use rayon::prelude::*;
-            envs.par_iter_mut()
-                .zip(actions.par_iter())
-                .zip(reset_mask.par_iter())
-                .map(|((e, a), &reset)| {
-                    if reset {
-                        let obs = e.reset(None);
-                        Ok(Step {
-                            obs,
-                            reward: 0.0,
-                            terminated: false,
-                            truncated: false,
-                            info: archsim::gym::StepInfo {
-                                feasible: true,
-                                reason: None,
-                                metrics: vec![0.0; METRICS.len()],
-                                point: Vec::new(),
-                                step: 0,
-                            },
-                        })
-                    } else {
-                        e.step(a)
-                    }
-                })
-                .collect()
-        };
-        let steps = guarded(|| py.detach(run).map_err(gym_err))?;
-        let mut out: VecStep = Default::default();
+        let steps = guarded(|| py.detach(|| step_all(envs, &rows, &reset)).map_err(gym_err))?;
+        let m = METRICS.len();
+        let mut obs = Vec::with_capacity(n * m);
+        let mut metrics = Vec::with_capacity(n * m);
+        let (mut rew, mut term, mut trunc, mut feasible) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let mut reasons = Vec::with_capacity(n);
         for s in steps {
-            out.0.push(s.obs);
-            out.1.push(s.reward);
-            out.2.push(s.terminated);
-            out.3.push(s.truncated);
-            out.4.push(s.info.feasible);
-            out.5.push(s.info.reason.unwrap_or_default());
-            out.6.push(s.info.metrics);
+            obs.extend(s.obs.iter().map(|&x| x as f32));
+            rew.push(s.reward);
+            term.push(s.terminated);
+            trunc.push(s.truncated);
+            feasible.push(s.info.feasible);
+            reasons.push(s.info.reason.unwrap_or_default());
+            metrics.extend_from_slice(&s.info.metrics);
         }
-        Ok(out)
+        let (reason, distinct) = interned(reasons);
+        Ok((
+            matrix(py, obs, n)?,
+            rew.into_pyarray(py),
+            term.into_pyarray(py),
+            trunc.into_pyarray(py),
+            feasible.into_pyarray(py),
+            reason.into_pyarray(py),
+            distinct,
+            matrix(py, metrics, n)?,
+        ))
     }
 
     /// Mean seconds of one vectorized step over `n` calls (every environment stepping
     /// `action`, autoreset as in `step`): the Rust side's cost, for benchmarks.
     fn time_steps(&mut self, py: Python<'_>, action: Vec<i64>, n: usize) -> PyResult<f64> {
         let k = self.envs.len();
+        let rows = vec![action; k];
+        let envs = &mut self.envs;
         let t0 = std::time::Instant::now();
         let mut done = vec![false; k];
         for _ in 0..n {
-            let (.., term, trunc, _, _, _) =
-                self.step(py, vec![action.clone(); k], done.clone())?;
-            done = term.iter().zip(&trunc).map(|(a, b)| *a || *b).collect();
+            let steps = guarded(|| py.detach(|| step_all(envs, &rows, &done)).map_err(gym_err))?;
+            done = steps.iter().map(|s| s.terminated || s.truncated).collect();
         }
         Ok(t0.elapsed().as_secs_f64() / n.max(1) as f64)
     }
+}
+
+/// One step of every environment in parallel: `rows[i]` for environment i, or a reset where
+/// `reset[i]` (gymnasium's next-step autoreset: reward 0, an empty info).
+fn step_all(envs: &mut [DseEnv], rows: &[Vec<i64>], reset: &[bool]) -> Result<Vec<Step>, GymError> {
+    use rayon::prelude::*;
+    envs.par_iter_mut()
+        .zip(rows.par_iter())
+        .zip(reset.par_iter())
+        .map(|((e, a), &reset)| {
+            if reset {
+                let obs = e.reset(None);
+                Ok(Step {
+                    obs,
+                    reward: 0.0,
+                    terminated: false,
+                    truncated: false,
+                    info: archsim::gym::StepInfo {
+                        feasible: true,
+                        reason: None,
+                        metrics: vec![0.0; METRICS.len()],
+                        point: Vec::new(),
+                        step: 0,
+                    },
+                })
+            } else {
+                e.step(a)
+            }
+        })
+        .collect()
 }
 
 /// The Rust environment behind `archsim.envs` (one design evaluated per step).

@@ -275,6 +275,8 @@ fn ctx<'a>(seed: u64, dtype: archsim_workloads::DType, llm: Option<&'a LlmConfig
         seed,
         dtype,
         llm,
+        // A step's price is its totals: no per-op rows.
+        ops: false,
     }
 }
 

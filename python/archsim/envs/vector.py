@@ -79,22 +79,20 @@ class DseVectorEnv(gymnasium.vector.VectorEnv):
         live = ~self._autoreset
         if ((a < 0) | (a >= self._nvec))[live].any():
             raise ActionError(f"actions outside 0..{self._nvec.tolist()}")
-        obs, rew, term, trunc, feasible, reason, metrics = self._vec.step(
-            a.astype(np.int64).tolist(), self._autoreset.tolist()
+        obs, rew, term, trunc, feasible, reason, reasons, metrics = self._vec.step(
+            np.ascontiguousarray(a, dtype=np.int64), self._autoreset
         )
-        term = np.asarray(term, dtype=bool)
-        trunc = np.asarray(trunc, dtype=bool)
         mask = live.copy()
         infos = {
-            "feasible": np.asarray(feasible, dtype=bool),
+            "feasible": feasible,
             "_feasible": mask,
-            "reason": np.asarray(reason, dtype=object),
+            "reason": np.asarray(reasons, dtype=object)[reason],
             "_reason": mask,
-            "metrics": np.asarray(metrics, dtype=np.float64),
+            "metrics": metrics,
             "_metrics": mask,
         }
         self._autoreset = term | trunc
-        return np.asarray(obs, dtype=np.float32), np.asarray(rew, dtype=np.float64), term, trunc, infos
+        return obs, rew, term, trunc, infos
 
     def time_steps(self, action: Any, n: int = 1000) -> float:
         """Mean seconds of one vectorized Rust step (every environment stepping ``action``)."""
