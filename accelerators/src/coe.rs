@@ -9,15 +9,18 @@
 //! (prompt, expert) pair runs one after the other (a prefill of the prompt, then one decode
 //! step per further output token), tensor-parallel over the whole machine. Step times come
 //! from the platform's own model: [`rdu`] fused kernels for the node, the calibrated [`gpu`]
-//! model (CUDA graphs, NVLink collectives) for the DGX.
+//! model (CUDA graphs, NVLink collectives) for the DGX, unless the DGX config gives a
+//! published per-prompt expert latency (`published_expert_s`, the paper's own source), which
+//! then replaces the GPU model's expert time (the router stays on the GPU model).
 //!
-//! **Residency.** Device memory (HBM of every socket or GPU) holds the router, the KV caches and
-//! as many whole experts as fit; the others wait in the RDU's DDR or the DGX's host memory.
-//! Prompts pick experts uniformly at random, so a batch copies in, on average, the non-resident
-//! experts that at least one of its prompts picks: `(E − H) · (1 − (1 − 1/E)^B)` for `E`
-//! experts, `H` resident and `B` prompts. A copy runs at the node's DDR-to-HBM rate or the
-//! DGX's host-to-GPU rate ([`rdu::switch_seconds`]). More experts than device and backing
-//! memory together hold is an out-of-memory error.
+//! **Residency.** The backing memory (the RDU's DDR, the DGX's host memory) holds every expert;
+//! device memory (HBM of every socket or GPU) holds the router, the KV caches and copies of as
+//! many whole experts as fit. Prompts pick experts uniformly at random, so a batch copies in,
+//! on average, the non-resident experts that at least one of its prompts picks:
+//! `(E − H) · (1 − (1 − 1/E)^B)` for `E` experts, `H` resident and `B` prompts. A copy runs at
+//! the node's DDR-to-HBM rate or the DGX's host-to-GPU rate ([`rdu::switch_seconds`]). More
+//! experts than the backing memory holds is an out-of-memory error (the paper's DGXs, with
+//! 2 TB of host memory, run out of memory at 150 7B experts).
 
 use serde::{Deserialize, Serialize};
 
@@ -58,6 +61,10 @@ pub struct DgxConfig {
     pub host_gbps: f64,
     /// Host memory available for experts, GB.
     pub host_memory_gb: f64,
+    /// Published latency of one prompt on one expert at batch 1 (prefill and every output
+    /// token, at the workload's TP), s: replaces the GPU model's expert time when given.
+    #[serde(default)]
+    pub published_expert_s: Option<f64>,
 }
 
 /// One platform's serving of one batch.
@@ -161,9 +168,11 @@ pub fn expected_switches(experts: u64, resident: u64, batch: u64) -> f64 {
 
 /// Serves one batch given the platform's step time, its device memory, its backing memory
 /// and its copy time per expert.
+#[allow(clippy::too_many_arguments)]
 fn serve(
     w: &CoeWorkload,
     step_s: &dyn Fn(&Workload) -> f64,
+    expert_override: Option<f64>,
     device_bytes: f64,
     backing_bytes: f64,
     switch_s: f64,
@@ -183,15 +192,16 @@ fn serve(
         });
     }
     let resident = ((free / expert).floor() as u64).min(w.experts);
-    let spilled = (w.experts - resident) as f64 * expert;
-    if spilled > backing_bytes {
+    // The backing memory holds every expert; device memory holds copies.
+    let all = w.experts as f64 * expert;
+    if resident < w.experts && all > backing_bytes {
         return Err(AccelError::OutOfMemory {
             accelerator: name.into(),
             reason: format!(
-                "{} experts of {:.1} GB: {:.0} GB beyond device memory, {:.0} GB of backing memory",
+                "{} experts of {:.1} GB need {:.0} GB of backing memory, which holds {:.0} GB",
                 w.experts,
                 expert / 1e9,
-                spilled / 1e9,
+                all / 1e9,
                 backing_bytes / 1e9
             ),
         });
@@ -207,7 +217,7 @@ fn serve(
     } else {
         0.0
     };
-    let expert_s = prefill + decodes as f64 * decode;
+    let expert_s = expert_override.unwrap_or(prefill + decodes as f64 * decode);
     let switches = expected_switches(w.experts, resident, w.batch);
     let batch_s = router_s + switches * switch_s + w.batch as f64 * expert_s;
     Ok(CoeResult {
@@ -241,6 +251,7 @@ pub fn serve_rdu(cfg: &RduConfig, w: &CoeWorkload) -> Result<CoeResult, AccelErr
     serve(
         w,
         &step,
+        None,
         cfg.sockets as f64 * cfg.hbm_gb * 1e9,
         cfg.sockets as f64 * cfg.ddr_gb * 1e9,
         switch_s,
@@ -261,6 +272,7 @@ pub fn serve_dgx(d: &DgxConfig, w: &CoeWorkload) -> Result<CoeResult, AccelError
     for (k, v) in [
         ("host_gbps", d.host_gbps),
         ("host_memory_gb", d.host_memory_gb),
+        ("published_expert_s", d.published_expert_s.unwrap_or(1.0)),
     ] {
         if !(v.is_finite() && v > 0.0) {
             return Err(bad(k, "must be positive".into()));
@@ -280,6 +292,7 @@ pub fn serve_dgx(d: &DgxConfig, w: &CoeWorkload) -> Result<CoeResult, AccelError
     serve(
         w,
         &step,
+        d.published_expert_s,
         d.gpus as f64 * g.spec.hbm_gb * 1e9,
         d.host_memory_gb * 1e9,
         switch_s,
@@ -308,7 +321,27 @@ mod tests {
             gpus: 8,
             host_gbps: 64.0,
             host_memory_gb: 2000.0,
+            published_expert_s: None,
         }
+    }
+
+    #[test]
+    fn a_published_expert_latency_replaces_the_gpu_model() {
+        let w = coe(100);
+        let model = serve_dgx(&dgx(), &w).unwrap();
+        let d = DgxConfig {
+            published_expert_s: Some(0.1),
+            ..dgx()
+        };
+        let published = serve_dgx(&d, &w).unwrap();
+        assert_eq!(published.expert_s, 0.1);
+        assert_eq!(published.router_s, model.router_s);
+        assert_eq!(published.switches_per_batch, model.switches_per_batch);
+        let bad = DgxConfig {
+            published_expert_s: Some(0.0),
+            ..dgx()
+        };
+        assert!(serve_dgx(&bad, &w).is_err());
     }
 
     #[test]
@@ -350,6 +383,10 @@ mod tests {
     fn too_many_experts_is_out_of_memory() {
         let e = serve_dgx(&dgx(), &coe(1000)).unwrap_err();
         assert!(matches!(e, AccelError::OutOfMemory { .. }), "{e}");
+        // Host memory holds every expert: 2 TB hold 148 7B experts, not 150 (the paper's
+        // DGXs run out of memory at 150).
+        assert!(serve_dgx(&dgx(), &coe(148)).is_ok());
+        assert!(serve_dgx(&dgx(), &coe(150)).is_err());
         assert!(serve_rdu(&RduConfig::default(), &coe(850)).is_ok());
         assert!(serve_rdu(&RduConfig::default(), &coe(2000)).is_err());
         let mut w = coe(10);

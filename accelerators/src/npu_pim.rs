@@ -27,8 +27,8 @@
 //! | `neupims` | NPU | PIM, dual row buffers | NPU traffic and PIM commands proceed together; the batch is split into `sub_batches` sub-batches whose graphs are scheduled together, so one sub-batch's GEMMs overlap another's attention |
 //!
 //! Routing is by arithmetic intensity: ops for which [`Op::is_gemm_like`] holds go to the NPU's
-//! systolic arrays (`dataflow`, output-stationary folds by default; a GEMM whose weight is shared by the batch stacks the
-//! batch into its rows); attention that is not GEMM-like (decode: one query row) goes to the
+//! systolic arrays (timed as the authors' pipelined weight-stationary core by default,
+//! [`ArrayTiming`]; a GEMM whose weight is shared by the batch stacks the batch into its rows); attention that is not GEMM-like (decode: one query row) goes to the
 //! PIM; other GEMV-like products (and, in `npu_only`, decode attention) run on the NPU's vector
 //! unit at one MAC per lane per cycle, where a systolic array would use one row in 128; the
 //! rest (norms, softmax, element-wise) runs on the vector unit too. The list scheduler of `archsim-sim` resolves the overlap: the
@@ -58,6 +58,22 @@ use archsim_workloads::{DType, GemmView, Op, OpKind, Workload};
 use crate::gpu::{Gpu, GpuConfig, LaunchMode};
 use crate::systolic::{Dataflow, Systolic, SystolicConfig};
 use crate::{energy, pipeline, AccelError, Accelerator, Cost, Fidelity, OpMapping, Plan};
+
+/// How the NPU's arrays time a GEMM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ArrayTiming {
+    /// The NeuPIMs authors' pipelined weight-stationary core (default): a 128 × 128 tile of the
+    /// activations (rows × K) is preloaded as the stationary operand, then the weight's
+    /// column tiles stream through it; the preload takes `array_dim` cycles of issue, each
+    /// further `array_dim`³ tile `array_dim / arrays` (the arrays share the work), and the last
+    /// tile drains `2 · array_dim − 2 + array_dim / arrays` cycles after it issues.
+    #[default]
+    Pipelined,
+    /// SCALE-Sim folds of one array with `dataflow`, the output columns split across the
+    /// arrays.
+    Fold,
+}
 
 /// Which engines run what (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
@@ -327,9 +343,11 @@ pub struct NpuPimConfig {
     pub arrays: u32,
     /// Rows and columns of each array (default 128).
     pub array_dim: u32,
-    /// Dataflow of the arrays' folds (default `os`: one fill per output tile, K streamed, as
-    /// the authors' pipelined weight-stationary core times a GEMM; `ws` pays a weight tile's
-    /// fill on every fold).
+    /// How a GEMM is timed (default `pipelined`: the authors' pipelined weight-stationary
+    /// core; `fold`: SCALE-Sim folds with `dataflow`).
+    pub array_timing: ArrayTiming,
+    /// Dataflow of the arrays' folds when `array_timing` is `fold` (default `os`: one fill
+    /// per output tile, K streamed; `ws` pays a weight tile's fill on every fold).
     pub dataflow: Dataflow,
     /// Vector-unit lanes (default 1024 = 8 vector units × 128 lanes).
     pub vector_lanes: u64,
@@ -355,10 +373,10 @@ pub struct NpuPimConfig {
     /// Bytes one PIM column command (COMP) consumes per bank (default 32: 16 fp16
     /// multipliers per bank).
     pub pim_col_bytes: u64,
-    /// On-chip SRAM of the NPU, MB (default 134.218: the authors' 134218 KB scratchpad). In
-    /// `neupims` mode, when one layer's weights fit it, the sub-batches after the first reuse
-    /// the weights the first brought in (their FC layers run back to back around the other
-    /// sub-batch's attention) instead of reading them from HBM again.
+    /// On-chip SRAM of the NPU, MB (default 134.218: the authors' 134218 KB scratchpad). It
+    /// double-buffers a GEMM's tiles; nothing stays in it from one op to the next, so in
+    /// `neupims` mode every sub-batch reads its layer's weights from HBM (as the authors'
+    /// simulator does: every tile load is a DRAM read).
     pub sram_mb: f64,
     /// Sub-batches interleaved in `neupims` mode (default 2, as in the paper).
     pub sub_batches: u64,
@@ -383,6 +401,7 @@ impl Default for NpuPimConfig {
             gpu_preset: "a100_80gb".into(),
             arrays: 8,
             array_dim: 128,
+            array_timing: ArrayTiming::Pipelined,
             dataflow: Dataflow::Os,
             vector_lanes: 1024,
             freq_mhz: 1000.0,
@@ -523,8 +542,6 @@ pub struct NpuPim {
     pim_rows: Vec<u64>,
     /// Effective external bytes per cycle of the whole HBM (streaming reads, all channels).
     ext_bytes_per_cycle: f64,
-    /// Whether the sub-batches after the first find their layer's weights in SRAM.
-    reuse_weights: bool,
 }
 
 impl NpuPim {
@@ -552,31 +569,11 @@ impl NpuPim {
         let ext = stream_rows(&cfg.timing, banks, cols, SIM_ROWS, ColumnMode::External);
         let bytes = SIM_ROWS * cfg.banks * cfg.row_bytes;
         Ok(NpuPim {
-            reuse_weights: false,
             ext_bytes_per_cycle: bytes as f64 / ext.max(1) as f64 * cfg.channels as f64,
             array,
             pim_rows,
             cfg: cfg.clone(),
         })
-    }
-
-    /// The model for one step graph `w` (from [`step_workload`]): in `neupims` mode with
-    /// sub-batches, whether one layer's FC weights fit the SRAM (`sram_mb`), so that the
-    /// sub-batches after the first read none of them from HBM.
-    pub fn for_step(cfg: &NpuPimConfig, w: &Workload) -> Result<NpuPim, AccelError> {
-        let mut acc = NpuPim::new(cfg)?;
-        let layers = w.llm.as_ref().map_or(0, |i| i.layers);
-        let first: u64 = w
-            .graph
-            .node_weights()
-            .filter(|op| op.name.starts_with("sb0.") && matches!(op.kind, OpKind::Gemm(_)))
-            .map(|op| op.weight_elems() * op.dtype.bytes())
-            .sum();
-        acc.reuse_weights = cfg.mode == PimMode::Neupims
-            && first > 0
-            && layers > 0
-            && (first / layers) as f64 <= cfg.sram_mb * 1e6;
-        Ok(acc)
     }
 
     /// The config.
@@ -639,11 +636,28 @@ impl NpuPim {
         (bytes as f64 / self.ext_bytes_per_cycle).ceil() as u64
     }
 
+    /// Cycles of one GEMM view on the authors' pipelined weight-stationary core
+    /// ([`ArrayTiming::Pipelined`]).
+    fn pipelined_cycles(&self, g: &GemmView) -> u64 {
+        let d = u64::from(self.cfg.array_dim);
+        let per_tile = (d / u64::from(self.cfg.arrays)).max(1);
+        let stationary = g.groups * g.m.div_ceil(d) * g.k.div_ceil(d);
+        let streamed = g.n.div_ceil(d);
+        if stationary == 0 || streamed == 0 {
+            return 0;
+        }
+        stationary * (d + (streamed - 1) * per_tile) + 2 * d - 2 + per_tile
+    }
+
     fn npu_cost(&self, op: &Op) -> Cost {
         let arrays = u64::from(self.cfg.arrays);
+        let pipelined = self.cfg.array_timing == ArrayTiming::Pipelined;
         let compute: u64 = Self::npu_views(op)
             .iter()
             .map(|g| {
+                if pipelined {
+                    return self.pipelined_cycles(g);
+                }
                 // Split the groups across the arrays, or else the output columns.
                 let g = if g.groups >= arrays {
                     GemmView {
@@ -659,11 +673,7 @@ impl NpuPim {
                 Systolic::compute_cycles(&self.array.fold(&g))
             })
             .sum();
-        let mut bytes = op.bytes_read() + op.bytes_written();
-        let later_sub_batch = op.name.starts_with("sb") && !op.name.starts_with("sb0.");
-        if self.reuse_weights && later_sub_batch && matches!(op.kind, OpKind::Gemm(_)) {
-            bytes = bytes.saturating_sub(op.weight_elems_read() * op.dtype.bytes());
-        }
+        let bytes = op.bytes_read() + op.bytes_written();
         let mem = self.mem_cycles(bytes);
         let wb = op.dtype.bytes();
         Cost {
@@ -1029,7 +1039,7 @@ pub fn step_latency_s(
         return Ok(gpu(cfg)?.predict(&w));
     }
     let w = step_workload(cfg, step, dtype)?;
-    let acc = NpuPim::for_step(cfg, &w)?;
+    let acc = NpuPim::new(cfg)?;
     let m = pipeline::mapping(&w, &acc)?;
     let s = pipeline::schedule(&m, &acc)?;
     Ok(s.makespan.get() as f64 / (cfg.freq_mhz * 1e6))
@@ -1063,7 +1073,7 @@ pub fn evaluate(
         return run(w, &acc, config_hash, seed);
     };
     let graph = step_workload(cfg, step, dtype)?;
-    let report = run(&graph, &NpuPim::for_step(cfg, &graph)?, config_hash, seed)?;
+    let report = run(&graph, &NpuPim::new(cfg)?, config_hash, seed)?;
     let (prefill, decode, context) = step.serving_steps();
     let ttft = match step.phase {
         Phase::Prefill => report.latency_s,
