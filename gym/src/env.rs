@@ -1,14 +1,15 @@
 //! Environments: one step evaluates one design point.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use archsim_accelerators::config::{typed, SimConfig};
-use archsim_workloads::{Form, Workload};
 
-use crate::objective::{metrics, Constraint, Objective, Reward, Scorer, METRICS};
+use crate::evaluator::{ConfigForm, Evaluator, Serving, Simulation};
+use crate::objective::{Constraint, Objective, Reward, Scorer, METRICS};
 use crate::space::DesignSpace;
 use crate::GymError;
 
@@ -95,54 +96,44 @@ pub struct Evaluation {
     pub metrics: Result<Vec<f64>, String>,
 }
 
-/// A workload built once for every point of a problem.
-#[derive(Debug, Clone)]
-enum Built {
-    /// One op graph.
-    Graph(Box<Workload>),
-    /// Several networks run together (`tasks:`, e.g. on `kind: hetero`).
-    Tasks(Vec<Workload>),
-}
-
-/// A design problem: a base simulation config and a design space that varies it. Evaluating
-/// a point builds the varied config and runs the pipeline on the workload in its form (an op
-/// graph, several `tasks:` together, or a stream of `jobs:`); an op graph or a task list is
-/// built once when the space does not touch it. `Problem` is `Sync`, so optimizers evaluate
+/// A design problem: a base config and a design space that varies it. Evaluating a point
+/// builds the varied config and hands it to the problem's [`Evaluator`]: the simulation
+/// pipeline for a simulation config ([`Simulation`]: [`METRICS`]), a serving run for a
+/// serving config ([`Serving`]: [`SERVING_METRICS`](crate::SERVING_METRICS)), or any evaluator
+/// plugged in with [`Problem::with_evaluator`]. `Problem` is `Sync`, so optimizers evaluate
 /// batches in parallel.
 #[derive(Debug, Clone)]
 pub struct Problem {
     base: Value,
     space: DesignSpace,
-    workload: Option<Built>,
-    base_dir: PathBuf,
+    evaluator: Arc<dyn Evaluator>,
 }
 
 impl Problem {
-    /// A problem over `space` varying the simulation config `base` (which must be valid).
+    /// A problem over `space` varying `base` (which must be valid): a serving config (with a
+    /// `serving:` section) is evaluated by [`Serving`], any other by [`Simulation`].
     pub fn new(base: Value, space: DesignSpace, base_dir: &Path) -> Result<Problem, GymError> {
-        let bad = |key: &str, reason: String| GymError::InvalidConfig {
-            key: key.into(),
-            reason,
+        let evaluator: Arc<dyn Evaluator> = match ConfigForm::of(&base) {
+            ConfigForm::Serving => Arc::new(Serving::new(&base, base_dir)?),
+            ConfigForm::Simulation => {
+                Arc::new(Simulation::new(&base, base_dir, !space.touches_workload())?)
+            }
         };
-        let cfg = SimConfig::from_value(base.clone()).map_err(|(p, m)| bad(&p.join("."), m))?;
-        let built = |e: archsim_workloads::WorkloadError| bad("workload", e.to_string());
-        let workload = match cfg.workload.form() {
-            _ if space.touches_workload() => None,
-            Form::Graph => Some(Built::Graph(Box::new(
-                cfg.workload.build(base_dir).map_err(built)?,
-            ))),
-            Form::Tasks => Some(Built::Tasks(
-                cfg.workload.build_tasks(base_dir).map_err(built)?,
-            )),
-            // A job stream is drawn with the config's seed: built per point.
-            Form::Jobs => None,
-        };
-        Ok(Problem {
+        Ok(Problem::with_evaluator(base, space, evaluator))
+    }
+
+    /// A problem whose points `evaluator` evaluates (the config it receives is `base` with
+    /// the point's values set).
+    pub fn with_evaluator(
+        base: Value,
+        space: DesignSpace,
+        evaluator: Arc<dyn Evaluator>,
+    ) -> Problem {
+        Problem {
             base,
             space,
-            workload,
-            base_dir: base_dir.to_path_buf(),
-        })
+            evaluator,
+        }
     }
 
     /// The design space.
@@ -155,6 +146,22 @@ impl Problem {
         &self.base
     }
 
+    /// What evaluates a point.
+    pub fn evaluator(&self) -> &dyn Evaluator {
+        &*self.evaluator
+    }
+
+    /// The names of the metrics an evaluation returns, in order.
+    pub fn metric_names(&self) -> &'static [&'static str] {
+        self.evaluator.metrics()
+    }
+
+    /// Why an evaluated design misses a requirement its config states (a serving SLO), if it
+    /// does.
+    pub fn infeasible(&self, metrics: &[f64]) -> Option<String> {
+        self.evaluator.infeasible(metrics)
+    }
+
     /// Evaluates the design whose parameter values are `values`.
     pub fn evaluate_values(&self, values: &[Value]) -> Evaluation {
         let run = || -> Result<Vec<f64>, String> {
@@ -162,34 +169,7 @@ impl Problem {
                 .space
                 .apply(&self.base, values)
                 .map_err(|e| e.to_string())?;
-            let cfg = SimConfig::from_value(v).map_err(|(p, m)| format!("{}: {m}", p.join(".")))?;
-            let family = cfg.accelerator.family().map_err(|e| e.to_string())?;
-            let ctx = cfg.context("");
-            let dir = &self.base_dir;
-            let r = match (cfg.workload.form(), &self.workload) {
-                (Form::Graph, Some(Built::Graph(w))) => family.run_graph(w, &ctx),
-                (Form::Graph, _) => {
-                    let w = cfg.workload.build(dir).map_err(|e| e.to_string())?;
-                    family.run_graph(&w, &ctx)
-                }
-                (Form::Tasks, Some(Built::Tasks(ts))) => family.run_tasks(ts, &ctx),
-                (Form::Tasks, _) => {
-                    let ts = cfg.workload.build_tasks(dir).map_err(|e| e.to_string())?;
-                    family.run_tasks(&ts, &ctx)
-                }
-                (Form::Jobs, _) => {
-                    let jobs = cfg
-                        .workload
-                        .build_jobs(dir, cfg.seed)
-                        .map_err(|e| e.to_string())?;
-                    family.run_jobs(&jobs, &ctx)
-                }
-            }
-            .map_err(|e| e.to_string())?;
-            if !r.fits {
-                return Err(format!("infeasible: {}", r.why_not.join("; ")));
-            }
-            Ok(metrics(&r))
+            self.evaluator.evaluate(v)
         };
         Evaluation { metrics: run() }
     }
@@ -246,6 +226,12 @@ impl DseEnv {
                 "missing: an environment needs a `gym:` section".into(),
             )
         })?;
+        if ConfigForm::of(&Value::Object(base.clone())) == ConfigForm::Serving {
+            return Err(bad(
+                "serving",
+                "a design-space environment evaluates a chip; size a serving fleet with a `search:` section (archsim run) or archsim/Serving-v0".into(),
+            ));
+        }
         let raw: GymSection = typed(gym, &["gym"]).map_err(|(p, m)| bad(&p.join("."), m))?;
         let space = DesignSpace::from_map("gym.space", &raw.space)?;
         let scorer = Scorer::new("gym", raw.objectives, raw.constraints, raw.reward)?;
