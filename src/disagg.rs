@@ -27,7 +27,13 @@ pub struct DisaggStudy {
     /// Replicas co-located; the disaggregated fleet splits the same number.
     pub replicas: u32,
     /// Prefill replicas of the disaggregated fleet (the rest decode).
-    pub prefill_replicas: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefill_replicas: Option<u32>,
+    /// Several splits to compare (prefill replicas of each disaggregated fleet; overrides
+    /// `prefill_replicas`). Per rate the best of them is what DistServe's placement search
+    /// would pick.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prefill_splits: Vec<u32>,
     /// The prefill → decode link, GB/s.
     pub link_gb_s: f64,
     /// Arrival rates to evaluate, requests/s.
@@ -89,36 +95,80 @@ fn cfg(s: &DisaggStudy, pools: Value) -> Result<ServingConfig, String> {
     Ok(c)
 }
 
-/// Runs the study.
-pub fn run(f: &DisaggFile, base: &Path) -> Result<Vec<Row>, String> {
-    let s = &f.study;
-    if s.prefill_replicas == 0 || s.prefill_replicas >= s.replicas {
-        return Err("study.prefill_replicas: must be between 1 and replicas - 1".into());
+/// Where the best disaggregated split's goodput crosses the co-located fleet's.
+#[derive(Debug, Clone, Serialize)]
+pub struct Crossover {
+    /// The rate, requests/s, interpolated linearly between the two evaluated rates around it.
+    pub rate_rps: f64,
+    /// Which fleet has the higher goodput above this rate.
+    pub above: String,
+}
+
+/// The study's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct DisaggResult {
+    /// Every fleet at every rate (`best split` rows: per rate the split of highest goodput).
+    pub rows: Vec<Row>,
+    /// Crossovers of the best split's goodput with the co-located fleet's.
+    pub crossovers: Vec<Crossover>,
+    /// Per fleet, the highest evaluated rate with at least 90% of requests within the SLO
+    /// (DistServe's goodput definition; 0 when none).
+    pub rate_at_90pct_rps: Vec<(String, f64)>,
+}
+
+/// The splits the study compares.
+fn splits(s: &DisaggStudy) -> Result<Vec<u32>, String> {
+    let v = if s.prefill_splits.is_empty() {
+        s.prefill_replicas.into_iter().collect::<Vec<_>>()
+    } else {
+        s.prefill_splits.clone()
+    };
+    if v.is_empty() {
+        return Err("study.prefill_splits: give the prefill replicas of the disaggregated fleet (prefill_replicas or prefill_splits)".into());
     }
+    if let Some(p) = v.iter().find(|&&p| p == 0 || p >= s.replicas) {
+        return Err(format!(
+            "study.prefill_splits: {p} prefill replicas of {}: must be between 1 and replicas - 1",
+            s.replicas
+        ));
+    }
+    Ok(v)
+}
+
+/// The name of a disaggregated fleet with `p` prefill replicas of `n`.
+fn split_name(p: u32, n: u32) -> String {
+    format!("disaggregated {p}P+{}D", n - p)
+}
+
+/// Runs the study.
+pub fn run(f: &DisaggFile, base: &Path) -> Result<DisaggResult, String> {
+    let s = &f.study;
+    let splits = splits(s)?;
     let acc = Value::Object(s.accelerator.clone());
-    let fleets = [
-        (
-            "colocated",
-            json!([{"accelerator": acc, "count": s.replicas, "name": "colocated"}]),
-        ),
-        (
-            "disaggregated",
+    let mut fleets = vec![(
+        "colocated".to_string(),
+        json!([{"accelerator": acc, "count": s.replicas, "name": "colocated"}]),
+    )];
+    for &p in &splits {
+        fleets.push((
+            split_name(p, s.replicas),
             json!([
-                {"accelerator": acc, "count": s.prefill_replicas, "role": "prefill", "name": "prefill"},
-                {"accelerator": acc, "count": s.replicas - s.prefill_replicas, "role": "decode", "name": "decode"}
+                {"accelerator": acc, "count": p, "role": "prefill", "name": "prefill"},
+                {"accelerator": acc, "count": s.replicas - p, "role": "decode", "name": "decode"}
             ]),
-        ),
-    ];
+        ));
+    }
+    let cache = archsim_serving::PoolCache::default();
     let mut rows = Vec::new();
     for (name, pools) in fleets {
         let c = cfg(s, pools)?;
-        let fleet =
-            Fleet::build(&c, &f.workload, s.seed, base, false).map_err(|e| e.to_string())?;
+        let fleet = Fleet::build_cached(&c, &f.workload, s.seed, base, false, Some(&cache))
+            .map_err(|e| e.to_string())?;
         for &rate in &s.rates_rps {
             let r = evaluate_rate(&fleet, &c, s.seed, base, Some(rate), None)
                 .map_err(|e| e.to_string())?;
             rows.push(Row {
-                fleet: name.into(),
+                fleet: name.clone(),
                 rate_rps: rate,
                 slo_attainment: r.slo_attainment,
                 goodput_rps: r.goodput_rps,
@@ -127,10 +177,78 @@ pub fn run(f: &DisaggFile, base: &Path) -> Result<Vec<Row>, String> {
             });
         }
     }
-    Ok(rows)
+    // Per rate, the split of highest goodput (the first of equals).
+    let mut best = Vec::new();
+    for &rate in &s.rates_rps {
+        let b = rows
+            .iter()
+            .filter(|r| r.fleet != "colocated" && r.rate_rps == rate)
+            .fold(None::<&Row>, |acc, r| match acc {
+                Some(a) if a.goodput_rps >= r.goodput_rps => Some(a),
+                _ => Some(r),
+            });
+        if let Some(b) = b {
+            best.push(Row {
+                fleet: format!(
+                    "best split ({})",
+                    b.fleet.trim_start_matches("disaggregated ")
+                ),
+                ..b.clone()
+            });
+        }
+    }
+    let coloc: Vec<&Row> = rows.iter().filter(|r| r.fleet == "colocated").collect();
+    let mut crossovers = Vec::new();
+    let diff: Vec<(f64, f64)> = coloc
+        .iter()
+        .zip(&best)
+        .map(|(c, b)| (c.rate_rps, b.goodput_rps - c.goodput_rps))
+        .collect();
+    for w in diff.windows(2) {
+        let ((r0, d0), (r1, d1)) = (w[0], w[1]);
+        if d0 != 0.0 && d1 != 0.0 && (d0 > 0.0) != (d1 > 0.0) {
+            crossovers.push(Crossover {
+                rate_rps: r0 + (r1 - r0) * d0.abs() / (d0.abs() + d1.abs()),
+                above: if d1 > 0.0 {
+                    "disaggregated".into()
+                } else {
+                    "colocated".into()
+                },
+            });
+        }
+    }
+    rows.extend(best);
+    let mut names: Vec<String> = Vec::new();
+    for r in &rows {
+        let n = if r.fleet.starts_with("best split") {
+            "best split".to_string()
+        } else {
+            r.fleet.clone()
+        };
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    let rate_at_90pct_rps = names
+        .into_iter()
+        .map(|n| {
+            let top = rows
+                .iter()
+                .filter(|r| r.fleet.starts_with(&n) && r.slo_attainment >= 0.9)
+                .map(|r| r.rate_rps)
+                .fold(0.0, f64::max);
+            (n, top)
+        })
+        .collect();
+    Ok(DisaggResult {
+        rows,
+        crossovers,
+        rate_at_90pct_rps,
+    })
 }
 
-fn write(rows: &[Row], dir: &Path) -> Result<(), String> {
+fn write(res: &DisaggResult, dir: &Path) -> Result<(), String> {
+    let rows = &res.rows;
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     let mut csv = String::from("fleet,rate_rps,slo_attainment,goodput_rps,ttft_p90_s,tpot_p99_s\n");
     for r in rows {
@@ -140,8 +258,20 @@ fn write(rows: &[Row], dir: &Path) -> Result<(), String> {
         );
     }
     std::fs::write(dir.join("results.csv"), csv).map_err(|e| e.to_string())?;
+    let mut csv = String::from("crossover_rate_rps,higher_goodput_above\n");
+    for c in &res.crossovers {
+        csv += &format!("{:.3},{}\n", c.rate_rps, c.above);
+    }
+    std::fs::write(dir.join("crossover.csv"), csv).map_err(|e| e.to_string())?;
+    // The fleets themselves (the best-split rows repeat one of them per rate).
+    let mut names: Vec<&str> = Vec::new();
+    for r in rows.iter().filter(|r| !r.fleet.starts_with("best split")) {
+        if !names.contains(&r.fleet.as_str()) {
+            names.push(&r.fleet);
+        }
+    }
     let curves = |f: &dyn Fn(&Row) -> f64| -> Vec<crate::plot::Curve> {
-        ["colocated", "disaggregated"]
+        let mut c: Vec<crate::plot::Curve> = names
             .iter()
             .map(|n| {
                 (
@@ -152,11 +282,32 @@ fn write(rows: &[Row], dir: &Path) -> Result<(), String> {
                         .collect(),
                 )
             })
-            .collect()
+            .collect();
+        // Each crossover as a vertical line over the curves' positive range.
+        let ys = c.iter().flat_map(|c| c.1.iter().map(|p| p.1));
+        let (lo, hi) = ys.fold((f64::MAX, 0.0f64), |(lo, hi), y| {
+            (if y > 0.0 { lo.min(y) } else { lo }, hi.max(y))
+        });
+        if lo < f64::MAX {
+            for x in &res.crossovers {
+                c.push((
+                    format!("crossover {:.1} req/s", x.rate_rps),
+                    vec![(x.rate_rps, lo), (x.rate_rps, hi)],
+                ));
+            }
+        }
+        c
+    };
+    let title = |what: &str| {
+        if res.crossovers.is_empty() {
+            format!("{what}: disaggregated splits vs co-located, same GPUs (no crossover)")
+        } else {
+            format!("{what}: disaggregated splits vs co-located, same GPUs")
+        }
     };
     crate::plot::lines(
         &curves(&|r| r.slo_attainment * 100.0),
-        "SLO attainment: prefill/decode disaggregated vs co-located, same GPUs",
+        &title("SLO attainment"),
         "arrival rate (requests/s)",
         "requests meeting the TTFT and TPOT SLO (%)",
         dir,
@@ -164,7 +315,7 @@ fn write(rows: &[Row], dir: &Path) -> Result<(), String> {
     )?;
     crate::plot::lines(
         &curves(&|r| r.goodput_rps),
-        "goodput: prefill/decode disaggregated vs co-located, same GPUs",
+        &title("goodput"),
         "arrival rate (requests/s)",
         "goodput (requests/s meeting the SLO)",
         dir,
@@ -176,13 +327,13 @@ fn write(rows: &[Row], dir: &Path) -> Result<(), String> {
 pub fn run_cli(inv: &StudyRun<'_>) -> Result<crate::studies::StudyOutput, Error> {
     let bad = |message: String| inv.error(message);
     let f: DisaggFile = inv.typed()?;
-    let rows = run(&f, inv.base).map_err(bad)?;
-    write(&rows, &inv.dir).map_err(|message| Error::Io {
+    let res = run(&f, inv.base).map_err(bad)?;
+    write(&res, &inv.dir).map_err(|message| Error::Io {
         path: inv.dir.display().to_string(),
         message,
     })?;
     let mut text = String::new();
-    for r in &rows {
+    for r in &res.rows {
         text += &format!(
             "{:<14} {:>6.2} req/s  attainment {:>5.1}%  goodput {:>6.2} req/s  TTFT p90 {:.3} s  TPOT p99 {:.4} s\n",
             r.fleet,
@@ -193,11 +344,24 @@ pub fn run_cli(inv: &StudyRun<'_>) -> Result<crate::studies::StudyOutput, Error>
             r.tpot_p99_s
         );
     }
+    for (n, r) in &res.rate_at_90pct_rps {
+        text += &format!("{n:<24} highest rate with >= 90% within the SLO: {r} req/s\n");
+    }
+    if res.crossovers.is_empty() {
+        text += "no crossover: one fleet has the higher goodput at every rate (or they tie)\n";
+    }
+    for c in &res.crossovers {
+        text += &format!(
+            "crossover at {:.2} req/s: {} has the higher goodput above it\n",
+            c.rate_rps, c.above
+        );
+    }
     Ok(crate::studies::StudyOutput {
-        json: serde_json::to_value(&rows).unwrap_or_default(),
+        json: serde_json::to_value(&res).unwrap_or_default(),
         text,
         files: [
             "results.csv",
+            "crossover.csv",
             "attainment_vs_rate.png",
             "attainment_vs_rate.svg",
             "goodput_vs_rate.png",

@@ -145,7 +145,15 @@ pub fn run_any(
     }
     // A serving config (`serving:` section): its report.
     if doc.as_ref().is_some_and(serving::is_serving) && form != Some("sweep") {
-        let f = serving::load(text, file, overrides)?;
+        let (f, search) = serving::load_search(text, file, overrides)?;
+        if let Some(search) = search {
+            let doc = serde_json::to_value(&f).map_err(|e| io(Path::new(file), &e))?;
+            let result = search::run_value(doc.clone(), &search, base_dir)?;
+            if let Some(d) = dir {
+                search::write_value(&doc, &search, &result, d)?;
+            }
+            return serde_json::to_value(&result).map_err(|e| io(Path::new(file), &e));
+        }
         let served = serving::run(&f, base_dir)
             .map_err(|e| serving::config_error(text, file, overrides, e))?;
         if let Some(d) = dir {

@@ -424,7 +424,15 @@ fn run(
                     message: "this file is a sweep: run it with `archsim sweep FILE`".into(),
                 }));
             }
-            let f = archsim::serving::load(&text, &file, set)?;
+            let (f, search) = archsim::serving::load_search(&text, &file, set)?;
+            if let Some(search) = search {
+                // A fleet search: the serving config is the base the search varies.
+                let doc = serde_json::to_value(&f).expect("a serving config serializes");
+                let result = archsim::search::run_value(doc.clone(), &search, &base)?;
+                let dir = out.unwrap_or_else(|| output::default_dir(&name, set));
+                let files = archsim::search::write_value(&doc, &search, &result, &dir)?;
+                return print_search(&search, &result, &files, &dir, json);
+            }
             let served = archsim::serving::run(&f, &base)
                 .map_err(|e| archsim::serving::config_error(&text, &file, set, e))?;
             let dir = out.unwrap_or_else(|| output::default_dir(&name, set));
@@ -487,20 +495,7 @@ fn run(
     if let Some(search) = search {
         let result = archsim::search::run(&cfg, &search, &base)?;
         let files = archsim::search::write(&cfg, &search, &result, &dir)?;
-        if json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&result).expect("results serialize")
-            );
-            eprintln!("wrote {}", dir.display());
-            return Ok(());
-        }
-        print!("{}", archsim::search::summary(&search, &result));
-        println!("wrote:");
-        for f in files {
-            println!("  {}", f.display());
-        }
-        return Ok(());
+        return print_search(&search, &result, &files, &dir, json);
     }
 
     if cfg.workload.is_jobs() {
@@ -784,4 +779,29 @@ fn list(what: Option<&str>) {
             println!("  {:<16} {}", st.kind, st.about);
         }
     }
+}
+
+/// What `archsim run` prints of a finished search: the result JSON (`--json`), or the summary
+/// and the files written.
+fn print_search(
+    search: &archsim::agents::SearchConfig,
+    result: &archsim::agents::SearchResult,
+    files: &[PathBuf],
+    dir: &Path,
+    json: bool,
+) -> Result<(), Error> {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(result).expect("results serialize")
+        );
+        eprintln!("wrote {}", dir.display());
+        return Ok(());
+    }
+    print!("{}", archsim::search::summary(search, result));
+    println!("wrote:");
+    for f in files {
+        println!("  {}", f.display());
+    }
+    Ok(())
 }

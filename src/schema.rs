@@ -157,6 +157,8 @@ enum ConfigFile {
     Sweep(Box<SweepFile>),
     /// An LLM serving simulation (`workload: {llm: ...}` + `serving:`).
     Serving(Box<crate::serving::ServingFile>),
+    /// A fleet search: a serving config and the `search:` section that sizes its fleet.
+    ServingSearch(Box<ServingSearchFile>),
     /// The Mélange study (`study: {kind: melange, ...}` + `workload: {llm: ...}`).
     Melange(Box<crate::melange::MelangeFile>),
     /// The disaggregation study (`study: {kind: disaggregation, ...}` + `workload: {llm: ...}`).
@@ -188,6 +190,25 @@ struct SimulationFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "GymSectionSchema")]
     gym: Option<GymSectionSchema>,
+}
+
+/// A serving config with a `search:` section (a fleet search, `archsim run`).
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ServingSearchFile {
+    /// The model served: an `llm:` workload.
+    workload: WorkloadConfig,
+    /// Traffic, pools, scheduler, router, SLO, KV cache.
+    #[schemars(with = "archsim_serving::ServingConfig")]
+    serving: archsim_serving::ServingConfig,
+    /// Seed of every random choice (default 0).
+    #[serde(default)]
+    seed: u64,
+    /// The fleet search: its space varies the serving config, its objectives and constraints
+    /// name serving metrics.
+    #[schemars(with = "archsim_agents::SearchConfig")]
+    search: archsim_agents::SearchConfig,
 }
 
 /// A sweep file: a simulation config (that may leave out what the sweep sets) and `sweep:`.

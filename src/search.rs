@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use serde_json::Value;
 
 use archsim_agents::{run_search, HistoryRow, Point, SearchConfig, SearchResult};
-use archsim_gym::{DesignSpace, Problem, METRICS};
+use archsim_gym::{ConfigForm, DesignSpace, Problem};
 
 use crate::{Config, Error};
 
@@ -31,8 +31,13 @@ fn bad(e: impl std::fmt::Display) -> Error {
 
 /// The problem a search config describes: the base config varied by `search.space`.
 pub fn problem(cfg: &Config, search: &SearchConfig, base_dir: &Path) -> Result<Problem, Error> {
+    problem_of(serde_json::to_value(cfg).map_err(bad)?, search, base_dir)
+}
+
+/// The problem of a search over any base config (a simulation config, or a serving config
+/// whose fleet the search sizes), as `serde_json::to_value` of the loaded config gives it.
+pub fn problem_of(base: Value, search: &SearchConfig, base_dir: &Path) -> Result<Problem, Error> {
     let space = DesignSpace::from_map("search.space", &search.space).map_err(bad)?;
-    let base = serde_json::to_value(cfg).map_err(bad)?;
     Problem::new(base, space, base_dir).map_err(bad)
 }
 
@@ -55,7 +60,8 @@ pub const MAX_BATCH: usize = 1_000_000;
 /// The columns of a batch evaluation, one entry per point in the batch's order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchColumns {
-    /// Every metric of [`METRICS`], by name (NaN where the point was not evaluated).
+    /// Every metric of the problem ([`archsim_gym::METRICS`] for a simulation,
+    /// [`archsim_gym::SERVING_METRICS`] for a serving config), by name (NaN where the point was not evaluated).
     pub metrics: Vec<(&'static str, Vec<f64>)>,
     /// Evaluated, fitting the device, and within every constraint of `search.constraints`.
     pub feasible: Vec<bool>,
@@ -74,7 +80,8 @@ pub enum BatchPoint {
 }
 
 /// Evaluates `points` of the search problem in parallel (rayon) and returns the columns: every
-/// metric, feasibility (constraints included) and the reason. A point that cannot be
+/// metric, feasibility (constraints and the config's own requirements, a serving SLO,
+/// included) and the reason. A point that cannot be
 /// evaluated — an impossible design, a value outside its domain — is an infeasible row with its
 /// reason; only the problem itself (the config) is an error.
 pub fn evaluate_batch(
@@ -106,20 +113,22 @@ pub fn evaluate_batch(
             Err(e) => return (None, Some(e)),
         };
         // A design outside the constraints keeps its metrics and is marked infeasible.
-        let broken: Vec<String> = search
-            .constraints
-            .iter()
-            .filter_map(|c| {
-                let k = METRICS.iter().position(|n| *n == c.metric)?;
+        let names = problem.metric_names();
+        let broken: Vec<String> = problem
+            .infeasible(&m)
+            .into_iter()
+            .chain(search.constraints.iter().filter_map(|c| {
+                let k = names.iter().position(|n| *n == c.metric)?;
                 (c.violation(m[k]) > 0.0).then(|| format!("violates {} ({})", c.describe(), m[k]))
-            })
+            }))
             .collect();
         let why = (!broken.is_empty()).then(|| broken.join("; "));
         (Some(m), why)
     };
     let results: Vec<(Option<Vec<f64>>, Option<String>)> = points.par_iter().map(one).collect();
     let mut cols = BatchColumns {
-        metrics: METRICS
+        metrics: problem
+            .metric_names()
             .iter()
             .map(|&n| (n, Vec::with_capacity(points.len())))
             .collect(),
@@ -138,7 +147,17 @@ pub fn evaluate_batch(
 
 /// Runs the search with a progress bar on stderr.
 pub fn run(cfg: &Config, search: &SearchConfig, base_dir: &Path) -> Result<SearchResult, Error> {
-    let problem = problem(cfg, search, base_dir)?;
+    run_value(serde_json::to_value(cfg).map_err(bad)?, search, base_dir)
+}
+
+/// [`run`] on any base config ([`problem_of`]): a simulation config, or a serving config
+/// whose fleet the search sizes.
+pub fn run_value(
+    base: Value,
+    search: &SearchConfig,
+    base_dir: &Path,
+) -> Result<SearchResult, Error> {
+    let problem = problem_of(base, search, base_dir)?;
     let bar = indicatif::ProgressBar::new(search.budget as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -169,9 +188,25 @@ pub fn write(
     result: &SearchResult,
     dir: &Path,
 ) -> Result<Vec<PathBuf>, Error> {
+    write_value(
+        &serde_json::to_value(cfg).map_err(bad)?,
+        search,
+        result,
+        dir,
+    )
+}
+
+/// [`write`] for any base config (a serving config's search too): `history.csv` has a column
+/// per metric of the base's form ([`ConfigForm::metrics`]).
+pub fn write_value(
+    base: &Value,
+    search: &SearchConfig,
+    result: &SearchResult,
+    dir: &Path,
+) -> Result<Vec<PathBuf>, Error> {
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let mut files = Vec::new();
-    let mut resolved = serde_json::to_value(cfg).map_err(bad)?;
+    let mut resolved = base.clone();
     if let Value::Object(m) = &mut resolved {
         m.insert("search".into(), serde_json::to_value(search).map_err(bad)?);
     }
@@ -188,7 +223,7 @@ pub fn write(
     std::fs::write(&p, json).map_err(|e| io(&p, e))?;
     files.push(p);
     let p = dir.join("history.csv");
-    write_history(search, result, &p)?;
+    write_history(ConfigForm::of(base).metrics(), search, result, &p)?;
     files.push(p);
     best_so_far_plot(result, dir).map_err(|e| io(dir, e))?;
     files.push(dir.join("best_so_far.png"));
@@ -296,6 +331,27 @@ pub fn metric_text(metric: &str, value: f64) -> String {
         "ttft_s" => format!("TTFT {}", eng(value, "s")),
         "tpot_s" => format!("TPOT {}", eng(value, "s")),
         "decode_tokens_per_s" => format!("decode {} tokens/s", four(value)),
+        "cost_per_hour" => format!("cost ${}/h", four(value)),
+        "cost_per_mtok" => format!("${} per M output tokens", four(value)),
+        "slo_attainment" => format!("SLO attainment {:.1} %", value * 100.0),
+        "slo_met" => (if value >= 0.5 {
+            "meets the SLO"
+        } else {
+            "misses the SLO"
+        })
+        .into(),
+        "goodput_rps" => format!("goodput {} req/s", four(value)),
+        "throughput_rps" => format!("throughput {} req/s", four(value)),
+        "tokens_per_s" => format!("{} output tokens/s", four(value)),
+        "preemptions" => format!("{value} preemptions"),
+        "replicas" => format!("{value} replicas"),
+        "devices" => format!("{value} devices"),
+        m if m.ends_with("_s")
+            && (m.starts_with("ttft_") || m.starts_with("tpot_") || m.starts_with("e2e_")) =>
+        {
+            let (what, q) = m.trim_end_matches("_s").split_once('_').unwrap_or((m, ""));
+            format!("{} {q} {}", what.to_uppercase(), eng(value, "s"))
+        }
         other => format!("{other} {value}"),
     }
 }
@@ -402,12 +458,17 @@ pub fn summary(search: &SearchConfig, r: &SearchResult) -> String {
     out
 }
 
-fn write_history(search: &SearchConfig, r: &SearchResult, path: &Path) -> Result<(), Error> {
+fn write_history(
+    names: &[&str],
+    search: &SearchConfig,
+    r: &SearchResult,
+    path: &Path,
+) -> Result<(), Error> {
     let mut w = csv::Writer::from_path(path).map_err(|e| io(path, e))?;
     let params: Vec<&String> = search.space.keys().collect();
     let mut header = vec!["eval".to_string()];
     header.extend(params.iter().map(|p| p.to_string()));
-    header.extend(METRICS.iter().map(|m| m.to_string()));
+    header.extend(names.iter().map(|m| m.to_string()));
     header.extend(["feasible", "cost", "reason"].map(String::from));
     w.write_record(&header).map_err(|e| io(path, e))?;
     for h in &r.history {
@@ -418,7 +479,7 @@ fn write_history(search: &SearchConfig, r: &SearchResult, path: &Path) -> Result
                 .map(|p| h.point.get(*p).map_or_else(String::new, value_str)),
         );
         row.extend(
-            METRICS
+            names
                 .iter()
                 .map(|m| h.metrics.get(*m).map_or_else(String::new, value_str)),
         );
@@ -494,6 +555,7 @@ fn pareto_plot(search: &SearchConfig, r: &SearchResult, dir: &Path) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+    use archsim_gym::{METRICS, SERVING_METRICS};
 
     #[test]
     fn engineering_notation_has_four_digits_and_a_prefix() {
@@ -521,7 +583,7 @@ mod tests {
             "decode 1234 tokens/s"
         );
         // Every metric a search can name has its unit.
-        for m in METRICS {
+        for m in METRICS.iter().chain(SERVING_METRICS) {
             assert_ne!(metric_text(m, 1.0), format!("{m} 1"), "{m} has no unit");
         }
     }

@@ -4,29 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use archsim_serving::{Served, ServingConfig, ServingError};
-use archsim_workloads::WorkloadConfig;
+use archsim_serving::{Served, ServingError};
 
 use crate::{ConfigError, Error};
 
-/// A serving config file: the model, the `serving:` section and the seed.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ServingFile {
-    /// The model served: an `llm:` workload (its phase, batch and lengths come from the
-    /// traffic; `dtype`, `framework` and the `llm:` keys such as `layers` apply).
-    pub workload: WorkloadConfig,
-    /// Traffic, pools, scheduler, router, SLO, KV cache.
-    pub serving: ServingConfig,
-    /// Seed of every random choice (default 0; `serving.traffic.seed` overrides it for the
-    /// traffic).
-    #[serde(default)]
-    pub seed: u64,
-}
+pub use archsim_serving::ServingFile;
 
 /// True when a parsed config document is a serving config.
 pub fn is_serving(doc: &Value) -> bool {
@@ -77,8 +61,23 @@ pub fn config_error(text: &str, file: &str, overrides: &[String], e: ServingErro
     }
 }
 
-/// Parses a serving config (`--set` overrides applied) and checks its values.
+/// Parses a serving config (`--set` overrides applied) and checks its values. A `search:`
+/// section is left out ([`load_search`] reads it).
 pub fn load(text: &str, file: &str, overrides: &[String]) -> Result<ServingFile, ConfigError> {
+    load_search(text, file, overrides).map(|(f, _)| f)
+}
+
+/// Parses a serving config and its `search:` section, if any: a fleet search whose space
+/// varies the serving config (`serving.pools[0].count`, `serving.pools[1].tp`,
+/// `serving.scheduler.max_batch`, `serving.pools[0].accelerator.preset`, ...) and whose
+/// objectives and constraints name serving metrics
+/// ([`SERVING_METRICS`](archsim_gym::SERVING_METRICS)). The section is checked whole, against
+/// the config it varies, before anything runs.
+pub fn load_search(
+    text: &str,
+    file: &str,
+    overrides: &[String],
+) -> Result<(ServingFile, Option<archsim_agents::SearchConfig>), ConfigError> {
     let mut value: Value = serde_saphyr::from_str(text).map_err(|e| ConfigError {
         file: file.to_string(),
         location: e.location().map(|l| (l.line(), l.column())),
@@ -88,8 +87,10 @@ pub fn load(text: &str, file: &str, overrides: &[String]) -> Result<ServingFile,
     })?;
     crate::config::apply_overrides(&mut value, file, overrides)?;
     // A `sweep:` section is read by `archsim sweep` (each point is this config with overrides).
+    let mut search = None;
     if let Some(m) = value.as_object_mut() {
         m.remove("sweep");
+        search = m.remove("search").filter(|v| !v.is_null());
     }
     let f: ServingFile = archsim_accelerators::config::typed(value, &[]).map_err(|(path, m)| {
         let mut e = located(text, file, overrides, path.join("."), m.clone());
@@ -111,7 +112,24 @@ pub fn load(text: &str, file: &str, overrides: &[String]) -> Result<ServingFile,
             "a serving config serves an `llm:` model: give `workload: {llm: {model: ...}}`".into(),
         ));
     }
-    Ok(f)
+    let Some(search) = search else {
+        return Ok((f, None));
+    };
+    let search: archsim_agents::SearchConfig =
+        archsim_accelerators::config::typed(search, &["search"]).map_err(|(path, m)| {
+            let mut e = located(text, file, overrides, path.join("."), m.clone());
+            if m.starts_with("unknown field") && e.from_override.is_none() {
+                e.location = crate::config::locate_field(text, &path);
+            }
+            e
+        })?;
+    let base = serde_json::to_value(&f)
+        .map_err(|e| located(text, file, overrides, String::new(), e.to_string()))?;
+    search.validate(&base).map_err(|e| {
+        let (key, message) = e.key_and_reason();
+        located(text, file, overrides, key, message)
+    })?;
+    Ok((f, Some(search)))
 }
 
 /// Runs a loaded serving config.

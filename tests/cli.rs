@@ -2476,3 +2476,145 @@ fn sweeps_run_serving_configs() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("run it with `archsim sweep FILE`"));
 }
+
+/// A serving config with a `search:` section: the agents size the fleet through the serving
+/// evaluator, and the cheapest fleet they find meets the SLO and costs no more than a plain
+/// hand-picked feasible fleet (Mélange's best single type at this load: two A100s).
+#[test]
+fn a_fleet_search_finds_a_fleet_within_the_slo_no_costlier_than_a_hand_picked_one() {
+    let dir = tmp("serving_fleet");
+    let text = std::fs::read_to_string(root().join("configs/search/serving_fleet.yaml")).unwrap();
+    // Fast: one batch size (each device type is priced once) and fewer requests.
+    let fast = text.replace("{ordinal: [64, 128, 256]}", "{ordinal: [256]}");
+    let cfg = write_cfg(&dir, &fast);
+    let sub = |name: &str| {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    };
+    let small = ["serving.traffic.requests=400", "search.budget=24"];
+    let search = |out: &str| {
+        let mut args = vec!["run", &cfg, "--json", "--out"];
+        let o = dir.join(out);
+        args.push(o.to_str().unwrap());
+        for s in &small {
+            args.extend(["--set", s]);
+        }
+        let o = archsim(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        o.stdout
+    };
+    let a = search("a");
+    let r: serde_json::Value = serde_json::from_slice(&a).unwrap();
+    let best = &r["best"];
+    assert_eq!(best["metrics"]["slo_met"], 1, "{best}");
+    let best_cost = best["metrics"]["cost_per_hour"].as_f64().unwrap();
+    // Infeasible fleets keep their metrics and say which bound they miss.
+    let history = r["history"].as_array().unwrap();
+    assert_eq!(history.len(), 24);
+    let missed = history
+        .iter()
+        .find(|h| h["feasible"] == false)
+        .expect("some fleet misses the SLO");
+    assert!(
+        missed["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("misses the SLO: "),
+        "{missed}"
+    );
+    assert!(missed["metrics"]["ttft_p90_s"].as_f64().is_some());
+    // The hand-picked fleet: the same config without the search, two A100s only.
+    let plain = text.split("search:\n").next().unwrap();
+    let plain_cfg = write_cfg(&sub("plain"), plain);
+    let o = archsim(&[
+        "run",
+        &plain_cfg,
+        "--json",
+        "--set",
+        small[0],
+        "--set",
+        "serving.pools[0].count=0",
+        "--set",
+        "serving.pools[1].count=2",
+        "--set",
+        "serving.pools[2].count=0",
+        "--out",
+        dir.join("plain_out").to_str().unwrap(),
+    ]);
+    // A count of 0 leaves a pool out in a search only; a plain run needs at least one.
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("serving.pools.0.count: must be at least 1")
+    );
+    let two_a100 = plain.replace(
+        "    - {name: l4, accelerator: {kind: gpu, preset: l4}, count: 4, cost_per_hour: 0.70}\n",
+        "",
+    );
+    let two_a100 = two_a100.replace(
+        "    - {name: h100, accelerator: {kind: gpu, preset: h100_sxm}, count: 1, cost_per_hour: 7.52}\n",
+        "",
+    );
+    let hand = write_cfg(&sub("hand"), &two_a100);
+    let o = archsim(&[
+        "run",
+        &hand,
+        "--json",
+        "--set",
+        small[0],
+        "--set",
+        "serving.pools[0].count=2",
+        "--set",
+        "serving.scheduler.max_batch=256",
+        "--out",
+        dir.join("hand_out").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let h: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(h["slo_met"], true, "the hand-picked fleet is feasible");
+    let hand_cost = h["cost_per_hour"].as_f64().unwrap();
+    assert!(
+        best_cost <= hand_cost,
+        "search best ${best_cost}/h vs hand-picked ${hand_cost}/h"
+    );
+    // Written like any search; the same seed gives the same bytes.
+    for f in [
+        "report.json",
+        "history.csv",
+        "best_so_far.png",
+        "config.yaml",
+    ] {
+        assert!(dir.join("a").join(f).exists(), "{f}");
+    }
+    let header = std::fs::read_to_string(dir.join("a/history.csv")).unwrap();
+    assert!(header
+        .lines()
+        .next()
+        .unwrap()
+        .contains(",cost_per_hour,cost_per_mtok,slo_attainment,"));
+    assert_eq!(a, search("b"));
+    // A bad search names its key.
+    for (from, to, want) in [
+        (
+            "objectives: [{metric: cost_per_hour}]",
+            "objectives: [{metric: latency_s}]",
+            "search.objectives.0.metric: unknown metric `latency_s`; metrics: cost_per_hour,",
+        ),
+        (
+            "    serving.scheduler.max_batch: {ordinal: [64, 128, 256]}\n",
+            "    serving.slo.ttft_p90_s: {ordinal: [1.0, 2.0]}\n",
+            "search.space.serving.slo.ttft_p90_s: the SLO is the requirement every fleet must meet",
+        ),
+        (
+            "serving.pools[2].count",
+            "serving.pools[2].cuont",
+            "search.space.serving.pools[2].cuont: unknown field `cuont`",
+        ),
+    ] {
+        let bad = write_cfg(&sub("bad"), &text.replace(from, to));
+        let o = archsim(&["run", &bad]);
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{e}");
+        assert!(e.contains(want), "{e:?} lacks {want:?}");
+    }
+}

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use archsim_gym::objective::{dominates, Goal, Scorer};
-use archsim_gym::{Constraint, DesignSpace, GymError, Objective, Problem, Reward, METRICS};
+use archsim_gym::{ConfigForm, Constraint, DesignSpace, GymError, Objective, Problem, Reward};
 
 use crate::{build_agent, AgentConfig, AgentError, Observation, Point};
 
@@ -130,7 +130,9 @@ impl SearchConfig {
     /// gives it): the budget (1 to [`MAX_BUDGET`]) and the batch; the space — well-formed
     /// domains, and every path a key of `base`'s schema with values of its type
     /// ([`DesignSpace::check_schema`]); objectives and constraints naming known metrics
-    /// ([`METRICS`]) with sane weights, scales and bounds; the agent and its hyperparameters.
+    /// ([`METRICS`](archsim_gym::METRICS) for a simulation, [`SERVING_METRICS`](archsim_gym::SERVING_METRICS) for a
+    /// serving config) with sane weights, scales and bounds; the agent and its
+    /// hyperparameters.
     /// Returns the space.
     pub fn validate(&self, base: &Value) -> Result<DesignSpace, SearchError> {
         let invalid = |key: &str, reason: String| -> SearchError {
@@ -157,7 +159,8 @@ impl SearchConfig {
         }
         let space = DesignSpace::from_map("search.space", &self.space)?;
         space.check_schema("search.space", base)?;
-        Scorer::new(
+        Scorer::with_metrics(
+            ConfigForm::of(base).metrics(),
             "search",
             self.objectives.clone(),
             self.constraints.clone(),
@@ -220,7 +223,9 @@ pub fn run_search(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<SearchResult, SearchError> {
     cfg.validate(problem.base())?;
-    let scorer_template = Scorer::new(
+    let names = problem.metric_names();
+    let scorer_template = Scorer::with_metrics(
+        names,
         "search",
         cfg.objectives.clone(),
         cfg.constraints.clone(),
@@ -238,7 +243,7 @@ pub fn run_search(
     let obj_idx: Vec<usize> = cfg
         .objectives
         .iter()
-        .map(|o| METRICS.iter().position(|m| *m == o.metric).unwrap_or(0))
+        .map(|o| names.iter().position(|m| *m == o.metric).unwrap_or(0))
         .collect();
     let mut cache: HashMap<Point, Result<Vec<f64>, String>> = HashMap::new();
     let mut history: Vec<HistoryRow> = Vec::with_capacity(cfg.budget);
@@ -281,11 +286,16 @@ pub fn run_search(
             let mut scorer = scorer_template.clone();
             let (row, o) = match r {
                 Ok(m) => {
-                    let s = scorer.score(&m);
+                    let mut s = scorer.score(&m);
+                    // A requirement of the config itself (a serving SLO) comes first.
+                    if let Some(why) = problem.infeasible(&m) {
+                        s.feasible = false;
+                        s.violations.insert(0, why);
+                    }
                     let objectives: Vec<f64> = obj_idx.iter().map(|&i| m[i]).collect();
                     let oriented = scorer.oriented(&m);
                     let cost = -s.reward;
-                    let metrics: Map<String, Value> = archsim_gym::metric_map(&m);
+                    let metrics: Map<String, Value> = archsim_gym::metric_map_named(names, &m);
                     let reason = (!s.feasible).then(|| s.violations.join("; "));
                     let row = HistoryRow {
                         eval: history.len() + 1,

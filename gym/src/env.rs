@@ -1,18 +1,15 @@
 //! Environments: one step evaluates one design point.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use archsim_accelerators::config::{typed, SimConfig};
-use archsim_accelerators::family::Context;
-use archsim_accelerators::AcceleratorConfig;
 
-use crate::path::Segment;
-use archsim_workloads::{Form, Workload};
-
-use crate::objective::{metrics, Constraint, Objective, Reward, Scorer, METRICS};
+use crate::evaluator::{ConfigForm, Evaluator, Serving, Simulation};
+use crate::objective::{Constraint, Objective, Reward, Scorer, METRICS};
 use crate::space::DesignSpace;
 use crate::GymError;
 
@@ -99,121 +96,42 @@ pub struct Evaluation {
     pub metrics: Result<Vec<f64>, String>,
 }
 
-/// A workload built once for every point of a problem.
-#[derive(Debug, Clone)]
-enum Built {
-    /// One op graph.
-    Graph(Box<Workload>),
-    /// Several networks run together (`tasks:`, e.g. on `kind: hetero`).
-    Tasks(Vec<Workload>),
-}
-
-/// A design problem: a base simulation config and a design space that varies it. Evaluating
-/// a point builds the varied config and runs the pipeline on the workload in its form (an op
-/// graph, several `tasks:` together, or a stream of `jobs:`); an op graph or a task list is
-/// built once when the space does not touch it. `Problem` is `Sync`, so optimizers evaluate
+/// A design problem: a base config and a design space that varies it. Evaluating a point
+/// builds the varied config and hands it to the problem's [`Evaluator`]: the simulation
+/// pipeline for a simulation config ([`Simulation`]: [`METRICS`]), a serving run for a
+/// serving config ([`Serving`]: [`SERVING_METRICS`](crate::SERVING_METRICS)), or any evaluator
+/// plugged in with [`Problem::with_evaluator`]. `Problem` is `Sync`, so optimizers evaluate
 /// batches in parallel.
 #[derive(Debug, Clone)]
 pub struct Problem {
     base: Value,
     space: DesignSpace,
-    workload: Option<Built>,
-    base_dir: PathBuf,
-    accel_only: Option<AccelOnly>,
-}
-
-/// The fast path of a space whose every dimension lies under `accelerator.` (most DSE spaces)
-/// over a workload built once: a point rebuilds the accelerator mapping alone, not the whole
-/// config, and the workload stays typed. It computes exactly what the full path does (the
-/// workload's own checks cannot change when no dimension touches it); a point it cannot
-/// convert takes the full path, whose error names the key.
-#[derive(Debug, Clone)]
-struct AccelOnly {
-    /// The base config's `accelerator:` mapping.
-    acc: Value,
-    /// Each dimension's path below `accelerator`.
-    paths: Vec<Vec<crate::path::Segment>>,
-    /// The base config, typed (its workload and seed).
-    cfg: SimConfig,
+    evaluator: Arc<dyn Evaluator>,
 }
 
 impl Problem {
-    /// A problem over `space` varying the simulation config `base` (which must be valid).
+    /// A problem over `space` varying `base` (which must be valid): a serving config (with a
+    /// `serving:` section) is evaluated by [`Serving`], any other by [`Simulation`].
     pub fn new(base: Value, space: DesignSpace, base_dir: &Path) -> Result<Problem, GymError> {
-        let bad = |key: &str, reason: String| GymError::InvalidConfig {
-            key: key.into(),
-            reason,
+        let evaluator: Arc<dyn Evaluator> = match ConfigForm::of(&base) {
+            ConfigForm::Serving => Arc::new(Serving::new(&base, base_dir)?),
+            ConfigForm::Simulation => Arc::new(Simulation::new(&base, base_dir, &space)?),
         };
-        let cfg = SimConfig::from_value(base.clone()).map_err(|(p, m)| bad(&p.join("."), m))?;
-        let built = |e: archsim_workloads::WorkloadError| bad("workload", e.to_string());
-        let workload = match cfg.workload.form() {
-            _ if space.touches_workload() => None,
-            Form::Graph => Some(Built::Graph(Box::new(
-                cfg.workload.build(base_dir).map_err(built)?,
-            ))),
-            Form::Tasks => Some(Built::Tasks(
-                cfg.workload.build_tasks(base_dir).map_err(built)?,
-            )),
-            // A job stream is drawn with the config's seed: built per point.
-            Form::Jobs => None,
-        };
-        let accel_only = workload.as_ref().and_then(|_| {
-            let acc = base.get("accelerator")?.clone();
-            let paths = space
-                .params
-                .iter()
-                .map(|p| match crate::path::parse(&p.path) {
-                    Ok(mut segs)
-                        if segs.len() > 1 && segs[0] == Segment::Key("accelerator".into()) =>
-                    {
-                        segs.remove(0);
-                        Some(segs)
-                    }
-                    _ => None,
-                })
-                .collect::<Option<Vec<_>>>()?;
-            Some(AccelOnly { acc, paths, cfg })
-        });
-        Ok(Problem {
-            base,
-            space,
-            workload,
-            base_dir: base_dir.to_path_buf(),
-            accel_only,
-        })
+        Ok(Problem::with_evaluator(base, space, evaluator))
     }
 
-    /// [`AccelOnly`]: the metrics of a point, or `None` where the full path must decide.
-    fn evaluate_accel_only(
-        &self,
-        f: &AccelOnly,
-        values: &[Value],
-    ) -> Option<Result<Vec<f64>, String>> {
-        let mut acc = f.acc.clone();
-        for (p, x) in f.paths.iter().zip(values) {
-            crate::path::set(&mut acc, p, x.clone()).ok()?;
+    /// A problem whose points `evaluator` evaluates (the config it receives is `base` with
+    /// the point's values set).
+    pub fn with_evaluator(
+        base: Value,
+        space: DesignSpace,
+        evaluator: Arc<dyn Evaluator>,
+    ) -> Problem {
+        Problem {
+            base,
+            space,
+            evaluator,
         }
-        let Value::Object(map) = acc else { return None };
-        let given: Vec<String> = map.keys().cloned().collect();
-        let mut accelerator = AcceleratorConfig::from_map(map).ok()?;
-        accelerator.reconcile(&given, &f.cfg.workload).ok()?;
-        if !accelerator.forms().contains(&f.cfg.workload.form()) {
-            return None;
-        }
-        let family = accelerator.family().ok()?;
-        let ctx = Context {
-            ops: false,
-            ..f.cfg.context("")
-        };
-        let r = match self.workload.as_ref()? {
-            Built::Graph(w) => family.run_graph(w, &ctx),
-            Built::Tasks(ts) => family.run_tasks(ts, &ctx),
-        };
-        Some(match r {
-            Ok(r) if r.fits => Ok(metrics(&r)),
-            Ok(r) => Err(format!("infeasible: {}", r.why_not.join("; "))),
-            Err(e) => Err(e.to_string()),
-        })
     }
 
     /// The design space.
@@ -226,13 +144,25 @@ impl Problem {
         &self.base
     }
 
+    /// What evaluates a point.
+    pub fn evaluator(&self) -> &dyn Evaluator {
+        &*self.evaluator
+    }
+
+    /// The names of the metrics an evaluation returns, in order.
+    pub fn metric_names(&self) -> &'static [&'static str] {
+        self.evaluator.metrics()
+    }
+
+    /// Why an evaluated design misses a requirement its config states (a serving SLO), if it
+    /// does.
+    pub fn infeasible(&self, metrics: &[f64]) -> Option<String> {
+        self.evaluator.infeasible(metrics)
+    }
+
     /// Evaluates the design whose parameter values are `values`.
     pub fn evaluate_values(&self, values: &[Value]) -> Evaluation {
-        if let Some(m) = self
-            .accel_only
-            .as_ref()
-            .and_then(|f| self.evaluate_accel_only(f, values))
-        {
+        if let Some(m) = self.evaluator.shortcut(values) {
             return Evaluation { metrics: m };
         }
         self.evaluate_full(values)
@@ -245,38 +175,7 @@ impl Problem {
                 .space
                 .apply(&self.base, values)
                 .map_err(|e| e.to_string())?;
-            let cfg = SimConfig::from_value(v).map_err(|(p, m)| format!("{}: {m}", p.join(".")))?;
-            let family = cfg.accelerator.family().map_err(|e| e.to_string())?;
-            // The metrics are totals: no per-op rows.
-            let ctx = Context {
-                ops: false,
-                ..cfg.context("")
-            };
-            let dir = &self.base_dir;
-            let r = match (cfg.workload.form(), &self.workload) {
-                (Form::Graph, Some(Built::Graph(w))) => family.run_graph(w, &ctx),
-                (Form::Graph, _) => {
-                    let w = cfg.workload.build(dir).map_err(|e| e.to_string())?;
-                    family.run_graph(&w, &ctx)
-                }
-                (Form::Tasks, Some(Built::Tasks(ts))) => family.run_tasks(ts, &ctx),
-                (Form::Tasks, _) => {
-                    let ts = cfg.workload.build_tasks(dir).map_err(|e| e.to_string())?;
-                    family.run_tasks(&ts, &ctx)
-                }
-                (Form::Jobs, _) => {
-                    let jobs = cfg
-                        .workload
-                        .build_jobs(dir, cfg.seed)
-                        .map_err(|e| e.to_string())?;
-                    family.run_jobs(&jobs, &ctx)
-                }
-            }
-            .map_err(|e| e.to_string())?;
-            if !r.fits {
-                return Err(format!("infeasible: {}", r.why_not.join("; ")));
-            }
-            Ok(metrics(&r))
+            self.evaluator.evaluate(v)
         };
         Evaluation { metrics: run() }
     }
@@ -333,6 +232,12 @@ impl DseEnv {
                 "missing: an environment needs a `gym:` section".into(),
             )
         })?;
+        if ConfigForm::of(&Value::Object(base.clone())) == ConfigForm::Serving {
+            return Err(bad(
+                "serving",
+                "a design-space environment evaluates a chip; size a serving fleet with a `search:` section (archsim run) or archsim/Serving-v0".into(),
+            ));
+        }
         let raw: GymSection = typed(gym, &["gym"]).map_err(|(p, m)| bad(&p.join("."), m))?;
         let space = DesignSpace::from_map("gym.space", &raw.space)?;
         let scorer = Scorer::new("gym", raw.objectives, raw.constraints, raw.reward)?;
@@ -612,10 +517,9 @@ mod tests {
     fn fast_path_is_the_full_path(config: Value, space: Value) {
         let space = DesignSpace::from_map("space", space.as_object().unwrap()).unwrap();
         let p = Problem::new(config, space, Path::new(".")).unwrap();
-        assert!(p.accel_only.is_some(), "the fast path applies");
         let nvec = p.space.nvec();
         let total: u64 = nvec.iter().product();
-        let (mut ok, mut bad) = (0, 0);
+        let (mut ok, mut bad, mut short) = (0, 0, 0);
         for n in 0..total {
             let mut rest = n;
             let point: Vec<i64> = nvec
@@ -627,6 +531,7 @@ mod tests {
                 })
                 .collect();
             let values = p.space.decode(&point).unwrap();
+            short += usize::from(p.evaluator.shortcut(&values).is_some());
             let fast = p.evaluate_values(&values).metrics;
             let full = p.evaluate_full(&values).metrics;
             match (&fast, &full) {
@@ -647,6 +552,10 @@ mod tests {
         assert!(
             ok > 0 && bad > 0,
             "both feasible and infeasible points: {ok} / {bad}"
+        );
+        assert!(
+            short >= ok,
+            "the shortcut takes every feasible point: {short} of {ok}"
         );
     }
 

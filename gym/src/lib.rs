@@ -32,13 +32,15 @@
 pub mod codesign;
 pub mod codesign_env;
 mod env;
+pub mod evaluator;
 pub mod objective;
 pub mod path;
 pub mod soc_env;
 pub mod space;
 
 pub use env::{DseEnv, Env, Evaluation, GymSection, Problem, Step, StepInfo};
-pub use objective::{metric_map, Constraint, Goal, Objective, Reward, METRICS};
+pub use evaluator::{ConfigForm, Evaluator, SERVING_METRICS};
+pub use objective::{metric_map, metric_map_named, Constraint, Goal, Objective, Reward, METRICS};
 pub use soc_env::SocEnv;
 pub use space::{DesignSpace, Domain, Param};
 

@@ -56,7 +56,14 @@ pub fn metrics(r: &Report) -> Vec<f64> {
 }
 
 /// The metrics that count whole things (cycles, bytes): exact integers in JSON and CSV.
-pub const INTEGER_METRICS: &[&str] = &["total_cycles", "dram_bytes"];
+pub const INTEGER_METRICS: &[&str] = &[
+    "total_cycles",
+    "dram_bytes",
+    "slo_met",
+    "preemptions",
+    "replicas",
+    "devices",
+];
 
 /// A metric as a JSON value: an integer for [`INTEGER_METRICS`] (`8578006`, not `8578006.0`),
 /// the float otherwise.
@@ -73,7 +80,14 @@ pub fn metric_value(name: &str, v: f64) -> serde_json::Value {
 /// A metric vector ([`metrics`]) as a JSON object by name, in [`METRICS`] order, integers
 /// where the metric counts whole things ([`metric_value`]).
 pub fn metric_map(m: &[f64]) -> serde_json::Map<String, serde_json::Value> {
-    METRICS
+    metric_map_named(METRICS, m)
+}
+
+/// A metric vector as a JSON object by name, for the metrics `names` (a problem's
+/// [`metric_names`](crate::Problem::metric_names)), integers where the metric counts whole
+/// things.
+pub fn metric_map_named(names: &[&str], m: &[f64]) -> serde_json::Map<String, serde_json::Value> {
+    names
         .iter()
         .zip(m)
         .map(|(k, v)| ((*k).to_string(), metric_value(k, *v)))
@@ -82,12 +96,17 @@ pub fn metric_map(m: &[f64]) -> serde_json::Map<String, serde_json::Value> {
 
 /// Index of a metric name in [`METRICS`].
 pub fn metric_index(key: &str, name: &str) -> Result<usize, GymError> {
-    METRICS
+    metric_index_in(METRICS, key, name)
+}
+
+/// Index of a metric name in `names`.
+pub fn metric_index_in(names: &[&str], key: &str, name: &str) -> Result<usize, GymError> {
+    names
         .iter()
         .position(|m| *m == name)
         .ok_or_else(|| GymError::InvalidConfig {
             key: key.into(),
-            reason: format!("unknown metric `{name}`; metrics: {}", METRICS.join(", ")),
+            reason: format!("unknown metric `{name}`; metrics: {}", names.join(", ")),
         })
 }
 
@@ -222,8 +241,20 @@ pub struct Score {
 }
 
 impl Scorer {
-    /// Resolves metric names; `key` is the config section for errors.
+    /// Resolves metric names in [`METRICS`]; `key` is the config section for errors.
     pub fn new(
+        key: &str,
+        objectives: Vec<Objective>,
+        constraints: Vec<Constraint>,
+        reward: Reward,
+    ) -> Result<Scorer, GymError> {
+        Scorer::with_metrics(METRICS, key, objectives, constraints, reward)
+    }
+
+    /// Resolves metric names in `names` (a problem's metrics, e.g.
+    /// [`SERVING_METRICS`](crate::SERVING_METRICS)); `key` is the config section for errors.
+    pub fn with_metrics(
+        names: &[&str],
         key: &str,
         objectives: Vec<Objective>,
         constraints: Vec<Constraint>,
@@ -250,7 +281,7 @@ impl Scorer {
                     return Err(bad("scale", "must be a finite number above 0"));
                 }
                 Ok((
-                    metric_index(&format!("{key}.objectives.{i}.metric"), &o.metric)?,
+                    metric_index_in(names, &format!("{key}.objectives.{i}.metric"), &o.metric)?,
                     o,
                 ))
             })
@@ -284,7 +315,7 @@ impl Scorer {
                     }
                 }
                 Ok((
-                    metric_index(&format!("{key}.constraints.{i}.metric"), &c.metric)?,
+                    metric_index_in(names, &format!("{key}.constraints.{i}.metric"), &c.metric)?,
                     c,
                 ))
             })

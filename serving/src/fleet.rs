@@ -90,6 +90,20 @@ impl Fleet {
         base: &Path,
         check: bool,
     ) -> Result<Fleet, ServingError> {
+        Fleet::build_cached(cfg, workload, seed, base, check, None)
+    }
+
+    /// [`Fleet::build`], reusing the pools priced before through `cache` (a fleet search
+    /// prices each device type, tensor parallelism and batching once, not once per fleet).
+    /// The result is the same with or without a cache.
+    pub fn build_cached(
+        cfg: &ServingConfig,
+        workload: &WorkloadConfig,
+        seed: u64,
+        base: &Path,
+        check: bool,
+        cache: Option<&PoolCache>,
+    ) -> Result<Fleet, ServingError> {
         let Some(llm) = &workload.llm else {
             return Err(ServingError::Config {
                 key: "workload".into(),
@@ -101,164 +115,41 @@ impl Fleet {
         let mut pools = Vec::new();
         let mut kv_total = 0.0;
         for (i, p) in cfg.pools.iter().enumerate() {
-            let mut step_llm = LlmConfig {
-                phase: Phase::Prefill,
-                batch: 1,
-                prompt_len: 16,
-                context_len: None,
-                tp: p.tp,
-                ..llm.clone()
-            };
-            let mut wl = workload.clone();
-            wl.llm = Some(step_llm.clone());
-            let doc = json!({
-                "workload": serde_json::to_value(&wl).map_err(|e| pool_err(i, e))?,
-                "accelerator": Value::Object(p.accelerator.clone()),
-                "seed": seed,
-            });
-            let sim = SimConfig::from_value(doc).map_err(|(path, m)| {
-                let key = match path.first().map(String::as_str) {
-                    Some("accelerator") => format!("serving.pools.{i}.{}", path.join(".")),
-                    _ if path.last().map(String::as_str) == Some("tp") => {
-                        format!("serving.pools.{i}.tp")
+            let (pool, kv) = match cache {
+                None => build_pool(i, p, cfg, workload, llm, seed, base, check)?,
+                Some(c) => {
+                    // Everything a pool's pricing depends on, except what only labels or
+                    // counts it.
+                    let key = serde_json::to_string(&json!({
+                        "accelerator": p.accelerator, "tp": p.tp, "workload": workload,
+                        "scheduler": cfg.scheduler, "kv": cfg.kv,
+                        "prompt_tokens": cfg.traffic.prompt_tokens, "seed": seed,
+                        "base": base, "check": check,
+                    }))
+                    .map_err(|e| pool_err(i, e))?;
+                    // One slot per key: a thread that asks for a pool another is pricing
+                    // waits for it instead of pricing it again.
+                    let slot = match c.pools.lock() {
+                        Ok(mut m) => m.entry(key).or_default().clone(),
+                        Err(_) => Default::default(),
+                    };
+                    let built = slot.get_or_init(|| {
+                        build_pool(i, p, cfg, workload, llm, seed, base, check).ok()
+                    });
+                    match built {
+                        Some(b) => b.clone(),
+                        // Failed: price it again for the error, keyed by this pool's index.
+                        None => build_pool(i, p, cfg, workload, llm, seed, base, check)?,
                     }
-                    _ => path.join("."),
-                };
-                ServingError::Config { key, reason: m }
-            })?;
-            let family = sim.accelerator.family().map_err(|e| pool_err(i, e))?;
-            let dtype = sim.workload.dtype();
-            let framework = sim.workload.llm.as_ref().map(|l| l.framework);
-            if let Some(fw) = framework {
-                step_llm.framework = fw;
-            }
-            // Memory and the host link: a lone short prefill must fit.
-            let probe = |l: &LlmConfig| -> Result<archsim_sim::Report, AccelError> {
-                let mut wl = sim.workload.clone();
-                wl.llm = Some(l.clone());
-                let w = wl.build(base).map_err(|e| AccelError::InvalidConfig {
-                    key: "workload".into(),
-                    reason: e.to_string(),
-                })?;
-                family.run_graph(&w, &ctx(seed, dtype, Some(l)))
-            };
-            let base_report = probe(&step_llm).map_err(|e| ServingError::Config {
-                key: format!("serving.pools.{i}"),
-                reason: format!("the model does not fit: {e}"),
-            })?;
-            let mem = base_report
-                .llm
-                .as_ref()
-                .map(|l| l.memory.clone())
-                .ok_or_else(|| {
-                    pool_err(
-                        i,
-                        format!(
-                            "{} does not price an `llm:` step (no serving metrics); use a GPU preset, roofline, rdu or npu_pim",
-                            family.name()
-                        ),
-                    )
-                })?;
-            let host_link_gbps = host_link(&*family, &sim, &step_llm, seed, dtype, base);
-            let t_max = cfg.scheduler.max_batch_tokens as u64;
-            let b_max = cfg.scheduler.max_batch as u64;
-            let extra: Vec<u64> = match &cfg.traffic.prompt_tokens {
-                Some(Lengths::Fixed(n)) => vec![*n as u64],
-                _ => vec![],
-            };
-            let mut max_act = 0u64;
-            let mut energy = (0.0f64, 0.0f64);
-            let mut info = None;
-            let mut price = |s: UniformStep| -> Result<f64, ServingError> {
-                let l = uniform_llm(&step_llm, s);
-                let mut wl = sim.workload.clone();
-                wl.llm = Some(l.clone());
-                let w = wl.build(base).map_err(|e| ServingError::Config {
-                    key: "workload.llm".into(),
-                    reason: e.to_string(),
-                })?;
-                if info.is_none() {
-                    info = w.llm.clone();
                 }
-                let tokens = match s {
-                    UniformStep::Prefill { batch, prompt } => batch * prompt,
-                    UniformStep::Decode { batch, .. } => batch,
-                };
-                if tokens <= t_max {
-                    max_act = max_act.max(activation_bytes(&w));
-                }
-                let r = match family.run_graph(&w, &ctx(seed, dtype, Some(&l))) {
-                    Ok(r) => r,
-                    Err(AccelError::OutOfMemory { .. }) => family
-                        .run_graph(&w, &ctx(seed, dtype, None))
-                        .map_err(|e| pool_err(i, e))?,
-                    Err(e) => return Err(pool_err(i, e)),
-                };
-                if r.latency_s > 0.0 {
-                    energy.0 += r.energy_j;
-                    energy.1 += r.latency_s;
-                }
-                // The step as the family's serving metrics price it (what `archsim run`
-                // reports as TTFT and TPOT), unless they add KV swapping; else the graph.
-                Ok(match r.llm.as_ref().filter(|l| l.kv_swap.is_none()) {
-                    Some(l) => match s {
-                        UniformStep::Prefill { .. } => l.ttft_s,
-                        UniformStep::Decode { .. } => l.tpot_s,
-                    },
-                    None => r.latency_s,
-                })
             };
-            let step = StepCost::build(t_max, b_max, &extra, &mut price)?;
-            let checks = if check {
-                step.check(&off_grid_steps(t_max, b_max), &mut price)?
-            } else {
-                Vec::new()
-            };
-            let info =
-                info.ok_or_else(|| pool_err(i, "the lowered step carries no LLM metadata"))?;
-            let kv_dev = kv_cache_bytes(&info.spec, info.layers, p.tp, 1, 1, dtype) as f64;
-            kv_total = kv_cache_bytes(&info.spec, info.layers, 1, 1, 1, dtype) as f64;
-            let usable = (mem.capacity_bytes as f64 * cfg.kv.memory_fraction) as u64;
-            let kv_bytes = usable
-                .saturating_sub(mem.weights_bytes)
-                .saturating_sub(max_act);
-            let blocks = (kv_bytes as f64 / (kv_dev * cfg.kv.block_tokens as f64)).floor();
-            if blocks < 1.0 {
-                return Err(ServingError::Config {
-                    key: format!("serving.pools.{i}"),
-                    reason: format!(
-                        "the model does not fit: {} weights ({:.1} GB per device at tp {}) and activations ({:.1} GB) leave no room for a KV block in {:.1} GB; use a larger tp",
-                        llm.model,
-                        mem.weights_bytes as f64 / 1e9,
-                        p.tp,
-                        max_act as f64 / 1e9,
-                        usable as f64 / 1e9
-                    ),
-                });
-            }
+            kv_total = kv;
             pools.push(Pool {
                 name: p.name.clone().unwrap_or_else(|| format!("pool{i}")),
-                accelerator: family.name(),
                 role: p.role,
                 count: p.count,
-                tp: p.tp,
                 cost_per_hour: p.cost_per_hour,
-                step,
-                kv_blocks: blocks.min(u32::MAX as f64) as u32,
-                kv_bytes_per_token_dev: kv_dev,
-                host_link_gbps,
-                power_w: if energy.1 > 0.0 {
-                    energy.0 / energy.1 * p.tp as f64
-                } else {
-                    0.0
-                },
-                memory: PoolMemory {
-                    weights_bytes: mem.weights_bytes,
-                    activation_bytes: max_act,
-                    capacity_bytes: mem.capacity_bytes,
-                    kv_bytes,
-                },
-                checks,
+                ..pool
             });
         }
         Ok(Fleet {
@@ -267,6 +158,190 @@ impl Fleet {
             model: llm.model.clone(),
         })
     }
+}
+
+/// Pools priced before, by what their pricing depends on (device, tp, model, batching, KV
+/// settings); shared between threads.
+#[derive(Debug, Default)]
+pub struct PoolCache {
+    #[allow(clippy::type_complexity)]
+    pools: std::sync::Mutex<
+        std::collections::HashMap<String, std::sync::Arc<std::sync::OnceLock<Option<(Pool, f64)>>>>,
+    >,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_pool(
+    i: usize,
+    p: &crate::config::PoolConfig,
+    cfg: &ServingConfig,
+    workload: &WorkloadConfig,
+    llm: &LlmConfig,
+    seed: u64,
+    base: &Path,
+    check: bool,
+) -> Result<(Pool, f64), ServingError> {
+    let mut step_llm = LlmConfig {
+        phase: Phase::Prefill,
+        batch: 1,
+        prompt_len: 16,
+        context_len: None,
+        tp: p.tp,
+        ..llm.clone()
+    };
+    let mut wl = workload.clone();
+    wl.llm = Some(step_llm.clone());
+    let doc = json!({
+        "workload": serde_json::to_value(&wl).map_err(|e| pool_err(i, e))?,
+        "accelerator": Value::Object(p.accelerator.clone()),
+        "seed": seed,
+    });
+    let sim = SimConfig::from_value(doc).map_err(|(path, m)| {
+        let key = match path.first().map(String::as_str) {
+            Some("accelerator") => format!("serving.pools.{i}.{}", path.join(".")),
+            _ if path.last().map(String::as_str) == Some("tp") => {
+                format!("serving.pools.{i}.tp")
+            }
+            _ => path.join("."),
+        };
+        ServingError::Config { key, reason: m }
+    })?;
+    let family = sim.accelerator.family().map_err(|e| pool_err(i, e))?;
+    let dtype = sim.workload.dtype();
+    let framework = sim.workload.llm.as_ref().map(|l| l.framework);
+    if let Some(fw) = framework {
+        step_llm.framework = fw;
+    }
+    // Memory and the host link: a lone short prefill must fit.
+    let probe = |l: &LlmConfig| -> Result<archsim_sim::Report, AccelError> {
+        let mut wl = sim.workload.clone();
+        wl.llm = Some(l.clone());
+        let w = wl.build(base).map_err(|e| AccelError::InvalidConfig {
+            key: "workload".into(),
+            reason: e.to_string(),
+        })?;
+        family.run_graph(&w, &ctx(seed, dtype, Some(l)))
+    };
+    let base_report = probe(&step_llm).map_err(|e| ServingError::Config {
+        key: format!("serving.pools.{i}"),
+        reason: format!("the model does not fit: {e}"),
+    })?;
+    let mem = base_report
+            .llm
+            .as_ref()
+            .map(|l| l.memory.clone())
+            .ok_or_else(|| {
+                pool_err(
+                    i,
+                    format!(
+                        "{} does not price an `llm:` step (no serving metrics); use a GPU preset, roofline, rdu or npu_pim",
+                        family.name()
+                    ),
+                )
+            })?;
+    let host_link_gbps = host_link(&*family, &sim, &step_llm, seed, dtype, base);
+    let t_max = cfg.scheduler.max_batch_tokens as u64;
+    let b_max = cfg.scheduler.max_batch as u64;
+    let extra: Vec<u64> = match &cfg.traffic.prompt_tokens {
+        Some(Lengths::Fixed(n)) => vec![*n as u64],
+        _ => vec![],
+    };
+    let mut max_act = 0u64;
+    let mut energy = (0.0f64, 0.0f64);
+    let mut info = None;
+    let mut price = |s: UniformStep| -> Result<f64, ServingError> {
+        let l = uniform_llm(&step_llm, s);
+        let mut wl = sim.workload.clone();
+        wl.llm = Some(l.clone());
+        let w = wl.build(base).map_err(|e| ServingError::Config {
+            key: "workload.llm".into(),
+            reason: e.to_string(),
+        })?;
+        if info.is_none() {
+            info = w.llm.clone();
+        }
+        let tokens = match s {
+            UniformStep::Prefill { batch, prompt } => batch * prompt,
+            UniformStep::Decode { batch, .. } => batch,
+        };
+        if tokens <= t_max {
+            max_act = max_act.max(activation_bytes(&w));
+        }
+        let r = match family.run_graph(&w, &ctx(seed, dtype, Some(&l))) {
+            Ok(r) => r,
+            Err(AccelError::OutOfMemory { .. }) => family
+                .run_graph(&w, &ctx(seed, dtype, None))
+                .map_err(|e| pool_err(i, e))?,
+            Err(e) => return Err(pool_err(i, e)),
+        };
+        if r.latency_s > 0.0 {
+            energy.0 += r.energy_j;
+            energy.1 += r.latency_s;
+        }
+        // The step as the family's serving metrics price it (what `archsim run`
+        // reports as TTFT and TPOT), unless they add KV swapping; else the graph.
+        Ok(match r.llm.as_ref().filter(|l| l.kv_swap.is_none()) {
+            Some(l) => match s {
+                UniformStep::Prefill { .. } => l.ttft_s,
+                UniformStep::Decode { .. } => l.tpot_s,
+            },
+            None => r.latency_s,
+        })
+    };
+    let step = StepCost::build(t_max, b_max, &extra, &mut price)?;
+    let checks = if check {
+        step.check(&off_grid_steps(t_max, b_max), &mut price)?
+    } else {
+        Vec::new()
+    };
+    let info = info.ok_or_else(|| pool_err(i, "the lowered step carries no LLM metadata"))?;
+    let kv_dev = kv_cache_bytes(&info.spec, info.layers, p.tp, 1, 1, dtype) as f64;
+    let kv_total = kv_cache_bytes(&info.spec, info.layers, 1, 1, 1, dtype) as f64;
+    let usable = (mem.capacity_bytes as f64 * cfg.kv.memory_fraction) as u64;
+    let kv_bytes = usable
+        .saturating_sub(mem.weights_bytes)
+        .saturating_sub(max_act);
+    let blocks = (kv_bytes as f64 / (kv_dev * cfg.kv.block_tokens as f64)).floor();
+    if blocks < 1.0 {
+        return Err(ServingError::Config {
+                key: format!("serving.pools.{i}"),
+                reason: format!(
+                    "the model does not fit: {} weights ({:.1} GB per device at tp {}) and activations ({:.1} GB) leave no room for a KV block in {:.1} GB; use a larger tp",
+                    llm.model,
+                    mem.weights_bytes as f64 / 1e9,
+                    p.tp,
+                    max_act as f64 / 1e9,
+                    usable as f64 / 1e9
+                ),
+            });
+    }
+    Ok((
+        Pool {
+            name: p.name.clone().unwrap_or_else(|| format!("pool{i}")),
+            accelerator: family.name(),
+            role: p.role,
+            count: p.count,
+            tp: p.tp,
+            cost_per_hour: p.cost_per_hour,
+            step,
+            kv_blocks: blocks.min(u32::MAX as f64) as u32,
+            kv_bytes_per_token_dev: kv_dev,
+            host_link_gbps,
+            power_w: if energy.1 > 0.0 {
+                energy.0 / energy.1 * p.tp as f64
+            } else {
+                0.0
+            },
+            memory: PoolMemory {
+                weights_bytes: mem.weights_bytes,
+                activation_bytes: max_act,
+                capacity_bytes: mem.capacity_bytes,
+                kv_bytes,
+            },
+            checks,
+        },
+        kv_total,
+    ))
 }
 
 fn ctx<'a>(seed: u64, dtype: archsim_workloads::DType, llm: Option<&'a LlmConfig>) -> Context<'a> {

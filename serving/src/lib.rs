@@ -59,9 +59,25 @@ use archsim_workloads::WorkloadConfig;
 
 pub use config::ServingConfig;
 pub use engine::Outcome;
-pub use fleet::Fleet;
+pub use fleet::{Fleet, PoolCache};
 pub use report::{CapacityReport, RatePoint, RequestTable, ServingReport, Stats};
 pub use traffic::Request;
+
+/// A serving config file: the model, the `serving:` section and the seed (what `archsim run`
+/// reads, less a `search:` or `sweep:` section).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServingFile {
+    /// The model served: an `llm:` workload (its phase, batch and lengths come from the
+    /// traffic; `dtype`, `framework` and the `llm:` keys such as `layers` apply).
+    pub workload: WorkloadConfig,
+    /// Traffic, pools, scheduler, router, SLO, KV cache.
+    pub serving: ServingConfig,
+    /// Seed of every random choice (default 0; `serving.traffic.seed` overrides it for the
+    /// traffic).
+    #[serde(default)]
+    pub seed: u64,
+}
 
 /// A serving error.
 #[derive(Debug, Error)]

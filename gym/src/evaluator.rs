@@ -1,0 +1,476 @@
+//! What one design point costs: the evaluator behind a [`Problem`](crate::Problem).
+//!
+//! A problem varies a base config by a design space. Its [`Evaluator`] turns one varied config
+//! into a metric vector, names those metrics, and says when a design misses a requirement
+//! that the config itself states. Two are built in, chosen by the form of the base config
+//! ([`ConfigForm::of`]):
+//!
+//! * [`Simulation`] — `workload` + `accelerator`: one run of the pipeline, the metrics
+//!   [`METRICS`] (the observation of every design-space environment, unchanged);
+//! * [`Serving`] — `workload: {llm: ...}` + `serving:`: one serving simulation of the
+//!   configured traffic on the fleet, the metrics [`SERVING_METRICS`]; a fleet that misses
+//!   `serving.slo` is infeasible, with the bound it misses as the reason.
+//!
+//! Another evaluator plugs in through [`Problem::with_evaluator`](crate::Problem::with_evaluator).
+//!
+//! ```
+//! use archsim_gym::{DesignSpace, Problem};
+//! use serde_json::json;
+//!
+//! let base = json!({
+//!     "workload": {"llm": {"model": "llama2_7b"}},
+//!     "serving": {
+//!         "traffic": {"rate": 4.0, "requests": 100, "seed": 0,
+//!                     "prompt_tokens": {"fixed": 256}, "output_tokens": {"fixed": 32}},
+//!         "pools": [{"accelerator": {"kind": "roofline", "peak_tflops": {"bf16": 989.0},
+//!                                    "mem_bw_gb_s": 3350.0, "mem_gb": 80.0},
+//!                    "count": 1, "cost_per_hour": 4.0}],
+//!         "scheduler": {"max_batch": 32, "max_batch_tokens": 2048},
+//!         "slo": {"ttft_p90_s": 1.0, "tpot_p99_s": 0.1}}
+//! });
+//! let space = json!({"serving.pools[0].count": {"int": [1, 4]}});
+//! let space = DesignSpace::from_map("search.space", space.as_object().unwrap()).unwrap();
+//! let p = Problem::new(base, space, std::path::Path::new(".")).unwrap();
+//! assert_eq!(p.evaluator().kind(), "serving");
+//! let m = p.evaluate(&[1]).unwrap().metrics.unwrap(); // two replicas
+//! let cost = p.metric_names().iter().position(|n| *n == "cost_per_hour").unwrap();
+//! assert_eq!(m[cost], 8.0);
+//! assert!(p.infeasible(&m).is_none()); // the SLO holds
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use archsim_accelerators::config::{typed, KeyError, SimConfig};
+use archsim_serving::config::SloConfig;
+use archsim_serving::{evaluate_rate, Fleet, PoolCache, ServingError, ServingFile, ServingReport};
+use archsim_workloads::{Form, Workload};
+
+use archsim_accelerators::family::{Context, Family};
+use archsim_accelerators::AcceleratorConfig;
+
+use crate::objective::{metrics, METRICS};
+use crate::path::Segment;
+use crate::space::DesignSpace;
+use crate::GymError;
+
+/// Evaluates one design point: a whole config (the base with the point's values set) in, a
+/// metric vector out. `Sync`, so optimizers evaluate batches in parallel.
+pub trait Evaluator: Send + Sync + std::fmt::Debug {
+    /// `simulation`, `serving`, or the name of a plugged-in evaluator.
+    fn kind(&self) -> &'static str;
+    /// The names of the metrics [`Evaluator::evaluate`] returns, in order.
+    fn metrics(&self) -> &'static [&'static str];
+    /// The metric vector of one design, or why it cannot be evaluated (an invalid config, a
+    /// model that does not fit the device): an infeasible point with its reason.
+    fn evaluate(&self, config: Value) -> Result<Vec<f64>, String>;
+    /// A shortcut for a point given as its values in the order of the design space the
+    /// evaluator was built for: exactly what [`Evaluator::evaluate`] gives on the whole config,
+    /// or `None` where the whole config must be built (the default).
+    fn shortcut(&self, _values: &[Value]) -> Option<Result<Vec<f64>, String>> {
+        None
+    }
+    /// Why an evaluated design misses a requirement the config states (an SLO), if it does:
+    /// such a design keeps its metrics and is infeasible with this reason.
+    fn infeasible(&self, _metrics: &[f64]) -> Option<String> {
+        None
+    }
+}
+
+/// The metrics of a serving design point ([`Serving`]), in order.
+pub const SERVING_METRICS: &[&str] = &[
+    "cost_per_hour",
+    "cost_per_mtok",
+    "slo_attainment",
+    "slo_met",
+    "goodput_rps",
+    "throughput_rps",
+    "tokens_per_s",
+    "ttft_p50_s",
+    "ttft_p90_s",
+    "ttft_p99_s",
+    "tpot_p50_s",
+    "tpot_p90_s",
+    "tpot_p99_s",
+    "e2e_p50_s",
+    "e2e_p90_s",
+    "e2e_p99_s",
+    "preemptions",
+    "replicas",
+    "devices",
+];
+
+/// The form of a base config, which picks the built-in evaluator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigForm {
+    /// `workload` + `accelerator`: a simulation.
+    Simulation,
+    /// `workload: {llm: ...}` + `serving:`: a serving run.
+    Serving,
+}
+
+impl ConfigForm {
+    /// A config with a `serving:` section is a serving config; any other a simulation.
+    pub fn of(config: &Value) -> ConfigForm {
+        if config.get("serving").is_some_and(|v| !v.is_null()) {
+            ConfigForm::Serving
+        } else {
+            ConfigForm::Simulation
+        }
+    }
+
+    /// The metrics of this form's evaluator.
+    pub fn metrics(self) -> &'static [&'static str] {
+        match self {
+            ConfigForm::Simulation => METRICS,
+            ConfigForm::Serving => SERVING_METRICS,
+        }
+    }
+
+    /// Reads `config` as this form's typed config (a schema check: unknown keys, wrong types).
+    pub fn check(self, config: Value) -> Result<(), KeyError> {
+        match self {
+            ConfigForm::Simulation => SimConfig::from_value(config).map(|_| ()),
+            ConfigForm::Serving => typed::<ServingFile>(config, &[]).map(|_| ()),
+        }
+    }
+}
+
+/// A workload built once for every point of a problem.
+#[derive(Debug, Clone)]
+enum Built {
+    /// One op graph.
+    Graph(Box<Workload>),
+    /// Several networks run together (`tasks:`, e.g. on `kind: hetero`).
+    Tasks(Vec<Workload>),
+}
+
+/// The simulation evaluator: the pipeline on the workload in its form (an op graph, several
+/// `tasks:` together, or a stream of `jobs:`); an op graph or a task list is built once when
+/// the space does not touch the workload. Metrics: [`METRICS`].
+#[derive(Debug, Clone)]
+pub struct Simulation {
+    workload: Option<Built>,
+    base_dir: PathBuf,
+    accel_only: Option<AccelOnly>,
+}
+
+/// The shortcut of a space whose every dimension lies under `accelerator.` (most DSE spaces)
+/// over a workload built once: a point rebuilds the accelerator mapping alone, not the whole
+/// config, and the workload stays typed. It computes exactly what the whole config gives (the
+/// workload's own checks cannot change when no dimension touches it); a point it cannot
+/// convert takes the whole config, whose error names the key.
+#[derive(Debug, Clone)]
+struct AccelOnly {
+    /// The base config's `accelerator:` mapping.
+    acc: Value,
+    /// Each dimension's path below `accelerator`.
+    paths: Vec<Vec<Segment>>,
+    /// The base config, typed (its workload and seed).
+    cfg: SimConfig,
+}
+
+impl Simulation {
+    /// The evaluator of the simulation config `base` (which must be valid) varied by `space`.
+    /// The workload is built once unless the space varies it (it is then built per point).
+    pub fn new(base: &Value, base_dir: &Path, space: &DesignSpace) -> Result<Self, GymError> {
+        let build_workload = !space.touches_workload();
+        let bad = |key: &str, reason: String| GymError::InvalidConfig {
+            key: key.into(),
+            reason,
+        };
+        let cfg = SimConfig::from_value(base.clone()).map_err(|(p, m)| bad(&p.join("."), m))?;
+        let built = |e: archsim_workloads::WorkloadError| bad("workload", e.to_string());
+        let workload = match cfg.workload.form() {
+            _ if !build_workload => None,
+            Form::Graph => Some(Built::Graph(Box::new(
+                cfg.workload.build(base_dir).map_err(built)?,
+            ))),
+            Form::Tasks => Some(Built::Tasks(
+                cfg.workload.build_tasks(base_dir).map_err(built)?,
+            )),
+            // A job stream is drawn with the config's seed: built per point.
+            Form::Jobs => None,
+        };
+        let accel_only = workload.as_ref().and_then(|_| {
+            let acc = base.get("accelerator")?.clone();
+            let paths = space
+                .params
+                .iter()
+                .map(|p| match crate::path::parse(&p.path) {
+                    Ok(mut segs)
+                        if segs.len() > 1 && segs[0] == Segment::Key("accelerator".into()) =>
+                    {
+                        segs.remove(0);
+                        Some(segs)
+                    }
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()?;
+            Some(AccelOnly { acc, paths, cfg })
+        });
+        Ok(Simulation {
+            workload,
+            base_dir: base_dir.to_path_buf(),
+            accel_only,
+        })
+    }
+
+    /// Runs `family` on the built workload, or `None` when the workload is built per point.
+    fn run_built(
+        &self,
+        family: &dyn Family,
+        ctx: &Context<'_>,
+    ) -> Option<Result<Vec<f64>, String>> {
+        let r = match self.workload.as_ref()? {
+            Built::Graph(w) => family.run_graph(w, ctx),
+            Built::Tasks(ts) => family.run_tasks(ts, ctx),
+        };
+        Some(match r {
+            Ok(r) if r.fits => Ok(metrics(&r)),
+            Ok(r) => Err(format!("infeasible: {}", r.why_not.join("; "))),
+            Err(e) => Err(e.to_string()),
+        })
+    }
+}
+
+impl Evaluator for Simulation {
+    fn kind(&self) -> &'static str {
+        "simulation"
+    }
+
+    fn metrics(&self) -> &'static [&'static str] {
+        METRICS
+    }
+
+    fn shortcut(&self, values: &[Value]) -> Option<Result<Vec<f64>, String>> {
+        let f = self.accel_only.as_ref()?;
+        let mut acc = f.acc.clone();
+        for (p, x) in f.paths.iter().zip(values) {
+            crate::path::set(&mut acc, p, x.clone()).ok()?;
+        }
+        let Value::Object(map) = acc else { return None };
+        let given: Vec<String> = map.keys().cloned().collect();
+        let mut accelerator = AcceleratorConfig::from_map(map).ok()?;
+        accelerator.reconcile(&given, &f.cfg.workload).ok()?;
+        if !accelerator.forms().contains(&f.cfg.workload.form()) {
+            return None;
+        }
+        let family = accelerator.family().ok()?;
+        let ctx = Context {
+            ops: false,
+            ..f.cfg.context("")
+        };
+        self.run_built(&*family, &ctx)
+    }
+
+    fn evaluate(&self, v: Value) -> Result<Vec<f64>, String> {
+        let cfg = SimConfig::from_value(v).map_err(|(p, m)| format!("{}: {m}", p.join(".")))?;
+        let family = cfg.accelerator.family().map_err(|e| e.to_string())?;
+        // The metrics are totals: no per-op rows.
+        let ctx = Context {
+            ops: false,
+            ..cfg.context("")
+        };
+        let dir = &self.base_dir;
+        let r = match (cfg.workload.form(), &self.workload) {
+            (Form::Graph, Some(Built::Graph(w))) => family.run_graph(w, &ctx),
+            (Form::Graph, _) => {
+                let w = cfg.workload.build(dir).map_err(|e| e.to_string())?;
+                family.run_graph(&w, &ctx)
+            }
+            (Form::Tasks, Some(Built::Tasks(ts))) => family.run_tasks(ts, &ctx),
+            (Form::Tasks, _) => {
+                let ts = cfg.workload.build_tasks(dir).map_err(|e| e.to_string())?;
+                family.run_tasks(&ts, &ctx)
+            }
+            (Form::Jobs, _) => {
+                let jobs = cfg
+                    .workload
+                    .build_jobs(dir, cfg.seed)
+                    .map_err(|e| e.to_string())?;
+                family.run_jobs(&jobs, &ctx)
+            }
+        }
+        .map_err(|e| e.to_string())?;
+        if !r.fits {
+            return Err(format!("infeasible: {}", r.why_not.join("; ")));
+        }
+        Ok(metrics(&r))
+    }
+}
+
+/// The serving evaluator: one serving simulation of the configured traffic (at
+/// `serving.traffic.rate`; a `capacity:` search is not run) on the design's fleet. A pool
+/// with `count: 0` is left out of the fleet, so a search over counts also chooses which
+/// device types to use. Metrics: [`SERVING_METRICS`]; a fleet that misses `serving.slo` is
+/// infeasible ([`Evaluator::infeasible`]). Pools are priced once per device, tp and batching
+/// and reused ([`PoolCache`]).
+#[derive(Debug, Clone)]
+pub struct Serving {
+    slo: SloConfig,
+    base_dir: PathBuf,
+    cache: Arc<PoolCache>,
+}
+
+impl Serving {
+    /// The evaluator of the serving config `base`, which must be valid.
+    pub fn new(base: &Value, base_dir: &Path) -> Result<Self, GymError> {
+        let f: ServingFile =
+            typed(base.clone(), &[]).map_err(|(p, m)| GymError::InvalidConfig {
+                key: p.join("."),
+                reason: m,
+            })?;
+        let mut check = f.serving.clone();
+        for p in &mut check.pools {
+            p.count = p.count.max(1);
+        }
+        check.validate().map_err(serving_err)?;
+        if f.workload.llm.is_none() {
+            return Err(GymError::InvalidConfig {
+                key: "workload".into(),
+                reason:
+                    "a serving config serves an `llm:` model: give `workload: {llm: {model: ...}}`"
+                        .into(),
+            });
+        }
+        Ok(Serving {
+            slo: f.serving.slo,
+            base_dir: base_dir.to_path_buf(),
+            cache: Arc::new(PoolCache::default()),
+        })
+    }
+}
+
+fn serving_err(e: ServingError) -> GymError {
+    match e {
+        ServingError::Config { key, reason } => GymError::InvalidConfig { key, reason },
+        other => GymError::InvalidConfig {
+            key: "serving".into(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// A serving error of the fleet without its empty pools, keyed by the pool's index in the
+/// config (`kept[j]` is the config index of the fleet's pool `j`).
+fn pool_key(e: ServingError, kept: &[usize]) -> String {
+    match e {
+        ServingError::Config { key, reason } => {
+            let key = match key.strip_prefix("serving.pools.") {
+                Some(rest) => {
+                    let (j, tail) = rest.split_once('.').unwrap_or((rest, ""));
+                    match j.parse::<usize>().ok().and_then(|j| kept.get(j)) {
+                        Some(i) if tail.is_empty() => format!("serving.pools.{i}"),
+                        Some(i) => format!("serving.pools.{i}.{tail}"),
+                        None => key,
+                    }
+                }
+                None => key,
+            };
+            format!("{key}: {reason}")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The metric vector of a serving report, in [`SERVING_METRICS`] order.
+pub fn serving_metrics(r: &ServingReport) -> Vec<f64> {
+    let replicas: u64 = r.pools.iter().map(|p| p.count as u64).sum();
+    let devices: u64 = r.pools.iter().map(|p| p.count as u64 * p.tp).sum();
+    vec![
+        r.cost_per_hour,
+        r.cost_per_mtok,
+        r.slo_attainment,
+        if r.slo_met { 1.0 } else { 0.0 },
+        r.goodput_rps,
+        r.throughput_rps,
+        r.tokens_per_s,
+        r.ttft_s.p50,
+        r.ttft_s.p90,
+        r.ttft_s.p99,
+        r.tpot_s.p50,
+        r.tpot_s.p90,
+        r.tpot_s.p99,
+        r.e2e_s.p50,
+        r.e2e_s.p90,
+        r.e2e_s.p99,
+        r.preemptions as f64,
+        replicas as f64,
+        devices as f64,
+    ]
+}
+
+fn at(name: &str) -> usize {
+    SERVING_METRICS
+        .iter()
+        .position(|m| *m == name)
+        .expect("a serving metric")
+}
+
+impl Evaluator for Serving {
+    fn kind(&self) -> &'static str {
+        "serving"
+    }
+
+    fn metrics(&self) -> &'static [&'static str] {
+        SERVING_METRICS
+    }
+
+    fn evaluate(&self, v: Value) -> Result<Vec<f64>, String> {
+        let mut f: ServingFile = typed(v, &[]).map_err(|(p, m)| format!("{}: {m}", p.join(".")))?;
+        // Validate with every pool present (errors keep the config's pool indices), then
+        // leave the empty pools out.
+        let mut check = f.serving.clone();
+        for p in &mut check.pools {
+            p.count = p.count.max(1);
+        }
+        check.validate().map_err(|e| e.to_string())?;
+        let kept: Vec<usize> = (0..f.serving.pools.len())
+            .filter(|&i| f.serving.pools[i].count > 0)
+            .collect();
+        if kept.is_empty() {
+            return Err("no replica: every serving.pools[i].count is 0".into());
+        }
+        f.serving.pools.retain(|p| p.count > 0);
+        f.serving.capacity = None;
+        let fleet = Fleet::build_cached(
+            &f.serving,
+            &f.workload,
+            f.seed,
+            &self.base_dir,
+            false,
+            Some(&self.cache),
+        )
+        .map_err(|e| pool_key(e, &kept))?;
+        let r = evaluate_rate(&fleet, &f.serving, f.seed, &self.base_dir, None, None)
+            .map_err(|e| pool_key(e, &kept))?;
+        Ok(serving_metrics(&r))
+    }
+
+    fn infeasible(&self, m: &[f64]) -> Option<String> {
+        if m.get(at("slo_met")).is_none_or(|&v| v >= 0.5) {
+            return None;
+        }
+        let mut missed = Vec::new();
+        for (metric, bound, key, what) in [
+            ("ttft_p90_s", self.slo.ttft_p90_s, "ttft_p90_s", "TTFT p90"),
+            ("tpot_p99_s", self.slo.tpot_p99_s, "tpot_p99_s", "TPOT p99"),
+        ] {
+            let v = m[at(metric)];
+            if let Some(b) = bound.filter(|&b| v > b) {
+                missed.push(format!("{what} {v:.4} s above serving.slo.{key} = {b} s"));
+            }
+        }
+        if missed.is_empty() {
+            missed.push("no request finished within the SLO".into());
+        }
+        Some(format!(
+            "misses the SLO: {} (SLO attainment {:.1}%)",
+            missed.join(", "),
+            m[at("slo_attainment")] * 100.0
+        ))
+    }
+}
