@@ -113,11 +113,12 @@ pub fn schedule(m: &Mapping, acc: &dyn Accelerator) -> Result<Schedule, AccelErr
             priority: i as u64,
         })
         .collect();
-    let mut resident = vec![0; acc.resources().memories.len()];
+    let resources = acc.resources();
+    let mut resident = vec![0; resources.memories.len()];
     if let Some(d) = dram {
         resident[d] = m.weight_bytes;
     }
-    Ok(list_schedule(&tasks, &acc.resources(), &resident)?)
+    Ok(list_schedule(&tasks, &resources, &resident)?)
 }
 
 /// Assembles the report from the mapping and the schedule.
@@ -152,7 +153,12 @@ fn report_with(
     with_ops: bool,
 ) -> Report {
     let freq = acc.freq_mhz();
-    let engines = acc.resources().engines;
+    // The engines' names label the op rows only.
+    let engines = if with_ops {
+        acc.resources().engines
+    } else {
+        Vec::new()
+    };
     let mut order: Vec<usize> = (0..m.ops.len()).collect();
     order.sort_by_key(|&i| (s.slots[i].start, i));
     // Accumulated under the levels' static names; owned keys only once, at the end.

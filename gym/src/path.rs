@@ -127,7 +127,13 @@ pub fn set(root: &mut Value, path: &[Segment], x: Value) -> Result<(), String> {
                     });
                 };
                 if i == last {
-                    map.insert(k.clone(), x);
+                    // Replace in place: a new key only where the base leaves it out.
+                    match map.get_mut(k) {
+                        Some(slot) => *slot = x,
+                        None => {
+                            map.insert(k.clone(), x);
+                        }
+                    }
                     return Ok(());
                 }
                 if matches!(path[i + 1], Segment::Index(_)) && map.get(k).is_none_or(Value::is_null)
@@ -141,9 +147,10 @@ pub fn set(root: &mut Value, path: &[Segment], x: Value) -> Result<(), String> {
                         }
                     ));
                 }
-                cur = map
-                    .entry(k.clone())
-                    .or_insert_with(|| Value::Object(Map::new()));
+                if !map.contains_key(k) {
+                    map.insert(k.clone(), Value::Object(Map::new()));
+                }
+                cur = map.get_mut(k).expect("inserted above");
             }
             Segment::Index(n) => {
                 let Value::Array(items) = cur else {
