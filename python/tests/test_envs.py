@@ -191,3 +191,36 @@ def test_make_vec_same_seed_same_results():
 
     a, b = rollout(), rollout()
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_make_vec_matches_gymnasiums_sync_vector_env():
+    # Gymnasium's own vectorization of the single env is the reference: the same seeds and
+    # actions give the same observations, rewards, ends, autoresets and infos; the batched
+    # spaces hold what the vector env returns.
+    from gymnasium.utils.env_checker import data_equivalence
+    from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+    n, env_id = 5, "archsim/SystolicGemm-v0"
+    ours = gymnasium.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point")
+    ref = SyncVectorEnv([lambda: gymnasium.make(env_id) for _ in range(n)],
+                        autoreset_mode=AutoresetMode.NEXT_STEP)
+    assert ours.metadata.get("autoreset_mode") == AutoresetMode.NEXT_STEP
+    assert ours.single_action_space == ref.single_action_space
+    assert ours.action_space.shape == ref.action_space.shape
+    o1, _ = ours.reset(seed=7)
+    o2, _ = ref.reset(seed=7)
+    assert data_equivalence(o1, o2) and ours.observation_space.contains(o1)
+    ref.single_action_space.seed(1)
+    ended = 0
+    for _ in range(120):
+        a = np.stack([ref.single_action_space.sample() for _ in range(n)])
+        s1, s2 = ours.step(a), ref.step(a)
+        for x, y in zip(s1[:4], s2[:4]):
+            np.testing.assert_array_equal(x, y)
+        assert ours.observation_space.contains(s1[0])
+        live = s2[4]["_feasible"] if "_feasible" in s2[4] else ~np.zeros(n, bool)
+        np.testing.assert_array_equal(s1[4]["feasible"][live], s2[4]["feasible"][live])
+        for k, name in enumerate(archsim.envs.dse.METRICS):
+            np.testing.assert_array_equal(s1[4]["metrics"][live, k], s2[4]["metrics"][name][live])
+        ended += int((s1[2] | s1[3]).sum())
+    assert ended > 0, "episodes ended and autoreset within the rollout"
