@@ -269,21 +269,23 @@ fn at_rate(
         }
     }
     // A single type beyond `max_count` replicas is cheaper than any mix found: it is the mix.
-    if let (Some((name, cost)), mix) = (&best_single, &best) {
+    // The replica counts of the cheapest single type: its count, 0 for every other type.
+    let single_counts: Option<Vec<u32>> = best_single.as_ref().map(|(name, _)| {
+        s.gpus
+            .iter()
+            .zip(&single)
+            .map(|(g, (_, c))| {
+                if &g.name == name {
+                    c.map_or(0, |c| c.0)
+                } else {
+                    0
+                }
+            })
+            .collect()
+    });
+    if let (Some((_, cost)), Some(counts), mix) = (&best_single, &single_counts, &best) {
         if mix.as_ref().is_none_or(|m| *cost < m.1 - 1e-9) {
-            let counts = s
-                .gpus
-                .iter()
-                .zip(&single)
-                .map(|(g, (_, c))| {
-                    if &g.name == name {
-                        c.map_or(0, |c| c.0)
-                    } else {
-                        0
-                    }
-                })
-                .collect();
-            best = Some((counts, *cost));
+            best = Some((counts.clone(), *cost));
         }
     }
     let simulate = |counts: &[u32]| -> Result<Option<f64>, String> {
@@ -303,19 +305,6 @@ fn at_rate(
         let r = evaluate_rate(&fleet, &cfg, s.seed, base, None, None).map_err(|e| e.to_string())?;
         Ok(Some(r.slo_attainment))
     };
-    let single_counts: Option<Vec<u32>> = best_single.as_ref().map(|(name, _)| {
-        s.gpus
-            .iter()
-            .zip(&single)
-            .map(|(g, (_, c))| {
-                if &g.name == name {
-                    c.map_or(0, |c| c.0)
-                } else {
-                    0
-                }
-            })
-            .collect()
-    });
     let att_single = match &single_counts {
         Some(c) => simulate(c)?,
         None => None,
