@@ -41,6 +41,34 @@ pub fn problem_of(base: Value, search: &SearchConfig, base_dir: &Path) -> Result
     Problem::new(base, space, base_dir).map_err(bad)
 }
 
+/// The problem and `search:` section of a search config given as text, in either form: a
+/// simulation config, or a serving config whose fleet the search sizes (the form
+/// `archsim run` picks, [`crate::serving::is_serving`]). `None` when the config has no
+/// `search:` section. Errors are located in the text, or name the `--set` override.
+pub fn load_problem(
+    text: &str,
+    file: &str,
+    overrides: &[String],
+    base_dir: &Path,
+) -> Result<Option<(Problem, SearchConfig)>, Error> {
+    let serving = serde_saphyr::from_str::<Value>(text)
+        .ok()
+        .is_some_and(|v| crate::serving::is_serving(&v));
+    if serving {
+        let (f, search) = crate::serving::load_search(text, file, overrides)?;
+        let Some(search) = search else {
+            return Ok(None);
+        };
+        let doc = serde_json::to_value(&f).map_err(bad)?;
+        return Ok(Some((problem_of(doc, &search, base_dir)?, search)));
+    }
+    let (cfg, _, search) = crate::config::load_full(text, file, overrides)?;
+    match search {
+        Some(search) => Ok(Some((problem(&cfg, &search, base_dir)?, search))),
+        None => Ok(None),
+    }
+}
+
 /// Evaluates a batch in parallel; results come back in the batch's order.
 pub fn evaluate_parallel(problem: &Problem, points: &[Point]) -> Vec<Result<Vec<f64>, String>> {
     points

@@ -2618,3 +2618,168 @@ fn a_fleet_search_finds_a_fleet_within_the_slo_no_costlier_than_a_hand_picked_on
         assert!(e.contains(want), "{e:?} lacks {want:?}");
     }
 }
+
+/// The disaggregation study on its committed config (results/disaggregation/README.md): under
+/// the committed SLO the best split's goodput crosses co-location's once, disaggregation has the
+/// higher goodput at every evaluated rate above the crossover and co-location at least as high
+/// below it; a rerun through `archsim run` writes the committed results byte for byte.
+#[test]
+fn disaggregation_study_crosses_over_to_disaggregation_and_reruns_identically() {
+    let cfg = root().join("configs/repro/disaggregation.yaml");
+    let dir = tmp("disagg_study");
+    let o = archsim(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--json",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let crossovers = j["crossovers"].as_array().unwrap();
+    assert_eq!(crossovers.len(), 1, "{crossovers:?}");
+    assert_eq!(crossovers[0]["above"], "disaggregated");
+    let at = crossovers[0]["rate_rps"].as_f64().unwrap();
+    let rows = j["rows"].as_array().unwrap();
+    let goodput = |prefix: &str| -> Vec<(f64, f64)> {
+        rows.iter()
+            .filter(|r| r["fleet"].as_str().unwrap().starts_with(prefix))
+            .map(|r| {
+                (
+                    r["rate_rps"].as_f64().unwrap(),
+                    r["goodput_rps"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (coloc, best) = (goodput("colocated"), goodput("best split"));
+    assert_eq!(coloc.len(), best.len());
+    assert!(coloc.iter().any(|c| c.0 < at) && coloc.iter().any(|c| c.0 > at));
+    for (c, b) in coloc.iter().zip(&best) {
+        assert_eq!(c.0, b.0);
+        if c.0 > at {
+            assert!(
+                b.1 > c.1,
+                "at {} req/s: best split {} <= co-located {}",
+                c.0,
+                b.1,
+                c.1
+            );
+        } else {
+            assert!(
+                c.1 >= b.1,
+                "at {} req/s: co-located {} < best split {}",
+                c.0,
+                c.1,
+                b.1
+            );
+        }
+    }
+    // The disaggregated fleet's gain is real above the crossover: at 90% attainment it serves
+    // a higher rate than co-location.
+    let at90 = |n: &str| {
+        j["rate_at_90pct_rps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p[0] == n)
+            .unwrap()[1]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(at90("best split") > at90("colocated"));
+    // A rerun writes the bytes of the committed run (results/ was written by an earlier run,
+    // a release build): stale results and a nondeterministic rerun both fail here.
+    for f in [
+        "results.csv",
+        "crossover.csv",
+        "goodput_vs_rate.svg",
+        "attainment_vs_rate.svg",
+    ] {
+        assert_eq!(
+            std::fs::read(dir.join(f)).unwrap(),
+            std::fs::read(root().join("results/disaggregation").join(f)).unwrap(),
+            "results/disaggregation/{f} differs from a rerun (stale, or the study is not deterministic): archsim run configs/repro/disaggregation.yaml --out results/disaggregation"
+        );
+    }
+}
+
+/// The Mélange study on its committed config, the conversation and document datasets at the
+/// lowest and highest committed load (results/melange/README.md): for conversation one L4 is
+/// the cheapest single type at low load and the mix is that same fleet (equal cost); at the
+/// top load the cheapest mix uses L4 beside a larger GPU and costs strictly less than the
+/// cheapest single type; both fleets meet the SLO when simulated; for documents the largest
+/// saving against the best single type is smaller than for conversation.
+#[test]
+fn melange_study_mixes_the_cheap_gpu_for_conversation_and_gains_less_on_documents() {
+    let cfg = root().join("configs/repro/melange.yaml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let mut f: archsim::melange::MelangeFile = serde_saphyr::from_str(&text).unwrap();
+    let rates = f.study.rates();
+    let (lo, hi) = (rates[0], rates[rates.len() - 1]);
+    f.study.rates_rps = vec![lo, hi];
+    f.study
+        .datasets
+        .retain(|d| d.name == "conversation" || d.name == "document");
+    assert_eq!(f.study.datasets.len(), 2);
+    let gpus: Vec<String> = f.study.gpus.iter().map(|g| g.name.clone()).collect();
+    let cheapest = f
+        .study
+        .gpus
+        .iter()
+        .min_by(|a, b| a.cost_per_hour.total_cmp(&b.cost_per_hour))
+        .unwrap()
+        .name
+        .clone();
+    assert_eq!(cheapest, "l4");
+    let r = archsim::melange::run(&f, cfg.parent().unwrap()).unwrap();
+    let ds = |n: &str| r.iter().find(|d| d.dataset == n).unwrap();
+    let conv = ds("conversation");
+    let at = |rate: f64| conv.rates.iter().find(|x| x.rate_rps == rate).unwrap();
+    let uses = |x: &archsim::melange::RateResult| -> Vec<&str> {
+        let (counts, _) = x.mix.as_ref().unwrap();
+        gpus.iter()
+            .zip(counts)
+            .filter(|(_, &n)| n > 0)
+            .map(|(g, _)| g.as_str())
+            .collect()
+    };
+    // Low load: L4 alone is cheapest, and the mix is that fleet at the same cost.
+    let low = at(lo);
+    let (best, cost) = low.best_single.clone().unwrap();
+    assert_eq!(best, cheapest, "{low:?}");
+    assert_eq!(uses(low), vec![cheapest.as_str()]);
+    assert_eq!(low.mix.as_ref().unwrap().1, cost);
+    assert_eq!(low.saving_pct, Some(0.0));
+    // Top load: a mix with the L4 and another type, strictly cheaper than the best single type.
+    let top = at(hi);
+    let used = uses(top);
+    assert!(
+        used.contains(&cheapest.as_str()) && used.len() >= 2,
+        "{top:?}"
+    );
+    let (_, single_cost) = top.best_single.clone().unwrap();
+    assert!(top.mix.as_ref().unwrap().1 < single_cost, "{top:?}");
+    assert!(top.saving_pct.unwrap() > 0.0);
+    // The fleets compared meet the SLO when simulated at the load (>= 90% of requests within
+    // both bounds).
+    for d in &r {
+        for x in &d.rates {
+            let (s, m) = x.attainment;
+            assert!(
+                s.unwrap() >= 0.9 && m.unwrap() >= 0.9,
+                "{}: {x:?}",
+                d.dataset
+            );
+        }
+    }
+    // Documents: the advantage of mixing shrinks.
+    let best_saving = |d: &archsim::melange::DatasetResult| d.max_saving.unwrap().1;
+    let doc = ds("document");
+    assert!(
+        best_saving(doc) < best_saving(conv),
+        "document {} vs conversation {}",
+        best_saving(doc),
+        best_saving(conv)
+    );
+}

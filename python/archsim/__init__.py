@@ -145,7 +145,10 @@ def evaluate_batch(config: ConfigLike, points: Any, overrides: Sequence[str] = (
     released), and return a dict of numpy columns.
 
     ``config`` has a ``search:`` section: its ``space`` names the dimensions, its
-    ``constraints`` decide feasibility (its agent and budget are not used). ``points`` is either
+    ``constraints`` decide feasibility (its agent and budget are not used). A serving config
+    (``serving:``, e.g. ``configs/search/serving_fleet.yaml``) returns the serving metrics of the
+    fleet search; a fleet that misses ``serving.slo`` is infeasible, the reason naming the bound.
+    ``points`` is either
 
     * a list of dicts, ``{"accelerator.rows": 64, "accelerator.dataflow": "ws"}``, one value per
       ``search.space`` path (list elements by index: ``accelerator.subs[0].rows``), or

@@ -243,17 +243,19 @@ fn evaluate_batch_text<'py>(
     use archsim::search::{BatchPoint, MAX_BATCH};
     let bad = |message: String| config_error(source, "points", message);
     let run = || -> Result<_, archsim::Error> {
-        let (cfg, _, search) = archsim::config::load_full(text, source, &overrides)?;
-        let search = search.ok_or_else(|| {
-            config_error(
-                source,
-                "search",
-                "missing: evaluate_batch needs a `search:` section (its space names the \
-                          points' dimensions, its constraints decide feasibility)"
-                    .into(),
-            )
-        })?;
-        let problem = archsim::search::problem(&cfg, &search, Path::new(base_dir))?;
+        // A simulation config or a serving config (its fleet sized by the space): the
+        // problem picks the evaluator, and with it the metric columns.
+        let (problem, search) =
+            archsim::search::load_problem(text, source, &overrides, Path::new(base_dir))?
+                .ok_or_else(|| {
+                    config_error(
+                        source,
+                        "search",
+                        "missing: evaluate_batch needs a `search:` section (its space names \
+                         the points' dimensions, its constraints decide feasibility)"
+                            .into(),
+                    )
+                })?;
         let paths: Vec<String> = problem
             .space()
             .params
@@ -700,6 +702,62 @@ fn step_all(envs: &mut [DseEnv], rows: &[Vec<i64>], reset: &[bool]) -> Result<Ve
         .collect()
 }
 
+/// The serving evaluator behind `archsim/Serving-v0`: the same [`archsim::gym::evaluator::Serving`]
+/// as a fleet search (`search:` on a serving config) and `evaluate_batch` on one, built once per
+/// environment so its pools are priced once.
+#[pyclass(module = "archsim._archsim")]
+struct ServingEvaluatorCore {
+    eval: archsim::gym::evaluator::Serving,
+}
+
+#[pymethods]
+impl ServingEvaluatorCore {
+    /// The evaluator of a serving config given as JSON text (it must be valid: a bad key is a
+    /// `ConfigError` naming it).
+    #[new]
+    #[pyo3(signature = (config_json, base_dir="."))]
+    fn new(config_json: &str, base_dir: &str) -> PyResult<Self> {
+        let base: Value = serde_json::from_str(config_json)
+            .map_err(|e| ConfigError::new_err(format!("serving config: {e}")))?;
+        guarded(|| {
+            Ok(ServingEvaluatorCore {
+                eval: archsim::gym::evaluator::Serving::new(&base, Path::new(base_dir))
+                    .map_err(gym_err)?,
+            })
+        })
+    }
+
+    /// The names of the metrics `evaluate` returns (`SERVING_METRICS`), in order.
+    #[getter]
+    fn metrics(&self) -> Vec<&'static str> {
+        use archsim::gym::Evaluator;
+        self.eval.metrics().to_vec()
+    }
+
+    /// Evaluates one fleet (a whole serving config as JSON text; a pool with `count: 0` is left
+    /// out) without the GIL. Returns `(metrics or None, reason or None)`: no metrics when the
+    /// fleet cannot be evaluated (the reason says why), metrics and a reason when it misses the
+    /// SLO (the reason names the bound).
+    fn evaluate(
+        &self,
+        py: Python<'_>,
+        config_json: &str,
+    ) -> PyResult<(Option<Vec<f64>>, Option<String>)> {
+        use archsim::gym::Evaluator;
+        let v: Value = serde_json::from_str(config_json)
+            .map_err(|e| ConfigError::new_err(format!("serving config: {e}")))?;
+        guarded(|| {
+            Ok(py.detach(|| match self.eval.evaluate(v) {
+                Ok(m) => {
+                    let why = self.eval.infeasible(&m);
+                    (Some(m), why)
+                }
+                Err(e) => (None, Some(e)),
+            }))
+        })
+    }
+}
+
 /// The Rust environment behind `archsim.envs` (one design evaluated per step).
 #[pyclass(module = "archsim._archsim")]
 struct DseEnvCore {
@@ -1032,6 +1090,7 @@ fn _archsim(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(metric_names, m)?)?;
     m.add_function(wrap_pyfunction!(codesign_presets, m)?)?;
     m.add_class::<DseEnvCore>()?;
+    m.add_class::<ServingEvaluatorCore>()?;
     m.add_class::<DseVecCore>()?;
     m.add_class::<CoDesignEnvCore>()?;
     Ok(())

@@ -153,9 +153,11 @@ pub struct ServingReport {
     pub e2e_s: Stats,
     /// Queueing before the first iteration that works on a request.
     pub queue_s: Stats,
-    /// Requests per second.
+    /// Requests completed per second of `duration_s` (time 0 to the last completion, the drain
+    /// included, as vLLM's serving benchmark divides: short runs report less than the offered
+    /// rate; doc/serving.md).
     pub throughput_rps: f64,
-    /// Output tokens per second.
+    /// Output tokens per second of `duration_s`.
     pub tokens_per_s: f64,
     /// Prompt tokens per second.
     pub prompt_tokens_per_s: f64,
@@ -165,7 +167,7 @@ pub struct ServingReport {
     pub slo_attainment: f64,
     /// Whether the fleet meets the SLO (TTFT p90 and TPOT p99 within the bounds).
     pub slo_met: bool,
-    /// Requests per second that meet the SLO.
+    /// Requests meeting the SLO per second of `duration_s` (as `throughput_rps`).
     pub goodput_rps: f64,
     /// $ per hour of the fleet.
     pub cost_per_hour: f64,

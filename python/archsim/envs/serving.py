@@ -1,7 +1,9 @@
 """``archsim/Serving-v0``: size an LLM serving fleet.
 
 Each step picks a fleet — replicas per pool, ``scheduler.max_batch`` and the router — and
-simulates the config's traffic on it with ``archsim.serve``. The reward is the negative fleet
+simulates the config's traffic on it through the serving evaluator of a fleet search (the one
+behind ``search:`` on a serving config and ``archsim.evaluate_batch``: one code path; a pool
+with count 0 is left out; ``serving.capacity`` is not searched). The reward is the negative fleet
 cost ($/h, over the most expensive fleet) when the fleet meets the SLO, and ``-1 - (1 - SLO
 attainment)`` when it does not, so the best policy finds the cheapest fleet within the SLO.
 
@@ -20,7 +22,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from .._archsim import ConfigError, serve_text
+from .._archsim import ConfigError, ServingEvaluatorCore
 
 MAX_BATCH = [16, 32, 64, 128, 256]
 ROUTERS = ["round_robin", "least_loaded", "power_of_two"]
@@ -67,6 +69,10 @@ class ServingEnv(gymnasium.Env):
         self.episode_len = episode_len
         self.action_space = spaces.MultiDiscrete([max_count + 1] * self._pools + [len(MAX_BATCH), len(ROUTERS)])
         self.observation_space = spaces.Box(0.0, 1e9, shape=(len(METRICS),), dtype=np.float32)
+        # Built once: it checks the config (a bad key is a ConfigError naming it) and prices
+        # each pool once for the whole episode.
+        self._eval = ServingEvaluatorCore(json.dumps(self._base), self._dir)
+        self._names = list(self._eval.metrics)
         self._max_cost = sum(max_count * p.get("cost_per_hour", 0.0) * p.get("tp", 1) for p in pools) or 1.0
         self._t = 0
 
@@ -83,35 +89,28 @@ class ServingEnv(gymnasium.Env):
         cfg = copy.deepcopy(self._base)
         s = cfg["serving"]
         point = {"counts": counts, "max_batch": MAX_BATCH[int(a[-2])], "router": ROUTERS[int(a[-1])]}
-        s["pools"] = [dict(p, count=n) for p, n in zip(s["pools"], counts) if n > 0]
+        s["pools"] = [dict(p, count=n) for p, n in zip(s["pools"], counts)]
         s.setdefault("scheduler", {})["max_batch"] = point["max_batch"]
         s["scheduler"]["max_batch_tokens"] = max(s["scheduler"].get("max_batch_tokens", 8192), point["max_batch"])
         s["router"] = {"kind": point["router"]}
-        s.pop("capacity", None)
         self._t += 1
         truncated = self._t >= self.episode_len
-        if not s["pools"]:
+        values, reason = self._eval.evaluate(json.dumps(cfg))
+        if values is None:
+            # Not evaluated: no replica, or a fleet that cannot serve the model.
             obs = np.zeros(len(METRICS), dtype=np.float32)
-            return obs, -2.0, False, truncated, {"point": point, "feasible": False, "reason": "no replica"}
-        try:
-            out = json.loads(serve_text(json.dumps(cfg), "<env>", self._dir, []))
-        except ConfigError as e:
-            obs = np.zeros(len(METRICS), dtype=np.float32)
-            return obs, -2.0, False, truncated, {"point": point, "feasible": False, "reason": str(e)}
-        m = out["report"]
-        metrics = {
-            "ttft_p90_s": m["ttft_s"]["p90"],
-            "tpot_p99_s": m["tpot_s"]["p99"],
-            "slo_attainment": m["slo_attainment"],
-            "cost_per_hour": m["cost_per_hour"],
-            "throughput_rps": m["throughput_rps"],
-        }
+            return obs, -2.0, False, truncated, {"point": point, "feasible": False, "reason": reason}
+        m = dict(zip(self._names, values))
+        metrics = {k: m[k] for k in METRICS}
         obs = np.array([metrics[k] for k in METRICS], dtype=np.float32)
-        if m["slo_met"]:
+        slo_met = m["slo_met"] >= 0.5
+        if slo_met:
             reward = -m["cost_per_hour"] / self._max_cost
         else:
             reward = -1.0 - (1.0 - m["slo_attainment"])
-        info = {"point": point, "feasible": True, "slo_met": m["slo_met"], "metrics": metrics}
+        info = {"point": point, "feasible": True, "slo_met": slo_met, "metrics": metrics}
+        if reason is not None:
+            info["reason"] = reason  # the SLO bound the fleet misses
         return obs, float(reward), False, truncated, info
 
 
