@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use archsim_workloads::{Form, WorkloadConfig, WorkloadError};
+use archsim_workloads::{CellConfig, Form, WorkloadConfig, WorkloadError};
 
 use crate::{AccelError, AcceleratorConfig, KINDS};
 
@@ -23,6 +23,11 @@ pub struct SimConfig {
     /// Seed of every random choice (default 0).
     #[serde(default)]
     pub seed: u64,
+    /// A network × hardware co-design config: the NAS-Bench-201 cell whose network is the
+    /// workload (`workload.model` is built from it) and its accuracy table. A search varies
+    /// the cell's edges as `cell.ops[0]` … `cell.ops[5]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cell: Option<CellConfig>,
 }
 
 #[derive(Deserialize)]
@@ -32,6 +37,8 @@ struct RawConfig {
     accelerator: Map<String, Value>,
     #[serde(default)]
     seed: u64,
+    #[serde(default)]
+    cell: Option<CellConfig>,
 }
 
 /// A conversion error: the dotted key path (as segments) and what is wrong.
@@ -97,6 +104,29 @@ impl SimConfig {
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default();
         let mut raw: RawConfig = typed(value, &[])?;
+        if let Some(cell) = &raw.cell {
+            // The cell is the network: it names the workload's model (replacing the model of
+            // an earlier cell, as a config written out by a search holds).
+            let w = &raw.workload;
+            let other = w.scalesim_topology.is_some()
+                || w.gemm.is_some()
+                || w.onnx.is_some()
+                || w.llm.is_some()
+                || w.jobs.is_some()
+                || w.tasks.is_some()
+                || w.model
+                    .as_deref()
+                    .is_some_and(|m| !m.starts_with(archsim_workloads::zoo::NB201_PREFIX));
+            if other {
+                return Err((
+                    vec!["cell".into()],
+                    "the cell is the workload's network: give `workload:` without a source \
+                     (only `batch`, `dtype`)"
+                        .into(),
+                ));
+            }
+            raw.workload.model = Some(cell.model().map_err(|e| workload_key_error(&e))?);
+        }
         raw.workload.fill_framework();
         raw.workload
             .validate()
@@ -138,6 +168,7 @@ impl SimConfig {
             workload: raw.workload,
             accelerator,
             seed: raw.seed,
+            cell: raw.cell,
         })
     }
 }

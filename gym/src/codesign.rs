@@ -234,6 +234,13 @@ impl CsvOracle {
     }
 }
 
+impl CsvOracle {
+    /// The datasets the table has accuracies for.
+    pub fn datasets(&self) -> Vec<String> {
+        self.acc.keys().cloned().collect()
+    }
+}
+
 impl AccuracyOracle for CsvOracle {
     fn len(&self) -> usize {
         self.archs.len()

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use archsim_accelerators::config::{typed, SimConfig};
 
-use crate::evaluator::{ConfigForm, Evaluator, Serving, Simulation};
+use crate::evaluator::{CoDesign, ConfigForm, Evaluator, Serving, Simulation};
 use crate::objective::{Constraint, Objective, Reward, Scorer, METRICS};
 use crate::space::DesignSpace;
 use crate::GymError;
@@ -115,6 +115,7 @@ impl Problem {
     pub fn new(base: Value, space: DesignSpace, base_dir: &Path) -> Result<Problem, GymError> {
         let evaluator: Arc<dyn Evaluator> = match ConfigForm::of(&base) {
             ConfigForm::Serving => Arc::new(Serving::new(&base, base_dir)?),
+            ConfigForm::CoDesign => Arc::new(CoDesign::new(&base, base_dir)?),
             ConfigForm::Simulation => Arc::new(Simulation::new(&base, base_dir, &space)?),
         };
         Ok(Problem::with_evaluator(base, space, evaluator))
@@ -232,6 +233,12 @@ impl DseEnv {
                 "missing: an environment needs a `gym:` section".into(),
             )
         })?;
+        if ConfigForm::of(&Value::Object(base.clone())) == ConfigForm::CoDesign {
+            return Err(bad(
+                "cell",
+                "a design-space environment observes the simulation metrics; search a `cell:` co-design config with a `search:` section (archsim run, archsim.evaluate_batch) or use archsim/CoDesign-v0".into(),
+            ));
+        }
         if ConfigForm::of(&Value::Object(base.clone())) == ConfigForm::Serving {
             return Err(bad(
                 "serving",

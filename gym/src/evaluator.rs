@@ -9,7 +9,11 @@
 //!   [`METRICS`] (the observation of every design-space environment, unchanged);
 //! * [`Serving`] — `workload: {llm: ...}` + `serving:`: one serving simulation of the
 //!   configured traffic on the fleet, the metrics [`SERVING_METRICS`]; a fleet that misses
-//!   `serving.slo` is infeasible, with the bound it misses as the reason.
+//!   `serving.slo` is infeasible, with the bound it misses as the reason;
+//! * [`CoDesign`] — `cell:` + `workload` + `accelerator`: a NAS-Bench-201 cell (its six edge
+//!   ops, `cell.ops[0]` … `cell.ops[5]`) and the chip that runs it: one run of the pipeline on
+//!   the cell's network plus the cell's accuracy from the table `cell.oracle`, the metrics
+//!   [`CODESIGN_METRICS`] ([`METRICS`] then `accuracy`).
 //!
 //! Another evaluator plugs in through [`Problem::with_evaluator`](crate::Problem::with_evaluator).
 //!
@@ -38,8 +42,9 @@
 //! assert!(p.infeasible(&m).is_none()); // the SLO holds
 //! ```
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::Value;
 
@@ -102,6 +107,23 @@ pub const SERVING_METRICS: &[&str] = &[
     "devices",
 ];
 
+/// The metrics of a co-design point ([`CoDesign`]), in order: [`METRICS`], then the
+/// network's `accuracy` (%, from the accuracy table).
+pub const CODESIGN_METRICS: &[&str] = &[
+    "latency_s",
+    "energy_j",
+    "area_mm2",
+    "power_w",
+    "utilization",
+    "total_cycles",
+    "edp_js",
+    "dram_bytes",
+    "ttft_s",
+    "tpot_s",
+    "decode_tokens_per_s",
+    "accuracy",
+];
+
 /// The form of a base config, which picks the built-in evaluator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigForm {
@@ -109,13 +131,19 @@ pub enum ConfigForm {
     Simulation,
     /// `workload: {llm: ...}` + `serving:`: a serving run.
     Serving,
+    /// `cell:` + `workload` + `accelerator`: a network × hardware co-design point.
+    CoDesign,
 }
 
 impl ConfigForm {
-    /// A config with a `serving:` section is a serving config; any other a simulation.
+    /// A config with a `serving:` section is a serving config, one with a `cell:` section a
+    /// co-design config; any other a simulation.
     pub fn of(config: &Value) -> ConfigForm {
-        if config.get("serving").is_some_and(|v| !v.is_null()) {
+        let has = |k: &str| config.get(k).is_some_and(|v| !v.is_null());
+        if has("serving") {
             ConfigForm::Serving
+        } else if has("cell") {
+            ConfigForm::CoDesign
         } else {
             ConfigForm::Simulation
         }
@@ -126,13 +154,16 @@ impl ConfigForm {
         match self {
             ConfigForm::Simulation => METRICS,
             ConfigForm::Serving => SERVING_METRICS,
+            ConfigForm::CoDesign => CODESIGN_METRICS,
         }
     }
 
     /// Reads `config` as this form's typed config (a schema check: unknown keys, wrong types).
     pub fn check(self, config: Value) -> Result<(), KeyError> {
         match self {
-            ConfigForm::Simulation => SimConfig::from_value(config).map(|_| ()),
+            ConfigForm::Simulation | ConfigForm::CoDesign => {
+                SimConfig::from_value(config).map(|_| ())
+            }
             ConfigForm::Serving => typed::<ServingFile>(config, &[]).map(|_| ()),
         }
     }
@@ -472,5 +503,168 @@ impl Evaluator for Serving {
             missed.join(", "),
             m[at("slo_attainment")] * 100.0
         ))
+    }
+}
+
+/// An accuracy table loaded once per file (and reloaded when the file changes): every
+/// problem over the same table shares it, so a batch evaluation called point by point (an
+/// outside optimizer's trial loop) does not parse 15,625 rows per call.
+#[derive(Debug)]
+struct Table {
+    /// Accuracy by arch string, per dataset column (`cifar10`, `cifar100`, `imagenet16`).
+    acc: HashMap<String, HashMap<String, f64>>,
+    /// The datasets the table has.
+    datasets: Vec<String>,
+}
+
+type TableKey = (PathBuf, Option<std::time::SystemTime>);
+
+fn load_table(path: &Path) -> Result<Arc<Table>, String> {
+    static TABLES: OnceLock<Mutex<HashMap<TableKey, Arc<Table>>>> = OnceLock::new();
+    let key = (
+        path.to_path_buf(),
+        std::fs::metadata(path).and_then(|m| m.modified()).ok(),
+    );
+    let tables = TABLES.get_or_init(Default::default);
+    if let Some(t) = tables.lock().map_err(|e| e.to_string())?.get(&key) {
+        return Ok(t.clone());
+    }
+    let o = crate::codesign::CsvOracle::from_path(path)?;
+    use crate::codesign::AccuracyOracle;
+    let datasets = o.datasets();
+    let mut acc: HashMap<String, HashMap<String, f64>> = HashMap::new();
+    for d in &datasets {
+        let col = acc.entry(d.clone()).or_default();
+        for i in 0..o.len() {
+            col.insert(o.arch(i).to_string(), o.accuracy(i, d)?);
+        }
+    }
+    let t = Arc::new(Table { acc, datasets });
+    let mut m = tables.lock().map_err(|e| e.to_string())?;
+    m.retain(|(p, _), _| p != path);
+    m.insert(key, t.clone());
+    Ok(t)
+}
+
+/// The table's column of an NB201 dataset: `imagenet16-120` is `nb201.csv`'s `imagenet16`.
+fn table_column(dataset: &str) -> Result<&'static str, String> {
+    match dataset
+        .parse::<archsim_workloads::zoo::Nb201Dataset>()
+        .map_err(|e| e.to_string())?
+    {
+        archsim_workloads::zoo::Nb201Dataset::Cifar10 => Ok("cifar10"),
+        archsim_workloads::zoo::Nb201Dataset::Cifar100 => Ok("cifar100"),
+        archsim_workloads::zoo::Nb201Dataset::ImageNet16_120 => Ok("imagenet16"),
+    }
+}
+
+/// Most networks a [`CoDesign`] evaluator keeps built (the cache is emptied when full).
+const CELL_CACHE: usize = 4096;
+
+/// The co-design evaluator: a NAS-Bench-201 cell (`cell.ops`) and the chip that runs its
+/// network. The loader builds `workload.model` from the cell (`nb201:<dataset>:<arch>`); one
+/// run of the pipeline gives [`METRICS`], and the accuracy table `cell.oracle` (an
+/// `nb201.csv`-style file, relative to the config's folder) the cell's `accuracy` on
+/// `cell.dataset` — together [`CODESIGN_METRICS`]. Each network is built once and kept
+/// (up to 4,096 of them), so a search that revisits a cell with other hardware does not
+/// rebuild it.
+#[derive(Debug)]
+pub struct CoDesign {
+    table: Arc<Table>,
+    base_dir: PathBuf,
+    built: Mutex<HashMap<String, Arc<Workload>>>,
+}
+
+impl CoDesign {
+    /// The evaluator of the co-design config `base` (which must be valid): its accuracy table
+    /// is read here (a missing file, or one without the cell's dataset, is an error keyed
+    /// `cell.oracle`).
+    pub fn new(base: &Value, base_dir: &Path) -> Result<Self, GymError> {
+        let bad = |key: &str, reason: String| GymError::InvalidConfig {
+            key: key.into(),
+            reason,
+        };
+        let cfg = SimConfig::from_value(base.clone()).map_err(|(p, m)| bad(&p.join("."), m))?;
+        let cell = cfg.cell.as_ref().ok_or_else(|| {
+            bad(
+                "cell",
+                "missing: a co-design config has a `cell:` section".into(),
+            )
+        })?;
+        let table = load_table(&base_dir.join(&cell.oracle)).map_err(|e| bad("cell.oracle", e))?;
+        let col = table_column(&cell.dataset).map_err(|e| bad("cell.dataset", e))?;
+        if !table.acc.contains_key(col) {
+            return Err(bad(
+                "cell.oracle",
+                format!(
+                    "the table has no `{col}_test_acc` column (it has: {})",
+                    table.datasets.join(", ")
+                ),
+            ));
+        }
+        Ok(CoDesign {
+            table,
+            base_dir: base_dir.to_path_buf(),
+            built: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The accuracy (%) of the cell `arch` on `dataset`, or why the table has none.
+    pub fn accuracy(&self, arch: &str, dataset: &str) -> Result<f64, String> {
+        let col = table_column(dataset)?;
+        self.table
+            .acc
+            .get(col)
+            .and_then(|c| c.get(arch))
+            .copied()
+            .ok_or_else(|| format!("cell `{arch}` is not in the accuracy table"))
+    }
+
+    fn network(&self, cfg: &SimConfig) -> Result<Arc<Workload>, String> {
+        let key = serde_json::to_string(&cfg.workload).map_err(|e| e.to_string())?;
+        if let Some(w) = self.built.lock().map_err(|e| e.to_string())?.get(&key) {
+            return Ok(w.clone());
+        }
+        let w = Arc::new(
+            cfg.workload
+                .build(&self.base_dir)
+                .map_err(|e| e.to_string())?,
+        );
+        let mut m = self.built.lock().map_err(|e| e.to_string())?;
+        if m.len() >= CELL_CACHE {
+            m.clear();
+        }
+        m.insert(key, w.clone());
+        Ok(w)
+    }
+}
+
+impl Evaluator for CoDesign {
+    fn kind(&self) -> &'static str {
+        "codesign"
+    }
+
+    fn metrics(&self) -> &'static [&'static str] {
+        CODESIGN_METRICS
+    }
+
+    fn evaluate(&self, v: Value) -> Result<Vec<f64>, String> {
+        let cfg = SimConfig::from_value(v).map_err(|(p, m)| format!("{}: {m}", p.join(".")))?;
+        let cell = cfg.cell.as_ref().ok_or("missing: the `cell:` section")?;
+        let arch = cell.arch().map_err(|e| e.to_string())?;
+        let accuracy = self.accuracy(&arch, &cell.dataset)?;
+        let family = cfg.accelerator.family().map_err(|e| e.to_string())?;
+        let ctx = Context {
+            ops: false,
+            ..cfg.context("")
+        };
+        let w = self.network(&cfg)?;
+        let r = family.run_graph(&w, &ctx).map_err(|e| e.to_string())?;
+        if !r.fits {
+            return Err(format!("infeasible: {}", r.why_not.join("; ")));
+        }
+        let mut m = metrics(&r);
+        m.push(accuracy);
+        Ok(m)
     }
 }

@@ -142,3 +142,43 @@ def test_bad_input_raises():
     env.reset(seed=0)
     with pytest.raises(archsim.ActionError):
         env.step(np.array([101, 0, 0, 0, 0, 0, 0, 0, 0, 0]))
+
+
+def test_codesign_suite_problem_through_evaluate_batch_and_adapters():
+    """The NB201 x systolic suite problem (a `cell:` config): evaluate_batch returns the
+    simulation metrics plus the table's accuracy, equal to a plain run of the cell's network."""
+    import csv
+
+    cfg = ROOT / "configs" / "search" / "suite" / "nb201_codesign.yaml"
+    empty = archsim.evaluate_batch(cfg, [])
+    assert empty["paths"][:6] == [f"cell.ops[{i}]" for i in range(6)]
+    assert int(np.prod(empty["sizes"].astype(float))) >= 100_000_000
+    ops = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
+    # NB201 index 1.
+    cell = ["nor_conv_3x3", "nor_conv_3x3", "avg_pool_3x3", "skip_connect", "nor_conv_3x3", "skip_connect"]
+    row = [ops.index(o) for o in cell] + [1, 1, 1, 0, 0, 0]
+    cols = archsim.evaluate_batch(cfg, np.array([row, row], dtype=np.int64))
+    with open(ROOT / "tests" / "data" / "nas" / "nb201.csv") as f:
+        acc = {r["arch"]: float(r["cifar10_test_acc"]) for r in csv.DictReader(f)}
+    arch = "|{}~0|+|{}~0|{}~1|+|{}~0|{}~1|{}~2|".format(*cell)
+    assert cols["accuracy"][0] == acc[arch] == cols["accuracy"][1]
+    plain = archsim.simulate(
+        {
+            "workload": {"model": f"nb201:cifar10:{arch}", "batch": 1, "dtype": "int8"},
+            "accelerator": {"kind": "systolic", "rows": 16, "cols": 16, "dataflow": "ws", "word_bytes": 1,
+                            "dram_bw_bytes_per_cycle": 16, "sram_kib": {"ifmap": 16, "filter": 16, "ofmap": 16}},
+        }
+    )
+    assert cols["latency_s"][0] == plain["latency_s"]
+    by_dict = archsim.evaluate_batch(cfg, [dict(zip(empty["paths"], cell + [16, 16, "ws", 16, 16, 16]))])
+    assert by_dict["latency_s"][0] == plain["latency_s"] and by_dict["accuracy"][0] == acc[arch]
+    with pytest.raises(archsim.ConfigError, match=r"cell.ops\[2\]"):
+        archsim.evaluate_batch(cfg, [dict(zip(empty["paths"], cell[:2] + ["conv_9x9"] + cell[3:] + [16, 16, "ws", 16, 16, 16]))])
+    # The pymoo adapter maximizes accuracy by minimizing its negation.
+    pytest.importorskip("pymoo")
+    from archsim.adapters import PymooProblem
+
+    prob = PymooProblem(cfg, ["accuracy"], overrides=["search.constraints=[]"], maximize=["accuracy"])
+    out = {}
+    prob._evaluate(np.array([row]), out)
+    assert out["F"][0, 0] == -acc[arch]

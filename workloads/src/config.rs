@@ -78,6 +78,77 @@ pub struct WorkloadConfig {
     pub framework: Option<Framework>,
 }
 
+/// A co-design config's `cell:` section: the NAS-Bench-201 cell whose network is the workload
+/// (the loader builds `workload.model` from it), and where its accuracy comes from.
+///
+/// `ops` are the ops of the cell's six edges in the benchmark's order: node 1 from node 0,
+/// node 2 from nodes 0 and 1, node 3 from nodes 0, 1 and 2, so `[a, b, c, d, e, f]` is the cell
+/// `|a~0|+|b~0|c~1|+|d~0|e~1|f~2|`. A search varies them as `cell.ops[0]` … `cell.ops[5]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CellConfig {
+    /// The dataset the network is built for and its accuracy read on: `cifar10`, `cifar100` or
+    /// `imagenet16-120`.
+    pub dataset: String,
+    /// The accuracy table (`nb201.csv` format: `arch` and `<dataset>_test_acc` columns),
+    /// relative to the config file.
+    pub oracle: PathBuf,
+    /// The op of each of the six edges: `none`, `skip_connect`, `nor_conv_1x1`,
+    /// `nor_conv_3x3`, `avg_pool_3x3`.
+    pub ops: Vec<String>,
+}
+
+impl CellConfig {
+    /// The cell's arch string (`|a~0|+|b~0|c~1|+|d~0|e~1|f~2|`), or why the section is invalid
+    /// (the error names the key: `cell.ops`, `cell.ops.<i>`).
+    pub fn arch(&self) -> Result<String, WorkloadError> {
+        let bad = |key: String, reason: String| WorkloadError::InvalidParameter { key, reason };
+        if self.ops.len() != 6 {
+            return Err(bad(
+                "cell.ops".into(),
+                format!(
+                    "a NAS-Bench-201 cell has 6 edges; got {} ops",
+                    self.ops.len()
+                ),
+            ));
+        }
+        let known: Vec<&str> = zoo::Nb201Op::ALL.iter().map(|o| o.name()).collect();
+        for (i, op) in self.ops.iter().enumerate() {
+            if !known.contains(&op.as_str()) {
+                return Err(bad(
+                    format!("cell.ops.{i}"),
+                    format!("unknown op `{op}`; known: {}", known.join(", ")),
+                ));
+            }
+        }
+        let o = &self.ops;
+        Ok(format!(
+            "|{}~0|+|{}~0|{}~1|+|{}~0|{}~1|{}~2|",
+            o[0], o[1], o[2], o[3], o[4], o[5]
+        ))
+    }
+
+    /// The zoo name of the cell's network: `nb201:<dataset>:<arch>`.
+    pub fn model(&self) -> Result<String, WorkloadError> {
+        let ds: zoo::Nb201Dataset =
+            self.dataset
+                .parse()
+                .map_err(|_| WorkloadError::InvalidParameter {
+                    key: "cell.dataset".into(),
+                    reason: format!(
+                        "unknown dataset `{}`; known: cifar10, cifar100, imagenet16-120",
+                        self.dataset
+                    ),
+                })?;
+        Ok(format!(
+            "{}{}:{}",
+            zoo::NB201_PREFIX,
+            ds.name(),
+            self.arch()?
+        ))
+    }
+}
+
 impl WorkloadConfig {
     /// A zoo model at batch 1 (int8 unless `dtype` is set).
     pub fn model(name: &str) -> Self {

@@ -44,7 +44,7 @@ mod op;
 pub mod scalesim;
 pub mod zoo;
 
-pub use config::{Form, GemmDims, WorkloadConfig};
+pub use config::{CellConfig, Form, GemmDims, WorkloadConfig};
 pub use dtype::DType;
 pub use error::WorkloadError;
 pub use framework::Framework;

@@ -291,3 +291,68 @@ fn spaces_vary_list_elements_of_a_heterogeneous_chip() {
         "gym.space.accelerator.subs[2].rows: index 2 is out of range: `accelerator.subs` has 2 elements"
     );
 }
+
+/// The co-design evaluator (a `cell:` section): its accuracy is the table's for the cell and
+/// its simulation metrics are those of a plain run of the cell's network on the same array.
+#[test]
+fn codesign_evaluator_reads_the_oracle_and_matches_a_plain_run() {
+    use archsim_accelerators::config::SimConfig;
+    use archsim_gym::codesign::{AccuracyOracle, CsvOracle};
+    use archsim_gym::{objective::metrics, ConfigForm, DesignSpace, Problem, CODESIGN_METRICS};
+    use serde_json::json;
+
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let table = "tests/data/nas/nb201.csv";
+    let accel = json!({"kind": "systolic", "rows": 32, "cols": 16, "dataflow": "os"});
+    let base = json!({
+        "cell": {"dataset": "cifar10", "oracle": table,
+                 "ops": ["none", "none", "none", "none", "none", "none"]},
+        "workload": {"batch": 1},
+        "accelerator": accel,
+    });
+    assert_eq!(ConfigForm::of(&base), ConfigForm::CoDesign);
+    let ops =
+        json!({"choice": ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]});
+    let space: serde_json::Map<String, serde_json::Value> = (0..6)
+        .map(|i| (format!("cell.ops[{i}]"), ops.clone()))
+        .collect();
+    let space = DesignSpace::from_map("search.space", &space).unwrap();
+    assert_eq!(space.size(), 15_625);
+    let p = Problem::new(base, space, &dir).unwrap();
+    assert_eq!(p.evaluator().kind(), "codesign");
+    assert_eq!(p.metric_names(), CODESIGN_METRICS);
+    // NB201 index 1 (nb201.csv): |nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|
+    let arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|";
+    let m = p.evaluate(&[3, 3, 4, 1, 3, 1]).unwrap().metrics.unwrap();
+    let oracle = CsvOracle::from_path(&dir.join(table)).unwrap();
+    let i = (0..oracle.len()).find(|&i| oracle.arch(i) == arch).unwrap();
+    assert_eq!(i, 1);
+    let acc = m[CODESIGN_METRICS.len() - 1];
+    assert_eq!(acc, oracle.accuracy(i, "cifar10").unwrap());
+    assert_eq!(acc, 93.66);
+    // A plain run of the same network on the same array.
+    let plain = SimConfig::from_value(json!({
+        "workload": {"model": format!("nb201:cifar10:{arch}")},
+        "accelerator": accel,
+    }))
+    .unwrap();
+    let w = plain.workload.build(&dir).unwrap();
+    let r = plain
+        .accelerator
+        .family()
+        .unwrap()
+        .run_graph(&w, &plain.context(""))
+        .unwrap();
+    assert_eq!(&m[..CODESIGN_METRICS.len() - 1], &metrics(&r)[..]);
+    assert!(m[0] > 0.0);
+    // A bad op is a clear error naming the edge.
+    let bad = SimConfig::from_value(json!({
+        "cell": {"dataset": "cifar10", "oracle": table,
+                 "ops": ["none", "none", "conv_5x5", "none", "none", "none"]},
+        "workload": {"batch": 1},
+        "accelerator": accel,
+    }))
+    .unwrap_err();
+    assert_eq!(bad.0, vec!["cell", "ops", "2"]);
+    assert!(bad.1.starts_with("unknown op `conv_5x5`"), "{}", bad.1);
+}
