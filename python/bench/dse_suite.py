@@ -234,7 +234,20 @@ def main() -> None:
 
 
 def med(xs):
-    return float(np.median(np.asarray(xs, dtype=float)))
+    """Median; a run that found no feasible design (inf, or nan for a best value) ranks last."""
+    a = np.asarray(xs, dtype=float)
+    return float(np.median(np.where(np.isnan(a), np.inf, a)))
+
+
+def quartiles(a, axis=None):
+    """The 25th and 75th percentiles by the nearest rank (no interpolation, so a quartile that
+    falls on a run without a feasible design is inf, not nan)."""
+    a = np.where(np.isnan(np.asarray(a, dtype=float)), np.inf, a)
+    return np.percentile(a, 25, axis=axis, method="nearest"), np.percentile(a, 75, axis=axis, method="nearest")
+
+
+def pct(x):
+    return "inf" if math.isinf(x) else f"{x:.4%}"
 
 
 def write_md(out, suffix, rows, args, ref):
@@ -259,11 +272,12 @@ def write_md(out, suffix, rows, args, ref):
             rs = [r for r in pr if r["optimizer"] == n]
             reg = np.asarray([r["regret"] for r in rs], dtype=float)
             stats[n] = med(reg)
-            q1, q3 = np.percentile(reg, [25, 75])
+            q1, q3 = quartiles(reg)
             hits = sorted(float(r["evals_to_1pct"]) for r in rs)
             hit = med(hits)
             col = med([r["hv_ratio"] for r in rs]) if multi else med([r["best"] if r["best"] != "" else np.nan for r in rs])
-            md.append(f"| {n} | {stats[n]:.4%} | {q1:.4%}-{q3:.4%} | {'inf' if math.isinf(hit) else f'{hit:.0f}'} | {col:.6g} | {med([r['wall_s'] for r in rs]):.2f} |")
+            col_text = "none feasible" if math.isinf(col) else f"{col:.6g}"
+            md.append(f"| {n} | {pct(stats[n])} | {pct(q1)} - {pct(q3)} | {'inf' if math.isinf(hit) else f'{hit:.0f}'} | {col_text} | {med([r['wall_s'] for r in rs]):.2f} |")
         md.append("")
         ours = {n: v for n, v in stats.items() if n.startswith("archsim-")}
         best = min(ours, key=ours.get)
@@ -293,25 +307,27 @@ def plot(out, suffix, rows, curves, checkpoints, args):
     for prob in args.problems:
         names = list(dict.fromkeys(r["optimizer"] for r in rows if r["problem"] == prob))
         multi = any(r["hv_ratio"] != "" for r in rows if r["problem"] == prob)
-        fig, ax = plt.subplots(figsize=(8, 5))
+        fig, ax = plt.subplots(figsize=(9, 5))
         for n in names:
             C = np.asarray([curves[(prob, n, s)] for s in range(args.seeds)], dtype=float)
-            C = np.where(np.isinf(C), np.nan, C)
-            m = np.nanmedian(C, axis=0) if np.isfinite(C).any() else C[0]
-            q1, q3 = np.nanpercentile(C, 25, axis=0), np.nanpercentile(C, 75, axis=0)
+            # A seed without a feasible design yet is inf (ranks last); what is inf is not drawn.
+            C = np.where(np.isnan(C), np.inf, C)
+            m = np.median(C, axis=0)
+            q1, q3 = quartiles(C, axis=0)
+            m, q1, q3 = (np.where(np.isinf(x), np.nan, x) for x in (m, q1, q3))
             ls = "-" if n.startswith("archsim") else "--"
             (line,) = ax.plot(checkpoints, m, ls, label=n)
             ax.fill_between(checkpoints, q1, q3, color=line.get_color(), alpha=0.15)
         ax.set_xscale("log")
         ax.set_yscale("symlog", linthresh=1e-3)
+        ax.set_ylim(bottom=0)  # regret is never negative
         ax.set_xlabel("evaluations")
         ax.set_ylabel("1 - hypervolume ratio" if multi else "regret (relative to reference)")
         ax.set_title(f"{prob}: best so far, median and IQR over {args.seeds} seeds")
         ax.axhline(0.01, color="grey", lw=0.8, ls=":")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8, loc="upper right")
-        fig.tight_layout()
-        fig.savefig(out / f"suite{suffix}_{prob}.png", dpi=110)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+        fig.savefig(out / f"suite{suffix}_{prob}.png", dpi=110, bbox_inches="tight")
         plt.close(fig)
 
 
