@@ -109,20 +109,21 @@ pub const SERVING_METRICS: &[&str] = &[
 
 /// The metrics of a co-design point ([`CoDesign`]), in order: [`METRICS`], then the
 /// network's `accuracy` (%, from the accuracy table).
-pub const CODESIGN_METRICS: &[&str] = &[
-    "latency_s",
-    "energy_j",
-    "area_mm2",
-    "power_w",
-    "utilization",
-    "total_cycles",
-    "edp_js",
-    "dram_bytes",
-    "ttft_s",
-    "tpot_s",
-    "decode_tokens_per_s",
-    "accuracy",
-];
+pub const CODESIGN_METRICS: &[&str] = &metrics_then::<12>("accuracy");
+const _: () = assert!(CODESIGN_METRICS.len() == METRICS.len() + 1);
+
+/// [`METRICS`] followed by `extra`: `N` must be one more than [`METRICS`]' length (checked
+/// at compile time).
+const fn metrics_then<const N: usize>(extra: &'static str) -> [&'static str; N] {
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < METRICS.len() {
+        out[i] = METRICS[i];
+        i += 1;
+    }
+    out[N - 1] = extra;
+    out
+}
 
 /// The form of a base config, which picks the built-in evaluator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

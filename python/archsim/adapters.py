@@ -100,6 +100,25 @@ def _pymoo_problem_class():
     return PymooProblem
 
 
+def pymoo_nsga2(pop_size: int) -> Any:
+    """pymoo's NSGA-II set up for archsim's integer index genes: integer random sampling, SBX
+    (p 0.9, eta 15) and polynomial mutation (eta 20) rounded back to integers, duplicates
+    eliminated — the configuration the DSE benchmarks compare against."""
+    from pymoo.algorithms.moo.nsga2 import NSGA2
+    from pymoo.operators.crossover.sbx import SBX
+    from pymoo.operators.mutation.pm import PM
+    from pymoo.operators.repair.rounding import RoundingRepair
+    from pymoo.operators.sampling.rnd import IntegerRandomSampling
+
+    return NSGA2(
+        pop_size=pop_size,
+        sampling=IntegerRandomSampling(),
+        crossover=SBX(prob=0.9, eta=15, vtype=float, repair=RoundingRepair()),
+        mutation=PM(eta=20, vtype=float, repair=RoundingRepair()),
+        eliminate_duplicates=True,
+    )
+
+
 def __getattr__(name: str) -> Any:
     # pymoo is imported only when its adapter is asked for.
     if name == "PymooProblem":

@@ -172,13 +172,10 @@ def optuna_run(p: dict, budget: int, seed: int) -> list[float]:
 
 def pymoo_run(p: dict, budget: int, seed: int, pop: int = 24) -> list[tuple[float, float]]:
     import numpy as np
-    from pymoo.algorithms.moo.nsga2 import NSGA2
     from pymoo.core.problem import ElementwiseProblem
-    from pymoo.operators.crossover.sbx import SBX
-    from pymoo.operators.mutation.pm import PM
-    from pymoo.operators.repair.rounding import RoundingRepair
-    from pymoo.operators.sampling.rnd import IntegerRandomSampling
     from pymoo.optimize import minimize
+
+    from archsim.adapters import pymoo_nsga2
 
     core = env_core(p)
     core.reset(0)
@@ -201,13 +198,7 @@ def pymoo_run(p: dict, budget: int, seed: int, pop: int = 24) -> list[tuple[floa
             if area <= limit:
                 seen.append((lat, area))
 
-    algo = NSGA2(
-        pop_size=pop,
-        sampling=IntegerRandomSampling(),
-        crossover=SBX(prob=0.9, eta=15, vtype=float, repair=RoundingRepair()),
-        mutation=PM(eta=20, vtype=float, repair=RoundingRepair()),
-        eliminate_duplicates=True,
-    )
+    algo = pymoo_nsga2(pop)
     minimize(Prob(), algo, ("n_eval", budget), seed=seed, verbose=False)
     return seen
 

@@ -90,12 +90,9 @@ def run_optuna(cfg, objs, sampler, budget, seed):
 
 
 def run_pymoo(cfg, objs, budget, seed, pop=40):
-    from pymoo.algorithms.moo.nsga2 import NSGA2
-    from pymoo.operators.crossover.sbx import SBX
-    from pymoo.operators.mutation.pm import PM
-    from pymoo.operators.repair.rounding import RoundingRepair
-    from pymoo.operators.sampling.rnd import IntegerRandomSampling
     from pymoo.optimize import minimize
+
+    from archsim.adapters import pymoo_nsga2
 
     Base = adapters.PymooProblem
     log = []
@@ -107,13 +104,7 @@ def run_pymoo(cfg, objs, budget, seed, pop=40):
                 log.append([np.nan] * len(f) if g > 0 else list(f))
 
     p = Logged(cfg, [m for m, _ in objs], maximize=[m for m, g in objs if g == "max"])
-    algo = NSGA2(
-        pop_size=pop,
-        sampling=IntegerRandomSampling(),
-        crossover=SBX(prob=0.9, eta=15, vtype=float, repair=RoundingRepair()),
-        mutation=PM(eta=20, vtype=float, repair=RoundingRepair()),
-        eliminate_duplicates=True,
-    )
+    algo = pymoo_nsga2(pop)
     minimize(p, algo, ("n_evals", budget), seed=seed, verbose=False)
     F = np.asarray(log[:budget], dtype=float)
     if len(F) < budget:  # pad (a run that stopped early keeps its best)
