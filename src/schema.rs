@@ -178,6 +178,10 @@ struct SimulationFile {
     /// Seed of every random choice (default 0).
     #[serde(default)]
     seed: u64,
+    /// A network × hardware co-design point: the NAS-Bench-201 cell whose network is the
+    /// workload, and its accuracy table (a search varies `cell.ops[0]` … `cell.ops[5]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cell: Option<archsim_workloads::CellConfig>,
     /// A search over the config (`archsim run` runs it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "archsim_agents::SearchConfig")]
