@@ -1,10 +1,11 @@
 //! The JSON schema of a config file (`archsim schema`), generated from the types the loaders
 //! read each section into, so that it cannot drift from them.
 //!
-//! A config file is one of three forms, each a struct below whose fields are the loaders' own
+//! A config file is one of these forms, each a struct below whose fields are the loaders' own
 //! section types:
 //!
-//! * a **simulation** (`workload:` + `accelerator:` + `seed:`), which may carry a `search:`
+//! * a **simulation** (`workload:` + `accelerator:` + `seed:`, and a co-design `cell:` whose
+//!   network is the workload), which may carry a `search:`
 //!   section ([`archsim_agents::SearchConfig`]), a `sweep:` section
 //!   ([`crate::sweep::SweepConfig`]), a `study:` section ([`crate::study::StudyConfig`]) or a
 //!   `gym:` section (a design-space environment's [`archsim_gym::GymSection`] or a SoC
@@ -12,7 +13,8 @@
 //! * a **co-design** problem (`codesign:`, [`archsim_gym::codesign::CoDesignConfig`]), with an
 //!   optional `gym:` section ([`archsim_gym::codesign_env::CoDesignGymSection`]);
 //! * the **SN40L study** (`study: {kind: sn40l}` + the sections of [`crate::sn40l::Study`]);
-//! * a **serving** simulation (`workload: {llm: ...}` + `serving:`, [`crate::serving::ServingFile`]);
+//! * a **serving** simulation (`workload: {llm: ...}` + `serving:`, [`crate::serving::ServingFile`]),
+//!   and a **fleet search** (a serving config with a `search:` section);
 //! * the **Mélange study** ([`crate::melange::MelangeFile`]) and the **disaggregation study**
 //!   ([`crate::disagg::DisaggFile`]);
 //! * a **sweep** (`archsim sweep`): a simulation config with a `sweep:` section, whose base
@@ -28,7 +30,7 @@
 //! ```
 //! let schema = archsim::schema::config_schema();
 //! let forms = schema.as_value()["anyOf"].as_array().unwrap();
-//! assert_eq!(forms.len(), 7);
+//! assert_eq!(forms.len(), 8);
 //! ```
 
 use schemars::JsonSchema;
