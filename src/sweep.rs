@@ -1004,11 +1004,28 @@ pub fn ranking(entries: &[JournalEntry]) -> Vec<(String, usize, f64, f64)> {
 mod tests {
     use super::*;
 
-    fn scratch(name: &str) -> PathBuf {
+    /// A fresh folder under the system's temporary folder, removed when the test is done
+    /// (passing or not).
+    struct Scratch(PathBuf);
+
+    impl std::ops::Deref for Scratch {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn scratch(name: &str) -> Scratch {
         let d = std::env::temp_dir().join(format!("archsim-sweep-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
-        d
+        Scratch(d)
     }
 
     const NB201_SWEEP: &str = "workload:\n  model: resnet18\naccelerator:\n  kind: systolic\nsweep:\n  grid:\n    workload.model: {nb201: {dataset: cifar100, cells: 40, seed: 3}}\n    accelerator.preset: [eyeriss, nvdla_small]\n";
