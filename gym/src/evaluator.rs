@@ -260,12 +260,19 @@ impl Simulation {
             Built::Graph(w) => family.run_graph(w, ctx),
             Built::Tasks(ts) => family.run_tasks(ts, ctx),
         };
-        Some(match r {
-            Ok(r) if r.fits => Ok(metrics(&r)),
-            Ok(r) => Err(format!("infeasible: {}", r.why_not.join("; "))),
-            Err(e) => Err(e.to_string()),
-        })
+        Some(fitting_metrics(r))
     }
+}
+
+/// The metrics of a run, or why it cannot count: the model's error, or what does not fit.
+fn fitting_metrics(
+    r: Result<archsim_sim::Report, archsim_accelerators::AccelError>,
+) -> Result<Vec<f64>, String> {
+    let r = r.map_err(|e| e.to_string())?;
+    if !r.fits {
+        return Err(format!("infeasible: {}", r.why_not.join("; ")));
+    }
+    Ok(metrics(&r))
 }
 
 impl Evaluator for Simulation {
@@ -325,12 +332,8 @@ impl Evaluator for Simulation {
                     .map_err(|e| e.to_string())?;
                 family.run_jobs(&jobs, &ctx)
             }
-        }
-        .map_err(|e| e.to_string())?;
-        if !r.fits {
-            return Err(format!("infeasible: {}", r.why_not.join("; ")));
-        }
-        Ok(metrics(&r))
+        };
+        fitting_metrics(r)
     }
 }
 
@@ -660,11 +663,7 @@ impl Evaluator for CoDesign {
             ..cfg.context("")
         };
         let w = self.network(&cfg)?;
-        let r = family.run_graph(&w, &ctx).map_err(|e| e.to_string())?;
-        if !r.fits {
-            return Err(format!("infeasible: {}", r.why_not.join("; ")));
-        }
-        let mut m = metrics(&r);
+        let mut m = fitting_metrics(family.run_graph(&w, &ctx))?;
         m.push(accuracy);
         Ok(m)
     }
