@@ -431,13 +431,13 @@ fn write(f: &MelangeFile, r: &[DatasetResult], dir: &Path) -> Result<(), String>
             Some((format!("{} @ {} req/s", d.dataset, x.rate_rps), bars))
         })
         .collect();
-    crate::plot::grouped_bars(
-        &groups,
-        &format!("{model} within the SLO, each dataset at its load of largest saving: fleet cost"),
-        "fleet cost ($/h)",
-        dir,
-        "cost",
-    )?;
+    // One load: the bars are at it; several: at each dataset's load of largest saving.
+    let title = if f.study.rates().len() > 1 {
+        format!("{model} within the SLO, each dataset at its load of largest saving: fleet cost")
+    } else {
+        format!("{model} within the SLO: fleet cost per dataset")
+    };
+    crate::plot::grouped_bars(&groups, &title, "fleet cost ($/h)", dir, "cost")?;
     if f.study.rates().len() > 1 {
         let curves: Vec<crate::plot::Curve> = r
             .iter()
