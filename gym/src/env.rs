@@ -343,7 +343,6 @@ impl DseEnv {
     }
 
     fn finish_step(&mut self, values: Vec<Value>) -> Step {
-        self.steps += 1;
         let eval = self.problem.evaluate_values(&values);
         let point: Vec<(String, Value)> = self
             .problem
@@ -353,6 +352,20 @@ impl DseEnv {
             .map(|p| p.path.clone())
             .zip(values)
             .collect();
+        self.score_step(eval, point)
+    }
+
+    /// One step whose design was already evaluated (`eval` is what [`Problem::evaluate`]
+    /// gives for `action`): the vector environment evaluates each distinct design of a batch
+    /// once and steps every copy with its result. The step is the one [`Env::step`] takes,
+    /// except that `info.point` is left empty (the vector environment does not return it).
+    pub fn step_evaluated(&mut self, action: &[i64], eval: Evaluation) -> Result<Step, GymError> {
+        self.problem.space().check(action)?;
+        Ok(self.score_step(eval, Vec::new()))
+    }
+
+    fn score_step(&mut self, eval: Evaluation, point: Vec<(String, Value)>) -> Step {
+        self.steps += 1;
         let truncated = self.steps >= self.episode_len;
         let n = METRICS.len();
         let (obs, reward, terminated, feasible, reason, m) = match eval.metrics {
@@ -564,6 +577,34 @@ mod tests {
             short >= ok,
             "the shortcut takes every feasible point: {short} of {ok}"
         );
+    }
+
+    /// A step from an evaluation made elsewhere (the vector environment's) is the step the
+    /// environment takes itself, less `info.point`; a bad action is still refused.
+    #[test]
+    fn step_evaluated_is_step() {
+        let mut a = DseEnv::from_yaml(crate::presets::SYSTOLIC_GEMM, Path::new(".")).unwrap();
+        let mut b = a.clone();
+        let nvec = a.space().nvec();
+        for k in 0..200i64 {
+            let act: Vec<i64> = nvec
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| (k * 5 + i as i64 * 3 + k / 7) % n as i64)
+                .collect();
+            let mut x = a.step(&act).unwrap();
+            let eval = b.problem().evaluate(&act).unwrap();
+            let y = b.step_evaluated(&act, eval).unwrap();
+            assert!(y.info.point.is_empty());
+            x.info.point.clear();
+            assert_eq!(x, y);
+            if x.terminated || x.truncated {
+                a.reset(None);
+                b.reset(None);
+            }
+        }
+        let eval = b.problem().evaluate(&vec![0; nvec.len()]).unwrap();
+        assert!(b.step_evaluated(&[99, 0, 0, 0], eval).is_err());
     }
 
     #[test]

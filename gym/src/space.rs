@@ -300,6 +300,17 @@ impl DesignSpace {
 
     /// The values of a point given as one index per parameter.
     pub fn decode(&self, action: &[i64]) -> Result<Vec<Value>, GymError> {
+        self.check(action)?;
+        Ok(self
+            .params
+            .iter()
+            .zip(action)
+            .map(|(p, &i)| p.domain.value(i as u64))
+            .collect())
+    }
+
+    /// Whether `action` is a point of the space: one index per parameter, each in range.
+    pub fn check(&self, action: &[i64]) -> Result<(), GymError> {
         if action.len() != self.params.len() {
             return Err(GymError::InvalidAction {
                 reason: format!(
@@ -309,19 +320,15 @@ impl DesignSpace {
                 ),
             });
         }
-        self.params
-            .iter()
-            .zip(action)
-            .map(|(p, &i)| {
-                let n = p.domain.len();
-                if i < 0 || i as u64 >= n {
-                    return Err(GymError::InvalidAction {
-                        reason: format!("index {i} for `{}` is outside 0..{n}", p.path),
-                    });
-                }
-                Ok(p.domain.value(i as u64))
-            })
-            .collect()
+        for (p, &i) in self.params.iter().zip(action) {
+            let n = p.domain.len();
+            if i < 0 || i as u64 >= n {
+                return Err(GymError::InvalidAction {
+                    reason: format!("index {i} for `{}` is outside 0..{n}", p.path),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// `base` with each parameter's path set to its value, or why a path does not fit `base`

@@ -2,6 +2,9 @@
 
 from typing import Callable
 
+import numpy as np
+import numpy.typing as npt
+
 __version__: str
 
 class ConfigError(ValueError):
@@ -36,6 +39,57 @@ def sweep_finish(entries: list[str], out: str) -> list[str]:
 
 def sweep_text(text: str, source: str, base_dir: str, out: str) -> str:
     """Run or resume a whole sweep in this process; return ``{"entries", "files"}`` as JSON."""
+
+def run_text(text: str, source: str = "<config>", base_dir: str = ".", overrides: list[str] = ..., out: str | None = None) -> str:
+    """Run any config (simulation, search, sweep, serving or study); return what it prints as JSON."""
+
+def evaluate_batch_text(
+    text: str,
+    source: str = "<config>",
+    base_dir: str = ".",
+    overrides: list[str] = ...,
+    points_json: str | None = None,
+    indices: npt.NDArray[np.int64] | None = None,
+) -> tuple[
+    list[str],
+    list[int],
+    list[str],
+    list[npt.NDArray[np.float64]],
+    npt.NDArray[np.bool_],
+    npt.NDArray[np.uint32],
+    list[str],
+]:
+    """Evaluate points of a search config in parallel without the GIL: ``(paths, sizes,
+    metric names, metric columns, feasible, reason index, distinct reasons)``."""
+
+class ServingEvaluatorCore:
+    """The serving evaluator behind ``archsim/Serving-v0`` (pools priced once)."""
+
+    def __init__(self, config_json: str, base_dir: str = ".") -> None: ...
+    @property
+    def metrics(self) -> list[str]: ...
+    def evaluate(self, config_json: str) -> tuple[list[float] | None, str | None]: ...
+
+class DseVecCore:
+    """N copies of a ``DseEnvCore`` stepped in one call, in parallel, without the GIL; distinct
+    designs are evaluated once and up to ``cache_size`` of them remembered."""
+
+    def __init__(self, core: "DseEnvCore", num_envs: int, cache_size: int = 65536) -> None: ...
+    def cache_len(self) -> int: ...
+    def reset(self, seeds: list[int | None]) -> list[list[float]]: ...
+    def step(
+        self, actions: npt.NDArray[np.int64], reset_mask: npt.NDArray[np.bool_]
+    ) -> tuple[
+        npt.NDArray[np.float32],
+        npt.NDArray[np.float64],
+        npt.NDArray[np.bool_],
+        npt.NDArray[np.bool_],
+        npt.NDArray[np.bool_],
+        npt.NDArray[np.uint32],
+        list[str],
+        npt.NDArray[np.float64],
+    ]: ...
+    def time_steps(self, actions: list[list[int]], n: int) -> float: ...
 
 class ActionError(ValueError):
     """An action that does not fit the action space."""

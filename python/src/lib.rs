@@ -571,24 +571,55 @@ fn matrix<'py, T: numpy::Element>(
 /// N copies of one environment stepped together: one call from Python steps all of them in
 /// parallel (rayon) with the GIL released. The vector environment of
 /// `gymnasium.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point")`.
+///
+/// Evaluating a design is a pure function of its indices, so each call evaluates every
+/// distinct design of the batch once and keeps the result for later calls, up to
+/// `cache_size` designs (the cache is emptied when full). The copies still score, count and
+/// end their episodes one by one. `cache_size = 0` evaluates every environment's design afresh
+/// (what the benchmark uses to time the simulation itself).
 #[pyclass(module = "archsim._archsim")]
 struct DseVecCore {
     envs: Vec<DseEnv>,
+    cache: EvalCache,
 }
+
+/// Evaluations of designs by their indices, at most `cap` of them.
+struct EvalCache {
+    cap: usize,
+    map: std::collections::HashMap<Vec<i64>, archsim::gym::Evaluation>,
+}
+
+/// The default number of designs a vector environment remembers (about 20 MB at most).
+const DEFAULT_CACHE: usize = 1 << 16;
 
 #[pymethods]
 impl DseVecCore {
     /// `num_envs` copies of the environment of a single core.
     #[new]
-    fn new(core: &DseEnvCore, num_envs: usize) -> PyResult<Self> {
+    #[pyo3(signature = (core, num_envs, cache_size=DEFAULT_CACHE))]
+    fn new(core: &DseEnvCore, num_envs: usize, cache_size: usize) -> PyResult<Self> {
         if num_envs == 0 || num_envs > 65_536 {
             return Err(ConfigError::new_err(format!(
                 "num_envs must be between 1 and 65536, not {num_envs}"
             )));
         }
+        if cache_size > 1 << 24 {
+            return Err(ConfigError::new_err(format!(
+                "cache_size must be at most 16777216 designs, not {cache_size}"
+            )));
+        }
         Ok(DseVecCore {
             envs: vec![core.env.clone(); num_envs],
+            cache: EvalCache {
+                cap: cache_size,
+                map: Default::default(),
+            },
         })
+    }
+
+    /// Designs whose evaluation is kept.
+    fn cache_len(&self) -> usize {
+        self.cache.map.len()
     }
 
     /// Starts every episode (`seeds[i]` for environment i); returns the observations.
@@ -622,8 +653,11 @@ impl DseVecCore {
         }
         let rows: Vec<Vec<i64>> = actions.rows().into_iter().map(|r| r.to_vec()).collect();
         let reset: Vec<bool> = reset.to_vec();
-        let envs = &mut self.envs;
-        let steps = guarded(|| py.detach(|| step_all(envs, &rows, &reset)).map_err(gym_err))?;
+        let (envs, cache) = (&mut self.envs, &mut self.cache);
+        let steps = guarded(|| {
+            py.detach(|| step_all(envs, cache, &rows, &reset))
+                .map_err(gym_err)
+        })?;
         let m = METRICS.len();
         let mut obs = Vec::with_capacity(n * m);
         let mut metrics = Vec::with_capacity(n * m);
@@ -656,16 +690,23 @@ impl DseVecCore {
         ))
     }
 
-    /// Mean seconds of one vectorized step over `n` calls (every environment stepping
-    /// `action`, autoreset as in `step`): the Rust side's cost, for benchmarks.
-    fn time_steps(&mut self, py: Python<'_>, action: Vec<i64>, n: usize) -> PyResult<f64> {
+    /// Mean seconds of one vectorized step over `n` calls (environment i stepping
+    /// `actions[i % len(actions)]`, autoreset as in `step`): the Rust side's cost, for
+    /// benchmarks.
+    fn time_steps(&mut self, py: Python<'_>, actions: Vec<Vec<i64>>, n: usize) -> PyResult<f64> {
+        if actions.is_empty() {
+            return Err(PyValueError::new_err("give at least one action"));
+        }
         let k = self.envs.len();
-        let rows = vec![action; k];
-        let envs = &mut self.envs;
+        let rows: Vec<Vec<i64>> = (0..k).map(|i| actions[i % actions.len()].clone()).collect();
+        let (envs, cache) = (&mut self.envs, &mut self.cache);
         let t0 = std::time::Instant::now();
         let mut done = vec![false; k];
         for _ in 0..n {
-            let steps = guarded(|| py.detach(|| step_all(envs, &rows, &done)).map_err(gym_err))?;
+            let steps = guarded(|| {
+                py.detach(|| step_all(envs, cache, &rows, &done))
+                    .map_err(gym_err)
+            })?;
             done = steps.iter().map(|s| s.terminated || s.truncated).collect();
         }
         Ok(t0.elapsed().as_secs_f64() / n.max(1) as f64)
@@ -673,33 +714,77 @@ impl DseVecCore {
 }
 
 /// One step of every environment in parallel: `rows[i]` for environment i, or a reset where
-/// `reset[i]` (gymnasium's next-step autoreset: reward 0, an empty info).
-fn step_all(envs: &mut [DseEnv], rows: &[Vec<i64>], reset: &[bool]) -> Result<Vec<Step>, GymError> {
+/// `reset[i]` (gymnasium's next-step autoreset: reward 0, an empty info). With a cache, each
+/// distinct design not yet known is evaluated once (in parallel) before the environments step.
+fn step_all(
+    envs: &mut [DseEnv],
+    cache: &mut EvalCache,
+    rows: &[Vec<i64>],
+    reset: &[bool],
+) -> Result<Vec<Step>, GymError> {
     use rayon::prelude::*;
-    envs.par_iter_mut()
-        .zip(rows.par_iter())
-        .zip(reset.par_iter())
-        .map(|((e, a), &reset)| {
-            if reset {
-                let obs = e.reset(None);
-                Ok(Step {
-                    obs,
-                    reward: 0.0,
-                    terminated: false,
-                    truncated: false,
-                    info: archsim::gym::StepInfo {
-                        feasible: true,
-                        reason: None,
-                        metrics: vec![0.0; METRICS.len()],
-                        point: Vec::new(),
-                        step: 0,
-                    },
-                })
-            } else {
-                e.step(a)
+    let Some(first) = envs.first() else {
+        return Ok(Vec::new());
+    };
+    let problem = first.problem();
+    let fresh: std::collections::HashMap<&[i64], archsim::gym::Evaluation> = if cache.cap == 0 {
+        Default::default()
+    } else {
+        let mut todo: Vec<&[i64]> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (row, &r) in rows.iter().zip(reset) {
+            if !r && !cache.map.contains_key(row) && seen.insert(row.as_slice()) {
+                todo.push(row);
             }
-        })
-        .collect()
+        }
+        let evals = todo
+            .par_iter()
+            .map(|row| problem.evaluate(row))
+            .collect::<Result<Vec<_>, _>>()?;
+        todo.into_iter().zip(evals).collect()
+    };
+    let steps = {
+        let known = &cache.map;
+        let fresh = &fresh;
+        envs.par_iter_mut()
+            .zip(rows.par_iter())
+            .zip(reset.par_iter())
+            .map(|((e, a), &reset)| {
+                if reset {
+                    let obs = e.reset(None);
+                    return Ok(Step {
+                        obs,
+                        reward: 0.0,
+                        terminated: false,
+                        truncated: false,
+                        info: archsim::gym::StepInfo {
+                            feasible: true,
+                            reason: None,
+                            metrics: vec![0.0; METRICS.len()],
+                            point: Vec::new(),
+                            step: 0,
+                        },
+                    });
+                }
+                let eval = match known.get(a).or_else(|| fresh.get(a.as_slice())) {
+                    Some(ev) => ev.clone(),
+                    None => e.problem().evaluate(a)?,
+                };
+                e.step_evaluated(a, eval)
+            })
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    if cache.cap > 0 {
+        if cache.map.len() + fresh.len() > cache.cap {
+            cache.map.clear();
+        }
+        for (k, v) in fresh {
+            if cache.map.len() < cache.cap {
+                cache.map.insert(k.to_vec(), v);
+            }
+        }
+    }
+    Ok(steps)
 }
 
 /// The serving evaluator behind `archsim/Serving-v0`: the same [`archsim::gym::evaluator::Serving`]

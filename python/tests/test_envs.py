@@ -177,6 +177,33 @@ def test_make_vec_steps_every_copy_in_one_rust_call():
             gymnasium.make_vec("archsim/SystolicGemm-v0", num_envs=bad, vectorization_mode="vector_entry_point")
 
 
+def test_make_vec_cache_changes_nothing_but_the_work():
+    """Each distinct design of a batch is evaluated once and remembered: every output equals
+    the uncached environment's, step for step, repeats and autoresets included."""
+    n = 64
+    kw = dict(num_envs=n, vectorization_mode="vector_entry_point")
+    cached = gymnasium.make_vec("archsim/SystolicGemm-v0", **kw)
+    fresh = gymnasium.make_vec("archsim/SystolicGemm-v0", cache_size=0, **kw)
+    tiny = gymnasium.make_vec("archsim/SystolicGemm-v0", cache_size=5, **kw)
+    rng = np.random.default_rng(7)
+    nvec = cached.single_action_space.nvec
+    pool = np.stack([rng.integers(0, nvec) for _ in range(20)])  # few designs: many repeats
+    outs = [e.reset(seed=1)[0] for e in (cached, fresh, tiny)]
+    for t in range(150):
+        a = pool[rng.integers(0, len(pool), size=n)]
+        outs = [e.step(a) for e in (cached, fresh, tiny)]
+        for o in outs[1:]:
+            for x, y in zip(outs[0][:4], o[:4]):
+                np.testing.assert_array_equal(x, y)
+            np.testing.assert_array_equal(outs[0][4]["metrics"], o[4]["metrics"])
+            np.testing.assert_array_equal(outs[0][4]["reason"], o[4]["reason"])
+    assert 0 < cached.unwrapped._vec.cache_len() <= len(pool)
+    assert fresh.unwrapped._vec.cache_len() == 0
+    assert tiny.unwrapped._vec.cache_len() <= 5
+    with pytest.raises(ValueError, match="cache_size"):
+        gymnasium.make_vec("archsim/SystolicGemm-v0", cache_size=-1, **kw)
+
+
 def test_make_vec_same_seed_same_results():
     def rollout():
         venv = gymnasium.make_vec("archsim/SystolicResNet18-v0", num_envs=3, vectorization_mode="vector_entry_point")
