@@ -401,7 +401,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 are run")
     ap.add_argument("--problems", nargs="*", default=PROBLEMS)
     ap.add_argument("--reference", default=str(ROOT / "results" / "dse_bench" / "suite_reference.csv"))
-    ap.add_argument("--only", nargs="*", default=[], help="run only these optimizers (e.g. optuna-tpe, or tpe)")
+    ap.add_argument("--only", nargs="*", default=[], help="run only these optimizers: full names (optuna-tpe) or the part after the dash (tpe; nsga2 names both archsim-nsga2 and pymoo-nsga2)")
     ap.add_argument("--skip", nargs="*", default=[], help="optimizers to leave out (e.g. bo)")
     ap.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
     ap.add_argument("--threads", type=int, default=0, help="threads per run (archsim's rayon pool); 0: all cores")
