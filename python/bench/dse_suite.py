@@ -566,6 +566,7 @@ def write_md(out, suffix, rows, B, probs, ref):
         md.append("")
         ours = {n: v for n, v in stats.items() if n.startswith("archsim-")}
         if not ours:
+            summary.append(f"* **{prob}**: no archsim agent's runs are cached yet.")
             continue
         best = min(ours, key=ours.get)
         parts = []
