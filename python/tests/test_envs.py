@@ -220,6 +220,14 @@ def test_make_vec_same_seed_same_results():
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
 
 
+def test_make_vec_reset_takes_one_seed_per_env():
+    venv = gymnasium.make_vec("archsim/SystolicGemm-v0", num_envs=3, vectorization_mode="vector_entry_point")
+    obs, _ = venv.reset(seed=[4, 5, 6])
+    assert obs.shape == (3, len(venv.single_observation_space.low))
+    with pytest.raises(ValueError, match="one seed per environment"):
+        venv.reset(seed=[1, 2])
+
+
 def test_make_vec_matches_gymnasiums_sync_vector_env():
     # Gymnasium's own vectorization of the single env is the reference: the same seeds and
     # actions give the same observations, rewards, ends, autoresets and infos; the batched

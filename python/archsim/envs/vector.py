@@ -66,7 +66,6 @@ class DseVectorEnv(gymnasium.vector.VectorEnv):
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
 
     def reset(self, *, seed: Optional[int | list] = None, options: Optional[dict] = None) -> tuple[np.ndarray, dict]:
-        super().reset(seed=seed)
         if seed is None:
             seeds = [None] * self.num_envs
         elif isinstance(seed, (int, np.integer)):
@@ -75,6 +74,8 @@ class DseVectorEnv(gymnasium.vector.VectorEnv):
             seeds = list(seed)
             if len(seeds) != self.num_envs:
                 raise ValueError(f"give one seed per environment ({self.num_envs}), got {len(seeds)}")
+        # gymnasium's VectorEnv.reset seeds its generator from one integer: the first env's.
+        super().reset(seed=None if seeds[0] is None else int(seeds[0]))
         obs = self._vec.reset(seeds)
         self._autoreset[:] = False
         return np.asarray(obs, dtype=np.float32), {}
