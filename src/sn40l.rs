@@ -558,12 +558,13 @@ pub fn write(s: &Study, r: &Results, out: &Path) -> Result<(), String> {
             )
         })
         .collect();
-    plot::grouped_bars(
+    plot::grouped_bars_noted(
         &groups,
         "CoE serving (batch of prompts, one expert each)",
         "requests/s",
         out,
         "coe_serving",
+        Some("out of memory"),
     )?;
     put("README.md", &readme(s, r))
 }
@@ -801,7 +802,7 @@ fn readme(s: &Study, r: &Results) -> String {
         "\n`coe_scaling.csv` and `coe_serving.png` give requests/s against the expert count: \
          the DGXs keep every expert in HBM up to ~45 7B experts (the paper: latency spikes \
          around 50) and fall behind once they spill to host memory; at 150 experts they are out of \
-         memory (no bar), as in the paper.\n\n\
+         memory (labelled so in the plot), as in the paper.\n\n\
          ## What the model assumes\n\n\
          * A kernel is a pipeline whose stages are its HBM traffic (at 85% of 1.8 TB/s), its \
          ops (PCUs split in proportion to FLOPs) and its collectives (peer-to-peer links, \

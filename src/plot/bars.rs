@@ -19,10 +19,24 @@ pub fn grouped_bars(
     dir: &Path,
     stem: &str,
 ) -> Result<(), String> {
+    grouped_bars_noted(groups, title, y_desc, dir, stem, None)
+}
+
+/// [`grouped_bars`], with `missing` written upright in the slot of every bar a group lacks
+/// (e.g. "out of memory" where a platform could not run that case).
+pub fn grouped_bars_noted(
+    groups: &[BarGroup],
+    title: &str,
+    y_desc: &str,
+    dir: &Path,
+    stem: &str,
+    missing: Option<&str>,
+) -> Result<(), String> {
     let figure = GroupedBars {
         groups,
         title,
         y_desc,
+        missing,
     };
     png_and_svg(dir, stem, (1100, 600), &figure)
 }
@@ -31,6 +45,7 @@ struct GroupedBars<'a> {
     groups: &'a [BarGroup],
     title: &'a str,
     y_desc: &'a str,
+    missing: Option<&'a str>,
 }
 
 impl Figure for GroupedBars<'_> {
@@ -42,6 +57,7 @@ impl Figure for GroupedBars<'_> {
             groups,
             title,
             y_desc,
+            missing,
         } = *self;
         let mut series: Vec<String> = Vec::new();
         for (_, bars) in groups {
@@ -114,6 +130,22 @@ impl Figure for GroupedBars<'_> {
                 .map_err(err)?
                 .label(name.clone())
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], c.filled()));
+            if let Some(note) = missing {
+                let style = ("sans-serif", 13)
+                    .into_font()
+                    .transform(FontTransform::Rotate270)
+                    .color(&c);
+                let notes: Vec<Text<(f64, f64), String>> = groups
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (_, bars))| !bars.iter().any(|b| &b.0 == name))
+                    .map(|(i, _)| {
+                        let x = i as f64 + 0.1 + (k as f64 + 0.3) * width;
+                        Text::new(note.to_string(), (x, lo * 1.08), style.clone())
+                    })
+                    .collect();
+                chart.draw_series(notes).map_err(err)?;
+            }
         }
         legend(&mut chart, SeriesLabelPosition::UpperLeft, 13)
     }

@@ -16,7 +16,7 @@
 //! | `pareto`        | [`pareto`], [`codesign_pareto`]                       |
 //! | `convergence`   | [`convergence`]: optimizers' best cost over seeds     |
 //! | `heatmap`       | [`heatmap`]: two parameters against a metric          |
-//! | `bars`          | [`grouped_bars`]                                      |
+//! | `bars`          | [`grouped_bars`], [`grouped_bars_noted`]              |
 //! | `serving`       | [`serving_plots`]: latency CDFs, KV occupancy, rates  |
 
 use std::path::Path;
@@ -38,7 +38,7 @@ mod roofline;
 mod serving;
 mod validation;
 
-pub use bars::{grouped_bars, BarGroup};
+pub use bars::{grouped_bars, grouped_bars_noted, BarGroup};
 pub use convergence::{convergence, Runs};
 pub use gantt::gantt;
 pub use heatmap::{heatmap, HeatCell};
