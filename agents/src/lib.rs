@@ -110,7 +110,8 @@ pub enum AgentConfig {
     Nsga2(ga::GaConfig),
     /// Ant colony optimization.
     Aco(aco::AcoConfig),
-    /// Bayesian optimization (Gaussian process, Matérn 5/2, expected improvement).
+    /// Bayesian optimization (trust region, local Gaussian process with a mixed
+    /// ordered/categorical kernel, expected improvement, kriging-believer batches).
     Bo(bo::BoConfig),
     /// REINFORCE policy gradient, one categorical head per parameter.
     Rl(rl::RlConfig),
