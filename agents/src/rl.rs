@@ -115,16 +115,18 @@ fn advantages(obs: &[Observation]) -> Vec<f64> {
         return vec![0.0; obs.len()];
     }
     let worst = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    // Costs spanning decades compare better on a log scale.
+    let best = finite.iter().copied().fold(f64::INFINITY, f64::min);
+    // Positive costs spanning decades compare better on a log scale; a maximized objective
+    // is a negative cost (`-accuracy`), compared as it is (a logarithm of the clamped value
+    // would make every design of the batch equal, and the policy would never move).
+    let positive = best > 0.0;
     let x: Vec<f64> = obs
         .iter()
-        .map(|o| {
-            let c = if o.cost.is_finite() {
-                o.cost
-            } else {
-                worst * 2.0 + 1.0
-            };
-            -(c.max(0.0) + 1e-300).ln()
+        .map(|o| match (o.cost.is_finite(), positive) {
+            (true, true) => -o.cost.ln(),
+            (false, true) => -(worst * 2.0 + 1.0).ln(),
+            (true, false) => -o.cost,
+            (false, false) => -(worst + (worst - best) + 1.0),
         })
         .collect();
     let mean = x.iter().sum::<f64>() / x.len() as f64;
@@ -243,6 +245,27 @@ impl Agent for MultiAgent {
 mod tests {
     use crate::testing::successes;
     use crate::{rl::MarlConfig, AgentConfig};
+
+    /// A maximized objective arrives as a negative cost: the batch must still rank its
+    /// designs (lower cost, higher advantage; infeasible last), as it does for positive costs.
+    #[test]
+    fn advantages_rank_negative_costs_too() {
+        use crate::Observation;
+        for costs in [
+            [-92.0, -88.0, f64::INFINITY, -90.0],
+            [1e-4, 5e-4, f64::INFINITY, 2e-4],
+        ] {
+            let obs: Vec<Observation> = costs
+                .iter()
+                .map(|&c| Observation::single(vec![0], c))
+                .collect();
+            let a = super::advantages(&obs);
+            assert!(
+                a[0] > a[3] && a[3] > a[1] && a[1] > a[2],
+                "{costs:?}: {a:?}"
+            );
+        }
+    }
 
     #[test]
     fn reinforce_finds_the_bowl_minimum_for_most_seeds() {
