@@ -6,9 +6,9 @@
 //!   arXiv:1910.01739; for categorical parameters CASMOPOLITAN: Wan, Nguyen, Ha, Ru, Lu &
 //!   Osborne, ICML 2021, arXiv:2102.07188). The region is centred on the best feasible point
 //!   found since the last restart. An ordered parameter may move at most `L · wᵢ` in normalized
-//!   position (`index / (n − 1)`), where `L` is the region's half-width and `wᵢ` its ARD
-//!   length-scale over their geometric mean (clipped to [1/8, 8]), so parameters the model
-//!   finds irrelevant get a wider range; a categorical parameter set may change in at most
+//!   position (`index / (n − 1)`), and at least one index step, where `L` is the region's
+//!   half-width and `wᵢ` its ARD length-scale over their geometric mean (clipped to [1/8, 8]),
+//!   so parameters the model finds irrelevant get a wider range; a categorical parameter set may change in at most
 //!   `⌈d_cat · L / length_max⌉` parameters (Hamming radius). After a batch that improves the
 //!   incumbent (by 0.1%) the success counter rises, otherwise the failure counter;
 //!   `success_tolerance` successes in a row double `L` (up to `length_max`),
@@ -584,10 +584,11 @@ impl Bayesian {
         for (k, &d) in self.ord.iter().enumerate() {
             let top = self.nvec[d] as i64 - 1;
             let w = (h.ls[k] / gm).clamp(0.125, 8.0);
-            let hw = l * w * top as f64;
-            let c = center[d] as f64;
-            lo[d] = ((c - hw - 1e-9).ceil() as i64).max(0);
-            hi[d] = ((c + hw + 1e-9).floor() as i64).min(top);
+            // At least one index step either way: the smallest region is the incumbent's
+            // one-step neighbourhood (a discrete parameter cannot move less).
+            let hw = ((l * w * top as f64 + 1e-9).floor() as i64).max(1);
+            lo[d] = (center[d] - hw).max(0);
+            hi[d] = (center[d] + hw).min(top);
         }
         for &d in &self.cat {
             lo[d] = 0;
