@@ -6,7 +6,7 @@ in parallel, with the GIL released (no Python loop over sub-environments, no sub
 Episodes reset automatically on the step after they end (gymnasium's next-step autoreset).
 
 Evaluating a design is a pure function of its indices: each ``step`` evaluates every distinct
-design of the batch once and remembers up to ``cache_size`` designs (default 65,536) for later
+design of the batch once and remembers up to ``cache_size`` designs (default: the core's, 65,536) for later
 steps, which is where an RL agent's steps go once its policy concentrates. Results are the
 same with and without the cache; ``cache_size=0`` evaluates every environment's design afresh.
 """
@@ -42,16 +42,19 @@ class DseVectorEnv(gymnasium.vector.VectorEnv):
         preset: Optional[str] = None,
         config: Optional[ConfigLike] = None,
         render_mode: Optional[str] = None,
-        cache_size: int = 65_536,
+        cache_size: Optional[int] = None,
     ):
         if render_mode is not None:
             raise ValueError("archsim environments do not render; leave render_mode unset")
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)):
             raise TypeError(f"num_envs must be an int, not {type(num_envs).__name__}")
-        if isinstance(cache_size, bool) or not isinstance(cache_size, (int, np.integer)) or cache_size < 0:
-            raise ValueError(f"cache_size must be a non-negative int, not {cache_size!r}")
         core = make_core(preset, config)
-        self._vec = DseVecCore(core, int(num_envs), int(cache_size))
+        if cache_size is None:  # the core's default
+            self._vec = DseVecCore(core, int(num_envs))
+        elif isinstance(cache_size, bool) or not isinstance(cache_size, (int, np.integer)) or cache_size < 0:
+            raise ValueError(f"cache_size must be a non-negative int, not {cache_size!r}")
+        else:
+            self._vec = DseVecCore(core, int(num_envs), int(cache_size))
         self.num_envs = int(num_envs)
         self._nvec = np.asarray(core.nvec(), dtype=np.int64)
         self.param_paths = tuple(core.param_paths())
