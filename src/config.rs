@@ -57,8 +57,15 @@ pub fn load_str(text: &str, file: &str, overrides: &[String]) -> Result<Config, 
     load_inner(text, file, overrides, false).map(|(c, _)| c)
 }
 
+/// The design point of a study file: the config with its top-level `study:` (and `search:`)
+/// sections taken out unread (the study reads its own section).
+pub fn load_base(text: &str, file: &str, overrides: &[String]) -> Result<Config, ConfigError> {
+    load_inner(text, file, overrides, true).map(|(c, _)| c)
+}
+
 /// Like [`load_str`], but top-level `study:` and `search:` sections are taken out, typed and
-/// validated, and returned beside the config.
+/// validated, and returned beside the config (`study: null`, as `--set study=null` leaves it,
+/// is no study).
 pub fn load_full(
     text: &str,
     file: &str,
@@ -93,7 +100,7 @@ pub fn load_full(
         _ => Map::new(),
     };
     let study = match extra.remove("study") {
-        None => None,
+        None | Some(Value::Null) => None,
         Some(v) => {
             let st: crate::study::StudyConfig = archsim_accelerators::config::typed(v, &["study"])
                 .map_err(|(p, m)| located(p, m))?;

@@ -20,6 +20,7 @@ pub mod config;
 pub mod disagg;
 pub mod melange;
 pub mod nasbench;
+pub mod neupims;
 pub mod output;
 pub mod plot;
 pub mod schema;
@@ -104,10 +105,18 @@ pub fn run_any(
         message: e.to_string(),
     };
     let doc: Option<Value> = serde_saphyr::from_str(text).ok();
-    let form = doc.as_ref().and_then(config_form);
+    // The form as the overrides leave it (`--set study=null` runs a study file's base point).
+    let form = doc.as_ref().and_then(|d| {
+        if overrides.is_empty() {
+            return config_form(d);
+        }
+        let mut d = d.clone();
+        config::apply_overrides(&mut d, file, overrides).ok()?;
+        config_form(&d)
+    });
     if let (Some(form @ ("codesign" | "study")), Some(doc)) = (form, &doc) {
         let study = match form {
-            "study" => studies::find(doc, text, file)?,
+            "study" => studies::find(doc, text, file, overrides)?,
             _ => None,
         };
         static SCRATCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

@@ -451,7 +451,7 @@ fn run(
         }
     }
     if let Ok(v) = serde_saphyr::from_str::<serde_json::Value>(&text) {
-        if let Some(study) = archsim::studies::find(&v, &text, &file)? {
+        if let Some(study) = archsim::studies::find(&v, &text, &file, set)? {
             let dir = out.unwrap_or_else(|| output::default_dir(&name, set));
             let done = (study.run)(&archsim::studies::StudyRun {
                 doc: v,

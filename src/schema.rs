@@ -13,6 +13,8 @@
 //! * a **co-design** problem (`codesign:`, [`archsim_gym::codesign::CoDesignConfig`]), with an
 //!   optional `gym:` section ([`archsim_gym::codesign_env::CoDesignGymSection`]);
 //! * the **SN40L study** (`study: {kind: sn40l}` + the sections of [`crate::sn40l::Study`]);
+//! * the **NeuPIMs study** (`study: {kind: neupims}` ([`crate::neupims::Grid`]) + the
+//!   `workload:` and `accelerator:` of its base design point);
 //! * a **serving** simulation (`workload: {llm: ...}` + `serving:`, [`crate::serving::ServingFile`]),
 //!   and a **fleet search** (a serving config with a `search:` section);
 //! * the **Mélange study** ([`crate::melange::MelangeFile`]) and the **disaggregation study**
@@ -30,7 +32,7 @@
 //! ```
 //! let schema = archsim::schema::config_schema();
 //! let forms = schema.as_value()["anyOf"].as_array().unwrap();
-//! assert_eq!(forms.len(), 8);
+//! assert_eq!(forms.len(), 9);
 //! ```
 
 use schemars::JsonSchema;
@@ -155,6 +157,8 @@ enum ConfigFile {
     CoDesign(Box<CoDesignFile>),
     /// The SN40L reproduction.
     Sn40l(Box<Sn40lFile>),
+    /// The NeuPIMs reproduction: its grid and the design point it varies.
+    Neupims(Box<NeupimsFile>),
     /// A sweep (`archsim sweep`): a base config and the `sweep:` section that varies it.
     Sweep(Box<SweepFile>),
     /// An LLM serving simulation (`workload: {llm: ...}` + `serving:`).
@@ -261,6 +265,22 @@ struct CoDesignFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "archsim_gym::codesign_env::CoDesignGymSection")]
     gym: Option<archsim_gym::codesign_env::CoDesignGymSection>,
+}
+
+/// The NeuPIMs study file (`configs/repro/neupims.yaml`).
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct NeupimsFile {
+    /// `{kind: neupims, models, batches}`: the grid.
+    study: crate::neupims::Grid,
+    /// The base design point's workload (an `llm:` decode step).
+    workload: WorkloadConfig,
+    /// The base design point's NPU+PIM device.
+    accelerator: AcceleratorConfig,
+    /// Seed of every random choice (default 0).
+    #[serde(default)]
+    seed: u64,
 }
 
 /// The SN40L study file (`configs/repro/sn40l.yaml`).

@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `latency_vs_rate` | DS3's scheduler study: job latency versus injection rate ([`crate::study`]) |
 //! | `sn40l` | SambaNova SN40L: fusion, expert switching, CoE serving ([`crate::sn40l`]) |
+//! | `neupims` | NeuPIMs: NPU-only, naive NPU+PIM, NeuPIMs and GPU decode throughput ([`crate::neupims`]) |
 //! | `disaggregation` | prefill/decode disaggregation vs co-location at equal cost ([`crate::disagg`]) |
 //! | `melange` | Mélange: the cheapest mix of GPU types serving an LLM within an SLO ([`crate::melange`]) |
 
@@ -54,6 +55,26 @@ impl StudyRun<'_> {
     }
 }
 
+impl StudyRun<'_> {
+    /// The `study:` section with the `--set` overrides applied, read as `T` (an error names
+    /// the key under `study`).
+    pub fn typed_section<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
+        let mut doc = self.doc.clone();
+        crate::config::apply_overrides(&mut doc, self.file, self.set)?;
+        let section = doc.get_mut("study").map(Value::take).unwrap_or(Value::Null);
+        archsim_accelerators::config::typed(section, &["study"]).map_err(|(p, m)| {
+            let key = p.join(".");
+            Error::Config(ConfigError {
+                file: self.file.to_string(),
+                location: crate::config::locate_key(self.text, &p),
+                key: Some(key),
+                from_override: None,
+                message: m,
+            })
+        })
+    }
+}
+
 /// What a study returns: its results as JSON (what `archsim run --json` prints and
 /// `archsim.run` returns), its summary for people, and the files it wrote.
 #[derive(Debug)]
@@ -92,6 +113,11 @@ pub const STUDIES: &[Study] = &[
         run: crate::sn40l::run_study,
     },
     Study {
+        kind: "neupims",
+        about: "NeuPIMs (ASPLOS 2024): NPU+PIM decode throughput in four modes, on the authors' simulator configuration",
+        run: crate::neupims::run_study,
+    },
+    Study {
         kind: "disaggregation",
         about: "DistServe / Splitwise: prefill/decode disaggregated vs co-located replicas, SLO goodput over rates",
         run: crate::disagg::run_cli,
@@ -105,9 +131,27 @@ pub const STUDIES: &[Study] = &[
 
 /// The study a config document asks for with its `study.kind`, `None` when it has no
 /// `study:` section; an unknown or missing kind is an error located in the file.
-pub fn find(doc: &Value, text: &str, file: &str) -> Result<Option<&'static Study>, ConfigError> {
-    let Some(section) = doc.get("study") else {
-        return Ok(None);
+///
+/// `set` are the `--set` overrides: `--set study=null` takes the section out, so a study file
+/// whose other sections form a design point runs as that one simulation.
+pub fn find(
+    doc: &Value,
+    text: &str,
+    file: &str,
+    set: &[String],
+) -> Result<Option<&'static Study>, ConfigError> {
+    let overridden;
+    let doc = if set.iter().any(|s| s.trim_start().starts_with("study")) {
+        let mut d = doc.clone();
+        crate::config::apply_overrides(&mut d, file, set)?;
+        overridden = d;
+        &overridden
+    } else {
+        doc
+    };
+    let section = match doc.get("study") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(s) => s,
     };
     let known = || {
         STUDIES
@@ -157,12 +201,12 @@ mod tests {
         assert_eq!(k.len(), STUDIES.len());
         let text = "study:\n  kind: nope\n";
         let doc: Value = serde_saphyr::from_str(text).unwrap();
-        let e = find(&doc, text, "s.yaml").unwrap_err().to_string();
+        let e = find(&doc, text, "s.yaml", &[]).unwrap_err().to_string();
         assert_eq!(
             e,
-            "s.yaml:2:9: study.kind: unknown study `nope`; known: latency_vs_rate, sn40l, disaggregation, melange"
+            "s.yaml:2:9: study.kind: unknown study `nope`; known: latency_vs_rate, sn40l, neupims, disaggregation, melange"
         );
         let doc: Value = serde_saphyr::from_str("workload: {model: resnet18}").unwrap();
-        assert!(find(&doc, "", "s.yaml").unwrap().is_none());
+        assert!(find(&doc, "", "s.yaml", &[]).unwrap().is_none());
     }
 }

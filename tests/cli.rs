@@ -1577,6 +1577,8 @@ fn neupims_repro_config_runs_with_per_op_engines() {
             cfg.to_str().unwrap(),
             "--json",
             "--set",
+            "study=null",
+            "--set",
             &set,
             "--set",
             "workload.llm.layers=2",
@@ -1605,6 +1607,8 @@ fn neupims_repro_config_runs_with_per_op_engines() {
         "run",
         cfg.to_str().unwrap(),
         "--set",
+        "study=null",
+        "--set",
         "workload.llm.batch=4096",
         "--out",
         out.to_str().unwrap(),
@@ -1617,7 +1621,56 @@ fn neupims_repro_config_runs_with_per_op_engines() {
     );
 }
 
-/// `results/neupims/` (written by `cargo run --release --example neupims`): every row that
+/// `archsim run configs/repro/neupims.yaml` regenerates `results/neupims/` byte for byte
+/// (tables, README, plot), and again on a second run; bad study sections are named.
+#[test]
+fn neupims_study_regenerates_its_results_byte_for_byte() {
+    let cfg = root().join("configs/repro/neupims.yaml");
+    let dir = root().join("results/neupims");
+    for run in ["neupims_study_a", "neupims_study_b"] {
+        let out = tmp(run);
+        let o = archsim(&["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(text.contains("over npu_pim_naive"), "{text}");
+        for f in [
+            "throughput.csv",
+            "README.md",
+            "config.yaml",
+            "throughput.svg",
+            "throughput.png",
+        ] {
+            let (a, b) = (
+                std::fs::read(dir.join(f)).unwrap(),
+                std::fs::read(out.join(f)).unwrap(),
+            );
+            assert!(a == b, "{f} differs from results/neupims/{f}");
+        }
+    }
+    let out = tmp("neupims_study_bad");
+    for (set, want) in [
+        ("study.batches=[]", "`batches`: give at least one batch"),
+        (
+            "study.models=[{model: gpt3_9b, tp: 1, pp: 1}]",
+            "unknown model `gpt3_9b`",
+        ),
+        ("study.bogus=1", "study.bogus: unknown field"),
+    ] {
+        let o = archsim(&[
+            "run",
+            cfg.to_str().unwrap(),
+            "--set",
+            set,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{set}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(want), "{set}: {err}");
+    }
+}
+
+/// `results/neupims/` (written by `archsim run configs/repro/neupims.yaml`): every row that
 /// does not fit a device is marked infeasible and every row that fits is priced; naive NPU+PIM
 /// beats NPU-only wherever all fit, and NeuPIMs beats NPU-only on average; the README's geometric means are the CSV's, and it claims
 /// "within 20%" only where that holds; a point recomputed now (twice) gives the CSV's bytes.
@@ -1694,7 +1747,7 @@ fn neupims_results_enforce_capacity_keep_orderings_and_rerun_identically() {
     assert!(md.contains("## Sensitivity") && md.contains("Why the figures stay outside"));
     // A point recomputed from the config gives the CSV's bytes, twice.
     let text = std::fs::read_to_string(root().join("configs/repro/neupims.yaml")).unwrap();
-    let cfg = archsim::config::load_str(&text, "neupims.yaml", &[]).unwrap();
+    let cfg = archsim::config::load_base(&text, "neupims.yaml", &[]).unwrap();
     let archsim::accelerators::AcceleratorConfig::NpuPim(base) = &cfg.accelerator else {
         panic!("kind")
     };
