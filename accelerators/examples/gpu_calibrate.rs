@@ -128,7 +128,18 @@ fn main() {
     let conv_r: Vec<&Sample> = conv.iter().collect();
     let (cal, _) = v::fit(&spec, &cal, fitted::CONV, &conv_r, iters / 4);
     let ops_r: Vec<&Sample> = ops.iter().collect();
-    let (cal, _) = v::fit(&spec, &cal, fitted::OPS, &ops_r, iters / 2);
+    let (mut cal, _) = v::fit(&spec, &cal, fitted::OPS, &ops_r, iters / 2);
+    // The in-network constants, on kernels.csv from neutral values, every isolated constant
+    // fixed (as `network_constants_are_the_kernels_csv_fit` checks).
+    let cases = v::parse_kernel_cases(&data("kernels.csv")).expect("kernels.csv");
+    for n in fitted::NETWORK {
+        *cal.param_mut(n).expect("a constant") =
+            Calibration::initial_guess().param(n).expect("a constant");
+    }
+    let (cal, loss) = archsim_accelerators::gpu::calib::fit(&cal, fitted::NETWORK, iters, |c| {
+        v::network_loss(&spec, c, &cases)
+    });
+    println!("kernels.csv loss {loss:.4}");
     println!("{cal:#?}");
     let all: Vec<&Sample> = gemm.iter().collect();
     let sub = |f: &dyn Fn(&Sample) -> bool| -> Vec<&Sample> {

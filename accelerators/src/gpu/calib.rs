@@ -133,12 +133,18 @@ pub struct Calibration {
     /// around an eager call with the GPU otherwise idle: host submission after the start event,
     /// launch, first CTA), µs. Applies to isolated measurements only.
     pub harness_floor_us: f64,
-    /// Fitted. Warm-up of a cuBLAS GEMM's operand stream, MB: the kernel pays
-    /// `min(bytes read, gemm_warmup_mb)` a second time at the memory bandwidth before its
-    /// stream runs at full rate. Element-wise kernels (`ops.csv`) and cuDNN convolutions
-    /// (`conv.csv`) show no such cost after the same cache flush, so it is a property of the
-    /// GEMM kernels, not of the cold L2, and it applies inside networks too.
+    /// Fitted. Warm-up of a cuBLAS GEMM's operand stream, MB: the first `gemm_warmup_mb` of
+    /// the bytes the kernel reads stream at `1 / (1 + gemm_warmup_share)` of the full rate, so
+    /// the kernel pays `gemm_warmup_share × min(bytes read, gemm_warmup_mb)` more at the
+    /// memory bandwidth. Element-wise kernels (`ops.csv`) and cuDNN convolutions (`conv.csv`)
+    /// show no such cost after the same cache flush, so it is a property of the GEMM kernels,
+    /// not of the cold L2, and it applies inside networks too.
     pub gemm_warmup_mb: f64,
+    /// Fitted. How much slower a cuBLAS GEMM's operand stream runs during its warm-up
+    /// (`gemm_warmup_mb`), as the extra time per byte relative to the full rate: `gemm.csv`'s
+    /// GEMVs of 34–52 MB pay a third of their bytes' time more, the longer ones about 9 µs
+    /// in all.
+    pub gemm_warmup_share: f64,
     /// External. Gap between back-to-back kernels replayed from a CUDA graph, µs: NVIDIA's
     /// "Getting Started with CUDA Graphs" (A. Gray, NVIDIA Technical Blog, 2019) measures
     /// 3.4 µs per graph node for a 2.9 µs kernel, i.e. ~0.5 µs of launch gap.
@@ -185,39 +191,40 @@ impl Calibration {
     /// The constants fitted on the H100 SXM measurements (see the module docs).
     pub fn h100() -> Calibration {
         Calibration {
-            mma_efficiency: 0.988,
-            tile_overhead: 27.57,
-            wave_us: 0.2475,
-            sm_stream_gbps: 100.4,
-            split_k_us: 2.97,
-            narrow_mma: 0.2068,
-            narrow_bw: 0.09905,
-            narrow_exponent: 0.5346,
-            narrow_bw_exponent: 0.8968,
-            narrow_us: 2.829,
+            mma_efficiency: 0.9717,
+            tile_overhead: 26.24,
+            wave_us: 0.03642,
+            sm_stream_gbps: 137.8,
+            split_k_us: 3.045,
+            narrow_mma: 0.2091,
+            narrow_bw: 0.06159,
+            narrow_exponent: 0.4525,
+            narrow_bw_exponent: 1.139,
+            narrow_us: 2.732,
             hbm_efficiency: info::COPY_GBPS / 3350.0,
-            dram_ramp_us: 0.1275,
-            attention_efficiency: 0.8848,
-            attention_us: 3.639,
-            conv_window_efficiency: 0.8292,
-            conv_us: 1.27,
+            dram_ramp_us: 0.3147,
+            attention_efficiency: 0.8746,
+            attention_us: 3.256,
+            conv_window_efficiency: 0.786,
+            conv_us: 0.8113,
             depthwise_passes: 1.694,
-            norm_passes: 1.587,
-            softmax_passes: 2.429,
-            row_ns: 1.97,
-            harness_floor_us: 5.399,
-            gemm_warmup_mb: 25.48,
+            norm_passes: 1.584,
+            softmax_passes: 2.333,
+            row_ns: 1.933,
+            harness_floor_us: 5.698,
+            gemm_warmup_mb: 73.87,
+            gemm_warmup_share: 0.3694,
             graph_launch_us: 0.5,
             queued_launch_us: 0.9,
             stream_floor_us: 1.536,
             loop_floor_us: 2.144,
             reduce_floor_us: 5.856,
-            loop_bw: 0.458,
-            bn_passes: 2.014,
-            pool_passes: 8.683,
-            l2_resident_mb: 24.17,
-            sustained_mma: 0.9291,
-            conv_heuristic: 1.196,
+            loop_bw: 0.4612,
+            bn_passes: 1.988,
+            pool_passes: 8.759,
+            l2_resident_mb: 24.6,
+            sustained_mma: 0.9316,
+            conv_heuristic: 1.301,
         }
     }
 
@@ -247,6 +254,7 @@ impl Calibration {
             row_ns: 1.0,
             harness_floor_us: 5.0,
             gemm_warmup_mb: 10.0,
+            gemm_warmup_share: 1.0,
             graph_launch_us: 0.5,
             queued_launch_us: 0.9,
             stream_floor_us: 1.0,
@@ -286,6 +294,7 @@ impl Calibration {
             "row_ns" => &mut self.row_ns,
             "harness_floor_us" => &mut self.harness_floor_us,
             "gemm_warmup_mb" => &mut self.gemm_warmup_mb,
+            "gemm_warmup_share" => &mut self.gemm_warmup_share,
             "graph_launch_us" => &mut self.graph_launch_us,
             "queued_launch_us" => &mut self.queued_launch_us,
             "stream_floor_us" => &mut self.stream_floor_us,
@@ -324,6 +333,7 @@ pub mod fitted {
         "dram_ramp_us",
         "harness_floor_us",
         "gemm_warmup_mb",
+        "gemm_warmup_share",
     ];
     /// Fitted on `attn.csv` (GEMM constants fixed).
     pub const ATTENTION: &[&str] = &["attention_efficiency", "attention_us"];

@@ -268,10 +268,10 @@ impl Device<'_> {
         self.cal.dram_ramp_us * 1e-6
     }
 
-    /// Warm-up of a library GEMM's operand stream: its first `gemm_warmup_mb` cost a second
-    /// pass at the memory bandwidth.
+    /// Warm-up of a library GEMM's operand stream: its first `gemm_warmup_mb` stream
+    /// `gemm_warmup_share` slower than the full rate.
     fn warmup(&self, read_bytes: f64) -> f64 {
-        read_bytes.min(self.cal.gemm_warmup_mb * 1e6) / self.hbm_bw()
+        self.cal.gemm_warmup_share * read_bytes.min(self.cal.gemm_warmup_mb * 1e6) / self.hbm_bw()
     }
 
     /// Sustained matmul rate in MAC/s of the whole GPU for `dtype`, and whether on tensor cores.
