@@ -1647,6 +1647,21 @@ fn neupims_study_regenerates_its_results_byte_for_byte() {
             assert!(a == b, "{f} differs from results/neupims/{f}");
         }
     }
+    // The library entry point (`archsim.run` in Python) dispatches the same way.
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let base = cfg.parent().unwrap();
+    let point = archsim::run_any(
+        &text,
+        "neupims.yaml",
+        base,
+        &["study=null".into(), "workload.llm.layers=2".into()],
+        None,
+    )
+    .unwrap();
+    assert!(
+        point["ops"].as_array().is_some_and(|o| !o.is_empty()),
+        "{point}"
+    );
     let out = tmp("neupims_study_bad");
     for (set, want) in [
         ("study.batches=[]", "`batches`: give at least one batch"),
