@@ -328,6 +328,26 @@ macro_rules! families {
                 }
             }
 
+            /// A typed setter of the key at `path` (below `accelerator:`) to `value`, decoded
+            /// once ([`family::FamilyConfig::setter`]), for a config of this one's kind;
+            /// `None` where the family has none.
+            pub fn setter(
+                &self,
+                path: &[&str],
+                value: &serde_json::Value,
+            ) -> Option<family::Setter<AcceleratorConfig>> {
+                match self {
+                    $( AcceleratorConfig::$variant(_) => {
+                        let set = <$cfg as family::FamilyConfig>::setter(path, value)?;
+                        Some(Box::new(move |a: &mut AcceleratorConfig| {
+                            if let AcceleratorConfig::$variant(c) = a {
+                                set(c)
+                            }
+                        }))
+                    } )+
+                }
+            }
+
             /// Validates the config without building the model.
             pub fn validate(&self) -> Result<(), AccelError> {
                 match self {

@@ -846,6 +846,29 @@ impl crate::family::FamilyConfig for SystolicConfig {
         })?;
         crate::config::typed(serde_json::Value::Object(merged), &["accelerator"])
     }
+    fn setter(
+        path: &[&str],
+        value: &serde_json::Value,
+    ) -> Option<crate::family::Setter<Self>> {
+        use crate::family::set_field;
+        // Every field reads on its own (no key depends on another's value).
+        match path {
+            ["rows"] => set_field!(value, rows),
+            ["cols"] => set_field!(value, cols),
+            ["dataflow"] => set_field!(value, dataflow),
+            ["sram_kib"] => set_field!(value, sram_kib),
+            ["sram_kib", "ifmap"] => set_field!(value, sram_kib.ifmap),
+            ["sram_kib", "filter"] => set_field!(value, sram_kib.filter),
+            ["sram_kib", "ofmap"] => set_field!(value, sram_kib.ofmap),
+            ["word_bytes"] => set_field!(value, word_bytes),
+            ["freq_mhz"] => set_field!(value, freq_mhz),
+            ["dram_bw_bytes_per_cycle"] => set_field!(value, dram_bw_bytes_per_cycle),
+            ["os_drain"] => set_field!(value, os_drain),
+            ["pool_mapping"] => set_field!(value, pool_mapping),
+            ["sum_as_psum"] => set_field!(value, sum_as_psum),
+            _ => None,
+        }
+    }
     fn validate(&self) -> Result<(), AccelError> {
         SystolicConfig::validate(self)
     }
