@@ -66,6 +66,16 @@ pub trait Family: Send + Sync {
     /// Maps, schedules and prices an op graph. A family that can price serving fills the
     /// report's `llm` section when `ctx.llm` is given.
     fn run_graph(&self, w: &Workload, ctx: &Context<'_>) -> Result<Report, AccelError>;
+    /// The totals of [`Family::run_graph`] (`Totals::of` its report, or its error) where the
+    /// family gives them without building the report and the run fits with no `llm` section;
+    /// `None` (the default) where the caller runs the graph for the report.
+    fn graph_totals(
+        &self,
+        _w: &Workload,
+        _ctx: &Context<'_>,
+    ) -> Option<Result<crate::pipeline::Totals, AccelError>> {
+        None
+    }
     /// Runs several networks concurrently; the report carries per-task results in `tasks`.
     fn run_tasks(&self, _tasks: &[Workload], _ctx: &Context<'_>) -> Result<Report, AccelError> {
         Err(unsupported(Form::Tasks))
@@ -190,6 +200,14 @@ macro_rules! per_op_family {
                 ctx: &$crate::family::Context<'_>,
             ) -> Result<archsim_sim::Report, $crate::AccelError> {
                 $crate::pipeline::evaluate_with(w, self, ctx.config_hash, ctx.seed, ctx.ops)
+            }
+            fn graph_totals(
+                &self,
+                w: &archsim_workloads::Workload,
+                _ctx: &$crate::family::Context<'_>,
+            ) -> Option<Result<$crate::pipeline::Totals, $crate::AccelError>> {
+                // `run_graph`'s report always fits and has no `llm` section.
+                Some($crate::pipeline::totals(w, self))
             }
             fn per_op(&self) -> Option<&dyn $crate::Accelerator> {
                 Some(self)

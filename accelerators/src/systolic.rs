@@ -370,6 +370,37 @@ const ARRAY: usize = 0;
 const VECTOR: usize = 1;
 const DRAM: usize = 0;
 
+/// The classes of folds along one axis of the prefetch model, as `(representative, count)`:
+/// every fold (at most four of them kept in place), or the first, the middle ones, the second
+/// last and the last.
+enum Classes {
+    Few([(u64, u64); 4], usize),
+    Many(Vec<(u64, u64)>),
+}
+
+impl Classes {
+    fn of(n: u64, compress: bool) -> Classes {
+        if n > 4 && compress {
+            Classes::Few([(0, 1), (1, n - 3), (n - 2, 1), (n - 1, 1)], 4)
+        } else if n <= 4 {
+            let mut c = [(0, 1); 4];
+            for (i, e) in c.iter_mut().enumerate() {
+                e.0 = i as u64;
+            }
+            Classes::Few(c, n as usize)
+        } else {
+            Classes::Many((0..n).map(|i| (i, 1)).collect())
+        }
+    }
+
+    fn as_slice(&self) -> &[(u64, u64)] {
+        match self {
+            Classes::Few(c, n) => &c[..*n],
+            Classes::Many(v) => v,
+        }
+    }
+}
+
 /// The systolic-array model built from a validated [`SystolicConfig`].
 #[derive(Debug, Clone)]
 pub struct Systolic {
@@ -637,17 +668,11 @@ impl Systolic {
         // time of every fold in the middle of an axis (not first, and neither it nor its
         // successor last) is the same: one representative per class, times its count, makes
         // this O(1) per op instead of O(folds).
-        let classes = |n: u64| -> Vec<(u64, u64)> {
-            if n <= 4 || !compress {
-                (0..n).map(|i| (i, 1)).collect()
-            } else {
-                vec![(0, 1), (1, n - 3), (n - 2, 1), (n - 1, 1)]
-            }
-        };
+        let classes = |n: u64| Classes::of(n, compress);
         let mut stall = wait(read(0));
-        for (g, ng) in classes(f.groups) {
-            for (i, ni) in classes(rows) {
-                for (j, nj) in classes(cols) {
+        for &(g, ng) in classes(f.groups).as_slice() {
+            for &(i, ni) in classes(rows).as_slice() {
+                for &(j, nj) in classes(cols).as_slice() {
                     stall += ng * ni * nj * exposed(g * per_group + i * cols + j);
                 }
             }
@@ -770,15 +795,16 @@ impl Accelerator for Systolic {
             return self.psum_sum_cost(op);
         }
         match &mapping.plan {
-            Plan::Systolic { folds } => {
-                let parts: Vec<Cost> = self
-                    .array_views(op)
-                    .iter()
-                    .zip(folds)
-                    .map(|(g, f)| self.array_cost(op, g, f))
-                    .collect();
-                Cost::sum(parts)
-            }
+            Plan::Systolic { folds } => match (self.array_views(op).as_slice(), &folds[..]) {
+                ([g], [f]) => Cost::sum_of_one(self.array_cost(op, g, f)),
+                (views, _) => Cost::sum(
+                    views
+                        .iter()
+                        .zip(folds)
+                        .map(|(g, f)| self.array_cost(op, g, f))
+                        .collect(),
+                ),
+            },
             _ => self.vector_cost(op),
         }
     }

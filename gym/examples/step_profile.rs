@@ -13,7 +13,9 @@ use archsim_gym::{presets, DseEnv, Env};
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let steps: u64 = args.next().map_or(200_000, |s| s.parse().expect("a step count"));
+    let steps: u64 = args
+        .next()
+        .map_or(200_000, |s| s.parse().expect("a step count"));
     let name = args.next().unwrap_or_else(|| "SystolicGemm".into());
     let yaml = presets::ALL
         .iter()
@@ -46,7 +48,9 @@ fn main() {
         for x in s.obs.iter().chain(&s.info.metrics).chain([&s.reward]) {
             mix(x.to_bits());
         }
-        mix(u64::from(s.terminated) | u64::from(s.truncated) << 1 | u64::from(s.info.feasible) << 2);
+        mix(u64::from(s.terminated)
+            | u64::from(s.truncated) << 1
+            | u64::from(s.info.feasible) << 2);
         for b in s.info.reason.as_deref().unwrap_or("").bytes() {
             mix(u64::from(b));
         }

@@ -56,7 +56,7 @@ use archsim_workloads::{Form, Workload};
 use archsim_accelerators::family::{Context, Family, Setter};
 use archsim_accelerators::AcceleratorConfig;
 
-use crate::objective::{metrics, METRICS};
+use crate::objective::{metrics, totals_metrics, METRICS};
 use crate::path::Segment;
 use crate::space::DesignSpace;
 use crate::GymError;
@@ -257,12 +257,7 @@ impl TypedPatch {
         space: &DesignSpace,
         workload: &archsim_workloads::WorkloadConfig,
     ) -> Option<TypedPatch> {
-        let map = acc.as_object()?;
-        let base = AcceleratorConfig::from_map(map.clone()).ok()?;
-        if !base.forms().contains(&workload.form()) {
-            return None;
-        }
-        let mut given: Vec<String> = map.keys().cloned().collect();
+        let mut map = acc.as_object()?.clone();
         let mut keys = Vec::with_capacity(paths.len());
         for p in paths {
             let k = p
@@ -272,17 +267,28 @@ impl TypedPatch {
                     Segment::Index(_) => None,
                 })
                 .collect::<Option<Vec<String>>>()?;
-            // A key set below another creates no mapping on the way: each must be one of the
-            // base's (a mapping created with the key alone would read its other keys at their
-            // defaults, not at the base's values).
-            let mut at = map;
+            // Setting a key below others creates the mappings on the way where they are
+            // missing or null (`path::set`), and every point sets it: the typed base is read
+            // with those mappings created empty, so their other keys read as the point's do.
+            let mut at = &mut map;
             for k in &k[..k.len() - 1] {
-                at = at.get(k)?.as_object()?;
+                let v = at.entry(k.clone()).or_insert(Value::Null);
+                if v.is_null() {
+                    *v = Value::Object(serde_json::Map::new());
+                }
+                at = v.as_object_mut()?;
             }
+            keys.push(k);
+        }
+        let mut given: Vec<String> = map.keys().cloned().collect();
+        for k in &keys {
             if !given.contains(&k[0]) {
                 given.push(k[0].clone());
             }
-            keys.push(k);
+        }
+        let base = AcceleratorConfig::from_map(map).ok()?;
+        if !base.forms().contains(&workload.form()) {
+            return None;
         }
         let mut setters = Vec::with_capacity(keys.len());
         for (param, k) in space.params.iter().zip(&keys) {
@@ -405,7 +411,10 @@ impl Simulation {
         ctx: &Context<'_>,
     ) -> Option<Result<Vec<f64>, String>> {
         let r = match self.workload.as_ref()? {
-            Built::Graph(w) => family.run_graph(w, ctx),
+            Built::Graph(w) => match family.graph_totals(w, ctx) {
+                Some(t) => return Some(t.map(|t| totals_metrics(&t)).map_err(|e| e.to_string())),
+                None => family.run_graph(w, ctx),
+            },
             Built::Tasks(ts) => family.run_tasks(ts, ctx),
         };
         Some(fitting_metrics(r))
@@ -449,7 +458,9 @@ impl Evaluator for Simulation {
     fn shortcut(&self, values: &[Value]) -> Option<Result<Vec<f64>, String>> {
         let f = self.accel_only.as_ref()?;
         if let Some(t) = &f.typed {
-            let acc = t.config(&f.cfg.workload, |d, acc| t.set_value(d, values.get(d)?, acc));
+            let acc = t.config(&f.cfg.workload, |d, acc| {
+                t.set_value(d, values.get(d)?, acc)
+            });
             if let Some(acc) = acc {
                 return self.run_accelerator(f, &acc);
             }
