@@ -298,7 +298,7 @@ fn report_with(
                     kind: o.kind.to_string(),
                     engine: engines
                         .get(slot.engine)
-                        .map_or_else(String::new, |e| e.name.clone()),
+                        .map_or_else(String::new, |e| e.name.to_string()),
                     mapping: o.mapping.plan.summary(),
                     start_cycle: slot.start.get(),
                     end_cycle: slot.end.get(),

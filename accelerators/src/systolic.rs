@@ -605,10 +605,10 @@ impl Systolic {
         let ofmap_resident = g.m * g.n <= self.cap_words[2];
         let rows_of = |i: u64| (f.sr - i * r).min(r) as f64;
         let cols_of = |j: u64| (f.sc - j * c).min(c) as f64;
-        // New words read before fold (i, j), and words written back after it.
-        let traffic = |i: u64, j: u64| -> (f64, f64) {
+        // New words read before fold (i, j), and words written back after it (apart: a
+        // fold's exposed time needs its successor's reads and its predecessor's writes).
+        let reads = |i: u64, j: u64| -> f64 {
             let (ri, cj) = (rows_of(i), cols_of(j));
-            let last_pass = i + 1 == f.row_folds;
             match f.dataflow {
                 Dataflow::Os => {
                     let ifmap = if j == 0 { ri * k * ifmap_scale } else { 0.0 };
@@ -617,7 +617,7 @@ impl Systolic {
                     } else {
                         0.0
                     };
-                    (ifmap + filter, ri * cj)
+                    ifmap + filter
                 }
                 Dataflow::Ws => {
                     let ifmap = if j == 0 { m * ri * ifmap_scale } else { 0.0 };
@@ -626,12 +626,7 @@ impl Systolic {
                     } else {
                         0.0
                     };
-                    let out = if ofmap_resident && !last_pass {
-                        0.0
-                    } else {
-                        m * cj
-                    };
-                    (ri * cj + ifmap + psum_in, out)
+                    ri * cj + ifmap + psum_in
                 }
                 Dataflow::Is => {
                     let filter = if j == 0 { ri * n } else { 0.0 };
@@ -640,13 +635,18 @@ impl Systolic {
                     } else {
                         0.0
                     };
-                    let out = if ofmap_resident && !last_pass {
-                        0.0
-                    } else {
-                        cj * n
-                    };
-                    (ri * cj * ifmap_scale + filter + psum_in, out)
+                    ri * cj * ifmap_scale + filter + psum_in
                 }
+            }
+        };
+        let writes = |i: u64, j: u64| -> f64 {
+            let last_pass = i + 1 == f.row_folds;
+            match f.dataflow {
+                Dataflow::Os => rows_of(i) * cols_of(j),
+                Dataflow::Ws if ofmap_resident && !last_pass => 0.0,
+                Dataflow::Ws => m * cols_of(j),
+                Dataflow::Is if ofmap_resident && !last_pass => 0.0,
+                Dataflow::Is => cols_of(j) * n,
             }
         };
         let t = f.fold_cycles;
@@ -656,10 +656,22 @@ impl Systolic {
         let total = f.groups * per_group;
         let at = |idx: u64| {
             let local = idx % per_group;
-            traffic(local / cols, local % cols)
+            (local / cols, local % cols)
         };
-        let read = |idx: u64| if idx < total { at(idx).0 } else { 0.0 };
-        let write = |idx: Option<u64>| idx.map_or(0.0, |i| at(i).1);
+        let read = |idx: u64| {
+            if idx < total {
+                let (i, j) = at(idx);
+                reads(i, j)
+            } else {
+                0.0
+            }
+        };
+        let write = |idx: Option<u64>| {
+            idx.map_or(0.0, |idx| {
+                let (i, j) = at(idx);
+                writes(i, j)
+            })
+        };
         // While fold idx computes, the interface prefetches fold idx+1's reads and drains fold
         // idx−1's writes; what does not fit in the fold's `t` cycles stalls the array.
         let exposed = |idx: u64| wait(read(idx + 1) + write(idx.checked_sub(1))).saturating_sub(t);

@@ -179,7 +179,7 @@ fn event_loop(
                 let mem = &resources.memories[m];
                 if let Some(cap) = mem.capacity_bytes.filter(|&c| live[m] > c) {
                     return Err(SimError::CapacityExceeded {
-                        memory: mem.name.clone(),
+                        memory: mem.name.to_string(),
                         needed: live[m],
                         capacity: cap,
                         at: now.get(),
@@ -279,7 +279,7 @@ fn single(
         let mem = &resources.memories[m];
         if let Some(cap) = mem.capacity_bytes.filter(|&c| live > c) {
             return Some(Err(SimError::CapacityExceeded {
-                memory: mem.name.clone(),
+                memory: mem.name.to_string(),
                 needed: live,
                 capacity: cap,
                 at: now.get(),
