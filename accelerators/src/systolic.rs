@@ -401,6 +401,21 @@ impl Classes {
     }
 }
 
+/// The products of an op on the array ([`Systolic::array_views`]).
+enum Views {
+    One(GemmView),
+    Many(Vec<GemmView>),
+}
+
+impl Views {
+    fn as_slice(&self) -> &[GemmView] {
+        match self {
+            Views::One(g) => std::slice::from_ref(g),
+            Views::Many(v) => v,
+        }
+    }
+}
+
 /// The systolic-array model built from a validated [`SystolicConfig`].
 #[derive(Debug, Clone)]
 pub struct Systolic {
@@ -463,13 +478,18 @@ impl Systolic {
     /// convolution when `pool_mapping` puts pooling on the array. Empty for the ops that run on
     /// the vector unit.
     pub fn array_views(&self, op: &Op) -> Vec<GemmView> {
+        self.views(op).as_slice().to_vec()
+    }
+
+    /// [`Systolic::array_views`], without a list for an op of one product or none.
+    fn views(&self, op: &Op) -> Views {
         match (&op.kind, self.cfg.pool_mapping) {
             (OpKind::Pool(p), PoolMapping::Depthwise | PoolMapping::Dense)
                 if op.output.len() == 4 =>
             {
                 let o = &op.output;
                 let (pixels, ch, window) = (o[0] * o[2] * o[3], o[1], p.kernel[0] * p.kernel[1]);
-                vec![if self.cfg.pool_mapping == PoolMapping::Dense {
+                Views::One(if self.cfg.pool_mapping == PoolMapping::Dense {
                     GemmView {
                         groups: 1,
                         m: pixels,
@@ -483,9 +503,15 @@ impl Systolic {
                         n: 1,
                         k: window,
                     }
-                }]
+                })
             }
-            _ => op.gemm_views(),
+            (OpKind::Attention(_), _) => Views::Many(op.gemm_views()),
+            // Any other op is one product (a conv, a GEMM) or none: `Op::gemm_views` is its
+            // `gemm_view`.
+            _ => match op.gemm_view() {
+                Some(g) => Views::One(g),
+                None => Views::Many(Vec::new()),
+            },
         }
     }
 
@@ -786,7 +812,8 @@ impl Accelerator for Systolic {
                 plan: Plan::Systolic { folds: Vec::new() },
             });
         }
-        let views = self.array_views(op);
+        let views = self.views(op);
+        let views = views.as_slice();
         Ok(if views.is_empty() {
             OpMapping {
                 engine: VECTOR,
@@ -807,7 +834,7 @@ impl Accelerator for Systolic {
             return self.psum_sum_cost(op);
         }
         match &mapping.plan {
-            Plan::Systolic { folds } => match (self.array_views(op).as_slice(), &folds[..]) {
+            Plan::Systolic { folds } => match (self.views(op).as_slice(), &folds[..]) {
                 ([g], [f]) => Cost::sum_of_one(self.array_cost(op, g, f)),
                 (views, _) => Cost::sum(
                     views
