@@ -49,8 +49,8 @@ fn main() {
             mix(x.to_bits());
         }
         mix(u64::from(s.terminated)
-            | u64::from(s.truncated) << 1
-            | u64::from(s.info.feasible) << 2);
+            | (u64::from(s.truncated) << 1)
+            | (u64::from(s.info.feasible) << 2));
         for b in s.info.reason.as_deref().unwrap_or("").bytes() {
             mix(u64::from(b));
         }
