@@ -119,7 +119,7 @@ pub fn evaluate_batch(
 ) -> BatchColumns {
     // (metrics when evaluated, why not feasible)
     let one = |p: &BatchPoint| -> (Option<Vec<f64>>, Option<String>) {
-        let values = match p {
+        let eval = match p {
             BatchPoint::Values(v) => {
                 let n = problem.space().nvec().len();
                 if v.len() != n {
@@ -129,14 +129,15 @@ pub fn evaluate_batch(
                     );
                     return (None, Some(why));
                 }
-                v.clone()
+                problem.evaluate_values(v)
             }
-            BatchPoint::Indices(i) => match problem.space().decode(i) {
-                Ok(v) => v,
+            // By index: the evaluator's setters by domain index, where it has them.
+            BatchPoint::Indices(i) => match problem.evaluate(i) {
+                Ok(e) => e,
                 Err(e) => return (None, Some(e.to_string())),
             },
         };
-        let m = match problem.evaluate_values(&values).metrics {
+        let m = match eval.metrics {
             Ok(m) => m,
             Err(e) => return (None, Some(e)),
         };

@@ -66,6 +66,16 @@ pub trait Family: Send + Sync {
     /// Maps, schedules and prices an op graph. A family that can price serving fills the
     /// report's `llm` section when `ctx.llm` is given.
     fn run_graph(&self, w: &Workload, ctx: &Context<'_>) -> Result<Report, AccelError>;
+    /// The totals of [`Family::run_graph`] (`Totals::of` its report, or its error) where the
+    /// family gives them without building the report and the run fits with no `llm` section;
+    /// `None` (the default) where the caller runs the graph for the report.
+    fn graph_totals(
+        &self,
+        _w: &Workload,
+        _ctx: &Context<'_>,
+    ) -> Option<Result<crate::pipeline::Totals, AccelError>> {
+        None
+    }
     /// Runs several networks concurrently; the report carries per-task results in `tasks`.
     fn run_tasks(&self, _tasks: &[Workload], _ctx: &Context<'_>) -> Result<Report, AccelError> {
         Err(unsupported(Form::Tasks))
@@ -92,6 +102,29 @@ fn unsupported(form: Form) -> AccelError {
     }
 }
 
+/// Sets one key of a family's config to a value decoded once ([`FamilyConfig::setter`]).
+pub type Setter<C> = Box<dyn Fn(&mut C) + Send + Sync>;
+
+/// A [`Setter`] of `path` (a key of the config, or a key of one of its mappings) for
+/// [`FamilyConfig::setter`]: `value` is decoded here, once, as the key's type reads it from a
+/// mapping (`None` when it does not decode); the setter assigns it.
+///
+/// ```ignore
+/// match path {
+///     ["rows"] => set_field!(value, rows),
+///     ["sram_kib", "ifmap"] => set_field!(value, sram_kib.ifmap),
+///     _ => None,
+/// }
+/// ```
+macro_rules! set_field {
+    ($value:expr, $($field:ident).+) => {{
+        let x = serde::Deserialize::deserialize($value).ok()?;
+        Some(Box::new(move |c: &mut Self| c.$($field).+ = Clone::clone(&x))
+            as $crate::family::Setter<Self>)
+    }};
+}
+pub(crate) use set_field;
+
 /// A family's `accelerator:` config: how the mapping is read, validated and built.
 pub trait FamilyConfig: Sized + serde::de::DeserializeOwned {
     /// Workload forms the family runs (default: an op graph).
@@ -105,6 +138,16 @@ pub trait FamilyConfig: Sized + serde::de::DeserializeOwned {
     fn from_map(acc: Map<String, Value>) -> Result<Self, KeyError> {
         typed(Value::Object(acc), &["accelerator"])
     }
+    /// A typed setter of the key at `path` (keys below `accelerator:`, outermost first) to
+    /// `value`, decoded once, here: applied to the config [`FamilyConfig::from_map`] reads from
+    /// a mapping, it gives the config read from that mapping with `value` at `path` — the
+    /// mappings on the way present in it, as the caller checks. `None` (the default) where the
+    /// family has no setter for the key (the caller sets the key in the mapping and reads it
+    /// again), or the value does not decode as the key's type. A setter does not validate:
+    /// the caller validates the config it set ([`FamilyConfig::validate`]), as `from_map` does.
+    fn setter(_path: &[&str], _value: &Value) -> Option<Setter<Self>> {
+        None
+    }
     /// Checks the values (errors name the key relative to `accelerator:`).
     fn validate(&self) -> Result<(), AccelError>;
     /// Reconciles the config with the workload it runs: a key the family derives from the
@@ -117,13 +160,17 @@ pub trait FamilyConfig: Sized + serde::de::DeserializeOwned {
     fn build(&self) -> Result<Box<dyn Family>, AccelError>;
 }
 
-impl<T: FamilyConfig> FamilyConfig for Box<T> {
+impl<T: FamilyConfig + 'static> FamilyConfig for Box<T> {
     const FORMS: &'static [Form] = T::FORMS;
     fn presets() -> Vec<&'static str> {
         T::presets()
     }
     fn from_map(acc: Map<String, Value>) -> Result<Self, KeyError> {
         T::from_map(acc).map(Box::new)
+    }
+    fn setter(path: &[&str], value: &Value) -> Option<Setter<Self>> {
+        let set = T::setter(path, value)?;
+        Some(Box::new(move |c: &mut Box<T>| set(c)))
     }
     fn validate(&self) -> Result<(), AccelError> {
         T::validate(self)
@@ -153,6 +200,14 @@ macro_rules! per_op_family {
                 ctx: &$crate::family::Context<'_>,
             ) -> Result<archsim_sim::Report, $crate::AccelError> {
                 $crate::pipeline::evaluate_with(w, self, ctx.config_hash, ctx.seed, ctx.ops)
+            }
+            fn graph_totals(
+                &self,
+                w: &archsim_workloads::Workload,
+                _ctx: &$crate::family::Context<'_>,
+            ) -> Option<Result<$crate::pipeline::Totals, $crate::AccelError>> {
+                // `run_graph`'s report always fits and has no `llm` section.
+                Some($crate::pipeline::totals(w, self))
             }
             fn per_op(&self) -> Option<&dyn $crate::Accelerator> {
                 Some(self)

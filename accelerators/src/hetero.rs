@@ -348,10 +348,10 @@ impl Accelerator for Hetero {
         let mut engines = Vec::with_capacity(2 * self.subs.len());
         for s in &self.cfg.subs {
             engines.push(Engine {
-                name: format!("{}.array", s.name),
+                name: format!("{}.array", s.name).into(),
             });
             engines.push(Engine {
-                name: format!("{}.vector", s.name),
+                name: format!("{}.vector", s.name).into(),
             });
         }
         Resources {

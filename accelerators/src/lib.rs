@@ -252,6 +252,22 @@ impl Cost {
         }
         total
     }
+
+    /// [`Cost::sum`] of one part: the part itself where the sum would not change it (its
+    /// levels distinct, its energy not `-0.0`), without building the list.
+    pub fn sum_of_one(part: Cost) -> Cost {
+        let distinct = part
+            .bytes
+            .iter()
+            .enumerate()
+            .all(|(i, (l, _))| part.bytes[..i].iter().all(|(k, _)| k != l));
+        let negative_zero = part.energy_pj == 0.0 && part.energy_pj.is_sign_negative();
+        if distinct && !negative_zero {
+            part
+        } else {
+            Cost::sum(vec![part])
+        }
+    }
 }
 
 /// The highest clock a config may give, MHz (100 GHz): beyond it, cycle counts of long
@@ -325,6 +341,26 @@ macro_rules! families {
             ) -> Result<(), config::KeyError> {
                 match self {
                     $( AcceleratorConfig::$variant(c) => family::FamilyConfig::reconcile(c, given, workload), )+
+                }
+            }
+
+            /// A typed setter of the key at `path` (below `accelerator:`) to `value`, decoded
+            /// once ([`family::FamilyConfig::setter`]), for a config of this one's kind;
+            /// `None` where the family has none.
+            pub fn setter(
+                &self,
+                path: &[&str],
+                value: &serde_json::Value,
+            ) -> Option<family::Setter<AcceleratorConfig>> {
+                match self {
+                    $( AcceleratorConfig::$variant(_) => {
+                        let set = <$cfg as family::FamilyConfig>::setter(path, value)?;
+                        Some(Box::new(move |a: &mut AcceleratorConfig| {
+                            if let AcceleratorConfig::$variant(c) = a {
+                                set(c)
+                            }
+                        }))
+                    } )+
                 }
             }
 

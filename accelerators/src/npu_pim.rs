@@ -777,7 +777,7 @@ impl Accelerator for NpuPim {
     }
 
     fn resources(&self) -> Resources {
-        let engine = |n: &str| Engine { name: n.into() };
+        let engine = |n: &'static str| Engine { name: n.into() };
         Resources {
             engines: vec![
                 engine("npu"),

@@ -55,7 +55,18 @@ pub fn mapping(w: &Workload, acc: &dyn Accelerator) -> Result<Mapping, AccelErro
 pub fn mapping_by(
     w: &Workload,
     acc: &dyn Accelerator,
+    plan: impl FnMut(NodeIndex, &archsim_workloads::Op) -> Result<(OpMapping, Cost), AccelError>,
+) -> Result<Mapping, AccelError> {
+    map_ops(w, acc, plan, true)
+}
+
+/// [`mapping_by`]; without `named`, the workload, accelerator and op names are left empty
+/// (no string built per op, for [`totals`]).
+fn map_ops(
+    w: &Workload,
+    acc: &dyn Accelerator,
     mut plan: impl FnMut(NodeIndex, &archsim_workloads::Op) -> Result<(OpMapping, Cost), AccelError>,
+    named: bool,
 ) -> Result<Mapping, AccelError> {
     let order = w.topo_order();
     let mut pos = vec![usize::MAX; order.iter().map(|n| n.index() + 1).max().unwrap_or(0)];
@@ -72,7 +83,11 @@ pub fn mapping_by(
             .map(|p: NodeIndex| pos[p.index()])
             .collect();
         ops.push(MappedOp {
-            name: op.name.clone(),
+            name: if named {
+                op.name.clone()
+            } else {
+                String::new()
+            },
             kind: op.class(),
             macs: op.macs(),
             output_bytes: op.bytes_written(),
@@ -81,9 +96,14 @@ pub fn mapping_by(
             preds,
         });
     }
+    let (workload, accelerator) = if named {
+        (w.name.clone(), acc.name())
+    } else {
+        (String::new(), String::new())
+    };
     Ok(Mapping {
-        workload: w.name.clone(),
-        accelerator: acc.name(),
+        workload,
+        accelerator,
         ops,
         weight_bytes: w.total_weights() * w.dtype.bytes(),
     })
@@ -144,6 +164,111 @@ pub fn report_totals(
     report_with(m, s, acc, config_hash, seed, false)
 }
 
+/// The ops' totals, accumulated in the order the ops start (ties by index): compute and
+/// stall cycles, MACs, energy, and bytes per memory level.
+struct Sums {
+    /// Op indices in order of start.
+    order: Vec<usize>,
+    compute: u64,
+    stall: u64,
+    macs: u64,
+    energy_pj: f64,
+    /// Bytes per level, in the order the levels first appear (a handful of levels).
+    bytes: Vec<(&'static str, u64)>,
+}
+
+fn sums(m: &Mapping, s: &Schedule) -> Sums {
+    let mut order: Vec<usize> = (0..m.ops.len()).collect();
+    order.sort_by_key(|&i| (s.slots[i].start, i));
+    // Accumulated under the levels' static names; owned keys only once, in the report.
+    let mut bytes: Vec<(&'static str, u64)> = Vec::new();
+    let mut energy_pj = 0.0;
+    let (mut compute, mut stall, mut macs) = (0u64, 0u64, 0u64);
+    for &i in &order {
+        let o = &m.ops[i];
+        compute += o.cost.compute_cycles;
+        stall += o.cost.stall_cycles + s.slots[i].contention_cycles;
+        macs += o.macs;
+        energy_pj += o.cost.energy_pj;
+        for &(level, b) in &o.cost.bytes {
+            match bytes.iter_mut().find(|(l, _)| *l == level) {
+                Some(e) => e.1 += b,
+                None => bytes.push((level, b)),
+            }
+        }
+    }
+    Sums {
+        order,
+        compute,
+        stall,
+        macs,
+        energy_pj,
+        bytes,
+    }
+}
+
+/// The totals of a report: what a search or gym step reads of a run that fits and has no
+/// `llm` section.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Totals {
+    /// [`Report::total_cycles`].
+    pub total_cycles: u64,
+    /// [`Report::latency_s`].
+    pub latency_s: f64,
+    /// [`Report::energy_j`].
+    pub energy_j: f64,
+    /// [`Report::area_mm2`].
+    pub area_mm2: f64,
+    /// [`Report::utilization`].
+    pub utilization: f64,
+    /// The report's `bytes["dram"]` (0 when it has none).
+    pub dram_bytes: u64,
+}
+
+impl Totals {
+    /// The totals of `r`.
+    pub fn of(r: &Report) -> Totals {
+        Totals {
+            total_cycles: r.total_cycles,
+            latency_s: r.latency_s,
+            energy_j: r.energy_j,
+            area_mm2: r.area_mm2,
+            utilization: r.utilization,
+            dram_bytes: r.bytes.get("dram").copied().unwrap_or(0),
+        }
+    }
+
+    /// The totals of the mapped and scheduled ops (what [`report`] gives).
+    fn from_sums(sums: &Sums, s: &Schedule, acc: &dyn Accelerator) -> Totals {
+        let total_cycles = s.makespan.get();
+        Totals {
+            total_cycles,
+            latency_s: latency_s(total_cycles, acc),
+            energy_j: sums.energy_pj * 1e-12,
+            area_mm2: acc.area_mm2(),
+            utilization: utilization(sums.macs, total_cycles, acc),
+            dram_bytes: sums
+                .bytes
+                .iter()
+                .find(|(l, _)| *l == "dram")
+                .map_or(0, |&(_, b)| b),
+        }
+    }
+}
+
+fn latency_s(total_cycles: u64, acc: &dyn Accelerator) -> f64 {
+    total_cycles as f64 / (acc.freq_mhz() * 1e6)
+}
+
+fn utilization(macs: u64, total_cycles: u64, acc: &dyn Accelerator) -> f64 {
+    let units = acc.mac_units();
+    if total_cycles == 0 || units == 0 {
+        0.0
+    } else {
+        macs as f64 / (total_cycles as f64 * units as f64)
+    }
+}
+
 fn report_with(
     m: &Mapping,
     s: &Schedule,
@@ -153,96 +278,76 @@ fn report_with(
     with_ops: bool,
 ) -> Report {
     let freq = acc.freq_mhz();
-    // The engines' names label the op rows only.
-    let engines = if with_ops {
-        acc.resources().engines
+    let sums = sums(m, s);
+    let ops = if with_ops {
+        // The engines' names label the op rows only.
+        let engines = acc.resources().engines;
+        sums.order
+            .iter()
+            .map(|&i| {
+                let o = &m.ops[i];
+                let slot = s.slots[i];
+                let cycles = slot.end - slot.start;
+                let utilization = if cycles == 0 || o.cost.mac_slots == 0 {
+                    0.0
+                } else {
+                    o.macs as f64 / (cycles as f64 * o.cost.mac_slots as f64)
+                };
+                OpReport {
+                    name: o.name.clone(),
+                    kind: o.kind.to_string(),
+                    engine: engines
+                        .get(slot.engine)
+                        .map_or_else(String::new, |e| e.name.to_string()),
+                    mapping: o.mapping.plan.summary(),
+                    start_cycle: slot.start.get(),
+                    end_cycle: slot.end.get(),
+                    cycles,
+                    compute_cycles: o.cost.compute_cycles,
+                    stall_cycles: o.cost.stall_cycles + slot.contention_cycles,
+                    utilization,
+                    macs: o.macs,
+                    bytes: o
+                        .cost
+                        .bytes
+                        .iter()
+                        .map(|&(k, v)| (k.to_string(), v))
+                        .collect(),
+                    energy_j: o.cost.energy_pj * 1e-12,
+                    latency_s: cycles as f64 / (freq * 1e6),
+                    kernels: match &o.mapping.plan {
+                        crate::Plan::Gpu { kernels, .. } => kernels.clone(),
+                        _ => Vec::new(),
+                    },
+                }
+            })
+            .collect()
     } else {
         Vec::new()
     };
-    let mut order: Vec<usize> = (0..m.ops.len()).collect();
-    order.sort_by_key(|&i| (s.slots[i].start, i));
-    // Accumulated under the levels' static names; owned keys only once, at the end.
-    let mut totals: BTreeMap<&'static str, u64> = BTreeMap::new();
-    let mut energy_pj = 0.0;
-    let (mut compute, mut stall, mut macs) = (0u64, 0u64, 0u64);
-    let ops = order
-        .into_iter()
-        .filter_map(|i| {
-            let o = &m.ops[i];
-            let slot = s.slots[i];
-            let cycles = slot.end - slot.start;
-            let op_stall = o.cost.stall_cycles + slot.contention_cycles;
-            compute += o.cost.compute_cycles;
-            stall += op_stall;
-            macs += o.macs;
-            energy_pj += o.cost.energy_pj;
-            for &(level, b) in &o.cost.bytes {
-                *totals.entry(level).or_default() += b;
-            }
-            if !with_ops {
-                return None;
-            }
-            let utilization = if cycles == 0 || o.cost.mac_slots == 0 {
-                0.0
-            } else {
-                o.macs as f64 / (cycles as f64 * o.cost.mac_slots as f64)
-            };
-            Some(OpReport {
-                name: o.name.clone(),
-                kind: o.kind.to_string(),
-                engine: engines
-                    .get(slot.engine)
-                    .map_or_else(String::new, |e| e.name.clone()),
-                mapping: o.mapping.plan.summary(),
-                start_cycle: slot.start.get(),
-                end_cycle: slot.end.get(),
-                cycles,
-                compute_cycles: o.cost.compute_cycles,
-                stall_cycles: op_stall,
-                utilization,
-                macs: o.macs,
-                bytes: o
-                    .cost
-                    .bytes
-                    .iter()
-                    .map(|&(k, v)| (k.to_string(), v))
-                    .collect(),
-                energy_j: o.cost.energy_pj * 1e-12,
-                latency_s: cycles as f64 / (freq * 1e6),
-                kernels: match &o.mapping.plan {
-                    crate::Plan::Gpu { kernels, .. } => kernels.clone(),
-                    _ => Vec::new(),
-                },
-            })
-        })
-        .collect();
-    let total_cycles = s.makespan.get();
-    let units = acc.mac_units();
+    let t = Totals::from_sums(&sums, s, acc);
     Report {
         workload: m.workload.clone(),
         accelerator: m.accelerator.clone(),
-        total_cycles,
-        compute_cycles: compute,
-        stall_cycles: stall,
-        latency_s: total_cycles as f64 / (freq * 1e6),
-        energy_j: energy_pj * 1e-12,
-        area_mm2: acc.area_mm2(),
-        utilization: if total_cycles == 0 || units == 0 {
-            0.0
-        } else {
-            macs as f64 / (total_cycles as f64 * units as f64)
-        },
-        macs,
+        total_cycles: t.total_cycles,
+        compute_cycles: sums.compute,
+        stall_cycles: sums.stall,
+        latency_s: t.latency_s,
+        energy_j: t.energy_j,
+        area_mm2: t.area_mm2,
+        utilization: t.utilization,
+        macs: sums.macs,
         peak_memory_bytes: acc
             .dram()
             .and_then(|d| s.peak_bytes.get(d).copied())
             .unwrap_or(0),
         fits: true,
         why_not: Vec::new(),
-        bytes: totals
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
+        bytes: sums
+            .bytes
+            .iter()
+            .map(|&(k, v)| (k.to_string(), v))
+            .collect::<BTreeMap<String, u64>>(),
         ops,
         provenance: Provenance {
             archsim_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -253,6 +358,27 @@ fn report_with(
         jobs: None,
         tasks: None,
     }
+}
+
+/// The totals of [`evaluate`] (`Totals::of(&evaluate(w, acc, ..)?)`) without the report: no
+/// names, no per-op rows, no string per op. An error is the one [`evaluate`] gives.
+pub fn totals(w: &Workload, acc: &dyn Accelerator) -> Result<Totals, AccelError> {
+    let lean = || -> Result<Totals, AccelError> {
+        let m = map_ops(
+            w,
+            acc,
+            |_, op| {
+                let mapping = acc.map(op)?;
+                let cost = acc.cost(op, &mapping);
+                Ok((mapping, cost))
+            },
+            false,
+        )?;
+        let s = schedule(&m, acc)?;
+        Ok(Totals::from_sums(&sums(&m, &s), &s, acc))
+    };
+    // Errors name ops and the accelerator: the named run words them.
+    lean().or_else(|_| evaluate_with(w, acc, "", 0, false).map(|r| Totals::of(&r)))
 }
 
 /// Runs the three stages: mapping, schedule, report.
@@ -276,4 +402,56 @@ pub fn evaluate_with(
     let m = mapping(w, acc)?;
     let s = schedule(&m, acc)?;
     Ok(report_with(&m, &s, acc, config_hash, seed, ops))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::systolic::{Dataflow, PoolMapping, SramKib, Systolic, SystolicConfig};
+    use archsim_workloads::{zoo, DType};
+
+    /// [`totals`] gives, bit for bit, the totals of the report [`evaluate`] builds: networks
+    /// with convolutions, pooling, element-wise sums and attention, on arrays of every
+    /// dataflow, with and without a DRAM limit, pooling and sums on the array or beside it.
+    #[test]
+    fn totals_are_the_reports() {
+        let nets = [
+            zoo::build("resnet18", 1, DType::Int8).unwrap(),
+            zoo::build("bert_base", 1, DType::Bf16).unwrap(),
+            archsim_workloads::single_gemm(128, 3072, 768, DType::Int8).unwrap(),
+        ];
+        let mut n = 0;
+        for w in &nets {
+            for (rows, cols) in [(8, 8), (32, 16), (128, 128)] {
+                for dataflow in [Dataflow::Os, Dataflow::Ws, Dataflow::Is] {
+                    for (bw, pool, psum) in [
+                        (None, PoolMapping::Vector, false),
+                        (Some(16.0), PoolMapping::Depthwise, true),
+                        (Some(3.0), PoolMapping::Dense, false),
+                    ] {
+                        let mut c = SystolicConfig::new(rows, cols, dataflow);
+                        c.dram_bw_bytes_per_cycle = bw;
+                        c.pool_mapping = pool;
+                        c.sum_as_psum = psum;
+                        c.sram_kib = SramKib {
+                            ifmap: 64,
+                            filter: 32,
+                            ofmap: 16,
+                        };
+                        c.word_bytes = w.dtype.bytes() as u32;
+                        let acc = Systolic::new(c).unwrap();
+                        let full = Totals::of(&evaluate(w, &acc, "", 0).unwrap());
+                        let lean = totals(w, &acc).unwrap();
+                        let bits = |t: &Totals| {
+                            [t.latency_s, t.energy_j, t.area_mm2, t.utilization].map(f64::to_bits)
+                        };
+                        assert_eq!(bits(&lean), bits(&full), "{} on {}", w.name, acc.name());
+                        assert_eq!(lean, full);
+                        n += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(n, 81);
+    }
 }

@@ -370,6 +370,52 @@ const ARRAY: usize = 0;
 const VECTOR: usize = 1;
 const DRAM: usize = 0;
 
+/// The classes of folds along one axis of the prefetch model, as `(representative, count)`:
+/// every fold (at most four of them kept in place), or the first, the middle ones, the second
+/// last and the last.
+enum Classes {
+    Few([(u64, u64); 4], usize),
+    Many(Vec<(u64, u64)>),
+}
+
+impl Classes {
+    fn of(n: u64, compress: bool) -> Classes {
+        if n > 4 && compress {
+            Classes::Few([(0, 1), (1, n - 3), (n - 2, 1), (n - 1, 1)], 4)
+        } else if n <= 4 {
+            let mut c = [(0, 1); 4];
+            for (i, e) in c.iter_mut().enumerate() {
+                e.0 = i as u64;
+            }
+            Classes::Few(c, n as usize)
+        } else {
+            Classes::Many((0..n).map(|i| (i, 1)).collect())
+        }
+    }
+
+    fn as_slice(&self) -> &[(u64, u64)] {
+        match self {
+            Classes::Few(c, n) => &c[..*n],
+            Classes::Many(v) => v,
+        }
+    }
+}
+
+/// The products of an op on the array ([`Systolic::array_views`]).
+enum Views {
+    One(GemmView),
+    Many(Vec<GemmView>),
+}
+
+impl Views {
+    fn as_slice(&self) -> &[GemmView] {
+        match self {
+            Views::One(g) => std::slice::from_ref(g),
+            Views::Many(v) => v,
+        }
+    }
+}
+
 /// The systolic-array model built from a validated [`SystolicConfig`].
 #[derive(Debug, Clone)]
 pub struct Systolic {
@@ -432,13 +478,18 @@ impl Systolic {
     /// convolution when `pool_mapping` puts pooling on the array. Empty for the ops that run on
     /// the vector unit.
     pub fn array_views(&self, op: &Op) -> Vec<GemmView> {
+        self.views(op).as_slice().to_vec()
+    }
+
+    /// [`Systolic::array_views`], without a list for an op of one product or none.
+    fn views(&self, op: &Op) -> Views {
         match (&op.kind, self.cfg.pool_mapping) {
             (OpKind::Pool(p), PoolMapping::Depthwise | PoolMapping::Dense)
                 if op.output.len() == 4 =>
             {
                 let o = &op.output;
                 let (pixels, ch, window) = (o[0] * o[2] * o[3], o[1], p.kernel[0] * p.kernel[1]);
-                vec![if self.cfg.pool_mapping == PoolMapping::Dense {
+                Views::One(if self.cfg.pool_mapping == PoolMapping::Dense {
                     GemmView {
                         groups: 1,
                         m: pixels,
@@ -452,9 +503,15 @@ impl Systolic {
                         n: 1,
                         k: window,
                     }
-                }]
+                })
             }
-            _ => op.gemm_views(),
+            (OpKind::Attention(_), _) => Views::Many(op.gemm_views()),
+            // Any other op is one product (a conv, a GEMM) or none: `Op::gemm_views` is its
+            // `gemm_view`.
+            _ => match op.gemm_view() {
+                Some(g) => Views::One(g),
+                None => Views::Many(Vec::new()),
+            },
         }
     }
 
@@ -574,10 +631,10 @@ impl Systolic {
         let ofmap_resident = g.m * g.n <= self.cap_words[2];
         let rows_of = |i: u64| (f.sr - i * r).min(r) as f64;
         let cols_of = |j: u64| (f.sc - j * c).min(c) as f64;
-        // New words read before fold (i, j), and words written back after it.
-        let traffic = |i: u64, j: u64| -> (f64, f64) {
+        // New words read before fold (i, j), and words written back after it (apart: a
+        // fold's exposed time needs its successor's reads and its predecessor's writes).
+        let reads = |i: u64, j: u64| -> f64 {
             let (ri, cj) = (rows_of(i), cols_of(j));
-            let last_pass = i + 1 == f.row_folds;
             match f.dataflow {
                 Dataflow::Os => {
                     let ifmap = if j == 0 { ri * k * ifmap_scale } else { 0.0 };
@@ -586,7 +643,7 @@ impl Systolic {
                     } else {
                         0.0
                     };
-                    (ifmap + filter, ri * cj)
+                    ifmap + filter
                 }
                 Dataflow::Ws => {
                     let ifmap = if j == 0 { m * ri * ifmap_scale } else { 0.0 };
@@ -595,12 +652,7 @@ impl Systolic {
                     } else {
                         0.0
                     };
-                    let out = if ofmap_resident && !last_pass {
-                        0.0
-                    } else {
-                        m * cj
-                    };
-                    (ri * cj + ifmap + psum_in, out)
+                    ri * cj + ifmap + psum_in
                 }
                 Dataflow::Is => {
                     let filter = if j == 0 { ri * n } else { 0.0 };
@@ -609,13 +661,18 @@ impl Systolic {
                     } else {
                         0.0
                     };
-                    let out = if ofmap_resident && !last_pass {
-                        0.0
-                    } else {
-                        cj * n
-                    };
-                    (ri * cj * ifmap_scale + filter + psum_in, out)
+                    ri * cj * ifmap_scale + filter + psum_in
                 }
+            }
+        };
+        let writes = |i: u64, j: u64| -> f64 {
+            let last_pass = i + 1 == f.row_folds;
+            match f.dataflow {
+                Dataflow::Os => rows_of(i) * cols_of(j),
+                Dataflow::Ws if ofmap_resident && !last_pass => 0.0,
+                Dataflow::Ws => m * cols_of(j),
+                Dataflow::Is if ofmap_resident && !last_pass => 0.0,
+                Dataflow::Is => cols_of(j) * n,
             }
         };
         let t = f.fold_cycles;
@@ -625,10 +682,22 @@ impl Systolic {
         let total = f.groups * per_group;
         let at = |idx: u64| {
             let local = idx % per_group;
-            traffic(local / cols, local % cols)
+            (local / cols, local % cols)
         };
-        let read = |idx: u64| if idx < total { at(idx).0 } else { 0.0 };
-        let write = |idx: Option<u64>| idx.map_or(0.0, |i| at(i).1);
+        let read = |idx: u64| {
+            if idx < total {
+                let (i, j) = at(idx);
+                reads(i, j)
+            } else {
+                0.0
+            }
+        };
+        let write = |idx: Option<u64>| {
+            idx.map_or(0.0, |idx| {
+                let (i, j) = at(idx);
+                writes(i, j)
+            })
+        };
         // While fold idx computes, the interface prefetches fold idx+1's reads and drains fold
         // idx−1's writes; what does not fit in the fold's `t` cycles stalls the array.
         let exposed = |idx: u64| wait(read(idx + 1) + write(idx.checked_sub(1))).saturating_sub(t);
@@ -637,17 +706,11 @@ impl Systolic {
         // time of every fold in the middle of an axis (not first, and neither it nor its
         // successor last) is the same: one representative per class, times its count, makes
         // this O(1) per op instead of O(folds).
-        let classes = |n: u64| -> Vec<(u64, u64)> {
-            if n <= 4 || !compress {
-                (0..n).map(|i| (i, 1)).collect()
-            } else {
-                vec![(0, 1), (1, n - 3), (n - 2, 1), (n - 1, 1)]
-            }
-        };
+        let classes = |n: u64| Classes::of(n, compress);
         let mut stall = wait(read(0));
-        for (g, ng) in classes(f.groups) {
-            for (i, ni) in classes(rows) {
-                for (j, nj) in classes(cols) {
+        for &(g, ng) in classes(f.groups).as_slice() {
+            for &(i, ni) in classes(rows).as_slice() {
+                for &(j, nj) in classes(cols).as_slice() {
                     stall += ng * ni * nj * exposed(g * per_group + i * cols + j);
                 }
             }
@@ -749,7 +812,8 @@ impl Accelerator for Systolic {
                 plan: Plan::Systolic { folds: Vec::new() },
             });
         }
-        let views = self.array_views(op);
+        let views = self.views(op);
+        let views = views.as_slice();
         Ok(if views.is_empty() {
             OpMapping {
                 engine: VECTOR,
@@ -770,15 +834,16 @@ impl Accelerator for Systolic {
             return self.psum_sum_cost(op);
         }
         match &mapping.plan {
-            Plan::Systolic { folds } => {
-                let parts: Vec<Cost> = self
-                    .array_views(op)
-                    .iter()
-                    .zip(folds)
-                    .map(|(g, f)| self.array_cost(op, g, f))
-                    .collect();
-                Cost::sum(parts)
-            }
+            Plan::Systolic { folds } => match (self.views(op).as_slice(), &folds[..]) {
+                ([g], [f]) => Cost::sum_of_one(self.array_cost(op, g, f)),
+                (views, _) => Cost::sum(
+                    views
+                        .iter()
+                        .zip(folds)
+                        .map(|(g, f)| self.array_cost(op, g, f))
+                        .collect(),
+                ),
+            },
             _ => self.vector_cost(op),
         }
     }
@@ -845,6 +910,29 @@ impl crate::family::FamilyConfig for SystolicConfig {
             }
         })?;
         crate::config::typed(serde_json::Value::Object(merged), &["accelerator"])
+    }
+    fn setter(
+        path: &[&str],
+        value: &serde_json::Value,
+    ) -> Option<crate::family::Setter<Self>> {
+        use crate::family::set_field;
+        // Every field reads on its own (no key depends on another's value).
+        match path {
+            ["rows"] => set_field!(value, rows),
+            ["cols"] => set_field!(value, cols),
+            ["dataflow"] => set_field!(value, dataflow),
+            ["sram_kib"] => set_field!(value, sram_kib),
+            ["sram_kib", "ifmap"] => set_field!(value, sram_kib.ifmap),
+            ["sram_kib", "filter"] => set_field!(value, sram_kib.filter),
+            ["sram_kib", "ofmap"] => set_field!(value, sram_kib.ofmap),
+            ["word_bytes"] => set_field!(value, word_bytes),
+            ["freq_mhz"] => set_field!(value, freq_mhz),
+            ["dram_bw_bytes_per_cycle"] => set_field!(value, dram_bw_bytes_per_cycle),
+            ["os_drain"] => set_field!(value, os_drain),
+            ["pool_mapping"] => set_field!(value, pool_mapping),
+            ["sum_as_psum"] => set_field!(value, sum_as_psum),
+            _ => None,
+        }
     }
     fn validate(&self) -> Result<(), AccelError> {
         SystolicConfig::validate(self)

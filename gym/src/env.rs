@@ -183,6 +183,10 @@ impl Problem {
 
     /// Evaluates the design given as one index per parameter.
     pub fn evaluate(&self, point: &[i64]) -> Result<Evaluation, GymError> {
+        self.space.check(point)?;
+        if let Some(m) = self.evaluator.shortcut_indices(point) {
+            return Ok(Evaluation { metrics: m });
+        }
         Ok(self.evaluate_values(&self.space.decode(point)?))
     }
 
@@ -532,15 +536,15 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// Every point of a space, by its full config and by the accelerator-only fast path: the
-    /// same metrics and the same reasons, bit for bit.
-    fn fast_path_is_the_full_path(config: Value, space: Value) {
-        let space = DesignSpace::from_map("space", space.as_object().unwrap()).unwrap();
-        let p = Problem::new(config, space, Path::new(".")).unwrap();
+    /// Every point of a space (every `stride`-th), by its full config and by the fast paths
+    /// (the point's values, its indices): the same metrics and the same reasons, bit for bit.
+    /// Returns the numbers of feasible and infeasible points and of points the typed patch
+    /// took.
+    fn fast_paths_are_the_full_path(p: &Problem, stride: u64) -> (usize, usize, usize) {
         let nvec = p.space.nvec();
         let total: u64 = nvec.iter().product();
-        let (mut ok, mut bad, mut short) = (0, 0, 0);
-        for n in 0..total {
+        let (mut ok, mut bad, mut short, mut typed) = (0, 0, 0, 0);
+        for n in (0..total).step_by(stride as usize) {
             let mut rest = n;
             let point: Vec<i64> = nvec
                 .iter()
@@ -552,31 +556,116 @@ mod tests {
                 .collect();
             let values = p.space.decode(&point).unwrap();
             short += usize::from(p.evaluator.shortcut(&values).is_some());
-            let fast = p.evaluate_values(&values).metrics;
+            typed += usize::from(p.evaluator.shortcut_indices(&point).is_some());
+            let by_values = p.evaluate_values(&values).metrics;
+            let by_index = p.evaluate(&point).unwrap().metrics;
             let full = p.evaluate_full(&values).metrics;
-            match (&fast, &full) {
-                (Ok(a), Ok(b)) => {
-                    ok += 1;
-                    assert_eq!(
+            for fast in [&by_values, &by_index] {
+                match (fast, &full) {
+                    (Ok(a), Ok(b)) => assert_eq!(
                         a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
                         b.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
                         "{values:?}"
-                    );
-                }
-                _ => {
-                    bad += 1;
-                    assert_eq!(fast, full, "{values:?}");
+                    ),
+                    _ => assert_eq!(fast, &full, "{values:?}"),
                 }
             }
+            if full.is_ok() {
+                ok += 1;
+            } else {
+                bad += 1;
+            }
         }
-        assert!(
-            ok > 0 && bad > 0,
-            "both feasible and infeasible points: {ok} / {bad}"
-        );
         assert!(
             short >= ok,
             "the shortcut takes every feasible point: {short} of {ok}"
         );
+        (ok, bad, typed)
+    }
+
+    fn problem(config: Value, space: Value) -> Problem {
+        let space = DesignSpace::from_map("space", space.as_object().unwrap()).unwrap();
+        Problem::new(config, space, Path::new(".")).unwrap()
+    }
+
+    fn fast_path_is_the_full_path(config: Value, space: Value) {
+        let (ok, bad, _) = fast_paths_are_the_full_path(&problem(config, space), 1);
+        assert!(
+            ok > 0 && bad > 0,
+            "both feasible and infeasible points: {ok} / {bad}"
+        );
+    }
+
+    /// A config of `configs/` with its `search:` section as a problem over its space.
+    fn config_problem(file: &str) -> Problem {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        let mut v: Value = serde_saphyr::from_str(&text).unwrap();
+        let search = v.as_object_mut().unwrap().remove("search").unwrap();
+        let space =
+            DesignSpace::from_map("search.space", search["space"].as_object().unwrap()).unwrap();
+        Problem::new(v, space, &dir).unwrap()
+    }
+
+    /// The typed patch (values decoded once into setters on the accelerator config) takes
+    /// every feasible point of the shipped systolic spaces and gives what the whole config
+    /// gives, bit for bit, infeasible points and their reasons included.
+    #[test]
+    fn typed_patch_is_the_full_config_on_the_shipped_spaces() {
+        let env = DseEnv::from_yaml(crate::presets::SYSTOLIC_GEMM, Path::new(".")).unwrap();
+        let (ok, _, typed) = fast_paths_are_the_full_path(env.problem(), 1);
+        assert_eq!((ok, typed), (735, 735));
+        let (ok, _, typed) =
+            fast_paths_are_the_full_path(&config_problem("search/gemm_nsga2.yaml"), 1);
+        assert_eq!((ok, typed), (735, 735));
+        // Keys below `sram_kib`, which the base leaves out (each point creates it).
+        let p = config_problem("search/resnet18_bo.yaml");
+        let (ok, _, typed) = fast_paths_are_the_full_path(&p, 37);
+        assert!(ok > 50 && typed == ok, "{ok} feasible, {typed} typed");
+    }
+
+    /// The typed patch over a preset, nested keys with and without their mapping in the base,
+    /// word sizes reconciled with the workload's dtype (given or derived), unlimited
+    /// bandwidth, a large float domain decoded point by point, and values the config rejects.
+    #[test]
+    fn typed_patch_is_the_full_config_over_presets_nested_keys_and_bad_values() {
+        let gemm = json!({"gemm": {"m": 64, "n": 256, "k": 96}, "dtype": "bf16"});
+        let p = problem(
+            json!({"workload": gemm, "accelerator": {"kind": "systolic", "preset": "eyeriss"}}),
+            json!({"accelerator.rows": {"choice": [0, 4, 12]},
+                   "accelerator.sram_kib.ifmap": {"choice": [0, 16, 64]},
+                   "accelerator.word_bytes": {"choice": [1, 2, 4]},
+                   "accelerator.dram_bw_bytes_per_cycle": {"choice": [null, 4, 0.5, -1]},
+                   "accelerator.dataflow": {"choice": ["os", "ws", "is"]}}),
+        );
+        let (ok, bad, typed) = fast_paths_are_the_full_path(&p, 1);
+        assert!(
+            ok > 0 && bad > 0 && typed == ok,
+            "{ok} / {bad}, {typed} typed"
+        );
+        let p = problem(
+            json!({"workload": gemm,
+                   "accelerator": {"kind": "systolic", "rows": 8, "cols": 8, "dataflow": "ws",
+                                   "sram_kib": {"filter": 8}}}),
+            json!({"accelerator.sram_kib.ofmap": {"choice": [0, 1, 8]},
+                   "accelerator.sram_kib.filter": {"pow2": [1, 64]},
+                   "accelerator.freq_mhz": {"float": [0, 2000], "bins": 5001},
+                   "accelerator.os_drain": {"choice": ["overlapped", "separate"]}}),
+        );
+        let (ok, bad, typed) = fast_paths_are_the_full_path(&p, 97);
+        assert!(
+            ok > 0 && bad > 0 && typed == ok,
+            "{ok} / {bad}, {typed} typed"
+        );
+        // A whole mapping as a value, and values of the wrong type (the mapping says why).
+        let p = problem(
+            json!({"workload": {"gemm": {"m": 64, "n": 256, "k": 96}},
+                   "accelerator": {"kind": "systolic", "rows": 8, "cols": 8, "dataflow": "os"}}),
+            json!({"accelerator.sram_kib": {"choice": [{"ifmap": 4}, {"filter": 0}, {"bogus": 1}, 3]},
+                   "accelerator.cols": {"choice": [16, 2.5, "wide", -3]},
+                   "accelerator.sum_as_psum": {"choice": [true, 1]}}),
+        );
+        fast_paths_are_the_full_path(&p, 1);
     }
 
     /// A step from an evaluation made elsewhere (the vector environment's) is the step the

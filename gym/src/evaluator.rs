@@ -53,10 +53,10 @@ use archsim_serving::config::SloConfig;
 use archsim_serving::{evaluate_rate, Fleet, PoolCache, ServingError, ServingFile, ServingReport};
 use archsim_workloads::{Form, Workload};
 
-use archsim_accelerators::family::{Context, Family};
+use archsim_accelerators::family::{Context, Family, Setter};
 use archsim_accelerators::AcceleratorConfig;
 
-use crate::objective::{metrics, METRICS};
+use crate::objective::{metrics, totals_metrics, METRICS};
 use crate::path::Segment;
 use crate::space::DesignSpace;
 use crate::GymError;
@@ -75,6 +75,12 @@ pub trait Evaluator: Send + Sync + std::fmt::Debug {
     /// evaluator was built for: exactly what [`Evaluator::evaluate`] gives on the whole config,
     /// or `None` where the whole config must be built (the default).
     fn shortcut(&self, _values: &[Value]) -> Option<Result<Vec<f64>, String>> {
+        None
+    }
+    /// [`Evaluator::shortcut`] for a point given as one index per dimension of that space
+    /// (each in its domain's range): exactly what the whole config of the point's values
+    /// gives, or `None` (the default) where the values must be decoded.
+    fn shortcut_indices(&self, _point: &[i64]) -> Option<Result<Vec<f64>, String>> {
         None
     }
     /// Why an evaluated design misses a requirement the config states (an SLO), if it does:
@@ -187,6 +193,8 @@ pub struct Simulation {
     workload: Option<Built>,
     base_dir: PathBuf,
     accel_only: Option<AccelOnly>,
+    /// The space the evaluator was built for (the points of the shortcuts).
+    space: DesignSpace,
 }
 
 /// The shortcut of a space whose every dimension lies under `accelerator.` (most DSE spaces)
@@ -202,6 +210,145 @@ struct AccelOnly {
     paths: Vec<Vec<Segment>>,
     /// The base config, typed (its workload and seed).
     cfg: SimConfig,
+    /// The typed patch, where the accelerator's family has a setter for every dimension.
+    typed: Option<Arc<TypedPatch>>,
+}
+
+/// The accelerator-only shortcut without the mapping: the base `accelerator:` config read once,
+/// and each dimension's values decoded once into typed setters
+/// ([`FamilyConfig::setter`](archsim_accelerators::family::FamilyConfig::setter)). A point
+/// clones the typed config, applies its setters, and validates and reconciles it as
+/// [`AcceleratorConfig::from_map`] and [`SimConfig::from_value`] do: what reading the mapping
+/// with the point's values set gives. A point it cannot set takes the mapping.
+struct TypedPatch {
+    /// The base `accelerator:` config as read from its mapping (not yet reconciled with the
+    /// workload).
+    base: AcceleratorConfig,
+    /// The keys of the mapping with every dimension set (what `reconcile` is told was given).
+    given: Vec<String>,
+    /// Each dimension's keys below `accelerator`.
+    keys: Vec<Vec<String>>,
+    /// Each dimension's setter by domain index (`None` for a value without one), or `None`
+    /// for a domain too large to decode up front (decoded per point).
+    setters: Vec<Option<Vec<Option<Setter<AcceleratorConfig>>>>>,
+}
+
+impl std::fmt::Debug for TypedPatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TypedPatch")
+            .field("base", &self.base)
+            .field("given", &self.given)
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Most values of a dimension whose setters are made up front (a larger domain's values are
+/// decoded point by point).
+const SETTERS_UP_FRONT: u64 = 4096;
+
+impl TypedPatch {
+    /// The patch of `space` (whose paths below `accelerator` are `paths`) over the base
+    /// `accelerator:` mapping `acc`, or `None` where the family lacks a setter for some
+    /// dimension or a path is not plain keys through mappings of `acc`.
+    fn new(
+        acc: &Value,
+        paths: &[Vec<Segment>],
+        space: &DesignSpace,
+        workload: &archsim_workloads::WorkloadConfig,
+    ) -> Option<TypedPatch> {
+        let mut map = acc.as_object()?.clone();
+        let mut keys = Vec::with_capacity(paths.len());
+        for p in paths {
+            let k = p
+                .iter()
+                .map(|s| match s {
+                    Segment::Key(k) => Some(k.clone()),
+                    Segment::Index(_) => None,
+                })
+                .collect::<Option<Vec<String>>>()?;
+            // Setting a key below others creates the mappings on the way where they are
+            // missing or null (`path::set`), and every point sets it: the typed base is read
+            // with those mappings created empty, so their other keys read as the point's do.
+            let mut at = &mut map;
+            for k in &k[..k.len() - 1] {
+                let v = at.entry(k.clone()).or_insert(Value::Null);
+                if v.is_null() {
+                    *v = Value::Object(serde_json::Map::new());
+                }
+                at = v.as_object_mut()?;
+            }
+            keys.push(k);
+        }
+        let mut given: Vec<String> = map.keys().cloned().collect();
+        for k in &keys {
+            if !given.contains(&k[0]) {
+                given.push(k[0].clone());
+            }
+        }
+        let base = AcceleratorConfig::from_map(map).ok()?;
+        if !base.forms().contains(&workload.form()) {
+            return None;
+        }
+        let mut setters = Vec::with_capacity(keys.len());
+        for (param, k) in space.params.iter().zip(&keys) {
+            let k: Vec<&str> = k.iter().map(String::as_str).collect();
+            let n = param.domain.len();
+            let first = base.setter(&k, &param.domain.value(0));
+            // The family has no setter for this key at all.
+            first.as_ref()?;
+            setters.push((n <= SETTERS_UP_FRONT).then(|| {
+                std::iter::once(first)
+                    .chain((1..n).map(|i| base.setter(&k, &param.domain.value(i))))
+                    .collect()
+            }));
+        }
+        Some(TypedPatch {
+            base,
+            given,
+            keys,
+            setters,
+        })
+    }
+
+    /// The accelerator config of the point whose values `set` applies (one call per
+    /// dimension), validated and reconciled with the workload; `None` where a value has no
+    /// setter or the config is invalid (the mapping then says why).
+    fn config(
+        &self,
+        workload: &archsim_workloads::WorkloadConfig,
+        mut set: impl FnMut(usize, &mut AcceleratorConfig) -> Option<()>,
+    ) -> Option<AcceleratorConfig> {
+        let mut acc = self.base.clone();
+        for d in 0..self.keys.len() {
+            set(d, &mut acc)?;
+        }
+        acc.validate().ok()?;
+        acc.reconcile(&self.given, workload).ok()?;
+        Some(acc)
+    }
+
+    /// Applies dimension `d`'s value `value` to `acc` (decoding it now).
+    fn set_value(&self, d: usize, value: &Value, acc: &mut AcceleratorConfig) -> Option<()> {
+        let k: Vec<&str> = self.keys[d].iter().map(String::as_str).collect();
+        self.base.setter(&k, value)?(acc);
+        Some(())
+    }
+
+    /// Applies dimension `d`'s value of domain index `i` to `acc`.
+    fn set_index(
+        &self,
+        d: usize,
+        i: u64,
+        space: &DesignSpace,
+        acc: &mut AcceleratorConfig,
+    ) -> Option<()> {
+        match &self.setters[d] {
+            Some(by_index) => by_index.get(usize::try_from(i).ok()?)?.as_ref()?(acc),
+            None => self.set_value(d, &space.params.get(d)?.domain.value(i), acc)?,
+        }
+        Some(())
+    }
 }
 
 impl Simulation {
@@ -241,12 +388,19 @@ impl Simulation {
                     _ => None,
                 })
                 .collect::<Option<Vec<_>>>()?;
-            Some(AccelOnly { acc, paths, cfg })
+            let typed = TypedPatch::new(&acc, &paths, space, &cfg.workload).map(Arc::new);
+            Some(AccelOnly {
+                acc,
+                paths,
+                cfg,
+                typed,
+            })
         });
         Ok(Simulation {
             workload,
             base_dir: base_dir.to_path_buf(),
             accel_only,
+            space: space.clone(),
         })
     }
 
@@ -257,10 +411,27 @@ impl Simulation {
         ctx: &Context<'_>,
     ) -> Option<Result<Vec<f64>, String>> {
         let r = match self.workload.as_ref()? {
-            Built::Graph(w) => family.run_graph(w, ctx),
+            Built::Graph(w) => match family.graph_totals(w, ctx) {
+                Some(t) => return Some(t.map(|t| totals_metrics(&t)).map_err(|e| e.to_string())),
+                None => family.run_graph(w, ctx),
+            },
             Built::Tasks(ts) => family.run_tasks(ts, ctx),
         };
         Some(fitting_metrics(r))
+    }
+
+    /// Runs the accelerator config `acc` of the shortcut `f` on the built workload.
+    fn run_accelerator(
+        &self,
+        f: &AccelOnly,
+        acc: &AcceleratorConfig,
+    ) -> Option<Result<Vec<f64>, String>> {
+        let family = acc.family().ok()?;
+        let ctx = Context {
+            ops: false,
+            ..f.cfg.context("")
+        };
+        self.run_built(&*family, &ctx)
     }
 }
 
@@ -286,6 +457,14 @@ impl Evaluator for Simulation {
 
     fn shortcut(&self, values: &[Value]) -> Option<Result<Vec<f64>, String>> {
         let f = self.accel_only.as_ref()?;
+        if let Some(t) = &f.typed {
+            let acc = t.config(&f.cfg.workload, |d, acc| {
+                t.set_value(d, values.get(d)?, acc)
+            });
+            if let Some(acc) = acc {
+                return self.run_accelerator(f, &acc);
+            }
+        }
         let mut acc = f.acc.clone();
         for (p, x) in f.paths.iter().zip(values) {
             crate::path::set(&mut acc, p, x.clone()).ok()?;
@@ -297,12 +476,19 @@ impl Evaluator for Simulation {
         if !accelerator.forms().contains(&f.cfg.workload.form()) {
             return None;
         }
-        let family = accelerator.family().ok()?;
-        let ctx = Context {
-            ops: false,
-            ..f.cfg.context("")
-        };
-        self.run_built(&*family, &ctx)
+        self.run_accelerator(f, &accelerator)
+    }
+
+    fn shortcut_indices(&self, point: &[i64]) -> Option<Result<Vec<f64>, String>> {
+        let f = self.accel_only.as_ref()?;
+        let t = f.typed.as_ref()?;
+        if point.len() != self.space.params.len() {
+            return None;
+        }
+        let acc = t.config(&f.cfg.workload, |d, acc| {
+            t.set_index(d, u64::try_from(point[d]).ok()?, &self.space, acc)
+        })?;
+        self.run_accelerator(f, &acc)
     }
 
     fn evaluate(&self, v: Value) -> Result<Vec<f64>, String> {

@@ -35,23 +35,33 @@ pub const METRICS: &[&str] = &[
 /// The metric vector of a report, in [`METRICS`] order. The serving metrics of an `llm:` step
 /// (`ttft_s`, `tpot_s`, `decode_tokens_per_s`) are 0 for a workload without one.
 pub fn metrics(r: &Report) -> Vec<f64> {
-    let power = if r.latency_s > 0.0 {
-        r.energy_j / r.latency_s
+    let mut m = totals_metrics(&archsim_accelerators::pipeline::Totals::of(r));
+    if let Some(l) = &r.llm {
+        m[8..].copy_from_slice(&[l.ttft_s, l.tpot_s, l.decode_tokens_per_s]);
+    }
+    m
+}
+
+/// The metric vector of a run's totals ([`metrics`] of its report, for a report without an
+/// `llm` section).
+pub fn totals_metrics(t: &archsim_accelerators::pipeline::Totals) -> Vec<f64> {
+    let power = if t.latency_s > 0.0 {
+        t.energy_j / t.latency_s
     } else {
         0.0
     };
     vec![
-        r.latency_s,
-        r.energy_j,
-        r.area_mm2,
+        t.latency_s,
+        t.energy_j,
+        t.area_mm2,
         power,
-        r.utilization,
-        r.total_cycles as f64,
-        r.energy_j * r.latency_s,
-        r.bytes.get("dram").copied().unwrap_or(0) as f64,
-        r.llm.as_ref().map_or(0.0, |l| l.ttft_s),
-        r.llm.as_ref().map_or(0.0, |l| l.tpot_s),
-        r.llm.as_ref().map_or(0.0, |l| l.decode_tokens_per_s),
+        t.utilization,
+        t.total_cycles as f64,
+        t.energy_j * t.latency_s,
+        t.dram_bytes as f64,
+        0.0,
+        0.0,
+        0.0,
     ]
 }
 

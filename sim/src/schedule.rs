@@ -76,6 +76,20 @@ pub fn list_schedule(
     resources: &Resources,
     resident_bytes: &[u64],
 ) -> Result<Schedule, SimError> {
+    if let [t] = tasks {
+        if let Some(s) = single(t, resources, resident_bytes) {
+            return s;
+        }
+    }
+    event_loop(tasks, resources, resident_bytes)
+}
+
+/// [`list_schedule`]'s event-driven simulation, for any task list.
+fn event_loop(
+    tasks: &[Task],
+    resources: &Resources,
+    resident_bytes: &[u64],
+) -> Result<Schedule, SimError> {
     let n = tasks.len();
     let n_mem = resources.memories.len();
     let mut succs: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -165,7 +179,7 @@ pub fn list_schedule(
                 let mem = &resources.memories[m];
                 if let Some(cap) = mem.capacity_bytes.filter(|&c| live[m] > c) {
                     return Err(SimError::CapacityExceeded {
-                        memory: mem.name.clone(),
+                        memory: mem.name.to_string(),
                         needed: live[m],
                         capacity: cap,
                         at: now.get(),
@@ -217,6 +231,71 @@ pub fn list_schedule(
         makespan,
         peak_bytes: peak,
     })
+}
+
+/// [`list_schedule`] of one task that depends on nothing and names existing resources (a
+/// one-op workload, such as a single GEMM): the same schedule without the event loop — the
+/// task starts at cycle 0 on its engine, each memory it moves bytes through is busy from 0
+/// for the traffic's cycles one entry after the other, and its output joins the resident
+/// bytes. `None` where the task is not of that kind (the event loop then says what is wrong).
+fn single(
+    t: &Task,
+    resources: &Resources,
+    resident_bytes: &[u64],
+) -> Option<Result<Schedule, SimError>> {
+    let n_mem = resources.memories.len();
+    if !t.preds.is_empty()
+        || t.engine >= resources.engines.len()
+        || t.traffic.iter().any(|&(m, _)| m >= n_mem)
+        || t.output_memory.is_some_and(|m| m >= n_mem)
+    {
+        return None;
+    }
+    let now = Cycle::ZERO;
+    let solo_end = now + t.cycles;
+    let mut end = solo_end;
+    for (k, &(m, bytes)) in t.traffic.iter().enumerate() {
+        if bytes == 0 {
+            continue;
+        }
+        if let Some(bw) = resources.memories[m].bandwidth_bytes_per_cycle {
+            // The channel is free from the end of this task's earlier traffic through it.
+            let mut free = Cycle::ZERO;
+            for &(m2, b2) in &t.traffic[..k] {
+                if m2 == m && b2 > 0 {
+                    free = free.max(now) + (b2 as f64 / bw).ceil() as u64;
+                }
+            }
+            let need = (bytes as f64 / bw).ceil() as u64;
+            end = end.max(free.max(now) + need);
+        }
+    }
+    let mut peak: Vec<u64> = (0..n_mem)
+        .map(|m| resident_bytes.get(m).copied().unwrap_or(0))
+        .collect();
+    if let Some(m) = t.output_memory {
+        let live = peak[m] + t.output_bytes;
+        peak[m] = peak[m].max(live);
+        let mem = &resources.memories[m];
+        if let Some(cap) = mem.capacity_bytes.filter(|&c| live > c) {
+            return Some(Err(SimError::CapacityExceeded {
+                memory: mem.name.to_string(),
+                needed: live,
+                capacity: cap,
+                at: now.get(),
+            }));
+        }
+    }
+    Some(Ok(Schedule {
+        slots: vec![Slot {
+            engine: t.engine,
+            start: now,
+            end,
+            contention_cycles: end - solo_end,
+        }],
+        makespan: end,
+        peak_bytes: peak,
+    }))
 }
 
 #[cfg(test)]
@@ -327,6 +406,44 @@ mod tests {
             list_schedule(&t, &res(None), &[]),
             Err(SimError::UnknownDependency { .. })
         ));
+    }
+
+    /// A lone task takes the shortcut: the same schedule, or the same error, as the event loop.
+    #[test]
+    fn a_single_task_is_scheduled_as_by_the_event_loop() {
+        let mut n = 0;
+        for bw in [None, Some(3.0), Some(16.0)] {
+            for cap in [None, Some(100), Some(1 << 20)] {
+                let mut r = res(bw);
+                r.memories[0].capacity_bytes = cap;
+                for traffic in [
+                    vec![],
+                    vec![(0, 0)],
+                    vec![(0, 1000)],
+                    vec![(0, 10), (0, 0), (0, 1001)],
+                    vec![(1, 5)],
+                ] {
+                    for (output_memory, output_bytes) in [(None, 0), (Some(0), 64), (Some(0), 500)]
+                    {
+                        for cycles in [0, 7, 500] {
+                            let t = Task {
+                                traffic: traffic.clone(),
+                                output_memory,
+                                output_bytes,
+                                ..task("t", 0, cycles, vec![])
+                            };
+                            for resident in [vec![], vec![40]] {
+                                let fast = list_schedule(std::slice::from_ref(&t), &r, &resident);
+                                let slow = event_loop(std::slice::from_ref(&t), &r, &resident);
+                                assert_eq!(fast, slow, "{t:?} {r:?} {resident:?}");
+                                n += usize::from(single(&t, &r, &resident).is_some());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(n > 100, "the shortcut took {n} tasks");
     }
 
     #[test]

@@ -429,7 +429,11 @@ impl Op {
     /// Multiply-accumulate operations (0 for ops that have none). Attention counts both
     /// products densely (a causal mask's skipped half is a kernel's optimization, not the op's).
     pub fn macs(&self) -> u64 {
-        self.gemm_views().iter().map(GemmView::macs).sum()
+        match &self.kind {
+            OpKind::Attention(_) => self.gemm_views().iter().map(GemmView::macs).sum(),
+            // One view at most: no list built.
+            _ => self.gemm_view().map_or(0, |g| g.macs()),
+        }
     }
 
     /// Arithmetic operations: 2 per MAC, plus the element-wise, normalization and pooling work.
