@@ -160,6 +160,12 @@ fn geomean(rows: &[Row], k: usize) -> (f64, usize) {
     ((logs / ratios.len() as f64).exp(), ratios.len())
 }
 
+/// Whether a geometric mean over `n` points (`(ratio, n)`, as [`geomean`] gives it) lies
+/// within [`BAND`] of the paper's `paper`.
+fn within_band((ratio, n): (f64, usize), paper: f64) -> bool {
+    n > 0 && (ratio / paper - 1.0).abs() <= BAND
+}
+
 /// Runs the grid and its sensitivity tables on the base point and writes the study's files
 /// into `out` (`text` is the study file, copied as `config.yaml`); returns the base grid.
 fn write_study(
@@ -298,7 +304,7 @@ fn write_study(
     .ok();
     for (i, (mode, paper)) in PAPER.iter().enumerate() {
         let (ours, n) = geomean(&rows, i);
-        let ok = (ours / paper - 1.0).abs() <= BAND;
+        let ok = within_band((ours, n), *paper);
         writeln!(
             md,
             "| {} | {paper:.1}x | {ours:.2}x | {n} | {} |",
@@ -420,10 +426,7 @@ fn write_study(
     let missed: Vec<&str> = PAPER
         .iter()
         .enumerate()
-        .filter(|&(k, &(_, paper))| {
-            let (g, n) = geomean(&rows, k);
-            n == 0 || (g / paper - 1.0).abs() > BAND
-        })
+        .filter(|&(k, &(_, paper))| !within_band(geomean(&rows, k), paper))
         .map(|(_, (m, _))| m.name())
         .collect();
     let outside = match missed.len() {
@@ -545,7 +548,7 @@ fn summary(rows: &[Row]) -> String {
     let mut s = String::from("NeuPIMs speedup (geometric mean over the points that fit):\n");
     for (k, (mode, paper)) in PAPER.iter().enumerate() {
         let (g, n) = geomean(rows, k);
-        let within = n > 0 && (g / paper - 1.0).abs() <= BAND;
+        let within = within_band((g, n), *paper);
         writeln!(
             s,
             "  over {:<14} {g:>6.2}x  (paper {paper:.1}x, {n} points{})",

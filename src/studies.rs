@@ -46,21 +46,23 @@ impl StudyRun<'_> {
         })
     }
 
-    /// The study file with its `--set` overrides applied, read as `T` (an error names the key).
-    pub fn typed<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
+    /// The study file with its `--set` overrides applied.
+    fn overridden(&self) -> Result<Value, Error> {
         let mut doc = self.doc.clone();
         crate::config::apply_overrides(&mut doc, self.file, self.set)?;
-        archsim_accelerators::config::typed(doc, &[])
+        Ok(doc)
+    }
+
+    /// The study file with its `--set` overrides applied, read as `T` (an error names the key).
+    pub fn typed<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
+        archsim_accelerators::config::typed(self.overridden()?, &[])
             .map_err(|(p, m)| self.error(format!("{}: {m}", p.join("."))))
     }
-}
 
-impl StudyRun<'_> {
     /// The `study:` section with the `--set` overrides applied, read as `T` (an error names
     /// the key under `study`).
     pub fn typed_section<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
-        let mut doc = self.doc.clone();
-        crate::config::apply_overrides(&mut doc, self.file, self.set)?;
+        let mut doc = self.overridden()?;
         let section = doc.get_mut("study").map(Value::take).unwrap_or(Value::Null);
         archsim_accelerators::config::typed(section, &["study"]).map_err(|(p, m)| {
             let key = p.join(".");
@@ -141,7 +143,7 @@ pub fn find(
     set: &[String],
 ) -> Result<Option<&'static Study>, ConfigError> {
     let overridden;
-    let doc = if set.iter().any(|s| s.trim_start().starts_with("study")) {
+    let doc = if !set.is_empty() {
         let mut d = doc.clone();
         crate::config::apply_overrides(&mut d, file, set)?;
         overridden = d;

@@ -43,11 +43,17 @@ pub struct Mapping {
 
 /// Maps and prices every op of `w` on `acc`.
 pub fn mapping(w: &Workload, acc: &dyn Accelerator) -> Result<Mapping, AccelError> {
-    mapping_by(w, acc, |_, op| {
-        let mapping = acc.map(op)?;
-        let cost = acc.cost(op, &mapping);
-        Ok((mapping, cost))
-    })
+    mapping_by(w, acc, |_, op| map_and_cost(acc, op))
+}
+
+/// One op's own mapping on `acc` and its cost.
+fn map_and_cost(
+    acc: &dyn Accelerator,
+    op: &archsim_workloads::Op,
+) -> Result<(OpMapping, Cost), AccelError> {
+    let mapping = acc.map(op)?;
+    let cost = acc.cost(op, &mapping);
+    Ok((mapping, cost))
 }
 
 /// [`mapping`] with each op's mapping and cost given by `plan` from its node (a model that
@@ -364,16 +370,7 @@ fn report_with(
 /// names, no per-op rows, no string per op. An error is the one [`evaluate`] gives.
 pub fn totals(w: &Workload, acc: &dyn Accelerator) -> Result<Totals, AccelError> {
     let lean = || -> Result<Totals, AccelError> {
-        let m = map_ops(
-            w,
-            acc,
-            |_, op| {
-                let mapping = acc.map(op)?;
-                let cost = acc.cost(op, &mapping);
-                Ok((mapping, cost))
-            },
-            false,
-        )?;
+        let m = map_ops(w, acc, |_, op| map_and_cost(acc, op), false)?;
         let s = schedule(&m, acc)?;
         Ok(Totals::from_sums(&sums(&m, &s), &s, acc))
     };

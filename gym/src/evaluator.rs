@@ -193,8 +193,6 @@ pub struct Simulation {
     workload: Option<Built>,
     base_dir: PathBuf,
     accel_only: Option<AccelOnly>,
-    /// The space the evaluator was built for (the points of the shortcuts).
-    space: DesignSpace,
 }
 
 /// The shortcut of a space whose every dimension lies under `accelerator.` (most DSE spaces)
@@ -228,9 +226,16 @@ struct TypedPatch {
     given: Vec<String>,
     /// Each dimension's keys below `accelerator`.
     keys: Vec<Vec<String>>,
-    /// Each dimension's setter by domain index (`None` for a value without one), or `None`
-    /// for a domain too large to decode up front (decoded per point).
-    setters: Vec<Option<Vec<Option<Setter<AcceleratorConfig>>>>>,
+    /// Each dimension's setters, or its domain where it is too large to decode up front.
+    setters: Vec<DimSetters>,
+}
+
+/// How a dimension's value of a given domain index is set.
+enum DimSetters {
+    /// The setter of each domain index (`None` for a value without one).
+    ByIndex(Vec<Option<Setter<AcceleratorConfig>>>),
+    /// A domain too large to decode up front: its values are decoded per point.
+    Decode(crate::space::Domain),
 }
 
 impl std::fmt::Debug for TypedPatch {
@@ -297,11 +302,15 @@ impl TypedPatch {
             let first = base.setter(&k, &param.domain.value(0));
             // The family has no setter for this key at all.
             first.as_ref()?;
-            setters.push((n <= SETTERS_UP_FRONT).then(|| {
-                std::iter::once(first)
-                    .chain((1..n).map(|i| base.setter(&k, &param.domain.value(i))))
-                    .collect()
-            }));
+            setters.push(if n <= SETTERS_UP_FRONT {
+                DimSetters::ByIndex(
+                    std::iter::once(first)
+                        .chain((1..n).map(|i| base.setter(&k, &param.domain.value(i))))
+                        .collect(),
+                )
+            } else {
+                DimSetters::Decode(param.domain.clone())
+            });
         }
         Some(TypedPatch {
             base,
@@ -336,16 +345,10 @@ impl TypedPatch {
     }
 
     /// Applies dimension `d`'s value of domain index `i` to `acc`.
-    fn set_index(
-        &self,
-        d: usize,
-        i: u64,
-        space: &DesignSpace,
-        acc: &mut AcceleratorConfig,
-    ) -> Option<()> {
+    fn set_index(&self, d: usize, i: u64, acc: &mut AcceleratorConfig) -> Option<()> {
         match &self.setters[d] {
-            Some(by_index) => by_index.get(usize::try_from(i).ok()?)?.as_ref()?(acc),
-            None => self.set_value(d, &space.params.get(d)?.domain.value(i), acc)?,
+            DimSetters::ByIndex(by_index) => by_index.get(usize::try_from(i).ok()?)?.as_ref()?(acc),
+            DimSetters::Decode(domain) => self.set_value(d, &domain.value(i), acc)?,
         }
         Some(())
     }
@@ -400,7 +403,6 @@ impl Simulation {
             workload,
             base_dir: base_dir.to_path_buf(),
             accel_only,
-            space: space.clone(),
         })
     }
 
@@ -482,11 +484,11 @@ impl Evaluator for Simulation {
     fn shortcut_indices(&self, point: &[i64]) -> Option<Result<Vec<f64>, String>> {
         let f = self.accel_only.as_ref()?;
         let t = f.typed.as_ref()?;
-        if point.len() != self.space.params.len() {
+        if point.len() != t.keys.len() {
             return None;
         }
         let acc = t.config(&f.cfg.workload, |d, acc| {
-            t.set_index(d, u64::try_from(point[d]).ok()?, &self.space, acc)
+            t.set_index(d, u64::try_from(point[d]).ok()?, acc)
         })?;
         self.run_accelerator(f, &acc)
     }

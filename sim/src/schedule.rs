@@ -259,15 +259,16 @@ fn single(
             continue;
         }
         if let Some(bw) = resources.memories[m].bandwidth_bytes_per_cycle {
-            // The channel is free from the end of this task's earlier traffic through it.
-            let mut free = Cycle::ZERO;
+            // The channel is free from the end of this task's earlier traffic through it
+            // (all of it from cycle 0, back to back).
+            let mut free = now;
             for &(m2, b2) in &t.traffic[..k] {
                 if m2 == m && b2 > 0 {
-                    free = free.max(now) + (b2 as f64 / bw).ceil() as u64;
+                    free = free + (b2 as f64 / bw).ceil() as u64;
                 }
             }
             let need = (bytes as f64 / bw).ceil() as u64;
-            end = end.max(free.max(now) + need);
+            end = end.max(free + need);
         }
     }
     let mut peak: Vec<u64> = (0..n_mem)
