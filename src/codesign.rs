@@ -28,27 +28,26 @@ fn cfg_error(file: &str, key: &str, message: String) -> Error {
     })
 }
 
-/// Parses the `codesign:` section of `value` (the whole config file as a value), after
-/// applying `--set a.b.c=VALUE` overrides (the value is read as YAML).
+/// Parses the `codesign:` section of `value` (the whole config file as a value, `text` its
+/// source), after applying `--set a.b.c=VALUE` overrides (the value is read as YAML). Every
+/// error names its key, at its line and column in `text` or by the override that set it.
 pub fn parse(
     value: &serde_json::Value,
+    text: &str,
     file: &str,
     set: &[String],
 ) -> Result<CoDesignConfig, Error> {
     let mut value = value.clone();
     crate::config::apply_overrides(&mut value, file, set)?;
+    crate::config::check_values(&value, text, file, set)?;
     let section = value
         .get("codesign")
         .cloned()
         .ok_or_else(|| cfg_error(file, "codesign", "missing".into()))?;
-    let cfg: CoDesignConfig = serde_path_to_error::deserialize(section).map_err(|e| {
-        cfg_error(
-            file,
-            &format!("codesign.{}", e.path()),
-            e.inner().to_string(),
-        )
-    })?;
-    cfg.validate().map_err(|m| cfg_error(file, "codesign", m))?;
+    let cfg: CoDesignConfig = archsim_accelerators::config::typed(section, &["codesign"])
+        .map_err(|(path, m)| crate::config::located_error(text, file, set, &path, m))?;
+    cfg.check()
+        .map_err(|(key, m)| crate::config::located_key_error(text, file, set, &key, m))?;
     Ok(cfg)
 }
 
@@ -316,9 +315,10 @@ pub fn replot(dir: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
         })
     };
     let cfg_file = dir.join("config.yaml").display().to_string();
-    let value: serde_json::Value = serde_saphyr::from_str(&read("config.yaml")?)
+    let text = read("config.yaml")?;
+    let value: serde_json::Value = serde_saphyr::from_str(&text)
         .map_err(|e| cfg_error(&cfg_file, "codesign", e.to_string()))?;
-    let cfg = parse(&value, &cfg_file, &[])?;
+    let cfg = parse(&value, &text, &cfg_file, &[])?;
     let report_file = dir.join("report.json").display().to_string();
     let report: serde_json::Value = serde_json::from_str(&read("report.json")?)
         .map_err(|e| cfg_error(&report_file, "report", e.to_string()))?;

@@ -44,9 +44,124 @@ impl fmt::Display for ConfigError {
             (None, None) => write!(f, "{}: ", self.file)?,
         }
         if let Some(k) = &self.key {
-            write!(f, "{k}: ")?;
+            write!(f, "{}: ", display_key(k))?;
         }
         f.write_str(&self.message)
+    }
+}
+
+/// A key path as errors name it: list indices in brackets, as `--set` takes them
+/// (`study.rates_rps[1]`, `accelerator.subs[0].rows`), whether the path was written with dots
+/// (`study.rates_rps.1`, as a deserializer tracks it) or brackets.
+pub fn display_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 2);
+    for (i, seg) in key.split('.').enumerate() {
+        if i > 0 && !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) {
+            out.push('[');
+            out.push_str(seg);
+            out.push(']');
+        } else {
+            if i > 0 {
+                out.push('.');
+            }
+            out.push_str(seg);
+        }
+    }
+    out
+}
+
+/// A key path in the dotted form (`a.b.0.c`) that both `--set` paths (`a.b[0].c`) and
+/// tracked paths reduce to, for comparing them.
+fn canonical_key(key: &str) -> String {
+    archsim_gym::path::parse(key)
+        .map(|s| archsim_gym::path::keys(&s).join("."))
+        .unwrap_or_else(|_| key.to_string())
+}
+
+/// The JSON schema of every config file (`archsim schema`) as a value, built once.
+fn schema_value() -> &'static Value {
+    static SCHEMA: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    SCHEMA.get_or_init(|| serde_json::to_value(crate::schema::config_schema()).unwrap_or_default())
+}
+
+/// The range check of a whole config document (`--set` overrides applied): every number
+/// against the bounds the schema states for its key (positive bandwidths, frequencies, rates,
+/// counts; upper bounds where a larger value would overflow a cycle counter or allocate
+/// without limit) and every list against its least length, each element of a list checked.
+/// The error names the key, list index included, at its line and column in `text` (or the
+/// `--set` override that gave the value).
+///
+/// The bounds are declared once on the config types (`#[schemars(range(...))]`), so `archsim
+/// schema` states what this enforces; see [`archsim_accelerators::ranges`].
+pub fn check_values(
+    doc: &Value,
+    text: &str,
+    file: &str,
+    overrides: &[String],
+) -> Result<(), ConfigError> {
+    // `--set study=null` takes a section out: a null top-level section is no section.
+    let stripped;
+    let doc = match doc.as_object() {
+        Some(m) if m.values().any(Value::is_null) => {
+            stripped = Value::Object(
+                m.iter()
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            );
+            &stripped
+        }
+        _ => doc,
+    };
+    archsim_accelerators::ranges::check(doc, schema_value())
+        .map_err(|(path, message)| located_error(text, file, overrides, &path, message))
+}
+
+/// An error about the value at `path` (segments, list indices as numbers), located at its
+/// line and column in `text`, or named by the `--set` override that gave it.
+pub fn located_error(
+    text: &str,
+    file: &str,
+    overrides: &[String],
+    path: &[String],
+    message: String,
+) -> ConfigError {
+    let key = path.join(".");
+    let from_override = override_of(overrides, &key);
+    let at_key = message.starts_with("unknown field");
+    ConfigError {
+        file: file.to_string(),
+        location: if from_override.is_some() {
+            None
+        } else {
+            locate(text, path, at_key)
+        },
+        key: (!path.is_empty()).then_some(key),
+        from_override,
+        message,
+    }
+}
+
+/// The same as [`located_error`] for a dotted key (`a.b.0.c` or `a.b[0].c`), as library
+/// errors name keys.
+pub fn located_key_error(
+    text: &str,
+    file: &str,
+    overrides: &[String],
+    key: &str,
+    message: String,
+) -> ConfigError {
+    let from_override = override_of(overrides, key);
+    ConfigError {
+        file: file.to_string(),
+        location: if from_override.is_some() {
+            None
+        } else {
+            locate_dotted(text, key)
+        },
+        key: (!key.is_empty()).then(|| key.to_string()),
+        from_override,
+        message,
     }
 }
 
@@ -167,21 +282,12 @@ fn load_inner(
     overrides: &[String],
     take_study: bool,
 ) -> Result<(Config, Option<Value>), ConfigError> {
-    let err = |location: Option<(u64, u64)>, message: String| ConfigError {
-        file: file.to_string(),
-        location,
-        key: None,
-        from_override: None,
-        message,
-    };
-    let mut value: Value = serde_saphyr::from_str(text).map_err(|e| {
-        let loc = e.location().map(|l| (l.line(), l.column()));
-        err(loc, yaml_message(&e.to_string()))
-    })?;
+    let mut value: Value = serde_saphyr::from_str(text).map_err(|e| yaml_error(text, file, &e))?;
     if value.is_null() {
         value = Value::Object(Map::new());
     }
     let applied = apply_overrides(&mut value, file, overrides)?;
+    check_values(&value, text, file, overrides)?;
     let study = if take_study {
         let m = value.as_object_mut();
         m.and_then(|m| {
@@ -256,12 +362,23 @@ pub fn apply_overrides(
         let v: Value = if raw.trim().is_empty() {
             Value::String(String::new())
         } else {
-            serde_saphyr::from_str(raw).map_err(|e| ConfigError {
-                from_override: Some(o.clone()),
-                ..err(
-                    None,
-                    format!("value is not valid YAML: {}", yaml_message(&e.to_string())),
-                )
+            serde_saphyr::from_str(raw).map_err(|e| {
+                let message = yaml_message(&e.to_string());
+                ConfigError {
+                    from_override: Some(o.clone()),
+                    // A number that is not finite is a value of the key, not bad syntax.
+                    key: message
+                        .starts_with("non-finite number")
+                        .then(|| archsim_gym::path::display(&segments)),
+                    ..err(
+                        None,
+                        if message.starts_with("non-finite number") {
+                            message
+                        } else {
+                            format!("value is not valid YAML: {message}")
+                        },
+                    )
+                }
             })?
         };
         archsim_gym::path::set(value, &segments, v).map_err(|m| ConfigError {
@@ -303,12 +420,9 @@ fn first_line(s: &str) -> String {
 
 /// The last `--set` override whose path is `key` (dotted, as errors name keys), a key above it
 /// or a key under it: the source of a bad value at `key`.
-fn override_of(overrides: &[String], key: &str) -> Option<String> {
-    let dotted = |p: &str| {
-        archsim_gym::path::parse(p)
-            .map(|s| archsim_gym::path::keys(&s).join("."))
-            .unwrap_or_else(|_| p.to_string())
-    };
+pub fn override_of(overrides: &[String], key: &str) -> Option<String> {
+    let dotted = canonical_key;
+    let key = &canonical_key(key);
     let under = |a: &str, b: &str| a == b || (a.starts_with(b) && a[b.len()..].starts_with('.'));
     overrides
         .iter()
@@ -324,7 +438,63 @@ fn override_of(overrides: &[String], key: &str) -> Option<String> {
 enum Node {
     Map(Vec<(Spanned<String>, Spanned<Node>)>),
     Seq(Vec<Spanned<Node>>),
-    Scalar,
+    /// A scalar; `true` for a number that is not finite (`.nan`, `.inf`, `1e999`).
+    Scalar(bool),
+}
+
+/// The span-annotated parse of `text` (non-finite numbers read, to be found and named).
+fn nodes(text: &str) -> Option<Spanned<Node>> {
+    let mut options = serde_saphyr::Options::default();
+    options.non_finite_float_policy = serde_saphyr::NonFiniteFloatPolicy::PassThrough;
+    serde_saphyr::from_str_with_options(text, options).ok()
+}
+
+/// The key path of the first number in `text` that is not finite, which the YAML reader
+/// rejects with its line and column only.
+fn non_finite_key(text: &str) -> Option<Vec<String>> {
+    fn find(n: &Node, path: &mut Vec<String>) -> bool {
+        match n {
+            Node::Scalar(bad) => *bad,
+            Node::Map(entries) => entries.iter().any(|(k, v)| {
+                path.push(k.value.clone());
+                let found = find(&v.value, path);
+                if !found {
+                    path.pop();
+                }
+                found
+            }),
+            Node::Seq(items) => items.iter().enumerate().any(|(i, v)| {
+                path.push(i.to_string());
+                let found = find(&v.value, path);
+                if !found {
+                    path.pop();
+                }
+                found
+            }),
+        }
+    }
+    let root = nodes(text)?;
+    let mut path = Vec::new();
+    find(&root.value, &mut path).then_some(path)
+}
+
+/// A YAML syntax error of `text` (the contents of `file`) as a config error at its line and
+/// column; a number that is not finite is named by its key as well.
+pub fn yaml_error(text: &str, file: &str, e: &serde_saphyr::Error) -> ConfigError {
+    let message = yaml_message(&e.to_string());
+    let key = message
+        .starts_with("non-finite number")
+        .then(|| non_finite_key(text))
+        .flatten()
+        .filter(|p| !p.is_empty())
+        .map(|p| p.join("."));
+    ConfigError {
+        file: file.to_string(),
+        location: e.location().map(|l| (l.line(), l.column())),
+        key,
+        from_override: None,
+        message,
+    }
 }
 
 impl<'de> Deserialize<'de> for Node {
@@ -350,25 +520,25 @@ impl<'de> Deserialize<'de> for Node {
                 Ok(Node::Seq(v))
             }
             fn visit_bool<E>(self, _: bool) -> Result<Node, E> {
-                Ok(Node::Scalar)
+                Ok(Node::Scalar(false))
             }
             fn visit_i64<E>(self, _: i64) -> Result<Node, E> {
-                Ok(Node::Scalar)
+                Ok(Node::Scalar(false))
             }
             fn visit_u64<E>(self, _: u64) -> Result<Node, E> {
-                Ok(Node::Scalar)
+                Ok(Node::Scalar(false))
             }
-            fn visit_f64<E>(self, _: f64) -> Result<Node, E> {
-                Ok(Node::Scalar)
+            fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
+                Ok(Node::Scalar(!v.is_finite()))
             }
             fn visit_str<E>(self, _: &str) -> Result<Node, E> {
-                Ok(Node::Scalar)
+                Ok(Node::Scalar(false))
             }
             fn visit_unit<E>(self) -> Result<Node, E> {
-                Ok(Node::Scalar)
+                Ok(Node::Scalar(false))
             }
             fn visit_none<E>(self) -> Result<Node, E> {
-                Ok(Node::Scalar)
+                Ok(Node::Scalar(false))
             }
         }
         d.deserialize_any(V)
@@ -391,7 +561,7 @@ pub fn locate_field(text: &str, path: &[String]) -> Option<(u64, u64)> {
 /// entry `accelerator.rows` of `search.space` — so each step takes the longest key that
 /// matches; a number steps into a list.
 pub fn locate_dotted(text: &str, key: &str) -> Option<(u64, u64)> {
-    let root: Spanned<Node> = serde_saphyr::from_str(text).ok()?;
+    let root = nodes(text)?;
     let mut loc = (root.referenced.line(), root.referenced.column());
     let mut cur = &root.value;
     let mut rest = key;
@@ -401,11 +571,14 @@ pub fn locate_dotted(text: &str, key: &str) -> Option<(u64, u64)> {
                 let (k, v) = entries
                     .iter()
                     .filter(|(k, _)| {
-                        rest.strip_prefix(k.value.as_str())
-                            .is_some_and(|r| r.is_empty() || r.starts_with('.'))
+                        rest.strip_prefix(k.value.as_str()).is_some_and(|r| {
+                            r.is_empty() || r.starts_with('.') || r.starts_with('[')
+                        })
                     })
                     .max_by_key(|(k, _)| k.value.len())?;
-                rest = rest[k.value.len()..].strip_prefix('.').unwrap_or("");
+                rest = rest[k.value.len()..]
+                    .strip_prefix('.')
+                    .unwrap_or(&rest[k.value.len()..]);
                 loc = if rest.is_empty() && matches!(v.value, Node::Map(_) | Node::Seq(_)) {
                     (k.referenced.line(), k.referenced.column())
                 } else {
@@ -414,13 +587,20 @@ pub fn locate_dotted(text: &str, key: &str) -> Option<(u64, u64)> {
                 cur = &v.value;
             }
             Node::Seq(items) => {
-                let (index, r) = rest.split_once('.').unwrap_or((rest, ""));
+                // `0.c` or `[0].c` (or `[0][1]`).
+                let (index, r) = match rest.strip_prefix('[') {
+                    Some(b) => {
+                        let (i, r) = b.split_once(']')?;
+                        (i, r.strip_prefix('.').unwrap_or(r))
+                    }
+                    None => rest.split_once('.').unwrap_or((rest, "")),
+                };
                 let item = items.get(index.parse::<usize>().ok()?)?;
                 loc = (item.referenced.line(), item.referenced.column());
                 rest = r;
                 cur = &item.value;
             }
-            Node::Scalar => break,
+            Node::Scalar(_) => break,
         }
     }
     Some(loc)
@@ -429,7 +609,7 @@ pub fn locate_dotted(text: &str, key: &str) -> Option<(u64, u64)> {
 /// Line and column of the deepest node along `path`: the value of the last key found, or the
 /// key itself when `at_key` (an unknown field) or when the value is a whole mapping.
 fn locate(text: &str, path: &[String], at_key: bool) -> Option<(u64, u64)> {
-    let root: Spanned<Node> = serde_saphyr::from_str(text).ok()?;
+    let root = nodes(text)?;
     let mut loc = (root.referenced.line(), root.referenced.column());
     let mut cur = &root.value;
     for (i, k) in path.iter().enumerate() {
@@ -450,7 +630,7 @@ fn locate(text: &str, path: &[String], at_key: bool) -> Option<(u64, u64)> {
                 loc = (item.referenced.line(), item.referenced.column());
                 cur = &item.value;
             }
-            Node::Scalar => break,
+            Node::Scalar(_) => break,
         }
     }
     Some(loc)

@@ -25,20 +25,26 @@ pub struct DisaggStudy {
     #[schemars(with = "archsim_accelerators::AcceleratorConfig")]
     pub accelerator: Map<String, Value>,
     /// Replicas co-located; the disaggregated fleet splits the same number.
+    #[schemars(range(min = 2, max = 65536))]
     pub replicas: u32,
     /// Prefill replicas of the disaggregated fleet (the rest decode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
     pub prefill_replicas: Option<u32>,
     /// Several splits to compare (prefill replicas of each disaggregated fleet; overrides
     /// `prefill_replicas`). Per rate the best of them is what DistServe's placement search
     /// would pick.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(range(min = 1, max = 65535)))]
     pub prefill_splits: Vec<u32>,
     /// The prefill → decode link, GB/s.
+    #[schemars(range(min = archsim_accelerators::ranges::MIN_GB_S, max = archsim_accelerators::ranges::MAX_GB_S))]
     pub link_gb_s: f64,
     /// Arrival rates to evaluate, requests/s.
+    #[schemars(length(min = 1), inner(range(min = archsim_accelerators::ranges::MIN_RATE_RPS, max = archsim_accelerators::ranges::MAX_RATE_RPS)))]
     pub rates_rps: Vec<f64>,
     /// Requests per rate.
+    #[schemars(range(min = 1, max = archsim_serving::MAX_REQUESTS))]
     pub requests: u64,
     /// Seed.
     #[serde(default)]

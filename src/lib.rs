@@ -130,7 +130,7 @@ pub fn run_any(
         let out = dir.map_or_else(|| scratch.clone().unwrap_or_default(), Path::to_path_buf);
         std::fs::create_dir_all(&out).map_err(|e| io(&out, &e))?;
         let result = if form == "codesign" {
-            codesign::parse(doc, file, overrides)
+            codesign::parse(doc, text, file, overrides)
                 .and_then(|cc| codesign::run(&cc, base_dir, &out))
                 .map(|[co, succ]| serde_json::json!({"co_exploration": co, "successive": succ}))
         } else {

@@ -386,7 +386,7 @@ fn run(
     );
     if let Ok(v) = serde_saphyr::from_str::<serde_json::Value>(&text) {
         if v.get("codesign").is_some() {
-            let cc = archsim::codesign::parse(&v, &file, set)?;
+            let cc = archsim::codesign::parse(&v, &text, &file, set)?;
             let dir = out.unwrap_or_else(|| output::default_dir(&name, set));
             let [co, succ] = archsim::codesign::run(&cc, &base, &dir)?;
             if json {

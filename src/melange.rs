@@ -34,6 +34,7 @@ pub struct GpuType {
     #[schemars(with = "archsim_accelerators::AcceleratorConfig")]
     pub accelerator: Map<String, Value>,
     /// $ per hour (public on-demand price).
+    #[schemars(range(min = archsim_accelerators::ranges::MIN_COST_PER_HOUR, max = archsim_accelerators::ranges::MAX_COST_PER_HOUR))]
     pub cost_per_hour: f64,
 }
 
@@ -49,6 +50,7 @@ pub struct Dataset {
     pub output_tokens: Lengths,
     /// The saving the paper reports for this kind of dataset, %, for the table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
     pub paper_saving_pct: Option<f64>,
 }
 
@@ -60,12 +62,15 @@ pub struct MelangeStudy {
     pub kind: String,
     /// The load to serve, requests/s (Poisson); or give several as `rates_rps`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = archsim_accelerators::ranges::MIN_RATE_RPS, max = archsim_accelerators::ranges::MAX_RATE_RPS))]
     pub rate_rps: Option<f64>,
     /// Loads to serve, requests/s (Poisson): the study is repeated at each, and the largest
     /// saving reported (the paper's figures sweep the rate).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(range(min = archsim_accelerators::ranges::MIN_RATE_RPS, max = archsim_accelerators::ranges::MAX_RATE_RPS)))]
     pub rates_rps: Vec<f64>,
     /// Requests per simulation.
+    #[schemars(range(min = 1, max = archsim_serving::MAX_REQUESTS))]
     pub requests: u64,
     /// Seed of the traffic.
     #[serde(default)]
@@ -76,10 +81,13 @@ pub struct MelangeStudy {
     #[serde(default)]
     pub scheduler: SchedulerConfig,
     /// Candidate GPU types.
+    #[schemars(length(min = 1))]
     pub gpus: Vec<GpuType>,
     /// Datasets.
+    #[schemars(length(min = 1))]
     pub datasets: Vec<Dataset>,
     /// Most replicas of one type in a mix.
+    #[schemars(range(min = 1, max = 4096))]
     pub max_count: u32,
 }
 
@@ -185,8 +193,13 @@ pub fn run(f: &MelangeFile, base: &Path) -> Result<Vec<DatasetResult>, String> {
             caps.push(if c.feasible { c.rate_rps } else { 0.0 });
         }
         let mut per_rate = Vec::new();
-        for &rate in &rates {
-            per_rate.push(at_rate(f, d, &caps, rate, base, &cache)?);
+        for (i, &rate) in rates.iter().enumerate() {
+            let key = if s.rates_rps.is_empty() {
+                "study.rate_rps".to_string()
+            } else {
+                format!("study.rates_rps[{i}]")
+            };
+            per_rate.push(at_rate(f, d, &caps, rate, &key, base, &cache)?);
         }
         let max_saving = per_rate
             .iter()
@@ -218,12 +231,35 @@ pub fn run(f: &MelangeFile, base: &Path) -> Result<Vec<DatasetResult>, String> {
     Ok(out)
 }
 
+/// The most mixes the study enumerates at one load: `(max_count + 1)` counts of each GPU type,
+/// each mix priced in a few nanoseconds.
+pub const MAX_MIXES: u64 = 10_000_000;
+
+/// Checks what the study's sizes make it enumerate and simulate, before it runs: the mixes of
+/// `max_count` replicas of every GPU type ([`MAX_MIXES`]).
+pub fn check_sizes(s: &MelangeStudy) -> Result<(), String> {
+    let mixes =
+        (0..s.gpus.len()).try_fold(1u64, |acc, _| acc.checked_mul(u64::from(s.max_count) + 1));
+    match mixes {
+        Some(m) if m <= MAX_MIXES => Ok(()),
+        _ => Err(format!(
+            "study.max_count: up to {} replicas of each of {} GPU types is {} mixes to price, \
+             more than the limit of {MAX_MIXES}: lower max_count or give fewer types",
+            s.max_count,
+            s.gpus.len(),
+            mixes.map_or("more than 2^64".into(), |m| m.to_string()),
+        )),
+    }
+}
+
 /// The cheapest single type and the cheapest mix at one load, both simulated at the load.
+/// `key` names the load in errors (`study.rates_rps[1]`).
 fn at_rate(
     f: &MelangeFile,
     d: &Dataset,
     caps: &[f64],
     rate: f64,
+    key: &str,
     base: &Path,
     cache: &archsim_serving::PoolCache,
 ) -> Result<RateResult, String> {
@@ -233,7 +269,9 @@ fn at_rate(
         .iter()
         .zip(caps)
         .map(|(g, &c)| {
-            let n = (c > 0.0).then(|| (rate / c).ceil() as u32);
+            // Past u32::MAX replicas the count saturates (such a fleet is refused below,
+            // before anything is simulated).
+            let n = (c > 0.0).then(|| u32::try_from((rate / c).ceil() as u64).unwrap_or(u32::MAX));
             (g.name.clone(), n.map(|n| (n, n as f64 * g.cost_per_hour)))
         })
         .collect();
@@ -305,6 +343,16 @@ fn at_rate(
         let r = evaluate_rate(&fleet, &cfg, s.seed, base, None, None).map_err(|e| e.to_string())?;
         Ok(Some(r.slo_attainment))
     };
+    if let (Some((name, _)), Some(counts)) = (&best_single, &single_counts) {
+        let n: u64 = counts.iter().map(|&c| u64::from(c)).sum();
+        if n > u64::from(archsim_serving::MAX_REPLICAS) {
+            return Err(format!(
+                "{key}: {rate} requests/s takes {n} replicas of {name} (the cheapest type), more \
+                 than the {} one simulated fleet may have: lower the rate",
+                archsim_serving::MAX_REPLICAS
+            ));
+        }
+    }
     let att_single = match &single_counts {
         Some(c) => simulate(c)?,
         None => None,
@@ -467,6 +515,7 @@ fn write(f: &MelangeFile, r: &[DatasetResult], dir: &Path) -> Result<(), String>
 pub fn run_cli(inv: &StudyRun<'_>) -> Result<crate::studies::StudyOutput, Error> {
     let bad = |message: String| inv.error(message);
     let f: MelangeFile = inv.typed()?;
+    check_sizes(&f.study).map_err(bad)?;
     if f.study.gpus.is_empty() || f.study.datasets.is_empty() {
         return Err(bad("give at least one GPU type and one dataset".into()));
     }

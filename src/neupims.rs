@@ -39,8 +39,10 @@ pub struct ModelPoint {
     /// A GPT-3 preset (`workload.llm.model`).
     pub model: String,
     /// Tensor-parallel devices.
+    #[schemars(range(min = 1, max = 4096))]
     pub tp: u64,
     /// Pipeline stages (a stage holds layers/pp layers on tp devices).
+    #[schemars(range(min = 1, max = 4096))]
     pub pp: u64,
 }
 
@@ -59,8 +61,10 @@ pub struct Grid {
     /// `neupims`.
     pub kind: Kind,
     /// The models, each with its parallelism.
+    #[schemars(length(min = 1))]
     pub models: Vec<ModelPoint>,
     /// Decode batches; every model runs each.
+    #[schemars(length(min = 1), inner(range(min = 1, max = archsim_workloads::MAX_SIZE)))]
     pub batches: Vec<u64>,
 }
 

@@ -24,28 +24,7 @@ fn located(
     key: String,
     message: String,
 ) -> ConfigError {
-    let from_override = overrides
-        .iter()
-        .rev()
-        .find(|o| {
-            let p = o.split_once('=').map_or(o.as_str(), |(p, _)| p);
-            let p = archsim_gym::path::parse(p)
-                .map(|s| archsim_gym::path::keys(&s).join("."))
-                .unwrap_or_else(|_| p.to_string());
-            key == p || key.starts_with(&format!("{p}.")) || p.starts_with(&format!("{key}."))
-        })
-        .cloned();
-    ConfigError {
-        file: file.to_string(),
-        location: if from_override.is_some() {
-            None
-        } else {
-            crate::config::locate_dotted(text, &key)
-        },
-        key: (!key.is_empty()).then_some(key),
-        from_override,
-        message,
-    }
+    crate::config::located_key_error(text, file, overrides, &key, message)
 }
 
 /// A serving error as a config error located in the file.
@@ -78,14 +57,10 @@ pub fn load_search(
     file: &str,
     overrides: &[String],
 ) -> Result<(ServingFile, Option<archsim_agents::SearchConfig>), ConfigError> {
-    let mut value: Value = serde_saphyr::from_str(text).map_err(|e| ConfigError {
-        file: file.to_string(),
-        location: e.location().map(|l| (l.line(), l.column())),
-        key: None,
-        from_override: None,
-        message: crate::config::yaml_message(&e.to_string()),
-    })?;
+    let mut value: Value =
+        serde_saphyr::from_str(text).map_err(|e| crate::config::yaml_error(text, file, &e))?;
     crate::config::apply_overrides(&mut value, file, overrides)?;
+    crate::config::check_values(&value, text, file, overrides)?;
     // A `sweep:` section is read by `archsim sweep` (each point is this config with overrides).
     let mut search = None;
     if let Some(m) = value.as_object_mut() {

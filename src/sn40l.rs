@@ -33,13 +33,17 @@ pub struct FusionCase {
     /// Prefill or decode.
     pub phase: Phase,
     /// Sequences.
+    #[schemars(range(min = 1, max = archsim_workloads::MAX_SIZE))]
     pub batch: u64,
     /// Prompt tokens (the KV cache of a decode).
+    #[schemars(range(min = 1, max = archsim_workloads::MAX_SIZE))]
     pub prompt_len: u64,
     /// Tensor-parallel sockets.
+    #[schemars(range(min = 1, max = archsim_workloads::MAX_SIZE))]
     pub tp: u64,
     /// Layers (default: all).
     #[serde(default)]
+    #[schemars(range(min = 1, max = archsim_workloads::MAX_SIZE))]
     pub layers: Option<u64>,
 }
 
@@ -50,6 +54,7 @@ pub struct CoeStudy {
     /// The served CoE (its `experts` is the headline count of `coe_serving.csv`).
     pub workload: CoeWorkload,
     /// Expert counts of `coe_scaling.csv`.
+    #[schemars(inner(range(min = 1, max = 16777216)))]
     pub scaling_experts: Vec<u64>,
     /// The DGX H100 baseline.
     pub dgx_h100: DgxConfig,
@@ -822,21 +827,10 @@ fn readme(s: &Study, r: &Results) -> String {
 /// fused vs unfused kernels, expert switching and Composition-of-Experts serving, written into
 /// the output folder; returns the tables as JSON and the summary.
 pub fn run_study(inv: &crate::studies::StudyRun<'_>) -> Result<crate::studies::StudyOutput, Error> {
-    let (file, set, dir) = (inv.file, inv.set, &inv.dir);
-    let mut doc = inv.doc.clone();
-    let v = &mut doc;
-    let bad = |message: String| {
-        Error::Config(crate::config::ConfigError {
-            file: file.to_string(),
-            location: None,
-            key: None,
-            from_override: None,
-            message,
-        })
-    };
-    crate::config::apply_overrides(v, file, set)?;
-    let study = from_value(v.take()).map_err(bad)?;
-    let r = run(&study).map_err(bad)?;
+    let dir = &inv.dir;
+    // Every key named, at its line and column (or by its `--set`), and every number in range.
+    let study: Study = inv.typed_without(&["study"])?;
+    let r = run(&study).map_err(|m| inv.error(m))?;
     write(&study, &r, dir).map_err(|message| Error::Io {
         path: dir.display().to_string(),
         message,

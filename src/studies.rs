@@ -35,8 +35,19 @@ pub struct StudyRun<'a> {
 }
 
 impl StudyRun<'_> {
-    /// An error of the study file (bad input), named by its `study` section.
+    /// An error of the study file (bad input). A message that starts with the key it is about
+    /// (`study.prefill_splits: ...`, `coe.dgx_h100.gpus: ...`, as the studies' checks word
+    /// them) is located at that key; any other is named by the `study` section.
     pub fn error(&self, message: String) -> Error {
+        if let Some((key, rest)) = message.split_once(": ") {
+            let top = key.split(['.', '[']).next().unwrap_or("");
+            let is_key = !key.is_empty()
+                && !key.contains(char::is_whitespace)
+                && self.doc.get(top).is_some();
+            if is_key {
+                return self.key_error(key, rest.to_string());
+            }
+        }
         Error::Config(ConfigError {
             file: self.file.to_string(),
             location: None,
@@ -46,17 +57,44 @@ impl StudyRun<'_> {
         })
     }
 
-    /// The study file with its `--set` overrides applied.
+    /// An error about the value at the dotted `key` (`study.rates_rps.1` or
+    /// `study.rates_rps[1]`), located at its line and column, or named by the `--set`
+    /// override that gave it.
+    pub fn key_error(&self, key: &str, message: String) -> Error {
+        Error::Config(crate::config::located_key_error(
+            self.text, self.file, self.set, key, message,
+        ))
+    }
+
+    /// The study file with its `--set` overrides applied, its numbers range-checked against
+    /// the schema ([`crate::config::check_values`]).
     fn overridden(&self) -> Result<Value, Error> {
         let mut doc = self.doc.clone();
         crate::config::apply_overrides(&mut doc, self.file, self.set)?;
+        crate::config::check_values(&doc, self.text, self.file, self.set)?;
         Ok(doc)
     }
 
-    /// The study file with its `--set` overrides applied, read as `T` (an error names the key).
+    /// The study file with its `--set` overrides applied, read as `T` (an error names the key,
+    /// at its line and column).
     pub fn typed<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
-        archsim_accelerators::config::typed(self.overridden()?, &[])
-            .map_err(|(p, m)| self.error(format!("{}: {m}", p.join("."))))
+        self.typed_without(&[])
+    }
+
+    /// [`typed`](Self::typed) with the top-level sections `drop` taken out first (the
+    /// `study: {kind: ...}` that picked a study whose type has no such field).
+    pub fn typed_without<T: serde::de::DeserializeOwned>(&self, drop: &[&str]) -> Result<T, Error> {
+        let mut doc = self.overridden()?;
+        if let Some(m) = doc.as_object_mut() {
+            for k in drop {
+                m.remove(*k);
+            }
+        }
+        archsim_accelerators::config::typed(doc, &[]).map_err(|(p, m)| {
+            Error::Config(crate::config::located_error(
+                self.text, self.file, self.set, &p, m,
+            ))
+        })
     }
 
     /// The `study:` section with the `--set` overrides applied, read as `T` (an error names
@@ -65,14 +103,9 @@ impl StudyRun<'_> {
         let mut doc = self.overridden()?;
         let section = doc.get_mut("study").map(Value::take).unwrap_or(Value::Null);
         archsim_accelerators::config::typed(section, &["study"]).map_err(|(p, m)| {
-            let key = p.join(".");
-            Error::Config(ConfigError {
-                file: self.file.to_string(),
-                location: crate::config::locate_key(self.text, &p),
-                key: Some(key),
-                from_override: None,
-                message: m,
-            })
+            Error::Config(crate::config::located_error(
+                self.text, self.file, self.set, &p, m,
+            ))
         })
     }
 }

@@ -42,8 +42,10 @@ pub struct StudyConfig {
     /// What to sweep.
     pub kind: StudyKind,
     /// Schedulers to compare.
+    #[schemars(length(min = 1))]
     pub schedulers: Vec<SchedulerKind>,
     /// Injection rates in jobs per ms.
+    #[schemars(length(min = 1), inner(range(min = 1e-6, max = 1e6)))]
     pub rates_per_ms: Vec<f64>,
     /// Seeds to average over (default: the config's `seed`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

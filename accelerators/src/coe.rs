@@ -38,14 +38,19 @@ pub struct CoeWorkload {
     /// Zoo name of every expert and of the router (Samba-CoE: all derived from `llama2_7b`).
     pub expert: String,
     /// Experts in the CoE.
+    #[schemars(range(min = 1, max = 16777216))]
     pub experts: u64,
     /// Prompts per batch (each may need a different expert).
+    #[schemars(range(min = 1, max = 16777216))]
     pub batch: u64,
     /// Tokens per prompt.
+    #[schemars(range(min = 1, max = 16777216))]
     pub prompt_len: u64,
     /// Tokens generated per prompt.
+    #[schemars(range(min = 1, max = 16777216))]
     pub output_tokens: u64,
     /// Tensor-parallel degree of every model (the paper: 8, over the whole machine).
+    #[schemars(range(min = 1, max = 16777216))]
     pub tp: u64,
 }
 
@@ -56,14 +61,18 @@ pub struct DgxConfig {
     /// GPU preset (`h100_sxm`, `a100_80gb`).
     pub gpu_preset: String,
     /// GPUs.
+    #[schemars(range(min = 1, max = 4096))]
     pub gpus: u64,
     /// Host-to-GPU bandwidth of the machine, GB/s.
+    #[schemars(range(min = crate::ranges::MIN_GB_S, max = crate::ranges::MAX_GB_S))]
     pub host_gbps: f64,
     /// Host memory available for experts, GB.
+    #[schemars(range(max = crate::ranges::MAX_GB), extend("exclusiveMinimum" = 0))]
     pub host_memory_gb: f64,
     /// Published latency of one prompt on one expert at batch 1 (prefill and every output
     /// token, at the workload's TP), s: replaces the GPU model's expert time when given.
     #[serde(default)]
+    #[schemars(range(max = crate::ranges::MAX_SECONDS), extend("exclusiveMinimum" = 0))]
     pub published_expert_s: Option<f64>,
 }
 

@@ -76,6 +76,15 @@ pub fn typed<T: serde::de::DeserializeOwned>(v: Value, prefix: &[&str]) -> Resul
     })
 }
 
+/// The JSON schema of a simulation config, built once (what [`SimConfig::from_value`] holds
+/// every number against).
+pub fn schema() -> &'static Value {
+    static SCHEMA: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        serde_json::to_value(schemars::schema_for!(SimConfig)).unwrap_or(Value::Bool(true))
+    })
+}
+
 impl SimConfig {
     /// The context a family runs this config in: `config_hash` and the seed for the report's
     /// provenance, the workload's dtype and its `llm:` step.
@@ -89,7 +98,9 @@ impl SimConfig {
         }
     }
 
-    /// Converts and validates a generic value (parsed YAML or JSON, overrides applied).
+    /// Converts and validates a generic value (parsed YAML or JSON, overrides applied): every
+    /// number within the bounds of its key ([`crate::ranges`]), then the types, then the rules
+    /// across keys.
     pub fn from_value(value: Value) -> Result<SimConfig, KeyError> {
         if !value.is_object() {
             return Err((
@@ -97,6 +108,8 @@ impl SimConfig {
                 "the config must be a mapping with `workload` and `accelerator`".into(),
             ));
         }
+        // Every number within the bounds the schema states for its key.
+        crate::ranges::check(&value, schema())?;
         // The `llm:` keys the user wrote (before defaults fill the others in).
         let raw_llm: Vec<String> = value
             .pointer("/workload/llm")

@@ -118,9 +118,11 @@ pub struct GpuConfig {
     pub fold_batchnorm: Option<bool>,
     /// Override: streaming multiprocessors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100000))]
     pub sms: Option<u32>,
     /// Override: SM clock in MHz at which the peaks are quoted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = crate::ranges::MIN_FREQ_MHZ, max = crate::ranges::MAX_FREQ_MHZ))]
     pub clock_mhz: Option<f64>,
     /// Override: dense tensor-core peaks in TFLOP/s per type (`{tf32, bf16, fp16, fp8, int8}`,
     /// each optional).
@@ -128,33 +130,43 @@ pub struct GpuConfig {
     pub tensor_tflops: Option<TensorPeaks>,
     /// Override: CUDA-core FP32 peak in TFLOP/s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = crate::ranges::MIN_TFLOPS, max = crate::ranges::MAX_TFLOPS))]
     pub cuda_tflops: Option<f64>,
     /// Override: device memory capacity in GB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = crate::ranges::MAX_GB), extend("exclusiveMinimum" = 0))]
     pub hbm_gb: Option<f64>,
     /// Override: device memory bandwidth in GB/s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = crate::ranges::MIN_GB_S, max = crate::ranges::MAX_GB_S))]
     pub hbm_gbps: Option<f64>,
     /// Override: L2 size in MB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = crate::ranges::MAX_MB), extend("exclusiveMinimum" = 0))]
     pub l2_mb: Option<f64>,
     /// Override: L2 bandwidth in GB/s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = crate::ranges::MIN_GB_S, max = crate::ranges::MAX_GB_S))]
     pub l2_gbps: Option<f64>,
     /// Override: shared memory per SM in KiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = crate::ranges::MAX_MB), extend("exclusiveMinimum" = 0))]
     pub smem_kib: Option<f64>,
     /// Override: host link (PCIe) bandwidth in GB/s, one direction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = crate::ranges::MIN_GB_S, max = crate::ranges::MAX_GB_S))]
     pub host_link_gbps: Option<f64>,
     /// Override: NVLink bandwidth in GB/s, one direction per GPU (0 = none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = crate::ranges::MAX_GB_S))]
     pub nvlink_gbps: Option<f64>,
     /// Override: host cost of one eager kernel launch in µs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = crate::ranges::MAX_US))]
     pub launch_us: Option<f64>,
     /// Override: board power in W.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = crate::ranges::MAX_W), extend("exclusiveMinimum" = 0))]
     pub tdp_w: Option<f64>,
 }
 

@@ -107,9 +107,11 @@ pub struct HeteroConfig {
     pub word_bytes: u32,
     /// Clock of every sub-accelerator in MHz (default 1000).
     #[serde(default = "default_freq")]
+    #[schemars(range(min = crate::ranges::MIN_FREQ_MHZ, max = crate::ranges::MAX_FREQ_MHZ))]
     pub freq_mhz: f64,
     /// Shared DRAM bandwidth in bytes per cycle (default 16; `null` = unlimited).
     #[serde(default = "default_bw")]
+    #[schemars(range(min = crate::ranges::MIN_BYTES_PER_CYCLE, max = crate::ranges::MAX_BYTES_PER_CYCLE))]
     pub dram_bw_bytes_per_cycle: Option<f64>,
 }
 

@@ -40,6 +40,7 @@ pub mod energy;
 pub mod family;
 pub mod llm_metrics;
 pub mod pipeline;
+pub mod ranges;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

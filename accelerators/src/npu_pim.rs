@@ -121,24 +121,34 @@ impl PimMode {
 #[serde(deny_unknown_fields, default)]
 pub struct DramTiming {
     /// ACT to column command.
+    #[schemars(range(min = 1, max = 1000))]
     pub t_rcd: u64,
     /// PRE to ACT.
+    #[schemars(range(min = 1, max = 1000))]
     pub t_rp: u64,
     /// ACT to PRE (minimum row open time).
+    #[schemars(range(min = 1, max = 1000))]
     pub t_ras: u64,
     /// Column read to data.
+    #[schemars(range(min = 1, max = 1000))]
     pub t_cl: u64,
     /// Column read to PRE.
+    #[schemars(range(min = 1, max = 1000))]
     pub t_rtp: u64,
     /// Column to column in the same bank.
+    #[schemars(range(min = 1, max = 1000))]
     pub t_ccd: u64,
     /// Data-bus cycles of one burst (ordinary reads only; PIM MACs stay in the bank).
+    #[schemars(range(min = 1, max = 1000))]
     pub t_bl: u64,
     /// ACT to ACT in one channel.
+    #[schemars(range(min = 1, max = 1000))]
     pub t_rrd: u64,
     /// Window in which at most `faw_acts` ACTs may issue in one channel.
+    #[schemars(range(min = 1, max = 1000))]
     pub t_faw: u64,
     /// ACTs allowed in one `t_faw` window (default 4, the JEDEC rule).
+    #[schemars(range(min = 1, max = 65536))]
     pub faw_acts: u64,
 }
 
@@ -340,8 +350,10 @@ pub struct NpuPimConfig {
     /// GPU preset of `gpu_only` (default `a100_80gb`, the paper's GPU baseline class).
     pub gpu_preset: String,
     /// Systolic arrays of the NPU (default 8).
+    #[schemars(range(min = 1, max = 4096))]
     pub arrays: u32,
     /// Rows and columns of each array (default 128).
+    #[schemars(range(min = 1, max = 4096))]
     pub array_dim: u32,
     /// How a GEMM is timed (default `pipelined`: the authors' pipelined weight-stationary
     /// core; `fold`: SCALE-Sim folds with `dataflow`).
@@ -350,47 +362,62 @@ pub struct NpuPimConfig {
     /// per output tile, K streamed; `ws` pays a weight tile's fill on every fold).
     pub dataflow: Dataflow,
     /// Vector-unit lanes (default 1024 = 8 vector units × 128 lanes).
+    #[schemars(range(min = 1, max = 65536))]
     pub vector_lanes: u64,
     /// NPU and DRAM command clock in MHz (default 1000).
+    #[schemars(range(min = crate::ranges::MIN_FREQ_MHZ, max = crate::ranges::MAX_FREQ_MHZ))]
     pub freq_mhz: f64,
     /// HBM channels (default 32).
+    #[schemars(range(min = 1, max = 65536))]
     pub channels: u64,
     /// Banks per channel, each with a PIM MAC unit (default 32: 2 ranks × 4 bank groups × 4
     /// banks).
+    #[schemars(range(min = 1, max = 65536))]
     pub banks: u64,
     /// Row-buffer (page) bytes per bank (default 1024).
+    #[schemars(range(min = 1, max = 16777216))]
     pub row_bytes: u64,
     /// Bytes per column burst on the external bus (default 64: a 128-bit channel × burst
     /// length 4).
+    #[schemars(range(min = 1, max = 16777216))]
     pub burst_bytes: u64,
     /// DRAM command timings.
     pub timing: DramTiming,
     /// Banks one PIM activation opens together (default 4: a G_ACT opens a bank group).
+    #[schemars(range(min = 1, max = 65536))]
     pub pim_act_banks: u64,
     /// PIM activations allowed in one `timing.t_faw` window of a channel (default 2: a G_ACT
     /// waits tFAW after the previous one in its rank, and a channel has 2 ranks).
+    #[schemars(range(min = 1, max = 65536))]
     pub pim_acts_per_faw: u64,
     /// Bytes one PIM column command (COMP) consumes per bank (default 32: 16 fp16
     /// multipliers per bank).
+    #[schemars(range(min = 1, max = 65536))]
     pub pim_col_bytes: u64,
     /// On-chip SRAM of the NPU, MB (default 134.218: the authors' 134218 KB scratchpad). It
     /// double-buffers a GEMM's tiles; nothing stays in it from one op to the next, so in
     /// `neupims` mode every sub-batch reads its layer's weights from HBM (as the authors'
     /// simulator does: every tile load is a DRAM read).
+    #[schemars(range(max = crate::ranges::MAX_MB), extend("exclusiveMinimum" = 0))]
     pub sram_mb: f64,
     /// Sub-batches interleaved in `neupims` mode (default 2, as in the paper).
+    #[schemars(range(min = 1, max = 65536))]
     pub sub_batches: u64,
     /// Smallest batch that `neupims` mode splits into sub-batches (default 256: the authors
     /// interleave sub-batches only from batch 256 on); a smaller batch runs whole.
+    #[schemars(range(min = 0, max = 16777216))]
     pub sub_batch_min: u64,
     /// Device-to-device link for tensor-parallel collectives, GB/s (default 300, NVLink-3
     /// class, as the GPU baseline; not stated for the NPU).
+    #[schemars(range(min = crate::ranges::MIN_GB_S, max = crate::ranges::MAX_GB_S))]
     pub link_gbps: f64,
     /// Device memory capacity, GB (default 32: 32 channels of 1 GB). A step whose weights, KV
     /// cache and activations exceed it is out of memory (the NPU does not swap).
+    #[schemars(range(max = crate::ranges::MAX_GB), extend("exclusiveMinimum" = 0))]
     pub hbm_gb: f64,
     /// Energy of a PIM access per byte, pJ (default 1/4 of an external DRAM byte: the bank
     /// array access without the I/O and TSV transfer, which dominate HBM access energy).
+    #[schemars(range(min = 0, max = crate::ranges::MAX_PJ))]
     pub pim_pj_per_byte: f64,
 }
 

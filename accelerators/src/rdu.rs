@@ -71,53 +71,72 @@ pub struct RduConfig {
     /// Who schedules the fused kernels (`hardware`, default, or `software`).
     pub orchestration: Orchestration,
     /// Pattern compute units per socket.
+    #[schemars(range(min = 1, max = 16777216))]
     pub pcus: u64,
     /// Pattern memory units per socket.
+    #[schemars(range(min = 1, max = 16777216))]
     pub pmus: u64,
     /// On-chip SRAM per socket, MB (520: 0.5 MB per PMU).
+    #[schemars(range(max = crate::ranges::MAX_MB), extend("exclusiveMinimum" = 0))]
     pub sram_mb: f64,
     /// Dense bf16 peak per socket, TFLOP/s.
+    #[schemars(range(min = crate::ranges::MIN_TFLOPS, max = crate::ranges::MAX_TFLOPS))]
     pub tflops: f64,
     /// HBM bandwidth per socket, GB/s (Table II: 1.8 TB/s).
+    #[schemars(range(min = crate::ranges::MIN_GB_S, max = crate::ranges::MAX_GB_S))]
     pub hbm_gbps: f64,
     /// HBM capacity per socket, GB (64 GiB).
+    #[schemars(range(max = crate::ranges::MAX_GB), extend("exclusiveMinimum" = 0))]
     pub hbm_gb: f64,
     /// Fraction of HBM bandwidth a streaming kernel sustains (§VI-B: "over 85%").
+    #[schemars(range(max = 1), extend("exclusiveMinimum" = 0))]
     pub hbm_efficiency: f64,
     /// DDR bandwidth per socket, GB/s (Table II: 200 GB/s).
+    #[schemars(range(min = crate::ranges::MIN_GB_S, max = crate::ranges::MAX_GB_S))]
     pub ddr_gbps: f64,
     /// DDR capacity per socket, GB (1.5 TiB).
+    #[schemars(range(max = crate::ranges::MAX_GB), extend("exclusiveMinimum" = 0))]
     pub ddr_gb: f64,
     /// Fraction of DDR bandwidth a DDR-to-HBM copy sustains (assumed 0.7: DDR5 streaming reads
     /// sustain 70-80% of peak; 8 x 200 x 0.7 = 1.12 TB/s per node, as the paper's "over 1 TB/s"
     /// measured).
+    #[schemars(range(max = 1), extend("exclusiveMinimum" = 0))]
     pub ddr_efficiency: f64,
     /// Sockets per node.
+    #[schemars(range(min = 1, max = 16777216))]
     pub sockets: u64,
     /// Clock, MHz (assumed 1600; the paper says "< 2 GHz"; only sets the cycle unit).
+    #[schemars(range(min = crate::ranges::MIN_FREQ_MHZ, max = crate::ranges::MAX_FREQ_MHZ))]
     pub freq_mhz: f64,
     /// Host-side cost of one software-orchestrated kernel launch, µs (assumed 20: the measured
     /// cost of dispatching one kernel from eager PyTorch on the H100 reference host,
     /// `EAGER_SMALL_KERNEL_US` = 20.6 µs; the unfused baseline runs every PyTorch op as a
     /// host-issued kernel).
+    #[schemars(range(min = 0, max = crate::ranges::MAX_US))]
     pub sw_launch_us: f64,
     /// Gap between hardware-orchestrated kernels, µs (assumed 1: an AGCU command sequence and a
     /// tile-wide barrier on the device, no host round trip).
+    #[schemars(range(min = 0, max = crate::ranges::MAX_US))]
     pub hw_launch_us: f64,
     /// Loading a kernel's program into the PCUs, PMUs and switches, µs, paid when a kernel
     /// differs from the previous one (assumed 5: a few MB of configuration for ~2,000 units and
     /// their switches, streamed from device memory, plus a barrier; not published).
+    #[schemars(range(min = 0, max = crate::ranges::MAX_US))]
     pub program_load_us: f64,
     /// Peer-to-peer bandwidth per socket to the other sockets, GB/s, one direction (assumed
     /// 100: not published; of the order of a few PCIe Gen5 x16 links).
+    #[schemars(range(min = crate::ranges::MIN_GB_S, max = crate::ranges::MAX_GB_S))]
     pub p2p_gbps: f64,
     /// Latency of one peer-to-peer hop, µs (assumed 2: a SerDes link plus the AGCUs at both
     /// ends, a PCIe-class round).
+    #[schemars(range(min = 0, max = crate::ranges::MAX_US))]
     pub p2p_latency_us: f64,
     /// Tokens per pipeline tile (assumed 64).
+    #[schemars(range(min = 1, max = 16777216))]
     pub tile_tokens: u64,
     /// Tiles a stage's work is cut into at least, streaming along the output features when
     /// there are few tokens (assumed 64).
+    #[schemars(range(min = 1, max = 16777216))]
     pub min_tiles: u64,
 }
 

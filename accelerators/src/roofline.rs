@@ -91,34 +91,44 @@ fn default_freq() -> f64 {
 pub struct RooflineConfig {
     /// Dense peak compute per element type (`int8`, `fp8`, `bf16`, `fp16`, `fp32`), TFLOP/s
     /// (TOP/s for `int8`). A workload in a type not listed is an error naming this key.
+    #[schemars(extend("minProperties" = 1, "additionalProperties" = {"type": "number", "format": "double", "exclusiveMinimum": 0, "maximum": crate::ranges::MAX_TFLOPS}))]
     pub peak_tflops: BTreeMap<String, f64>,
     /// Memory bandwidth, GB/s.
+    #[schemars(range(max = crate::ranges::MAX_GB_S), extend("exclusiveMinimum" = 0))]
     pub mem_bw_gb_s: f64,
     /// Memory capacity, GB.
+    #[schemars(range(max = crate::ranges::MAX_GB), extend("exclusiveMinimum" = 0))]
     pub mem_gb: f64,
     /// On-chip buffer, MiB: an activation passed between two ops stays on chip when it fits
     /// (default 0: everything through memory).
     #[serde(default)]
+    #[schemars(range(min = 0, max = crate::ranges::MAX_MB))]
     pub buffer_mib: f64,
     /// Fixed time added to every op, µs (default 0).
     #[serde(default)]
+    #[schemars(range(min = 0, max = 1000000.0))]
     pub op_overhead_us: f64,
     /// Link to host memory, GB/s, that an overflowing KV cache swaps over (default: none, an
     /// overflowing KV cache is out of memory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = crate::ranges::MAX_GB_S), extend("exclusiveMinimum" = 0))]
     pub host_link_gb_s: Option<f64>,
     /// Clock that turns times into cycles, MHz (default 1000).
     #[serde(default = "default_freq")]
+    #[schemars(range(max = crate::ranges::MAX_FREQ_MHZ), extend("exclusiveMinimum" = 0))]
     pub freq_mhz: f64,
     /// Energy per FLOP, pJ (default: half of archsim's 45 nm MAC energy at the op's width,
     /// `energy::mac_pj`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1000000000.0))]
     pub pj_per_flop: Option<f64>,
     /// Energy per byte of memory traffic, pJ (default [`HBM_PJ_PER_BYTE`], HBM2's 3.9 pJ/bit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1000000000.0))]
     pub pj_per_byte: Option<f64>,
     /// Chip area to report, mm² (default 0: a roofline chip has no floorplan).
     #[serde(default)]
+    #[schemars(range(min = 0, max = 1000000.0))]
     pub area_mm2: f64,
 }
 

@@ -191,10 +191,12 @@ pub struct SystolicConfig {
     pub word_bytes: u32,
     /// Clock in MHz. Default 1000.
     #[serde(default = "default_freq")]
+    #[schemars(range(min = crate::ranges::MIN_FREQ_MHZ, max = crate::ranges::MAX_FREQ_MHZ))]
     pub freq_mhz: f64,
     /// DRAM bandwidth in bytes per cycle (as every kind gives it); absent = unlimited (no
     /// stalls). The array moves `dram_bw_bytes_per_cycle / word_bytes` words per cycle.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = crate::ranges::MIN_BYTES_PER_CYCLE, max = crate::ranges::MAX_BYTES_PER_CYCLE))]
     pub dram_bw_bytes_per_cycle: Option<f64>,
     /// `overlapped` (SCALE-Sim v3, default) or `separate` output drain for `os`.
     #[serde(default)]

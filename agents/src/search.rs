@@ -41,12 +41,14 @@ pub struct SearchConfig {
     #[schemars(with = "crate::AgentConfig")]
     pub agent: Value,
     /// Evaluations.
+    #[schemars(range(min = 1, max = MAX_BUDGET))]
     pub budget: usize,
     /// Seed of the agent.
     #[serde(default)]
     pub seed: u64,
     /// Points per ask, evaluated in parallel (default 8).
     #[serde(default = "batch")]
+    #[schemars(range(min = 1, max = MAX_BUDGET))]
     pub batch: usize,
     /// The design space (config path → domain).
     #[schemars(with = "std::collections::BTreeMap<String, archsim_gym::space::DomainSpec>")]

@@ -341,9 +341,11 @@ pub struct CoTask {
     pub dataset: String,
     /// Weight of its accuracy in the objective (default 1; normalized over tasks).
     #[serde(default = "one_f")]
+    #[schemars(range(min = 0, max = archsim_accelerators::ranges::MAX_WEIGHT))]
     pub weight: f64,
     /// Latency spec in ms (absent = none).
     #[serde(default)]
+    #[schemars(range(max = 1000000000.0), extend("exclusiveMinimum" = 0))]
     pub max_latency_ms: Option<f64>,
 }
 
@@ -359,16 +361,21 @@ pub struct HwSpace {
     #[serde(default = "all_dataflows")]
     pub dataflows: Vec<Dataflow>,
     /// PE rows.
+    #[schemars(length(min = 1), inner(range(min = 1, max = 65536)))]
     pub rows: Vec<u32>,
     /// PE columns.
+    #[schemars(length(min = 1), inner(range(min = 1, max = 65536)))]
     pub cols: Vec<u32>,
     /// ifmap and filter SRAM sizes in KiB (the ofmap SRAM is half).
+    #[schemars(length(min = 1), inner(range(min = 1)))]
     pub sram_kib: Vec<u32>,
     /// Shared DRAM bandwidth, bytes per cycle (default 16).
     #[serde(default = "default_bw")]
+    #[schemars(range(min = archsim_accelerators::ranges::MIN_BYTES_PER_CYCLE, max = archsim_accelerators::ranges::MAX_BYTES_PER_CYCLE))]
     pub dram_bw_bytes_per_cycle: f64,
     /// Clock in MHz (default 1000).
     #[serde(default = "default_freq")]
+    #[schemars(range(min = archsim_accelerators::ranges::MIN_FREQ_MHZ, max = archsim_accelerators::ranges::MAX_FREQ_MHZ))]
     pub freq_mhz: f64,
 }
 
@@ -388,11 +395,20 @@ fn default_freq() -> f64 {
 pub struct Specs {
     /// Energy of one run of every task, mJ.
     #[serde(default)]
+    #[schemars(range(max = 1000000000000.0), extend("exclusiveMinimum" = 0))]
     pub max_energy_mj: Option<f64>,
     /// Chip area, mm².
     #[serde(default)]
+    #[schemars(range(max = archsim_accelerators::ranges::MAX_MM2), extend("exclusiveMinimum" = 0))]
     pub max_area_mm2: Option<f64>,
 }
+
+/// The most evaluations of each co-design search (`codesign.budget`). Both searches keep every
+/// evaluation (its point, networks and metrics, for `history.csv` and the Pareto plot): measured
+/// at about 1.4 KB of memory an evaluation (budget 2,000 on the MnasNet problem: 5 MB more peak
+/// memory than budget 200), so the bound, the same as a search's, is about 2.9 GB for both
+/// searches; it is checked when the config loads, before anything is allocated.
+pub const MAX_BUDGET: usize = 1_000_000;
 
 /// The `codesign:` section: a co-design problem and its search budget.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -404,6 +420,7 @@ pub struct CoDesignConfig {
     #[serde(default)]
     pub network: NetSpace,
     /// The tasks, one sub-accelerator each.
+    #[schemars(length(min = 1))]
     pub tasks: Vec<CoTask>,
     /// Hardware choices.
     pub hardware: HwSpace,
@@ -412,6 +429,7 @@ pub struct CoDesignConfig {
     pub specs: Specs,
     /// Evaluations per search (default 1000).
     #[serde(default = "default_budget")]
+    #[schemars(range(min = 1, max = crate::codesign::MAX_BUDGET))]
     pub budget: usize,
     /// Seed (default 0).
     #[serde(default)]
@@ -463,10 +481,16 @@ pub struct CoResult {
 }
 
 impl CoDesignConfig {
-    /// Checks the lists and specs.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the lists and specs; the error names the key (`codesign.tasks.0.weight`) and
+    /// says what is wrong with it. (Each number's own bounds are in the schema, which the
+    /// config loader checks; these are the rules across keys.)
+    pub fn check(&self) -> Result<(), (String, String)> {
+        let bad = |k: String, m: String| Err((k, m));
         if self.tasks.is_empty() {
-            return Err("codesign.tasks: give at least one task".into());
+            return bad("codesign.tasks".into(), "give at least one task".into());
+        }
+        if self.budget == 0 {
+            return bad("codesign.budget".into(), "must be at least 1".into());
         }
         let h = &self.hardware;
         for (k, n) in [
@@ -476,18 +500,54 @@ impl CoDesignConfig {
             ("sram_kib", h.sram_kib.len()),
         ] {
             if n == 0 {
-                return Err(format!("codesign.hardware.{k}: give at least one value"));
+                return bad(
+                    format!("codesign.hardware.{k}"),
+                    "give at least one value".into(),
+                );
             }
         }
         for (i, t) in self.tasks.iter().enumerate() {
-            self.network
-                .check_dataset(&t.dataset)
-                .map_err(|e| format!("codesign.tasks.{i}.dataset: {e}"))?;
+            if let Err(e) = self.network.check_dataset(&t.dataset) {
+                return bad(format!("codesign.tasks.{i}.dataset"), e);
+            }
             if !(t.weight.is_finite() && t.weight >= 0.0) {
-                return Err(format!("codesign.tasks.{i}.weight: must be ≥ 0"));
+                return bad(format!("codesign.tasks.{i}.weight"), "must be ≥ 0".into());
+            }
+            if t.max_latency_ms
+                .is_some_and(|m| !(m.is_finite() && m > 0.0))
+            {
+                return bad(
+                    format!("codesign.tasks.{i}.max_latency_ms"),
+                    "must be a number above 0 (leave it out for no latency spec)".into(),
+                );
+            }
+        }
+        // The weighted accuracy divides by the weights' sum.
+        if self.tasks.iter().all(|t| t.weight == 0.0) {
+            return bad(
+                "codesign.tasks".into(),
+                "every task has weight 0, so no design is better than another: give one task a \
+                 weight above 0"
+                    .into(),
+            );
+        }
+        for (k, v) in [
+            ("max_energy_mj", self.specs.max_energy_mj),
+            ("max_area_mm2", self.specs.max_area_mm2),
+        ] {
+            if v.is_some_and(|m| !(m.is_finite() && m > 0.0)) {
+                return bad(
+                    format!("codesign.specs.{k}"),
+                    "must be a number above 0 (leave it out for no spec)".into(),
+                );
             }
         }
         Ok(())
+    }
+
+    /// [`check`](Self::check) as one message, `KEY: reason`.
+    pub fn validate(&self) -> Result<(), String> {
+        self.check().map_err(|(k, m)| format!("{k}: {m}"))
     }
 
     /// Evaluates one point: builds each task's network, runs them all on the chip. A point

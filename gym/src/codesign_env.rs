@@ -121,7 +121,7 @@ impl CoDesignEnv {
         oracle: BoxedOracle,
         episode_len: u64,
     ) -> Result<Self, GymError> {
-        cfg.validate().map_err(|m| bad("codesign", m))?;
+        cfg.check().map_err(|(k, m)| bad(&k, m))?;
         if oracle.is_empty() {
             return Err(bad("codesign.oracle", "the oracle has no networks"));
         }

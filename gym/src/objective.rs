@@ -151,9 +151,11 @@ pub struct Objective {
     pub target: Option<f64>,
     /// Weight in the weighted sum (default 1).
     #[serde(default = "one")]
+    #[schemars(range(min = 0, max = archsim_accelerators::ranges::MAX_WEIGHT))]
     pub weight: f64,
     /// Scale dividing the metric in the weighted sum (default 1).
     #[serde(default = "one")]
+    #[schemars(range(min = 1e-12, max = 1000000000000.0))]
     pub scale: f64,
 }
 

@@ -51,9 +51,11 @@ pub struct ServingConfig {
 pub struct MigrationConfig {
     /// Occupancy that triggers a migration (default 0.9).
     #[serde(default = "default_high")]
+    #[schemars(range(max = 1), extend("exclusiveMinimum" = 0))]
     pub high: f64,
     /// Occupancy below which a replica receives (default 0.5).
     #[serde(default = "default_low")]
+    #[schemars(range(max = 1), extend("exclusiveMinimum" = 0))]
     pub low: f64,
 }
 
@@ -88,12 +90,15 @@ pub struct TrafficConfig {
     /// Mean arrival rate, requests per second (`poisson`, `gamma`; scales a trace's times when
     /// given with one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = archsim_accelerators::ranges::MIN_RATE_RPS, max = archsim_accelerators::ranges::MAX_RATE_RPS))]
     pub rate: Option<f64>,
     /// Coefficient of variation of the gamma inter-arrival times (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 100), extend("exclusiveMinimum" = 0))]
     pub cv: Option<f64>,
     /// Number of requests (default 1000; a trace's first `requests` rows, default all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = crate::MAX_REQUESTS))]
     pub requests: Option<u64>,
     /// Seed of the arrivals and lengths (default: the config's `seed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -115,18 +120,21 @@ pub struct TrafficConfig {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Lengths {
     /// Always this many tokens.
-    Fixed(u32),
+    Fixed(#[schemars(range(min = 1, max = crate::MAX_TOKENS))] u32),
     /// Uniform on `[a, b]`, both included.
-    Uniform([u32; 2]),
+    Uniform(#[schemars(inner(range(min = 1, max = crate::MAX_TOKENS)))] [u32; 2]),
     /// Lognormal with this mean (tokens) and `sigma` of the underlying normal, rounded,
     /// clipped to `[1, max]` (`max` default 32768).
     Lognormal {
         /// Mean token count.
+        #[schemars(range(max = crate::MAX_TOKENS), extend("exclusiveMinimum" = 0))]
         mean: f64,
         /// Standard deviation of the log.
+        #[schemars(range(min = 0, max = 10))]
         sigma: f64,
         /// Largest count (default 32768).
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 1, max = crate::MAX_TOKENS))]
         max: Option<u32>,
     },
     /// Drawn (with replacement) from a column of a CSV file with a header row.
@@ -161,12 +169,15 @@ pub struct PoolConfig {
     pub accelerator: Map<String, Value>,
     /// Replicas (default 1).
     #[serde(default = "one_u32")]
+    #[schemars(range(min = 1, max = crate::MAX_REPLICAS))]
     pub count: u32,
     /// Devices per replica, tensor-parallel (default 1).
     #[serde(default = "one_u64")]
+    #[schemars(range(min = 1, max = 4096))]
     pub tp: u64,
     /// Price of one device, $ per hour (a replica costs `tp` times it).
     #[serde(default)]
+    #[schemars(range(min = 0, max = archsim_accelerators::ranges::MAX_COST_PER_HOUR))]
     pub cost_per_hour: f64,
     /// Phases this pool serves (default `mixed`).
     #[serde(default)]
@@ -201,9 +212,11 @@ pub struct SchedulerConfig {
     pub kind: SchedulerKind,
     /// Most sequences running on a replica (default 256).
     #[serde(default = "default_max_batch")]
+    #[schemars(range(min = 1, max = 1048576))]
     pub max_batch: u32,
     /// Most tokens (prefill chunks plus decode tokens) in one iteration (default 8192).
     #[serde(default = "default_max_batch_tokens")]
+    #[schemars(range(min = 1, max = 16777216))]
     pub max_batch_tokens: u32,
     /// Split prompts into chunks that share iterations with decodes (Sarathi-Serve; default
     /// true). Without it an iteration runs either whole prefills or decodes (vLLM's default).
@@ -262,9 +275,11 @@ pub struct RouterConfig {
 pub struct SloConfig {
     /// Time to first token bound, s (p90 across requests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = archsim_accelerators::ranges::MAX_SECONDS), extend("exclusiveMinimum" = 0))]
     pub ttft_p90_s: Option<f64>,
     /// Time per output token bound, s (p99 across requests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = archsim_accelerators::ranges::MAX_SECONDS), extend("exclusiveMinimum" = 0))]
     pub tpot_p99_s: Option<f64>,
 }
 
@@ -286,9 +301,11 @@ pub enum Preemption {
 pub struct KvConfig {
     /// Tokens per block (default 16).
     #[serde(default = "default_block")]
+    #[schemars(range(min = 1, max = 1048576))]
     pub block_tokens: u32,
     /// Fraction of device memory the server may use (default 1).
     #[serde(default = "one_f64")]
+    #[schemars(range(max = 1), extend("exclusiveMinimum" = 0))]
     pub memory_fraction: f64,
     /// Preemption policy (default `recompute`).
     #[serde(default)]
@@ -318,9 +335,11 @@ impl Default for KvConfig {
 pub struct KvTransferConfig {
     /// Bandwidth, GB/s (default 50: 400 Gb/s InfiniBand).
     #[serde(default = "default_link")]
+    #[schemars(range(min = archsim_accelerators::ranges::MIN_GB_S, max = archsim_accelerators::ranges::MAX_GB_S))]
     pub link_gb_s: f64,
     /// Fixed latency per transfer, s (default 0).
     #[serde(default)]
+    #[schemars(range(min = 0, max = archsim_accelerators::ranges::MAX_SECONDS))]
     pub latency_s: f64,
 }
 
@@ -343,9 +362,11 @@ impl Default for KvTransferConfig {
 pub struct CapacityConfig {
     /// Requests per evaluated rate (default `traffic.requests`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = crate::MAX_REQUESTS))]
     pub requests: Option<u64>,
     /// Stop when the bracket is this narrow relative to its top (default 0.02).
     #[serde(default = "default_tol")]
+    #[schemars(range(min = 1e-9), extend("exclusiveMaximum" = 1))]
     pub rel_tol: f64,
 }
 
@@ -458,6 +479,12 @@ impl ServingConfig {
         for (i, p) in self.pools.iter().enumerate() {
             if p.count == 0 {
                 return Err(bad(&format!("pools.{i}.count"), "must be at least 1"));
+            }
+            if p.count > crate::MAX_REPLICAS {
+                return Err(bad(
+                    &format!("pools.{i}.count"),
+                    format!("must be at most {}", crate::MAX_REPLICAS),
+                ));
             }
             if p.tp == 0 {
                 return Err(bad(&format!("pools.{i}.tp"), "must be at least 1"));

@@ -57,6 +57,26 @@ use thiserror::Error;
 
 use archsim_workloads::WorkloadConfig;
 
+/// The most requests one serving run may simulate (`serving.traffic.requests`,
+/// `serving.capacity.requests`, a study's `requests`). A run keeps every request in memory
+/// (its arrival, lengths and the timings of `requests.csv`) and writes one `requests.csv` row
+/// each: measured at about 150 bytes of memory and 85 bytes of `requests.csv` a request
+/// (200,000 LLaMA-2-7B requests: 27 MB more peak memory than 20,000), so ten million
+/// requests is about 1.5 GB of memory and an 850 MB table. The bound is checked when the
+/// config loads, before anything is allocated.
+pub const MAX_REQUESTS: u64 = 10_000_000;
+
+/// The most tokens of one prompt or one output (a length distribution's values): far beyond
+/// any served model's context, and small enough that a request's token counts stay exact.
+pub const MAX_TOKENS: u32 = 1 << 20;
+
+/// The most replicas of one pool (`serving.pools[i].count`): every replica holds its own
+/// queue and KV cache in memory.
+pub const MAX_REPLICAS: u32 = 65_536;
+
+/// The most bisection steps of a capacity search.
+const MAX_BISECTIONS: usize = 200;
+
 pub use config::ServingConfig;
 pub use engine::Outcome;
 pub use fleet::{Fleet, PoolCache};
@@ -214,8 +234,25 @@ pub fn capacity(
             evaluations: evals,
         });
     }
+    // Each step halves the bracket; once no number lies between its ends (a tolerance finer
+    // than floating point) the bracket is as narrow as it gets. The cap is a guard: from a
+    // bracket of 1000x to the finest one takes ~60 steps.
+    let mut steps = 0;
     while (hi - lo) / hi > c.rel_tol {
         let mid = 0.5 * (lo + hi);
+        if !(mid > lo && mid < hi) {
+            break;
+        }
+        steps += 1;
+        if steps > MAX_BISECTIONS {
+            return Err(ServingError::Config {
+                key: "serving.capacity.rel_tol".into(),
+                reason: format!(
+                    "the capacity search did not narrow to {} in {MAX_BISECTIONS} steps",
+                    c.rel_tol
+                ),
+            });
+        }
         if eval(mid)? {
             lo = mid;
         } else {

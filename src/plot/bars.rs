@@ -5,7 +5,9 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{axis_desc, draw_log_ticks, err, legend, log_ticks, png_and_svg, Figure, PALETTE};
+use super::{
+    axis_desc, draw_log_ticks, err, legend, log_axis, log_ticks, png_and_svg, Figure, PALETTE,
+};
 
 /// One group of a grouped bar plot: its label and one `(series, value)` per bar.
 pub type BarGroup = (String, Vec<(String, f64)>);
@@ -87,7 +89,7 @@ impl Figure for GroupedBars<'_> {
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(80)
-            .build_cartesian_2d(0f64..n as f64, (lo..hi).log_scale())
+            .build_cartesian_2d(0f64..n as f64, log_axis(lo..hi).log_scale())
             .map_err(err)?;
         chart
             .configure_mesh()

@@ -6,7 +6,7 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{err, legend, png_and_svg, Figure, PALETTE};
+use super::{err, legend, log_axis, png_and_svg, Figure, PALETTE};
 
 /// One optimizer's convergence: its label and, per seed, the best cost after each evaluation.
 pub type Runs = (String, Vec<Vec<f64>>);
@@ -75,7 +75,7 @@ impl Figure for Convergence<'_> {
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(90)
-            .build_cartesian_2d(1f64..n as f64, (lo..hi).log_scale())
+            .build_cartesian_2d(1f64..n as f64, log_axis(lo..hi).log_scale())
             .map_err(err)?;
         chart
             .configure_mesh()

@@ -7,7 +7,7 @@ use plotters::prelude::*;
 
 use archsim_sim::{JobStats, Report};
 
-use super::{err, png_and_svg, Figure, PALETTE};
+use super::{err, lin_axis, png_and_svg, Figure, PALETTE};
 
 /// Writes `<stem>.png` and `<stem>.svg`: a Gantt chart of the SoC schedule of the first
 /// `first_jobs` jobs, one row per PE, one bar per task colored by job.
@@ -80,7 +80,7 @@ impl Figure for Gantt<'_> {
             .margin(10)
             .x_label_area_size(40)
             .y_label_area_size(90)
-            .build_cartesian_2d(0f64..t_max, (0usize..n).into_segmented())
+            .build_cartesian_2d(lin_axis(0f64..t_max), (0usize..n).into_segmented())
             .map_err(err)?;
         chart
             .configure_mesh()

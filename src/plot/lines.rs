@@ -9,7 +9,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    axis_desc, draw_curves, draw_log_ticks, eng_tick, err, legend, log_ticks, png_and_svg, Figure,
+    axis_desc, draw_curves, draw_log_ticks, eng_tick, err, legend, lin_axis, log_axis, log_ticks,
+    png_and_svg, Figure,
 };
 
 /// One curve of a line plot: a name and its (x, y) points.
@@ -67,10 +68,16 @@ impl Figure for Lines<'_> {
             let y_desc = format!("{}, log scale", axis_desc(self.y_desc));
             let (lo, hi) = (y0 / 1.3, y1 * 1.3);
             let ticks = log_ticks(lo, hi);
-            self.draw_on(root, &y_desc, x0..x1, (lo..hi).log_scale(), Some(&ticks))
+            self.draw_on(
+                root,
+                &y_desc,
+                lin_axis(x0..x1),
+                log_axis(lo..hi).log_scale(),
+                Some(&ticks),
+            )
         } else {
-            let range = 0f64..(y1 * 1.08).max(1e-9);
-            self.draw_on(root, &axis_desc(self.y_desc), x0..x1, range, None)
+            let range = lin_axis(0f64..(y1 * 1.08).max(1e-9));
+            self.draw_on(root, &axis_desc(self.y_desc), lin_axis(x0..x1), range, None)
         }
     }
 }

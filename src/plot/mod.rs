@@ -363,6 +363,48 @@ fn series_names<T>(items: &[T], name: impl Fn(&T) -> &str) -> Vec<String> {
     names
 }
 
+/// The largest magnitude an axis end may have: plotters' tick search divides and rounds the
+/// axis width, and loops for ever on an infinite or NaN width.
+const AXIS_LIMIT: f64 = 1e300;
+
+/// A linear axis plotters can tick: both ends finite (within ±[`AXIS_LIMIT`]) and the upper
+/// above the lower. Any range that already is one comes back unchanged; a value too extreme to
+/// draw (a config at the edge of its bounds, a model's overflow) is clipped, never a hang.
+pub(crate) fn lin_axis(r: std::ops::Range<f64>) -> std::ops::Range<f64> {
+    let clip = |v: f64| {
+        if v.is_nan() {
+            0.0
+        } else {
+            v.clamp(-AXIS_LIMIT, AXIS_LIMIT)
+        }
+    };
+    let (lo, hi) = (clip(r.start), clip(r.end));
+    if hi > lo {
+        lo..hi
+    } else {
+        lo..lo + lo.abs().max(1.0)
+    }
+}
+
+/// A logarithmic axis plotters can tick: both ends positive and finite (within
+/// [1/[`AXIS_LIMIT`], [`AXIS_LIMIT`]]) and the upper above the lower. Any range that already
+/// is one comes back unchanged.
+pub(crate) fn log_axis(r: std::ops::Range<f64>) -> std::ops::Range<f64> {
+    let clip = |v: f64| {
+        if v.is_nan() {
+            1.0
+        } else {
+            v.clamp(1.0 / AXIS_LIMIT, AXIS_LIMIT)
+        }
+    };
+    let (lo, hi) = (clip(r.start), clip(r.end));
+    if hi > lo {
+        lo..hi
+    } else {
+        lo..(lo * 10.0).min(AXIS_LIMIT * 10.0)
+    }
+}
+
 /// The range of the positive finite `values`, widened by the factor `pad` on both sides of a
 /// log axis (`1..10` when there is none).
 fn log_range(values: impl Iterator<Item = f64>, pad: f64) -> (f64, f64) {

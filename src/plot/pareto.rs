@@ -7,7 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::heatmap::human;
-use super::{eng_tick, err, legend, png_and_svg, ramp, Figure};
+use super::{eng_tick, err, legend, lin_axis, png_and_svg, ramp, Figure};
 
 /// Writes `<stem>.png` and `<stem>.svg`: every feasible design as a grey dot and the Pareto
 /// front as a red staircase, on two objectives.
@@ -86,7 +86,7 @@ impl Figure for Pareto<'_> {
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(90)
-            .build_cartesian_2d(x0..x1, y0..y1)
+            .build_cartesian_2d(lin_axis(x0..x1), lin_axis(y0..y1))
             .map_err(err)?;
         let tick =
             |metric: &str, log: bool, v: f64| human(metric, if log { 10f64.powf(v) } else { v });
@@ -230,7 +230,7 @@ impl Figure for CoParetoPlot<'_> {
                 .margin(14)
                 .x_label_area_size(45)
                 .y_label_area_size(60)
-                .build_cartesian_2d(x0..x1, a0..a1)
+                .build_cartesian_2d(lin_axis(x0..x1), lin_axis(a0..a1))
                 .map_err(err)?;
             chart
                 .configure_mesh()

@@ -8,7 +8,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use archsim_sim::Report;
 
-use super::{err, png_and_svg, Figure};
+use super::{err, lin_axis, png_and_svg, Figure};
 
 /// Most rows a per-op plot draws; a larger graph shows its slowest ops (in op order) and one
 /// row that sums the others.
@@ -207,7 +207,7 @@ impl Figure for PerOp<'_> {
             .margin(8)
             .x_label_area_size(58)
             .y_label_area_size(label_area)
-            .build_cartesian_2d(0f64..max_cycles, (0usize..n).into_segmented())
+            .build_cartesian_2d(lin_axis(0f64..max_cycles), (0usize..n).into_segmented())
             .map_err(err)?;
         chart
             .configure_mesh()

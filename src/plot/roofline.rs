@@ -5,7 +5,9 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{err, legend, log_range, png_and_svg, series_names, short, si, Figure, PALETTE};
+use super::{
+    err, legend, log_axis, log_range, png_and_svg, series_names, short, si, Figure, PALETTE,
+};
 
 /// One op placed on a roofline.
 #[derive(Debug, Clone)]
@@ -72,7 +74,10 @@ impl Figure for Roofline<'_> {
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(80)
-            .build_cartesian_2d((x_lo..x_hi).log_scale(), (y_lo..y_hi).log_scale())
+            .build_cartesian_2d(
+                log_axis(x_lo..x_hi).log_scale(),
+                log_axis(y_lo..y_hi).log_scale(),
+            )
             .map_err(err)?;
         chart
             .configure_mesh()

@@ -9,7 +9,7 @@ use plotters::prelude::*;
 
 use archsim_serving::{RequestTable, ServingReport};
 
-use super::{draw_curves, err, legend, png_and_svg, Figure};
+use super::{draw_curves, err, legend, lin_axis, png_and_svg, Figure};
 
 /// One panel: curves, and optional reference lines (`x = v` and `y = v`, labelled).
 struct Panel {
@@ -65,8 +65,8 @@ where
     }
     let x0 = x0.min(0.0);
     let y0 = y0.min(0.0);
-    let xr = x0..(x1 + (x1 - x0) * 0.05).max(x0 + 1e-9);
-    let yr = y0..(y1 + (y1 - y0) * 0.08).max(y0 + 1e-9);
+    let xr = lin_axis(x0..(x1 + (x1 - x0) * 0.05).max(x0 + 1e-9));
+    let yr = lin_axis(y0..(y1 + (y1 - y0) * 0.08).max(y0 + 1e-9));
     let mut chart = ChartBuilder::on(area)
         .caption(&p.title, ("sans-serif", 16))
         .margin(12)

@@ -5,7 +5,7 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{err, legend, log_range, png_and_svg, series_names, short, Figure, PALETTE};
+use super::{err, legend, log_axis, log_range, png_and_svg, series_names, short, Figure, PALETTE};
 
 /// A point of a predicted-vs-measured plot.
 #[derive(Debug, Clone)]
@@ -57,7 +57,7 @@ impl Figure for PredictedVsMeasured<'_> {
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(70)
-            .build_cartesian_2d((lo..hi).log_scale(), (lo..hi).log_scale())
+            .build_cartesian_2d(log_axis(lo..hi).log_scale(), log_axis(lo..hi).log_scale())
             .map_err(err)?;
         chart
             .configure_mesh()

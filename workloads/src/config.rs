@@ -15,10 +15,13 @@ use crate::{scalesim, single_gemm, zoo, DType, Workload, WorkloadError};
 #[serde(deny_unknown_fields)]
 pub struct GemmDims {
     /// Rows of the left operand and of the result.
+    #[schemars(range(min = 1, max = crate::MAX_SIZE))]
     pub m: u64,
     /// Columns of the right operand and of the result.
+    #[schemars(range(min = 1, max = crate::MAX_SIZE))]
     pub n: u64,
     /// Reduction length.
+    #[schemars(range(min = 1, max = crate::MAX_SIZE))]
     pub k: u64,
 }
 
@@ -62,9 +65,11 @@ pub struct WorkloadConfig {
     pub tasks: Option<Vec<WorkloadConfig>>,
     /// Tokens per sequence for a zoo sequence model given by `model` (default 128).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = crate::MAX_SIZE))]
     pub seq_len: Option<u64>,
     /// Batch size (default 1).
     #[serde(default = "one")]
+    #[schemars(range(min = 1, max = crate::MAX_SIZE))]
     pub batch: u64,
     /// Element type (default `bf16` for an `llm:` workload, as LLMs are served; `int8`
     /// otherwise, SCALE-Sim's one-byte word).

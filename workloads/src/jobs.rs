@@ -414,6 +414,7 @@ pub struct AppRef {
     pub file: Option<PathBuf>,
     /// Relative weight in the mix (default 1): the probability that a new job is this one.
     #[serde(default = "one_f")]
+    #[schemars(range(min = 0, max = 1e6))]
     pub weight: f64,
 }
 
@@ -452,6 +453,7 @@ pub struct Arrival {
     pub process: Process,
     /// Injection rate in jobs per millisecond (required unless `batch`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1e-6, max = 1e6))]
     pub rate_per_ms: Option<f64>,
 }
 
@@ -469,6 +471,7 @@ pub struct JobsConfig {
     pub arrival: Arrival,
     /// Number of jobs (default 100).
     #[serde(default = "default_count")]
+    #[schemars(range(min = 1, max = 1_000_000))]
     pub count: u64,
 }
 

@@ -155,21 +155,27 @@ pub struct LlmConfig {
     pub phase: Phase,
     /// Concurrent sequences (default 1).
     #[serde(default = "one")]
+    #[schemars(range(min = 1, max = crate::MAX_SIZE))]
     pub batch: u64,
     /// Prompt tokens per sequence (prefill).
     #[serde(default = "default_prompt")]
+    #[schemars(range(min = 1, max = crate::MAX_SIZE))]
     pub prompt_len: u64,
     /// Tokens in the KV cache after this step (decode); default `prompt_len + 1`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = crate::MAX_SIZE))]
     pub context_len: Option<u64>,
     /// Layers to lower (default: all; e.g. 1 to study one block).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = crate::MAX_SIZE))]
     pub layers: Option<u64>,
     /// Tensor-parallel degree (default 1).
     #[serde(default = "one")]
+    #[schemars(range(min = 1, max = crate::MAX_SIZE))]
     pub tp: u64,
     /// Zipf skew of tokens over experts (0 = uniform).
     #[serde(default)]
+    #[schemars(range(min = 0, max = 100))]
     pub moe_skew: f64,
     /// One fused QKV projection, split by views (default true, under both frameworks: the
     /// measured PyTorch program and serving engines fuse it). `false`: separate Q, K and V

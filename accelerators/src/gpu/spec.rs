@@ -18,18 +18,23 @@ use archsim_workloads::DType;
 pub struct TensorPeaks {
     /// TF32 (FP32 inputs rounded to a 10-bit mantissa), used for fp32 when `allow_tf32` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = crate::ranges::MIN_TFLOPS, max = crate::ranges::MAX_TFLOPS))]
     pub tf32: Option<f64>,
     /// bfloat16.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = crate::ranges::MIN_TFLOPS, max = crate::ranges::MAX_TFLOPS))]
     pub bf16: Option<f64>,
     /// IEEE half.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = crate::ranges::MIN_TFLOPS, max = crate::ranges::MAX_TFLOPS))]
     pub fp16: Option<f64>,
     /// FP8 (E4M3/E5M2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = crate::ranges::MIN_TFLOPS, max = crate::ranges::MAX_TFLOPS))]
     pub fp8: Option<f64>,
     /// INT8 (TOP/s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = crate::ranges::MIN_TFLOPS, max = crate::ranges::MAX_TFLOPS))]
     pub int8: Option<f64>,
 }
 

@@ -21,18 +21,23 @@ pub struct PeConfig {
     pub kind: String,
     /// Number of identical instances (default 1).
     #[serde(default = "one")]
+    #[schemars(range(min = 1, max = 4096))]
     pub count: u64,
     /// Power while running a task, in watts.
     #[serde(default)]
+    #[schemars(range(min = 0, max = crate::ranges::MAX_W))]
     pub active_w: f64,
     /// Power while idle, in watts.
     #[serde(default)]
+    #[schemars(range(min = 0, max = crate::ranges::MAX_W))]
     pub idle_w: f64,
     /// Area of one instance in mm².
     #[serde(default)]
+    #[schemars(range(min = 0, max = crate::ranges::MAX_MM2))]
     pub area_mm2: f64,
     /// Execution times in µs by task type, overriding (or adding to) the job files' profiles.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("additionalProperties" = {"type": "number", "format": "double", "minimum": 0, "maximum": crate::ranges::MAX_US}))]
     pub exec_us: BTreeMap<String, f64>,
 }
 
@@ -60,6 +65,7 @@ pub struct LinkConfig {
     /// The two PE types (either order).
     pub between: [String; 2],
     /// Bandwidth between them in bytes per µs.
+    #[schemars(range(min = crate::ranges::MIN_BYTES_PER_US, max = crate::ranges::MAX_BYTES_PER_US))]
     pub bandwidth_bytes_per_us: f64,
 }
 
@@ -72,24 +78,29 @@ pub struct InterconnectConfig {
     pub kind: NetKind,
     /// Bandwidth between two different PEs in bytes per µs (default 1000, i.e. 1 GB/s).
     #[serde(default = "default_bw")]
+    #[schemars(range(min = crate::ranges::MIN_BYTES_PER_US, max = crate::ranges::MAX_BYTES_PER_US))]
     pub bandwidth_bytes_per_us: f64,
     /// Fixed latency of a transfer in µs (default 0).
     #[serde(default)]
+    #[schemars(range(min = 0, max = crate::ranges::MAX_US))]
     pub latency_us: f64,
     /// Bus only: transfers share the bus one at a time (default false: contention-free links).
     #[serde(default)]
     pub contention: bool,
     /// Mesh only: PEs per mesh row (default: the smallest square that holds them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 4096))]
     pub mesh_cols: Option<u64>,
     /// Mesh only: latency per hop in µs (default 0).
     #[serde(default)]
+    #[schemars(range(min = 0, max = crate::ranges::MAX_US))]
     pub hop_latency_us: f64,
     /// Per-PE-type bandwidth overrides.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<LinkConfig>,
     /// Energy of moving one byte between PEs, in picojoules (default 0).
     #[serde(default)]
+    #[schemars(range(min = 0, max = crate::ranges::MAX_PJ))]
     pub energy_pj_per_byte: f64,
 }
 
@@ -185,12 +196,15 @@ pub struct SocConfig {
     /// runs `estimate × max(0.1, 1 + exec_noise · z)`, z standard normal, drawn per task from
     /// the seed. Schedulers only see the estimate.
     #[serde(default)]
+    #[schemars(range(min = 0, max = 100))]
     pub exec_noise: f64,
     /// Clock of the simulation in MHz (default 1000: one cycle is 1 ns).
     #[serde(default = "default_freq")]
+    #[schemars(range(min = crate::ranges::MIN_FREQ_MHZ, max = crate::ranges::MAX_FREQ_MHZ))]
     pub freq_mhz: f64,
     /// Jobs drawn in the Gantt chart (default 8).
     #[serde(default = "default_gantt")]
+    #[schemars(range(min = 0, max = 10000))]
     pub gantt_jobs: u64,
 }
 
