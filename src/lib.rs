@@ -61,6 +61,10 @@ pub enum Error {
     /// The design point is infeasible or the model failed.
     #[error(transparent)]
     Accelerator(#[from] archsim_accelerators::AccelError),
+    /// The caller asked the run to stop (Ctrl-C from Python, see
+    /// [`archsim_sim::cancel`]).
+    #[error("interrupted")]
+    Cancelled,
     /// Reading or writing a file failed.
     #[error("{path}: {message}")]
     Io {
@@ -75,8 +79,27 @@ impl Error {
     /// True when the error comes from the user's input (config, workload, design point),
     /// as opposed to the environment (I/O).
     pub fn is_bad_input(&self) -> bool {
-        !matches!(self, Error::Io { .. })
+        !matches!(self, Error::Io { .. } | Error::Cancelled)
     }
+}
+
+/// An error about a key of the config (a workload's or an accelerator's check that runs after
+/// the config loaded, when the workload is built or the model runs) as a [`ConfigError`] at the
+/// key's line and column in `text`, or named by the `--set` override that gave the value; any
+/// other error unchanged.
+pub fn locate_error(text: &str, file: &str, overrides: &[String], e: Error) -> Error {
+    let (key, reason) = match &e {
+        Error::Workload(archsim_workloads::WorkloadError::InvalidParameter { key, reason }) => {
+            (key.clone(), reason.clone())
+        }
+        Error::Accelerator(archsim_accelerators::AccelError::InvalidConfig { key, reason }) => {
+            (format!("accelerator.{key}"), reason.clone())
+        }
+        _ => return e,
+    };
+    Error::Config(config::located_key_error(
+        text, file, overrides, &key, reason,
+    ))
 }
 
 /// The form of a config document as `archsim run` dispatches it: `"codesign"`, `"study"`,
@@ -93,6 +116,17 @@ pub fn config_form(doc: &serde_json::Value) -> Option<&'static str> {
 /// when given (a co-design run or a study, which always write files, use a scratch folder
 /// otherwise and remove it). `overrides` are `path=value` strings, as `--set`.
 pub fn run_any(
+    text: &str,
+    file: &str,
+    base_dir: &Path,
+    overrides: &[String],
+    dir: Option<&Path>,
+) -> Result<serde_json::Value, Error> {
+    run_any_unlocated(text, file, base_dir, overrides, dir)
+        .map_err(|e| locate_error(text, file, overrides, e))
+}
+
+fn run_any_unlocated(
     text: &str,
     file: &str,
     base_dir: &Path,

@@ -355,6 +355,16 @@ fn run(
     stop_after: Option<&str>,
 ) -> Result<(), Error> {
     check_out(out.as_deref())?;
+    let (text, name, base, file) = read_config(path)?;
+    // A key's error found after the config loaded (building the workload, running the
+    // model) is located at the key like the loader's own.
+    run_text(&text, &name, &base, &file, json, set, out, stop_after)
+        .map_err(|e| archsim::locate_error(&text, &file, set, e))
+}
+
+/// The text of the config at `path` (the embedded quickstart without one), its name for the
+/// output folder, the folder its relative paths start from, and its name in errors.
+fn read_config(path: Option<&Path>) -> Result<(String, String, PathBuf, String), Error> {
     let (text, name, base) = match path {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| {
@@ -383,6 +393,26 @@ fn run(
     let file = path.map_or_else(
         || "<embedded quickstart>".to_string(),
         |p| p.display().to_string(),
+    );
+    Ok((text, name, base, file))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_text(
+    text: &str,
+    name: &str,
+    base: &Path,
+    file: &str,
+    json: bool,
+    set: &[String],
+    out: Option<PathBuf>,
+    stop_after: Option<&str>,
+) -> Result<(), Error> {
+    let (text, name, base, file) = (
+        text.to_string(),
+        name.to_string(),
+        base.to_path_buf(),
+        file.to_string(),
     );
     if let Ok(v) = serde_saphyr::from_str::<serde_json::Value>(&text) {
         if v.get("codesign").is_some() {

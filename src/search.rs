@@ -116,7 +116,7 @@ pub fn evaluate_batch(
     problem: &Problem,
     search: &SearchConfig,
     points: &[BatchPoint],
-) -> BatchColumns {
+) -> Result<BatchColumns, Error> {
     // (metrics when evaluated, why not feasible)
     let one = |p: &BatchPoint| -> (Option<Vec<f64>>, Option<String>) {
         let eval = match p {
@@ -154,7 +154,15 @@ pub fn evaluate_batch(
         let why = (!broken.is_empty()).then(|| broken.join("; "));
         (Some(m), why)
     };
-    let results: Vec<(Option<Vec<f64>>, Option<String>)> = points.par_iter().map(one).collect();
+    // In chunks, so that a caller that can be interrupted (Ctrl-C from Python) is asked
+    // between them; the rows come out in the points' order either way.
+    let mut results: Vec<(Option<Vec<f64>>, Option<String>)> = Vec::with_capacity(points.len());
+    for chunk in points.chunks(BATCH_CHUNK) {
+        if archsim_sim::cancel::requested() {
+            return Err(Error::Cancelled);
+        }
+        results.extend(chunk.par_iter().map(one).collect::<Vec<_>>());
+    }
     let mut cols = BatchColumns {
         metrics: problem
             .metric_names()
@@ -171,8 +179,11 @@ pub fn evaluate_batch(
         cols.feasible.push(why.is_none());
         cols.reason.push(why.unwrap_or_default());
     }
-    cols
+    Ok(cols)
 }
+
+/// Points of a batch evaluated between two checks for an interruption.
+const BATCH_CHUNK: usize = 4096;
 
 /// Runs the search with a progress bar on stderr.
 pub fn run(cfg: &Config, search: &SearchConfig, base_dir: &Path) -> Result<SearchResult, Error> {

@@ -33,6 +33,7 @@ pub fn config_error(text: &str, file: &str, overrides: &[String], e: ServingErro
         ServingError::Config { key, reason } => {
             Error::Config(located(text, file, overrides, key, reason))
         }
+        ServingError::Cancelled => Error::Cancelled,
         other => Error::Io {
             path: file.to_string(),
             message: other.to_string(),

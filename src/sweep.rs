@@ -539,23 +539,34 @@ pub fn run(
         .progress_chars("=> "),
     );
     bar.set_position(done.len() as u64);
-    let fresh: Vec<Result<JournalEntry, Error>> = todo
-        .par_iter()
-        .map(|(i, p)| {
-            let e = run_point(text, file, base_dir, *i, p);
-            let mut line = serde_json::to_string(&e).map_err(|x| Error::Io {
-                path: jpath.display().to_string(),
-                message: x.to_string(),
-            })?;
-            line.push('\n');
-            let mut f = journal.lock().unwrap_or_else(|p| p.into_inner());
-            f.write_all(line.as_bytes())
-                .and_then(|_| f.flush())
-                .map_err(|x| io(&jpath, x))?;
-            bar.inc(1);
-            Ok(e)
-        })
-        .collect();
+    // In chunks, so that a caller that can be interrupted (Ctrl-C from Python) is asked
+    // between them; every finished point is journaled, so an interrupted sweep resumes.
+    let mut fresh: Vec<Result<JournalEntry, Error>> = Vec::with_capacity(todo.len());
+    for chunk in todo.chunks(rayon::current_num_threads().max(1) * 4) {
+        if archsim_sim::cancel::requested() {
+            bar.finish_and_clear();
+            return Err(Error::Cancelled);
+        }
+        fresh.extend(
+            chunk
+                .par_iter()
+                .map(|(i, p)| {
+                    let e = run_point(text, file, base_dir, *i, p);
+                    let mut line = serde_json::to_string(&e).map_err(|x| Error::Io {
+                        path: jpath.display().to_string(),
+                        message: x.to_string(),
+                    })?;
+                    line.push('\n');
+                    let mut f = journal.lock().unwrap_or_else(|p| p.into_inner());
+                    f.write_all(line.as_bytes())
+                        .and_then(|_| f.flush())
+                        .map_err(|x| io(&jpath, x))?;
+                    bar.inc(1);
+                    Ok(e)
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
     bar.finish_and_clear();
     for e in fresh {
         let e = e?;

@@ -108,6 +108,9 @@ pub enum SearchError {
     /// The agent's hyperparameters are invalid.
     #[error(transparent)]
     Agent(#[from] AgentError),
+    /// The caller asked the search to stop ([`archsim_sim::cancel`]).
+    #[error("interrupted")]
+    Cancelled,
 }
 
 impl SearchError {
@@ -250,6 +253,10 @@ pub fn run_search(
     let mut cache: HashMap<Point, Result<Vec<f64>, String>> = HashMap::new();
     let mut history: Vec<HistoryRow> = Vec::with_capacity(cfg.budget);
     while history.len() < cfg.budget {
+        // A caller that can be interrupted (Ctrl-C from Python) is asked between batches.
+        if archsim_sim::cancel::requested() {
+            return Err(SearchError::Cancelled);
+        }
         let n = cfg.batch.min(cfg.budget - history.len());
         let mut pts = agent.ask(n);
         pts.truncate(n);

@@ -714,6 +714,10 @@ fn search(
         h.push(best.clone());
     }
     for _ in 1..cfg.budget.max(1) {
+        // A caller that can be interrupted (Ctrl-C from Python) is asked between evaluations.
+        if archsim_sim::cancel::requested() {
+            return Err(archsim_sim::cancel::MESSAGE.into());
+        }
         let p = if rng.random_range(0..5) == 0 {
             draw(&mut rng)
         } else {

@@ -173,6 +173,16 @@ pub struct Constraint {
     pub min: Option<f64>,
 }
 
+/// True for a metric that is above 0 for every design: a time, an energy, an area, a power
+/// or a cost (a count or a fraction may be 0).
+fn always_positive(metric: &str) -> bool {
+    let unit = ["_s", "_j", "_js", "_mm2", "_w", "_mj", "_ms"]
+        .iter()
+        .any(|u| metric.ends_with(u));
+    // A rate (`tokens_per_s`) is a throughput, which an idle design has at 0.
+    (unit && !metric.ends_with("_per_s")) || metric.starts_with("cost_") || metric == "total_cycles"
+}
+
 impl Constraint {
     /// Relative violation (0 when satisfied) of the metric value `m`.
     pub fn violation(&self, m: f64) -> f64 {
@@ -313,6 +323,24 @@ impl Scorer {
                         return Err(GymError::InvalidConfig {
                             key: format!("{key}.constraints.{i}.{field}"),
                             reason: "must be a finite number".into(),
+                        });
+                    }
+                }
+                // Every metric is at least 0; times, energies, areas, powers and costs are
+                // above 0 for every design. A bound no design can meet is a mistake, not a
+                // search.
+                if let Some(hi) = c.max {
+                    let never = if hi < 0.0 {
+                        Some("every metric is at least 0")
+                    } else if hi == 0.0 && always_positive(&c.metric) {
+                        Some("it is above 0 for every design")
+                    } else {
+                        None
+                    };
+                    if let Some(why) = never {
+                        return Err(GymError::InvalidConfig {
+                            key: format!("{key}.constraints.{i}.max"),
+                            reason: format!("no design can meet `{} <= {hi}`: {why}", c.metric),
                         });
                     }
                 }

@@ -45,6 +45,41 @@ pyo3::create_exception!(
     "The simulation failed."
 );
 
+/// Runs `f` without the GIL and interruptible by Ctrl-C: the long loops inside (the serving
+/// engine's events, a search's batches, a sweep's or a batch evaluation's chunks, a co-design
+/// search's evaluations) ask through `archsim::sim::cancel` whether Python has a signal
+/// pending, at most every 20 ms; when it has, the loop stops and the call raises what the
+/// signal's handler raised (`KeyboardInterrupt` for Ctrl-C).
+fn interruptible<T: Send, E: Send>(
+    py: Python<'_>,
+    f: impl FnOnce() -> Result<T, E> + Send,
+) -> PyResult<Result<T, E>> {
+    let caught: Arc<Mutex<Option<PyErr>>> = Arc::default();
+    let slot = Arc::clone(&caught);
+    let r = py.detach(move || {
+        let hook: std::rc::Rc<dyn Fn() -> bool> = std::rc::Rc::new(move || {
+            Python::attach(|py| match py.check_signals() {
+                Ok(()) => false,
+                Err(e) => {
+                    if let Ok(mut s) = slot.lock() {
+                        *s = Some(e);
+                    }
+                    true
+                }
+            })
+        });
+        archsim::sim::cancel::scoped(hook, f)
+    });
+    if let Some(e) = caught.lock().ok().and_then(|mut s| s.take()) {
+        return Err(e);
+    }
+    Ok(r)
+}
+
+/// The most steps one `time_steps` call times (a billion steps is ~15 minutes at the fastest
+/// step rates measured): a benchmark, not a run.
+const MAX_TIME_STEPS: usize = 1_000_000_000;
+
 /// A bad-input error of the config `file`, at `key`.
 fn config_error(file: &str, key: &str, message: String) -> archsim::Error {
     archsim::Error::Config(archsim::ConfigError {
@@ -75,9 +110,18 @@ fn time_steps(
     if actions.is_empty() || n == 0 {
         return Err(PyValueError::new_err("need at least one action and n > 0"));
     }
+    if n > MAX_TIME_STEPS {
+        return Err(PyValueError::new_err(format!(
+            "n = {n} steps is more than the limit of {MAX_TIME_STEPS}"
+        )));
+    }
     guarded(|| {
         let t0 = std::time::Instant::now();
         for k in 0..n {
+            // The GIL is held: Ctrl-C is checked every 4096 steps.
+            if k % 4096 == 4095 {
+                Python::attach(|py| py.check_signals())?;
+            }
             step(&actions[k % actions.len()]).map_err(gym_err)?;
         }
         Ok(t0.elapsed().as_secs_f64() / n as f64)
@@ -99,6 +143,7 @@ fn gym_err(e: GymError) -> PyErr {
 #[pyfunction]
 #[pyo3(signature = (text, source="<config>", base_dir=".", overrides=Vec::new()))]
 fn simulate_text(
+    py: Python<'_>,
     text: &str,
     source: &str,
     base_dir: &str,
@@ -120,10 +165,11 @@ fn simulate_text(
                 ));
             }
             let cfg = archsim::config::load_str(text, source, &overrides)?;
-            let report = archsim::simulate(&cfg, Path::new(base_dir))?;
+            let report = archsim::simulate(&cfg, Path::new(base_dir))
+                .map_err(|e| archsim::locate_error(text, source, &overrides, e))?;
             Ok(archsim::output::report_json(&report))
         };
-        run().map_err(run_err)
+        interruptible(py, run)?.map_err(run_err)
     })
 }
 
@@ -132,6 +178,7 @@ fn simulate_text(
 #[pyfunction]
 #[pyo3(signature = (text, source="<config>", base_dir=".", overrides=Vec::new()))]
 fn serve_text(
+    py: Python<'_>,
     text: &str,
     source: &str,
     base_dir: &str,
@@ -145,7 +192,7 @@ fn serve_text(
             let j = serde_json::json!({"report": served.report, "requests": served.requests});
             Ok(serde_json::to_string(&j).unwrap_or_default())
         };
-        run().map_err(run_err)
+        interruptible(py, run)?.map_err(run_err)
     })
 }
 
@@ -188,7 +235,7 @@ fn search_text(
         })?;
         Ok(serde_json::to_string(&r).expect("results serialize"))
     };
-    guarded(|| py.detach(run).map_err(run_err))
+    guarded(|| interruptible(py, run)?.map_err(run_err))
 }
 
 /// Runs any config as `archsim run --json` does (a simulation, a search, a co-design run or a
@@ -214,7 +261,7 @@ fn run_text(
         )
         .map(|v| v.to_string())
     };
-    guarded(|| py.detach(run).map_err(run_err))
+    guarded(|| interruptible(py, run)?.map_err(run_err))
 }
 
 /// Evaluates a batch of points of a search config's problem in parallel, without the GIL.
@@ -329,11 +376,11 @@ fn evaluate_batch_text<'py>(
                 points.len()
             )));
         }
-        let cols = archsim::search::evaluate_batch(&problem, &search, &points);
+        let cols = archsim::search::evaluate_batch(&problem, &search, &points)?;
         let sizes = problem.space().nvec();
         Ok((paths, sizes, cols))
     };
-    let (paths, sizes, cols) = guarded(|| py.detach(run).map_err(run_err))?;
+    let (paths, sizes, cols) = guarded(|| interruptible(py, run)?.map_err(run_err))?;
     let (names, columns): (Vec<String>, Vec<_>) = cols
         .metrics
         .into_iter()
@@ -401,8 +448,16 @@ fn sweep_point(
         ))
     })?;
     guarded(|| {
-        let e = py
-            .detach(|| archsim::sweep::run_point(text, source, Path::new(base_dir), index, &point));
+        // A point's failure is part of its entry.
+        let Ok(e) = interruptible(py, || {
+            Ok::<_, std::convert::Infallible>(archsim::sweep::run_point(
+                text,
+                source,
+                Path::new(base_dir),
+                index,
+                &point,
+            ))
+        })?;
         Ok(serde_json::to_string(&e).expect("entries serialize"))
     })
 }
@@ -451,9 +506,10 @@ fn sweep_text(
     out: &str,
 ) -> PyResult<String> {
     guarded(|| {
-        let (entries, files) = py
-            .detach(|| archsim::sweep::run(text, source, Path::new(base_dir), Path::new(out)))
-            .map_err(run_err)?;
+        let (entries, files) = interruptible(py, || {
+            archsim::sweep::run(text, source, Path::new(base_dir), Path::new(out))
+        })?
+        .map_err(run_err)?;
         let files: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
         Ok(serde_json::json!({"entries": entries, "files": files}).to_string())
     })
@@ -700,9 +756,18 @@ impl DseVecCore {
         let k = self.envs.len();
         let rows: Vec<Vec<i64>> = (0..k).map(|i| actions[i % actions.len()].clone()).collect();
         let (envs, cache) = (&mut self.envs, &mut self.cache);
+        if n > MAX_TIME_STEPS {
+            return Err(PyValueError::new_err(format!(
+                "n = {n} steps is more than the limit of {MAX_TIME_STEPS}"
+            )));
+        }
         let t0 = std::time::Instant::now();
         let mut done = vec![false; k];
-        for _ in 0..n {
+        for i in 0..n {
+            // Between steps the GIL is held: Ctrl-C is checked every 64 steps.
+            if i % 64 == 63 {
+                py.check_signals()?;
+            }
             let steps = guarded(|| {
                 py.detach(|| step_all(envs, cache, &rows, &done))
                     .map_err(gym_err)

@@ -207,7 +207,13 @@ pub fn run(
     let mut rr = 0usize;
     q.push(Cycle(st.out.arrival_ns[0]), Ev::Arrive(0));
     let ctx = Ctx { fleet, cfg };
+    let mut events = 0u64;
     while let Some((Cycle(now), ev)) = q.pop() {
+        // A caller that can be interrupted (Ctrl-C from Python) is asked every 4096 events.
+        events += 1;
+        if events % 4096 == 0 && archsim_sim::cancel::requested() {
+            return Err(ServingError::Cancelled);
+        }
         match ev {
             Ev::Arrive(i) => {
                 if (i as usize) + 1 < n {

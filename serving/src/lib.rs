@@ -114,6 +114,9 @@ pub enum ServingError {
     /// An internal invariant failed (a bug; please report it).
     #[error("internal error (please report): {0}")]
     PotentialBug(String),
+    /// The caller asked the run to stop ([`archsim_sim::cancel`]).
+    #[error("interrupted")]
+    Cancelled,
 }
 
 /// A finished serving run.

@@ -36,6 +36,7 @@
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod cancel;
 mod error;
 mod queue;
 mod report;
