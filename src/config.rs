@@ -78,10 +78,15 @@ fn canonical_key(key: &str) -> String {
         .unwrap_or_else(|_| key.to_string())
 }
 
-/// The JSON schema of every config file (`archsim schema`) as a value, built once.
-fn schema_value() -> &'static Value {
-    static SCHEMA: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
-    SCHEMA.get_or_init(|| serde_json::to_value(crate::schema::config_schema()).unwrap_or_default())
+/// The bounds of every config file's schema (`archsim schema`), prepared once.
+fn bounds() -> &'static archsim_accelerators::ranges::Checker {
+    static CHECKER: std::sync::OnceLock<archsim_accelerators::ranges::Checker> =
+        std::sync::OnceLock::new();
+    CHECKER.get_or_init(|| {
+        archsim_accelerators::ranges::Checker::new(
+            &serde_json::to_value(crate::schema::config_schema()).unwrap_or_default(),
+        )
+    })
 }
 
 /// The range check of a whole config document (`--set` overrides applied): every number
@@ -113,7 +118,8 @@ pub fn check_values(
         }
         _ => doc,
     };
-    archsim_accelerators::ranges::check(doc, schema_value())
+    bounds()
+        .check(doc)
         .map_err(|(path, message)| located_error(text, file, overrides, &path, message))
 }
 
@@ -687,7 +693,7 @@ mod tests {
             ),
             (
                 GOOD.replace("  model: resnet18\n", "  model: resnet18\n  batch: -1\n"),
-                "c.yaml:3:10: workload.batch: invalid value",
+                "c.yaml:3:10: workload.batch: must be at least 1, got -1",
             ),
             (
                 format!("{GOOD}extra: 1\n"),
@@ -719,7 +725,7 @@ mod tests {
         assert_eq!((s.rows, s.dataflow.name()), (64, "ws"));
         assert_eq!(
             error(GOOD, &["accelerator.rows=0"]),
-            "--set accelerator.rows=0: accelerator.rows: must be at least 1"
+            "--set accelerator.rows=0: accelerator.rows: must be at least 1, got 0"
         );
         assert!(error(GOOD, &["accelerator.rows"])
             .starts_with("--set accelerator.rows: expected PATH=VALUE"));
@@ -764,12 +770,39 @@ mod tests {
             ),
             (
                 "accelerator.subs[0].dataflow=xs",
-                "--set accelerator.subs[0].dataflow=xs: accelerator.subs.0.dataflow: unknown variant `xs`",
+                "--set accelerator.subs[0].dataflow=xs: accelerator.subs[0].dataflow: unknown variant `xs`",
             ),
         ] {
             let e = error(HETERO, &[o]);
             assert!(e.starts_with(want), "{e:?} does not start with {want:?}");
         }
+    }
+
+    #[test]
+    fn values_out_of_range_or_not_finite_name_their_key_and_place() {
+        assert_eq!(
+            error(&GOOD.replace("rows: 8", "rows: .nan"), &[]),
+            "c.yaml:5:9: accelerator.rows: non-finite number `.nan`: numbers must be finite"
+        );
+        assert_eq!(
+            error(GOOD, &["accelerator.freq_mhz=-.inf"]),
+            "--set accelerator.freq_mhz=-.inf: accelerator.freq_mhz: non-finite number `-.inf`: numbers must be finite"
+        );
+        assert_eq!(
+            error(&GOOD.replace("cols: 8", "cols: 8\n  freq_mhz: 1e308"), &[]),
+            "c.yaml:7:13: accelerator.freq_mhz: must be at most 100000, got 1e308"
+        );
+        let hetero = HETERO.replace("rows: 16", "rows: 0");
+        assert_eq!(
+            error(&hetero, &[]),
+            "c.yaml:9:23: accelerator.subs[1].rows: must be at least 1, got 0"
+        );
+        assert_eq!(display_key("study.rates_rps.1"), "study.rates_rps[1]");
+        assert_eq!(display_key("a.subs[0].rows"), "a.subs[0].rows");
+        assert_eq!(display_key("a.b.0.1"), "a.b[0][1]");
+        let text = "study:\n  rates_rps: [1, 2,\n    -1]\n";
+        assert_eq!(locate_dotted(text, "study.rates_rps[2]"), Some((3, 5)));
+        assert_eq!(locate_dotted(text, "study.rates_rps.2"), Some((3, 5)));
     }
 
     #[test]

@@ -333,6 +333,9 @@ fn write(res: &DisaggResult, dir: &Path) -> Result<(), String> {
 pub fn run_cli(inv: &StudyRun<'_>) -> Result<crate::studies::StudyOutput, Error> {
     let bad = |message: String| inv.error(message);
     let f: DisaggFile = inv.typed()?;
+    // The replicas' device, checked as its own section (each fleet's pools are built from it).
+    archsim_accelerators::AcceleratorConfig::from_map(f.study.accelerator.clone())
+        .map_err(|(p, m)| inv.key_error(&format!("study.{}", p.join(".")), m))?;
     let res = run(&f, inv.base).map_err(bad)?;
     write(&res, &inv.dir).map_err(|message| Error::Io {
         path: inv.dir.display().to_string(),

@@ -515,6 +515,11 @@ fn write(f: &MelangeFile, r: &[DatasetResult], dir: &Path) -> Result<(), String>
 pub fn run_cli(inv: &StudyRun<'_>) -> Result<crate::studies::StudyOutput, Error> {
     let bad = |message: String| inv.error(message);
     let f: MelangeFile = inv.typed()?;
+    // Each GPU type's device, checked as its own section (the fleets' pools are built from it).
+    for (i, g) in f.study.gpus.iter().enumerate() {
+        archsim_accelerators::AcceleratorConfig::from_map(g.accelerator.clone())
+            .map_err(|(p, m)| inv.key_error(&format!("study.gpus.{i}.{}", p.join(".")), m))?;
+    }
     check_sizes(&f.study).map_err(bad)?;
     if f.study.gpus.is_empty() || f.study.datasets.is_empty() {
         return Err(bad("give at least one GPU type and one dataset".into()));

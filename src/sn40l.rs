@@ -171,7 +171,7 @@ fn fusion_rows(cfg: &RduConfig, cases: &[FusionCase]) -> Result<Vec<FusionRow>, 
         ..cfg.clone()
     };
     let mut fusion = Vec::new();
-    for c in cases {
+    for (i, c) in cases.iter().enumerate() {
         let step = LlmConfig {
             model: c.model.clone(),
             phase: c.phase,
@@ -186,7 +186,16 @@ fn fusion_rows(cfg: &RduConfig, cases: &[FusionCase]) -> Result<Vec<FusionRow>, 
             framework: archsim_workloads::Framework::Fused,
             ..Default::default()
         };
-        let w = lower(&step, DType::Bf16).map_err(|e| format!("fusion `{}`: {e}", c.name))?;
+        // An error about the step's key is about the case's key of the same name.
+        let w = lower(&step, DType::Bf16).map_err(|e| match e {
+            archsim_workloads::WorkloadError::InvalidParameter { key, reason } => {
+                match key.strip_prefix("workload.llm.") {
+                    Some(k) => format!("fusion.{i}.{k}: {reason}"),
+                    None => format!("fusion `{}`: {key}: {reason}", c.name),
+                }
+            }
+            other => format!("fusion `{}`: {other}", c.name),
+        })?;
         let unfused = rdu::unfused_sections(cfg, &w);
         let fused = rdu::fused_sections(&hw, &w);
         fusion.push(FusionRow {

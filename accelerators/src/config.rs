@@ -53,13 +53,29 @@ pub fn typed<T: serde::de::DeserializeOwned>(v: Value, prefix: &[&str]) -> Resul
     if let Ok(t) = T::deserialize(&v) {
         return Ok(t);
     }
+    let doc = v.clone();
     serde_path_to_error::deserialize(v).map_err(|e| {
         let mut path: Vec<String> = prefix.iter().map(|s| s.to_string()).collect();
+        // The document alongside, to tell an externally tagged variant (`{lognormal: {...}}`,
+        // whose name is a key of the file) from an internally tagged one (`kind: ga`).
+        let mut at = Some(&doc);
         for seg in e.path().iter() {
             match seg {
-                serde_path_to_error::Segment::Map { key } => path.push(key.clone()),
-                serde_path_to_error::Segment::Seq { index } => path.push(index.to_string()),
-                _ => {}
+                serde_path_to_error::Segment::Map { key } => {
+                    path.push(key.clone());
+                    at = at.and_then(|a| a.get(key));
+                }
+                serde_path_to_error::Segment::Seq { index } => {
+                    path.push(index.to_string());
+                    at = at.and_then(|a| a.get(index));
+                }
+                serde_path_to_error::Segment::Enum { variant } => {
+                    if let Some(inner) = at.and_then(|a| a.get(variant)) {
+                        path.push(variant.clone());
+                        at = Some(inner);
+                    }
+                }
+                serde_path_to_error::Segment::Unknown => at = None,
             }
         }
         let msg = e.inner().to_string();
@@ -76,12 +92,14 @@ pub fn typed<T: serde::de::DeserializeOwned>(v: Value, prefix: &[&str]) -> Resul
     })
 }
 
-/// The JSON schema of a simulation config, built once (what [`SimConfig::from_value`] holds
-/// every number against).
-pub fn schema() -> &'static Value {
-    static SCHEMA: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
-    SCHEMA.get_or_init(|| {
-        serde_json::to_value(schemars::schema_for!(SimConfig)).unwrap_or(Value::Bool(true))
+/// The bounds of a simulation config's JSON schema, prepared once (what
+/// [`SimConfig::from_value`] holds every number against).
+pub fn bounds() -> &'static crate::ranges::Checker {
+    static CHECKER: std::sync::OnceLock<crate::ranges::Checker> = std::sync::OnceLock::new();
+    CHECKER.get_or_init(|| {
+        crate::ranges::Checker::new(
+            &serde_json::to_value(schemars::schema_for!(SimConfig)).unwrap_or(Value::Bool(true)),
+        )
     })
 }
 
@@ -109,7 +127,7 @@ impl SimConfig {
             ));
         }
         // Every number within the bounds the schema states for its key.
-        crate::ranges::check(&value, schema())?;
+        bounds().check(&value)?;
         // The `llm:` keys the user wrote (before defaults fill the others in).
         let raw_llm: Vec<String> = value
             .pointer("/workload/llm")

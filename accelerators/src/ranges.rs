@@ -30,7 +30,9 @@
 //! assert_eq!(why, "must be greater than 0, got -1");
 //! ```
 
-use serde_json::{Map, Number, Value};
+use std::collections::HashMap;
+
+use serde_json::{Number, Value};
 
 use crate::config::KeyError;
 
@@ -89,81 +91,286 @@ pub const MAX_WEIGHT: f64 = 1e6;
 /// Checks every number and list of `value` against the bounds of `schema` (a whole schema
 /// document: its `$ref`s point into its own `$defs`). The error is the key path of the first
 /// value out of range (list indices as numbers) and what is wrong with it.
+///
+/// This prepares the schema for every call; a caller that checks many values against one
+/// schema keeps a [`Checker`].
 pub fn check(value: &Value, schema: &Value) -> Result<(), KeyError> {
-    let w = Walker { root: schema };
-    let mut path = Vec::new();
-    w.check(value, schema, &mut path)
+    Checker::new(schema).check(value)
 }
 
-struct Walker<'a> {
-    root: &'a Value,
+/// A schema prepared for checking many values: compiled into nodes that hold what the check
+/// reads (references resolved, bounds parsed, variants' `kind` tags found), each knowing
+/// whether anything below it is bounded at all, so that most of a config (names, kinds,
+/// flags, paths) is skipped. Checking a simulation config takes a few microseconds.
+#[derive(Debug)]
+pub struct Checker {
+    nodes: Vec<Node>,
 }
 
-impl<'a> Walker<'a> {
-    /// The schema a `$ref` points at (`#/$defs/Name`); `None` for a reference this walker
-    /// cannot follow (which it then ignores).
-    fn deref(&self, s: &Map<String, Value>) -> Option<&'a Value> {
-        let r = s.get("$ref")?.as_str()?;
-        let pointer = r.strip_prefix('#')?;
-        self.root.pointer(pointer)
+/// The JSON types a node accepts, as bits (0: any).
+const NULL: u8 = 1;
+const BOOL: u8 = 2;
+const INT: u8 = 4;
+const NUM: u8 = 8;
+const STR: u8 = 16;
+const ARR: u8 = 32;
+const OBJ: u8 = 64;
+
+#[derive(Debug, Default)]
+struct Node {
+    /// A bound in this node or below.
+    bounded: bool,
+    /// `$ref`.
+    target: Option<usize>,
+    all_of: Vec<usize>,
+    /// `anyOf` and `oneOf`, each a union.
+    unions: Vec<Vec<usize>>,
+    types: u8,
+    minimum: Option<Number>,
+    maximum: Option<Number>,
+    exclusive_minimum: Option<Number>,
+    exclusive_maximum: Option<Number>,
+    /// `x-bound`: why the bound is there.
+    why: Option<String>,
+    min_items: Option<u64>,
+    max_items: Option<u64>,
+    properties: HashMap<String, usize, Fnv>,
+    additional: Option<usize>,
+    closed: bool,
+    items: Option<usize>,
+    prefix: Vec<usize>,
+    required: Vec<String>,
+    konst: Option<Value>,
+    one_of_values: Option<Vec<Value>>,
+    /// `properties.kind.const`: the tag of a `kind`-tagged variant.
+    tag: Option<Value>,
+}
+
+/// FNV-1a for the property maps (short keys, looked up for every key of a config).
+#[derive(Debug, Default, Clone, Copy)]
+struct Fnv;
+
+#[derive(Debug)]
+struct FnvHasher(u64);
+
+impl std::hash::BuildHasher for Fnv {
+    type Hasher = FnvHasher;
+    fn build_hasher(&self) -> FnvHasher {
+        FnvHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for FnvHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+impl Checker {
+    /// Prepares `schema` (a whole schema document with its `$defs`).
+    pub fn new(schema: &Value) -> Checker {
+        let mut c = Checker { nodes: Vec::new() };
+        let mut seen: HashMap<usize, usize> = HashMap::new();
+        c.compile(schema, schema, &mut seen);
+        // Bounded: a bound in a node, or in a node it refers to, contains or may be;
+        // propagated to a fixed point (references may form cycles).
+        loop {
+            let mut changed = false;
+            for i in 0..c.nodes.len() {
+                if c.nodes[i].bounded {
+                    continue;
+                }
+                let n = &c.nodes[i];
+                let below = n
+                    .target
+                    .iter()
+                    .chain(&n.all_of)
+                    .chain(n.unions.iter().flatten())
+                    .chain(n.properties.values())
+                    .chain(&n.additional)
+                    .chain(&n.items)
+                    .chain(&n.prefix)
+                    .any(|&j| c.nodes[j].bounded);
+                if below {
+                    c.nodes[i].bounded = true;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        c
     }
 
-    fn check(&self, v: &Value, s: &'a Value, path: &mut Vec<String>) -> Result<(), KeyError> {
-        let Value::Object(s) = s else {
-            return Ok(());
+    /// The node of the schema `s` (compiled once per schema node; `root` resolves `$ref`s).
+    fn compile(&mut self, root: &Value, s: &Value, seen: &mut HashMap<usize, usize>) -> usize {
+        let key = s as *const Value as usize;
+        if let Some(&i) = seen.get(&key) {
+            return i;
+        }
+        let i = self.nodes.len();
+        self.nodes.push(Node::default());
+        seen.insert(key, i);
+        let Value::Object(m) = s else {
+            return i;
         };
-        if let Some(target) = self.deref(s) {
-            self.check(v, target, path)?;
+        let mut n = Node::default();
+        let number = |k: &str| match m.get(k) {
+            Some(Value::Number(x)) => Some(x.clone()),
+            _ => None,
+        };
+        n.minimum = number("minimum");
+        n.maximum = number("maximum");
+        n.exclusive_minimum = number("exclusiveMinimum");
+        n.exclusive_maximum = number("exclusiveMaximum");
+        n.min_items = m.get("minItems").and_then(Value::as_u64);
+        n.max_items = m.get("maxItems").and_then(Value::as_u64);
+        n.why = m.get("x-bound").and_then(Value::as_str).map(str::to_string);
+        n.bounded = n.minimum.is_some()
+            || n.maximum.is_some()
+            || n.exclusive_minimum.is_some()
+            || n.exclusive_maximum.is_some()
+            || n.min_items.is_some()
+            || n.max_items.is_some();
+        let bit = |t: &str| match t {
+            "null" => NULL,
+            "boolean" => BOOL,
+            "integer" => INT,
+            "number" => NUM | INT,
+            "string" => STR,
+            "array" => ARR,
+            "object" => OBJ,
+            _ => 0,
+        };
+        n.types = match m.get("type") {
+            Some(Value::String(t)) => bit(t),
+            Some(Value::Array(ts)) => ts
+                .iter()
+                .filter_map(Value::as_str)
+                .map(bit)
+                .fold(0, |a, b| a | b),
+            _ => 0,
+        };
+        n.konst = m.get("const").cloned();
+        n.one_of_values = m.get("enum").and_then(Value::as_array).cloned();
+        n.required = m
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| {
+                r.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        n.closed = m.get("additionalProperties") == Some(&Value::Bool(false));
+        n.tag = m
+            .get("properties")
+            .and_then(|p| p.get("kind"))
+            .and_then(|k| k.get("const"))
+            .cloned();
+        if let Some(target) = m
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix('#'))
+            .and_then(|p| root.pointer(p))
+        {
+            n.target = Some(self.compile(root, target, seen));
         }
-        if let Some(Value::Array(all)) = s.get("allOf") {
-            for b in all {
-                self.check(v, b, path)?;
+        if let Some(Value::Array(all)) = m.get("allOf") {
+            n.all_of = all.iter().map(|b| self.compile(root, b, seen)).collect();
+        }
+        for k in ["anyOf", "oneOf"] {
+            if let Some(Value::Array(bs)) = m.get(k) {
+                let u = bs.iter().map(|b| self.compile(root, b, seen)).collect();
+                n.unions.push(u);
             }
         }
-        for key in ["anyOf", "oneOf"] {
-            if let Some(Value::Array(branches)) = s.get(key) {
-                self.check_union(v, branches, path)?;
+        if let Some(Value::Object(props)) = m.get("properties") {
+            for (k, x) in props {
+                let j = self.compile(root, x, seen);
+                n.properties.insert(k.clone(), j);
             }
         }
-        if !self.type_fits(v, s) {
+        if let Some(a @ Value::Object(_)) = m.get("additionalProperties") {
+            n.additional = Some(self.compile(root, a, seen));
+        }
+        if let Some(it @ Value::Object(_)) = m.get("items") {
+            n.items = Some(self.compile(root, it, seen));
+        }
+        if let Some(Value::Array(p)) = m.get("prefixItems") {
+            n.prefix = p.iter().map(|x| self.compile(root, x, seen)).collect();
+        }
+        self.nodes[i] = n;
+        i
+    }
+
+    /// Checks `value` (see [`check`]).
+    pub fn check(&self, value: &Value) -> Result<(), KeyError> {
+        let mut path = Vec::new();
+        if self.nodes.is_empty() {
+            return Ok(());
+        }
+        self.walk(value, 0, &mut path)
+    }
+
+    fn walk(&self, v: &Value, s: usize, path: &mut Vec<String>) -> Result<(), KeyError> {
+        let n = &self.nodes[s];
+        // Nothing below this part of the schema bounds anything.
+        if !n.bounded {
+            return Ok(());
+        }
+        if let Some(t) = n.target {
+            self.walk(v, t, path)?;
+        }
+        for &b in &n.all_of {
+            self.walk(v, b, path)?;
+        }
+        for u in &n.unions {
+            self.walk_union(v, u, path)?;
+        }
+        if !type_fits(v, n.types) {
             return Ok(());
         }
         match v {
-            Value::Number(n) => bounds(n, s).map_err(|m| (path.clone(), m)),
+            Value::Number(x) => bounds(x, n).map_err(|m| (path.clone(), m)),
             Value::Array(items) => {
-                let n = items.len() as u64;
-                if let Some(min) = s.get("minItems").and_then(Value::as_u64) {
-                    if n < min {
-                        let what = if min == 1 { "value" } else { "values" };
-                        return Err((path.clone(), format!("give at least {min} {what}")));
-                    }
+                let len = items.len() as u64;
+                if let Some(min) = n.min_items.filter(|&m| len < m) {
+                    let what = if min == 1 { "value" } else { "values" };
+                    return Err((path.clone(), format!("give at least {min} {what}")));
                 }
-                if let Some(max) = s.get("maxItems").and_then(Value::as_u64) {
-                    if n > max {
-                        return Err((path.clone(), format!("give at most {max} values, got {n}")));
-                    }
+                if let Some(max) = n.max_items.filter(|&m| len > m) {
+                    return Err((
+                        path.clone(),
+                        format!("give at most {max} values, got {len}"),
+                    ));
                 }
-                let prefix = s.get("prefixItems").and_then(Value::as_array);
                 for (i, x) in items.iter().enumerate() {
-                    let item = prefix.and_then(|p| p.get(i)).or_else(|| s.get("items"));
-                    if let Some(item) = item {
-                        path.push(i.to_string());
-                        self.check(x, item, path)?;
-                        path.pop();
+                    if let Some(item) = n.prefix.get(i).copied().or(n.items) {
+                        if self.nodes[item].bounded {
+                            path.push(i.to_string());
+                            self.walk(x, item, path)?;
+                            path.pop();
+                        }
                     }
                 }
                 Ok(())
             }
             Value::Object(m) => {
-                let props = s.get("properties").and_then(Value::as_object);
                 for (k, x) in m {
-                    let sub = props
-                        .and_then(|p| p.get(k))
-                        .or_else(|| s.get("additionalProperties").filter(|a| a.is_object()));
-                    if let Some(sub) = sub {
-                        path.push(k.clone());
-                        self.check(x, sub, path)?;
-                        path.pop();
+                    if let Some(sub) = n.properties.get(k).copied().or(n.additional) {
+                        if self.nodes[sub].bounded {
+                            path.push(k.clone());
+                            self.walk(x, sub, path)?;
+                            path.pop();
+                        }
                     }
                 }
                 Ok(())
@@ -172,17 +379,51 @@ impl<'a> Walker<'a> {
         }
     }
 
-    /// A union: the value is held against the branches it has the shape of; it is in range
-    /// when one of them takes it, and otherwise the first such branch names what is wrong.
-    fn check_union(
+    /// A node with its `$ref` followed (a reference alone stands for what it names).
+    fn resolved(&self, s: usize) -> &Node {
+        let n = &self.nodes[s];
+        match n.target {
+            Some(t) if n.types == 0 && n.tag.is_none() => &self.nodes[t],
+            _ => n,
+        }
+    }
+
+    /// The branches of a union that `v` may be: a `kind`-tagged variant by its tag, a
+    /// nullable value by being null or not, any other by its shape ([`Checker::fits`]).
+    fn candidates(&self, v: &Value, branches: &[usize]) -> Vec<usize> {
+        if v.is_null() {
+            return Vec::new();
+        }
+        let not_null: Vec<usize> = branches
+            .iter()
+            .copied()
+            .filter(|&b| self.resolved(b).types != NULL)
+            .collect();
+        if let Some(kind) = v.get("kind") {
+            if !not_null.is_empty() && not_null.iter().all(|&b| self.resolved(b).tag.is_some()) {
+                return not_null
+                    .into_iter()
+                    .filter(|&b| self.resolved(b).tag.as_ref() == Some(kind))
+                    .collect();
+            }
+        }
+        if not_null.len() == 1 {
+            return not_null;
+        }
+        not_null.into_iter().filter(|&b| self.fits(v, b)).collect()
+    }
+
+    /// A union: the value is held against the branches it may be; it is in range when one of
+    /// them takes it, and otherwise the first names what is wrong.
+    fn walk_union(
         &self,
         v: &Value,
-        branches: &'a [Value],
+        branches: &[usize],
         path: &mut Vec<String>,
     ) -> Result<(), KeyError> {
         let mut first = None;
-        for b in branches.iter().filter(|b| self.fits(v, b)) {
-            match self.check(v, b, path) {
+        for b in self.candidates(v, branches) {
+            match self.walk(v, b, path) {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     first.get_or_insert(e);
@@ -192,93 +433,66 @@ impl<'a> Walker<'a> {
         first.map_or(Ok(()), Err)
     }
 
-    /// True when `v` has the JSON type `s` asks for (or `s` names none).
-    fn type_fits(&self, v: &Value, s: &Map<String, Value>) -> bool {
-        let is = |t: &str| match t {
-            "null" => v.is_null(),
-            "boolean" => v.is_boolean(),
-            "integer" => v.is_u64() || v.is_i64(),
-            "number" => v.is_number(),
-            "string" => v.is_string(),
-            "array" => v.is_array(),
-            "object" => v.is_object(),
-            _ => true,
-        };
-        match s.get("type") {
-            Some(Value::String(t)) => is(t),
-            Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).any(is),
-            _ => true,
-        }
-    }
-
-    /// True when `v` has the shape of `s`, bounds aside: its types, constants, enumerated
-    /// values, required keys and known keys (what picks a variant of a union).
-    fn fits(&self, v: &Value, s: &'a Value) -> bool {
-        let Value::Object(m) = s else {
-            return s.as_bool().unwrap_or(true);
-        };
-        if let Some(target) = self.deref(m) {
-            if !self.fits(v, target) {
-                return false;
-            }
-        }
-        if let Some(Value::Array(all)) = m.get("allOf") {
-            if !all.iter().all(|b| self.fits(v, b)) {
-                return false;
-            }
-        }
-        for key in ["anyOf", "oneOf"] {
-            if let Some(Value::Array(branches)) = m.get(key) {
-                if !branches.iter().any(|b| self.fits(v, b)) {
-                    return false;
-                }
-            }
-        }
-        if !self.type_fits(v, m) {
+    /// True when `v` has the shape of node `s`, bounds aside: its types, constants,
+    /// enumerated values, required keys and known keys (what picks a variant of a union).
+    fn fits(&self, v: &Value, s: usize) -> bool {
+        let n = &self.nodes[s];
+        if n.target.is_some_and(|t| !self.fits(v, t)) {
             return false;
         }
-        if m.get("const").is_some_and(|c| !same(c, v)) {
+        if !n.all_of.iter().all(|&b| self.fits(v, b)) {
             return false;
         }
-        if let Some(Value::Array(e)) = m.get("enum") {
+        if !n.unions.iter().all(|u| u.iter().any(|&b| self.fits(v, b))) {
+            return false;
+        }
+        if !type_fits(v, n.types) {
+            return false;
+        }
+        if n.konst.as_ref().is_some_and(|c| !same(c, v)) {
+            return false;
+        }
+        if let Some(e) = &n.one_of_values {
             if !e.iter().any(|c| same(c, v)) {
                 return false;
             }
         }
         match v {
             Value::Object(o) => {
-                if let Some(Value::Array(req)) = m.get("required") {
-                    if !req
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .all(|k| o.contains_key(k))
-                    {
-                        return false;
-                    }
-                }
-                let props = m.get("properties").and_then(Value::as_object);
-                let extra = m.get("additionalProperties");
-                o.iter().all(|(k, x)| match props.and_then(|p| p.get(k)) {
-                    Some(sub) => self.fits(x, sub),
-                    None => match extra {
-                        Some(Value::Bool(false)) => false,
-                        Some(sub @ Value::Object(_)) => self.fits(x, sub),
-                        _ => true,
-                    },
-                })
+                n.required.iter().all(|k| o.contains_key(k))
+                    && o.iter().all(|(k, x)| match n.properties.get(k) {
+                        Some(&sub) => self.fits(x, sub),
+                        None if n.closed => false,
+                        None => n.additional.is_none_or(|a| self.fits(x, a)),
+                    })
             }
-            Value::Array(items) => {
-                let prefix = m.get("prefixItems").and_then(Value::as_array);
-                items.iter().enumerate().all(|(i, x)| {
-                    match prefix.and_then(|p| p.get(i)).or_else(|| m.get("items")) {
-                        Some(item) => self.fits(x, item),
-                        None => true,
-                    }
-                })
-            }
+            Value::Array(items) => items.iter().enumerate().all(|(i, x)| {
+                n.prefix
+                    .get(i)
+                    .copied()
+                    .or(n.items)
+                    .is_none_or(|item| self.fits(x, item))
+            }),
             _ => true,
         }
     }
+}
+
+/// True when `v` has one of the JSON `types` (bits; 0: any).
+fn type_fits(v: &Value, types: u8) -> bool {
+    if types == 0 {
+        return true;
+    }
+    let bit = match v {
+        Value::Null => NULL,
+        Value::Bool(_) => BOOL,
+        Value::Number(x) if x.is_u64() || x.is_i64() => INT,
+        Value::Number(_) => NUM,
+        Value::String(_) => STR,
+        Value::Array(_) => ARR,
+        Value::Object(_) => OBJ,
+    };
+    types & bit != 0
 }
 
 /// Equal as config values: numbers by value (`2` and `2.0` alike).
@@ -306,60 +520,46 @@ fn show(n: &Number) -> String {
     }
 }
 
-/// The bounds of `s` on the number `n`.
-fn bounds(n: &Number, s: &Map<String, Value>) -> Result<(), String> {
+/// The bounds of node `s` on the number `n`.
+fn bounds(n: &Number, s: &Node) -> Result<(), String> {
+    use std::cmp::Ordering::{self, Greater, Less};
     let x = n.as_f64().unwrap_or(f64::NAN);
     if !x.is_finite() {
         return Err(format!("must be a finite number, got {}", show(n)));
     }
-    let bound = |k: &str| s.get(k).and_then(Value::as_f64);
-    let shown = |k: &str| match s.get(k) {
-        Some(Value::Number(b)) => show(b),
-        Some(other) => other.to_string(),
-        None => String::new(),
-    };
     // An integer is compared exactly (u64 beyond 2^53 does not round onto its bound).
-    let cmp = |k: &str| -> Option<std::cmp::Ordering> {
-        let b = s.get(k)?;
+    let cmp = |b: &Number| -> Option<Ordering> {
         match (n.as_u64(), b.as_u64(), n.as_i64(), b.as_i64()) {
             (Some(a), Some(b), _, _) => Some(a.cmp(&b)),
             (_, _, Some(a), Some(b)) => Some(a.cmp(&b)),
             _ => x.partial_cmp(&b.as_f64()?),
         }
     };
-    use std::cmp::Ordering::{Greater, Less};
     let why = s
-        .get("x-bound")
-        .and_then(Value::as_str)
+        .why
+        .as_ref()
         .map(|w| format!(" ({w})"))
         .unwrap_or_default();
-    if bound("minimum").is_some() && cmp("minimum") == Some(Less) {
-        return Err(format!(
-            "must be at least {}, got {}{why}",
-            shown("minimum"),
-            show(n)
-        ));
+    let got = show(n);
+    if let Some(b) = s.minimum.as_ref().filter(|b| cmp(b) == Some(Less)) {
+        return Err(format!("must be at least {}, got {got}{why}", show(b)));
     }
-    if bound("exclusiveMinimum").is_some() && cmp("exclusiveMinimum") != Some(Greater) {
-        return Err(format!(
-            "must be greater than {}, got {}{why}",
-            shown("exclusiveMinimum"),
-            show(n)
-        ));
+    if let Some(b) = s
+        .exclusive_minimum
+        .as_ref()
+        .filter(|b| cmp(b) != Some(Greater))
+    {
+        return Err(format!("must be greater than {}, got {got}{why}", show(b)));
     }
-    if bound("maximum").is_some() && cmp("maximum") == Some(Greater) {
-        return Err(format!(
-            "must be at most {}, got {}{why}",
-            shown("maximum"),
-            show(n)
-        ));
+    if let Some(b) = s.maximum.as_ref().filter(|b| cmp(b) == Some(Greater)) {
+        return Err(format!("must be at most {}, got {got}{why}", show(b)));
     }
-    if bound("exclusiveMaximum").is_some() && cmp("exclusiveMaximum") != Some(Less) {
-        return Err(format!(
-            "must be less than {}, got {}{why}",
-            shown("exclusiveMaximum"),
-            show(n)
-        ));
+    if let Some(b) = s
+        .exclusive_maximum
+        .as_ref()
+        .filter(|b| cmp(b) != Some(Less))
+    {
+        return Err(format!("must be less than {}, got {got}{why}", show(b)));
     }
     Ok(())
 }
@@ -431,3 +631,4 @@ mod tests {
         assert!(check(&json!(9007199254740994_u64), &s).is_err());
     }
 }
+

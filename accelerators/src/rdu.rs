@@ -89,7 +89,7 @@ pub struct RduConfig {
     #[schemars(range(max = crate::ranges::MAX_GB), extend("exclusiveMinimum" = 0))]
     pub hbm_gb: f64,
     /// Fraction of HBM bandwidth a streaming kernel sustains (§VI-B: "over 85%").
-    #[schemars(range(max = 1), extend("exclusiveMinimum" = 0))]
+    #[schemars(range(min = 0.01, max = 1))]
     pub hbm_efficiency: f64,
     /// DDR bandwidth per socket, GB/s (Table II: 200 GB/s).
     #[schemars(range(min = crate::ranges::MIN_GB_S, max = crate::ranges::MAX_GB_S))]
@@ -100,7 +100,7 @@ pub struct RduConfig {
     /// Fraction of DDR bandwidth a DDR-to-HBM copy sustains (assumed 0.7: DDR5 streaming reads
     /// sustain 70-80% of peak; 8 x 200 x 0.7 = 1.12 TB/s per node, as the paper's "over 1 TB/s"
     /// measured).
-    #[schemars(range(max = 1), extend("exclusiveMinimum" = 0))]
+    #[schemars(range(min = 0.01, max = 1))]
     pub ddr_efficiency: f64,
     /// Sockets per node.
     #[schemars(range(min = 1, max = 16777216))]
@@ -214,8 +214,8 @@ impl RduConfig {
             ("hbm_efficiency", self.hbm_efficiency),
             ("ddr_efficiency", self.ddr_efficiency),
         ] {
-            if !(v.is_finite() && v > 0.0 && v <= 1.0) {
-                return bad(k, "must be in (0, 1]");
+            if !(v.is_finite() && (0.01..=1.0).contains(&v)) {
+                return bad(k, "must be in [0.01, 1]");
             }
         }
         for (k, v) in [
@@ -267,9 +267,10 @@ pub fn pipeline_cycles(stage_cycles: &[u64], tiles: u64) -> u64 {
     if tiles == 0 || stage_cycles.is_empty() {
         return 0;
     }
-    let fill: u64 = stage_cycles.iter().sum();
+    // Saturating: a design at the edge of its bounds (a 1 MFLOP/s socket) must not wrap.
+    let fill = stage_cycles.iter().fold(0u64, |a, &c| a.saturating_add(c));
     let slowest = stage_cycles.iter().copied().max().unwrap_or(0);
-    fill + (tiles - 1) * slowest
+    fill.saturating_add((tiles - 1).saturating_mul(slowest))
 }
 
 /// Seconds of a collective over `ranks` sockets on `bytes` of tensor (the reduced tensor for

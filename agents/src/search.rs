@@ -203,14 +203,27 @@ impl SearchConfig {
                 }
             }
         }
-        serde_json::from_value(v).map_err(|e| {
+        serde_json::from_value(v.clone()).map_err(|e| {
             let reason = e.to_string();
-            // Name the hyperparameter when serde's message does (an unknown one), else `kind`.
-            let key = reason
+            // Name the hyperparameter when serde's message does (an unknown one); else the one
+            // whose removal makes the section read (serde loses the field of a bad value in a
+            // `kind`-tagged section); else `kind`.
+            let named = reason
                 .strip_prefix("unknown field `")
                 .and_then(|r| r.split('`').next())
-                .unwrap_or("kind")
-                .to_string();
+                .map(str::to_string);
+            let culprit = || {
+                let m = v.as_object()?;
+                m.keys()
+                    .filter(|k| k.as_str() != "kind")
+                    .find(|k| {
+                        let mut w = m.clone();
+                        w.remove(k.as_str());
+                        serde_json::from_value::<AgentConfig>(Value::Object(w)).is_ok()
+                    })
+                    .cloned()
+            };
+            let key = named.or_else(culprit).unwrap_or_else(|| "kind".to_string());
             SearchError::Agent(AgentError::InvalidParameter { key, reason })
         })
     }

@@ -152,8 +152,26 @@ where
     X: Ranged<ValueType = f64>,
     Y: Ranged<ValueType = f64>,
 {
+    // A point far off the axes (a cost of f64::MAX beside finite ones) would overflow the
+    // backend's pixel arithmetic: points are kept within a thousand axis widths of the axes
+    // (where every drawn pixel is the same), and points that are not numbers are left out.
+    let (xr, yr) = (chart.x_range(), chart.y_range());
+    let near = |v: f64, r: &std::ops::Range<f64>| {
+        let w = (r.end - r.start).abs().max(f64::MIN_POSITIVE) * 1e3;
+        let (lo, hi) = (r.start.min(r.end) - w, r.start.max(r.end) + w);
+        if lo <= hi {
+            v.clamp(lo, hi)
+        } else {
+            v
+        }
+    };
     for (i, (name, points)) in curves.iter().enumerate() {
         let c = PALETTE[i % PALETTE.len()];
+        let points: Vec<(f64, f64)> = points
+            .iter()
+            .filter(|(x, y)| !x.is_nan() && !y.is_nan())
+            .map(|&(x, y)| (near(x, &xr), near(y, &yr)))
+            .collect();
         chart
             .draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))
             .map_err(err)?
