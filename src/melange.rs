@@ -70,7 +70,7 @@ pub struct MelangeStudy {
     #[schemars(inner(range(min = archsim_accelerators::ranges::MIN_RATE_RPS, max = archsim_accelerators::ranges::MAX_RATE_RPS)))]
     pub rates_rps: Vec<f64>,
     /// Requests per simulation.
-    #[schemars(range(min = 1, max = archsim_serving::MAX_REQUESTS))]
+    #[schemars(range(min = 1, max = archsim_serving::MAX_REQUESTS), extend("x-bound" = "MAX_REQUESTS: a run keeps every request in memory, about 150 bytes each"))]
     pub requests: u64,
     /// Seed of the traffic.
     #[serde(default)]

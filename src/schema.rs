@@ -26,7 +26,9 @@
 //!
 //! The schema describes the file as written: an accelerator `preset:` may stand in for the
 //! keys it gives (see `archsim_accelerators::AcceleratorConfig`'s schema). It checks shapes,
-//! types, names and simple bounds; the loaders check the rest (cross-key rules such as a
+//! types, names, the range of every number and the least length of every list; the loaders
+//! enforce those same bounds from it ([`crate::config::check_values`],
+//! [`archsim_accelerators::ranges`]), check the rest (cross-key rules such as a
 //! `search.space` path naming a real key) and locate every error at its line and column.
 //!
 //! ```

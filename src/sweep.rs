@@ -486,6 +486,7 @@ pub fn read_journal(path: &Path) -> Result<BTreeMap<usize, JournalEntry>, Error>
 /// in a path fails before any work is spread).
 pub fn plan(text: &str, file: &str) -> Result<Vec<Map<String, Value>>, Error> {
     let cfg = parse(text, file)?;
+    check_ranges(text, file, &cfg)?;
     let pts = points(&cfg, file)?;
     if let Some(p) = pts.first() {
         if is_serving_text(text) {
@@ -495,6 +496,66 @@ pub fn plan(text: &str, file: &str) -> Result<Vec<Map<String, Value>>, Error> {
         }
     }
     Ok(pts)
+}
+
+/// Every value a sweep sets within the range of its key ([`config::check_values`]), before any
+/// point runs: each grid value, and each random domain's extremes (every value of a choice), set
+/// alone on the base config. An error names the value in the sweep (`sweep.grid.<path>[i]`).
+fn check_ranges(text: &str, file: &str, cfg: &SweepConfig) -> Result<(), Error> {
+    let Ok(base) = serde_saphyr::from_str::<Value>(text) else {
+        return Ok(());
+    };
+    config::check_values(&base, text, file, &[])?;
+    let mut sets: Vec<(String, String, Value)> = Vec::new();
+    for (k, v) in &cfg.grid {
+        for (i, x) in grid_values(file, k, v)?.into_iter().enumerate() {
+            // A grid given as a list names its element; a generated one (`{nb201: ...}`) its key.
+            let at = if v.is_array() {
+                format!("sweep.grid.{k}.{i}")
+            } else {
+                format!("sweep.grid.{k}")
+            };
+            sets.push((k.clone(), at, x));
+        }
+    }
+    if !cfg.random.is_empty() {
+        let space = DesignSpace::from_map("sweep.random", &cfg.random)
+            .map_err(|e| bad(file, "sweep.random", e.to_string()))?;
+        for p in &space.params {
+            let n = p.domain.len();
+            let ends: Vec<u64> = if p.domain.is_categorical() || n <= 2 {
+                (0..n.min(1 << 16)).collect()
+            } else {
+                vec![0, n - 1]
+            };
+            for i in ends {
+                let at = format!("sweep.random.{}", p.path);
+                sets.push((p.path.clone(), at, p.domain.value(i)));
+            }
+        }
+    }
+    for (path, at, x) in sets {
+        let Ok(segs) = archsim_gym::path::parse(&path) else {
+            continue;
+        };
+        let mut doc = base.clone();
+        if archsim_gym::path::set(&mut doc, &segs, x).is_err() {
+            continue;
+        }
+        if let Err(e) = config::check_values(&doc, text, file, &[]) {
+            return Err(Error::Config(config::located_key_error(
+                text,
+                file,
+                &[],
+                &at,
+                match e.key {
+                    Some(k) if k != path => format!("{}: {}", config::display_key(&k), e.message),
+                    _ => e.message,
+                },
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Runs (or resumes) a sweep; returns every entry in point order.

@@ -377,3 +377,39 @@ fn co_design_rules_across_keys_exit_2_at_the_key() {
         &["codesign.tasks: every task has weight 0"],
     );
 }
+
+#[test]
+fn a_sweep_checks_every_value_it_sets_before_any_point_runs() {
+    let dir = tmp("values-sweep");
+    let cfg = dir.join("s.yaml");
+    let out = dir.join("out");
+    let base = "workload: {gemm: {m: 64, n: 64, k: 64}}\naccelerator: {kind: systolic, rows: 8, cols: 8, dataflow: os}\nsweep:\n  grid:\n    accelerator.rows: [8, 16,\n      0]\n";
+    for (text, want) in [
+        (
+            base.to_string(),
+            ":6:7: sweep.grid.accelerator.rows[2]: must be at least 1, got 0",
+        ),
+        (
+            base.replace(
+                "      0]",
+                "      32]\n  random:\n    accelerator.freq_mhz: {float: [100, 1e308]}",
+            ),
+            ":8:5: sweep.random.accelerator.freq_mhz: must be at most 100000, got 1e308",
+        ),
+    ] {
+        std::fs::write(&cfg, &text).unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_archsim"))
+            .args([
+                "sweep",
+                cfg.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{e}");
+        assert!(e.contains(want), "{e:?} lacks {want:?}");
+        assert!(!out.join("journal.jsonl").exists(), "no point ran");
+    }
+}

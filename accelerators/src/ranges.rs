@@ -631,4 +631,3 @@ mod tests {
         assert!(check(&json!(9007199254740994_u64), &s).is_err());
     }
 }
-

@@ -41,7 +41,7 @@ pub struct SearchConfig {
     #[schemars(with = "crate::AgentConfig")]
     pub agent: Value,
     /// Evaluations.
-    #[schemars(range(min = 1, max = MAX_BUDGET))]
+    #[schemars(range(min = 1, max = MAX_BUDGET), extend("x-bound" = "MAX_BUDGET: a search keeps every evaluation in memory, about 3.3 KB each"))]
     pub budget: usize,
     /// Seed of the agent.
     #[serde(default)]

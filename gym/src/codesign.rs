@@ -429,7 +429,7 @@ pub struct CoDesignConfig {
     pub specs: Specs,
     /// Evaluations per search (default 1000).
     #[serde(default = "default_budget")]
-    #[schemars(range(min = 1, max = crate::codesign::MAX_BUDGET))]
+    #[schemars(range(min = 1, max = crate::codesign::MAX_BUDGET), extend("x-bound" = "MAX_BUDGET: both searches keep every evaluation in memory, about 1.4 KB each"))]
     pub budget: usize,
     /// Seed (default 0).
     #[serde(default)]

@@ -98,7 +98,7 @@ pub struct TrafficConfig {
     pub cv: Option<f64>,
     /// Number of requests (default 1000; a trace's first `requests` rows, default all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = crate::MAX_REQUESTS))]
+    #[schemars(range(min = 1, max = crate::MAX_REQUESTS), extend("x-bound" = "MAX_REQUESTS: a run keeps every request in memory, about 150 bytes each"))]
     pub requests: Option<u64>,
     /// Seed of the arrivals and lengths (default: the config's `seed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -362,7 +362,7 @@ impl Default for KvTransferConfig {
 pub struct CapacityConfig {
     /// Requests per evaluated rate (default `traffic.requests`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = crate::MAX_REQUESTS))]
+    #[schemars(range(min = 1, max = crate::MAX_REQUESTS), extend("x-bound" = "MAX_REQUESTS: a run keeps every request in memory, about 150 bytes each"))]
     pub requests: Option<u64>,
     /// Stop when the bracket is this narrow relative to its top (default 0.02).
     #[serde(default = "default_tol")]
