@@ -27,8 +27,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
-const KEYS_PER_CONFIG: usize = 4;
-const VALUES_PER_KEY: usize = 2;
+const KEYS_PER_CONFIG: usize = 8;
+const VALUES_PER_KEY: usize = 3;
 const SEED: u64 = 26;
 /// The most one run may take (a debug build, two runs at once on two busy cores).
 const TIME_LIMIT: Duration = Duration::from_secs(20);

@@ -542,14 +542,16 @@ impl NpuPimConfig {
         if t.t_rcd > 1000 || t.t_rp > 1000 || t.t_ras > 1000 || t.t_faw > 1000 {
             return bad("timing", "timings above 1000 cycles are not DRAM timings");
         }
-        if self.mode == PimMode::GpuOnly {
-            crate::gpu::GpuConfig::preset(&self.gpu_preset, LaunchMode::CudaGraph)
-                .validate()
-                .map_err(|e| AccelError::InvalidConfig {
-                    key: "gpu_preset".into(),
-                    reason: e.to_string(),
-                })?;
-        }
+        // Checked in every mode: a study prices the `gpu_only` column from the same config.
+        crate::gpu::GpuConfig::preset(&self.gpu_preset, LaunchMode::CudaGraph)
+            .validate()
+            .map_err(|e| AccelError::InvalidConfig {
+                key: "gpu_preset".into(),
+                reason: match e {
+                    AccelError::InvalidConfig { reason, .. } => reason,
+                    other => other.to_string(),
+                },
+            })?;
         Ok(())
     }
 }

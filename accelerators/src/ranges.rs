@@ -132,6 +132,9 @@ struct Node {
     exclusive_maximum: Option<Number>,
     /// `x-bound`: why the bound is there.
     why: Option<String>,
+    /// The integer range of the type's `format` (`uint32`, `int64`, ...): a value outside it
+    /// is the deserializer's type error, not a bound's.
+    format_range: Option<(i128, i128)>,
     min_items: Option<u64>,
     max_items: Option<u64>,
     properties: HashMap<String, usize, Fnv>,
@@ -232,6 +235,17 @@ impl Checker {
         n.min_items = m.get("minItems").and_then(Value::as_u64);
         n.max_items = m.get("maxItems").and_then(Value::as_u64);
         n.why = m.get("x-bound").and_then(Value::as_str).map(str::to_string);
+        n.format_range = match m.get("format").and_then(Value::as_str) {
+            Some("uint8") => Some((0, i128::from(u8::MAX))),
+            Some("uint16") => Some((0, i128::from(u16::MAX))),
+            Some("uint32") => Some((0, i128::from(u32::MAX))),
+            Some("uint64" | "uint") => Some((0, i128::from(u64::MAX))),
+            Some("int8") => Some((i128::from(i8::MIN), i128::from(i8::MAX))),
+            Some("int16") => Some((i128::from(i16::MIN), i128::from(i16::MAX))),
+            Some("int32") => Some((i128::from(i32::MIN), i128::from(i32::MAX))),
+            Some("int64" | "int") => Some((i128::from(i64::MIN), i128::from(i64::MAX))),
+            _ => None,
+        };
         n.bounded = n.minimum.is_some()
             || n.maximum.is_some()
             || n.exclusive_minimum.is_some()
@@ -339,7 +353,17 @@ impl Checker {
             return Ok(());
         }
         match v {
-            Value::Number(x) => bounds(x, n).map_err(|m| (path.clone(), m)),
+            Value::Number(x) => {
+                let int = x
+                    .as_u64()
+                    .map(i128::from)
+                    .or_else(|| x.as_i64().map(i128::from));
+                let outside = |(lo, hi): (i128, i128)| int.is_some_and(|i| i < lo || i > hi);
+                if n.format_range.is_some_and(outside) {
+                    return Ok(());
+                }
+                bounds(x, n).map_err(|m| (path.clone(), m))
+            }
             Value::Array(items) => {
                 let len = items.len() as u64;
                 if let Some(min) = n.min_items.filter(|&m| len < m) {
