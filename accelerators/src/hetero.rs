@@ -417,21 +417,9 @@ impl crate::family::FamilyConfig for HeteroConfig {
     }
 }
 
-impl crate::family::Family for Hetero {
-    fn name(&self) -> String {
-        Accelerator::name(self)
-    }
-    fn area_mm2(&self) -> f64 {
-        Accelerator::area_mm2(self)
-    }
-    /// One network on the sub-accelerator of `assignment[0]`.
-    fn run_graph(
-        &self,
-        w: &Workload,
-        ctx: &crate::family::Context<'_>,
-    ) -> Result<Report, AccelError> {
-        pipeline::evaluate_with(w, self, ctx.config_hash, ctx.seed, ctx.ops)
-    }
+crate::family::per_op_family!(Hetero {
+    /// Several networks at once, each on the sub-accelerator its `assignment` names, sharing
+    /// DRAM (a lone network runs on the sub-accelerator of `assignment[0]`).
     fn run_tasks(
         &self,
         tasks: &[Workload],
@@ -439,10 +427,7 @@ impl crate::family::Family for Hetero {
     ) -> Result<Report, AccelError> {
         self.simulate_with(tasks, ctx.config_hash, ctx.seed, ctx.ops)
     }
-    fn per_op(&self) -> Option<&dyn Accelerator> {
-        Some(self)
-    }
-}
+});
 
 #[cfg(test)]
 mod tests {
