@@ -451,6 +451,27 @@ mod tests {
         zoo::build(name, 1, DType::Int8).unwrap()
     }
 
+    /// The family's `graph_totals` (one network, no report built) are the totals of its
+    /// `run_graph` report, bit for bit.
+    #[test]
+    fn one_network_totals_are_its_reports() {
+        use crate::family::{Context, Family};
+        let h = chip(Some(8.0));
+        for name in [BIG, SMALL] {
+            let net = w(name);
+            let ctx = Context {
+                config_hash: "t",
+                seed: 0,
+                dtype: DType::Int8,
+                llm: None,
+                ops: true,
+            };
+            let report = Family::run_graph(&h, &net, &ctx).unwrap();
+            let totals = Family::graph_totals(&h, &net, &ctx).unwrap().unwrap();
+            assert_eq!(totals, pipeline::Totals::of(&report));
+        }
+    }
+
     #[test]
     fn totals_only_reports_the_same_figures() {
         let h = Hetero::new(HeteroConfig::new(vec![
