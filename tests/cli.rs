@@ -226,7 +226,7 @@ fn bad_input_exits_2_with_one_line_naming_the_problem() {
                 &format!("scalesim_topology: {}", topo_bad.display()),
             ),
             vec![],
-            "bad.csv:2: Channels `x` is not a positive integer",
+            "bad.csv:2: Channels is not a positive integer",
         ),
         (
             GOOD.replace("model: resnet18", "scalesim_topology: nowhere.csv"),
