@@ -67,7 +67,7 @@ def test_local_sweep_writes_the_cli_tables(local_grid):
     # Rerunning resumes: every point is already in the journal, the table is unchanged.
     again = archsim.sweep(GRID, out)
     assert again.entries == r.entries
-    assert len((out / "journal.jsonl").read_text().splitlines()) == 96
+    assert len((out / "journal.jsonl").read_text().splitlines()) == 1 + 96
 
 
 def test_parquet_table_equals_the_csv(local_grid):
@@ -158,13 +158,14 @@ def test_ray_sweep_resumes_a_journal_torn_by_a_kill(ray_cluster, local_grid, tmp
     lines = (local_out / "journal.jsonl").read_text().splitlines()
     out = tmp_path / "torn"
     out.mkdir()
-    (out / "journal.jsonl").write_text("\n".join(lines[:30]) + "\n" + lines[30][: len(lines[30]) // 2])
-    kept = {json.loads(line)["index"] for line in lines[:30]}
+    # The header, 30 entries and half a line.
+    (out / "journal.jsonl").write_text("\n".join(lines[:31]) + "\n" + lines[31][: len(lines[31]) // 2])
+    kept = {json.loads(line)["index"] for line in lines[1:31]}
     r = archsim.ray.sweep(GRID, out)
     assert r.entries == local.entries
     assert {i for i, w in enumerate(r.workers) if w is None} == kept
     assert (out / "results.csv").read_bytes() == (local_out / "results.csv").read_bytes()
-    assert len((out / "journal.jsonl").read_text().splitlines()) == 96
+    assert len((out / "journal.jsonl").read_text().splitlines()) == 1 + 96
 
 
 def test_ray_sweep_of_nb201_cells_equals_the_local_sweep(ray_cluster, tmp_path):
