@@ -293,10 +293,15 @@ pub fn create_dir(dir: &Path) -> Result<(), Error> {
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => Err(refused(dir, "exists and is not a folder")),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir).map_err(|e| io_error(dir, &e))
-        }
-        Err(e) => Err(io_error(dir, &e)),
+        Err(_) => std::fs::create_dir_all(dir).map_err(|e| {
+            refused(
+                dir,
+                format!(
+                    "cannot create the output folder: {}",
+                    archsim_workloads::input::io_message(&e)
+                ),
+            )
+        }),
     }
 }
 

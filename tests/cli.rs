@@ -272,7 +272,11 @@ fn bad_input_exits_2_with_one_line_naming_the_problem() {
     let cfg = write_cfg(&dir, GOOD);
     let o = archsim(&["run", cfg.as_str(), "--out", nested.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--out: cannot create the output folder"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("a_file/out: cannot create the output folder"),
+        "{err}"
+    );
 }
 
 const LLM: &str = "workload:\n  llm: {model: llama2_7b, phase: decode, batch: 2, context_len: 512}\n  dtype: bf16\naccelerator:\n  kind: gpu\n  preset: h100_sxm\n";

@@ -258,7 +258,7 @@ mod tests {
             ),
             (
                 format!("{HEADER}Conv1,224,abc,7,7,3,64,2\n"),
-                ":2: IFMAP Width `abc`",
+                ":2: IFMAP Width is not a positive integer",
             ),
             (
                 format!("{HEADER}Conv1,224,224,7,7,0,64,2\n"),
