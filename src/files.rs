@@ -431,6 +431,46 @@ pub struct OutDir {
     id: u64,
 }
 
+/// The pid in the name of a temporary file archsim writes (`.NAME.PID-N.tmp[.EXT]`,
+/// `.journal.jsonl.PID.new`, `.archsim.lock.stale-PID`), if it is one.
+fn leftover_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?;
+    if let Some(pid) = rest.strip_prefix(&format!("{LOCK_NAME}.stale-")[1..]) {
+        return pid.parse().ok();
+    }
+    if let Some(stem) = rest
+        .strip_prefix("journal.jsonl.")
+        .and_then(|r| r.strip_suffix(".new"))
+    {
+        return stem.parse().ok();
+    }
+    let (before, _) = rest.rsplit_once(".tmp")?;
+    let (_, tail) = before.rsplit_once('.')?;
+    let (pid, n) = tail.split_once('-')?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
+/// Removes the temporary files that processes now gone left in `dir` (killed before they could
+/// clean up), once this process holds the folder.
+fn remove_leftovers(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = leftover_pid(&name) else {
+            continue;
+        };
+        if pid != std::process::id()
+            && alive(pid) == Some(false)
+            && e.file_type().is_ok_and(|t| t.is_file())
+        {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// What an existing lock file says.
 enum Existing {
     Holder(LockHolder, String),
@@ -478,6 +518,7 @@ impl OutDir {
                         let _ = std::fs::remove_file(&lock);
                         return Err(io_error(&lock, &e));
                     }
+                    remove_leftovers(dir);
                     let id = HELD_COUNTER.fetch_add(1, Ordering::Relaxed);
                     let canon = dir.canonicalize().map_err(|e| io_error(dir, &e))?;
                     lock_ignoring_poison(&HELD).push((id, canon));
@@ -689,6 +730,23 @@ mod tests {
         assert_eq!(now.pid, std::process::id());
         drop(held);
         assert_eq!(names(&d), Vec::<String>::new());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn leftovers_of_dead_processes_are_recognized_and_removed() {
+        assert_eq!(leftover_pid(".report.json.123-4.tmp"), Some(123));
+        assert_eq!(leftover_pid(".heatmap.png.77-0.tmp.png"), Some(77));
+        assert_eq!(leftover_pid(".journal.jsonl.9.new"), Some(9));
+        assert_eq!(leftover_pid(".archsim.lock.stale-5"), Some(5));
+        assert_eq!(leftover_pid("report.json"), None);
+        assert_eq!(leftover_pid(".hidden.tmp"), None);
+        assert_eq!(leftover_pid(".archsim.lock"), None);
+        let d = scratch("leftovers");
+        std::fs::write(d.join(".ops.csv.999999999-3.tmp"), "half").unwrap();
+        std::fs::write(d.join(".mine.txt"), "keep").unwrap();
+        drop(OutDir::prepare(&d).unwrap());
+        assert_eq!(names(&d), [".mine.txt"]);
         std::fs::remove_dir_all(&d).unwrap();
     }
 
