@@ -226,7 +226,7 @@ fn bad_input_exits_2_with_one_line_naming_the_problem() {
                 &format!("scalesim_topology: {}", topo_bad.display()),
             ),
             vec![],
-            "bad.csv:2: Channels `x` is not a positive integer",
+            "bad.csv:2: Channels is not a positive integer",
         ),
         (
             GOOD.replace("model: resnet18", "scalesim_topology: nowhere.csv"),
@@ -272,7 +272,11 @@ fn bad_input_exits_2_with_one_line_naming_the_problem() {
     let cfg = write_cfg(&dir, GOOD);
     let o = archsim(&["run", cfg.as_str(), "--out", nested.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--out: cannot create the output folder"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("a_file/out: cannot create the output folder"),
+        "{err}"
+    );
 }
 
 const LLM: &str = "workload:\n  llm: {model: llama2_7b, phase: decode, batch: 2, context_len: 512}\n  dtype: bf16\naccelerator:\n  kind: gpu\n  preset: h100_sxm\n";
@@ -1323,8 +1327,13 @@ fn sweeps_resume_after_kill_9_without_losing_or_repeating_points() {
             }
         }
         let journal = std::fs::read_to_string(full.join("journal.jsonl")).unwrap();
-        let first: serde_json::Value =
+        // The first line is the header that records the config; the entries follow.
+        let header: serde_json::Value =
             serde_json::from_str(journal.lines().next().unwrap()).unwrap();
+        assert_eq!(header["archsim_journal"], 1, "{header}");
+        assert_eq!(header["points"], 96, "{header}");
+        let first: serde_json::Value =
+            serde_json::from_str(journal.lines().nth(1).unwrap()).unwrap();
         assert!(first["metrics"]["total_cycles"].is_u64(), "{first}");
     }
     // The same table as Parquet: the CSV's columns, one row per point.
@@ -1345,13 +1354,14 @@ fn sweeps_resume_after_kill_9_without_losing_or_repeating_points() {
     // Two parameters vary: a design-space heatmap of the first two comes with the table.
     assert!(full.join("heatmap.png").exists() && full.join("heatmap.svg").exists());
 
-    // A torn journal: the first 40 points and half a line, as a kill -9 mid-write leaves it.
+    // A torn journal: the header, the first 40 points and half a line, as a kill -9 mid-write
+    // leaves it.
     let torn = tmp("sweep_torn");
     let journal = std::fs::read_to_string(full.join("journal.jsonl")).unwrap();
     let lines: Vec<&str> = journal.lines().collect();
-    let mut partial = lines[..40].join("\n");
+    let mut partial = lines[..41].join("\n");
     partial.push('\n');
-    partial.push_str(&lines[40][..lines[40].len() / 2]);
+    partial.push_str(&lines[41][..lines[41].len() / 2]);
     std::fs::write(torn.join("journal.jsonl"), partial).unwrap();
     let o = archsim(&[
         "sweep",
@@ -1370,7 +1380,7 @@ fn sweeps_resume_after_kill_9_without_losing_or_repeating_points() {
             .unwrap()
             .lines()
             .count(),
-        96
+        1 + 96
     );
 
     // A real kill -9 at an arbitrary moment, then the same command again.
@@ -1413,7 +1423,7 @@ fn sweeps_resume_after_kill_9_without_losing_or_repeating_points() {
         .unwrap()
         .lines()
         .count();
-    assert_eq!(n, 35, "every point exactly once");
+    assert_eq!(n, 1 + 35, "the header, then every point exactly once");
     assert!(String::from_utf8_lossy(&o2.stdout).contains("median evals to 1%"));
 }
 
