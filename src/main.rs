@@ -473,7 +473,10 @@ fn run_held(
             let dir = out
                 .clone()
                 .unwrap_or_else(|| output::default_dir(&name, set));
-            let (report, files) = archsim::collective::run_file(&text, &file, set, Some(&dir))?;
+            let loaded = archsim::collective::load(&text, &file, set)?;
+            *held = Some(OutDir::prepare(&dir)?);
+            let (report, files) =
+                archsim::collective::run_loaded(&text, &file, set, &loaded, Some(&dir))?;
             if json {
                 print!("{}", archsim::collective::report_json(&report));
                 eprintln!("wrote {}", dir.display());
