@@ -155,6 +155,18 @@ pub fn find(
         None | Some(Value::Null) => return Ok(None),
         Some(s) => s,
     };
+    // A study runs its own sweep: a `search:` beside it would be ignored.
+    if doc.get("search").is_some_and(|s| !s.is_null()) {
+        return Err(ConfigError {
+            file: file.to_string(),
+            location: crate::config::locate_key(text, &["search".to_string()]),
+            key: Some("search".into()),
+            from_override: crate::config::override_of(set, "search"),
+            message: "a config has either a `study:` or a `search:` section, not both (the \
+                      study would ignore the search)"
+                .into(),
+        });
+    }
     let known = || {
         STUDIES
             .iter()
