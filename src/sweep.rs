@@ -672,11 +672,12 @@ pub fn heatmap_of(
     let title = format!("{metric} (mean)");
     let stem = heatmap_stem(metric);
     let file = |ext: &str| dir.join(format!("{stem}.{ext}"));
-    crate::plot::heatmap(&cells, &title, &xk, &yk, dir, &stem).map_err(|m| Error::Io {
-        path: file("png").display().to_string(),
-        message: m,
-    })?;
-    Ok(vec![file("png"), file("svg")])
+    let tables =
+        crate::plot::heatmap(&cells, &title, &xk, &yk, dir, &stem).map_err(|m| Error::Io {
+            path: file("png").display().to_string(),
+            message: m,
+        })?;
+    Ok([file("png"), file("svg")].into_iter().chain(tables).collect())
 }
 
 /// The file stem of a sweep's heatmap of `metric`: `heatmap` for `latency_s` (the one a sweep
