@@ -353,6 +353,12 @@ pub fn run_search(
             // An objective or constraint on a metric this design does not produce (absent,
             // NaN: a space that changes the workload's form or the accelerator's kind) makes
             // it infeasible; `validate` refused such metrics for the base config.
+            // A metric that is not a number (an absent one aside) could not be computed:
+            // the design is infeasible with its name, whatever evaluated it.
+            let r = r.and_then(|m| {
+                archsim_gym::objective::check_finite(names, &m)?;
+                Ok(m)
+            });
             let r = r.and_then(|m| match used.iter().find(|&&i| m[i].is_nan()) {
                 Some(&i) => Err(format!(
                     "infeasible: this design does not produce {}, which an objective or \
@@ -652,6 +658,137 @@ mod tests {
         ] {
             let e = error(patch);
             assert!(e.starts_with(want), "{e:?} does not start with {want:?}");
+        }
+    }
+
+    fn problem() -> Problem {
+        let c = search(json!({}));
+        Problem::new(
+            base(),
+            DesignSpace::from_map("search.space", &c.space).unwrap(),
+            Path::new("."),
+        )
+        .unwrap()
+    }
+
+    fn evaluate(p: &Problem, pts: &[Point]) -> Vec<Result<Vec<f64>, String>> {
+        pts.iter()
+            .map(|x| {
+                p.evaluate(x)
+                    .map_err(|e| e.to_string())
+                    .and_then(|e| e.metrics)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_budget_beyond_a_finite_space_stops_when_it_is_exhausted() {
+        // 5 rows × 3 dataflows = 15 designs.
+        for agent in ["random", "grid", "sa", "ga", "bo"] {
+            let c = search(json!({"budget": 100_000, "agent": {"kind": agent}}));
+            let r = run_search(&problem(), &c, &evaluate, &mut |_, _| {}).unwrap();
+            let distinct: std::collections::BTreeSet<&Point> =
+                r.history.iter().map(|h| &h.index).collect();
+            assert!(distinct.len() <= 15, "{agent}");
+            // Exhausted, or stalled after 10 × 15 evaluations without a new design.
+            assert!(r.history.len() <= 16 * (150 + 8), "{agent}: {}", r.history.len());
+            let why = r.stopped.unwrap();
+            if distinct.len() == 15 {
+                assert!(why.starts_with("all 15 designs"), "{why}");
+            } else {
+                assert!(why.contains("proposed no new design"), "{why}");
+            }
+        }
+        // Within the space's size, the budget is the budget.
+        let c = search(json!({"budget": 12}));
+        let r = run_search(&problem(), &c, &evaluate, &mut |_, _| {}).unwrap();
+        assert_eq!((r.history.len(), r.stopped), (12, None));
+    }
+
+    #[test]
+    fn a_metric_that_is_not_a_number_makes_the_design_infeasible() {
+        let c = search(json!({"budget": 8}));
+        let p = problem();
+        let latency = p.metric_names().iter().position(|m| *m == "latency_s").unwrap();
+        let nan = move |p: &Problem, pts: &[Point]| -> Vec<Result<Vec<f64>, String>> {
+            evaluate(p, pts)
+                .into_iter()
+                .map(|r| {
+                    r.map(|mut m| {
+                        m[latency] = f64::INFINITY;
+                        m
+                    })
+                })
+                .collect()
+        };
+        let r = run_search(&p, &c, &nan, &mut |_, _| {}).unwrap();
+        assert!(r.best.is_none());
+        for h in &r.history {
+            assert!(!h.feasible && h.cost.is_none());
+            let why = h.reason.as_deref().unwrap();
+            assert!(why.contains("latency_s could not be computed"), "{why}");
+        }
+    }
+
+    /// The Pareto ranks against a brute-force peeling of the fronts, for two and three
+    /// objectives (goals mixed), repeats and infeasible rows included.
+    #[test]
+    fn pareto_ranks_peel_the_fronts() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        for k in [2usize, 3] {
+            let objectives: Vec<Objective> = (0..k)
+                .map(|i| {
+                    serde_json::from_value(json!({
+                        "metric": "latency_s",
+                        "goal": if i == 1 { "max" } else { "min" }
+                    }))
+                    .unwrap()
+                })
+                .collect();
+            let rows: Vec<HistoryRow> = (0..300)
+                .map(|i| HistoryRow {
+                    eval: i + 1,
+                    point: Map::new(),
+                    index: vec![i as i64],
+                    metrics: Map::new(),
+                    objectives: (0..k).map(|_| f64::from(rng.random_range(0..12u8))).collect(),
+                    feasible: rng.random_range(0..10) > 0,
+                    reason: None,
+                    cost: None,
+                    pareto_rank: None,
+                })
+                .collect();
+            let ranks = pareto_ranks(&rows, &objectives);
+            // Brute force: peel non-dominated feasible rows front by front.
+            let orient = |r: &HistoryRow| -> Vec<f64> {
+                r.objectives
+                    .iter()
+                    .zip(&objectives)
+                    .map(|(v, o)| if o.goal == Goal::Max { -v } else { *v })
+                    .collect()
+            };
+            let mut want = vec![None; rows.len()];
+            let mut left: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].feasible).collect();
+            let mut r = 0;
+            while !left.is_empty() {
+                r += 1;
+                let front: Vec<usize> = left
+                    .iter()
+                    .copied()
+                    .filter(|&i| {
+                        !left
+                            .iter()
+                            .any(|&j| dominates(&orient(&rows[j]), &orient(&rows[i])))
+                    })
+                    .collect();
+                for &i in &front {
+                    want[i] = Some(r);
+                }
+                left.retain(|i| want[*i].is_none());
+            }
+            assert_eq!(ranks, want, "{k} objectives");
+            assert!(r > 2);
         }
     }
 
