@@ -298,7 +298,9 @@ mod tests {
         assert_eq!(p, "dram[1]");
         assert!(v.is_nan());
         assert_eq!(
-            first_non_finite(&Kind::Tagged { x: f64::NEG_INFINITY }),
+            first_non_finite(&Kind::Tagged {
+                x: f64::NEG_INFINITY
+            }),
             Some(("x".into(), f64::NEG_INFINITY))
         );
         assert_eq!(first_non_finite(&(1u64, "a", Some(2.5f32))), None);
@@ -307,6 +309,9 @@ mod tests {
         let e = check(&vec![(0.0, f64::INFINITY)], "the run")
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("the run could not compute [0][1] (the model gives inf)"), "{e}");
+        assert!(
+            e.starts_with("the run could not compute [0][1] (the model gives inf)"),
+            "{e}"
+        );
     }
 }

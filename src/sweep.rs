@@ -677,7 +677,10 @@ pub fn heatmap_of(
             path: file("png").display().to_string(),
             message: m,
         })?;
-    Ok([file("png"), file("svg")].into_iter().chain(tables).collect())
+    Ok([file("png"), file("svg")]
+        .into_iter()
+        .chain(tables)
+        .collect())
 }
 
 /// The file stem of a sweep's heatmap of `metric`: `heatmap` for `latency_s` (the one a sweep

@@ -153,7 +153,10 @@ fn llm_lengths_past_the_context_window_and_skew_of_dense_models_are_refused() {
             "--out",
             out,
         ],
-        &["workload.llm.context_len: 5000 tokens in the KV cache exceed", "4096"],
+        &[
+            "workload.llm.context_len: 5000 tokens in the KV cache exceed",
+            "4096",
+        ],
     );
     // GPT-2's window is its 1,024 learned positions.
     let gpt2 = write(
@@ -493,12 +496,19 @@ fn a_budget_beyond_a_finite_space_stops_when_the_space_is_exhausted() {
         assert!(err.contains(&format!("search stopped before its budget: {stopped}")));
         if distinct.len() == 9 {
             assert!(
-                stopped.starts_with(&format!("all 9 designs of search.space evaluated after {n} evaluations")),
+                stopped.starts_with(&format!(
+                    "all 9 designs of search.space evaluated after {n} evaluations"
+                )),
                 "{stopped}"
             );
         }
         assert!(std::fs::metadata(out.join("report.json")).unwrap().len() < 1_000_000);
-        assert!(std::fs::metadata(out.join("best_so_far.svg")).unwrap().len() < 1_000_000);
+        assert!(
+            std::fs::metadata(out.join("best_so_far.svg"))
+                .unwrap()
+                .len()
+                < 1_000_000
+        );
     }
 }
 
@@ -538,13 +548,16 @@ fn several_objectives_are_ranked_never_summed() {
         ranks.extend(rank);
     }
     assert!(ranks.iter().any(|&k| k > 1));
-    assert!(front.iter().all(|e| {
-        r["history"][(*e - 1) as usize]["pareto_rank"].as_u64() == Some(1)
-    }));
+    assert!(front
+        .iter()
+        .all(|e| { r["history"][(*e - 1) as usize]["pareto_rank"].as_u64() == Some(1) }));
     // history.csv: each objective a column, the rank instead of a summed cost.
     let text = std::fs::read_to_string(out.join("history.csv")).unwrap();
     let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
-    assert!(header.contains(&"pareto_rank") && !header.contains(&"cost"), "{header:?}");
+    assert!(
+        header.contains(&"pareto_rank") && !header.contains(&"cost"),
+        "{header:?}"
+    );
     assert!(header.contains(&"latency_s") && header.contains(&"area_mm2"));
     // best_so_far: one panel per objective, each in its own unit; no "cost" axis.
     let svg = std::fs::read_to_string(out.join("best_so_far.svg")).unwrap();
@@ -563,7 +576,11 @@ fn several_objectives_are_ranked_never_summed() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = std::fs::read_to_string(dir.join("one/history.csv")).unwrap();
-    assert!(text.lines().next().unwrap().ends_with(",feasible,cost,reason"));
+    assert!(text
+        .lines()
+        .next()
+        .unwrap()
+        .ends_with(",feasible,cost,reason"));
 }
 
 #[test]
@@ -575,7 +592,10 @@ fn a_search_without_a_feasible_design_draws_a_labelled_panel() {
         &NINE
             .replace("AGENT", "random")
             .replace("budget: 1000000", "budget: 6")
-            .replace("objectives:", "constraints: [{metric: area_mm2, max: 0.001}]\n  objectives:"),
+            .replace(
+                "objectives:",
+                "constraints: [{metric: area_mm2, max: 0.001}]\n  objectives:",
+            ),
     );
     let out = dir.join("out");
     let o = archsim(&["run", &cfg, "--out", out.to_str().unwrap()]);
@@ -613,7 +633,10 @@ fn a_heatmap_of_more_categories_than_fit_is_indexed_with_a_lookup_table() {
     assert_eq!(names.len(), 60);
     assert!(names.iter().all(|n| n.starts_with("nb201:cifar10:|")));
     let svg = std::fs::read_to_string(out.join("heatmap.svg")).unwrap();
-    assert!(!svg.contains("nb201:cifar10:|"), "long labels drawn on the axis");
+    assert!(
+        !svg.contains("nb201:cifar10:|"),
+        "long labels drawn on the axis"
+    );
     assert!(svg.contains("index of 60 values, names in heatmap_x.csv"));
     // Few short categories keep their names and no table.
     let small = write(
@@ -651,7 +674,10 @@ fn codesign_plot_draws_each_tasks_spec_and_no_raw_extremes() {
         std::fs::read_to_string(out.join("pareto.svg")).unwrap()
     };
     let svg = run("two", ["0.4", "0.25"]);
-    assert!(svg.contains("cifar10 latency spec 400.0 us"), "one line per task");
+    assert!(
+        svg.contains("cifar10 latency spec 400.0 us"),
+        "one line per task"
+    );
     assert!(svg.contains("cifar100 latency spec 250.0 us"));
     let svg = run("same", ["0.4", "0.4"]);
     assert!(svg.contains("cifar10, cifar100 latency spec 400.0 us"));

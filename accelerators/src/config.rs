@@ -133,6 +133,11 @@ impl SimConfig {
             .validate()
             .map_err(|e| workload_key_error(&e))?;
         check_llm_lengths(&raw.workload, &raw_llm)?;
+        // A config's step must fit its model: its window, and no expert skew on a dense model.
+        // (Only a config's: the serving engine prices a grid of steps past any one prompt.)
+        if let Some(l) = &raw.workload.llm {
+            l.check_model_fit().map_err(|e| workload_key_error(&e))?;
+        }
         let given: Vec<String> = raw.accelerator.keys().cloned().collect();
         let mut accelerator = AcceleratorConfig::from_map(raw.accelerator)?;
         accelerator.reconcile(&given, &raw.workload)?;

@@ -691,7 +691,11 @@ mod tests {
                 r.history.iter().map(|h| &h.index).collect();
             assert!(distinct.len() <= 15, "{agent}");
             // Exhausted, or stalled after 10 × 15 evaluations without a new design.
-            assert!(r.history.len() <= 16 * (150 + 8), "{agent}: {}", r.history.len());
+            assert!(
+                r.history.len() <= 16 * (150 + 8),
+                "{agent}: {}",
+                r.history.len()
+            );
             let why = r.stopped.unwrap();
             if distinct.len() == 15 {
                 assert!(why.starts_with("all 15 designs"), "{why}");
@@ -709,7 +713,11 @@ mod tests {
     fn a_metric_that_is_not_a_number_makes_the_design_infeasible() {
         let c = search(json!({"budget": 8}));
         let p = problem();
-        let latency = p.metric_names().iter().position(|m| *m == "latency_s").unwrap();
+        let latency = p
+            .metric_names()
+            .iter()
+            .position(|m| *m == "latency_s")
+            .unwrap();
         let nan = move |p: &Problem, pts: &[Point]| -> Vec<Result<Vec<f64>, String>> {
             evaluate(p, pts)
                 .into_iter()
@@ -752,7 +760,9 @@ mod tests {
                     point: Map::new(),
                     index: vec![i as i64],
                     metrics: Map::new(),
-                    objectives: (0..k).map(|_| f64::from(rng.random_range(0..12u8))).collect(),
+                    objectives: (0..k)
+                        .map(|_| f64::from(rng.random_range(0..12u8)))
+                        .collect(),
                     feasible: rng.random_range(0..10) > 0,
                     reason: None,
                     cost: None,

@@ -265,13 +265,7 @@ impl DseEnv {
         let raw: GymSection = typed(gym, &["gym"]).map_err(|(p, m)| bad(&p.join("."), m))?;
         let space = DesignSpace::from_map("gym.space", &raw.space)?;
         let (absent, why) = ConfigForm::Simulation.absent_metrics(&Value::Object(base.clone()));
-        crate::objective::check_present(
-            "gym",
-            &raw.objectives,
-            &raw.constraints,
-            &absent,
-            &why,
-        )?;
+        crate::objective::check_present("gym", &raw.objectives, &raw.constraints, &absent, &why)?;
         let scorer = Scorer::new("gym", raw.objectives, raw.constraints, raw.reward)?;
         if raw.episode_len == 0 {
             return Err(bad("gym.episode_len", "must be at least 1".into()));

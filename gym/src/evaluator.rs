@@ -189,10 +189,7 @@ impl ConfigForm {
         } else if !cfg.accelerator.llm_metrics() {
             (
                 LLM_STEP_METRICS.to_vec(),
-                format!(
-                    "{source}; `{}` does not price them",
-                    cfg.accelerator.kind()
-                ),
+                format!("{source}; `{}` does not price them", cfg.accelerator.kind()),
             )
         } else {
             (Vec::new(), String::new())

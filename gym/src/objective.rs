@@ -68,9 +68,7 @@ pub fn report_metrics(r: &Report) -> Result<Vec<f64>, String> {
 
 /// Why a metric that came out as `v` (NaN or infinite) does not count.
 fn not_computed(name: &str, v: f64) -> String {
-    format!(
-        "infeasible: {name} could not be computed (the model gives {v} for this design)"
-    )
+    format!("infeasible: {name} could not be computed (the model gives {v} for this design)")
 }
 
 /// Checks a metric vector of the metrics `names`: every value is a finite number, except an

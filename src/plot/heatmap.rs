@@ -106,7 +106,8 @@ pub fn heatmap(
         *desc = format!(
             "{desc}: index of {} values, names in {}",
             names.len(),
-            path.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned())
+            path.file_name()
+                .map_or_else(String::new, |f| f.to_string_lossy().into_owned())
         );
         tables.push(path);
     }

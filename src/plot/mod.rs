@@ -192,8 +192,11 @@ where
         RGBColor(248, 248, 248).filled(),
     ))
     .map_err(err)?;
-    root.draw(&Rectangle::new([(40, 45), (w - 40, h - 30)], frame.stroke_width(1)))
-        .map_err(err)?;
+    root.draw(&Rectangle::new(
+        [(40, 45), (w - 40, h - 30)],
+        frame.stroke_width(1),
+    ))
+    .map_err(err)?;
     for (i, line) in note.lines().enumerate() {
         let style = ("sans-serif", if i == 0 { 22 } else { 15 })
             .into_font()

@@ -334,7 +334,6 @@ impl WorkloadConfig {
         if let Some(l) = &self.llm {
             l.check_sizes()?;
             l.check_parallelism()?;
-            l.check_model_fit()?;
             if crate::llm::spec(&l.model).is_none() {
                 return Err(bad(
                     "workload.llm.model",

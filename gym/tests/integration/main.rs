@@ -387,7 +387,10 @@ fn absent_metrics_and_weightless_objectives_are_refused() {
     let e = DseEnv::from_yaml(&yaml, Path::new("."))
         .unwrap_err()
         .to_string();
-    assert!(e.contains("gym.constraints.0.metric: `ttft_s` is absent"), "{e}");
+    assert!(
+        e.contains("gym.constraints.0.metric: `ttft_s` is absent"),
+        "{e}"
+    );
 }
 
 /// A GEMM produces no serving metrics: they observe as 0 (an observation is a fixed-length
@@ -405,7 +408,12 @@ fn absent_metrics_observe_as_zero_and_are_left_out_of_maps() {
             assert_eq!(s.obs[k], 0.0, "{name}");
         }
     }
-    let m = e.problem().evaluate(&[3, 3, 0, 2]).unwrap().metrics.unwrap();
+    let m = e
+        .problem()
+        .evaluate(&[3, 3, 0, 2])
+        .unwrap()
+        .metrics
+        .unwrap();
     let map = archsim_gym::metric_map(&m);
     assert!(map["latency_s"].as_f64().unwrap() > 0.0);
     for k in archsim_gym::objective::LLM_STEP_METRICS {
@@ -441,11 +449,7 @@ fn a_metric_that_is_not_a_number_makes_the_point_infeasible() {
     )
     .unwrap();
     let problem = |m: Vec<f64>| {
-        Problem::with_evaluator(
-            json!({}),
-            space.clone(),
-            std::sync::Arc::new(Fixed(m)),
-        )
+        Problem::with_evaluator(json!({}), space.clone(), std::sync::Arc::new(Fixed(m)))
     };
     let mut m = vec![1.0; METRICS.len()];
     for (k, bad) in [(1, f64::INFINITY), (3, f64::NAN), (8, f64::NEG_INFINITY)] {
