@@ -30,9 +30,9 @@ enum Command {
     ///
     /// Without CONFIG, runs the embedded quickstart (ResNet-18 on a 128x128 output-stationary
     /// array). A config with a `search:` section runs that search (report.json, history.csv,
-    /// plots); `codesign:` a co-design comparison; `study:` a DS3 scheduler study;
-    /// configs/repro/sn40l.yaml the SN40L study. Bad input exits with code 2 and a one-line
-    /// error naming the file, line, column and key.
+    /// plots); `codesign:` a co-design comparison; `serving:` a serving fleet; `study: {kind}`
+    /// a registered study or reproduction (`archsim list` names them). Bad input exits with
+    /// code 2 and a one-line error naming the file, line, column and key.
     Run {
         /// The config file (YAML). Omit to run the embedded quickstart.
         config: Option<PathBuf>,

@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use archsim_accelerators::gpu::program::Family;
+use archsim_accelerators::gpu::program::KernelGroup;
 use archsim_accelerators::gpu::trace::{self, FamilyTotals, MeasuredKernel};
 use archsim_accelerators::gpu::{validation, Gpu};
 
@@ -100,10 +100,10 @@ pub fn run_cli(
     if pred.is_empty() {
         return Err(bad(config, format!("no kernel of an op named `{prefix}…`")));
     }
-    let pf: Vec<Family> = pred.iter().map(|p| p.0).collect();
-    let mf: Vec<Family> = meas.iter().map(|k| k.family).collect();
+    let pf: Vec<KernelGroup> = pred.iter().map(|p| p.0).collect();
+    let mf: Vec<KernelGroup> = meas.iter().map(|k| k.family).collect();
     let pairs = trace::align(&pf, &mf);
-    let pt: Vec<(Family, f64)> = pred.iter().map(|p| (p.0, p.2)).collect();
+    let pt: Vec<(KernelGroup, f64)> = pred.iter().map(|p| (p.0, p.2)).collect();
     let totals = FamilyTotals::of(&pt, &meas);
     std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
 
