@@ -66,6 +66,8 @@ pub fn run(cfg: &CoDesignConfig, base_dir: &Path, dir: &Path) -> Result<[CoResul
     };
     let (co, co_hist) = co_explore_history(cfg, &oracle).map_err(model)?;
     let (succ, succ_hist) = successive_history(cfg, &oracle).map_err(model)?;
+    // A metric that is not a number would be written as `null` or `inf`: the run failed.
+    crate::finite::check(&(&co, &succ, &co_hist, &succ_hist), "the co-design run")?;
     let io = |p: &Path, e: std::io::Error| Error::Io {
         path: p.display().to_string(),
         message: e.to_string(),

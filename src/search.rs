@@ -89,7 +89,8 @@ pub const MAX_BATCH: usize = 1_000_000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchColumns {
     /// Every metric of the problem ([`archsim_gym::METRICS`] for a simulation,
-    /// [`archsim_gym::SERVING_METRICS`] for a serving config), by name (NaN where the point was not evaluated).
+    /// [`archsim_gym::SERVING_METRICS`] for a serving config), by name (NaN where the point was
+    /// not evaluated, and for a metric the config does not produce, e.g. `tpot_s` of a CNN).
     pub metrics: Vec<(&'static str, Vec<f64>)>,
     /// Evaluated, fitting the device, and within every constraint of `search.constraints`.
     pub feasible: Vec<bool>,

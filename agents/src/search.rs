@@ -378,6 +378,15 @@ pub fn run_search(
                     let objectives: Vec<f64> = obj_idx.iter().map(|&i| m[i]).collect();
                     let oriented = scorer.oriented(&m);
                     let cost = -s.reward;
+                    // Finite metrics can still weigh (weight / scale) into a cost that is not
+                    // a number: the agent cannot rank it.
+                    if s.feasible && !cost.is_finite() {
+                        s.feasible = false;
+                        s.violations.push(format!(
+                            "the cost (the objectives times weight / scale) is {cost}, not a \
+                             finite number"
+                        ));
+                    }
                     let metrics: Map<String, Value> = archsim_gym::metric_map_named(names, &m);
                     let reason = (!s.feasible).then(|| s.violations.join("; "));
                     let row = HistoryRow {
