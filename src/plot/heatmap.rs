@@ -127,14 +127,14 @@ pub fn heatmap(
 
 /// The lookup table of an axis labelled by index: `index,<parameter>` rows.
 fn write_lookup(path: &Path, param: &str, names: &[String]) -> Result<(), String> {
-    let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
-    let mut w = csv::Writer::from_path(path).map_err(|e| fail(&e))?;
+    let fail = |e: &csv::Error| crate::files::csv_error(path, e).to_string();
+    let mut w = crate::files::csv_writer(path).map_err(|e| e.to_string())?;
     w.write_record(["index", param]).map_err(|e| fail(&e))?;
     for (i, n) in names.iter().enumerate() {
         w.write_record([i.to_string().as_str(), n.as_str()])
             .map_err(|e| fail(&e))?;
     }
-    w.flush().map_err(|e| fail(&e))
+    crate::files::commit_csv(w).map_err(|e| e.to_string())
 }
 
 struct Heatmap<'a> {

@@ -17,6 +17,7 @@
 //! | `convergence`   | [`convergence`]: optimizers' best cost over seeds     |
 //! | `heatmap`       | [`heatmap`]: two parameters against a metric          |
 //! | `bars`          | [`grouped_bars`], [`grouped_bars_noted`]              |
+//! | `busbw`         | [`bus_bandwidth`]: collectives' bus bandwidth by size |
 //! | `serving`       | [`serving_plots`]: latency CDFs, KV occupancy, rates  |
 
 use std::path::Path;
@@ -28,6 +29,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 mod bars;
+mod busbw;
 mod convergence;
 mod gantt;
 mod heatmap;
@@ -39,6 +41,7 @@ mod serving;
 mod validation;
 
 pub use bars::{grouped_bars, grouped_bars_noted, BarGroup};
+pub use busbw::{binary_bytes, bus_bandwidth};
 pub use convergence::{convergence, Runs};
 pub use gantt::gantt;
 pub use heatmap::{heatmap, HeatCell};
@@ -72,7 +75,8 @@ trait Figure {
 }
 
 /// Renders `figure` twice, as `<dir>/<stem>.png` and `<dir>/<stem>.svg`, both of `size`
-/// pixels; an error names the file.
+/// pixels, each written atomically ([`crate::files`]: a temporary file renamed into place when
+/// complete, never through a link); an error names the file.
 fn png_and_svg(
     dir: &Path,
     stem: &str,
@@ -82,9 +86,12 @@ fn png_and_svg(
     register_font();
     let png = dir.join(format!("{stem}.png"));
     let svg = dir.join(format!("{stem}.svg"));
-    render(BitMapBackend::new(&png, size), figure)
-        .map_err(|e| format!("{}: {e}", png.display()))?;
-    render(SVGBackend::new(&svg, size), figure).map_err(|e| format!("{}: {e}", svg.display()))
+    crate::files::render_to(&png, |tmp| render(BitMapBackend::new(tmp, size), figure))
+        .map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    render(SVGBackend::with_string(&mut text, size), figure)
+        .map_err(|e| format!("{}: {e}", svg.display()))?;
+    crate::files::write(&svg, text).map_err(|e| e.to_string())
 }
 
 /// White background, the figure, then the file.

@@ -44,7 +44,7 @@ pub fn parse_kernels_csv(text: &str) -> Result<Vec<MeasuredKernel>, String> {
         let get = |j: usize| rec.get(j).unwrap_or("").trim();
         let us: f64 = get(d)
             .parse()
-            .map_err(|_| format!("line {line}: duration_us `{}` is not a number", get(d)))?;
+            .map_err(|_| format!("line {line}: duration_us is not a number"))?;
         if !(us.is_finite() && us >= 0.0) {
             return Err(format!("line {line}: duration_us must be a non-negative number"));
         }
