@@ -500,6 +500,9 @@ fn every_config_in_configs_runs() {
             if r.get("ttft_s").is_some() {
                 // A serving config's report.
                 assert!(r["requests"].as_u64().unwrap() > 0);
+            } else if r["workload"] == "collective" {
+                // A collective's report: one row per size.
+                assert!(!r["sizes"].as_array().unwrap().is_empty());
             } else {
                 assert!(r["total_cycles"].as_u64().unwrap() > 0);
             }
