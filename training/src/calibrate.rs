@@ -22,7 +22,9 @@ use archsim_net::{calibrate::a100_node, NetModel};
 use archsim_workloads::DType;
 use serde::Serialize;
 
-use crate::config::{ModelRef, ModelShape, Optimizer, ParallelConfig, Recompute, Schedule, TrainingConfig};
+use crate::config::{
+    ModelRef, ModelShape, Optimizer, ParallelConfig, Recompute, Schedule, TrainingConfig,
+};
 use crate::error::TrainingError;
 use crate::model::{device_caps, prepare, Calibration, Prepared};
 
@@ -136,18 +138,24 @@ pub fn a100() -> AcceleratorConfig {
 /// Prices every row once (everything but the calibration constants).
 pub fn prepare_rows(rows: &[Row]) -> Result<Vec<Prepared>, TrainingError> {
     let acc = a100();
-    let family = acc
-        .family()
-        .map_err(|source| TrainingError::Accelerator {
-            what: "accelerator".into(),
-            source,
-        })?;
+    let family = acc.family().map_err(|source| TrainingError::Accelerator {
+        what: "accelerator".into(),
+        source,
+    })?;
     let caps = device_caps(&acc, DType::Fp16)?;
     let net = NetModel::nccl();
     rows.iter()
         .map(|r| {
             let (t, p) = r.job();
-            prepare(&t, &p, DType::Fp16, family.as_ref(), caps, &a100_node(r.gpus), &net)
+            prepare(
+                &t,
+                &p,
+                DType::Fp16,
+                family.as_ref(),
+                caps,
+                &a100_node(r.gpus),
+                &net,
+            )
         })
         .collect()
 }
@@ -217,7 +225,11 @@ fn to_cal(x: [f64; N]) -> Calibration {
 /// (constants in units of 1, µs, µs; at most 300 iterations).
 pub fn fit(jobs: &[Prepared], rows: &[Row]) -> Calibration {
     let f = |x: &[f64; N]| mape(&predict(jobs, &to_cal(*x)), rows);
-    let x0 = [START.gemm_scale, START.kernel_host_s * 1e6, START.layer_overhead_s * 1e6];
+    let x0 = [
+        START.gemm_scale,
+        START.kernel_host_s * 1e6,
+        START.layer_overhead_s * 1e6,
+    ];
     let step = [0.2, 5.0, 100.0];
     let mut simplex: Vec<[f64; N]> = vec![x0];
     for i in 0..N {
@@ -280,7 +292,9 @@ pub fn fit(jobs: &[Prepared], rows: &[Row]) -> Calibration {
             }
         }
     }
-    let best = (0..=N).min_by(|&a, &b| val[a].total_cmp(&val[b])).unwrap_or(0);
+    let best = (0..=N)
+        .min_by(|&a, &b| val[a].total_cmp(&val[b]))
+        .unwrap_or(0);
     to_cal(simplex[best])
 }
 

@@ -244,10 +244,16 @@ impl TrainingConfig {
             s.layers = l;
         }
         if s.hidden % s.heads != 0 {
-            return Err(invalid("workload.training.model.heads", format!("{} heads do not divide hidden {}", s.heads, s.hidden)));
+            return Err(invalid(
+                "workload.training.model.heads",
+                format!("{} heads do not divide hidden {}", s.heads, s.hidden),
+            ));
         }
         if s.kv_heads == 0 || s.heads % s.kv_heads != 0 {
-            return Err(invalid("workload.training.model.kv_heads", format!("{} kv heads do not divide {} heads", s.kv_heads, s.heads)));
+            return Err(invalid(
+                "workload.training.model.kv_heads",
+                format!("{} kv heads do not divide {} heads", s.kv_heads, s.heads),
+            ));
         }
         if s.experts > 0 {
             return Err(invalid(
@@ -256,7 +262,10 @@ impl TrainingConfig {
             ));
         }
         if s.vocab == 0 || !s.causal {
-            return Err(invalid("workload.training.model", "training needs a causal language model with a vocabulary"));
+            return Err(invalid(
+                "workload.training.model",
+                "training needs a causal language model with a vocabulary",
+            ));
         }
         Ok(s)
     }
@@ -289,17 +298,29 @@ pub fn validate(
     if s.heads % p.tp as u64 != 0 || s.kv_heads % p.tp as u64 != 0 {
         return Err(invalid(
             "parallel.tp",
-            format!("tp {} does not divide the {} heads ({} kv heads)", p.tp, s.heads, s.kv_heads),
+            format!(
+                "tp {} does not divide the {} heads ({} kv heads)",
+                p.tp, s.heads, s.kv_heads
+            ),
         ));
     }
     if s.ffn % p.tp as u64 != 0 {
-        return Err(invalid("parallel.tp", format!("tp {} does not divide the ffn size {}", p.tp, s.ffn)));
+        return Err(invalid(
+            "parallel.tp",
+            format!("tp {} does not divide the ffn size {}", p.tp, s.ffn),
+        ));
     }
     if p.pp as u64 > s.layers {
-        return Err(invalid("parallel.pp", format!("pp {} is larger than the {} layers", p.pp, s.layers)));
+        return Err(invalid(
+            "parallel.pp",
+            format!("pp {} is larger than the {} layers", p.pp, s.layers),
+        ));
     }
     if p.zero > 3 {
-        return Err(invalid("parallel.zero", format!("ZeRO stage {} does not exist (0–3)", p.zero)));
+        return Err(invalid(
+            "parallel.zero",
+            format!("ZeRO stage {} does not exist (0–3)", p.zero),
+        ));
     }
     match p.schedule {
         Schedule::Interleaved => {
@@ -309,7 +330,10 @@ pub fn validate(
             ))
         }
         _ if p.vpp != 1 => {
-            return Err(invalid("parallel.vpp", format!("vpp {} needs schedule: interleaved", p.vpp)));
+            return Err(invalid(
+                "parallel.vpp",
+                format!("vpp {} needs schedule: interleaved", p.vpp),
+            ));
         }
         _ => {}
     }
@@ -325,7 +349,10 @@ pub fn validate(
     if t.global_batch == 0 || t.global_batch % p.dp as u64 != 0 {
         return Err(invalid(
             "workload.training.global_batch",
-            format!("global_batch {} is not a positive multiple of dp {}", t.global_batch, p.dp),
+            format!(
+                "global_batch {} is not a positive multiple of dp {}",
+                t.global_batch, p.dp
+            ),
         ));
     }
     let per_replica = t.global_batch / p.dp as u64;

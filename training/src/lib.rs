@@ -69,12 +69,10 @@ mod model;
 mod sim;
 
 pub use config::{
-    validate, ModelRef, ModelShape, Optimizer, ParallelConfig, Recompute, Schedule,
-    TrainingConfig,
+    validate, ModelRef, ModelShape, Optimizer, ParallelConfig, Recompute, Schedule, TrainingConfig,
 };
 pub use error::TrainingError;
 pub use memory::{MemoryBytes, MemoryGb};
 pub use model::{
-    device_caps, partition, prepare, Breakdown, Calibration, DeviceCaps, Prepared,
-    TrainingReport,
+    device_caps, partition, prepare, Breakdown, Calibration, DeviceCaps, Prepared, TrainingReport,
 };

@@ -173,17 +173,32 @@ fn layer_forward_ops(s: &TransformerSpec, sh: &Shard, core_only: bool) -> OpList
     let heads = s.heads / t;
     let bh = b * heads;
     if !core_only {
-        c.op("ln1", OpKind::Norm { func: s.norm }, &[vec![n_sp, h]], vec![n_sp, h]);
+        c.op(
+            "ln1",
+            OpKind::Norm { func: s.norm },
+            &[vec![n_sp, h]],
+            vec![n_sp, h],
+        );
         c.gemm("qkv", 1, n, (s.heads + 2 * s.kv_heads) * d / t, h, true);
     }
     c.gemm("scores", bh, sq, sq, d, false);
-    c.op("softmax", OpKind::Softmax, &[vec![bh, sq, sq]], vec![bh, sq, sq]);
+    c.op(
+        "softmax",
+        OpKind::Softmax,
+        &[vec![bh, sq, sq]],
+        vec![bh, sq, sq],
+    );
     c.elt("attn_dropout", EltFunc::Mul, vec![bh, sq, sq], 2);
     c.gemm("context", bh, sq, d, sq, false);
     if !core_only {
         c.gemm("proj", 1, n, h, h / t, true);
         c.elt("dropout_add1", EltFunc::Add, vec![n_sp, h], 3);
-        c.op("ln2", OpKind::Norm { func: s.norm }, &[vec![n_sp, h]], vec![n_sp, h]);
+        c.op(
+            "ln2",
+            OpKind::Norm { func: s.norm },
+            &[vec![n_sp, h]],
+            vec![n_sp, h],
+        );
         let f = s.ffn / t;
         match s.ffn_kind {
             Ffn::Gelu => {
@@ -206,7 +221,12 @@ fn ops_of(w: Workload) -> OpList {
         .into_iter()
         .map(|i| {
             let o = &w.graph[i];
-            (o.name.clone(), o.kind.clone(), o.inputs.clone(), o.output.clone())
+            (
+                o.name.clone(),
+                o.kind.clone(),
+                o.inputs.clone(),
+                o.output.clone(),
+            )
         })
         .collect()
 }
@@ -226,7 +246,14 @@ fn backward_of(fwd: &OpList) -> OpList {
         match kind {
             OpKind::Gemm(g) => {
                 // dA = dC · Bᵀ ([m×n]·[n×k]); dB = Aᵀ · dC ([k×m]·[m×n]).
-                c.gemm(&format!("{name}_dgrad"), g.batch, g.m, g.k, g.n, g.weight_operand);
+                c.gemm(
+                    &format!("{name}_dgrad"),
+                    g.batch,
+                    g.m,
+                    g.k,
+                    g.n,
+                    g.weight_operand,
+                );
                 c.gemm(&format!("{name}_wgrad"), g.batch, g.k, g.n, g.m, false);
             }
             OpKind::Embedding { .. } => {
@@ -270,7 +297,12 @@ fn head_forward_ops(s: &TransformerSpec, sh: &Shard) -> OpList {
     let n = b * sq;
     let n_sp = if sh.sp { n / t } else { n };
     let v = padded_vocab(s.vocab, t) / t;
-    c.op("final_norm", OpKind::Norm { func: s.norm }, &[vec![n_sp, s.hidden]], vec![n_sp, s.hidden]);
+    c.op(
+        "final_norm",
+        OpKind::Norm { func: s.norm },
+        &[vec![n_sp, s.hidden]],
+        vec![n_sp, s.hidden],
+    );
     c.gemm("lm_head", 1, n, v, s.hidden, true);
     // Vocabulary-parallel cross-entropy: max, exp-sum and the target's logit.
     c.op("cross_entropy", OpKind::Softmax, &[vec![n, v]], vec![n, v]);
@@ -291,21 +323,25 @@ pub fn graph(spec: &TransformerSpec, sh: &Shard, piece: Piece, dtype: DType) -> 
     build(&format!("{piece:?}"), dtype, ops)
 }
 
+/// Parameters one optimizer kernel updates at a time: the update streams through the
+/// parameters in chunks (Apex's multi-tensor apply), so a device never holds more than one
+/// chunk's operands in flight; 2²⁶ parameters keep every chunk far above launch-bound sizes.
+pub const OPTIMIZER_CHUNK: u64 = 1 << 26;
+
 /// The optimizer step over `params` parameters held by one device, as one memory-bound
-/// kernel (a fused multi-tensor update): it reads the 16-bit gradient and the fp32 state
-/// (`state_bytes` per parameter: master weights, and for Adam momentum and variance) and
-/// writes the state and the 16-bit weights back.
+/// kernel (a fused update): it reads the 16-bit gradient and the fp32 state (`state_bytes`
+/// per parameter: master weights, and for Adam momentum and variance) and writes the state
+/// and the 16-bit weights back. Tensors are counted in `dtype` elements of the same bytes.
 pub fn optimizer_graph(params: u64, state_bytes: u64, dtype: DType) -> Workload {
-    // In fp32 words: the state (K/4 words), the gradient and the new 16-bit weights
-    // (dtype bytes / 4 words each).
-    let state = params * state_bytes / 4;
-    let half = (params * dtype.bytes()).div_ceil(4).max(1);
-    let mut c = Chain::new("optimizer", DType::Fp32);
+    let db = dtype.bytes().max(1);
+    let state = (params * state_bytes).div_ceil(db).max(1);
+    let grad = (params * 2).div_ceil(db).max(1);
+    let mut c = Chain::new("optimizer", dtype);
     c.op(
         "optimizer_step",
         OpKind::Copy,
-        &[vec![state.max(1)], vec![half]],
-        vec![state.max(1) + half],
+        &[vec![state], vec![grad]],
+        vec![state + grad],
     );
     c.finish()
 }
@@ -381,8 +417,31 @@ impl<'a> Pricer<'a> {
         Ok(p)
     }
 
-    /// The price of the optimizer step over `params` (cached).
+    /// The price of the optimizer step over `params`: whole chunks of [`OPTIMIZER_CHUNK`]
+    /// and the rest, one kernel each.
     pub fn optimizer(&mut self, params: u64, state_bytes: u64) -> Result<Priced, TrainingError> {
+        let full = params / OPTIMIZER_CHUNK;
+        let rest = params % OPTIMIZER_CHUNK;
+        let mut out = Priced::default();
+        let mut add = |p: &Priced, times: u64| {
+            for _ in 0..times {
+                out.gemm_s += p.gemm_s;
+                out.other_s += p.other_s;
+                out.ops.extend_from_slice(&p.ops);
+            }
+        };
+        if full > 0 {
+            let p = self.optimizer_chunk(OPTIMIZER_CHUNK, state_bytes)?;
+            add(&p, full);
+        }
+        if rest > 0 {
+            let p = self.optimizer_chunk(rest, state_bytes)?;
+            add(&p, 1);
+        }
+        Ok(out)
+    }
+
+    fn optimizer_chunk(&mut self, params: u64, state_bytes: u64) -> Result<Priced, TrainingError> {
         if let Some(p) = self.opt_cache.get(&(params, state_bytes)) {
             return Ok(p.clone());
         }

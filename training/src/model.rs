@@ -30,6 +30,15 @@ pub struct Calibration {
 }
 
 impl Calibration {
+    /// Fitted on vTrain's 1,440 measured iterations of one A100 node (Megatron GPT, eager
+    /// PyTorch) with the `a100_80gb` preset's device times (`launch: cudagraph`); refit by
+    /// `cargo test -p archsim-training --test training vtrain`.
+    pub const A100_VTRAIN: Calibration = Calibration {
+        gemm_scale: 0.8512,
+        kernel_host_s: 41.13e-6,
+        layer_overhead_s: 430.6e-6,
+    };
+
     /// No correction: the family's kernel times as they are, back to back.
     pub const NONE: Calibration = Calibration {
         gemm_scale: 1.0,
@@ -254,8 +263,8 @@ pub fn prepare(
     let tp_layer_b = 2.0 * per_block;
     let tp_embed = per_block; // vocabulary-parallel embedding's all-reduce
     let tp_head = per_block; // the head input's gradient
-    // Pipeline send: the activation of one micro-batch, split over the TP ranks (Megatron's
-    // scatter/gather optimization) when tp > 1.
+                             // Pipeline send: the activation of one micro-batch, split over the TP ranks (Megatron's
+                             // scatter/gather optimization) when tp > 1.
     let send_s = if pp > 1 {
         collective_s(cluster, net, Op::SendRecv, act / tp as f64, tp * dp, 2)?
     } else {
@@ -267,7 +276,11 @@ pub fn prepare(
     // The embedding and head as allocated: the padded vocabulary.
     let vpad = padded_vocab(spec.vocab, tp as u64);
     let embed_p = (vpad + spec.positions + spec.token_types) * spec.hidden;
-    let head_p = if spec.tied_head { 0 } else { vpad * spec.hidden };
+    let head_p = if spec.tied_head {
+        0
+    } else {
+        vpad * spec.hidden
+    };
     let t = tp as f64;
     let parts = partition(spec.layers, pp);
     let k = train.optimizer.state_bytes() as f64;
@@ -295,8 +308,10 @@ pub fn prepare(
             if parallel.zero == 0 {
                 collective_s(cluster, net, Op::AllReduce, bytes, tp, dp)
             } else {
-                Ok(collective_s(cluster, net, Op::ReduceScatter, bytes, tp, dp)?
-                    + collective_s(cluster, net, Op::AllGather, bytes, tp, dp)?)
+                Ok(
+                    collective_s(cluster, net, Op::ReduceScatter, bytes, tp, dp)?
+                        + collective_s(cluster, net, Op::AllGather, bytes, tp, dp)?,
+                )
             }
         };
         let mut dp_s = if parallel.zero == 3 {
@@ -356,7 +371,9 @@ pub fn prepare(
         }
         if last {
             // fp32 logits of the vocabulary-parallel cross-entropy.
-            temporary += 4.0 * (b * train.seq_len) as f64 * (padded_vocab(spec.vocab, tp as u64) / tp as u64) as f64;
+            temporary += 4.0
+                * (b * train.seq_len) as f64
+                * (padded_vocab(spec.vocab, tp as u64) / tp as u64) as f64;
         }
         let m = MemoryBytes {
             parameters: pm,
@@ -452,7 +469,8 @@ impl Prepared {
         let m = self.micro_batches as usize;
         let overlap = self.parallel.dp_overlap && self.parallel.zero < 3 && self.parallel.dp > 1;
         let dag = build(&times, m, order, overlap, false);
-        let timing = run(&dag).ok_or_else(|| invalid("parallel.schedule", "the schedule deadlocks"))?;
+        let timing =
+            run(&dag).ok_or_else(|| invalid("parallel.schedule", "the schedule deadlocks"))?;
         let iteration_s = timing.end.iter().copied().fold(0.0, f64::max);
         // The stage whose optimizer step ends last.
         let opt_of = |s: usize| {
@@ -496,7 +514,8 @@ impl Prepared {
         // The same DAG with free sends: what waiting is left is the schedule's own bubble.
         let idle0 = if pp > 1 {
             let dag0 = build(&times, m, order, overlap, true);
-            let t0 = run(&dag0).ok_or_else(|| invalid("parallel.schedule", "the schedule deadlocks"))?;
+            let t0 =
+                run(&dag0).ok_or_else(|| invalid("parallel.schedule", "the schedule deadlocks"))?;
             let mut busy = 0.0;
             let mut end: f64 = 0.0;
             for &t in &dag0.order[crit] {

@@ -95,12 +95,12 @@ pub(crate) fn run(dag: &Dag) -> Option<Timing> {
     let mut done = 0usize;
     let mut q: EventQueue<usize> = EventQueue::new();
     let try_start = |r: usize,
-                         now: u64,
-                         next: &mut [usize],
-                         busy: &mut [bool],
-                         waiting: &[usize],
-                         start: &mut [u64],
-                         q: &mut EventQueue<usize>| {
+                     now: u64,
+                     next: &mut [usize],
+                     busy: &mut [bool],
+                     waiting: &[usize],
+                     start: &mut [u64],
+                     q: &mut EventQueue<usize>| {
         if busy[r] {
             return;
         }
@@ -170,14 +170,23 @@ pub(crate) enum Order {
 /// Builds the DAG of one pipeline of `stages.len()` stages over `m` micro-batches.
 /// Resources: stage `s`'s compute stream is `s`; its forward send link `P + s`, backward
 /// send link `2P + s`, data-parallel channel `3P + s`.
-pub(crate) fn build(stages: &[StageTimes], m: usize, order: Order, overlap: bool, no_p2p: bool) -> Dag {
+pub(crate) fn build(
+    stages: &[StageTimes],
+    m: usize,
+    order: Order,
+    overlap: bool,
+    no_p2p: bool,
+) -> Dag {
     let p = stages.len();
     let mut dag = Dag::default();
     dag.order.resize(4 * p, Vec::new());
     // Compute sequence per stage: (is_forward, micro-batch).
     let seq = |s: usize| -> Vec<(bool, usize)> {
         match order {
-            Order::Gpipe => (0..m).map(|i| (true, i)).chain((0..m).map(|i| (false, i))).collect(),
+            Order::Gpipe => (0..m)
+                .map(|i| (true, i))
+                .chain((0..m).map(|i| (false, i)))
+                .collect(),
             Order::OneFOneB => {
                 let w = (p - s - 1).min(m);
                 let mut v: Vec<(bool, usize)> = (0..w).map(|i| (true, i)).collect();
@@ -239,7 +248,11 @@ pub(crate) fn build(stages: &[StageTimes], m: usize, order: Order, overlap: bool
                     });
                 }
                 let last_mb = i + 1 == m;
-                let pieces = if overlap && last_mb && p > 0 { st.layers.max(1) as usize } else { 1 };
+                let pieces = if overlap && last_mb && p > 0 {
+                    st.layers.max(1) as usize
+                } else {
+                    1
+                };
                 let mut last = usize::MAX;
                 for k in 0..pieces {
                     let frac = 1.0 / pieces as f64;
@@ -288,7 +301,11 @@ pub(crate) fn build(stages: &[StageTimes], m: usize, order: Order, overlap: bool
         let mut opt_preds = Vec::new();
         if let Some(last) = prev_compute {
             opt_preds.push(last);
-            let rest = if overlap { st.dp_s - st.dp_layer_s * st.layers as f64 } else { st.dp_s };
+            let rest = if overlap {
+                st.dp_s - st.dp_layer_s * st.layers as f64
+            } else {
+                st.dp_s
+            };
             if rest > 0.0 || dp_tasks[s].is_empty() {
                 let d = dag.add(Task {
                     kind: Kind::Dp,
@@ -325,4 +342,82 @@ pub(crate) fn build(stages: &[StageTimes], m: usize, order: Order, overlap: bool
         }
     }
     dag
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uniform(p: usize, f: f64, b: f64) -> Vec<StageTimes> {
+        (0..p)
+            .map(|_| StageTimes {
+                fwd: (f, 0.0, 0.0),
+                bwd: (b, 0.0, 0.0),
+                layers: 4,
+                ..StageTimes::default()
+            })
+            .collect()
+    }
+
+    /// With equal stages and free sends both schedules take (m + p − 1)(f + b): the bubble
+    /// comes out of the simulated waiting.
+    #[test]
+    fn uniform_pipelines_take_the_textbook_time() {
+        for order in [Order::Gpipe, Order::OneFOneB] {
+            for (p, m) in [(1, 1), (2, 4), (4, 8), (8, 3)] {
+                let dag = build(&uniform(p, 1e-3, 2e-3), m, order, false, false);
+                let t = run(&dag).unwrap();
+                let end = t.end.iter().copied().fold(0.0, f64::max);
+                let want = (m + p - 1) as f64 * 3e-3;
+                assert!(
+                    (end - want).abs() < 1e-9,
+                    "{order:?} p={p} m={m}: {end} vs {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_task_starts_after_its_predecessors_and_streams_run_one_at_a_time() {
+        let mut st = uniform(4, 1e-3, 2.5e-3);
+        for (i, s) in st.iter_mut().enumerate() {
+            s.send_s = 0.2e-3 * (i + 1) as f64;
+            s.recompute = (0.7e-3, 0.1e-3);
+            s.dp_s = 1e-3;
+            s.dp_layer_s = 0.2e-3;
+            s.optimizer_s = 0.5e-3;
+        }
+        for order in [Order::Gpipe, Order::OneFOneB] {
+            for overlap in [false, true] {
+                let dag = build(&st, 6, order, overlap, false);
+                let t = run(&dag).unwrap();
+                for (i, task) in dag.tasks.iter().enumerate() {
+                    for &p in &task.preds {
+                        assert!(t.start[i] >= t.end[p] - 1e-12);
+                    }
+                }
+                for seq in &dag.order {
+                    for w in seq.windows(2) {
+                        assert!(t.start[w[1]] >= t.end[w[0]] - 1e-12);
+                    }
+                }
+            }
+        }
+    }
+
+    /// 1F1B's steady state alternates: stage 0 of 4 runs 3 warm-up forwards first.
+    #[test]
+    fn one_f_one_b_order() {
+        let dag = build(&uniform(4, 1e-3, 2e-3), 6, Order::OneFOneB, false, false);
+        let kinds: String = dag.order[0]
+            .iter()
+            .map(|&t| match dag.tasks[t].kind {
+                Kind::Forward => 'F',
+                Kind::Backward => 'B',
+                Kind::Optimizer => 'O',
+                _ => '?',
+            })
+            .collect();
+        assert_eq!(kinds, "FFFFBFBFBBBBO");
+    }
 }
