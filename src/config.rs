@@ -303,7 +303,7 @@ fn first_line(s: &str) -> String {
 
 /// The last `--set` override whose path is `key` (dotted, as errors name keys), a key above it
 /// or a key under it: the source of a bad value at `key`.
-fn override_of(overrides: &[String], key: &str) -> Option<String> {
+pub(crate) fn override_of(overrides: &[String], key: &str) -> Option<String> {
     let dotted = |p: &str| {
         archsim_gym::path::parse(p)
             .map(|s| archsim_gym::path::keys(&s).join("."))

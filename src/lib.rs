@@ -16,6 +16,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod codesign;
+pub mod collective;
 pub mod config;
 pub mod disagg;
 pub mod melange;
@@ -169,6 +170,11 @@ pub fn run_any(
             serving::write(&f, &served, d)?;
         }
         return serde_json::to_value(&served.report).map_err(|e| io(Path::new(file), &e));
+    }
+    // A collective config (`workload: {collective: ...}` + `cluster:`): archsim's nccl-tests.
+    if doc.as_ref().is_some_and(collective::is_collective) && form != Some("sweep") {
+        let (report, _) = collective::run_file(text, file, overrides, dir)?;
+        return serde_json::to_value(&report).map_err(|e| io(Path::new(file), &e));
     }
     if form == Some("sweep") {
         return Err(Error::Config(ConfigError {

@@ -9,6 +9,7 @@
 //! | `sn40l` | SambaNova SN40L: fusion, expert switching, CoE serving ([`crate::sn40l`]) |
 //! | `neupims` | NeuPIMs: NPU-only, naive NPU+PIM, NeuPIMs and GPU decode throughput ([`crate::neupims`]) |
 //! | `disaggregation` | prefill/decode disaggregation vs co-location at equal cost ([`crate::disagg`]) |
+//! | `a100_allreduce` | NCCL all-reduce on 2–8 A100, predicted vs measured ([`crate::collective`]) |
 //! | `melange` | Mélange: the cheapest mix of GPU types serving an LLM within an SLO ([`crate::melange`]) |
 
 use std::path::{Path, PathBuf};
@@ -102,6 +103,11 @@ pub struct Study {
 
 /// Every study, by `study.kind`.
 pub const STUDIES: &[Study] = &[
+    Study {
+        kind: "a100_allreduce",
+        about: "measured NCCL all-reduce on 2-8 A100 of one NVSwitch node vs archsim-net",
+        run: crate::collective::run_study,
+    },
     Study {
         kind: "latency_vs_rate",
         about:

@@ -20,7 +20,9 @@ use crate::error::NetError;
 use crate::topology::{ClusterSpec, ScaleOutKind, ScaleUpKind};
 
 /// A collective operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Op {
     /// Every rank ends with the sum of every rank's buffer.
@@ -29,7 +31,9 @@ pub enum Op {
     ReduceScatter,
     /// Every rank ends with every rank's shard (`S` = the whole gathered buffer).
     AllGather,
-    /// Every rank sends `S/p` to every rank (`S` = one rank's buffer).
+    /// Every rank sends `S/p` to every rank (`S` = one rank's buffer; `all_to_allv` is read
+    /// as it, the imbalance being the caller's sizes).
+    #[serde(alias = "all_to_allv")]
     AllToAll,
     /// Rank 0's buffer reaches every rank.
     Broadcast,

@@ -17,6 +17,7 @@
 //! | `convergence`   | [`convergence`]: optimizers' best cost over seeds     |
 //! | `heatmap`       | [`heatmap`]: two parameters against a metric          |
 //! | `bars`          | [`grouped_bars`], [`grouped_bars_noted`]              |
+//! | `busbw`         | [`bus_bandwidth`]: collectives' bus bandwidth by size |
 //! | `serving`       | [`serving_plots`]: latency CDFs, KV occupancy, rates  |
 
 use std::path::Path;
@@ -28,6 +29,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 mod bars;
+mod busbw;
 mod convergence;
 mod gantt;
 mod heatmap;
@@ -39,6 +41,7 @@ mod serving;
 mod validation;
 
 pub use bars::{grouped_bars, grouped_bars_noted, BarGroup};
+pub use busbw::{binary_bytes, bus_bandwidth};
 pub use convergence::{convergence, Runs};
 pub use gantt::gantt;
 pub use heatmap::{heatmap, HeatCell};
