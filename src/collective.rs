@@ -219,10 +219,11 @@ pub fn load(text: &str, file: &str, overrides: &[String]) -> Result<Loaded, Conf
     })?;
     let c = &f.workload.collective;
     let sizes = c.sizes.expand().map_err(|(k, m)| at(k, m))?;
-    let algorithm = Algorithm::parse("workload.collective.algorithm", &c.algorithm).map_err(|e| {
-        let (k, m) = net_key(&e);
-        at(k, m)
-    })?;
+    let algorithm =
+        Algorithm::parse("workload.collective.algorithm", &c.algorithm).map_err(|e| {
+            let (k, m) = net_key(&e);
+            at(k, m)
+        })?;
     let ranks = c.ranks.unwrap_or(spec.devices());
     if ranks < 1 || ranks > spec.devices() {
         return Err(at(
@@ -238,7 +239,15 @@ pub fn load(text: &str, file: &str, overrides: &[String]) -> Result<Loaded, Conf
     let dtype = c.dtype.or(f.workload.dtype).unwrap_or(DType::Fp32);
     // An algorithm named for a topology it cannot run on is bad input, found before running.
     if let Some(a) = algorithm {
-        price_on(&spec, &NetModel::nccl(), c.op, sizes[0] as f64, ranks, Some(a)).map_err(|e| {
+        price_on(
+            &spec,
+            &NetModel::nccl(),
+            c.op,
+            sizes[0] as f64,
+            ranks,
+            Some(a),
+        )
+        .map_err(|e| {
             let (_, m) = net_key(&e);
             at("workload.collective.algorithm".into(), m)
         })?;
@@ -359,7 +368,8 @@ pub fn write(l: &Loaded, r: &CollectiveReport, dir: &Path) -> Result<Vec<PathBuf
     std::fs::write(&p, report_json(r)).map_err(|e| io(&p, e))?;
     out.push(p);
     let p = dir.join("collective.csv");
-    let mut csv = String::from("bytes,count,type,algorithm,protocol,time_s,algbw_gb_s,busbw_gb_s\n");
+    let mut csv =
+        String::from("bytes,count,type,algorithm,protocol,time_s,algbw_gb_s,busbw_gb_s\n");
     for s in &r.sizes {
         let _ = writeln!(
             csv,
@@ -536,7 +546,10 @@ pub fn run_study(run: &crate::studies::StudyRun<'_>) -> Result<crate::studies::S
     // markers at the table's sizes).
     let mut lines = Vec::new();
     let mut points = Vec::new();
-    for g in [2usize, 4, 8].into_iter().filter(|&g| g <= l.spec.devices_per_node) {
+    for g in [2usize, 4, 8]
+        .into_iter()
+        .filter(|&g| g <= l.spec.devices_per_node)
+    {
         let idx: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].gpus == g).collect();
         lines.push((
             format!("archsim, {g} GPUs"),
@@ -566,7 +579,10 @@ pub fn run_study(run: &crate::studies::StudyRun<'_>) -> Result<crate::studies::S
     // README with the errors.
     let (all, n_all) = mape_of(&|_| true);
     let mut md = String::new();
-    let _ = writeln!(md, "# NCCL all-reduce on one A100 node: archsim-net against the measurements\n");
+    let _ = writeln!(
+        md,
+        "# NCCL all-reduce on one A100 node: archsim-net against the measurements\n"
+    );
     let _ = writeln!(
         md,
         "Regenerate with `archsim run configs/repro/a100_allreduce.yaml --out results/a100_allreduce`.\n"
@@ -585,8 +601,14 @@ pub fn run_study(run: &crate::studies::StudyRun<'_>) -> Result<crate::studies::S
         model.protocols[1].base_s * 1e6,
         model.protocols[1].step_s * 1e6,
     );
-    let _ = writeln!(md, "Time MAPE over all {n_all} measured rows: **{all:.2}%** (acceptance: 10%).\n");
-    let _ = writeln!(md, "| GPUs | rows | MAPE | measured busbw at 1 GiB | predicted |\n|---|---|---|---|---|");
+    let _ = writeln!(
+        md,
+        "Time MAPE over all {n_all} measured rows: **{all:.2}%** (acceptance: 10%).\n"
+    );
+    let _ = writeln!(
+        md,
+        "| GPUs | rows | MAPE | measured busbw at 1 GiB | predicted |\n|---|---|---|---|---|"
+    );
     for g in 2..=l.spec.devices_per_node {
         let (m, n) = mape_of(&|r: &Measured| r.gpus == g);
         let last = (0..rows.len()).rfind(|&i| rows[i].gpus == g);
@@ -596,7 +618,10 @@ pub fn run_study(run: &crate::studies::StudyRun<'_>) -> Result<crate::studies::S
         });
         let _ = writeln!(md, "| {g} | {n} | {m:.2}% | {mb:.1} GB/s | {pb:.1} GB/s |");
     }
-    let _ = writeln!(md, "\n| sizes (bytes) | rows | MAPE (acceptance: 15%) |\n|---|---|---|");
+    let _ = writeln!(
+        md,
+        "\n| sizes (bytes) | rows | MAPE (acceptance: 15%) |\n|---|---|---|"
+    );
     for lo in [1e6, 1e7, 1e8, 1e9] {
         let (m, n) = mape_of(&|r: &Measured| r.bytes >= lo && r.bytes < lo * 10.0);
         if n > 0 {

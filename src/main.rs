@@ -451,8 +451,29 @@ fn run(
         }
     }
     if let Ok(v) = serde_saphyr::from_str::<serde_json::Value>(&text) {
+        if archsim::training::is_training(&v) && v.get("sweep").is_none() {
+            let dir = out
+                .clone()
+                .unwrap_or_else(|| output::default_dir(&name, set));
+            let (report, files) = archsim::training::run_file(&text, &file, set, Some(&dir))?;
+            if json {
+                print!("{}", archsim::training::report_json(&report));
+                eprintln!("wrote {}", dir.display());
+                return Ok(());
+            }
+            print!("{}", archsim::training::summary(&report));
+            println!("wrote:");
+            for f in files {
+                println!("  {}", f.display());
+            }
+            return Ok(());
+        }
+    }
+    if let Ok(v) = serde_saphyr::from_str::<serde_json::Value>(&text) {
         if archsim::collective::is_collective(&v) && v.get("sweep").is_none() {
-            let dir = out.clone().unwrap_or_else(|| output::default_dir(&name, set));
+            let dir = out
+                .clone()
+                .unwrap_or_else(|| output::default_dir(&name, set));
             let (report, files) = archsim::collective::run_file(&text, &file, set, Some(&dir))?;
             if json {
                 print!("{}", archsim::collective::report_json(&report));

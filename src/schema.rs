@@ -17,6 +17,8 @@
 //!   `workload:` and `accelerator:` of its base design point);
 //! * a **serving** simulation (`workload: {llm: ...}` + `serving:`, [`crate::serving::ServingFile`]),
 //!   and a **fleet search** (a serving config with a `search:` section);
+//! * a **training** iteration (`workload: {training: ...}` + `accelerator:` + `cluster:` +
+//!   `parallel:`, [`crate::training::TrainingFile`]);
 //! * the **Mélange study** ([`crate::melange::MelangeFile`]) and the **disaggregation study**
 //!   ([`crate::disagg::DisaggFile`]);
 //! * a **sweep** (`archsim sweep`): a simulation config with a `sweep:` section, whose base
@@ -32,7 +34,7 @@
 //! ```
 //! let schema = archsim::schema::config_schema();
 //! let forms = schema.as_value()["anyOf"].as_array().unwrap();
-//! assert_eq!(forms.len(), 9);
+//! assert_eq!(forms.len(), 10);
 //! ```
 
 use schemars::JsonSchema;
@@ -169,6 +171,8 @@ enum ConfigFile {
     Melange(Box<crate::melange::MelangeFile>),
     /// The disaggregation study (`study: {kind: disaggregation, ...}` + `workload: {llm: ...}`).
     Disaggregation(Box<crate::disagg::DisaggFile>),
+    /// A training iteration (`workload: {training: ...}` + `cluster:` + `parallel:`).
+    Training(Box<crate::training::TrainingFile>),
 }
 
 /// A simulation config (`archsim run`): `workload:`, `accelerator:`, `seed:`, and at most one

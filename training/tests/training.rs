@@ -329,3 +329,72 @@ fn vtrain_single_node_cross_validation() {
     let best = mape(&predict(&jobs, &all), &rows);
     assert!(shipped <= best + 5e-4, "{shipped} vs {best}");
 }
+
+/// Megatron-LM 2021 Table 1 on Selene, predicted with the constants fitted on one vTrain node
+/// (nothing fitted here). Micro-batch 1 on every row: the paper's table does not give it,
+/// and Megatron-LM's published GPT-3 scripts use `--micro-batch-size 1`. The paper ran
+/// interleaved 1F1B where PP > 1; archsim simulates plain 1F1B there (interleaving is not
+/// modelled yet), which over-counts those rows' bubble.
+#[test]
+fn megatron_table1_weak_scaling() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/megatron_2021_table1.csv");
+    let mut rdr = csv::Reader::from_path(path).unwrap();
+    let acc = a100();
+    let mut errs = Vec::new();
+    for rec in rdr.records() {
+        let r = rec.unwrap();
+        let f = |i: usize| r[i].parse::<f64>().unwrap();
+        let (heads, hidden, layers) = (f(1) as u64, f(2) as u64, f(3) as u64);
+        let (tp, pp, dp, gpus, batch, tflops) = (
+            f(4) as usize,
+            f(5) as usize,
+            f(6) as usize,
+            f(7) as usize,
+            f(8) as u64,
+            f(9),
+        );
+        let (s, v) = (2048.0, 51200.0);
+        let (l, h) = (layers as f64, hidden as f64);
+        let flops =
+            96.0 * batch as f64 * s * l * h * h * (1.0 + s / (6.0 * h) + v / (16.0 * l * h));
+        let measured = flops / (gpus as f64 * tflops * 1e12);
+        let t = gpt(
+            &format!(
+                r#"{{"layers": {layers}, "hidden": {hidden}, "heads": {heads}, "vocab": 51200}}"#
+            ),
+            2048,
+            batch,
+            1,
+            "full",
+        );
+        let p = ParallelConfig {
+            tp,
+            pp,
+            dp,
+            ..ParallelConfig::default()
+        };
+        let rep = run(&t, &p, &acc, &cluster(gpus / 8)).unwrap();
+        let err = (rep.iteration_s - measured) / measured;
+        eprintln!(
+            "{:>7}B tp{tp} pp{pp} dp{dp}: predicted {:.3} s, implied {:.3} s, error {:+.1}%, fits {}",
+            f(0), rep.iteration_s, measured, err * 100.0, rep.fits
+        );
+        errs.push(err);
+    }
+    let mape = errs.iter().map(|e| e.abs()).sum::<f64>() / errs.len() as f64;
+    let worst = errs.iter().map(|e| e.abs()).fold(0.0, f64::max);
+    eprintln!(
+        "Megatron Table 1: MAPE {:.1}%, worst {:.1}%",
+        mape * 100.0,
+        worst * 100.0
+    );
+    assert_eq!(errs.len(), 10);
+    assert!(mape < MEGATRON_MAPE + 0.005, "{mape}");
+    assert!(worst < MEGATRON_WORST + 0.005, "{worst}");
+}
+
+/// The figures `megatron_table1_weak_scaling` measures (a regression guard, not the
+/// acceptance target of MAPE ≤ 10% with every row within 15%, which this model misses:
+/// 11.2% MAPE, 7.5B +17.1% and 1T −17.2%).
+const MEGATRON_MAPE: f64 = 0.112;
+const MEGATRON_WORST: f64 = 0.172;
