@@ -56,10 +56,7 @@ pub fn parse(
 /// successive]`.
 pub fn run(cfg: &CoDesignConfig, base_dir: &Path, dir: &Path) -> Result<[CoResult; 2], Error> {
     let oracle_path = base_dir.join(&cfg.oracle);
-    let oracle = CsvOracle::from_path(&oracle_path).map_err(|m| Error::Io {
-        path: oracle_path.display().to_string(),
-        message: m,
-    })?;
+    let oracle = CsvOracle::from_path(&oracle_path).map_err(Error::File)?;
     let model = |m: String| Error::Io {
         path: "codesign".into(),
         message: m,
@@ -70,7 +67,7 @@ pub fn run(cfg: &CoDesignConfig, base_dir: &Path, dir: &Path) -> Result<[CoResul
         path: p.display().to_string(),
         message: e.to_string(),
     };
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    crate::files::create_dir(dir)?;
     let n = cfg.tasks.len();
     let mut csv = String::from("method,violations,weighted_accuracy");
     for t in &cfg.tasks {
@@ -115,7 +112,7 @@ pub fn run(cfg: &CoDesignConfig, base_dir: &Path, dir: &Path) -> Result<[CoResul
         csv.push('\n');
     }
     let p = dir.join("comparison.csv");
-    std::fs::write(&p, csv).map_err(|e| io(&p, e))?;
+    crate::files::write(&p, csv)?;
     let mut md = String::from("# NASAIC: co-exploration vs successive search\n\n");
     writeln!(
         md,
@@ -149,7 +146,7 @@ pub fn run(cfg: &CoDesignConfig, base_dir: &Path, dir: &Path) -> Result<[CoResul
     )
     .ok();
     let p = dir.join("summary.md");
-    std::fs::write(&p, md).map_err(|e| io(&p, e))?;
+    crate::files::write(&p, md)?;
     let front = write_pareto(cfg, &co, &succ, &co_hist, &succ_hist, dir)?;
     // The run's config and report, as every `archsim run` writes them.
     let p = dir.join("config.yaml");
@@ -158,7 +155,7 @@ pub fn run(cfg: &CoDesignConfig, base_dir: &Path, dir: &Path) -> Result<[CoResul
     resolved.oracle = relative_to(&oracle_path, dir);
     let yaml = serde_saphyr::to_string(&serde_json::json!({ "codesign": resolved }))
         .map_err(|e| io(&p, std::io::Error::other(e.to_string())))?;
-    std::fs::write(&p, yaml).map_err(|e| io(&p, e))?;
+    crate::files::write(&p, yaml)?;
     let report = serde_json::json!({
         "co_exploration": co,
         "successive": succ,
@@ -167,7 +164,7 @@ pub fn run(cfg: &CoDesignConfig, base_dir: &Path, dir: &Path) -> Result<[CoResul
     });
     let p = dir.join("report.json");
     let text = serde_json::to_string_pretty(&report).unwrap_or_default();
-    std::fs::write(&p, text + "\n").map_err(|e| io(&p, e))?;
+    crate::files::write(&p, text + "\n")?;
     Ok([co, succ])
 }
 
@@ -180,10 +177,6 @@ fn write_pareto(
     succ_hist: &[CoResult],
     dir: &Path,
 ) -> Result<Vec<CoResult>, Error> {
-    let io = |p: &Path, e: &dyn std::fmt::Display| Error::Io {
-        path: p.display().to_string(),
-        message: e.to_string(),
-    };
     let all: Vec<CoResult> = co_hist.iter().chain(succ_hist).cloned().collect();
     let method = |i: usize| {
         if i < co_hist.len() {
@@ -207,7 +200,7 @@ fn write_pareto(
         .ok();
     }
     let p = dir.join("history.csv");
-    std::fs::write(&p, h).map_err(|e| io(&p, &e))?;
+    crate::files::write(&p, h)?;
     let front = pareto_front(&all);
     let hw = &cfg.hardware;
     let mut csv = String::from(
@@ -241,7 +234,7 @@ fn write_pareto(
         .ok();
     }
     let p = dir.join("pareto.csv");
-    std::fs::write(&p, csv).map_err(|e| io(&p, &e))?;
+    crate::files::write(&p, csv)?;
     // Distinct feasible designs (by their objectives) as the grey cloud.
     let feasible: Vec<(f64, f64, f64)> = all
         .iter()
@@ -299,10 +292,7 @@ fn draw_pareto(
             .reduce(f64::min),
         max_energy_mj: cfg.specs.max_energy_mj,
     };
-    crate::plot::codesign_pareto(&plot, dir, "pareto").map_err(|m| Error::Io {
-        path: dir.display().to_string(),
-        message: m,
-    })
+    crate::plot::codesign_pareto(&plot, dir, "pareto").map_err(Error::File)
 }
 
 /// Redraws the Pareto plot of a finished co-design run from the files it wrote in `dir`
@@ -310,10 +300,12 @@ fn draw_pareto(
 pub fn replot(dir: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
     let read = |name: &str| {
         let p = dir.join(name);
-        std::fs::read_to_string(&p).map_err(|e| Error::Io {
-            path: p.display().to_string(),
-            message: e.to_string(),
-        })
+        let kind = if name.ends_with(".json") {
+            archsim_workloads::input::InputKind::Json
+        } else {
+            archsim_workloads::input::InputKind::Config
+        };
+        crate::files::read_text(&p, kind)
     };
     let cfg_file = dir.join("config.yaml").display().to_string();
     let value: serde_json::Value = serde_saphyr::from_str(&read("config.yaml")?)

@@ -52,6 +52,23 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// The text of a config file, checked as every input is ([`archsim_workloads::input`]: a
+/// regular file of at most 16 MiB, never a FIFO or a device); an error names the file, exit 2.
+pub fn read_file(path: &std::path::Path) -> Result<String, crate::Error> {
+    archsim_workloads::input::read_to_string(path, archsim_workloads::input::InputKind::Config)
+        .map_err(|e| {
+            crate::Error::Config(ConfigError {
+                file: e.path,
+                location: None,
+                key: None,
+                from_override: None,
+                message: e
+                    .message
+                    .replacen("cannot read file", "cannot read config", 1),
+            })
+        })
+}
+
 /// Parses `text` (the contents of `file`) with `overrides` (`path=value` strings) applied.
 pub fn load_str(text: &str, file: &str, overrides: &[String]) -> Result<Config, ConfigError> {
     load_inner(text, file, overrides, false).map(|(c, _)| c)

@@ -19,6 +19,7 @@ pub mod codesign;
 pub mod collective;
 pub mod config;
 pub mod disagg;
+pub mod files;
 pub mod melange;
 pub mod nasbench;
 pub mod neupims;
@@ -63,7 +64,8 @@ pub enum Error {
     /// The design point is infeasible or the model failed.
     #[error(transparent)]
     Accelerator(#[from] archsim_accelerators::AccelError),
-    /// Reading or writing a file failed.
+    /// Reading or writing a file failed, or a file was refused (a link where an output goes,
+    /// a FIFO given as an input, a folder another archsim holds).
     #[error("{path}: {message}")]
     Io {
         /// The file.
@@ -71,13 +73,36 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A file could not be read, written or drawn (a plot, an accuracy table); the message names
+    /// the file.
+    #[error("{0}")]
+    File(String),
+}
+
+impl From<archsim_workloads::input::InputError> for Error {
+    fn from(e: archsim_workloads::input::InputError) -> Error {
+        Error::Io {
+            path: e.path,
+            message: e.message,
+        }
+    }
 }
 
 impl Error {
     /// True when the error comes from the user's input (config, workload, design point),
     /// as opposed to the environment (I/O).
     pub fn is_bad_input(&self) -> bool {
-        !matches!(self, Error::Io { .. })
+        !matches!(self, Error::Io { .. } | Error::File(_))
+    }
+
+    /// The exit code of the command line for this error: 2 for bad input and for I/O errors
+    /// alike (a missing, unreadable or unwritable file, a full disk, a locked output folder) —
+    /// the user has something to fix either way.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Config(_) | Error::Workload(_) | Error::Accelerator(_) => 2,
+            Error::Io { .. } | Error::File(_) => 2,
+        }
     }
 }
 
@@ -93,8 +118,26 @@ pub fn config_form(doc: &serde_json::Value) -> Option<&'static str> {
 /// report, a serving run's report, a search's result (`{agent, seed, best, history,
 /// pareto}`), a co-design run's `{co_exploration, successive}`, a study's tables. The run's files are written into `dir`
 /// when given (a co-design run or a study, which always write files, use a scratch folder
-/// otherwise and remove it). `overrides` are `path=value` strings, as `--set`.
+/// otherwise and remove it); `dir` is prepared and locked first ([`files::OutDir`]).
+/// `overrides` are `path=value` strings, as `--set`.
 pub fn run_any(
+    text: &str,
+    file: &str,
+    base_dir: &Path,
+    overrides: &[String],
+    dir: Option<&Path>,
+) -> Result<serde_json::Value, Error> {
+    // The output folder is created, checked writable and locked before any work; its files
+    // are renamed into place together once the run has succeeded.
+    let held = dir.map(files::OutDir::prepare).transpose()?;
+    let result = run_any_in(text, file, base_dir, overrides, dir)?;
+    if let Some(h) = &held {
+        h.commit()?;
+    }
+    Ok(result)
+}
+
+fn run_any_in(
     text: &str,
     file: &str,
     base_dir: &Path,
@@ -129,8 +172,11 @@ pub fn run_any(
                 SCRATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             ))
         });
+        if let Some(s) = &scratch {
+            // A fresh folder of this process (never one planted under the same name).
+            std::fs::create_dir(s).map_err(|e| files::io_error(s, &e))?;
+        }
         let out = dir.map_or_else(|| scratch.clone().unwrap_or_default(), Path::to_path_buf);
-        std::fs::create_dir_all(&out).map_err(|e| io(&out, &e))?;
         let result = if form == "codesign" {
             codesign::parse(doc, file, overrides)
                 .and_then(|cc| codesign::run(&cc, base_dir, &out))

@@ -10,6 +10,8 @@ use serde_json::Value;
 use archsim_agents::{run_search, HistoryRow, Point, SearchConfig, SearchResult};
 use archsim_gym::{ConfigForm, DesignSpace, Problem};
 
+use archsim_workloads::input::InputKind;
+
 use crate::{Config, Error};
 
 fn io(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -233,32 +235,31 @@ pub fn write_value(
     result: &SearchResult,
     dir: &Path,
 ) -> Result<Vec<PathBuf>, Error> {
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    crate::files::create_dir(dir)?;
     let mut files = Vec::new();
     let mut resolved = base.clone();
     if let Value::Object(m) = &mut resolved {
         m.insert("search".into(), serde_json::to_value(search).map_err(bad)?);
     }
     let p = dir.join("config.yaml");
-    std::fs::write(
+    crate::files::write(
         &p,
         serde_saphyr::to_string(&resolved).map_err(|e| io(&p, e))?,
-    )
-    .map_err(|e| io(&p, e))?;
+    )?;
     files.push(p);
     let p = dir.join("report.json");
     let mut json = serde_json::to_string_pretty(result).map_err(bad)?;
     json.push('\n');
-    std::fs::write(&p, json).map_err(|e| io(&p, e))?;
+    crate::files::write(&p, json)?;
     files.push(p);
     let p = dir.join("history.csv");
     write_history(ConfigForm::of(base).metrics(), search, result, &p)?;
     files.push(p);
-    best_so_far_plot(result, dir).map_err(|e| io(dir, e))?;
+    best_so_far_plot(result, dir).map_err(Error::File)?;
     files.push(dir.join("best_so_far.png"));
     files.push(dir.join("best_so_far.svg"));
     if search.objectives.len() == 2 {
-        pareto_plot(search, result, dir).map_err(|e| io(dir, e))?;
+        pareto_plot(search, result, dir).map_err(Error::File)?;
         files.push(dir.join("pareto.png"));
         files.push(dir.join("pareto.svg"));
     }
@@ -270,7 +271,12 @@ pub fn write_value(
 pub fn replot(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let read = |name: &str| {
         let p = dir.join(name);
-        std::fs::read_to_string(&p).map_err(|e| io(&p, e))
+        let kind = if name.ends_with(".json") {
+            InputKind::Json
+        } else {
+            InputKind::Config
+        };
+        crate::files::read_text(&p, kind)
     };
     let located = |file: &Path, key: &str, message: String| {
         Error::Config(crate::ConfigError {
@@ -291,11 +297,11 @@ pub fn replot(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let result: SearchResult = serde_json::from_str(&read("report.json")?)
         .map_err(|e| located(&report_path, "report", format!("not a search report: {e}")))?;
     let mut files = Vec::new();
-    best_so_far_plot(&result, dir).map_err(|e| io(dir, e))?;
+    best_so_far_plot(&result, dir).map_err(Error::File)?;
     files.push(dir.join("best_so_far.png"));
     files.push(dir.join("best_so_far.svg"));
     if search.objectives.len() == 2 {
-        pareto_plot(&search, &result, dir).map_err(|e| io(dir, e))?;
+        pareto_plot(&search, &result, dir).map_err(Error::File)?;
         files.push(dir.join("pareto.png"));
         files.push(dir.join("pareto.svg"));
     }
@@ -493,7 +499,7 @@ fn write_history(
     r: &SearchResult,
     path: &Path,
 ) -> Result<(), Error> {
-    let mut w = csv::Writer::from_path(path).map_err(|e| io(path, e))?;
+    let mut w = crate::files::csv_writer(path)?;
     let params: Vec<&String> = search.space.keys().collect();
     let mut header = vec!["eval".to_string()];
     header.extend(params.iter().map(|p| p.to_string()));
@@ -517,7 +523,7 @@ fn write_history(
         row.push(h.reason.clone().unwrap_or_default());
         w.write_record(&row).map_err(|e| io(path, e))?;
     }
-    w.flush().map_err(|e| io(path, e))
+    crate::files::commit_csv(w)
 }
 
 fn value_str(v: &Value) -> String {

@@ -117,7 +117,8 @@ pub fn from_value(mut value: serde_json::Value) -> Result<Study, String> {
 
 /// Reads a study file.
 pub fn load(path: &Path) -> Result<Study, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = crate::files::read_text(path, archsim_workloads::input::InputKind::Config)
+        .map_err(|e| e.to_string())?;
     let value: serde_json::Value =
         serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     from_value(value).map_err(|e| format!("{}: {e}", path.display()))
@@ -481,10 +482,9 @@ pub fn summary(r: &Results) -> String {
 
 /// Writes the CSVs, plots and README into `out`.
 pub fn write(s: &Study, r: &Results, out: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    crate::files::create_dir(out).map_err(|e| e.to_string())?;
     let put = |name: &str, body: &str| {
-        let p = out.join(name);
-        std::fs::write(&p, body).map_err(|e| format!("{}: {e}", p.display()))
+        crate::files::write(&out.join(name), body).map_err(|e| e.to_string())
     };
     let mut csv = String::from("workload,unfused_s,fused_s\n");
     for f in &r.fusion {
@@ -837,10 +837,8 @@ pub fn run_study(inv: &crate::studies::StudyRun<'_>) -> Result<crate::studies::S
     crate::config::apply_overrides(v, file, set)?;
     let study = from_value(v.take()).map_err(bad)?;
     let r = run(&study).map_err(bad)?;
-    write(&study, &r, dir).map_err(|message| Error::Io {
-        path: dir.display().to_string(),
-        message,
-    })?;
+    // The messages name the file.
+    write(&study, &r, dir).map_err(Error::File)?;
     let serving: Vec<serde_json::Value> = r
         .serving
         .iter()

@@ -202,12 +202,12 @@ pub fn summary(r: &TrainingRunReport) -> String {
 
 /// Writes `config.yaml` and `report.json` into `dir`.
 pub fn write(f: &TrainingFile, r: &TrainingRunReport, dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    crate::files::create_dir(dir)?;
     let p = dir.join("config.yaml");
     let yaml = serde_saphyr::to_string(f).map_err(|e| io(&p, e))?;
-    std::fs::write(&p, yaml).map_err(|e| io(&p, e))?;
+    crate::files::write(&p, yaml)?;
     let q = dir.join("report.json");
-    std::fs::write(&q, report_json(r)).map_err(|e| io(&q, e))?;
+    crate::files::write(&q, report_json(r))?;
     Ok(vec![p, q])
 }
 

@@ -417,21 +417,9 @@ impl crate::family::FamilyConfig for HeteroConfig {
     }
 }
 
-impl crate::family::Family for Hetero {
-    fn name(&self) -> String {
-        Accelerator::name(self)
-    }
-    fn area_mm2(&self) -> f64 {
-        Accelerator::area_mm2(self)
-    }
-    /// One network on the sub-accelerator of `assignment[0]`.
-    fn run_graph(
-        &self,
-        w: &Workload,
-        ctx: &crate::family::Context<'_>,
-    ) -> Result<Report, AccelError> {
-        pipeline::evaluate_with(w, self, ctx.config_hash, ctx.seed, ctx.ops)
-    }
+crate::family::per_op_family!(Hetero {
+    /// Several networks at once, each on the sub-accelerator its `assignment` names, sharing
+    /// DRAM (a lone network runs on the sub-accelerator of `assignment[0]`).
     fn run_tasks(
         &self,
         tasks: &[Workload],
@@ -439,10 +427,7 @@ impl crate::family::Family for Hetero {
     ) -> Result<Report, AccelError> {
         self.simulate_with(tasks, ctx.config_hash, ctx.seed, ctx.ops)
     }
-    fn per_op(&self) -> Option<&dyn Accelerator> {
-        Some(self)
-    }
-}
+});
 
 #[cfg(test)]
 mod tests {
@@ -464,6 +449,27 @@ mod tests {
 
     fn w(name: &str) -> Workload {
         zoo::build(name, 1, DType::Int8).unwrap()
+    }
+
+    /// The family's `graph_totals` (one network, no report built) are the totals of its
+    /// `run_graph` report, bit for bit.
+    #[test]
+    fn one_network_totals_are_its_reports() {
+        use crate::family::{Context, Family};
+        let h = chip(Some(8.0));
+        for name in [BIG, SMALL] {
+            let net = w(name);
+            let ctx = Context {
+                config_hash: "t",
+                seed: 0,
+                dtype: DType::Int8,
+                llm: None,
+                ops: true,
+            };
+            let report = Family::run_graph(&h, &net, &ctx).unwrap();
+            let totals = Family::graph_totals(&h, &net, &ctx).unwrap().unwrap();
+            assert_eq!(totals, pipeline::Totals::of(&report));
+        }
     }
 
     #[test]

@@ -583,12 +583,6 @@ pub fn evaluate(
     }
     let peak_macs = cfg.tflops * 1e12 / 2.0 / hz;
     Ok(Report {
-        workload: w.name.clone(),
-        accelerator: format!(
-            "rdu {} pcus ({})",
-            cfg.pcus,
-            if cfg.fused { "fused" } else { "unfused" }
-        ),
         total_cycles: t,
         compute_cycles: sections.iter().map(|s| s.pipeline_cycles).sum(),
         stall_cycles: sections.iter().map(|s| s.cycles - s.pipeline_cycles).sum(),
@@ -602,18 +596,17 @@ pub fn evaluate(
         },
         macs,
         peak_memory_bytes: w.total_weights() * w.dtype.bytes(),
-        fits: true,
-        why_not: Vec::new(),
         bytes: BTreeMap::from([("hbm".to_string(), hbm)]),
         ops: rows,
-        provenance: Provenance {
-            archsim_version: env!("CARGO_PKG_VERSION").to_string(),
-            config_hash: config_hash.to_string(),
-            seed,
-        },
-        llm: None,
-        jobs: None,
-        tasks: None,
+        ..Report::new(
+            w.name.clone(),
+            format!(
+                "rdu {} pcus ({})",
+                cfg.pcus,
+                if cfg.fused { "fused" } else { "unfused" }
+            ),
+            Provenance::new(config_hash, seed),
+        )
     })
 }
 

@@ -229,7 +229,11 @@ impl CsvOracle {
 
     /// Reads and parses a CSV file.
     pub fn from_path(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = archsim_workloads::input::read_to_string(
+            path,
+            archsim_workloads::input::InputKind::Table,
+        )
+        .map_err(|e| e.to_string())?;
         Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 }

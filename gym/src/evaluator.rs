@@ -2,7 +2,7 @@
 //!
 //! A problem varies a base config by a design space. Its [`Evaluator`] turns one varied config
 //! into a metric vector, names those metrics, and says when a design misses a requirement
-//! that the config itself states. Two are built in, chosen by the form of the base config
+//! that the config itself states. Three are built in, chosen by the form of the base config
 //! ([`ConfigForm::of`]):
 //!
 //! * [`Simulation`] — `workload` + `accelerator`: one run of the pipeline, the metrics

@@ -642,8 +642,9 @@ impl Topology {
         while let Some(v) = queue.pop_front() {
             for &l in &self.out[v] {
                 let w = self.links[l as usize].to;
-                // Only devices' own vertices start or end a path: never route through a device
-                // unless the scale-up network is made of direct links (rings, meshes, tori).
+                // A path may pass through a device (rings, meshes and tori relay through
+                // peers, and a rail network may hop over NVLink to another rail as NCCL's PXN
+                // does); a memory vertex is never transit.
                 if !seen[w] {
                     let transit_ok = !matches!(self.vertices[w], Vertex::Memory { .. });
                     if transit_ok {

@@ -462,3 +462,20 @@ fn bad_input_names_the_key() {
         .build();
     assert!(matches!(torus, Err(NetError::DeviceCount { .. })));
 }
+
+/// A ring all-reduce expanded into flows moves 2(p−1)/p·S per device uplink: alone on an
+/// NVSwitch node its flows take the analytic bandwidth term exactly; run beside a second,
+/// identical all-reduce on the same GPUs (a TP and a DP collective sharing the links), twice it.
+#[test]
+fn collective_flows_match_the_bandwidth_term_and_contend() {
+    let topo = Topology::nvswitch_node(8, 300.0, 0.0, false).unwrap();
+    let s = 1e9;
+    let flows = flow::collective_flows(&topo, Op::AllReduce, Algorithm::Ring, s, 8, 0.0).unwrap();
+    assert_eq!(flows.len(), 8);
+    let alone = flow::simulate(&topo, &flows).unwrap().makespan_s;
+    assert!(close(alone, 2.0 * 7.0 / 8.0 * s / 300e9), "{alone}");
+    let mut both = flows.clone();
+    both.extend(flows);
+    let shared = flow::simulate(&topo, &both).unwrap().makespan_s;
+    assert!(close(shared, 2.0 * alone), "{shared}");
+}

@@ -75,7 +75,8 @@ trait Figure {
 }
 
 /// Renders `figure` twice, as `<dir>/<stem>.png` and `<dir>/<stem>.svg`, both of `size`
-/// pixels; an error names the file.
+/// pixels, each written atomically ([`crate::files`]: a temporary file renamed into place when
+/// complete, never through a link); an error names the file.
 fn png_and_svg(
     dir: &Path,
     stem: &str,
@@ -85,9 +86,12 @@ fn png_and_svg(
     register_font();
     let png = dir.join(format!("{stem}.png"));
     let svg = dir.join(format!("{stem}.svg"));
-    render(BitMapBackend::new(&png, size), figure)
-        .map_err(|e| format!("{}: {e}", png.display()))?;
-    render(SVGBackend::new(&svg, size), figure).map_err(|e| format!("{}: {e}", svg.display()))
+    crate::files::render_to(&png, |tmp| render(BitMapBackend::new(tmp, size), figure))
+        .map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    render(SVGBackend::with_string(&mut text, size), figure)
+        .map_err(|e| format!("{}: {e}", svg.display()))?;
+    crate::files::write(&svg, text).map_err(|e| e.to_string())
 }
 
 /// White background, the figure, then the file.
