@@ -33,6 +33,7 @@ pub mod sn40l;
 pub mod studies;
 pub mod study;
 pub mod sweep;
+pub mod training;
 pub mod validate;
 
 use std::path::Path;
@@ -224,6 +225,11 @@ fn run_any_in(
             serving::write(&f, &served, d)?;
         }
         return serde_json::to_value(&served.report).map_err(|e| io(Path::new(file), &e));
+    }
+    // A training config (`workload: {training: ...}` + `cluster:` + `parallel:`).
+    if doc.as_ref().is_some_and(training::is_training) && form != Some("sweep") {
+        let (report, _) = training::run_file(text, file, overrides, dir)?;
+        return serde_json::to_value(&report).map_err(|e| io(Path::new(file), &e));
     }
     // A collective config (`workload: {collective: ...}` + `cluster:`): archsim's nccl-tests.
     if doc.as_ref().is_some_and(collective::is_collective) && form != Some("sweep") {

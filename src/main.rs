@@ -482,6 +482,26 @@ fn run_held(
         }
     }
     if let Ok(v) = serde_saphyr::from_str::<serde_json::Value>(&text) {
+        if archsim::training::is_training(&v) && v.get("sweep").is_none() {
+            let dir = out
+                .clone()
+                .unwrap_or_else(|| output::default_dir(&name, set));
+            *held = Some(OutDir::prepare(&dir)?);
+            let (report, files) = archsim::training::run_file(&text, &file, set, Some(&dir))?;
+            if json {
+                print!("{}", archsim::training::report_json(&report));
+                eprintln!("wrote {}", dir.display());
+                return Ok(());
+            }
+            print!("{}", archsim::training::summary(&report));
+            println!("wrote:");
+            for f in files {
+                println!("  {}", f.display());
+            }
+            return Ok(());
+        }
+    }
+    if let Ok(v) = serde_saphyr::from_str::<serde_json::Value>(&text) {
         if archsim::collective::is_collective(&v) && v.get("sweep").is_none() {
             let dir = out
                 .clone()
