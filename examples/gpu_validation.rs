@@ -62,7 +62,7 @@ fn run() -> Result<(), String> {
         Some(i) => PathBuf::from(args.get(i + 1).ok_or("--out needs a folder")?),
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("results/gpu_validation"),
     };
-    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    archsim::files::create_dir(&out).map_err(|e| e.to_string())?;
     let spec = GpuSpec::preset("h100_sxm").ok_or("no h100_sxm preset")?;
     let cal = Calibration::h100();
     let gemm = v::parse_gemm(&read("gemm.csv")?)?;
@@ -78,7 +78,7 @@ fn run() -> Result<(), String> {
     // Every kernel row with the preset's prediction.
     let gpu = Gpu::from_parts(spec.clone(), cal.clone(), LaunchMode::Eager);
     let mut points = Vec::new();
-    let mut w = csv::Writer::from_path(out.join("kernels.csv")).map_err(|e| e.to_string())?;
+    let mut w = archsim::files::csv_writer(&out.join("kernels.csv")).map_err(|e| e.to_string())?;
     w.write_record([
         "file",
         "group",
@@ -118,7 +118,7 @@ fn run() -> Result<(), String> {
             predicted: p * 1e6,
         });
     }
-    w.flush().map_err(|e| e.to_string())?;
+    archsim::files::commit_csv(w).map_err(|e| e.to_string())?;
 
     f.line("## Calibration (preset `h100_sxm`, `Calibration::h100()`)\n");
     f.line("In-sample MAPE with the preset constants (fitted on all rows of each file):\n");
@@ -178,7 +178,7 @@ fn run() -> Result<(), String> {
     let cv_attn = held_out("attn", fitted::ATTENTION, &groups[3].1);
     let cv_conv = held_out("conv", fitted::CONV, &groups[4].1);
     let mut w =
-        csv::Writer::from_path(out.join("cross_validation.csv")).map_err(|e| e.to_string())?;
+        archsim::files::csv_writer(&out.join("cross_validation.csv")).map_err(|e| e.to_string())?;
     w.write_record([
         "fold",
         "gemm_bf16_train_rows",
@@ -210,7 +210,7 @@ fn run() -> Result<(), String> {
         ])
         .map_err(|e| e.to_string())?;
     }
-    w.flush().map_err(|e| e.to_string())?;
+    archsim::files::commit_csv(w).map_err(|e| e.to_string())?;
     let mean = |x: &[f64]| x.iter().sum::<f64>() / x.len().max(1) as f64;
     let worst = |x: &[f64]| x.iter().copied().fold(0.0, f64::max);
     f.line("| held-out set | bound | mean over folds | worst fold |\n|---|---|---|---|");
@@ -243,7 +243,7 @@ fn run() -> Result<(), String> {
     // Whole steps, check only.
     f.line("\n## Whole steps (check only: no constant was fitted to them)\n");
     f.line("| file | step | mode | measured | predicted | error |\n|---|---|---|---|---|---|");
-    let mut w = csv::Writer::from_path(out.join("steps.csv")).map_err(|e| e.to_string())?;
+    let mut w = archsim::files::csv_writer(&out.join("steps.csv")).map_err(|e| e.to_string())?;
     w.write_record([
         "file",
         "step",
@@ -330,7 +330,7 @@ fn run() -> Result<(), String> {
             g.predict(&wl),
         )?;
     }
-    w.flush().map_err(|e| e.to_string())?;
+    archsim::files::commit_csv(w).map_err(|e| e.to_string())?;
 
     // In-network kernel lists (kernels.csv): calibration of the in-network constants.
     f.line(
@@ -446,7 +446,7 @@ fn run() -> Result<(), String> {
         "predicted_vs_measured",
     )?;
     roofline_plot(&spec, &cal, &out)?;
-    std::fs::write(out.join("summary.md"), &f.summary).map_err(|e| e.to_string())?;
+    archsim::files::write(&out.join("summary.md"), &f.summary).map_err(|e| e.to_string())?;
     let mut listing = String::new();
     for name in [
         "summary.md",

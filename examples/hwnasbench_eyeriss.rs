@@ -91,9 +91,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         writeln!(csv, "{},{l:.6},{:.6}", r.arch, r.latency_ms)?;
     }
     if let Some(dir) = std::path::Path::new(&out).parent() {
-        std::fs::create_dir_all(dir)?;
+        archsim::files::create_dir(dir)?;
     }
-    std::fs::write(&out, csv)?;
+    archsim::files::write(std::path::Path::new(&out), csv)?;
     println!(
         "{} NB201 cells on `{preset}` ({} {}x{}, pooling on {}) vs HW-NAS-Bench `{device}`: Kendall tau = {tau:.4}",
         rows.len(),

@@ -17,7 +17,7 @@ fn main() -> Result<(), String> {
         None => root.join("results/neupims"),
     };
     let path = root.join("configs/repro/neupims.yaml");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = archsim::config::read_file(&path).map_err(|e| e.to_string())?;
     let file = "configs/repro/neupims.yaml";
     let r = archsim::run_any(&text, file, &root.join("configs/repro"), &[], Some(&out))
         .map_err(|e| e.to_string())?;

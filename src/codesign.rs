@@ -55,21 +55,20 @@ pub fn parse(
 /// successive]`.
 pub fn run(cfg: &CoDesignConfig, base_dir: &Path, dir: &Path) -> Result<[CoResult; 2], Error> {
     let oracle_path = base_dir.join(&cfg.oracle);
-    let oracle = CsvOracle::from_path(&oracle_path).map_err(|m| Error::Io {
-        path: oracle_path.display().to_string(),
-        message: m,
-    })?;
+    let oracle = CsvOracle::from_path(&oracle_path).map_err(Error::File)?;
     let model = |m: String| Error::Io {
         path: "codesign".into(),
         message: m,
     };
     let (co, co_hist) = co_explore_history(cfg, &oracle).map_err(model)?;
     let (succ, succ_hist) = successive_history(cfg, &oracle).map_err(model)?;
+    // A metric that is not a number would be written as `null` or `inf`: the run failed.
+    crate::finite::check(&(&co, &succ, &co_hist, &succ_hist), "the co-design run")?;
     let io = |p: &Path, e: std::io::Error| Error::Io {
         path: p.display().to_string(),
         message: e.to_string(),
     };
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    crate::files::create_dir(dir)?;
     let n = cfg.tasks.len();
     let mut csv = String::from("method,violations,weighted_accuracy");
     for t in &cfg.tasks {
@@ -114,7 +113,7 @@ pub fn run(cfg: &CoDesignConfig, base_dir: &Path, dir: &Path) -> Result<[CoResul
         csv.push('\n');
     }
     let p = dir.join("comparison.csv");
-    std::fs::write(&p, csv).map_err(|e| io(&p, e))?;
+    crate::files::write(&p, csv)?;
     let mut md = String::from("# NASAIC: co-exploration vs successive search\n\n");
     writeln!(
         md,
@@ -148,7 +147,7 @@ pub fn run(cfg: &CoDesignConfig, base_dir: &Path, dir: &Path) -> Result<[CoResul
     )
     .ok();
     let p = dir.join("summary.md");
-    std::fs::write(&p, md).map_err(|e| io(&p, e))?;
+    crate::files::write(&p, md)?;
     let front = write_pareto(cfg, &co, &succ, &co_hist, &succ_hist, dir)?;
     // The run's config and report, as every `archsim run` writes them.
     let p = dir.join("config.yaml");
@@ -157,7 +156,7 @@ pub fn run(cfg: &CoDesignConfig, base_dir: &Path, dir: &Path) -> Result<[CoResul
     resolved.oracle = relative_to(&oracle_path, dir);
     let yaml = serde_saphyr::to_string(&serde_json::json!({ "codesign": resolved }))
         .map_err(|e| io(&p, std::io::Error::other(e.to_string())))?;
-    std::fs::write(&p, yaml).map_err(|e| io(&p, e))?;
+    crate::files::write(&p, yaml)?;
     let report = serde_json::json!({
         "co_exploration": co,
         "successive": succ,
@@ -166,7 +165,7 @@ pub fn run(cfg: &CoDesignConfig, base_dir: &Path, dir: &Path) -> Result<[CoResul
     });
     let p = dir.join("report.json");
     let text = serde_json::to_string_pretty(&report).unwrap_or_default();
-    std::fs::write(&p, text + "\n").map_err(|e| io(&p, e))?;
+    crate::files::write(&p, text + "\n")?;
     Ok([co, succ])
 }
 
@@ -179,10 +178,6 @@ fn write_pareto(
     succ_hist: &[CoResult],
     dir: &Path,
 ) -> Result<Vec<CoResult>, Error> {
-    let io = |p: &Path, e: &dyn std::fmt::Display| Error::Io {
-        path: p.display().to_string(),
-        message: e.to_string(),
-    };
     let all: Vec<CoResult> = co_hist.iter().chain(succ_hist).cloned().collect();
     let method = |i: usize| {
         if i < co_hist.len() {
@@ -206,7 +201,7 @@ fn write_pareto(
         .ok();
     }
     let p = dir.join("history.csv");
-    std::fs::write(&p, h).map_err(|e| io(&p, &e))?;
+    crate::files::write(&p, h)?;
     let front = pareto_front(&all);
     let hw = &cfg.hardware;
     let mut csv = String::from(
@@ -240,7 +235,7 @@ fn write_pareto(
         .ok();
     }
     let p = dir.join("pareto.csv");
-    std::fs::write(&p, csv).map_err(|e| io(&p, &e))?;
+    crate::files::write(&p, csv)?;
     // Distinct feasible designs (by their objectives) as the grey cloud.
     let feasible: Vec<(f64, f64, f64)> = all
         .iter()
@@ -286,22 +281,30 @@ fn draw_pareto(
         "Co-design: {evaluations} evaluations, {meeting} meeting the specs, {} on the Pareto front",
         front.len()
     );
+    // One line per distinct latency spec, naming the tasks it bounds.
+    let mut latency_specs: Vec<(String, f64)> = Vec::new();
+    for t in &cfg.tasks {
+        let Some(ms) = t.max_latency_ms else { continue };
+        match latency_specs.iter_mut().find(|(_, v)| *v == ms) {
+            Some((names, _)) => {
+                names.push_str(", ");
+                names.push_str(&t.dataset);
+            }
+            None => latency_specs.push((t.dataset.clone(), ms)),
+        }
+    }
+    for (names, _) in &mut latency_specs {
+        *names = format!("{names} latency");
+    }
     let plot = crate::plot::CoParetoPlot {
         title: &title,
         feasible: &feasible,
         front,
         marks: &marks,
-        max_latency_ms: cfg
-            .tasks
-            .iter()
-            .filter_map(|t| t.max_latency_ms)
-            .reduce(f64::min),
+        latency_specs: &latency_specs,
         max_energy_mj: cfg.specs.max_energy_mj,
     };
-    crate::plot::codesign_pareto(&plot, dir, "pareto").map_err(|m| Error::Io {
-        path: dir.display().to_string(),
-        message: m,
-    })
+    crate::plot::codesign_pareto(&plot, dir, "pareto").map_err(Error::File)
 }
 
 /// Redraws the Pareto plot of a finished co-design run from the files it wrote in `dir`
@@ -309,10 +312,12 @@ fn draw_pareto(
 pub fn replot(dir: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
     let read = |name: &str| {
         let p = dir.join(name);
-        std::fs::read_to_string(&p).map_err(|e| Error::Io {
-            path: p.display().to_string(),
-            message: e.to_string(),
-        })
+        let kind = if name.ends_with(".json") {
+            archsim_workloads::input::InputKind::Json
+        } else {
+            archsim_workloads::input::InputKind::Config
+        };
+        crate::files::read_text(&p, kind)
     };
     let cfg_file = dir.join("config.yaml").display().to_string();
     let text = read("config.yaml")?;

@@ -255,7 +255,7 @@ pub fn run(f: &DisaggFile, base: &Path) -> Result<DisaggResult, String> {
 
 fn write(res: &DisaggResult, dir: &Path) -> Result<(), String> {
     let rows = &res.rows;
-    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    crate::files::create_dir(dir).map_err(|e| e.to_string())?;
     let mut csv = String::from("fleet,rate_rps,slo_attainment,goodput_rps,ttft_p90_s,tpot_p99_s\n");
     for r in rows {
         csv += &format!(
@@ -263,12 +263,12 @@ fn write(res: &DisaggResult, dir: &Path) -> Result<(), String> {
             r.fleet, r.rate_rps, r.slo_attainment, r.goodput_rps, r.ttft_p90_s, r.tpot_p99_s
         );
     }
-    std::fs::write(dir.join("results.csv"), csv).map_err(|e| e.to_string())?;
+    crate::files::write(&dir.join("results.csv"), csv).map_err(|e| e.to_string())?;
     let mut csv = String::from("crossover_rate_rps,higher_goodput_above\n");
     for c in &res.crossovers {
         csv += &format!("{:.3},{}\n", c.rate_rps, c.above);
     }
-    std::fs::write(dir.join("crossover.csv"), csv).map_err(|e| e.to_string())?;
+    crate::files::write(&dir.join("crossover.csv"), csv).map_err(|e| e.to_string())?;
     // The fleets themselves (the best-split rows repeat one of them per rate).
     let mut names: Vec<&str> = Vec::new();
     for r in rows.iter().filter(|r| !r.fleet.starts_with("best split")) {
@@ -337,10 +337,8 @@ pub fn run_cli(inv: &StudyRun<'_>) -> Result<crate::studies::StudyOutput, Error>
     archsim_accelerators::AcceleratorConfig::from_map(f.study.accelerator.clone())
         .map_err(|(p, m)| inv.key_error(&format!("study.{}", p.join(".")), m))?;
     let res = run(&f, inv.base).map_err(bad)?;
-    write(&res, &inv.dir).map_err(|message| Error::Io {
-        path: inv.dir.display().to_string(),
-        message,
-    })?;
+    // The messages name the file.
+    write(&res, &inv.dir).map_err(Error::File)?;
     let mut text = String::new();
     for r in &res.rows {
         text += &format!(

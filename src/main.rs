@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use archsim::files::OutDir;
+use archsim::workloads::input::InputKind;
 use archsim::{config, output, Error};
 
 /// archsim — a cycle-approximate simulator of AI hardware.
@@ -30,9 +32,9 @@ enum Command {
     ///
     /// Without CONFIG, runs the embedded quickstart (ResNet-18 on a 128x128 output-stationary
     /// array). A config with a `search:` section runs that search (report.json, history.csv,
-    /// plots); `codesign:` a co-design comparison; `study:` a DS3 scheduler study;
-    /// configs/repro/sn40l.yaml the SN40L study. Bad input exits with code 2 and a one-line
-    /// error naming the file, line, column and key.
+    /// plots); `codesign:` a co-design comparison; `serving:` a serving fleet; `study: {kind}`
+    /// a registered study or reproduction (`archsim list` names them). Bad input exits with
+    /// code 2 and a one-line error naming the file, line, column and key.
     Run {
         /// The config file (YAML). Omit to run the embedded quickstart.
         config: Option<PathBuf>,
@@ -52,17 +54,23 @@ enum Command {
     },
     /// Run a config at many points (the `sweep:` section), in parallel, resumable.
     ///
-    /// Every finished point is appended to OUT/journal.jsonl; running the same command again
-    /// (even after `kill -9`) skips the points already there. OUT/results.csv and
-    /// OUT/results.parquet hold the table (and OUT/heatmap.png when two parameters vary).
+    /// Every finished point is appended to OUT/journal.jsonl, whose first line records the
+    /// config; running the same command again (even after `kill -9`) skips the points already
+    /// there. A changed config is refused, saying what changed, unless --fresh. OUT/results.csv
+    /// and OUT/results.parquet hold the table (and OUT/heatmap.png when two parameters vary).
     /// When the config has a `search:` section, every point is a whole search and the sweep
     /// ends with a ranking of the optimizers (median evaluations to within 1% of the best).
+    /// One command at a time per folder: a second one fails at once naming the first.
     Sweep {
         /// The config file, with a `sweep:` section.
         config: PathBuf,
         /// Output folder (default: out/<config name>).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Start over: keep the folder's journal aside as journal.jsonl.N (never deleted) and
+        /// start a new one (needed to rerun a changed config into the same folder).
+        #[arg(long)]
+        fresh: bool,
     },
     /// Redraw the plots of a finished run, search, co-design run or sweep from its folder.
     ///
@@ -144,14 +152,14 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");
-                ExitCode::from(if e.is_bad_input() { 2 } else { 1 })
+                ExitCode::from(e.exit_code())
             }
         },
-        Command::Sweep { config, out } => match sweep(&config, out) {
+        Command::Sweep { config, out, fresh } => match sweep(&config, out, fresh) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");
-                ExitCode::from(if e.is_bad_input() { 2 } else { 1 })
+                ExitCode::from(e.exit_code())
             }
         },
         Command::Plot {
@@ -164,7 +172,7 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");
-                ExitCode::from(if e.is_bad_input() { 2 } else { 1 })
+                ExitCode::from(e.exit_code())
             }
         },
         Command::List { what } => {
@@ -186,7 +194,7 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("error: {e}");
-                    ExitCode::from(if e.is_bad_input() { 2 } else { 1 })
+                    ExitCode::from(e.exit_code())
                 }
             }
         }
@@ -201,7 +209,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// `--out` must be a folder (or not exist yet).
+/// `--out` must be a folder (or not exist yet); checked before the config is read. The folder
+/// is created, checked writable and locked ([`OutDir::prepare`]) once the config has loaded,
+/// before any work.
 fn check_out(out: Option<&Path>) -> Result<(), Error> {
     match out {
         Some(o) if o.exists() && !o.is_dir() => Err(Error::Config(archsim::ConfigError {
@@ -211,16 +221,6 @@ fn check_out(out: Option<&Path>) -> Result<(), Error> {
             from_override: None,
             message: "exists and is not a folder; give a folder for the outputs".into(),
         })),
-        // A folder that cannot be made is the caller's input, found before any work is done.
-        Some(o) if !o.exists() => std::fs::create_dir_all(o).map_err(|e| {
-            Error::Config(archsim::ConfigError {
-                file: o.display().to_string(),
-                location: None,
-                key: Some("--out".into()),
-                from_override: None,
-                message: format!("cannot create the output folder: {e}"),
-            })
-        }),
         _ => Ok(()),
     }
 }
@@ -255,34 +255,36 @@ fn plot(
     };
     // A search or co-design folder says so in the config it wrote.
     let written_form = path.is_dir().then(|| {
-        std::fs::read_to_string(path.join("config.yaml"))
+        archsim::files::read_text(&path.join("config.yaml"), InputKind::Config)
             .ok()
             .and_then(|t| serde_saphyr::from_str::<serde_json::Value>(&t).ok())
             .and_then(|v| archsim::config_form(&v))
             .filter(|form| matches!(*form, "search" | "codesign"))
     });
+    let held: OutDir;
     let written: Vec<PathBuf> = if let Some(Some(form)) = written_form {
         if out.is_some() {
             return Err(bad(format!(
                 "a {form} folder's plots are redrawn in place; leave out --out"
             )));
         }
+        held = OutDir::prepare(path)?;
         if form == "search" {
             archsim::search::replot(path)?
         } else {
             archsim::codesign::replot(path)?
         }
     } else if report.is_file() && report.extension().is_some_and(|e| e == "json") {
-        let text = std::fs::read_to_string(&report).map_err(|e| bad(e.to_string()))?;
+        let text = archsim::files::read_text(&report, InputKind::Json)?;
         let r: archsim::sim::Report =
             serde_json::from_str(&text).map_err(|e| bad(format!("not an archsim report: {e}")))?;
         let dir = out.unwrap_or_else(|| folder(&report));
-        std::fs::create_dir_all(&dir).map_err(|e| bad(e.to_string()))?;
+        held = OutDir::prepare(&dir)?;
         let stem = if let Some(jobs) = &r.jobs {
-            archsim::plot::gantt(&r, &dir, "gantt", jobs.gantt_jobs).map_err(&bad)?;
+            archsim::plot::gantt(&r, &dir, "gantt", jobs.gantt_jobs).map_err(Error::File)?;
             "gantt"
         } else {
-            archsim::plot::per_op_cycles(&r, &dir, "cycles_per_op").map_err(&bad)?;
+            archsim::plot::per_op_cycles(&r, &dir, "cycles_per_op").map_err(Error::File)?;
             "cycles_per_op"
         };
         vec![
@@ -290,17 +292,19 @@ fn plot(
             dir.join(format!("{stem}.svg")),
         ]
     } else if journal.is_file() && journal.extension().is_some_and(|e| e == "jsonl") {
+        // Read only: a file without archsim's journal header is refused, naming it.
         let entries: Vec<_> = archsim::sweep::read_journal(&journal)?
             .into_values()
             .collect();
         let dir = out.unwrap_or_else(|| folder(&journal));
-        std::fs::create_dir_all(&dir).map_err(|e| bad(e.to_string()))?;
+        held = OutDir::prepare(&dir)?;
         archsim::sweep::heatmap_of(&entries, &dir, x, y, metric)?
     } else {
         return Err(bad(
             "expected a run folder or report.json, or a sweep folder or journal.jsonl".into(),
         ));
     };
+    held.commit()?;
     println!("wrote:");
     for f in written {
         println!("  {}", f.display());
@@ -308,17 +312,9 @@ fn plot(
     Ok(())
 }
 
-fn sweep(path: &Path, out: Option<PathBuf>) -> Result<(), Error> {
+fn sweep(path: &Path, out: Option<PathBuf>, fresh: bool) -> Result<(), Error> {
     check_out(out.as_deref())?;
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::Config(archsim::ConfigError {
-            file: path.display().to_string(),
-            location: None,
-            key: None,
-            from_override: None,
-            message: format!("cannot read config: {e}"),
-        })
-    })?;
+    let text = config::read_file(path)?;
     let base = path
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
@@ -326,10 +322,28 @@ fn sweep(path: &Path, out: Option<PathBuf>) -> Result<(), Error> {
         .file_stem()
         .map_or_else(|| "sweep".into(), |s| s.to_string_lossy().into_owned());
     let dir = out.unwrap_or_else(|| PathBuf::from("out").join(stem));
-    let (entries, mut files) =
-        archsim::sweep::run(&text, &path.display().to_string(), &base, &dir)?;
+    let file = path.display().to_string();
+    let pts = archsim::sweep::plan(&text, &file)?;
+    // The folder is created, checked writable and locked before any point runs; the lock is
+    // held until the last plot is written.
+    let held = OutDir::prepare(&dir)?;
+    let (entries, mut files) = archsim::sweep::run_in(&text, &file, &base, &pts, &held, fresh)?;
+    if entries.iter().any(|e| !e.trace.is_empty()) {
+        files.extend(archsim::sweep::convergence_plot(&entries, &dir)?);
+    }
+    held.commit()?;
     let failed = entries.iter().filter(|e| e.error.is_some()).count();
     println!("{} points, {} failed", entries.len(), failed);
+    if !entries.is_empty() && failed == entries.len() {
+        println!("wrote:");
+        for f in &files {
+            println!("  {}", f.display());
+        }
+        return Err(Error::Failed(format!(
+            "every point of the sweep failed; the reasons, by count:\n{}",
+            archsim::sweep::failure_summary(&entries, 10)
+        )));
+    }
     if entries.iter().any(|e| !e.trace.is_empty()) {
         println!(
             "{:<60} {:>5} {:>14} {:>22}",
@@ -338,7 +352,6 @@ fn sweep(path: &Path, out: Option<PathBuf>) -> Result<(), Error> {
         for (label, n, cost, evals) in archsim::sweep::ranking(&entries) {
             println!("{label:<60} {n:>5} {cost:>14.6e} {evals:>22}");
         }
-        files.extend(archsim::sweep::convergence_plot(&entries, &dir)?);
     }
     println!("wrote:");
     for f in files {
@@ -347,6 +360,8 @@ fn sweep(path: &Path, out: Option<PathBuf>) -> Result<(), Error> {
     Ok(())
 }
 
+/// `archsim run`: [`run_held`], then the outputs it wrote are renamed into place together
+/// (none if it failed).
 fn run(
     path: Option<&Path>,
     json: bool,
@@ -354,28 +369,28 @@ fn run(
     out: Option<PathBuf>,
     stop_after: Option<&str>,
 ) -> Result<(), Error> {
-    check_out(out.as_deref())?;
-    let (text, name, base, file) = read_config(path)?;
-    // A key's error found after the config loaded (building the workload, running the
-    // model) is located at the key like the loader's own.
-    run_text(&text, &name, &base, &file, json, set, out, stop_after)
-        .map_err(|e| archsim::locate_error(&text, &file, set, e))
+    let mut held = None;
+    run_held(path, json, set, out, stop_after, &mut held)?;
+    match held {
+        Some(h) => h.commit(),
+        None => Ok(()),
+    }
 }
 
-/// The text of the config at `path` (the embedded quickstart without one), its name for the
-/// output folder, the folder its relative paths start from, and its name in errors.
-fn read_config(path: Option<&Path>) -> Result<(String, String, PathBuf, String), Error> {
+/// Runs a config; `held` receives the output folder once it is prepared (after the config
+/// has loaded, before any work).
+fn run_held(
+    path: Option<&Path>,
+    json: bool,
+    set: &[String],
+    out: Option<PathBuf>,
+    stop_after: Option<&str>,
+    held: &mut Option<OutDir>,
+) -> Result<(), Error> {
+    check_out(out.as_deref())?;
     let (text, name, base) = match path {
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| {
-                Error::Config(archsim::ConfigError {
-                    file: p.display().to_string(),
-                    location: None,
-                    key: None,
-                    from_override: None,
-                    message: format!("cannot read config: {e}"),
-                })
-            })?;
+            let text = config::read_file(p)?;
             let base = p
                 .parent()
                 .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
@@ -394,11 +409,14 @@ fn read_config(path: Option<&Path>) -> Result<(String, String, PathBuf, String),
         || "<embedded quickstart>".to_string(),
         |p| p.display().to_string(),
     );
-    Ok((text, name, base, file))
+    // A key's error found after the config loaded (building the workload, running the
+    // model) is located at the key like the loader's own.
+    run_loaded(&text, &name, &base, &file, json, set, out, stop_after, held)
+        .map_err(|e| archsim::locate_error(&text, &file, set, e))
 }
 
 #[allow(clippy::too_many_arguments)]
-fn run_text(
+fn run_loaded(
     text: &str,
     name: &str,
     base: &Path,
@@ -407,6 +425,7 @@ fn run_text(
     set: &[String],
     out: Option<PathBuf>,
     stop_after: Option<&str>,
+    held: &mut Option<OutDir>,
 ) -> Result<(), Error> {
     let (text, name, base, file) = (
         text.to_string(),
@@ -414,10 +433,14 @@ fn run_text(
         base.to_path_buf(),
         file.to_string(),
     );
+    if let Some(stage) = stop_after {
+        stop_after_applies(&text, &file, set, stage)?;
+    }
     if let Ok(v) = serde_saphyr::from_str::<serde_json::Value>(&text) {
         if v.get("codesign").is_some() {
             let cc = archsim::codesign::parse(&v, &text, &file, set)?;
             let dir = out.unwrap_or_else(|| output::default_dir(&name, set));
+            *held = Some(OutDir::prepare(&dir)?);
             let [co, succ] = archsim::codesign::run(&cc, &base, &dir)?;
             if json {
                 let j = serde_json::json!({"co_exploration": co, "successive": succ});
@@ -458,14 +481,16 @@ fn run_text(
             if let Some(search) = search {
                 // A fleet search: the serving config is the base the search varies.
                 let doc = serde_json::to_value(&f).expect("a serving config serializes");
-                let result = archsim::search::run_value(doc.clone(), &search, &base)?;
                 let dir = out.unwrap_or_else(|| output::default_dir(&name, set));
+                *held = Some(OutDir::prepare(&dir)?);
+                let result = archsim::search::run_value(doc.clone(), &search, &base)?;
                 let files = archsim::search::write_value(&doc, &search, &result, &dir)?;
                 return print_search(&search, &result, &files, &dir, json);
             }
+            let dir = out.unwrap_or_else(|| output::default_dir(&name, set));
+            *held = Some(OutDir::prepare(&dir)?);
             let served = archsim::serving::run(&f, &base)
                 .map_err(|e| archsim::serving::config_error(&text, &file, set, e))?;
-            let dir = out.unwrap_or_else(|| output::default_dir(&name, set));
             let files = archsim::serving::write(&f, &served, &dir)?;
             if json {
                 print!("{}", archsim::serving::report_json(&served));
@@ -481,8 +506,51 @@ fn run_text(
         }
     }
     if let Ok(v) = serde_saphyr::from_str::<serde_json::Value>(&text) {
+        if archsim::training::is_training(&v) && v.get("sweep").is_none() {
+            let dir = out
+                .clone()
+                .unwrap_or_else(|| output::default_dir(&name, set));
+            *held = Some(OutDir::prepare(&dir)?);
+            let (report, files) = archsim::training::run_file(&text, &file, set, Some(&dir))?;
+            if json {
+                print!("{}", archsim::training::report_json(&report));
+                eprintln!("wrote {}", dir.display());
+                return Ok(());
+            }
+            print!("{}", archsim::training::summary(&report));
+            println!("wrote:");
+            for f in files {
+                println!("  {}", f.display());
+            }
+            return Ok(());
+        }
+    }
+    if let Ok(v) = serde_saphyr::from_str::<serde_json::Value>(&text) {
+        if archsim::collective::is_collective(&v) && v.get("sweep").is_none() {
+            let dir = out
+                .clone()
+                .unwrap_or_else(|| output::default_dir(&name, set));
+            let loaded = archsim::collective::load(&text, &file, set)?;
+            *held = Some(OutDir::prepare(&dir)?);
+            let (report, files) =
+                archsim::collective::run_loaded(&text, &file, set, &loaded, Some(&dir))?;
+            if json {
+                print!("{}", archsim::collective::report_json(&report));
+                eprintln!("wrote {}", dir.display());
+                return Ok(());
+            }
+            print!("{}", archsim::collective::summary(&report));
+            println!("wrote:");
+            for f in files {
+                println!("  {}", f.display());
+            }
+            return Ok(());
+        }
+    }
+    if let Ok(v) = serde_saphyr::from_str::<serde_json::Value>(&text) {
         if let Some(study) = archsim::studies::find(&v, &text, &file, set)? {
             let dir = out.unwrap_or_else(|| output::default_dir(&name, set));
+            *held = Some(OutDir::prepare(&dir)?);
             let done = (study.run)(&archsim::studies::StudyRun {
                 doc: v,
                 text: &text,
@@ -521,6 +589,10 @@ fn run_text(
         e
     })?;
     let dir = out.unwrap_or_else(|| output::default_dir(&name, set));
+    // Every form below writes into `dir` except a `--stop-after` dump of a graph or job
+    // workload: create, check and lock it before any work.
+    let writes = stop_after.is_none() || search.is_some() || cfg.workload.is_tasks();
+    *held = writes.then(|| OutDir::prepare(&dir)).transpose()?;
 
     if let Some(search) = search {
         let result = archsim::search::run(&cfg, &search, &base)?;
@@ -533,6 +605,14 @@ fn run_text(
     }
 
     if cfg.workload.is_tasks() {
+        if let Some(stage) = stop_after {
+            return Err(stop_after_error(
+                &file,
+                stage,
+                "several `tasks:` run together on one chip; each task's graph is its own \
+                 simulation config (`--stop-after workload` on it)",
+            ));
+        }
         let report = archsim::simulate(&cfg, &base)?;
         let files = output::write_run(&cfg, &report, &dir)?;
         if json {
@@ -684,6 +764,49 @@ fn run_text(
         println!("  {}", f.display());
     }
     Ok(())
+}
+
+/// `--stop-after STAGE` dumps a stage of one simulation's pipeline: a config of another form
+/// (a search, a serving run, a co-design comparison, a study) has no such stage, and running it
+/// whole instead would ignore the option.
+fn stop_after_applies(text: &str, file: &str, set: &[String], stage: &str) -> Result<(), Error> {
+    let Ok(mut doc) = serde_saphyr::from_str::<serde_json::Value>(text) else {
+        // A malformed file: the loader reports it.
+        return Ok(());
+    };
+    if config::apply_overrides(&mut doc, file, set).is_err() {
+        return Ok(());
+    }
+    let what = if doc.get("codesign").is_some_and(|v| !v.is_null()) {
+        "a co-design config runs two searches"
+    } else if archsim::serving::is_serving(&doc) {
+        "a serving config simulates requests over time on a fleet"
+    } else {
+        match archsim::config_form(&doc) {
+            Some("study") => "a study runs many simulations and tabulates them",
+            Some("search") => "a search config runs many simulations",
+            Some("sweep") => "a sweep runs many simulations (with `archsim sweep`)",
+            _ => return Ok(()),
+        }
+    };
+    Err(stop_after_error(
+        file,
+        stage,
+        &format!(
+            "{what}, not one pipeline; `--stop-after` dumps a stage of one simulation: leave \
+             it out, or run a simulation config"
+        ),
+    ))
+}
+
+fn stop_after_error(file: &str, stage: &str, why: &str) -> Error {
+    Error::Config(archsim::ConfigError {
+        file: file.to_string(),
+        location: None,
+        key: Some(format!("--stop-after {stage}")),
+        from_override: None,
+        message: why.to_string(),
+    })
 }
 
 fn run_jobs(

@@ -388,7 +388,7 @@ fn at_rate(
 }
 
 fn write(f: &MelangeFile, r: &[DatasetResult], dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    crate::files::create_dir(dir).map_err(|e| e.to_string())?;
     let names: Vec<&str> = f.study.gpus.iter().map(|g| g.name.as_str()).collect();
     let mut csv = String::from("dataset,gpu,capacity_rps_per_replica\n");
     for d in r {
@@ -396,7 +396,7 @@ fn write(f: &MelangeFile, r: &[DatasetResult], dir: &Path) -> Result<(), String>
             csv += &format!("{},{g},{c:.4}\n", d.dataset);
         }
     }
-    std::fs::write(dir.join("capacity.csv"), csv).map_err(|e| e.to_string())?;
+    crate::files::write(&dir.join("capacity.csv"), csv).map_err(|e| e.to_string())?;
     let o = |v: Option<f64>, p: usize| v.map_or(String::new(), |v| format!("{v:.p$}"));
     let mix_text = |m: &Option<(Vec<u32>, f64)>| {
         m.as_ref().map_or(String::new(), |(c, _)| {
@@ -437,7 +437,7 @@ fn write(f: &MelangeFile, r: &[DatasetResult], dir: &Path) -> Result<(), String>
             );
         }
     }
-    std::fs::write(dir.join("summary.csv"), sum).map_err(|e| e.to_string())?;
+    crate::files::write(&dir.join("summary.csv"), sum).map_err(|e| e.to_string())?;
     let mut max = String::from(
         "dataset,rate_rps,max_saving_vs_best_single_pct,rate_rps_any,vs_single_type,max_saving_vs_any_single_pct,paper_saving_pct\n",
     );
@@ -454,9 +454,9 @@ fn write(f: &MelangeFile, r: &[DatasetResult], dir: &Path) -> Result<(), String>
             o(d.paper_saving_pct, 0),
         );
     }
-    std::fs::write(dir.join("max_saving.csv"), max).map_err(|e| e.to_string())?;
+    crate::files::write(&dir.join("max_saving.csv"), max).map_err(|e| e.to_string())?;
     let j = serde_json::to_string_pretty(r).map_err(|e| e.to_string())?;
-    std::fs::write(dir.join("summary.json"), j + "\n").map_err(|e| e.to_string())?;
+    crate::files::write(&dir.join("summary.json"), j + "\n").map_err(|e| e.to_string())?;
     let model = f.workload.llm.as_ref().map_or("", |l| l.model.as_str());
     // Bars at each dataset's load of largest saving (the first load when none).
     let groups: Vec<crate::plot::BarGroup> = r
@@ -538,10 +538,8 @@ pub fn run_cli(inv: &StudyRun<'_>) -> Result<crate::studies::StudyOutput, Error>
         return Err(bad(format!("study.rates_rps: {r} is not a positive rate")));
     }
     let r = run(&f, inv.base).map_err(bad)?;
-    write(&f, &r, &inv.dir).map_err(|message| Error::Io {
-        path: inv.dir.display().to_string(),
-        message,
-    })?;
+    // The messages name the file.
+    write(&f, &r, &inv.dir).map_err(Error::File)?;
     let mut text = String::new();
     for d in &r {
         for x in &d.rates {

@@ -66,11 +66,7 @@ pub struct HwNasBenchRow {
 /// Reads the rows of `device` (e.g. `eyeriss`, `fpga`) from a long-form HW-NAS-Bench CSV
 /// (`index,arch,dataset,device,latency_ms,energy_mJ`, as `hwnasbench_nb201.csv`).
 pub fn read_hwnasbench(path: &Path, device: &str) -> Result<Vec<HwNasBenchRow>, Error> {
-    let io = |e: std::io::Error| Error::Io {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    };
-    let text = std::fs::read_to_string(path).map_err(io)?;
+    let text = crate::files::read_text(path, archsim_workloads::input::InputKind::Table)?;
     let bad = |line: usize, what: &str| Error::Io {
         path: path.display().to_string(),
         message: format!("line {line}: {what}"),

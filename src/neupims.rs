@@ -16,7 +16,6 @@
 //! assumptions it depends on most), with a copy of the config as `config.yaml`.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use archsim_accelerators::npu_pim::{
     decode_tokens_per_s, step_memory, ArrayTiming, NpuPimConfig, PimMode,
@@ -180,11 +179,7 @@ fn write_study(
     dtype: DType,
 ) -> Result<Vec<Row>, Error> {
     let (text, out) = (inv.text, inv.dir.as_path());
-    let io = |p: &Path, message: String| Error::Io {
-        path: p.display().to_string(),
-        message,
-    };
-    std::fs::create_dir_all(out).map_err(|e| io(out, e.to_string()))?;
+    crate::files::create_dir(out)?;
     let ctx = step0.context_len.ok_or_else(|| {
         inv.error(
             "the base point's workload.llm.context_len is needed (the requests' mean context)"
@@ -224,10 +219,7 @@ fn write_study(
             groups.push((format!("{} b{}", r.model, r.batch), bars));
         }
     }
-    let write = |name: &str, body: &str| {
-        let p = out.join(name);
-        std::fs::write(&p, body).map_err(|e| io(&p, e.to_string()))
-    };
+    let write = |name: &str, body: &str| crate::files::write(&out.join(name), body);
     write("throughput.csv", &csv)?;
     // The design point the study started from, beside its results.
     write("config.yaml", text)?;
@@ -238,7 +230,7 @@ fn write_study(
         out,
         "throughput",
     )
-    .map_err(|m| io(out, m))?;
+    .map_err(Error::File)?;
 
     // Sensitivity: the context (the traces' mean, halved and doubled) against how the arrays
     // time the FC layers, and against the GPU baseline.

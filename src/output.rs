@@ -4,11 +4,8 @@ use std::path::{Path, PathBuf};
 
 use crate::{Config, Error, Report};
 
-fn io(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Io {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    }
+fn io(path: &Path, e: csv::Error) -> Error {
+    crate::files::csv_error(path, &e)
 }
 
 /// The output folder of `archsim run NAME.yaml` without `--out`: `out/NAME`, or with `--set`
@@ -42,15 +39,18 @@ pub fn report_json(report: &Report) -> String {
 
 /// Writes every output of a run into `dir` (created if needed); returns the files written.
 pub fn write_run(cfg: &Config, report: &Report, dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    crate::files::create_dir(dir)?;
     let mut written = Vec::new();
     let cfg_path = dir.join("config.yaml");
-    let yaml = serde_saphyr::to_string(cfg).map_err(|e| io(&cfg_path, e))?;
-    std::fs::write(&cfg_path, yaml).map_err(|e| io(&cfg_path, e))?;
+    let yaml = serde_saphyr::to_string(cfg).map_err(|e| Error::Io {
+        path: cfg_path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    crate::files::write(&cfg_path, yaml)?;
     written.push(cfg_path);
 
     let json_path = dir.join("report.json");
-    std::fs::write(&json_path, report_json(report)).map_err(|e| io(&json_path, e))?;
+    crate::files::write(&json_path, report_json(report))?;
     written.push(json_path);
 
     let csv_path = dir.join("ops.csv");
@@ -59,15 +59,15 @@ pub fn write_run(cfg: &Config, report: &Report, dir: &Path) -> Result<Vec<PathBu
 
     if let Some(jobs) = &report.jobs {
         let first_jobs = jobs.gantt_jobs;
-        crate::plot::gantt(report, dir, "gantt", first_jobs).map_err(|e| io(dir, e))?;
+        crate::plot::gantt(report, dir, "gantt", first_jobs).map_err(Error::File)?;
         written.push(dir.join("gantt.png"));
         written.push(dir.join("gantt.svg"));
         let trace = dir.join("trace.json");
-        std::fs::write(&trace, trace_json(report)).map_err(|e| io(&trace, e))?;
+        crate::files::write(&trace, trace_json(report))?;
         written.push(trace);
         return Ok(written);
     }
-    crate::plot::per_op_cycles(report, dir, "cycles_per_op").map_err(|e| io(dir, e))?;
+    crate::plot::per_op_cycles(report, dir, "cycles_per_op").map_err(Error::File)?;
     written.push(dir.join("cycles_per_op.png"));
     written.push(dir.join("cycles_per_op.svg"));
     Ok(written)
@@ -128,7 +128,7 @@ pub fn trace_json(report: &Report) -> String {
 pub fn write_ops_csv(report: &Report, path: &Path) -> Result<(), Error> {
     let mut levels: Vec<&String> = report.bytes.keys().collect();
     levels.sort();
-    let mut w = csv::Writer::from_path(path).map_err(|e| io(path, e))?;
+    let mut w = crate::files::csv_writer(path)?;
     let mut header: Vec<String> = [
         "name",
         "kind",
@@ -172,13 +172,13 @@ pub fn write_ops_csv(report: &Report, path: &Path) -> Result<(), Error> {
         );
         w.write_record(&row).map_err(|e| io(path, e))?;
     }
-    w.flush().map_err(|e| io(path, e))
+    crate::files::commit_csv(w)
 }
 
 /// One row per op of the workload: kind, shapes, MACs, FLOPs, parameters and bytes.
 pub fn write_workload_csv(w: &archsim_workloads::Workload, path: &Path) -> Result<(), Error> {
     let shape = |s: &[u64]| s.iter().map(u64::to_string).collect::<Vec<_>>().join("x");
-    let mut out = csv::Writer::from_path(path).map_err(|e| io(path, e))?;
+    let mut out = crate::files::csv_writer(path)?;
     out.write_record([
         "name",
         "kind",
@@ -215,5 +215,5 @@ pub fn write_workload_csv(w: &archsim_workloads::Workload, path: &Path) -> Resul
         ])
         .map_err(|e| io(path, e))?;
     }
-    out.flush().map_err(|e| io(path, e))
+    crate::files::commit_csv(out)
 }

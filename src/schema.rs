@@ -17,8 +17,13 @@
 //!   `workload:` and `accelerator:` of its base design point);
 //! * a **serving** simulation (`workload: {llm: ...}` + `serving:`, [`crate::serving::ServingFile`]),
 //!   and a **fleet search** (a serving config with a `search:` section);
+//! * a **training** iteration (`workload: {training: ...}` + `accelerator:` + `cluster:` +
+//!   `parallel:`, [`crate::training::TrainingFile`]);
 //! * the **Mélange study** ([`crate::melange::MelangeFile`]) and the **disaggregation study**
 //!   ([`crate::disagg::DisaggFile`]);
+//! * a **collective** run (`workload: {collective: ...}` + `cluster:`,
+//!   [`crate::collective::CollectiveFile`]) and the **A100 all-reduce reproduction**
+//!   ([`crate::collective::A100StudyFile`]);
 //! * a **sweep** (`archsim sweep`): a simulation config with a `sweep:` section, whose base
 //!   config may leave out keys that its grid or random part sets (so its `workload:`,
 //!   `accelerator:` and `search:` are checked with no key required but `kind`; every key given
@@ -34,7 +39,7 @@
 //! ```
 //! let schema = archsim::schema::config_schema();
 //! let forms = schema.as_value()["anyOf"].as_array().unwrap();
-//! assert_eq!(forms.len(), 9);
+//! assert_eq!(forms.len(), 12);
 //! ```
 
 use schemars::JsonSchema;
@@ -171,6 +176,12 @@ enum ConfigFile {
     Melange(Box<crate::melange::MelangeFile>),
     /// The disaggregation study (`study: {kind: disaggregation, ...}` + `workload: {llm: ...}`).
     Disaggregation(Box<crate::disagg::DisaggFile>),
+    /// A training iteration (`workload: {training: ...}` + `cluster:` + `parallel:`).
+    Training(Box<crate::training::TrainingFile>),
+    /// A collective run (`workload: {collective: ...}` + `cluster:`), archsim's nccl-tests.
+    Collective(Box<crate::collective::CollectiveFile>),
+    /// The A100 all-reduce reproduction (`study: {kind: a100_allreduce, ...}` + a collective).
+    A100Allreduce(Box<crate::collective::A100StudyFile>),
 }
 
 /// A simulation config (`archsim run`): `workload:`, `accelerator:`, `seed:`, and at most one

@@ -10,6 +10,8 @@ use serde_json::Value;
 use archsim_agents::{run_search, HistoryRow, Point, SearchConfig, SearchResult};
 use archsim_gym::{ConfigForm, DesignSpace, Problem};
 
+use archsim_workloads::input::InputKind;
+
 use crate::{Config, Error};
 
 fn io(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -89,7 +91,8 @@ pub const MAX_BATCH: usize = 1_000_000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchColumns {
     /// Every metric of the problem ([`archsim_gym::METRICS`] for a simulation,
-    /// [`archsim_gym::SERVING_METRICS`] for a serving config), by name (NaN where the point was not evaluated).
+    /// [`archsim_gym::SERVING_METRICS`] for a serving config), by name (NaN where the point was
+    /// not evaluated, and for a metric the config does not produce, e.g. `tpot_s` of a CNN).
     pub metrics: Vec<(&'static str, Vec<f64>)>,
     /// Evaluated, fitting the device, and within every constraint of `search.constraints`.
     pub feasible: Vec<bool>,
@@ -217,6 +220,9 @@ pub fn run_value(
     let mut progress = |done: usize, _budget: usize| bar.set_position(done as u64);
     let r = run_search(&problem, search, &evaluate_parallel, &mut progress).map_err(bad);
     bar.finish_and_clear();
+    if let Ok(Some(why)) = r.as_ref().map(|r| r.stopped.as_ref()) {
+        eprintln!("search stopped before its budget: {why}");
+    }
     r
 }
 
@@ -244,32 +250,31 @@ pub fn write_value(
     result: &SearchResult,
     dir: &Path,
 ) -> Result<Vec<PathBuf>, Error> {
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    crate::files::create_dir(dir)?;
     let mut files = Vec::new();
     let mut resolved = base.clone();
     if let Value::Object(m) = &mut resolved {
         m.insert("search".into(), serde_json::to_value(search).map_err(bad)?);
     }
     let p = dir.join("config.yaml");
-    std::fs::write(
+    crate::files::write(
         &p,
         serde_saphyr::to_string(&resolved).map_err(|e| io(&p, e))?,
-    )
-    .map_err(|e| io(&p, e))?;
+    )?;
     files.push(p);
     let p = dir.join("report.json");
     let mut json = serde_json::to_string_pretty(result).map_err(bad)?;
     json.push('\n');
-    std::fs::write(&p, json).map_err(|e| io(&p, e))?;
+    crate::files::write(&p, json)?;
     files.push(p);
     let p = dir.join("history.csv");
     write_history(ConfigForm::of(base).metrics(), search, result, &p)?;
     files.push(p);
-    best_so_far_plot(result, dir).map_err(|e| io(dir, e))?;
+    best_so_far_plot(search, result, dir).map_err(Error::File)?;
     files.push(dir.join("best_so_far.png"));
     files.push(dir.join("best_so_far.svg"));
     if search.objectives.len() == 2 {
-        pareto_plot(search, result, dir).map_err(|e| io(dir, e))?;
+        pareto_plot(search, result, dir).map_err(Error::File)?;
         files.push(dir.join("pareto.png"));
         files.push(dir.join("pareto.svg"));
     }
@@ -281,7 +286,12 @@ pub fn write_value(
 pub fn replot(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let read = |name: &str| {
         let p = dir.join(name);
-        std::fs::read_to_string(&p).map_err(|e| io(&p, e))
+        let kind = if name.ends_with(".json") {
+            InputKind::Json
+        } else {
+            InputKind::Config
+        };
+        crate::files::read_text(&p, kind)
     };
     let located = |file: &Path, key: &str, message: String| {
         Error::Config(crate::ConfigError {
@@ -302,11 +312,11 @@ pub fn replot(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let result: SearchResult = serde_json::from_str(&read("report.json")?)
         .map_err(|e| located(&report_path, "report", format!("not a search report: {e}")))?;
     let mut files = Vec::new();
-    best_so_far_plot(&result, dir).map_err(|e| io(dir, e))?;
+    best_so_far_plot(&search, &result, dir).map_err(Error::File)?;
     files.push(dir.join("best_so_far.png"));
     files.push(dir.join("best_so_far.svg"));
     if search.objectives.len() == 2 {
-        pareto_plot(&search, &result, dir).map_err(|e| io(dir, e))?;
+        pareto_plot(&search, &result, dir).map_err(Error::File)?;
         files.push(dir.join("pareto.png"));
         files.push(dir.join("pareto.svg"));
     }
@@ -504,12 +514,17 @@ fn write_history(
     r: &SearchResult,
     path: &Path,
 ) -> Result<(), Error> {
-    let mut w = csv::Writer::from_path(path).map_err(|e| io(path, e))?;
+    let mut w = crate::files::csv_writer(path)?;
     let params: Vec<&String> = search.space.keys().collect();
     let mut header = vec!["eval".to_string()];
     header.extend(params.iter().map(|p| p.to_string()));
     header.extend(names.iter().map(|m| m.to_string()));
-    header.extend(["feasible", "cost", "reason"].map(String::from));
+    // With several objectives, each is a column of its own (the metrics) and the design's
+    // Pareto rank stands where one objective's cost would: a weighted sum of unlike units
+    // means nothing to read.
+    let multi = search.objectives.len() > 1;
+    let rank_or_cost = if multi { "pareto_rank" } else { "cost" };
+    header.extend(["feasible", rank_or_cost, "reason"].map(String::from));
     w.write_record(&header).map_err(|e| io(path, e))?;
     for h in &r.history {
         let mut row = vec![h.eval.to_string()];
@@ -524,11 +539,15 @@ fn write_history(
                 .map(|m| h.metrics.get(*m).map_or_else(String::new, value_str)),
         );
         row.push(h.feasible.to_string());
-        row.push(h.cost.map_or_else(String::new, |c| c.to_string()));
+        row.push(if multi {
+            h.pareto_rank.map_or_else(String::new, |k| k.to_string())
+        } else {
+            h.cost.map_or_else(String::new, |c| c.to_string())
+        });
         row.push(h.reason.clone().unwrap_or_default());
         w.write_record(&row).map_err(|e| io(path, e))?;
     }
-    w.flush().map_err(|e| io(path, e))
+    crate::files::commit_csv(w)
 }
 
 fn value_str(v: &Value) -> String {
@@ -538,27 +557,75 @@ fn value_str(v: &Value) -> String {
     }
 }
 
-fn best_so_far_plot(r: &SearchResult, dir: &Path) -> Result<(), String> {
-    let mut best = f64::INFINITY;
-    let pts: Vec<(f64, f64)> = r
-        .history
+/// The value axis of a metric, with its unit in parentheses where its name gives one
+/// (`latency_s` → `latency (s)`, `area_mm2` → `area (mm2)`), so plot ticks carry the unit.
+fn metric_axis(metric: &str) -> String {
+    for (suffix, unit) in [
+        ("_mm2", "mm2"),
+        ("_bytes", "B"),
+        ("_per_s", "1/s"),
+        ("_rps", "req/s"),
+        ("_js", "J*s"),
+        ("_s", "s"),
+        ("_j", "J"),
+        ("_w", "W"),
+    ] {
+        if let Some(stem) = metric.strip_suffix(suffix) {
+            return format!("{} ({unit})", stem.replace('_', " "));
+        }
+    }
+    metric.replace('_', " ")
+}
+
+/// `best_so_far.{png,svg}`: per objective, its best value among the feasible evaluations so
+/// far (in its own unit; with several objectives one panel each, never their sum), or a
+/// "no feasible design" panel.
+fn best_so_far_plot(search: &SearchConfig, r: &SearchResult, dir: &Path) -> Result<(), String> {
+    let last = r.history.last().map_or(0.0, |h| h.eval as f64);
+    let panels: Vec<crate::plot::BestPanel> = search
+        .objectives
         .iter()
-        .filter_map(|h| {
-            if let Some(c) = h.cost {
-                best = best.min(c);
+        .enumerate()
+        .map(|(k, o)| {
+            let max = o.goal == archsim_gym::Goal::Max;
+            let mut best: Option<f64> = None;
+            let mut steps: Vec<(f64, f64)> = Vec::new();
+            for h in r.history.iter().filter(|h| h.feasible) {
+                let Some(&v) = h.objectives.get(k) else {
+                    continue;
+                };
+                let better = best.is_none_or(|b| if max { v > b } else { v < b });
+                if better {
+                    best = Some(v);
+                    steps.push((h.eval as f64, v));
+                }
             }
-            best.is_finite().then_some((h.eval as f64, best))
+            if let Some(b) = best {
+                if steps.last().is_some_and(|s| s.0 < last) {
+                    steps.push((last, b));
+                }
+            }
+            crate::plot::BestPanel {
+                title: format!("{} ({})", o.metric, if max { "max" } else { "min" }),
+                y_desc: metric_axis(&o.metric),
+                steps,
+            }
         })
         .collect();
-    let title = format!("{} search (seed {}): best cost so far", r.agent, r.seed);
-    crate::plot::lines(
-        &[(r.agent.clone(), pts)],
-        &title,
-        "evaluations",
-        "cost (weighted objectives)",
-        dir,
-        "best_so_far",
-    )
+    let title = if panels.len() > 1 {
+        format!(
+            "{} search (seed {}): best of each objective so far (each may be another design)",
+            r.agent, r.seed
+        )
+    } else {
+        format!("{} search (seed {}): best so far", r.agent, r.seed)
+    };
+    let empty = format!(
+        "no feasible design\n{} evaluation{}, none feasible: the reasons are in history.csv",
+        r.history.len(),
+        if r.history.len() == 1 { "" } else { "s" }
+    );
+    crate::plot::best_so_far(&panels, &title, &empty, dir, "best_so_far")
 }
 
 fn pareto_plot(search: &SearchConfig, r: &SearchResult, dir: &Path) -> Result<(), String> {

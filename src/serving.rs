@@ -129,22 +129,25 @@ pub fn report_json(s: &Served) -> String {
 
 /// Writes `config.yaml`, `report.json`, `requests.csv` and the plots into `dir`.
 pub fn write(f: &ServingFile, s: &Served, dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    // A value that is not a number would read `null` in report.json: the run failed instead.
+    crate::finite::check(&s.report, "the serving run")?;
+    crate::files::create_dir(dir)?;
     let mut out = Vec::new();
     let p = dir.join("config.yaml");
     let yaml = serde_saphyr::to_string(f).map_err(|e| io(&p, e))?;
-    std::fs::write(&p, yaml).map_err(|e| io(&p, e))?;
+    crate::files::write(&p, yaml)?;
     out.push(p);
     let p = dir.join("report.json");
-    std::fs::write(&p, report_json(s)).map_err(|e| io(&p, e))?;
+    crate::files::write(&p, report_json(s))?;
     out.push(p);
     let p = dir.join("requests.csv");
-    let file = std::fs::File::create(&p).map_err(|e| io(&p, e))?;
+    let mut file = crate::files::AtomicFile::create(&p)?;
     s.requests
-        .write_csv(std::io::BufWriter::new(file))
-        .map_err(|e| io(&p, e))?;
+        .write_csv(&mut file)
+        .map_err(|e| crate::files::csv_error(&p, &e))?;
+    file.commit()?;
     out.push(p);
-    for stem in crate::plot::serving_plots(&s.report, &s.requests, dir).map_err(|e| io(dir, e))? {
+    for stem in crate::plot::serving_plots(&s.report, &s.requests, dir).map_err(Error::File)? {
         out.push(dir.join(format!("{stem}.png")));
         out.push(dir.join(format!("{stem}.svg")));
     }

@@ -122,7 +122,8 @@ pub fn from_value(mut value: serde_json::Value) -> Result<Study, String> {
 
 /// Reads a study file.
 pub fn load(path: &Path) -> Result<Study, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = crate::files::read_text(path, archsim_workloads::input::InputKind::Config)
+        .map_err(|e| e.to_string())?;
     let value: serde_json::Value =
         serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     from_value(value).map_err(|e| format!("{}: {e}", path.display()))
@@ -495,10 +496,9 @@ pub fn summary(r: &Results) -> String {
 
 /// Writes the CSVs, plots and README into `out`.
 pub fn write(s: &Study, r: &Results, out: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    crate::files::create_dir(out).map_err(|e| e.to_string())?;
     let put = |name: &str, body: &str| {
-        let p = out.join(name);
-        std::fs::write(&p, body).map_err(|e| format!("{}: {e}", p.display()))
+        crate::files::write(&out.join(name), body).map_err(|e| e.to_string())
     };
     let mut csv = String::from("workload,unfused_s,fused_s\n");
     for f in &r.fusion {
@@ -840,10 +840,8 @@ pub fn run_study(inv: &crate::studies::StudyRun<'_>) -> Result<crate::studies::S
     // Every key named, at its line and column (or by its `--set`), and every number in range.
     let study: Study = inv.typed_without(&["study"])?;
     let r = run(&study).map_err(|m| inv.error(m))?;
-    write(&study, &r, dir).map_err(|message| Error::Io {
-        path: dir.display().to_string(),
-        message,
-    })?;
+    // The messages name the file.
+    write(&study, &r, dir).map_err(Error::File)?;
     let serving: Vec<serde_json::Value> = r
         .serving
         .iter()

@@ -9,6 +9,7 @@
 //! | `sn40l` | SambaNova SN40L: fusion, expert switching, CoE serving ([`crate::sn40l`]) |
 //! | `neupims` | NeuPIMs: NPU-only, naive NPU+PIM, NeuPIMs and GPU decode throughput ([`crate::neupims`]) |
 //! | `disaggregation` | prefill/decode disaggregation vs co-location at equal cost ([`crate::disagg`]) |
+//! | `a100_allreduce` | NCCL all-reduce on 2–8 A100, predicted vs measured ([`crate::collective`]) |
 //! | `melange` | Mélange: the cheapest mix of GPU types serving an LLM within an SLO ([`crate::melange`]) |
 
 use std::path::{Path, PathBuf};
@@ -136,6 +137,11 @@ pub struct Study {
 /// Every study, by `study.kind`.
 pub const STUDIES: &[Study] = &[
     Study {
+        kind: "a100_allreduce",
+        about: "measured NCCL all-reduce on 2-8 A100 of one NVSwitch node vs archsim-net",
+        run: crate::collective::run_study,
+    },
+    Study {
         kind: "latency_vs_rate",
         about:
             "DS3 (IEEE TC 2020, Fig. 12): job latency of each scheduler versus the injection rate",
@@ -188,6 +194,18 @@ pub fn find(
         None | Some(Value::Null) => return Ok(None),
         Some(s) => s,
     };
+    // A study runs its own sweep: a `search:` beside it would be ignored.
+    if doc.get("search").is_some_and(|s| !s.is_null()) {
+        return Err(ConfigError {
+            file: file.to_string(),
+            location: crate::config::locate_key(text, &["search".to_string()]),
+            key: Some("search".into()),
+            from_override: crate::config::override_of(set, "search"),
+            message: "a config has either a `study:` or a `search:` section, not both (the \
+                      study would ignore the search)"
+                .into(),
+        });
+    }
     let known = || {
         STUDIES
             .iter()
@@ -239,7 +257,7 @@ mod tests {
         let e = find(&doc, text, "s.yaml", &[]).unwrap_err().to_string();
         assert_eq!(
             e,
-            "s.yaml:2:9: study.kind: unknown study `nope`; known: latency_vs_rate, sn40l, neupims, disaggregation, melange"
+            "s.yaml:2:9: study.kind: unknown study `nope`; known: a100_allreduce, latency_vs_rate, sn40l, neupims, disaggregation, melange"
         );
         let doc: Value = serde_saphyr::from_str("workload: {model: resnet18}").unwrap();
         assert!(find(&doc, "", "s.yaml", &[]).unwrap().is_none());

@@ -195,7 +195,7 @@ fn write_csv(rows: &[StudyRow], path: &Path, seed_col: &str) -> Result<(), Error
         path: path.display().to_string(),
         message: e.to_string(),
     };
-    let mut w = csv::Writer::from_path(path).map_err(|e| io(&e))?;
+    let mut w = crate::files::csv_writer(path)?;
     w.write_record([
         "scheduler",
         "rate_per_ms",
@@ -222,7 +222,7 @@ fn write_csv(rows: &[StudyRow], path: &Path, seed_col: &str) -> Result<(), Error
         ])
         .map_err(|e| io(&e))?;
     }
-    w.flush().map_err(|e| io(&e))
+    crate::files::commit_csv(w)
 }
 
 /// Writes the study's CSVs and plots (and the config) into `dir`; returns the files.
@@ -236,7 +236,7 @@ pub fn write(
         path: p.display().to_string(),
         message: e.to_string(),
     };
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, &e))?;
+    crate::files::create_dir(dir)?;
     let mut files = Vec::new();
     let cfg_path = dir.join("config.yaml");
     #[derive(Serialize)]
@@ -246,7 +246,7 @@ pub fn write(
         study: &'a StudyConfig,
     }
     let yaml = serde_saphyr::to_string(&Full { cfg, study }).map_err(|e| io(&cfg_path, &e))?;
-    std::fs::write(&cfg_path, yaml).map_err(|e| io(&cfg_path, &e))?;
+    crate::files::write(&cfg_path, yaml)?;
     files.push(cfg_path);
     let all = dir.join("results.csv");
     write_csv(rows, &all, "seed")?;
@@ -307,7 +307,7 @@ pub fn write(
             dir,
             stem,
         )
-        .map_err(|e| io(dir, &e))?;
+        .map_err(Error::File)?;
         files.push(dir.join(format!("{stem}.png")));
         files.push(dir.join(format!("{stem}.svg")));
     }

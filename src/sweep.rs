@@ -397,6 +397,7 @@ pub fn run_point(
             let f = crate::serving::load(text, file, &o)?;
             let served = crate::serving::run(&f, base_dir)
                 .map_err(|x| crate::serving::config_error(text, file, &o, x))?;
+            crate::finite::check(&served.report, "the serving run")?;
             e.metrics = crate::serving::metrics(&served);
             return Ok(());
         }
@@ -428,6 +429,7 @@ pub fn run_point(
                 }
             }
             None => {
+                // A value that is not a number fails the point with its name (`simulate`).
                 let report = crate::simulate(&cfg, base_dir)?;
                 let m = archsim_gym::objective::metrics(&report);
                 e.metrics = archsim_gym::metric_map(&m);
@@ -445,41 +447,431 @@ pub fn run_point(
     e
 }
 
-/// Reads a journal back; a torn last line is dropped (and cut from the file).
-pub fn read_journal(path: &Path) -> Result<BTreeMap<usize, JournalEntry>, Error> {
-    let mut done = BTreeMap::new();
-    let Ok(f) = std::fs::File::open(path) else {
-        return Ok(done);
+/// The format version of a journal, the `archsim_journal` of its header line.
+pub const JOURNAL_VERSION: u64 = 1;
+
+/// The first line of a journal: which sweep it records. A `.jsonl` file whose first line is not
+/// a header is not an archsim journal, and archsim never modifies it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalHeader {
+    /// The format version ([`JOURNAL_VERSION`]).
+    pub archsim_journal: u64,
+    /// The archsim that started the journal.
+    pub archsim_version: String,
+    /// FNV-1a hash of the sweep definition and the base config together: a journal resumes only
+    /// with the config it was started with.
+    pub config_hash: String,
+    /// Hash of the base config (the file without its `sweep:` section).
+    pub base_hash: String,
+    /// Hash of each top-level section of the base config, to say which one changed.
+    pub base_keys: BTreeMap<String, String>,
+    /// The `sweep:` section (key order normalized).
+    pub sweep: Value,
+    /// The number of points.
+    pub points: usize,
+}
+
+/// A JSON value with the keys of every object sorted, so that hashes do not depend on the
+/// order a file writes its keys in.
+fn canonical(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), canonical(&m[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}
+
+fn hash_of(v: &Value) -> String {
+    archsim_sim::fnv1a_hex(v.to_string().as_bytes())
+}
+
+/// The header of the journal of the sweep config `text` with `points` points.
+pub fn journal_header(text: &str, file: &str, points: usize) -> Result<JournalHeader, Error> {
+    let doc: Value = serde_saphyr::from_str(text).map_err(|e| {
+        Error::Config(ConfigError {
+            file: file.into(),
+            location: e.location().map(|l| (l.line(), l.column())),
+            key: None,
+            from_override: None,
+            message: crate::config::yaml_message(&e.to_string()),
+        })
+    })?;
+    let doc = canonical(&doc);
+    let mut base = doc.as_object().cloned().unwrap_or_default();
+    let sweep = base.remove("sweep").unwrap_or(Value::Null);
+    let base_keys = base.iter().map(|(k, v)| (k.clone(), hash_of(v))).collect();
+    let base = Value::Object(base);
+    Ok(JournalHeader {
+        archsim_journal: JOURNAL_VERSION,
+        archsim_version: env!("CARGO_PKG_VERSION").into(),
+        config_hash: hash_of(&serde_json::json!({"sweep": sweep, "base": base})),
+        base_hash: hash_of(&base),
+        base_keys,
+        sweep,
+        points,
+    })
+}
+
+/// What differs between the config a journal was started with (`old`) and this one (`new`),
+/// in words: the sweep axes and settings, and the base config's top-level sections.
+pub fn config_changes(old: &JournalHeader, new: &JournalHeader) -> Vec<String> {
+    let mut out = Vec::new();
+    let empty = Map::new();
+    let section = |h: &JournalHeader, part: &str| -> Map<String, Value> {
+        h.sweep
+            .get(part)
+            .and_then(Value::as_object)
+            .unwrap_or(&empty)
+            .clone()
     };
-    let mut good_len = 0u64;
-    let mut torn = false;
-    for line in std::io::BufReader::new(f).lines() {
-        let line = line.map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
-        match serde_json::from_str::<JournalEntry>(&line) {
-            Ok(e) if !torn => {
-                good_len += line.len() as u64 + 1;
-                done.insert(e.index, e);
+    for part in ["grid", "random"] {
+        let (a, b) = (section(old, part), section(new, part));
+        for (k, v) in &b {
+            match a.get(k) {
+                None => out.push(format!("sweep.{part}.{k} added")),
+                Some(w) if w != v => out.push(format!("sweep.{part}.{k} changed")),
+                Some(_) => {}
             }
-            _ => torn = true,
+        }
+        for k in a.keys().filter(|k| !b.contains_key(*k)) {
+            out.push(format!("sweep.{part}.{k} removed"));
         }
     }
-    if torn {
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(path)
-            .map_err(|e| Error::Io {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?;
-        f.set_len(good_len).map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
+    if let (Some(a), Some(b)) = (old.sweep.as_object(), new.sweep.as_object()) {
+        let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        for k in keys.into_iter().filter(|k| *k != "grid" && *k != "random") {
+            if a.get(k) != b.get(k) {
+                out.push(format!("sweep.{k} changed"));
+            }
+        }
     }
-    Ok(done)
+    let mut keys: Vec<&String> = old.base_keys.keys().chain(new.base_keys.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for k in keys {
+        match (old.base_keys.get(k), new.base_keys.get(k)) {
+            (None, Some(_)) => out.push(format!("{k} added")),
+            (Some(_), None) => out.push(format!("{k} removed")),
+            (Some(a), Some(b)) if a != b => out.push(format!("{k} changed")),
+            _ => {}
+        }
+    }
+    if out.is_empty() && old.config_hash != new.config_hash {
+        out.push("the config changed".into());
+    }
+    out
+}
+
+/// A journal read back: its header, its entries by point index, and where its last complete
+/// line ends (a torn last line, from a writer killed mid-line, is not among the entries).
+#[derive(Debug, Clone)]
+pub struct JournalRead {
+    /// The header line.
+    pub header: JournalHeader,
+    /// The entries, by point index.
+    pub entries: BTreeMap<usize, JournalEntry>,
+    /// Bytes up to the end of the last complete entry.
+    pub good_len: u64,
+    /// True when the file ends with a torn line (skipped).
+    pub torn: bool,
+}
+
+fn journal_io(path: &Path, message: impl Into<String>) -> Error {
+    Error::Io {
+        path: path.display().to_string(),
+        message: message.into(),
+    }
+}
+
+/// Reads a journal without modifying it: the header first (a file without one is refused,
+/// naming it, and left untouched), then one entry per line; a torn last line is skipped. A
+/// missing file is `None`. Errors never quote the file's content.
+pub fn scan_journal(path: &Path) -> Result<Option<JournalRead>, Error> {
+    use archsim_workloads::input::{self, InputKind};
+    let (f, _) = match input::open(path, InputKind::Journal) {
+        Ok(x) => x,
+        Err(e) if e.not_found => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let mut r = std::io::BufReader::new(f);
+    let mut buf = Vec::new();
+    let mut read_line = |buf: &mut Vec<u8>| -> Result<usize, Error> {
+        buf.clear();
+        r.read_until(b'\n', buf)
+            .map_err(|e| crate::files::io_error(path, &e))
+    };
+    let foreign = |why: &str| {
+        journal_io(
+            path,
+            format!("not an archsim sweep journal ({why}); archsim never modifies such a file"),
+        )
+    };
+    let n = read_line(&mut buf)?;
+    if n == 0 {
+        return Err(foreign("it is empty"));
+    }
+    let first: Option<Value> = buf
+        .strip_suffix(b"\n")
+        .and_then(|l| serde_json::from_slice(l).ok());
+    let header = match first {
+        Some(v) if v.get("archsim_journal").is_some() => {
+            let version = v.get("archsim_journal").and_then(Value::as_u64);
+            if version != Some(JOURNAL_VERSION) {
+                return Err(journal_io(
+                    path,
+                    format!(
+                        "a journal of format {} (this archsim reads format {JOURNAL_VERSION}); \
+                         it is left untouched",
+                        version.map_or_else(|| "?".into(), |v| v.to_string())
+                    ),
+                ));
+            }
+            serde_json::from_value::<JournalHeader>(v)
+                .map_err(|_| foreign("its header line is malformed"))?
+        }
+        Some(v) if JournalEntry::deserialize(&v).is_ok() => {
+            return Err(journal_io(
+                path,
+                "a journal of an older archsim, without the header line that records its \
+                 config; it is left untouched — rerun with --fresh to keep it aside as \
+                 journal.jsonl.N and start over",
+            ))
+        }
+        _ => return Err(foreign("its first line is not a journal header")),
+    };
+    let mut good_len = n as u64;
+    let mut entries = BTreeMap::new();
+    let mut line_no = 1usize;
+    let mut torn = false;
+    loop {
+        let n = read_line(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        let entry = buf
+            .strip_suffix(b"\n")
+            .and_then(|l| serde_json::from_slice::<JournalEntry>(l).ok());
+        match entry {
+            Some(e) => {
+                good_len += n as u64;
+                entries.insert(e.index, e);
+            }
+            None => {
+                // Only the last line may be torn (a writer killed mid-line); anything else is
+                // damage archsim did not do.
+                if read_line(&mut buf)? == 0 {
+                    torn = true;
+                    break;
+                }
+                return Err(journal_io(
+                    path,
+                    format!(
+                        "line {line_no} is not a journal entry; the journal is left untouched \
+                         (rerun with --fresh to keep it aside and start over)"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(Some(JournalRead {
+        header,
+        entries,
+        good_len,
+        torn,
+    }))
+}
+
+/// The entries of a journal, by point index, read without modifying the file (a torn last
+/// line is skipped). A missing file has no entries; a file without a journal header is
+/// refused, naming it.
+pub fn read_journal(path: &Path) -> Result<BTreeMap<usize, JournalEntry>, Error> {
+    Ok(scan_journal(path)?.map(|j| j.entries).unwrap_or_default())
+}
+
+/// A sweep's journal open for appending, in a locked output folder.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+/// Opens `path` for writing without following a link (`O_NOFOLLOW`).
+fn open_nofollow(path: &Path, append: bool) -> Result<std::fs::File, Error> {
+    let mut o = std::fs::OpenOptions::new();
+    if append {
+        o.append(true);
+    } else {
+        o.write(true);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.custom_flags(libc::O_NOFOLLOW);
+    }
+    o.open(path).map_err(|e| crate::files::io_error(path, &e))
+}
+
+/// The first free `journal.jsonl.N` beside `path`.
+fn aside_name(path: &Path) -> PathBuf {
+    let name = path.file_name().map_or_else(
+        || "journal.jsonl".into(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    (1..)
+        .map(|n| path.with_file_name(format!("{name}.{n}")))
+        .find(|p| std::fs::symlink_metadata(p).is_err())
+        .unwrap_or_else(|| path.with_file_name(format!("{name}.old")))
+}
+
+/// Puts the complete file `tmp` in place as `dest`, which must not exist (a hard link, which
+/// never replaces; a plain rename where the file system has no hard links — the folder is
+/// locked, so nothing else creates `dest` meanwhile).
+fn place_new(tmp: &Path, dest: &Path) -> Result<(), Error> {
+    let placed = match std::fs::hard_link(tmp, dest) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(crate::files::io_error(dest, &e))
+        }
+        Err(_) if std::fs::symlink_metadata(dest).is_err() => {
+            std::fs::rename(tmp, dest).map_err(|e| crate::files::io_error(dest, &e))
+        }
+        Err(e) => Err(crate::files::io_error(dest, &e)),
+    };
+    let _ = std::fs::remove_file(tmp);
+    placed
+}
+
+impl Journal {
+    /// Opens (or starts) the journal `DIR/journal.jsonl` of the sweep with `header`, in the
+    /// locked folder `out`; returns it with the entries already there.
+    ///
+    /// A journal of another config is refused with what changed, unless `fresh`, which moves
+    /// it aside (`journal.jsonl.N`, never deleted) and starts a new one. A file without a
+    /// journal header is refused and left untouched (with `fresh`, moved aside). A link or
+    /// any non-regular file named `journal.jsonl` is always refused. Only archsim's own
+    /// journal has a torn last line cut.
+    pub fn open(
+        out: &crate::files::OutDir,
+        header: &JournalHeader,
+        fresh: bool,
+    ) -> Result<(Journal, BTreeMap<usize, JournalEntry>), Error> {
+        let path = out.path().join("journal.jsonl");
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(journal_io(
+                    &path,
+                    "is a symbolic link; archsim never reads or writes a journal through a \
+                     link (remove it, or give another --out folder)",
+                ))
+            }
+            Ok(m) if !m.is_file() => {
+                return Err(journal_io(
+                    &path,
+                    "exists and is not a regular file; archsim leaves it alone",
+                ))
+            }
+            Ok(_) if fresh => {
+                let aside = aside_name(&path);
+                std::fs::rename(&path, &aside).map_err(|e| crate::files::io_error(&path, &e))?;
+                eprintln!(
+                    "sweep: --fresh: the previous journal is kept as {}",
+                    aside.display()
+                );
+            }
+            Ok(_) => {
+                let read = scan_journal(&path)
+                    .map_err(|e| match e {
+                        Error::Io { path, message } if message.starts_with("not an archsim") => {
+                            Error::Io {
+                                path,
+                                message: format!(
+                                    "{message}: give the sweep another --out folder, or move \
+                                     the file away"
+                                ),
+                            }
+                        }
+                        other => other,
+                    })?
+                    .ok_or_else(|| journal_io(&path, "disappeared while the folder was locked"))?;
+                if read.header.config_hash != header.config_hash {
+                    let changes = config_changes(&read.header, header);
+                    return Err(Error::Config(ConfigError {
+                        file: path.display().to_string(),
+                        location: None,
+                        key: None,
+                        from_override: None,
+                        message: format!(
+                            "the journal records another config ({}); a sweep resumes only with \
+                             the config it started with — rerun with --fresh to keep this \
+                             journal aside and start over, or give another --out folder",
+                            changes.join(", ")
+                        ),
+                    }));
+                }
+                let file = open_nofollow(&path, true)?;
+                if read.torn {
+                    file.set_len(read.good_len)
+                        .map_err(|e| crate::files::io_error(&path, &e))?;
+                }
+                return Ok((Journal { path, file }, read.entries));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(crate::files::io_error(&path, &e)),
+        }
+        // A new journal: its header written completely under a temporary name, then put in
+        // place, so a journal.jsonl always starts with a whole header.
+        let mut line =
+            serde_json::to_string(header).map_err(|e| journal_io(&path, e.to_string()))?;
+        line.push('\n');
+        let tmp = path.with_file_name(format!(".journal.jsonl.{}.new", std::process::id()));
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .and_then(|mut f| {
+                f.write_all(line.as_bytes())?;
+                f.sync_all()
+            });
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(crate::files::io_error(&path, &e));
+        }
+        place_new(&tmp, &path)?;
+        let file = open_nofollow(&path, true)?;
+        Ok((Journal { path, file }, BTreeMap::new()))
+    }
+
+    /// Appends one entry as one line, flushed before returning.
+    pub fn append(&mut self, e: &JournalEntry) -> Result<(), Error> {
+        let mut line =
+            serde_json::to_string(e).map_err(|x| journal_io(&self.path, x.to_string()))?;
+        line.push('\n');
+        self.append_line(&line)
+    }
+
+    /// Appends one line (a serialized [`JournalEntry`] with its newline), flushed.
+    pub fn append_line(&mut self, line: &str) -> Result<(), Error> {
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|()| self.file.flush())
+            .map_err(|x| crate::files::io_error(&self.path, &x))
+    }
+
+    /// The journal's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
 }
 
 /// The points of a sweep config, in order, after checking that the first one loads (so a typo
@@ -558,21 +950,49 @@ fn check_ranges(text: &str, file: &str, cfg: &SweepConfig) -> Result<(), Error> 
     Ok(())
 }
 
-/// Runs (or resumes) a sweep; returns every entry in point order.
+/// Runs (or resumes) a sweep into `dir`, as `archsim sweep CONFIG --out DIR`: prepares and
+/// locks the folder ([`crate::files::OutDir`]), then [`run_in`] without `--fresh`.
 pub fn run(
     text: &str,
     file: &str,
     base_dir: &Path,
     dir: &Path,
 ) -> Result<(Vec<JournalEntry>, Vec<PathBuf>), Error> {
+    run_with(text, file, base_dir, dir, false)
+}
+
+/// [`run`], with `fresh` as `archsim sweep --fresh` (an existing journal is moved aside and the
+/// sweep starts over).
+pub fn run_with(
+    text: &str,
+    file: &str,
+    base_dir: &Path,
+    dir: &Path,
+    fresh: bool,
+) -> Result<(Vec<JournalEntry>, Vec<PathBuf>), Error> {
     let pts = plan(text, file)?;
-    let io = |p: &Path, e: std::io::Error| Error::Io {
-        path: p.display().to_string(),
-        message: e.to_string(),
-    };
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let jpath = dir.join("journal.jsonl");
-    let mut done = read_journal(&jpath)?;
+    let out = crate::files::OutDir::prepare(dir)?;
+    let done = run_in(text, file, base_dir, &pts, &out, fresh)?;
+    out.commit()?;
+    Ok(done)
+}
+
+/// Runs (or resumes) the sweep of `text`, whose points are `pts` ([`plan`]), in the prepared
+/// and locked folder `out`: the journal is opened ([`Journal::open`]: a journal of another
+/// config is refused unless `fresh`), the points not in it run in parallel and are journaled
+/// as they finish, and the tables are written (staged in `out` until [`crate::files::OutDir::commit`]).
+/// Returns every entry in point order and the files written.
+pub fn run_in(
+    text: &str,
+    file: &str,
+    base_dir: &Path,
+    pts: &[Map<String, Value>],
+    out: &crate::files::OutDir,
+    fresh: bool,
+) -> Result<(Vec<JournalEntry>, Vec<PathBuf>), Error> {
+    let header = journal_header(text, file, pts.len())?;
+    let (journal, mut done) = Journal::open(out, &header, fresh)?;
+    let jpath = journal.path().to_path_buf();
     let todo: Vec<(usize, &Map<String, Value>)> = pts
         .iter()
         .enumerate()
@@ -584,13 +1004,7 @@ pub fn run(
         done.len(),
         todo.len()
     );
-    let journal = Mutex::new(
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&jpath)
-            .map_err(|e| io(&jpath, e))?,
-    );
+    let journal = Mutex::new(journal);
     let bar = indicatif::ProgressBar::new(pts.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -613,15 +1027,10 @@ pub fn run(
                 .par_iter()
                 .map(|(i, p)| {
                     let e = run_point(text, file, base_dir, *i, p);
-                    let mut line = serde_json::to_string(&e).map_err(|x| Error::Io {
-                        path: jpath.display().to_string(),
-                        message: x.to_string(),
-                    })?;
-                    line.push('\n');
-                    let mut f = journal.lock().unwrap_or_else(|p| p.into_inner());
-                    f.write_all(line.as_bytes())
-                        .and_then(|_| f.flush())
-                        .map_err(|x| io(&jpath, x))?;
+                    journal
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .append(&e)?;
                     bar.inc(1);
                     Ok(e)
                 })
@@ -635,17 +1044,15 @@ pub fn run(
     }
     let entries: Vec<JournalEntry> = done.into_values().filter(|e| e.index < pts.len()).collect();
     let mut files = vec![jpath];
-    files.extend(finish(&entries, dir)?);
+    files.extend(finish(&entries, out.path())?);
     Ok((entries, files))
 }
 
 /// Writes the tables of a finished sweep into `dir` from its entries (in point order):
-/// `results.csv`, `results.parquet` and, when two parameters vary, the heatmap.
+/// `results.csv`, `results.parquet` and, when two parameters vary, the heatmap. Each file is
+/// written atomically ([`crate::files`]).
 pub fn finish(entries: &[JournalEntry], dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::Io {
-        path: dir.display().to_string(),
-        message: e.to_string(),
-    })?;
+    crate::files::create_dir(dir)?;
     let csv_path = dir.join("results.csv");
     write_csv(entries, &csv_path)?;
     let pq_path = dir.join("results.parquet");
@@ -742,11 +1149,11 @@ pub fn heatmap_of(
     let title = format!("{metric} (mean)");
     let stem = heatmap_stem(metric);
     let file = |ext: &str| dir.join(format!("{stem}.{ext}"));
-    crate::plot::heatmap(&cells, &title, &xk, &yk, dir, &stem).map_err(|m| Error::Io {
-        path: file("png").display().to_string(),
-        message: m,
-    })?;
-    Ok(vec![file("png"), file("svg")])
+    let tables = crate::plot::heatmap(&cells, &title, &xk, &yk, dir, &stem).map_err(Error::File)?;
+    Ok([file("png"), file("svg")]
+        .into_iter()
+        .chain(tables)
+        .collect())
 }
 
 /// The file stem of a sweep's heatmap of `metric`: `heatmap` for `latency_s` (the one a sweep
@@ -846,7 +1253,7 @@ pub fn write_csv(entries: &[JournalEntry], path: &Path) -> Result<(), Error> {
         path: path.display().to_string(),
         message: e.to_string(),
     };
-    let mut w = csv::Writer::from_path(path).map_err(|e| io(&e))?;
+    let mut w = crate::files::csv_writer(path)?;
     let (header, rows) = table(entries);
     w.write_record(&header).map_err(|e| io(&e))?;
     for row in rows {
@@ -856,7 +1263,7 @@ pub fn write_csv(entries: &[JournalEntry], path: &Path) -> Result<(), Error> {
         });
         w.write_record(cells).map_err(|e| io(&e))?;
     }
-    w.flush().map_err(|e| io(&e))
+    crate::files::commit_csv(w)
 }
 
 /// The physical type of a Parquet column, chosen from its values.
@@ -937,12 +1344,12 @@ pub fn write_parquet(entries: &[JournalEntry], path: &Path) -> Result<(), Error>
         .with_fields(fields)
         .build()
         .map_err(|e| io(&e))?;
-    let file = std::fs::File::create(path).map_err(|e| io(&e))?;
+    let mut file = crate::files::AtomicFile::create(path)?;
     let props = WriterProperties::builder()
         .set_created_by(format!("archsim {}", env!("CARGO_PKG_VERSION")))
         .build();
-    let mut w =
-        SerializedFileWriter::new(file, Arc::new(schema), Arc::new(props)).map_err(|e| io(&e))?;
+    let mut w = SerializedFileWriter::new(&mut file, Arc::new(schema), Arc::new(props))
+        .map_err(|e| io(&e))?;
     let mut group = w.next_row_group().map_err(|e| io(&e))?;
     for (_, kind, vals) in &columns {
         let mut col = group
@@ -977,7 +1384,39 @@ pub fn write_parquet(entries: &[JournalEntry], path: &Path) -> Result<(), Error>
     }
     group.close().map_err(|e| io(&e))?;
     w.close().map_err(|e| io(&e))?;
-    Ok(())
+    file.commit()
+}
+
+/// The failure reasons of a sweep's points, by count (most frequent first, then by reason),
+/// one line each: `  12 × accelerator.rows: must be at least 1`. The `--set PATH=VALUE` that a
+/// point's error starts with is dropped, so points failing the same way count together; past
+/// `top` reasons, one line counts the rest.
+pub fn failure_summary(entries: &[JournalEntry], top: usize) -> String {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for e in entries {
+        if let Some(err) = &e.error {
+            let reason = err
+                .strip_prefix("--set ")
+                .and_then(|r| r.split_once(": ").map(|(_, rest)| rest))
+                .unwrap_or(err);
+            *counts.entry(reason.to_string()).or_default() += 1;
+        }
+    }
+    let mut rows: Vec<(String, usize)> = counts.into_iter().collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut out: Vec<String> = rows
+        .iter()
+        .take(top)
+        .map(|(r, n)| format!("  {n} × {r}"))
+        .collect();
+    if rows.len() > top {
+        let rest: usize = rows[top..].iter().map(|r| r.1).sum();
+        out.push(format!(
+            "  {rest} × {} other reasons (the `error` column of results.csv)",
+            rows.len() - top
+        ));
+    }
+    out.join("\n")
 }
 
 /// The label of a point without its seed: the configuration a seed repeats.
@@ -1007,10 +1446,7 @@ pub fn convergence_plot(entries: &[JournalEntry], dir: &Path) -> Result<Vec<Path
         dir,
         "convergence",
     )
-    .map_err(|m| Error::Io {
-        path: dir.display().to_string(),
-        message: m,
-    })?;
+    .map_err(Error::File)?;
     Ok(vec![
         dir.join("convergence.png"),
         dir.join("convergence.svg"),

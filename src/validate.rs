@@ -10,18 +10,13 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use archsim_accelerators::gpu::program::Family;
+use archsim_accelerators::gpu::program::KernelGroup;
 use archsim_accelerators::gpu::trace::{self, FamilyTotals, MeasuredKernel};
 use archsim_accelerators::gpu::{validation, Gpu};
 
-use crate::{ConfigError, Error};
+use archsim_workloads::input::InputKind;
 
-fn io(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Io {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    }
-}
+use crate::{ConfigError, Error};
 
 fn bad(file: &Path, message: String) -> Error {
     Error::Config(ConfigError {
@@ -35,7 +30,13 @@ fn bad(file: &Path, message: String) -> Error {
 
 /// Reads the measured kernels of `path` (one case: `case` picks it when the file has several).
 pub fn read_measured(path: &Path, case: Option<&str>) -> Result<Vec<MeasuredKernel>, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
+    // A Chrome trace may be large; a kernels.csv is a table.
+    let kind = if path.extension().is_some_and(|e| e == "json") {
+        InputKind::Json
+    } else {
+        InputKind::Table
+    };
+    let text = crate::files::read_text(path, kind)?;
     let is_json =
         path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('{');
     let all = if is_json {
@@ -81,7 +82,9 @@ pub fn run_cli(
     prefix: &str,
     out: &Path,
 ) -> Result<String, Error> {
-    let text = std::fs::read_to_string(config).map_err(|e| io(config, e))?;
+    // The output folder is checked (and held) before any work.
+    let held = crate::files::OutDir::prepare(out)?;
+    let text = crate::config::read_file(config)?;
     let cfg = crate::config::load_str(&text, &config.display().to_string(), &[])?;
     let Some(gpu_cfg) = cfg.accelerator.as_gpu() else {
         return Err(bad(
@@ -100,12 +103,11 @@ pub fn run_cli(
     if pred.is_empty() {
         return Err(bad(config, format!("no kernel of an op named `{prefix}…`")));
     }
-    let pf: Vec<Family> = pred.iter().map(|p| p.0).collect();
-    let mf: Vec<Family> = meas.iter().map(|k| k.family).collect();
+    let pf: Vec<KernelGroup> = pred.iter().map(|p| p.0).collect();
+    let mf: Vec<KernelGroup> = meas.iter().map(|k| k.family).collect();
     let pairs = trace::align(&pf, &mf);
-    let pt: Vec<(Family, f64)> = pred.iter().map(|p| (p.0, p.2)).collect();
+    let pt: Vec<(KernelGroup, f64)> = pred.iter().map(|p| (p.0, p.2)).collect();
     let totals = FamilyTotals::of(&pt, &meas);
-    std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
 
     let mut s = String::new();
     let _ = writeln!(
@@ -187,7 +189,7 @@ pub fn run_cli(
     }
     let write = |name: &str, body: &str| -> Result<PathBuf, Error> {
         let p = out.join(name);
-        std::fs::write(&p, body).map_err(|e| io(&p, e))?;
+        crate::files::write(&p, body)?;
         Ok(p)
     };
     write("validate_families.csv", &csv)?;
@@ -199,7 +201,8 @@ pub fn run_cli(
         out,
         "validate",
     )
-    .map_err(|m| io(out, m))?;
+    .map_err(Error::File)?;
+    held.commit()?;
     let _ = writeln!(
         s,
         "wrote {}/validate_families.csv, validate_kernels.csv, validate.png",

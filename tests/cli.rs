@@ -226,7 +226,7 @@ fn bad_input_exits_2_with_one_line_naming_the_problem() {
                 &format!("scalesim_topology: {}", topo_bad.display()),
             ),
             vec![],
-            "bad.csv:2: Channels `x` is not a positive integer",
+            "bad.csv:2: Channels is not a positive integer",
         ),
         (
             GOOD.replace("model: resnet18", "scalesim_topology: nowhere.csv"),
@@ -272,7 +272,11 @@ fn bad_input_exits_2_with_one_line_naming_the_problem() {
     let cfg = write_cfg(&dir, GOOD);
     let o = archsim(&["run", cfg.as_str(), "--out", nested.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--out: cannot create the output folder"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("a_file/out: cannot create the output folder"),
+        "{err}"
+    );
 }
 
 const LLM: &str = "workload:\n  llm: {model: llama2_7b, phase: decode, batch: 2, context_len: 512}\n  dtype: bf16\naccelerator:\n  kind: gpu\n  preset: h100_sxm\n";
@@ -393,6 +397,7 @@ fn schema_validates_every_shipped_config_and_gym_preset() {
         "study",
         "gym",
         "rdu",
+        "cluster",
     ] {
         assert!(sections.contains(s), "no shipped config has `{s}:`");
     }
@@ -495,6 +500,9 @@ fn every_config_in_configs_runs() {
             if r.get("ttft_s").is_some() {
                 // A serving config's report.
                 assert!(r["requests"].as_u64().unwrap() > 0);
+            } else if r["workload"] == "collective" {
+                // A collective's report: one row per size.
+                assert!(!r["sizes"].as_array().unwrap().is_empty());
             } else {
                 assert!(r["total_cycles"].as_u64().unwrap() > 0);
             }
@@ -1322,8 +1330,13 @@ fn sweeps_resume_after_kill_9_without_losing_or_repeating_points() {
             }
         }
         let journal = std::fs::read_to_string(full.join("journal.jsonl")).unwrap();
-        let first: serde_json::Value =
+        // The first line is the header that records the config; the entries follow.
+        let header: serde_json::Value =
             serde_json::from_str(journal.lines().next().unwrap()).unwrap();
+        assert_eq!(header["archsim_journal"], 1, "{header}");
+        assert_eq!(header["points"], 96, "{header}");
+        let first: serde_json::Value =
+            serde_json::from_str(journal.lines().nth(1).unwrap()).unwrap();
         assert!(first["metrics"]["total_cycles"].is_u64(), "{first}");
     }
     // The same table as Parquet: the CSV's columns, one row per point.
@@ -1344,13 +1357,14 @@ fn sweeps_resume_after_kill_9_without_losing_or_repeating_points() {
     // Two parameters vary: a design-space heatmap of the first two comes with the table.
     assert!(full.join("heatmap.png").exists() && full.join("heatmap.svg").exists());
 
-    // A torn journal: the first 40 points and half a line, as a kill -9 mid-write leaves it.
+    // A torn journal: the header, the first 40 points and half a line, as a kill -9 mid-write
+    // leaves it.
     let torn = tmp("sweep_torn");
     let journal = std::fs::read_to_string(full.join("journal.jsonl")).unwrap();
     let lines: Vec<&str> = journal.lines().collect();
-    let mut partial = lines[..40].join("\n");
+    let mut partial = lines[..41].join("\n");
     partial.push('\n');
-    partial.push_str(&lines[40][..lines[40].len() / 2]);
+    partial.push_str(&lines[41][..lines[41].len() / 2]);
     std::fs::write(torn.join("journal.jsonl"), partial).unwrap();
     let o = archsim(&[
         "sweep",
@@ -1369,7 +1383,7 @@ fn sweeps_resume_after_kill_9_without_losing_or_repeating_points() {
             .unwrap()
             .lines()
             .count(),
-        96
+        1 + 96
     );
 
     // A real kill -9 at an arbitrary moment, then the same command again.
@@ -1412,7 +1426,7 @@ fn sweeps_resume_after_kill_9_without_losing_or_repeating_points() {
         .unwrap()
         .lines()
         .count();
-    assert_eq!(n, 35, "every point exactly once");
+    assert_eq!(n, 1 + 35, "the header, then every point exactly once");
     assert!(String::from_utf8_lossy(&o2.stdout).contains("median evals to 1%"));
 }
 
@@ -2856,4 +2870,227 @@ fn melange_study_mixes_the_cheap_gpu_for_conversation_and_gains_less_on_document
         best_saving(doc),
         best_saving(conv)
     );
+}
+
+/// A training config: `latency_s` is the iteration and the `training` section carries the
+/// fixed keys; the same config gives the same bytes.
+#[test]
+fn training_config_reports_the_iteration() {
+    let cfg = root().join("configs/training_gpt_a100.yaml");
+    let (d1, d2, d3) = (
+        tmp("training_run"),
+        tmp("training_run2"),
+        tmp("training_run3"),
+    );
+    let o = archsim(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--json",
+        "--out",
+        d1.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let t = &r["training"];
+    assert_eq!(r["latency_s"], t["iteration_s"]);
+    for k in [
+        "iteration_s",
+        "tokens_per_s",
+        "tflops_per_gpu",
+        "mfu",
+        "hfu",
+    ] {
+        assert!(t[k].as_f64().unwrap() > 0.0, "{k}");
+    }
+    assert!(t["memory_gb"]["total"].as_f64().unwrap() > 0.0);
+    assert_eq!(t["fits"], true);
+    assert_eq!(t["micro_batches"], 96);
+    let again = archsim(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--json",
+        "--out",
+        d2.to_str().unwrap(),
+    ]);
+    assert!(d1.join("report.json").exists() && d1.join("config.yaml").exists());
+    assert_eq!(o.stdout, again.stdout);
+    // More pipeline stages and fewer replicas: a layout the same devices run.
+    let o = archsim(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--json",
+        "--out",
+        d3.to_str().unwrap(),
+        "--set",
+        "parallel.pp=16",
+        "--set",
+        "parallel.dp=8",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn bad_training_layouts_exit_2_naming_the_keys() {
+    let cfg = root().join("configs/training_gpt_a100.yaml");
+    for (sets, want) in [
+        (
+            vec!["parallel.tp=4"],
+            "parallel.tp, parallel.pp, parallel.dp",
+        ),
+        (vec!["parallel.tp=64", "parallel.dp=2"], "parallel.tp"),
+        (vec!["parallel.pp=128", "parallel.dp=1"], "parallel.pp"),
+        (
+            vec!["workload.training.micro_batch=5"],
+            "workload.training.micro_batch",
+        ),
+    ] {
+        let dir = tmp("training_bad");
+        let mut args = vec![
+            "run",
+            cfg.to_str().unwrap(),
+            "--json",
+            "--out",
+            dir.to_str().unwrap(),
+        ];
+        for s in &sets {
+            args.push("--set");
+            args.push(s);
+        }
+        let o = archsim(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{sets:?}: {err}");
+        assert!(err.contains(want), "{sets:?}: {err}");
+    }
+}
+
+/// `archsim run` on a collective config (archsim's nccl-tests): per size `time_s`,
+/// `algbw_gb_s` and `busbw_gb_s` (busbw = algbw x 2(p-1)/p for all-reduce), the CSV table and
+/// the bus-bandwidth plot; `--set` picks another op, sizes and algorithm.
+#[test]
+fn collective_run_reports_every_size() {
+    let dir = tmp("collective_run");
+    let cfg = root().join("configs/collective_allreduce_a100.yaml");
+    let o = archsim(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let printed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(printed, report);
+    let sizes = report["sizes"].as_array().unwrap();
+    assert_eq!(sizes.len(), 11); // 1 MiB, 2 MiB, ..., 1 GiB
+    let mut last = 0.0;
+    for row in sizes {
+        let (t, alg, bus) = (
+            row["time_s"].as_f64().unwrap(),
+            row["algbw_gb_s"].as_f64().unwrap(),
+            row["busbw_gb_s"].as_f64().unwrap(),
+        );
+        let bytes = row["bytes"].as_f64().unwrap();
+        assert!(t > last);
+        last = t;
+        assert!((alg - bytes / t / 1e9).abs() < 1e-9 * alg);
+        assert!((bus - alg * 2.0 * 7.0 / 8.0).abs() < 1e-9 * bus);
+        assert_eq!(row["count"].as_f64().unwrap(), bytes / 4.0);
+    }
+    // The 8-GPU plateau and the latency floor of the measured node.
+    let top = sizes.last().unwrap()["busbw_gb_s"].as_f64().unwrap();
+    assert!((top - 229.35).abs() / 229.35 < 0.05, "{top}");
+    assert!(sizes[0]["time_s"].as_f64().unwrap() > 50e-6);
+    let csv = std::fs::read_to_string(dir.join("collective.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 12);
+    for f in ["busbw.png", "busbw.svg", "config.yaml"] {
+        assert!(dir.join(f).exists(), "{f}");
+    }
+    let o = archsim(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        dir.join("a2a").to_str().unwrap(),
+        "--json",
+        "--set",
+        "workload.collective.op=all_to_all",
+        "--set",
+        "workload.collective.sizes=[4096, 65536]",
+        "--set",
+        "workload.collective.algorithm=direct",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["op"], "all_to_all");
+    assert_eq!(r["sizes"][1]["algorithm"], "direct");
+    let (alg, bus) = (
+        r["sizes"][1]["algbw_gb_s"].as_f64().unwrap(),
+        r["sizes"][1]["busbw_gb_s"].as_f64().unwrap(),
+    );
+    assert!((bus - alg * 7.0 / 8.0).abs() < 1e-9 * bus);
+}
+
+/// `archsim run configs/repro/a100_allreduce.yaml` regenerates `results/a100_allreduce/`
+/// byte for byte, and the committed README meets the acceptance bars.
+#[test]
+fn a100_allreduce_regenerates_its_results_byte_for_byte() {
+    let cfg = root().join("configs/repro/a100_allreduce.yaml");
+    let dir = root().join("results/a100_allreduce");
+    let out = tmp("a100_allreduce");
+    let o = archsim(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(j["mape_pct"].as_f64().unwrap() <= 10.0, "{j}");
+    for g in j["per_gpus"].as_array().unwrap() {
+        assert!(g["mape_pct"].as_f64().unwrap() <= 10.0, "{g}");
+    }
+    for f in j["folds"].as_array().unwrap() {
+        assert!(f["held_out_mape"].as_f64().unwrap() <= 10.0, "{f}");
+    }
+    for f in [
+        "README.md",
+        "predicted_vs_measured.csv",
+        "busbw.png",
+        "busbw.svg",
+        "config.yaml",
+    ] {
+        let a = std::fs::read(out.join(f)).unwrap();
+        let b = std::fs::read(dir.join(f)).unwrap();
+        assert!(a == b, "{f} differs from results/a100_allreduce/{f}");
+    }
+}
+
+/// Bad cluster or collective input exits 2 with the file, line, column and key.
+#[test]
+fn collective_bad_input_names_the_key() {
+    let base =
+        std::fs::read_to_string(root().join("configs/collective_allreduce_a100.yaml")).unwrap();
+    let multi = base.replace("  nodes: 1\n", "  nodes: 2\n")
+        + "  scale_out:\n    kind: rail\n    nic_gb_s: 25\n    nics_per_node: 8\n";
+    for (why, text, key) in [
+        ("zero bandwidth", base.replace("gb_s: 300", "gb_s: 0"), "cluster.scale_up.gb_s"),
+        ("negative NIC bandwidth", multi.replace("nic_gb_s: 25", "nic_gb_s: -25"), "cluster.scale_out.nic_gb_s"),
+        ("no NIC", multi.replace("nics_per_node: 8", "nics_per_node: 0"), "cluster.scale_out.nics_per_node"),
+        ("a group with no NIC", multi.replace("    nic_gb_s: 25\n    nics_per_node: 8\n", "    groups:\n      - {nodes: 1, nic_gb_s: 50, nics_per_node: 8}\n      - {nodes: 1, nic_gb_s: 25, nics_per_node: 0}\n"), "cluster.scale_out.groups.1"),
+        ("more ranks than devices", base.replace("    dtype: fp32\n", "    dtype: fp32\n    ranks: 16\n"), "workload.collective.ranks"),
+        ("an unknown algorithm", base.replace("    dtype: fp32\n", "    dtype: fp32\n    algorithm: butterfly\n"), "workload.collective.algorithm"),
+        ("nvls without the switch's reduction", base.replace("    dtype: fp32\n", "    dtype: fp32\n    algorithm: nvls\n"), "workload.collective.algorithm"),
+        ("a misspelt key", base.replace("latency_us", "latncy_us"), "cluster.scale_up"),
+        ("two nodes without a scale-out", base.replace("  nodes: 1\n", "  nodes: 2\n"), "cluster.scale_out"),
+    ] {
+        let dir = tmp("collective_bad");
+        let cfg = write_cfg(&dir, &text);
+        let o = archsim(&["run", &cfg, "--out", dir.join("o").to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{why}: {err}");
+        assert!(err.contains(key), "{why}: {err}");
+        assert!(err.contains("c.yaml:"), "{why}: no file:line:col in {err}");
+    }
 }

@@ -374,7 +374,7 @@ fn co_design_rules_across_keys_exit_2_at_the_key() {
     refused(
         "configs/codesign/mnasnet_imagenet.yaml",
         &zero,
-        &["codesign.tasks: every task has weight 0"],
+        &["codesign.tasks: every task's weight is 0"],
     );
 }
 

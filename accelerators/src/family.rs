@@ -129,6 +129,10 @@ pub(crate) use set_field;
 pub trait FamilyConfig: Sized + serde::de::DeserializeOwned {
     /// Workload forms the family runs (default: an op graph).
     const FORMS: &'static [Form] = &[Form::Graph];
+    /// Whether the family prices an `llm:` step's serving metrics (the report's `llm`
+    /// section: `ttft_s`, `tpot_s`, `decode_tokens_per_s`, memory). Default: no, so those
+    /// metrics are absent from its results and an objective on them is refused.
+    const LLM_METRICS: bool = false;
     /// Names accepted by its `preset:` key, if it has one.
     fn presets() -> Vec<&'static str> {
         Vec::new()
@@ -162,6 +166,7 @@ pub trait FamilyConfig: Sized + serde::de::DeserializeOwned {
 
 impl<T: FamilyConfig + 'static> FamilyConfig for Box<T> {
     const FORMS: &'static [Form] = T::FORMS;
+    const LLM_METRICS: bool = T::LLM_METRICS;
     fn presets() -> Vec<&'static str> {
         T::presets()
     }
@@ -183,17 +188,23 @@ impl<T: FamilyConfig + 'static> FamilyConfig for Box<T> {
     }
 }
 
-/// Families whose whole model is a per-op [`Accelerator`] run through
-/// [`crate::pipeline::evaluate`]: map every op, schedule on `archsim-sim`, report.
+/// The [`Family`] of a per-op [`crate::Accelerator`]: its name, area and `per_op` come from the
+/// accelerator, and its op graph runs through [`crate::pipeline::evaluate`] (map every op,
+/// schedule on `archsim-sim`, report).
+///
+/// * `per_op_family!(Ty)` — the whole family is the pipeline: `run_graph` and a
+///   `graph_totals` without a report.
+/// * `per_op_family!(Ty { fn run_tasks(..) {..} })` — the same, plus the capabilities written
+///   in the braces (hetero runs several networks at once).
+/// * `per_op_family!(Ty, own run_graph { fn run_graph(..) {..} .. })` — the family prices its
+///   op graph itself (the GPU attaches an `llm:` step's serving metrics); the braces hold
+///   `run_graph` and any other capability.
 macro_rules! per_op_family {
     ($ty:ty) => {
-        impl $crate::family::Family for $ty {
-            fn name(&self) -> String {
-                $crate::Accelerator::name(self)
-            }
-            fn area_mm2(&self) -> f64 {
-                $crate::Accelerator::area_mm2(self)
-            }
+        $crate::family::per_op_family!($ty {});
+    };
+    ($ty:ty { $($extra:tt)* }) => {
+        $crate::family::per_op_family!($ty, own run_graph {
             fn run_graph(
                 &self,
                 w: &archsim_workloads::Workload,
@@ -209,9 +220,21 @@ macro_rules! per_op_family {
                 // `run_graph`'s report always fits and has no `llm` section.
                 Some($crate::pipeline::totals(w, self))
             }
+            $($extra)*
+        });
+    };
+    ($ty:ty, own run_graph { $($items:tt)* }) => {
+        impl $crate::family::Family for $ty {
+            fn name(&self) -> String {
+                $crate::Accelerator::name(self)
+            }
+            fn area_mm2(&self) -> f64 {
+                $crate::Accelerator::area_mm2(self)
+            }
             fn per_op(&self) -> Option<&dyn $crate::Accelerator> {
                 Some(self)
             }
+            $($items)*
         }
     };
 }

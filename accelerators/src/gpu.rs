@@ -650,6 +650,7 @@ impl Accelerator for Gpu {
 
 
 impl crate::family::FamilyConfig for GpuConfig {
+    const LLM_METRICS: bool = true;
     fn presets() -> Vec<&'static str> {
         PRESETS.to_vec()
     }
@@ -661,13 +662,7 @@ impl crate::family::FamilyConfig for GpuConfig {
     }
 }
 
-impl crate::family::Family for Gpu {
-    fn name(&self) -> String {
-        Accelerator::name(self)
-    }
-    fn area_mm2(&self) -> f64 {
-        Accelerator::area_mm2(self)
-    }
+crate::family::per_op_family!(Gpu, own run_graph {
     /// The op graph's report, and for an `llm:` step its serving metrics (TTFT, TPOT, memory,
     /// largest batch, KV-cache swapping); a model whose weights do not fit in device memory is
     /// an out-of-memory error.
@@ -682,10 +677,7 @@ impl crate::family::Family for Gpu {
         };
         Ok(Gpu::evaluate(self, w, ctx.config_hash, ctx.seed)?.with_llm(serving))
     }
-    fn per_op(&self) -> Option<&dyn Accelerator> {
-        Some(self)
-    }
-}
+});
 
 #[cfg(test)]
 mod tests {

@@ -412,6 +412,24 @@ impl crate::family::FamilyConfig for HeteroConfig {
         given: &[String],
         workload: &archsim_workloads::WorkloadConfig,
     ) -> Result<(), crate::config::KeyError> {
+        // Entry `i` places task `i`: an entry without a task places nothing.
+        let tasks = workload.tasks.as_ref().map_or(1, Vec::len);
+        if self.assignment.len() > tasks {
+            return Err((
+                vec!["accelerator".into(), "assignment".into()],
+                format!(
+                    "{} entries for {tasks} task{} (entry i places task i of workload.tasks{}): \
+                     remove the extra entries",
+                    self.assignment.len(),
+                    if tasks == 1 { "" } else { "s" },
+                    if workload.tasks.is_some() {
+                        ""
+                    } else {
+                        "; a single network is one task"
+                    }
+                ),
+            ));
+        }
         crate::family::word_follows_dtype(&mut self.word_bytes, given, workload)
     }
     fn build(&self) -> Result<Box<dyn crate::family::Family>, AccelError> {
@@ -419,21 +437,9 @@ impl crate::family::FamilyConfig for HeteroConfig {
     }
 }
 
-impl crate::family::Family for Hetero {
-    fn name(&self) -> String {
-        Accelerator::name(self)
-    }
-    fn area_mm2(&self) -> f64 {
-        Accelerator::area_mm2(self)
-    }
-    /// One network on the sub-accelerator of `assignment[0]`.
-    fn run_graph(
-        &self,
-        w: &Workload,
-        ctx: &crate::family::Context<'_>,
-    ) -> Result<Report, AccelError> {
-        pipeline::evaluate_with(w, self, ctx.config_hash, ctx.seed, ctx.ops)
-    }
+crate::family::per_op_family!(Hetero {
+    /// Several networks at once, each on the sub-accelerator its `assignment` names, sharing
+    /// DRAM (a lone network runs on the sub-accelerator of `assignment[0]`).
     fn run_tasks(
         &self,
         tasks: &[Workload],
@@ -441,10 +447,7 @@ impl crate::family::Family for Hetero {
     ) -> Result<Report, AccelError> {
         self.simulate_with(tasks, ctx.config_hash, ctx.seed, ctx.ops)
     }
-    fn per_op(&self) -> Option<&dyn Accelerator> {
-        Some(self)
-    }
-}
+});
 
 #[cfg(test)]
 mod tests {
@@ -466,6 +469,27 @@ mod tests {
 
     fn w(name: &str) -> Workload {
         zoo::build(name, 1, DType::Int8).unwrap()
+    }
+
+    /// The family's `graph_totals` (one network, no report built) are the totals of its
+    /// `run_graph` report, bit for bit.
+    #[test]
+    fn one_network_totals_are_its_reports() {
+        use crate::family::{Context, Family};
+        let h = chip(Some(8.0));
+        for name in [BIG, SMALL] {
+            let net = w(name);
+            let ctx = Context {
+                config_hash: "t",
+                seed: 0,
+                dtype: DType::Int8,
+                llm: None,
+                ops: true,
+            };
+            let report = Family::run_graph(&h, &net, &ctx).unwrap();
+            let totals = Family::graph_totals(&h, &net, &ctx).unwrap().unwrap();
+            assert_eq!(totals, pipeline::Totals::of(&report));
+        }
     }
 
     #[test]

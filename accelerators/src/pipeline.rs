@@ -333,8 +333,6 @@ fn report_with(
     };
     let t = Totals::from_sums(&sums, s, acc);
     Report {
-        workload: m.workload.clone(),
-        accelerator: m.accelerator.clone(),
         total_cycles: t.total_cycles,
         compute_cycles: sums.compute,
         stall_cycles: sums.stall,
@@ -347,22 +345,17 @@ fn report_with(
             .dram()
             .and_then(|d| s.peak_bytes.get(d).copied())
             .unwrap_or(0),
-        fits: true,
-        why_not: Vec::new(),
         bytes: sums
             .bytes
             .iter()
             .map(|&(k, v)| (k.to_string(), v))
             .collect::<BTreeMap<String, u64>>(),
         ops,
-        provenance: Provenance {
-            archsim_version: env!("CARGO_PKG_VERSION").to_string(),
-            config_hash: config_hash.to_string(),
-            seed,
-        },
-        llm: None,
-        jobs: None,
-        tasks: None,
+        ..Report::new(
+            m.workload.clone(),
+            m.accelerator.clone(),
+            Provenance::new(config_hash, seed),
+        )
     }
 }
 

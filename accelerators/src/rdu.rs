@@ -603,12 +603,6 @@ pub fn evaluate(
     }
     let peak_macs = cfg.tflops * 1e12 / 2.0 / hz;
     Ok(Report {
-        workload: w.name.clone(),
-        accelerator: format!(
-            "rdu {} pcus ({})",
-            cfg.pcus,
-            if cfg.fused { "fused" } else { "unfused" }
-        ),
         total_cycles: t,
         compute_cycles: sections.iter().map(|s| s.pipeline_cycles).sum(),
         stall_cycles: sections.iter().map(|s| s.cycles - s.pipeline_cycles).sum(),
@@ -622,18 +616,17 @@ pub fn evaluate(
         },
         macs,
         peak_memory_bytes: w.total_weights() * w.dtype.bytes(),
-        fits: true,
-        why_not: Vec::new(),
         bytes: BTreeMap::from([("hbm".to_string(), hbm)]),
         ops: rows,
-        provenance: Provenance {
-            archsim_version: env!("CARGO_PKG_VERSION").to_string(),
-            config_hash: config_hash.to_string(),
-            seed,
-        },
-        llm: None,
-        jobs: None,
-        tasks: None,
+        ..Report::new(
+            w.name.clone(),
+            format!(
+                "rdu {} pcus ({})",
+                cfg.pcus,
+                if cfg.fused { "fused" } else { "unfused" }
+            ),
+            Provenance::new(config_hash, seed),
+        )
     })
 }
 
@@ -677,8 +670,31 @@ pub fn switch_seconds(cfg: &RduConfig, bytes: u64, from: SwitchSource) -> f64 {
 
 
 impl crate::family::FamilyConfig for RduConfig {
+    const LLM_METRICS: bool = true;
     fn validate(&self) -> Result<(), AccelError> {
         RduConfig::validate(self)
+    }
+    /// A tensor-parallel step (`llm: {tp: N}`) is one socket's shard of a group of `N`
+    /// sockets of one node, its collectives on the node's peer-to-peer network: the node
+    /// needs `sockets ≥ tp`. (A single step's time does not depend on `sockets` beyond that:
+    /// the node's other sockets run other groups. `sockets` sizes the node for the
+    /// Composition-of-Experts model, [`RduConfig::node_ddr_to_hbm_bytes_per_s`].)
+    fn reconcile(
+        &mut self,
+        _given: &[String],
+        workload: &archsim_workloads::WorkloadConfig,
+    ) -> Result<(), crate::config::KeyError> {
+        match &workload.llm {
+            Some(l) if l.tp > self.sockets => Err((
+                vec!["accelerator".into(), "sockets".into()],
+                format!(
+                    "a tensor-parallel step over {} sockets (workload.llm.tp) needs a node of at \
+                     least {} sockets; this node has {}",
+                    l.tp, l.tp, self.sockets
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
     fn build(&self) -> Result<Box<dyn crate::family::Family>, AccelError> {
         RduConfig::validate(self)?;

@@ -205,6 +205,7 @@ impl RooflineConfig {
 }
 
 impl FamilyConfig for RooflineConfig {
+    const LLM_METRICS: bool = true;
     fn validate(&self) -> Result<(), AccelError> {
         RooflineConfig::validate(self)
     }
@@ -446,8 +447,6 @@ impl Family for Roofline {
         }
         let flops: u64 = w.ops().map(|o| o.flops()).sum();
         Ok(Report {
-            workload: w.name.clone(),
-            accelerator: Family::name(self),
             total_cycles: (t * hz).round() as u64,
             compute_cycles,
             stall_cycles,
@@ -461,18 +460,13 @@ impl Family for Roofline {
             },
             macs,
             peak_memory_bytes: weights + llm_metrics::activation_bytes(w),
-            fits: true,
-            why_not: Vec::new(),
             bytes: BTreeMap::from([("dram".to_string(), mem)]),
             ops: rows,
-            provenance: Provenance {
-                archsim_version: env!("CARGO_PKG_VERSION").to_string(),
-                config_hash: ctx.config_hash.to_string(),
-                seed: ctx.seed,
-            },
-            llm: None,
-            jobs: None,
-            tasks: None,
+            ..Report::new(
+                w.name.clone(),
+                Family::name(self),
+                Provenance::new(ctx.config_hash, ctx.seed),
+            )
         }
         .with_llm(serving))
     }

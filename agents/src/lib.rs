@@ -189,7 +189,7 @@ pub fn build_agent(
             categorical.to_vec(),
             seed,
         )?),
-        AgentConfig::Rl(c) => Box::new(rl::Reinforce::new(c.clone(), nvec, seed)?),
+        AgentConfig::Rl(c) => Box::new(rl::PolicyGradient::new(c.clone(), nvec, seed)?),
         AgentConfig::Marl(c) => Box::new(rl::MultiAgent::new(c.clone(), nvec, seed)?),
     })
 }

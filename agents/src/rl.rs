@@ -137,15 +137,15 @@ fn advantages(obs: &[Observation]) -> Vec<f64> {
 
 /// REINFORCE over every parameter (one agent).
 #[derive(Debug, Clone)]
-pub struct Reinforce {
+pub struct PolicyGradient {
     inner: MultiAgent,
 }
 
-impl Reinforce {
+impl PolicyGradient {
     /// A seeded REINFORCE agent.
     pub fn new(cfg: RlConfig, nvec: Vec<u64>, seed: u64) -> Result<Self, AgentError> {
         let all: Vec<usize> = (0..nvec.len()).collect();
-        Ok(Reinforce {
+        Ok(PolicyGradient {
             inner: MultiAgent::new(
                 MarlConfig {
                     lr: cfg.lr,
@@ -158,7 +158,7 @@ impl Reinforce {
     }
 }
 
-impl Agent for Reinforce {
+impl Agent for PolicyGradient {
     fn ask(&mut self, n: usize) -> Vec<Point> {
         self.inner.ask(n)
     }

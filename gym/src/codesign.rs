@@ -229,7 +229,11 @@ impl CsvOracle {
 
     /// Reads and parses a CSV file.
     pub fn from_path(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = archsim_workloads::input::read_to_string(
+            path,
+            archsim_workloads::input::InputKind::Table,
+        )
+        .map_err(|e| e.to_string())?;
         Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 }
@@ -490,7 +494,10 @@ impl CoDesignConfig {
             return bad("codesign.tasks".into(), "give at least one task".into());
         }
         if self.budget == 0 {
-            return bad("codesign.budget".into(), "must be at least 1".into());
+            return bad(
+                "codesign.budget".into(),
+                "must be at least 1 (the evaluations of each search)".into(),
+            );
         }
         let h = &self.hardware;
         for (k, n) in [
@@ -526,8 +533,8 @@ impl CoDesignConfig {
         if self.tasks.iter().all(|t| t.weight == 0.0) {
             return bad(
                 "codesign.tasks".into(),
-                "every task has weight 0, so no design is better than another: give one task a \
-                 weight above 0"
+                "every task's weight is 0, so the weighted accuracy both searches maximize is \
+                 0 for every design; give at least one task a positive weight"
                     .into(),
             );
         }

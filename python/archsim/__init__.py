@@ -22,6 +22,7 @@ from ._archsim import (
     __version__,
     evaluate_batch_text,
     models,
+    read_config,
     run_text,
     search_text,
     serve_text,
@@ -58,10 +59,8 @@ def _config_text(config: ConfigLike) -> tuple[str, str, str]:
             raise ConfigError(f"config is not JSON-serializable: {e}") from None
     if isinstance(config, (str, os.PathLike)):
         path = Path(config)
-        try:
-            return path.read_text(), str(path), str(path.parent)
-        except OSError as e:
-            raise ConfigError(f"{path}: cannot read config: {e.strerror or e}") from None
+        # Checked first: a regular file within the config cap (never a FIFO or /dev/zero).
+        return read_config(str(path)), str(path), str(path.parent)
     raise TypeError(f"config must be a dict or a path, not {type(config).__name__}")
 
 

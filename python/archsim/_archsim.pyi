@@ -32,13 +32,27 @@ def sweep_point(text: str, source: str, base_dir: str, index: int, point: str) -
     """Evaluate one sweep point (a JSON object); return its journal entry as a JSON line."""
 
 def sweep_read_journal(path: str) -> list[str]:
-    """The entries of a sweep journal as JSON lines, in point order (a torn last line is dropped)."""
+    """The entries of a sweep journal as JSON lines, in point order; the file is only read (a torn
+    last line is skipped; a file without archsim's journal header is refused, never modified)."""
 
 def sweep_finish(entries: list[str], out: str) -> list[str]:
     """Write results.csv, results.parquet (and the heatmap) from journal entries; return the paths."""
 
-def sweep_text(text: str, source: str, base_dir: str, out: str) -> str:
+def sweep_text(text: str, source: str, base_dir: str, out: str, fresh: bool = False) -> str:
     """Run or resume a whole sweep in this process; return ``{"entries", "files"}`` as JSON."""
+
+def read_config(path: str) -> str:
+    """The text of a config file, checked (a regular file of at most 16 MiB; never a FIFO)."""
+
+class SweepSession:
+    """A locked sweep folder with its journal open, for a sweep another scheduler evaluates."""
+
+    def __init__(self, text: str, source: str, out: str, fresh: bool = False) -> None: ...
+    def entries(self) -> list[str]: ...
+    def journal_path(self) -> str: ...
+    def append(self, line: str) -> None: ...
+    def finish(self, entries: list[str]) -> list[str]: ...
+    def close(self) -> None: ...
 
 def run_text(text: str, source: str = "<config>", base_dir: str = ".", overrides: list[str] = ..., out: str | None = None) -> str:
     """Run any config (simulation, search, sweep, serving or study); return what it prints as JSON."""

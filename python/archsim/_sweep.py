@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from ._archsim import ConfigError, sweep_text
+from ._archsim import read_config, sweep_text
 
 
 @dataclass
@@ -41,10 +41,7 @@ def sweep_source(config: PathLike) -> tuple[str, str, str]:
     if not isinstance(config, (str, os.PathLike)):
         raise TypeError(f"config must be the path of a sweep config file, not {type(config).__name__}")
     path = Path(config)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read config: {e.strerror or e}") from None
+    text = read_config(str(path))  # a regular file within the config cap; never a FIFO
     return text, str(path), str(path.resolve().parent)
 
 
@@ -53,13 +50,17 @@ def default_out(config: PathLike) -> Path:
     return Path("out") / Path(config).stem
 
 
-def sweep(config: PathLike, out: Optional[PathLike] = None) -> SweepResult:
+def sweep(config: PathLike, out: Optional[PathLike] = None, *, fresh: bool = False) -> SweepResult:
     """Run (or resume) the sweep of a config file in this process, as ``archsim sweep CONFIG
-    --out OUT`` (``out`` defaults to ``out/<config stem>``).
+    --out OUT`` (``out`` defaults to ``out/<config stem>``; ``fresh=True`` as ``--fresh``).
+
+    Resuming needs the config the journal was started with: a changed config raises
+    ``ConfigError`` saying what changed, unless ``fresh`` (the old journal is kept aside as
+    ``journal.jsonl.N``). The folder is locked while the sweep runs.
 
     Raises ``ConfigError`` (a ``ValueError``) for a bad config or ``sweep:`` section.
     """
     text, source, base = sweep_source(config)
     out = Path(out) if out is not None else default_out(config)
-    got: dict[str, Any] = json.loads(sweep_text(text, source, base, str(out)))
+    got: dict[str, Any] = json.loads(sweep_text(text, source, base, str(out), fresh))
     return SweepResult(entries=got["entries"], files=got["files"], workers=[None] * len(got["entries"]))

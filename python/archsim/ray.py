@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from ._archsim import sweep_finish, sweep_point, sweep_points, sweep_read_journal
+from ._archsim import SweepSession, sweep_point, sweep_points
 from ._sweep import PathLike, SweepResult, default_out, sweep_source
 
 __all__ = ["sweep", "SweepResult"]
@@ -61,6 +61,7 @@ def sweep(
     *,
     address: Optional[str] = None,
     chunk_size: Optional[int] = None,
+    fresh: bool = False,
 ) -> SweepResult:
     """Run (or resume) the sweep of a config file on a Ray cluster.
 
@@ -69,6 +70,11 @@ def sweep(
     machine, ``"auto"`` joins a running one) and shut down again at the end; when it is, the
     current cluster is used as it is. Points go to tasks of ``chunk_size`` points each (default:
     about four tasks per CPU of the cluster); each task takes one CPU.
+
+    The folder is locked while the sweep runs and its journal is the one ``archsim sweep``
+    keeps: its header records the config, a journal of another config is refused (``fresh=True``
+    keeps it aside as ``journal.jsonl.N`` and starts over, as ``--fresh``), and a file that is not
+    an archsim journal is never modified.
 
     Returns a :class:`SweepResult` whose ``workers`` name the Ray worker of every entry.
     Raises ``ConfigError`` (a ``ValueError``) for a bad config before any task starts, and
@@ -81,45 +87,44 @@ def sweep(
     ray = _import_ray()
 
     out = Path(out) if out is not None else default_out(config)
-    out.mkdir(parents=True, exist_ok=True)
-    journal = out / "journal.jsonl"
-    lines: dict[int, str] = {}
-    for line in sweep_read_journal(str(journal)):
-        i = json.loads(line)["index"]
-        if i < len(points):
-            lines[i] = line
-    workers: dict[int, Any] = {}
-    todo = [(i, p) for i, p in enumerate(points) if i not in lines]
-    print(
-        f"sweep: {len(points)} points, {len(lines)} already in the journal, {len(todo)} to run on Ray",
-        file=sys.stderr,
-    )
-
-    started = False
-    if todo and not ray.is_initialized():
-        ray.init(address=address, log_to_driver=False)
-        started = True
+    # Locks the folder and opens the journal as `archsim sweep` does (header, config check).
+    session = SweepSession(text, source, str(out), fresh)
     try:
-        if todo:
-            cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-            size = chunk_size or max(1, math.ceil(len(todo) / (4 * cpus)))
-            task = ray.remote(num_cpus=1)(_run_chunk)
-            pending = [task.remote(text, source, base, todo[k : k + size]) for k in range(0, len(todo), size)]
-            with open(journal, "a", encoding="utf-8") as f:
+        lines: dict[int, str] = {}
+        for line in session.entries():
+            lines[json.loads(line)["index"]] = line
+        workers: dict[int, Any] = {}
+        todo = [(i, p) for i, p in enumerate(points) if i not in lines]
+        print(
+            f"sweep: {len(points)} points, {len(lines)} already in the journal, {len(todo)} to run on Ray",
+            file=sys.stderr,
+        )
+
+        started = False
+        if todo and not ray.is_initialized():
+            ray.init(address=address, log_to_driver=False)
+            started = True
+        try:
+            if todo:
+                cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+                size = chunk_size or max(1, math.ceil(len(todo) / (4 * cpus)))
+                task = ray.remote(num_cpus=1)(_run_chunk)
+                pending = [task.remote(text, source, base, todo[k : k + size]) for k in range(0, len(todo), size)]
                 while pending:
                     ready, pending = ray.wait(pending, num_returns=1)
                     for line, worker in ray.get(ready[0]):
-                        f.write(line + "\n")
-                        f.flush()
+                        session.append(line)
                         i = json.loads(line)["index"]
                         lines[i] = line
                         workers[i] = worker
-    finally:
-        if started:
-            ray.shutdown()
+        finally:
+            if started:
+                ray.shutdown()
 
-    order = sorted(lines)
-    files = [str(journal)] + sweep_finish([lines[i] for i in order], str(out))
+        order = sorted(lines)
+        files = [session.journal_path()] + session.finish([lines[i] for i in order])
+    finally:
+        session.close()
     return SweepResult(
         entries=[json.loads(lines[i]) for i in order],
         files=files,

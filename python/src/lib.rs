@@ -462,8 +462,9 @@ fn sweep_point(
     })
 }
 
-/// The entries of a sweep journal (`journal.jsonl`), one JSON line each, in point order; a torn
-/// last line (a killed writer) is dropped and cut from the file. No file: no entries.
+/// The entries of a sweep journal (`journal.jsonl`), one JSON line each, in point order. The
+/// file is only read: a torn last line (a killed writer) is skipped, a file without archsim's
+/// journal header is refused (and left untouched). No file: no entries.
 #[pyfunction]
 fn sweep_read_journal(path: &str) -> PyResult<Vec<String>> {
     guarded(|| {
@@ -489,25 +490,121 @@ fn sweep_finish(entries: Vec<String>, out: &str) -> PyResult<Vec<String>> {
         })
         .collect::<PyResult<Vec<_>>>()?;
     guarded(|| {
+        let held = archsim::files::OutDir::prepare(Path::new(out)).map_err(run_err)?;
         let files = archsim::sweep::finish(&entries, Path::new(out)).map_err(run_err)?;
+        held.commit().map_err(run_err)?;
         Ok(files.iter().map(|p| p.display().to_string()).collect())
     })
 }
 
-/// Runs (or resumes) a whole sweep in this process, exactly as `archsim sweep CONFIG --out OUT`
-/// (points in parallel on every core); returns `{"entries": [...], "files": [...]}` as JSON.
+/// The text of a config file, checked as every input is (a regular file of at most 16 MiB,
+/// never a FIFO or a device); `ConfigError` naming the file otherwise.
 #[pyfunction]
-#[pyo3(signature = (text, source, base_dir, out))]
+fn read_config(path: &str) -> PyResult<String> {
+    guarded(|| archsim::config::read_file(Path::new(path)).map_err(run_err))
+}
+
+/// A sweep's output folder held by this process (locked) with its journal open, for a sweep
+/// whose points another scheduler evaluates (`archsim.ray.sweep`): the journal is checked
+/// against the config as `archsim sweep` checks it (a changed config is refused unless
+/// `fresh`), entries are appended as they come back, and the tables are written into the
+/// folder. `close()` releases the folder.
+#[pyclass(module = "archsim._archsim")]
+struct SweepSession {
+    held: Mutex<Option<(archsim::files::OutDir, archsim::sweep::Journal)>>,
+    done: Vec<String>,
+    journal: String,
+}
+
+#[pymethods]
+impl SweepSession {
+    #[new]
+    #[pyo3(signature = (text, source, out, fresh=false))]
+    fn new(text: &str, source: &str, out: &str, fresh: bool) -> PyResult<Self> {
+        guarded(|| {
+            let pts = archsim::sweep::plan(text, source).map_err(run_err)?;
+            let header =
+                archsim::sweep::journal_header(text, source, pts.len()).map_err(run_err)?;
+            let dir = archsim::files::OutDir::prepare(Path::new(out)).map_err(run_err)?;
+            let (journal, done) =
+                archsim::sweep::Journal::open(&dir, &header, fresh).map_err(run_err)?;
+            Ok(SweepSession {
+                journal: journal.path().display().to_string(),
+                done: done
+                    .values()
+                    .filter(|e| e.index < pts.len())
+                    .map(|e| serde_json::to_string(e).expect("entries serialize"))
+                    .collect(),
+                held: Mutex::new(Some((dir, journal))),
+            })
+        })
+    }
+
+    /// The entries already in the journal when the session opened, in point order.
+    fn entries(&self) -> Vec<String> {
+        self.done.clone()
+    }
+
+    /// The journal's path.
+    fn journal_path(&self) -> String {
+        self.journal.clone()
+    }
+
+    /// Appends one entry (a JSON line as `sweep_point` returns it) to the journal, flushed.
+    fn append(&self, line: &str) -> PyResult<()> {
+        let e: archsim::sweep::JournalEntry = serde_json::from_str(line)
+            .map_err(|e| ConfigError::new_err(format!("not a sweep journal entry: {e}")))?;
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let (_, journal) = held
+            .as_mut()
+            .ok_or_else(|| SimulationError::new_err("the sweep session is closed"))?;
+        journal.append(&e).map_err(run_err)
+    }
+
+    /// Writes `results.csv`, `results.parquet` (and the heatmap) into the folder from the
+    /// entries (JSON lines, in point order); returns the paths written.
+    fn finish(&self, entries: Vec<String>) -> PyResult<Vec<String>> {
+        let entries = entries
+            .iter()
+            .enumerate()
+            .map(|(i, line)| {
+                serde_json::from_str::<archsim::sweep::JournalEntry>(line)
+                    .map_err(|e| ConfigError::new_err(format!("sweep entry {i}: {e}")))
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let (dir, _) = held
+            .as_ref()
+            .ok_or_else(|| SimulationError::new_err("the sweep session is closed"))?;
+        guarded(|| {
+            let files = archsim::sweep::finish(&entries, dir.path()).map_err(run_err)?;
+            dir.commit().map_err(run_err)?;
+            Ok(files.iter().map(|p| p.display().to_string()).collect())
+        })
+    }
+
+    /// Closes the journal and releases the folder's lock (idempotent).
+    fn close(&self) {
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}
+
+/// Runs (or resumes) a whole sweep in this process, exactly as `archsim sweep CONFIG --out OUT`
+/// (points in parallel on every core; `fresh` as `--fresh`); returns `{"entries": [...],
+/// "files": [...]}` as JSON.
+#[pyfunction]
+#[pyo3(signature = (text, source, base_dir, out, fresh=false))]
 fn sweep_text(
     py: Python<'_>,
     text: &str,
     source: &str,
     base_dir: &str,
     out: &str,
+    fresh: bool,
 ) -> PyResult<String> {
     guarded(|| {
         let (entries, files) = interruptible(py, || {
-            archsim::sweep::run(text, source, Path::new(base_dir), Path::new(out))
+            archsim::sweep::run_with(text, source, Path::new(base_dir), Path::new(out), fresh)
         })?
         .map_err(run_err)?;
         let files: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
@@ -1236,6 +1333,8 @@ fn _archsim(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sweep_read_journal, m)?)?;
     m.add_function(wrap_pyfunction!(sweep_finish, m)?)?;
     m.add_function(wrap_pyfunction!(sweep_text, m)?)?;
+    m.add_function(wrap_pyfunction!(read_config, m)?)?;
+    m.add_class::<SweepSession>()?;
     m.add_function(wrap_pyfunction!(env_presets, m)?)?;
     m.add_function(wrap_pyfunction!(metric_names, m)?)?;
     m.add_function(wrap_pyfunction!(codesign_presets, m)?)?;

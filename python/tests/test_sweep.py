@@ -67,7 +67,7 @@ def test_local_sweep_writes_the_cli_tables(local_grid):
     # Rerunning resumes: every point is already in the journal, the table is unchanged.
     again = archsim.sweep(GRID, out)
     assert again.entries == r.entries
-    assert len((out / "journal.jsonl").read_text().splitlines()) == 96
+    assert len((out / "journal.jsonl").read_text().splitlines()) == 1 + 96
 
 
 def test_parquet_table_equals_the_csv(local_grid):
@@ -158,13 +158,14 @@ def test_ray_sweep_resumes_a_journal_torn_by_a_kill(ray_cluster, local_grid, tmp
     lines = (local_out / "journal.jsonl").read_text().splitlines()
     out = tmp_path / "torn"
     out.mkdir()
-    (out / "journal.jsonl").write_text("\n".join(lines[:30]) + "\n" + lines[30][: len(lines[30]) // 2])
-    kept = {json.loads(line)["index"] for line in lines[:30]}
+    # The header, 30 entries and half a line.
+    (out / "journal.jsonl").write_text("\n".join(lines[:31]) + "\n" + lines[31][: len(lines[31]) // 2])
+    kept = {json.loads(line)["index"] for line in lines[1:31]}
     r = archsim.ray.sweep(GRID, out)
     assert r.entries == local.entries
     assert {i for i, w in enumerate(r.workers) if w is None} == kept
     assert (out / "results.csv").read_bytes() == (local_out / "results.csv").read_bytes()
-    assert len((out / "journal.jsonl").read_text().splitlines()) == 96
+    assert len((out / "journal.jsonl").read_text().splitlines()) == 1 + 96
 
 
 def test_ray_sweep_of_nb201_cells_equals_the_local_sweep(ray_cluster, tmp_path):
@@ -175,3 +176,109 @@ def test_ray_sweep_of_nb201_cells_equals_the_local_sweep(ray_cluster, tmp_path):
     r = archsim.ray.sweep(cfg, tmp_path / "ray")
     assert len(r.entries) == 16 and r.entries == local.entries
     assert (tmp_path / "ray" / "results.csv").read_bytes() == (tmp_path / "local" / "results.csv").read_bytes()
+
+
+FOREIGN = 'root:x:0:0:root:/root:/bin/bash\n{"index": 0, "note": "mine"}\n{"a": 1}\n{"half": '
+
+
+def test_reading_a_journal_never_modifies_it(local_grid, tmp_path):
+    # A file that is not a journal: refused, naming it, byte for byte as it was.
+    foreign = tmp_path / "notes.jsonl"
+    foreign.write_text(FOREIGN)
+    with pytest.raises(archsim.SimulationError, match="notes.jsonl: not an archsim sweep journal") as e:
+        archsim._archsim.sweep_read_journal(str(foreign))
+    assert "root:x" not in str(e.value)
+    assert foreign.read_text() == FOREIGN
+    # archsim's own journal with a torn last line: the line is skipped in memory, not cut.
+    _, local_out = local_grid
+    lines = (local_out / "journal.jsonl").read_text().splitlines()
+    torn = tmp_path / "torn.jsonl"
+    text = "\n".join(lines[:11]) + "\n" + lines[11][:40]
+    torn.write_text(text)
+    got = archsim._archsim.sweep_read_journal(str(torn))
+    # In point order; the journal holds them in the order they finished.
+    assert [json.loads(x)["index"] for x in got] == sorted(json.loads(x)["index"] for x in lines[1:11])
+    assert torn.read_text() == text
+    # A sweep into a folder whose journal.jsonl is not a journal: refused, untouched.
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "journal.jsonl").write_text(FOREIGN)
+    with pytest.raises(archsim.SimulationError, match="not an archsim sweep journal"):
+        archsim.sweep(GRID, out)
+    assert (out / "journal.jsonl").read_text() == FOREIGN
+
+
+def test_a_changed_config_is_refused_on_resume_and_fresh_starts_over(local_grid, tmp_path):
+    _, local_out = local_grid
+    out = tmp_path / "out"
+    out.mkdir()
+    journal = (local_out / "journal.jsonl").read_bytes()
+    (out / "journal.jsonl").write_bytes(journal)
+    cfg = tmp_path / "grid.yaml"
+    cfg.write_text(GRID.read_text().replace("seed: 0", "seed: 1"))
+    with pytest.raises(archsim.ConfigError, match=r"another config \(sweep.seed changed\).*--fresh"):
+        archsim.sweep(cfg, out)
+    assert (out / "journal.jsonl").read_bytes() == journal
+    r = archsim.sweep(cfg, out, fresh=True)
+    assert len(r.entries) == 96
+    assert (out / "journal.jsonl.1").read_bytes() == journal
+
+
+def test_a_locked_folder_is_refused_naming_the_holder(tmp_path):
+    import os
+    import socket
+
+    out = tmp_path / "out"
+    out.mkdir()
+    lock = out / ".archsim.lock"
+    holder = {"pid": os.getpid(), "host": socket.gethostname(), "command": "archsim sweep x.yaml",
+              "started": "2025-01-01T00:00:00Z"}
+    lock.write_text(json.dumps(holder) + "\n")
+    with pytest.raises(archsim.SimulationError, match=f"in use by another archsim \\(pid {os.getpid()}"):
+        archsim.sweep(GRID, out)
+    assert json.loads(lock.read_text()) == holder
+    assert sorted(p.name for p in out.iterdir()) == [".archsim.lock"]
+
+
+def test_a_fifo_or_device_as_config_is_refused_at_once(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    for path, what in [(fifo, "FIFO"), ("/dev/zero", "device")]:
+        with pytest.raises(archsim.ConfigError, match=what):
+            archsim.simulate(path)
+        with pytest.raises(archsim.ConfigError, match=what):
+            archsim.sweep(path, tmp_path / "out")
+
+
+def test_a_sweep_session_journals_and_locks_as_the_cli_does(local_grid, tmp_path):
+    # The driver side of archsim.ray.sweep, without Ray: the same journal, the same table.
+    from archsim._archsim import SweepSession, sweep_point, sweep_points
+
+    local, local_out = local_grid
+    text, source, base = archsim._sweep.sweep_source(GRID)
+    points = json.loads(sweep_points(text, source))
+    out = tmp_path / "session"
+    session = SweepSession(text, source, str(out))
+    try:
+        with pytest.raises(archsim.SimulationError, match="in use by another archsim"):
+            SweepSession(text, source, str(out))
+        assert session.entries() == []
+        lines = [sweep_point(text, source, base, i, json.dumps(p)) for i, p in enumerate(points)]
+        for line in lines:
+            session.append(line)
+        files = session.finish(lines)
+    finally:
+        session.close()
+    assert (out / "results.csv").read_bytes() == (local_out / "results.csv").read_bytes()
+    # The same header line, the same entries (the local sweep journals them as they finish).
+    mine = (out / "journal.jsonl").read_text().splitlines()
+    theirs = (local_out / "journal.jsonl").read_text().splitlines()
+    assert mine[0] == theirs[0] and sorted(mine[1:]) == sorted(theirs[1:])
+    assert str(out / "results.csv") in files
+    assert not (out / ".archsim.lock").exists()
+    # Reopened: every entry is there, in point order.
+    again = SweepSession(text, source, str(out))
+    assert [json.loads(x)["index"] for x in again.entries()] == list(range(96))
+    again.close()

@@ -5,6 +5,8 @@ use std::path::Path;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use archsim_workloads::input::InputKind;
+
 use crate::config::{Arrival, Lengths, TrafficConfig};
 use crate::ServingError;
 
@@ -48,8 +50,9 @@ impl Sampler {
             Lengths::Csv { path, column } => {
                 let key = format!("{key}.csv");
                 let full = base.join(path);
-                let mut r = csv::Reader::from_path(&full)
-                    .map_err(|e| bad(&key, format!("{}: {e}", full.display())))?;
+                let bytes = archsim_workloads::input::read(&full, InputKind::Table)
+                    .map_err(|e| bad(&key, e.to_string()))?;
+                let mut r = csv::Reader::from_reader(bytes.as_slice());
                 let headers = r
                     .headers()
                     .map_err(|e| bad(&key, format!("{}: {e}", full.display())))?
@@ -61,9 +64,8 @@ impl Sampler {
                         bad(
                             &format!("{key}.column"),
                             format!(
-                                "{} has no column `{column}`; it has: {}",
-                                full.display(),
-                                headers.iter().collect::<Vec<_>>().join(", ")
+                                "{}: no column `{column}` in the header line",
+                                full.display()
                             ),
                         )
                     })?;
@@ -75,7 +77,7 @@ impl Sampler {
                         bad(
                             &key,
                             format!(
-                                "{} line {}: `{cell}` is not a number",
+                                "{} line {}, column `{column}`: not a number",
                                 full.display(),
                                 i + 2
                             ),
@@ -85,7 +87,7 @@ impl Sampler {
                         return Err(bad(
                             &key,
                             format!(
-                                "{} line {}: a length must be at least 1, got {cell}",
+                                "{} line {}, column `{column}`: a length must be at least 1",
                                 full.display(),
                                 i + 2
                             ),
@@ -218,7 +220,9 @@ fn read_trace(t: &TrafficConfig, base: &Path) -> Result<Vec<Request>, ServingErr
     };
     let full = base.join(path);
     let err = |m: String| bad("trace", format!("{}: {m}", full.display()));
-    let mut r = csv::Reader::from_path(&full).map_err(|e| err(e.to_string()))?;
+    let bytes = archsim_workloads::input::read(&full, InputKind::Table)
+        .map_err(|e| bad("trace", e.to_string()))?;
+    let mut r = csv::Reader::from_reader(bytes.as_slice());
     let headers = r.headers().map_err(|e| err(e.to_string()))?.clone();
     let col = |name: &str| {
         headers
@@ -244,7 +248,7 @@ fn read_trace(t: &TrafficConfig, base: &Path) -> Result<Vec<Request>, ServingErr
             cell.parse::<f64>()
                 .ok()
                 .filter(|x| x.is_finite())
-                .ok_or_else(|| err(format!("line {line}: {name} `{cell}` is not a number")))
+                .ok_or_else(|| err(format!("line {line}, column `{name}`: not a number")))
         };
         let a = num(ca, "arrival_s")?;
         let p = num(cp, "prompt_tokens")?;

@@ -15,6 +15,17 @@ pub struct Provenance {
     pub seed: u64,
 }
 
+impl Provenance {
+    /// The provenance of a run of this archsim build on the config hashed `config_hash`.
+    pub fn new(config_hash: &str, seed: u64) -> Provenance {
+        Provenance {
+            archsim_version: env!("CARGO_PKG_VERSION").to_string(),
+            config_hash: config_hash.to_string(),
+            seed,
+        }
+    }
+}
+
 /// One op's row of the report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OpReport {
@@ -121,6 +132,38 @@ fn fits_default() -> bool {
 }
 
 impl Report {
+    /// An empty report of `workload` on `accelerator`: zero totals, no ops, no optional
+    /// sections, `fits`. A family fills in what it computed with struct-update syntax,
+    /// `Report { total_cycles, latency_s, .., ..Report::new(w, acc, provenance) }`, so every
+    /// family builds its report the same way and a new field needs one default here.
+    pub fn new(
+        workload: impl Into<String>,
+        accelerator: impl Into<String>,
+        provenance: Provenance,
+    ) -> Report {
+        Report {
+            workload: workload.into(),
+            accelerator: accelerator.into(),
+            total_cycles: 0,
+            compute_cycles: 0,
+            stall_cycles: 0,
+            latency_s: 0.0,
+            energy_j: 0.0,
+            area_mm2: 0.0,
+            utilization: 0.0,
+            macs: 0,
+            peak_memory_bytes: 0,
+            fits: true,
+            why_not: Vec::new(),
+            bytes: BTreeMap::new(),
+            ops: Vec::new(),
+            provenance,
+            llm: None,
+            jobs: None,
+            tasks: None,
+        }
+    }
+
     /// Attaches an `llm:` step's serving metrics; when its memory does not fit, the report says
     /// so (`fits: false`, the sizes in `why_not`).
     pub fn with_llm(mut self, llm: Option<LlmReport>) -> Report {

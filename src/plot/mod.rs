@@ -12,11 +12,12 @@
 //! | `gantt`         | [`gantt`]: a SoC schedule                             |
 //! | `validation`    | [`predicted_vs_measured`]                             |
 //! | `roofline`      | [`roofline`]                                          |
-//! | `lines`         | [`lines`]: curves, linear or logarithmic              |
+//! | `lines`         | [`lines`]: curves, linear or logarithmic; [`best_so_far`] |
 //! | `pareto`        | [`pareto`], [`codesign_pareto`]                       |
 //! | `convergence`   | [`convergence`]: optimizers' best cost over seeds     |
 //! | `heatmap`       | [`heatmap`]: two parameters against a metric          |
 //! | `bars`          | [`grouped_bars`], [`grouped_bars_noted`]              |
+//! | `busbw`         | [`bus_bandwidth`]: collectives' bus bandwidth by size |
 //! | `serving`       | [`serving_plots`]: latency CDFs, KV occupancy, rates  |
 
 use std::path::Path;
@@ -28,6 +29,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 mod bars;
+mod busbw;
 mod convergence;
 mod gantt;
 mod heatmap;
@@ -39,10 +41,11 @@ mod serving;
 mod validation;
 
 pub use bars::{grouped_bars, grouped_bars_noted, BarGroup};
+pub use busbw::{binary_bytes, bus_bandwidth};
 pub use convergence::{convergence, Runs};
 pub use gantt::gantt;
 pub use heatmap::{heatmap, HeatCell};
-pub use lines::{lines, Curve};
+pub use lines::{best_so_far, lines, BestPanel, Curve};
 pub use pareto::{codesign_pareto, pareto, CoParetoPlot};
 pub use per_op::per_op_cycles;
 pub use roofline::{roofline, Roof, RooflinePoint};
@@ -72,7 +75,8 @@ trait Figure {
 }
 
 /// Renders `figure` twice, as `<dir>/<stem>.png` and `<dir>/<stem>.svg`, both of `size`
-/// pixels; an error names the file.
+/// pixels, each written atomically ([`crate::files`]: a temporary file renamed into place when
+/// complete, never through a link); an error names the file.
 fn png_and_svg(
     dir: &Path,
     stem: &str,
@@ -82,9 +86,12 @@ fn png_and_svg(
     register_font();
     let png = dir.join(format!("{stem}.png"));
     let svg = dir.join(format!("{stem}.svg"));
-    render(BitMapBackend::new(&png, size), figure)
-        .map_err(|e| format!("{}: {e}", png.display()))?;
-    render(SVGBackend::new(&svg, size), figure).map_err(|e| format!("{}: {e}", svg.display()))
+    crate::files::render_to(&png, |tmp| render(BitMapBackend::new(tmp, size), figure))
+        .map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    render(SVGBackend::with_string(&mut text, size), figure)
+        .map_err(|e| format!("{}: {e}", svg.display()))?;
+    crate::files::write(&svg, text).map_err(|e| e.to_string())
 }
 
 /// White background, the figure, then the file.
@@ -182,6 +189,47 @@ where
                 .draw_series(points.iter().map(|&p| Circle::new(p, 3, c.filled())))
                 .map_err(err)?;
         }
+    }
+    Ok(())
+}
+
+/// Draws a figure that has nothing to plot: its title, and `note` centred in a grey frame where
+/// the chart would be (no axes, whose ticks would mean nothing).
+fn empty_panel<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    note: &str,
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let (w, h) = root.dim_in_pixel();
+    let (w, h) = (w as i32, h as i32);
+    let title_style = ("sans-serif", 18)
+        .into_font()
+        .into_text_style(root)
+        .pos(Pos::new(HPos::Center, VPos::Top));
+    root.draw(&Text::new(title.to_string(), (w / 2, 10), title_style))
+        .map_err(err)?;
+    let frame = RGBColor(190, 190, 190);
+    root.draw(&Rectangle::new(
+        [(40, 45), (w - 40, h - 30)],
+        RGBColor(248, 248, 248).filled(),
+    ))
+    .map_err(err)?;
+    root.draw(&Rectangle::new(
+        [(40, 45), (w - 40, h - 30)],
+        frame.stroke_width(1),
+    ))
+    .map_err(err)?;
+    for (i, line) in note.lines().enumerate() {
+        let style = ("sans-serif", if i == 0 { 22 } else { 15 })
+            .into_font()
+            .color(&RGBColor(90, 90, 90))
+            .pos(Pos::new(HPos::Center, VPos::Center));
+        let y = (h + 15) / 2 + 28 * i as i32 - 14 * (note.lines().count() as i32 - 1);
+        root.draw(&Text::new(line.to_string(), (w / 2, y), style))
+            .map_err(err)?;
     }
     Ok(())
 }

@@ -325,10 +325,13 @@ impl JobGraph {
 
     /// Reads a job file from disk.
     pub fn from_file(path: &Path) -> Result<JobGraph, WorkloadError> {
-        let text = std::fs::read_to_string(path).map_err(|e| WorkloadError::Job {
-            file: path.display().to_string(),
-            reason: format!("cannot read job file: {e}"),
-        })?;
+        let text =
+            crate::input::read_to_string(path, crate::input::InputKind::Config).map_err(|e| {
+                WorkloadError::Job {
+                    file: e.path,
+                    reason: e.message,
+                }
+            })?;
         JobGraph::from_str(&text, &path.display().to_string())
     }
 

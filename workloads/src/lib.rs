@@ -36,6 +36,7 @@ mod dtype;
 mod error;
 pub mod framework;
 mod graph;
+pub mod input;
 pub mod jobs;
 pub mod llm;
 mod llm_info;

@@ -22,10 +22,12 @@ use crate::{DType, Workload, WorkloadError};
 
 /// Reads a SCALE-Sim topology file.
 pub fn read_topology(path: &Path, batch: u64, dtype: DType) -> Result<Workload, WorkloadError> {
-    let text = std::fs::read_to_string(path).map_err(|e| WorkloadError::Topology {
-        path: path.display().to_string(),
-        line: 0,
-        reason: format!("cannot read file: {e}"),
+    let text = crate::input::read_to_string(path, crate::input::InputKind::Table).map_err(|e| {
+        WorkloadError::Topology {
+            path: e.path,
+            line: 0,
+            reason: e.message,
+        }
     })?;
     let name = path.file_stem().map_or_else(
         || "topology".to_string(),
@@ -107,7 +109,7 @@ pub fn parse_topology(
             let col = header_name(fmt, i + 1);
             let v: u64 = f
                 .parse()
-                .map_err(|_| err(line, format!("{col} `{f}` is not a positive integer")))?;
+                .map_err(|_| err(line, format!("{col} is not a positive integer")))?;
             if v == 0 {
                 return Err(err(line, format!("{col} must be positive")));
             }
@@ -256,7 +258,7 @@ mod tests {
             ),
             (
                 format!("{HEADER}Conv1,224,abc,7,7,3,64,2\n"),
-                ":2: IFMAP Width `abc`",
+                ":2: IFMAP Width is not a positive integer",
             ),
             (
                 format!("{HEADER}Conv1,224,224,7,7,0,64,2\n"),

@@ -36,7 +36,7 @@ use super::Gpu;
 /// What kind of work a kernel does, for comparing against measured kernel lists
 /// (`archsim validate`) and summing per class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Family {
+pub enum KernelGroup {
     /// GEMM or convolution (cuBLAS, cuDNN, CUTLASS), split-K reductions included.
     GemmConv,
     /// Attention (FlashAttention, flash-decoding, cuDNN SDPA).
@@ -53,55 +53,55 @@ pub enum Family {
     Other,
 }
 
-impl Family {
+impl KernelGroup {
     /// Every family, in report order.
-    pub const ALL: [Family; 7] = [
-        Family::GemmConv,
-        Family::Attention,
-        Family::Norm,
-        Family::Elementwise,
-        Family::Copy,
-        Family::Reduce,
-        Family::Other,
+    pub const ALL: [KernelGroup; 7] = [
+        KernelGroup::GemmConv,
+        KernelGroup::Attention,
+        KernelGroup::Norm,
+        KernelGroup::Elementwise,
+        KernelGroup::Copy,
+        KernelGroup::Reduce,
+        KernelGroup::Other,
     ];
 
     /// Short name.
     pub fn name(self) -> &'static str {
         match self {
-            Family::GemmConv => "gemm/conv",
-            Family::Attention => "attention",
-            Family::Norm => "norm",
-            Family::Elementwise => "elementwise",
-            Family::Copy => "copy",
-            Family::Reduce => "reduce/pool",
-            Family::Other => "other",
+            KernelGroup::GemmConv => "gemm/conv",
+            KernelGroup::Attention => "attention",
+            KernelGroup::Norm => "norm",
+            KernelGroup::Elementwise => "elementwise",
+            KernelGroup::Copy => "copy",
+            KernelGroup::Reduce => "reduce/pool",
+            KernelGroup::Other => "other",
         }
     }
 
     /// The family of a measured kernel, from its name (CUDA kernel names as the PyTorch
     /// profiler or Nsight report them). A cuBLAS split-K reduction counts as GEMM.
-    pub fn of_kernel_name(name: &str) -> Family {
+    pub fn of_kernel_name(name: &str) -> KernelGroup {
         let n = name.to_ascii_lowercase();
         let has = |keys: &[&str]| keys.iter().any(|k| n.contains(k));
         if has(&["sdpa", "flash", "fmha", "attention"]) {
-            Family::Attention
+            KernelGroup::Attention
         } else if has(&["batch_norm", "layer_norm", "rms_norm", "rmsnorm", "layernorm"]) {
-            Family::Norm
+            KernelGroup::Norm
         } else if has(&[
             "gemm", "nvjet", "xmma", "cutlass", "splitk", "conv", "fprop", "wgrad", "dgrad",
             "cublas",
         ]) {
-            Family::GemmConv
+            KernelGroup::GemmConv
         } else if has(&["memset", "memcpy", "copy", "padding", "cat_", "catarray", "index", "gather"])
         {
-            Family::Copy
+            KernelGroup::Copy
         } else if has(&["reduce", "pool", "topk", "sort"]) {
-            Family::Reduce
+            KernelGroup::Reduce
         } else if has(&["elementwise", "softmax", "clamp", "relu", "silu", "gelu"]) {
-            Family::Elementwise
+            KernelGroup::Elementwise
         } else {
             // Collectives (NCCL) and the rest.
-            Family::Other
+            KernelGroup::Other
         }
     }
 }
@@ -124,7 +124,7 @@ pub struct Kernel {
     /// What archsim calls it (`conv`, `bn_transform`, `elementwise_loop`, …).
     pub name: &'static str,
     /// Its family.
-    pub family: Family,
+    pub family: KernelGroup,
     /// Its cost (one launch).
     pub est: KernelEstimate,
 }
@@ -404,7 +404,7 @@ pub fn walk_with(
                 };
                 push(
                     name,
-                    Family::GemmConv,
+                    KernelGroup::GemmConv,
                     gpu.in_network_compute(e, in_network, gpu.cal.sustained_mma),
                 );
             }
@@ -423,16 +423,16 @@ pub fn walk_with(
                             padded(op.input_elems(), ic),
                             padded(op.weight_elems(), ic),
                         ] {
-                            push("memset", Family::Copy, gpu.tiny_kernel(in_network));
+                            push("memset", KernelGroup::Copy, gpu.tiny_kernel(in_network));
                             push(
                                 "pad_channels",
-                                Family::Copy,
+                                KernelGroup::Copy,
                                 gpu.memory_in_context(bytes, 0.0, 1.0, MemKind::Loop, in_network),
                             );
                         }
                     } else if cv.kernel[0] * cv.kernel[1] > 1 {
                         // cuDNN's implicit-GEMM kernels zero a workspace first.
-                        push("memset", Family::Copy, gpu.tiny_kernel(in_network));
+                        push("memset", KernelGroup::Copy, gpu.tiny_kernel(in_network));
                     }
                 }
                 // The device prices the conv alone (`device_for` folds BatchNorms); PyTorch's
@@ -445,7 +445,7 @@ pub fn walk_with(
                 let name = if cv.is_depthwise() { "depthwise_conv" } else { "conv" };
                 push(
                     name,
-                    Family::GemmConv,
+                    KernelGroup::GemmConv,
                     gpu.in_network_compute(e, in_network, gpu.cal.conv_heuristic),
                 );
                 if pytorch_bn {
@@ -465,7 +465,7 @@ pub fn walk_with(
                 };
                 push(
                     name,
-                    Family::Attention,
+                    KernelGroup::Attention,
                     gpu.in_network_compute(e, in_network, gpu.cal.sustained_mma),
                 );
             }
@@ -486,23 +486,23 @@ pub fn walk_with(
                     } else {
                         "elementwise"
                     };
-                    push(name, Family::Elementwise, stream(1.0, kind));
+                    push(name, KernelGroup::Elementwise, stream(1.0, kind));
                 }
             }
-            OpKind::Copy => push("copy", Family::Copy, stream(1.0, MemKind::Loop)),
-            OpKind::Reduce { .. } => push("reduce", Family::Reduce, stream(1.0, MemKind::Reduce)),
+            OpKind::Copy => push("copy", KernelGroup::Copy, stream(1.0, MemKind::Loop)),
+            OpKind::Reduce { .. } => push("reduce", KernelGroup::Reduce, stream(1.0, MemKind::Reduce)),
             OpKind::Pool(p) => {
                 let global = op.output.len() == 4 && op.output[2] * op.output[3] == 1;
                 if global {
                     // PyTorch's adaptive average pool to 1×1 is a mean reduction.
-                    push("reduce", Family::Reduce, stream(1.0, MemKind::Reduce));
+                    push("reduce", KernelGroup::Reduce, stream(1.0, MemKind::Reduce));
                 } else {
                     let passes = if p.func == PoolFunc::Max {
                         gpu.cal.pool_passes
                     } else {
                         1.0
                     };
-                    push("pool", Family::Reduce, stream(passes, MemKind::Vector));
+                    push("pool", KernelGroup::Reduce, stream(passes, MemKind::Vector));
                 }
             }
             OpKind::Norm { .. } | OpKind::Softmax => {
@@ -511,18 +511,18 @@ pub fn walk_with(
                     e.body_s = e.body_s.max(gpu.cal.stream_floor_us * 1e-6);
                 }
                 let (name, fam) = if op.kind == OpKind::Softmax {
-                    ("softmax", Family::Elementwise)
+                    ("softmax", KernelGroup::Elementwise)
                 } else {
-                    ("norm", Family::Norm)
+                    ("norm", KernelGroup::Norm)
                 };
                 push(name, fam, e);
             }
-            OpKind::Embedding { .. } => push("embedding", Family::Copy, dev.op(op)),
-            OpKind::MoeRouter { .. } => push("topk", Family::Reduce, dev.op(op)),
+            OpKind::Embedding { .. } => push("embedding", KernelGroup::Copy, dev.op(op)),
+            OpKind::MoeRouter { .. } => push("topk", KernelGroup::Reduce, dev.op(op)),
             OpKind::Collective { .. } => {
                 let e = dev.op(op);
                 if e.launches > 0 {
-                    push("ring_collective", Family::Other, e);
+                    push("ring_collective", KernelGroup::Other, e);
                 }
             }
         }
@@ -611,17 +611,17 @@ impl Gpu {
         vec![
             Kernel {
                 name: "bn_stats_copy",
-                family: Family::Copy,
+                family: KernelGroup::Copy,
                 est: self.memory_in_context(8.0 * ch, 0.0, 1.0, MemKind::Loop, in_network),
             },
             Kernel {
                 name: "bn_invstd",
-                family: Family::Norm,
+                family: KernelGroup::Norm,
                 est: self.memory_in_context(8.0 * ch, 0.0, 1.0, MemKind::Vector, in_network),
             },
             Kernel {
                 name: "bn_transform",
-                family: Family::Norm,
+                family: KernelGroup::Norm,
                 est: self.memory_in_context(
                     2.0 * out,
                     if in_network { out } else { 0.0 },

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use super::program::Family;
+use super::program::KernelGroup;
 
 /// One measured kernel.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,7 +20,7 @@ pub struct MeasuredKernel {
     /// GPU duration, s.
     pub duration_s: f64,
     /// Its family (from the name).
-    pub family: Family,
+    pub family: KernelGroup,
 }
 
 /// Reads a `kernels.csv`-format file: `case,idx,kernel,duration_us` (kernel names quoted when
@@ -44,14 +44,14 @@ pub fn parse_kernels_csv(text: &str) -> Result<Vec<MeasuredKernel>, String> {
         let get = |j: usize| rec.get(j).unwrap_or("").trim();
         let us: f64 = get(d)
             .parse()
-            .map_err(|_| format!("line {line}: duration_us `{}` is not a number", get(d)))?;
+            .map_err(|_| format!("line {line}: duration_us is not a number"))?;
         if !(us.is_finite() && us >= 0.0) {
             return Err(format!("line {line}: duration_us must be a non-negative number"));
         }
         let name = get(k).to_string();
         out.push(MeasuredKernel {
             case: get(c).to_string(),
-            family: Family::of_kernel_name(&name),
+            family: KernelGroup::of_kernel_name(&name),
             name,
             duration_s: us * 1e-6,
         });
@@ -94,7 +94,7 @@ pub fn parse_chrome_trace(text: &str, case: &str) -> Result<Vec<MeasuredKernel>,
             ts,
             MeasuredKernel {
                 case: case.to_string(),
-                family: Family::of_kernel_name(&name),
+                family: KernelGroup::of_kernel_name(&name),
                 name,
                 duration_s: dur * 1e-6,
             },
@@ -115,7 +115,7 @@ pub fn merge_split_k(ks: &[MeasuredKernel]) -> Vec<MeasuredKernel> {
     for k in ks {
         let reduce = k.name.to_ascii_lowercase().contains("splitkreduce");
         match out.last_mut() {
-            Some(prev) if reduce && prev.family == Family::GemmConv => {
+            Some(prev) if reduce && prev.family == KernelGroup::GemmConv => {
                 prev.duration_s += k.duration_s
             }
             _ => out.push(k.clone()),
@@ -125,7 +125,7 @@ pub fn merge_split_k(ks: &[MeasuredKernel]) -> Vec<MeasuredKernel> {
 }
 
 /// Pairs `(i, j)` of a longest common subsequence of the two family sequences.
-pub fn align(a: &[Family], b: &[Family]) -> Vec<(usize, usize)> {
+pub fn align(a: &[KernelGroup], b: &[KernelGroup]) -> Vec<(usize, usize)> {
     let (n, m) = (a.len(), b.len());
     let mut dp = vec![0u32; (n + 1) * (m + 1)];
     let at = |i: usize, j: usize| i * (m + 1) + j;
@@ -157,13 +157,13 @@ pub fn align(a: &[Family], b: &[Family]) -> Vec<(usize, usize)> {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FamilyTotals {
     /// `family → (predicted s, measured s, predicted kernels, measured kernels)`.
-    pub rows: BTreeMap<Family, (f64, f64, usize, usize)>,
+    pub rows: BTreeMap<KernelGroup, (f64, f64, usize, usize)>,
 }
 
 impl FamilyTotals {
     /// Sums two kernel lists per family.
-    pub fn of(pred: &[(Family, f64)], meas: &[MeasuredKernel]) -> FamilyTotals {
-        let mut rows: BTreeMap<Family, (f64, f64, usize, usize)> = BTreeMap::new();
+    pub fn of(pred: &[(KernelGroup, f64)], meas: &[MeasuredKernel]) -> FamilyTotals {
+        let mut rows: BTreeMap<KernelGroup, (f64, f64, usize, usize)> = BTreeMap::new();
         for &(f, t) in pred {
             let r = rows.entry(f).or_default();
             r.0 += t;
@@ -191,38 +191,38 @@ mod tests {
 
     #[test]
     fn names_map_to_families() {
-        let f = Family::of_kernel_name;
-        assert_eq!(f("nvjet_sm90_tst_64x16_64x16_4x1_v_bz_TNT"), Family::GemmConv);
+        let f = KernelGroup::of_kernel_name;
+        assert_eq!(f("nvjet_sm90_tst_64x16_64x16_4x1_v_bz_TNT"), KernelGroup::GemmConv);
         assert_eq!(
             f("sm90_xmma_fprop_implicit_gemm_bf16bf16_bf16f32_f32_nhwckrsc_nhwc"),
-            Family::GemmConv
+            KernelGroup::GemmConv
         );
         assert_eq!(
             f("cudnn_generated_fort_native_sdpa_sm90_flash_fprop_wgmma_f16"),
-            Family::Attention
+            KernelGroup::Attention
         );
         assert_eq!(
             f("void at::native::batch_norm_transform_input_channels_last_kernel<c10::BFloat16"),
-            Family::Norm
+            KernelGroup::Norm
         );
-        assert_eq!(f("Memset (Device)"), Family::Copy);
+        assert_eq!(f("Memset (Device)"), KernelGroup::Copy);
         assert_eq!(
             f("void at::native::elementwise_kernel<128, 4, at::native::gpu_kernel_impl_nocast<at::native::direct_copy_kernel_cuda"),
-            Family::Copy
+            KernelGroup::Copy
         );
         assert_eq!(
             f("void at::native::reduce_kernel<512, 1, at::native::ReduceOp<c10::BFloat16, at::native::MeanOps"),
-            Family::Reduce
+            KernelGroup::Reduce
         );
         assert_eq!(
             f("void at::native::vectorized_elementwise_kernel<8, at::native::CUDAFunctor_add<c10::BFloat16>"),
-            Family::Elementwise
+            KernelGroup::Elementwise
         );
     }
 
     #[test]
     fn alignment_skips_extras_on_either_side() {
-        use Family::*;
+        use KernelGroup::*;
         let a = [GemmConv, Copy, Norm, Elementwise];
         let b = [Copy, GemmConv, Norm, Copy, Elementwise];
         assert_eq!(align(&a, &b), vec![(1, 0), (2, 2), (3, 4)]);
@@ -237,7 +237,7 @@ mod tests {
         ]}"#;
         let k = parse_chrome_trace(t, "t").unwrap();
         assert_eq!(k.len(), 2);
-        assert_eq!(k[0].family, Family::Elementwise);
+        assert_eq!(k[0].family, KernelGroup::Elementwise);
         assert!((k[1].duration_s - 5.5e-6).abs() < 1e-12);
         assert!(parse_chrome_trace("{}", "t").is_err());
         assert!(parse_chrome_trace("nope", "t").is_err());

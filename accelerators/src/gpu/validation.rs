@@ -568,7 +568,7 @@ pub fn predicted_kernels(
     gpu: &Gpu,
     w: &archsim_workloads::Workload,
     prefix: &str,
-) -> Vec<(super::program::Family, &'static str, f64)> {
+) -> Vec<(super::program::KernelGroup, &'static str, f64)> {
     super::program::lower(gpu, w)
         .into_iter()
         .filter(|(n, _)| w.graph[*n].name.starts_with(prefix))

@@ -128,8 +128,6 @@ pub fn to_report(
     };
     let p = soc.pes().len().max(1) as f64;
     Report {
-        workload: work.set.describe(),
-        accelerator: format!("{}, {scheduler}", soc.describe()),
         total_cycles: run.makespan,
         compute_cycles: busy_total,
         stall_cycles: 0,
@@ -143,17 +141,13 @@ pub fn to_report(
         },
         macs: 0,
         peak_memory_bytes: 0,
-        fits: true,
-        why_not: Vec::new(),
         bytes: BTreeMap::from([("interconnect".to_string(), run.interconnect_bytes)]),
         ops,
-        provenance: Provenance {
-            archsim_version: env!("CARGO_PKG_VERSION").to_string(),
-            config_hash: config_hash.to_string(),
-            seed,
-        },
-        llm: None,
         jobs: Some(stats),
-        tasks: None,
+        ..Report::new(
+            work.set.describe(),
+            format!("{}, {scheduler}", soc.describe()),
+            Provenance::new(config_hash, seed),
+        )
     }
 }

@@ -9,7 +9,7 @@ from typing import Any, Mapping, Optional, Union
 
 import numpy as np
 
-from .._archsim import ActionError, ConfigError, DseEnvCore, metric_names
+from .._archsim import ActionError, ConfigError, DseEnvCore, metric_names, read_config
 
 ConfigLike = Union[Mapping[str, Any], str, "os.PathLike[str]"]
 
@@ -37,11 +37,7 @@ def make_core(preset: Optional[str], config: Optional[ConfigLike]) -> DseEnvCore
         return DseEnvCore(text, ".")
     if isinstance(config, (str, os.PathLike)):
         path = Path(config)
-        try:
-            text = path.read_text()
-        except OSError as e:
-            raise ConfigError(f"{path}: cannot read config: {e.strerror or e}") from None
-        return DseEnvCore(text, str(path.parent))
+        return DseEnvCore(read_config(str(path)), str(path.parent))
     raise TypeError(f"config must be a dict or a path, not {type(config).__name__}")
 
 

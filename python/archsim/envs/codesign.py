@@ -26,7 +26,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from .._archsim import CoDesignEnvCore, ConfigError, codesign_presets
+from .._archsim import CoDesignEnvCore, ConfigError, codesign_presets, read_config
 from ._core import as_indices
 from .marl import DseParallelEnv
 
@@ -58,10 +58,7 @@ def make_codesign_core(
             raise ConfigError(f"config is not JSON-serializable: {e}") from None
     elif isinstance(config, (str, os.PathLike)):
         path = Path(config)
-        try:
-            text, base = path.read_text(), str(path.parent)
-        except OSError as e:
-            raise ConfigError(f"{path}: cannot read config: {e.strerror or e}") from None
+        text, base = read_config(str(path)), str(path.parent)
     else:
         raise TypeError(f"config must be a dict or a path, not {type(config).__name__}")
     return CoDesignEnvCore(text, base, accuracy_fn, archs)

@@ -164,9 +164,11 @@ pub struct OnnxImport {
 /// Reads an ONNX model file. The workload is named after the file's stem.
 pub fn read_onnx(path: &Path, opts: &OnnxOptions) -> Result<OnnxImport, WorkloadError> {
     let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| WorkloadError::Onnx {
-        file: file.clone(),
-        reason: format!("cannot read file: {e}"),
+    let bytes = crate::input::read(path, crate::input::InputKind::Onnx).map_err(|e| {
+        WorkloadError::Onnx {
+            file: file.clone(),
+            reason: e.message,
+        }
     })?;
     let name = path
         .file_stem()

@@ -59,6 +59,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::{check, random_point, rng, Agent, AgentError, Observation, Point};
 
+mod gp;
+mod region;
+mod stats;
+
+use gp::{fit, kernel, Fit, Hyper, NOISE_RANGE};
+use region::{Region, TrustRegion};
+pub use stats::expected_improvement;
+
 fn n_init() -> usize {
     8
 }
@@ -158,285 +166,6 @@ impl Default for BoConfig {
             hyper_steps: hyper_steps(),
         }
     }
-}
-
-/// Matérn 5/2 correlation at scaled distance `s = √5 · r / l`.
-fn matern52(s: f64) -> f64 {
-    (1.0 + s + s * s / 3.0) * (-s).exp()
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0; 4];
-    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for k in 0..4 {
-            acc[k] += x[k] * y[k];
-        }
-    }
-    let tail: f64 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
-    acc[0] + acc[1] + acc[2] + acc[3] + tail
-}
-
-/// Lower Cholesky factor of a symmetric positive-definite matrix (row-major `n×n`).
-fn cholesky(a: &[f64], n: usize) -> Option<Vec<f64>> {
-    let mut l = vec![0.0; n * n];
-    for i in 0..n {
-        for j in 0..=i {
-            let s = dot(&l[i * n..i * n + j], &l[j * n..j * n + j]);
-            if i == j {
-                let d = a[i * n + i] - s;
-                if d <= 0.0 || !d.is_finite() {
-                    return None;
-                }
-                l[i * n + i] = d.sqrt();
-            } else {
-                l[i * n + j] = (a[i * n + j] - s) / l[j * n + j];
-            }
-        }
-    }
-    Some(l)
-}
-
-/// Solves `L x = b` (forward substitution).
-fn forward(l: &[f64], n: usize, b: &[f64]) -> Vec<f64> {
-    let mut x = vec![0.0; n];
-    for i in 0..n {
-        let s = dot(&l[i * n..i * n + i], &x[..i]);
-        x[i] = (b[i] - s) / l[i * n + i];
-    }
-    x
-}
-
-/// Solves `Lᵀ x = b` (backward substitution).
-fn backward(l: &[f64], n: usize, b: &[f64]) -> Vec<f64> {
-    let mut x = vec![0.0; n];
-    for i in (0..n).rev() {
-        let s: f64 = (i + 1..n).map(|k| l[k * n + i] * x[k]).sum();
-        x[i] = (b[i] - s) / l[i * n + i];
-    }
-    x
-}
-
-/// Kernel hyperparameters.
-#[derive(Debug, Clone, PartialEq)]
-struct Hyper {
-    /// Length-scale of each ordered parameter, in normalized position units.
-    ls: Vec<f64>,
-    /// Weight of each categorical parameter in the overlap kernel.
-    theta: Vec<f64>,
-    /// λ: share of the product in the mixed kernel.
-    mix: f64,
-    /// Noise variance (targets are standardized).
-    noise: f64,
-}
-
-const LS_RANGE: (f64, f64) = (0.02, 20.0);
-const THETA_RANGE: (f64, f64) = (0.01, 20.0);
-const NOISE_RANGE: (f64, f64) = (1e-6, 0.5);
-
-impl Hyper {
-    fn new(n_ord: usize, n_cat: usize, scale: f64, noise: f64) -> Hyper {
-        Hyper {
-            ls: vec![scale; n_ord],
-            theta: vec![(0.5 / scale).clamp(THETA_RANGE.0, THETA_RANGE.1); n_cat],
-            mix: 0.5,
-            noise,
-        }
-    }
-
-    /// How many hyperparameters a coordinate move chooses among.
-    fn count(&self) -> usize {
-        let mix = usize::from(!self.ls.is_empty() && !self.theta.is_empty());
-        self.ls.len() + self.theta.len() + mix + 1
-    }
-
-    /// Hyperparameter `i` moved up (`up`) or down; `None` at a bound.
-    fn moved(&self, i: usize, up: bool) -> Option<Hyper> {
-        let mut h = self.clone();
-        let f = if up { 2.0 } else { 0.5 };
-        let scale = |v: &mut f64, (lo, hi): (f64, f64)| {
-            let nv = (*v * f).clamp(lo, hi);
-            let moved = nv != *v;
-            *v = nv;
-            moved
-        };
-        let (no, nc) = (self.ls.len(), self.theta.len());
-        let moved = if i < no {
-            scale(&mut h.ls[i], LS_RANGE)
-        } else if i < no + nc {
-            scale(&mut h.theta[i - no], THETA_RANGE)
-        } else if i == self.count() - 1 {
-            scale(&mut h.noise, NOISE_RANGE)
-        } else {
-            let nv = (h.mix + if up { 0.25 } else { -0.25 }).clamp(0.0, 1.0);
-            let moved = nv != h.mix;
-            h.mix = nv;
-            moved
-        };
-        moved.then_some(h)
-    }
-}
-
-/// The mixed kernel between two encoded points (`n_ord` normalized positions, then category
-/// indices).
-fn kernel(a: &[f64], b: &[f64], h: &Hyper) -> f64 {
-    let n_ord = h.ls.len();
-    let kx = if n_ord == 0 {
-        1.0
-    } else {
-        let r2: f64 = (0..n_ord)
-            .map(|i| {
-                let t = (a[i] - b[i]) / h.ls[i];
-                t * t
-            })
-            .sum();
-        matern52((5.0 * r2).sqrt())
-    };
-    let n_cat = h.theta.len();
-    if n_cat == 0 {
-        return kx;
-    }
-    let diff: f64 = (0..n_cat)
-        .filter(|&j| a[n_ord + j] != b[n_ord + j])
-        .map(|j| h.theta[j])
-        .sum();
-    let kh = (-diff / n_cat as f64).exp();
-    if n_ord == 0 {
-        kh
-    } else {
-        h.mix * kx * kh + (1.0 - h.mix) * 0.5 * (kx + kh)
-    }
-}
-
-/// A GP fit: Cholesky factor of `K + noise·I`, `α = (K + noise·I)⁻¹ y`, log marginal likelihood.
-struct Fit {
-    l: Vec<f64>,
-    alpha: Vec<f64>,
-    lml: f64,
-}
-
-fn fit(x: &[Vec<f64>], y: &[f64], h: &Hyper) -> Option<Fit> {
-    let n = x.len();
-    let mut k = vec![0.0; n * n];
-    for i in 0..n {
-        for j in 0..i {
-            let v = kernel(&x[i], &x[j], h);
-            k[i * n + j] = v;
-            k[j * n + i] = v;
-        }
-        k[i * n + i] = 1.0 + h.noise;
-    }
-    let l = cholesky(&k, n)?;
-    let alpha = backward(&l, n, &forward(&l, n, y));
-    let data: f64 = dot(y, &alpha);
-    let logdet: f64 = (0..n).map(|i| l[i * n + i].ln()).sum();
-    let lml = -0.5 * data - logdet;
-    lml.is_finite().then_some(Fit { l, alpha, lml })
-}
-
-fn normal_pdf(z: f64) -> f64 {
-    (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt()
-}
-
-fn normal_cdf(z: f64) -> f64 {
-    0.5 * (1.0 + erf(z / std::f64::consts::SQRT_2))
-}
-
-/// Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7).
-fn erf(x: f64) -> f64 {
-    let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
-    let y = 1.0
-        - (((((1.061_405_429 * t - 1.453_152_027) * t) + 1.421_413_741) * t - 0.284_496_736) * t
-            + 0.254_829_592)
-            * t
-            * (-x * x).exp();
-    y.copysign(x)
-}
-
-/// Expected improvement over `best` of a normal prediction (minimization).
-pub fn expected_improvement(mu: f64, sigma: f64, best: f64) -> f64 {
-    if sigma <= 1e-12 {
-        return (best - mu).max(0.0);
-    }
-    let z = (best - mu) / sigma;
-    (best - mu) * normal_cdf(z) + sigma * normal_pdf(z)
-}
-
-/// What a batch did to the trust region.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Step {
-    Kept,
-    Expanded,
-    Shrunk,
-    Restarted,
-}
-
-/// The trust region's size and counters (TuRBO's schedule).
-#[derive(Debug, Clone, PartialEq)]
-struct TrustRegion {
-    /// Half-width, in normalized position units.
-    length: f64,
-    successes: usize,
-    failures: usize,
-    /// Index into the observations where the current region began (its random start).
-    start: usize,
-    restarts: usize,
-}
-
-impl TrustRegion {
-    fn new(length: f64) -> TrustRegion {
-        TrustRegion {
-            length,
-            successes: 0,
-            failures: 0,
-            start: 0,
-            restarts: 0,
-        }
-    }
-
-    /// Records one batch; doubles, halves or restarts the region.
-    fn record(&mut self, improved: bool, fail_tol: usize, cfg: &BoConfig, seen: usize) -> Step {
-        if improved {
-            self.successes += 1;
-            self.failures = 0;
-        } else {
-            self.failures += 1;
-            self.successes = 0;
-        }
-        if self.successes >= cfg.success_tolerance {
-            self.successes = 0;
-            self.length = (2.0 * self.length).min(cfg.length_max);
-            return Step::Expanded;
-        }
-        if self.failures >= fail_tol {
-            self.failures = 0;
-            self.length /= 2.0;
-            if self.length < cfg.length_min {
-                self.restart(cfg, seen);
-                return Step::Restarted;
-            }
-            return Step::Shrunk;
-        }
-        Step::Kept
-    }
-
-    fn restart(&mut self, cfg: &BoConfig, seen: usize) {
-        self.length = cfg.length_init;
-        self.successes = 0;
-        self.failures = 0;
-        self.start = seen;
-        self.restarts += 1;
-    }
-}
-
-/// The region around a centre: an index range per ordered parameter, a Hamming radius over the
-/// categorical ones.
-struct Region {
-    center: Point,
-    lo: Vec<i64>,
-    hi: Vec<i64>,
-    radius: usize,
 }
 
 /// The Bayesian optimizer.
@@ -960,6 +689,9 @@ impl Agent for Bayesian {
 
 #[cfg(test)]
 mod tests {
+    use super::gp::{dot, forward};
+    use super::region::Step;
+    use super::stats::erf;
     use super::*;
     use crate::testing::{run, successes};
     use crate::AgentConfig;
