@@ -193,14 +193,10 @@ fn net_key(e: &NetError) -> (String, String) {
 
 /// Parses and checks a collective config (`--set` overrides applied).
 pub fn load(text: &str, file: &str, overrides: &[String]) -> Result<Loaded, ConfigError> {
-    let mut value: Value = serde_saphyr::from_str(text).map_err(|e| ConfigError {
-        file: file.to_string(),
-        location: e.location().map(|l| (l.line(), l.column())),
-        key: None,
-        from_override: None,
-        message: crate::config::yaml_message(&e.to_string()),
-    })?;
+    let mut value: Value =
+        serde_saphyr::from_str(text).map_err(|e| crate::config::yaml_error(text, file, &e))?;
     crate::config::apply_overrides(&mut value, file, overrides)?;
+    crate::config::check_values(&value, text, file, overrides)?;
     if let Some(m) = value.as_object_mut() {
         m.remove("study");
     }

@@ -110,14 +110,10 @@ pub fn run_text(
     file: &str,
     overrides: &[String],
 ) -> Result<(TrainingFile, TrainingRunReport), Error> {
-    let mut value: Value = serde_saphyr::from_str(text).map_err(|e| ConfigError {
-        file: file.to_string(),
-        location: e.location().map(|l| (l.line(), l.column())),
-        key: None,
-        from_override: None,
-        message: crate::config::yaml_message(&e.to_string()),
-    })?;
+    let mut value: Value =
+        serde_saphyr::from_str(text).map_err(|e| crate::config::yaml_error(text, file, &e))?;
     crate::config::apply_overrides(&mut value, file, overrides)?;
+    crate::config::check_values(&value, text, file, overrides)?;
     let f: TrainingFile =
         archsim_accelerators::config::typed(value, &[]).map_err(|(path, m)| {
             let mut e = located(text, file, overrides, path.join("."), m.clone());

@@ -93,27 +93,7 @@ const FAST: &[(&str, &[&str])] = &[
 
 /// Findings the other work on issue 26 resolves; each names who and why. Nothing else is
 /// excused. (config, key prefix, finding prefix, who fixes it and how).
-const ALLOWED: &[(&str, &str, &str, &str)] = &[
-    (
-        "codesign/mnasnet_imagenet.yaml",
-        "codesign.oracle",
-        "exit 1",
-        "helper `files`: an input file that cannot be read exits 2, its path named once",
-    ),
-    (
-        "repro/nasaic.yaml",
-        "codesign.oracle",
-        "exit 1",
-        "helper `files`: an input file that cannot be read exits 2, its path named once",
-    ),
-    (
-        "onnx_vit_gpu.yaml",
-        "workload.onnx",
-        "exit 2 without naming the key",
-        "helper `files`: input files checked for type before reading (`onnx: \"\"` names the \
-         config's folder, which is no file)",
-    ),
-];
+const ALLOWED: &[(&str, &str, &str, &str)] = &[];
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

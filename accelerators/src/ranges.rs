@@ -1,7 +1,7 @@
 //! The range check of a config: every number of a parsed config document held against the
 //! bounds its JSON schema states (`minimum`, `maximum`, `exclusiveMinimum`,
-//! `exclusiveMaximum`) and every list against its `minItems`/`maxItems`, with the key path of
-//! the first value out of range.
+//! `exclusiveMaximum`), every list against its `minItems`/`maxItems` and every string against
+//! its `minLength` (an empty path), with the key path of the first value out of range.
 //!
 //! The bounds are declared once, on the config structs (`#[schemars(range(min = 1))]`,
 //! `#[schemars(extend("exclusiveMinimum" = 0))]`), so the schema users read (`archsim
@@ -137,6 +137,8 @@ struct Node {
     format_range: Option<(i128, i128)>,
     min_items: Option<u64>,
     max_items: Option<u64>,
+    /// `minLength` of a string (a path or a name that must not be empty).
+    min_length: Option<u64>,
     properties: HashMap<String, usize, Fnv>,
     additional: Option<usize>,
     closed: bool,
@@ -234,6 +236,7 @@ impl Checker {
         n.exclusive_maximum = number("exclusiveMaximum");
         n.min_items = m.get("minItems").and_then(Value::as_u64);
         n.max_items = m.get("maxItems").and_then(Value::as_u64);
+        n.min_length = m.get("minLength").and_then(Value::as_u64);
         n.why = m.get("x-bound").and_then(Value::as_str).map(str::to_string);
         n.format_range = match m.get("format").and_then(Value::as_str) {
             Some("uint8") => Some((0, i128::from(u8::MAX))),
@@ -251,7 +254,8 @@ impl Checker {
             || n.exclusive_minimum.is_some()
             || n.exclusive_maximum.is_some()
             || n.min_items.is_some()
-            || n.max_items.is_some();
+            || n.max_items.is_some()
+            || n.min_length.is_some();
         let bit = |t: &str| match t {
             "null" => NULL,
             "boolean" => BOOL,
@@ -387,6 +391,13 @@ impl Checker {
                 }
                 Ok(())
             }
+            Value::String(x) => match n.min_length {
+                Some(1) if x.is_empty() => Err((path.clone(), "must not be empty".into())),
+                Some(min) if (x.chars().count() as u64) < min => {
+                    Err((path.clone(), format!("give at least {min} characters")))
+                }
+                _ => Ok(()),
+            },
             Value::Object(m) => {
                 for (k, x) in m {
                     if let Some(sub) = n.properties.get(k).copied().or(n.additional) {
@@ -643,6 +654,12 @@ mod tests {
             "must be greater than 0, got 0 (a reason)"
         );
         assert!(check(&json!({"max": null}), &s).is_ok());
+        let path = json!({"properties": {"oracle": {"type": ["string", "null"], "minLength": 1}}});
+        assert_eq!(
+            check(&json!({"oracle": ""}), &path).unwrap_err().1,
+            "must not be empty"
+        );
+        assert!(check(&json!({"oracle": "a.csv"}), &path).is_ok());
         // A value of the wrong shape is the loader's to report.
         assert!(check(&json!({"acc": {"kind": "tpu", "count": 0}}), &s).is_ok());
         assert!(check(&json!({"rates": "x"}), &s).is_ok());

@@ -419,6 +419,7 @@ pub const MAX_BUDGET: usize = 1_000_000;
 #[serde(deny_unknown_fields)]
 pub struct CoDesignConfig {
     /// Accuracy table (CSV, see [`CsvOracle`]), relative to the config file.
+    #[schemars(length(min = 1))]
     pub oracle: PathBuf,
     /// The network space (default `nb201`).
     #[serde(default)]

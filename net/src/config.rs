@@ -47,9 +47,11 @@ fn oversub() -> f64 {
 pub struct ClusterConfig {
     /// Nodes (default 1).
     #[serde(default = "one")]
+    #[schemars(range(min = 1, max = 1_048_576))]
     pub nodes: usize,
     /// Devices per node (default 8).
     #[serde(default = "eight")]
+    #[schemars(range(min = 1, max = 65_536))]
     pub devices_per_node: usize,
     /// The network inside a node.
     #[serde(default)]
@@ -69,15 +71,18 @@ pub struct ScaleUpConfig {
     /// Bandwidth per device (per link for rings, meshes and tori), one direction, GB/s
     /// (default 300).
     #[serde(default = "up_gb_s")]
+    #[schemars(range(min = 1e-3, max = 1e7))]
     pub gb_s: f64,
     /// Latency of one device-to-device hop, µs (default 1).
     #[serde(default = "up_latency")]
+    #[schemars(range(min = 0, max = 1e9))]
     pub latency_us: f64,
     /// In-switch reduction (NVLink SHARP) on an `nvswitch` (default false).
     #[serde(default)]
     pub nvls: bool,
     /// Torus dimensions (product = devices_per_node); default near-square / near-cube.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(range(min = 1, max = 65_536)))]
     pub dims: Vec<usize>,
 }
 
@@ -102,18 +107,23 @@ pub struct ScaleOutConfig {
     pub kind: ScaleOutKind,
     /// Bandwidth of one NIC, one direction, GB/s (default 25: 200 Gb/s HDR).
     #[serde(default = "nic_gb_s")]
+    #[schemars(range(min = 1e-3, max = 1e7))]
     pub nic_gb_s: f64,
     /// NICs per node (default 8).
     #[serde(default = "eight")]
+    #[schemars(range(min = 1, max = 1024))]
     pub nics_per_node: usize,
     /// Device-to-device latency through the fabric, µs (default 5).
     #[serde(default = "out_latency")]
+    #[schemars(range(min = 0, max = 1e9))]
     pub latency_us: f64,
     /// Leaf downlink : uplink capacity (default 1, full bisection).
     #[serde(default = "oversub")]
+    #[schemars(range(min = 1, max = 1e6))]
     pub oversubscription: f64,
     /// Nodes under one fat-tree leaf (default: a 64-port leaf, half of it facing nodes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1_048_576))]
     pub nodes_per_leaf: Option<usize>,
     /// The NICs' technology (default infiniband).
     #[serde(default)]
@@ -130,13 +140,17 @@ pub struct ScaleOutConfig {
 #[serde(deny_unknown_fields)]
 pub struct NodeGroupConfig {
     /// Nodes in the group.
+    #[schemars(range(min = 1, max = 1_048_576))]
     pub nodes: usize,
     /// Bandwidth of one NIC, GB/s.
+    #[schemars(range(min = 1e-3, max = 1e7))]
     pub nic_gb_s: f64,
     /// NICs per node.
+    #[schemars(range(min = 1, max = 1024))]
     pub nics_per_node: usize,
     /// Latency through the fabric, µs (default 5).
     #[serde(default = "out_latency")]
+    #[schemars(range(min = 0, max = 1e9))]
     pub latency_us: f64,
     /// Technology (default infiniband).
     #[serde(default)]

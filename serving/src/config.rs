@@ -112,6 +112,7 @@ pub struct TrafficConfig {
     /// A CSV trace with columns `arrival_s,prompt_tokens,output_tokens` (relative to the
     /// config file), times sorted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
     pub trace: Option<PathBuf>,
 }
 
@@ -140,6 +141,7 @@ pub enum Lengths {
     /// Drawn (with replacement) from a column of a CSV file with a header row.
     Csv {
         /// The file, relative to the config file.
+        #[schemars(length(min = 1))]
         path: PathBuf,
         /// The column's header.
         column: String,

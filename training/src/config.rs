@@ -159,15 +159,19 @@ fn one_usize() -> usize {
 pub struct ParallelConfig {
     /// Tensor-parallel degree (Megatron column/row splits).
     #[serde(default = "one_usize")]
+    #[schemars(range(min = 1, max = 1_048_576))]
     pub tp: usize,
     /// Pipeline stages.
     #[serde(default = "one_usize")]
+    #[schemars(range(min = 1, max = 1_048_576))]
     pub pp: usize,
     /// Data-parallel replicas.
     #[serde(default = "one_usize")]
+    #[schemars(range(min = 1, max = 1_048_576))]
     pub dp: usize,
     /// Virtual stages per device (interleaved 1F1B).
     #[serde(default = "one_usize")]
+    #[schemars(range(min = 1, max = 1_048_576))]
     pub vpp: usize,
     /// Sequence parallelism (norms and dropouts sharded; TP all-reduces become
     /// reduce-scatter + all-gather).
@@ -175,6 +179,7 @@ pub struct ParallelConfig {
     pub sequence_parallel: bool,
     /// ZeRO stage 0–3.
     #[serde(default)]
+    #[schemars(range(max = 3))]
     pub zero: u8,
     /// `gpipe`, `1f1b` (default) or `interleaved`.
     #[serde(default)]
@@ -283,7 +288,8 @@ pub fn validate(
             return Err(invalid(&format!("parallel.{k}"), "must be at least 1"));
         }
     }
-    if p.tp * p.pp * p.dp != devices {
+    let product = p.tp.checked_mul(p.pp).and_then(|x| x.checked_mul(p.dp));
+    if product != Some(devices) {
         return Err(invalid(
             "parallel.tp, parallel.pp, parallel.dp",
             format!(
@@ -291,7 +297,7 @@ pub fn validate(
                 p.tp,
                 p.pp,
                 p.dp,
-                p.tp * p.pp * p.dp
+                product.map_or("more than 2^64".into(), |n| n.to_string())
             ),
         ));
     }

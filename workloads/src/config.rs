@@ -39,12 +39,14 @@ pub struct WorkloadConfig {
     pub model: Option<String>,
     /// Path of a SCALE-Sim topology CSV (conv or GEMM format), relative to the config file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
     pub scalesim_topology: Option<PathBuf>,
     /// A single GEMM.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gemm: Option<GemmDims>,
     /// Path of an ONNX model, relative to the config file (`batch` overrides its batch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
     pub onnx: Option<PathBuf>,
     /// Import ONNX ops archsim does not know as zero-cost placeholders (one warning per op
     /// type) instead of failing (default false).
@@ -97,6 +99,7 @@ pub struct CellConfig {
     pub dataset: String,
     /// The accuracy table (`nb201.csv` format: `arch` and `<dataset>_test_acc` columns),
     /// relative to the config file.
+    #[schemars(length(min = 1))]
     pub oracle: PathBuf,
     /// The op of each of the six edges: `none`, `skip_connect`, `nor_conv_1x1`,
     /// `nor_conv_3x3`, `avg_pool_3x3`.

@@ -414,6 +414,7 @@ pub struct AppRef {
     pub name: Option<String>,
     /// Path of a job file (YAML or JSON), relative to the config file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
     pub file: Option<PathBuf>,
     /// Relative weight in the mix (default 1): the probability that a new job is this one.
     #[serde(default = "one_f")]
