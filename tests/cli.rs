@@ -3078,7 +3078,7 @@ fn collective_bad_input_names_the_key() {
         ("zero bandwidth", base.replace("gb_s: 300", "gb_s: 0"), "cluster.scale_up.gb_s"),
         ("negative NIC bandwidth", multi.replace("nic_gb_s: 25", "nic_gb_s: -25"), "cluster.scale_out.nic_gb_s"),
         ("no NIC", multi.replace("nics_per_node: 8", "nics_per_node: 0"), "cluster.scale_out.nics_per_node"),
-        ("a group with no NIC", multi.replace("    nic_gb_s: 25\n    nics_per_node: 8\n", "    groups:\n      - {nodes: 1, nic_gb_s: 50, nics_per_node: 8}\n      - {nodes: 1, nic_gb_s: 25, nics_per_node: 0}\n"), "cluster.scale_out.groups.1"),
+        ("a group with no NIC", multi.replace("    nic_gb_s: 25\n    nics_per_node: 8\n", "    groups:\n      - {nodes: 1, nic_gb_s: 50, nics_per_node: 8}\n      - {nodes: 1, nic_gb_s: 25, nics_per_node: 0}\n"), "cluster.scale_out.groups[1]"),
         ("more ranks than devices", base.replace("    dtype: fp32\n", "    dtype: fp32\n    ranks: 16\n"), "workload.collective.ranks"),
         ("an unknown algorithm", base.replace("    dtype: fp32\n", "    dtype: fp32\n    algorithm: butterfly\n"), "workload.collective.algorithm"),
         ("nvls without the switch's reduction", base.replace("    dtype: fp32\n", "    dtype: fp32\n    algorithm: nvls\n"), "workload.collective.algorithm"),
