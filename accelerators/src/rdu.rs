@@ -25,9 +25,9 @@
 //!
 //! **Multi-socket.** A tensor-parallel workload (`llm: {tp: N}`) is one socket's shard; its
 //! collectives run over the peer-to-peer network between sockets ([`collective_seconds`]:
-//! ring or one-shot, whichever is faster, with a link bandwidth and latency per hop). Fused,
-//! a collective is a stage of its kernel (the paper streams P2P traffic inside kernels);
-//! unfused, it is a kernel of its own.
+//! ring or one-shot, whichever is faster, with a link bandwidth and latency per hop, priced
+//! by `archsim-net`). Fused, a collective is a stage of its kernel (the paper streams P2P
+//! traffic inside kernels); unfused, it is a kernel of its own.
 //!
 //! Memory tiers per socket: on-chip SRAM (520 MB), HBM (64 GiB) and DDR (up to 1.5 TiB). For
 //! Composition of Experts, experts live in DDR and the active one is copied to HBM on a switch
