@@ -63,6 +63,8 @@ pub fn run(cfg: &CoDesignConfig, base_dir: &Path, dir: &Path) -> Result<[CoResul
     };
     let (co, co_hist) = co_explore_history(cfg, &oracle).map_err(model)?;
     let (succ, succ_hist) = successive_history(cfg, &oracle).map_err(model)?;
+    // A metric that is not a number would be written as `null` or `inf`: the run failed.
+    crate::finite::check(&(&co, &succ, &co_hist, &succ_hist), "the co-design run")?;
     let io = |p: &Path, e: std::io::Error| Error::Io {
         path: p.display().to_string(),
         message: e.to_string(),
@@ -280,16 +282,27 @@ fn draw_pareto(
         "Co-design: {evaluations} evaluations, {meeting} meeting the specs, {} on the Pareto front",
         front.len()
     );
+    // One line per distinct latency spec, naming the tasks it bounds.
+    let mut latency_specs: Vec<(String, f64)> = Vec::new();
+    for t in &cfg.tasks {
+        let Some(ms) = t.max_latency_ms else { continue };
+        match latency_specs.iter_mut().find(|(_, v)| *v == ms) {
+            Some((names, _)) => {
+                names.push_str(", ");
+                names.push_str(&t.dataset);
+            }
+            None => latency_specs.push((t.dataset.clone(), ms)),
+        }
+    }
+    for (names, _) in &mut latency_specs {
+        *names = format!("{names} latency");
+    }
     let plot = crate::plot::CoParetoPlot {
         title: &title,
         feasible: &feasible,
         front,
         marks: &marks,
-        max_latency_ms: cfg
-            .tasks
-            .iter()
-            .filter_map(|t| t.max_latency_ms)
-            .reduce(f64::min),
+        latency_specs: &latency_specs,
         max_energy_mj: cfg.specs.max_energy_mj,
     };
     crate::plot::codesign_pareto(&plot, dir, "pareto").map_err(Error::File)

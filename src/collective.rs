@@ -358,14 +358,14 @@ pub fn report_json(r: &CollectiveReport) -> String {
 
 /// Writes `config.yaml`, `report.json`, `collective.csv` and `busbw.{png,svg}` into `dir`.
 pub fn write(l: &Loaded, r: &CollectiveReport, dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    crate::files::create_dir(dir)?;
     let mut out = Vec::new();
     let p = dir.join("config.yaml");
     let yaml = serde_saphyr::to_string(&l.file).map_err(|e| io(&p, e))?;
-    std::fs::write(&p, yaml).map_err(|e| io(&p, e))?;
+    crate::files::write(&p, yaml)?;
     out.push(p);
     let p = dir.join("report.json");
-    std::fs::write(&p, report_json(r)).map_err(|e| io(&p, e))?;
+    crate::files::write(&p, report_json(r))?;
     out.push(p);
     let p = dir.join("collective.csv");
     let mut csv =
@@ -384,7 +384,7 @@ pub fn write(l: &Loaded, r: &CollectiveReport, dir: &Path) -> Result<Vec<PathBuf
             s.busbw_gb_s
         );
     }
-    std::fs::write(&p, csv).map_err(|e| io(&p, e))?;
+    crate::files::write(&p, csv)?;
     out.push(p);
     let curve = (
         format!("{} x {}", r.op.name(), r.ranks),
@@ -447,12 +447,24 @@ pub fn run_file(
     dir: Option<&Path>,
 ) -> Result<(CollectiveReport, Vec<PathBuf>), Error> {
     let l = load(text, file, overrides)?;
-    let r = run(&l).map_err(|e| {
+    run_loaded(text, file, overrides, &l, dir)
+}
+
+/// [`run_file`] on a config already loaded by [`load`] (the CLI locks the output folder in
+/// between, once the config is known to be good).
+pub fn run_loaded(
+    text: &str,
+    file: &str,
+    overrides: &[String],
+    l: &Loaded,
+    dir: Option<&Path>,
+) -> Result<(CollectiveReport, Vec<PathBuf>), Error> {
+    let r = run(l).map_err(|e| {
         let (k, m) = net_key(&e);
         Error::Config(located(text, file, overrides, k, m))
     })?;
     let files = match dir {
-        Some(d) => write(&l, &r, d)?,
+        Some(d) => write(l, &r, d)?,
         None => Vec::new(),
     };
     Ok((r, files))
@@ -494,12 +506,17 @@ pub fn run_study(run: &crate::studies::StudyRun<'_>) -> Result<crate::studies::S
         ));
     }
     let dir = &run.dir;
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    crate::files::create_dir(dir)?;
     let data = run.base.join(&st.measured);
     let mut rows: Vec<Measured> = Vec::new();
     for p in 2..=l.spec.devices_per_node {
         let f = data.join(format!("allreduce_{p}gpu.csv"));
-        rows.extend(calibrate::read_nccl_tests(&f, p).map_err(|e| io(&f, e))?);
+        let text = archsim_workloads::input::read_to_string(
+            &f,
+            archsim_workloads::input::InputKind::Table,
+        )
+        .map_err(|e| Error::File(e.to_string()))?;
+        rows.extend(calibrate::parse_nccl_tests(&text, &f, p).map_err(|e| io(&f, e))?);
     }
     let model = NetModel::nccl();
     let mut pred = Vec::with_capacity(rows.len());
@@ -540,7 +557,7 @@ pub fn run_study(run: &crate::studies::StudyRun<'_>) -> Result<crate::studies::S
         );
     }
     let p = dir.join("predicted_vs_measured.csv");
-    std::fs::write(&p, csv).map_err(|e| io(&p, e))?;
+    crate::files::write(&p, csv)?;
     let mut files = vec![p];
     // The plot: 2, 4 and 8 GPUs (model as lines over every measured size, measurements as
     // markers at the table's sizes).
@@ -646,10 +663,10 @@ pub fn run_study(run: &crate::studies::StudyRun<'_>) -> Result<crate::studies::S
          `predicted_vs_measured.csv`: every power-of-two size and every 32 MiB, per GPU count."
     );
     let p = dir.join("README.md");
-    std::fs::write(&p, md).map_err(|e| io(&p, e))?;
+    crate::files::write(&p, md)?;
     files.push(p);
     let p = dir.join("config.yaml");
-    std::fs::write(&p, run.text).map_err(|e| io(&p, e))?;
+    crate::files::write(&p, run.text)?;
     files.push(p);
     let per_gpu: Vec<Value> = (2..=l.spec.devices_per_node)
         .map(|g| {

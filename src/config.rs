@@ -199,6 +199,7 @@ fn load_inner(
         value = Value::Object(Map::new());
     }
     let applied = apply_overrides(&mut value, file, overrides)?;
+    batch_override_wins(&mut value, &applied);
     let study = if take_study {
         let m = value.as_object_mut();
         m.and_then(|m| {
@@ -244,6 +245,43 @@ fn load_inner(
         }
     })?;
     Ok((cfg, study))
+}
+
+/// An `llm:` step's batch given on the command line replaces the file's, whichever of the two
+/// keys each names: the last `--set workload.batch=B` sets `workload.llm.batch` to B (so
+/// `archsim run configs/llama2_7b_h100.yaml --set workload.batch=64` runs batch 64), and the
+/// last `--set workload.llm.batch=B` drops a `workload.batch` of the file. Within the file
+/// alone, two different batches are an error ([`archsim_accelerators::config::llm_batch`]).
+fn batch_override_wins(value: &mut Value, applied: &[(Vec<String>, String)]) {
+    let last = applied.iter().rev().find_map(|(keys, _)| {
+        let k: Vec<&str> = keys.iter().map(String::as_str).collect();
+        match k.as_slice() {
+            ["workload", "batch"] => Some(true),
+            ["workload", "llm", "batch"] => Some(false),
+            _ => None,
+        }
+    });
+    let Some(w) = value.get_mut("workload").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if !w.get("llm").is_some_and(Value::is_object) {
+        return;
+    }
+    match last {
+        Some(true) => {
+            // Only a well-formed batch moves; a bad one keeps its key for the error.
+            if let Some(b) = w.get("batch").and_then(Value::as_u64).filter(|&b| b >= 1) {
+                if let Some(llm) = w.get_mut("llm").and_then(Value::as_object_mut) {
+                    llm.insert("batch".into(), Value::from(b));
+                }
+                w.insert("batch".into(), Value::from(1));
+            }
+        }
+        Some(false) => {
+            w.remove("batch");
+        }
+        None => {}
+    }
 }
 
 /// Applies `--set PATH=VALUE` overrides to a parsed config document, returning each override's

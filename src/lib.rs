@@ -20,6 +20,7 @@ pub mod collective;
 pub mod config;
 pub mod disagg;
 pub mod files;
+pub mod finite;
 pub mod melange;
 pub mod nasbench;
 pub mod neupims;
@@ -32,6 +33,7 @@ pub mod sn40l;
 pub mod studies;
 pub mod study;
 pub mod sweep;
+pub mod training;
 pub mod validate;
 
 use std::path::Path;
@@ -72,6 +74,10 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// The run finished without a result: a metric could not be computed (not a finite
+    /// number, see [`finite`]), or every point of a sweep failed. Exit code 1.
+    #[error("{0}")]
+    Failed(String),
     /// A file could not be read, written or drawn (a plot, an accuracy table); the message names
     /// the file.
     #[error("{0}")]
@@ -91,16 +97,18 @@ impl Error {
     /// True when the error comes from the user's input (config, workload, design point),
     /// as opposed to the environment (I/O).
     pub fn is_bad_input(&self) -> bool {
-        !matches!(self, Error::Io { .. } | Error::File(_))
+        !matches!(self, Error::Io { .. } | Error::File(_) | Error::Failed(_))
     }
 
     /// The exit code of the command line for this error: 2 for bad input and for I/O errors
     /// alike (a missing, unreadable or unwritable file, a full disk, a locked output folder) —
-    /// the user has something to fix either way.
+    /// the user has something to fix either way; 1 for a run that finished without a result
+    /// ([`Error::Failed`]).
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config(_) | Error::Workload(_) | Error::Accelerator(_) => 2,
             Error::Io { .. } | Error::File(_) => 2,
+            Error::Failed(_) => 1,
         }
     }
 }
@@ -212,10 +220,16 @@ fn run_any_in(
         }
         let served = serving::run(&f, base_dir)
             .map_err(|e| serving::config_error(text, file, overrides, e))?;
+        finite::check(&served.report, "the serving run")?;
         if let Some(d) = dir {
             serving::write(&f, &served, d)?;
         }
         return serde_json::to_value(&served.report).map_err(|e| io(Path::new(file), &e));
+    }
+    // A training config (`workload: {training: ...}` + `cluster:` + `parallel:`).
+    if doc.as_ref().is_some_and(training::is_training) && form != Some("sweep") {
+        let (report, _) = training::run_file(text, file, overrides, dir)?;
+        return serde_json::to_value(&report).map_err(|e| io(Path::new(file), &e));
     }
     // A collective config (`workload: {collective: ...}` + `cluster:`): archsim's nccl-tests.
     if doc.as_ref().is_some_and(collective::is_collective) && form != Some("sweep") {
@@ -261,16 +275,22 @@ pub fn config_hash(cfg: &Config) -> String {
 /// concurrently (`tasks:`, whose report carries per-task latency in `tasks`), or a stream of
 /// job DAGs (`jobs:`, whose report carries the job statistics). Which families run which form
 /// is checked when the config loads.
+///
+/// A report with a value that is not a finite number (a metric the model cannot compute for
+/// this design) is an error naming it ([`Error::Failed`], [`finite::check`]), never a report
+/// whose JSON would read `null` there.
 pub fn simulate(cfg: &Config, base_dir: &Path) -> Result<Report, Error> {
     use archsim_workloads::Form;
     let family = cfg.accelerator.family()?;
     let hash = config_hash(cfg);
     let ctx = cfg.context(&hash);
-    Ok(match cfg.workload.form() {
+    let report = match cfg.workload.form() {
         Form::Graph => family.run_graph(&cfg.workload.build(base_dir)?, &ctx)?,
         Form::Tasks => family.run_tasks(&cfg.workload.build_tasks(base_dir)?, &ctx)?,
         Form::Jobs => family.run_jobs(&cfg.workload.build_jobs(base_dir, cfg.seed)?, &ctx)?,
-    })
+    };
+    finite::check(&report, "the simulation")?;
+    Ok(report)
 }
 
 /// Runs the mapping, schedule and report stages of `cfg` on an already built op graph.
@@ -278,10 +298,13 @@ pub fn simulate(cfg: &Config, base_dir: &Path) -> Result<Report, Error> {
 /// A family that prices serving (the GPU, NPU+PIM and roofline families) also fills the
 /// report's `llm` section for an `llm:` workload (TTFT, TPOT, memory, largest batch, KV-cache
 /// swapping); a model whose weights do not fit in device memory is an out-of-memory error.
+/// A value that is not a finite number fails the run, as in [`simulate`].
 pub fn evaluate(cfg: &Config, w: &archsim_workloads::Workload) -> Result<Report, Error> {
     let hash = config_hash(cfg);
-    Ok(cfg
+    let report = cfg
         .accelerator
         .family()?
-        .run_graph(w, &cfg.context(&hash))?)
+        .run_graph(w, &cfg.context(&hash))?;
+    finite::check(&report, "the simulation")?;
+    Ok(report)
 }

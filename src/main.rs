@@ -334,6 +334,16 @@ fn sweep(path: &Path, out: Option<PathBuf>, fresh: bool) -> Result<(), Error> {
     held.commit()?;
     let failed = entries.iter().filter(|e| e.error.is_some()).count();
     println!("{} points, {} failed", entries.len(), failed);
+    if !entries.is_empty() && failed == entries.len() {
+        println!("wrote:");
+        for f in &files {
+            println!("  {}", f.display());
+        }
+        return Err(Error::Failed(format!(
+            "every point of the sweep failed; the reasons, by count:\n{}",
+            archsim::sweep::failure_summary(&entries, 10)
+        )));
+    }
     if entries.iter().any(|e| !e.trace.is_empty()) {
         println!(
             "{:<60} {:>5} {:>14} {:>22}",
@@ -399,6 +409,9 @@ fn run_held(
         || "<embedded quickstart>".to_string(),
         |p| p.display().to_string(),
     );
+    if let Some(stage) = stop_after {
+        stop_after_applies(&text, &file, set, stage)?;
+    }
     if let Ok(v) = serde_saphyr::from_str::<serde_json::Value>(&text) {
         if v.get("codesign").is_some() {
             let cc = archsim::codesign::parse(&v, &file, set)?;
@@ -469,11 +482,34 @@ fn run_held(
         }
     }
     if let Ok(v) = serde_saphyr::from_str::<serde_json::Value>(&text) {
+        if archsim::training::is_training(&v) && v.get("sweep").is_none() {
+            let dir = out
+                .clone()
+                .unwrap_or_else(|| output::default_dir(&name, set));
+            *held = Some(OutDir::prepare(&dir)?);
+            let (report, files) = archsim::training::run_file(&text, &file, set, Some(&dir))?;
+            if json {
+                print!("{}", archsim::training::report_json(&report));
+                eprintln!("wrote {}", dir.display());
+                return Ok(());
+            }
+            print!("{}", archsim::training::summary(&report));
+            println!("wrote:");
+            for f in files {
+                println!("  {}", f.display());
+            }
+            return Ok(());
+        }
+    }
+    if let Ok(v) = serde_saphyr::from_str::<serde_json::Value>(&text) {
         if archsim::collective::is_collective(&v) && v.get("sweep").is_none() {
             let dir = out
                 .clone()
                 .unwrap_or_else(|| output::default_dir(&name, set));
-            let (report, files) = archsim::collective::run_file(&text, &file, set, Some(&dir))?;
+            let loaded = archsim::collective::load(&text, &file, set)?;
+            *held = Some(OutDir::prepare(&dir)?);
+            let (report, files) =
+                archsim::collective::run_loaded(&text, &file, set, &loaded, Some(&dir))?;
             if json {
                 print!("{}", archsim::collective::report_json(&report));
                 eprintln!("wrote {}", dir.display());
@@ -545,6 +581,14 @@ fn run_held(
     }
 
     if cfg.workload.is_tasks() {
+        if let Some(stage) = stop_after {
+            return Err(stop_after_error(
+                &file,
+                stage,
+                "several `tasks:` run together on one chip; each task's graph is its own \
+                 simulation config (`--stop-after workload` on it)",
+            ));
+        }
         let report = archsim::simulate(&cfg, &base)?;
         let files = output::write_run(&cfg, &report, &dir)?;
         if json {
@@ -696,6 +740,49 @@ fn run_held(
         println!("  {}", f.display());
     }
     Ok(())
+}
+
+/// `--stop-after STAGE` dumps a stage of one simulation's pipeline: a config of another form
+/// (a search, a serving run, a co-design comparison, a study) has no such stage, and running it
+/// whole instead would ignore the option.
+fn stop_after_applies(text: &str, file: &str, set: &[String], stage: &str) -> Result<(), Error> {
+    let Ok(mut doc) = serde_saphyr::from_str::<serde_json::Value>(text) else {
+        // A malformed file: the loader reports it.
+        return Ok(());
+    };
+    if config::apply_overrides(&mut doc, file, set).is_err() {
+        return Ok(());
+    }
+    let what = if doc.get("codesign").is_some_and(|v| !v.is_null()) {
+        "a co-design config runs two searches"
+    } else if archsim::serving::is_serving(&doc) {
+        "a serving config simulates requests over time on a fleet"
+    } else {
+        match archsim::config_form(&doc) {
+            Some("study") => "a study runs many simulations and tabulates them",
+            Some("search") => "a search config runs many simulations",
+            Some("sweep") => "a sweep runs many simulations (with `archsim sweep`)",
+            _ => return Ok(()),
+        }
+    };
+    Err(stop_after_error(
+        file,
+        stage,
+        &format!(
+            "{what}, not one pipeline; `--stop-after` dumps a stage of one simulation: leave \
+             it out, or run a simulation config"
+        ),
+    ))
+}
+
+fn stop_after_error(file: &str, stage: &str, why: &str) -> Error {
+    Error::Config(archsim::ConfigError {
+        file: file.to_string(),
+        location: None,
+        key: Some(format!("--stop-after {stage}")),
+        from_override: None,
+        message: why.to_string(),
+    })
 }
 
 fn run_jobs(

@@ -17,6 +17,8 @@
 //!   `workload:` and `accelerator:` of its base design point);
 //! * a **serving** simulation (`workload: {llm: ...}` + `serving:`, [`crate::serving::ServingFile`]),
 //!   and a **fleet search** (a serving config with a `search:` section);
+//! * a **training** iteration (`workload: {training: ...}` + `accelerator:` + `cluster:` +
+//!   `parallel:`, [`crate::training::TrainingFile`]);
 //! * the **Mélange study** ([`crate::melange::MelangeFile`]) and the **disaggregation study**
 //!   ([`crate::disagg::DisaggFile`]);
 //! * a **collective** run (`workload: {collective: ...}` + `cluster:`,
@@ -35,7 +37,7 @@
 //! ```
 //! let schema = archsim::schema::config_schema();
 //! let forms = schema.as_value()["anyOf"].as_array().unwrap();
-//! assert_eq!(forms.len(), 11);
+//! assert_eq!(forms.len(), 12);
 //! ```
 
 use schemars::JsonSchema;
@@ -172,6 +174,8 @@ enum ConfigFile {
     Melange(Box<crate::melange::MelangeFile>),
     /// The disaggregation study (`study: {kind: disaggregation, ...}` + `workload: {llm: ...}`).
     Disaggregation(Box<crate::disagg::DisaggFile>),
+    /// A training iteration (`workload: {training: ...}` + `cluster:` + `parallel:`).
+    Training(Box<crate::training::TrainingFile>),
     /// A collective run (`workload: {collective: ...}` + `cluster:`), archsim's nccl-tests.
     Collective(Box<crate::collective::CollectiveFile>),
     /// The A100 all-reduce reproduction (`study: {kind: a100_allreduce, ...}` + a collective).

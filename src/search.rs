@@ -91,7 +91,8 @@ pub const MAX_BATCH: usize = 1_000_000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchColumns {
     /// Every metric of the problem ([`archsim_gym::METRICS`] for a simulation,
-    /// [`archsim_gym::SERVING_METRICS`] for a serving config), by name (NaN where the point was not evaluated).
+    /// [`archsim_gym::SERVING_METRICS`] for a serving config), by name (NaN where the point was
+    /// not evaluated, and for a metric the config does not produce, e.g. `tpot_s` of a CNN).
     pub metrics: Vec<(&'static str, Vec<f64>)>,
     /// Evaluated, fitting the device, and within every constraint of `search.constraints`.
     pub feasible: Vec<bool>,
@@ -208,6 +209,9 @@ pub fn run_value(
     let mut progress = |done: usize, _budget: usize| bar.set_position(done as u64);
     let r = run_search(&problem, search, &evaluate_parallel, &mut progress).map_err(bad);
     bar.finish_and_clear();
+    if let Ok(Some(why)) = r.as_ref().map(|r| r.stopped.as_ref()) {
+        eprintln!("search stopped before its budget: {why}");
+    }
     r
 }
 
@@ -255,7 +259,7 @@ pub fn write_value(
     let p = dir.join("history.csv");
     write_history(ConfigForm::of(base).metrics(), search, result, &p)?;
     files.push(p);
-    best_so_far_plot(result, dir).map_err(Error::File)?;
+    best_so_far_plot(search, result, dir).map_err(Error::File)?;
     files.push(dir.join("best_so_far.png"));
     files.push(dir.join("best_so_far.svg"));
     if search.objectives.len() == 2 {
@@ -297,7 +301,7 @@ pub fn replot(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let result: SearchResult = serde_json::from_str(&read("report.json")?)
         .map_err(|e| located(&report_path, "report", format!("not a search report: {e}")))?;
     let mut files = Vec::new();
-    best_so_far_plot(&result, dir).map_err(Error::File)?;
+    best_so_far_plot(&search, &result, dir).map_err(Error::File)?;
     files.push(dir.join("best_so_far.png"));
     files.push(dir.join("best_so_far.svg"));
     if search.objectives.len() == 2 {
@@ -504,7 +508,12 @@ fn write_history(
     let mut header = vec!["eval".to_string()];
     header.extend(params.iter().map(|p| p.to_string()));
     header.extend(names.iter().map(|m| m.to_string()));
-    header.extend(["feasible", "cost", "reason"].map(String::from));
+    // With several objectives, each is a column of its own (the metrics) and the design's
+    // Pareto rank stands where one objective's cost would: a weighted sum of unlike units
+    // means nothing to read.
+    let multi = search.objectives.len() > 1;
+    let rank_or_cost = if multi { "pareto_rank" } else { "cost" };
+    header.extend(["feasible", rank_or_cost, "reason"].map(String::from));
     w.write_record(&header).map_err(|e| io(path, e))?;
     for h in &r.history {
         let mut row = vec![h.eval.to_string()];
@@ -519,7 +528,11 @@ fn write_history(
                 .map(|m| h.metrics.get(*m).map_or_else(String::new, value_str)),
         );
         row.push(h.feasible.to_string());
-        row.push(h.cost.map_or_else(String::new, |c| c.to_string()));
+        row.push(if multi {
+            h.pareto_rank.map_or_else(String::new, |k| k.to_string())
+        } else {
+            h.cost.map_or_else(String::new, |c| c.to_string())
+        });
         row.push(h.reason.clone().unwrap_or_default());
         w.write_record(&row).map_err(|e| io(path, e))?;
     }
@@ -533,27 +546,75 @@ fn value_str(v: &Value) -> String {
     }
 }
 
-fn best_so_far_plot(r: &SearchResult, dir: &Path) -> Result<(), String> {
-    let mut best = f64::INFINITY;
-    let pts: Vec<(f64, f64)> = r
-        .history
+/// The value axis of a metric, with its unit in parentheses where its name gives one
+/// (`latency_s` → `latency (s)`, `area_mm2` → `area (mm2)`), so plot ticks carry the unit.
+fn metric_axis(metric: &str) -> String {
+    for (suffix, unit) in [
+        ("_mm2", "mm2"),
+        ("_bytes", "B"),
+        ("_per_s", "1/s"),
+        ("_rps", "req/s"),
+        ("_js", "J*s"),
+        ("_s", "s"),
+        ("_j", "J"),
+        ("_w", "W"),
+    ] {
+        if let Some(stem) = metric.strip_suffix(suffix) {
+            return format!("{} ({unit})", stem.replace('_', " "));
+        }
+    }
+    metric.replace('_', " ")
+}
+
+/// `best_so_far.{png,svg}`: per objective, its best value among the feasible evaluations so
+/// far (in its own unit; with several objectives one panel each, never their sum), or a
+/// "no feasible design" panel.
+fn best_so_far_plot(search: &SearchConfig, r: &SearchResult, dir: &Path) -> Result<(), String> {
+    let last = r.history.last().map_or(0.0, |h| h.eval as f64);
+    let panels: Vec<crate::plot::BestPanel> = search
+        .objectives
         .iter()
-        .filter_map(|h| {
-            if let Some(c) = h.cost {
-                best = best.min(c);
+        .enumerate()
+        .map(|(k, o)| {
+            let max = o.goal == archsim_gym::Goal::Max;
+            let mut best: Option<f64> = None;
+            let mut steps: Vec<(f64, f64)> = Vec::new();
+            for h in r.history.iter().filter(|h| h.feasible) {
+                let Some(&v) = h.objectives.get(k) else {
+                    continue;
+                };
+                let better = best.is_none_or(|b| if max { v > b } else { v < b });
+                if better {
+                    best = Some(v);
+                    steps.push((h.eval as f64, v));
+                }
             }
-            best.is_finite().then_some((h.eval as f64, best))
+            if let Some(b) = best {
+                if steps.last().is_some_and(|s| s.0 < last) {
+                    steps.push((last, b));
+                }
+            }
+            crate::plot::BestPanel {
+                title: format!("{} ({})", o.metric, if max { "max" } else { "min" }),
+                y_desc: metric_axis(&o.metric),
+                steps,
+            }
         })
         .collect();
-    let title = format!("{} search (seed {}): best cost so far", r.agent, r.seed);
-    crate::plot::lines(
-        &[(r.agent.clone(), pts)],
-        &title,
-        "evaluations",
-        "cost (weighted objectives)",
-        dir,
-        "best_so_far",
-    )
+    let title = if panels.len() > 1 {
+        format!(
+            "{} search (seed {}): best of each objective so far (each may be another design)",
+            r.agent, r.seed
+        )
+    } else {
+        format!("{} search (seed {}): best so far", r.agent, r.seed)
+    };
+    let empty = format!(
+        "no feasible design\n{} evaluation{}, none feasible: the reasons are in history.csv",
+        r.history.len(),
+        if r.history.len() == 1 { "" } else { "s" }
+    );
+    crate::plot::best_so_far(&panels, &title, &empty, dir, "best_so_far")
 }
 
 fn pareto_plot(search: &SearchConfig, r: &SearchResult, dir: &Path) -> Result<(), String> {

@@ -153,6 +153,8 @@ pub fn report_json(s: &Served) -> String {
 
 /// Writes `config.yaml`, `report.json`, `requests.csv` and the plots into `dir`.
 pub fn write(f: &ServingFile, s: &Served, dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    // A value that is not a number would read `null` in report.json: the run failed instead.
+    crate::finite::check(&s.report, "the serving run")?;
     crate::files::create_dir(dir)?;
     let mut out = Vec::new();
     let p = dir.join("config.yaml");

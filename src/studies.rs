@@ -161,6 +161,18 @@ pub fn find(
         None | Some(Value::Null) => return Ok(None),
         Some(s) => s,
     };
+    // A study runs its own sweep: a `search:` beside it would be ignored.
+    if doc.get("search").is_some_and(|s| !s.is_null()) {
+        return Err(ConfigError {
+            file: file.to_string(),
+            location: crate::config::locate_key(text, &["search".to_string()]),
+            key: Some("search".into()),
+            from_override: crate::config::override_of(set, "search"),
+            message: "a config has either a `study:` or a `search:` section, not both (the \
+                      study would ignore the search)"
+                .into(),
+        });
+    }
     let known = || {
         STUDIES
             .iter()
@@ -212,7 +224,7 @@ mod tests {
         let e = find(&doc, text, "s.yaml", &[]).unwrap_err().to_string();
         assert_eq!(
             e,
-            "s.yaml:2:9: study.kind: unknown study `nope`; known: latency_vs_rate, sn40l, neupims, disaggregation, melange"
+            "s.yaml:2:9: study.kind: unknown study `nope`; known: a100_allreduce, latency_vs_rate, sn40l, neupims, disaggregation, melange"
         );
         let doc: Value = serde_saphyr::from_str("workload: {model: resnet18}").unwrap();
         assert!(find(&doc, "", "s.yaml", &[]).unwrap().is_none());

@@ -397,6 +397,7 @@ pub fn run_point(
             let f = crate::serving::load(text, file, &o)?;
             let served = crate::serving::run(&f, base_dir)
                 .map_err(|x| crate::serving::config_error(text, file, &o, x))?;
+            crate::finite::check(&served.report, "the serving run")?;
             e.metrics = crate::serving::metrics(&served);
             return Ok(());
         }
@@ -428,6 +429,7 @@ pub fn run_point(
                 }
             }
             None => {
+                // A value that is not a number fails the point with its name (`simulate`).
                 let report = crate::simulate(&cfg, base_dir)?;
                 let m = archsim_gym::objective::metrics(&report);
                 e.metrics = archsim_gym::metric_map(&m);
@@ -1075,8 +1077,11 @@ pub fn heatmap_of(
     let title = format!("{metric} (mean)");
     let stem = heatmap_stem(metric);
     let file = |ext: &str| dir.join(format!("{stem}.{ext}"));
-    crate::plot::heatmap(&cells, &title, &xk, &yk, dir, &stem).map_err(Error::File)?;
-    Ok(vec![file("png"), file("svg")])
+    let tables = crate::plot::heatmap(&cells, &title, &xk, &yk, dir, &stem).map_err(Error::File)?;
+    Ok([file("png"), file("svg")]
+        .into_iter()
+        .chain(tables)
+        .collect())
 }
 
 /// The file stem of a sweep's heatmap of `metric`: `heatmap` for `latency_s` (the one a sweep
@@ -1308,6 +1313,38 @@ pub fn write_parquet(entries: &[JournalEntry], path: &Path) -> Result<(), Error>
     group.close().map_err(|e| io(&e))?;
     w.close().map_err(|e| io(&e))?;
     file.commit()
+}
+
+/// The failure reasons of a sweep's points, by count (most frequent first, then by reason),
+/// one line each: `  12 × accelerator.rows: must be at least 1`. The `--set PATH=VALUE` that a
+/// point's error starts with is dropped, so points failing the same way count together; past
+/// `top` reasons, one line counts the rest.
+pub fn failure_summary(entries: &[JournalEntry], top: usize) -> String {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for e in entries {
+        if let Some(err) = &e.error {
+            let reason = err
+                .strip_prefix("--set ")
+                .and_then(|r| r.split_once(": ").map(|(_, rest)| rest))
+                .unwrap_or(err);
+            *counts.entry(reason.to_string()).or_default() += 1;
+        }
+    }
+    let mut rows: Vec<(String, usize)> = counts.into_iter().collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut out: Vec<String> = rows
+        .iter()
+        .take(top)
+        .map(|(r, n)| format!("  {n} × {r}"))
+        .collect();
+    if rows.len() > top {
+        let rest: usize = rows[top..].iter().map(|r| r.1).sum();
+        out.push(format!(
+            "  {rest} × {} other reasons (the `error` column of results.csv)",
+            rows.len() - top
+        ));
+    }
+    out.join("\n")
 }
 
 /// The label of a point without its seed: the configuration a seed repeats.

@@ -500,6 +500,9 @@ fn every_config_in_configs_runs() {
             if r.get("ttft_s").is_some() {
                 // A serving config's report.
                 assert!(r["requests"].as_u64().unwrap() > 0);
+            } else if r["workload"] == "collective" {
+                // A collective's report: one row per size.
+                assert!(!r["sizes"].as_array().unwrap().is_empty());
             } else {
                 assert!(r["total_cycles"].as_u64().unwrap() > 0);
             }
@@ -2867,6 +2870,97 @@ fn melange_study_mixes_the_cheap_gpu_for_conversation_and_gains_less_on_document
         best_saving(doc),
         best_saving(conv)
     );
+}
+
+/// A training config: `latency_s` is the iteration and the `training` section carries the
+/// fixed keys; the same config gives the same bytes.
+#[test]
+fn training_config_reports_the_iteration() {
+    let cfg = root().join("configs/training_gpt_a100.yaml");
+    let (d1, d2, d3) = (
+        tmp("training_run"),
+        tmp("training_run2"),
+        tmp("training_run3"),
+    );
+    let o = archsim(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--json",
+        "--out",
+        d1.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let t = &r["training"];
+    assert_eq!(r["latency_s"], t["iteration_s"]);
+    for k in [
+        "iteration_s",
+        "tokens_per_s",
+        "tflops_per_gpu",
+        "mfu",
+        "hfu",
+    ] {
+        assert!(t[k].as_f64().unwrap() > 0.0, "{k}");
+    }
+    assert!(t["memory_gb"]["total"].as_f64().unwrap() > 0.0);
+    assert_eq!(t["fits"], true);
+    assert_eq!(t["micro_batches"], 96);
+    let again = archsim(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--json",
+        "--out",
+        d2.to_str().unwrap(),
+    ]);
+    assert!(d1.join("report.json").exists() && d1.join("config.yaml").exists());
+    assert_eq!(o.stdout, again.stdout);
+    // More pipeline stages and fewer replicas: a layout the same devices run.
+    let o = archsim(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--json",
+        "--out",
+        d3.to_str().unwrap(),
+        "--set",
+        "parallel.pp=16",
+        "--set",
+        "parallel.dp=8",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn bad_training_layouts_exit_2_naming_the_keys() {
+    let cfg = root().join("configs/training_gpt_a100.yaml");
+    for (sets, want) in [
+        (
+            vec!["parallel.tp=4"],
+            "parallel.tp, parallel.pp, parallel.dp",
+        ),
+        (vec!["parallel.tp=64", "parallel.dp=2"], "parallel.tp"),
+        (vec!["parallel.pp=128", "parallel.dp=1"], "parallel.pp"),
+        (
+            vec!["workload.training.micro_batch=5"],
+            "workload.training.micro_batch",
+        ),
+    ] {
+        let dir = tmp("training_bad");
+        let mut args = vec![
+            "run",
+            cfg.to_str().unwrap(),
+            "--json",
+            "--out",
+            dir.to_str().unwrap(),
+        ];
+        for s in &sets {
+            args.push("--set");
+            args.push(s);
+        }
+        let o = archsim(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{sets:?}: {err}");
+        assert!(err.contains(want), "{sets:?}: {err}");
+    }
 }
 
 /// `archsim run` on a collective config (archsim's nccl-tests): per size `time_s`,

@@ -97,6 +97,7 @@ impl SimConfig {
                 "the config must be a mapping with `workload` and `accelerator`".into(),
             ));
         }
+        let value = llm_batch(value)?;
         // The `llm:` keys the user wrote (before defaults fill the others in).
         let raw_llm: Vec<String> = value
             .pointer("/workload/llm")
@@ -132,6 +133,11 @@ impl SimConfig {
             .validate()
             .map_err(|e| workload_key_error(&e))?;
         check_llm_lengths(&raw.workload, &raw_llm)?;
+        // A config's step must fit its model: its window, and no expert skew on a dense model.
+        // (Only a config's: the serving engine prices a grid of steps past any one prompt.)
+        if let Some(l) = &raw.workload.llm {
+            l.check_model_fit().map_err(|e| workload_key_error(&e))?;
+        }
         let given: Vec<String> = raw.accelerator.keys().cloned().collect();
         let mut accelerator = AcceleratorConfig::from_map(raw.accelerator)?;
         accelerator.reconcile(&given, &raw.workload)?;
@@ -246,6 +252,45 @@ pub fn merge_preset(
 /// longer than `prompt_len` cannot follow that prompt. When both are written this is an error
 /// naming both keys (when `prompt_len` is left out, the step's TTFT prices a prompt of
 /// `context_len − 1` tokens, as documented).
+/// `workload.batch`, the key every workload form shares, is the batch of an `llm:` step too:
+/// given without `workload.llm.batch` it becomes the step's batch (and `workload.batch` goes
+/// back to its default, 1, so that a written-out config states the batch once, in `llm:`);
+/// given with a different `workload.llm.batch` it is an error naming both, since one of them
+/// would be ignored. A `workload.batch` of 1 is the default that every written-out config
+/// carries, never a conflict. Values that are not positive integers are left to the typed
+/// reading, whose error names the key.
+pub fn llm_batch(mut value: Value) -> Result<Value, KeyError> {
+    let Some(w) = value.get_mut("workload").and_then(Value::as_object_mut) else {
+        return Ok(value);
+    };
+    let Some(wb) = w.get("batch").and_then(Value::as_u64).filter(|&b| b > 1) else {
+        return Ok(value);
+    };
+    let Some(llm) = w.get_mut("llm").and_then(Value::as_object_mut) else {
+        return Ok(value);
+    };
+    match llm.get("batch") {
+        None | Some(Value::Null) => {
+            llm.insert("batch".into(), Value::from(wb));
+        }
+        Some(lb) if lb.as_u64() == Some(wb) => {}
+        Some(lb) if lb.as_u64().is_some() => {
+            return Err((
+                vec!["workload".into(), "batch".into()],
+                format!(
+                    "the `llm:` step's batch is workload.llm.batch ({lb}), so {wb} would be \
+                     ignored: give the batch once, as workload.llm.batch (or as workload.batch \
+                     without workload.llm.batch)"
+                ),
+            ));
+        }
+        // A malformed `llm.batch`: the typed reading names it.
+        Some(_) => return Ok(value),
+    }
+    w.insert("batch".into(), Value::from(1));
+    Ok(value)
+}
+
 fn check_llm_lengths(w: &WorkloadConfig, written: &[String]) -> Result<(), KeyError> {
     let Some(l) = &w.llm else { return Ok(()) };
     let both = ["prompt_len", "context_len"]

@@ -129,6 +129,10 @@ pub(crate) use set_field;
 pub trait FamilyConfig: Sized + serde::de::DeserializeOwned {
     /// Workload forms the family runs (default: an op graph).
     const FORMS: &'static [Form] = &[Form::Graph];
+    /// Whether the family prices an `llm:` step's serving metrics (the report's `llm`
+    /// section: `ttft_s`, `tpot_s`, `decode_tokens_per_s`, memory). Default: no, so those
+    /// metrics are absent from its results and an objective on them is refused.
+    const LLM_METRICS: bool = false;
     /// Names accepted by its `preset:` key, if it has one.
     fn presets() -> Vec<&'static str> {
         Vec::new()
@@ -162,6 +166,7 @@ pub trait FamilyConfig: Sized + serde::de::DeserializeOwned {
 
 impl<T: FamilyConfig + 'static> FamilyConfig for Box<T> {
     const FORMS: &'static [Form] = T::FORMS;
+    const LLM_METRICS: bool = T::LLM_METRICS;
     fn presets() -> Vec<&'static str> {
         T::presets()
     }

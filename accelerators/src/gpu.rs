@@ -638,6 +638,7 @@ impl Accelerator for Gpu {
 
 
 impl crate::family::FamilyConfig for GpuConfig {
+    const LLM_METRICS: bool = true;
     fn presets() -> Vec<&'static str> {
         PRESETS.to_vec()
     }

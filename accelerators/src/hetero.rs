@@ -410,6 +410,24 @@ impl crate::family::FamilyConfig for HeteroConfig {
         given: &[String],
         workload: &archsim_workloads::WorkloadConfig,
     ) -> Result<(), crate::config::KeyError> {
+        // Entry `i` places task `i`: an entry without a task places nothing.
+        let tasks = workload.tasks.as_ref().map_or(1, Vec::len);
+        if self.assignment.len() > tasks {
+            return Err((
+                vec!["accelerator".into(), "assignment".into()],
+                format!(
+                    "{} entries for {tasks} task{} (entry i places task i of workload.tasks{}): \
+                     remove the extra entries",
+                    self.assignment.len(),
+                    if tasks == 1 { "" } else { "s" },
+                    if workload.tasks.is_some() {
+                        ""
+                    } else {
+                        "; a single network is one task"
+                    }
+                ),
+            ));
+        }
         crate::family::word_follows_dtype(&mut self.word_bytes, given, workload)
     }
     fn build(&self) -> Result<Box<dyn crate::family::Family>, AccelError> {

@@ -379,6 +379,23 @@ macro_rules! families {
                 }
             }
 
+            /// Whether this config's family prices an `llm:` step's serving metrics
+            /// ([`family::FamilyConfig::LLM_METRICS`]).
+            pub fn llm_metrics(&self) -> bool {
+                match self {
+                    $( AcceleratorConfig::$variant(_) => <$cfg as family::FamilyConfig>::LLM_METRICS, )+
+                }
+            }
+
+            /// The kinds whose family prices an `llm:` step's serving metrics.
+            pub fn llm_metric_kinds() -> Vec<&'static str> {
+                let mut k = Vec::new();
+                $( if <$cfg as family::FamilyConfig>::LLM_METRICS {
+                    k.push(stringify!($kind));
+                } )+
+                k
+            }
+
             /// Preset names of `kind` (empty when it has none or is unknown).
             pub fn presets_of(kind: &str) -> Vec<&'static str> {
                 match kind {

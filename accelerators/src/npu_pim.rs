@@ -1116,8 +1116,31 @@ pub fn evaluate(
 
 
 impl crate::family::FamilyConfig for NpuPimConfig {
+    const LLM_METRICS: bool = true;
     fn validate(&self) -> Result<(), AccelError> {
         NpuPimConfig::validate(self)
+    }
+    /// `gpu_preset` picks the GPU of `gpu_only` and nothing else: another preset in another
+    /// mode would be ignored. (The default preset is what a written-out config carries, so it
+    /// is accepted in every mode.)
+    fn reconcile(
+        &mut self,
+        _given: &[String],
+        _workload: &archsim_workloads::WorkloadConfig,
+    ) -> Result<(), crate::config::KeyError> {
+        if self.mode != PimMode::GpuOnly && self.gpu_preset != NpuPimConfig::default().gpu_preset
+        {
+            return Err((
+                vec!["accelerator".into(), "gpu_preset".into()],
+                format!(
+                    "applies to `mode: gpu_only` (the GPU baseline); in mode `{}` the NPU runs \
+                     the step and `{}` would be ignored: remove gpu_preset or set mode: gpu_only",
+                    self.mode.name(),
+                    self.gpu_preset
+                ),
+            ));
+        }
+        Ok(())
     }
     fn build(&self) -> Result<Box<dyn crate::family::Family>, AccelError> {
         let per_op: Box<dyn Accelerator + Send + Sync> = match self.mode {

@@ -641,8 +641,31 @@ pub fn switch_seconds(cfg: &RduConfig, bytes: u64, from: SwitchSource) -> f64 {
 
 
 impl crate::family::FamilyConfig for RduConfig {
+    const LLM_METRICS: bool = true;
     fn validate(&self) -> Result<(), AccelError> {
         RduConfig::validate(self)
+    }
+    /// A tensor-parallel step (`llm: {tp: N}`) is one socket's shard of a group of `N`
+    /// sockets of one node, its collectives on the node's peer-to-peer network: the node
+    /// needs `sockets ≥ tp`. (A single step's time does not depend on `sockets` beyond that:
+    /// the node's other sockets run other groups. `sockets` sizes the node for the
+    /// Composition-of-Experts model, [`RduConfig::node_ddr_to_hbm_bytes_per_s`].)
+    fn reconcile(
+        &mut self,
+        _given: &[String],
+        workload: &archsim_workloads::WorkloadConfig,
+    ) -> Result<(), crate::config::KeyError> {
+        match &workload.llm {
+            Some(l) if l.tp > self.sockets => Err((
+                vec!["accelerator".into(), "sockets".into()],
+                format!(
+                    "a tensor-parallel step over {} sockets (workload.llm.tp) needs a node of at \
+                     least {} sockets; this node has {}",
+                    l.tp, l.tp, self.sockets
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
     fn build(&self) -> Result<Box<dyn crate::family::Family>, AccelError> {
         RduConfig::validate(self)?;

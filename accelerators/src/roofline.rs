@@ -195,6 +195,7 @@ impl RooflineConfig {
 }
 
 impl FamilyConfig for RooflineConfig {
+    const LLM_METRICS: bool = true;
     fn validate(&self) -> Result<(), AccelError> {
         RooflineConfig::validate(self)
     }

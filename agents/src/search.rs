@@ -76,8 +76,16 @@ pub struct HistoryRow {
     /// Why not feasible.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// Scalarized cost (weighted sum of oriented objectives; `null` when infeasible).
+    /// Scalarized cost (weighted sum of oriented objectives divided by their scales: what a
+    /// single-objective agent minimizes; `null` when infeasible). With several objectives it
+    /// mixes their units unless the scales make them unitless: people read the objectives
+    /// and `pareto_rank` instead.
     pub cost: Option<f64>,
+    /// With several objectives: the design's Pareto rank among the feasible evaluations (1 =
+    /// on the front, 2 = on the front once rank 1 is removed, …); absent when infeasible or
+    /// with one objective.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pareto_rank: Option<usize>,
 }
 
 /// The outcome of a search.
@@ -94,6 +102,10 @@ pub struct SearchResult {
     /// Non-dominated feasible evaluations (when there are several objectives).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pareto: Option<Vec<HistoryRow>>,
+    /// Why the search stopped before its budget, when it did: every design of a finite space
+    /// was evaluated, or the agent kept proposing designs it had seen ([`run_search`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 /// Errors of a search config.
@@ -159,12 +171,21 @@ impl SearchConfig {
         }
         let space = DesignSpace::from_map("search.space", &self.space)?;
         space.check_schema("search.space", base)?;
+        let form = ConfigForm::of(base);
         Scorer::with_metrics(
-            ConfigForm::of(base).metrics(),
+            form.metrics(),
             "search",
             self.objectives.clone(),
             self.constraints.clone(),
             Reward::Weighted,
+        )?;
+        let (absent, why) = form.absent_metrics(base);
+        archsim_gym::objective::check_present(
+            "search",
+            &self.objectives,
+            &self.constraints,
+            &absent,
+            &why,
         )?;
         let agent = self.agent_config()?;
         let categorical: Vec<bool> = space
@@ -245,9 +266,49 @@ pub fn run_search(
         .iter()
         .map(|o| names.iter().position(|m| *m == o.metric).unwrap_or(0))
         .collect();
+    let used: Vec<usize> = obj_idx
+        .iter()
+        .copied()
+        .chain(
+            cfg.constraints
+                .iter()
+                .filter_map(|c| names.iter().position(|m| *m == c.metric)),
+        )
+        .collect();
+    // A finite space of `designs` designs needs at most that many distinct evaluations: a
+    // budget beyond it stops once every design is evaluated, or once the agent has proposed
+    // no new design for `STALL_PER_DESIGN` × `designs` evaluations in a row (it keeps
+    // returning to designs it has seen), so the history stays proportional to the space.
+    let designs = nvec
+        .iter()
+        .try_fold(1usize, |acc, &n| acc.checked_mul(n as usize))
+        .unwrap_or(usize::MAX);
+    let bounded = cfg.budget > designs;
+    let stall_limit = designs.saturating_mul(STALL_PER_DESIGN);
+    let mut since_new = 0usize;
+    let mut stopped = None;
     let mut cache: HashMap<Point, Result<Vec<f64>, String>> = HashMap::new();
-    let mut history: Vec<HistoryRow> = Vec::with_capacity(cfg.budget);
+    let mut history: Vec<HistoryRow> = Vec::with_capacity(cfg.budget.min(designs));
     while history.len() < cfg.budget {
+        if bounded && cache.len() >= designs {
+            stopped = Some(format!(
+                "all {designs} designs of search.space evaluated after {} evaluations \
+                 (search.budget {} is more than the space holds)",
+                history.len(),
+                cfg.budget
+            ));
+            break;
+        }
+        if bounded && since_new >= stall_limit {
+            stopped = Some(format!(
+                "{} of the {designs} designs of search.space evaluated; the agent proposed no \
+                 new design in the last {since_new} evaluations (search.budget {} is more than \
+                 the space holds)",
+                cache.len(),
+                cfg.budget
+            ));
+            break;
+        }
         let n = cfg.batch.min(cfg.budget - history.len());
         let mut pts = agent.ask(n);
         pts.truncate(n);
@@ -267,6 +328,11 @@ pub fn run_search(
             t.dedup();
             t
         };
+        since_new = if todo.is_empty() {
+            since_new + pts.len()
+        } else {
+            0
+        };
         for (p, r) in todo.iter().zip(evaluate_batch(problem, &todo)) {
             cache.insert(p.clone(), r);
         }
@@ -284,6 +350,23 @@ pub fn run_search(
                 .zip(values)
                 .collect();
             let mut scorer = scorer_template.clone();
+            // An objective or constraint on a metric this design does not produce (absent,
+            // NaN: a space that changes the workload's form or the accelerator's kind) makes
+            // it infeasible; `validate` refused such metrics for the base config.
+            // A metric that is not a number (an absent one aside) could not be computed:
+            // the design is infeasible with its name, whatever evaluated it.
+            let r = r.and_then(|m| {
+                archsim_gym::objective::check_finite(names, &m)?;
+                Ok(m)
+            });
+            let r = r.and_then(|m| match used.iter().find(|&&i| m[i].is_nan()) {
+                Some(&i) => Err(format!(
+                    "infeasible: this design does not produce {}, which an objective or \
+                     constraint names",
+                    names[i]
+                )),
+                None => Ok(m),
+            });
             let (row, o) = match r {
                 Ok(m) => {
                     let mut s = scorer.score(&m);
@@ -295,6 +378,15 @@ pub fn run_search(
                     let objectives: Vec<f64> = obj_idx.iter().map(|&i| m[i]).collect();
                     let oriented = scorer.oriented(&m);
                     let cost = -s.reward;
+                    // Finite metrics can still weigh (weight / scale) into a cost that is not
+                    // a number: the agent cannot rank it.
+                    if s.feasible && !cost.is_finite() {
+                        s.feasible = false;
+                        s.violations.push(format!(
+                            "the cost (the objectives times weight / scale) is {cost}, not a \
+                             finite number"
+                        ));
+                    }
                     let metrics: Map<String, Value> = archsim_gym::metric_map_named(names, &m);
                     let reason = (!s.feasible).then(|| s.violations.join("; "));
                     let row = HistoryRow {
@@ -306,6 +398,7 @@ pub fn run_search(
                         feasible: s.feasible,
                         reason,
                         cost: s.feasible.then_some(cost),
+                        pareto_rank: None,
                     };
                     let o = Observation {
                         point: p,
@@ -325,6 +418,7 @@ pub fn run_search(
                         feasible: false,
                         reason: Some(reason),
                         cost: None,
+                        pareto_rank: None,
                     },
                     Observation {
                         point: p,
@@ -350,6 +444,13 @@ pub fn run_search(
                 .then(a.eval.cmp(&b.eval))
         })
         .cloned();
+    if cfg.objectives.len() > 1 {
+        let ranks = pareto_ranks(&history, &cfg.objectives);
+        for (row, rank) in history.iter_mut().zip(ranks) {
+            row.pareto_rank = rank;
+        }
+    }
+    let best = best.map(|b| history[b.eval - 1].clone());
     let pareto = (cfg.objectives.len() > 1).then(|| pareto_front(&history, &cfg.objectives));
     Ok(SearchResult {
         agent: agent_cfg.kind().to_string(),
@@ -357,7 +458,86 @@ pub fn run_search(
         best,
         history,
         pareto,
+        stopped,
     })
+}
+
+/// How many evaluations in a row without a new design end a search whose budget exceeds its
+/// space, per design of the space (see [`run_search`]).
+pub const STALL_PER_DESIGN: usize = 10;
+
+/// Orders two oriented objective vectors lexicographically.
+fn lex(a: &[f64], b: &[f64]) -> std::cmp::Ordering {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.total_cmp(y))
+        .find(|o| o.is_ne())
+        .unwrap_or(std::cmp::Ordering::Equal)
+}
+
+/// The Pareto rank of every row of `history` (minimizing each objective oriented by its goal):
+/// 1 for the non-dominated feasible rows, 2 for those non-dominated once rank 1 is set aside,
+/// and so on; `None` for an infeasible row. Equal objective vectors share their rank. Two
+/// objectives are ranked in O(n log n) (a sweep along the first); more, front by front.
+pub fn pareto_ranks(history: &[HistoryRow], objectives: &[Objective]) -> Vec<Option<usize>> {
+    let orient = |r: &HistoryRow| -> Vec<f64> {
+        r.objectives
+            .iter()
+            .zip(objectives)
+            .map(|(v, o)| if o.goal == Goal::Max { -v } else { *v })
+            .collect()
+    };
+    let ranked = |r: &HistoryRow| r.feasible && r.objectives.len() == objectives.len();
+    // The distinct oriented vectors of the feasible rows, in lexicographic order.
+    let mut distinct: Vec<Vec<f64>> = history.iter().filter(|r| ranked(r)).map(orient).collect();
+    distinct.sort_by(|a, b| lex(a, b));
+    distinct.dedup();
+    let rank: Vec<usize> = if objectives.len() == 2 {
+        // In (x, y) order only an earlier point can dominate a later one, and it does when
+        // its y is at most the later one's; the lowest y of each front so far rises with the
+        // front's rank, so a point joins the first front whose lowest y is above its own.
+        let mut lowest: Vec<f64> = Vec::new();
+        distinct
+            .iter()
+            .map(|p| {
+                let k = lowest.partition_point(|&y| y <= p[1]);
+                if k == lowest.len() {
+                    lowest.push(p[1]);
+                } else {
+                    lowest[k] = p[1];
+                }
+                k + 1
+            })
+            .collect()
+    } else {
+        let mut rank = vec![0usize; distinct.len()];
+        let mut left: Vec<usize> = (0..distinct.len()).collect();
+        let mut r = 0;
+        while !left.is_empty() {
+            r += 1;
+            let front: Vec<usize> = left
+                .iter()
+                .copied()
+                .filter(|&i| !left.iter().any(|&j| dominates(&distinct[j], &distinct[i])))
+                .collect();
+            for &i in &front {
+                rank[i] = r;
+            }
+            left.retain(|i| rank[*i] == 0);
+        }
+        rank
+    };
+    history
+        .iter()
+        .map(|r| {
+            if !ranked(r) {
+                return None;
+            }
+            let p = orient(r);
+            let i = distinct.binary_search_by(|q| lex(q, &p)).ok()?;
+            Some(rank[i])
+        })
+        .collect()
 }
 
 /// Non-dominated feasible rows (first occurrence of each design), by eval order.
@@ -487,6 +667,147 @@ mod tests {
         ] {
             let e = error(patch);
             assert!(e.starts_with(want), "{e:?} does not start with {want:?}");
+        }
+    }
+
+    fn problem() -> Problem {
+        let c = search(json!({}));
+        Problem::new(
+            base(),
+            DesignSpace::from_map("search.space", &c.space).unwrap(),
+            Path::new("."),
+        )
+        .unwrap()
+    }
+
+    fn evaluate(p: &Problem, pts: &[Point]) -> Vec<Result<Vec<f64>, String>> {
+        pts.iter()
+            .map(|x| {
+                p.evaluate(x)
+                    .map_err(|e| e.to_string())
+                    .and_then(|e| e.metrics)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_budget_beyond_a_finite_space_stops_when_it_is_exhausted() {
+        // 5 rows × 3 dataflows = 15 designs.
+        for agent in ["random", "grid", "sa", "ga", "bo"] {
+            let c = search(json!({"budget": 100_000, "agent": {"kind": agent}}));
+            let r = run_search(&problem(), &c, &evaluate, &mut |_, _| {}).unwrap();
+            let distinct: std::collections::BTreeSet<&Point> =
+                r.history.iter().map(|h| &h.index).collect();
+            assert!(distinct.len() <= 15, "{agent}");
+            // Exhausted, or stalled after 10 × 15 evaluations without a new design.
+            assert!(
+                r.history.len() <= 16 * (150 + 8),
+                "{agent}: {}",
+                r.history.len()
+            );
+            let why = r.stopped.unwrap();
+            if distinct.len() == 15 {
+                assert!(why.starts_with("all 15 designs"), "{why}");
+            } else {
+                assert!(why.contains("proposed no new design"), "{why}");
+            }
+        }
+        // Within the space's size, the budget is the budget.
+        let c = search(json!({"budget": 12}));
+        let r = run_search(&problem(), &c, &evaluate, &mut |_, _| {}).unwrap();
+        assert_eq!((r.history.len(), r.stopped), (12, None));
+    }
+
+    #[test]
+    fn a_metric_that_is_not_a_number_makes_the_design_infeasible() {
+        let c = search(json!({"budget": 8}));
+        let p = problem();
+        let latency = p
+            .metric_names()
+            .iter()
+            .position(|m| *m == "latency_s")
+            .unwrap();
+        let nan = move |p: &Problem, pts: &[Point]| -> Vec<Result<Vec<f64>, String>> {
+            evaluate(p, pts)
+                .into_iter()
+                .map(|r| {
+                    r.map(|mut m| {
+                        m[latency] = f64::INFINITY;
+                        m
+                    })
+                })
+                .collect()
+        };
+        let r = run_search(&p, &c, &nan, &mut |_, _| {}).unwrap();
+        assert!(r.best.is_none());
+        for h in &r.history {
+            assert!(!h.feasible && h.cost.is_none());
+            let why = h.reason.as_deref().unwrap();
+            assert!(why.contains("latency_s could not be computed"), "{why}");
+        }
+    }
+
+    /// The Pareto ranks against a brute-force peeling of the fronts, for two and three
+    /// objectives (goals mixed), repeats and infeasible rows included.
+    #[test]
+    fn pareto_ranks_peel_the_fronts() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        for k in [2usize, 3] {
+            let objectives: Vec<Objective> = (0..k)
+                .map(|i| {
+                    serde_json::from_value(json!({
+                        "metric": "latency_s",
+                        "goal": if i == 1 { "max" } else { "min" }
+                    }))
+                    .unwrap()
+                })
+                .collect();
+            let rows: Vec<HistoryRow> = (0..300)
+                .map(|i| HistoryRow {
+                    eval: i + 1,
+                    point: Map::new(),
+                    index: vec![i as i64],
+                    metrics: Map::new(),
+                    objectives: (0..k)
+                        .map(|_| f64::from(rng.random_range(0..12u8)))
+                        .collect(),
+                    feasible: rng.random_range(0..10) > 0,
+                    reason: None,
+                    cost: None,
+                    pareto_rank: None,
+                })
+                .collect();
+            let ranks = pareto_ranks(&rows, &objectives);
+            // Brute force: peel non-dominated feasible rows front by front.
+            let orient = |r: &HistoryRow| -> Vec<f64> {
+                r.objectives
+                    .iter()
+                    .zip(&objectives)
+                    .map(|(v, o)| if o.goal == Goal::Max { -v } else { *v })
+                    .collect()
+            };
+            let mut want = vec![None; rows.len()];
+            let mut left: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].feasible).collect();
+            let mut r = 0;
+            while !left.is_empty() {
+                r += 1;
+                let front: Vec<usize> = left
+                    .iter()
+                    .copied()
+                    .filter(|&i| {
+                        !left
+                            .iter()
+                            .any(|&j| dominates(&orient(&rows[j]), &orient(&rows[i])))
+                    })
+                    .collect();
+                for &i in &front {
+                    want[i] = Some(r);
+                }
+                left.retain(|i| want[*i].is_none());
+            }
+            assert_eq!(ranks, want, "{k} objectives");
+            assert!(r > 2);
         }
     }
 

@@ -491,6 +491,19 @@ impl CoDesignConfig {
                 return Err(format!("codesign.tasks.{i}.weight: must be ≥ 0"));
             }
         }
+        if self.tasks.iter().all(|t| t.weight == 0.0) {
+            return Err(
+                "codesign.tasks: every task's weight is 0, so the weighted accuracy both \
+                 searches maximize is 0 for every design; give at least one task a positive \
+                 weight"
+                    .into(),
+            );
+        }
+        if self.budget == 0 {
+            return Err(
+                "codesign.budget: must be at least 1 (the evaluations of each search)".into(),
+            );
+        }
         Ok(())
     }
 

@@ -46,7 +46,8 @@ pub struct StepInfo {
     pub feasible: bool,
     /// Why not, when it is infeasible.
     pub reason: Option<String>,
-    /// The raw metric vector ([`METRICS`] order; zeros when not evaluated).
+    /// The raw metric vector ([`METRICS`] order; zeros when not evaluated, and for a metric
+    /// the workload does not produce, e.g. the LLM serving metrics of a CNN).
     pub metrics: Vec<f64>,
     /// The design: one `(path, value)` per parameter.
     pub point: Vec<(String, Value)>,
@@ -161,12 +162,24 @@ impl Problem {
         self.evaluator.infeasible(metrics)
     }
 
-    /// Evaluates the design whose parameter values are `values`.
+    /// Evaluates the design whose parameter values are `values`. A metric that could not be
+    /// computed (not a finite number; an absent metric, NaN, aside) makes the design
+    /// infeasible with the metric named ([`crate::objective::check_finite`]).
     pub fn evaluate_values(&self, values: &[Value]) -> Evaluation {
         if let Some(m) = self.evaluator.shortcut(values) {
-            return Evaluation { metrics: m };
+            return self.checked(m);
         }
         self.evaluate_full(values)
+    }
+
+    /// `metrics`, unless one of them is not a finite number (an absent one aside).
+    fn checked(&self, metrics: Result<Vec<f64>, String>) -> Evaluation {
+        Evaluation {
+            metrics: metrics.and_then(|m| {
+                crate::objective::check_finite(self.metric_names(), &m)?;
+                Ok(m)
+            }),
+        }
     }
 
     /// Evaluates a point by building its whole config (the path every point can take).
@@ -178,14 +191,14 @@ impl Problem {
                 .map_err(|e| e.to_string())?;
             self.evaluator.evaluate(v)
         };
-        Evaluation { metrics: run() }
+        self.checked(run())
     }
 
     /// Evaluates the design given as one index per parameter.
     pub fn evaluate(&self, point: &[i64]) -> Result<Evaluation, GymError> {
         self.space.check(point)?;
         if let Some(m) = self.evaluator.shortcut_indices(point) {
-            return Ok(Evaluation { metrics: m });
+            return Ok(self.checked(m));
         }
         Ok(self.evaluate_values(&self.space.decode(point)?))
     }
@@ -251,6 +264,8 @@ impl DseEnv {
         }
         let raw: GymSection = typed(gym, &["gym"]).map_err(|(p, m)| bad(&p.join("."), m))?;
         let space = DesignSpace::from_map("gym.space", &raw.space)?;
+        let (absent, why) = ConfigForm::Simulation.absent_metrics(&Value::Object(base.clone()));
+        crate::objective::check_present("gym", &raw.objectives, &raw.constraints, &absent, &why)?;
         let scorer = Scorer::new("gym", raw.objectives, raw.constraints, raw.reward)?;
         if raw.episode_len == 0 {
             return Err(bad("gym.episode_len", "must be at least 1".into()));
@@ -372,7 +387,17 @@ impl DseEnv {
         self.steps += 1;
         let truncated = self.steps >= self.episode_len;
         let n = METRICS.len();
-        let (obs, reward, terminated, feasible, reason, m) = match eval.metrics {
+        // An observation is a fixed-length vector: a metric the workload does not produce
+        // (absent, NaN) observes as 0 — no objective can name it (`check_present`).
+        let eval_metrics = eval.metrics.map(|mut m| {
+            for v in &mut m {
+                if v.is_nan() {
+                    *v = 0.0;
+                }
+            }
+            m
+        });
+        let (obs, reward, terminated, feasible, reason, m) = match eval_metrics {
             Err(reason) => (
                 vec![0.0; n],
                 self.infeasible_reward,

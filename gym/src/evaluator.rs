@@ -56,7 +56,7 @@ use archsim_workloads::{Form, Workload};
 use archsim_accelerators::family::{Context, Family, Setter};
 use archsim_accelerators::AcceleratorConfig;
 
-use crate::objective::{metrics, totals_metrics, METRICS};
+use crate::objective::{report_metrics, totals_metrics, LLM_STEP_METRICS, METRICS};
 use crate::path::Segment;
 use crate::space::DesignSpace;
 use crate::GymError;
@@ -162,6 +162,37 @@ impl ConfigForm {
             ConfigForm::Simulation => METRICS,
             ConfigForm::Serving => SERVING_METRICS,
             ConfigForm::CoDesign => CODESIGN_METRICS,
+        }
+    }
+
+    /// The metrics of this form's evaluator that the runs of `config` (a valid config of this
+    /// form) do not produce, and why: the [`LLM_STEP_METRICS`] of a simulation whose workload
+    /// is not an `llm:` step, or whose accelerator family does not price them. Empty when
+    /// every metric is produced (or the config does not read).
+    pub fn absent_metrics(self, config: &Value) -> (Vec<&'static str>, String) {
+        if self == ConfigForm::Serving {
+            return (Vec::new(), String::new());
+        }
+        let Ok(cfg) = SimConfig::from_value(config.clone()) else {
+            return (Vec::new(), String::new());
+        };
+        let source = format!(
+            "{} come from an `llm:` workload on an accelerator kind that prices them ({})",
+            LLM_STEP_METRICS.join(", "),
+            AcceleratorConfig::llm_metric_kinds().join(", ")
+        );
+        if cfg.workload.llm.is_none() {
+            (
+                LLM_STEP_METRICS.to_vec(),
+                format!("{source}; this workload is not an `llm:` step"),
+            )
+        } else if !cfg.accelerator.llm_metrics() {
+            (
+                LLM_STEP_METRICS.to_vec(),
+                format!("{source}; `{}` does not price them", cfg.accelerator.kind()),
+            )
+        } else {
+            (Vec::new(), String::new())
         }
     }
 
@@ -445,7 +476,7 @@ fn fitting_metrics(
     if !r.fits {
         return Err(format!("infeasible: {}", r.why_not.join("; ")));
     }
-    Ok(metrics(&r))
+    report_metrics(&r)
 }
 
 impl Evaluator for Simulation {

@@ -32,8 +32,14 @@ pub const METRICS: &[&str] = &[
     "decode_tokens_per_s",
 ];
 
+/// The serving metrics of an `llm:` step, which only a report with an `llm` section has (an
+/// `llm:` workload on a family that prices them): for any other run they are absent — NaN
+/// in a metric vector, left out of a metric map ([`metric_map_named`]), an empty CSV cell —
+/// and an objective or constraint on them is refused ([`check_present`]).
+pub const LLM_STEP_METRICS: &[&str] = &["ttft_s", "tpot_s", "decode_tokens_per_s"];
+
 /// The metric vector of a report, in [`METRICS`] order. The serving metrics of an `llm:` step
-/// (`ttft_s`, `tpot_s`, `decode_tokens_per_s`) are 0 for a workload without one.
+/// ([`LLM_STEP_METRICS`]) are NaN — absent — for a report without an `llm` section.
 pub fn metrics(r: &Report) -> Vec<f64> {
     let mut m = totals_metrics(&archsim_accelerators::pipeline::Totals::of(r));
     if let Some(l) = &r.llm {
@@ -42,8 +48,74 @@ pub fn metrics(r: &Report) -> Vec<f64> {
     m
 }
 
+/// [`metrics`], or which metric of the report could not be computed (a value that is not a
+/// finite number, an absent metric aside): such a design is infeasible with that reason.
+pub fn report_metrics(r: &Report) -> Result<Vec<f64>, String> {
+    if let Some(l) = &r.llm {
+        for (name, v) in LLM_STEP_METRICS
+            .iter()
+            .zip([l.ttft_s, l.tpot_s, l.decode_tokens_per_s])
+        {
+            if !v.is_finite() {
+                return Err(not_computed(name, v));
+            }
+        }
+    }
+    let m = metrics(r);
+    check_finite(METRICS, &m)?;
+    Ok(m)
+}
+
+/// Why a metric that came out as `v` (NaN or infinite) does not count.
+fn not_computed(name: &str, v: f64) -> String {
+    format!("infeasible: {name} could not be computed (the model gives {v} for this design)")
+}
+
+/// Checks a metric vector of the metrics `names`: every value is a finite number, except an
+/// absent [`LLM_STEP_METRICS`] one (NaN). The error names the first metric that is not.
+pub fn check_finite(names: &[&str], m: &[f64]) -> Result<(), String> {
+    for (name, &v) in names.iter().zip(m) {
+        let absent = v.is_nan() && LLM_STEP_METRICS.contains(name);
+        if !v.is_finite() && !absent {
+            return Err(not_computed(name, v));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses objectives and constraints (of the config section `key`: `search`, `gym`) on a
+/// metric in `absent` — metrics the config's runs do not produce, whose value would be a
+/// constant — before anything is evaluated; `why` says why they are absent.
+pub fn check_present(
+    key: &str,
+    objectives: &[Objective],
+    constraints: &[Constraint],
+    absent: &[&str],
+    why: &str,
+) -> Result<(), GymError> {
+    let named = objectives
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (format!("{key}.objectives.{i}.metric"), &o.metric))
+        .chain(
+            constraints
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (format!("{key}.constraints.{i}.metric"), &c.metric)),
+        );
+    for (k, metric) in named {
+        if absent.contains(&metric.as_str()) {
+            return Err(GymError::InvalidConfig {
+                key: k,
+                reason: format!("`{metric}` is absent from this config's results: {why}"),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The metric vector of a run's totals ([`metrics`] of its report, for a report without an
-/// `llm` section).
+/// `llm` section: the [`LLM_STEP_METRICS`] are NaN, absent).
 pub fn totals_metrics(t: &archsim_accelerators::pipeline::Totals) -> Vec<f64> {
     let power = if t.latency_s > 0.0 {
         t.energy_j / t.latency_s
@@ -59,9 +131,9 @@ pub fn totals_metrics(t: &archsim_accelerators::pipeline::Totals) -> Vec<f64> {
         t.total_cycles as f64,
         t.energy_j * t.latency_s,
         t.dram_bytes as f64,
-        0.0,
-        0.0,
-        0.0,
+        f64::NAN,
+        f64::NAN,
+        f64::NAN,
     ]
 }
 
@@ -95,11 +167,12 @@ pub fn metric_map(m: &[f64]) -> serde_json::Map<String, serde_json::Value> {
 
 /// A metric vector as a JSON object by name, for the metrics `names` (a problem's
 /// [`metric_names`](crate::Problem::metric_names)), integers where the metric counts whole
-/// things.
+/// things. An absent metric (NaN, see [`LLM_STEP_METRICS`]) is left out.
 pub fn metric_map_named(names: &[&str], m: &[f64]) -> serde_json::Map<String, serde_json::Value> {
     names
         .iter()
         .zip(m)
+        .filter(|(_, v)| !v.is_nan())
         .map(|(k, v)| ((*k).to_string(), metric_value(k, *v)))
         .collect()
 }
@@ -286,6 +359,14 @@ impl Scorer {
                 };
                 if !(o.weight.is_finite() && o.weight >= 0.0) {
                     return Err(bad("weight", "must be a finite number, at least 0"));
+                }
+                if o.weight == 0.0 {
+                    return Err(bad(
+                        "weight",
+                        "0 makes the objective count for nothing: remove it, or give a \
+                         positive weight (a metric that must only stay within bounds is a \
+                         constraint)",
+                    ));
                 }
                 if !(o.scale.is_finite() && o.scale > 0.0) {
                     return Err(bad("scale", "must be a finite number above 0"));

@@ -127,11 +127,20 @@ impl NcclConstants {
 
 /// Reads an nccl-tests table (`size(B),count,type,time(ns),busbw(GB/s),…`) of `gpus` GPUs.
 pub fn read_nccl_tests(path: &Path, gpus: usize) -> Result<Vec<Measured>, NetError> {
+    let text = std::fs::read_to_string(path).map_err(|e| NetError::Data {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    parse_nccl_tests(&text, path, gpus)
+}
+
+/// Parses the text of an nccl-tests table read from `path` (named in errors, which never quote
+/// the file's content) of `gpus` GPUs.
+pub fn parse_nccl_tests(text: &str, path: &Path, gpus: usize) -> Result<Vec<Measured>, NetError> {
     let err = |reason: String| NetError::Data {
         path: path.display().to_string(),
         reason,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate().skip(1) {
         if line.trim().is_empty() {

@@ -1,6 +1,6 @@
 //! A design-space heatmap of two parameters against a metric.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -10,9 +10,49 @@ use super::{err, png_and_svg, Figure};
 /// One cell of a heatmap: x category, y category, value.
 pub type HeatCell = (String, String, f64);
 
+/// Pixels of the heatmap's plotting area (the figure less the colour bar, the label areas and
+/// the margins), and of one tick label's character at the label size.
+const PLOT_W: usize = 900 - 130 - 90 - 24;
+const PLOT_H: usize = 650 - 30 - 45 - 24;
+const CHAR_W: usize = 7;
+const ROW_H: usize = 16;
+/// Most characters of a y label that fit its label area.
+const Y_LABEL_CHARS: usize = 11;
+
+/// How an axis of categories is labelled: each category by name when the names fit side by
+/// side, else by its index (every `step`-th labelled) with the names in a lookup table.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Axis {
+    Names,
+    Index { step: usize },
+}
+
+impl Axis {
+    fn of(names: &[String], room_px: usize, per_label_px: impl Fn(&str) -> usize) -> Axis {
+        let need: usize = names.iter().map(|n| per_label_px(n)).max().unwrap_or(0) * names.len();
+        if need <= room_px {
+            return Axis::Names;
+        }
+        // About ten index labels: a 1-2-5 step.
+        let raw = names.len().div_ceil(10).max(1);
+        let mut p = 1;
+        loop {
+            for m in [1, 2, 5] {
+                if m * p >= raw {
+                    return Axis::Index { step: m * p };
+                }
+            }
+            p *= 10;
+        }
+    }
+}
+
 /// Writes `<stem>.png` and `<stem>.svg`: a design-space heatmap of two parameters. Cells with the
 /// same `(x, y)` are averaged; categories keep their first-seen order; colour runs from blue
-/// (lowest) to red (highest), and every cell is labelled with its value.
+/// (lowest) to red (highest), and a cell large enough to hold its value is labelled with it.
+/// An axis whose category names do not fit side by side (5,000 NAS-Bench-201 cells) is
+/// labelled by index instead, every so many, and `<stem>_x.csv` (or `_y.csv`) beside the plot
+/// maps each index to its name; returns the lookup tables written.
 pub fn heatmap(
     cells: &[HeatCell],
     title: &str,
@@ -20,7 +60,7 @@ pub fn heatmap(
     y_desc: &str,
     dir: &Path,
     stem: &str,
-) -> Result<(), String> {
+) -> Result<Vec<PathBuf>, String> {
     let mut xs: Vec<String> = Vec::new();
     let mut ys: Vec<String> = Vec::new();
     for (x, y, _) in cells {
@@ -48,15 +88,53 @@ pub fn heatmap(
                 .collect()
         })
         .collect();
+    let x_axis = Axis::of(&xs, PLOT_W, |n| n.chars().count() * CHAR_W + 8);
+    let y_axis = if ys.iter().any(|n| n.chars().count() > Y_LABEL_CHARS) {
+        Axis::of(&ys, 0, |_| 1)
+    } else {
+        Axis::of(&ys, PLOT_H, |_| ROW_H)
+    };
+    let mut tables = Vec::new();
+    let mut descs = [x_desc.to_string(), y_desc.to_string()];
+    for (axis, names, which, desc) in [(x_axis, &xs, "x", 0), (y_axis, &ys, "y", 1)] {
+        let desc = &mut descs[desc];
+        if axis == Axis::Names {
+            continue;
+        }
+        let path = dir.join(format!("{stem}_{which}.csv"));
+        write_lookup(&path, desc, names)?;
+        *desc = format!(
+            "{desc}: index of {} values, names in {}",
+            names.len(),
+            path.file_name()
+                .map_or_else(String::new, |f| f.to_string_lossy().into_owned())
+        );
+        tables.push(path);
+    }
     let figure = Heatmap {
         xs: &xs,
         ys: &ys,
+        x_axis,
+        y_axis,
         grid: &grid,
         title,
-        x_desc,
-        y_desc,
+        x_desc: &descs[0],
+        y_desc: &descs[1],
     };
-    png_and_svg(dir, stem, (900, 650), &figure)
+    png_and_svg(dir, stem, (900, 650), &figure)?;
+    Ok(tables)
+}
+
+/// The lookup table of an axis labelled by index: `index,<parameter>` rows.
+fn write_lookup(path: &Path, param: &str, names: &[String]) -> Result<(), String> {
+    let fail = |e: &csv::Error| crate::files::csv_error(path, e).to_string();
+    let mut w = crate::files::csv_writer(path).map_err(|e| e.to_string())?;
+    w.write_record(["index", param]).map_err(|e| fail(&e))?;
+    for (i, n) in names.iter().enumerate() {
+        w.write_record([i.to_string().as_str(), n.as_str()])
+            .map_err(|e| fail(&e))?;
+    }
+    crate::files::commit_csv(w).map_err(|e| e.to_string())
 }
 
 struct Heatmap<'a> {
@@ -64,6 +142,9 @@ struct Heatmap<'a> {
     xs: &'a [String],
     /// The y categories, in first-seen order.
     ys: &'a [String],
+    /// How each axis is labelled.
+    x_axis: Axis,
+    y_axis: Axis,
     /// `grid[x][y]`: the mean of the cell, `None` when it has no finite value.
     grid: &'a [Vec<Option<f64>>],
     title: &'a str,
@@ -79,6 +160,8 @@ impl Figure for Heatmap<'_> {
         let Self {
             xs,
             ys,
+            x_axis,
+            y_axis,
             grid,
             title,
             x_desc,
@@ -129,27 +212,40 @@ impl Figure for Heatmap<'_> {
             .y_label_area_size(90)
             .build_cartesian_2d(-0.5f64..nx as f64 - 0.5, -0.5f64..ny as f64 - 0.5)
             .map_err(err)?;
-        // Ticks sit at cell centres (integers); other positions get no label.
-        let label = |names: &[String], v: f64| {
+        // Ticks sit at cell centres (integers); other positions get no label. An axis
+        // labelled by index names every `step`-th cell by its index.
+        let label = |names: &[String], axis: Axis, v: f64| {
             if (v - v.round()).abs() > 1e-6 || v < 0.0 {
                 return String::new();
             }
-            names.get(v.round() as usize).cloned().unwrap_or_default()
+            let i = v.round() as usize;
+            match axis {
+                Axis::Names => names.get(i).cloned().unwrap_or_default(),
+                Axis::Index { step } if i % step == 0 && i < names.len() => i.to_string(),
+                Axis::Index { .. } => String::new(),
+            }
         };
-        let xl = |v: &f64| label(xs, *v);
-        let yl = |v: &f64| label(ys, *v);
+        let xl = |v: &f64| label(xs, x_axis, *v);
+        let yl = |v: &f64| label(ys, y_axis, *v);
+        let ticks = |n: usize, axis: Axis| match axis {
+            Axis::Names => n + 1,
+            Axis::Index { step } => n.div_ceil(step) + 1,
+        };
         chart
             .configure_mesh()
             .disable_mesh()
             .x_desc(x_desc)
             .y_desc(y_desc)
-            .x_labels(nx + 1)
-            .y_labels(ny + 1)
+            .x_labels(ticks(nx, x_axis))
+            .y_labels(ticks(ny, y_axis))
             .x_label_formatter(&xl)
             .y_label_formatter(&yl)
             .label_style(("sans-serif", 13))
             .draw()
             .map_err(err)?;
+        // A value is written in a cell only where it fits.
+        let (cell_w, cell_h) = (PLOT_W / nx, PLOT_H / ny);
+        let labelled = cell_w >= 52 && cell_h >= ROW_H;
         for (i, col) in grid.iter().enumerate() {
             for (j, v) in col.iter().enumerate() {
                 let (x, y) = (i as f64, j as f64);
@@ -163,7 +259,7 @@ impl Figure for Heatmap<'_> {
                         colour.filled(),
                     )))
                     .map_err(err)?;
-                if let Some(v) = v {
+                if let (Some(v), true) = (v, labelled) {
                     chart
                         .draw_series(std::iter::once(Text::new(
                             human(metric, *v),

@@ -9,7 +9,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    axis_desc, draw_curves, draw_log_ticks, eng_tick, err, legend, log_ticks, png_and_svg, Figure,
+    axis_desc, draw_curves, draw_log_ticks, empty_panel, eng_tick, err, legend, log_ticks,
+    png_and_svg, Figure,
 };
 
 /// One curve of a line plot: a name and its (x, y) points.
@@ -29,8 +30,86 @@ pub fn lines(
         title,
         x_desc,
         y_desc,
+        markers: true,
+        from_zero: true,
+        legend: true,
+        empty: "nothing to plot: no curve has a point",
     };
     png_and_svg(dir, stem, (900, 600), &figure)
+}
+
+/// One panel of [`best_so_far`]: an objective's best value after each evaluation.
+#[derive(Debug, Clone)]
+pub struct BestPanel {
+    /// The panel's title, e.g. `latency (min)`.
+    pub title: String,
+    /// The value axis, with its unit in parentheses (`latency (s)`), so ticks carry it.
+    pub y_desc: String,
+    /// `(evaluation, best so far)` at each improvement, the last evaluation included (the
+    /// curve is drawn as a staircase through them).
+    pub steps: Vec<(f64, f64)>,
+}
+
+/// Writes `<stem>.png` and `<stem>.svg`: one panel per objective, stacked, each the best value
+/// of that objective found so far against evaluations, in the objective's own unit (several
+/// objectives are never summed: each panel's best may be another design). When no panel has a
+/// point, the figure is the title over `empty` in a frame (e.g. "no feasible design").
+pub fn best_so_far(
+    panels: &[BestPanel],
+    title: &str,
+    empty: &str,
+    dir: &Path,
+    stem: &str,
+) -> Result<(), String> {
+    let figure = BestSoFar {
+        panels,
+        title,
+        empty,
+    };
+    let height = 120 + 300 * panels.len().clamp(1, 4) as u32;
+    png_and_svg(dir, stem, (900, height), &figure)
+}
+
+struct BestSoFar<'a> {
+    panels: &'a [BestPanel],
+    title: &'a str,
+    empty: &'a str,
+}
+
+impl Figure for BestSoFar<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        if self.panels.iter().all(|p| p.steps.is_empty()) {
+            return empty_panel(root, self.title, self.empty);
+        }
+        let root = root.titled(self.title, ("sans-serif", 18)).map_err(err)?;
+        let areas = root.split_evenly((self.panels.len().max(1), 1));
+        for (panel, area) in self.panels.iter().zip(&areas) {
+            // A staircase: the best holds until the next improvement.
+            let mut pts: Vec<(f64, f64)> = Vec::with_capacity(2 * panel.steps.len());
+            for (i, &(x, y)) in panel.steps.iter().enumerate() {
+                if i > 0 {
+                    pts.push((x, panel.steps[i - 1].1));
+                }
+                pts.push((x, y));
+            }
+            let curves = [(panel.title.clone(), pts)];
+            let lines = Lines {
+                curves: &curves,
+                title: &panel.title,
+                x_desc: "evaluations",
+                y_desc: &panel.y_desc,
+                markers: false,
+                from_zero: false,
+                legend: false,
+                empty: "no feasible design",
+            };
+            lines.draw(area)?;
+        }
+        Ok(())
+    }
 }
 
 struct Lines<'a> {
@@ -38,6 +117,14 @@ struct Lines<'a> {
     title: &'a str,
     x_desc: &'a str,
     y_desc: &'a str,
+    /// A marker on every point.
+    markers: bool,
+    /// A linear value axis starts at 0 (else it spans the values).
+    from_zero: bool,
+    /// A legend naming the curves.
+    legend: bool,
+    /// What the figure says when no curve has a point.
+    empty: &'a str,
 }
 
 impl Figure for Lines<'_> {
@@ -45,6 +132,9 @@ impl Figure for Lines<'_> {
     where
         DB::ErrorType: 'static,
     {
+        if self.curves.iter().all(|c| c.1.is_empty()) {
+            return empty_panel(root, self.title, self.empty);
+        }
         let pts = self.curves.iter().flat_map(|c| c.1.iter());
         let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, 0.0f64);
         for &(x, y) in pts {
@@ -69,7 +159,18 @@ impl Figure for Lines<'_> {
             let ticks = log_ticks(lo, hi);
             self.draw_on(root, &y_desc, x0..x1, (lo..hi).log_scale(), Some(&ticks))
         } else {
-            let range = 0f64..(y1 * 1.08).max(1e-9);
+            let range = if self.from_zero {
+                0f64..(y1 * 1.08).max(1e-9)
+            } else {
+                // Hug the values: a best-so-far curve's changes are what is read.
+                let lo = self
+                    .curves
+                    .iter()
+                    .flat_map(|c| c.1.iter().map(|p| p.1))
+                    .fold(f64::MAX, f64::min);
+                let pad = ((y1 - lo) * 0.08).max(y1.abs() * 0.01).max(1e-12);
+                (lo - pad)..(y1 + pad)
+            };
             self.draw_on(root, &axis_desc(self.y_desc), x0..x1, range, None)
         }
     }
@@ -114,7 +215,7 @@ impl Lines<'_> {
         if let Some(ticks) = log_ticks {
             draw_log_ticks(&mut chart, root, ticks, self.y_desc, 13)?;
         }
-        draw_curves(&mut chart, self.curves, true)?;
+        draw_curves(&mut chart, self.curves, self.markers)?;
         // The legend goes in the corner the curves leave emptiest.
         let (xr, yr) = (chart.x_range(), chart.y_range());
         let log = log_ticks.is_some();
@@ -146,6 +247,9 @@ impl Lines<'_> {
             .iter()
             .min_by_key(|(_, xs, ys)| crowd(*xs, *ys))
             .map_or(SeriesLabelPosition::UpperLeft, |c| c.0.clone());
+        if !self.legend {
+            return Ok(());
+        }
         legend(&mut chart, pos, 13)
     }
 }

@@ -12,7 +12,7 @@
 //! | `gantt`         | [`gantt`]: a SoC schedule                             |
 //! | `validation`    | [`predicted_vs_measured`]                             |
 //! | `roofline`      | [`roofline`]                                          |
-//! | `lines`         | [`lines`]: curves, linear or logarithmic              |
+//! | `lines`         | [`lines`]: curves, linear or logarithmic; [`best_so_far`] |
 //! | `pareto`        | [`pareto`], [`codesign_pareto`]                       |
 //! | `convergence`   | [`convergence`]: optimizers' best cost over seeds     |
 //! | `heatmap`       | [`heatmap`]: two parameters against a metric          |
@@ -45,7 +45,7 @@ pub use busbw::{binary_bytes, bus_bandwidth};
 pub use convergence::{convergence, Runs};
 pub use gantt::gantt;
 pub use heatmap::{heatmap, HeatCell};
-pub use lines::{lines, Curve};
+pub use lines::{best_so_far, lines, BestPanel, Curve};
 pub use pareto::{codesign_pareto, pareto, CoParetoPlot};
 pub use per_op::per_op_cycles;
 pub use roofline::{roofline, Roof, RooflinePoint};
@@ -171,6 +171,47 @@ where
                 .draw_series(points.iter().map(|&p| Circle::new(p, 3, c.filled())))
                 .map_err(err)?;
         }
+    }
+    Ok(())
+}
+
+/// Draws a figure that has nothing to plot: its title, and `note` centred in a grey frame where
+/// the chart would be (no axes, whose ticks would mean nothing).
+fn empty_panel<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    note: &str,
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let (w, h) = root.dim_in_pixel();
+    let (w, h) = (w as i32, h as i32);
+    let title_style = ("sans-serif", 18)
+        .into_font()
+        .into_text_style(root)
+        .pos(Pos::new(HPos::Center, VPos::Top));
+    root.draw(&Text::new(title.to_string(), (w / 2, 10), title_style))
+        .map_err(err)?;
+    let frame = RGBColor(190, 190, 190);
+    root.draw(&Rectangle::new(
+        [(40, 45), (w - 40, h - 30)],
+        RGBColor(248, 248, 248).filled(),
+    ))
+    .map_err(err)?;
+    root.draw(&Rectangle::new(
+        [(40, 45), (w - 40, h - 30)],
+        frame.stroke_width(1),
+    ))
+    .map_err(err)?;
+    for (i, line) in note.lines().enumerate() {
+        let style = ("sans-serif", if i == 0 { 22 } else { 15 })
+            .into_font()
+            .color(&RGBColor(90, 90, 90))
+            .pos(Pos::new(HPos::Center, VPos::Center));
+        let y = (h + 15) / 2 + 28 * i as i32 - 14 * (note.lines().count() as i32 - 1);
+        root.draw(&Text::new(line.to_string(), (w / 2, y), style))
+            .map_err(err)?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::heatmap::human;
-use super::{eng_tick, err, legend, png_and_svg, ramp, Figure};
+use super::{empty_panel, eng_tick, err, legend, png_and_svg, ramp, Figure};
 
 /// Writes `<stem>.png` and `<stem>.svg`: every feasible design as a grey dot and the Pareto
 /// front as a red staircase, on two objectives.
@@ -50,6 +50,13 @@ impl Figure for Pareto<'_> {
             x_desc,
             y_desc,
         } = *self;
+        if all.is_empty() {
+            return empty_panel(
+                root,
+                title,
+                "no feasible design\nno evaluation met the constraints: the reasons are in history.csv",
+            );
+        }
         // An objective spanning more than two decades is drawn on a log axis (the front of a
         // latency/area search crowds against zero otherwise); ticks read in the metric's unit.
         let logged = |v: &mut dyn Iterator<Item = f64>| {
@@ -147,8 +154,11 @@ pub struct CoParetoPlot<'a> {
     pub front: &'a [(f64, f64, f64)],
     /// Labelled designs drawn as stars (e.g. each method's choice).
     pub marks: &'a [(String, (f64, f64, f64))],
-    /// The tightest latency spec, ms (a dashed line).
-    pub max_latency_ms: Option<f64>,
+    /// The latency specs, ms, each with the tasks it bounds (`cifar10`): one dashed line
+    /// each, in its own colour and labelled, on the latency panel. (The panel's x is the
+    /// largest task latency, so a design meets task `t`'s spec only if that task's own
+    /// latency is below it; the line shows where the spec sits.)
+    pub latency_specs: &'a [(String, f64)],
     /// The energy spec, mJ (a dashed line).
     pub max_energy_mj: Option<f64>,
 }
@@ -188,12 +198,19 @@ impl Figure for CoParetoPlot<'_> {
                 .chain(p.marks.iter().map(|m| m.1))
         };
         let (a0, a1) = span(&mut everything().map(|q| q.0));
-        // (x from a point, spec, x label, colour value of a front point, its range, colour label)
+        let energy_spec: Vec<(String, f64)> = p
+            .max_energy_mj
+            .map(|e| ("energy".to_string(), e))
+            .into_iter()
+            .collect();
+        // (x from a point, specs, x label, colour value of a front point in SI units, its
+        // name, its unit)
         type Panel<'b> = (
             fn(&(f64, f64, f64)) -> f64,
-            Option<f64>,
+            &'b [(String, f64)],
             &'b str,
             fn(&(f64, f64, f64)) -> f64,
+            &'b str,
             &'b str,
         );
         let panels: [(&DrawingArea<DB, Shift>, Panel<'_>); 2] = [
@@ -201,19 +218,31 @@ impl Figure for CoParetoPlot<'_> {
                 &left,
                 (
                     |q| q.1,
-                    p.max_latency_ms,
+                    p.latency_specs,
                     "largest task latency (ms)",
-                    |q| q.2,
+                    |q| q.2 * 1e-3,
                     "energy",
+                    "J",
                 ),
             ),
             (
                 &right,
-                (|q| q.2, p.max_energy_mj, "energy (mJ)", |q| q.1, "latency"),
+                (
+                    |q| q.2,
+                    &energy_spec,
+                    "energy (mJ)",
+                    |q| q.1 * 1e-3,
+                    "latency",
+                    "s",
+                ),
             ),
         ];
-        for (area, (xf, spec, x_desc, cf, c_name)) in panels {
-            let (x0, x1) = span(&mut everything().map(|q| xf(&q)).chain(spec));
+        for (area, (xf, specs, x_desc, cf, c_name, c_unit)) in panels {
+            let (x0, x1) = span(
+                &mut everything()
+                    .map(|q| xf(&q))
+                    .chain(specs.iter().map(|s| s.1)),
+            );
             // Room on the right for the labels of the marks.
             let x1 = if p.marks.is_empty() {
                 x1
@@ -226,6 +255,16 @@ impl Figure for CoParetoPlot<'_> {
                 .map(cf)
                 .fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
             let c_span = if c1 > c0 { c1 - c0 } else { 1.0 };
+            // The colour scale in engineering notation; no front, no values.
+            let front_label = if p.front.is_empty() {
+                "Pareto front: no design meets the specs".to_string()
+            } else {
+                format!(
+                    "Pareto front ({c_name}: blue {} → red {})",
+                    crate::search::eng(c0, c_unit),
+                    crate::search::eng(c1, c_unit)
+                )
+            };
             let mut chart = ChartBuilder::on(area)
                 .margin(14)
                 .x_label_area_size(45)
@@ -251,18 +290,32 @@ impl Figure for CoParetoPlot<'_> {
                 .map_err(err)?
                 .label("designs meeting the specs")
                 .legend(move |(x, y)| Circle::new((x + 6, y), 3, grey.filled()));
-            if let Some(s) = spec {
-                let dash = RGBColor(90, 90, 90);
+            // One dashed line per spec, each its own colour, labelled with what it bounds.
+            const SPEC_COLOURS: [RGBColor; 4] = [
+                RGBColor(90, 90, 90),
+                RGBColor(170, 60, 160),
+                RGBColor(0, 130, 130),
+                RGBColor(200, 120, 0),
+            ];
+            for (k, (what, s)) in specs.iter().enumerate() {
+                let dash = SPEC_COLOURS[k % SPEC_COLOURS.len()];
+                let value = if c_unit == "J" {
+                    crate::search::eng(s * 1e-3, "s")
+                } else {
+                    crate::search::eng(s * 1e-3, "J")
+                };
                 chart
                     .draw_series(DashedLineSeries::new(
-                        [(s, a0), (s, a1)],
-                        6,
+                        [(*s, a0), (*s, a1)],
+                        6 + 3 * k as u32,
                         4,
-                        dash.stroke_width(1),
+                        dash.stroke_width(2),
                     ))
                     .map_err(err)?
-                    .label("spec")
-                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], dash));
+                    .label(format!("{what} spec {value}"))
+                    .legend(move |(x, y)| {
+                        PathElement::new([(x, y), (x + 16, y)], dash.stroke_width(2))
+                    });
             }
             chart
                 .draw_series(p.front.iter().map(|q| {
@@ -270,10 +323,7 @@ impl Figure for CoParetoPlot<'_> {
                     Circle::new((xf(q), q.0), 5, ramp(t).filled())
                 }))
                 .map_err(err)?
-                .label(format!(
-                    "Pareto front ({c_name}: blue {:.3} → red {:.3})",
-                    c0, c1
-                ))
+                .label(front_label)
                 .legend(move |(x, y)| Circle::new((x + 6, y), 5, ramp(0.5).filled()));
             let black = RGBColor(20, 20, 20);
             for (label, q) in p.marks {

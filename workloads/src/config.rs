@@ -228,6 +228,23 @@ impl WorkloadConfig {
         if self.batch == 0 {
             return Err(bad("workload.batch", "must be at least 1".into()));
         }
+        // The batch every form shares, except those it would not reach.
+        if self.batch != 1 && self.tasks.is_some() {
+            return Err(bad(
+                "workload.batch",
+                "each task of a `tasks:` workload has its own batch (workload.tasks.<i>.batch); \
+                 this one would be ignored"
+                    .into(),
+            ));
+        }
+        if self.batch != 1 && self.jobs.is_some() {
+            return Err(bad(
+                "workload.batch",
+                "a `jobs:` stream has no batch (its applications' tasks are what runs); this \
+                 would be ignored"
+                    .into(),
+            ));
+        }
         let too_big = format!("must be at most {}", crate::MAX_SIZE);
         if self.batch > crate::MAX_SIZE {
             return Err(bad("workload.batch", too_big));

@@ -140,6 +140,23 @@ pub fn spec(name: &str) -> Option<TransformerSpec> {
     })
 }
 
+/// The context window of a zoo transformer: the most tokens one sequence may hold (prompt and
+/// generated tokens together). Learned position embeddings bound it at their count (BERT 512,
+/// GPT-2 1,024, GPT-3 2,048); rotary models state it: LLaMA-2 4,096 (Touvron et al.,
+/// arXiv:2307.09288, §2.2 "we double the context length ... to 4k"), Mixtral 8x7B 32,768
+/// (Jiang et al., arXiv:2401.04088, §2 "a context length of 32k tokens"). `None` for a name
+/// that is not a zoo transformer.
+pub fn max_context(name: &str) -> Option<u64> {
+    let s = spec(name)?;
+    Some(match name {
+        _ if s.positions > 0 => s.positions,
+        "llama2_7b" | "llama2_13b" | "llama2_70b" => 4096,
+        "mixtral_8x7b" => 32_768,
+        // Every zoo transformer is named above; a new one must state its window here.
+        _ => return None,
+    })
+}
+
 fn one() -> u64 {
     1
 }
@@ -305,6 +322,59 @@ impl LlmConfig {
             ))),
             _ => Ok(()),
         }
+    }
+
+    /// Checks what only makes sense for some models: a prompt or context longer than the
+    /// model's context window ([`max_context`]), and `moe_skew` on a dense model (it skews
+    /// tokens over experts, which a dense model has none of). Errors name the key.
+    pub fn check_model_fit(&self) -> Result<(), WorkloadError> {
+        let bad = |key: &str, reason: String| WorkloadError::InvalidParameter {
+            key: format!("workload.llm.{key}"),
+            reason,
+        };
+        let Some(s) = spec(&self.model) else {
+            return Ok(());
+        };
+        if s.experts == 0 && self.moe_skew != 0.0 {
+            return Err(bad(
+                "moe_skew",
+                format!(
+                    "`{}` is dense (no experts): moe_skew skews tokens over the experts of a \
+                     mixture-of-experts model (mixtral_8x7b); remove it",
+                    self.model
+                ),
+            ));
+        }
+        if let Some(window) = max_context(&self.model) {
+            let (key, tokens, what) = match (self.phase, self.context_len) {
+                (Phase::Decode, Some(c)) => ("context_len", c, "tokens in the KV cache"),
+                (Phase::Decode, None) => (
+                    "prompt_len",
+                    self.prompt_len + 1,
+                    "tokens in the KV cache (prompt_len + 1)",
+                ),
+                (Phase::Prefill, _) => ("prompt_len", self.prompt_len, "prompt tokens"),
+            };
+            if tokens > window {
+                return Err(bad(
+                    key,
+                    format!(
+                        "{tokens} {what} exceed {}'s context window of {window} tokens",
+                        self.model
+                    ),
+                ));
+            }
+            if self.prompt_len > window {
+                return Err(bad(
+                    "prompt_len",
+                    format!(
+                        "{} prompt tokens exceed {}'s context window of {window} tokens",
+                        self.prompt_len, self.model
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Checks the sizes that need no model spec: `batch`, `prompt_len`, `context_len` and

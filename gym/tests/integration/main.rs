@@ -343,7 +343,9 @@ fn codesign_evaluator_reads_the_oracle_and_matches_a_plain_run() {
         .unwrap()
         .run_graph(&w, &plain.context(""))
         .unwrap();
-    assert_eq!(&m[..CODESIGN_METRICS.len() - 1], &metrics(&r)[..]);
+    // Bit for bit (the serving metrics, absent for a CNN, are NaN in both).
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&m[..CODESIGN_METRICS.len() - 1]), bits(&metrics(&r)));
     assert!(m[0] > 0.0);
     // A bad op is a clear error naming the edge.
     let bad = SimConfig::from_value(json!({
@@ -355,4 +357,111 @@ fn codesign_evaluator_reads_the_oracle_and_matches_a_plain_run() {
     .unwrap_err();
     assert_eq!(bad.0, vec!["cell", "ops", "2"]);
     assert!(bad.1.starts_with("unknown op `conv_5x5`"), "{}", bad.1);
+}
+
+/// Objectives on metrics the config does not produce, and objectives that count for nothing,
+/// are refused when the environment is built.
+#[test]
+fn absent_metrics_and_weightless_objectives_are_refused() {
+    for (to, want) in [
+        (
+            "{metric: tpot_s, target: 0.01}",
+            "gym.objectives.1.metric: `tpot_s` is absent from this config's results",
+        ),
+        (
+            "{metric: area_mm2, target: 20, weight: 0}",
+            "gym.objectives.1.weight: 0 makes the objective count for nothing",
+        ),
+    ] {
+        let yaml = presets::SYSTOLIC_GEMM.replace("{metric: area_mm2, target: 20}", to);
+        let e = DseEnv::from_yaml(&yaml, Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(want), "{e}");
+    }
+    // A constraint on an absent metric too.
+    let yaml = presets::SYSTOLIC_GEMM.replace(
+        "  reward: {kind: target}",
+        "  constraints: [{metric: ttft_s, max: 1}]\n  reward: {kind: target}",
+    );
+    let e = DseEnv::from_yaml(&yaml, Path::new("."))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("gym.constraints.0.metric: `ttft_s` is absent"),
+        "{e}"
+    );
+}
+
+/// A GEMM produces no serving metrics: they observe as 0 (an observation is a fixed-length
+/// vector) and are absent from a problem's metric map.
+#[test]
+fn absent_metrics_observe_as_zero_and_are_left_out_of_maps() {
+    let mut e = env(presets::SYSTOLIC_GEMM);
+    e.reset(Some(0));
+    let s = e.step(&[3, 3, 0, 2]).unwrap();
+    assert!(s.info.feasible, "{:?}", s.info.reason);
+    let names = archsim_gym::METRICS;
+    for (k, name) in names.iter().enumerate() {
+        assert!(s.obs[k].is_finite(), "{name}");
+        if archsim_gym::objective::LLM_STEP_METRICS.contains(name) {
+            assert_eq!(s.obs[k], 0.0, "{name}");
+        }
+    }
+    let m = e
+        .problem()
+        .evaluate(&[3, 3, 0, 2])
+        .unwrap()
+        .metrics
+        .unwrap();
+    let map = archsim_gym::metric_map(&m);
+    assert!(map["latency_s"].as_f64().unwrap() > 0.0);
+    for k in archsim_gym::objective::LLM_STEP_METRICS {
+        assert!(!map.contains_key(*k), "{k}");
+    }
+}
+
+/// An evaluator whose metric is not a number: the point is infeasible with the metric named,
+/// never a result holding NaN or infinity.
+#[test]
+fn a_metric_that_is_not_a_number_makes_the_point_infeasible() {
+    use archsim_gym::{DesignSpace, Evaluator, Problem, METRICS};
+    use serde_json::{json, Value};
+
+    #[derive(Debug)]
+    struct Fixed(Vec<f64>);
+    impl Evaluator for Fixed {
+        fn kind(&self) -> &'static str {
+            "fixed"
+        }
+        fn metrics(&self) -> &'static [&'static str] {
+            METRICS
+        }
+        fn evaluate(&self, _: Value) -> Result<Vec<f64>, String> {
+            Ok(self.0.clone())
+        }
+    }
+    let space = DesignSpace::from_map(
+        "search.space",
+        json!({"accelerator.rows": {"pow2": [8, 16]}})
+            .as_object()
+            .unwrap(),
+    )
+    .unwrap();
+    let problem = |m: Vec<f64>| {
+        Problem::with_evaluator(json!({}), space.clone(), std::sync::Arc::new(Fixed(m)))
+    };
+    let mut m = vec![1.0; METRICS.len()];
+    for (k, bad) in [(1, f64::INFINITY), (3, f64::NAN), (8, f64::NEG_INFINITY)] {
+        let mut v = m.clone();
+        v[k] = bad;
+        let why = problem(v).evaluate(&[0]).unwrap().metrics.unwrap_err();
+        assert!(
+            why.contains(&format!("{} could not be computed", METRICS[k])),
+            "{why}"
+        );
+    }
+    // An absent serving metric (NaN) is not an error.
+    m[9] = f64::NAN;
+    assert!(problem(m).evaluate(&[1]).unwrap().metrics.is_ok());
 }

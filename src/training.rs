@@ -1,0 +1,227 @@
+//! `archsim run` on a training config: a `training:` workload, the `accelerator:` of every
+//! device, a `cluster:` and a `parallel:` section, simulated as one iteration by
+//! `archsim_training` (keys in DESIGN.md, "Training").
+//!
+//! Output folder: `config.yaml` and `report.json` (`latency_s` = the iteration, and the
+//! `training` section: `iteration_s`, `tokens_per_s`, `tflops_per_gpu`, `mfu`, `hfu`, the
+//! exposed-time `breakdown`, `memory_gb` by kind with `total`, `fits`, `why_not`).
+
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use archsim_accelerators::AcceleratorConfig;
+use archsim_net::config::ClusterConfig;
+use archsim_net::{NetError, NetModel};
+use archsim_training::{
+    device_caps, prepare, Calibration, ParallelConfig, TrainingConfig, TrainingError,
+    TrainingReport,
+};
+use archsim_workloads::DType;
+
+use crate::collective::located;
+use crate::{ConfigError, Error};
+
+/// A training config file.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingFile {
+    /// What is trained.
+    pub workload: TrainingWorkload,
+    /// Every device (`kind: gpu` with a preset, `kind: roofline`, ...).
+    #[schemars(with = "AcceleratorConfig")]
+    pub accelerator: Map<String, Value>,
+    /// The machines.
+    pub cluster: ClusterConfig,
+    /// The parallel layout (default: everything 1).
+    #[serde(default)]
+    pub parallel: ParallelConfig,
+    /// Seed (nothing here is random; kept for the report's provenance).
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// `workload:` of a training config.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingWorkload {
+    /// The job.
+    pub training: TrainingConfig,
+    /// Element type of weights, activations and gradients (default fp16; fp32 master
+    /// weights are the optimizer's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dtype: Option<DType>,
+}
+
+/// True when a parsed config document is a training run (`workload.training`, no study).
+pub fn is_training(doc: &Value) -> bool {
+    doc.get("workload")
+        .and_then(|w| w.get("training"))
+        .is_some()
+        && doc.get("study").is_none_or(Value::is_null)
+}
+
+/// `report.json` of a training run.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainingRunReport {
+    /// One iteration, seconds.
+    pub latency_s: f64,
+    /// The iteration in detail.
+    pub training: TrainingReport,
+    /// Device description.
+    pub accelerator: String,
+    /// Provenance: FNV-1a of the canonical config.
+    pub config_hash: String,
+    /// archsim version.
+    pub archsim_version: String,
+}
+
+fn net_error(e: &NetError) -> (String, String) {
+    let s = e.to_string();
+    match s.split_once(": ") {
+        Some((k, m)) if !k.contains(' ') => (format!("cluster.{k}"), m.to_string()),
+        _ => (String::new(), s),
+    }
+}
+
+fn training_error(e: &TrainingError) -> (String, String) {
+    match e {
+        TrainingError::Invalid { key, reason } => (key.clone(), reason.clone()),
+        TrainingError::Net(n) => net_error(n),
+        other => (String::new(), other.to_string()),
+    }
+}
+
+/// The error at `key` (several keys "a, b": located at the first, all named).
+fn at(text: &str, file: &str, overrides: &[String], key: String, message: String) -> ConfigError {
+    let first = key.split(", ").next().unwrap_or("").to_string();
+    let mut e = located(text, file, overrides, first, message);
+    if !key.is_empty() {
+        e.key = Some(key);
+    }
+    e
+}
+
+/// Parses, checks and runs a training config (`--set` overrides applied).
+pub fn run_text(
+    text: &str,
+    file: &str,
+    overrides: &[String],
+) -> Result<(TrainingFile, TrainingRunReport), Error> {
+    let mut value: Value = serde_saphyr::from_str(text).map_err(|e| ConfigError {
+        file: file.to_string(),
+        location: e.location().map(|l| (l.line(), l.column())),
+        key: None,
+        from_override: None,
+        message: crate::config::yaml_message(&e.to_string()),
+    })?;
+    crate::config::apply_overrides(&mut value, file, overrides)?;
+    let f: TrainingFile =
+        archsim_accelerators::config::typed(value, &[]).map_err(|(path, m)| {
+            let mut e = located(text, file, overrides, path.join("."), m.clone());
+            if m.starts_with("unknown field") && e.from_override.is_none() {
+                e.location = crate::config::locate_field(text, &path);
+            }
+            e
+        })?;
+    let cfg_err = |key: String, msg: String| Error::Config(at(text, file, overrides, key, msg));
+    let acc = AcceleratorConfig::from_map(f.accelerator.clone())
+        .map_err(|(path, m)| cfg_err(path.join("."), m))?;
+    let spec = f.cluster.spec().map_err(|e| {
+        let (k, m) = net_error(&e);
+        cfg_err(k, m)
+    })?;
+    let dtype = f.workload.dtype.unwrap_or(DType::Fp16);
+    let family = acc.family()?;
+    let caps = device_caps(&acc, dtype).map_err(|e| {
+        let (k, m) = training_error(&e);
+        cfg_err(k, m)
+    })?;
+    let job = prepare(
+        &f.workload.training,
+        &f.parallel,
+        dtype,
+        family.as_ref(),
+        caps,
+        &spec,
+        &NetModel::nccl(),
+    )
+    .map_err(|e| {
+        let (k, m) = training_error(&e);
+        cfg_err(k, m)
+    })?;
+    let training = job.evaluate(&Calibration::A100_VTRAIN).map_err(|e| {
+        let (k, m) = training_error(&e);
+        cfg_err(k, m)
+    })?;
+    let json = serde_json::to_vec(&f).unwrap_or_default();
+    let report = TrainingRunReport {
+        latency_s: training.iteration_s,
+        training,
+        accelerator: family.name(),
+        config_hash: archsim_sim::fnv1a_hex(&json),
+        archsim_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    Ok((f, report))
+}
+
+fn io(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// The report as pretty JSON.
+pub fn report_json(r: &TrainingRunReport) -> String {
+    serde_json::to_string_pretty(r).unwrap_or_default() + "\n"
+}
+
+/// A summary for the terminal.
+pub fn summary(r: &TrainingRunReport) -> String {
+    let t = &r.training;
+    let b = &t.breakdown;
+    let m = &t.memory_gb;
+    let mut o = format!(
+        "{} devices ({}), {} micro-batches per pipeline\n\
+         iteration {:.4} s, {:.0} tokens/s, {:.1} TFLOP/s per device, MFU {:.1}%, HFU {:.1}%\n\
+         exposed: compute {:.4} s, recompute {:.4}, TP {:.4}, PP {:.4}, DP {:.4}, bubble {:.4}, optimizer {:.4}\n\
+         memory per device: {:.1} GB (parameters {:.1}, gradients {:.1}, optimizer {:.1}, activations {:.1}, temporary {:.1})\n",
+        t.devices, r.accelerator, t.micro_batches,
+        t.iteration_s, t.tokens_per_s, t.tflops_per_gpu, t.mfu * 100.0, t.hfu * 100.0,
+        b.compute_s, b.recompute_s, b.tp_comm_s, b.pp_comm_s, b.dp_comm_s, b.bubble_s, b.optimizer_s,
+        m.total, m.parameters, m.gradients, m.optimizer, m.activations, m.temporary
+    );
+    if let Some(w) = &t.why_not {
+        o.push_str(&format!("does not fit: {w}\n"));
+    }
+    o
+}
+
+/// Writes `config.yaml` and `report.json` into `dir`.
+pub fn write(f: &TrainingFile, r: &TrainingRunReport, dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    crate::files::create_dir(dir)?;
+    let p = dir.join("config.yaml");
+    let yaml = serde_saphyr::to_string(f).map_err(|e| io(&p, e))?;
+    crate::files::write(&p, yaml)?;
+    let q = dir.join("report.json");
+    crate::files::write(&q, report_json(r))?;
+    Ok(vec![p, q])
+}
+
+/// Runs a training config end to end (what `archsim run` does), writing into `dir` if given.
+pub fn run_file(
+    text: &str,
+    file: &str,
+    overrides: &[String],
+    dir: Option<&Path>,
+) -> Result<(TrainingRunReport, Vec<PathBuf>), Error> {
+    let (f, r) = run_text(text, file, overrides)?;
+    let files = match dir {
+        Some(d) => write(&f, &r, d)?,
+        None => Vec::new(),
+    };
+    Ok((r, files))
+}

@@ -1,0 +1,78 @@
+//! # archsim-training — one training iteration on a cluster
+//!
+//! Where it sits: beside `serving`, above the accelerator families and the network. A
+//! `training:` workload (a transformer, a batch, recompute, an optimizer), a `parallel:`
+//! layout and a `cluster:` become one simulated iteration and its [`TrainingReport`].
+//!
+//! ```text
+//! training: + parallel: ──► validate (keys named) ──► lower: one layer's forward / backward,
+//!                                                     attention core, embedding, LM head,
+//!                                                     optimizer step as op graphs
+//!                                                        │ Family::run_graph (any family),
+//!                                                        │ each distinct graph once
+//! cluster: ──► archsim-net: TP / PP / DP collectives ────┤ priced on the groups' links
+//!                                                        ▼
+//!                     event DAG on sim's queue: stage × micro-batch × forward / recompute /
+//!                     backward, sends, gradient reduction, optimizer (GPipe or 1F1B)
+//!                                                        ▼
+//!              TrainingReport {iteration_s, tokens_per_s, tflops_per_gpu, mfu, hfu,
+//!                              breakdown, memory_gb (ZeRO, Korthikanti activations), fits}
+//! ```
+//!
+//! Only one pipeline is simulated: tensor- and data-parallel replicas run the same tasks at
+//! the same times, so a 1,024-GPU job costs what its 8 stages cost. The pipeline bubble is
+//! what the simulated streams wait, not a closed form.
+//!
+//! ```
+//! use archsim_accelerators::AcceleratorConfig;
+//! use archsim_net::{calibrate::a100_node, NetModel};
+//! use archsim_training::{device_caps, prepare, Calibration, ParallelConfig, TrainingConfig};
+//! use archsim_workloads::DType;
+//!
+//! // A 24-layer GPT of hidden 1024 on four A100 of one NVSwitch node: TP 2 × PP 2.
+//! let train: TrainingConfig = serde_json::from_str(r#"{
+//!     "model": {"layers": 24, "hidden": 1024, "heads": 16, "vocab": 50257},
+//!     "seq_len": 1024, "global_batch": 16, "micro_batch": 2, "recompute": "full"}"#).unwrap();
+//! let parallel = ParallelConfig { tp: 2, pp: 2, ..ParallelConfig::default() };
+//! let acc: AcceleratorConfig = serde_json::from_str(
+//!     r#"{"kind": "gpu", "preset": "a100_80gb", "launch": "eager"}"#).unwrap();
+//! let family = acc.family().unwrap();
+//! let caps = device_caps(&acc, DType::Fp16).unwrap();
+//! let job = prepare(&train, &parallel, DType::Fp16, family.as_ref(), caps,
+//!                   &a100_node(4), &NetModel::nccl()).unwrap();
+//! let r = job.evaluate(&Calibration::NONE).unwrap();
+//!
+//! // 8 micro-batches per pipeline; the parts of the iteration add up to it.
+//! assert_eq!(r.micro_batches, 8);
+//! let b = r.breakdown;
+//! let sum = b.compute_s + b.recompute_s + b.tp_comm_s + b.pp_comm_s + b.dp_comm_s
+//!     + b.bubble_s + b.optimizer_s;
+//! assert!((sum - r.iteration_s).abs() < 1e-9 * r.iteration_s.max(1.0));
+//! // Two stages under 1F1B wait for each other: there is a bubble, and the model fits.
+//! assert!(b.bubble_s > 0.0 && r.fits && r.mfu > 0.0 && r.mfu < 1.0);
+//!
+//! // A layout that does not multiply out to the devices is an error naming the keys.
+//! let bad = ParallelConfig { tp: 2, pp: 4, ..ParallelConfig::default() };
+//! let e = prepare(&train, &bad, DType::Fp16, family.as_ref(), caps,
+//!                 &a100_node(4), &NetModel::nccl()).unwrap_err();
+//! assert!(e.to_string().contains("parallel.tp"));
+//! ```
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod calibrate;
+pub mod comm;
+pub mod config;
+mod error;
+pub mod lower;
+pub mod memory;
+mod model;
+mod sim;
+
+pub use config::{
+    validate, ModelRef, ModelShape, Optimizer, ParallelConfig, Recompute, Schedule, TrainingConfig,
+};
+pub use error::TrainingError;
+pub use memory::{MemoryBytes, MemoryGb};
+pub use model::{
+    device_caps, partition, prepare, Breakdown, Calibration, DeviceCaps, Prepared, TrainingReport,
+};

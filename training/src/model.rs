@@ -1,0 +1,596 @@
+//! Assembling one iteration: parameters per stage, the priced pieces, collectives, the DAG and
+//! the report.
+
+use archsim_accelerators::family::Family;
+use archsim_accelerators::AcceleratorConfig;
+use archsim_net::{ClusterSpec, NetModel, Op};
+use archsim_workloads::llm::TransformerSpec;
+use archsim_workloads::DType;
+use serde::Serialize;
+
+use crate::comm::collective_s;
+use crate::config::{validate, ParallelConfig, Recompute, Schedule, TrainingConfig};
+use crate::error::{invalid, TrainingError};
+use crate::lower::{padded_vocab, Piece, Priced, Pricer, Shard};
+use crate::memory::{in_flight, layer_activation_bytes, zero_states, MemoryBytes, MemoryGb};
+use crate::sim::{build, run, Kind, Order, StageTimes};
+
+/// The fitted constants of the iteration model (see `crate::calibrate`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Calibration {
+    /// Multiplier on the family's GEMM time for training shapes (≥ 1 when the framework's
+    /// GEMMs run slower than the inference kernels the family was calibrated on).
+    pub gemm_scale: f64,
+    /// Host time an eager framework spends issuing one kernel (PyTorch dispatch, autograd,
+    /// the launch itself), seconds; kernels longer than it hide it.
+    pub kernel_host_s: f64,
+    /// Framework time per layer and pass (forward, recompute, backward) outside the kernels'
+    /// issue (activation-checkpoint bookkeeping, Python between modules), seconds.
+    pub layer_overhead_s: f64,
+}
+
+impl Calibration {
+    /// Fitted on vTrain's 1,440 measured iterations of one A100 node (Megatron GPT, eager
+    /// PyTorch) with the `a100_80gb` preset's device times (`launch: cudagraph`); refit by
+    /// `cargo test -p archsim-training --test training vtrain`.
+    pub const A100_VTRAIN: Calibration = Calibration {
+        gemm_scale: 0.8512,
+        kernel_host_s: 41.13e-6,
+        layer_overhead_s: 430.6e-6,
+    };
+
+    /// No correction: the family's kernel times as they are, back to back.
+    pub const NONE: Calibration = Calibration {
+        gemm_scale: 1.0,
+        kernel_host_s: 0.0,
+        layer_overhead_s: 0.0,
+    };
+}
+
+/// What the iteration model needs of a device besides pricing ops.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct DeviceCaps {
+    /// Dense peak of the training dtype, FLOP/s (for MFU).
+    pub peak_flops: f64,
+    /// Memory capacity, bytes.
+    pub mem_bytes: f64,
+}
+
+/// Peak and capacity of an `accelerator:` config (GPU presets and rooflines).
+pub fn device_caps(acc: &AcceleratorConfig, dtype: DType) -> Result<DeviceCaps, TrainingError> {
+    let missing = |what: &str| invalid("accelerator", format!("the device has no {what} peak"));
+    if let Some(g) = acc.as_gpu() {
+        let spec = g.resolve().map_err(|source| TrainingError::Accelerator {
+            what: "accelerator".into(),
+            source,
+        })?;
+        let t = spec.tensor_tflops;
+        let peak = match dtype {
+            DType::Fp16 | DType::Bf16 => t.fp16.or(t.bf16),
+            DType::Fp8 => t.fp8,
+            DType::Int8 => t.int8,
+            DType::Fp32 => t.tf32,
+        }
+        .ok_or_else(|| missing(dtype.name()))?;
+        return Ok(DeviceCaps {
+            peak_flops: peak * 1e12,
+            mem_bytes: spec.hbm_gb * 1e9,
+        });
+    }
+    if let AcceleratorConfig::Roofline(r) = acc {
+        let peak = r
+            .peak_tflops
+            .get(dtype.name())
+            .copied()
+            .ok_or_else(|| missing(dtype.name()))?;
+        return Ok(DeviceCaps {
+            peak_flops: peak * 1e12,
+            mem_bytes: r.mem_gb * 1e9,
+        });
+    }
+    Err(invalid(
+        "accelerator.kind",
+        format!(
+            "training reports MFU and memory against the device's peak and capacity, known for gpu and roofline, not `{}`",
+            acc.kind()
+        ),
+    ))
+}
+
+/// Time of one iteration by where it went, seconds, on the pipeline stage that ends last
+/// (the parts add up to `iteration_s`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Breakdown {
+    /// Forward and backward kernels.
+    pub compute_s: f64,
+    /// Recomputed forward kernels.
+    pub recompute_s: f64,
+    /// Tensor-parallel collectives (serial with the layer's kernels).
+    pub tp_comm_s: f64,
+    /// Pipeline sends not hidden (extra waiting they cause beyond the bubble).
+    pub pp_comm_s: f64,
+    /// Data-parallel gradient reduction (and ZeRO gathers) not hidden.
+    pub dp_comm_s: f64,
+    /// Pipeline bubble: the stage's stream idle waiting for other stages.
+    pub bubble_s: f64,
+    /// Optimizer step.
+    pub optimizer_s: f64,
+}
+
+/// The `training` section of a report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrainingReport {
+    /// One iteration, seconds.
+    pub iteration_s: f64,
+    /// Tokens trained per second (whole job).
+    pub tokens_per_s: f64,
+    /// Model FLOPs (no recompute) per second per device, TFLOP/s.
+    pub tflops_per_gpu: f64,
+    /// Model FLOPs utilization.
+    pub mfu: f64,
+    /// Hardware FLOPs utilization (recomputed FLOPs counted).
+    pub hfu: f64,
+    /// Where the time went.
+    pub breakdown: Breakdown,
+    /// Memory of the most loaded device, GB, by kind.
+    pub memory_gb: MemoryGb,
+    /// The most loaded device fits in its memory.
+    pub fits: bool,
+    /// Why not, with the bytes needed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why_not: Option<String>,
+    /// Devices.
+    pub devices: usize,
+    /// Micro-batches per pipeline per iteration.
+    pub micro_batches: u64,
+    /// Parameters of the model.
+    pub params: u64,
+    /// Model FLOPs per iteration.
+    pub model_flops: f64,
+    /// Tasks in the simulated event DAG.
+    pub tasks: usize,
+}
+
+/// Everything priced for one job: independent of the [`Calibration`], so a calibration
+/// loop evaluates it many times without pricing again.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    spec: TransformerSpec,
+    parallel: ParallelConfig,
+    micro_batches: u64,
+    tokens: f64,
+    devices: usize,
+    caps: DeviceCaps,
+    recompute: Recompute,
+    layer_f: Priced,
+    layer_b: Priced,
+    core: Priced,
+    embed_f: Priced,
+    embed_b: Priced,
+    head_f: Priced,
+    head_b: Priced,
+    optimizers: Vec<Priced>,
+    stages: Vec<StageCosts>,
+    tp_layer_f: f64,
+    tp_layer_b: f64,
+    tp_embed: f64,
+    tp_head: f64,
+    send_s: f64,
+    memory: MemoryBytes,
+}
+
+#[derive(Debug, Clone)]
+struct StageCosts {
+    layers: u64,
+    first: bool,
+    last: bool,
+    optimizer: usize,
+    dp_s: f64,
+    dp_layer_s: f64,
+    zero3_gather_s: f64,
+}
+
+/// Layers of each stage: `layers / pp`, the remainder on the first stages.
+pub fn partition(layers: u64, pp: usize) -> Vec<u64> {
+    let pp64 = pp as u64;
+    (0..pp64)
+        .map(|i| layers / pp64 + u64::from(i < layers % pp64))
+        .collect()
+}
+
+/// Parameters of one layer, of the embedding (token + positions) and of the LM head (0 when
+/// tied), of the final norm.
+fn param_parts(s: &TransformerSpec) -> (u64, u64, u64, u64) {
+    let embed = (s.vocab + s.positions + s.token_types) * s.hidden;
+    let head = if s.tied_head { 0 } else { s.vocab * s.hidden };
+    let norm = 2 * s.hidden;
+    let layer = (s.params() - embed - head - norm) / s.layers;
+    (layer, embed, head, norm)
+}
+
+/// Prices everything about a job (graphs on `family`, collectives on `cluster`).
+#[allow(clippy::too_many_arguments)]
+pub fn prepare(
+    train: &TrainingConfig,
+    parallel: &ParallelConfig,
+    dtype: DType,
+    family: &dyn Family,
+    caps: DeviceCaps,
+    cluster: &ClusterSpec,
+    net: &NetModel,
+) -> Result<Prepared, TrainingError> {
+    let spec = train.spec()?;
+    let devices = cluster.devices();
+    validate(train, &spec, parallel, devices)?;
+    let (tp, pp, dp) = (parallel.tp, parallel.pp, parallel.dp);
+    let sp = parallel.sequence_parallel && tp > 1;
+    let b = train.micro_batch;
+    let micro_batches = train.global_batch / dp as u64 / b;
+    let sh = Shard {
+        micro_batch: b,
+        seq: train.seq_len,
+        tp: tp as u64,
+        sp,
+    };
+    let mut pricer = Pricer::new(family, dtype);
+    let layer_f = pricer.price(&spec, &sh, Piece::LayerForward)?;
+    let layer_b = pricer.price(&spec, &sh, Piece::LayerBackward)?;
+    let core = pricer.price(&spec, &sh, Piece::AttentionCore)?;
+    let embed_f = pricer.price(&spec, &sh, Piece::EmbedForward)?;
+    let embed_b = pricer.price(&spec, &sh, Piece::EmbedBackward)?;
+    let head_f = pricer.price(&spec, &sh, Piece::HeadForward)?;
+    let head_b = pricer.price(&spec, &sh, Piece::HeadBackward)?;
+
+    // Collectives. One layer's activation, whole (the all-reduce buffer; RS input; AG output).
+    let wb = dtype.bytes() as f64;
+    let act = (b * train.seq_len * spec.hidden) as f64 * wb;
+    let tp_pair = |op_ar: bool| -> Result<f64, TrainingError> {
+        if tp < 2 {
+            return Ok(0.0);
+        }
+        if op_ar {
+            collective_s(cluster, net, Op::AllReduce, act, 1, tp)
+        } else {
+            Ok(collective_s(cluster, net, Op::ReduceScatter, act, 1, tp)?
+                + collective_s(cluster, net, Op::AllGather, act, 1, tp)?)
+        }
+    };
+    // Two all-reduces per layer and pass (after the attention and MLP blocks forward; for
+    // their inputs' gradients backward); with sequence parallelism each becomes a
+    // reduce-scatter plus an all-gather.
+    let per_block = tp_pair(!sp)?;
+    let tp_layer_f = 2.0 * per_block;
+    let tp_layer_b = 2.0 * per_block;
+    let tp_embed = per_block; // vocabulary-parallel embedding's all-reduce
+    let tp_head = per_block; // the head input's gradient
+                             // Pipeline send: the activation of one micro-batch, split over the TP ranks (Megatron's
+                             // scatter/gather optimization) when tp > 1.
+    let send_s = if pp > 1 {
+        collective_s(cluster, net, Op::SendRecv, act / tp as f64, tp * dp, 2)?
+    } else {
+        0.0
+    };
+
+    // Parameters per device and stage.
+    let (layer_p, _, _, norm_p) = param_parts(&spec);
+    // The embedding and head as allocated: the padded vocabulary.
+    let vpad = padded_vocab(spec.vocab, tp as u64);
+    let embed_p = (vpad + spec.positions + spec.token_types) * spec.hidden;
+    let head_p = if spec.tied_head {
+        0
+    } else {
+        vpad * spec.hidden
+    };
+    let t = tp as f64;
+    let parts = partition(spec.layers, pp);
+    let k = train.optimizer.state_bytes() as f64;
+    let mut stages = Vec::with_capacity(pp);
+    let mut optimizers = Vec::with_capacity(pp);
+    let mut memory = MemoryBytes::default();
+    let mut worst = -1.0;
+    for (i, &layers) in parts.iter().enumerate() {
+        let first = i == 0;
+        let last = i + 1 == pp;
+        let mut psi = layers as f64 * layer_p as f64 / t;
+        if first {
+            psi += embed_p as f64 / t;
+        }
+        if last {
+            psi += norm_p as f64 + head_p as f64 / t;
+            if spec.tied_head && pp > 1 {
+                psi += (vpad * spec.hidden) as f64 / t; // the head's copy of the table
+            }
+        }
+        let psi_dev = psi / if parallel.zero >= 1 { dp as f64 } else { 1.0 };
+        optimizers.push(pricer.optimizer(psi_dev.ceil() as u64, train.optimizer.state_bytes())?);
+        let grad_bytes = psi * wb;
+        let dp_reduce = |bytes: f64| -> Result<f64, TrainingError> {
+            if parallel.zero == 0 {
+                collective_s(cluster, net, Op::AllReduce, bytes, tp, dp)
+            } else {
+                Ok(
+                    collective_s(cluster, net, Op::ReduceScatter, bytes, tp, dp)?
+                        + collective_s(cluster, net, Op::AllGather, bytes, tp, dp)?,
+                )
+            }
+        };
+        let mut dp_s = if parallel.zero == 3 {
+            0.0 // ZeRO-3 reduces per micro-batch (below)
+        } else {
+            dp_reduce(grad_bytes)?
+        };
+        // Tied embeddings: the first and the last stage sum their copies' gradients.
+        if spec.tied_head && pp > 1 && (first || last) {
+            let tbl = (vpad * spec.hidden) as f64 / t * wb;
+            dp_s += collective_s(cluster, net, Op::AllReduce, tbl, tp * dp * (pp - 1), 2)?;
+        }
+        let dp_layer_s = if parallel.zero == 3 {
+            0.0
+        } else {
+            dp_reduce(layer_p as f64 / t * wb)?
+        };
+        let zero3_gather_s = if parallel.zero == 3 {
+            collective_s(cluster, net, Op::AllGather, grad_bytes, tp, dp)?
+        } else {
+            0.0
+        };
+        stages.push(StageCosts {
+            layers,
+            first,
+            last,
+            optimizer: optimizers.len(),
+            dp_s,
+            dp_layer_s,
+            zero3_gather_s,
+        });
+
+        // Memory of this stage's devices.
+        let (pm, gm, om) = zero_states(psi, wb, k, dp as f64, parallel.zero);
+        let per_layer = layer_activation_bytes(
+            train.seq_len as f64,
+            b as f64,
+            spec.hidden as f64,
+            spec.heads as f64,
+            t,
+            sp,
+            train.recompute,
+        );
+        let flying = in_flight(parallel.schedule, pp, i, micro_batches) as f64;
+        let activations = per_layer * layers as f64 * flying;
+        let mut temporary = 0.0;
+        if train.recompute == Recompute::Full {
+            temporary += layer_activation_bytes(
+                train.seq_len as f64,
+                b as f64,
+                spec.hidden as f64,
+                spec.heads as f64,
+                t,
+                sp,
+                Recompute::None,
+            );
+        }
+        if last {
+            // fp32 logits of the vocabulary-parallel cross-entropy.
+            temporary += 4.0
+                * (b * train.seq_len) as f64
+                * (padded_vocab(spec.vocab, tp as u64) / tp as u64) as f64;
+        }
+        let m = MemoryBytes {
+            parameters: pm,
+            gradients: gm,
+            optimizer: om,
+            activations,
+            temporary,
+        };
+        if m.total() > worst {
+            worst = m.total();
+            memory = m;
+        }
+    }
+    Ok(Prepared {
+        spec,
+        parallel: parallel.clone(),
+        micro_batches,
+        tokens: (train.global_batch * train.seq_len) as f64,
+        devices,
+        caps,
+        recompute: train.recompute,
+        layer_f,
+        layer_b,
+        core,
+        embed_f,
+        embed_b,
+        head_f,
+        head_b,
+        optimizers,
+        stages,
+        tp_layer_f,
+        tp_layer_b,
+        tp_embed,
+        tp_head,
+        send_s,
+        memory,
+    })
+}
+
+impl Prepared {
+    /// The transformer.
+    pub fn spec(&self) -> &TransformerSpec {
+        &self.spec
+    }
+
+    fn stage_times(&self, cal: &Calibration) -> Vec<StageTimes> {
+        let ov = cal.layer_overhead_s;
+        let c = |p: &Priced| p.eager_s(cal.gemm_scale, cal.kernel_host_s);
+        self.stages
+            .iter()
+            .map(|st| {
+                let l = st.layers as f64;
+                let mut f = l * (c(&self.layer_f) + ov);
+                let mut ftp = l * self.tp_layer_f;
+                let mut bw = l * (c(&self.layer_b) + ov);
+                let mut btp = l * self.tp_layer_b;
+                if st.first {
+                    f += c(&self.embed_f);
+                    ftp += self.tp_embed;
+                    bw += c(&self.embed_b);
+                }
+                if st.last {
+                    f += c(&self.head_f);
+                    bw += c(&self.head_b);
+                    btp += self.tp_head;
+                }
+                let recompute = match self.recompute {
+                    Recompute::None => (0.0, 0.0),
+                    Recompute::Selective => (l * c(&self.core), 0.0),
+                    Recompute::Full => (l * (c(&self.layer_f) + ov), l * self.tp_layer_f),
+                };
+                StageTimes {
+                    fwd: (f, ftp, st.zero3_gather_s),
+                    recompute,
+                    bwd: (bw, btp, st.zero3_gather_s * 2.0),
+                    send_s: self.send_s,
+                    dp_s: st.dp_s,
+                    dp_layer_s: st.dp_layer_s,
+                    layers: st.layers,
+                    optimizer_s: c(&self.optimizers[st.optimizer - 1]),
+                }
+            })
+            .collect()
+    }
+
+    /// Simulates the iteration with calibration `cal`.
+    pub fn evaluate(&self, cal: &Calibration) -> Result<TrainingReport, TrainingError> {
+        let times = self.stage_times(cal);
+        let order = match self.parallel.schedule {
+            Schedule::Gpipe => Order::Gpipe,
+            _ => Order::OneFOneB,
+        };
+        let m = self.micro_batches as usize;
+        let overlap = self.parallel.dp_overlap && self.parallel.zero < 3 && self.parallel.dp > 1;
+        let dag = build(&times, m, order, overlap, false);
+        let timing =
+            run(&dag).ok_or_else(|| invalid("parallel.schedule", "the schedule deadlocks"))?;
+        let iteration_s = timing.end.iter().copied().fold(0.0, f64::max);
+        // The stage whose optimizer step ends last.
+        let opt_of = |s: usize| {
+            dag.order[s]
+                .iter()
+                .copied()
+                .find(|&t| dag.tasks[t].kind == Kind::Optimizer)
+        };
+        let pp = self.parallel.pp;
+        let crit = (0..pp)
+            .max_by(|&a, &b| {
+                let ea = opt_of(a).map_or(0.0, |t| timing.end[t]);
+                let eb = opt_of(b).map_or(0.0, |t| timing.end[t]);
+                ea.total_cmp(&eb).then(b.cmp(&a))
+            })
+            .unwrap_or(0);
+        let mut bd = Breakdown::default();
+        let mut busy_to_last = 0.0;
+        let mut last_compute_end = 0.0;
+        for &t in &dag.order[crit] {
+            let task = &dag.tasks[t];
+            match task.kind {
+                Kind::Forward | Kind::Backward => {
+                    bd.compute_s += task.compute_s;
+                    bd.tp_comm_s += task.tp_s;
+                    bd.dp_comm_s += task.dp_s;
+                }
+                Kind::Recompute => {
+                    bd.recompute_s += task.compute_s;
+                    bd.tp_comm_s += task.tp_s;
+                }
+                Kind::Optimizer => bd.optimizer_s += task.compute_s,
+                _ => {}
+            }
+            if task.kind != Kind::Optimizer {
+                busy_to_last += timing.end[t] - timing.start[t];
+                last_compute_end = f64::max(last_compute_end, timing.end[t]);
+            }
+        }
+        let idle = (last_compute_end - busy_to_last).max(0.0);
+        // The same DAG with free sends: what waiting is left is the schedule's own bubble.
+        let idle0 = if pp > 1 {
+            let dag0 = build(&times, m, order, overlap, true);
+            let t0 =
+                run(&dag0).ok_or_else(|| invalid("parallel.schedule", "the schedule deadlocks"))?;
+            let mut busy = 0.0;
+            let mut end: f64 = 0.0;
+            for &t in &dag0.order[crit] {
+                if dag0.tasks[t].kind != Kind::Optimizer {
+                    busy += t0.end[t] - t0.start[t];
+                    end = end.max(t0.end[t]);
+                }
+            }
+            (end - busy).max(0.0)
+        } else {
+            0.0
+        };
+        bd.bubble_s = idle0.min(idle);
+        bd.pp_comm_s = idle - bd.bubble_s;
+        let opt_start = opt_of(crit).map_or(last_compute_end, |t| timing.start[t]);
+        bd.dp_comm_s += (opt_start - last_compute_end).max(0.0);
+
+        // FLOPs: forward model FLOPs per micro-batch on one rank × tp × ranks' micro-batches.
+        let t = self.parallel.tp as f64;
+        let l = self.spec.layers as f64;
+        let mb_total = (self.micro_batches * self.parallel.dp as u64) as f64;
+        let fwd = (l * self.layer_f.gemm_flops + self.head_f.gemm_flops) * t;
+        let model_flops = 3.0 * fwd * mb_total;
+        let extra = match self.recompute {
+            Recompute::None => 0.0,
+            Recompute::Selective => l * self.core.gemm_flops * t * mb_total,
+            Recompute::Full => l * self.layer_f.gemm_flops * t * mb_total,
+        };
+        let n = self.devices as f64;
+        let peak = self.caps.peak_flops * n * iteration_s;
+        let total = self.memory.total();
+        let fits = total <= self.caps.mem_bytes;
+        let why_not = (!fits).then(|| {
+            let m = MemoryGb::from(self.memory);
+            format!(
+                "needs {:.1} GB per device of {:.1} GB: parameters {:.1}, gradients {:.1}, optimizer states {:.1}, activations {:.1}, temporary {:.1}",
+                m.total,
+                self.caps.mem_bytes / 1e9,
+                m.parameters,
+                m.gradients,
+                m.optimizer,
+                m.activations,
+                m.temporary
+            )
+        });
+        Ok(TrainingReport {
+            iteration_s,
+            tokens_per_s: self.tokens / iteration_s,
+            tflops_per_gpu: model_flops / iteration_s / n / 1e12,
+            mfu: model_flops / peak,
+            hfu: (model_flops + extra) / peak,
+            breakdown: bd,
+            memory_gb: self.memory.into(),
+            fits,
+            why_not,
+            devices: self.devices,
+            micro_batches: self.micro_batches,
+            params: self.spec.params(),
+            model_flops,
+            tasks: dag.tasks.len(),
+        })
+    }
+}
+
+impl Prepared {
+    /// The iteration time alone under `cal` (one DAG run, no breakdown): what calibration
+    /// and search evaluate.
+    pub fn iteration_s(&self, cal: &Calibration) -> f64 {
+        let times = self.stage_times(cal);
+        let order = match self.parallel.schedule {
+            Schedule::Gpipe => Order::Gpipe,
+            _ => Order::OneFOneB,
+        };
+        let overlap = self.parallel.dp_overlap && self.parallel.zero < 3 && self.parallel.dp > 1;
+        let dag = build(&times, self.micro_batches as usize, order, overlap, false);
+        run(&dag).map_or(f64::NAN, |t| t.end.iter().copied().fold(0.0, f64::max))
+    }
+}
