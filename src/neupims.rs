@@ -501,6 +501,11 @@ fn write_study(
          KV-cache swapping).\n\
          * A pipeline stage holds layers/pp layers; one batch is in flight, so a group's \
          tokens/s is the batch over pp stage latencies (every mode alike).\n\
+         * Tensor-parallel all-reduces (two per layer) are priced by archsim-net as NCCL on a \
+         switch of `link_gbps` per device (300 GB/s, as the A100 baseline's NVLink) in every \
+         mode and on the GPU: NCCL's launch latency, protocols and ~80% of the wire, fitted \
+         on measured A100 all-reduce. NeuPIMs' two sub-batches overlap one's all-reduce with \
+         the other's work; the naive and NPU-only modes wait for theirs.\n\
          * The request mix is lowered at its mean context; per-channel imbalance between long \
          and short requests is ignored (the authors balance channels greedily).\n",
     );

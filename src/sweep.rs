@@ -80,6 +80,13 @@ pub struct SweepConfig {
     pub seed: u64,
 }
 
+/// A search's best-so-far trace as the journal holds it: `null` (how JSON writes an infinite
+/// cost, before any feasible design) reads back as infinity.
+fn trace_from_json<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+    let v: Vec<Option<f64>> = Deserialize::deserialize(d)?;
+    Ok(v.into_iter().map(|c| c.unwrap_or(f64::INFINITY)).collect())
+}
+
 /// One line of the journal: a point and what it gave.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JournalEntry {
@@ -95,8 +102,13 @@ pub struct JournalEntry {
     /// Search only: evaluation number of the best design.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best_eval: Option<usize>,
-    /// Search only: the best cost after each evaluation (for evaluations-to-target figures).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Search only: the best cost after each evaluation (for evaluations-to-target figures);
+    /// infinite (`null` in the journal) until the first feasible design.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "trace_from_json"
+    )]
     pub trace: Vec<f64>,
     /// Why the point failed, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]

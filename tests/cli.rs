@@ -503,6 +503,10 @@ fn every_config_in_configs_runs() {
             } else if r["workload"] == "collective" {
                 // A collective's report: one row per size.
                 assert!(!r["sizes"].as_array().unwrap().is_empty());
+            } else if let Some(t) = r.get("training") {
+                // A training iteration: its time is the report's latency.
+                assert!(t["iteration_s"].as_f64().unwrap() > 0.0);
+                assert_eq!(r["latency_s"], t["iteration_s"]);
             } else {
                 assert!(r["total_cycles"].as_u64().unwrap() > 0);
             }

@@ -35,6 +35,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod coe;
+pub mod collective;
 pub mod config;
 pub mod energy;
 pub mod family;

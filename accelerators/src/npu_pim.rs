@@ -53,8 +53,9 @@ use serde::{Deserialize, Serialize};
 
 use archsim_sim::{Engine, LlmMemory, LlmReport, LlmStep, Memory, Report, Resources};
 use archsim_workloads::llm::{self, LlmConfig, Phase};
-use archsim_workloads::{DType, GemmView, Op, OpKind, Workload};
+use archsim_workloads::{CollectiveFunc, DType, GemmView, Op, OpKind, Workload};
 
+use crate::collective::Links;
 use crate::gpu::{Gpu, GpuConfig, LaunchMode};
 use crate::systolic::{Dataflow, Systolic, SystolicConfig};
 use crate::{energy, pipeline, AccelError, Accelerator, Cost, Fidelity, OpMapping, Plan};
@@ -407,8 +408,9 @@ pub struct NpuPimConfig {
     /// interleave sub-batches only from batch 256 on); a smaller batch runs whole.
     #[schemars(range(min = 0, max = 16777216))]
     pub sub_batch_min: u64,
-    /// Device-to-device link for tensor-parallel collectives, GB/s (default 300, NVLink-3
-    /// class, as the GPU baseline; not stated for the NPU).
+    /// Device-to-device link for tensor-parallel collectives, GB/s per direction (default 300,
+    /// NVLink-3 class, as the GPU baseline; not stated for the NPU). Collectives are priced by
+    /// `archsim-net` as NCCL on a switch of this bandwidth, like the GPU baseline's.
     #[schemars(range(min = crate::ranges::MIN_GB_S, max = crate::ranges::MAX_GB_S))]
     pub link_gbps: f64,
     /// Device memory capacity, GB (default 32: 32 channels of 1 GB). A step whose weights, KV
@@ -738,13 +740,14 @@ impl NpuPim {
         }
     }
 
-    fn link_cost(&self, op: &Op, ranks: u64) -> Cost {
-        // Ring all-reduce: 2 (p−1)/p of the buffer crosses each link.
+    fn link_cost(&self, op: &Op, func: CollectiveFunc, ranks: u64) -> Cost {
+        // Priced by archsim-net as NCCL on a switch of `link_gbps` per device, as the GPU
+        // baseline's; a ring moves 2 (p−1)/p of the buffer across each device's link.
         let bytes = op.bytes_written();
         let moved = 2 * bytes * ranks.saturating_sub(1) / ranks.max(1);
-        let per_cycle = self.cfg.link_gbps * 1e9 / (self.cfg.freq_mhz * 1e6);
+        let seconds = Links::nccl_switch(self.cfg.link_gbps).seconds(func, ranks, bytes as f64);
         Cost {
-            compute_cycles: (moved as f64 / per_cycle).ceil() as u64,
+            compute_cycles: (seconds * self.cfg.freq_mhz * 1e6).ceil() as u64,
             stall_cycles: 0,
             dram_bytes: 0,
             bytes: vec![("link", moved)],
@@ -871,7 +874,7 @@ impl Accelerator for NpuPim {
     fn cost(&self, op: &Op, mapping: &OpMapping) -> Cost {
         match (&mapping.plan, &op.kind) {
             (Plan::Pim { .. }, _) => self.pim_cost(op),
-            (_, OpKind::Collective { ranks, .. }) => self.link_cost(op, *ranks),
+            (_, OpKind::Collective { func, ranks }) => self.link_cost(op, *func, *ranks),
             (Plan::Systolic { .. }, _) => self.npu_cost(op),
             _ => self.vector_cost(op),
         }

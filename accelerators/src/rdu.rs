@@ -25,9 +25,9 @@
 //!
 //! **Multi-socket.** A tensor-parallel workload (`llm: {tp: N}`) is one socket's shard; its
 //! collectives run over the peer-to-peer network between sockets ([`collective_seconds`]:
-//! ring or one-shot, whichever is faster, with a link bandwidth and latency per hop). Fused,
-//! a collective is a stage of its kernel (the paper streams P2P traffic inside kernels);
-//! unfused, it is a kernel of its own.
+//! ring or one-shot, whichever is faster, with a link bandwidth and latency per hop, priced
+//! by `archsim-net`). Fused, a collective is a stage of its kernel (the paper streams P2P
+//! traffic inside kernels); unfused, it is a kernel of its own.
 //!
 //! Memory tiers per socket: on-chip SRAM (520 MB), HBM (64 GiB) and DDR (up to 1.5 TiB). For
 //! Composition of Experts, experts live in DDR and the active one is copied to HBM on a switch
@@ -43,6 +43,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use archsim_sim::{OpReport, Provenance, Report};
+use crate::collective::Links;
 use archsim_workloads::{CollectiveFunc, Op, OpKind, Workload};
 
 use crate::{energy, AccelError, Fidelity};
@@ -274,28 +275,18 @@ pub fn pipeline_cycles(stage_cycles: &[u64], tiles: u64) -> u64 {
 }
 
 /// Seconds of a collective over `ranks` sockets on `bytes` of tensor (the reduced tensor for
-/// an all-reduce, the gathered one for an all-gather): the faster of a ring (`2(p−1)` hops of
-/// `bytes/p` for an all-reduce, `p−1` for an all-gather) and a one-shot exchange (every socket
-/// sends its share to every other at once, one hop of latency).
+/// an all-reduce, the gathered one for an all-gather), priced by `archsim-net` on sockets each
+/// one hop from every other (`p2p_gbps` per direction, `p2p_latency_us` per hop) under the
+/// ideal α-β model: the faster of a ring ([`archsim_net::Algorithm::Ring`], `2(p−1)` hops of
+/// `bytes/p` for an all-reduce, `p−1` for an all-gather) and a one-shot exchange
+/// ([`archsim_net::Algorithm::Direct`]: every socket sends its share to every other at once,
+/// one hop of latency).
 pub fn collective_seconds(cfg: &RduConfig, func: CollectiveFunc, ranks: u64, bytes: u64) -> f64 {
-    if ranks <= 1 {
-        return 0.0;
-    }
-    let (p, b) = (ranks as f64, bytes as f64);
-    let bw = cfg.p2p_gbps * 1e9;
-    let lat = cfg.p2p_latency_us * 1e-6;
-    match func {
-        CollectiveFunc::AllReduce => {
-            let ring = 2.0 * (p - 1.0) * (lat + b / p / bw);
-            let one_shot = lat + (p - 1.0) * b / bw;
-            ring.min(one_shot)
-        }
-        CollectiveFunc::AllGather => {
-            let ring = (p - 1.0) * (lat + b / p / bw);
-            let one_shot = lat + (p - 1.0) * b / p / bw;
-            ring.min(one_shot)
-        }
-    }
+    Links::ideal_ring_or_one_shot(cfg.p2p_gbps, cfg.p2p_latency_us).seconds(
+        func,
+        ranks,
+        bytes as f64,
+    )
 }
 
 /// One kernel: the ops fused into one streaming pipeline (one op, unfused).

@@ -31,13 +31,15 @@
 //! * **Element-wise, normalization, softmax, embedding, copy, pooling, reduction**: bandwidth
 //!   bound on the bytes they move (normalization and softmax make extra passes; a norm of few
 //!   rows is bound by one block's serial row reduction).
-//! * **Collectives**: ring all-reduce (`2(N−1)/N` of the tensor per GPU) and all-gather
-//!   (`(N−1)/N`) over NVLink (or the host link without NVLink), `2(N−1)` or `N−1` steps of
-//!   link latency.
+//! * **Collectives**: all-reduce and all-gather priced by `archsim-net` as NCCL on an NVSwitch
+//!   node of the preset's NVLink bandwidth (a PCIe tree of the host link without NVLink):
+//!   NCCL's launch latency, protocols and ~80% of the wire, fitted on measured A100 NCCL; the
+//!   reduction's adds stream `2(N−1)/N` of the tensor through HBM.
 //! * **Views** (reshape) launch nothing.
 
 use serde::{Deserialize, Serialize};
 
+use crate::collective::Links;
 use archsim_workloads::{
     numel, Attention, CollectiveFunc, Conv2d, DType, GemmView, Op, OpKind, ReduceFunc,
 };
@@ -169,14 +171,6 @@ pub const SPLITS: [u64; 7] = [1, 2, 3, 4, 8, 16, 32];
 /// Rows of a norm or softmax processed concurrently per SM (2048 resident threads in blocks
 /// of 256).
 const ROWS_PER_SM: f64 = 8.0;
-
-/// Latency of one step of a ring collective over NVLink, s (NCCL's per-hop latency is of
-/// the order of microseconds; an assumption, not calibrated).
-const RING_STEP_S: f64 = 1.5e-6;
-
-/// Achievable fraction of the link bandwidth in a ring collective (NCCL bus bandwidth on
-/// NVLink is ~80% of the link rate; an assumption, not calibrated).
-const LINK_EFFICIENCY: f64 = 0.8;
 
 /// Largest power of two dividing `bytes`, capped at 16 (the TMA alignment).
 pub fn alignment(bytes: u64) -> u64 {
@@ -688,25 +682,22 @@ impl Device<'_> {
         e
     }
 
-    /// Ring all-reduce or all-gather of the op's output across `ranks` GPUs.
+    /// All-reduce or all-gather of the op's output across `ranks` GPUs, priced by
+    /// `archsim-net` as NCCL on the preset's NVSwitch (or PCIe where it has no NVLink).
     fn collective(&self, op: &Op, func: CollectiveFunc, ranks: u64) -> KernelEstimate {
         let n = ranks.max(1) as f64;
         let bytes = op.bytes_written() as f64;
-        let link = if self.spec.nvlink_gbps > 0.0 {
-            self.spec.nvlink_gbps
+        let links = if self.spec.nvlink_gbps > 0.0 {
+            Links::nccl_switch(self.spec.nvlink_gbps)
         } else {
-            self.spec.host_link_gbps
-        } * 1e9
-            * LINK_EFFICIENCY;
-        let (traffic, steps) = match func {
-            CollectiveFunc::AllReduce => (2.0 * (n - 1.0) / n * bytes, 2.0 * (n - 1.0)),
-            CollectiveFunc::AllGather => ((n - 1.0) / n * bytes, n - 1.0),
+            Links::nccl_pcie(self.spec.host_link_gbps)
         };
-        let memory = if n <= 1.0 {
-            0.0
-        } else {
-            traffic / link.max(1.0) + steps * RING_STEP_S
+        // Bytes each GPU sends (and receives) in a ring: what its HBM streams.
+        let traffic = match func {
+            CollectiveFunc::AllReduce => 2.0 * (n - 1.0) / n * bytes,
+            CollectiveFunc::AllGather => (n - 1.0) / n * bytes,
         };
+        let memory = links.seconds(func, ranks, bytes);
         // The reduction's adds run at memory speed on each GPU.
         let compute = if func == CollectiveFunc::AllReduce && n > 1.0 {
             traffic / self.hbm_bw()

@@ -21,7 +21,7 @@
 //!   prefill writes the overflow back the same way. When even the weights and activations do
 //!   not fit, the step is infeasible: [`AccelError::OutOfMemory`].
 //! * **Tensor parallelism** (`tp` in the `llm:` section): the graphs are one device's share,
-//!   with ring all-reduces over NVLink after the attention and MLP blocks
+//!   with all-reduces over NVLink (priced by `archsim-net` as NCCL) after the attention and MLP blocks
 //!   ([`super::kernels`]); memory figures are per device.
 
 use archsim_workloads::llm::LlmConfig;
