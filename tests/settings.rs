@@ -341,7 +341,7 @@ fn objectives_on_absent_metrics_or_of_weight_zero_are_refused_before_the_search(
             out,
         ],
         &[
-            "search.objectives.0.metric: `tpot_s` is absent",
+            "search.objectives[0].metric: `tpot_s` is absent",
             "this workload is not an `llm:` step",
         ],
     );
@@ -355,7 +355,7 @@ fn objectives_on_absent_metrics_or_of_weight_zero_are_refused_before_the_search(
         &["run", &sys_llm, "--out", out],
         &[
             "sys.yaml:9:",
-            "search.constraints.0.metric: `ttft_s` is absent",
+            "search.constraints[0].metric: `ttft_s` is absent",
             "`systolic` does not price them",
         ],
     );
@@ -369,7 +369,7 @@ fn objectives_on_absent_metrics_or_of_weight_zero_are_refused_before_the_search(
             "--out",
             out,
         ],
-        &["search.objectives.0.weight: 0 makes the objective count for nothing"],
+        &["search.objectives[0].weight: 0 makes the objective count for nothing"],
     );
     // On an LLM step priced by the chip, they are objectives like any other.
     let o = archsim(&[
