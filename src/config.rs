@@ -748,7 +748,7 @@ mod tests {
             ),
             (
                 GOOD.replace("  model: resnet18\n", "  model: resnet18\n  batch: -1\n"),
-                "c.yaml:3:10: workload.batch: must be at least 1, got -1",
+                "c.yaml:3:10: workload.batch: invalid value",
             ),
             (
                 format!("{GOOD}extra: 1\n"),
