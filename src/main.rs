@@ -492,16 +492,13 @@ fn run_loaded(
             let served = archsim::serving::run(&f, &base)
                 .map_err(|e| archsim::serving::config_error(&text, &file, set, e))?;
             let files = archsim::serving::write(&f, &served, &dir)?;
-            if json {
-                print!("{}", archsim::serving::report_json(&served));
-                eprintln!("wrote {}", dir.display());
-                return Ok(());
-            }
-            print!("{}", archsim::serving::summary(&served));
-            println!("wrote:");
-            for f in files {
-                println!("  {}", f.display());
-            }
+            print_done(
+                json,
+                &archsim::serving::report_json(&served),
+                &archsim::serving::summary(&served),
+                &files,
+                &dir,
+            );
             return Ok(());
         }
     }
@@ -512,16 +509,13 @@ fn run_loaded(
                 .unwrap_or_else(|| output::default_dir(&name, set));
             *held = Some(OutDir::prepare(&dir)?);
             let (report, files) = archsim::training::run_file(&text, &file, set, Some(&dir))?;
-            if json {
-                print!("{}", archsim::training::report_json(&report));
-                eprintln!("wrote {}", dir.display());
-                return Ok(());
-            }
-            print!("{}", archsim::training::summary(&report));
-            println!("wrote:");
-            for f in files {
-                println!("  {}", f.display());
-            }
+            print_done(
+                json,
+                &archsim::training::report_json(&report),
+                &archsim::training::summary(&report),
+                &files,
+                &dir,
+            );
             return Ok(());
         }
     }
@@ -534,16 +528,13 @@ fn run_loaded(
             *held = Some(OutDir::prepare(&dir)?);
             let (report, files) =
                 archsim::collective::run_loaded(&text, &file, set, &loaded, Some(&dir))?;
-            if json {
-                print!("{}", archsim::collective::report_json(&report));
-                eprintln!("wrote {}", dir.display());
-                return Ok(());
-            }
-            print!("{}", archsim::collective::summary(&report));
-            println!("wrote:");
-            for f in files {
-                println!("  {}", f.display());
-            }
+            print_done(
+                json,
+                &archsim::collective::report_json(&report),
+                &archsim::collective::summary(&report),
+                &files,
+                &dir,
+            );
             return Ok(());
         }
     }
@@ -957,4 +948,19 @@ fn print_search(
         println!("  {}", f.display());
     }
     Ok(())
+}
+
+/// Prints a finished run: with `--json` its report alone on stdout (the folder on stderr),
+/// otherwise its summary and the files it wrote.
+fn print_done(json: bool, report_json: &str, summary: &str, files: &[PathBuf], dir: &Path) {
+    if json {
+        print!("{report_json}");
+        eprintln!("wrote {}", dir.display());
+        return;
+    }
+    print!("{summary}");
+    println!("wrote:");
+    for f in files {
+        println!("  {}", f.display());
+    }
 }
