@@ -518,8 +518,6 @@ fn run_loaded(
             );
             return Ok(());
         }
-    }
-    if let Ok(v) = serde_saphyr::from_str::<serde_json::Value>(&text) {
         if archsim::collective::is_collective(&v) && v.get("sweep").is_none() {
             let dir = out
                 .clone()

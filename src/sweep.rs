@@ -138,8 +138,9 @@ pub fn parse(text: &str, file: &str) -> Result<SweepConfig, Error> {
     })
 }
 
-fn parse_unlocated(text: &str, file: &str) -> Result<SweepConfig, Error> {
-    let v: Value = serde_saphyr::from_str(text).map_err(|e| {
+/// The YAML document of a sweep file, or its syntax error at its line and column.
+fn yaml_value(text: &str, file: &str) -> Result<Value, Error> {
+    serde_saphyr::from_str(text).map_err(|e| {
         Error::Config(ConfigError {
             file: file.into(),
             location: e.location().map(|l| (l.line(), l.column())),
@@ -147,7 +148,11 @@ fn parse_unlocated(text: &str, file: &str) -> Result<SweepConfig, Error> {
             from_override: None,
             message: crate::config::yaml_message(&e.to_string()),
         })
-    })?;
+    })
+}
+
+fn parse_unlocated(text: &str, file: &str) -> Result<SweepConfig, Error> {
+    let v = yaml_value(text, file)?;
     let s = v.get("sweep").cloned().ok_or_else(|| {
         bad(
             file,
@@ -507,15 +512,7 @@ fn hash_of(v: &Value) -> String {
 
 /// The header of the journal of the sweep config `text` with `points` points.
 pub fn journal_header(text: &str, file: &str, points: usize) -> Result<JournalHeader, Error> {
-    let doc: Value = serde_saphyr::from_str(text).map_err(|e| {
-        Error::Config(ConfigError {
-            file: file.into(),
-            location: e.location().map(|l| (l.line(), l.column())),
-            key: None,
-            from_override: None,
-            message: crate::config::yaml_message(&e.to_string()),
-        })
-    })?;
+    let doc = yaml_value(text, file)?;
     let doc = canonical(&doc);
     let mut base = doc.as_object().cloned().unwrap_or_default();
     let sweep = base.remove("sweep").unwrap_or(Value::Null);
