@@ -432,11 +432,13 @@ pub struct OutDir {
 }
 
 /// The pid in the name of a temporary file archsim writes (`.NAME.PID-N.tmp[.EXT]`,
-/// `.journal.jsonl.PID.new`, `.archsim.lock.stale-PID`), if it is one.
+/// `.journal.jsonl.PID.new`, `.archsim.lock.stale-PID`, `.archsim.lock.new-PID`), if it is one.
 fn leftover_pid(name: &str) -> Option<u32> {
     let rest = name.strip_prefix('.')?;
-    if let Some(pid) = rest.strip_prefix(&format!("{LOCK_NAME}.stale-")[1..]) {
-        return pid.parse().ok();
+    for kind in ["stale", "new"] {
+        if let Some(pid) = rest.strip_prefix(&format!("{LOCK_NAME}.{kind}-")[1..]) {
+            return pid.parse().ok();
+        }
     }
     if let Some(stem) = rest
         .strip_prefix("journal.jsonl.")
@@ -468,6 +470,60 @@ fn remove_leftovers(dir: &Path) {
         {
             let _ = std::fs::remove_file(e.path());
         }
+    }
+}
+
+/// Why a lock file could not be created.
+enum LockCreate {
+    /// Another lock file is there.
+    Exists,
+    /// Anything else: the folder cannot be written.
+    Failed(Error),
+}
+
+/// Creates the lock file `lock` holding `line`, whole: the line is written and synced under a
+/// name of this process's own and then hard-linked to the lock's name, so that no other process
+/// ever reads a lock file that exists but is still empty. A file system without hard links gets
+/// `create_new` and a write instead (readers then retry an unreadable lock for a moment).
+fn create_lock(lock: &Path, line: &str, pid: u32) -> Result<(), LockCreate> {
+    let dir = lock.parent().unwrap_or(lock);
+    let failed = |e: &std::io::Error| {
+        LockCreate::Failed(refused(
+            dir,
+            format!(
+                "cannot write in the output folder: {}",
+                archsim_workloads::input::io_message(e)
+            ),
+        ))
+    };
+    let write_new = |path: &Path| -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)?;
+        let written = f.write_all(line.as_bytes()).and_then(|()| f.sync_all());
+        if written.is_err() {
+            drop(f);
+            let _ = std::fs::remove_file(path);
+        }
+        written
+    };
+    let candidate = lock.with_file_name(format!("{LOCK_NAME}.new-{pid}"));
+    let _ = std::fs::remove_file(&candidate);
+    if let Err(e) = write_new(&candidate) {
+        return Err(failed(&e));
+    }
+    let linked = std::fs::hard_link(&candidate, lock);
+    let _ = std::fs::remove_file(&candidate);
+    match linked {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(LockCreate::Exists),
+        // No hard links here (some network and FUSE file systems): create it in place.
+        Err(_) => match write_new(lock) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(LockCreate::Exists),
+            Err(e) => Err(failed(&e)),
+        },
     }
 }
 
@@ -506,18 +562,8 @@ impl OutDir {
         let mut line = serde_json::to_string(&me).map_err(|e| refused(&lock, e.to_string()))?;
         line.push('\n');
         for _ in 0..3 {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&lock)
-            {
-                Ok(mut f) => {
-                    let written = f.write_all(line.as_bytes()).and_then(|()| f.sync_all());
-                    if let Err(e) = written {
-                        drop(f);
-                        let _ = std::fs::remove_file(&lock);
-                        return Err(io_error(&lock, &e));
-                    }
+            match create_lock(&lock, &line, me.pid) {
+                Ok(()) => {
                     remove_leftovers(dir);
                     let id = HELD_COUNTER.fetch_add(1, Ordering::Relaxed);
                     let canon = dir.canonicalize().map_err(|e| io_error(dir, &e))?;
@@ -528,18 +574,8 @@ impl OutDir {
                         id,
                     });
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    Self::take_over_if_stale(&lock, &me)?;
-                }
-                Err(e) => {
-                    return Err(refused(
-                        dir,
-                        format!(
-                            "cannot write in the output folder: {}",
-                            archsim_workloads::input::io_message(&e)
-                        ),
-                    ))
-                }
+                Err(LockCreate::Exists) => Self::take_over_if_stale(&lock, &me)?,
+                Err(LockCreate::Failed(e)) => return Err(e),
             }
         }
         Err(refused(
@@ -551,15 +587,26 @@ impl OutDir {
     /// Refuses a lock held by a live process (or one that cannot be checked); removes a stale
     /// one with a warning.
     fn take_over_if_stale(lock: &Path, me: &LockHolder) -> Result<(), Error> {
-        let (holder, text) =
+        // A lock is created whole (written under another name, then linked), except on a file
+        // system without hard links, where its holder may still be writing it: look again for a
+        // moment before calling it unreadable.
+        let mut tries = 0;
+        let (holder, text) = loop {
             match read_lock(lock)? {
-                Existing::Holder(h, t) => (h, t),
-                Existing::Unreadable => return Err(refused(
-                    lock,
-                    "the output folder is locked by an archsim whose lock file cannot be read; \
-                     if no archsim uses the folder, remove the lock file",
-                )),
-            };
+                Existing::Holder(h, t) => break (h, t),
+                Existing::Unreadable if tries < 20 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+                Existing::Unreadable => {
+                    return Err(refused(
+                        lock,
+                        "the output folder is locked by an archsim whose lock file cannot be \
+                         read; if no archsim uses the folder, remove the lock file",
+                    ))
+                }
+            }
+        };
         let stale = holder.host == me.host && alive(holder.pid) == Some(false);
         if !stale {
             return Err(refused(
