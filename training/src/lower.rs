@@ -71,6 +71,103 @@ impl Priced {
     }
 }
 
+impl Priced {
+    /// The graph's kernels as an eager host issues them (see [`Issue`]): each kernel costs
+    /// the host `host_s` to issue and the device its priced time (matrix products ×
+    /// `gemm_scale`).
+    pub fn issue(&self, gemm_scale: f64, host_s: f64) -> Issue {
+        self.ops.iter().fold(Issue::NOTHING, |acc, &(t, gemm)| {
+            acc.then(Issue::kernel(if gemm { t * gemm_scale } else { t }, host_s))
+        })
+    }
+}
+
+/// A stretch of work that an eager framework's host issues to one device stream, as it
+/// acts on the lag between the two: the host runs ahead of the device asynchronously (the
+/// launch queue), so host time only shows where it exceeds the device work it issues.
+///
+/// With `lag` = (the time the device's stream is busy until) − (the host's clock), issuing a
+/// kernel of device time `t` at host cost `h` maps `lag ↦ max(lag − h, 0) + t` (the kernel
+/// starts when both the host has issued it and the previous kernel has ended); host-only
+/// time `o` maps `lag ↦ lag − o`. Both are `lag ↦ max(lag + gpu − host, b)`, a form closed
+/// under composition, so a layer's map is computed once from its kernels and `n` layers'
+/// map in O(1): `max(x + n·a, b + max(0, (n − 1)·a))` with `a = gpu − host`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Issue {
+    /// Host time, seconds.
+    pub host_s: f64,
+    /// Device time of the kernels, seconds.
+    pub gpu_s: f64,
+    /// The lag after the stretch is at least this (−∞ when no kernel ran).
+    #[serde(skip)]
+    floor: f64,
+}
+
+impl Issue {
+    /// No work.
+    pub const NOTHING: Issue = Issue {
+        host_s: 0.0,
+        gpu_s: 0.0,
+        floor: f64::NEG_INFINITY,
+    };
+
+    /// One kernel of device time `t` that costs the host `host_s` to issue.
+    pub fn kernel(t: f64, host_s: f64) -> Issue {
+        Issue {
+            host_s,
+            gpu_s: t,
+            floor: t,
+        }
+    }
+
+    /// Host-only time (framework code between kernels).
+    pub fn host(o: f64) -> Issue {
+        Issue {
+            host_s: o,
+            gpu_s: 0.0,
+            floor: f64::NEG_INFINITY,
+        }
+    }
+
+    /// This stretch, then `next`.
+    pub fn then(self, next: Issue) -> Issue {
+        Issue {
+            host_s: self.host_s + next.host_s,
+            gpu_s: self.gpu_s + next.gpu_s,
+            floor: f64::max(self.floor + next.gpu_s - next.host_s, next.floor),
+        }
+    }
+
+    /// This stretch `n` times in a row.
+    pub fn times(self, n: u64) -> Issue {
+        if n == 0 {
+            return Issue::NOTHING;
+        }
+        let a = self.gpu_s - self.host_s;
+        let n1 = (n - 1) as f64;
+        Issue {
+            host_s: self.host_s * n as f64,
+            gpu_s: self.gpu_s * n as f64,
+            floor: self.floor + (n1 * a).max(0.0),
+        }
+    }
+
+    /// Time from a synchronization point (host and device level) until the device has run
+    /// the stretch.
+    pub fn from_sync_s(&self) -> f64 {
+        if self.floor == f64::NEG_INFINITY {
+            return self.gpu_s;
+        }
+        f64::max(self.gpu_s, self.host_s + self.floor)
+    }
+
+    /// Time the stretch adds to a stream whose host is never made to wait for the device
+    /// (steady state: the longer of the two).
+    pub fn steady_s(&self) -> f64 {
+        f64::max(self.gpu_s, self.host_s)
+    }
+}
+
 /// One micro-batch's shape on one tensor-parallel rank.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Shard {
