@@ -548,3 +548,53 @@ impl<'a> Pricer<'a> {
         Ok(p)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Host and device clocks kernel by kernel, as [`Issue`] abstracts them.
+    fn direct(layers: u64, overhead: f64, ops: &[f64], host_s: f64, lag0: f64) -> f64 {
+        let (mut host, mut end) = (0.0f64, lag0);
+        for _ in 0..layers {
+            host += overhead;
+            for &t in ops {
+                host += host_s;
+                end = end.max(host) + t;
+            }
+        }
+        end
+    }
+
+    /// The closed form of n layers equals the kernel-by-kernel clocks, host-bound or
+    /// device-bound, from a synchronization point; steady state is the longer of the two.
+    #[test]
+    fn issue_composes_like_the_clocks() {
+        let ops = [3e-6, 40e-6, 5e-6, 120e-6, 2e-6, 60e-6];
+        for host_s in [0.0, 4e-6, 30e-6, 80e-6] {
+            for overhead in [0.0, 50e-6, 400e-6] {
+                let layer = Issue::host(overhead).then(
+                    ops.iter()
+                        .fold(Issue::NOTHING, |a, &t| a.then(Issue::kernel(t, host_s))),
+                );
+                for n in [1, 2, 7, 24] {
+                    let want = direct(n, overhead, &ops, host_s, 0.0);
+                    let got = layer.times(n).from_sync_s();
+                    assert!(
+                        (got - want).abs() < 1e-12,
+                        "{host_s} {overhead} {n}: {got} vs {want}"
+                    );
+                    let slow = layer.times(n);
+                    assert_eq!(slow.steady_s(), slow.gpu_s.max(slow.host_s));
+                }
+            }
+        }
+        let p = Priced {
+            ops: ops.iter().map(|&t| (t, t > 10e-6)).collect(),
+            ..Priced::default()
+        };
+        for host_s in [0.0, 10e-6, 90e-6] {
+            assert!((p.issue(0.9, host_s).from_sync_s() - p.eager_s(0.9, host_s)).abs() < 1e-15);
+        }
+    }
+}

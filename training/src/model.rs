@@ -177,6 +177,7 @@ pub struct Prepared {
     head_b: Priced,
     optimizers: Vec<Priced>,
     stages: Vec<StageCosts>,
+    virt: Vec<u64>,
     tp_layer_f: f64,
     tp_layer_b: f64,
     tp_embed: f64,
@@ -188,8 +189,6 @@ pub struct Prepared {
 #[derive(Debug, Clone)]
 struct StageCosts {
     layers: u64,
-    first: bool,
-    last: bool,
     optimizer: usize,
     dp_s: f64,
     dp_layer_s: f64,
@@ -288,7 +287,16 @@ pub fn prepare(
         vpad * spec.hidden
     };
     let t = tp as f64;
-    let parts = partition(spec.layers, pp);
+    // Virtual stages in model order: chunk c of device d is stage c·pp + d.
+    let vpp = if parallel.schedule == Schedule::Interleaved {
+        parallel.vpp
+    } else {
+        1
+    };
+    let virt = partition(spec.layers, pp * vpp);
+    let parts: Vec<u64> = (0..pp)
+        .map(|d| (0..vpp).map(|c| virt[c * pp + d]).sum())
+        .collect();
     let k = train.optimizer.state_bytes() as f64;
     let mut stages = Vec::with_capacity(pp);
     let mut optimizers = Vec::with_capacity(pp);
@@ -342,8 +350,6 @@ pub fn prepare(
         };
         stages.push(StageCosts {
             layers,
-            first,
-            last,
             optimizer: optimizers.len(),
             dp_s,
             dp_layer_s,
@@ -361,8 +367,10 @@ pub fn prepare(
             sp,
             train.recompute,
         );
-        let flying = in_flight(parallel.schedule, pp, i, micro_batches) as f64;
-        let activations = per_layer * layers as f64 * flying;
+        let flying = in_flight(parallel.schedule, pp, vpp, i, micro_batches) as f64;
+        // Layers of one chunk (the largest on this device).
+        let chunk = (0..vpp).map(|c| virt[c * pp + i]).max().unwrap_or(layers);
+        let activations = per_layer * chunk as f64 * flying;
         let mut temporary = 0.0;
         if train.recompute == Recompute::Full {
             temporary += layer_activation_bytes(
@@ -410,6 +418,7 @@ pub fn prepare(
         head_b,
         optimizers,
         stages,
+        virt,
         tp_layer_f,
         tp_layer_b,
         tp_embed,
@@ -433,6 +442,14 @@ impl Prepared {
     /// receives), so each task also pays the host's head start; without, the host never
     /// waits and a task costs the longer of the two. The tensor-parallel all-reduces are
     /// kernels on the same stream (two per layer and pass).
+    fn order(&self) -> Order {
+        match self.parallel.schedule {
+            Schedule::Gpipe => Order::Gpipe,
+            Schedule::OneFOneB => Order::OneFOneB,
+            Schedule::Interleaved => Order::Interleaved(self.parallel.vpp),
+        }
+    }
+
     fn stage_times(&self, cal: &Calibration) -> Vec<StageTimes> {
         let hs = cal.kernel_host_s;
         let g = cal.gemm_scale;
@@ -472,21 +489,26 @@ impl Prepared {
         let embed_b = self.embed_b.issue(g, hs);
         let head_f = self.head_f.issue(g, hs);
         let head_b = self.head_b.issue(g, hs).then(coll(self.tp_head, 1));
-        self.stages
-            .iter()
-            .map(|st| {
-                let l = st.layers;
+        let pp = self.parallel.pp;
+        let nv = self.virt.len();
+        (0..nv)
+            .map(|v| {
+                let (d, chunk) = (v % pp, v / pp);
+                let st = &self.stages[d];
+                let l = self.virt[v];
+                let share = l as f64 / st.layers.max(1) as f64;
+                let (first, last) = (v == 0, v + 1 == nv);
                 let lf = l as f64;
                 let (mut f, mut ftp) = (layer_f.times(l), lf * self.tp_layer_f);
                 // Backward: each layer's recompute right before its backward.
                 let mut b = rec.then(layer_b).times(l);
                 let mut btp = lf * self.tp_layer_b;
-                if st.first {
+                if first {
                     f = embed_f.then(f);
                     ftp += self.tp_embed;
                     b = b.then(embed_b);
                 }
-                if st.last {
+                if last {
                     f = f.then(head_f);
                     b = head_b.then(b);
                     btp += self.tp_head;
@@ -494,16 +516,22 @@ impl Prepared {
                 let r = dur(rec.times(l));
                 let rtp = lf * rec_tp;
                 let bw = (dur(b) - r).max(0.0);
-                let opt = self.optimizers[st.optimizer - 1].issue(g, hs);
+                // The device's reduction and step go with its first chunk.
+                let own = chunk == 0;
+                let opt = if own {
+                    self.optimizers[st.optimizer - 1].issue(g, hs).from_sync_s()
+                } else {
+                    0.0
+                };
                 StageTimes {
-                    fwd: ((dur(f) - ftp).max(0.0), ftp, st.zero3_gather_s),
+                    fwd: ((dur(f) - ftp).max(0.0), ftp, st.zero3_gather_s * share),
                     recompute: ((r - rtp).max(0.0), rtp),
-                    bwd: ((bw - btp).max(0.0), btp, st.zero3_gather_s * 2.0),
+                    bwd: ((bw - btp).max(0.0), btp, st.zero3_gather_s * share * 2.0),
                     send_s: self.send_s,
-                    dp_s: st.dp_s,
+                    dp_s: if own { st.dp_s } else { 0.0 },
                     dp_layer_s: st.dp_layer_s,
-                    layers: st.layers,
-                    optimizer_s: opt.from_sync_s(),
+                    layers: l,
+                    optimizer_s: opt,
                 }
             })
             .collect()
@@ -512,13 +540,11 @@ impl Prepared {
     /// Simulates the iteration with calibration `cal`.
     pub fn evaluate(&self, cal: &Calibration) -> Result<TrainingReport, TrainingError> {
         let times = self.stage_times(cal);
-        let order = match self.parallel.schedule {
-            Schedule::Gpipe => Order::Gpipe,
-            _ => Order::OneFOneB,
-        };
+        let order = self.order();
         let m = self.micro_batches as usize;
+        let pp = self.parallel.pp;
         let overlap = self.parallel.dp_overlap && self.parallel.zero < 3 && self.parallel.dp > 1;
-        let dag = build(&times, m, order, overlap, false);
+        let dag = build(&times, pp, m, order, overlap, false);
         let timing =
             run(&dag).ok_or_else(|| invalid("parallel.schedule", "the schedule deadlocks"))?;
         let iteration_s = timing.end.iter().copied().fold(0.0, f64::max);
@@ -529,7 +555,6 @@ impl Prepared {
                 .copied()
                 .find(|&t| dag.tasks[t].kind == Kind::Optimizer)
         };
-        let pp = self.parallel.pp;
         let crit = (0..pp)
             .max_by(|&a, &b| {
                 let ea = opt_of(a).map_or(0.0, |t| timing.end[t]);
@@ -563,7 +588,7 @@ impl Prepared {
         let idle = (last_compute_end - busy_to_last).max(0.0);
         // The same DAG with free sends: what waiting is left is the schedule's own bubble.
         let idle0 = if pp > 1 {
-            let dag0 = build(&times, m, order, overlap, true);
+            let dag0 = build(&times, pp, m, order, overlap, true);
             let t0 =
                 run(&dag0).ok_or_else(|| invalid("parallel.schedule", "the schedule deadlocks"))?;
             let mut busy = 0.0;
@@ -635,12 +660,16 @@ impl Prepared {
     /// and search evaluate.
     pub fn iteration_s(&self, cal: &Calibration) -> f64 {
         let times = self.stage_times(cal);
-        let order = match self.parallel.schedule {
-            Schedule::Gpipe => Order::Gpipe,
-            _ => Order::OneFOneB,
-        };
+        let order = self.order();
         let overlap = self.parallel.dp_overlap && self.parallel.zero < 3 && self.parallel.dp > 1;
-        let dag = build(&times, self.micro_batches as usize, order, overlap, false);
+        let dag = build(
+            &times,
+            self.parallel.pp,
+            self.micro_batches as usize,
+            order,
+            overlap,
+            false,
+        );
         run(&dag).map_or(f64::NAN, |t| t.end.iter().copied().fold(0.0, f64::max))
     }
 }
