@@ -1,12 +1,13 @@
 //! One training iteration as an event DAG on `archsim-sim`'s event queue.
 //!
-//! Tasks: for every pipeline stage and micro-batch a forward, an optional recompute and a
-//! backward on the stage's compute stream, in the order the schedule gives (GPipe: every
-//! forward, then every backward; 1F1B: `pp − stage − 1` warm-up forwards, then one forward
-//! and one backward alternately, then the cool-down backwards); a send of the activation to
-//! the next stage after each forward and of its gradient to the previous stage after each
-//! backward, on the link between the two (FIFO); then per stage the data-parallel gradient
-//! reduction on the stage's data-parallel channel and the optimizer step. A task starts when
+//! Tasks: for every (virtual) pipeline stage and micro-batch a forward, an optional
+//! recompute and a backward on its device's compute stream, in the order the schedule gives
+//! (GPipe: every forward, then every backward; 1F1B: `pp − stage − 1` warm-up forwards, then
+//! one forward and one backward alternately, then the cool-down backwards; interleaved 1F1B:
+//! the same over `vpp` model chunks per device in Megatron-LM's order, see `sequence`); a
+//! send of the activation to the next stage after each forward and of its gradient to the
+//! previous stage after each backward, on the sending device's link (FIFO); then per device
+//! the data-parallel gradient reduction on its data-parallel channel and the optimizer step. A task starts when
 //! its predecessors have ended, it is next on its stream and the stream is free; the
 //! iteration ends with the last optimizer step. The pipeline bubble is what the streams wait,
 //! not a formula. Only one pipeline is simulated: the other tensor- and data-parallel

@@ -505,6 +505,11 @@ fn megatron_table1_weak_scaling() {
             "{:>7}B tp{tp} pp{pp} vpp{vpp} dp{dp}: predicted {:.3} s, implied {:.3} s, error {:+.1}%, fits {}",
             f(0), rep.iteration_s, measured, err * 100.0, rep.fits
         );
+        let b = rep.breakdown;
+        eprintln!(
+            "          compute {:.3} recompute {:.3} tp {:.3} pp {:.3} dp {:.3} bubble {:.3} optimizer {:.3} s",
+            b.compute_s, b.recompute_s, b.tp_comm_s, b.pp_comm_s, b.dp_comm_s, b.bubble_s, b.optimizer_s
+        );
         errs.push(err);
     }
     let mape = errs.iter().map(|e| e.abs()).sum::<f64>() / errs.len() as f64;
