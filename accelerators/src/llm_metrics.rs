@@ -25,10 +25,18 @@
 //!   is infeasible: [`AccelError::OutOfMemory`].
 //! * **Tensor parallelism** (`tp` in the `llm:` section): the graphs are one device's share;
 //!   memory figures are per device.
+//! * **Expert parallelism** (`ep`): `tp × ep` devices, attention data-parallel over the `ep`
+//!   groups and tensor-parallel within one, each MoE layer's experts split over the groups.
+//!   The graphs are the busiest device's share (its group's `⌈batch / ep⌉` sequences, its
+//!   experts' tokens, the dispatch and combine all-to-alls); the weights are its attention
+//!   share and its `experts / ep` experts (those no token reached included), the KV cache its
+//!   group's sequences'; the largest batch is `ep` times what one group holds. The report's
+//!   `all_to_all` is the all-to-alls' exposed time: the step's time less the same step's with
+//!   the all-to-alls free.
 
-use archsim_sim::{KvSwap, LlmMemory, LlmReport, LlmStep};
+use archsim_sim::{KvSwap, LlmAllToAll, LlmMemory, LlmReport, LlmStep};
 use archsim_workloads::llm::{self, LlmConfig};
-use archsim_workloads::{numel, DType, OpKind, Workload};
+use archsim_workloads::{numel, CollectiveFunc, DType, OpKind, Workload};
 
 use crate::AccelError;
 
@@ -67,6 +75,51 @@ fn gb(bytes: u64) -> f64 {
     bytes as f64 / 1e9
 }
 
+fn is_all_to_all(kind: &OpKind) -> bool {
+    matches!(
+        kind,
+        OpKind::Collective {
+            func: CollectiveFunc::AllToAll,
+            ..
+        }
+    )
+}
+
+/// `w` with its all-to-alls made free (views that move nothing): the step an expert-parallel
+/// one would be if its dispatch and combine cost nothing.
+pub fn without_all_to_alls(w: &Workload) -> Workload {
+    let mut free = w.clone();
+    for op in free.graph.node_weights_mut() {
+        if is_all_to_all(&op.kind) {
+            op.kind = OpKind::Reshape;
+        }
+    }
+    free
+}
+
+/// Bytes one device sends (and receives) over its links in the all-to-alls of `w`: `(p − 1)/p`
+/// of each one's buffer (`archsim_workloads::Op::collective_bytes`).
+pub fn all_to_all_bytes(w: &Workload) -> f64 {
+    w.graph
+        .node_weights()
+        .filter_map(|op| match op.kind {
+            OpKind::Collective {
+                func: CollectiveFunc::AllToAll,
+                ranks,
+            } if ranks > 1 => {
+                let p = ranks as f64;
+                Some(op.collective_bytes() as f64 * (p - 1.0) / p)
+            }
+            _ => None,
+        })
+        .sum()
+}
+
+/// The exposed time of the all-to-alls of `w` on `dev`: its time less its time without them.
+pub fn exposed_all_to_all_seconds(dev: &dyn StepModel, w: &Workload, with: f64) -> f64 {
+    (with - dev.step_seconds(&without_all_to_alls(w))).max(0.0)
+}
+
 /// A device that prices one lowered `llm:` step.
 pub trait StepModel {
     /// The device, for error messages.
@@ -103,12 +156,21 @@ pub fn metrics(
             reason: "the lowered graph carries no LLM metadata".into(),
         })?;
     let tp = cfg.tp.max(1);
-    let weights = decode.total_weights() * dtype.bytes();
-    let kv = kv_cache_bytes(&info.spec, info.layers, tp, cfg.batch, context, dtype);
+    let ep = cfg.ep.max(1);
+    // One device's sequences: its expert-parallel group's.
+    let group = cfg.group_batch().max(1);
+    // The weights the step reads, and its experts that no token reached (held all the same).
+    let weights = (decode.total_weights() + info.idle_expert_params) * dtype.bytes();
+    let kv = kv_cache_bytes(&info.spec, info.layers, tp, group, context, dtype);
     // A batch's prefill that does not fit at once runs one sequence at a time (as serving
     // engines chunk prefills): count one sequence's prefill working set.
     let act_decode = activation_bytes(&decode);
-    let act_prefill = activation_bytes(&prefill).div_ceil(cfg.batch.max(1));
+    let act_prefill = activation_bytes(&prefill).div_ceil(group);
+    let at = if ep > 1 {
+        format!("tp {tp} and ep {ep}")
+    } else {
+        format!("tp {tp}")
+    };
     let act = act_decode.max(act_prefill);
     let capacity = dev.capacity_bytes();
     let total = weights + kv + act;
@@ -116,7 +178,7 @@ pub fn metrics(
         return Err(AccelError::OutOfMemory {
             accelerator: dev.device_name(),
             reason: format!(
-                "{} weights ({:.1} GB per device at tp {tp}) and activations ({:.1} GB) exceed \
+                "{} weights ({:.1} GB per device at {at}) and activations ({:.1} GB) exceed \
                  the {:.1} GB of device memory; use a larger tp, a smaller dtype or batch",
                 cfg.model,
                 gb(weights),
@@ -148,7 +210,7 @@ pub fn metrics(
                      has no host link to swap over; use a smaller batch or context, or a larger tp",
                     cfg.model,
                     gb(kv),
-                    cfg.batch,
+                    group,
                     gb(capacity)
                 ),
             })
@@ -163,9 +225,20 @@ pub fn metrics(
     };
     // Each more sequence needs its KV cache and its share of the decode activations, next to
     // the weights and one sequence's prefill working set.
-    let per_seq = kv_cache_bytes(&info.spec, info.layers, tp, 1, context, dtype)
-        + act_decode.div_ceil(cfg.batch.max(1));
-    let max_batch = capacity.saturating_sub(weights + act_prefill) / per_seq.max(1);
+    // (With expert parallelism, each of the `ep` groups holds that many.)
+    let per_seq =
+        kv_cache_bytes(&info.spec, info.layers, tp, 1, context, dtype) + act_decode.div_ceil(group);
+    let max_batch = capacity.saturating_sub(weights + act_prefill) / per_seq.max(1) * ep;
+    let all_to_all = (ep > 1).then(|| LlmAllToAll {
+        ttft_s: exposed_all_to_all_seconds(dev, &prefill, ttft_dev),
+        tpot_s: exposed_all_to_all_seconds(dev, &decode, tpot_dev),
+        tpot_share: if tpot_dev > 0.0 {
+            exposed_all_to_all_seconds(dev, &decode, tpot_dev) / tpot_dev
+        } else {
+            0.0
+        },
+        tpot_bytes: all_to_all_bytes(&decode),
+    });
     Ok(LlmReport::new(
         LlmStep {
             model: cfg.model.clone(),
@@ -173,6 +246,7 @@ pub fn metrics(
             prompt_len: cfg.serving_prompt_len(),
             context_len: context,
             tp,
+            ep,
             launch: dev.mode(),
         },
         ttft,
@@ -180,5 +254,6 @@ pub fn metrics(
         LlmMemory::new(weights, kv, act, capacity),
         max_batch,
         kv_swap,
-    ))
+    )
+    .with_all_to_all(all_to_all))
 }

@@ -209,6 +209,18 @@ impl FamilyConfig for RooflineConfig {
     fn validate(&self) -> Result<(), AccelError> {
         RooflineConfig::validate(self)
     }
+    /// An expert-parallel step spans `tp × ep` chips of one node of eight.
+    fn reconcile(
+        &mut self,
+        _given: &[String],
+        workload: &archsim_workloads::WorkloadConfig,
+    ) -> Result<(), crate::config::KeyError> {
+        crate::collective::check_expert_parallel_node(
+            workload,
+            crate::collective::NODE_DEVICES,
+            "a node holds 8 chips",
+        )
+    }
     fn build(&self) -> Result<Box<dyn Family>, AccelError> {
         RooflineConfig::validate(self)?;
         Ok(Box::new(Roofline { cfg: self.clone() }))

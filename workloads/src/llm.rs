@@ -194,6 +194,14 @@ pub struct LlmConfig {
     #[serde(default)]
     #[schemars(range(min = 0, max = 100))]
     pub moe_skew: f64,
+    /// Expert-parallel degree (default 1): each MoE layer's experts are partitioned over `ep`
+    /// groups of `tp` devices (`tp × ep` devices serve the step); attention is data-parallel
+    /// over the groups (each holds `batch / ep` of the sequences and their KV cache) and
+    /// tensor-parallel within one. Tokens reach their experts' devices by an all-to-all and
+    /// come back by another. Must divide the expert count; dense models take only 1.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    #[schemars(range(min = 1, max = crate::MAX_SIZE))]
+    pub ep: u64,
     /// One fused QKV projection, split by views (default true, under both frameworks: the
     /// measured PyTorch program and serving engines fuse it). `false`: separate Q, K and V
     /// projections, as Hugging Face's LLaMA writes them.
@@ -237,6 +245,7 @@ impl Default for LlmConfig {
             layers: None,
             tp: 1,
             moe_skew: 0.0,
+            ep: 1,
             fused_qkv: None,
             fused_gate_up: None,
             norm_impl: None,
@@ -250,6 +259,10 @@ impl Default for LlmConfig {
 
 fn default_prompt() -> u64 {
     512
+}
+
+fn is_one(v: &u64) -> bool {
+    *v == 1
 }
 
 impl LlmConfig {
@@ -300,9 +313,57 @@ impl LlmConfig {
         }
     }
 
+    /// Sequences one expert-parallel group serves: the batch split over the `ep` groups, the
+    /// first groups taking one more when it does not divide (the busiest group's share).
+    pub fn group_batch(&self) -> u64 {
+        self.batch.div_ceil(self.ep.max(1))
+    }
+
     /// Checks `tp`: at least 1, and (for a known model) a divisor of its attention heads and
-    /// FFN size, since each device holds a whole share of both.
+    /// FFN size, since each device holds a whole share of both; and `ep`: at least 1, and above
+    /// 1 only for a mixture-of-experts model whose expert count it divides.
     pub fn check_parallelism(&self) -> Result<(), WorkloadError> {
+        self.check_tp()?;
+        self.check_ep()
+    }
+
+    fn check_ep(&self) -> Result<(), WorkloadError> {
+        let bad = |reason: String| WorkloadError::InvalidParameter {
+            key: "workload.llm.ep".into(),
+            reason,
+        };
+        if self.ep == 0 {
+            return Err(bad(
+                "must be at least 1 (the device groups the experts are split over)".into(),
+            ));
+        }
+        if self.ep == 1 {
+            return Ok(());
+        }
+        match spec(&self.model) {
+            Some(s) if s.experts == 0 => Err(bad(format!(
+                "`{}` is dense (no experts): expert parallelism partitions the experts of a \
+                 mixture-of-experts model (mixtral_8x7b); use tp to split a dense model",
+                self.model
+            ))),
+            Some(s) if s.experts % self.ep != 0 => Err(bad(format!(
+                "{} device groups cannot split the {} experts of {} evenly: ep must divide {} \
+                 (e.g. {})",
+                self.ep,
+                s.experts,
+                s.name,
+                s.experts,
+                (1..=s.experts)
+                    .filter(|e| s.experts % e == 0)
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_tp(&self) -> Result<(), WorkloadError> {
         let bad = |reason: String| WorkloadError::InvalidParameter {
             key: "workload.llm.tp".into(),
             reason,
@@ -397,6 +458,7 @@ impl LlmConfig {
             ("context_len", self.context_len),
             ("layers", self.layers),
             ("tp", Some(self.tp)),
+            ("ep", Some(self.ep)),
         ] {
             if v.is_some_and(|v| v > max) {
                 return Err(bad(k, format!("must be at most {max}")));
@@ -494,17 +556,21 @@ pub fn lower(cfg: &LlmConfig, dtype: DType) -> Result<Workload, WorkloadError> {
         spec.name.clone()
     };
     let mut b = WorkloadBuilder::new(name, dtype);
-    let ids = b.input(vec![cfg.batch, q_len]);
+    // One device's share: with expert parallelism, its group's sequences.
+    let batch = cfg.group_batch();
+    let ids = b.input(vec![batch, q_len]);
     let mut prog = cfg.program();
     if cfg.fused_qkv.is_none() && !spec.causal {
         // Encoders (Hugging Face's BERT) project Q, K and V separately.
         prog.fused_qkv = false;
     }
     let lw = LayerShape {
-        batch: cfg.batch,
+        batch,
         q_len,
         kv_len,
         tp: cfg.tp,
+        ep: cfg.ep,
+        routed_tokens: cfg.batch * q_len,
         skew: cfg.moe_skew,
         prog,
         cache: spec.causal && spec.vocab > 0,
@@ -520,6 +586,7 @@ pub fn lower(cfg: &LlmConfig, dtype: DType) -> Result<Workload, WorkloadError> {
     let d = spec.head_dim();
     let kv_bytes =
         |tokens: u64| 2 * layers * cfg.batch * tokens * spec.kv_heads * d * dtype.bytes();
+    let idle_expert_params = layers * idle_experts(&spec, &lw) * expert_params(&spec, cfg.tp);
     w.llm = Some(LlmInfo {
         phase: cfg.phase,
         batch: cfg.batch,
@@ -527,6 +594,8 @@ pub fn lower(cfg: &LlmConfig, dtype: DType) -> Result<Workload, WorkloadError> {
         kv_len,
         layers,
         tp: cfg.tp,
+        ep: cfg.ep,
+        idle_expert_params,
         params: spec.params(),
         kv_cache_bytes: spec.kv_cache_bytes(cfg.batch, kv_len, dtype),
         kv_cache_read_bytes: if cfg.phase == Phase::Decode {
@@ -548,10 +617,16 @@ fn phase_name(p: Phase) -> &'static str {
 }
 
 struct LayerShape {
+    /// Sequences this device's attention serves (its expert-parallel group's).
     batch: u64,
     q_len: u64,
     kv_len: u64,
     tp: u64,
+    /// Expert-parallel degree.
+    ep: u64,
+    /// Tokens routed over the experts in one MoE layer: every group's (`batch × q_len` of
+    /// the whole step).
+    routed_tokens: u64,
     skew: f64,
     /// The framework's program (fused projections, norm form, cache writes, GQA reads).
     prog: LlmProgram,
@@ -953,6 +1028,51 @@ pub fn tokens_per_expert(tokens: u64, experts: u64, top_k: u64, skew: f64) -> Ve
     counts
 }
 
+/// Tokens the experts of each of `ep` device groups receive in one MoE layer (group `d` holds
+/// experts `d·E/ep … (d+1)·E/ep − 1`): the sums of [`tokens_per_expert`] over each group's
+/// experts, `tokens × top_k` in all.
+pub fn group_loads(tokens: u64, experts: u64, top_k: u64, skew: f64, ep: u64) -> Vec<u64> {
+    let counts = tokens_per_expert(tokens, experts, top_k, skew);
+    let per = (experts / ep.max(1)).max(1) as usize;
+    counts.chunks(per).map(|c| c.iter().sum()).collect()
+}
+
+/// The experts of the busiest device group (the first of equals): its tokens set the pace of
+/// every expert-parallel layer, since the dispatch and combine all-to-alls wait for it.
+fn busiest_group(counts: &[u64], ep: u64) -> std::ops::Range<usize> {
+    let per = (counts.len() / ep.max(1) as usize).max(1);
+    let mut best = (0usize, 0u64);
+    for (d, c) in counts.chunks(per).enumerate() {
+        let load: u64 = c.iter().sum();
+        if load > best.1 {
+            best = (d, load);
+        }
+    }
+    best.0 * per..((best.0 + 1) * per).min(counts.len())
+}
+
+/// Parameters of one expert on one device (its `1/tp` column share).
+fn expert_params(spec: &TransformerSpec, tp: u64) -> u64 {
+    let mats = match spec.ffn_kind {
+        Ffn::Gelu => 2,
+        Ffn::SwiGlu => 3,
+    };
+    mats * spec.hidden * (spec.ffn / tp.max(1))
+}
+
+/// Experts one device holds that no token reaches in this step (so no op of the graph reads
+/// their weights, which still take memory), per layer.
+fn idle_experts(spec: &TransformerSpec, s: &LayerShape) -> u64 {
+    if spec.experts == 0 {
+        return 0;
+    }
+    let counts = tokens_per_expert(s.routed_tokens, spec.experts, spec.top_k, s.skew);
+    counts[busiest_group(&counts, s.ep)]
+        .iter()
+        .filter(|&&t| t == 0)
+        .count() as u64
+}
+
 fn moe(
     b: &mut WorkloadBuilder,
     spec: &TransformerSpec,
@@ -973,7 +1093,10 @@ fn moe(
         true,
     )?;
     let route = b.moe_router(&format!("{p}.topk"), &scores, spec.top_k)?;
-    let counts = tokens_per_expert(tokens, spec.experts, spec.top_k, s.skew);
+    let counts = tokens_per_expert(s.routed_tokens, spec.experts, spec.top_k, s.skew);
+    if s.ep > 1 {
+        return moe_expert_parallel(b, spec, s, p, x, &flat, &route, &counts);
+    }
     let mut outs = Vec::new();
     for (e, &t) in counts.iter().enumerate() {
         if t == 0 {
@@ -995,6 +1118,70 @@ fn moe(
     }
     let refs: Vec<&Tensor> = outs.iter().collect();
     let combined = b.copy(&format!("{p}.moe_combine"), &refs, vec![tokens, h])?;
+    b.reshape(&format!("{p}.moe_out"), &combined, x.shape.clone())
+}
+
+/// An MoE layer on the busiest device of an expert-parallel group (DeepSpeed-MoE, vLLM's
+/// expert parallelism): this device's tokens are permuted by destination (each token copied
+/// once per chosen expert), sent to the devices holding their experts by an all-to-all(v),
+/// run through this device's experts (the received buffer is grouped by expert: each
+/// expert's rows are a view), sent back by a second all-to-all(v), and summed over the top-k
+/// choices.
+#[allow(clippy::too_many_arguments)]
+fn moe_expert_parallel(
+    b: &mut WorkloadBuilder,
+    spec: &TransformerSpec,
+    s: &LayerShape,
+    p: &str,
+    x: &Tensor,
+    flat: &Tensor,
+    route: &Tensor,
+    counts: &[u64],
+) -> Result<Tensor, WorkloadError> {
+    let h = spec.hidden;
+    let tokens = s.batch * s.q_len;
+    let held = busiest_group(counts, s.ep);
+    let received: u64 = counts[held.clone()].iter().sum();
+    let permuted = b.copy(
+        &format!("{p}.moe_permute"),
+        &[flat, route],
+        vec![tokens * spec.top_k, h],
+    )?;
+    let dispatched = b.all_to_all(
+        &format!("{p}.moe_dispatch"),
+        &[&permuted],
+        vec![received, h],
+        s.ep,
+    )?;
+    let mut outs = Vec::new();
+    for e in held {
+        let t = counts[e];
+        if t == 0 {
+            continue;
+        }
+        let rows = b.add_op(
+            format!("{p}.expert{e}.tokens"),
+            OpKind::Reshape,
+            &[&dispatched],
+            vec![t, h],
+        );
+        outs.push(ffn(
+            b,
+            spec,
+            s.tp,
+            s.prog.fused_gate_up,
+            &format!("{p}.expert{e}"),
+            &rows,
+        )?);
+    }
+    let refs: Vec<&Tensor> = outs.iter().collect();
+    let back = b.all_to_all(
+        &format!("{p}.moe_combine_all_to_all"),
+        &refs,
+        vec![tokens * spec.top_k, h],
+        s.ep,
+    )?;
+    let combined = b.copy(&format!("{p}.moe_combine"), &[&back], vec![tokens, h])?;
     b.reshape(&format!("{p}.moe_out"), &combined, x.shape.clone())
 }
 
@@ -1080,6 +1267,8 @@ pub fn vit_b_16(batch: u64, dtype: DType) -> Result<Workload, WorkloadError> {
         q_len: tokens,
         kv_len: tokens,
         tp: 1,
+        ep: 1,
+        routed_tokens: batch * tokens,
         skew: 0.0,
         prog: LlmProgram {
             fused_qkv: false,
