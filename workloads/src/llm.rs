@@ -1467,18 +1467,29 @@ mod tests {
             Phase::Prefill => (c.prompt_len, c.prompt_len),
             Phase::Decode => (1, c.context_len.unwrap_or(c.prompt_len + 1)),
         };
-        let t = c.batch * q;
+        // One device's sequences: its expert-parallel group's.
+        let batch = c.batch.div_ceil(c.ep);
+        let t = batch * q;
         let heads = s.heads / tp;
         let kvh = (s.kv_heads / tp).max(1);
-        let attn = t * h * (2 * heads * d + 2 * kvh * d) + 2 * c.batch * heads * q * kv * d;
+        let attn = t * h * (2 * heads * d + 2 * kvh * d) + 2 * batch * heads * q * kv * d;
         let mats = if s.ffn_kind == Ffn::SwiGlu { 3 } else { 2 };
+        // The busiest group's experts receive the most of the step's routed tokens.
+        let routed = if s.experts > 0 {
+            *group_loads(c.batch * q, s.experts, s.top_k, c.moe_skew, c.ep)
+                .iter()
+                .max()
+                .unwrap()
+        } else {
+            0
+        };
         let ffn = if s.experts > 0 {
-            t * h * s.experts + t * s.top_k * mats * h * (s.ffn / tp)
+            t * h * s.experts + routed * mats * h * (s.ffn / tp)
         } else {
             t * mats * h * (s.ffn / tp)
         };
         let head = if s.causal {
-            c.batch * h * s.vocab.div_ceil(tp)
+            batch * h * s.vocab.div_ceil(tp)
         } else {
             0
         };
@@ -1494,12 +1505,14 @@ mod tests {
             decode in proptest::bool::ANY,
             batch in 1u64..6, prompt in 1u64..300, layers in 1u64..3,
             tp in proptest::sample::select(vec![1u64, 2, 4]),
+            ep in proptest::sample::select(vec![1u64, 2, 4, 8]),
             skew in 0.0f64..2.0,
             fused in proptest::bool::ANY,
         ) {
             let s = spec(model).unwrap();
             let phase = if decode && s.causal { Phase::Decode } else { Phase::Prefill };
-            let c = LlmConfig { model: model.into(), phase, batch, prompt_len: prompt, context_len: None, layers: Some(layers), tp, moe_skew: skew,
+            let ep = if s.experts > 0 { ep } else { 1 };
+            let c = LlmConfig { model: model.into(), phase, batch, prompt_len: prompt, context_len: None, layers: Some(layers), tp, moe_skew: skew, ep,
                 framework: if fused { crate::Framework::Fused } else { crate::Framework::Pytorch }, ..Default::default() };
             let w = lower(&c, DType::Bf16).unwrap();
             proptest::prop_assert_eq!(w.total_macs(), closed_form_macs(&c));
@@ -1508,6 +1521,118 @@ mod tests {
                 let (a, _) = w.graph.edge_endpoints(e).unwrap();
                 proptest::prop_assert_eq!(w.graph[e].bytes, crate::numel(&w.graph[a].output) * DType::Bf16.bytes());
             }
+        }
+    }
+
+    /// Mixtral-8x7B decoding 64 sequences on 8 devices, one expert each: every device runs
+    /// attention for 8 sequences and sends each of their tokens to its 2 experts' devices.
+    #[test]
+    fn expert_parallel_dispatch_sends_top_k_copies_of_every_token() {
+        let mut c = cfg("mixtral_8x7b", Phase::Decode);
+        c.batch = 64;
+        c.context_len = Some(1025);
+        c.layers = Some(2);
+        c.ep = 8;
+        let w = lower(&c, DType::Bf16).unwrap();
+        let (tokens, h, k, b, ep) = (8u64, 4096u64, 2u64, 2u64, 8u64);
+        let a2a: Vec<_> = w
+            .ops()
+            .filter(|o| {
+                matches!(
+                    o.kind,
+                    OpKind::Collective {
+                        func: CollectiveFunc::AllToAll,
+                        ranks: 8
+                    }
+                )
+            })
+            .collect();
+        assert_eq!(a2a.len(), 2 * 2, "a dispatch and a combine per layer");
+        for o in &a2a {
+            // Uniform routing: each device sends and receives tokens × top_k rows, (ep−1)/ep of
+            // them to and from other devices.
+            assert_eq!(o.collective_bytes(), tokens * k * h * b, "{}", o.name);
+            let per_direction = o.collective_bytes() as f64 * (ep - 1) as f64 / ep as f64;
+            assert_eq!(per_direction, (tokens * h * k * b * 7) as f64 / 8.0);
+        }
+        // Attention on the group's 8 sequences; one expert (the busiest device's: expert 0)
+        // on the 16 tokens routed to it.
+        let att = w.ops().find(|o| o.name == "layer0.attention").unwrap();
+        assert!(matches!(&att.kind, OpKind::Attention(a) if a.batch == 8));
+        let experts: Vec<_> = w
+            .ops()
+            .filter(|o| o.name.starts_with("layer0.expert") && o.macs() > 0)
+            .collect();
+        assert!(experts
+            .iter()
+            .all(|o| o.name.starts_with("layer0.expert0.")));
+        let macs: u64 = experts.iter().map(|o| o.macs()).sum();
+        assert_eq!(macs, 16 * 3 * h * 14336);
+        // Memory: every weight but the other devices' experts; none of this device's is idle.
+        let info = w.llm.as_ref().unwrap();
+        assert_eq!((info.ep, info.idle_expert_params), (8, 0));
+        let one = lower(&LlmConfig { ep: 1, ..c }, DType::Bf16).unwrap();
+        assert_eq!(
+            w.total_weights(),
+            one.total_weights() - 2 * 7 * 3 * h * 14336,
+            "the other 7 experts of each layer live on the other devices"
+        );
+    }
+
+    /// With Zipf routing (`moe_skew`), expert `i` gets a share `(i+1)^-s / Σ_j (j+1)^-s` of
+    /// the `tokens × top_k` choices; the busiest device's experts set its expert GEMMs and the
+    /// all-to-all volume.
+    #[test]
+    fn skew_loads_the_busiest_device_as_the_zipf_shares_say() {
+        let (tokens, k) = (64u64, 2u64);
+        for (skew, ep) in [(1.0, 8u64), (1.0, 2), (0.5, 4), (0.0, 8)] {
+            let harmonic: f64 = (1..=8).map(|i| (i as f64).powf(-skew)).sum();
+            let per = 8 / ep;
+            let share: f64 = (1..=per).map(|i| (i as f64).powf(-skew)).sum::<f64>() / harmonic;
+            let want = (tokens * k) as f64 * share;
+            let loads = group_loads(tokens, 8, k, skew, ep);
+            assert_eq!(loads.iter().sum::<u64>(), tokens * k);
+            // Largest-remainder rounding of each expert's exact share: within one per expert.
+            assert!(
+                (loads[0] as f64 - want).abs() <= per as f64,
+                "{skew} {ep}: {loads:?} vs {want}"
+            );
+            assert_eq!(loads[0], *loads.iter().max().unwrap());
+            let mut c = cfg("mixtral_8x7b", Phase::Decode);
+            c.batch = tokens;
+            c.layers = Some(1);
+            c.ep = ep;
+            c.moe_skew = skew;
+            let w = lower(&c, DType::Bf16).unwrap();
+            let dispatch = w.ops().find(|o| o.name == "layer0.moe_dispatch").unwrap();
+            assert_eq!(dispatch.output, vec![loads[0], 4096]);
+            let sent = tokens / ep * k * 4096 * 2;
+            assert_eq!(dispatch.collective_bytes(), (loads[0] * 4096 * 2).max(sent));
+        }
+        // Skew 1 on 8 devices: expert 0 gets 128/H₈ = 47.1 of the 128 choices, three times
+        // the uniform 16.
+        assert_eq!(group_loads(64, 8, 2, 1.0, 8)[0], 47);
+        assert_eq!(group_loads(64, 8, 2, 0.0, 8), vec![16; 8]);
+    }
+
+    #[test]
+    fn idle_experts_still_take_memory() {
+        // One sequence decoding: 2 of the 8 experts run, all 8 are held (4 per device at ep 2,
+        // of which the busiest device runs 2).
+        for (ep, held, idle) in [(1u64, 8u64, 6u64), (2, 4, 2)] {
+            let mut c = cfg("mixtral_8x7b", Phase::Decode);
+            c.layers = Some(1);
+            c.ep = ep;
+            let w = lower(&c, DType::Bf16).unwrap();
+            let info = w.llm.as_ref().unwrap();
+            let expert = 3 * 4096 * 14336;
+            assert_eq!(info.idle_expert_params, idle * expert, "ep {ep}");
+            let ran: u64 = w
+                .ops()
+                .filter(|o| o.name.contains(".expert"))
+                .map(|o| o.weight_elems())
+                .sum();
+            assert_eq!(ran + info.idle_expert_params, held * expert, "ep {ep}");
         }
     }
 
@@ -1530,5 +1655,15 @@ mod tests {
             .unwrap_err()
             .to_string()
             .starts_with("workload.llm.model:"));
+        for (model, ep, why) in [
+            ("llama2_7b", 2, "is dense"),
+            ("mixtral_8x7b", 3, "must divide 8"),
+            ("mixtral_8x7b", 0, "at least 1"),
+        ] {
+            let mut c = cfg(model, Phase::Decode);
+            c.ep = ep;
+            let e = lower(&c, DType::Bf16).unwrap_err().to_string();
+            assert!(e.starts_with("workload.llm.ep:") && e.contains(why), "{e}");
+        }
     }
 }
