@@ -156,6 +156,30 @@ mod tests {
     }
 
     #[test]
+    fn all_to_all_sends_the_other_ranks_blocks_once() {
+        // One-shot on a switch: every rank sends (p−1)/p of its buffer at once, one hop.
+        let l = Links::ideal_ring_or_one_shot(100.0, 2.0);
+        let (p, bw, lat) = (8.0, 100e9, 2e-6);
+        let s = (64u64 << 20) as f64;
+        let direct = lat + (p - 1.0) / p * s / bw;
+        let got = l.seconds(CollectiveFunc::AllToAll, 8, s);
+        assert!((got - direct).abs() < 1e-15, "{got} vs {direct}");
+        // NCCL on an NVSwitch: the one-shot exchange; under a PCIe tree (no direct path) the
+        // blocks go round a ring, which moves (p−1)/2 buffers over each link.
+        let sw = Links::nccl_switch(300.0).seconds(CollectiveFunc::AllToAll, 8, s);
+        let pcie = Links::nccl_pcie(300.0).seconds(CollectiveFunc::AllToAll, 8, s);
+        assert!(
+            sw.is_finite() && pcie.is_finite() && pcie > 3.0 * sw,
+            "{sw} {pcie}"
+        );
+        assert!(sw > 7.0 / 8.0 * s / 300e9, "no faster than the wire: {sw}");
+        assert_eq!(
+            Links::nccl_switch(300.0).seconds(CollectiveFunc::AllToAll, 1, s),
+            0.0
+        );
+    }
+
+    #[test]
     fn nccl_switch_has_a_latency_floor_and_a_bandwidth_plateau() {
         let l = Links::nccl_switch(300.0);
         let tiny = l.seconds(CollectiveFunc::AllReduce, 8, 64.0);

@@ -257,3 +257,94 @@ pub fn metrics(
     )
     .with_all_to_all(all_to_all))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collective::Links;
+    use crate::gpu::{Gpu, GpuConfig, LaunchMode};
+    use archsim_workloads::llm::Phase;
+
+    fn h100() -> Gpu {
+        Gpu::new(&GpuConfig::preset("h100_sxm", LaunchMode::CudaGraph)).unwrap()
+    }
+
+    fn mixtral(batch: u64, tp: u64, ep: u64, skew: f64) -> LlmConfig {
+        LlmConfig {
+            model: "mixtral_8x7b".into(),
+            phase: Phase::Decode,
+            batch,
+            prompt_len: 1024,
+            context_len: Some(1025),
+            tp,
+            ep,
+            moe_skew: skew,
+            ..Default::default()
+        }
+    }
+
+    /// Mixtral-8x7B decoding 64 sequences on 8 H100s, one expert each (ep 8), by hand.
+    #[test]
+    fn mixtral_decode_on_eight_h100_with_ep_8() {
+        let gpu = h100();
+        let c = mixtral(64, 1, 8, 0.0);
+        let r = metrics(&gpu, &c, DType::Bf16).unwrap();
+        assert_eq!((r.tp, r.ep, r.batch), (1, 8, 64));
+        let a = r.all_to_all.as_ref().unwrap();
+        // Per layer a dispatch and a combine; each moves tokens × hidden × top_k × bytes ×
+        // (ep−1)/ep per direction: 8 tokens per device, 4096 wide, top-2, bf16.
+        let per = 8.0 * 4096.0 * 2.0 * 2.0 * 7.0 / 8.0;
+        assert_eq!(a.tpot_bytes, 32.0 * 2.0 * per);
+        // Each all-to-all is one NCCL kernel on the NVSwitch, whose time is archsim-net's: the
+        // exposed time is at least their sum less what CUDA graphs overlap (nothing here).
+        let one = Links::nccl_switch(gpu.spec.nvlink_gbps).seconds(
+            CollectiveFunc::AllToAll,
+            8,
+            8.0 * 4096.0 * 2.0 * 2.0,
+        );
+        assert!(
+            (a.tpot_s - 64.0 * one).abs() < 0.05 * a.tpot_s,
+            "{} vs 64 × {one}",
+            a.tpot_s
+        );
+        assert!(a.tpot_share > 0.0 && a.tpot_share < 0.5);
+        assert!((a.tpot_share - a.tpot_s / r.tpot_s).abs() < 1e-12);
+        // Memory: the attention, embeddings and head whole, one expert of 8 per layer; the KV
+        // cache of 8 sequences; 8 groups' worth of sequences fit.
+        let s = llm::spec("mixtral_8x7b").unwrap();
+        let expert = 3 * 4096 * 14336;
+        let weights = (s.params() - 32 * 7 * expert) * 2;
+        let norms = (2 * 32 + 1) * 4096 * 2; // the reference RMSNorm's weights are operands
+        assert_eq!(r.memory.weights_bytes + norms, weights);
+        assert_eq!(
+            r.memory.kv_cache_bytes,
+            kv_cache_bytes(&s, 32, 1, 8, 1025, DType::Bf16)
+        );
+        assert_eq!(r.max_batch % 8, 0);
+        // Skew: the busiest device's expert gets 47 of the 128 choices instead of 16; its
+        // expert GEMMs and its all-to-all buffers grow with them.
+        let k = metrics(&gpu, &mixtral(64, 1, 8, 1.0), DType::Bf16).unwrap();
+        let ka = k.all_to_all.as_ref().unwrap();
+        assert_eq!(ka.tpot_bytes, 32.0 * 2.0 * 47.0 * 4096.0 * 2.0 * 7.0 / 8.0);
+        assert!(k.tpot_s > r.tpot_s && ka.tpot_s > a.tpot_s);
+    }
+
+    #[test]
+    fn ep_1_has_no_all_to_all_and_more_experts_per_device_cost_more() {
+        let gpu = h100();
+        let r = metrics(&gpu, &mixtral(64, 8, 1, 0.0), DType::Bf16).unwrap();
+        assert!(r.all_to_all.is_none() && r.ep == 1);
+        let json = serde_json::to_value(&r).unwrap();
+        assert!(json.get("ep").is_none() && json.get("all_to_all").is_none());
+        // Fewer devices per expert: more weights per device and a slower step.
+        let t = |ep| metrics(&gpu, &mixtral(64, 1, ep, 0.0), DType::Bf16).unwrap();
+        let (two, four, eight) = (t(2), t(4), t(8));
+        assert!(two.tpot_s > four.tpot_s && four.tpot_s > eight.tpot_s);
+        assert!(two.memory.weights_bytes > four.memory.weights_bytes);
+        // Without expert parallelism the whole model does not fit one H100.
+        assert!(matches!(
+            metrics(&gpu, &mixtral(64, 1, 1, 0.0), DType::Bf16),
+            Err(AccelError::OutOfMemory { .. })
+        ));
+    }
+}
