@@ -27,7 +27,21 @@
 //! * **MoE**: a router GEMM and a top-k selection; each expert gets `tokens × top_k / experts`
 //!   tokens (the remainder spread over the first experts), or a Zipf-skewed share with
 //!   `moe_skew > 0` (expert `i` gets a share proportional to `(i + 1)^-skew`); experts with no
-//!   token are skipped.
+//!   token are skipped (their weights still count in memory: `LlmInfo::idle_expert_params`).
+//! * **Expert parallelism** of degree `ep` (DeepSpeed-MoE's and vLLM's): `tp × ep` devices in
+//!   `ep` groups of `tp`. Attention (and the embeddings, norms and LM head) is data-parallel
+//!   over the groups, each running `⌈batch / ep⌉` sequences and holding their KV cache, and
+//!   tensor-parallel within one; group `d` holds experts `d·E/ep … (d+1)·E/ep − 1`. The step's
+//!   tokens are routed together (`tokens_per_expert` over all `batch × q_len`), and the graph
+//!   is the busiest device's share, since every layer's all-to-alls wait for it: its group's
+//!   sequences, then per MoE layer a permute of its tokens by destination (`tokens × top_k`
+//!   rows), the dispatch all-to-all(v) (`moe_dispatch`: it receives the rows of its experts),
+//!   its experts on their tokens (the received buffer is grouped by expert: views), the
+//!   combine all-to-all(v) back (`moe_combine_all_to_all`) and the top-k sum. An all-to-all's
+//!   buffer is the larger of what the device sends and receives (`Op::collective_bytes`), of
+//!   which `(ep − 1)/ep` crosses its links (a device's received tokens come from every group
+//!   alike). Under uniform routing that is `tokens × hidden × top_k × bytes × (ep − 1)/ep` per
+//!   direction.
 //!
 //! Head reshapes are views (kernels read Q/K/V with strides); biases are not modeled (under
 //! 0.1% of the parameters of every model here); layer norms, softmax and rotary embeddings are
