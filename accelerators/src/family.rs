@@ -30,7 +30,7 @@ use archsim_workloads::llm::LlmConfig;
 use archsim_workloads::{DType, Workload, WorkloadConfig};
 
 use crate::config::{typed, KeyError};
-use crate::{AccelError, Accelerator};
+use crate::AccelError;
 
 pub use archsim_workloads::Form;
 
@@ -84,10 +84,10 @@ pub trait Family: Send + Sync {
     fn run_jobs(&self, _jobs: &JobSet, _ctx: &Context<'_>) -> Result<Report, AccelError> {
         Err(unsupported(Form::Jobs))
     }
-    /// The per-op model ([`Accelerator`]) behind the family, when it has one: it is what
-    /// `archsim run --stop-after mapping|schedule` dumps. Families that price larger units
-    /// (fused sections, whole tasks on PEs, the roofline's graph pass) return `None`.
-    fn per_op(&self) -> Option<&dyn Accelerator> {
+    /// The stages of the per-op model ([`crate::Accelerator`]) behind the family, when it has one:
+    /// what `archsim run --stop-after mapping|schedule` dumps. Families that price larger
+    /// units (fused sections, whole tasks on PEs, the roofline's graph pass) return `None`.
+    fn per_op(&self) -> Option<&dyn crate::pipeline::Stages> {
         None
     }
 }
@@ -231,7 +231,7 @@ macro_rules! per_op_family {
             fn area_mm2(&self) -> f64 {
                 $crate::Accelerator::area_mm2(self)
             }
-            fn per_op(&self) -> Option<&dyn $crate::Accelerator> {
+            fn per_op(&self) -> Option<&dyn $crate::pipeline::Stages> {
                 Some(self)
             }
             $($items)*

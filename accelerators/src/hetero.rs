@@ -253,7 +253,7 @@ impl Hetero {
             });
         }
         let total: usize = tasks.iter().map(|w| w.graph.node_count()).sum();
-        let mut ops: Vec<MappedOp> = Vec::with_capacity(total);
+        let mut ops: Vec<MappedOp<crate::systolic::SystolicPlan>> = Vec::with_capacity(total);
         let mut sched: Vec<Task> = Vec::with_capacity(total);
         let mut owner: Vec<usize> = Vec::with_capacity(total);
         let mut weight_bytes = 0;
@@ -332,6 +332,8 @@ impl Hetero {
 }
 
 impl Accelerator for Hetero {
+    type Plan = crate::systolic::SystolicPlan;
+
     fn name(&self) -> String {
         let subs: Vec<String> = self
             .cfg
@@ -371,14 +373,14 @@ impl Accelerator for Hetero {
     }
 
     /// A single workload runs on sub-accelerator `assignment[0]` (default 0).
-    fn map(&self, op: &Op) -> Result<OpMapping, AccelError> {
+    fn map(&self, op: &Op) -> Result<OpMapping<Self::Plan>, AccelError> {
         let s = self.cfg.sub_of(0);
         let mut m = self.subs[s].map(op)?;
         m.engine += 2 * s;
         Ok(m)
     }
 
-    fn cost(&self, op: &Op, mapping: &OpMapping) -> Cost {
+    fn cost(&self, op: &Op, mapping: &OpMapping<Self::Plan>) -> Cost {
         let s = (mapping.engine / 2).min(self.subs.len() - 1);
         let local = OpMapping {
             engine: mapping.engine % 2,

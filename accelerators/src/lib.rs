@@ -98,116 +98,26 @@ pub enum AccelError {
     Sim(#[from] SimError),
 }
 
-/// Where and how an op runs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OpMapping {
+/// Where and how an op runs: the engine, and the plan of the family that mapped it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OpMapping<P> {
     /// Index of the engine in [`Accelerator::resources`].
     pub engine: usize,
-    /// Family-specific plan.
-    pub plan: Plan,
+    /// The family's own mapping details ([`Accelerator::Plan`]).
+    pub plan: P,
 }
 
-/// Family-specific mapping details.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Plan {
-    /// Folding of each matrix product of the op onto a systolic array (one for a conv or a
-    /// GEMM, two for attention), run one after the other.
-    Systolic {
-        /// One fold plan per product.
-        folds: Vec<systolic::Fold>,
-    },
-    /// An element-wise or pooling op on a vector unit.
-    Vector {
-        /// SIMD lanes.
-        lanes: u64,
-    },
-    /// The kernel(s) of an op on a GPU.
-    Gpu {
-        /// Kernel family (`gemm`, `gemm_narrow`, `implicit_gemm`, `flash_attention`, …).
-        kernel: String,
-        /// Output tile `[bm, bn]` of a tiled kernel (`[0, 0]` otherwise).
-        tile: [u32; 2],
-        /// K splits (GEMM) or KV splits (flash-decoding).
-        split: u32,
-        /// Waves of CTAs over the SMs.
-        waves: u64,
-        /// Kernels launched.
-        launches: u32,
-        /// `compute`, `memory` or `launch`.
-        bound: String,
-        /// Every kernel priced for the op, in launch order (the framework's program).
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        kernels: Vec<archsim_sim::KernelRow>,
-    },
-    /// A GEMV on processing-in-memory banks: every bank of every channel streams its rows
-    /// through its MAC unit.
-    Pim {
-        /// Channels.
-        channels: u64,
-        /// Banks per channel.
-        banks: u64,
-        /// Rows each bank streams (per GEMV of the op).
-        rows_per_bank: u64,
-        /// Blocked mode: the PIM holds the memory bus while it computes.
-        blocked: bool,
-    },
-}
-
-impl Plan {
+/// A family's mapping details for one op: what its [`Accelerator::map`] decided and its
+/// [`Accelerator::cost`] reads back. Each family owns its plan type; the pipeline reads a plan
+/// only through this trait (the report's mapping column and kernel rows), and
+/// `archsim run --stop-after mapping` dumps it as it serializes.
+pub trait OpPlan: std::fmt::Debug + Clone + Serialize + Send + Sync {
     /// One-line summary for reports, e.g. `os 95x1 folds`.
-    pub fn summary(&self) -> String {
-        match self {
-            Plan::Systolic { folds } => folds
-                .iter()
-                .map(|f| {
-                    let g = if f.groups > 1 {
-                        format!(" x{} groups", f.groups)
-                    } else {
-                        String::new()
-                    };
-                    format!(
-                        "{} {}x{} folds{g}",
-                        f.dataflow.name(),
-                        f.row_folds,
-                        f.col_folds
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(" + "),
-            Plan::Vector { lanes } => format!("vector {lanes} lanes"),
-            Plan::Gpu {
-                kernel,
-                tile,
-                split,
-                waves,
-                bound,
-                ..
-            } => {
-                let mut s = kernel.clone();
-                if tile[0] > 0 {
-                    s.push_str(&format!(" {}x{}", tile[0], tile[1]));
-                }
-                if *split > 1 {
-                    s.push_str(&format!(" split {split}"));
-                }
-                if *waves > 1 {
-                    s.push_str(&format!(" {waves} waves"));
-                }
-                s.push_str(&format!(" ({bound})"));
-                s
-            }
-            Plan::Pim {
-                channels,
-                banks,
-                rows_per_bank,
-                blocked,
-            } => format!(
-                "pim {channels}ch x {banks} banks, {rows_per_bank} rows/bank{}",
-                if *blocked { " (blocked)" } else { "" }
-            ),
-        }
+    fn summary(&self) -> String;
+    /// Every kernel priced for the op, in launch order, for the report's per-op row (none by
+    /// default: a family that launches no kernels).
+    fn kernels(&self) -> Vec<archsim_sim::KernelRow> {
+        Vec::new()
     }
 }
 
@@ -278,6 +188,8 @@ pub const MAX_FREQ_MHZ: f64 = 1e5;
 
 /// A hardware model.
 pub trait Accelerator {
+    /// The family's mapping details of one op.
+    type Plan: OpPlan;
     /// Short description, e.g. `systolic 128x128 os`.
     fn name(&self) -> String;
     /// Fidelity of the model.
@@ -287,9 +199,9 @@ pub trait Accelerator {
     /// Index of the off-chip memory in [`Accelerator::resources`], if any.
     fn dram(&self) -> Option<usize>;
     /// Chooses the engine and the tiling of one op.
-    fn map(&self, op: &Op) -> Result<OpMapping, AccelError>;
+    fn map(&self, op: &Op) -> Result<OpMapping<Self::Plan>, AccelError>;
     /// Prices one op under a mapping. Pure.
-    fn cost(&self, op: &Op, mapping: &OpMapping) -> Cost;
+    fn cost(&self, op: &Op, mapping: &OpMapping<Self::Plan>) -> Cost;
     /// Clock in MHz.
     fn freq_mhz(&self) -> f64;
     /// MAC units on the chip (for utilization).

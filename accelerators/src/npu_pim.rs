@@ -58,7 +58,7 @@ use archsim_workloads::{CollectiveFunc, DType, GemmView, Op, OpKind, Workload};
 use crate::collective::Links;
 use crate::gpu::{Gpu, GpuConfig, LaunchMode};
 use crate::systolic::{Dataflow, Systolic, SystolicConfig};
-use crate::{energy, pipeline, AccelError, Accelerator, Cost, Fidelity, OpMapping, Plan};
+use crate::{energy, pipeline, AccelError, Accelerator, Cost, Fidelity, OpMapping, OpPlan};
 
 /// How the NPU's arrays time a GEMM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
@@ -558,6 +558,52 @@ impl NpuPimConfig {
     }
 }
 
+/// The NPU+PIM family's mapping of one op ([`Accelerator::Plan`] of [`NpuPim`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NpuPimPlan {
+    /// The matrix products of the op folded onto the NPU's systolic arrays.
+    Systolic {
+        /// One fold plan per product.
+        folds: Vec<crate::systolic::Fold>,
+    },
+    /// The op on the NPU's vector unit (or, with 0 lanes, a collective on the link).
+    Vector {
+        /// SIMD lanes.
+        lanes: u64,
+    },
+    /// A GEMV on processing-in-memory banks: every bank of every channel streams its rows
+    /// through its MAC unit.
+    Pim {
+        /// Channels.
+        channels: u64,
+        /// Banks per channel.
+        banks: u64,
+        /// Rows each bank streams (per GEMV of the op).
+        rows_per_bank: u64,
+        /// Blocked mode: the PIM holds the memory bus while it computes.
+        blocked: bool,
+    },
+}
+
+impl OpPlan for NpuPimPlan {
+    fn summary(&self) -> String {
+        match self {
+            NpuPimPlan::Systolic { folds } => crate::systolic::folds_summary(folds),
+            NpuPimPlan::Vector { lanes } => crate::systolic::vector_summary(*lanes),
+            NpuPimPlan::Pim {
+                channels,
+                banks,
+                rows_per_bank,
+                blocked,
+            } => format!(
+                "pim {channels}ch x {banks} banks, {rows_per_bank} rows/bank{}",
+                if *blocked { " (blocked)" } else { "" }
+            ),
+        }
+    }
+}
+
 const NPU: usize = 0;
 const VECTOR: usize = 1;
 const PIM: usize = 2;
@@ -792,6 +838,8 @@ impl NpuPim {
 }
 
 impl Accelerator for NpuPim {
+    type Plan = NpuPimPlan;
+
     fn name(&self) -> String {
         format!(
             "npu_pim {} ({}x {}x{} arrays, {} ch x {} banks)",
@@ -829,7 +877,7 @@ impl Accelerator for NpuPim {
         Some(HBM)
     }
 
-    fn map(&self, op: &Op) -> Result<OpMapping, AccelError> {
+    fn map(&self, op: &Op) -> Result<OpMapping<NpuPimPlan>, AccelError> {
         if self.goes_to_pim(op) {
             let rows = match &op.kind {
                 OpKind::Attention(a) => self
@@ -838,7 +886,7 @@ impl Accelerator for NpuPim {
             };
             return Ok(OpMapping {
                 engine: PIM,
-                plan: Plan::Pim {
+                plan: NpuPimPlan::Pim {
                     channels: self.cfg.channels,
                     banks: self.cfg.banks,
                     rows_per_bank: rows,
@@ -849,7 +897,7 @@ impl Accelerator for NpuPim {
         if let OpKind::Collective { .. } = op.kind {
             return Ok(OpMapping {
                 engine: LINK,
-                plan: Plan::Vector { lanes: 0 },
+                plan: NpuPimPlan::Vector { lanes: 0 },
             });
         }
         let views = Self::npu_views(op);
@@ -857,25 +905,25 @@ impl Accelerator for NpuPim {
         Ok(if views.is_empty() || gemv {
             OpMapping {
                 engine: VECTOR,
-                plan: Plan::Vector {
+                plan: NpuPimPlan::Vector {
                     lanes: self.cfg.vector_lanes,
                 },
             }
         } else {
             OpMapping {
                 engine: NPU,
-                plan: Plan::Systolic {
+                plan: NpuPimPlan::Systolic {
                     folds: views.iter().map(|g| self.array.fold(g)).collect(),
                 },
             }
         })
     }
 
-    fn cost(&self, op: &Op, mapping: &OpMapping) -> Cost {
+    fn cost(&self, op: &Op, mapping: &OpMapping<NpuPimPlan>) -> Cost {
         match (&mapping.plan, &op.kind) {
-            (Plan::Pim { .. }, _) => self.pim_cost(op),
+            (NpuPimPlan::Pim { .. }, _) => self.pim_cost(op),
             (_, OpKind::Collective { func, ranks }) => self.link_cost(op, *func, *ranks),
-            (Plan::Systolic { .. }, _) => self.npu_cost(op),
+            (NpuPimPlan::Systolic { .. }, _) => self.npu_cost(op),
             _ => self.vector_cost(op),
         }
     }
@@ -1172,12 +1220,17 @@ impl crate::family::FamilyConfig for NpuPimConfig {
         Ok(())
     }
     fn build(&self) -> Result<Box<dyn crate::family::Family>, AccelError> {
-        let per_op: Box<dyn Accelerator + Send + Sync> = match self.mode {
-            PimMode::GpuOnly => Box::new(gpu(self)?),
-            _ => Box::new(NpuPim::new(self)?),
+        fn boxed<A: Accelerator + Send + Sync + 'static>(a: A) -> (String, f64, Box<dyn pipeline::Stages>) {
+            (a.name(), a.area_mm2(), Box::new(a))
+        }
+        let (name, area_mm2, per_op) = match self.mode {
+            PimMode::GpuOnly => boxed(gpu(self)?),
+            _ => boxed(NpuPim::new(self)?),
         };
         Ok(Box::new(NpuPimFamily {
             cfg: self.clone(),
+            name,
+            area_mm2,
             per_op,
         }))
     }
@@ -1187,15 +1240,18 @@ impl crate::family::FamilyConfig for NpuPimConfig {
 /// the GPU of `gpu_only`) and the mode's `llm:` step pricing ([`evaluate`]).
 struct NpuPimFamily {
     cfg: NpuPimConfig,
-    per_op: Box<dyn Accelerator + Send + Sync>,
+    /// The per-op model's name and area.
+    name: String,
+    area_mm2: f64,
+    per_op: Box<dyn pipeline::Stages>,
 }
 
 impl crate::family::Family for NpuPimFamily {
     fn name(&self) -> String {
-        self.per_op.name()
+        self.name.clone()
     }
     fn area_mm2(&self) -> f64 {
-        self.per_op.area_mm2()
+        self.area_mm2
     }
     fn run_graph(
         &self,
@@ -1204,7 +1260,7 @@ impl crate::family::Family for NpuPimFamily {
     ) -> Result<Report, AccelError> {
         evaluate(&self.cfg, ctx.llm, ctx.dtype, w, ctx.config_hash, ctx.seed)
     }
-    fn per_op(&self) -> Option<&dyn Accelerator> {
+    fn per_op(&self) -> Option<&dyn pipeline::Stages> {
         Some(self.per_op.as_ref())
     }
 }
