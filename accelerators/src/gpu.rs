@@ -691,10 +691,33 @@ impl Accelerator for Gpu {
 }
 
 
+/// The GPU section of an `accelerator:` config, when its kind is `gpu` (for GPU-only tools
+/// such as `archsim validate`).
+pub fn config_of(acc: &crate::AcceleratorConfig) -> Option<&GpuConfig> {
+    <Box<GpuConfig> as crate::family::Registered>::of(acc).map(|c| &**c)
+}
+
 impl crate::family::FamilyConfig for GpuConfig {
     const LLM_METRICS: bool = true;
     fn presets() -> Vec<&'static str> {
         PRESETS.to_vec()
+    }
+    /// The preset's tensor-core peak at `dtype` (fp16 falling back to bf16 and back; int8;
+    /// fp8; tf32 for fp32) and its HBM.
+    fn datasheet(&self, dtype: DType) -> Option<Result<crate::family::Datasheet, AccelError>> {
+        Some(self.resolve().map(|spec| {
+            let t = spec.tensor_tflops;
+            let peak = match dtype {
+                DType::Fp16 | DType::Bf16 => t.fp16.or(t.bf16),
+                DType::Fp8 => t.fp8,
+                DType::Int8 => t.int8,
+                DType::Fp32 => t.tf32,
+            };
+            crate::family::Datasheet {
+                peak_flops: peak.map(|p| p * 1e12),
+                mem_bytes: spec.hbm_gb * 1e9,
+            }
+        }))
     }
     fn validate(&self) -> Result<(), AccelError> {
         GpuConfig::validate(self)

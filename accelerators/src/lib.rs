@@ -232,6 +232,16 @@ macro_rules! families {
         /// Kinds accepted in `accelerator.kind`.
         pub const KINDS: &[&str] = &[$( stringify!($kind) ),+];
 
+        $( impl family::Registered for $cfg {
+            fn of(acc: &AcceleratorConfig) -> Option<&Self> {
+                #[allow(unreachable_patterns)]
+                match acc {
+                    AcceleratorConfig::$variant(c) => Some(c),
+                    _ => None,
+                }
+            }
+        } )+
+
         impl AcceleratorConfig {
             /// The `kind` of this config.
             pub fn kind(&self) -> &'static str {
@@ -275,6 +285,17 @@ macro_rules! families {
                             }
                         }))
                     } )+
+                }
+            }
+
+            /// The device's datasheet at `dtype` ([`family::FamilyConfig::datasheet`]);
+            /// `None` where the family gives none.
+            pub fn datasheet(
+                &self,
+                dtype: archsim_workloads::DType,
+            ) -> Option<Result<family::Datasheet, AccelError>> {
+                match self {
+                    $( AcceleratorConfig::$variant(c) => family::FamilyConfig::datasheet(c, dtype), )+
                 }
             }
 
@@ -556,15 +577,4 @@ pub fn describe_kinds() -> Vec<KindInfo> {
             }
         })
         .collect()
-}
-
-impl AcceleratorConfig {
-    /// The GPU section, when the accelerator is a GPU (for GPU-only tools such as
-    /// `archsim validate`).
-    pub fn as_gpu(&self) -> Option<&gpu::GpuConfig> {
-        match self {
-            AcceleratorConfig::Gpu(g) => Some(g),
-            _ => None,
-        }
-    }
 }

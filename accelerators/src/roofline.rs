@@ -209,6 +209,16 @@ impl FamilyConfig for RooflineConfig {
     fn validate(&self) -> Result<(), AccelError> {
         RooflineConfig::validate(self)
     }
+    /// `peak_tflops` at the dtype's name and `mem_gb`.
+    fn datasheet(
+        &self,
+        dtype: archsim_workloads::DType,
+    ) -> Option<Result<crate::family::Datasheet, AccelError>> {
+        Some(Ok(crate::family::Datasheet {
+            peak_flops: self.peak_tflops.get(dtype.name()).map(|p| p * 1e12),
+            mem_bytes: self.mem_gb * 1e9,
+        }))
+    }
     fn build(&self) -> Result<Box<dyn Family>, AccelError> {
         RooflineConfig::validate(self)?;
         Ok(Box::new(Roofline { cfg: self.clone() }))
