@@ -232,6 +232,12 @@ macro_rules! families {
         /// Kinds accepted in `accelerator.kind`.
         pub const KINDS: &[&str] = &[$( stringify!($kind) ),+];
 
+        $( impl From<$cfg> for AcceleratorConfig {
+            fn from(c: $cfg) -> AcceleratorConfig {
+                AcceleratorConfig::$variant(c)
+            }
+        } )+
+
         $( impl family::Registered for $cfg {
             fn of(acc: &AcceleratorConfig) -> Option<&Self> {
                 #[allow(unreachable_patterns)]

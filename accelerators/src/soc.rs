@@ -76,7 +76,7 @@ pub use config::{
     InterconnectConfig, LinkConfig, NetKind, PeConfig, SchedulerKind, SocConfig, PRESETS,
 };
 pub use engine::{run, SocRun, SocSim, TaskRecord};
-pub use report::{job_of_task_name, to_report};
+pub use report::to_report;
 pub use sched::{scheduler, Eft, Etf, Heft, Met, RandomSched, RoundRobin, Scheduler};
 
 use archsim_sim::Report;

@@ -242,5 +242,24 @@ fn percentiles_use_nearest_rank() {
     // Periodic, far apart: every job alone, all latencies equal.
     assert_eq!(s.p50_job_latency_us, s.p99_job_latency_us);
     assert_eq!(s.avg_job_latency_us, s.max_job_latency_us);
-    assert_eq!(report::job_of_task_name("wifi_tx#12/fft_1"), Some(12));
+}
+
+/// Every task's row names its job, and reads it back ([`archsim_sim::OpReport::job`]): the
+/// job of each row is the job of the task it ran.
+#[test]
+fn task_rows_name_their_jobs() {
+    let set = jobs(&[("wifi_tx", 1.0)], Process::Periodic, Some(0.5), 20);
+    let cfg = ds3(SchedulerKind::Etf);
+    let soc = Arc::new(Soc::new(cfg.clone()).unwrap());
+    let work = Arc::new(soc.bind(&set).unwrap());
+    let mut s = scheduler(cfg.scheduler, 0);
+    let r = engine::run(soc.clone(), work.clone(), s.as_mut(), 0).unwrap();
+    let rep = to_report(&soc, &work, &r, s.name(), "t", 0);
+    assert_eq!(rep.ops.len(), r.tasks.len());
+    let mut got: Vec<usize> = rep.ops.iter().map(|o| o.job().unwrap()).collect();
+    let mut want: Vec<usize> = r.tasks.iter().map(|t| t.job).collect();
+    got.sort_unstable();
+    want.sort_unstable();
+    assert!(want.last() > want.first(), "several jobs ran: {want:?}");
+    assert_eq!(got, want);
 }
