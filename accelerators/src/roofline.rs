@@ -350,9 +350,13 @@ impl StepModel for Roofline {
     fn mode(&self) -> String {
         "roofline".into()
     }
-    fn step_seconds(&self, w: &Workload) -> f64 {
+    fn step_seconds(
+        &self,
+        _step: &archsim_workloads::llm::LlmConfig,
+        w: &Workload,
+    ) -> Result<f64, AccelError> {
         // `run_graph` has checked the dtype's peak before pricing any step.
-        self.seconds(w).unwrap_or(f64::INFINITY)
+        Ok(self.seconds(w).unwrap_or(f64::INFINITY))
     }
 }
 

@@ -46,8 +46,8 @@ impl StepModel for Gpu {
     fn mode(&self) -> String {
         self.launch.name().into()
     }
-    fn step_seconds(&self, w: &Workload) -> f64 {
-        self.predict(w)
+    fn step_seconds(&self, _step: &LlmConfig, w: &Workload) -> Result<f64, AccelError> {
+        Ok(self.predict(w))
     }
 }
 

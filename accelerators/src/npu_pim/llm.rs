@@ -1,13 +1,14 @@
 //! An `llm:` step on the NPU+PIM family: the step's op graph in each mode (sub-batches in
 //! `neupims`), its memory against the device's, and its serving metrics.
 
-use archsim_sim::{LlmMemory, LlmReport, LlmStep, Report};
+use archsim_sim::{LlmMemory, Report};
 use archsim_workloads::llm::{self, LlmConfig, Phase};
 use archsim_workloads::{DType, Workload};
 
 use super::config::{NpuPimConfig, PimMode};
 use super::model::NpuPim;
 use crate::gpu::{Gpu, GpuConfig, LaunchMode};
+use crate::llm_metrics::{self, MemoryRule, StepModel};
 use crate::{pipeline, AccelError};
 
 /// The sequences of each sub-batch: `batch` split into `parts` near-equal non-empty parts.
@@ -45,6 +46,13 @@ fn merge(parts: Vec<Workload>, name: &str, batch: u64) -> Workload {
     first
 }
 
+/// Whether the mode runs `step` as sub-batches ([`step_workload`]).
+fn splits(cfg: &NpuPimConfig, step: &LlmConfig) -> bool {
+    cfg.mode == PimMode::Neupims
+        && step.phase == Phase::Decode
+        && step.batch >= cfg.sub_batch_min.max(2)
+}
+
 /// The op graph a mode runs for an `llm:` step: in `neupims` mode a decode step's batch is
 /// split into sub-batches whose graphs are scheduled together.
 pub fn step_workload(
@@ -57,10 +65,7 @@ pub fn step_workload(
         reason: e.to_string(),
     };
     let whole = llm::lower(step, dtype).map_err(bad)?;
-    if cfg.mode != PimMode::Neupims
-        || step.phase != Phase::Decode
-        || step.batch < cfg.sub_batch_min.max(2)
-    {
+    if !splits(cfg, step) {
         return Ok(whole);
     }
     let parts = split_batch(step.batch, cfg.sub_batches)
@@ -88,28 +93,28 @@ fn run(w: &Workload, acc: &NpuPim, config_hash: &str, seed: u64) -> Result<Repor
 }
 
 /// Memory one device needs for the `llm:` step in the config's mode: its share of the weights,
-/// of the KV cache of `batch` sequences at the step's context, and the peak activations,
-/// against the device's capacity (`hbm_gb`, or the GPU preset's memory in `gpu_only`).
+/// of the KV cache of `batch` sequences at the step's context, and the decode step's peak
+/// activations ([`MemoryRule::DecodeStep`]), against the device's capacity (`hbm_gb`, or the
+/// GPU preset's memory in `gpu_only`).
 pub fn step_memory(
     cfg: &NpuPimConfig,
     step: &LlmConfig,
     dtype: DType,
 ) -> Result<LlmMemory, AccelError> {
-    let (_, decode, context) = step.serving_steps();
+    let (_, decode, _) = step.serving_steps();
     let w = llm::lower(&decode, dtype).map_err(|e| AccelError::InvalidConfig {
         key: "workload.llm".into(),
         reason: e.to_string(),
     })?;
-    let weights = w.total_weights() * dtype.bytes();
-    let kv = w.llm.as_ref().map_or(0, |i| {
-        crate::llm_metrics::kv_cache_bytes(&i.spec, i.layers, step.tp.max(1), step.batch, context, dtype)
-    });
-    let act = crate::llm_metrics::activation_bytes(&w);
     let capacity = match cfg.mode {
         PimMode::GpuOnly => gpu(cfg)?.spec.hbm_bytes().max(0.0) as u64,
-        _ => (cfg.hbm_gb * 1e9) as u64,
+        _ => capacity_bytes(cfg),
     };
-    Ok(LlmMemory::new(weights, kv, act, capacity))
+    Ok(llm_metrics::step_memory(step, dtype, MemoryRule::DecodeStep, capacity, &w, None)?.memory)
+}
+
+fn capacity_bytes(cfg: &NpuPimConfig) -> u64 {
+    (cfg.hbm_gb * 1e9) as u64
 }
 
 /// [`step_memory`], or [`AccelError::OutOfMemory`] when the step does not fit one device: no
@@ -124,12 +129,17 @@ pub fn require_fit(
     if m.fits {
         return Ok(m);
     }
+    Err(no_fit(cfg, step, &m))
+}
+
+/// The out-of-memory error of a step whose memory `m` does not fit.
+fn no_fit(cfg: &NpuPimConfig, step: &LlmConfig, m: &LlmMemory) -> AccelError {
     let key = match cfg.mode {
         PimMode::GpuOnly => format!("the {} preset's memory (gpu_preset)", cfg.gpu_preset),
         _ => "accelerator.hbm_gb".to_string(),
     };
     let gb = |b: u64| b as f64 / 1e9;
-    Err(AccelError::OutOfMemory {
+    AccelError::OutOfMemory {
         accelerator: format!("npu_pim {}", cfg.mode.name()),
         reason: format!(
             "{} at batch {} and context {} needs {:.1} GB per device (weights {:.1}, KV cache \
@@ -145,7 +155,68 @@ pub fn require_fit(
             step.tp.max(1),
             gb(m.capacity_bytes),
         ),
-    })
+    }
+}
+
+/// The NPU beside its PIM as [`llm_metrics`] prices a step on it: its HBM, no host link (a KV
+/// cache that does not fit is out of memory), the decode step's activations
+/// ([`MemoryRule::DecodeStep`]), and each step's graph as the mode runs it
+/// ([`step_workload`]).
+struct StepDevice<'a> {
+    cfg: &'a NpuPimConfig,
+    acc: &'a NpuPim,
+    /// A step already run, with its latency: the report's own step, not run again.
+    ran: Option<(&'a LlmConfig, f64)>,
+}
+
+impl StepDevice<'_> {
+    /// The latency of `step` when it is the step already run (as its serving metrics state
+    /// it, `LlmConfig::serving_steps`).
+    fn ran(&self, step: &LlmConfig) -> Option<f64> {
+        let (ran, seconds) = self.ran?;
+        let (prefill, decode, _) = ran.serving_steps();
+        let same = match ran.phase {
+            Phase::Prefill => prefill == *step,
+            Phase::Decode => decode == *step,
+        };
+        same.then_some(seconds)
+    }
+}
+
+impl StepModel for StepDevice<'_> {
+    fn device_name(&self) -> String {
+        format!("npu_pim {}", self.cfg.mode.name())
+    }
+    fn capacity_bytes(&self) -> u64 {
+        capacity_bytes(self.cfg)
+    }
+    fn host_link_gbps(&self) -> Option<f64> {
+        None
+    }
+    fn mode(&self) -> String {
+        self.cfg.mode.name().into()
+    }
+    fn step_seconds(&self, step: &LlmConfig, lowered: &Workload) -> Result<f64, AccelError> {
+        if let Some(seconds) = self.ran(step) {
+            return Ok(seconds);
+        }
+        let split;
+        let w = if splits(self.cfg, step) {
+            split = step_workload(self.cfg, step, lowered.dtype)?;
+            &split
+        } else {
+            lowered
+        };
+        let m = pipeline::mapping(w, self.acc)?;
+        let s = pipeline::schedule(&m, self.acc)?;
+        Ok(s.makespan.get() as f64 / (self.cfg.freq_mhz * 1e6))
+    }
+    fn memory_rule(&self) -> MemoryRule {
+        MemoryRule::DecodeStep
+    }
+    fn out_of_memory(&self, step: &LlmConfig, memory: &LlmMemory) -> Option<AccelError> {
+        Some(no_fit(self.cfg, step, memory))
+    }
 }
 
 /// Decode tokens per second of one `llm:` decode step (the batch over the step's latency) in
@@ -186,11 +257,17 @@ pub fn step_latency_s(
         })?;
         return Ok(gpu(cfg)?.predict(&w));
     }
-    let w = step_workload(cfg, step, dtype)?;
     let acc = NpuPim::new(cfg)?;
-    let m = pipeline::mapping(&w, &acc)?;
-    let s = pipeline::schedule(&m, &acc)?;
-    Ok(s.makespan.get() as f64 / (cfg.freq_mhz * 1e6))
+    let dev = StepDevice {
+        cfg,
+        acc: &acc,
+        ran: None,
+    };
+    let w = llm::lower(step, dtype).map_err(|e| AccelError::InvalidConfig {
+        key: "workload.llm".into(),
+        reason: e.to_string(),
+    })?;
+    dev.step_seconds(step, &w)
 }
 
 /// Runs a workload in the config's mode and returns the report; for an `llm:` workload the
@@ -204,10 +281,10 @@ pub fn evaluate(
     config_hash: &str,
     seed: u64,
 ) -> Result<Report, AccelError> {
-    let memory = match step {
-        Some(step) => Some(require_fit(cfg, step, dtype)?),
-        None => None,
-    };
+    // Out of memory before any step is run.
+    if let Some(step) = step {
+        require_fit(cfg, step, dtype)?;
+    }
     if cfg.mode == PimMode::GpuOnly {
         let g = gpu(cfg)?;
         let serving = match step {
@@ -220,41 +297,12 @@ pub fn evaluate(
     let Some(step) = step else {
         return run(w, &acc, config_hash, seed);
     };
-    let graph = step_workload(cfg, step, dtype)?;
-    let report = run(&graph, &NpuPim::new(cfg)?, config_hash, seed)?;
-    let (prefill, decode, context) = step.serving_steps();
-    let ttft = match step.phase {
-        Phase::Prefill => report.latency_s,
-        Phase::Decode => step_latency_s(cfg, &prefill, dtype)?,
+    let report = run(&step_workload(cfg, step, dtype)?, &acc, config_hash, seed)?;
+    let dev = StepDevice {
+        cfg,
+        acc: &acc,
+        ran: Some((step, report.latency_s)),
     };
-    let tpot = match step.phase {
-        Phase::Decode => report.latency_s,
-        Phase::Prefill => step_latency_s(cfg, &decode, dtype)?,
-    };
-    let tp = step.tp.max(1);
-    let per_seq = graph.llm.as_ref().map_or(0, |i| {
-        crate::llm_metrics::kv_cache_bytes(&i.spec, i.layers, tp, 1, context, dtype)
-    });
-    let memory = match memory {
-        Some(m) => m,
-        None => step_memory(cfg, step, dtype)?,
-    };
-    let free = memory
-        .capacity_bytes
-        .saturating_sub(memory.weights_bytes + memory.activation_bytes);
-    Ok(report.with_llm(Some(LlmReport::new(
-        LlmStep {
-            model: step.model.clone(),
-            batch: step.batch,
-            prompt_len: step.serving_prompt_len(),
-            context_len: context,
-            tp,
-            launch: cfg.mode.name().into(),
-        },
-        ttft,
-        tpot,
-        memory,
-        free / per_seq.max(1),
-        None,
-    ))))
+    let serving = llm_metrics::metrics(&dev, step, dtype)?;
+    Ok(report.with_llm(Some(serving)))
 }

@@ -194,3 +194,51 @@ fn mode_ordering_at_large_batch() {
         "{gpu} {npu} {naive} {neu}"
     );
 }
+
+/// The serving metrics of an `llm:` step, priced through `llm_metrics` with the NPU+PIM's
+/// memory rule, are the figures the family derived on its own before: TTFT and TPOT the
+/// mode's prefill and decode steps (the report's own step not run again), memory with the
+/// decode step's activations, and the largest batch as the KV caches that fit beside the
+/// weights and those activations. Bit for bit, in every NPU mode, both phases, sub-batched
+/// or not, with and without tensor parallelism.
+#[test]
+fn serving_metrics_follow_the_npu_pim_memory_rule() {
+    let mut n = 0;
+    for mode in [PimMode::NpuOnly, PimMode::NpuPimNaive, PimMode::Neupims] {
+        let cfg = NpuPimConfig::with_mode(mode);
+        for (batch, ctx, tp, phase) in [
+            (4, 129, 1, Phase::Decode),
+            (256, 308, 4, Phase::Decode),
+            (2, 65, 1, Phase::Prefill),
+        ] {
+            let s = LlmConfig {
+                tp,
+                phase,
+                ..step("gpt3_7b", batch, ctx)
+            };
+            let w = archsim_workloads::llm::lower(&s, DType::Fp16).unwrap();
+            let r = evaluate(&cfg, Some(&s), DType::Fp16, &w, "t", 0).unwrap();
+            let l = r.llm.as_ref().unwrap();
+            let (prefill, decode, context) = s.serving_steps();
+            let (ttft, tpot) = match phase {
+                Phase::Prefill => (r.latency_s, step_latency_s(&cfg, &decode, DType::Fp16).unwrap()),
+                Phase::Decode => (step_latency_s(&cfg, &prefill, DType::Fp16).unwrap(), r.latency_s),
+            };
+            assert_eq!(l.ttft_s.to_bits(), ttft.to_bits(), "{mode:?} {s:?}");
+            assert_eq!(l.tpot_s.to_bits(), tpot.to_bits(), "{mode:?} {s:?}");
+            let m = step_memory(&cfg, &s, DType::Fp16).unwrap();
+            assert_eq!(l.memory, m);
+            let d = archsim_workloads::llm::lower(&decode, DType::Fp16).unwrap();
+            assert_eq!(m.activation_bytes, crate::llm_metrics::activation_bytes(&d));
+            let info = d.llm.as_ref().unwrap();
+            let per_seq =
+                crate::llm_metrics::kv_cache_bytes(&info.spec, info.layers, tp, 1, context, DType::Fp16);
+            let free = m.capacity_bytes - m.weights_bytes - m.activation_bytes;
+            assert_eq!(l.max_batch, free / per_seq);
+            assert_eq!(l.launch, mode.name());
+            assert!(l.kv_swap.is_none());
+            n += 1;
+        }
+    }
+    assert_eq!(n, 9);
+}
