@@ -40,7 +40,7 @@
 //! `energy_pj_per_byte` for bytes crossing the interconnect.
 //!
 //! ```
-//! use archsim_accelerators::soc::{self, Soc, SocConfig, SchedulerKind};
+//! use archsim_accelerators::soc::{self, Soc, SocConfig, Policy};
 //! use archsim_workloads::jobs::{Arrival, AppRef, JobsConfig, Process};
 //!
 //! let jobs = JobsConfig {
@@ -60,7 +60,7 @@
 //! }
 //! cfg.interconnect.links.clear();
 //! cfg.interconnect.bandwidth_bytes_per_us = 1.0; // edge weight = transfer time in µs
-//! cfg.scheduler = SchedulerKind::Heft;
+//! cfg.scheduler = Policy::Heft;
 //! let report = soc::simulate(&cfg, &jobs, "doc", 0).unwrap();
 //! assert_eq!(report.jobs.unwrap().makespan, 80.0); // Topcuoglu et al., TPDS 2002, Fig. 3
 //! ```
@@ -73,7 +73,7 @@ mod sched;
 use std::sync::Arc;
 
 pub use config::{
-    InterconnectConfig, LinkConfig, NetKind, PeConfig, SchedulerKind, SocConfig, PRESETS,
+    InterconnectConfig, LinkConfig, NetKind, PeConfig, Policy, SocConfig, PRESETS,
 };
 pub use engine::{run, SocRun, SocSim, TaskRecord};
 pub use report::to_report;

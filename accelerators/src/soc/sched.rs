@@ -14,7 +14,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{SchedulerKind, SocSim};
+use super::{Policy, SocSim};
 use crate::AccelError;
 
 /// A scheduling policy, called at every scheduling point of a [`SocSim`] (jobs arrived or
@@ -28,14 +28,14 @@ pub trait Scheduler {
 }
 
 /// The scheduler named by `kind`; `seed` feeds the random one.
-pub fn scheduler(kind: SchedulerKind, seed: u64) -> Box<dyn Scheduler + Send> {
+pub fn scheduler(kind: Policy, seed: u64) -> Box<dyn Scheduler + Send> {
     match kind {
-        SchedulerKind::Met => Box::new(Met),
-        SchedulerKind::Eft => Box::new(Eft),
-        SchedulerKind::Etf => Box::new(Etf),
-        SchedulerKind::Heft => Box::new(Heft),
-        SchedulerKind::RoundRobin => Box::new(RoundRobin::default()),
-        SchedulerKind::Random => Box::new(RandomSched::new(seed)),
+        Policy::Met => Box::new(Met),
+        Policy::Eft => Box::new(Eft),
+        Policy::Etf => Box::new(Etf),
+        Policy::Heft => Box::new(Heft),
+        Policy::RoundRobin => Box::new(RoundRobin::default()),
+        Policy::Random => Box::new(RandomSched::new(seed)),
     }
 }
 
