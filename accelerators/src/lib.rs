@@ -1,26 +1,33 @@
-//! # archsim-accelerators — hardware models
+//! # archsim-accelerators — hardware families behind one registry
 //!
-//! The second stage of archsim's data flow: each hardware family maps ops onto its engines and
-//! prices them with a pure cost function; [`pipeline`] then asks `archsim-sim` for a timed
-//! schedule and assembles the [`Report`].
+//! The second stage of archsim's data flow: a hardware family maps a workload onto its engines
+//! and prices it into a [`archsim_sim::Report`].
 //!
 //! ```text
-//! config.yaml ──► Workload ──► Mapping ──► Schedule ──► Report
-//!                              ^^^^^^^
-//!          Accelerator::map(op) -> OpMapping      (engine, folding)
-//!          Accelerator::cost(op, mapping) -> Cost (cycles, stalls, bytes, energy)
+//! accelerator: {kind: K, ...} ──families! registry──► AcceleratorConfig::K(cfg)
+//!                               FamilyConfig::build ─► Box<dyn Family>
+//!   run_graph(op graph) / run_tasks(networks) / run_jobs(job DAGs) ─► Report (+ llm, tasks, jobs)
 //! ```
 //!
-//! `cost` is pure: no clock, no RNG, no I/O. Contention between concurrent ops for shared
-//! memory bandwidth is resolved by the scheduler in `archsim-sim`, not by the model.
+//! * [`family`] is the seam: [`family::FamilyConfig`] (how an `accelerator:` mapping is read,
+//!   validated, reconciled with its workload, patched and built) and [`family::Family`] (how a
+//!   workload is priced). Generic code holds a `Box<dyn Family>` and branches on the
+//!   workload's form, never on the kind.
+//! * The registry (the `families!` lines in this file) lists the families: `systolic`
+//!   (SCALE-Sim v3 parity), `gpu` (calibrated on a measured H100), `soc` (DS3 job streams on
+//!   PEs), `hetero` (several systolic arrays sharing DRAM, after NASAIC), `npu_pim` (an NPU
+//!   beside HBM-PIM, after NeuPIMs), `rdu` (a dataflow RDU, after SambaNova SN40L) and
+//!   `roofline` (a what-if chip). Each is one module, its config and its model.
+//! * [`pipeline`] runs a per-op model ([`Accelerator`]: `map(op)` with the family's own plan
+//!   type, pure `cost(op, mapping)`) through mapping, `archsim-sim`'s list scheduler and the
+//!   report; contention for shared memory bandwidth is the scheduler's, not the model's.
+//! * [`llm_metrics`] derives an `llm:` step's serving metrics (TTFT, TPOT, memory, largest
+//!   batch, KV swapping) for every family that prices a step; [`collective`] prices
+//!   tensor-parallel collectives on `archsim-net`; [`config`], [`ranges`] and [`energy`] are the
+//!   shared config reading, value bounds and energy/area constants.
 //!
-//! Families today: [`systolic`] (SCALE-Sim v3 parity) and [`gpu`] (calibrated on a measured
-//! H100) behind the [`Accelerator`] trait, and [`soc`], a heterogeneous SoC that runs streams
-//! of job DAGs (DS3) with online schedulers (its own event-driven engine on archsim-sim's event
-//! queue, since its unit is a task on a PE, not an op on an engine), [`hetero`] (several systolic
-//! sub-accelerators sharing DRAM, running several networks at once, after NASAIC, DAC 2020),
-//! [`npu_pim`] (an NPU beside HBM-PIM after NeuPIMs) and [`rdu`] (a dataflow RDU after SambaNova
-//! SN40L, which prices fused sections rather than single ops).
+//! Adding a family is one file plus one registry line (`doc/architecture.md` walks through the
+//! roofline family); `tests/integration/seam.rs` fails if a generic module names a family.
 //!
 //! ```
 //! use archsim_accelerators::{pipeline, systolic::{Dataflow, Systolic, SystolicConfig}};

@@ -67,7 +67,7 @@ impl Default for DramTiming {
 
 /// How column commands use the channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ColumnMode {
+pub(super) enum ColumnMode {
     /// Reads that cross the channel's shared data bus (one burst per `t_bl`).
     External,
     /// PIM MAC commands: each bank consumes its burst in place; no bus.
@@ -76,7 +76,7 @@ pub enum ColumnMode {
 
 /// One access of a bank: `cols` column commands to `row`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Access {
+pub(super) struct Access {
     /// Bank index in the channel.
     pub bank: usize,
     /// Row.
@@ -87,7 +87,7 @@ pub struct Access {
 
 /// What a channel simulation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ChannelTrace {
+pub(super) struct ChannelTrace {
     /// Cycle at which the last burst's data is out (or consumed by the bank's MAC unit).
     pub cycles: u64,
     /// ACT commands issued.
@@ -110,7 +110,7 @@ struct BankState {
 /// cycle 0 (activated at cycle 0), `None` for a precharged bank. Each bank serves its accesses
 /// in the given order; among banks, the command that can issue earliest goes first (ties: the
 /// lowest bank), so banks interleave as an FR-FCFS controller would interleave them.
-pub fn simulate_channel(
+pub(super) fn simulate_channel(
     t: &DramTiming,
     open_rows: &[Option<u64>],
     accesses: &[Access],

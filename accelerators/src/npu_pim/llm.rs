@@ -55,7 +55,7 @@ fn splits(cfg: &NpuPimConfig, step: &LlmConfig) -> bool {
 
 /// The op graph a mode runs for an `llm:` step: in `neupims` mode a decode step's batch is
 /// split into sub-batches whose graphs are scheduled together.
-pub fn step_workload(
+pub(super) fn step_workload(
     cfg: &NpuPimConfig,
     step: &LlmConfig,
     dtype: DType,
@@ -120,7 +120,7 @@ fn capacity_bytes(cfg: &NpuPimConfig) -> u64 {
 /// [`step_memory`], or [`AccelError::OutOfMemory`] when the step does not fit one device: no
 /// mode swaps the KV cache (the NPU has no host link, and the GPU baseline is held to the
 /// same rule), so a batch that does not fit is infeasible, never priced as if it fit.
-pub fn require_fit(
+pub(super) fn require_fit(
     cfg: &NpuPimConfig,
     step: &LlmConfig,
     dtype: DType,
@@ -245,7 +245,7 @@ pub(super) fn gpu(cfg: &NpuPimConfig) -> Result<Gpu, AccelError> {
 }
 
 /// Latency of one `llm:` step in the config's mode, s.
-pub fn step_latency_s(
+pub(super) fn step_latency_s(
     cfg: &NpuPimConfig,
     step: &LlmConfig,
     dtype: DType,
@@ -273,7 +273,7 @@ pub fn step_latency_s(
 /// Runs a workload in the config's mode and returns the report; for an `llm:` workload the
 /// report's `llm` field carries the serving metrics (TTFT from the prefill on the same mode,
 /// TPOT and decode tokens/s from the decode step).
-pub fn evaluate(
+pub(super) fn evaluate(
     cfg: &NpuPimConfig,
     step: Option<&LlmConfig>,
     dtype: DType,

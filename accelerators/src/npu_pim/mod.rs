@@ -2,7 +2,7 @@
 //! G. Kim, D. Mahajan and J. Park, "NeuPIMs: NPU-PIM Heterogeneous Acceleration for Batched LLM
 //! Inferencing", ASPLOS 2024, doi:10.1145/3620666.3651380.
 //!
-//! Fidelity: [`Fidelity::CycleApprox`]. Two engines share one HBM:
+//! Fidelity: [`crate::Fidelity::CycleApprox`]. Two engines share one HBM:
 //!
 //! * the **NPU**: `arrays` systolic arrays (each priced by [`crate::systolic`]; a GEMM's
 //!   groups, or else its output columns, are split across the arrays) and a vector unit for
@@ -11,7 +11,7 @@
 //!   so a GEMV (decode attention: `q·Kᵀ` and `p·V` over the KV cache) runs at the banks'
 //!   internal bandwidth, not the bus's.
 //!
-//! DRAM is timed at command level ([`simulate_channel`]): ACT / PRE / RD (or PIM MAC column
+//! DRAM is timed at command level (`dram::simulate_channel`): ACT / PRE / RD (or PIM MAC column
 //! command) per bank, with tRCD, tRP, tRAS, tRTP, tCCD, tRRD and a tFAW window per channel and,
 //! for ordinary reads, a shared data bus. **Refresh is ignored** (it costs a few percent of
 //! every mode alike). A long GEMV is priced by simulating a few rows per bank and
@@ -26,7 +26,7 @@
 //! | `npu_pim_naive` | NPU | PIM, blocked mode | a PIM op holds the bus: NPU and PIM never overlap |
 //! | `neupims` | NPU | PIM, dual row buffers | NPU traffic and PIM commands proceed together; the batch is split into `sub_batches` sub-batches whose graphs are scheduled together, so one sub-batch's GEMMs overlap another's attention |
 //!
-//! Routing is by arithmetic intensity: ops for which [`Op::is_gemm_like`] holds go to the NPU's
+//! Routing is by arithmetic intensity: ops for which [`archsim_workloads::Op::is_gemm_like`] holds go to the NPU's
 //! systolic arrays (timed as the authors' pipelined weight-stationary core by default,
 //! [`ArrayTiming`]; a GEMM whose weight is shared by the batch stacks the batch into its rows); attention that is not GEMM-like (decode: one query row) goes to the
 //! PIM; other GEMV-like products (and, in `npu_only`, decode attention) run on the NPU's vector
@@ -53,9 +53,10 @@ mod dram;
 mod llm;
 mod model;
 
+// What other crates use (the NeuPIMs study); the rest is the family's own.
 pub use config::{ArrayTiming, NpuPimConfig, PimMode};
-pub use dram::{simulate_channel, Access, ChannelTrace, ColumnMode, DramTiming};
-pub use llm::{decode_tokens_per_s, evaluate, require_fit, step_latency_s, step_memory, step_workload};
+pub use dram::DramTiming;
+pub use llm::{decode_tokens_per_s, step_memory};
 pub use model::{NpuPim, NpuPimPlan};
 
 use archsim_sim::Report;
@@ -108,7 +109,7 @@ impl crate::family::FamilyConfig for NpuPimConfig {
 }
 
 /// The NPU+PIM family: the per-op model of the configured mode (the NPU beside its PIM, or
-/// the GPU of `gpu_only`) and the mode's `llm:` step pricing ([`evaluate`]).
+/// the GPU of `gpu_only`) and the mode's `llm:` step pricing (`llm::evaluate`).
 struct NpuPimFamily {
     cfg: NpuPimConfig,
     /// The per-op model's name and area.
@@ -129,7 +130,7 @@ impl crate::family::Family for NpuPimFamily {
         w: &Workload,
         ctx: &crate::family::Context<'_>,
     ) -> Result<Report, AccelError> {
-        evaluate(&self.cfg, ctx.llm, ctx.dtype, w, ctx.config_hash, ctx.seed)
+        llm::evaluate(&self.cfg, ctx.llm, ctx.dtype, w, ctx.config_hash, ctx.seed)
     }
     fn per_op(&self) -> Option<&dyn pipeline::Stages> {
         Some(self.per_op.as_ref())

@@ -4,7 +4,8 @@
 use archsim_workloads::llm::{LlmConfig, Phase};
 use archsim_workloads::DType;
 
-use super::dram::stream_rows;
+use super::dram::{simulate_channel, stream_rows, Access, ColumnMode};
+use super::llm::{evaluate, require_fit, step_latency_s, step_workload};
 use super::*;
 use crate::{pipeline, AccelError};
 
