@@ -45,9 +45,9 @@
 
 pub mod calib;
 pub mod kernels;
-pub mod llm;
+pub(crate) mod llm;
 pub mod program;
-pub mod spec;
+mod spec;
 pub mod trace;
 pub mod validation;
 

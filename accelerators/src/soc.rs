@@ -72,12 +72,14 @@ mod sched;
 
 use std::sync::Arc;
 
-pub use config::{
-    InterconnectConfig, LinkConfig, NetKind, PeConfig, Policy, SocConfig, PRESETS,
-};
+// The config (with the types of its keys) and what the SoC gym environment and benches
+// drive: the engine, a scheduler by policy; the schedulers themselves are the family's own.
+pub use config::{InterconnectConfig, LinkConfig, NetKind, PeConfig, Policy, SocConfig};
 pub use engine::{run, SocRun, SocSim, TaskRecord};
-pub use report::to_report;
-pub use sched::{scheduler, Eft, Etf, Heft, Met, RandomSched, RoundRobin, Scheduler};
+pub use sched::{scheduler, Scheduler};
+
+use config::PRESETS;
+use report::to_report;
 
 use archsim_sim::Report;
 use archsim_workloads::jobs::JobSet;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::AccelError;
 
 /// Built-in SoCs: `(name, YAML)`.
-pub const PRESETS: &[(&str, &str)] = &[("ds3", include_str!("../../data/soc/ds3.yaml"))];
+pub(super) const PRESETS: &[(&str, &str)] = &[("ds3", include_str!("../../data/soc/ds3.yaml"))];
 
 /// One kind of processing element, possibly replicated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -16,7 +16,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Builds the report of a finished run.
-pub fn to_report(
+pub(super) fn to_report(
     soc: &Soc,
     work: &BoundJobs,
     run: &SocRun,
