@@ -228,17 +228,6 @@ impl Hetero {
         self.simulate_with(tasks, config_hash, seed, true)
     }
 
-    /// [`Hetero::simulate`] without the per-op rows (`ops` empty; totals and `tasks` the same):
-    /// the evaluation a search or gym step needs.
-    pub fn simulate_totals(
-        &self,
-        tasks: &[Workload],
-        config_hash: &str,
-        seed: u64,
-    ) -> Result<Report, AccelError> {
-        self.simulate_with(tasks, config_hash, seed, false)
-    }
-
     fn simulate_with(
         &self,
         tasks: &[Workload],
@@ -503,7 +492,15 @@ mod tests {
         .unwrap();
         let nets = [w(BIG), w(SMALL)];
         let full = h.simulate(&nets, "t", 0).unwrap();
-        let lean = h.simulate_totals(&nets, "t", 0).unwrap();
+        // What the co-design gym runs: the tasks through the family, without per-op rows.
+        let ctx = crate::family::Context {
+            config_hash: "t",
+            seed: 0,
+            dtype: DType::Int8,
+            llm: None,
+            ops: false,
+        };
+        let lean = crate::family::Family::run_tasks(&h, &nets, &ctx).unwrap();
         assert!(lean.ops.is_empty() && !full.ops.is_empty());
         assert_eq!(
             Report {

@@ -233,7 +233,7 @@ pub struct Roofline {
 
 /// The price of one op.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct OpTime {
+pub(crate) struct OpTime {
     /// FLOPs / peak, s.
     pub compute_s: f64,
     /// Memory bytes / bandwidth, s.
@@ -267,7 +267,7 @@ impl Roofline {
     }
 
     /// Every op's price, in topological order, with its node.
-    pub fn price(&self, w: &Workload) -> Result<Vec<(NodeIndex, OpTime)>, AccelError> {
+    pub(crate) fn price(&self, w: &Workload) -> Result<Vec<(NodeIndex, OpTime)>, AccelError> {
         let buffer = (self.cfg.buffer_mib * 1024.0 * 1024.0) as u64;
         let bw = self.cfg.mem_bw_gb_s * 1e9;
         let overhead = self.cfg.op_overhead_us * 1e-6;

@@ -189,7 +189,7 @@ impl Soc {
     }
 
     /// Cycles to move `bytes` from PE `a` to PE `b` on an idle interconnect (0 when `a == b`).
-    pub fn transfer_cycles(&self, a: usize, b: usize, bytes: u64) -> u64 {
+    pub(crate) fn transfer_cycles(&self, a: usize, b: usize, bytes: u64) -> u64 {
         if a == b {
             return 0;
         }
@@ -203,7 +203,7 @@ impl Soc {
     }
 
     /// Mean transfer time of `bytes` over pairs of distinct PEs, in cycles (HEFT's c̄).
-    pub fn mean_transfer_cycles(&self, bytes: u64) -> f64 {
+    pub(crate) fn mean_transfer_cycles(&self, bytes: u64) -> f64 {
         if self.pes.len() < 2 {
             return 0.0;
         }
@@ -318,7 +318,7 @@ pub fn simulate(
 }
 
 /// [`simulate`] on an already built SoC.
-pub fn simulate_on(
+pub(crate) fn simulate_on(
     soc: Arc<Soc>,
     set: &JobSet,
     config_hash: &str,

@@ -235,7 +235,7 @@ impl SystolicConfig {
 
     /// DRAM bandwidth in words per cycle (`dram_bw_bytes_per_cycle / word_bytes`); `None`:
     /// unlimited.
-    pub fn dram_bw_words(&self) -> Option<f64> {
+    pub(crate) fn dram_bw_words(&self) -> Option<f64> {
         self.dram_bw_bytes_per_cycle
             .map(|b| b / f64::from(self.word_bytes))
     }
@@ -925,7 +925,7 @@ impl Accelerator for Systolic {
 
 /// The systolic array's former DRAM bandwidth key (words per cycle), now an error naming
 /// `dram_bw_bytes_per_cycle`.
-pub const RENAMED_DRAM_BW: &str = "dram_bw_words_per_cycle";
+pub(crate) const RENAMED_DRAM_BW: &str = "dram_bw_words_per_cycle";
 
 impl crate::family::FamilyConfig for SystolicConfig {
     fn presets() -> Vec<&'static str> {

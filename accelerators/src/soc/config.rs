@@ -239,7 +239,7 @@ impl SocConfig {
     }
 
     /// The preset's keys as a JSON map (for overlaying a config's keys on it).
-    pub fn preset_map(
+    pub(crate) fn preset_map(
         name: &str,
     ) -> Result<serde_json::Map<String, serde_json::Value>, AccelError> {
         let c = SocConfig::preset(name)?;
