@@ -86,12 +86,6 @@ pub(super) fn step_workload(
     Ok(w)
 }
 
-fn run(w: &Workload, acc: &NpuPim, config_hash: &str, seed: u64) -> Result<Report, AccelError> {
-    let m = pipeline::mapping(w, acc)?;
-    let s = pipeline::schedule(&m, acc)?;
-    Ok(pipeline::report(&m, &s, acc, config_hash, seed))
-}
-
 /// Memory one device needs for the `llm:` step in the config's mode: its share of the weights,
 /// of the KV cache of `batch` sequences at the step's context, and the decode step's peak
 /// activations ([`MemoryRule::DecodeStep`]), against the device's capacity (`hbm_gb`, or the
@@ -295,9 +289,9 @@ pub(super) fn evaluate(
     }
     let acc = NpuPim::new(cfg)?;
     let Some(step) = step else {
-        return run(w, &acc, config_hash, seed);
+        return pipeline::evaluate(w, &acc, config_hash, seed);
     };
-    let report = run(&step_workload(cfg, step, dtype)?, &acc, config_hash, seed)?;
+    let report = pipeline::evaluate(&step_workload(cfg, step, dtype)?, &acc, config_hash, seed)?;
     let dev = StepDevice {
         cfg,
         acc: &acc,
