@@ -23,7 +23,7 @@
 //!   report; contention for shared memory bandwidth is the scheduler's, not the model's.
 //! * [`llm_metrics`] derives an `llm:` step's serving metrics (TTFT, TPOT, memory, largest
 //!   batch, KV swapping) for every family that prices a step; [`collective`] prices
-//!   tensor-parallel collectives on `archsim-net`; [`config`], [`ranges`] and [`energy`] are the
+//!   tensor-parallel collectives on `archsim-net`; [`config`], [`ranges`] and `energy` are the
 //!   shared config reading, value bounds and energy/area constants.
 //!
 //! Adding a family is one file plus one registry line (`doc/architecture.md` walks through the
@@ -44,7 +44,7 @@
 pub mod coe;
 pub mod collective;
 pub mod config;
-pub mod energy;
+mod energy;
 pub mod family;
 pub mod llm_metrics;
 pub mod pipeline;
