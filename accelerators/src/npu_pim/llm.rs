@@ -48,9 +48,10 @@ fn merge(parts: Vec<Workload>, name: &str, batch: u64) -> Workload {
 
 /// Whether the mode runs `step` as sub-batches ([`step_workload`]).
 fn splits(cfg: &NpuPimConfig, step: &LlmConfig) -> bool {
+    // The device's sequences: its expert-parallel group's (the whole batch without one).
     cfg.mode == PimMode::Neupims
         && step.phase == Phase::Decode
-        && step.batch >= cfg.sub_batch_min.max(2)
+        && step.group_batch() >= cfg.sub_batch_min.max(2)
 }
 
 /// The op graph a mode runs for an `llm:` step: in `neupims` mode a decode step's batch is
@@ -68,12 +69,13 @@ pub(super) fn step_workload(
     if !splits(cfg, step) {
         return Ok(whole);
     }
-    let parts = split_batch(step.batch, cfg.sub_batches)
+    let parts = split_batch(step.group_batch(), cfg.sub_batches)
         .into_iter()
         .map(|b| {
             llm::lower(
                 &LlmConfig {
-                    batch: b,
+                    // A sub-batch of `b` sequences in every group.
+                    batch: b * step.ep.max(1),
                     ..step.clone()
                 },
                 dtype,
@@ -210,6 +212,10 @@ impl StepModel for StepDevice<'_> {
     }
     fn out_of_memory(&self, step: &LlmConfig, memory: &LlmMemory) -> Option<AccelError> {
         Some(no_fit(self.cfg, step, memory))
+    }
+    /// Its steps run sub-batched graphs of their own: no all-to-all-free rerun.
+    fn reports_all_to_all(&self) -> bool {
+        false
     }
 }
 

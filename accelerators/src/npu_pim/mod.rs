@@ -75,8 +75,13 @@ impl crate::family::FamilyConfig for NpuPimConfig {
     fn reconcile(
         &mut self,
         _given: &[String],
-        _workload: &archsim_workloads::WorkloadConfig,
+        workload: &archsim_workloads::WorkloadConfig,
     ) -> Result<(), crate::config::KeyError> {
+        crate::collective::check_expert_parallel_node(
+            workload,
+            crate::collective::NODE_DEVICES,
+            "a node holds 8 devices on one switch of link_gbps",
+        )?;
         if self.mode != PimMode::GpuOnly && self.gpu_preset != NpuPimConfig::default().gpu_preset
         {
             return Err((

@@ -243,8 +243,12 @@ impl NpuPim {
     fn link_cost(&self, op: &Op, func: CollectiveFunc, ranks: u64) -> Cost {
         // Priced by archsim-net as NCCL on a switch of `link_gbps` per device, as the GPU
         // baseline's; a ring moves 2 (p−1)/p of the buffer across each device's link.
-        let bytes = op.bytes_written();
-        let moved = 2 * bytes * ranks.saturating_sub(1) / ranks.max(1);
+        let bytes = op.collective_bytes();
+        let moved = match func {
+            // An all-to-all sends (and receives) the blocks for the other ranks once.
+            CollectiveFunc::AllToAll => bytes * ranks.saturating_sub(1) / ranks.max(1),
+            _ => 2 * bytes * ranks.saturating_sub(1) / ranks.max(1),
+        };
         let seconds = Links::nccl_switch(self.cfg.link_gbps).seconds(func, ranks, bytes as f64);
         Cost {
             compute_cycles: (seconds * self.cfg.freq_mhz * 1e6).ceil() as u64,
