@@ -19,13 +19,10 @@ pub mod codesign;
 pub mod collective;
 pub mod config;
 pub mod disagg;
-pub mod files;
-pub mod finite;
 pub mod melange;
 pub mod nasbench;
 pub mod neupims;
 pub mod output;
-pub mod plot;
 pub mod schema;
 pub mod search;
 pub mod serving;
@@ -38,11 +35,10 @@ pub mod validate;
 
 use std::path::Path;
 
-use thiserror::Error;
-
 pub use archsim_accelerators as accelerators;
 pub use archsim_agents as agents;
 pub use archsim_gym as gym;
+pub use archsim_io::{files, finite, plot, Error};
 pub use archsim_serving as serving_sim;
 pub use archsim_sim as sim;
 pub use archsim_sim::Report;
@@ -51,74 +47,6 @@ pub use config::{Config, ConfigError};
 
 /// The embedded default config: ResNet-18 on a 128×128 output-stationary array.
 pub const QUICKSTART: &str = include_str!("../configs/quickstart.yaml");
-
-/// Any error of a run.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The config file is malformed or has a bad value (bad input).
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The workload cannot be built (bad input).
-    #[error(transparent)]
-    Workload(#[from] archsim_workloads::WorkloadError),
-    /// The design point is infeasible or the model failed.
-    #[error(transparent)]
-    Accelerator(#[from] archsim_accelerators::AccelError),
-    /// The caller asked the run to stop (Ctrl-C from Python, see
-    /// [`archsim_sim::cancel`]).
-    #[error("interrupted")]
-    Cancelled,
-    /// Reading or writing a file failed, or a file was refused (a link where an output goes,
-    /// a FIFO given as an input, a folder another archsim holds).
-    #[error("{path}: {message}")]
-    Io {
-        /// The file.
-        path: String,
-        /// What went wrong.
-        message: String,
-    },
-    /// The run finished without a result: a metric could not be computed (not a finite
-    /// number, see [`finite`]), or every point of a sweep failed. Exit code 1.
-    #[error("{0}")]
-    Failed(String),
-    /// A file could not be read, written or drawn (a plot, an accuracy table); the message names
-    /// the file.
-    #[error("{0}")]
-    File(String),
-}
-
-impl From<archsim_workloads::input::InputError> for Error {
-    fn from(e: archsim_workloads::input::InputError) -> Error {
-        Error::Io {
-            path: e.path,
-            message: e.message,
-        }
-    }
-}
-
-impl Error {
-    /// True when the error comes from the user's input (config, workload, design point),
-    /// as opposed to the environment (I/O).
-    pub fn is_bad_input(&self) -> bool {
-        !matches!(
-            self,
-            Error::Io { .. } | Error::File(_) | Error::Failed(_) | Error::Cancelled
-        )
-    }
-
-    /// The exit code of the command line for this error: 2 for bad input and for I/O errors
-    /// alike (a missing, unreadable or unwritable file, a full disk, a locked output folder) —
-    /// the user has something to fix either way; 1 for a run that finished without a result
-    /// ([`Error::Failed`]).
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Error::Config(_) | Error::Workload(_) | Error::Accelerator(_) => 2,
-            Error::Io { .. } | Error::File(_) => 2,
-            Error::Failed(_) | Error::Cancelled => 1,
-        }
-    }
-}
 
 /// An error about a key of the config (a workload's or an accelerator's check that runs after
 /// the config loaded, when the workload is built or the model runs) as a [`ConfigError`] at the
