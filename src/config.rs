@@ -74,8 +74,9 @@ pub fn load_base(text: &str, file: &str, overrides: &[String]) -> Result<Config,
     load_inner(text, file, overrides, true).map(|(c, _)| c)
 }
 
-/// Like [`load_str`], but top-level `study:` and `search:` sections are taken out, typed and
-/// validated, and returned beside the config (`study: null`, as `--set study=null` leaves it,
+/// Like [`load_str`], but top-level `study:` and `search:` sections are taken out and returned
+/// beside the config, the search typed and validated, the study as written (the study the
+/// registry picks reads it) (`study: null`, as `--set study=null` leaves it,
 /// is no study).
 pub fn load_full(
     text: &str,
@@ -84,7 +85,7 @@ pub fn load_full(
 ) -> Result<
     (
         Config,
-        Option<crate::study::StudyConfig>,
+        Option<Value>,
         Option<archsim_agents::SearchConfig>,
     ),
     ConfigError,
@@ -110,15 +111,8 @@ pub fn load_full(
         Some(Value::Object(m)) => m,
         _ => Map::new(),
     };
-    let study = match extra.remove("study") {
-        None | Some(Value::Null) => None,
-        Some(v) => {
-            let st: crate::study::StudyConfig = archsim_accelerators::config::typed(v, &["study"])
-                .map_err(|(p, m)| located(p, m))?;
-            st.validate(&cfg).map_err(|(p, m)| located(p, m))?;
-            Some(st)
-        }
-    };
+    // The study that the registry picks reads its own section (`archsim_studies::find`).
+    let study = extra.remove("study").filter(|v| !v.is_null());
     let search = match extra.remove("search") {
         None => None,
         Some(v) => {
@@ -159,17 +153,6 @@ pub fn load_full(
         ));
     }
     Ok((cfg, study, search))
-}
-
-/// Like [`load_str`], but a top-level `study:` section (a sweep that `archsim run` performs,
-/// see [`crate::study`]) is taken out, typed and validated, and returned beside the config.
-pub fn load_with_study(
-    text: &str,
-    file: &str,
-    overrides: &[String],
-) -> Result<(Config, Option<crate::study::StudyConfig>), ConfigError> {
-    let (cfg, study, _) = load_full(text, file, overrides)?;
-    Ok((cfg, study))
 }
 
 fn load_inner(

@@ -18,17 +18,11 @@
 pub mod codesign;
 pub mod collective;
 pub mod config;
-pub mod disagg;
-pub mod melange;
 pub mod nasbench;
-pub mod neupims;
 pub mod output;
 pub mod schema;
 pub mod search;
 pub mod serving;
-pub mod sn40l;
-pub mod studies;
-pub mod study;
 pub mod sweep;
 pub mod training;
 pub mod validate;
@@ -39,6 +33,7 @@ pub use archsim_accelerators as accelerators;
 pub use archsim_agents as agents;
 pub use archsim_gym as gym;
 pub use archsim_io::{files, finite, plot, Error};
+pub use archsim_studies as studies;
 pub use archsim_serving as serving_sim;
 pub use archsim_sim as sim;
 pub use archsim_sim::Report;
@@ -124,7 +119,7 @@ fn run_any_in(
     });
     if let (Some(form @ ("codesign" | "study")), Some(doc)) = (form, &doc) {
         let study = match form {
-            "study" => studies::find(doc, text, file, overrides)?,
+            "study" => archsim_studies::find(doc, text, file, overrides)?,
             _ => None,
         };
         static SCRATCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -146,13 +141,14 @@ fn run_any_in(
                 .map(|[co, succ]| serde_json::json!({"co_exploration": co, "successive": succ}))
         } else {
             match study {
-                Some(study) => (study.run)(&studies::StudyRun {
+                Some(study) => (study.run)(&archsim_studies::StudyRun {
                     doc: doc.clone(),
                     text,
                     file,
                     base: base_dir,
                     set: overrides,
                     dir: out.clone(),
+                    host: &Runner,
                 })
                 .map(|o| o.json),
                 None => Ok(Value::Null),
@@ -263,4 +259,47 @@ pub fn evaluate(cfg: &Config, w: &archsim_workloads::Workload) -> Result<Report,
         .run_graph(w, &cfg.context(&hash))?;
     finite::check(&report, "the simulation")?;
     Ok(report)
+}
+
+/// The root crate's side of [`archsim_studies::Host`]: the config loader (whose range check
+/// knows every config file's schema) and the simulation pipeline, lent to the studies.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Runner;
+
+impl archsim_studies::Host for Runner {
+    fn check_values(
+        &self,
+        doc: &serde_json::Value,
+        text: &str,
+        file: &str,
+        set: &[String],
+    ) -> Result<(), ConfigError> {
+        config::check_values(doc, text, file, set)
+    }
+
+    fn load_base(&self, text: &str, file: &str, set: &[String]) -> Result<Config, ConfigError> {
+        config::load_base(text, file, set)
+    }
+
+    fn load_str(&self, text: &str, file: &str, set: &[String]) -> Result<Config, ConfigError> {
+        config::load_str(text, file, set)
+    }
+
+    fn simulate(&self, cfg: &Config, base: &Path) -> Result<Report, Error> {
+        simulate(cfg, base)
+    }
+
+    fn load_collective(
+        &self,
+        text: &str,
+        file: &str,
+        set: &[String],
+    ) -> Result<archsim_studies::Collective, ConfigError> {
+        let l = collective::load(text, file, set)?;
+        Ok(archsim_studies::Collective {
+            file: l.file,
+            spec: l.spec,
+            algorithm: l.algorithm,
+        })
+    }
 }

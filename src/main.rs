@@ -547,6 +547,7 @@ fn run_loaded(
                 base: &base,
                 set,
                 dir: dir.clone(),
+                host: &archsim::Runner,
             })?;
             if json {
                 println!(

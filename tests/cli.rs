@@ -1827,8 +1827,8 @@ fn rdu_runs_llm_workloads_with_sections_as_engines() {
 
 #[test]
 fn sn40l_repro_config_runs_and_keeps_the_papers_orderings() {
-    let study = archsim::sn40l::load(&root().join("configs/repro/sn40l.yaml")).unwrap();
-    let r = archsim::sn40l::run(&study).unwrap();
+    let study = archsim::studies::sn40l::load(&root().join("configs/repro/sn40l.yaml")).unwrap();
+    let r = archsim::studies::sn40l::run(&study).unwrap();
     assert_eq!(r.fusion.len(), study.fusion.len());
     for f in &r.fusion {
         // Fusion beats one kernel per op, and hardware orchestration beats software.
@@ -1847,7 +1847,7 @@ fn sn40l_repro_config_runs_and_keeps_the_papers_orderings() {
     };
     assert!(rps("sn40l_node") > rps("dgx_h100") && rps("dgx_h100") > rps("dgx_a100"));
     let out = tmp("sn40l_repro");
-    archsim::sn40l::write(&study, &r, &out).unwrap();
+    archsim::studies::sn40l::write(&study, &r, &out).unwrap();
     let head = |f: &str| {
         std::fs::read_to_string(out.join(f))
             .unwrap()
@@ -1881,7 +1881,7 @@ fn sn40l_repro_config_runs_and_keeps_the_papers_orderings() {
     assert!((a / 31.0 - 1.0).abs() <= 0.2, "{a}");
     // A rerun writes the same bytes, and the checked-in results are those bytes.
     let again = tmp("sn40l_repro_again");
-    archsim::sn40l::write(&study, &archsim::sn40l::run(&study).unwrap(), &again).unwrap();
+    archsim::studies::sn40l::write(&study, &archsim::studies::sn40l::run(&study).unwrap(), &again).unwrap();
     for f in [
         "README.md",
         "fusion.csv",
@@ -2806,7 +2806,7 @@ fn disaggregation_study_crosses_over_to_disaggregation_and_reruns_identically() 
 fn melange_study_mixes_the_cheap_gpu_for_conversation_and_gains_less_on_documents() {
     let cfg = root().join("configs/repro/melange.yaml");
     let text = std::fs::read_to_string(&cfg).unwrap();
-    let mut f: archsim::melange::MelangeFile = serde_saphyr::from_str(&text).unwrap();
+    let mut f: archsim::studies::melange::MelangeFile = serde_saphyr::from_str(&text).unwrap();
     let rates = f.study.rates();
     let (lo, hi) = (rates[0], rates[rates.len() - 1]);
     f.study.rates_rps = vec![lo, hi];
@@ -2824,11 +2824,11 @@ fn melange_study_mixes_the_cheap_gpu_for_conversation_and_gains_less_on_document
         .name
         .clone();
     assert_eq!(cheapest, "l4");
-    let r = archsim::melange::run(&f, cfg.parent().unwrap()).unwrap();
+    let r = archsim::studies::melange::run(&f, cfg.parent().unwrap()).unwrap();
     let ds = |n: &str| r.iter().find(|d| d.dataset == n).unwrap();
     let conv = ds("conversation");
     let at = |rate: f64| conv.rates.iter().find(|x| x.rate_rps == rate).unwrap();
-    let uses = |x: &archsim::melange::RateResult| -> Vec<&str> {
+    let uses = |x: &archsim::studies::melange::RateResult| -> Vec<&str> {
         let (counts, _) = x.mix.as_ref().unwrap();
         gpus.iter()
             .zip(counts)
@@ -2866,7 +2866,7 @@ fn melange_study_mixes_the_cheap_gpu_for_conversation_and_gains_less_on_document
         }
     }
     // Documents: the advantage of mixing shrinks.
-    let best_saving = |d: &archsim::melange::DatasetResult| d.max_saving.unwrap().1;
+    let best_saving = |d: &archsim::studies::melange::DatasetResult| d.max_saving.unwrap().1;
     let doc = ds("document");
     assert!(
         best_saving(doc) < best_saving(conv),

@@ -1,22 +1,100 @@
-//! The study registry: a config with `study: {kind: K, ...}` is a study (a reproduction or a
-//! sweep that `archsim run` performs and tabulates), and `K` picks it here — the one place
-//! that lists them. A study owns its section and output folder; `archsim run` hands it the
-//! parsed document and the command line's options.
+//! # archsim-studies — every reproduction and study
 //!
-//! | kind | what it runs |
-//! |---|---|
-//! | `latency_vs_rate` | DS3's scheduler study: job latency versus injection rate ([`crate::study`]) |
-//! | `sn40l` | SambaNova SN40L: fusion, expert switching, CoE serving ([`crate::sn40l`]) |
-//! | `neupims` | NeuPIMs: NPU-only, naive NPU+PIM, NeuPIMs and GPU decode throughput ([`crate::neupims`]) |
-//! | `disaggregation` | prefill/decode disaggregation vs co-location at equal cost ([`crate::disagg`]) |
-//! | `a100_allreduce` | NCCL all-reduce on 2–8 A100, predicted vs measured ([`crate::collective`]) |
-//! | `melange` | Mélange: the cheapest mix of GPU types serving an LLM within an SLO ([`crate::melange`]) |
+//! A config with `study: {kind: K, ...}` is a study: a reproduction of a published result, or a
+//! sweep that `archsim run` performs and tabulates. `K` picks it from [`STUDIES`], the one place
+//! that lists them; each study is one module here, whose entry point is `run_study` and whose
+//! registry entry is its `STUDY` constant:
+//!
+//! | kind | module | what it runs |
+//! |---|---|---|
+//! | `a100_allreduce` | [`a100_allreduce`] | NCCL all-reduce on 2–8 A100, predicted vs measured |
+//! | `latency_vs_rate` | [`ds3`] | DS3's scheduler study: job latency versus injection rate |
+//! | `sn40l` | [`sn40l`] | SambaNova SN40L: fusion, expert switching, CoE serving |
+//! | `neupims` | [`neupims`] | NeuPIMs: NPU-only, naive NPU+PIM, NeuPIMs and GPU decode throughput |
+//! | `disaggregation` | [`disaggregation`] | prefill/decode disaggregation vs co-location at equal cost |
+//! | `melange` | [`melange`] | Mélange: the cheapest mix of GPU types serving an LLM within an SLO |
+//!
+//! A study owns its section and its output folder; `archsim run` hands it the parsed document
+//! and the command line's options in a [`StudyRun`], and prints the [`StudyOutput`] it returns.
+//!
+//! ## Where it sits
+//!
+//! Above every library crate (sim, workloads, net, accelerators, serving, gym, agents) and
+//! `archsim-io` (errors, files, plots); below the root crate `archsim` (the command line and its
+//! dispatcher), which registers nothing itself. The two things a study needs from above — the
+//! config loader, whose range check knows the schema of every config file, and the simulation
+//! pipeline — are lent to it through [`Host`], so no import runs upward.
+//!
+//! ## Adding a study
+//!
+//! Write one file, `studies/src/NAME.rs`, with the study's types, its `run_study(&StudyRun)`
+//! and `pub const STUDY: Study = Study { kind, about, run: run_study }`; then add `NAME` to the
+//! `registry!` line of this crate's root. Its regression test goes in
+//! `studies/tests/NAME.rs`.
+//!
+//! ```
+//! let kinds: Vec<_> = archsim_studies::STUDIES.iter().map(|s| s.kind).collect();
+//! assert!(kinds.contains(&"sn40l") && kinds.contains(&"latency_vs_rate"));
+//! let doc: serde_json::Value = serde_saphyr::from_str("study: {kind: melange}").unwrap();
+//! let st = archsim_studies::find(&doc, "study: {kind: melange}", "m.yaml", &[]).unwrap();
+//! assert_eq!(st.unwrap().kind, "melange");
+//! ```
+#![warn(missing_docs, unreachable_pub)]
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::{ConfigError, Error};
+use archsim_io::located::{self, ConfigError};
+use archsim_io::Error;
+
+pub use archsim_io::{files, plot};
+
+/// What the program that runs a study lends it: the parts of `archsim` that sit above this
+/// crate. The root crate implements it (`archsim::Runner`); a test or another front end may
+/// implement it with the same functions.
+pub trait Host: Sync + std::fmt::Debug {
+    /// The range check of a whole config document (`--set` overrides applied) against the
+    /// bounds of every config file's schema, located at the key.
+    fn check_values(
+        &self,
+        doc: &Value,
+        text: &str,
+        file: &str,
+        set: &[String],
+    ) -> Result<(), ConfigError>;
+    /// The design point of a study file: its config with the top-level `study:` (and
+    /// `search:`) sections taken out unread, `--set` overrides applied, typed and validated.
+    fn load_base(&self, text: &str, file: &str, set: &[String]) -> Result<Config, ConfigError>;
+    /// A plain simulation config, `--set` overrides applied, typed and validated.
+    fn load_str(&self, text: &str, file: &str, set: &[String]) -> Result<Config, ConfigError>;
+    /// The whole pipeline for `cfg` (relative paths resolved against `base`): the report, or
+    /// an error naming a value that is not a finite number.
+    fn simulate(&self, cfg: &Config, base: &Path) -> Result<Report, Error>;
+    /// A `collective:` config (its `study:` section taken out), `--set` overrides applied,
+    /// checked as `archsim run` checks it.
+    fn load_collective(
+        &self,
+        text: &str,
+        file: &str,
+        set: &[String],
+    ) -> Result<Collective, ConfigError>;
+}
+
+/// A checked `collective:` config, as [`Host::load_collective`] reads it.
+#[derive(Debug, Clone)]
+pub struct Collective {
+    /// The file as read.
+    pub file: archsim_net::workload::CollectiveFile,
+    /// Its cluster.
+    pub spec: archsim_net::ClusterSpec,
+    /// The algorithm it names (`None`: the NCCL-like choice).
+    pub algorithm: Option<archsim_net::Algorithm>,
+}
+
+/// The simulation config (defined in `archsim-accelerators`).
+pub type Config = archsim_accelerators::config::SimConfig;
+pub use archsim_sim::Report;
 
 /// What `archsim run` passes to a study.
 #[derive(Debug)]
@@ -33,6 +111,8 @@ pub struct StudyRun<'a> {
     pub set: &'a [String],
     /// Output folder.
     pub dir: PathBuf,
+    /// What the program running the study lends it (the config loader, the simulator).
+    pub host: &'a dyn Host,
 }
 
 impl StudyRun<'_> {
@@ -62,17 +142,18 @@ impl StudyRun<'_> {
     /// `study.rates_rps[1]`), located at its line and column, or named by the `--set`
     /// override that gave it.
     pub fn key_error(&self, key: &str, message: String) -> Error {
-        Error::Config(crate::config::located_key_error(
+        Error::Config(located::located_key_error(
             self.text, self.file, self.set, key, message,
         ))
     }
 
     /// The study file with its `--set` overrides applied, its numbers range-checked against
-    /// the schema ([`crate::config::check_values`]).
+    /// the schema ([`Host::check_values`]).
     fn overridden(&self) -> Result<Value, Error> {
         let mut doc = self.doc.clone();
-        crate::config::apply_overrides(&mut doc, self.file, self.set)?;
-        crate::config::check_values(&doc, self.text, self.file, self.set)?;
+        located::apply_overrides(&mut doc, self.file, self.set)?;
+        self.host
+            .check_values(&doc, self.text, self.file, self.set)?;
         Ok(doc)
     }
 
@@ -92,7 +173,7 @@ impl StudyRun<'_> {
             }
         }
         archsim_accelerators::config::typed(doc, &[]).map_err(|(p, m)| {
-            Error::Config(crate::config::located_error(
+            Error::Config(located::located_error(
                 self.text, self.file, self.set, &p, m,
             ))
         })
@@ -104,7 +185,7 @@ impl StudyRun<'_> {
         let mut doc = self.overridden()?;
         let section = doc.get_mut("study").map(Value::take).unwrap_or(Value::Null);
         archsim_accelerators::config::typed(section, &["study"]).map_err(|(p, m)| {
-            Error::Config(crate::config::located_error(
+            Error::Config(located::located_error(
                 self.text, self.file, self.set, &p, m,
             ))
         })
@@ -132,43 +213,29 @@ pub struct Study {
     pub about: &'static str,
     /// Runs it and writes its folder; prints nothing but progress on stderr.
     pub run: fn(&StudyRun<'_>) -> Result<StudyOutput, Error>,
+    /// The JSON schema of its whole config file (`archsim schema` lists it among the forms),
+    /// usually [`file_schema`] of the file's type.
+    pub schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
 }
 
-/// Every study, by `study.kind`.
-pub const STUDIES: &[Study] = &[
-    Study {
-        kind: "a100_allreduce",
-        about: "measured NCCL all-reduce on 2-8 A100 of one NVSwitch node vs archsim-net",
-        run: crate::collective::run_study,
-    },
-    Study {
-        kind: "latency_vs_rate",
-        about:
-            "DS3 (IEEE TC 2020, Fig. 12): job latency of each scheduler versus the injection rate",
-        run: crate::study::run_study,
-    },
-    Study {
-        kind: "sn40l",
-        about:
-            "SambaNova SN40L (MICRO 2024): fused vs unfused kernels, expert switching, CoE serving",
-        run: crate::sn40l::run_study,
-    },
-    Study {
-        kind: "neupims",
-        about: "NeuPIMs (ASPLOS 2024): NPU+PIM decode throughput in four modes, on the authors' simulator configuration",
-        run: crate::neupims::run_study,
-    },
-    Study {
-        kind: "disaggregation",
-        about: "DistServe / Splitwise: prefill/decode disaggregated vs co-located replicas, SLO goodput over rates",
-        run: crate::disagg::run_cli,
-    },
-    Study {
-        kind: "melange",
-        about: "Mélange (arXiv:2404.14527): the cheapest mix of GPU types serving LLaMA-2-7B within an SLO",
-        run: crate::melange::run_cli,
-    },
-];
+/// The schema of a study file of type `T`, its definitions kept in `generator`.
+pub fn file_schema<T: schemars::JsonSchema>(
+    generator: &mut schemars::SchemaGenerator,
+) -> schemars::Schema {
+    generator.subschema_for::<T>()
+}
+
+/// Declares the study modules and lists their `STUDY` entries in [`STUDIES`], in this order
+/// (the order `archsim list` shows them and an unknown kind's error names them).
+macro_rules! registry {
+    ($($m:ident),* $(,)?) => {
+        $(pub mod $m;)*
+        /// Every study, by `study.kind`.
+        pub const STUDIES: &[Study] = &[$($m::STUDY),*];
+    };
+}
+
+registry!(a100_allreduce, ds3, sn40l, neupims, disaggregation, melange);
 
 /// The study a config document asks for with its `study.kind`, `None` when it has no
 /// `study:` section; an unknown or missing kind is an error located in the file.
@@ -184,7 +251,7 @@ pub fn find(
     let overridden;
     let doc = if !set.is_empty() {
         let mut d = doc.clone();
-        crate::config::apply_overrides(&mut d, file, set)?;
+        located::apply_overrides(&mut d, file, set)?;
         overridden = d;
         &overridden
     } else {
@@ -198,9 +265,9 @@ pub fn find(
     if doc.get("search").is_some_and(|s| !s.is_null()) {
         return Err(ConfigError {
             file: file.to_string(),
-            location: crate::config::locate_key(text, &["search".to_string()]),
+            location: located::locate_key(text, &["search".to_string()]),
             key: Some("search".into()),
-            from_override: crate::config::override_of(set, "search"),
+            from_override: located::override_of(set, "search"),
             message: "a config has either a `study:` or a `search:` section, not both (the \
                       study would ignore the search)"
                 .into(),
@@ -217,7 +284,7 @@ pub fn find(
         let path: Vec<String> = key.split('.').map(str::to_string).collect();
         ConfigError {
             file: file.to_string(),
-            location: crate::config::locate_key(text, &path),
+            location: located::locate_key(text, &path),
             key: Some(key.to_string()),
             from_override: None,
             message,
