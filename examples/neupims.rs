@@ -19,8 +19,10 @@ fn main() -> Result<(), String> {
     let path = root.join("configs/repro/neupims.yaml");
     let text = archsim::config::read_file(&path).map_err(|e| e.to_string())?;
     let file = "configs/repro/neupims.yaml";
-    let r = archsim::run_any(&text, file, &root.join("configs/repro"), &[], Some(&out))
-        .map_err(|e| e.to_string())?;
+    let base = root.join("configs/repro");
+    let r = archsim::run_any(&archsim::Request::new(&text, file, &base, &[], Some(&out)))
+        .map_err(|e| e.to_string())?
+        .value();
     eprintln!(
         "{}",
         serde_json::to_string_pretty(&r["speedups"]).unwrap_or_default()

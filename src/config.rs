@@ -82,14 +82,7 @@ pub fn load_full(
     text: &str,
     file: &str,
     overrides: &[String],
-) -> Result<
-    (
-        Config,
-        Option<Value>,
-        Option<archsim_agents::SearchConfig>,
-    ),
-    ConfigError,
-> {
+) -> Result<(Config, Option<Value>, Option<archsim_agents::SearchConfig>), ConfigError> {
     let (cfg, extra) = load_inner(text, file, overrides, true)?;
     let located = |path: Vec<String>, message: String| {
         let at_key = message.starts_with("unknown field");

@@ -15,14 +15,14 @@
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
-pub mod codesign;
 pub mod collective;
 pub mod config;
 pub mod nasbench;
 pub mod output;
+pub mod run;
 pub mod schema;
 pub mod search;
-pub mod serving;
+pub mod serve;
 pub mod sweep;
 pub mod training;
 pub mod validate;
@@ -33,12 +33,13 @@ pub use archsim_accelerators as accelerators;
 pub use archsim_agents as agents;
 pub use archsim_gym as gym;
 pub use archsim_io::{files, finite, plot, Error};
-pub use archsim_studies as studies;
-pub use archsim_serving as serving_sim;
+pub use archsim_serving as serving;
 pub use archsim_sim as sim;
 pub use archsim_sim::Report;
+pub use archsim_studies as studies;
 pub use archsim_workloads as workloads;
 pub use config::{Config, ConfigError};
+pub use run::{kind_of, run_any, ConfigKind, Outcome, Ran, Request, Stage};
 
 /// The embedded default config: ResNet-18 on a 128×128 output-stationary array.
 pub const QUICKSTART: &str = include_str!("../configs/quickstart.yaml");
@@ -60,158 +61,6 @@ pub fn locate_error(text: &str, file: &str, overrides: &[String], e: Error) -> E
     Error::Config(config::located_key_error(
         text, file, overrides, &key, reason,
     ))
-}
-
-/// The form of a config document as `archsim run` dispatches it: `"codesign"`, `"study"`,
-/// `"search"`, `"sweep"` (run by `archsim sweep`), or `None` for a plain simulation.
-pub fn config_form(doc: &serde_json::Value) -> Option<&'static str> {
-    ["codesign", "study", "search", "sweep"]
-        .into_iter()
-        .find(|k| doc.get(k).is_some_and(|v| !v.is_null()))
-}
-
-/// Runs any config as `archsim run --json` does and returns what that prints: a simulation's
-/// report, a serving run's report, a search's result (`{agent, seed, best, history,
-/// pareto}`), a co-design run's `{co_exploration, successive}`, a study's tables. The run's files are written into `dir`
-/// when given (a co-design run or a study, which always write files, use a scratch folder
-/// otherwise and remove it); `dir` is prepared and locked first ([`files::OutDir`]).
-/// `overrides` are `path=value` strings, as `--set`.
-pub fn run_any(
-    text: &str,
-    file: &str,
-    base_dir: &Path,
-    overrides: &[String],
-    dir: Option<&Path>,
-) -> Result<serde_json::Value, Error> {
-    // The output folder is created, checked writable and locked before any work; its files
-    // are renamed into place together once the run has succeeded. A key's error found after
-    // the config loaded is located like the loader's.
-    let held = dir.map(files::OutDir::prepare).transpose()?;
-    let result = run_any_in(text, file, base_dir, overrides, dir)
-        .map_err(|e| locate_error(text, file, overrides, e))?;
-    if let Some(h) = &held {
-        h.commit()?;
-    }
-    Ok(result)
-}
-
-fn run_any_in(
-    text: &str,
-    file: &str,
-    base_dir: &Path,
-    overrides: &[String],
-    dir: Option<&Path>,
-) -> Result<serde_json::Value, Error> {
-    use serde_json::Value;
-    let io = |p: &Path, e: &dyn std::fmt::Display| Error::Io {
-        path: p.display().to_string(),
-        message: e.to_string(),
-    };
-    let doc: Option<Value> = serde_saphyr::from_str(text).ok();
-    // The form as the overrides leave it (`--set study=null` runs a study file's base point).
-    let form = doc.as_ref().and_then(|d| {
-        if overrides.is_empty() {
-            return config_form(d);
-        }
-        let mut d = d.clone();
-        config::apply_overrides(&mut d, file, overrides).ok()?;
-        config_form(&d)
-    });
-    if let (Some(form @ ("codesign" | "study")), Some(doc)) = (form, &doc) {
-        let study = match form {
-            "study" => archsim_studies::find(doc, text, file, overrides)?,
-            _ => None,
-        };
-        static SCRATCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let scratch = dir.is_none().then(|| {
-            std::env::temp_dir().join(format!(
-                "archsim-run-{}-{}",
-                std::process::id(),
-                SCRATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            ))
-        });
-        if let Some(s) = &scratch {
-            // A fresh folder of this process (never one planted under the same name).
-            std::fs::create_dir(s).map_err(|e| files::io_error(s, &e))?;
-        }
-        let out = dir.map_or_else(|| scratch.clone().unwrap_or_default(), Path::to_path_buf);
-        let result = if form == "codesign" {
-            codesign::parse(doc, text, file, overrides)
-                .and_then(|cc| codesign::run(&cc, base_dir, &out))
-                .map(|[co, succ]| serde_json::json!({"co_exploration": co, "successive": succ}))
-        } else {
-            match study {
-                Some(study) => (study.run)(&archsim_studies::StudyRun {
-                    doc: doc.clone(),
-                    text,
-                    file,
-                    base: base_dir,
-                    set: overrides,
-                    dir: out.clone(),
-                    host: &Runner,
-                })
-                .map(|o| o.json),
-                None => Ok(Value::Null),
-            }
-        };
-        if let Some(s) = scratch {
-            let _ = std::fs::remove_dir_all(s);
-        }
-        return result;
-    }
-    // A serving config (`serving:` section): its report.
-    if doc.as_ref().is_some_and(serving::is_serving) && form != Some("sweep") {
-        let (f, search) = serving::load_search(text, file, overrides)?;
-        if let Some(search) = search {
-            let doc = serde_json::to_value(&f).map_err(|e| io(Path::new(file), &e))?;
-            let result = search::run_value(doc.clone(), &search, base_dir)?;
-            if let Some(d) = dir {
-                search::write_value(&doc, &search, &result, d)?;
-            }
-            return serde_json::to_value(&result).map_err(|e| io(Path::new(file), &e));
-        }
-        let served = serving::run(&f, base_dir)
-            .map_err(|e| serving::config_error(text, file, overrides, e))?;
-        finite::check(&served.report, "the serving run")?;
-        if let Some(d) = dir {
-            serving::write(&f, &served, d)?;
-        }
-        return serde_json::to_value(&served.report).map_err(|e| io(Path::new(file), &e));
-    }
-    // A training config (`workload: {training: ...}` + `cluster:` + `parallel:`).
-    if doc.as_ref().is_some_and(training::is_training) && form != Some("sweep") {
-        let (report, _) = training::run_file(text, file, overrides, dir)?;
-        return serde_json::to_value(&report).map_err(|e| io(Path::new(file), &e));
-    }
-    // A collective config (`workload: {collective: ...}` + `cluster:`): archsim's nccl-tests.
-    if doc.as_ref().is_some_and(collective::is_collective) && form != Some("sweep") {
-        let (report, _) = collective::run_file(text, file, overrides, dir)?;
-        return serde_json::to_value(&report).map_err(|e| io(Path::new(file), &e));
-    }
-    if form == Some("sweep") {
-        return Err(Error::Config(ConfigError {
-            file: file.into(),
-            location: None,
-            key: Some("sweep".into()),
-            from_override: None,
-            message:
-                "a sweep runs many points: use `archsim sweep FILE` or `archsim.sweep(config)`"
-                    .into(),
-        }));
-    }
-    let (cfg, _, search) = config::load_full(text, file, overrides)?;
-    if let Some(search) = search {
-        let result = search::run(&cfg, &search, base_dir)?;
-        if let Some(d) = dir {
-            search::write(&cfg, &search, &result, d)?;
-        }
-        return serde_json::to_value(&result).map_err(|e| io(Path::new(file), &e));
-    }
-    let report = simulate(&cfg, base_dir)?;
-    if let Some(d) = dir {
-        output::write_run(&cfg, &report, d)?;
-    }
-    serde_json::to_value(&report).map_err(|e| io(Path::new(file), &e))
 }
 
 /// FNV-1a hash of the config's canonical JSON: the `config_hash` of the report's provenance.

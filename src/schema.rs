@@ -9,9 +9,7 @@
 //!   ([`archsim_agents::SearchConfig`]) or a `gym:` section (a design-space environment's
 //!   [`archsim_gym::GymSection`] or a SoC scheduling environment's
 //!   [`archsim_gym::soc_env::SocGymSection`]);
-//! * a **co-design** problem (`codesign:`, [`archsim_gym::codesign::CoDesignConfig`]), with an
-//!   optional `gym:` section ([`archsim_gym::codesign_env::CoDesignGymSection`]);
-//! * a **serving** simulation (`workload: {llm: ...}` + `serving:`, [`crate::serving::ServingFile`]),
+//! * a **serving** simulation (`workload: {llm: ...}` + `serving:`, [`crate::serve::ServingFile`]),
 //!   and a **fleet search** (a serving config with a `search:` section);
 //! * a **training** iteration (`workload: {training: ...}` + `accelerator:` + `cluster:` +
 //!   `parallel:`, [`crate::training::TrainingFile`]);
@@ -22,7 +20,8 @@
 //!   `accelerator:` and `search:` are checked with no key required but `kind`; every key given
 //!   is still checked by name and type);
 //! * every **study** of the registry ([`archsim_studies::STUDIES`]): `study: {kind, ...}` and
-//!   the sections of its file, as the study describes them (`Study::schema`).
+//!   the sections of its file (or the co-design problem's `codesign:`), as the study describes
+//!   them (`Study::schema`).
 //!
 //! The schema describes the file as written: an accelerator `preset:` may stand in for the
 //! keys it gives (see `archsim_accelerators::AcceleratorConfig`'s schema). It checks shapes,
@@ -34,7 +33,7 @@
 //! ```
 //! let schema = archsim::schema::config_schema();
 //! let forms = schema.as_value()["anyOf"].as_array().unwrap();
-//! assert_eq!(forms.len(), 7 + archsim_studies::STUDIES.len());
+//! assert_eq!(forms.len(), 6 + archsim_studies::STUDIES.len());
 //! ```
 
 use schemars::JsonSchema;
@@ -163,20 +162,17 @@ fn strip_required(v: &mut Value) {
 }
 
 /// An archsim config file: a simulation (which may carry a search, sweep or gym section), a
-/// co-design problem, a serving, training or collective run; the studies' files are added from
-/// the study registry.
+/// serving, training or collective run; the studies' files are added from the study registry.
 #[derive(JsonSchema)]
 #[serde(untagged)]
 #[allow(dead_code)] // a schema only: `archsim run` dispatches on the sections present
 enum ConfigFile {
     /// A simulation config, optionally with one of the sections that run it many times.
     Simulation(Box<SimulationFile>),
-    /// A network/hardware co-design problem.
-    CoDesign(Box<CoDesignFile>),
     /// A sweep (`archsim sweep`): a base config and the `sweep:` section that varies it.
     Sweep(Box<SweepFile>),
     /// An LLM serving simulation (`workload: {llm: ...}` + `serving:`).
-    Serving(Box<crate::serving::ServingFile>),
+    Serving(Box<crate::serve::ServingFile>),
     /// A fleet search: a serving config and the `search:` section that sizes its fleet.
     ServingSearch(Box<ServingSearchFile>),
     /// A training iteration (`workload: {training: ...}` + `cluster:` + `parallel:`).
@@ -261,18 +257,4 @@ enum GymSectionSchema {
     Dse(Box<archsim_gym::GymSection>),
     /// Task-to-PE scheduling.
     Soc(archsim_gym::soc_env::SocGymSection),
-}
-
-/// A co-design problem (`archsim run` compares co-exploration with successive search; the
-/// gym poses it as `archsim/CoDesign-v0` and `codesign`).
-#[derive(JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct CoDesignFile {
-    /// The problem.
-    codesign: archsim_gym::codesign::CoDesignConfig,
-    /// The environment's settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "archsim_gym::codesign_env::CoDesignGymSection")]
-    gym: Option<archsim_gym::codesign_env::CoDesignGymSection>,
 }

@@ -45,7 +45,7 @@ pub fn problem_of(base: Value, search: &SearchConfig, base_dir: &Path) -> Result
 
 /// The problem and `search:` section of a search config given as text, in either form: a
 /// simulation config, or a serving config whose fleet the search sizes (the form
-/// `archsim run` picks, [`crate::serving::is_serving`]). `None` when the config has no
+/// `archsim run` picks, [`crate::serve::is_serving`]). `None` when the config has no
 /// `search:` section. Errors are located in the text, or name the `--set` override.
 pub fn load_problem(
     text: &str,
@@ -55,9 +55,9 @@ pub fn load_problem(
 ) -> Result<Option<(Problem, SearchConfig)>, Error> {
     let serving = serde_saphyr::from_str::<Value>(text)
         .ok()
-        .is_some_and(|v| crate::serving::is_serving(&v));
+        .is_some_and(|v| crate::serve::is_serving(&v));
     if serving {
-        let (f, search) = crate::serving::load_search(text, file, overrides)?;
+        let (f, search) = crate::serve::load_search(text, file, overrides)?;
         let Some(search) = search else {
             return Ok(None);
         };

@@ -1668,14 +1668,19 @@ fn neupims_study_regenerates_its_results_byte_for_byte() {
     // The library entry point (`archsim.run` in Python) dispatches the same way.
     let text = std::fs::read_to_string(&cfg).unwrap();
     let base = cfg.parent().unwrap();
-    let point = archsim::run_any(
+    let set = [
+        "study=null".to_string(),
+        "workload.llm.layers=2".to_string(),
+    ];
+    let point = archsim::run_any(&archsim::Request::new(
         &text,
         "neupims.yaml",
         base,
-        &["study=null".into(), "workload.llm.layers=2".into()],
+        &set,
         None,
-    )
-    .unwrap();
+    ))
+    .unwrap()
+    .value();
     assert!(
         point["ops"].as_array().is_some_and(|o| !o.is_empty()),
         "{point}"
@@ -1881,7 +1886,12 @@ fn sn40l_repro_config_runs_and_keeps_the_papers_orderings() {
     assert!((a / 31.0 - 1.0).abs() <= 0.2, "{a}");
     // A rerun writes the same bytes, and the checked-in results are those bytes.
     let again = tmp("sn40l_repro_again");
-    archsim::studies::sn40l::write(&study, &archsim::studies::sn40l::run(&study).unwrap(), &again).unwrap();
+    archsim::studies::sn40l::write(
+        &study,
+        &archsim::studies::sn40l::run(&study).unwrap(),
+        &again,
+    )
+    .unwrap();
     for f in [
         "README.md",
         "fusion.csv",

@@ -22,6 +22,8 @@ pub const STUDY: Study = Study {
     about: "measured NCCL all-reduce on 2-8 A100 of one NVSwitch node vs archsim-net",
     run: run_study,
     schema: crate::file_schema::<A100StudyFile>,
+    section: None,
+    replot: None,
 };
 
 fn io(path: &Path, e: impl std::fmt::Display) -> Error {

@@ -20,6 +20,8 @@ pub const STUDY: Study = Study {
     about: "DistServe / Splitwise: prefill/decode disaggregated vs co-located replicas, SLO goodput over rates",
     run: run_study,
     schema: crate::file_schema::<DisaggFile>,
+    section: None,
+    replot: None,
 };
 
 /// `study: {kind: disaggregation, ...}`.

@@ -34,6 +34,8 @@ pub const STUDY: Study = Study {
         "DS3 (IEEE TC 2020, Fig. 12): job latency of each scheduler versus the injection rate",
     run: run_study,
     schema: crate::file_schema::<Ds3File>,
+    section: None,
+    replot: None,
 };
 
 /// The kinds of study.

@@ -13,6 +13,7 @@
 //! | `neupims` | [`neupims`] | NeuPIMs: NPU-only, naive NPU+PIM, NeuPIMs and GPU decode throughput |
 //! | `disaggregation` | [`disaggregation`] | prefill/decode disaggregation vs co-location at equal cost |
 //! | `melange` | [`melange`] | Mélange: the cheapest mix of GPU types serving an LLM within an SLO |
+//! | (`codesign:`) | [`nasaic`] | NASAIC: network/accelerator co-exploration vs the successive flow |
 //!
 //! A study owns its section and its output folder; `archsim run` hands it the parsed document
 //! and the command line's options in a [`StudyRun`], and prints the [`StudyOutput`] it returns.
@@ -216,6 +217,11 @@ pub struct Study {
     /// The JSON schema of its whole config file (`archsim schema` lists it among the forms),
     /// usually [`file_schema`] of the file's type.
     pub schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
+    /// The top-level section that selects it instead of `study.kind` (the co-design problem's
+    /// `codesign:`); `None` for a study picked by its kind.
+    pub section: Option<&'static str>,
+    /// Redraws its plots from a finished output folder (`archsim plot DIR`), when it can.
+    pub replot: Option<fn(&dyn Host, &Path) -> Result<Vec<PathBuf>, Error>>,
 }
 
 /// The schema of a study file of type `T`, its definitions kept in `generator`.
@@ -235,10 +241,19 @@ macro_rules! registry {
     };
 }
 
-registry!(a100_allreduce, ds3, sn40l, neupims, disaggregation, melange);
+registry!(
+    a100_allreduce,
+    ds3,
+    sn40l,
+    neupims,
+    disaggregation,
+    melange,
+    nasaic
+);
 
-/// The study a config document asks for with its `study.kind`, `None` when it has no
-/// `study:` section; an unknown or missing kind is an error located in the file.
+/// The study a config document asks for with its `study.kind` (or with a study's own section,
+/// such as `codesign:`), `None` when it asks for none; an unknown or missing kind is an error
+/// located in the file.
 ///
 /// `set` are the `--set` overrides: `--set study=null` takes the section out, so a study file
 /// whose other sections form a design point runs as that one simulation.
@@ -258,7 +273,13 @@ pub fn find(
         doc
     };
     let section = match doc.get("study") {
-        None | Some(Value::Null) => return Ok(None),
+        None | Some(Value::Null) => {
+            // A study picked by a section of its own (`codesign:`).
+            return Ok(STUDIES.iter().find(|s| {
+                s.section
+                    .is_some_and(|k| doc.get(k).is_some_and(|v| !v.is_null()))
+            }));
+        }
         Some(s) => s,
     };
     // A study runs its own sweep: a `search:` beside it would be ignored.
@@ -276,6 +297,7 @@ pub fn find(
     let known = || {
         STUDIES
             .iter()
+            .filter(|s| s.section.is_none())
             .map(|s| s.kind)
             .collect::<Vec<_>>()
             .join(", ")
@@ -293,7 +315,7 @@ pub fn find(
     match section.get("kind") {
         Some(Value::String(k)) => STUDIES
             .iter()
-            .find(|s| s.kind == k)
+            .find(|s| s.kind == k && s.section.is_none())
             .map(Some)
             .ok_or_else(|| {
                 err(

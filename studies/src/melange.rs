@@ -29,6 +29,8 @@ pub const STUDY: Study = Study {
     about: "Mélange (arXiv:2404.14527): the cheapest mix of GPU types serving LLaMA-2-7B within an SLO",
     run: run_study,
     schema: crate::file_schema::<MelangeFile>,
+    section: None,
+    replot: None,
 };
 
 /// A candidate GPU type.

@@ -36,6 +36,8 @@ pub const STUDY: Study = Study {
     about: "NeuPIMs (ASPLOS 2024): NPU+PIM decode throughput in four modes, on the authors' simulator configuration",
     run: run_study,
     schema: crate::file_schema::<NeupimsFile>,
+    section: None,
+    replot: None,
 };
 
 /// One model of the grid and the parallelism it runs with.

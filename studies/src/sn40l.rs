@@ -30,6 +30,8 @@ pub const STUDY: Study = Study {
         "SambaNova SN40L (MICRO 2024): fused vs unfused kernels, expert switching, CoE serving",
     run: run_study,
     schema: crate::file_schema::<Sn40lFile>,
+    section: None,
+    replot: None,
 };
 
 /// One fused-vs-unfused case: an LLaMA-style step.
