@@ -25,7 +25,6 @@ pub mod search;
 pub mod serve;
 pub mod sweep;
 pub mod training;
-pub mod validate;
 
 use std::path::Path;
 
@@ -39,7 +38,9 @@ pub use archsim_sim::Report;
 pub use archsim_studies as studies;
 pub use archsim_workloads as workloads;
 pub use config::{Config, ConfigError};
-pub use run::{kind_of, run_any, ConfigKind, Outcome, Ran, Request, Stage};
+pub use run::{
+    check_out, kind_of, run_any, run_command, ConfigKind, Outcome, Printed, Ran, Request, Stage,
+};
 
 /// The embedded default config: ResNet-18 on a 128×128 output-stationary array.
 pub const QUICKSTART: &str = include_str!("../configs/quickstart.yaml");

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 use archsim::files::OutDir;
 use archsim::workloads::input::InputKind;
-use archsim::{config, output, Error};
+use archsim::{config, Error};
 
 /// archsim — a cycle-approximate simulator of AI hardware.
 ///
@@ -148,8 +148,18 @@ fn main() -> ExitCode {
             set,
             out,
             stop_after,
-        } => match run(config.as_deref(), json, &set, out, stop_after.as_deref()) {
-            Ok(()) => ExitCode::SUCCESS,
+        } => match archsim::run_command(
+            config.as_deref(),
+            json,
+            &set,
+            out,
+            stop_after.as_deref().and_then(archsim::Stage::parse),
+        ) {
+            Ok(printed) => {
+                print!("{}", printed.stdout);
+                eprint!("{}", printed.stderr);
+                ExitCode::SUCCESS
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 ExitCode::from(e.exit_code())
@@ -187,7 +197,14 @@ fn main() -> ExitCode {
             out,
         } => {
             let out = out.unwrap_or_else(|| PathBuf::from("out/validate"));
-            match archsim::validate::run_cli(&measured, &config, case.as_deref(), &ops, &out) {
+            match archsim::studies::validate_kernels(
+                &archsim::Runner,
+                &measured,
+                &config,
+                case.as_deref(),
+                &ops,
+                &out,
+            ) {
                 Ok(s) => {
                     print!("{s}");
                     ExitCode::SUCCESS
@@ -209,22 +226,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// `--out` must be a folder (or not exist yet); checked before the config is read. The folder
-/// is created, checked writable and locked ([`OutDir::prepare`]) once the config has loaded,
-/// before any work.
-fn check_out(out: Option<&Path>) -> Result<(), Error> {
-    match out {
-        Some(o) if o.exists() && !o.is_dir() => Err(Error::Config(archsim::ConfigError {
-            file: o.display().to_string(),
-            location: None,
-            key: Some("--out".into()),
-            from_override: None,
-            message: "exists and is not a folder; give a folder for the outputs".into(),
-        })),
-        _ => Ok(()),
-    }
-}
-
 /// `archsim plot`: redraws a run's or a sweep's plots from its output files.
 fn plot(
     path: &Path,
@@ -233,7 +234,7 @@ fn plot(
     metric: &str,
     out: Option<PathBuf>,
 ) -> Result<(), Error> {
-    check_out(out.as_deref())?;
+    archsim::check_out(out.as_deref())?;
     let bad = |message: String| {
         Error::Config(archsim::ConfigError {
             file: path.display().to_string(),
@@ -327,7 +328,7 @@ fn plot(
 }
 
 fn sweep(path: &Path, out: Option<PathBuf>, fresh: bool) -> Result<(), Error> {
-    check_out(out.as_deref())?;
+    archsim::check_out(out.as_deref())?;
     let text = config::read_file(path)?;
     let base = path
         .parent()
@@ -370,67 +371,6 @@ fn sweep(path: &Path, out: Option<PathBuf>, fresh: bool) -> Result<(), Error> {
     println!("wrote:");
     for f in files {
         println!("  {}", f.display());
-    }
-    Ok(())
-}
-
-/// `archsim run`: reads the config (or takes the embedded quickstart), runs it through
-/// [`archsim::run_any`] into its output folder and prints the outcome.
-fn run(
-    path: Option<&Path>,
-    json: bool,
-    set: &[String],
-    out: Option<PathBuf>,
-    stop_after: Option<&str>,
-) -> Result<(), Error> {
-    check_out(out.as_deref())?;
-    let (text, name, base) = match path {
-        Some(p) => {
-            let text = config::read_file(p)?;
-            let base = p
-                .parent()
-                .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-            let stem = p
-                .file_stem()
-                .map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned());
-            (text, stem, base)
-        }
-        None => (
-            archsim::QUICKSTART.to_string(),
-            "quickstart".to_string(),
-            PathBuf::from("."),
-        ),
-    };
-    let file = path.map_or_else(
-        || "<embedded quickstart>".to_string(),
-        |p| p.display().to_string(),
-    );
-    let dir = out.unwrap_or_else(|| output::default_dir(&name, set));
-    let request = archsim::Request {
-        stop_after: stop_after.and_then(archsim::Stage::parse),
-        ..archsim::Request::new(&text, &file, &base, set, Some(&dir))
-    };
-    let outcome = archsim::run_any(&request)?;
-    if matches!(outcome.ran, archsim::Ran::Stage(_)) {
-        print!("{}", outcome.json());
-        return Ok(());
-    }
-    if json {
-        print!("{}", outcome.json());
-        eprintln!("wrote {}", dir.display());
-        return Ok(());
-    }
-    let Some(summary) = outcome.summary() else {
-        return Ok(());
-    };
-    print!("{summary}");
-    if outcome.files.is_empty() {
-        println!("wrote {}", dir.display());
-    } else {
-        println!("wrote:");
-        for f in &outcome.files {
-            println!("  {}", f.display());
-        }
     }
     Ok(())
 }

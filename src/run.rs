@@ -208,6 +208,96 @@ impl Outcome {
     }
 }
 
+/// What `archsim run` prints: its standard output and, after the run's own progress, the
+/// last lines of its standard error.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Printed {
+    /// Standard output: the report JSON alone with `--json`, else the summary and the files.
+    pub stdout: String,
+    /// Standard error: where the files went, with `--json`.
+    pub stderr: String,
+}
+
+/// `--out` must be a folder (or not exist yet); checked before the config is read. The folder
+/// is created, checked writable and locked ([`OutDir::prepare`]) once the config has loaded,
+/// before any work.
+pub fn check_out(out: Option<&Path>) -> Result<(), Error> {
+    match out {
+        Some(o) if o.exists() && !o.is_dir() => Err(Error::Config(ConfigError {
+            file: o.display().to_string(),
+            location: None,
+            key: Some("--out".into()),
+            from_override: None,
+            message: "exists and is not a folder; give a folder for the outputs".into(),
+        })),
+        _ => Ok(()),
+    }
+}
+
+/// `archsim run [CONFIG] [--json] [--set PATH=VALUE]... [--out DIR] [--stop-after STAGE]`:
+/// reads the config (or takes the embedded quickstart), runs it through [`run_any`] into its
+/// output folder (`--out`, or [`output::default_dir`]) and returns what the command prints.
+pub fn run_command(
+    path: Option<&Path>,
+    json: bool,
+    set: &[String],
+    out: Option<PathBuf>,
+    stop_after: Option<Stage>,
+) -> Result<Printed, Error> {
+    use std::fmt::Write as _;
+    check_out(out.as_deref())?;
+    let (text, name, base) = match path {
+        Some(p) => {
+            let text = config::read_file(p)?;
+            let base = p
+                .parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+            let stem = p
+                .file_stem()
+                .map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned());
+            (text, stem, base)
+        }
+        None => (
+            crate::QUICKSTART.to_string(),
+            "quickstart".to_string(),
+            PathBuf::from("."),
+        ),
+    };
+    let file = path.map_or_else(
+        || "<embedded quickstart>".to_string(),
+        |p| p.display().to_string(),
+    );
+    let dir = out.unwrap_or_else(|| output::default_dir(&name, set));
+    let request = Request {
+        stop_after,
+        ..Request::new(&text, &file, &base, set, Some(&dir))
+    };
+    let outcome = run_any(&request)?;
+    let mut printed = Printed::default();
+    if matches!(outcome.ran, Ran::Stage(_)) {
+        printed.stdout = outcome.json();
+        return Ok(printed);
+    }
+    if json {
+        printed.stdout = outcome.json();
+        printed.stderr = format!("wrote {}\n", dir.display());
+        return Ok(printed);
+    }
+    let Some(summary) = outcome.summary() else {
+        return Ok(printed);
+    };
+    printed.stdout = summary;
+    if outcome.files.is_empty() {
+        let _ = writeln!(printed.stdout, "wrote {}", dir.display());
+    } else {
+        printed.stdout.push_str("wrote:\n");
+        for f in &outcome.files {
+            let _ = writeln!(printed.stdout, "  {}", f.display());
+        }
+    }
+    Ok(printed)
+}
+
 fn pretty<T: serde::Serialize + ?Sized>(v: &T) -> String {
     let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
     s.push('\n');

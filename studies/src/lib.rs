@@ -248,8 +248,14 @@ registry!(
     neupims,
     disaggregation,
     melange,
-    nasaic
+    nasaic,
 );
+
+/// Studies that no config selects: the GPU model against measured kernels (`archsim validate`
+/// and `results/gpu_validation/`).
+pub mod gpu_validation;
+
+pub use gpu_validation::run_cli as validate_kernels;
 
 /// The study a config document asks for with its `study.kind` (or with a study's own section,
 /// such as `codesign:`), `None` when it asks for none; an unknown or missing kind is an error
