@@ -350,9 +350,23 @@ mod tests {
         let text = "study:\n  kind: nope\n";
         let doc: Value = serde_saphyr::from_str(text).unwrap();
         let e = find(&doc, text, "s.yaml", &[]).unwrap_err().to_string();
+        // Every study picked by its kind, in registry order (not the co-design study, which
+        // its `codesign:` section picks).
+        let known: Vec<&str> = STUDIES
+            .iter()
+            .filter(|s| s.section.is_none())
+            .map(|s| s.kind)
+            .collect();
+        assert_eq!(
+            known[..6],
+            ["a100_allreduce", "latency_vs_rate", "sn40l", "neupims", "disaggregation", "melange"]
+        );
         assert_eq!(
             e,
-            "s.yaml:2:9: study.kind: unknown study `nope`; known: a100_allreduce, latency_vs_rate, sn40l, neupims, disaggregation, melange"
+            format!(
+                "s.yaml:2:9: study.kind: unknown study `nope`; known: {}",
+                known.join(", ")
+            )
         );
         let doc: Value = serde_saphyr::from_str("workload: {model: resnet18}").unwrap();
         assert!(find(&doc, "", "s.yaml", &[]).unwrap().is_none());
