@@ -17,7 +17,6 @@
 
 pub mod collective;
 pub mod config;
-pub mod nasbench;
 pub mod output;
 pub mod run;
 pub mod schema;

@@ -249,6 +249,7 @@ registry!(
     disaggregation,
     melange,
     nasaic,
+    hwnasbench,
 );
 
 /// Studies that no config selects: the GPU model against measured kernels (`archsim validate`
@@ -359,7 +360,14 @@ mod tests {
             .collect();
         assert_eq!(
             known[..6],
-            ["a100_allreduce", "latency_vs_rate", "sn40l", "neupims", "disaggregation", "melange"]
+            [
+                "a100_allreduce",
+                "latency_vs_rate",
+                "sn40l",
+                "neupims",
+                "disaggregation",
+                "melange"
+            ]
         );
         assert_eq!(
             e,
