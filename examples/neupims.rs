@@ -1,7 +1,7 @@
 //! Regenerates `results/neupims/`: decode throughput of GPT-3-style models on an NPU beside
 //! HBM-PIM in NeuPIMs' four modes (Heo et al., ASPLOS 2024, doi:10.1145/3620666.3651380), on
 //! the authors' simulator configuration. The same as
-//! `archsim run configs/repro/neupims.yaml --out results/neupims` ([`archsim::neupims`]).
+//! `archsim run configs/repro/neupims.yaml --out results/neupims` ([`archsim::studies::neupims`]).
 //!
 //! ```text
 //! cargo run --release --example neupims [-- --out DIR]

@@ -10,7 +10,7 @@
 //! Reads `configs/repro/sn40l.yaml`; writes `fusion.csv` (`workload,unfused_s,fused_s`),
 //! `switching.csv` (`platform,switch_s`), `coe_serving.csv` (`platform,requests_per_s`),
 //! `coe_scaling.csv` (`experts,platform,requests_per_s`), their plots and `README.md`
-//! ([`archsim::sn40l`]).
+//! ([`archsim::studies::sn40l`]).
 
 use std::path::PathBuf;
 

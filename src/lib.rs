@@ -7,7 +7,22 @@
 //!  (config)      (workloads)  (accelerators)  (sim)       (sim)      (output, plot)
 //! ```
 //!
+//! Every config, whatever its kind (a simulation, a search, a serving, training or collective
+//! run, a study of `archsim-studies`), runs through one dispatcher, [`run_any`], which returns
+//! a typed [`Outcome`] (what ran, the files written, what `archsim run` prints); the binary
+//! (`src/main.rs`) only parses arguments, calls [`run_command`] and prints, and Python's
+//! `archsim.run` calls [`run_any`]. The root crate names no study and no accelerator family:
+//! studies come from the registry of `archsim-studies` (lent the config loader and the
+//! simulator through [`Runner`]), families from the registry of `archsim-accelerators`; the
+//! run's error, located config errors, files and plots are `archsim-io`, re-exported here.
+//!
 //! ```
+//! let set: Vec<String> = vec![];
+//! let req = archsim::Request::new(archsim::QUICKSTART, "quickstart.yaml", ".".as_ref(), &set, None);
+//! let outcome = archsim::run_any(&req).unwrap();
+//! assert!(matches!(outcome.ran, archsim::Ran::Simulation(_)));
+//! assert_eq!(outcome.value()["workload"], "resnet18");
+//!
 //! let cfg = archsim::config::load_str(archsim::QUICKSTART, "quickstart.yaml", &[]).unwrap();
 //! let report = archsim::simulate(&cfg, std::path::Path::new(".")).unwrap();
 //! assert_eq!(report.workload, "resnet18");
@@ -96,7 +111,7 @@ pub fn simulate(cfg: &Config, base_dir: &Path) -> Result<Report, Error> {
 
 /// Runs the mapping, schedule and report stages of `cfg` on an already built op graph.
 ///
-/// A family that prices serving (the GPU, NPU+PIM and roofline families) also fills the
+/// A family that prices serving (one whose registry entry fills `llm`) also fills the
 /// report's `llm` section for an `llm:` workload (TTFT, TPOT, memory, largest batch, KV-cache
 /// swapping); a model whose weights do not fit in device memory is an out-of-memory error.
 /// A value that is not a finite number fails the run, as in [`simulate`].

@@ -32,8 +32,8 @@ enum Command {
     ///
     /// Without CONFIG, runs the embedded quickstart (ResNet-18 on a 128x128 output-stationary
     /// array). A config with a `search:` section runs that search (report.json, history.csv,
-    /// plots); `codesign:` a co-design comparison; `serving:` a serving fleet; `study: {kind}`
-    /// a registered study or reproduction (`archsim list` names them). Bad input exits with
+    /// plots); `serving:` a serving fleet; `study: {kind}` (or a study's own section) a
+    /// registered study or reproduction (`archsim list` names them). Bad input exits with
     /// code 2 and a one-line error naming the file, line, column and key.
     Run {
         /// The config file (YAML). Omit to run the embedded quickstart.
@@ -102,7 +102,7 @@ enum Command {
         what: Option<String>,
     },
     /// Print the JSON schema of a config file: every form (a simulation, with a search,
-    /// sweep, study or gym section; a co-design problem; the SN40L study).
+    /// sweep or gym section; a serving, training or collective run; every registered study).
     Schema,
     /// Hold archsim's GPU kernels for a config against a measured kernel list.
     ///

@@ -356,8 +356,7 @@ fn dispatch(req: &Request<'_>, held: &mut Option<OutDir>) -> Result<Outcome, Err
     }
     let doc = serde_saphyr::from_str::<Value>(text).ok();
     if let Some(v) = &doc {
-        // A study picked by a section of its own (`codesign:`) runs before the other kinds
-        // look at the file.
+        // A study picked by a section of its own runs before the other kinds look at the file.
         let by_section = archsim_studies::STUDIES
             .iter()
             .find(|s| s.section.is_some_and(|k| v.get(k).is_some()));

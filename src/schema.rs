@@ -20,8 +20,8 @@
 //!   `accelerator:` and `search:` are checked with no key required but `kind`; every key given
 //!   is still checked by name and type);
 //! * every **study** of the registry ([`archsim_studies::STUDIES`]): `study: {kind, ...}` and
-//!   the sections of its file (or the co-design problem's `codesign:`), as the study describes
-//!   them (`Study::schema`).
+//!   the sections of its file (or the study's own section), as the study describes them
+//!   (`Study::schema`).
 //!
 //! The schema describes the file as written: an accelerator `preset:` may stand in for the
 //! keys it gives (see `archsim_accelerators::AcceleratorConfig`'s schema). It checks shapes,

@@ -14,6 +14,10 @@
 //! | `disaggregation` | [`disaggregation`] | prefill/decode disaggregation vs co-location at equal cost |
 //! | `melange` | [`melange`] | Mélange: the cheapest mix of GPU types serving an LLM within an SLO |
 //! | (`codesign:`) | [`nasaic`] | NASAIC: network/accelerator co-exploration vs the successive flow |
+//! | `hwnasbench` | [`hwnasbench`] | HW-NAS-Bench: archsim's NB201 latency ranked against the benchmark's |
+//!
+//! [`gpu_validation`] (the GPU model against measured H100 kernels: `archsim validate` and
+//! `results/gpu_validation/`) is study code that no config selects.
 //!
 //! A study owns its section and its output folder; `archsim run` hands it the parsed document
 //! and the command line's options in a [`StudyRun`], and prints the [`StudyOutput`] it returns.
@@ -31,7 +35,8 @@
 //! Write one file, `studies/src/NAME.rs`, with the study's types, its `run_study(&StudyRun)`
 //! and `pub const STUDY: Study = Study { kind, about, run: run_study }`; then add `NAME` to the
 //! `registry!` line of this crate's root. Its regression test goes in
-//! `studies/tests/NAME.rs`.
+//! `studies/tests/integration/NAME.rs` (with its `mod` line), where `common::archsim` runs it
+//! as `archsim run` does.
 //!
 //! ```
 //! let kinds: Vec<_> = archsim_studies::STUDIES.iter().map(|s| s.kind).collect();
