@@ -496,6 +496,11 @@ fn run_study(
             SCRATCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ))
     });
+    // Every value of the file is range-checked before the folder is locked (a bad value
+    // leaves no folder held; the study reads its sections itself afterwards).
+    let mut checked = doc.clone();
+    config::apply_overrides(&mut checked, req.file, req.set)?;
+    config::check_values(&checked, req.text, req.file, req.set)?;
     if let Some(s) = &scratch {
         // A fresh folder of this process (never one planted under the same name).
         std::fs::create_dir(s).map_err(|e| crate::files::io_error(s, &e))?;
