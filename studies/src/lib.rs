@@ -226,8 +226,11 @@ pub struct Study {
     /// `codesign:`); `None` for a study picked by its kind.
     pub section: Option<&'static str>,
     /// Redraws its plots from a finished output folder (`archsim plot DIR`), when it can.
-    pub replot: Option<fn(&dyn Host, &Path) -> Result<Vec<PathBuf>, Error>>,
+    pub replot: Option<Replot>,
 }
+
+/// Redraws a study's plots from its finished output folder; returns the files written.
+pub type Replot = fn(&dyn Host, &Path) -> Result<Vec<PathBuf>, Error>;
 
 /// The schema of a study file of type `T`, its definitions kept in `generator`.
 pub fn file_schema<T: schemars::JsonSchema>(
