@@ -604,19 +604,24 @@ fn stop_after_applies(text: &str, file: &str, set: &[String], stage: Stage) -> R
     if config::apply_overrides(&mut doc, file, set).is_err() {
         return Ok(());
     }
-    let section_study = archsim_studies::STUDIES.iter().any(|s| {
+    let section_study = archsim_studies::STUDIES.iter().find(|s| {
         s.section
             .is_some_and(|k| doc.get(k).is_some_and(|v| !v.is_null()))
     });
-    let what = if section_study {
-        "a study runs many simulations and tabulates them"
+    let what = if let Some(st) = section_study {
+        format!(
+            "a study runs many simulations and tabulates them ({})",
+            st.about
+        )
     } else if serve::is_serving(&doc) {
-        "a serving config simulates requests over time on a fleet"
+        "a serving config simulates requests over time on a fleet".into()
     } else {
         match kind_of(&doc) {
-            Some(ConfigKind::Study) => "a study runs many simulations and tabulates them",
-            Some(ConfigKind::Search) => "a search config runs many simulations",
-            Some(ConfigKind::Sweep) => "a sweep runs many simulations (with `archsim sweep`)",
+            Some(ConfigKind::Study) => "a study runs many simulations and tabulates them".into(),
+            Some(ConfigKind::Search) => "a search config runs many simulations".into(),
+            Some(ConfigKind::Sweep) => {
+                "a sweep runs many simulations (with `archsim sweep`)".into()
+            }
             None => return Ok(()),
         }
     };

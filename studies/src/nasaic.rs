@@ -32,7 +32,7 @@ use crate::{Error, Host, Study, StudyOutput, StudyRun};
 /// The registry entry: picked by a config's `codesign:` section.
 pub const STUDY: Study = Study {
     kind: "nasaic",
-    about: "NASAIC (DAC 2020): co-exploration of networks and a heterogeneous accelerator vs the successive flow (a `codesign:` config)",
+    about: "NASAIC (DAC 2020): a co-design config, co-exploration of networks and a heterogeneous accelerator vs the successive flow",
     run: run_study,
     schema: crate::file_schema::<CoDesignFile>,
     section: Some("codesign"),
