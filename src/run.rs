@@ -659,6 +659,10 @@ fn simulation_summary(report: &Report) -> String {
     let _ = writeln!(o, "  utilization    {:>14.2} %", report.utilization * 100.0);
     // With tensor parallelism the op graph is one device's share: say so where it matters.
     let per_device = match &report.llm {
+        Some(l) if l.ep > 1 => format!(
+            "  (the busiest of the {} x {} tensor- x expert-parallel devices)",
+            l.tp, l.ep
+        ),
         Some(l) if l.tp > 1 => format!("  (one of the {} tensor-parallel devices)", l.tp),
         _ => String::new(),
     };
@@ -689,13 +693,28 @@ fn simulation_summary(report: &Report) -> String {
         }
     }
     if let Some(l) = &report.llm {
+        let ep = if l.ep > 1 {
+            format!(", ep {}", l.ep)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             o,
-            "  LLM ({}, batch {}, prompt {}, context {}, tp {}, {}):",
+            "  LLM ({}, batch {}, prompt {}, context {}, tp {}{ep}, {}):",
             l.model, l.batch, l.prompt_len, l.context_len, l.tp, l.launch
         );
         let _ = writeln!(o, "    TTFT         {:>14.3} ms", l.ttft_s * 1e3);
         let _ = writeln!(o, "    TPOT         {:>14.3} ms", l.tpot_s * 1e3);
+        if let Some(a) = &l.all_to_all {
+            let _ = writeln!(
+                o,
+                "    all-to-all   {:>14.3} ms per decode step exposed ({:.1} % of TPOT, {:.2} MB out of each device), {:.3} ms in the prefill",
+                a.tpot_s * 1e3,
+                a.tpot_share * 100.0,
+                a.tpot_bytes / 1e6,
+                a.ttft_s * 1e3
+            );
+        }
         let _ = writeln!(
             o,
             "    decode       {:>14.1} tokens/s",

@@ -2245,6 +2245,25 @@ fn training_config_reports_the_iteration() {
         "parallel.dp=8",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Interleaved 1F1B with two chunks per device: a shorter bubble, a shorter iteration.
+    let o = archsim(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--json",
+        "--out",
+        d3.to_str().unwrap(),
+        "--set",
+        "parallel.schedule=interleaved",
+        "--set",
+        "parallel.vpp=2",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let il: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (a, b) = (&il["training"], t);
+    assert!(a["iteration_s"].as_f64().unwrap() < b["iteration_s"].as_f64().unwrap());
+    assert!(
+        a["breakdown"]["bubble_s"].as_f64().unwrap() < b["breakdown"]["bubble_s"].as_f64().unwrap()
+    );
 }
 
 #[test]
@@ -2260,6 +2279,15 @@ fn bad_training_layouts_exit_2_naming_the_keys() {
         (
             vec!["workload.training.micro_batch=5"],
             "workload.training.micro_batch",
+        ),
+        (vec!["parallel.schedule=interleaved"], "parallel.vpp"),
+        (
+            vec![
+                "parallel.schedule=interleaved",
+                "parallel.vpp=2",
+                "workload.training.global_batch=1552",
+            ],
+            "workload.training.global_batch, workload.training.micro_batch, parallel.pp",
         ),
     ] {
         let dir = tmp("training_bad");

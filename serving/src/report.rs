@@ -57,8 +57,11 @@ pub struct PoolReport {
     pub role: Role,
     /// Replicas.
     pub count: u32,
-    /// Devices per replica.
+    /// Tensor-parallel devices (per expert-parallel group).
     pub tp: u64,
+    /// Expert-parallel groups per replica (absent when 1): a replica spans `tp × ep` devices.
+    #[serde(skip_serializing_if = "is_one")]
+    pub ep: u64,
     /// $ per hour for the whole pool.
     pub cost_per_hour: f64,
     /// Busy time over the run's duration, mean over replicas (≤ 1).
@@ -329,7 +332,7 @@ pub fn summarize(
     let cost_per_hour: f64 = fleet
         .pools
         .iter()
-        .map(|p| p.cost_per_hour * p.tp as f64 * p.count as f64)
+        .map(|p| p.cost_per_hour * (p.tp * p.ep) as f64 * p.count as f64)
         .sum();
     let dollars = cost_per_hour * dur / 3600.0;
     let mut pools = Vec::new();
@@ -349,7 +352,8 @@ pub fn summarize(
             role: p.role,
             count: p.count,
             tp: p.tp,
-            cost_per_hour: p.cost_per_hour * p.tp as f64 * p.count as f64,
+            ep: p.ep,
+            cost_per_hour: p.cost_per_hour * (p.tp * p.ep) as f64 * p.count as f64,
             utilization: (busy_s / (dur * p.count as f64)).min(1.0),
             steps: st.steps,
             preemptions: st.preemptions,
@@ -400,4 +404,8 @@ pub fn summarize(
         version: env!("CARGO_PKG_VERSION").to_string(),
     };
     (report, t)
+}
+
+fn is_one(v: &u64) -> bool {
+    *v == 1
 }
