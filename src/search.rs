@@ -45,7 +45,7 @@ pub fn problem_of(base: Value, search: &SearchConfig, base_dir: &Path) -> Result
 
 /// The problem and `search:` section of a search config given as text, in either form: a
 /// simulation config, or a serving config whose fleet the search sizes (the form
-/// `archsim run` picks, [`crate::serving::is_serving`]). `None` when the config has no
+/// `archsim run` picks, [`crate::serve::is_serving`]). `None` when the config has no
 /// `search:` section. Errors are located in the text, or name the `--set` override.
 pub fn load_problem(
     text: &str,
@@ -55,9 +55,9 @@ pub fn load_problem(
 ) -> Result<Option<(Problem, SearchConfig)>, Error> {
     let serving = serde_saphyr::from_str::<Value>(text)
         .ok()
-        .is_some_and(|v| crate::serving::is_serving(&v));
+        .is_some_and(|v| crate::serve::is_serving(&v));
     if serving {
-        let (f, search) = crate::serving::load_search(text, file, overrides)?;
+        let (f, search) = crate::serve::load_search(text, file, overrides)?;
         let Some(search) = search else {
             return Ok(None);
         };
@@ -323,41 +323,7 @@ pub fn replot(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     Ok(files)
 }
 
-/// Engineering notation for people: four significant digits and an SI prefix, e.g.
-/// `eng(0.004829424, "s")` is `4.829 ms`. (JSON and CSV keep exact values.)
-pub fn eng(value: f64, unit: &str) -> String {
-    const PREFIXES: [(i32, &str); 10] = [
-        (-15, "f"),
-        (-12, "p"),
-        (-9, "n"),
-        (-6, "u"),
-        (-3, "m"),
-        (0, ""),
-        (3, "k"),
-        (6, "M"),
-        (9, "G"),
-        (12, "T"),
-    ];
-    if value == 0.0 || !value.is_finite() {
-        return format!("{value} {unit}");
-    }
-    let mut exp = ((value.abs().log10() / 3.0).floor() as i32 * 3).clamp(-15, 12);
-    let mut mantissa = value / 10f64.powi(exp);
-    let digits = |m: f64| (3 - m.abs().log10().floor() as i32).clamp(0, 3) as usize;
-    // Rounding to four digits may carry into the next prefix (999.97 → 1000.0 → 1.000 k).
-    let rounded: f64 = format!("{mantissa:.*}", digits(mantissa))
-        .parse()
-        .unwrap_or(mantissa);
-    if rounded.abs() >= 1000.0 && exp < 12 {
-        exp += 3;
-        mantissa = value / 10f64.powi(exp);
-    }
-    let prefix = PREFIXES
-        .iter()
-        .find(|(e, _)| *e == exp)
-        .map_or("", |(_, p)| p);
-    format!("{mantissa:.*} {prefix}{unit}", digits(mantissa))
-}
+pub use crate::plot::eng;
 
 /// A metric for people: its name and its value in its own unit, e.g. `latency 4.829 ms`,
 /// `area 7.298 mm2`, `utilization 87.5 %`.

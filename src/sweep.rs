@@ -383,7 +383,7 @@ pub fn points(cfg: &SweepConfig, file: &str) -> Result<Vec<Map<String, Value>>, 
 
 /// True when the sweep's base is a serving config (`serving:` section).
 fn is_serving_text(text: &str) -> bool {
-    serde_saphyr::from_str::<Value>(text).is_ok_and(|v| crate::serving::is_serving(&v))
+    serde_saphyr::from_str::<Value>(text).is_ok_and(|v| crate::serve::is_serving(&v))
 }
 
 fn overrides(point: &Map<String, Value>) -> Vec<String> {
@@ -411,11 +411,11 @@ pub fn run_point(
         if is_serving_text(text) {
             // A serving config: each point is one serving run.
             let o = overrides(point);
-            let f = crate::serving::load(text, file, &o)?;
-            let served = crate::serving::run(&f, base_dir)
-                .map_err(|x| crate::serving::config_error(text, file, &o, x))?;
+            let f = crate::serve::load(text, file, &o)?;
+            let served = crate::serve::run(&f, base_dir)
+                .map_err(|x| crate::serve::config_error(text, file, &o, x))?;
             crate::finite::check(&served.report, "the serving run")?;
-            e.metrics = crate::serving::metrics(&served);
+            e.metrics = crate::serve::metrics(&served);
             return Ok(());
         }
         let (cfg, _study, search) = config::load_full(text, file, &overrides(point))?;
@@ -891,7 +891,7 @@ pub fn plan(text: &str, file: &str) -> Result<Vec<Map<String, Value>>, Error> {
     let pts = points(&cfg, file)?;
     if let Some(p) = pts.first() {
         if is_serving_text(text) {
-            crate::serving::load(text, file, &overrides(p))?;
+            crate::serve::load(text, file, &overrides(p))?;
         } else {
             config::load_full(text, file, &overrides(p))?;
         }

@@ -152,7 +152,16 @@ fn simulate_text(
     guarded(|| {
         let run = || -> Result<String, archsim::Error> {
             let doc = serde_saphyr::from_str::<Value>(text).ok();
-            if let Some(form) = doc.as_ref().and_then(archsim::config_form) {
+            let section_study = |d: &Value| {
+                archsim::studies::STUDIES.iter().find_map(|st| {
+                    st.section
+                        .filter(|k| d.get(*k).is_some_and(|v| !v.is_null()))
+                })
+            };
+            let form = doc.as_ref().and_then(|d| {
+                section_study(d).or_else(|| archsim::kind_of(d).map(archsim::ConfigKind::section))
+            });
+            if let Some(form) = form {
                 let entry = if form == "sweep" {
                     "archsim.sweep(config)"
                 } else {
@@ -186,9 +195,9 @@ fn serve_text(
 ) -> PyResult<String> {
     guarded(|| {
         let run = || -> Result<String, archsim::Error> {
-            let f = archsim::serving::load(text, source, &overrides)?;
-            let served = archsim::serving::run(&f, Path::new(base_dir))
-                .map_err(|e| archsim::serving::config_error(text, source, &overrides, e))?;
+            let f = archsim::serve::load(text, source, &overrides)?;
+            let served = archsim::serve::run(&f, Path::new(base_dir))
+                .map_err(|e| archsim::serve::config_error(text, source, &overrides, e))?;
             let j = serde_json::json!({"report": served.report, "requests": served.requests});
             Ok(serde_json::to_string(&j).unwrap_or_default())
         };
@@ -252,14 +261,14 @@ fn run_text(
     out: Option<String>,
 ) -> PyResult<String> {
     let run = || {
-        archsim::run_any(
+        archsim::run_any(&archsim::Request::new(
             text,
             source,
             Path::new(base_dir),
             &overrides,
             out.as_deref().map(Path::new),
-        )
-        .map(|v| v.to_string())
+        ))
+        .map(|o| o.value().to_string())
     };
     guarded(|| interruptible(py, run)?.map_err(run_err))
 }

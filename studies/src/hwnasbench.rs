@@ -6,20 +6,164 @@
 //! FPGA, and on two edge devices. archsim cannot match those absolute numbers (different
 //! simulators, unpublished clock and buffer settings), but it should *rank* the cells the same
 //! way: [`kendall_tau`] of archsim's latency on the `eyeriss` systolic preset against the
-//! benchmark's column is the check (`cargo run --release --example hwnasbench_eyeriss`).
+//! benchmark's column is the check.
+//!
+//! As a study (`study: {kind: hwnasbench, data, device, preset, pool}`,
+//! `configs/repro/hwnasbench_eyeriss.yaml` on the 101-cell sample) it writes `hwnasbench.csv`
+//! (`arch,archsim_latency,hwnasbench_latency`, both in ms) and reports τ; over all 15,625 cells
+//! it is `cargo run --release --example hwnasbench_eyeriss`, which also times the loop.
 //!
 //! ```
-//! use archsim::nasbench::kendall_tau;
+//! use archsim_studies::hwnasbench::kendall_tau;
 //! assert_eq!(kendall_tau(&[1.0, 2.0, 3.0], &[10.0, 20.0, 30.0]), 1.0);
 //! assert_eq!(kendall_tau(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]), -1.0);
 //! ```
 
+use std::fmt::Write as _;
 use std::path::Path;
 
+use rayon::prelude::*;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use archsim_accelerators::systolic::{Dataflow, PoolMapping};
 use archsim_accelerators::{pipeline, systolic::Systolic, systolic::SystolicConfig};
 use archsim_workloads::{zoo, DType};
 
-use crate::Error;
+use crate::{Error, Study, StudyOutput, StudyRun};
+
+/// The registry entry.
+pub const STUDY: Study = Study {
+    kind: "hwnasbench",
+    about: "HW-NAS-Bench (ICLR 2021): archsim's NB201 latency on a systolic preset ranked against the benchmark's (Kendall tau)",
+    run: run_study,
+    schema: crate::file_schema::<HwNasBenchFile>,
+    section: None,
+    replot: None,
+};
+
+/// `study:` of the HW-NAS-Bench check.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HwNasBenchStudy {
+    /// `hwnasbench`.
+    pub kind: String,
+    /// The long-form HW-NAS-Bench CSV (`index,arch,dataset,device,latency_ms,energy_mJ`),
+    /// relative to the config file.
+    pub data: String,
+    /// The benchmark's device column (`eyeriss`, `fpga`, ...).
+    #[serde(default = "eyeriss")]
+    pub device: String,
+    /// The systolic preset archsim prices the cells on.
+    #[serde(default = "eyeriss")]
+    pub preset: String,
+    /// The preset's dataflow replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataflow: Option<Dataflow>,
+    /// Where pooling runs (`dense`: as the benchmark's reference model lowers it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<PoolMapping>,
+    /// DRAM bandwidth in words per cycle (of the preset's word size).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1e-6, max = 1e6))]
+    pub bw_words_per_cycle: Option<f64>,
+}
+
+fn eyeriss() -> String {
+    "eyeriss".into()
+}
+
+/// The study file: its `study:` section alone.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HwNasBenchFile {
+    /// The check.
+    pub study: HwNasBenchStudy,
+}
+
+/// The systolic design of a check: `preset` with its dataflow, pooling and DRAM bandwidth (in
+/// words per cycle) replaced where given.
+pub fn design(
+    preset: &str,
+    dataflow: Option<Dataflow>,
+    pool: Option<PoolMapping>,
+    bw_words_per_cycle: Option<f64>,
+) -> Result<SystolicConfig, String> {
+    let mut cfg = SystolicConfig::preset(preset).ok_or(format!("unknown preset `{preset}`"))?;
+    if let Some(d) = dataflow {
+        cfg.dataflow = d;
+    }
+    if let Some(p) = pool {
+        cfg.pool_mapping = p;
+    }
+    if let Some(b) = bw_words_per_cycle {
+        cfg.dram_bw_bytes_per_cycle = Some(b * f64::from(cfg.word_bytes));
+    }
+    Ok(cfg)
+}
+
+/// archsim's latency (ms) of every row's cell on `cfg`, in row order (rayon over the cores).
+pub fn latencies(rows: &[HwNasBenchRow], cfg: &SystolicConfig) -> Result<Vec<f64>, Error> {
+    rows.par_iter()
+        .map(|r| nb201_latency_ms(&r.arch, cfg))
+        .collect()
+}
+
+/// `arch,archsim_latency,hwnasbench_latency` (ms) of every row.
+pub fn table(rows: &[HwNasBenchRow], ours: &[f64]) -> String {
+    let mut csv = String::from("arch,archsim_latency,hwnasbench_latency\n");
+    for (r, l) in rows.iter().zip(ours) {
+        let _ = writeln!(csv, "{},{l:.6},{:.6}", r.arch, r.latency_ms);
+    }
+    csv
+}
+
+/// `archsim run` on a `study: {kind: hwnasbench}` file: prices every cell of the table's
+/// device, writes `hwnasbench.csv` and the config, and returns τ.
+pub fn run_study(run: &StudyRun<'_>) -> Result<StudyOutput, Error> {
+    let st: HwNasBenchStudy = run.typed_section()?;
+    let cfg = design(&st.preset, st.dataflow, st.pool, st.bw_words_per_cycle)
+        .map_err(|m| run.key_error("study.preset", m))?;
+    let data = run.base.join(&st.data);
+    let rows = read_hwnasbench(&data, &st.device)?;
+    if rows.is_empty() {
+        return Err(run.key_error(
+            "study.device",
+            format!("no `{}` rows in {}", st.device, data.display()),
+        ));
+    }
+    let ours = latencies(&rows, &cfg)?;
+    let theirs: Vec<f64> = rows.iter().map(|r| r.latency_ms).collect();
+    let tau = kendall_tau(&ours, &theirs);
+    crate::files::create_dir(&run.dir)?;
+    let mut files = Vec::new();
+    let p = run.dir.join("hwnasbench.csv");
+    crate::files::write(&p, table(&rows, &ours))?;
+    files.push(p);
+    let p = run.dir.join("config.yaml");
+    crate::files::write(&p, run.text)?;
+    files.push(p);
+    let json = serde_json::json!({
+        "study": "hwnasbench",
+        "cells": rows.len(),
+        "device": st.device,
+        "preset": st.preset,
+        "dataflow": cfg.dataflow.name(),
+        "pool": cfg.pool_mapping.name(),
+        "kendall_tau": tau,
+    });
+    let text = format!(
+        "{} NB201 cells on `{}` ({} {}x{}, pooling on {}) vs HW-NAS-Bench `{}`: Kendall tau = {tau:.4}\n",
+        rows.len(),
+        st.preset,
+        cfg.dataflow.name(),
+        cfg.rows,
+        cfg.cols,
+        cfg.pool_mapping.name(),
+        st.device
+    );
+    Ok(StudyOutput { json, text, files })
+}
 
 /// Kendall's τ-b of two equally long samples (ties in either sample count as neither concordant
 /// nor discordant, with the τ-b normalization). `O(n²)`: fine for the 15,625 NB201 cells.
@@ -123,7 +267,7 @@ mod tests {
     /// The same with pooling mapped as `pool` on the preset.
     fn sample_tau_with(device: &str, pool: PoolMapping) -> f64 {
         let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join(format!("tests/data/nas/hwnasbench_{device}_sample.csv"));
+            .join(format!("../tests/data/nas/hwnasbench_{device}_sample.csv"));
         let rows = read_hwnasbench(&p, device).unwrap();
         assert_eq!(rows.len(), 101);
         let mut cfg = SystolicConfig::preset("eyeriss").unwrap();

@@ -12,8 +12,17 @@ use archsim_serving::config::{Lengths, SchedulerConfig, SloConfig};
 use archsim_serving::{evaluate_rate, Fleet, ServingConfig};
 use archsim_workloads::WorkloadConfig;
 
-use crate::studies::StudyRun;
-use crate::Error;
+use crate::{Error, Study, StudyOutput, StudyRun};
+
+/// The registry entry.
+pub const STUDY: Study = Study {
+    kind: "disaggregation",
+    about: "DistServe / Splitwise: prefill/decode disaggregated vs co-located replicas, SLO goodput over rates",
+    run: run_study,
+    schema: crate::file_schema::<DisaggFile>,
+    section: None,
+    replot: None,
+};
 
 /// `study: {kind: disaggregation, ...}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -330,7 +339,7 @@ fn write(res: &DisaggResult, dir: &Path) -> Result<(), String> {
 }
 
 /// `archsim run` on a disaggregation study file.
-pub fn run_cli(inv: &StudyRun<'_>) -> Result<crate::studies::StudyOutput, Error> {
+pub fn run_study(inv: &StudyRun<'_>) -> Result<StudyOutput, Error> {
     let bad = |message: String| inv.error(message);
     let f: DisaggFile = inv.typed()?;
     // The replicas' device, checked as its own section (each fleet's pools are built from it).
@@ -363,7 +372,7 @@ pub fn run_cli(inv: &StudyRun<'_>) -> Result<crate::studies::StudyOutput, Error>
             c.rate_rps, c.above
         );
     }
-    Ok(crate::studies::StudyOutput {
+    Ok(StudyOutput {
         json: serde_json::to_value(&res).unwrap_or_default(),
         text,
         files: [

@@ -54,6 +54,42 @@ pub use validation::{predicted_vs_measured, Comparison};
 
 static FONT: Once = Once::new();
 
+/// Engineering notation for people: four significant digits and an SI prefix, e.g.
+/// `eng(0.004829424, "s")` is `4.829 ms`. (JSON and CSV keep exact values.)
+pub fn eng(value: f64, unit: &str) -> String {
+    const PREFIXES: [(i32, &str); 10] = [
+        (-15, "f"),
+        (-12, "p"),
+        (-9, "n"),
+        (-6, "u"),
+        (-3, "m"),
+        (0, ""),
+        (3, "k"),
+        (6, "M"),
+        (9, "G"),
+        (12, "T"),
+    ];
+    if value == 0.0 || !value.is_finite() {
+        return format!("{value} {unit}");
+    }
+    let mut exp = ((value.abs().log10() / 3.0).floor() as i32 * 3).clamp(-15, 12);
+    let mut mantissa = value / 10f64.powi(exp);
+    let digits = |m: f64| (3 - m.abs().log10().floor() as i32).clamp(0, 3) as usize;
+    // Rounding to four digits may carry into the next prefix (999.97 → 1000.0 → 1.000 k).
+    let rounded: f64 = format!("{mantissa:.*}", digits(mantissa))
+        .parse()
+        .unwrap_or(mantissa);
+    if rounded.abs() >= 1000.0 && exp < 12 {
+        exp += 3;
+        mantissa = value / 10f64.powi(exp);
+    }
+    let prefix = PREFIXES
+        .iter()
+        .find(|(e, _)| *e == exp)
+        .map_or("", |(_, p)| p);
+    format!("{mantissa:.*} {prefix}{unit}", digits(mantissa))
+}
+
 pub(crate) fn register_font() {
     FONT.call_once(|| {
         // The embedded font is valid TrueType; a failure here would only lose text, not data.

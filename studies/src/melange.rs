@@ -21,8 +21,17 @@ use archsim_serving::config::{Lengths, SchedulerConfig, SloConfig};
 use archsim_serving::{capacity, evaluate_rate, Fleet, ServingConfig};
 use archsim_workloads::WorkloadConfig;
 
-use crate::studies::StudyRun;
-use crate::Error;
+use crate::{Error, Study, StudyOutput, StudyRun};
+
+/// The registry entry.
+pub const STUDY: Study = Study {
+    kind: "melange",
+    about: "Mélange (arXiv:2404.14527): the cheapest mix of GPU types serving LLaMA-2-7B within an SLO",
+    run: run_study,
+    schema: crate::file_schema::<MelangeFile>,
+    section: None,
+    replot: None,
+};
 
 /// A candidate GPU type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -512,7 +521,7 @@ fn write(f: &MelangeFile, r: &[DatasetResult], dir: &Path) -> Result<(), String>
 }
 
 /// `archsim run` on a Mélange study file.
-pub fn run_cli(inv: &StudyRun<'_>) -> Result<crate::studies::StudyOutput, Error> {
+pub fn run_study(inv: &StudyRun<'_>) -> Result<StudyOutput, Error> {
     let bad = |message: String| inv.error(message);
     let f: MelangeFile = inv.typed()?;
     // Each GPU type's device, checked as its own section (the fleets' pools are built from it).
@@ -576,7 +585,7 @@ pub fn run_cli(inv: &StudyRun<'_>) -> Result<crate::studies::StudyOutput, Error>
     if f.study.rates().len() > 1 {
         files.extend(["saving_vs_rate.png", "saving_vs_rate.svg"]);
     }
-    Ok(crate::studies::StudyOutput {
+    Ok(StudyOutput {
         json: serde_json::to_value(&r).unwrap_or_default(),
         text,
         files: files.iter().map(|f| inv.dir.join(f)).collect(),

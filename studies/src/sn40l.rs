@@ -12,6 +12,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use archsim_accelerators::coe::{self, CoeResult, CoeWorkload, DgxConfig};
@@ -20,7 +21,18 @@ use archsim_accelerators::rdu::{self, Orchestration, RduConfig, SwitchSource};
 use archsim_workloads::llm::{lower, LlmConfig, Phase};
 use archsim_workloads::DType;
 
-use crate::{plot, Error};
+use crate::{plot, Error, Study, StudyOutput, StudyRun};
+
+/// The registry entry.
+pub const STUDY: Study = Study {
+    kind: "sn40l",
+    about:
+        "SambaNova SN40L (MICRO 2024): fused vs unfused kernels, expert switching, CoE serving",
+    run: run_study,
+    schema: crate::file_schema::<Sn40lFile>,
+    section: None,
+    replot: None,
+};
 
 /// One fused-vs-unfused case: an LLaMA-style step.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -65,7 +77,7 @@ pub struct CoeStudy {
 /// The study file.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Study {
+pub struct Sn40lStudy {
     /// The RDU socket and node.
     pub rdu: RduConfig,
     /// Fused-vs-unfused cases.
@@ -113,7 +125,7 @@ pub struct Results {
 
 /// A study from a parsed config document (after `--set` overrides).
 /// The `study:` section (`{kind: sn40l}`) that selected it is not part of the study.
-pub fn from_value(mut value: serde_json::Value) -> Result<Study, String> {
+pub fn from_value(mut value: serde_json::Value) -> Result<Sn40lStudy, String> {
     if let Some(m) = value.as_object_mut() {
         m.remove("study");
     }
@@ -121,7 +133,7 @@ pub fn from_value(mut value: serde_json::Value) -> Result<Study, String> {
 }
 
 /// Reads a study file.
-pub fn load(path: &Path) -> Result<Study, String> {
+pub fn load(path: &Path) -> Result<Sn40lStudy, String> {
     let text = crate::files::read_text(path, archsim_workloads::input::InputKind::Config)
         .map_err(|e| e.to_string())?;
     let value: serde_json::Value =
@@ -129,7 +141,7 @@ pub fn load(path: &Path) -> Result<Study, String> {
     from_value(value).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn serve_all(s: &Study, w: &CoeWorkload) -> Vec<(String, Result<CoeResult, String>)> {
+fn serve_all(s: &Sn40lStudy, w: &CoeWorkload) -> Vec<(String, Result<CoeResult, String>)> {
     vec![
         (
             "sn40l_node".to_string(),
@@ -212,7 +224,7 @@ fn fusion_rows(cfg: &RduConfig, cases: &[FusionCase]) -> Result<Vec<FusionRow>, 
 }
 
 /// Computes every table.
-pub fn run(s: &Study) -> Result<Results, String> {
+pub fn run(s: &Sn40lStudy) -> Result<Results, String> {
     let cfg = &s.rdu;
     cfg.validate().map_err(|e| e.to_string())?;
     let fusion = fusion_rows(cfg, &s.fusion)?;
@@ -281,7 +293,7 @@ fn with_expert_time(c: &CoeResult, expert_s: f64, batch: u64) -> f64 {
 
 /// The study's DGX configs with their published expert latencies removed (priced by the GPU
 /// model).
-fn gpu_model_dgx(s: &Study) -> Study {
+fn gpu_model_dgx(s: &Sn40lStudy) -> Sn40lStudy {
     let mut g = s.clone();
     g.coe.dgx_h100.published_expert_s = None;
     g.coe.dgx_a100.published_expert_s = None;
@@ -292,7 +304,7 @@ fn gpu_model_dgx(s: &Study) -> Study {
 /// the switch ratios against the DDR efficiency and the DGX host bandwidth, the CoE ratios
 /// against the expert count and the DGX's per-prompt expert time.
 fn sensitivity(
-    s: &Study,
+    s: &Sn40lStudy,
     serving: &[(String, Result<CoeResult, String>)],
 ) -> Result<String, String> {
     let mut md = String::new();
@@ -495,7 +507,7 @@ pub fn summary(r: &Results) -> String {
 }
 
 /// Writes the CSVs, plots and README into `out`.
-pub fn write(s: &Study, r: &Results, out: &Path) -> Result<(), String> {
+pub fn write(s: &Sn40lStudy, r: &Results, out: &Path) -> Result<(), String> {
     crate::files::create_dir(out).map_err(|e| e.to_string())?;
     let put = |name: &str, body: &str| {
         crate::files::write(&out.join(name), body).map_err(|e| e.to_string())
@@ -583,7 +595,7 @@ pub fn write(s: &Study, r: &Results, out: &Path) -> Result<(), String> {
     put("README.md", &readme(s, r))
 }
 
-fn readme(s: &Study, r: &Results) -> String {
+fn readme(s: &Sn40lStudy, r: &Results) -> String {
     let w = &s.coe.workload;
     let mut md = String::from(
         "# SN40L reproduction\n\nRegenerate with `archsim run configs/repro/sn40l.yaml --out results/sn40l` (or `cargo run --release --example sn40l`) \
@@ -835,10 +847,10 @@ fn readme(s: &Study, r: &Results) -> String {
 /// `archsim run` on an SN40L study file (`configs/repro/sn40l.yaml`, `study: {kind: sn40l}`):
 /// fused vs unfused kernels, expert switching and Composition-of-Experts serving, written into
 /// the output folder; returns the tables as JSON and the summary.
-pub fn run_study(inv: &crate::studies::StudyRun<'_>) -> Result<crate::studies::StudyOutput, Error> {
+pub fn run_study(inv: &StudyRun<'_>) -> Result<StudyOutput, Error> {
     let dir = &inv.dir;
     // Every key named, at its line and column (or by its `--set`), and every number in range.
-    let study: Study = inv.typed_without(&["study"])?;
+    let study: Sn40lStudy = inv.typed_without(&["study"])?;
     let r = run(&study).map_err(|m| inv.error(m))?;
     // The messages name the file.
     write(&study, &r, dir).map_err(Error::File)?;
@@ -860,9 +872,39 @@ pub fn run_study(inv: &crate::studies::StudyRun<'_>) -> Result<crate::studies::S
         })).collect::<Vec<_>>(),
         "coe_serving": serving,
     });
-    Ok(crate::studies::StudyOutput {
+    Ok(StudyOutput {
         json: j,
         text: summary(&r),
         files: Vec::new(),
     })
+}
+
+/// The SN40L study file (`configs/repro/sn40l.yaml`).
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // a schema only
+pub struct Sn40lFile {
+    /// `{kind: sn40l}`: the study registry entry that runs this file.
+    study: Sn40lStudyKind,
+    /// The study's sections.
+    #[serde(flatten)]
+    body: Sn40lStudy,
+}
+
+/// `study: {kind: sn40l}`.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Sn40lStudyKind {
+    /// The study.
+    kind: Sn40lKind,
+}
+
+/// The SN40L study's kind.
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum Sn40lKind {
+    /// SambaNova SN40L (MICRO 2024).
+    Sn40l,
 }

@@ -1,5 +1,11 @@
-//! `archsim run` of a config with a `codesign:` section: NASAIC's comparison of
-//! co-exploration against successive search (see [`archsim_gym::codesign`]).
+//! NASAIC (Yang et al., DAC 2020): co-exploration of networks and a heterogeneous accelerator
+//! against the successive flow (the most accurate networks first, then the hardware), on the
+//! co-design problem of [`archsim_gym::codesign`]. A config with a `codesign:` section runs it.
+//!
+//! [`co_explore`] searches networks and hardware at once and [`successive`] fixes the most
+//! accurate networks first, with the same seeded (ChaCha8) evolutionary search and the same
+//! budget; [`co_explore_history`] and [`successive_history`] also return every evaluated point,
+//! and [`pareto_front`] picks the non-dominated ones (accuracy, latency, energy).
 //!
 //! Writes `comparison.csv` (one row per method: spec violations, per-task accuracy and latency,
 //! energy, area, networks and sub-accelerators) and `summary.md` into the output folder, and
@@ -11,12 +17,74 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use std::collections::HashMap;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
 use archsim_gym::codesign::{
-    co_explore_history, pareto_front, pareto_objectives, successive_history, CoDesignConfig,
-    CoResult, CsvOracle,
+    AccuracyOracle, CoDesignConfig, CoEval, CoPoint, CoResult, CsvOracle, NetSpace,
+};
+use archsim_io::located::{located_error, located_key_error, ConfigError};
+
+use crate::{Error, Host, Study, StudyOutput, StudyRun};
+
+/// The registry entry: picked by a config's `codesign:` section.
+pub const STUDY: Study = Study {
+    kind: "nasaic",
+    about: "NASAIC (DAC 2020): a co-design config, co-exploration of networks and a heterogeneous accelerator vs the successive flow",
+    run: run_study,
+    schema: crate::file_schema::<CoDesignFile>,
+    section: Some("codesign"),
+    replot: Some(replot),
 };
 
-use crate::{ConfigError, Error};
+/// A co-design file (`archsim run` compares co-exploration with successive search; the gym
+/// poses it as `archsim/CoDesign-v0` and `codesign`).
+#[derive(schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // a schema only
+pub struct CoDesignFile {
+    /// The problem.
+    codesign: CoDesignConfig,
+    /// The environment's settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "archsim_gym::codesign_env::CoDesignGymSection")]
+    gym: Option<archsim_gym::codesign_env::CoDesignGymSection>,
+}
+
+/// `archsim run` on a `codesign:` config: both searches, the comparison written into the
+/// output folder; the result is `{co_exploration, successive}`.
+pub fn run_study(run: &StudyRun<'_>) -> Result<StudyOutput, Error> {
+    let cc = parse(run.host, &run.doc, run.text, run.file, run.set)?;
+    let [co, succ] = compare(&cc, run.base, &run.dir)?;
+    let mut text = String::new();
+    for (m, r) in [("co-exploration", &co), ("successive", &succ)] {
+        let _ = writeln!(
+            text,
+            "{m:<15} acc {:.2}%  latency {} ms  energy {:.4} mJ  area {:.3} mm2  violations: {}",
+            r.eval.weighted_accuracy,
+            r.eval
+                .latency_ms
+                .iter()
+                .map(|l| format!("{l:.4}"))
+                .collect::<Vec<_>>()
+                .join(" / "),
+            r.eval.energy_mj,
+            r.eval.area_mm2,
+            if r.eval.violations.is_empty() {
+                "none".into()
+            } else {
+                r.eval.violations.join("; ")
+            }
+        );
+    }
+    Ok(StudyOutput {
+        json: serde_json::json!({"co_exploration": co, "successive": succ}),
+        text,
+        files: Vec::new(),
+    })
+}
 
 fn cfg_error(file: &str, key: &str, message: String) -> Error {
     Error::Config(ConfigError {
@@ -32,28 +100,33 @@ fn cfg_error(file: &str, key: &str, message: String) -> Error {
 /// source), after applying `--set a.b.c=VALUE` overrides (the value is read as YAML). Every
 /// error names its key, at its line and column in `text` or by the override that set it.
 pub fn parse(
+    host: &dyn Host,
     value: &serde_json::Value,
     text: &str,
     file: &str,
     set: &[String],
 ) -> Result<CoDesignConfig, Error> {
     let mut value = value.clone();
-    crate::config::apply_overrides(&mut value, file, set)?;
-    crate::config::check_values(&value, text, file, set)?;
+    archsim_io::located::apply_overrides(&mut value, file, set)?;
+    host.check_values(&value, text, file, set)?;
     let section = value
         .get("codesign")
         .cloned()
         .ok_or_else(|| cfg_error(file, "codesign", "missing".into()))?;
     let cfg: CoDesignConfig = archsim_accelerators::config::typed(section, &["codesign"])
-        .map_err(|(path, m)| crate::config::located_error(text, file, set, &path, m))?;
+        .map_err(|(path, m)| located_error(text, file, set, &path, m))?;
     cfg.check()
-        .map_err(|(key, m)| crate::config::located_key_error(text, file, set, &key, m))?;
+        .map_err(|(key, m)| located_key_error(text, file, set, &key, m))?;
     Ok(cfg)
 }
 
 /// Runs both searches and writes the comparison into `dir`; returns `[co-exploration,
 /// successive]`.
-pub fn run(cfg: &CoDesignConfig, base_dir: &Path, dir: &Path) -> Result<[CoResult; 2], Error> {
+pub fn compare(
+    cfg: &CoDesignConfig,
+    base_dir: &Path,
+    dir: &Path,
+) -> Result<[CoResult; 2], Error> {
     let oracle_path = base_dir.join(&cfg.oracle);
     let oracle = CsvOracle::from_path(&oracle_path).map_err(Error::File)?;
     let model = |m: String| Error::Io {
@@ -63,7 +136,7 @@ pub fn run(cfg: &CoDesignConfig, base_dir: &Path, dir: &Path) -> Result<[CoResul
     let (co, co_hist) = co_explore_history(cfg, &oracle).map_err(model)?;
     let (succ, succ_hist) = successive_history(cfg, &oracle).map_err(model)?;
     // A metric that is not a number would be written as `null` or `inf`: the run failed.
-    crate::finite::check(&(&co, &succ, &co_hist, &succ_hist), "the co-design run")?;
+    archsim_io::finite::check(&(&co, &succ, &co_hist, &succ_hist), "the co-design run")?;
     let io = |p: &Path, e: std::io::Error| Error::Io {
         path: p.display().to_string(),
         message: e.to_string(),
@@ -309,7 +382,7 @@ fn draw_pareto(
 
 /// Redraws the Pareto plot of a finished co-design run from the files it wrote in `dir`
 /// (`config.yaml`, `report.json`, `history.csv`); returns the files written.
-pub fn replot(dir: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
+pub fn replot(host: &dyn Host, dir: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
     let read = |name: &str| {
         let p = dir.join(name);
         let kind = if name.ends_with(".json") {
@@ -323,7 +396,7 @@ pub fn replot(dir: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
     let text = read("config.yaml")?;
     let value: serde_json::Value = serde_saphyr::from_str(&text)
         .map_err(|e| cfg_error(&cfg_file, "codesign", e.to_string()))?;
-    let cfg = parse(&value, &text, &cfg_file, &[])?;
+    let cfg = parse(host, &value, &text, &cfg_file, &[])?;
     let report_file = dir.join("report.json").display().to_string();
     let report: serde_json::Value = serde_json::from_str(&read("report.json")?)
         .map_err(|e| cfg_error(&report_file, "report", e.to_string()))?;
@@ -382,6 +455,190 @@ fn relative_to(path: &Path, from: &Path) -> std::path::PathBuf {
 }
 
 fn oracle_len(o: &CsvOracle) -> usize {
-    use archsim_gym::codesign::AccuracyOracle;
     o.len()
+}
+
+fn better(a: &CoEval, b: &CoEval) -> bool {
+    match (a.violations.is_empty(), b.violations.is_empty()) {
+        (true, false) => true,
+        (false, true) => false,
+        (true, true) => {
+            a.weighted_accuracy > b.weighted_accuracy
+                || (a.weighted_accuracy == b.weighted_accuracy && a.energy_mj < b.energy_mj)
+        }
+        (false, false) => a.excess < b.excess,
+    }
+}
+
+/// Seeded evolutionary search: each step either mutates the best point so far (one to three
+/// networks or hardware choices; networks only when `fixed_nets` is `None`) or, one time in five, draws
+/// a fresh random point. Returns the best point found in `cfg.budget` evaluations, and every
+/// evaluation in order when `history` is given.
+fn search(
+    cfg: &CoDesignConfig,
+    o: &dyn AccuracyOracle,
+    fixed_nets: Option<Vec<usize>>,
+    mut history: Option<&mut Vec<CoResult>>,
+) -> Result<CoResult, String> {
+    cfg.validate()?;
+    if o.is_empty() {
+        return Err("the accuracy oracle has no networks".into());
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let n = cfg.tasks.len();
+    let index_of: HashMap<&str, usize> = (0..o.len()).map(|i| (o.arch(i), i)).collect();
+    let draw = |rng: &mut ChaCha8Rng| CoPoint {
+        nets: fixed_nets
+            .clone()
+            .unwrap_or_else(|| (0..n).map(|_| rng.random_range(0..o.len())).collect()),
+        hw: (0..n).map(|_| cfg.random_hw(rng)).collect(),
+    };
+    let first = draw(&mut rng);
+    let mut best = cfg.evaluate(o, &first)?;
+    if let Some(h) = history.as_deref_mut() {
+        h.push(best.clone());
+    }
+    for _ in 1..cfg.budget.max(1) {
+        // A caller that can be interrupted (Ctrl-C from Python) is asked between evaluations.
+        if archsim_sim::cancel::requested() {
+            return Err(archsim_sim::cancel::MESSAGE.into());
+        }
+        let p = if rng.random_range(0..5) == 0 {
+            draw(&mut rng)
+        } else {
+            let mut p = best.point.clone();
+            // One to three genes at once, so a network and the hardware that fits it can
+            // change together.
+            for _ in 0..rng.random_range(1..=3) {
+                let t = rng.random_range(0..n);
+                let gene = rng.random_range(0..if fixed_nets.is_some() { 4 } else { 6 });
+                match gene {
+                    0..=3 => {
+                        let fresh = cfg.random_hw(&mut rng);
+                        p.hw[t][gene] = fresh[gene];
+                    }
+                    _ => p.nets[t] = mutate_net(cfg.network, o, &index_of, p.nets[t], &mut rng),
+                }
+            }
+            p
+        };
+        let r = cfg.evaluate(o, &p)?;
+        if let Some(h) = history.as_deref_mut() {
+            h.push(r.clone());
+        }
+        if better(&r.eval, &best.eval) {
+            best = r;
+        }
+    }
+    Ok(best)
+}
+
+
+/// A neighbour of network `i`: half the time one choice changed (when the result is in the
+/// oracle), else a uniformly random network.
+fn mutate_net(
+    space: NetSpace,
+    o: &dyn AccuracyOracle,
+    index_of: &HashMap<&str, usize>,
+    i: usize,
+    rng: &mut ChaCha8Rng,
+) -> usize {
+    if rng.random_range(0..2) == 0 {
+        if let Some(j) = space
+            .neighbour(o.arch(i), rng)
+            .and_then(|a| index_of.get(a.as_str()).copied())
+        {
+            return j;
+        }
+    }
+    rng.random_range(0..o.len())
+}
+
+/// Co-exploration: networks and hardware in one space.
+pub fn co_explore(cfg: &CoDesignConfig, o: &dyn AccuracyOracle) -> Result<CoResult, String> {
+    search(cfg, o, None, None)
+}
+
+/// [`co_explore`], also returning every evaluated point in order.
+pub fn co_explore_history(
+    cfg: &CoDesignConfig,
+    o: &dyn AccuracyOracle,
+) -> Result<(CoResult, Vec<CoResult>), String> {
+    let mut h = Vec::with_capacity(cfg.budget);
+    let best = search(cfg, o, None, Some(&mut h))?;
+    Ok((best, h))
+}
+
+/// [`successive`], also returning every evaluated point in order.
+pub fn successive_history(
+    cfg: &CoDesignConfig,
+    o: &dyn AccuracyOracle,
+) -> Result<(CoResult, Vec<CoResult>), String> {
+    let mut h = Vec::with_capacity(cfg.budget);
+    let best = search(cfg, o, Some(most_accurate(cfg, o)?), Some(&mut h))?;
+    Ok((best, h))
+}
+
+/// The objectives of the Pareto front: weighted accuracy (maximized), the largest task latency
+/// in ms and the energy in mJ (both minimized).
+pub fn pareto_objectives(e: &CoEval) -> (f64, f64, f64) {
+    let lat = e.latency_ms.iter().copied().fold(0.0, f64::max);
+    (e.weighted_accuracy, lat, e.energy_mj)
+}
+
+/// Indices of the non-dominated points among `results` that meet every spec, on
+/// [`pareto_objectives`]: a point is dropped when another is at least as good in all three and
+/// better in one. Of identical objective vectors the first is kept. Sorted by latency.
+pub fn pareto_front(results: &[CoResult]) -> Vec<usize> {
+    let obj: Vec<(usize, (f64, f64, f64))> = results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.eval.violations.is_empty())
+        .map(|(i, r)| (i, pareto_objectives(&r.eval)))
+        .collect();
+    let dominates = |a: (f64, f64, f64), b: (f64, f64, f64)| {
+        a.0 >= b.0 && a.1 <= b.1 && a.2 <= b.2 && (a.0 > b.0 || a.1 < b.1 || a.2 < b.2)
+    };
+    let mut front: Vec<usize> = obj
+        .iter()
+        .enumerate()
+        .filter(|&(k, &(_, a))| {
+            !obj.iter()
+                .enumerate()
+                .any(|(j, &(_, b))| dominates(b, a) || (b == a && j < k))
+        })
+        .map(|(_, &(i, _))| i)
+        .collect();
+    front.sort_by(|&a, &b| {
+        let (x, y) = (
+            pareto_objectives(&results[a].eval),
+            pareto_objectives(&results[b].eval),
+        );
+        x.1.total_cmp(&y.1)
+            .then(y.0.total_cmp(&x.0))
+            .then(a.cmp(&b))
+    });
+    front
+}
+
+/// The successive flow: the most accurate network of each task first (ties: lowest index),
+/// then the best hardware for them. With a function oracle ([`FnOracle`]) this asks for the accuracy of every network.
+pub fn successive(cfg: &CoDesignConfig, o: &dyn AccuracyOracle) -> Result<CoResult, String> {
+    search(cfg, o, Some(most_accurate(cfg, o)?), None)
+}
+
+/// The most accurate network of each task (ties: lowest index).
+fn most_accurate(cfg: &CoDesignConfig, o: &dyn AccuracyOracle) -> Result<Vec<usize>, String> {
+    let mut nets = Vec::new();
+    for t in &cfg.tasks {
+        let mut best: Option<(usize, f64)> = None;
+        for i in 0..o.len() {
+            let a = o.accuracy(i, &t.dataset)?;
+            if best.is_none_or(|(_, b)| a > b) {
+                best = Some((i, a));
+            }
+        }
+        nets.push(best.map_or(0, |(i, _)| i));
+    }
+    Ok(nets)
 }

@@ -28,8 +28,17 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::plot;
-use crate::studies::{StudyOutput, StudyRun};
-use crate::Error;
+use crate::{Error, Study, StudyOutput, StudyRun};
+
+/// The registry entry.
+pub const STUDY: Study = Study {
+    kind: "neupims",
+    about: "NeuPIMs (ASPLOS 2024): NPU+PIM decode throughput in four modes, on the authors' simulator configuration",
+    run: run_study,
+    schema: crate::file_schema::<NeupimsFile>,
+    section: None,
+    replot: None,
+};
 
 /// One model of the grid and the parallelism it runs with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -576,7 +585,7 @@ fn summary(rows: &[Row]) -> String {
 /// `archsim run` on a NeuPIMs study file (`study: {kind: neupims}`): the grid on the file's
 /// base design point (with `--set` overrides applied to it), written into the output folder.
 pub fn run_study(inv: &StudyRun<'_>) -> Result<StudyOutput, Error> {
-    let cfg = crate::config::load_base(inv.text, inv.file, inv.set)?;
+    let cfg = inv.host.load_base(inv.text, inv.file, inv.set)?;
     let grid: Grid = inv.typed_section()?;
     if grid.models.is_empty() {
         return Err(inv.error("`models` is empty: give at least one model".into()));
@@ -613,3 +622,20 @@ pub fn run_study(inv: &StudyRun<'_>) -> Result<StudyOutput, Error> {
         files,
     })
 }
+
+/// The NeuPIMs study file (`configs/repro/neupims.yaml`).
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // a schema only: the study reads its sections itself
+pub struct NeupimsFile {
+    /// `{kind: neupims, models, batches}`: the grid.
+    study: Grid,
+    /// The base design point's workload (an `llm:` decode step).
+    workload: archsim_workloads::WorkloadConfig,
+    /// The base design point's NPU+PIM device.
+    accelerator: archsim_accelerators::AcceleratorConfig,
+    /// Seed of every random choice (default 0).
+    #[serde(default)]
+    seed: u64,
+}
+

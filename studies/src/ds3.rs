@@ -25,7 +25,18 @@ use serde::{Deserialize, Serialize};
 use archsim_accelerators::soc::Policy;
 use archsim_workloads::jobs::Process;
 
-use crate::{Config, Error};
+use crate::{Config, ConfigError, Error, Host, Study, StudyOutput, StudyRun};
+
+/// The registry entry.
+pub const STUDY: Study = Study {
+    kind: "latency_vs_rate",
+    about:
+        "DS3 (IEEE TC 2020, Fig. 12): job latency of each scheduler versus the injection rate",
+    run: run_study,
+    schema: crate::file_schema::<Ds3File>,
+    section: None,
+    replot: None,
+};
 
 /// The kinds of study.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -119,7 +130,7 @@ fn point(cfg: &Config, sched: Policy, rate: f64, seed: u64) -> Result<Config, Er
     v["workload"]["jobs"]["arrival"]["rate_per_ms"] = serde_json::json!(rate);
     v["seed"] = serde_json::json!(seed);
     Config::from_value(v).map_err(|(path, message)| {
-        Error::Config(crate::ConfigError {
+        Error::Config(ConfigError {
             file: "study".into(),
             location: None,
             key: Some(path.join(".")),
@@ -130,7 +141,12 @@ fn point(cfg: &Config, sched: Policy, rate: f64, seed: u64) -> Result<Config, Er
 }
 
 /// Runs every (scheduler, rate, seed) point of the study, in that nesting order.
-pub fn run(cfg: &Config, study: &StudyConfig, base_dir: &Path) -> Result<Vec<StudyRow>, Error> {
+pub fn run(
+    host: &dyn Host,
+    cfg: &Config,
+    study: &StudyConfig,
+    base_dir: &Path,
+) -> Result<Vec<StudyRow>, Error> {
     let seeds = if study.seeds.is_empty() {
         vec![cfg.seed]
     } else {
@@ -141,7 +157,7 @@ pub fn run(cfg: &Config, study: &StudyConfig, base_dir: &Path) -> Result<Vec<Stu
         for &rate in &study.rates_per_ms {
             for &seed in &seeds {
                 let c = point(cfg, sched, rate, seed)?;
-                let r = crate::simulate(&c, base_dir)?;
+                let r = host.simulate(&c, base_dir)?;
                 let Some(s) = r.jobs else { continue };
                 rows.push(StudyRow {
                     scheduler: sched.name().to_string(),
@@ -316,18 +332,15 @@ pub fn write(
 
 /// `archsim run` on a config with `study: {kind: latency_vs_rate, ...}`: runs the study, writes
 /// its folder and prints the summary table (or, with `--json`, the summary as JSON).
-pub fn run_study(inv: &crate::studies::StudyRun<'_>) -> Result<crate::studies::StudyOutput, Error> {
+pub fn run_study(inv: &StudyRun<'_>) -> Result<StudyOutput, Error> {
     use std::fmt::Write as _;
-    let (cfg, study, _) = crate::config::load_full(inv.text, inv.file, inv.set)?;
-    let Some(study) = study else {
-        return Err(Error::Config(crate::ConfigError {
-            file: inv.file.into(),
-            location: None,
-            key: Some("study".into()),
-            from_override: None,
-            message: "missing".into(),
-        }));
-    };
+    let cfg = inv.host.load_base(inv.text, inv.file, inv.set)?;
+    let study: StudyConfig = inv.typed_section()?;
+    study.validate(&cfg).map_err(|(p, m)| {
+        Error::Config(archsim_io::located::located_error(
+            inv.text, inv.file, inv.set, &p, m,
+        ))
+    })?;
     eprintln!(
         "study {:?}: {} schedulers x {} rates x {} seeds",
         study.kind,
@@ -335,7 +348,7 @@ pub fn run_study(inv: &crate::studies::StudyRun<'_>) -> Result<crate::studies::S
         study.rates_per_ms.len(),
         study.seeds.len().max(1)
     );
-    let rows = run(&cfg, &study, inv.base)?;
+    let rows = run(inv.host, &cfg, &study, inv.base)?;
     let files = write(&cfg, &study, &rows, &inv.dir)?;
     let summary = summarize(&study, &rows);
     let mut text = format!(
@@ -354,9 +367,26 @@ pub fn run_study(inv: &crate::studies::StudyRun<'_>) -> Result<crate::studies::S
         )
         .ok();
     }
-    Ok(crate::studies::StudyOutput {
+    Ok(StudyOutput {
         json: serde_json::to_value(&summary).expect("rows serialize"),
         text,
         files,
     })
+}
+
+/// A DS3 study file: the base design point (a `jobs:` workload on a `kind: soc` chip) and its
+/// `study:` section.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // a schema only: the study reads the design point through its host
+pub struct Ds3File {
+    /// The base point's job stream.
+    workload: archsim_workloads::WorkloadConfig,
+    /// The base point's SoC.
+    accelerator: archsim_accelerators::AcceleratorConfig,
+    /// Seed of every random choice (default 0).
+    #[serde(default)]
+    seed: u64,
+    /// `{kind: latency_vs_rate, schedulers, rates_per_ms, seeds}`.
+    study: StudyConfig,
 }

@@ -8,7 +8,7 @@
 //! ([`check`]); a point of a search or sweep with one is infeasible with it as the reason.
 //!
 //! ```
-//! use archsim::finite::first_non_finite;
+//! use archsim_io::finite::first_non_finite;
 //! #[derive(serde::Serialize)]
 //! struct Row { name: &'static str, latency_s: f64, energy_j: Option<f64> }
 //! let rows = vec![

@@ -261,8 +261,8 @@ impl Figure for CoParetoPlot<'_> {
             } else {
                 format!(
                     "Pareto front ({c_name}: blue {} → red {})",
-                    crate::search::eng(c0, c_unit),
-                    crate::search::eng(c1, c_unit)
+                    super::eng(c0, c_unit),
+                    super::eng(c1, c_unit)
                 )
             };
             let mut chart = ChartBuilder::on(area)
@@ -300,9 +300,9 @@ impl Figure for CoParetoPlot<'_> {
             for (k, (what, s)) in specs.iter().enumerate() {
                 let dash = SPEC_COLOURS[k % SPEC_COLOURS.len()];
                 let value = if c_unit == "J" {
-                    crate::search::eng(s * 1e-3, "s")
+                    super::eng(s * 1e-3, "s")
                 } else {
-                    crate::search::eng(s * 1e-3, "J")
+                    super::eng(s * 1e-3, "J")
                 };
                 chart
                     .draw_series(DashedLineSeries::new(
