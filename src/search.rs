@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use serde_json::Value;
 
 use archsim_agents::{run_search, HistoryRow, Point, SearchConfig, SearchResult};
-use archsim_gym::{ConfigForm, DesignSpace, Problem};
+use archsim_gym::{DesignSpace, EvaluatorKind, Problem};
 
 use archsim_workloads::input::InputKind;
 
@@ -243,7 +243,7 @@ pub fn write(
 }
 
 /// [`write`] for any base config (a serving config's search too): `history.csv` has a column
-/// per metric of the base's form ([`ConfigForm::metrics`]).
+/// per metric of the base's evaluator ([`EvaluatorKind::metrics`]).
 pub fn write_value(
     base: &Value,
     search: &SearchConfig,
@@ -268,7 +268,7 @@ pub fn write_value(
     crate::files::write(&p, json)?;
     files.push(p);
     let p = dir.join("history.csv");
-    write_history(ConfigForm::of(base).metrics(), search, result, &p)?;
+    write_history(EvaluatorKind::of(base).metrics(), search, result, &p)?;
     files.push(p);
     best_so_far_plot(search, result, dir).map_err(Error::File)?;
     files.push(dir.join("best_so_far.png"));

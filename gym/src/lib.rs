@@ -39,7 +39,7 @@ pub mod soc_env;
 pub mod space;
 
 pub use env::{DseEnv, Env, Evaluation, GymSection, Problem, Step, StepInfo};
-pub use evaluator::{ConfigForm, Evaluator, CODESIGN_METRICS, SERVING_METRICS};
+pub use evaluator::{Evaluator, EvaluatorKind, CODESIGN_METRICS, SERVING_METRICS};
 pub use objective::{metric_map, metric_map_named, Constraint, Goal, Objective, Reward, METRICS};
 pub use soc_env::SocEnv;
 pub use space::{DesignSpace, Domain, Param};
