@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use archsim::gym::codesign::{AccuracyOracle, FnOracle};
 use archsim::gym::codesign_env::{load_oracle, BoxedOracle, CoDesignEnv, CoStep};
-use archsim::gym::{presets, DseEnv, Env, GymError, Step, METRICS};
+use archsim::gym::{presets, DseEnv, Env, GymError, Step, VecEnv, METRICS};
 
 /// Rust's allocations in the extension go through mimalloc: a batch evaluation or a vectorized
 /// step builds and drops many small configs and reports, and glibc's malloc and free were a
@@ -287,100 +287,21 @@ fn evaluate_batch_text<'py>(
             .map(|r| r.to_vec())
             .collect()
     });
-    use archsim::search::{BatchPoint, MAX_BATCH};
-    let bad = |message: String| config_error(source, "points", message);
-    let run = || -> Result<_, archsim::Error> {
-        // A simulation config or a serving config (its fleet sized by the space): the
-        // problem picks the evaluator, and with it the metric columns.
-        let (problem, search) =
-            archsim::search::load_problem(text, source, &overrides, Path::new(base_dir))?
-                .ok_or_else(|| {
-                    config_error(
-                        source,
-                        "search",
-                        "missing: evaluate_batch needs a `search:` section (its space names \
-                         the points' dimensions, its constraints decide feasibility)"
-                            .into(),
-                    )
-                })?;
-        let paths: Vec<String> = problem
-            .space()
-            .params
-            .iter()
-            .map(|p| p.path.clone())
-            .collect();
-        let points: Vec<BatchPoint> = match (points_json, indices) {
-            (Some(j), None) => {
-                let list: Vec<serde_json::Map<String, Value>> = serde_json::from_str(&j)
-                    .map_err(|e| bad(format!("points must be a list of mappings: {e}")))?;
-                list.into_iter()
-                    .enumerate()
-                    .map(|(n, mut m)| {
-                        if let Some(k) = m.keys().find(|k| !paths.contains(k)) {
-                            return Err(bad(format!(
-                                "point {n}: `{k}` is not a dimension of search.space (known: {})",
-                                paths.join(", ")
-                            )));
-                        }
-                        let values = problem
-                            .space()
-                            .params
-                            .iter()
-                            .map(|p| {
-                                let v = m.remove(&p.path).ok_or_else(|| {
-                                    bad(format!("point {n} has no value for `{}`", p.path))
-                                })?;
-                                if p.domain.contains(&v) {
-                                    Ok(v)
-                                } else {
-                                    Err(bad(format!(
-                                        "point {n}: `{}` = {v} is outside its domain ({})",
-                                        p.path,
-                                        p.domain.describe()
-                                    )))
-                                }
-                            })
-                            .collect::<Result<Vec<Value>, _>>()?;
-                        Ok(BatchPoint::Values(values))
-                    })
-                    .collect::<Result<_, _>>()?
-            }
-            (None, Some(rows)) => {
-                let params = &problem.space().params;
-                for (n, row) in rows.iter().enumerate() {
-                    if row.len() != params.len() {
-                        return Err(bad(format!(
-                            "point {n} has {} indices; the space has {} dimensions ({})",
-                            row.len(),
-                            params.len(),
-                            paths.join(", ")
-                        )));
-                    }
-                    for (p, &i) in params.iter().zip(row) {
-                        if i < 0 || i as u64 >= p.domain.len() {
-                            return Err(bad(format!(
-                                "point {n}: index {i} of `{}` is outside 0..{}",
-                                p.path,
-                                p.domain.len() - 1
-                            )));
-                        }
-                    }
-                }
-                rows.into_iter().map(BatchPoint::Indices).collect()
-            }
-            _ => return Err(bad("give points as mappings or as index rows".into())),
-        };
-        if points.len() > MAX_BATCH {
-            return Err(bad(format!(
-                "{} points is more than the limit of {MAX_BATCH} (MAX_BATCH); split the batch",
-                points.len()
-            )));
-        }
-        let cols = archsim::search::evaluate_batch(&problem, &search, &points)?;
-        let sizes = problem.space().nvec();
-        Ok((paths, sizes, cols))
+    let run = || {
+        archsim::search::evaluate_batch_config(
+            text,
+            source,
+            &overrides,
+            Path::new(base_dir),
+            points_json.as_deref(),
+            indices,
+        )
     };
-    let (paths, sizes, cols) = guarded(|| interruptible(py, run)?.map_err(run_err))?;
+    let archsim::search::BatchRun {
+        paths,
+        sizes,
+        columns: cols,
+    } = guarded(|| interruptible(py, run)?.map_err(run_err))?;
     let (names, columns): (Vec<String>, Vec<_>) = cols
         .metrics
         .into_iter()
@@ -721,71 +642,34 @@ fn matrix<'py, T: numpy::Element>(
     flat.into_pyarray(py).reshape([rows, cols])
 }
 
-/// N copies of one environment stepped together: one call from Python steps all of them in
-/// parallel (rayon) with the GIL released. The vector environment of
+/// N copies of one environment stepped together ([`archsim::gym::VecEnv`]): one call from
+/// Python steps all of them in parallel with the GIL released. The vector environment of
 /// `gymnasium.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point")`.
-///
-/// Evaluating a design is a pure function of its indices, so each call evaluates every
-/// distinct design of the batch once and keeps the result for later calls, up to
-/// `cache_size` designs (the cache is emptied when full). The copies still score, count and
-/// end their episodes one by one. `cache_size = 0` evaluates every environment's design afresh
-/// (what the benchmark uses to time the simulation itself).
 #[pyclass(module = "archsim._archsim")]
 struct DseVecCore {
-    envs: Vec<DseEnv>,
-    cache: EvalCache,
+    venv: VecEnv,
 }
-
-/// Evaluations of designs by their indices, at most `cap` of them.
-struct EvalCache {
-    cap: usize,
-    map: std::collections::HashMap<Vec<i64>, archsim::gym::Evaluation>,
-}
-
-/// The default number of designs a vector environment remembers (about 20 MB at most).
-const DEFAULT_CACHE: usize = 1 << 16;
 
 #[pymethods]
 impl DseVecCore {
-    /// `num_envs` copies of the environment of a single core.
+    /// `num_envs` copies of the environment of a single core, remembering up to `cache_size`
+    /// evaluated designs.
     #[new]
-    #[pyo3(signature = (core, num_envs, cache_size=DEFAULT_CACHE))]
+    #[pyo3(signature = (core, num_envs, cache_size=VecEnv::DEFAULT_CACHE))]
     fn new(core: &DseEnvCore, num_envs: usize, cache_size: usize) -> PyResult<Self> {
-        if num_envs == 0 || num_envs > 65_536 {
-            return Err(ConfigError::new_err(format!(
-                "num_envs must be between 1 and 65536, not {num_envs}"
-            )));
-        }
-        if cache_size > 1 << 24 {
-            return Err(ConfigError::new_err(format!(
-                "cache_size must be at most 16777216 designs, not {cache_size}"
-            )));
-        }
         Ok(DseVecCore {
-            envs: vec![core.env.clone(); num_envs],
-            cache: EvalCache {
-                cap: cache_size,
-                map: Default::default(),
-            },
+            venv: VecEnv::new(&core.env, num_envs, cache_size).map_err(gym_err)?,
         })
     }
 
     /// Designs whose evaluation is kept.
     fn cache_len(&self) -> usize {
-        self.cache.map.len()
+        self.venv.cache_len()
     }
 
     /// Starts every episode (`seeds[i]` for environment i); returns the observations.
     fn reset(&mut self, seeds: Vec<Option<u64>>) -> PyResult<Vec<Vec<f64>>> {
-        if seeds.len() != self.envs.len() {
-            return Err(PyValueError::new_err("one seed (or None) per environment"));
-        }
-        Ok(self
-            .envs
-            .iter_mut()
-            .zip(seeds)
-            .map(|(e, s)| e.reset(s))
-            .collect())
+        self.venv.reset(&seeds).map_err(gym_err)
     }
 
     /// Steps every environment whose `reset_mask` is false with its action (row i of the
@@ -797,20 +681,16 @@ impl DseVecCore {
         actions: PyReadonlyArray2<'py, i64>,
         reset_mask: PyReadonlyArray1<'py, bool>,
     ) -> PyResult<VecStep<'py>> {
-        let n = self.envs.len();
-        let (actions, reset) = (actions.as_array(), reset_mask.as_array());
-        if actions.nrows() != n || reset.len() != n {
-            return Err(ActionError::new_err(format!(
-                "one action and one reset flag per environment ({n})"
-            )));
-        }
-        let rows: Vec<Vec<i64>> = actions.rows().into_iter().map(|r| r.to_vec()).collect();
-        let reset: Vec<bool> = reset.to_vec();
-        let (envs, cache) = (&mut self.envs, &mut self.cache);
-        let steps = guarded(|| {
-            py.detach(|| step_all(envs, cache, &rows, &reset))
-                .map_err(gym_err)
-        })?;
+        let rows: Vec<Vec<i64>> = actions
+            .as_array()
+            .rows()
+            .into_iter()
+            .map(|r| r.to_vec())
+            .collect();
+        let reset: Vec<bool> = reset_mask.as_array().to_vec();
+        let venv = &mut self.venv;
+        let steps = guarded(|| py.detach(|| venv.step(&rows, &reset)).map_err(gym_err))?;
+        let n = steps.len();
         let m = METRICS.len();
         let mut obs = Vec::with_capacity(n * m);
         let mut metrics = Vec::with_capacity(n * m);
@@ -850,14 +730,14 @@ impl DseVecCore {
         if actions.is_empty() {
             return Err(PyValueError::new_err("give at least one action"));
         }
-        let k = self.envs.len();
-        let rows: Vec<Vec<i64>> = (0..k).map(|i| actions[i % actions.len()].clone()).collect();
-        let (envs, cache) = (&mut self.envs, &mut self.cache);
         if n > MAX_TIME_STEPS {
             return Err(PyValueError::new_err(format!(
                 "n = {n} steps is more than the limit of {MAX_TIME_STEPS}"
             )));
         }
+        let k = self.venv.len();
+        let rows: Vec<Vec<i64>> = (0..k).map(|i| actions[i % actions.len()].clone()).collect();
+        let venv = &mut self.venv;
         let t0 = std::time::Instant::now();
         let mut done = vec![false; k];
         for i in 0..n {
@@ -865,88 +745,11 @@ impl DseVecCore {
             if i % 64 == 63 {
                 py.check_signals()?;
             }
-            let steps = guarded(|| {
-                py.detach(|| step_all(envs, cache, &rows, &done))
-                    .map_err(gym_err)
-            })?;
+            let steps = guarded(|| py.detach(|| venv.step(&rows, &done)).map_err(gym_err))?;
             done = steps.iter().map(|s| s.terminated || s.truncated).collect();
         }
         Ok(t0.elapsed().as_secs_f64() / n.max(1) as f64)
     }
-}
-
-/// One step of every environment in parallel: `rows[i]` for environment i, or a reset where
-/// `reset[i]` (gymnasium's next-step autoreset: reward 0, an empty info). With a cache, each
-/// distinct design not yet known is evaluated once (in parallel) before the environments step.
-fn step_all(
-    envs: &mut [DseEnv],
-    cache: &mut EvalCache,
-    rows: &[Vec<i64>],
-    reset: &[bool],
-) -> Result<Vec<Step>, GymError> {
-    use rayon::prelude::*;
-    let Some(first) = envs.first() else {
-        return Ok(Vec::new());
-    };
-    let problem = first.problem();
-    let fresh: std::collections::HashMap<&[i64], archsim::gym::Evaluation> = if cache.cap == 0 {
-        Default::default()
-    } else {
-        let mut todo: Vec<&[i64]> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for (row, &r) in rows.iter().zip(reset) {
-            if !r && !cache.map.contains_key(row) && seen.insert(row.as_slice()) {
-                todo.push(row);
-            }
-        }
-        let evals = todo
-            .par_iter()
-            .map(|row| problem.evaluate(row))
-            .collect::<Result<Vec<_>, _>>()?;
-        todo.into_iter().zip(evals).collect()
-    };
-    let steps = {
-        let known = &cache.map;
-        let fresh = &fresh;
-        envs.par_iter_mut()
-            .zip(rows.par_iter())
-            .zip(reset.par_iter())
-            .map(|((e, a), &reset)| {
-                if reset {
-                    let obs = e.reset(None);
-                    return Ok(Step {
-                        obs,
-                        reward: 0.0,
-                        terminated: false,
-                        truncated: false,
-                        info: archsim::gym::StepInfo {
-                            feasible: true,
-                            reason: None,
-                            metrics: vec![0.0; METRICS.len()],
-                            point: Vec::new(),
-                            step: 0,
-                        },
-                    });
-                }
-                let eval = match known.get(a).or_else(|| fresh.get(a.as_slice())) {
-                    Some(ev) => ev.clone(),
-                    None => e.problem().evaluate(a)?,
-                };
-                e.step_evaluated(a, eval)
-            })
-            .collect::<Result<Vec<_>, _>>()?
-    };
-    if cache.cap > 0 {
-        if cache.map.len() + fresh.len() > cache.cap {
-            cache.map.clear();
-        }
-        for (k, v) in fresh {
-            if cache.map.len() < cache.cap {
-                cache.map.insert(k.to_vec(), v);
-            }
-        }
-    }
-    Ok(steps)
 }
 
 /// The serving evaluator behind `archsim/Serving-v0`: the same [`archsim::gym::evaluator::Serving`]
