@@ -31,8 +31,9 @@ pub struct Pool {
     pub count: u32,
     /// Devices per replica.
     pub tp: u64,
-    /// $ per device-hour.
-    pub cost_per_hour: f64,
+    /// $ per device-hour (the config's `serving.pools[i].cost_per_hour`); a replica costs `tp`
+    /// times it, the pool [`Pool::pool_cost_per_hour`].
+    pub device_cost_per_hour: f64,
     /// Iteration cost.
     pub step: StepCost,
     /// KV blocks per replica.
@@ -47,6 +48,13 @@ pub struct Pool {
     pub memory: PoolMemory,
     /// The shortcut against the full step model off the grid.
     pub checks: Vec<StepCheck>,
+}
+
+impl Pool {
+    /// $ per hour of the whole pool: every device of every replica.
+    pub fn pool_cost_per_hour(&self) -> f64 {
+        self.device_cost_per_hour * self.tp as f64 * self.count as f64
+    }
 }
 
 /// Memory of one device of a pool.
@@ -148,7 +156,7 @@ impl Fleet {
                 name: p.name.clone().unwrap_or_else(|| format!("pool{i}")),
                 role: p.role,
                 count: p.count,
-                cost_per_hour: p.cost_per_hour,
+                device_cost_per_hour: p.cost_per_hour,
                 ..pool
             });
         }
@@ -322,7 +330,7 @@ fn build_pool(
             role: p.role,
             count: p.count,
             tp: p.tp,
-            cost_per_hour: p.cost_per_hour,
+            device_cost_per_hour: p.cost_per_hour,
             step,
             kv_blocks: blocks.min(u32::MAX as f64) as u32,
             kv_bytes_per_token_dev: kv_dev,
