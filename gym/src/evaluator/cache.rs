@@ -4,6 +4,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use archsim_workloads::WorkloadError;
+
+use crate::GymError;
+
 /// An accuracy table loaded once per file (and reloaded when the file changes): every
 /// problem over the same table shares it, so a batch evaluation called point by point (an
 /// outside optimizer's trial loop) does not parse 15,625 rows per call.
@@ -17,7 +21,16 @@ pub(super) struct Table {
 
 type TableKey = (PathBuf, Option<std::time::SystemTime>);
 
-pub(super) fn load_table(path: &Path) -> Result<Arc<Table>, String> {
+/// The accuracy table at `path`, from the shared cache when the file is unchanged; an error
+/// is keyed `cell.oracle`, the config key that names the file.
+pub(super) fn load_table(path: &Path) -> Result<Arc<Table>, GymError> {
+    load_table_unkeyed(path).map_err(|reason| GymError::InvalidConfig {
+        key: "cell.oracle".into(),
+        reason,
+    })
+}
+
+fn load_table_unkeyed(path: &Path) -> Result<Arc<Table>, String> {
     static TABLES: OnceLock<Mutex<HashMap<TableKey, Arc<Table>>>> = OnceLock::new();
     let key = (
         path.to_path_buf(),
@@ -45,11 +58,8 @@ pub(super) fn load_table(path: &Path) -> Result<Arc<Table>, String> {
 }
 
 /// The table's column of an NB201 dataset: `imagenet16-120` is `nb201.csv`'s `imagenet16`.
-pub(super) fn table_column(dataset: &str) -> Result<&'static str, String> {
-    match dataset
-        .parse::<archsim_workloads::zoo::Nb201Dataset>()
-        .map_err(|e| e.to_string())?
-    {
+pub(super) fn table_column(dataset: &str) -> Result<&'static str, WorkloadError> {
+    match dataset.parse::<archsim_workloads::zoo::Nb201Dataset>()? {
         archsim_workloads::zoo::Nb201Dataset::Cifar10 => Ok("cifar10"),
         archsim_workloads::zoo::Nb201Dataset::Cifar100 => Ok("cifar100"),
         archsim_workloads::zoo::Nb201Dataset::ImageNet16_120 => Ok("imagenet16"),

@@ -66,8 +66,8 @@ impl CoDesign {
                 "missing: a co-design config has a `cell:` section".into(),
             )
         })?;
-        let table = load_table(&base_dir.join(&cell.oracle)).map_err(|e| bad("cell.oracle", e))?;
-        let col = table_column(&cell.dataset).map_err(|e| bad("cell.dataset", e))?;
+        let table = load_table(&base_dir.join(&cell.oracle))?;
+        let col = table_column(&cell.dataset).map_err(|e| bad("cell.dataset", e.to_string()))?;
         if !table.acc.contains_key(col) {
             return Err(bad(
                 "cell.oracle",
@@ -86,7 +86,7 @@ impl CoDesign {
 
     /// The accuracy (%) of the cell `arch` on `dataset`, or why the table has none.
     pub fn accuracy(&self, arch: &str, dataset: &str) -> Result<f64, String> {
-        let col = table_column(dataset)?;
+        let col = table_column(dataset).map_err(|e| e.to_string())?;
         self.table
             .acc
             .get(col)
