@@ -332,6 +332,38 @@ pub fn evaluate_batch_config(
     })
 }
 
+/// Runs the search of the config `text` (a simulation config with a `search:` section) without
+/// a progress bar, evaluations in parallel batches, as Python's `archsim.search` does. A config
+/// without a `search:` section is an error naming the key.
+pub fn run_text(
+    text: &str,
+    file: &str,
+    overrides: &[String],
+    base_dir: &Path,
+) -> Result<SearchResult, Error> {
+    let (cfg, _, search) = crate::config::load_full(text, file, overrides)?;
+    let search = search.ok_or_else(|| {
+        Error::Config(crate::ConfigError {
+            file: file.into(),
+            location: None,
+            key: Some("search".into()),
+            from_override: None,
+            message: "missing: a search config needs a `search:` section".into(),
+        })
+    })?;
+    let problem = problem(&cfg, &search, base_dir)?;
+    let mut quiet = |_: usize, _: usize| {};
+    run_search(&problem, &search, &evaluate_parallel, &mut quiet).map_err(|e| {
+        Error::Config(crate::ConfigError {
+            file: file.into(),
+            location: None,
+            key: None,
+            from_override: None,
+            message: e.to_string(),
+        })
+    })
+}
+
 /// Runs the search with a progress bar on stderr.
 pub fn run(cfg: &Config, search: &SearchConfig, base_dir: &Path) -> Result<SearchResult, Error> {
     run_value(serde_json::to_value(cfg).map_err(bad)?, search, base_dir)

@@ -207,33 +207,9 @@ fn search_text(
     base_dir: &str,
     overrides: Vec<String>,
 ) -> PyResult<String> {
-    let run = || -> Result<String, archsim::Error> {
-        let (cfg, _, search) = archsim::config::load_full(text, source, &overrides)?;
-        let search = search.ok_or_else(|| {
-            config_error(
-                source,
-                "search",
-                "missing: a search config needs a `search:` section".into(),
-            )
-        })?;
-        let problem = archsim::search::problem(&cfg, &search, Path::new(base_dir))?;
-        let mut quiet = |_: usize, _: usize| {};
-        let r = archsim::agents::run_search(
-            &problem,
-            &search,
-            &archsim::search::evaluate_parallel,
-            &mut quiet,
-        )
-        .map_err(|e| {
-            archsim::Error::Config(archsim::ConfigError {
-                file: source.into(),
-                location: None,
-                key: None,
-                from_override: None,
-                message: e.to_string(),
-            })
-        })?;
-        Ok(serde_json::to_string(&r).expect("results serialize"))
+    let run = || {
+        archsim::search::run_text(text, source, &overrides, Path::new(base_dir))
+            .map(|r| serde_json::to_string(&r).expect("results serialize"))
     };
     guarded(|| interruptible(py, run)?.map_err(run_err))
 }
@@ -402,18 +378,9 @@ fn sweep_read_journal(path: &str) -> PyResult<Vec<String>> {
 /// `archsim sweep` does at its end; returns the paths written.
 #[pyfunction]
 fn sweep_finish(entries: Vec<String>, out: &str) -> PyResult<Vec<String>> {
-    let entries = entries
-        .iter()
-        .enumerate()
-        .map(|(i, line)| {
-            serde_json::from_str::<archsim::sweep::JournalEntry>(line)
-                .map_err(|e| ConfigError::new_err(format!("sweep entry {i}: {e}")))
-        })
-        .collect::<PyResult<Vec<_>>>()?;
+    let entries = entries_of(&entries)?;
     guarded(|| {
-        let held = archsim::files::OutDir::prepare(Path::new(out)).map_err(run_err)?;
-        let files = archsim::sweep::finish(&entries, Path::new(out)).map_err(run_err)?;
-        held.commit().map_err(run_err)?;
+        let files = archsim::sweep::finish_into(&entries, Path::new(out)).map_err(run_err)?;
         Ok(files.iter().map(|p| p.display().to_string()).collect())
     })
 }
@@ -425,16 +392,26 @@ fn read_config(path: &str) -> PyResult<String> {
     guarded(|| archsim::config::read_file(Path::new(path)).map_err(run_err))
 }
 
-/// A sweep's output folder held by this process (locked) with its journal open, for a sweep
-/// whose points another scheduler evaluates (`archsim.ray.sweep`): the journal is checked
-/// against the config as `archsim sweep` checks it (a changed config is refused unless
-/// `fresh`), entries are appended as they come back, and the tables are written into the
-/// folder. `close()` releases the folder.
+/// A sweep's output folder held by this process with its journal open
+/// ([`archsim::sweep::Session`]), for a sweep whose points another scheduler evaluates
+/// (`archsim.ray.sweep`). `close()` releases the folder.
 #[pyclass(module = "archsim._archsim")]
 struct SweepSession {
-    held: Mutex<Option<(archsim::files::OutDir, archsim::sweep::Journal)>>,
+    held: Mutex<Option<archsim::sweep::Session>>,
     done: Vec<String>,
     journal: String,
+}
+
+/// Journal entries given as JSON lines, in order.
+fn entries_of(lines: &[String]) -> PyResult<Vec<archsim::sweep::JournalEntry>> {
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            serde_json::from_str::<archsim::sweep::JournalEntry>(line)
+                .map_err(|e| ConfigError::new_err(format!("sweep entry {i}: {e}")))
+        })
+        .collect()
 }
 
 #[pymethods]
@@ -443,20 +420,16 @@ impl SweepSession {
     #[pyo3(signature = (text, source, out, fresh=false))]
     fn new(text: &str, source: &str, out: &str, fresh: bool) -> PyResult<Self> {
         guarded(|| {
-            let pts = archsim::sweep::plan(text, source).map_err(run_err)?;
-            let header =
-                archsim::sweep::journal_header(text, source, pts.len()).map_err(run_err)?;
-            let dir = archsim::files::OutDir::prepare(Path::new(out)).map_err(run_err)?;
-            let (journal, done) =
-                archsim::sweep::Journal::open(&dir, &header, fresh).map_err(run_err)?;
+            let session = archsim::sweep::Session::open(text, source, Path::new(out), fresh)
+                .map_err(run_err)?;
             Ok(SweepSession {
-                journal: journal.path().display().to_string(),
-                done: done
-                    .values()
-                    .filter(|e| e.index < pts.len())
+                journal: session.journal_path().display().to_string(),
+                done: session
+                    .entries()
+                    .iter()
                     .map(|e| serde_json::to_string(e).expect("entries serialize"))
                     .collect(),
-                held: Mutex::new(Some((dir, journal))),
+                held: Mutex::new(Some(session)),
             })
         })
     }
@@ -476,30 +449,22 @@ impl SweepSession {
         let e: archsim::sweep::JournalEntry = serde_json::from_str(line)
             .map_err(|e| ConfigError::new_err(format!("not a sweep journal entry: {e}")))?;
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        let (_, journal) = held
+        let session = held
             .as_mut()
             .ok_or_else(|| SimulationError::new_err("the sweep session is closed"))?;
-        journal.append(&e).map_err(run_err)
+        session.append(&e).map_err(run_err)
     }
 
     /// Writes `results.csv`, `results.parquet` (and the heatmap) into the folder from the
     /// entries (JSON lines, in point order); returns the paths written.
     fn finish(&self, entries: Vec<String>) -> PyResult<Vec<String>> {
-        let entries = entries
-            .iter()
-            .enumerate()
-            .map(|(i, line)| {
-                serde_json::from_str::<archsim::sweep::JournalEntry>(line)
-                    .map_err(|e| ConfigError::new_err(format!("sweep entry {i}: {e}")))
-            })
-            .collect::<PyResult<Vec<_>>>()?;
+        let entries = entries_of(&entries)?;
         let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        let (dir, _) = held
+        let session = held
             .as_ref()
             .ok_or_else(|| SimulationError::new_err("the sweep session is closed"))?;
         guarded(|| {
-            let files = archsim::sweep::finish(&entries, dir.path()).map_err(run_err)?;
-            dir.commit().map_err(run_err)?;
+            let files = session.finish(&entries).map_err(run_err)?;
             Ok(files.iter().map(|p| p.display().to_string()).collect())
         })
     }

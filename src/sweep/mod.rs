@@ -46,7 +46,7 @@ pub use journal::{
 pub use plan::{count, parse, plan, points, SweepConfig, MAX_SWEEP_POINTS};
 pub use plots::{convergence_plot, heatmap, heatmap_of, heatmap_stem};
 pub use rank::{failure_summary, ranking};
-pub use run::{finish, run, run_in, run_point, run_with};
+pub use run::{finish, finish_into, run, run_in, run_point, run_with, Session};
 pub use table::{table, write_csv, write_parquet};
 
 use crate::{ConfigError, Error};

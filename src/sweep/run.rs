@@ -197,3 +197,145 @@ pub fn finish(entries: &[JournalEntry], dir: &Path) -> Result<Vec<PathBuf>, Erro
     files.extend(heatmap(entries, dir)?);
     Ok(files)
 }
+
+/// Writes the tables of a finished sweep into the folder `out` ([`finish`]), holding it as
+/// `archsim sweep` does: prepared and locked, the files staged and committed together. Returns
+/// the paths written.
+pub fn finish_into(entries: &[JournalEntry], out: &Path) -> Result<Vec<PathBuf>, Error> {
+    let held = crate::files::OutDir::prepare(out)?;
+    let files = finish(entries, out)?;
+    held.commit()?;
+    Ok(files)
+}
+
+/// A sweep's output folder held by this process (locked) with its journal open, for a sweep
+/// whose points another scheduler evaluates (the Python package's Ray sweep): the journal is
+/// checked against the config as `archsim sweep` checks it (a journal of another config is
+/// refused unless `fresh`), entries are appended as they come back, and the tables are
+/// written into the folder. Dropping the session releases the folder.
+#[derive(Debug)]
+pub struct Session {
+    dir: crate::files::OutDir,
+    journal: Journal,
+    done: Vec<JournalEntry>,
+}
+
+impl Session {
+    /// Opens the sweep of `text` (its points as [`plan`] gives them) in the folder `out`.
+    pub fn open(text: &str, file: &str, out: &Path, fresh: bool) -> Result<Session, Error> {
+        let pts = plan(text, file)?;
+        let header = journal_header(text, file, pts.len())?;
+        let dir = crate::files::OutDir::prepare(out)?;
+        let (journal, done) = Journal::open(&dir, &header, fresh)?;
+        Ok(Session {
+            dir,
+            journal,
+            done: done.into_values().filter(|e| e.index < pts.len()).collect(),
+        })
+    }
+
+    /// The entries already in the journal when the session opened, in point order (those of
+    /// points the sweep still has).
+    pub fn entries(&self) -> &[JournalEntry] {
+        &self.done
+    }
+
+    /// The journal's path.
+    pub fn journal_path(&self) -> &Path {
+        self.journal.path()
+    }
+
+    /// Appends one entry to the journal, flushed.
+    pub fn append(&mut self, e: &JournalEntry) -> Result<(), Error> {
+        self.journal.append(e)
+    }
+
+    /// Writes `results.csv`, `results.parquet` (and the heatmap) into the folder from
+    /// `entries` (in point order) and commits them; returns the paths written.
+    pub fn finish(&self, entries: &[JournalEntry]) -> Result<Vec<PathBuf>, Error> {
+        let files = finish(entries, self.dir.path())?;
+        self.dir.commit()?;
+        Ok(files)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GEMM_SWEEP: &str = "workload: {gemm: {m: 64, n: 64, k: 64}}\naccelerator: {kind: systolic, rows: 8, cols: 8, dataflow: os}\nsweep:\n  grid:\n    accelerator.dataflow: [os, ws, is]\n    accelerator.rows: [8, 16]\n";
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "archsim-sweep-session-{name}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn a_session_journals_and_locks_as_the_cli_does() {
+        let (cli, out) = (scratch("cli"), scratch("session"));
+        let (cli_entries, _) = run(GEMM_SWEEP, "s.yaml", Path::new("."), &cli).unwrap();
+        let pts = plan(GEMM_SWEEP, "s.yaml").unwrap();
+        let mut session = Session::open(GEMM_SWEEP, "s.yaml", &out, false).unwrap();
+        // The folder is locked while the session holds it.
+        let busy = Session::open(GEMM_SWEEP, "s.yaml", &out, false).unwrap_err();
+        assert!(
+            busy.to_string().contains("in use by another archsim"),
+            "{busy}"
+        );
+        assert!(session.entries().is_empty());
+        assert_eq!(session.journal_path(), out.join("journal.jsonl"));
+        // Points evaluated elsewhere, journaled out of order, tabulated in order.
+        let entries: Vec<JournalEntry> = pts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| run_point(GEMM_SWEEP, "s.yaml", Path::new("."), i, p))
+            .collect();
+        for e in entries.iter().rev() {
+            session.append(e).unwrap();
+        }
+        let files = session.finish(&entries).unwrap();
+        assert!(files.contains(&out.join("results.csv")));
+        drop(session);
+        assert!(!out.join(".archsim.lock").exists());
+        assert_eq!(entries, cli_entries);
+        let read = |d: &Path, f: &str| std::fs::read(d.join(f)).unwrap();
+        assert_eq!(read(&out, "results.csv"), read(&cli, "results.csv"));
+        assert_eq!(read(&out, "results.parquet"), read(&cli, "results.parquet"));
+        let header = |d: &Path| {
+            String::from_utf8(read(d, "journal.jsonl"))
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(header(&out), header(&cli));
+        // Reopened: every entry is there, in point order.
+        let again = Session::open(GEMM_SWEEP, "s.yaml", &out, false).unwrap();
+        assert_eq!(again.entries(), &entries[..]);
+        drop(again);
+        // Another config is refused unless fresh, which starts over.
+        let other = GEMM_SWEEP.replace("[8, 16]", "[8, 32]");
+        let err = Session::open(&other, "s.yaml", &out, false).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("sweep.grid.accelerator.rows changed"),
+            "{err}"
+        );
+        let fresh = Session::open(&other, "s.yaml", &out, true).unwrap();
+        assert!(fresh.entries().is_empty());
+        drop(fresh);
+        // The tables alone, into a folder of their own.
+        let tables = scratch("tables");
+        let files = finish_into(&entries, &tables).unwrap();
+        assert_eq!(read(&tables, "results.csv"), read(&cli, "results.csv"));
+        assert!(files.contains(&tables.join("results.parquet")));
+        for d in [cli, out, tables] {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
