@@ -1,6 +1,9 @@
 //! Python bindings of archsim: the private native module `archsim._archsim`.
 //!
-//! Only type conversion and exception mapping live here; the public API is re-exported by
+//! Only registration, type conversion and exception mapping live here: what a call does is a
+//! Rust crate's function (the vector environment is `archsim::gym::VecEnv`, a batch evaluation
+//! `archsim::search::evaluate_batch_config`, a sweep driven from Python
+//! `archsim::sweep::Session`), tested there. The public API is re-exported by
 //! `archsim/__init__.py` and the Gymnasium/PettingZoo classes in `archsim/envs/`. Bad input
 //! raises `archsim.ConfigError` (a `ValueError`); a malformed action raises `archsim.ActionError`
 //! (a `ValueError`); a failure of the model raises `archsim.SimulationError` (a `RuntimeError`);
