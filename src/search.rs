@@ -1031,12 +1031,12 @@ mod tests {
             .find(|m| m.0 == "area_mm2")
             .unwrap()
             .1;
-        for i in 0..3 {
-            assert_eq!(r.columns.feasible[i], area[i] <= 60.0, "row {i}");
-            if !r.columns.feasible[i] {
-                assert!(r.columns.reason[i].contains("violates area_mm2 <= 60"));
-            } else {
+        for (i, &a) in area.iter().enumerate() {
+            assert_eq!(r.columns.feasible[i], a <= 60.0, "row {i}");
+            if r.columns.feasible[i] {
                 assert_eq!(r.columns.reason[i], "");
+            } else {
+                assert!(r.columns.reason[i].contains("violates area_mm2 <= 60"));
             }
         }
         assert!(area[1] > area[0]);

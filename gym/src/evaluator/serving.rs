@@ -35,8 +35,6 @@ pub const SERVING_METRICS: &[&str] = &[
     "devices",
 ];
 
-/// The metrics of a co-design point ([`CoDesign`]), in order: [`METRICS`], then the
-
 /// The serving evaluator: one serving simulation of the configured traffic (at
 /// `serving.traffic.rate`; a `capacity:` search is not run) on the design's fleet. A pool
 /// with `count: 0` is left out of the fleet, so a search over counts also chooses which
