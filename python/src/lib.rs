@@ -19,8 +19,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use serde_json::Value;
 
-use archsim::gym::codesign::{AccuracyOracle, FnOracle};
-use archsim::gym::codesign_env::{load_oracle, BoxedOracle, CoDesignEnv, CoStep};
+use archsim::gym::codesign::FnOracle;
+use archsim::gym::codesign_env::{oracle_archs, BoxedOracle, CoDesignEnv, CoStep};
 use archsim::gym::{presets, DseEnv, Env, GymError, Step, VecEnv, METRICS};
 
 /// Rust's allocations in the extension go through mimalloc: a batch evaluation or a vectorized
@@ -969,7 +969,7 @@ impl CoDesignEnvCore {
                         return Err(PyValueError::new_err("archs must not be empty"))
                     }
                     Some(a) => a,
-                    None => csv_archs(text, base_dir)?,
+                    None => oracle_archs(text, Path::new(base_dir)).map_err(gym_err)?,
                 };
                 let slot = py_error.clone();
                 let call = move |arch: &str, ds: &str| -> Result<f64, String> {
@@ -1066,24 +1066,6 @@ impl CoDesignEnvCore {
             Ok(())
         })
     }
-}
-
-/// The architectures of the CSV oracle that the config's `codesign.oracle` names.
-fn csv_archs(text: &str, base_dir: &str) -> PyResult<Vec<String>> {
-    let v: Value = serde_saphyr::from_str(text)
-        .map_err(|e| ConfigError::new_err(format!("malformed config: {e}")))?;
-    let path = v
-        .get("codesign")
-        .and_then(|c| c.get("oracle"))
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            ConfigError::new_err(
-                "codesign.oracle: missing; with accuracy_fn= and no archs= the networks come from this CSV",
-            )
-        })?;
-    let o = load_oracle(Path::new(path), Path::new(base_dir))
-        .map_err(|m| ConfigError::new_err(format!("codesign.oracle: {m}")))?;
-    Ok((0..o.len()).map(|i| o.arch(i).to_string()).collect())
 }
 
 /// The native module.
