@@ -685,6 +685,10 @@ fn run_loaded(
     println!("  utilization    {:>14.2} %", report.utilization * 100.0);
     // With tensor parallelism the op graph is one device's share: say so where it matters.
     let per_device = match &report.llm {
+        Some(l) if l.ep > 1 => format!(
+            "  (the busiest of the {} x {} tensor- x expert-parallel devices)",
+            l.tp, l.ep
+        ),
         Some(l) if l.tp > 1 => format!("  (one of the {} tensor-parallel devices)", l.tp),
         _ => String::new(),
     };
@@ -709,12 +713,26 @@ fn run_loaded(
         }
     }
     if let Some(l) = &report.llm {
+        let ep = if l.ep > 1 {
+            format!(", ep {}", l.ep)
+        } else {
+            String::new()
+        };
         println!(
-            "  LLM ({}, batch {}, prompt {}, context {}, tp {}, {}):",
+            "  LLM ({}, batch {}, prompt {}, context {}, tp {}{ep}, {}):",
             l.model, l.batch, l.prompt_len, l.context_len, l.tp, l.launch
         );
         println!("    TTFT         {:>14.3} ms", l.ttft_s * 1e3);
         println!("    TPOT         {:>14.3} ms", l.tpot_s * 1e3);
+        if let Some(a) = &l.all_to_all {
+            println!(
+                "    all-to-all   {:>14.3} ms per decode step exposed ({:.1} % of TPOT, {:.2} MB out of each device), {:.3} ms in the prefill",
+                a.tpot_s * 1e3,
+                a.tpot_share * 100.0,
+                a.tpot_bytes / 1e6,
+                a.ttft_s * 1e3
+            );
+        }
         println!("    decode       {:>14.1} tokens/s", l.decode_tokens_per_s);
         println!(
             "    memory       {:>14.2} GB of {:.2} GB (weights {:.2}, KV cache {:.2}, activations {:.2})",

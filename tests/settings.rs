@@ -686,3 +686,84 @@ fn codesign_plot_draws_each_tasks_spec_and_no_raw_extremes() {
     assert!(svg.contains("Pareto front: no design meets the specs"));
     assert!(!svg.contains("179769313"), "f64::MAX printed");
 }
+
+/// Expert parallelism (`workload.llm.ep`): the example runs and shows what its all-to-alls
+/// cost; an ep that cannot be is refused naming the key.
+#[test]
+fn expert_parallelism_runs_on_one_node_and_bad_degrees_name_the_key() {
+    let dir = tmp("ep");
+    let out = dir.join("out");
+    let out = out.to_str().unwrap();
+    let cfg = config("mixtral_ep_h100.yaml");
+    let r = json(&archsim(&["run", &cfg, "--json", "--out", out]));
+    let l = &r["llm"];
+    assert_eq!((l["tp"].as_u64(), l["ep"].as_u64()), (Some(1), Some(8)));
+    let a = &l["all_to_all"];
+    let exposed = a["tpot_s"].as_f64().unwrap();
+    assert!(exposed > 0.0 && exposed < l["tpot_s"].as_f64().unwrap());
+    // 8 tokens per device, 4096 wide, top-2, bf16, 7/8 of it off the device, twice per layer.
+    assert_eq!(
+        a["tpot_bytes"].as_f64(),
+        Some(32.0 * 2.0 * 8.0 * 4096.0 * 2.0 * 2.0 * 7.0 / 8.0)
+    );
+    // ops.csv has each layer's dispatch and combine.
+    let ops = std::fs::read_to_string(dir.join("out").join("ops.csv")).unwrap();
+    assert!(
+        ops.lines().any(|l| l.starts_with("layer0.moe_dispatch,")),
+        "{}",
+        &ops[..200]
+    );
+    assert!(ops
+        .lines()
+        .any(|l| l.starts_with("layer31.moe_combine_all_to_all,")));
+    // ep = 1 is the model without expert parallelism: no ep or all_to_all in the report.
+    let one = json(&archsim(&[
+        "run",
+        &cfg,
+        "--json",
+        "--out",
+        out,
+        "--set",
+        "workload.llm.ep=1",
+        "--set",
+        "workload.llm.tp=8",
+    ]));
+    assert!(one["llm"].get("ep").is_none() && one["llm"].get("all_to_all").is_none());
+
+    refused(
+        &["run", &cfg, "--out", out, "--set", "workload.llm.ep=3"],
+        &["workload.llm.ep:", "must divide 8"],
+    );
+    refused(
+        &[
+            "run",
+            &cfg,
+            "--out",
+            out,
+            "--set",
+            "workload.llm.model=llama2_7b",
+        ],
+        &["workload.llm.ep:", "`llama2_7b` is dense"],
+    );
+    refused(
+        &["run", &cfg, "--out", out, "--set", "workload.llm.tp=2"],
+        &[
+            "mixtral_ep_h100.yaml:",
+            "workload.llm.ep:",
+            "2 × 8 = 16 devices exceed one node",
+        ],
+    );
+    refused(
+        &[
+            "run",
+            &config("roofline_llama2_7b.yaml"),
+            "--out",
+            out,
+            "--set",
+            "workload.llm.model=mixtral_8x7b",
+            "--set",
+            "workload.llm.ep=2",
+        ],
+        &["accelerator.link_gb_s:", "expert-parallel"],
+    );
+}

@@ -34,6 +34,35 @@ pub struct Links {
 /// Latency of one GPU-to-GPU hop through an NVSwitch, µs (the calibrated A100 node's).
 pub const NVLINK_HOP_US: f64 = archsim_net::calibrate::A100_HOP_LATENCY_US;
 
+/// Devices of one scale-up node where a family's config names none: an HGX/DGX board's eight
+/// GPUs on one NVSwitch (what [`Links::nccl_switch`] prices).
+pub const NODE_DEVICES: u64 = 8;
+
+/// Refuses an expert-parallel `llm:` step whose `tp × ep` devices do not fit in one node of
+/// `node` devices (`what` names them): its all-to-alls are priced on one node's links, and an
+/// `llm:` run has no `cluster:` to span nodes with. The error names `workload.llm.ep`. A step
+/// without expert parallelism is left as it was (its `tp` is checked, or not, as before).
+pub fn check_expert_parallel_node(
+    workload: &archsim_workloads::WorkloadConfig,
+    node: u64,
+    what: &str,
+) -> Result<(), crate::config::KeyError> {
+    match &workload.llm {
+        Some(l) if l.ep > 1 && l.tp.saturating_mul(l.ep) > node => Err((
+            vec!["workload".into(), "llm".into(), "ep".into()],
+            format!(
+                "tp × ep = {} × {} = {} devices exceed one node ({what}); an `llm:` step's \
+                 all-to-alls run on one node's links and it takes no cluster: section to span \
+                 nodes: use tp × ep ≤ {node}",
+                l.tp,
+                l.ep,
+                l.tp.saturating_mul(l.ep)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 impl Links {
     /// Devices on an NVSwitch (`gb_s` NVLink per device and direction), priced as NCCL.
     pub fn nccl_switch(gb_s: f64) -> Self {
@@ -67,7 +96,9 @@ impl Links {
     }
 
     /// Seconds of `func` on a tensor of `bytes` (the reduced tensor of an all-reduce, the
-    /// gathered one of an all-gather) over `ranks` devices. One device moves nothing; links of
+    /// gathered one of an all-gather, one rank's buffer of an all-to-all, `(p − 1)/p` of which
+    /// leaves the device: the busiest rank's for an all-to-allv, see
+    /// `archsim_workloads::Op::collective_bytes`) over `ranks` devices. One device moves nothing; links of
     /// zero bandwidth never finish (infinite).
     pub fn seconds(&self, func: CollectiveFunc, ranks: u64, bytes: f64) -> f64 {
         if ranks <= 1 {
@@ -76,13 +107,18 @@ impl Links {
         let op = match func {
             CollectiveFunc::AllReduce => Op::AllReduce,
             CollectiveFunc::AllGather => Op::AllGather,
+            CollectiveFunc::AllToAll => Op::AllToAll,
         };
         let ranks = usize::try_from(ranks).unwrap_or(usize::MAX);
         let spec = ClusterSpec::node(self.kind, ranks, self.gb_s, self.latency_us);
         let price = |alg| {
             price_on(&spec, &self.model, op, bytes, ranks, alg).map_or(f64::INFINITY, |c| c.time_s)
         };
-        if self.algorithms.is_empty() {
+        if self.algorithms.is_empty() && op == Op::AllToAll {
+            // NCCL's all-to-all is every rank sending to every rank at once; where the devices
+            // are not one hop apart (a PCIe tree) the blocks go round a ring instead.
+            price(None).min(price(Some(Algorithm::Ring)))
+        } else if self.algorithms.is_empty() {
             price(None)
         } else {
             self.algorithms
@@ -117,6 +153,30 @@ mod tests {
         let got = l.seconds(CollectiveFunc::AllGather, 8, small);
         assert!((got - gather).abs() < 1e-15, "{got} vs {gather}");
         assert_eq!(l.seconds(CollectiveFunc::AllReduce, 1, big), 0.0);
+    }
+
+    #[test]
+    fn all_to_all_sends_the_other_ranks_blocks_once() {
+        // One-shot on a switch: every rank sends (p−1)/p of its buffer at once, one hop.
+        let l = Links::ideal_ring_or_one_shot(100.0, 2.0);
+        let (p, bw, lat) = (8.0, 100e9, 2e-6);
+        let s = (64u64 << 20) as f64;
+        let direct = lat + (p - 1.0) / p * s / bw;
+        let got = l.seconds(CollectiveFunc::AllToAll, 8, s);
+        assert!((got - direct).abs() < 1e-15, "{got} vs {direct}");
+        // NCCL on an NVSwitch: the one-shot exchange; under a PCIe tree (no direct path) the
+        // blocks go round a ring, which moves (p−1)/2 buffers over each link.
+        let sw = Links::nccl_switch(300.0).seconds(CollectiveFunc::AllToAll, 8, s);
+        let pcie = Links::nccl_pcie(300.0).seconds(CollectiveFunc::AllToAll, 8, s);
+        assert!(
+            sw.is_finite() && pcie.is_finite() && pcie > 3.0 * sw,
+            "{sw} {pcie}"
+        );
+        assert!(sw > 7.0 / 8.0 * s / 300e9, "no faster than the wire: {sw}");
+        assert_eq!(
+            Links::nccl_switch(300.0).seconds(CollectiveFunc::AllToAll, 1, s),
+            0.0
+        );
     }
 
     #[test]

@@ -657,6 +657,18 @@ impl crate::family::FamilyConfig for GpuConfig {
     fn validate(&self) -> Result<(), AccelError> {
         GpuConfig::validate(self)
     }
+    /// An expert-parallel step spans `tp × ep` GPUs of one NVSwitch node of eight.
+    fn reconcile(
+        &mut self,
+        _given: &[String],
+        workload: &archsim_workloads::WorkloadConfig,
+    ) -> Result<(), crate::config::KeyError> {
+        crate::collective::check_expert_parallel_node(
+            workload,
+            crate::collective::NODE_DEVICES,
+            "a GPU node holds 8 GPUs on one NVSwitch",
+        )
+    }
     fn build(&self) -> Result<Box<dyn crate::family::Family>, AccelError> {
         Ok(Box::new(Gpu::new(self)?))
     }

@@ -25,10 +25,18 @@
 //!   is infeasible: [`AccelError::OutOfMemory`].
 //! * **Tensor parallelism** (`tp` in the `llm:` section): the graphs are one device's share;
 //!   memory figures are per device.
+//! * **Expert parallelism** (`ep`): `tp × ep` devices, attention data-parallel over the `ep`
+//!   groups and tensor-parallel within one, each MoE layer's experts split over the groups.
+//!   The graphs are the busiest device's share (its group's `⌈batch / ep⌉` sequences, its
+//!   experts' tokens, the dispatch and combine all-to-alls); the weights are its attention
+//!   share and its `experts / ep` experts (those no token reached included), the KV cache its
+//!   group's sequences'; the largest batch is `ep` times what one group holds. The report's
+//!   `all_to_all` is the all-to-alls' exposed time: the step's time less the same step's with
+//!   the all-to-alls free.
 
-use archsim_sim::{KvSwap, LlmMemory, LlmReport, LlmStep};
+use archsim_sim::{KvSwap, LlmAllToAll, LlmMemory, LlmReport, LlmStep};
 use archsim_workloads::llm::{self, LlmConfig};
-use archsim_workloads::{numel, DType, OpKind, Workload};
+use archsim_workloads::{numel, CollectiveFunc, DType, OpKind, Workload};
 
 use crate::AccelError;
 
@@ -67,6 +75,51 @@ fn gb(bytes: u64) -> f64 {
     bytes as f64 / 1e9
 }
 
+fn is_all_to_all(kind: &OpKind) -> bool {
+    matches!(
+        kind,
+        OpKind::Collective {
+            func: CollectiveFunc::AllToAll,
+            ..
+        }
+    )
+}
+
+/// `w` with its all-to-alls made free (views that move nothing): the step an expert-parallel
+/// one would be if its dispatch and combine cost nothing.
+pub fn without_all_to_alls(w: &Workload) -> Workload {
+    let mut free = w.clone();
+    for op in free.graph.node_weights_mut() {
+        if is_all_to_all(&op.kind) {
+            op.kind = OpKind::Reshape;
+        }
+    }
+    free
+}
+
+/// Bytes one device sends (and receives) over its links in the all-to-alls of `w`: `(p − 1)/p`
+/// of each one's buffer (`archsim_workloads::Op::collective_bytes`).
+pub fn all_to_all_bytes(w: &Workload) -> f64 {
+    w.graph
+        .node_weights()
+        .filter_map(|op| match op.kind {
+            OpKind::Collective {
+                func: CollectiveFunc::AllToAll,
+                ranks,
+            } if ranks > 1 => {
+                let p = ranks as f64;
+                Some(op.collective_bytes() as f64 * (p - 1.0) / p)
+            }
+            _ => None,
+        })
+        .sum()
+}
+
+/// The exposed time of the all-to-alls of `w` on `dev`: its time less its time without them.
+pub fn exposed_all_to_all_seconds(dev: &dyn StepModel, w: &Workload, with: f64) -> f64 {
+    (with - dev.step_seconds(&without_all_to_alls(w))).max(0.0)
+}
+
 /// A device that prices one lowered `llm:` step.
 pub trait StepModel {
     /// The device, for error messages.
@@ -103,12 +156,21 @@ pub fn metrics(
             reason: "the lowered graph carries no LLM metadata".into(),
         })?;
     let tp = cfg.tp.max(1);
-    let weights = decode.total_weights() * dtype.bytes();
-    let kv = kv_cache_bytes(&info.spec, info.layers, tp, cfg.batch, context, dtype);
+    let ep = cfg.ep.max(1);
+    // One device's sequences: its expert-parallel group's.
+    let group = cfg.group_batch().max(1);
+    // The weights the step reads, and its experts that no token reached (held all the same).
+    let weights = (decode.total_weights() + info.idle_expert_params) * dtype.bytes();
+    let kv = kv_cache_bytes(&info.spec, info.layers, tp, group, context, dtype);
     // A batch's prefill that does not fit at once runs one sequence at a time (as serving
     // engines chunk prefills): count one sequence's prefill working set.
     let act_decode = activation_bytes(&decode);
-    let act_prefill = activation_bytes(&prefill).div_ceil(cfg.batch.max(1));
+    let act_prefill = activation_bytes(&prefill).div_ceil(group);
+    let at = if ep > 1 {
+        format!("tp {tp} and ep {ep}")
+    } else {
+        format!("tp {tp}")
+    };
     let act = act_decode.max(act_prefill);
     let capacity = dev.capacity_bytes();
     let total = weights + kv + act;
@@ -116,7 +178,7 @@ pub fn metrics(
         return Err(AccelError::OutOfMemory {
             accelerator: dev.device_name(),
             reason: format!(
-                "{} weights ({:.1} GB per device at tp {tp}) and activations ({:.1} GB) exceed \
+                "{} weights ({:.1} GB per device at {at}) and activations ({:.1} GB) exceed \
                  the {:.1} GB of device memory; use a larger tp, a smaller dtype or batch",
                 cfg.model,
                 gb(weights),
@@ -148,7 +210,7 @@ pub fn metrics(
                      has no host link to swap over; use a smaller batch or context, or a larger tp",
                     cfg.model,
                     gb(kv),
-                    cfg.batch,
+                    group,
                     gb(capacity)
                 ),
             })
@@ -163,9 +225,20 @@ pub fn metrics(
     };
     // Each more sequence needs its KV cache and its share of the decode activations, next to
     // the weights and one sequence's prefill working set.
-    let per_seq = kv_cache_bytes(&info.spec, info.layers, tp, 1, context, dtype)
-        + act_decode.div_ceil(cfg.batch.max(1));
-    let max_batch = capacity.saturating_sub(weights + act_prefill) / per_seq.max(1);
+    // (With expert parallelism, each of the `ep` groups holds that many.)
+    let per_seq =
+        kv_cache_bytes(&info.spec, info.layers, tp, 1, context, dtype) + act_decode.div_ceil(group);
+    let max_batch = capacity.saturating_sub(weights + act_prefill) / per_seq.max(1) * ep;
+    let all_to_all = (ep > 1).then(|| LlmAllToAll {
+        ttft_s: exposed_all_to_all_seconds(dev, &prefill, ttft_dev),
+        tpot_s: exposed_all_to_all_seconds(dev, &decode, tpot_dev),
+        tpot_share: if tpot_dev > 0.0 {
+            exposed_all_to_all_seconds(dev, &decode, tpot_dev) / tpot_dev
+        } else {
+            0.0
+        },
+        tpot_bytes: all_to_all_bytes(&decode),
+    });
     Ok(LlmReport::new(
         LlmStep {
             model: cfg.model.clone(),
@@ -173,6 +246,7 @@ pub fn metrics(
             prompt_len: cfg.serving_prompt_len(),
             context_len: context,
             tp,
+            ep,
             launch: dev.mode(),
         },
         ttft,
@@ -180,5 +254,97 @@ pub fn metrics(
         LlmMemory::new(weights, kv, act, capacity),
         max_batch,
         kv_swap,
-    ))
+    )
+    .with_all_to_all(all_to_all))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collective::Links;
+    use crate::gpu::{Gpu, GpuConfig, LaunchMode};
+    use archsim_workloads::llm::Phase;
+
+    fn h100() -> Gpu {
+        Gpu::new(&GpuConfig::preset("h100_sxm", LaunchMode::CudaGraph)).unwrap()
+    }
+
+    fn mixtral(batch: u64, tp: u64, ep: u64, skew: f64) -> LlmConfig {
+        LlmConfig {
+            model: "mixtral_8x7b".into(),
+            phase: Phase::Decode,
+            batch,
+            prompt_len: 1024,
+            context_len: Some(1025),
+            tp,
+            ep,
+            moe_skew: skew,
+            ..Default::default()
+        }
+    }
+
+    /// Mixtral-8x7B decoding 64 sequences on 8 H100s, one expert each (ep 8), by hand.
+    #[test]
+    fn mixtral_decode_on_eight_h100_with_ep_8() {
+        let gpu = h100();
+        let c = mixtral(64, 1, 8, 0.0);
+        let r = metrics(&gpu, &c, DType::Bf16).unwrap();
+        assert_eq!((r.tp, r.ep, r.batch), (1, 8, 64));
+        let a = r.all_to_all.as_ref().unwrap();
+        // Per layer a dispatch and a combine; each moves tokens × hidden × top_k × bytes ×
+        // (ep−1)/ep per direction: 8 tokens per device, 4096 wide, top-2, bf16.
+        let per = 8.0 * 4096.0 * 2.0 * 2.0 * 7.0 / 8.0;
+        assert_eq!(a.tpot_bytes, 32.0 * 2.0 * per);
+        // Each all-to-all is one NCCL kernel on the NVSwitch, whose time is archsim-net's: the
+        // exposed time is at least their sum less what CUDA graphs overlap (nothing here).
+        let one = Links::nccl_switch(gpu.spec.nvlink_gbps).seconds(
+            CollectiveFunc::AllToAll,
+            8,
+            8.0 * 4096.0 * 2.0 * 2.0,
+        );
+        assert!(
+            (a.tpot_s - 64.0 * one).abs() < 0.05 * a.tpot_s,
+            "{} vs 64 × {one}",
+            a.tpot_s
+        );
+        assert!(a.tpot_share > 0.0 && a.tpot_share < 0.5);
+        assert!((a.tpot_share - a.tpot_s / r.tpot_s).abs() < 1e-12);
+        // Memory: the attention, embeddings and head whole, one expert of 8 per layer; the KV
+        // cache of 8 sequences; 8 groups' worth of sequences fit.
+        let s = llm::spec("mixtral_8x7b").unwrap();
+        let expert = 3 * 4096 * 14336;
+        let weights = (s.params() - 32 * 7 * expert) * 2;
+        let norms = (2 * 32 + 1) * 4096 * 2; // the reference RMSNorm's weights are operands
+        assert_eq!(r.memory.weights_bytes + norms, weights);
+        assert_eq!(
+            r.memory.kv_cache_bytes,
+            kv_cache_bytes(&s, 32, 1, 8, 1025, DType::Bf16)
+        );
+        assert_eq!(r.max_batch % 8, 0);
+        // Skew: the busiest device's expert gets 47 of the 128 choices instead of 16; its
+        // expert GEMMs and its all-to-all buffers grow with them.
+        let k = metrics(&gpu, &mixtral(64, 1, 8, 1.0), DType::Bf16).unwrap();
+        let ka = k.all_to_all.as_ref().unwrap();
+        assert_eq!(ka.tpot_bytes, 32.0 * 2.0 * 47.0 * 4096.0 * 2.0 * 7.0 / 8.0);
+        assert!(k.tpot_s > r.tpot_s && ka.tpot_s > a.tpot_s);
+    }
+
+    #[test]
+    fn ep_1_has_no_all_to_all_and_more_experts_per_device_cost_more() {
+        let gpu = h100();
+        let r = metrics(&gpu, &mixtral(64, 8, 1, 0.0), DType::Bf16).unwrap();
+        assert!(r.all_to_all.is_none() && r.ep == 1);
+        let json = serde_json::to_value(&r).unwrap();
+        assert!(json.get("ep").is_none() && json.get("all_to_all").is_none());
+        // Fewer devices per expert: more weights per device and a slower step.
+        let t = |ep| metrics(&gpu, &mixtral(64, 1, ep, 0.0), DType::Bf16).unwrap();
+        let (two, four, eight) = (t(2), t(4), t(8));
+        assert!(two.tpot_s > four.tpot_s && four.tpot_s > eight.tpot_s);
+        assert!(two.memory.weights_bytes > four.memory.weights_bytes);
+        // Without expert parallelism the whole model does not fit one H100.
+        assert!(matches!(
+            metrics(&gpu, &mixtral(64, 1, 1, 0.0), DType::Bf16),
+            Err(AccelError::OutOfMemory { .. })
+        ));
+    }
 }

@@ -743,8 +743,12 @@ impl NpuPim {
     fn link_cost(&self, op: &Op, func: CollectiveFunc, ranks: u64) -> Cost {
         // Priced by archsim-net as NCCL on a switch of `link_gbps` per device, as the GPU
         // baseline's; a ring moves 2 (p−1)/p of the buffer across each device's link.
-        let bytes = op.bytes_written();
-        let moved = 2 * bytes * ranks.saturating_sub(1) / ranks.max(1);
+        let bytes = op.collective_bytes();
+        let moved = match func {
+            // An all-to-all sends (and receives) the blocks for the other ranks once.
+            CollectiveFunc::AllToAll => bytes * ranks.saturating_sub(1) / ranks.max(1),
+            _ => 2 * bytes * ranks.saturating_sub(1) / ranks.max(1),
+        };
         let seconds = Links::nccl_switch(self.cfg.link_gbps).seconds(func, ranks, bytes as f64);
         Cost {
             compute_cycles: (seconds * self.cfg.freq_mhz * 1e6).ceil() as u64,
@@ -941,18 +945,21 @@ pub fn step_workload(
         reason: e.to_string(),
     };
     let whole = llm::lower(step, dtype).map_err(bad)?;
+    // The device's sequences: its expert-parallel group's (the whole batch without one).
+    let group = step.group_batch();
     if cfg.mode != PimMode::Neupims
         || step.phase != Phase::Decode
-        || step.batch < cfg.sub_batch_min.max(2)
+        || group < cfg.sub_batch_min.max(2)
     {
         return Ok(whole);
     }
-    let parts = split_batch(step.batch, cfg.sub_batches)
+    let parts = split_batch(group, cfg.sub_batches)
         .into_iter()
         .map(|b| {
             llm::lower(
                 &LlmConfig {
-                    batch: b,
+                    // A sub-batch of `b` sequences in every group.
+                    batch: b * step.ep.max(1),
                     ..step.clone()
                 },
                 dtype,
@@ -984,9 +991,18 @@ pub fn step_memory(
         key: "workload.llm".into(),
         reason: e.to_string(),
     })?;
-    let weights = w.total_weights() * dtype.bytes();
+    // The weights the step reads and the experts no token reached (held all the same).
+    let idle = w.llm.as_ref().map_or(0, |i| i.idle_expert_params);
+    let weights = (w.total_weights() + idle) * dtype.bytes();
     let kv = w.llm.as_ref().map_or(0, |i| {
-        crate::llm_metrics::kv_cache_bytes(&i.spec, i.layers, step.tp.max(1), step.batch, context, dtype)
+        crate::llm_metrics::kv_cache_bytes(
+            &i.spec,
+            i.layers,
+            step.tp.max(1),
+            step.group_batch(),
+            context,
+            dtype,
+        )
     });
     let act = crate::llm_metrics::activation_bytes(&w);
     let capacity = match cfg.mode {
@@ -1133,12 +1149,14 @@ pub fn evaluate(
             prompt_len: step.serving_prompt_len(),
             context_len: context,
             tp,
+            ep: step.ep.max(1),
             launch: cfg.mode.name().into(),
         },
         ttft,
         tpot,
         memory,
-        free / per_seq.max(1),
+        // Each of the `ep` groups holds that many sequences.
+        free / per_seq.max(1) * step.ep.max(1),
         None,
     ))))
 }
@@ -1155,8 +1173,13 @@ impl crate::family::FamilyConfig for NpuPimConfig {
     fn reconcile(
         &mut self,
         _given: &[String],
-        _workload: &archsim_workloads::WorkloadConfig,
+        workload: &archsim_workloads::WorkloadConfig,
     ) -> Result<(), crate::config::KeyError> {
+        crate::collective::check_expert_parallel_node(
+            workload,
+            crate::collective::NODE_DEVICES,
+            "a node holds 8 devices on one switch of link_gbps",
+        )?;
         if self.mode != PimMode::GpuOnly && self.gpu_preset != NpuPimConfig::default().gpu_preset
         {
             return Err((

@@ -323,7 +323,8 @@ struct OpWork {
     weight_bytes: u64,
     in_bytes: u64,
     out_bytes: u64,
-    collective: Option<(CollectiveFunc, u64)>,
+    /// A collective's function, ranks and buffer (`Op::collective_bytes`).
+    collective: Option<(CollectiveFunc, u64, u64)>,
 }
 
 impl OpWork {
@@ -356,7 +357,7 @@ fn work(w: &Workload) -> Vec<OpWork> {
                 in_bytes = in_bytes.min(q);
             }
             let collective = match op.kind {
-                OpKind::Collective { func, ranks } => Some((func, ranks)),
+                OpKind::Collective { func, ranks } => Some((func, ranks, op.collective_bytes())),
                 _ => None,
             };
             OpWork {
@@ -401,9 +402,9 @@ fn price(cfg: &RduConfig, ops: &[&OpWork], tiles: u64) -> Section {
     let mut latency = 0u64;
     for (o, &p) in ops.iter().zip(&pcus) {
         match o.collective {
-            Some((func, ranks)) => {
+            Some((func, ranks, bytes)) => {
                 // The bandwidth term streams tile by tile; the hops' latency is paid once.
-                let with = collective_seconds(cfg, func, ranks, o.out_bytes);
+                let with = collective_seconds(cfg, func, ranks, bytes);
                 let lat = collective_seconds(cfg, func, ranks, 0);
                 stage_cycles.push(((with - lat) * hz / tiles as f64).ceil() as u64);
                 latency += (lat * hz).round() as u64;
@@ -567,7 +568,7 @@ pub fn evaluate(
                 kind: o.kind.to_string(),
                 engine: format!("section {id}"),
                 mapping: match o.collective {
-                    Some((_, ranks)) => format!("p2p over {ranks} sockets, {} tiles", s.tiles),
+                    Some((_, ranks, _)) => format!("p2p over {ranks} sockets, {} tiles", s.tiles),
                     None => format!("{pcus} pcus, {} tiles", s.tiles),
                 },
                 start_cycle: t,
@@ -676,12 +677,24 @@ impl crate::family::FamilyConfig for RduConfig {
         workload: &archsim_workloads::WorkloadConfig,
     ) -> Result<(), crate::config::KeyError> {
         match &workload.llm {
-            Some(l) if l.tp > self.sockets => Err((
+            Some(l) if l.ep <= 1 && l.tp > self.sockets => Err((
                 vec!["accelerator".into(), "sockets".into()],
                 format!(
                     "a tensor-parallel step over {} sockets (workload.llm.tp) needs a node of at \
                      least {} sockets; this node has {}",
                     l.tp, l.tp, self.sockets
+                ),
+            )),
+            Some(l) if l.tp.saturating_mul(l.ep) > self.sockets => Err((
+                vec!["workload".into(), "llm".into(), "ep".into()],
+                format!(
+                    "an expert-parallel step over {} × {} = {} sockets (workload.llm.tp × \
+                     workload.llm.ep) needs a node of at least that many sockets; this node has \
+                     {} (accelerator.sockets)",
+                    l.tp,
+                    l.ep,
+                    l.tp.saturating_mul(l.ep),
+                    self.sockets
                 ),
             )),
             _ => Ok(()),

@@ -53,6 +53,7 @@ use serde::{Deserialize, Serialize};
 use archsim_sim::{OpReport, Provenance, Report};
 use archsim_workloads::{numel, DType, Direction, NodeIndex, OpKind, Workload};
 
+use crate::collective::Links;
 use crate::family::{Context, Family, FamilyConfig};
 use crate::llm_metrics::{self, StepModel};
 use crate::{energy, AccelError, MAX_FREQ_MHZ};
@@ -113,6 +114,18 @@ pub struct RooflineConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(max = crate::ranges::MAX_GB_S), extend("exclusiveMinimum" = 0))]
     pub host_link_gb_s: Option<f64>,
+    /// Link from each chip to the others of a tensor- or expert-parallel group (`workload.llm`
+    /// `tp`, `ep`), GB/s per chip and direction (default: none, and a collective costs only
+    /// its memory traffic). When given, a collective takes at least its transfer over the
+    /// links, priced by `archsim-net`'s ideal α-β model (the faster of a ring and a one-shot
+    /// exchange). An expert-parallel step needs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = crate::ranges::MAX_GB_S), extend("exclusiveMinimum" = 0))]
+    pub link_gb_s: Option<f64>,
+    /// Latency of one chip-to-chip hop of `link_gb_s`, µs (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1000000.0))]
+    pub link_latency_us: Option<f64>,
     /// Clock that turns times into cycles, MHz (default 1000).
     #[serde(default = "default_freq")]
     #[schemars(range(max = crate::ranges::MAX_FREQ_MHZ), extend("exclusiveMinimum" = 0))]
@@ -143,6 +156,8 @@ impl RooflineConfig {
             buffer_mib: 0.0,
             op_overhead_us: 0.0,
             host_link_gb_s: None,
+            link_gb_s: None,
+            link_latency_us: None,
             freq_mhz: default_freq(),
             pj_per_flop: None,
             pj_per_byte: None,
@@ -193,6 +208,17 @@ impl RooflineConfig {
         if let Some(l) = self.host_link_gb_s {
             in_range("host_link_gb_s", l, 0.0, 1e7)?;
         }
+        if let Some(l) = self.link_gb_s {
+            in_range("link_gb_s", l, 0.0, 1e7)?;
+        }
+        if let Some(v) = self.link_latency_us {
+            if !(v.is_finite() && (0.0..=1e6).contains(&v)) {
+                return Err(bad(
+                    "link_latency_us".into(),
+                    format!("must be in [0, 1e6], got {v}"),
+                ));
+            }
+        }
         for (key, v) in [("pj_per_flop", self.pj_per_flop), ("pj_per_byte", self.pj_per_byte)] {
             if let Some(v) = v {
                 if !(v.is_finite() && (0.0..=1e9).contains(&v)) {
@@ -208,6 +234,30 @@ impl FamilyConfig for RooflineConfig {
     const LLM_METRICS: bool = true;
     fn validate(&self) -> Result<(), AccelError> {
         RooflineConfig::validate(self)
+    }
+    /// An expert-parallel step spans `tp × ep` chips of one node of eight, and its
+    /// all-to-alls need the links between them (`link_gb_s`).
+    fn reconcile(
+        &mut self,
+        _given: &[String],
+        workload: &archsim_workloads::WorkloadConfig,
+    ) -> Result<(), crate::config::KeyError> {
+        crate::collective::check_expert_parallel_node(
+            workload,
+            crate::collective::NODE_DEVICES,
+            "a node holds 8 chips",
+        )?;
+        match &workload.llm {
+            Some(l) if l.ep > 1 && self.link_gb_s.is_none() => Err((
+                vec!["accelerator".into(), "link_gb_s".into()],
+                format!(
+                    "an expert-parallel step (workload.llm.ep = {}) sends every MoE layer's \
+                     tokens between chips: give the chip-to-chip link, e.g. link_gb_s: 450",
+                    l.ep
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
     fn build(&self) -> Result<Box<dyn Family>, AccelError> {
         RooflineConfig::validate(self)?;
@@ -228,6 +278,8 @@ pub struct OpTime {
     pub compute_s: f64,
     /// Memory bytes / bandwidth, s.
     pub memory_s: f64,
+    /// A collective's transfer over `link_gb_s`, s (0 for other ops, or without links).
+    pub link_s: f64,
     /// The op's time: the larger of the two plus the overhead (0 for a view), s.
     pub total_s: f64,
     /// Bytes through memory.
@@ -269,6 +321,7 @@ impl Roofline {
                 out.push((n, OpTime {
                     compute_s: 0.0,
                     memory_s: 0.0,
+                    link_s: 0.0,
                     total_s: 0.0,
                     memory_bytes: 0,
                 }));
@@ -307,10 +360,19 @@ impl Roofline {
                 op.weight_elems_read() * b + outside_in + spilled_in + out_bytes + kv_append;
             let compute_s = op.flops() as f64 / self.peak_flops(op.dtype)?;
             let memory_s = memory_bytes as f64 / bw;
+            let link_s = match (&op.kind, self.cfg.link_gb_s) {
+                (OpKind::Collective { func, ranks }, Some(gb_s)) => Links::ideal_ring_or_one_shot(
+                    gb_s,
+                    self.cfg.link_latency_us.unwrap_or(1.0),
+                )
+                .seconds(*func, *ranks, op.collective_bytes() as f64),
+                _ => 0.0,
+            };
             out.push((n, OpTime {
                 compute_s,
                 memory_s,
-                total_s: compute_s.max(memory_s) + overhead,
+                link_s,
+                total_s: compute_s.max(memory_s).max(link_s) + overhead,
                 memory_bytes,
             }));
         }
@@ -404,6 +466,12 @@ impl Family for Roofline {
             let op_peak = self.peak_flops(op.dtype)?;
             let bound = if p.total_s == 0.0 {
                 "view".to_string()
+            } else if p.link_s > p.compute_s.max(p.memory_s) {
+                format!(
+                    "link-bound {:.3} us (memory {:.3} us)",
+                    p.link_s * 1e6,
+                    p.memory_s * 1e6
+                )
             } else if p.compute_s >= p.memory_s {
                 format!(
                     "compute-bound {:.3} us (memory {:.3} us)",

@@ -177,7 +177,13 @@ pub struct PoolConfig {
     #[serde(default = "one_u64")]
     #[schemars(range(min = 1, max = 4096))]
     pub tp: u64,
-    /// Price of one device, $ per hour (a replica costs `tp` times it).
+    /// Expert-parallel groups per replica (default 1): a replica of a mixture-of-experts model
+    /// spans `tp × ep` devices, its experts split over the `ep` groups of `tp` (see
+    /// `workload.llm.ep`).
+    #[serde(default = "one_u64", skip_serializing_if = "is_one_u64")]
+    #[schemars(range(min = 1, max = 4096))]
+    pub ep: u64,
+    /// Price of one device, $ per hour (a replica costs `tp × ep` times it).
     #[serde(default)]
     #[schemars(range(min = 0, max = archsim_accelerators::ranges::MAX_COST_PER_HOUR))]
     pub cost_per_hour: f64,
@@ -194,6 +200,9 @@ fn one_u32() -> u32 {
 }
 fn one_u64() -> u64 {
     1
+}
+fn is_one_u64(v: &u64) -> bool {
+    *v == 1
 }
 
 /// The replica scheduler.
@@ -490,6 +499,9 @@ impl ServingConfig {
             }
             if p.tp == 0 {
                 return Err(bad(&format!("pools.{i}.tp"), "must be at least 1"));
+            }
+            if p.ep == 0 {
+                return Err(bad(&format!("pools.{i}.ep"), "must be at least 1"));
             }
             if !(p.cost_per_hour.is_finite() && p.cost_per_hour >= 0.0) {
                 return Err(bad(

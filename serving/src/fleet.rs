@@ -29,10 +29,12 @@ pub struct Pool {
     pub role: Role,
     /// Replicas.
     pub count: u32,
-    /// Devices per replica.
+    /// Tensor-parallel devices per expert-parallel group.
     pub tp: u64,
-    /// $ per device-hour (the config's `serving.pools[i].cost_per_hour`); a replica costs `tp`
-    /// times it, the pool [`Pool::pool_cost_per_hour`].
+    /// Expert-parallel groups per replica (a replica spans `tp × ep` devices).
+    pub ep: u64,
+    /// $ per device-hour (the config's `serving.pools[i].cost_per_hour`); a replica costs
+    /// `tp × ep` times it, the pool [`Pool::pool_cost_per_hour`].
     pub device_cost_per_hour: f64,
     /// Iteration cost.
     pub step: StepCost,
@@ -53,7 +55,7 @@ pub struct Pool {
 impl Pool {
     /// $ per hour of the whole pool: every device of every replica.
     pub fn pool_cost_per_hour(&self) -> f64 {
-        self.device_cost_per_hour * self.tp as f64 * self.count as f64
+        self.device_cost_per_hour * (self.tp * self.ep) as f64 * self.count as f64
     }
 }
 
@@ -129,7 +131,7 @@ impl Fleet {
                     // Everything a pool's pricing depends on, except what only labels or
                     // counts it.
                     let key = serde_json::to_string(&json!({
-                        "accelerator": p.accelerator, "tp": p.tp, "workload": workload,
+                        "accelerator": p.accelerator, "tp": p.tp, "ep": p.ep, "workload": workload,
                         "scheduler": cfg.scheduler, "kv": cfg.kv,
                         "prompt_tokens": cfg.traffic.prompt_tokens, "seed": seed,
                         "base": base, "check": check,
@@ -195,6 +197,7 @@ fn build_pool(
         prompt_len: 16,
         context_len: None,
         tp: p.tp,
+        ep: p.ep,
         ..llm.clone()
     };
     let mut wl = workload.clone();
@@ -209,6 +212,9 @@ fn build_pool(
             Some("accelerator") => format!("serving.pools.{i}.{}", path.join(".")),
             _ if path.last().map(String::as_str) == Some("tp") => {
                 format!("serving.pools.{i}.tp")
+            }
+            _ if path.last().map(String::as_str) == Some("ep") => {
+                format!("serving.pools.{i}.ep")
             }
             _ => path.join("."),
         };
@@ -330,13 +336,16 @@ fn build_pool(
             role: p.role,
             count: p.count,
             tp: p.tp,
+            ep: p.ep,
             device_cost_per_hour: p.cost_per_hour,
             step,
-            kv_blocks: blocks.min(u32::MAX as f64) as u32,
+            // Each expert-parallel group holds its own sequences' KV cache: the replica's
+            // blocks are its groups' together.
+            kv_blocks: (blocks * p.ep as f64).min(u32::MAX as f64) as u32,
             kv_bytes_per_token_dev: kv_dev,
             host_link_gbps,
             power_w: if energy.1 > 0.0 {
-                energy.0 / energy.1 * p.tp as f64
+                energy.0 / energy.1 * (p.tp * p.ep) as f64
             } else {
                 0.0
             },

@@ -57,10 +57,13 @@ pub struct PoolReport {
     pub role: Role,
     /// Replicas.
     pub count: u32,
-    /// Devices per replica.
+    /// Tensor-parallel devices (per expert-parallel group).
     pub tp: u64,
-    /// $ per hour for the whole pool: every device of every replica (`count` × `tp` × the
-    /// config's per-device `cost_per_hour`). Serialized as `cost_per_hour`.
+    /// Expert-parallel groups per replica (absent when 1): a replica spans `tp × ep` devices.
+    #[serde(skip_serializing_if = "is_one")]
+    pub ep: u64,
+    /// $ per hour for the whole pool: every device of every replica (`count` × `tp` × `ep` ×
+    /// the config's per-device `cost_per_hour`). Serialized as `cost_per_hour`.
     #[serde(rename = "cost_per_hour")]
     pub pool_cost_per_hour: f64,
     /// Busy time over the run's duration, mean over replicas (≤ 1).
@@ -347,6 +350,7 @@ pub fn summarize(
             role: p.role,
             count: p.count,
             tp: p.tp,
+            ep: p.ep,
             pool_cost_per_hour: p.pool_cost_per_hour(),
             utilization: (busy_s / (dur * p.count as f64)).min(1.0),
             steps: st.steps,
@@ -398,4 +402,8 @@ pub fn summarize(
         version: env!("CARGO_PKG_VERSION").to_string(),
     };
     (report, t)
+}
+
+fn is_one(v: &u64) -> bool {
+    *v == 1
 }

@@ -47,8 +47,8 @@ mod time;
 pub use error::SimError;
 pub use queue::EventQueue;
 pub use report::{
-    fnv1a_hex, AppStats, JobStats, KernelRow, KvSwap, LlmMemory, LlmReport, LlmStep, OpReport,
-    PeUsage, Provenance, Report, TaskReport,
+    fnv1a_hex, AppStats, JobStats, KernelRow, KvSwap, LlmAllToAll, LlmMemory, LlmReport, LlmStep,
+    OpReport, PeUsage, Provenance, Report, TaskReport,
 };
 pub use resource::{Engine, Memory, Resources};
 pub use schedule::{list_schedule, Schedule, Slot, Task};

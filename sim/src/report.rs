@@ -275,6 +275,10 @@ pub struct LlmReport {
     pub context_len: u64,
     /// Tensor-parallel degree (devices).
     pub tp: u64,
+    /// Expert-parallel degree: groups of `tp` devices the experts are split over (`tp × ep`
+    /// devices serve the step; absent when 1).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub ep: u64,
     /// Kernel launch mode the latencies assume.
     pub launch: String,
     /// Time to first token: the prefill of `batch × prompt_len` tokens (with KV swap-out).
@@ -293,6 +297,32 @@ pub struct LlmReport {
     /// KV-cache swapping, when the cache overflows device memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kv_swap: Option<KvSwap>,
+    /// What the expert-parallel all-to-alls cost (present when `ep > 1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_to_all: Option<LlmAllToAll>,
+}
+
+/// The exposed time of an expert-parallel step's all-to-alls (every MoE layer's dispatch and
+/// combine): how much longer the step takes than it would with free all-to-alls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LlmAllToAll {
+    /// In the prefill (time to first token), s.
+    pub ttft_s: f64,
+    /// In one decode step (time per output token), s.
+    pub tpot_s: f64,
+    /// Share of the decode step, `tpot_s / tpot` of the step.
+    pub tpot_share: f64,
+    /// Bytes one device sends (and receives) in one decode step's all-to-alls, the busiest
+    /// device's: `(ep − 1)/ep` of its buffers.
+    pub tpot_bytes: f64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn is_one(v: &u64) -> bool {
+    *v == 1
 }
 
 /// What an LLM step was: the model, its batch and lengths, and how it ran.
@@ -308,6 +338,8 @@ pub struct LlmStep {
     pub context_len: u64,
     /// Tensor-parallel degree.
     pub tp: u64,
+    /// Expert-parallel degree.
+    pub ep: u64,
     /// Launch (or execution) mode the latencies assume.
     pub launch: String,
 }
@@ -332,13 +364,21 @@ impl LlmReport {
             prompt_len: step.prompt_len,
             context_len: step.context_len,
             tp: step.tp,
+            ep: step.ep,
             launch: step.launch,
             ttft_s,
             tpot_s,
             memory,
             max_batch,
             kv_swap,
+            all_to_all: None,
         }
+    }
+
+    /// The report with the exposed time of its all-to-alls.
+    pub fn with_all_to_all(mut self, a: Option<LlmAllToAll>) -> Self {
+        self.all_to_all = a;
+        self
     }
 }
 

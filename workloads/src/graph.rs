@@ -558,6 +558,28 @@ impl WorkloadBuilder {
         Ok(self.add_op(name, OpKind::Collective { func, ranks }, &[x], out))
     }
 
+    /// An all-to-all(v) over `ranks` devices: this device sends `xs` (blocks for every rank)
+    /// and receives `out` (the blocks every rank sent it).
+    pub fn all_to_all(
+        &mut self,
+        name: &str,
+        xs: &[&Tensor],
+        out: Vec<u64>,
+        ranks: u64,
+    ) -> Result<Tensor, WorkloadError> {
+        for x in xs {
+            nonempty(name, x)?;
+        }
+        if out.is_empty() || out.contains(&0) {
+            return Err(WorkloadError::InvalidOp {
+                op: name.into(),
+                reason: format!("empty output shape {out:?}"),
+            });
+        }
+        let func = CollectiveFunc::AllToAll;
+        Ok(self.add_op(name, OpKind::Collective { func, ranks }, xs, out))
+    }
+
     /// The top-k router of a mixture-of-experts layer over `scores` of shape `[tokens, experts]`.
     pub fn moe_router(
         &mut self,

@@ -27,7 +27,21 @@
 //! * **MoE**: a router GEMM and a top-k selection; each expert gets `tokens × top_k / experts`
 //!   tokens (the remainder spread over the first experts), or a Zipf-skewed share with
 //!   `moe_skew > 0` (expert `i` gets a share proportional to `(i + 1)^-skew`); experts with no
-//!   token are skipped.
+//!   token are skipped (their weights still count in memory: `LlmInfo::idle_expert_params`).
+//! * **Expert parallelism** of degree `ep` (DeepSpeed-MoE's and vLLM's): `tp × ep` devices in
+//!   `ep` groups of `tp`. Attention (and the embeddings, norms and LM head) is data-parallel
+//!   over the groups, each running `⌈batch / ep⌉` sequences and holding their KV cache, and
+//!   tensor-parallel within one; group `d` holds experts `d·E/ep … (d+1)·E/ep − 1`. The step's
+//!   tokens are routed together (`tokens_per_expert` over all `batch × q_len`), and the graph
+//!   is the busiest device's share, since every layer's all-to-alls wait for it: its group's
+//!   sequences, then per MoE layer a permute of its tokens by destination (`tokens × top_k`
+//!   rows), the dispatch all-to-all(v) (`moe_dispatch`: it receives the rows of its experts),
+//!   its experts on their tokens (the received buffer is grouped by expert: views), the
+//!   combine all-to-all(v) back (`moe_combine_all_to_all`) and the top-k sum. An all-to-all's
+//!   buffer is the larger of what the device sends and receives (`Op::collective_bytes`), of
+//!   which `(ep − 1)/ep` crosses its links (a device's received tokens come from every group
+//!   alike). Under uniform routing that is `tokens × hidden × top_k × bytes × (ep − 1)/ep` per
+//!   direction.
 //!
 //! Head reshapes are views (kernels read Q/K/V with strides); biases are not modeled (under
 //! 0.1% of the parameters of every model here); layer norms, softmax and rotary embeddings are
@@ -194,6 +208,14 @@ pub struct LlmConfig {
     #[serde(default)]
     #[schemars(range(min = 0, max = 100))]
     pub moe_skew: f64,
+    /// Expert-parallel degree (default 1): each MoE layer's experts are partitioned over `ep`
+    /// groups of `tp` devices (`tp × ep` devices serve the step); attention is data-parallel
+    /// over the groups (each holds `batch / ep` of the sequences and their KV cache) and
+    /// tensor-parallel within one. Tokens reach their experts' devices by an all-to-all and
+    /// come back by another. Must divide the expert count; dense models take only 1.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    #[schemars(range(min = 1, max = crate::MAX_SIZE))]
+    pub ep: u64,
     /// One fused QKV projection, split by views (default true, under both frameworks: the
     /// measured PyTorch program and serving engines fuse it). `false`: separate Q, K and V
     /// projections, as Hugging Face's LLaMA writes them.
@@ -237,6 +259,7 @@ impl Default for LlmConfig {
             layers: None,
             tp: 1,
             moe_skew: 0.0,
+            ep: 1,
             fused_qkv: None,
             fused_gate_up: None,
             norm_impl: None,
@@ -250,6 +273,10 @@ impl Default for LlmConfig {
 
 fn default_prompt() -> u64 {
     512
+}
+
+fn is_one(v: &u64) -> bool {
+    *v == 1
 }
 
 impl LlmConfig {
@@ -300,9 +327,57 @@ impl LlmConfig {
         }
     }
 
+    /// Sequences one expert-parallel group serves: the batch split over the `ep` groups, the
+    /// first groups taking one more when it does not divide (the busiest group's share).
+    pub fn group_batch(&self) -> u64 {
+        self.batch.div_ceil(self.ep.max(1))
+    }
+
     /// Checks `tp`: at least 1, and (for a known model) a divisor of its attention heads and
-    /// FFN size, since each device holds a whole share of both.
+    /// FFN size, since each device holds a whole share of both; and `ep`: at least 1, and above
+    /// 1 only for a mixture-of-experts model whose expert count it divides.
     pub fn check_parallelism(&self) -> Result<(), WorkloadError> {
+        self.check_tp()?;
+        self.check_ep()
+    }
+
+    fn check_ep(&self) -> Result<(), WorkloadError> {
+        let bad = |reason: String| WorkloadError::InvalidParameter {
+            key: "workload.llm.ep".into(),
+            reason,
+        };
+        if self.ep == 0 {
+            return Err(bad(
+                "must be at least 1 (the device groups the experts are split over)".into(),
+            ));
+        }
+        if self.ep == 1 {
+            return Ok(());
+        }
+        match spec(&self.model) {
+            Some(s) if s.experts == 0 => Err(bad(format!(
+                "`{}` is dense (no experts): expert parallelism partitions the experts of a \
+                 mixture-of-experts model (mixtral_8x7b); use tp to split a dense model",
+                self.model
+            ))),
+            Some(s) if s.experts % self.ep != 0 => Err(bad(format!(
+                "{} device groups cannot split the {} experts of {} evenly: ep must divide {} \
+                 (e.g. {})",
+                self.ep,
+                s.experts,
+                s.name,
+                s.experts,
+                (1..=s.experts)
+                    .filter(|e| s.experts % e == 0)
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_tp(&self) -> Result<(), WorkloadError> {
         let bad = |reason: String| WorkloadError::InvalidParameter {
             key: "workload.llm.tp".into(),
             reason,
@@ -397,6 +472,7 @@ impl LlmConfig {
             ("context_len", self.context_len),
             ("layers", self.layers),
             ("tp", Some(self.tp)),
+            ("ep", Some(self.ep)),
         ] {
             if v.is_some_and(|v| v > max) {
                 return Err(bad(k, format!("must be at most {max}")));
@@ -494,17 +570,21 @@ pub fn lower(cfg: &LlmConfig, dtype: DType) -> Result<Workload, WorkloadError> {
         spec.name.clone()
     };
     let mut b = WorkloadBuilder::new(name, dtype);
-    let ids = b.input(vec![cfg.batch, q_len]);
+    // One device's share: with expert parallelism, its group's sequences.
+    let batch = cfg.group_batch();
+    let ids = b.input(vec![batch, q_len]);
     let mut prog = cfg.program();
     if cfg.fused_qkv.is_none() && !spec.causal {
         // Encoders (Hugging Face's BERT) project Q, K and V separately.
         prog.fused_qkv = false;
     }
     let lw = LayerShape {
-        batch: cfg.batch,
+        batch,
         q_len,
         kv_len,
         tp: cfg.tp,
+        ep: cfg.ep,
+        routed_tokens: cfg.batch * q_len,
         skew: cfg.moe_skew,
         prog,
         cache: spec.causal && spec.vocab > 0,
@@ -520,6 +600,7 @@ pub fn lower(cfg: &LlmConfig, dtype: DType) -> Result<Workload, WorkloadError> {
     let d = spec.head_dim();
     let kv_bytes =
         |tokens: u64| 2 * layers * cfg.batch * tokens * spec.kv_heads * d * dtype.bytes();
+    let idle_expert_params = layers * idle_experts(&spec, &lw) * expert_params(&spec, cfg.tp);
     w.llm = Some(LlmInfo {
         phase: cfg.phase,
         batch: cfg.batch,
@@ -527,6 +608,8 @@ pub fn lower(cfg: &LlmConfig, dtype: DType) -> Result<Workload, WorkloadError> {
         kv_len,
         layers,
         tp: cfg.tp,
+        ep: cfg.ep,
+        idle_expert_params,
         params: spec.params(),
         kv_cache_bytes: spec.kv_cache_bytes(cfg.batch, kv_len, dtype),
         kv_cache_read_bytes: if cfg.phase == Phase::Decode {
@@ -548,10 +631,16 @@ fn phase_name(p: Phase) -> &'static str {
 }
 
 struct LayerShape {
+    /// Sequences this device's attention serves (its expert-parallel group's).
     batch: u64,
     q_len: u64,
     kv_len: u64,
     tp: u64,
+    /// Expert-parallel degree.
+    ep: u64,
+    /// Tokens routed over the experts in one MoE layer: every group's (`batch × q_len` of
+    /// the whole step).
+    routed_tokens: u64,
     skew: f64,
     /// The framework's program (fused projections, norm form, cache writes, GQA reads).
     prog: LlmProgram,
@@ -953,6 +1042,51 @@ pub fn tokens_per_expert(tokens: u64, experts: u64, top_k: u64, skew: f64) -> Ve
     counts
 }
 
+/// Tokens the experts of each of `ep` device groups receive in one MoE layer (group `d` holds
+/// experts `d·E/ep … (d+1)·E/ep − 1`): the sums of [`tokens_per_expert`] over each group's
+/// experts, `tokens × top_k` in all.
+pub fn group_loads(tokens: u64, experts: u64, top_k: u64, skew: f64, ep: u64) -> Vec<u64> {
+    let counts = tokens_per_expert(tokens, experts, top_k, skew);
+    let per = (experts / ep.max(1)).max(1) as usize;
+    counts.chunks(per).map(|c| c.iter().sum()).collect()
+}
+
+/// The experts of the busiest device group (the first of equals): its tokens set the pace of
+/// every expert-parallel layer, since the dispatch and combine all-to-alls wait for it.
+fn busiest_group(counts: &[u64], ep: u64) -> std::ops::Range<usize> {
+    let per = (counts.len() / ep.max(1) as usize).max(1);
+    let mut best = (0usize, 0u64);
+    for (d, c) in counts.chunks(per).enumerate() {
+        let load: u64 = c.iter().sum();
+        if load > best.1 {
+            best = (d, load);
+        }
+    }
+    best.0 * per..((best.0 + 1) * per).min(counts.len())
+}
+
+/// Parameters of one expert on one device (its `1/tp` column share).
+fn expert_params(spec: &TransformerSpec, tp: u64) -> u64 {
+    let mats = match spec.ffn_kind {
+        Ffn::Gelu => 2,
+        Ffn::SwiGlu => 3,
+    };
+    mats * spec.hidden * (spec.ffn / tp.max(1))
+}
+
+/// Experts one device holds that no token reaches in this step (so no op of the graph reads
+/// their weights, which still take memory), per layer.
+fn idle_experts(spec: &TransformerSpec, s: &LayerShape) -> u64 {
+    if spec.experts == 0 {
+        return 0;
+    }
+    let counts = tokens_per_expert(s.routed_tokens, spec.experts, spec.top_k, s.skew);
+    counts[busiest_group(&counts, s.ep)]
+        .iter()
+        .filter(|&&t| t == 0)
+        .count() as u64
+}
+
 fn moe(
     b: &mut WorkloadBuilder,
     spec: &TransformerSpec,
@@ -973,7 +1107,10 @@ fn moe(
         true,
     )?;
     let route = b.moe_router(&format!("{p}.topk"), &scores, spec.top_k)?;
-    let counts = tokens_per_expert(tokens, spec.experts, spec.top_k, s.skew);
+    let counts = tokens_per_expert(s.routed_tokens, spec.experts, spec.top_k, s.skew);
+    if s.ep > 1 {
+        return moe_expert_parallel(b, spec, s, p, x, &flat, &route, &counts);
+    }
     let mut outs = Vec::new();
     for (e, &t) in counts.iter().enumerate() {
         if t == 0 {
@@ -995,6 +1132,70 @@ fn moe(
     }
     let refs: Vec<&Tensor> = outs.iter().collect();
     let combined = b.copy(&format!("{p}.moe_combine"), &refs, vec![tokens, h])?;
+    b.reshape(&format!("{p}.moe_out"), &combined, x.shape.clone())
+}
+
+/// An MoE layer on the busiest device of an expert-parallel group (DeepSpeed-MoE, vLLM's
+/// expert parallelism): this device's tokens are permuted by destination (each token copied
+/// once per chosen expert), sent to the devices holding their experts by an all-to-all(v),
+/// run through this device's experts (the received buffer is grouped by expert: each
+/// expert's rows are a view), sent back by a second all-to-all(v), and summed over the top-k
+/// choices.
+#[allow(clippy::too_many_arguments)]
+fn moe_expert_parallel(
+    b: &mut WorkloadBuilder,
+    spec: &TransformerSpec,
+    s: &LayerShape,
+    p: &str,
+    x: &Tensor,
+    flat: &Tensor,
+    route: &Tensor,
+    counts: &[u64],
+) -> Result<Tensor, WorkloadError> {
+    let h = spec.hidden;
+    let tokens = s.batch * s.q_len;
+    let held = busiest_group(counts, s.ep);
+    let received: u64 = counts[held.clone()].iter().sum();
+    let permuted = b.copy(
+        &format!("{p}.moe_permute"),
+        &[flat, route],
+        vec![tokens * spec.top_k, h],
+    )?;
+    let dispatched = b.all_to_all(
+        &format!("{p}.moe_dispatch"),
+        &[&permuted],
+        vec![received, h],
+        s.ep,
+    )?;
+    let mut outs = Vec::new();
+    for e in held {
+        let t = counts[e];
+        if t == 0 {
+            continue;
+        }
+        let rows = b.add_op(
+            format!("{p}.expert{e}.tokens"),
+            OpKind::Reshape,
+            &[&dispatched],
+            vec![t, h],
+        );
+        outs.push(ffn(
+            b,
+            spec,
+            s.tp,
+            s.prog.fused_gate_up,
+            &format!("{p}.expert{e}"),
+            &rows,
+        )?);
+    }
+    let refs: Vec<&Tensor> = outs.iter().collect();
+    let back = b.all_to_all(
+        &format!("{p}.moe_combine_all_to_all"),
+        &refs,
+        vec![tokens * spec.top_k, h],
+        s.ep,
+    )?;
+    let combined = b.copy(&format!("{p}.moe_combine"), &[&back], vec![tokens, h])?;
     b.reshape(&format!("{p}.moe_out"), &combined, x.shape.clone())
 }
 
@@ -1080,6 +1281,8 @@ pub fn vit_b_16(batch: u64, dtype: DType) -> Result<Workload, WorkloadError> {
         q_len: tokens,
         kv_len: tokens,
         tp: 1,
+        ep: 1,
+        routed_tokens: batch * tokens,
         skew: 0.0,
         prog: LlmProgram {
             fused_qkv: false,
@@ -1278,18 +1481,29 @@ mod tests {
             Phase::Prefill => (c.prompt_len, c.prompt_len),
             Phase::Decode => (1, c.context_len.unwrap_or(c.prompt_len + 1)),
         };
-        let t = c.batch * q;
+        // One device's sequences: its expert-parallel group's.
+        let batch = c.batch.div_ceil(c.ep);
+        let t = batch * q;
         let heads = s.heads / tp;
         let kvh = (s.kv_heads / tp).max(1);
-        let attn = t * h * (2 * heads * d + 2 * kvh * d) + 2 * c.batch * heads * q * kv * d;
+        let attn = t * h * (2 * heads * d + 2 * kvh * d) + 2 * batch * heads * q * kv * d;
         let mats = if s.ffn_kind == Ffn::SwiGlu { 3 } else { 2 };
+        // The busiest group's experts receive the most of the step's routed tokens.
+        let routed = if s.experts > 0 {
+            *group_loads(c.batch * q, s.experts, s.top_k, c.moe_skew, c.ep)
+                .iter()
+                .max()
+                .unwrap()
+        } else {
+            0
+        };
         let ffn = if s.experts > 0 {
-            t * h * s.experts + t * s.top_k * mats * h * (s.ffn / tp)
+            t * h * s.experts + routed * mats * h * (s.ffn / tp)
         } else {
             t * mats * h * (s.ffn / tp)
         };
         let head = if s.causal {
-            c.batch * h * s.vocab.div_ceil(tp)
+            batch * h * s.vocab.div_ceil(tp)
         } else {
             0
         };
@@ -1305,12 +1519,14 @@ mod tests {
             decode in proptest::bool::ANY,
             batch in 1u64..6, prompt in 1u64..300, layers in 1u64..3,
             tp in proptest::sample::select(vec![1u64, 2, 4]),
+            ep in proptest::sample::select(vec![1u64, 2, 4, 8]),
             skew in 0.0f64..2.0,
             fused in proptest::bool::ANY,
         ) {
             let s = spec(model).unwrap();
             let phase = if decode && s.causal { Phase::Decode } else { Phase::Prefill };
-            let c = LlmConfig { model: model.into(), phase, batch, prompt_len: prompt, context_len: None, layers: Some(layers), tp, moe_skew: skew,
+            let ep = if s.experts > 0 { ep } else { 1 };
+            let c = LlmConfig { model: model.into(), phase, batch, prompt_len: prompt, context_len: None, layers: Some(layers), tp, moe_skew: skew, ep,
                 framework: if fused { crate::Framework::Fused } else { crate::Framework::Pytorch }, ..Default::default() };
             let w = lower(&c, DType::Bf16).unwrap();
             proptest::prop_assert_eq!(w.total_macs(), closed_form_macs(&c));
@@ -1319,6 +1535,118 @@ mod tests {
                 let (a, _) = w.graph.edge_endpoints(e).unwrap();
                 proptest::prop_assert_eq!(w.graph[e].bytes, crate::numel(&w.graph[a].output) * DType::Bf16.bytes());
             }
+        }
+    }
+
+    /// Mixtral-8x7B decoding 64 sequences on 8 devices, one expert each: every device runs
+    /// attention for 8 sequences and sends each of their tokens to its 2 experts' devices.
+    #[test]
+    fn expert_parallel_dispatch_sends_top_k_copies_of_every_token() {
+        let mut c = cfg("mixtral_8x7b", Phase::Decode);
+        c.batch = 64;
+        c.context_len = Some(1025);
+        c.layers = Some(2);
+        c.ep = 8;
+        let w = lower(&c, DType::Bf16).unwrap();
+        let (tokens, h, k, b, ep) = (8u64, 4096u64, 2u64, 2u64, 8u64);
+        let a2a: Vec<_> = w
+            .ops()
+            .filter(|o| {
+                matches!(
+                    o.kind,
+                    OpKind::Collective {
+                        func: CollectiveFunc::AllToAll,
+                        ranks: 8
+                    }
+                )
+            })
+            .collect();
+        assert_eq!(a2a.len(), 2 * 2, "a dispatch and a combine per layer");
+        for o in &a2a {
+            // Uniform routing: each device sends and receives tokens × top_k rows, (ep−1)/ep of
+            // them to and from other devices.
+            assert_eq!(o.collective_bytes(), tokens * k * h * b, "{}", o.name);
+            let per_direction = o.collective_bytes() as f64 * (ep - 1) as f64 / ep as f64;
+            assert_eq!(per_direction, (tokens * h * k * b * 7) as f64 / 8.0);
+        }
+        // Attention on the group's 8 sequences; one expert (the busiest device's: expert 0)
+        // on the 16 tokens routed to it.
+        let att = w.ops().find(|o| o.name == "layer0.attention").unwrap();
+        assert!(matches!(&att.kind, OpKind::Attention(a) if a.batch == 8));
+        let experts: Vec<_> = w
+            .ops()
+            .filter(|o| o.name.starts_with("layer0.expert") && o.macs() > 0)
+            .collect();
+        assert!(experts
+            .iter()
+            .all(|o| o.name.starts_with("layer0.expert0.")));
+        let macs: u64 = experts.iter().map(|o| o.macs()).sum();
+        assert_eq!(macs, 16 * 3 * h * 14336);
+        // Memory: every weight but the other devices' experts; none of this device's is idle.
+        let info = w.llm.as_ref().unwrap();
+        assert_eq!((info.ep, info.idle_expert_params), (8, 0));
+        let one = lower(&LlmConfig { ep: 1, ..c }, DType::Bf16).unwrap();
+        assert_eq!(
+            w.total_weights(),
+            one.total_weights() - 2 * 7 * 3 * h * 14336,
+            "the other 7 experts of each layer live on the other devices"
+        );
+    }
+
+    /// With Zipf routing (`moe_skew`), expert `i` gets a share `(i+1)^-s / Σ_j (j+1)^-s` of
+    /// the `tokens × top_k` choices; the busiest device's experts set its expert GEMMs and the
+    /// all-to-all volume.
+    #[test]
+    fn skew_loads_the_busiest_device_as_the_zipf_shares_say() {
+        let (tokens, k) = (64u64, 2u64);
+        for (skew, ep) in [(1.0, 8u64), (1.0, 2), (0.5, 4), (0.0, 8)] {
+            let harmonic: f64 = (1..=8).map(|i| (i as f64).powf(-skew)).sum();
+            let per = 8 / ep;
+            let share: f64 = (1..=per).map(|i| (i as f64).powf(-skew)).sum::<f64>() / harmonic;
+            let want = (tokens * k) as f64 * share;
+            let loads = group_loads(tokens, 8, k, skew, ep);
+            assert_eq!(loads.iter().sum::<u64>(), tokens * k);
+            // Largest-remainder rounding of each expert's exact share: within one per expert.
+            assert!(
+                (loads[0] as f64 - want).abs() <= per as f64,
+                "{skew} {ep}: {loads:?} vs {want}"
+            );
+            assert_eq!(loads[0], *loads.iter().max().unwrap());
+            let mut c = cfg("mixtral_8x7b", Phase::Decode);
+            c.batch = tokens;
+            c.layers = Some(1);
+            c.ep = ep;
+            c.moe_skew = skew;
+            let w = lower(&c, DType::Bf16).unwrap();
+            let dispatch = w.ops().find(|o| o.name == "layer0.moe_dispatch").unwrap();
+            assert_eq!(dispatch.output, vec![loads[0], 4096]);
+            let sent = tokens / ep * k * 4096 * 2;
+            assert_eq!(dispatch.collective_bytes(), (loads[0] * 4096 * 2).max(sent));
+        }
+        // Skew 1 on 8 devices: expert 0 gets 128/H₈ = 47.1 of the 128 choices, three times
+        // the uniform 16.
+        assert_eq!(group_loads(64, 8, 2, 1.0, 8)[0], 47);
+        assert_eq!(group_loads(64, 8, 2, 0.0, 8), vec![16; 8]);
+    }
+
+    #[test]
+    fn idle_experts_still_take_memory() {
+        // One sequence decoding: 2 of the 8 experts run, all 8 are held (4 per device at ep 2,
+        // of which the busiest device runs 2).
+        for (ep, held, idle) in [(1u64, 8u64, 6u64), (2, 4, 2)] {
+            let mut c = cfg("mixtral_8x7b", Phase::Decode);
+            c.layers = Some(1);
+            c.ep = ep;
+            let w = lower(&c, DType::Bf16).unwrap();
+            let info = w.llm.as_ref().unwrap();
+            let expert = 3 * 4096 * 14336;
+            assert_eq!(info.idle_expert_params, idle * expert, "ep {ep}");
+            let ran: u64 = w
+                .ops()
+                .filter(|o| o.name.contains(".expert"))
+                .map(|o| o.weight_elems())
+                .sum();
+            assert_eq!(ran + info.idle_expert_params, held * expert, "ep {ep}");
         }
     }
 
@@ -1341,5 +1669,15 @@ mod tests {
             .unwrap_err()
             .to_string()
             .starts_with("workload.llm.model:"));
+        for (model, ep, why) in [
+            ("llama2_7b", 2, "is dense"),
+            ("mixtral_8x7b", 3, "must divide 8"),
+            ("mixtral_8x7b", 0, "at least 1"),
+        ] {
+            let mut c = cfg(model, Phase::Decode);
+            c.ep = ep;
+            let e = lower(&c, DType::Bf16).unwrap_err().to_string();
+            assert!(e.starts_with("workload.llm.ep:") && e.contains(why), "{e}");
+        }
     }
 }

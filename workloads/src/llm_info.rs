@@ -134,6 +134,13 @@ pub struct LlmInfo {
     pub layers: u64,
     /// Tensor-parallel degree.
     pub tp: u64,
+    /// Expert-parallel degree (the device groups the experts are split over; 1 = none).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub ep: u64,
+    /// Parameters one device holds that no op of the step reads: the weights of its experts
+    /// that no token was routed to (they take memory all the same).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub idle_expert_params: u64,
     /// Parameters of the whole model.
     pub params: u64,
     /// Bytes of the whole model's KV cache at `kv_len` tokens.
@@ -142,4 +149,16 @@ pub struct LlmInfo {
     pub kv_cache_read_bytes: u64,
     /// KV-cache bytes this step writes (all devices).
     pub kv_cache_write_bytes: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn is_one(v: &u64) -> bool {
+    *v == 1
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }

@@ -197,7 +197,7 @@ pub enum ReduceFunc {
     MaxMin,
 }
 
-/// Collective communication between the devices of a tensor-parallel group.
+/// Collective communication between the devices of a tensor- or expert-parallel group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CollectiveFunc {
@@ -205,6 +205,10 @@ pub enum CollectiveFunc {
     AllReduce,
     /// Concatenation of every rank's shard, delivered to every rank.
     AllGather,
+    /// Every rank sends a block to every rank (an MoE layer's dispatch of tokens to the
+    /// devices holding their experts, and the combine back): all-to-all(v), the blocks sized
+    /// by the op's tensors (see [`Op::collective_bytes`]).
+    AllToAll,
 }
 
 /// Scaled dot-product attention of one layer: `softmax(Q·Kᵀ/√d)·V` over all heads.
@@ -276,9 +280,10 @@ pub enum OpKind {
         /// Experts chosen per token.
         top_k: u64,
     },
-    /// Collective communication across the `ranks` devices of a tensor-parallel group.
+    /// Collective communication across the `ranks` devices of a tensor- or expert-parallel
+    /// group.
     Collective {
-        /// All-reduce or all-gather.
+        /// All-reduce, all-gather or all-to-all.
         func: CollectiveFunc,
         /// Devices in the group.
         ranks: u64,
@@ -522,6 +527,21 @@ impl Op {
         match &self.kind {
             OpKind::Reshape => 0,
             _ => numel(&self.output) * self.dtype.bytes(),
+        }
+    }
+
+    /// The buffer of a collective as `archsim-net` prices it (its `S`, bytes): the tensor
+    /// reduced or gathered (the output) of an all-reduce or all-gather; for an all-to-all(v),
+    /// one rank's larger side, what it sends (its inputs) or what it receives (its output), of
+    /// which `(p − 1)/p` crosses its links (the rest stays on the device). 0 for other ops.
+    pub fn collective_bytes(&self) -> u64 {
+        match &self.kind {
+            OpKind::Collective {
+                func: CollectiveFunc::AllToAll,
+                ..
+            } => (self.input_elems() * self.dtype.bytes()).max(self.bytes_written()),
+            OpKind::Collective { .. } => self.bytes_written(),
+            _ => 0,
         }
     }
 

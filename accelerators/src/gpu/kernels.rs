@@ -682,11 +682,12 @@ impl Device<'_> {
         e
     }
 
-    /// All-reduce or all-gather of the op's output across `ranks` GPUs, priced by
+    /// All-reduce or all-gather of the op's output, or all-to-all(v) of its buffer
+    /// ([`Op::collective_bytes`]), across `ranks` GPUs, priced by
     /// `archsim-net` as NCCL on the preset's NVSwitch (or PCIe where it has no NVLink).
     fn collective(&self, op: &Op, func: CollectiveFunc, ranks: u64) -> KernelEstimate {
         let n = ranks.max(1) as f64;
-        let bytes = op.bytes_written() as f64;
+        let bytes = op.collective_bytes() as f64;
         let links = if self.spec.nvlink_gbps > 0.0 {
             Links::nccl_switch(self.spec.nvlink_gbps)
         } else {
@@ -695,7 +696,7 @@ impl Device<'_> {
         // Bytes each GPU sends (and receives) in a ring: what its HBM streams.
         let traffic = match func {
             CollectiveFunc::AllReduce => 2.0 * (n - 1.0) / n * bytes,
-            CollectiveFunc::AllGather => (n - 1.0) / n * bytes,
+            CollectiveFunc::AllGather | CollectiveFunc::AllToAll => (n - 1.0) / n * bytes,
         };
         let memory = links.seconds(func, ranks, bytes);
         // The reduction's adds run at memory speed on each GPU.

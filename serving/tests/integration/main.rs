@@ -3,6 +3,7 @@
 mod common;
 mod conservation;
 mod errors;
+mod expert;
 mod queueing;
 mod step_error;
 mod ttft;
