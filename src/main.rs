@@ -650,11 +650,10 @@ fn run_loaded(
                     },
                 ));
             };
-            let m = archsim::accelerators::pipeline::mapping(&w, acc)?;
             if stage == "mapping" {
-                serde_json::to_string_pretty(&m)
+                serde_json::to_string_pretty(&acc.mapping_json(&w)?)
             } else {
-                serde_json::to_string_pretty(&archsim::accelerators::pipeline::schedule(&m, acc)?)
+                serde_json::to_string_pretty(&acc.schedule_json(&w)?)
             }
         }
         .expect("stages serialize");

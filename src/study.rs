@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use archsim_accelerators::soc::SchedulerKind;
+use archsim_accelerators::soc::Policy;
 use archsim_workloads::jobs::Process;
 
 use crate::{Config, Error};
@@ -43,7 +43,7 @@ pub struct StudyConfig {
     pub kind: StudyKind,
     /// Schedulers to compare.
     #[schemars(length(min = 1))]
-    pub schedulers: Vec<SchedulerKind>,
+    pub schedulers: Vec<Policy>,
     /// Injection rates in jobs per ms.
     #[schemars(length(min = 1), inner(range(min = 1e-6, max = 1e6)))]
     pub rates_per_ms: Vec<f64>,
@@ -110,7 +110,7 @@ pub struct StudyRow {
 
 /// The base config with `accelerator.scheduler`, `workload.jobs.arrival.rate_per_ms` and
 /// `seed` set: the same config paths a `--set` or a sweep would set.
-fn point(cfg: &Config, sched: SchedulerKind, rate: f64, seed: u64) -> Result<Config, Error> {
+fn point(cfg: &Config, sched: Policy, rate: f64, seed: u64) -> Result<Config, Error> {
     let mut v = serde_json::to_value(cfg).map_err(|e| Error::Io {
         path: "study".into(),
         message: format!("the base config does not serialize: {e}"),

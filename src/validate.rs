@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use archsim_accelerators::gpu::program::KernelGroup;
 use archsim_accelerators::gpu::trace::{self, FamilyTotals, MeasuredKernel};
-use archsim_accelerators::gpu::{validation, Gpu};
+use archsim_accelerators::gpu::{self, validation, Gpu};
 
 use archsim_workloads::input::InputKind;
 
@@ -86,7 +86,7 @@ pub fn run_cli(
     let held = crate::files::OutDir::prepare(out)?;
     let text = crate::config::read_file(config)?;
     let cfg = crate::config::load_str(&text, &config.display().to_string(), &[])?;
-    let Some(gpu_cfg) = cfg.accelerator.as_gpu() else {
+    let Some(gpu_cfg) = gpu::config_of(&cfg.accelerator) else {
         return Err(bad(
             config,
             format!(

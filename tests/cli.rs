@@ -2180,7 +2180,9 @@ fn yaml_errors_are_located_and_worded_for_users() {
 /// registry (`accelerators/src/lib.rs`, the `families!` macro that also generates the config
 /// enum) names an accelerator kind. The exceptions are code that belongs to one family by
 /// design: the SoC scheduling environment (its action is a SoC's PE choice) and the NeuPIMs
-/// study (it varies an NPU+PIM device's modes). Test modules are not scanned.
+/// study (it varies an NPU+PIM device's modes). Test modules are not scanned. (Within the
+/// accelerators crate, `tests/integration/seam.rs` also keeps family names out of its generic
+/// modules.)
 #[test]
 fn accelerator_kinds_are_named_only_in_the_family_registry() {
     let allowed = [
@@ -2196,6 +2198,8 @@ fn accelerator_kinds_are_named_only_in_the_family_registry() {
         "workloads/src",
         "accelerators/src",
         "serving/src",
+        "training/src",
+        "net/src",
         "gym/src",
         "agents/src",
         "python/src",
@@ -2931,6 +2935,25 @@ fn training_config_reports_the_iteration() {
         "parallel.dp=8",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Interleaved 1F1B with two chunks per device: a shorter bubble, a shorter iteration.
+    let o = archsim(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--json",
+        "--out",
+        d3.to_str().unwrap(),
+        "--set",
+        "parallel.schedule=interleaved",
+        "--set",
+        "parallel.vpp=2",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let il: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (a, b) = (&il["training"], t);
+    assert!(a["iteration_s"].as_f64().unwrap() < b["iteration_s"].as_f64().unwrap());
+    assert!(
+        a["breakdown"]["bubble_s"].as_f64().unwrap() < b["breakdown"]["bubble_s"].as_f64().unwrap()
+    );
 }
 
 #[test]
@@ -2946,6 +2969,15 @@ fn bad_training_layouts_exit_2_naming_the_keys() {
         (
             vec!["workload.training.micro_batch=5"],
             "workload.training.micro_batch",
+        ),
+        (vec!["parallel.schedule=interleaved"], "parallel.vpp"),
+        (
+            vec![
+                "parallel.schedule=interleaved",
+                "parallel.vpp=2",
+                "workload.training.global_batch=1552",
+            ],
+            "workload.training.global_batch, workload.training.micro_batch, parallel.pp",
         ),
     ] {
         let dir = tmp("training_bad");

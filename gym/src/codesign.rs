@@ -49,8 +49,10 @@ use rand_chacha::ChaCha8Rng;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use archsim_accelerators::hetero::{Hetero, HeteroConfig, SubAccelConfig};
+use archsim_accelerators::family::Context;
+use archsim_accelerators::hetero::{HeteroConfig, SubAccelConfig};
 use archsim_accelerators::systolic::{Dataflow, SramKib};
+use archsim_accelerators::AcceleratorConfig;
 use archsim_workloads::{zoo, DType, Workload};
 
 /// Where network accuracies come from.
@@ -583,10 +585,19 @@ impl CoDesignConfig {
         let mut hc = HeteroConfig::new(subs);
         hc.dram_bw_bytes_per_cycle = Some(h.dram_bw_bytes_per_cycle);
         hc.freq_mhz = h.freq_mhz;
-        let chip = Hetero::new(hc).map_err(|e| e.to_string())?;
-        let r = chip
-            .simulate_totals(&nets, "", self.seed)
+        // The chip is built through the family registry, and its tasks run as a
+        // `workload: {tasks: [...]}` run does, without the per-op rows.
+        let chip = AcceleratorConfig::from(hc)
+            .family()
             .map_err(|e| e.to_string())?;
+        let ctx = Context {
+            config_hash: "",
+            seed: self.seed,
+            dtype: nets.first().map_or(DType::Int8, |w| w.dtype),
+            llm: None,
+            ops: false,
+        };
+        let r = chip.run_tasks(&nets, &ctx).map_err(|e| e.to_string())?;
         let latency_ms: Vec<f64> = r
             .tasks
             .iter()

@@ -56,7 +56,7 @@ impl Figure for Gantt<'_> {
             .ops
             .iter()
             .filter_map(|o| {
-                let job = archsim_accelerators::soc::job_of_task_name(&o.name)?;
+                let job = o.job()?;
                 ((job as u64) < first_jobs).then(|| {
                     let row = pes.iter().position(|p| *p == o.engine).unwrap_or(0);
                     (row, job, o.start_cycle as f64 * us, o.end_cycle as f64 * us)

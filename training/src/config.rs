@@ -133,7 +133,7 @@ pub enum Schedule {
     #[default]
     #[serde(rename = "1f1b")]
     OneFOneB,
-    /// 1F1B over `vpp` virtual stages per device (not simulated yet: rejected).
+    /// Megatron-LM's interleaved 1F1B over `vpp` model chunks (virtual stages) per device.
     #[serde(rename = "interleaved")]
     Interleaved,
 }
@@ -330,10 +330,30 @@ pub fn validate(
     }
     match p.schedule {
         Schedule::Interleaved => {
-            return Err(invalid(
-                "parallel.schedule",
-                "interleaved 1F1B is not simulated yet; use gpipe or 1f1b",
-            ))
+            if p.vpp < 2 {
+                return Err(invalid(
+                    "parallel.vpp",
+                    format!(
+                        "schedule: interleaved needs vpp > 1 model chunks per device, not {}",
+                        p.vpp
+                    ),
+                ));
+            }
+            if p.pp < 2 {
+                return Err(invalid(
+                    "parallel.pp",
+                    "schedule: interleaved needs a pipeline (pp > 1)",
+                ));
+            }
+            if (p.pp as u64).saturating_mul(p.vpp as u64) > s.layers {
+                return Err(invalid(
+                    "parallel.pp, parallel.vpp",
+                    format!(
+                        "pp·vpp = {}·{} virtual stages is more than the {} layers",
+                        p.pp, p.vpp, s.layers
+                    ),
+                ));
+            }
         }
         _ if p.vpp != 1 => {
             return Err(invalid(
@@ -368,6 +388,16 @@ pub fn validate(
             format!(
                 "micro_batch {} does not divide the per-replica batch {} (global_batch / dp)",
                 t.micro_batch, per_replica
+            ),
+        ));
+    }
+    let m = per_replica / t.micro_batch;
+    if p.schedule == Schedule::Interleaved && m % p.pp as u64 != 0 {
+        return Err(invalid(
+            "workload.training.global_batch, workload.training.micro_batch, parallel.pp",
+            format!(
+                "the interleaved schedule needs the micro-batches per pipeline (global_batch / dp / micro_batch = {m}) to be a multiple of pp {}",
+                p.pp
             ),
         ));
     }

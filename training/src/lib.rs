@@ -13,7 +13,10 @@
 //! cluster: ──► archsim-net: TP / PP / DP collectives ────┤ priced on the groups' links
 //!                                                        ▼
 //!                     event DAG on sim's queue: stage × micro-batch × forward / recompute /
-//!                     backward, sends, gradient reduction, optimizer (GPipe or 1F1B)
+//!                     backward, sends, gradient reduction, optimizer (GPipe, 1F1B or
+//!                     interleaved 1F1B over vpp chunks per device); each task's kernels
+//!                     as an eager host issues them (host time shows where it exceeds
+//!                     the device's, pipeline exchanges synchronize)
 //!                                                        ▼
 //!              TrainingReport {iteration_s, tokens_per_s, tflops_per_gpu, mfu, hfu,
 //!                              breakdown, memory_gb (ZeRO, Korthikanti activations), fits}
@@ -22,6 +25,11 @@
 //! Only one pipeline is simulated: tensor- and data-parallel replicas run the same tasks at
 //! the same times, so a 1,024-GPU job costs what its 8 stages cost. The pipeline bubble is
 //! what the simulated streams wait, not a closed form.
+//!
+//! Validation (`cargo test -p archsim-training --test training`): on vTrain's 1,440 measured
+//! single-node A100 iterations, 5-fold held-out MAPE 8.1% and Kendall τ 0.87–0.89 within each
+//! model shape; Megatron-LM 2021 Table 1 (32–3,072 A100, nothing fitted on it) 3.5% MAPE,
+//! worst row 7.5B (TP 4) +9.7%.
 //!
 //! ```
 //! use archsim_accelerators::AcceleratorConfig;

@@ -71,6 +71,103 @@ impl Priced {
     }
 }
 
+impl Priced {
+    /// The graph's kernels as an eager host issues them (see [`Issue`]): each kernel costs
+    /// the host `host_s` to issue and the device its priced time (matrix products ×
+    /// `gemm_scale`).
+    pub fn issue(&self, gemm_scale: f64, host_s: f64) -> Issue {
+        self.ops.iter().fold(Issue::NOTHING, |acc, &(t, gemm)| {
+            acc.then(Issue::kernel(if gemm { t * gemm_scale } else { t }, host_s))
+        })
+    }
+}
+
+/// A stretch of work that an eager framework's host issues to one device stream, as it
+/// acts on the lag between the two: the host runs ahead of the device asynchronously (the
+/// launch queue), so host time only shows where it exceeds the device work it issues.
+///
+/// With `lag` = (the time the device's stream is busy until) − (the host's clock), issuing a
+/// kernel of device time `t` at host cost `h` maps `lag ↦ max(lag − h, 0) + t` (the kernel
+/// starts when both the host has issued it and the previous kernel has ended); host-only
+/// time `o` maps `lag ↦ lag − o`. Both are `lag ↦ max(lag + gpu − host, b)`, a form closed
+/// under composition, so a layer's map is computed once from its kernels and `n` layers'
+/// map in O(1): `max(x + n·a, b + max(0, (n − 1)·a))` with `a = gpu − host`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Issue {
+    /// Host time, seconds.
+    pub host_s: f64,
+    /// Device time of the kernels, seconds.
+    pub gpu_s: f64,
+    /// The lag after the stretch is at least this (−∞ when no kernel ran).
+    #[serde(skip)]
+    floor: f64,
+}
+
+impl Issue {
+    /// No work.
+    pub const NOTHING: Issue = Issue {
+        host_s: 0.0,
+        gpu_s: 0.0,
+        floor: f64::NEG_INFINITY,
+    };
+
+    /// One kernel of device time `t` that costs the host `host_s` to issue.
+    pub fn kernel(t: f64, host_s: f64) -> Issue {
+        Issue {
+            host_s,
+            gpu_s: t,
+            floor: t,
+        }
+    }
+
+    /// Host-only time (framework code between kernels).
+    pub fn host(o: f64) -> Issue {
+        Issue {
+            host_s: o,
+            gpu_s: 0.0,
+            floor: f64::NEG_INFINITY,
+        }
+    }
+
+    /// This stretch, then `next`.
+    pub fn then(self, next: Issue) -> Issue {
+        Issue {
+            host_s: self.host_s + next.host_s,
+            gpu_s: self.gpu_s + next.gpu_s,
+            floor: f64::max(self.floor + next.gpu_s - next.host_s, next.floor),
+        }
+    }
+
+    /// This stretch `n` times in a row.
+    pub fn times(self, n: u64) -> Issue {
+        if n == 0 {
+            return Issue::NOTHING;
+        }
+        let a = self.gpu_s - self.host_s;
+        let n1 = (n - 1) as f64;
+        Issue {
+            host_s: self.host_s * n as f64,
+            gpu_s: self.gpu_s * n as f64,
+            floor: self.floor + (n1 * a).max(0.0),
+        }
+    }
+
+    /// Time from a synchronization point (host and device level) until the device has run
+    /// the stretch.
+    pub fn from_sync_s(&self) -> f64 {
+        if self.floor == f64::NEG_INFINITY {
+            return self.gpu_s;
+        }
+        f64::max(self.gpu_s, self.host_s + self.floor)
+    }
+
+    /// Time the stretch adds to a stream whose host is never made to wait for the device
+    /// (steady state: the longer of the two).
+    pub fn steady_s(&self) -> f64 {
+        f64::max(self.gpu_s, self.host_s)
+    }
+}
+
 /// One micro-batch's shape on one tensor-parallel rank.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Shard {
@@ -449,5 +546,55 @@ impl<'a> Pricer<'a> {
         let p = self.run(&w, "optimizer step")?;
         self.opt_cache.insert((params, state_bytes), p.clone());
         Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Host and device clocks kernel by kernel, as [`Issue`] abstracts them.
+    fn direct(layers: u64, overhead: f64, ops: &[f64], host_s: f64, lag0: f64) -> f64 {
+        let (mut host, mut end) = (0.0f64, lag0);
+        for _ in 0..layers {
+            host += overhead;
+            for &t in ops {
+                host += host_s;
+                end = end.max(host) + t;
+            }
+        }
+        end
+    }
+
+    /// The closed form of n layers equals the kernel-by-kernel clocks, host-bound or
+    /// device-bound, from a synchronization point; steady state is the longer of the two.
+    #[test]
+    fn issue_composes_like_the_clocks() {
+        let ops = [3e-6, 40e-6, 5e-6, 120e-6, 2e-6, 60e-6];
+        for host_s in [0.0, 4e-6, 30e-6, 80e-6] {
+            for overhead in [0.0, 50e-6, 400e-6] {
+                let layer = Issue::host(overhead).then(
+                    ops.iter()
+                        .fold(Issue::NOTHING, |a, &t| a.then(Issue::kernel(t, host_s))),
+                );
+                for n in [1, 2, 7, 24] {
+                    let want = direct(n, overhead, &ops, host_s, 0.0);
+                    let got = layer.times(n).from_sync_s();
+                    assert!(
+                        (got - want).abs() < 1e-12,
+                        "{host_s} {overhead} {n}: {got} vs {want}"
+                    );
+                    let slow = layer.times(n);
+                    assert_eq!(slow.steady_s(), slow.gpu_s.max(slow.host_s));
+                }
+            }
+        }
+        let p = Priced {
+            ops: ops.iter().map(|&t| (t, t > 10e-6)).collect(),
+            ..Priced::default()
+        };
+        for host_s in [0.0, 10e-6, 90e-6] {
+            assert!((p.issue(0.9, host_s).from_sync_s() - p.eager_s(0.9, host_s)).abs() < 1e-15);
+        }
     }
 }

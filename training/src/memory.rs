@@ -71,11 +71,26 @@ pub fn layer_activation_bytes(
     }
 }
 
-/// Micro-batches whose activations are held at once on stage `stage` of `pp`.
-pub fn in_flight(schedule: Schedule, pp: usize, stage: usize, micro_batches: u64) -> u64 {
+/// Micro-batches whose activations are held at once on stage `stage` of `pp` (for the
+/// interleaved schedule, chunk-micro-batches: one is a model chunk's activations of one
+/// micro-batch) — the warm-up forwards plus the one in flight of `crate::sim`'s orders.
+pub fn in_flight(
+    schedule: Schedule,
+    pp: usize,
+    vpp: usize,
+    stage: usize,
+    micro_batches: u64,
+) -> u64 {
     match schedule {
         Schedule::Gpipe => micro_batches,
-        _ => ((pp - stage) as u64).min(micro_batches),
+        Schedule::OneFOneB => ((pp - stage) as u64).min(micro_batches),
+        Schedule::Interleaved => {
+            let total = micro_batches * vpp as u64;
+            if micro_batches == pp as u64 {
+                return total;
+            }
+            (((pp - stage - 1) * 2 + (vpp - 1) * pp + 1) as u64).min(total)
+        }
     }
 }
 

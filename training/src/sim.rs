@@ -1,12 +1,13 @@
 //! One training iteration as an event DAG on `archsim-sim`'s event queue.
 //!
-//! Tasks: for every pipeline stage and micro-batch a forward, an optional recompute and a
-//! backward on the stage's compute stream, in the order the schedule gives (GPipe: every
-//! forward, then every backward; 1F1B: `pp − stage − 1` warm-up forwards, then one forward
-//! and one backward alternately, then the cool-down backwards); a send of the activation to
-//! the next stage after each forward and of its gradient to the previous stage after each
-//! backward, on the link between the two (FIFO); then per stage the data-parallel gradient
-//! reduction on the stage's data-parallel channel and the optimizer step. A task starts when
+//! Tasks: for every (virtual) pipeline stage and micro-batch a forward, an optional
+//! recompute and a backward on its device's compute stream, in the order the schedule gives
+//! (GPipe: every forward, then every backward; 1F1B: `pp − stage − 1` warm-up forwards, then
+//! one forward and one backward alternately, then the cool-down backwards; interleaved 1F1B:
+//! the same over `vpp` model chunks per device in Megatron-LM's order, see `sequence`); a
+//! send of the activation to the next stage after each forward and of its gradient to the
+//! previous stage after each backward, on the sending device's link (FIFO); then per device
+//! the data-parallel gradient reduction on its data-parallel channel and the optimizer step. A task starts when
 //! its predecessors have ended, it is next on its stream and the stream is free; the
 //! iteration ends with the last optimizer step. The pipeline bubble is what the streams wait,
 //! not a formula. Only one pipeline is simulated: the other tensor- and data-parallel
@@ -165,70 +166,126 @@ pub(crate) struct StageTimes {
 pub(crate) enum Order {
     Gpipe,
     OneFOneB,
+    /// Megatron-LM's interleaved 1F1B over this many model chunks (virtual stages) per
+    /// device.
+    Interleaved(usize),
 }
 
-/// Builds the DAG of one pipeline of `stages.len()` stages over `m` micro-batches.
-/// Resources: stage `s`'s compute stream is `s`; its forward send link `P + s`, backward
-/// send link `2P + s`, data-parallel channel `3P + s`.
+/// One entry of a device's compute sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Step {
+    pub forward: bool,
+    /// Model chunk on the device (0 unless interleaved).
+    pub chunk: usize,
+    pub micro_batch: usize,
+}
+
+/// The compute sequence of device `d` of `p` over `m` micro-batches.
+///
+/// Interleaved (Narayanan et al. 2021, Megatron-LM's `forward_backward_pipelining_with_
+/// interleaving`): the device runs `m·v` forwards and as many backwards over its `v`
+/// chunks; the `k`-th forward is of chunk `(k mod p·v) / p` and micro-batch
+/// `(k / p·v)·p + k mod p` (forwards go in groups of `p` micro-batches per chunk), the `k`-th
+/// backward the same with the chunks in reverse; `(p − d − 1)·2 + (v − 1)·p` warm-up
+/// forwards (all of them when `m = p`), then one forward and one backward alternately, then
+/// the cool-down backwards. `m` must be a multiple of `p`.
+pub(crate) fn sequence(order: Order, p: usize, d: usize, m: usize) -> Vec<Step> {
+    let st = |forward: bool, chunk: usize, micro_batch: usize| Step {
+        forward,
+        chunk,
+        micro_batch,
+    };
+    match order {
+        Order::Gpipe => (0..m)
+            .map(|i| st(true, 0, i))
+            .chain((0..m).map(|i| st(false, 0, i)))
+            .collect(),
+        Order::OneFOneB => {
+            let w = (p - d - 1).min(m);
+            let mut v: Vec<Step> = (0..w).map(|i| st(true, 0, i)).collect();
+            for i in 0..m - w {
+                v.push(st(true, 0, w + i));
+                v.push(st(false, 0, i));
+            }
+            v.extend((m - w..m).map(|i| st(false, 0, i)));
+            v
+        }
+        Order::Interleaved(vpp) => {
+            let total = m * vpp;
+            let group = p * vpp;
+            let at = |k: usize, forward: bool| {
+                let c = (k % group) / p;
+                let chunk = if forward { c } else { vpp - 1 - c };
+                st(forward, chunk, (k / group) * p + k % p)
+            };
+            let w = if m == p {
+                total
+            } else {
+                ((p - d - 1) * 2 + (vpp - 1) * p).min(total)
+            };
+            let mut v: Vec<Step> = (0..w).map(|k| at(k, true)).collect();
+            for k in 0..total - w {
+                v.push(at(k + w, true));
+                v.push(at(k, false));
+            }
+            v.extend((total - w..total).map(|k| at(k, false)));
+            v
+        }
+    }
+}
+
+/// Builds the DAG of one pipeline of `p` devices over `m` micro-batches. `stages` are the
+/// virtual stages in model order (`p·v` of them; chunk `c` of device `d` is stage `c·p + d`),
+/// one per device unless interleaved. A device's data-parallel reduction and optimizer step
+/// are the sums of its chunks' (put them on one chunk).
+/// Resources: device `d`'s compute stream is `d`; its forward send link `p + d`, backward
+/// send link `2p + d`, data-parallel channel `3p + d`.
 pub(crate) fn build(
     stages: &[StageTimes],
+    p: usize,
     m: usize,
     order: Order,
     overlap: bool,
     no_p2p: bool,
 ) -> Dag {
-    let p = stages.len();
+    let nv = stages.len();
+    let vpp = (nv / p.max(1)).max(1);
     let mut dag = Dag::default();
     dag.order.resize(4 * p, Vec::new());
-    // Compute sequence per stage: (is_forward, micro-batch).
-    let seq = |s: usize| -> Vec<(bool, usize)> {
-        match order {
-            Order::Gpipe => (0..m)
-                .map(|i| (true, i))
-                .chain((0..m).map(|i| (false, i)))
-                .collect(),
-            Order::OneFOneB => {
-                let w = (p - s - 1).min(m);
-                let mut v: Vec<(bool, usize)> = (0..w).map(|i| (true, i)).collect();
-                for i in 0..m - w {
-                    v.push((true, w + i));
-                    v.push((false, i));
-                }
-                v.extend((m - w..m).map(|i| (false, i)));
-                v
-            }
-        }
-    };
-    // Task ids, filled as created: fwd[s][i], bwd[s][i] (the last piece), sends.
-    let mut fwd = vec![vec![usize::MAX; m]; p];
-    let mut bwd_first = vec![vec![usize::MAX; m]; p];
-    let mut bwd_last = vec![vec![usize::MAX; m]; p];
-    let mut send_f = vec![vec![usize::MAX; m]; p];
-    let mut send_b = vec![vec![usize::MAX; m]; p];
-    // Sends depend on tasks of the neighbour; create tasks in an order where every
-    // predecessor exists: sweep the global "time steps" stage by stage is not enough for 1F1B,
-    // so create all tasks first with placeholder predecessors and fill them after.
-    let seqs: Vec<Vec<(bool, usize)>> = (0..p).map(seq).collect();
-    let mut dp_tasks: Vec<Vec<usize>> = vec![Vec::new(); p];
-    for s in 0..p {
-        let st = &stages[s];
+    // Task ids per virtual stage and micro-batch, filled as created.
+    let mut fwd = vec![vec![usize::MAX; m]; nv];
+    let mut bwd_first = vec![vec![usize::MAX; m]; nv];
+    let mut send_f = vec![vec![usize::MAX; m]; nv];
+    let mut send_b = vec![vec![usize::MAX; m]; nv];
+    // Create every task first (sends depend on the neighbour's tasks), then the
+    // cross-stage dependencies.
+    for d in 0..p {
+        let chunks: Vec<&StageTimes> = (0..vpp).map(|c| &stages[c * p + d]).collect();
+        let dp_s: f64 = chunks.iter().map(|c| c.dp_s).sum();
+        let layers: u64 = chunks.iter().map(|c| c.layers).sum();
+        let dp_layer_s = chunks[0].dp_layer_s;
+        let optimizer_s: f64 = chunks.iter().map(|c| c.optimizer_s).sum();
+        let mut dp_tasks: Vec<usize> = Vec::new();
         let mut prev_compute: Option<usize> = None;
-        for &(is_f, i) in &seqs[s] {
-            if is_f {
+        for step in sequence(order, p, d, m) {
+            let v = step.chunk * p + d;
+            let st = &stages[v];
+            let i = step.micro_batch;
+            if step.forward {
                 let id = dag.add(Task {
                     kind: Kind::Forward,
-                    resource: s,
+                    resource: d,
                     compute_s: st.fwd.0,
                     tp_s: st.fwd.1,
                     dp_s: st.fwd.2,
                     preds: Vec::new(),
                 });
-                fwd[s][i] = id;
+                fwd[v][i] = id;
                 prev_compute = Some(id);
-                if s + 1 < p {
-                    send_f[s][i] = dag.add(Task {
+                if v + 1 < nv {
+                    send_f[v][i] = dag.add(Task {
                         kind: Kind::Send,
-                        resource: p + s,
+                        resource: p + d,
                         compute_s: if no_p2p { 0.0 } else { st.send_s },
                         tp_s: 0.0,
                         dp_s: 0.0,
@@ -240,7 +297,7 @@ pub(crate) fn build(
                 if st.recompute.0 + st.recompute.1 > 0.0 {
                     first = dag.add(Task {
                         kind: Kind::Recompute,
-                        resource: s,
+                        resource: d,
                         compute_s: st.recompute.0,
                         tp_s: st.recompute.1,
                         dp_s: 0.0,
@@ -248,7 +305,7 @@ pub(crate) fn build(
                     });
                 }
                 let last_mb = i + 1 == m;
-                let pieces = if overlap && last_mb && p > 0 {
+                let pieces = if overlap && last_mb {
                     st.layers.max(1) as usize
                 } else {
                     1
@@ -258,7 +315,7 @@ pub(crate) fn build(
                     let frac = 1.0 / pieces as f64;
                     let id = dag.add(Task {
                         kind: Kind::Backward,
-                        resource: s,
+                        resource: d,
                         compute_s: st.bwd.0 * frac,
                         tp_s: st.bwd.1 * frac,
                         dp_s: st.bwd.2 * frac,
@@ -270,25 +327,24 @@ pub(crate) fn build(
                         dag.tasks[id].preds.push(first);
                     }
                     if pieces > 1 {
-                        let d = dag.add(Task {
+                        let t = dag.add(Task {
                             kind: Kind::Dp,
-                            resource: 3 * p + s,
+                            resource: 3 * p + d,
                             compute_s: 0.0,
                             tp_s: 0.0,
-                            dp_s: st.dp_layer_s,
+                            dp_s: dp_layer_s,
                             preds: vec![id],
                         });
-                        dp_tasks[s].push(d);
+                        dp_tasks.push(t);
                     }
                     last = id;
                 }
-                bwd_first[s][i] = first;
-                bwd_last[s][i] = last;
+                bwd_first[v][i] = first;
                 prev_compute = Some(last);
-                if s > 0 {
-                    send_b[s][i] = dag.add(Task {
+                if v > 0 {
+                    send_b[v][i] = dag.add(Task {
                         kind: Kind::Send,
-                        resource: 2 * p + s,
+                        resource: 2 * p + d,
                         compute_s: if no_p2p { 0.0 } else { st.send_s },
                         tp_s: 0.0,
                         dp_s: 0.0,
@@ -297,47 +353,47 @@ pub(crate) fn build(
                 }
             }
         }
-        // Data-parallel reduction (whole stage unless overlapped per layer), then the step.
+        // Data-parallel reduction (whole device unless overlapped per layer), then the step.
         let mut opt_preds = Vec::new();
         if let Some(last) = prev_compute {
             opt_preds.push(last);
             let rest = if overlap {
-                st.dp_s - st.dp_layer_s * st.layers as f64
+                dp_s - dp_layer_s * layers as f64
             } else {
-                st.dp_s
+                dp_s
             };
-            if rest > 0.0 || dp_tasks[s].is_empty() {
-                let d = dag.add(Task {
+            if rest > 0.0 || dp_tasks.is_empty() {
+                let t = dag.add(Task {
                     kind: Kind::Dp,
-                    resource: 3 * p + s,
+                    resource: 3 * p + d,
                     compute_s: 0.0,
                     tp_s: 0.0,
                     dp_s: rest.max(0.0),
                     preds: vec![last],
                 });
-                dp_tasks[s].push(d);
+                dp_tasks.push(t);
             }
         }
-        opt_preds.extend(dp_tasks[s].iter().copied());
+        opt_preds.extend(dp_tasks.iter().copied());
         dag.add(Task {
             kind: Kind::Optimizer,
-            resource: s,
-            compute_s: st.optimizer_s,
+            resource: d,
+            compute_s: optimizer_s,
             tp_s: 0.0,
             dp_s: 0.0,
             preds: opt_preds,
         });
     }
     // Cross-stage dependencies.
-    for s in 0..p {
+    for v in 0..nv {
         for i in 0..m {
-            if s > 0 {
-                dag.tasks[fwd[s][i]].preds.push(send_f[s - 1][i]);
+            if v > 0 {
+                dag.tasks[fwd[v][i]].preds.push(send_f[v - 1][i]);
             }
-            if s + 1 < p {
-                dag.tasks[bwd_first[s][i]].preds.push(send_b[s + 1][i]);
+            if v + 1 < nv {
+                dag.tasks[bwd_first[v][i]].preds.push(send_b[v + 1][i]);
             } else {
-                dag.tasks[bwd_first[s][i]].preds.push(fwd[s][i]);
+                dag.tasks[bwd_first[v][i]].preds.push(fwd[v][i]);
             }
         }
     }
@@ -365,7 +421,7 @@ mod tests {
     fn uniform_pipelines_take_the_textbook_time() {
         for order in [Order::Gpipe, Order::OneFOneB] {
             for (p, m) in [(1, 1), (2, 4), (4, 8), (8, 3)] {
-                let dag = build(&uniform(p, 1e-3, 2e-3), m, order, false, false);
+                let dag = build(&uniform(p, 1e-3, 2e-3), p, m, order, false, false);
                 let t = run(&dag).unwrap();
                 let end = t.end.iter().copied().fold(0.0, f64::max);
                 let want = (m + p - 1) as f64 * 3e-3;
@@ -389,7 +445,7 @@ mod tests {
         }
         for order in [Order::Gpipe, Order::OneFOneB] {
             for overlap in [false, true] {
-                let dag = build(&st, 6, order, overlap, false);
+                let dag = build(&st, 4, 6, order, overlap, false);
                 let t = run(&dag).unwrap();
                 for (i, task) in dag.tasks.iter().enumerate() {
                     for &p in &task.preds {
@@ -408,7 +464,7 @@ mod tests {
     /// 1F1B's steady state alternates: stage 0 of 4 runs 3 warm-up forwards first.
     #[test]
     fn one_f_one_b_order() {
-        let dag = build(&uniform(4, 1e-3, 2e-3), 6, Order::OneFOneB, false, false);
+        let dag = build(&uniform(4, 1e-3, 2e-3), 4, 6, Order::OneFOneB, false, false);
         let kinds: String = dag.order[0]
             .iter()
             .map(|&t| match dag.tasks[t].kind {
@@ -419,5 +475,84 @@ mod tests {
             })
             .collect();
         assert_eq!(kinds, "FFFFBFBFBBBBO");
+    }
+
+    /// Interleaving `v` chunks per device on equal stages with free sends: Megatron-LM's
+    /// bubble `(p − 1)(f + b)` shrinks to `(p − 1)(f + b)/v` (each chunk does `1/v` of the
+    /// device's work), out of the simulated waiting.
+    #[test]
+    fn interleaving_shrinks_the_bubble_by_vpp() {
+        let (f, b) = (1e-3, 2e-3);
+        for (p, v, m) in [
+            (2, 2, 4),
+            (4, 2, 8),
+            (4, 3, 8),
+            (4, 2, 4),
+            (8, 4, 16),
+            (3, 2, 9),
+        ] {
+            let stages = uniform(p * v, f / v as f64, b / v as f64);
+            let dag = build(&stages, p, m, Order::Interleaved(v), false, false);
+            let t = run(&dag).unwrap();
+            let end = t.end.iter().copied().fold(0.0, f64::max);
+            let want = m as f64 * (f + b) + (p - 1) as f64 * (f + b) / v as f64;
+            assert!(
+                (end - want).abs() < 1e-9,
+                "p={p} v={v} m={m}: {end} vs {want}"
+            );
+            // Plain 1F1B on the same work: the bubble is v times longer.
+            let plain = build(&uniform(p, f, b), p, m, Order::OneFOneB, false, false);
+            let t1 = run(&plain).unwrap();
+            let end1 = t1.end.iter().copied().fold(0.0, f64::max);
+            let bubble = |e: f64| e - m as f64 * (f + b);
+            assert!((bubble(end1) - v as f64 * bubble(end)).abs() < 1e-9);
+        }
+    }
+
+    /// Megatron-LM's interleaved order on 2 devices × 2 chunks (a, b) over 4 micro-batches:
+    /// forwards in groups of p per chunk, (p − d − 1)·2 + (v − 1)·p warm-up forwards, the
+    /// backwards' chunks in reverse.
+    #[test]
+    fn interleaved_order() {
+        let dag = build(
+            &uniform(4, 1e-3, 2e-3),
+            2,
+            4,
+            Order::Interleaved(2),
+            false,
+            false,
+        );
+        let show = |d: usize| -> String {
+            let steps = sequence(Order::Interleaved(2), 2, d, 4);
+            let s: Vec<String> = steps
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{}{}{}",
+                        if s.forward { 'F' } else { 'B' },
+                        s.micro_batch,
+                        if s.chunk == 0 { 'a' } else { 'b' }
+                    )
+                })
+                .collect();
+            s.join(" ")
+        };
+        assert_eq!(
+            show(0),
+            "F0a F1a F0b F1b F2a B0b F3a B1b F2b B0a F3b B1a B2b B3b B2a B3a"
+        );
+        assert_eq!(
+            show(1),
+            "F0a F1a F0b B0b F1b B1b F2a B0a F3a B1a F2b B2b F3b B3b B2a B3a"
+        );
+        // The DAG follows it: 16 compute tasks and a step per device, and it runs.
+        for d in 0..2 {
+            let n = dag.order[d]
+                .iter()
+                .filter(|&&t| matches!(dag.tasks[t].kind, Kind::Forward | Kind::Backward))
+                .count();
+            assert_eq!(n, 16);
+        }
+        assert!(run(&dag).is_some());
     }
 }

@@ -224,7 +224,7 @@ mod soc_env {
         assert_ne!(r1, r3);
         // Picking the earliest-finish PE each step is EFT: the same latency as the built-in one.
         let eft = e
-            .scheduler_latency_us(archsim_accelerators::soc::SchedulerKind::Eft, 4, 0)
+            .scheduler_latency_us(archsim_accelerators::soc::Policy::Eft, 4, 0)
             .unwrap();
         let _ = play_eft(&mut e, 4);
         assert!((e.avg_job_latency_us().unwrap() - eft).abs() < 1e-9);
