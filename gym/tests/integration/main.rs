@@ -298,7 +298,7 @@ fn spaces_vary_list_elements_of_a_heterogeneous_chip() {
 fn codesign_evaluator_reads_the_oracle_and_matches_a_plain_run() {
     use archsim_accelerators::config::SimConfig;
     use archsim_gym::codesign::{AccuracyOracle, CsvOracle};
-    use archsim_gym::{objective::metrics, ConfigForm, DesignSpace, Problem, CODESIGN_METRICS};
+    use archsim_gym::{objective::metrics, DesignSpace, EvaluatorKind, Problem, CODESIGN_METRICS};
     use serde_json::json;
 
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -310,7 +310,7 @@ fn codesign_evaluator_reads_the_oracle_and_matches_a_plain_run() {
         "workload": {"batch": 1},
         "accelerator": accel,
     });
-    assert_eq!(ConfigForm::of(&base), ConfigForm::CoDesign);
+    assert_eq!(EvaluatorKind::of(&base), EvaluatorKind::CoDesign);
     let ops =
         json!({"choice": ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]});
     let space: serde_json::Map<String, serde_json::Value> = (0..6)
