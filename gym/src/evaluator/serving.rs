@@ -112,7 +112,8 @@ fn pool_key(e: ServingError, kept: &[usize]) -> String {
 /// The metric vector of a serving report, in [`SERVING_METRICS`] order.
 pub fn serving_metrics(r: &ServingReport) -> Vec<f64> {
     let replicas: u64 = r.pools.iter().map(|p| p.count as u64).sum();
-    let devices: u64 = r.pools.iter().map(|p| p.count as u64 * p.tp).sum();
+    // A replica spans tp × ep devices.
+    let devices: u64 = r.pools.iter().map(|p| p.count as u64 * p.tp * p.ep).sum();
     vec![
         r.cost_per_hour,
         r.cost_per_mtok,
