@@ -356,6 +356,21 @@ fn dispatch(req: &Request<'_>, held: &mut Option<OutDir>) -> Result<Outcome, Err
     }
     let doc = serde_saphyr::from_str::<Value>(text).ok();
     if let Some(v) = &doc {
+        // A sweep file runs many points: `run` refuses it rather than run its base point and
+        // ignore the `sweep:` section (`--set sweep=null` runs the base point alone).
+        let mut swept = v.clone();
+        let applied = set.is_empty() || config::apply_overrides(&mut swept, file, set).is_ok();
+        if applied && swept.get("sweep").is_some_and(|s| !s.is_null()) {
+            return Err(Error::Config(ConfigError {
+                file: file.to_string(),
+                location: config::locate_dotted(text, "sweep"),
+                key: Some("sweep".into()),
+                from_override: None,
+                message: "this file is a sweep, which runs many points: run it with \
+                          `archsim sweep FILE` (from Python, `archsim.sweep(config)`)"
+                    .into(),
+            }));
+        }
         // A study picked by a section of its own runs before the other kinds look at the file.
         let by_section = archsim_studies::STUDIES
             .iter()
@@ -364,15 +379,6 @@ fn dispatch(req: &Request<'_>, held: &mut Option<OutDir>) -> Result<Outcome, Err
             return run_study(study, v, req, held);
         }
         if serve::is_serving(v) {
-            if v.get("sweep").is_some() {
-                return Err(Error::Config(ConfigError {
-                    file: file.to_string(),
-                    location: None,
-                    key: Some("sweep".into()),
-                    from_override: None,
-                    message: "this file is a sweep: run it with `archsim sweep FILE`".into(),
-                }));
-            }
             let (f, search) = serve::load_search(text, file, set)?;
             if let Some(search) = search {
                 // A fleet search: the serving config is the base the search varies.
@@ -414,14 +420,7 @@ fn dispatch(req: &Request<'_>, held: &mut Option<OutDir>) -> Result<Outcome, Err
             return run_study(study, v, req, held);
         }
     }
-    let (cfg, _, search) = config::load_full(text, file, set).map_err(|mut e| {
-        // A sweep's base config may leave swept keys out: point at the command that runs it.
-        if doc.as_ref().is_some_and(|v| v.get("sweep").is_some()) {
-            e.message
-                .push_str(" (this file is a sweep: run it with `archsim sweep FILE`)");
-        }
-        e
-    })?;
+    let (cfg, _, search) = config::load_full(text, file, set)?;
     // Every kind below writes into `dir` except a `--stop-after` dump of a graph or job
     // workload: create, check and lock it before any work.
     let writes = stop_after.is_none() || search.is_some() || cfg.workload.is_tasks();
