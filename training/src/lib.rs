@@ -77,10 +77,12 @@ mod model;
 mod sim;
 
 pub use config::{
-    validate, ModelRef, ModelShape, Optimizer, ParallelConfig, Recompute, Schedule, TrainingConfig,
+    check_checkpoint, check_offload, validate, CheckpointConfig, HostConfig, ModelRef, ModelShape,
+    OffloadConfig, Optimizer, ParallelConfig, Place, Recompute, Schedule, TrainingConfig,
 };
 pub use error::TrainingError;
 pub use memory::{MemoryBytes, MemoryGb};
 pub use model::{
-    device_caps, partition, prepare, Breakdown, Calibration, DeviceCaps, Prepared, TrainingReport,
+    device_caps, partition, prepare, prepare_with, Breakdown, Calibration, CheckpointReport,
+    DeviceCaps, OffloadReport, Prepared, TrainingReport,
 };
