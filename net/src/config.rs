@@ -90,7 +90,6 @@ pub struct HostConfig {
     pub nvme_gb: Option<f64>,
 }
 
-
 /// `cluster.scale_up`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

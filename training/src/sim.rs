@@ -516,8 +516,9 @@ pub(crate) fn build(
                     preds,
                 }));
             }
-            // The host's step per layer: NVMe read (one layer ahead), CPU update, NVMe write
-            // and the 16-bit weights back up, pipelined over the resources.
+            // The host's step per layer once all gradients are down: NVMe read (one layer
+            // ahead, from when the layer's gradients arrive), CPU update, NVMe write and the
+            // 16-bit weights back up, pipelined over the resources.
             let n = on_host.len();
             let mut reads = vec![None; n];
             let read = |dag: &mut Dag, g: usize| {
@@ -539,7 +540,9 @@ pub(crate) fn build(
                         reads[k + 1] = Some(read(&mut dag, on_host[k + 1]));
                     }
                 }
+                // ZeRO-Offload steps once every gradient is on the host.
                 let mut preds = vec![on_host[k]];
+                preds.extend(on_host.last().copied());
                 preds.extend(reads[k]);
                 let c = dag.add(Task {
                     kind: Kind::Offload,
