@@ -682,6 +682,29 @@ mod tests {
         }
     }
 
+    /// Fetched weights with one layer of prefetch: a fetch shorter than a layer's compute
+    /// hides behind it except the first, `x + f + b`; a longer one sets the pace, eight
+    /// fetches back to back and the last layer's backward, `8x + b/4`.
+    #[test]
+    fn parameter_prefetch_overlaps_compute_until_the_link_is_the_bottleneck() {
+        let (f, b) = (4e-3, 8e-3);
+        for (x, want) in [(0.5e-3, 0.5e-3 + f + b), (5e-3, 8.0 * 5e-3 + b / 4.0)] {
+            let mut st = uniform(1, f, b);
+            st[0].offload = Some(OffloadTimes {
+                param_fetch_s: x,
+                ..OffloadTimes::default()
+            });
+            let dag = build(&st, 1, 1, Order::OneFOneB, false, false, false);
+            let t = run(&dag).unwrap();
+            let end = t.end.iter().copied().fold(0.0, f64::max);
+            assert!((end - want).abs() < 1e-9, "x={x}: {end} vs {want}");
+            // Free transfers: the compute alone.
+            let dag0 = build(&st, 1, 1, Order::OneFOneB, false, false, true);
+            let e0 = run(&dag0).unwrap().end.iter().copied().fold(0.0, f64::max);
+            assert!((e0 - (f + b)).abs() < 1e-9);
+        }
+    }
+
     /// 1F1B's steady state alternates: stage 0 of 4 runs 3 warm-up forwards first.
     #[test]
     fn one_f_one_b_order() {
