@@ -14,12 +14,10 @@
 //! `results/nasaic/hwnasbench_eyeriss.csv` is `--pool dense`: pools lowered as HW-NAS-Bench's
 //! reference model lowers them (see results/nasaic/README.md).
 
-use std::fmt::Write as _;
 use std::time::Instant;
 
-use archsim::accelerators::systolic::{Dataflow, PoolMapping, SystolicConfig};
-use archsim::nasbench::{kendall_tau, nb201_latency_ms, read_hwnasbench};
-use rayon::prelude::*;
+use archsim::accelerators::systolic::{Dataflow, PoolMapping};
+use archsim::studies::hwnasbench::{design, kendall_tau, latencies, read_hwnasbench, table};
 
 fn main() {
     if let Err(e) = run() {
@@ -64,32 +62,17 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unknown argument `{other}`").into()),
         }
     }
-    let mut cfg = SystolicConfig::preset(&preset).ok_or(format!("unknown preset `{preset}`"))?;
-    if let Some(d) = dataflow {
-        cfg.dataflow = d;
-    }
-    if let Some(p) = pool {
-        cfg.pool_mapping = p;
-    }
-    if let Some(b) = bw {
-        cfg.dram_bw_bytes_per_cycle = Some(b * f64::from(cfg.word_bytes));
-    }
+    let cfg = design(&preset, dataflow, pool, bw)?;
     let rows = read_hwnasbench(std::path::Path::new(&data), &device)?;
     if rows.is_empty() {
         return Err(format!("no `{device}` rows in {data}").into());
     }
     let t0 = Instant::now();
-    let ours: Vec<f64> = rows
-        .par_iter()
-        .map(|r| nb201_latency_ms(&r.arch, &cfg))
-        .collect::<Result<_, _>>()?;
+    let ours = latencies(&rows, &cfg)?;
     let secs = t0.elapsed().as_secs_f64();
     let theirs: Vec<f64> = rows.iter().map(|r| r.latency_ms).collect();
     let tau = kendall_tau(&ours, &theirs);
-    let mut csv = String::from("arch,archsim_latency,hwnasbench_latency\n");
-    for (r, l) in rows.iter().zip(&ours) {
-        writeln!(csv, "{},{l:.6},{:.6}", r.arch, r.latency_ms)?;
-    }
+    let csv = table(&rows, &ours);
     if let Some(dir) = std::path::Path::new(&out).parent() {
         archsim::files::create_dir(dir)?;
     }

@@ -1,7 +1,7 @@
 //! Regenerates `results/neupims/`: decode throughput of GPT-3-style models on an NPU beside
 //! HBM-PIM in NeuPIMs' four modes (Heo et al., ASPLOS 2024, doi:10.1145/3620666.3651380), on
 //! the authors' simulator configuration. The same as
-//! `archsim run configs/repro/neupims.yaml --out results/neupims` ([`archsim::neupims`]).
+//! `archsim run configs/repro/neupims.yaml --out results/neupims` ([`archsim::studies::neupims`]).
 //!
 //! ```text
 //! cargo run --release --example neupims [-- --out DIR]
@@ -19,8 +19,10 @@ fn main() -> Result<(), String> {
     let path = root.join("configs/repro/neupims.yaml");
     let text = archsim::config::read_file(&path).map_err(|e| e.to_string())?;
     let file = "configs/repro/neupims.yaml";
-    let r = archsim::run_any(&text, file, &root.join("configs/repro"), &[], Some(&out))
-        .map_err(|e| e.to_string())?;
+    let base = root.join("configs/repro");
+    let r = archsim::run_any(&archsim::Request::new(&text, file, &base, &[], Some(&out)))
+        .map_err(|e| e.to_string())?
+        .value();
     eprintln!(
         "{}",
         serde_json::to_string_pretty(&r["speedups"]).unwrap_or_default()

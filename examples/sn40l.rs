@@ -10,7 +10,7 @@
 //! Reads `configs/repro/sn40l.yaml`; writes `fusion.csv` (`workload,unfused_s,fused_s`),
 //! `switching.csv` (`platform,switch_s`), `coe_serving.csv` (`platform,requests_per_s`),
 //! `coe_scaling.csv` (`experts,platform,requests_per_s`), their plots and `README.md`
-//! ([`archsim::sn40l`]).
+//! ([`archsim::studies::sn40l`]).
 
 use std::path::PathBuf;
 
@@ -21,10 +21,10 @@ fn main() -> Result<(), String> {
         Some(i) => PathBuf::from(args.get(i + 1).ok_or("--out needs a folder")?),
         None => root.join("results/sn40l"),
     };
-    let study = archsim::sn40l::load(&root.join("configs/repro/sn40l.yaml"))?;
-    let r = archsim::sn40l::run(&study)?;
-    eprint!("{}", archsim::sn40l::summary(&r));
-    archsim::sn40l::write(&study, &r, &out)?;
+    let study = archsim::studies::sn40l::load(&root.join("configs/repro/sn40l.yaml"))?;
+    let r = archsim::studies::sn40l::run(&study)?;
+    eprint!("{}", archsim::studies::sn40l::summary(&r));
+    archsim::studies::sn40l::write(&study, &r, &out)?;
     eprintln!("wrote {}", out.display());
     Ok(())
 }

@@ -10,73 +10,13 @@
 //!    a failing key is looked up in a span-annotated parse of the text to get its line and
 //!    column (or reported as coming from `--set`).
 
-use std::fmt;
-
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
-use serde_saphyr::Spanned;
 
 pub use archsim_accelerators::config::SimConfig;
+pub use archsim_io::located::*;
 
 /// The whole simulation config (defined in `archsim-accelerators`).
 pub type Config = SimConfig;
-
-/// A config error, located in the file (or in a `--set` override).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// Config file name.
-    pub file: String,
-    /// One-based line and column, when the error is in the file.
-    pub location: Option<(u64, u64)>,
-    /// Dotted key path, when the error concerns a key.
-    pub key: Option<String>,
-    /// The `--set` override that introduced the bad value, if any.
-    pub from_override: Option<String>,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.from_override, self.location) {
-            (Some(o), _) => write!(f, "--set {o}: ")?,
-            (None, Some((l, c))) => write!(f, "{}:{l}:{c}: ", self.file)?,
-            (None, None) => write!(f, "{}: ", self.file)?,
-        }
-        if let Some(k) = &self.key {
-            write!(f, "{}: ", display_key(k))?;
-        }
-        f.write_str(&self.message)
-    }
-}
-
-/// A key path as errors name it: list indices in brackets, as `--set` takes them
-/// (`study.rates_rps[1]`, `accelerator.subs[0].rows`), whether the path was written with dots
-/// (`study.rates_rps.1`, as a deserializer tracks it) or brackets.
-pub fn display_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len() + 2);
-    for (i, seg) in key.split('.').enumerate() {
-        if i > 0 && !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) {
-            out.push('[');
-            out.push_str(seg);
-            out.push(']');
-        } else {
-            if i > 0 {
-                out.push('.');
-            }
-            out.push_str(seg);
-        }
-    }
-    out
-}
-
-/// A key path in the dotted form (`a.b.0.c`) that both `--set` paths (`a.b[0].c`) and
-/// tracked paths reduce to, for comparing them.
-fn canonical_key(key: &str) -> String {
-    archsim_gym::path::parse(key)
-        .map(|s| archsim_gym::path::keys(&s).join("."))
-        .unwrap_or_else(|_| key.to_string())
-}
 
 /// The bounds of every config file's schema (`archsim schema`), prepared once.
 fn bounds() -> &'static archsim_accelerators::ranges::Checker {
@@ -123,73 +63,6 @@ pub fn check_values(
         .map_err(|(path, message)| located_error(text, file, overrides, &path, message))
 }
 
-/// An error about the value at `path` (segments, list indices as numbers), located at its
-/// line and column in `text`, or named by the `--set` override that gave it.
-pub fn located_error(
-    text: &str,
-    file: &str,
-    overrides: &[String],
-    path: &[String],
-    message: String,
-) -> ConfigError {
-    let key = path.join(".");
-    let from_override = override_of(overrides, &key);
-    let at_key = message.starts_with("unknown field");
-    ConfigError {
-        file: file.to_string(),
-        location: if from_override.is_some() {
-            None
-        } else {
-            locate(text, path, at_key)
-        },
-        key: (!path.is_empty()).then_some(key),
-        from_override,
-        message,
-    }
-}
-
-/// The same as [`located_error`] for a dotted key (`a.b.0.c` or `a.b[0].c`), as library
-/// errors name keys.
-pub fn located_key_error(
-    text: &str,
-    file: &str,
-    overrides: &[String],
-    key: &str,
-    message: String,
-) -> ConfigError {
-    let from_override = override_of(overrides, key);
-    ConfigError {
-        file: file.to_string(),
-        location: if from_override.is_some() {
-            None
-        } else {
-            locate_dotted(text, key)
-        },
-        key: (!key.is_empty()).then(|| key.to_string()),
-        from_override,
-        message,
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-/// The text of a config file, checked as every input is ([`archsim_workloads::input`]: a
-/// regular file of at most 16 MiB, never a FIFO or a device); an error names the file, exit 2.
-pub fn read_file(path: &std::path::Path) -> Result<String, crate::Error> {
-    archsim_workloads::input::read_to_string(path, archsim_workloads::input::InputKind::Config)
-        .map_err(|e| {
-            crate::Error::Config(ConfigError {
-                file: e.path,
-                location: None,
-                key: None,
-                from_override: None,
-                message: e
-                    .message
-                    .replacen("cannot read file", "cannot read config", 1),
-            })
-        })
-}
-
 /// Parses `text` (the contents of `file`) with `overrides` (`path=value` strings) applied.
 pub fn load_str(text: &str, file: &str, overrides: &[String]) -> Result<Config, ConfigError> {
     load_inner(text, file, overrides, false).map(|(c, _)| c)
@@ -201,21 +74,15 @@ pub fn load_base(text: &str, file: &str, overrides: &[String]) -> Result<Config,
     load_inner(text, file, overrides, true).map(|(c, _)| c)
 }
 
-/// Like [`load_str`], but top-level `study:` and `search:` sections are taken out, typed and
-/// validated, and returned beside the config (`study: null`, as `--set study=null` leaves it,
+/// Like [`load_str`], but top-level `study:` and `search:` sections are taken out and returned
+/// beside the config, the search typed and validated, the study as written (the study the
+/// registry picks reads it) (`study: null`, as `--set study=null` leaves it,
 /// is no study).
 pub fn load_full(
     text: &str,
     file: &str,
     overrides: &[String],
-) -> Result<
-    (
-        Config,
-        Option<crate::study::StudyConfig>,
-        Option<archsim_agents::SearchConfig>,
-    ),
-    ConfigError,
-> {
+) -> Result<(Config, Option<Value>, Option<archsim_agents::SearchConfig>), ConfigError> {
     let (cfg, extra) = load_inner(text, file, overrides, true)?;
     let located = |path: Vec<String>, message: String| {
         let at_key = message.starts_with("unknown field");
@@ -237,15 +104,8 @@ pub fn load_full(
         Some(Value::Object(m)) => m,
         _ => Map::new(),
     };
-    let study = match extra.remove("study") {
-        None | Some(Value::Null) => None,
-        Some(v) => {
-            let st: crate::study::StudyConfig = archsim_accelerators::config::typed(v, &["study"])
-                .map_err(|(p, m)| located(p, m))?;
-            st.validate(&cfg).map_err(|(p, m)| located(p, m))?;
-            Some(st)
-        }
-    };
+    // The study that the registry picks reads its own section (`archsim_studies::find`).
+    let study = extra.remove("study").filter(|v| !v.is_null());
     let search = match extra.remove("search") {
         None => None,
         Some(v) => {
@@ -286,17 +146,6 @@ pub fn load_full(
         ));
     }
     Ok((cfg, study, search))
-}
-
-/// Like [`load_str`], but a top-level `study:` section (a sweep that `archsim run` performs,
-/// see [`crate::study`]) is taken out, typed and validated, and returned beside the config.
-pub fn load_with_study(
-    text: &str,
-    file: &str,
-    overrides: &[String],
-) -> Result<(Config, Option<crate::study::StudyConfig>), ConfigError> {
-    let (cfg, study, _) = load_full(text, file, overrides)?;
-    Ok((cfg, study))
 }
 
 fn load_inner(
@@ -394,307 +243,6 @@ fn batch_override_wins(value: &mut Value, applied: &[(Vec<String>, String)]) {
         }
         None => {}
     }
-}
-
-/// Applies `--set PATH=VALUE` overrides to a parsed config document, returning each override's
-/// key path (for locating errors later).
-pub fn apply_overrides(
-    value: &mut Value,
-    file: &str,
-    overrides: &[String],
-) -> Result<Vec<(Vec<String>, String)>, ConfigError> {
-    let err = |location: Option<(u64, u64)>, message: String| ConfigError {
-        file: file.to_string(),
-        location,
-        key: None,
-        from_override: None,
-        message,
-    };
-    let mut applied: Vec<(Vec<String>, String)> = Vec::new();
-    for o in overrides {
-        let (path, raw) = o.split_once('=').ok_or_else(|| ConfigError {
-            from_override: Some(o.clone()),
-            ..err(None, "expected PATH=VALUE, e.g. accelerator.rows=64".into())
-        })?;
-        let segments = archsim_gym::path::parse(path).map_err(|m| ConfigError {
-            from_override: Some(o.clone()),
-            ..err(None, m)
-        })?;
-        let v: Value = if raw.trim().is_empty() {
-            Value::String(String::new())
-        } else {
-            serde_saphyr::from_str(raw).map_err(|e| {
-                let message = yaml_message(&e.to_string());
-                ConfigError {
-                    from_override: Some(o.clone()),
-                    // A number that is not finite is a value of the key, not bad syntax.
-                    key: message
-                        .starts_with("non-finite number")
-                        .then(|| archsim_gym::path::display(&segments)),
-                    ..err(
-                        None,
-                        if message.starts_with("non-finite number") {
-                            message
-                        } else {
-                            format!("value is not valid YAML: {message}")
-                        },
-                    )
-                }
-            })?
-        };
-        archsim_gym::path::set(value, &segments, v).map_err(|m| ConfigError {
-            from_override: Some(o.clone()),
-            ..err(None, m)
-        })?;
-        applied.push((archsim_gym::path::keys(&segments), o.clone()));
-    }
-    Ok(applied)
-}
-
-/// The one-line message of a YAML parse error, without the parser's location prefix (reported
-/// separately) and without its hints about parser options.
-pub fn yaml_message(s: &str) -> String {
-    let m = first_line(s);
-    if let Some(v) = m
-        .strip_prefix("non-finite float ")
-        .and_then(|r| r.strip_suffix(" rejected by the configured policy"))
-    {
-        return format!("non-finite number {v}: numbers must be finite");
-    }
-    match m.split_once(", set DuplicateKeyPolicy") {
-        Some((head, _)) => head.to_string(),
-        None => m,
-    }
-}
-
-fn first_line(s: &str) -> String {
-    let l = s.lines().next().unwrap_or("").trim();
-    // serde-saphyr prefixes "error: line L column C: " — the location is reported separately.
-    match l.strip_prefix("error: ") {
-        Some(rest) => match rest.find(": ") {
-            Some(i) if rest.starts_with("line ") => rest[i + 2..].to_string(),
-            _ => rest.to_string(),
-        },
-        None => l.to_string(),
-    }
-}
-
-/// The last `--set` override whose path is `key` (dotted, as errors name keys), a key above it
-/// or a key under it: the source of a bad value at `key`.
-pub fn override_of(overrides: &[String], key: &str) -> Option<String> {
-    let dotted = canonical_key;
-    let key = &canonical_key(key);
-    let under = |a: &str, b: &str| a == b || (a.starts_with(b) && a[b.len()..].starts_with('.'));
-    overrides
-        .iter()
-        .rev()
-        .find(|o| {
-            let p = dotted(o.split_once('=').map_or(o.as_str(), |(p, _)| p));
-            under(key, &p) || under(&p, key)
-        })
-        .cloned()
-}
-
-/// A YAML node with the spans of its keys and values.
-enum Node {
-    Map(Vec<(Spanned<String>, Spanned<Node>)>),
-    Seq(Vec<Spanned<Node>>),
-    /// A scalar; `true` for a number that is not finite (`.nan`, `.inf`, `1e999`).
-    Scalar(bool),
-}
-
-/// The span-annotated parse of `text` (non-finite numbers read, to be found and named).
-fn nodes(text: &str) -> Option<Spanned<Node>> {
-    let mut options = serde_saphyr::Options::default();
-    options.non_finite_float_policy = serde_saphyr::NonFiniteFloatPolicy::PassThrough;
-    serde_saphyr::from_str_with_options(text, options).ok()
-}
-
-/// The key path of the first number in `text` that is not finite, which the YAML reader
-/// rejects with its line and column only.
-fn non_finite_key(text: &str) -> Option<Vec<String>> {
-    fn find(n: &Node, path: &mut Vec<String>) -> bool {
-        match n {
-            Node::Scalar(bad) => *bad,
-            Node::Map(entries) => entries.iter().any(|(k, v)| {
-                path.push(k.value.clone());
-                let found = find(&v.value, path);
-                if !found {
-                    path.pop();
-                }
-                found
-            }),
-            Node::Seq(items) => items.iter().enumerate().any(|(i, v)| {
-                path.push(i.to_string());
-                let found = find(&v.value, path);
-                if !found {
-                    path.pop();
-                }
-                found
-            }),
-        }
-    }
-    let root = nodes(text)?;
-    let mut path = Vec::new();
-    find(&root.value, &mut path).then_some(path)
-}
-
-/// A YAML syntax error of `text` (the contents of `file`) as a config error at its line and
-/// column; a number that is not finite is named by its key as well.
-pub fn yaml_error(text: &str, file: &str, e: &serde_saphyr::Error) -> ConfigError {
-    let message = yaml_message(&e.to_string());
-    let key = message
-        .starts_with("non-finite number")
-        .then(|| non_finite_key(text))
-        .flatten()
-        .filter(|p| !p.is_empty())
-        .map(|p| p.join("."));
-    ConfigError {
-        file: file.to_string(),
-        location: e.location().map(|l| (l.line(), l.column())),
-        key,
-        from_override: None,
-        message,
-    }
-}
-
-impl<'de> Deserialize<'de> for Node {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Node;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any YAML node")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Node, A::Error> {
-                let mut v = Vec::new();
-                while let Some(k) = a.next_key::<Spanned<String>>()? {
-                    v.push((k, a.next_value::<Spanned<Node>>()?));
-                }
-                Ok(Node::Map(v))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Node, A::Error> {
-                let mut v = Vec::new();
-                while let Some(x) = a.next_element::<Spanned<Node>>()? {
-                    v.push(x);
-                }
-                Ok(Node::Seq(v))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Node, E> {
-                Ok(Node::Scalar(false))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Node, E> {
-                Ok(Node::Scalar(false))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Node, E> {
-                Ok(Node::Scalar(false))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
-                Ok(Node::Scalar(!v.is_finite()))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Node, E> {
-                Ok(Node::Scalar(false))
-            }
-            fn visit_unit<E>(self) -> Result<Node, E> {
-                Ok(Node::Scalar(false))
-            }
-            fn visit_none<E>(self) -> Result<Node, E> {
-                Ok(Node::Scalar(false))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// Line and column of the value at the dotted `path` in the YAML `text` (of the key, when the
-/// value is a mapping), for errors found outside the config loader.
-pub fn locate_key(text: &str, path: &[String]) -> Option<(u64, u64)> {
-    locate(text, path, false)
-}
-
-/// Line and column of the key at the end of `path` (where an unknown field is named).
-pub fn locate_field(text: &str, path: &[String]) -> Option<(u64, u64)> {
-    locate(text, path, true)
-}
-
-/// Line and column of the value at the dotted `key` of an error (of the key, when the value is a
-/// mapping or a list). Mapping keys may themselves hold dots — `search.space.accelerator.rows` names the
-/// entry `accelerator.rows` of `search.space` — so each step takes the longest key that
-/// matches; a number steps into a list.
-pub fn locate_dotted(text: &str, key: &str) -> Option<(u64, u64)> {
-    let root = nodes(text)?;
-    let mut loc = (root.referenced.line(), root.referenced.column());
-    let mut cur = &root.value;
-    let mut rest = key;
-    while !rest.is_empty() {
-        match cur {
-            Node::Map(entries) => {
-                let (k, v) = entries
-                    .iter()
-                    .filter(|(k, _)| {
-                        rest.strip_prefix(k.value.as_str()).is_some_and(|r| {
-                            r.is_empty() || r.starts_with('.') || r.starts_with('[')
-                        })
-                    })
-                    .max_by_key(|(k, _)| k.value.len())?;
-                rest = rest[k.value.len()..]
-                    .strip_prefix('.')
-                    .unwrap_or(&rest[k.value.len()..]);
-                loc = if rest.is_empty() && matches!(v.value, Node::Map(_) | Node::Seq(_)) {
-                    (k.referenced.line(), k.referenced.column())
-                } else {
-                    (v.referenced.line(), v.referenced.column())
-                };
-                cur = &v.value;
-            }
-            Node::Seq(items) => {
-                // `0.c` or `[0].c` (or `[0][1]`).
-                let (index, r) = match rest.strip_prefix('[') {
-                    Some(b) => {
-                        let (i, r) = b.split_once(']')?;
-                        (i, r.strip_prefix('.').unwrap_or(r))
-                    }
-                    None => rest.split_once('.').unwrap_or((rest, "")),
-                };
-                let item = items.get(index.parse::<usize>().ok()?)?;
-                loc = (item.referenced.line(), item.referenced.column());
-                rest = r;
-                cur = &item.value;
-            }
-            Node::Scalar(_) => break,
-        }
-    }
-    Some(loc)
-}
-
-/// Line and column of the deepest node along `path`: the value of the last key found, or the
-/// key itself when `at_key` (an unknown field) or when the value is a whole mapping.
-fn locate(text: &str, path: &[String], at_key: bool) -> Option<(u64, u64)> {
-    let root = nodes(text)?;
-    let mut loc = (root.referenced.line(), root.referenced.column());
-    let mut cur = &root.value;
-    for (i, k) in path.iter().enumerate() {
-        let last = i + 1 == path.len();
-        match cur {
-            Node::Map(entries) => {
-                let (key, val) = entries.iter().find(|(key, _)| &key.value == k)?;
-                // Point at the value for type errors, at the key when the key itself is the issue.
-                loc = if last && (at_key || matches!(val.value, Node::Map(_))) {
-                    (key.referenced.line(), key.referenced.column())
-                } else {
-                    (val.referenced.line(), val.referenced.column())
-                };
-                cur = &val.value;
-            }
-            Node::Seq(items) => {
-                let item = items.get(k.parse::<usize>().ok()?)?;
-                loc = (item.referenced.line(), item.referenced.column());
-                cur = &item.value;
-            }
-            Node::Scalar(_) => break,
-        }
-    }
-    Some(loc)
 }
 
 #[cfg(test)]

@@ -102,7 +102,7 @@ pub fn trace_json(report: &Report) -> String {
     }
     for o in &report.ops {
         let tid = pes.iter().position(|p| *p == o.engine).unwrap_or(0);
-        let job = archsim_accelerators::soc::job_of_task_name(&o.name);
+        let job = o.job();
         events.push(json!({
             "name": o.name,
             "cat": o.mapping,

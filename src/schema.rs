@@ -5,29 +5,23 @@
 //! section types:
 //!
 //! * a **simulation** (`workload:` + `accelerator:` + `seed:`, and a co-design `cell:` whose
-//!   network is the workload), which may carry a `search:`
-//!   section ([`archsim_agents::SearchConfig`]), a `sweep:` section
-//!   ([`crate::sweep::SweepConfig`]), a `study:` section ([`crate::study::StudyConfig`]) or a
-//!   `gym:` section (a design-space environment's [`archsim_gym::GymSection`] or a SoC
-//!   scheduling environment's [`archsim_gym::soc_env::SocGymSection`]);
-//! * a **co-design** problem (`codesign:`, [`archsim_gym::codesign::CoDesignConfig`]), with an
-//!   optional `gym:` section ([`archsim_gym::codesign_env::CoDesignGymSection`]);
-//! * the **SN40L study** (`study: {kind: sn40l}` + the sections of [`crate::sn40l::Study`]);
-//! * the **NeuPIMs study** (`study: {kind: neupims}` ([`crate::neupims::Grid`]) + the
-//!   `workload:` and `accelerator:` of its base design point);
-//! * a **serving** simulation (`workload: {llm: ...}` + `serving:`, [`crate::serving::ServingFile`]),
+//!   network is the workload), which may carry a `search:` section
+//!   ([`archsim_agents::SearchConfig`]) or a `gym:` section (a design-space environment's
+//!   [`archsim_gym::GymSection`] or a SoC scheduling environment's
+//!   [`archsim_gym::soc_env::SocGymSection`]);
+//! * a **serving** simulation (`workload: {llm: ...}` + `serving:`, [`crate::serve::ServingFile`]),
 //!   and a **fleet search** (a serving config with a `search:` section);
 //! * a **training** iteration (`workload: {training: ...}` + `accelerator:` + `cluster:` +
 //!   `parallel:`, [`crate::training::TrainingFile`]);
-//! * the **Mélange study** ([`crate::melange::MelangeFile`]) and the **disaggregation study**
-//!   ([`crate::disagg::DisaggFile`]);
 //! * a **collective** run (`workload: {collective: ...}` + `cluster:`,
-//!   [`crate::collective::CollectiveFile`]) and the **A100 all-reduce reproduction**
-//!   ([`crate::collective::A100StudyFile`]);
+//!   [`archsim_net::workload::CollectiveFile`]);
 //! * a **sweep** (`archsim sweep`): a simulation config with a `sweep:` section, whose base
 //!   config may leave out keys that its grid or random part sets (so its `workload:`,
 //!   `accelerator:` and `search:` are checked with no key required but `kind`; every key given
-//!   is still checked by name and type).
+//!   is still checked by name and type);
+//! * every **study** of the registry ([`archsim_studies::STUDIES`]): `study: {kind, ...}` and
+//!   the sections of its file (or the study's own section), as the study describes them
+//!   (`Study::schema`).
 //!
 //! The schema describes the file as written: an accelerator `preset:` may stand in for the
 //! keys it gives (see `archsim_accelerators::AcceleratorConfig`'s schema). It checks shapes,
@@ -39,7 +33,7 @@
 //! ```
 //! let schema = archsim::schema::config_schema();
 //! let forms = schema.as_value()["anyOf"].as_array().unwrap();
-//! assert_eq!(forms.len(), 12);
+//! assert_eq!(forms.len(), 6 + archsim_studies::STUDIES.len());
 //! ```
 
 use schemars::JsonSchema;
@@ -50,10 +44,25 @@ use archsim_workloads::WorkloadConfig;
 
 /// The JSON schema (draft 2020-12) of every config file archsim reads.
 pub fn config_schema() -> schemars::Schema {
-    let mut schema = schemars::schema_for!(ConfigFile);
+    let mut generator = schemars::SchemaGenerator::default();
+    // Every registered study's file, described by its study (`Study::schema`), is one more form.
+    let studies: Vec<Value> = archsim_studies::STUDIES
+        .iter()
+        .map(|st| {
+            let mut form = (st.schema)(&mut generator).to_value();
+            if let Some(m) = form.as_object_mut() {
+                m.insert("description".into(), Value::from(st.about));
+            }
+            form
+        })
+        .collect();
+    let mut schema = generator.root_schema_for::<ConfigFile>();
     let root = schema
         .as_object_mut()
         .expect("a struct's schema is an object");
+    if let Some(Value::Array(forms)) = root.get_mut("anyOf") {
+        forms.extend(studies);
+    }
     let mut defs = match root.remove("$defs") {
         Some(Value::Object(d)) => d,
         _ => Map::new(),
@@ -152,40 +161,28 @@ fn strip_required(v: &mut Value) {
     }
 }
 
-/// An archsim config file: a simulation (which may carry a search, sweep, study or gym
-/// section), a co-design problem, or the SN40L study.
+/// An archsim config file: a simulation (which may carry a search, sweep or gym section), a
+/// serving, training or collective run; the studies' files are added from the study registry.
 #[derive(JsonSchema)]
 #[serde(untagged)]
 #[allow(dead_code)] // a schema only: `archsim run` dispatches on the sections present
 enum ConfigFile {
     /// A simulation config, optionally with one of the sections that run it many times.
     Simulation(Box<SimulationFile>),
-    /// A network/hardware co-design problem.
-    CoDesign(Box<CoDesignFile>),
-    /// The SN40L reproduction.
-    Sn40l(Box<Sn40lFile>),
-    /// The NeuPIMs reproduction: its grid and the design point it varies.
-    Neupims(Box<NeupimsFile>),
     /// A sweep (`archsim sweep`): a base config and the `sweep:` section that varies it.
     Sweep(Box<SweepFile>),
     /// An LLM serving simulation (`workload: {llm: ...}` + `serving:`).
-    Serving(Box<crate::serving::ServingFile>),
+    Serving(Box<crate::serve::ServingFile>),
     /// A fleet search: a serving config and the `search:` section that sizes its fleet.
     ServingSearch(Box<ServingSearchFile>),
-    /// The Mélange study (`study: {kind: melange, ...}` + `workload: {llm: ...}`).
-    Melange(Box<crate::melange::MelangeFile>),
-    /// The disaggregation study (`study: {kind: disaggregation, ...}` + `workload: {llm: ...}`).
-    Disaggregation(Box<crate::disagg::DisaggFile>),
     /// A training iteration (`workload: {training: ...}` + `cluster:` + `parallel:`).
     Training(Box<crate::training::TrainingFile>),
     /// A collective run (`workload: {collective: ...}` + `cluster:`), archsim's nccl-tests.
     Collective(Box<crate::collective::CollectiveFile>),
-    /// The A100 all-reduce reproduction (`study: {kind: a100_allreduce, ...}` + a collective).
-    A100Allreduce(Box<crate::collective::A100StudyFile>),
 }
 
 /// A simulation config (`archsim run`): `workload:`, `accelerator:`, `seed:`, and at most one
-/// `search:` (an optimizer run), `study:` (a DS3 scheduler study) or `gym:` (an environment).
+/// `search:` (an optimizer run) or `gym:` (an environment).
 #[derive(JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
@@ -205,10 +202,6 @@ struct SimulationFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "archsim_agents::SearchConfig")]
     search: Option<archsim_agents::SearchConfig>,
-    /// A DS3 scheduler study (`study: {kind: latency_vs_rate}`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "crate::study::StudyConfig")]
-    study: Option<crate::study::StudyConfig>,
     /// The environment this config poses (Gymnasium / PettingZoo).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "GymSectionSchema")]
@@ -264,64 +257,4 @@ enum GymSectionSchema {
     Dse(Box<archsim_gym::GymSection>),
     /// Task-to-PE scheduling.
     Soc(archsim_gym::soc_env::SocGymSection),
-}
-
-/// A co-design problem (`archsim run` compares co-exploration with successive search; the
-/// gym poses it as `archsim/CoDesign-v0` and `codesign`).
-#[derive(JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct CoDesignFile {
-    /// The problem.
-    codesign: archsim_gym::codesign::CoDesignConfig,
-    /// The environment's settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "archsim_gym::codesign_env::CoDesignGymSection")]
-    gym: Option<archsim_gym::codesign_env::CoDesignGymSection>,
-}
-
-/// The NeuPIMs study file (`configs/repro/neupims.yaml`).
-#[derive(JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct NeupimsFile {
-    /// `{kind: neupims, models, batches}`: the grid.
-    study: crate::neupims::Grid,
-    /// The base design point's workload (an `llm:` decode step).
-    workload: WorkloadConfig,
-    /// The base design point's NPU+PIM device.
-    accelerator: AcceleratorConfig,
-    /// Seed of every random choice (default 0).
-    #[serde(default)]
-    seed: u64,
-}
-
-/// The SN40L study file (`configs/repro/sn40l.yaml`).
-#[derive(JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct Sn40lFile {
-    /// `{kind: sn40l}`: the study registry entry that runs this file.
-    study: Sn40lStudyKind,
-    /// The study's sections.
-    #[serde(flatten)]
-    body: crate::sn40l::Study,
-}
-
-/// `study: {kind: sn40l}`.
-#[derive(JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-struct Sn40lStudyKind {
-    /// The study.
-    kind: Sn40lKind,
-}
-
-/// The SN40L study's kind.
-#[derive(JsonSchema)]
-#[serde(rename_all = "snake_case")]
-#[allow(dead_code)]
-enum Sn40lKind {
-    /// SambaNova SN40L (MICRO 2024).
-    Sn40l,
 }

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use serde_json::Value;
 
 use archsim_agents::{run_search, HistoryRow, Point, SearchConfig, SearchResult};
-use archsim_gym::{ConfigForm, DesignSpace, Problem};
+use archsim_gym::{DesignSpace, EvaluatorKind, Problem};
 
 use archsim_workloads::input::InputKind;
 
@@ -45,7 +45,7 @@ pub fn problem_of(base: Value, search: &SearchConfig, base_dir: &Path) -> Result
 
 /// The problem and `search:` section of a search config given as text, in either form: a
 /// simulation config, or a serving config whose fleet the search sizes (the form
-/// `archsim run` picks, [`crate::serving::is_serving`]). `None` when the config has no
+/// `archsim run` picks, [`crate::serve::is_serving`]). `None` when the config has no
 /// `search:` section. Errors are located in the text, or name the `--set` override.
 pub fn load_problem(
     text: &str,
@@ -55,9 +55,9 @@ pub fn load_problem(
 ) -> Result<Option<(Problem, SearchConfig)>, Error> {
     let serving = serde_saphyr::from_str::<Value>(text)
         .ok()
-        .is_some_and(|v| crate::serving::is_serving(&v));
+        .is_some_and(|v| crate::serve::is_serving(&v));
     if serving {
-        let (f, search) = crate::serving::load_search(text, file, overrides)?;
+        let (f, search) = crate::serve::load_search(text, file, overrides)?;
         let Some(search) = search else {
             return Ok(None);
         };
@@ -188,6 +188,182 @@ pub fn evaluate_batch(
 /// Points of a batch evaluated between two checks for an interruption.
 const BATCH_CHUNK: usize = 4096;
 
+/// The points of a batch as a caller gives them (Python's `archsim.evaluate_batch`), checked
+/// against the problem's space: `mappings` a JSON list of objects (`search.space` path → value,
+/// every dimension once, each value in its domain), or `indices` one row per point (one index
+/// per dimension, each in its domain's range) — exactly one of the two. A point that breaks
+/// this, or more than [`MAX_BATCH`] points, is an error of `file` at the key `points` naming
+/// the point; a design that cannot be evaluated is no error here (it is an infeasible row).
+pub fn batch_points(
+    problem: &Problem,
+    file: &str,
+    mappings: Option<&str>,
+    indices: Option<Vec<Vec<i64>>>,
+) -> Result<Vec<BatchPoint>, Error> {
+    let bad = |message: String| {
+        Error::Config(crate::ConfigError {
+            file: file.into(),
+            location: None,
+            key: Some("points".into()),
+            from_override: None,
+            message,
+        })
+    };
+    let params = &problem.space().params;
+    let paths = || {
+        params
+            .iter()
+            .map(|p| p.path.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let points: Vec<BatchPoint> = match (mappings, indices) {
+        (Some(j), None) => {
+            let list: Vec<serde_json::Map<String, Value>> = serde_json::from_str(j)
+                .map_err(|e| bad(format!("points must be a list of mappings: {e}")))?;
+            list.into_iter()
+                .enumerate()
+                .map(|(n, mut m)| {
+                    if let Some(k) = m.keys().find(|k| !params.iter().any(|p| p.path == **k)) {
+                        return Err(bad(format!(
+                            "point {n}: `{k}` is not a dimension of search.space (known: {})",
+                            paths()
+                        )));
+                    }
+                    let values = params
+                        .iter()
+                        .map(|p| {
+                            let v = m.remove(&p.path).ok_or_else(|| {
+                                bad(format!("point {n} has no value for `{}`", p.path))
+                            })?;
+                            if p.domain.contains(&v) {
+                                Ok(v)
+                            } else {
+                                Err(bad(format!(
+                                    "point {n}: `{}` = {v} is outside its domain ({})",
+                                    p.path,
+                                    p.domain.describe()
+                                )))
+                            }
+                        })
+                        .collect::<Result<Vec<Value>, _>>()?;
+                    Ok(BatchPoint::Values(values))
+                })
+                .collect::<Result<_, _>>()?
+        }
+        (None, Some(rows)) => {
+            for (n, row) in rows.iter().enumerate() {
+                if row.len() != params.len() {
+                    return Err(bad(format!(
+                        "point {n} has {} indices; the space has {} dimensions ({})",
+                        row.len(),
+                        params.len(),
+                        paths()
+                    )));
+                }
+                for (p, &i) in params.iter().zip(row) {
+                    if u64::try_from(i).map_or(true, |i| i >= p.domain.len()) {
+                        return Err(bad(format!(
+                            "point {n}: index {i} of `{}` is outside 0..{}",
+                            p.path,
+                            p.domain.len() - 1
+                        )));
+                    }
+                }
+            }
+            rows.into_iter().map(BatchPoint::Indices).collect()
+        }
+        _ => return Err(bad("give points as mappings or as index rows".into())),
+    };
+    if points.len() > MAX_BATCH {
+        return Err(bad(format!(
+            "{} points is more than the limit of {MAX_BATCH} (MAX_BATCH); split the batch",
+            points.len()
+        )));
+    }
+    Ok(points)
+}
+
+/// A batch evaluation of a search config: the space's dimensions (paths and sizes) and the
+/// columns of its points ([`evaluate_batch`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchRun {
+    /// The `search.space` paths, in the order of a point's values.
+    pub paths: Vec<String>,
+    /// The number of values of each dimension.
+    pub sizes: Vec<u64>,
+    /// One row per point.
+    pub columns: BatchColumns,
+}
+
+/// Evaluates a batch of points of the search config `text` (a simulation config, or a serving
+/// config whose fleet the space sizes: [`load_problem`]), the points given as
+/// [`batch_points`] takes them. A config without a `search:` section is an error naming it.
+pub fn evaluate_batch_config(
+    text: &str,
+    file: &str,
+    overrides: &[String],
+    base_dir: &Path,
+    mappings: Option<&str>,
+    indices: Option<Vec<Vec<i64>>>,
+) -> Result<BatchRun, Error> {
+    let (problem, search) = load_problem(text, file, overrides, base_dir)?.ok_or_else(|| {
+        Error::Config(crate::ConfigError {
+            file: file.into(),
+            location: None,
+            key: Some("search".into()),
+            from_override: None,
+            message: "missing: evaluate_batch needs a `search:` section (its space names the \
+                      points' dimensions, its constraints decide feasibility)"
+                .into(),
+        })
+    })?;
+    let points = batch_points(&problem, file, mappings, indices)?;
+    let columns = evaluate_batch(&problem, &search, &points)?;
+    Ok(BatchRun {
+        paths: problem
+            .space()
+            .params
+            .iter()
+            .map(|p| p.path.clone())
+            .collect(),
+        sizes: problem.space().nvec(),
+        columns,
+    })
+}
+
+/// Runs the search of the config `text` (a simulation config with a `search:` section) without
+/// a progress bar, evaluations in parallel batches, as Python's `archsim.search` does. A config
+/// without a `search:` section is an error naming the key.
+pub fn run_text(
+    text: &str,
+    file: &str,
+    overrides: &[String],
+    base_dir: &Path,
+) -> Result<SearchResult, Error> {
+    let (cfg, _, search) = crate::config::load_full(text, file, overrides)?;
+    let search = search.ok_or_else(|| {
+        Error::Config(crate::ConfigError {
+            file: file.into(),
+            location: None,
+            key: Some("search".into()),
+            from_override: None,
+            message: "missing: a search config needs a `search:` section".into(),
+        })
+    })?;
+    let problem = problem(&cfg, &search, base_dir)?;
+    let mut quiet = |_: usize, _: usize| {};
+    run_search(&problem, &search, &evaluate_parallel, &mut quiet).map_err(|e| {
+        Error::Config(crate::ConfigError {
+            file: file.into(),
+            location: None,
+            key: None,
+            from_override: None,
+            message: e.to_string(),
+        })
+    })
+}
+
 /// Runs the search with a progress bar on stderr.
 pub fn run(cfg: &Config, search: &SearchConfig, base_dir: &Path) -> Result<SearchResult, Error> {
     run_value(serde_json::to_value(cfg).map_err(bad)?, search, base_dir)
@@ -243,7 +419,7 @@ pub fn write(
 }
 
 /// [`write`] for any base config (a serving config's search too): `history.csv` has a column
-/// per metric of the base's form ([`ConfigForm::metrics`]).
+/// per metric of the base's evaluator ([`EvaluatorKind::metrics`]).
 pub fn write_value(
     base: &Value,
     search: &SearchConfig,
@@ -268,7 +444,7 @@ pub fn write_value(
     crate::files::write(&p, json)?;
     files.push(p);
     let p = dir.join("history.csv");
-    write_history(ConfigForm::of(base).metrics(), search, result, &p)?;
+    write_history(EvaluatorKind::of(base).metrics(), search, result, &p)?;
     files.push(p);
     best_so_far_plot(search, result, dir).map_err(Error::File)?;
     files.push(dir.join("best_so_far.png"));
@@ -323,41 +499,7 @@ pub fn replot(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     Ok(files)
 }
 
-/// Engineering notation for people: four significant digits and an SI prefix, e.g.
-/// `eng(0.004829424, "s")` is `4.829 ms`. (JSON and CSV keep exact values.)
-pub fn eng(value: f64, unit: &str) -> String {
-    const PREFIXES: [(i32, &str); 10] = [
-        (-15, "f"),
-        (-12, "p"),
-        (-9, "n"),
-        (-6, "u"),
-        (-3, "m"),
-        (0, ""),
-        (3, "k"),
-        (6, "M"),
-        (9, "G"),
-        (12, "T"),
-    ];
-    if value == 0.0 || !value.is_finite() {
-        return format!("{value} {unit}");
-    }
-    let mut exp = ((value.abs().log10() / 3.0).floor() as i32 * 3).clamp(-15, 12);
-    let mut mantissa = value / 10f64.powi(exp);
-    let digits = |m: f64| (3 - m.abs().log10().floor() as i32).clamp(0, 3) as usize;
-    // Rounding to four digits may carry into the next prefix (999.97 → 1000.0 → 1.000 k).
-    let rounded: f64 = format!("{mantissa:.*}", digits(mantissa))
-        .parse()
-        .unwrap_or(mantissa);
-    if rounded.abs() >= 1000.0 && exp < 12 {
-        exp += 3;
-        mantissa = value / 10f64.powi(exp);
-    }
-    let prefix = PREFIXES
-        .iter()
-        .find(|(e, _)| *e == exp)
-        .map_or("", |(_, p)| p);
-    format!("{mantissa:.*} {prefix}{unit}", digits(mantissa))
-}
+pub use crate::plot::eng;
 
 /// A metric for people: its name and its value in its own unit, e.g. `latency 4.829 ms`,
 /// `area 7.298 mm2`, `utilization 87.5 %`.
@@ -693,5 +835,176 @@ mod tests {
         for m in METRICS.iter().chain(SERVING_METRICS) {
             assert_ne!(metric_text(m, 1.0), format!("{m} 1"), "{m} has no unit");
         }
+    }
+
+    const BO: &str = include_str!("../configs/search/resnet18_bo.yaml");
+
+    fn bo_problem() -> Problem {
+        load_problem(BO, "bo.yaml", &[], Path::new("."))
+            .unwrap()
+            .unwrap()
+            .0
+    }
+
+    fn batch_err(mappings: Option<&str>, indices: Option<Vec<Vec<i64>>>) -> String {
+        batch_points(&bo_problem(), "bo.yaml", mappings, indices)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn batch_points_read_mappings_and_index_rows() {
+        let p = bo_problem();
+        let pts = batch_points(
+            &p,
+            "bo.yaml",
+            Some(
+                r#"[{"accelerator.rows": 16, "accelerator.cols": 8, "accelerator.dataflow": "ws",
+                     "accelerator.sram_kib.ifmap": 64, "accelerator.sram_kib.filter": 128}]"#,
+            ),
+            None,
+        )
+        .unwrap();
+        // In the space's order, whatever the mapping's.
+        assert_eq!(
+            pts,
+            vec![BatchPoint::Values(vec![
+                16.into(),
+                8.into(),
+                "ws".into(),
+                64.into(),
+                128.into()
+            ])]
+        );
+        let rows = vec![vec![0, 1, 2, 3, 4], vec![5, 5, 0, 0, 0]];
+        let pts = batch_points(&p, "bo.yaml", None, Some(rows.clone())).unwrap();
+        assert_eq!(
+            pts,
+            rows.into_iter()
+                .map(BatchPoint::Indices)
+                .collect::<Vec<_>>()
+        );
+        assert!(batch_points(&p, "bo.yaml", Some("[]"), None)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn malformed_batches_name_the_point_and_the_key() {
+        let full = |rows: &str| {
+            format!(
+                r#"[{{"accelerator.rows": {rows}, "accelerator.cols": 8, "accelerator.dataflow": "ws",
+                     "accelerator.sram_kib.ifmap": 64, "accelerator.sram_kib.filter": 128}}]"#
+            )
+        };
+        for (mappings, indices, want) in [
+            (
+                None,
+                Some(vec![vec![1_000_000; 5]]),
+                "bo.yaml: points: point 0: index 1000000 of `accelerator.rows` is outside 0..5",
+            ),
+            (
+                None,
+                Some(vec![vec![0; 5], vec![-1, 0, 0, 0, 0]]),
+                "point 1: index -1 of `accelerator.rows` is outside 0..5",
+            ),
+            (
+                None,
+                Some(vec![vec![0; 5], vec![0, 0]]),
+                "point 1 has 2 indices; the space has 5 dimensions (accelerator.rows, \
+                 accelerator.cols, accelerator.dataflow, accelerator.sram_kib.ifmap, \
+                 accelerator.sram_kib.filter)",
+            ),
+            (
+                Some(full("48")),
+                None,
+                "point 0: `accelerator.rows` = 48 is outside its domain (pow2 [8, 256])",
+            ),
+            (
+                Some(r#"[{"accelerator.rowz": 8}]"#.to_string()),
+                None,
+                "point 0: `accelerator.rowz` is not a dimension of search.space (known: \
+                 accelerator.rows, ",
+            ),
+            (
+                Some(r#"[{"accelerator.rows": 8}]"#.to_string()),
+                None,
+                "point 0 has no value for `accelerator.cols`",
+            ),
+            (
+                Some("{}".to_string()),
+                None,
+                "points must be a list of mappings",
+            ),
+            (None, None, "give points as mappings or as index rows"),
+            (
+                Some("[]".to_string()),
+                Some(Vec::new()),
+                "give points as mappings or as index rows",
+            ),
+        ] {
+            let err = batch_err(mappings.as_deref(), indices);
+            assert!(err.contains(want), "{err:?} lacks {want:?}");
+            assert!(err.starts_with("bo.yaml: points: "), "{err}");
+        }
+        // The valid point of the same shape reads.
+        assert_eq!(
+            batch_points(&bo_problem(), "bo.yaml", Some(&full("16")), None)
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_batch_run_gives_one_row_per_point_in_order() {
+        let none = evaluate_batch_config(
+            "workload: {model: resnet18}\naccelerator: {kind: systolic, rows: 8, cols: 8, dataflow: os}\n",
+            "plain.yaml",
+            &[],
+            Path::new("."),
+            Some("[]"),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            none.contains("missing: evaluate_batch needs a `search:` section"),
+            "{none}"
+        );
+        let rows = vec![
+            vec![0, 0, 0, 0, 0],
+            vec![5, 5, 2, 4, 4],
+            vec![0, 0, 0, 0, 0],
+        ];
+        let r =
+            evaluate_batch_config(BO, "bo.yaml", &[], Path::new("."), None, Some(rows)).unwrap();
+        assert_eq!(r.paths.len(), 5);
+        assert_eq!(r.sizes, vec![6, 6, 3, 5, 5]);
+        let lat = &r.columns.metrics[0];
+        assert_eq!(lat.0, "latency_s");
+        assert_eq!(lat.1.len(), 3);
+        assert!(lat.1.iter().all(|v| v.is_finite() && *v > 0.0));
+        // The same design twice, the same row.
+        assert_eq!(lat.1[0], lat.1[2]);
+        assert_ne!(lat.1[0], lat.1[1]);
+        // Feasible exactly where the area is within the budget; otherwise the reason says so
+        // and the metrics are kept.
+        let area = &r
+            .columns
+            .metrics
+            .iter()
+            .find(|m| m.0 == "area_mm2")
+            .unwrap()
+            .1;
+        for (i, &a) in area.iter().enumerate() {
+            assert_eq!(r.columns.feasible[i], a <= 60.0, "row {i}");
+            if r.columns.feasible[i] {
+                assert_eq!(r.columns.reason[i], "");
+            } else {
+                assert!(r.columns.reason[i].contains("violates area_mm2 <= 60"));
+            }
+        }
+        assert!(area[1] > area[0]);
     }
 }

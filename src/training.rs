@@ -30,7 +30,7 @@ use crate::{ConfigError, Error};
 pub struct TrainingFile {
     /// What is trained.
     pub workload: TrainingWorkload,
-    /// Every device (`kind: gpu` with a preset, `kind: roofline`, ...).
+    /// Every device (any `accelerator.kind` that prices a training step, with its keys).
     #[schemars(with = "AcceleratorConfig")]
     pub accelerator: Map<String, Value>,
     /// The machines.

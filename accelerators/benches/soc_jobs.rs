@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-use archsim_accelerators::soc::{self, SchedulerKind, Soc, SocConfig};
+use archsim_accelerators::soc::{self, Policy, Soc, SocConfig};
 use archsim_workloads::jobs::{AppRef, Arrival, JobsConfig, Process};
 
 fn wifi(c: &mut Criterion) {
@@ -28,7 +28,7 @@ fn wifi(c: &mut Criterion) {
     let work = Arc::new(soc.bind(&set).expect("every task has a PE"));
     let mut g = c.benchmark_group("soc_wifi_mix");
     g.throughput(Throughput::Elements(jobs));
-    for kind in [SchedulerKind::Met, SchedulerKind::Etf, SchedulerKind::Heft] {
+    for kind in [Policy::Met, Policy::Etf, Policy::Heft] {
         g.bench_function(kind.name(), |b| {
             b.iter(|| {
                 let mut s = soc::scheduler(kind, 0);

@@ -167,7 +167,7 @@ impl CoeWorkload {
 
 /// Expected distinct non-resident experts picked by `batch` prompts choosing uniformly among
 /// `experts`, `resident` of which are in device memory.
-pub fn expected_switches(experts: u64, resident: u64, batch: u64) -> f64 {
+pub(crate) fn expected_switches(experts: u64, resident: u64, batch: u64) -> f64 {
     if experts == 0 || resident >= experts {
         return 0.0;
     }

@@ -24,7 +24,7 @@
 
 /// Energy of one multiply-accumulate for operands of `word_bytes` (pJ): int8 multiply with a
 /// 32-bit integer accumulate, fp16 multiply with an fp32 accumulate, or fp32 throughout.
-pub fn mac_pj(word_bytes: u32) -> f64 {
+pub(crate) fn mac_pj(word_bytes: u32) -> f64 {
     match word_bytes {
         1 => 0.2 + 0.1,
         2 => 1.1 + 0.9,
@@ -33,7 +33,7 @@ pub fn mac_pj(word_bytes: u32) -> f64 {
 }
 
 /// Energy of one element-wise ALU operation on `word_bytes` operands (pJ).
-pub fn alu_pj(word_bytes: u32) -> f64 {
+pub(crate) fn alu_pj(word_bytes: u32) -> f64 {
     match word_bytes {
         1 => 0.1,
         2 => 0.4,
@@ -42,17 +42,17 @@ pub fn alu_pj(word_bytes: u32) -> f64 {
 }
 
 /// Energy of reading or writing one `word_bytes` word of an SRAM of `kib` KiB (pJ).
-pub fn sram_word_pj(kib: f64, word_bytes: u32) -> f64 {
+pub(crate) fn sram_word_pj(kib: f64, word_bytes: u32) -> f64 {
     let per_64b = 10.0 * (kib.max(1.0) / 8.0).powf(0.4746);
     per_64b * f64::from(word_bytes) / 8.0
 }
 
 /// Energy of moving one byte to or from DRAM (pJ).
-pub const DRAM_PJ_PER_BYTE: f64 = 1950.0 / 8.0;
+pub(crate) const DRAM_PJ_PER_BYTE: f64 = 1950.0 / 8.0;
 
 /// Area of one processing element for `word_bytes` operands (µm²): multiplier, accumulator
 /// adder, and registers for the two operands and the partial sum.
-pub fn pe_area_um2(word_bytes: u32) -> f64 {
+pub(crate) fn pe_area_um2(word_bytes: u32) -> f64 {
     const DFF_UM2: f64 = 4.52;
     match word_bytes {
         1 => 282.0 + 137.0 + DFF_UM2 * (8.0 + 8.0 + 32.0),
@@ -62,7 +62,7 @@ pub fn pe_area_um2(word_bytes: u32) -> f64 {
 }
 
 /// Area of one vector-unit lane (µm²): an adder and an operand register.
-pub fn alu_lane_area_um2(word_bytes: u32) -> f64 {
+pub(crate) fn alu_lane_area_um2(word_bytes: u32) -> f64 {
     let adder = match word_bytes {
         1 => 137.0,
         2 => 1360.0,
@@ -72,4 +72,4 @@ pub fn alu_lane_area_um2(word_bytes: u32) -> f64 {
 }
 
 /// SRAM area per KiB (mm²).
-pub const SRAM_MM2_PER_KIB: f64 = 0.692 * 8192.0 * 1e-6;
+pub(crate) const SRAM_MM2_PER_KIB: f64 = 0.692 * 8192.0 * 1e-6;

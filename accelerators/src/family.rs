@@ -30,7 +30,7 @@ use archsim_workloads::llm::LlmConfig;
 use archsim_workloads::{DType, Workload, WorkloadConfig};
 
 use crate::config::{typed, KeyError};
-use crate::{AccelError, Accelerator};
+use crate::AccelError;
 
 pub use archsim_workloads::Form;
 
@@ -84,10 +84,10 @@ pub trait Family: Send + Sync {
     fn run_jobs(&self, _jobs: &JobSet, _ctx: &Context<'_>) -> Result<Report, AccelError> {
         Err(unsupported(Form::Jobs))
     }
-    /// The per-op model ([`Accelerator`]) behind the family, when it has one: it is what
-    /// `archsim run --stop-after mapping|schedule` dumps. Families that price larger units
-    /// (fused sections, whole tasks on PEs, the roofline's graph pass) return `None`.
-    fn per_op(&self) -> Option<&dyn Accelerator> {
+    /// The stages of the per-op model ([`crate::Accelerator`]) behind the family, when it has one:
+    /// what `archsim run --stop-after mapping|schedule` dumps. Families that price larger
+    /// units (fused sections, whole tasks on PEs, the roofline's graph pass) return `None`.
+    fn per_op(&self) -> Option<&dyn crate::pipeline::Stages> {
         None
     }
 }
@@ -160,8 +160,30 @@ pub trait FamilyConfig: Sized + serde::de::DeserializeOwned {
     fn reconcile(&mut self, _given: &[String], _workload: &WorkloadConfig) -> Result<(), KeyError> {
         Ok(())
     }
+    /// The device's datasheet at `dtype`, for models that report against it (a training
+    /// iteration's MFU and memory use); `None` (the default) where the family gives none.
+    fn datasheet(&self, _dtype: DType) -> Option<Result<Datasheet, AccelError>> {
+        None
+    }
     /// Builds the model.
     fn build(&self) -> Result<Box<dyn Family>, AccelError>;
+}
+
+/// A device's datasheet figures at one element type ([`FamilyConfig::datasheet`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Datasheet {
+    /// Dense peak at the element type, FLOP/s; `None` where the device states none for it.
+    pub peak_flops: Option<f64>,
+    /// Memory capacity, bytes.
+    pub mem_bytes: f64,
+}
+
+/// A family config that the registry lists: it reads itself out of an `accelerator:`
+/// section (implemented by the registry for every family's config, so that a family's own
+/// module, not generic code, offers access to its config: e.g. the GPU's `config_of`).
+pub trait Registered: Sized {
+    /// The family's config in `acc`, when `acc` is of the family's kind.
+    fn of(acc: &crate::AcceleratorConfig) -> Option<&Self>;
 }
 
 impl<T: FamilyConfig + 'static> FamilyConfig for Box<T> {
@@ -182,6 +204,9 @@ impl<T: FamilyConfig + 'static> FamilyConfig for Box<T> {
     }
     fn reconcile(&mut self, given: &[String], workload: &WorkloadConfig) -> Result<(), KeyError> {
         T::reconcile(self, given, workload)
+    }
+    fn datasheet(&self, dtype: DType) -> Option<Result<Datasheet, AccelError>> {
+        T::datasheet(self, dtype)
     }
     fn build(&self) -> Result<Box<dyn Family>, AccelError> {
         T::build(self)
@@ -231,7 +256,7 @@ macro_rules! per_op_family {
             fn area_mm2(&self) -> f64 {
                 $crate::Accelerator::area_mm2(self)
             }
-            fn per_op(&self) -> Option<&dyn $crate::Accelerator> {
+            fn per_op(&self) -> Option<&dyn $crate::pipeline::Stages> {
                 Some(self)
             }
             $($items)*

@@ -45,9 +45,9 @@
 
 pub mod calib;
 pub mod kernels;
-pub mod llm;
+pub(crate) mod llm;
 pub mod program;
-pub mod spec;
+mod spec;
 pub mod trace;
 pub mod validation;
 
@@ -57,7 +57,7 @@ use serde::{Deserialize, Serialize};
 use archsim_sim::{Engine, Memory, Resources};
 use archsim_workloads::{DType, Op, Workload};
 
-use crate::{AccelError, Accelerator, Cost, Fidelity, OpMapping, Plan};
+use crate::{AccelError, Accelerator, Cost, Fidelity, OpMapping, OpPlan};
 pub use calib::Calibration;
 pub use kernels::{Device, GemmProblem, KernelClass, KernelEstimate};
 pub use spec::{GpuSpec, TensorPeaks, PRESETS};
@@ -501,7 +501,7 @@ impl Gpu {
     }
 
     /// The mapping and cost of an op from its program's kernels.
-    fn price(&self, op: &Op, k: &program::OpKernels) -> (OpMapping, Cost) {
+    fn price(&self, op: &Op, k: &program::OpKernels) -> (OpMapping<GpuPlan>, Cost) {
         let latency = self.program_latency(k);
         let main = k
             .kernels
@@ -518,7 +518,7 @@ impl Gpu {
             (Some(e), _) => e.bound().to_string(),
             (None, _) => "launch".to_string(),
         };
-        let plan = Plan::Gpu {
+        let plan = GpuPlan {
             kernel: main.map_or("view", |e| e.class.name()).to_string(),
             tile: main.map_or([0, 0], |e| e.tile),
             split: main.map_or(1, |e| e.split),
@@ -561,11 +561,55 @@ impl Gpu {
     }
 }
 
+/// The GPU family's mapping of one op ([`Accelerator::Plan`] of [`Gpu`]): the kernel(s) that
+/// run it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename = "gpu")]
+pub struct GpuPlan {
+    /// Kernel family (`gemm`, `gemm_narrow`, `implicit_gemm`, `flash_attention`, …).
+    pub kernel: String,
+    /// Output tile `[bm, bn]` of a tiled kernel (`[0, 0]` otherwise).
+    pub tile: [u32; 2],
+    /// K splits (GEMM) or KV splits (flash-decoding).
+    pub split: u32,
+    /// Waves of CTAs over the SMs.
+    pub waves: u64,
+    /// Kernels launched.
+    pub launches: u32,
+    /// `compute`, `memory` or `launch`.
+    pub bound: String,
+    /// Every kernel priced for the op, in launch order (the framework's program).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kernels: Vec<archsim_sim::KernelRow>,
+}
+
+impl OpPlan for GpuPlan {
+    fn summary(&self) -> String {
+        let mut s = self.kernel.clone();
+        if self.tile[0] > 0 {
+            s.push_str(&format!(" {}x{}", self.tile[0], self.tile[1]));
+        }
+        if self.split > 1 {
+            s.push_str(&format!(" split {}", self.split));
+        }
+        if self.waves > 1 {
+            s.push_str(&format!(" {} waves", self.waves));
+        }
+        s.push_str(&format!(" ({})", self.bound));
+        s
+    }
+    fn kernels(&self) -> Vec<archsim_sim::KernelRow> {
+        self.kernels.clone()
+    }
+}
+
 /// Index of the stream engine and the HBM memory in [`Gpu::resources`].
 const STREAM: usize = 0;
 const HBM: usize = 0;
 
 impl Accelerator for Gpu {
+    type Plan = GpuPlan;
+
     fn name(&self) -> String {
         format!("gpu {} ({})", self.spec.name, self.launch.name())
     }
@@ -592,11 +636,11 @@ impl Accelerator for Gpu {
         Some(HBM)
     }
 
-    fn map(&self, op: &Op) -> Result<OpMapping, AccelError> {
+    fn map(&self, op: &Op) -> Result<OpMapping<GpuPlan>, AccelError> {
         let e = self.kernel(op);
         Ok(OpMapping {
             engine: STREAM,
-            plan: Plan::Gpu {
+            plan: GpuPlan {
                 kernel: e.class.name().to_string(),
                 tile: e.tile,
                 split: e.split,
@@ -608,11 +652,9 @@ impl Accelerator for Gpu {
         })
     }
 
-    fn cost(&self, op: &Op, mapping: &OpMapping) -> Cost {
-        let plan = match &mapping.plan {
-            Plan::Gpu { tile, split, .. } if tile[0] > 0 => Some((*tile, *split)),
-            _ => None,
-        };
+    fn cost(&self, op: &Op, mapping: &OpMapping<GpuPlan>) -> Cost {
+        let p = &mapping.plan;
+        let plan = (p.tile[0] > 0).then_some((p.tile, p.split));
         let e = self.device().op_planned(op, plan);
         let latency = self.stream_latency(&e);
         let total = self.cycles(latency);
@@ -649,10 +691,33 @@ impl Accelerator for Gpu {
 }
 
 
+/// The GPU section of an `accelerator:` config, when its kind is `gpu` (for GPU-only tools
+/// such as `archsim validate`).
+pub fn config_of(acc: &crate::AcceleratorConfig) -> Option<&GpuConfig> {
+    <Box<GpuConfig> as crate::family::Registered>::of(acc).map(|c| &**c)
+}
+
 impl crate::family::FamilyConfig for GpuConfig {
     const LLM_METRICS: bool = true;
     fn presets() -> Vec<&'static str> {
         PRESETS.to_vec()
+    }
+    /// The preset's tensor-core peak at `dtype` (fp16 falling back to bf16 and back; int8;
+    /// fp8; tf32 for fp32) and its HBM.
+    fn datasheet(&self, dtype: DType) -> Option<Result<crate::family::Datasheet, AccelError>> {
+        Some(self.resolve().map(|spec| {
+            let t = spec.tensor_tflops;
+            let peak = match dtype {
+                DType::Fp16 | DType::Bf16 => t.fp16.or(t.bf16),
+                DType::Fp8 => t.fp8,
+                DType::Int8 => t.int8,
+                DType::Fp32 => t.tf32,
+            };
+            crate::family::Datasheet {
+                peak_flops: peak.map(|p| p * 1e12),
+                mem_bytes: spec.hbm_gb * 1e9,
+            }
+        }))
     }
     fn validate(&self) -> Result<(), AccelError> {
         GpuConfig::validate(self)

@@ -228,17 +228,6 @@ impl Hetero {
         self.simulate_with(tasks, config_hash, seed, true)
     }
 
-    /// [`Hetero::simulate`] without the per-op rows (`ops` empty; totals and `tasks` the same):
-    /// the evaluation a search or gym step needs.
-    pub fn simulate_totals(
-        &self,
-        tasks: &[Workload],
-        config_hash: &str,
-        seed: u64,
-    ) -> Result<Report, AccelError> {
-        self.simulate_with(tasks, config_hash, seed, false)
-    }
-
     fn simulate_with(
         &self,
         tasks: &[Workload],
@@ -253,7 +242,7 @@ impl Hetero {
             });
         }
         let total: usize = tasks.iter().map(|w| w.graph.node_count()).sum();
-        let mut ops: Vec<MappedOp> = Vec::with_capacity(total);
+        let mut ops: Vec<MappedOp<crate::systolic::SystolicPlan>> = Vec::with_capacity(total);
         let mut sched: Vec<Task> = Vec::with_capacity(total);
         let mut owner: Vec<usize> = Vec::with_capacity(total);
         let mut weight_bytes = 0;
@@ -332,6 +321,8 @@ impl Hetero {
 }
 
 impl Accelerator for Hetero {
+    type Plan = crate::systolic::SystolicPlan;
+
     fn name(&self) -> String {
         let subs: Vec<String> = self
             .cfg
@@ -371,14 +362,14 @@ impl Accelerator for Hetero {
     }
 
     /// A single workload runs on sub-accelerator `assignment[0]` (default 0).
-    fn map(&self, op: &Op) -> Result<OpMapping, AccelError> {
+    fn map(&self, op: &Op) -> Result<OpMapping<Self::Plan>, AccelError> {
         let s = self.cfg.sub_of(0);
         let mut m = self.subs[s].map(op)?;
         m.engine += 2 * s;
         Ok(m)
     }
 
-    fn cost(&self, op: &Op, mapping: &OpMapping) -> Cost {
+    fn cost(&self, op: &Op, mapping: &OpMapping<Self::Plan>) -> Cost {
         let s = (mapping.engine / 2).min(self.subs.len() - 1);
         let local = OpMapping {
             engine: mapping.engine % 2,
@@ -501,7 +492,15 @@ mod tests {
         .unwrap();
         let nets = [w(BIG), w(SMALL)];
         let full = h.simulate(&nets, "t", 0).unwrap();
-        let lean = h.simulate_totals(&nets, "t", 0).unwrap();
+        // What the co-design gym runs: the tasks through the family, without per-op rows.
+        let ctx = crate::family::Context {
+            config_hash: "t",
+            seed: 0,
+            dtype: DType::Int8,
+            llm: None,
+            ops: false,
+        };
+        let lean = crate::family::Family::run_tasks(&h, &nets, &ctx).unwrap();
         assert!(lean.ops.is_empty() && !full.ops.is_empty());
         assert_eq!(
             Report {

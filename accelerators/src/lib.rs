@@ -1,26 +1,33 @@
-//! # archsim-accelerators — hardware models
+//! # archsim-accelerators — hardware families behind one registry
 //!
-//! The second stage of archsim's data flow: each hardware family maps ops onto its engines and
-//! prices them with a pure cost function; [`pipeline`] then asks `archsim-sim` for a timed
-//! schedule and assembles the [`Report`].
+//! The second stage of archsim's data flow: a hardware family maps a workload onto its engines
+//! and prices it into a [`archsim_sim::Report`].
 //!
 //! ```text
-//! config.yaml ──► Workload ──► Mapping ──► Schedule ──► Report
-//!                              ^^^^^^^
-//!          Accelerator::map(op) -> OpMapping      (engine, folding)
-//!          Accelerator::cost(op, mapping) -> Cost (cycles, stalls, bytes, energy)
+//! accelerator: {kind: K, ...} ──families! registry──► AcceleratorConfig::K(cfg)
+//!                               FamilyConfig::build ─► Box<dyn Family>
+//!   run_graph(op graph) / run_tasks(networks) / run_jobs(job DAGs) ─► Report (+ llm, tasks, jobs)
 //! ```
 //!
-//! `cost` is pure: no clock, no RNG, no I/O. Contention between concurrent ops for shared
-//! memory bandwidth is resolved by the scheduler in `archsim-sim`, not by the model.
+//! * [`family`] is the seam: [`family::FamilyConfig`] (how an `accelerator:` mapping is read,
+//!   validated, reconciled with its workload, patched and built) and [`family::Family`] (how a
+//!   workload is priced). Generic code holds a `Box<dyn Family>` and branches on the
+//!   workload's form, never on the kind.
+//! * The registry (the `families!` lines in this file) lists the families: `systolic`
+//!   (SCALE-Sim v3 parity), `gpu` (calibrated on a measured H100), `soc` (DS3 job streams on
+//!   PEs), `hetero` (several systolic arrays sharing DRAM, after NASAIC), `npu_pim` (an NPU
+//!   beside HBM-PIM, after NeuPIMs), `rdu` (a dataflow RDU, after SambaNova SN40L) and
+//!   `roofline` (a what-if chip). Each is one module, its config and its model.
+//! * [`pipeline`] runs a per-op model ([`Accelerator`]: `map(op)` with the family's own plan
+//!   type, pure `cost(op, mapping)`) through mapping, `archsim-sim`'s list scheduler and the
+//!   report; contention for shared memory bandwidth is the scheduler's, not the model's.
+//! * [`llm_metrics`] derives an `llm:` step's serving metrics (TTFT, TPOT, memory, largest
+//!   batch, KV swapping) for every family that prices a step; [`collective`] prices
+//!   tensor-parallel collectives on `archsim-net`; [`config`], [`ranges`] and `energy` are the
+//!   shared config reading, value bounds and energy/area constants.
 //!
-//! Families today: [`systolic`] (SCALE-Sim v3 parity) and [`gpu`] (calibrated on a measured
-//! H100) behind the [`Accelerator`] trait, and [`soc`], a heterogeneous SoC that runs streams
-//! of job DAGs (DS3) with online schedulers (its own event-driven engine on archsim-sim's event
-//! queue, since its unit is a task on a PE, not an op on an engine), [`hetero`] (several systolic
-//! sub-accelerators sharing DRAM, running several networks at once, after NASAIC, DAC 2020),
-//! [`npu_pim`] (an NPU beside HBM-PIM after NeuPIMs) and [`rdu`] (a dataflow RDU after SambaNova
-//! SN40L, which prices fused sections rather than single ops).
+//! Adding a family is one file plus one registry line (`doc/architecture.md` walks through the
+//! roofline family); `tests/integration/seam.rs` fails if a generic module names a family.
 //!
 //! ```
 //! use archsim_accelerators::{pipeline, systolic::{Dataflow, Systolic, SystolicConfig}};
@@ -37,7 +44,7 @@
 pub mod coe;
 pub mod collective;
 pub mod config;
-pub mod energy;
+mod energy;
 pub mod family;
 pub mod llm_metrics;
 pub mod pipeline;
@@ -98,116 +105,26 @@ pub enum AccelError {
     Sim(#[from] SimError),
 }
 
-/// Where and how an op runs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OpMapping {
+/// Where and how an op runs: the engine, and the plan of the family that mapped it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OpMapping<P> {
     /// Index of the engine in [`Accelerator::resources`].
     pub engine: usize,
-    /// Family-specific plan.
-    pub plan: Plan,
+    /// The family's own mapping details ([`Accelerator::Plan`]).
+    pub plan: P,
 }
 
-/// Family-specific mapping details.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Plan {
-    /// Folding of each matrix product of the op onto a systolic array (one for a conv or a
-    /// GEMM, two for attention), run one after the other.
-    Systolic {
-        /// One fold plan per product.
-        folds: Vec<systolic::Fold>,
-    },
-    /// An element-wise or pooling op on a vector unit.
-    Vector {
-        /// SIMD lanes.
-        lanes: u64,
-    },
-    /// The kernel(s) of an op on a GPU.
-    Gpu {
-        /// Kernel family (`gemm`, `gemm_narrow`, `implicit_gemm`, `flash_attention`, …).
-        kernel: String,
-        /// Output tile `[bm, bn]` of a tiled kernel (`[0, 0]` otherwise).
-        tile: [u32; 2],
-        /// K splits (GEMM) or KV splits (flash-decoding).
-        split: u32,
-        /// Waves of CTAs over the SMs.
-        waves: u64,
-        /// Kernels launched.
-        launches: u32,
-        /// `compute`, `memory` or `launch`.
-        bound: String,
-        /// Every kernel priced for the op, in launch order (the framework's program).
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        kernels: Vec<archsim_sim::KernelRow>,
-    },
-    /// A GEMV on processing-in-memory banks: every bank of every channel streams its rows
-    /// through its MAC unit.
-    Pim {
-        /// Channels.
-        channels: u64,
-        /// Banks per channel.
-        banks: u64,
-        /// Rows each bank streams (per GEMV of the op).
-        rows_per_bank: u64,
-        /// Blocked mode: the PIM holds the memory bus while it computes.
-        blocked: bool,
-    },
-}
-
-impl Plan {
+/// A family's mapping details for one op: what its [`Accelerator::map`] decided and its
+/// [`Accelerator::cost`] reads back. Each family owns its plan type; the pipeline reads a plan
+/// only through this trait (the report's mapping column and kernel rows), and
+/// `archsim run --stop-after mapping` dumps it as it serializes.
+pub trait OpPlan: std::fmt::Debug + Clone + Serialize + Send + Sync {
     /// One-line summary for reports, e.g. `os 95x1 folds`.
-    pub fn summary(&self) -> String {
-        match self {
-            Plan::Systolic { folds } => folds
-                .iter()
-                .map(|f| {
-                    let g = if f.groups > 1 {
-                        format!(" x{} groups", f.groups)
-                    } else {
-                        String::new()
-                    };
-                    format!(
-                        "{} {}x{} folds{g}",
-                        f.dataflow.name(),
-                        f.row_folds,
-                        f.col_folds
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(" + "),
-            Plan::Vector { lanes } => format!("vector {lanes} lanes"),
-            Plan::Gpu {
-                kernel,
-                tile,
-                split,
-                waves,
-                bound,
-                ..
-            } => {
-                let mut s = kernel.clone();
-                if tile[0] > 0 {
-                    s.push_str(&format!(" {}x{}", tile[0], tile[1]));
-                }
-                if *split > 1 {
-                    s.push_str(&format!(" split {split}"));
-                }
-                if *waves > 1 {
-                    s.push_str(&format!(" {waves} waves"));
-                }
-                s.push_str(&format!(" ({bound})"));
-                s
-            }
-            Plan::Pim {
-                channels,
-                banks,
-                rows_per_bank,
-                blocked,
-            } => format!(
-                "pim {channels}ch x {banks} banks, {rows_per_bank} rows/bank{}",
-                if *blocked { " (blocked)" } else { "" }
-            ),
-        }
+    fn summary(&self) -> String;
+    /// Every kernel priced for the op, in launch order, for the report's per-op row (none by
+    /// default: a family that launches no kernels).
+    fn kernels(&self) -> Vec<archsim_sim::KernelRow> {
+        Vec::new()
     }
 }
 
@@ -278,6 +195,8 @@ pub const MAX_FREQ_MHZ: f64 = 1e5;
 
 /// A hardware model.
 pub trait Accelerator {
+    /// The family's mapping details of one op.
+    type Plan: OpPlan;
     /// Short description, e.g. `systolic 128x128 os`.
     fn name(&self) -> String;
     /// Fidelity of the model.
@@ -287,9 +206,9 @@ pub trait Accelerator {
     /// Index of the off-chip memory in [`Accelerator::resources`], if any.
     fn dram(&self) -> Option<usize>;
     /// Chooses the engine and the tiling of one op.
-    fn map(&self, op: &Op) -> Result<OpMapping, AccelError>;
+    fn map(&self, op: &Op) -> Result<OpMapping<Self::Plan>, AccelError>;
     /// Prices one op under a mapping. Pure.
-    fn cost(&self, op: &Op, mapping: &OpMapping) -> Cost;
+    fn cost(&self, op: &Op, mapping: &OpMapping<Self::Plan>) -> Cost;
     /// Clock in MHz.
     fn freq_mhz(&self) -> f64;
     /// MAC units on the chip (for utilization).
@@ -319,6 +238,22 @@ macro_rules! families {
 
         /// Kinds accepted in `accelerator.kind`.
         pub const KINDS: &[&str] = &[$( stringify!($kind) ),+];
+
+        $( impl From<$cfg> for AcceleratorConfig {
+            fn from(c: $cfg) -> AcceleratorConfig {
+                AcceleratorConfig::$variant(c)
+            }
+        } )+
+
+        $( impl family::Registered for $cfg {
+            fn of(acc: &AcceleratorConfig) -> Option<&Self> {
+                #[allow(unreachable_patterns)]
+                match acc {
+                    AcceleratorConfig::$variant(c) => Some(c),
+                    _ => None,
+                }
+            }
+        } )+
 
         impl AcceleratorConfig {
             /// The `kind` of this config.
@@ -363,6 +298,17 @@ macro_rules! families {
                             }
                         }))
                     } )+
+                }
+            }
+
+            /// The device's datasheet at `dtype` ([`family::FamilyConfig::datasheet`]);
+            /// `None` where the family gives none.
+            pub fn datasheet(
+                &self,
+                dtype: archsim_workloads::DType,
+            ) -> Option<Result<family::Datasheet, AccelError>> {
+                match self {
+                    $( AcceleratorConfig::$variant(c) => family::FamilyConfig::datasheet(c, dtype), )+
                 }
             }
 
@@ -644,15 +590,4 @@ pub fn describe_kinds() -> Vec<KindInfo> {
             }
         })
         .collect()
-}
-
-impl AcceleratorConfig {
-    /// The GPU section, when the accelerator is a GPU (for GPU-only tools such as
-    /// `archsim validate`).
-    pub fn as_gpu(&self) -> Option<&gpu::GpuConfig> {
-        match self {
-            AcceleratorConfig::Gpu(g) => Some(g),
-            _ => None,
-        }
-    }
 }

@@ -1,8 +1,8 @@
 //! LLM serving metrics of one `llm:` step on any family that prices a step: time to first
 //! token, time per output token, throughput, memory, the largest batch that fits, KV-cache
 //! swapping and tensor parallelism. A family implements [`StepModel`] (its device memory, its
-//! host link, how long a lowered step takes) and calls [`metrics`]; the GPU and the roofline
-//! families do.
+//! host link, how long a step takes, and where it differs, how it counts memory) and calls
+//! [`metrics`]; the GPU, roofline, RDU and NPU+PIM families do.
 //!
 //! * **TTFT** is the prefill of `batch × prompt_len` tokens; **TPOT** one decode step with
 //!   `context_len` tokens in the cache. Both are [`StepModel::step_seconds`] over the lowered
@@ -15,6 +15,10 @@
 //!   serving engines chunk prefills).
 //! * **Largest batch**: how many sequences of `context_len` tokens fit next to the weights,
 //!   each needing its KV cache and its share of the activations.
+//! * A device with its own **memory rule** ([`MemoryRule::DecodeStep`], the NPU+PIM family)
+//!   counts the decode step's activations alone, and each more sequence needs its KV cache
+//!   alone; a device that words its own out-of-memory error ([`StepModel::out_of_memory`])
+//!   refuses a step that does not fit with it.
 //! * **KV-cache swapping**: when the weights and activations fit but the KV cache does not, the
 //!   overflow lives in host memory and crosses the host link (PCIe) every decode step; with
 //!   layer-by-layer prefetch the step takes the longer of the device time and the transfer (the
@@ -115,9 +119,111 @@ pub fn all_to_all_bytes(w: &Workload) -> f64 {
         .sum()
 }
 
-/// The exposed time of the all-to-alls of `w` on `dev`: its time less its time without them.
-pub fn exposed_all_to_all_seconds(dev: &dyn StepModel, w: &Workload, with: f64) -> f64 {
-    (with - dev.step_seconds(&without_all_to_alls(w))).max(0.0)
+/// The exposed time of the all-to-alls of `w` (the step `step` lowered) on `dev`: its time
+/// less its time without them.
+pub fn exposed_all_to_all_seconds(
+    dev: &dyn StepModel,
+    step: &LlmConfig,
+    w: &Workload,
+    with: f64,
+) -> Result<f64, AccelError> {
+    Ok((with - dev.step_seconds(step, &without_all_to_alls(w))?).max(0.0))
+}
+
+/// How a device counts an `llm:` step's activations against its memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MemoryRule {
+    /// A serving engine's rule (the default): the activations are the larger of the decode
+    /// step's working set and one sequence's prefill (a batch's prefill that does not fit runs
+    /// a sequence at a time), and each more sequence needs its KV cache and its share of the
+    /// decode activations.
+    #[default]
+    ChunkedPrefill,
+    /// The decode step's working set, held whole next to the weights; each more sequence needs
+    /// its KV cache alone (the NPU+PIM family, as NeuPIMs sizes its batches by the KV cache).
+    DecodeStep,
+}
+
+/// One device's memory for an `llm:` step ([`step_memory`]) and what sizes its largest batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepMemory {
+    /// Weights, KV cache and activations against the capacity.
+    pub memory: LlmMemory,
+    /// Activation bytes next to the weights that do not grow with the batch.
+    pub fixed_activation_bytes: u64,
+    /// Bytes each more sequence needs.
+    pub per_sequence_bytes: u64,
+    /// Expert-parallel groups, each holding as many sequences (`workload.llm.ep`, at least 1).
+    pub groups: u64,
+}
+
+impl StepMemory {
+    /// How many sequences fit next to the weights and the fixed activations (on each device
+    /// of a group, times the groups).
+    pub fn max_batch(&self) -> u64 {
+        let m = &self.memory;
+        m.capacity_bytes
+            .saturating_sub(m.weights_bytes + self.fixed_activation_bytes)
+            / self.per_sequence_bytes.max(1)
+            * self.groups
+    }
+}
+
+/// One device's memory for the `llm:` step `cfg` under `rule`, against `capacity` bytes:
+/// `decode` is the step's decode lowered (`LlmConfig::serving_steps`), `prefill` its prefill
+/// if the caller has it lowered (the [`MemoryRule::ChunkedPrefill`] rule lowers it otherwise).
+pub fn step_memory(
+    cfg: &LlmConfig,
+    dtype: DType,
+    rule: MemoryRule,
+    capacity: u64,
+    decode: &Workload,
+    prefill: Option<&Workload>,
+) -> Result<StepMemory, AccelError> {
+    let (_, _, context) = cfg.serving_steps();
+    let info = decode
+        .llm
+        .as_ref()
+        .ok_or_else(|| AccelError::InvalidConfig {
+            key: "workload.llm".into(),
+            reason: "the lowered graph carries no LLM metadata".into(),
+        })?;
+    let tp = cfg.tp.max(1);
+    // One device's sequences: its expert-parallel group's.
+    let batch = cfg.group_batch().max(1);
+    // The weights the step reads, and its experts that no token reached (held all the same).
+    let weights = (decode.total_weights() + info.idle_expert_params) * dtype.bytes();
+    let kv = kv_cache_bytes(&info.spec, info.layers, tp, batch, context, dtype);
+    let kv_one = kv_cache_bytes(&info.spec, info.layers, tp, 1, context, dtype);
+    let act_decode = activation_bytes(decode);
+    let (act, fixed, per_seq) = match rule {
+        MemoryRule::ChunkedPrefill => {
+            let act_prefill = match prefill {
+                Some(p) => activation_bytes(p),
+                None => activation_bytes(&lower(&cfg.serving_steps().0, dtype)?),
+            }
+            .div_ceil(batch);
+            (
+                act_decode.max(act_prefill),
+                act_prefill,
+                kv_one + act_decode.div_ceil(batch),
+            )
+        }
+        MemoryRule::DecodeStep => (act_decode, act_decode, kv_one),
+    };
+    Ok(StepMemory {
+        memory: LlmMemory::new(weights, kv, act, capacity),
+        fixed_activation_bytes: fixed,
+        per_sequence_bytes: per_seq,
+        groups: cfg.ep.max(1),
+    })
+}
+
+fn lower(cfg: &LlmConfig, dtype: DType) -> Result<Workload, AccelError> {
+    llm::lower(cfg, dtype).map_err(|e| AccelError::InvalidConfig {
+        key: "workload.llm".into(),
+        reason: e.to_string(),
+    })
 }
 
 /// A device that prices one lowered `llm:` step.
@@ -131,8 +237,24 @@ pub trait StepModel {
     fn host_link_gbps(&self) -> Option<f64>;
     /// How the step runs (a GPU's launch mode, an NPU+PIM mode), for the report.
     fn mode(&self) -> String;
-    /// Seconds one lowered step takes.
-    fn step_seconds(&self, w: &Workload) -> f64;
+    /// Seconds the step `step` takes; `lowered` is `step` as `llm::lower` lowers it (a device
+    /// that runs another graph for the step, e.g. split into sub-batches, builds its own).
+    fn step_seconds(&self, step: &LlmConfig, lowered: &Workload) -> Result<f64, AccelError>;
+    /// How the device counts activations against its memory (default: a serving engine's).
+    fn memory_rule(&self) -> MemoryRule {
+        MemoryRule::ChunkedPrefill
+    }
+    /// The error for a step whose weights, KV cache and activations exceed the device's
+    /// memory, where the device refuses it in its own words; `None` (the default): the
+    /// weights and activations must fit, and the KV cache swaps over the host link if any.
+    fn out_of_memory(&self, _step: &LlmConfig, _memory: &LlmMemory) -> Option<AccelError> {
+        None
+    }
+    /// Whether the report states an expert-parallel step's exposed all-to-all time (the step
+    /// timed again with its all-to-alls free; default yes).
+    fn reports_all_to_all(&self) -> bool {
+        true
+    }
 }
 
 /// Serving metrics of the `llm:` section `cfg` (of either phase) at `dtype` on `dev`.
@@ -141,39 +263,35 @@ pub fn metrics(
     cfg: &LlmConfig,
     dtype: DType,
 ) -> Result<LlmReport, AccelError> {
-    let bad = |e: archsim_workloads::WorkloadError| AccelError::InvalidConfig {
-        key: "workload.llm".into(),
-        reason: e.to_string(),
-    };
     let (prefill_cfg, decode_cfg, context) = cfg.serving_steps();
-    let prefill = llm::lower(&prefill_cfg, dtype).map_err(bad)?;
-    let decode = llm::lower(&decode_cfg, dtype).map_err(bad)?;
-    let info = decode
-        .llm
-        .as_ref()
-        .ok_or_else(|| AccelError::InvalidConfig {
-            key: "workload.llm".into(),
-            reason: "the lowered graph carries no LLM metadata".into(),
-        })?;
+    let prefill = lower(&prefill_cfg, dtype)?;
+    let decode = lower(&decode_cfg, dtype)?;
     let tp = cfg.tp.max(1);
     let ep = cfg.ep.max(1);
     // One device's sequences: its expert-parallel group's.
     let group = cfg.group_batch().max(1);
-    // The weights the step reads, and its experts that no token reached (held all the same).
-    let weights = (decode.total_weights() + info.idle_expert_params) * dtype.bytes();
-    let kv = kv_cache_bytes(&info.spec, info.layers, tp, group, context, dtype);
-    // A batch's prefill that does not fit at once runs one sequence at a time (as serving
-    // engines chunk prefills): count one sequence's prefill working set.
-    let act_decode = activation_bytes(&decode);
-    let act_prefill = activation_bytes(&prefill).div_ceil(group);
     let at = if ep > 1 {
         format!("tp {tp} and ep {ep}")
     } else {
         format!("tp {tp}")
     };
-    let act = act_decode.max(act_prefill);
     let capacity = dev.capacity_bytes();
+    let mem = step_memory(
+        cfg,
+        dtype,
+        dev.memory_rule(),
+        capacity,
+        &decode,
+        Some(&prefill),
+    )?;
+    let m = &mem.memory;
+    let (weights, kv, act) = (m.weights_bytes, m.kv_cache_bytes, m.activation_bytes);
     let total = weights + kv + act;
+    if total > capacity {
+        if let Some(e) = dev.out_of_memory(cfg, m) {
+            return Err(e);
+        }
+    }
     if weights + act > capacity {
         return Err(AccelError::OutOfMemory {
             accelerator: dev.device_name(),
@@ -187,8 +305,8 @@ pub fn metrics(
             ),
         });
     }
-    let ttft_dev = dev.step_seconds(&prefill);
-    let tpot_dev = dev.step_seconds(&decode);
+    let ttft_dev = dev.step_seconds(&prefill_cfg, &prefill)?;
+    let tpot_dev = dev.step_seconds(&decode_cfg, &decode)?;
     let kv_swap = match (total > capacity, dev.host_link_gbps()) {
         (false, _) => None,
         (true, Some(link_gbps)) => {
@@ -223,22 +341,22 @@ pub fn metrics(
         ),
         None => (ttft_dev, tpot_dev),
     };
-    // Each more sequence needs its KV cache and its share of the decode activations, next to
-    // the weights and one sequence's prefill working set.
-    // (With expert parallelism, each of the `ep` groups holds that many.)
-    let per_seq =
-        kv_cache_bytes(&info.spec, info.layers, tp, 1, context, dtype) + act_decode.div_ceil(group);
-    let max_batch = capacity.saturating_sub(weights + act_prefill) / per_seq.max(1) * ep;
-    let all_to_all = (ep > 1).then(|| LlmAllToAll {
-        ttft_s: exposed_all_to_all_seconds(dev, &prefill, ttft_dev),
-        tpot_s: exposed_all_to_all_seconds(dev, &decode, tpot_dev),
-        tpot_share: if tpot_dev > 0.0 {
-            exposed_all_to_all_seconds(dev, &decode, tpot_dev) / tpot_dev
-        } else {
-            0.0
-        },
-        tpot_bytes: all_to_all_bytes(&decode),
-    });
+    let max_batch = mem.max_batch();
+    let all_to_all = if ep > 1 && dev.reports_all_to_all() {
+        let tpot_s = exposed_all_to_all_seconds(dev, &decode_cfg, &decode, tpot_dev)?;
+        Some(LlmAllToAll {
+            ttft_s: exposed_all_to_all_seconds(dev, &prefill_cfg, &prefill, ttft_dev)?,
+            tpot_s,
+            tpot_share: if tpot_dev > 0.0 {
+                tpot_s / tpot_dev
+            } else {
+                0.0
+            },
+            tpot_bytes: all_to_all_bytes(&decode),
+        })
+    } else {
+        None
+    };
     Ok(LlmReport::new(
         LlmStep {
             model: cfg.model.clone(),
@@ -251,7 +369,7 @@ pub fn metrics(
         },
         ttft,
         tpot,
-        LlmMemory::new(weights, kv, act, capacity),
+        mem.memory,
         max_batch,
         kv_swap,
     )

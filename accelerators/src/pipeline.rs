@@ -7,11 +7,11 @@ use serde::Serialize;
 use archsim_sim::{list_schedule, OpReport, Provenance, Report, Schedule, Task};
 use archsim_workloads::{NodeIndex, Workload};
 
-use crate::{AccelError, Accelerator, Cost, OpMapping};
+use crate::{AccelError, Accelerator, Cost, OpMapping, OpPlan};
 
-/// One op placed and priced.
+/// One op placed and priced, under a family's plan `P`.
 #[derive(Debug, Clone, Serialize)]
-pub struct MappedOp {
+pub struct MappedOp<P> {
     /// Op name.
     pub name: String,
     /// Op class.
@@ -21,36 +21,37 @@ pub struct MappedOp {
     /// Bytes of the op's output.
     pub output_bytes: u64,
     /// Where and how it runs.
-    pub mapping: OpMapping,
+    pub mapping: OpMapping<P>,
     /// What it costs alone.
     pub cost: Cost,
     /// Indices (into [`Mapping::ops`]) of the ops it reads from.
     pub preds: Vec<usize>,
 }
 
-/// The mapping stage's output: every op of the workload, in topological order.
+/// The mapping stage's output: every op of the workload, in topological order, under a
+/// family's plan `P`.
 #[derive(Debug, Clone, Serialize)]
-pub struct Mapping {
+pub struct Mapping<P> {
     /// Workload name.
     pub workload: String,
     /// Accelerator description.
     pub accelerator: String,
     /// Mapped ops in topological order.
-    pub ops: Vec<MappedOp>,
+    pub ops: Vec<MappedOp<P>>,
     /// Bytes of parameters resident in off-chip memory.
     pub weight_bytes: u64,
 }
 
 /// Maps and prices every op of `w` on `acc`.
-pub fn mapping(w: &Workload, acc: &dyn Accelerator) -> Result<Mapping, AccelError> {
+pub fn mapping<A: Accelerator>(w: &Workload, acc: &A) -> Result<Mapping<A::Plan>, AccelError> {
     mapping_by(w, acc, |_, op| map_and_cost(acc, op))
 }
 
 /// One op's own mapping on `acc` and its cost.
-fn map_and_cost(
-    acc: &dyn Accelerator,
+fn map_and_cost<A: Accelerator>(
+    acc: &A,
     op: &archsim_workloads::Op,
-) -> Result<(OpMapping, Cost), AccelError> {
+) -> Result<(OpMapping<A::Plan>, Cost), AccelError> {
     let mapping = acc.map(op)?;
     let cost = acc.cost(op, &mapping);
     Ok((mapping, cost))
@@ -58,22 +59,28 @@ fn map_and_cost(
 
 /// [`mapping`] with each op's mapping and cost given by `plan` from its node (a model that
 /// prices ops in their graph context: the GPU's framework program).
-pub fn mapping_by(
+pub fn mapping_by<A: Accelerator>(
     w: &Workload,
-    acc: &dyn Accelerator,
-    plan: impl FnMut(NodeIndex, &archsim_workloads::Op) -> Result<(OpMapping, Cost), AccelError>,
-) -> Result<Mapping, AccelError> {
+    acc: &A,
+    plan: impl FnMut(
+        NodeIndex,
+        &archsim_workloads::Op,
+    ) -> Result<(OpMapping<A::Plan>, Cost), AccelError>,
+) -> Result<Mapping<A::Plan>, AccelError> {
     map_ops(w, acc, plan, true)
 }
 
 /// [`mapping_by`]; without `named`, the workload, accelerator and op names are left empty
 /// (no string built per op, for [`totals`]).
-fn map_ops(
+fn map_ops<A: Accelerator>(
     w: &Workload,
-    acc: &dyn Accelerator,
-    mut plan: impl FnMut(NodeIndex, &archsim_workloads::Op) -> Result<(OpMapping, Cost), AccelError>,
+    acc: &A,
+    mut plan: impl FnMut(
+        NodeIndex,
+        &archsim_workloads::Op,
+    ) -> Result<(OpMapping<A::Plan>, Cost), AccelError>,
     named: bool,
-) -> Result<Mapping, AccelError> {
+) -> Result<Mapping<A::Plan>, AccelError> {
     let order = w.topo_order();
     let mut pos = vec![usize::MAX; order.iter().map(|n| n.index() + 1).max().unwrap_or(0)];
     for (i, n) in order.iter().enumerate() {
@@ -120,7 +127,7 @@ fn petgraph_incoming() -> archsim_workloads::Direction {
 }
 
 /// Times the mapped ops on the accelerator's resources.
-pub fn schedule(m: &Mapping, acc: &dyn Accelerator) -> Result<Schedule, AccelError> {
+pub fn schedule<A: Accelerator>(m: &Mapping<A::Plan>, acc: &A) -> Result<Schedule, AccelError> {
     let dram = acc.dram();
     let tasks: Vec<Task> = m
         .ops
@@ -148,10 +155,10 @@ pub fn schedule(m: &Mapping, acc: &dyn Accelerator) -> Result<Schedule, AccelErr
 }
 
 /// Assembles the report from the mapping and the schedule.
-pub fn report(
-    m: &Mapping,
+pub fn report<A: Accelerator>(
+    m: &Mapping<A::Plan>,
     s: &Schedule,
-    acc: &dyn Accelerator,
+    acc: &A,
     config_hash: &str,
     seed: u64,
 ) -> Report {
@@ -160,10 +167,10 @@ pub fn report(
 
 /// [`report`] with the totals alone (`ops` left empty): the same figures for a caller that
 /// reads no per-op row — a search or gym step — without building one string per op.
-pub fn report_totals(
-    m: &Mapping,
+pub fn report_totals<A: Accelerator>(
+    m: &Mapping<A::Plan>,
     s: &Schedule,
-    acc: &dyn Accelerator,
+    acc: &A,
     config_hash: &str,
     seed: u64,
 ) -> Report {
@@ -183,7 +190,7 @@ struct Sums {
     bytes: Vec<(&'static str, u64)>,
 }
 
-fn sums(m: &Mapping, s: &Schedule) -> Sums {
+fn sums<P>(m: &Mapping<P>, s: &Schedule) -> Sums {
     let mut order: Vec<usize> = (0..m.ops.len()).collect();
     order.sort_by_key(|&i| (s.slots[i].start, i));
     // Accumulated under the levels' static names; owned keys only once, in the report.
@@ -245,7 +252,7 @@ impl Totals {
     }
 
     /// The totals of the mapped and scheduled ops (what [`report`] gives).
-    fn from_sums(sums: &Sums, s: &Schedule, acc: &dyn Accelerator) -> Totals {
+    fn from_sums<A: Accelerator>(sums: &Sums, s: &Schedule, acc: &A) -> Totals {
         let total_cycles = s.makespan.get();
         Totals {
             total_cycles,
@@ -262,11 +269,11 @@ impl Totals {
     }
 }
 
-fn latency_s(total_cycles: u64, acc: &dyn Accelerator) -> f64 {
+fn latency_s<A: Accelerator>(total_cycles: u64, acc: &A) -> f64 {
     total_cycles as f64 / (acc.freq_mhz() * 1e6)
 }
 
-fn utilization(macs: u64, total_cycles: u64, acc: &dyn Accelerator) -> f64 {
+fn utilization<A: Accelerator>(macs: u64, total_cycles: u64, acc: &A) -> f64 {
     let units = acc.mac_units();
     if total_cycles == 0 || units == 0 {
         0.0
@@ -275,10 +282,10 @@ fn utilization(macs: u64, total_cycles: u64, acc: &dyn Accelerator) -> f64 {
     }
 }
 
-fn report_with(
-    m: &Mapping,
+fn report_with<A: Accelerator>(
+    m: &Mapping<A::Plan>,
     s: &Schedule,
-    acc: &dyn Accelerator,
+    acc: &A,
     config_hash: &str,
     seed: u64,
     with_ops: bool,
@@ -321,10 +328,7 @@ fn report_with(
                         .collect(),
                     energy_j: o.cost.energy_pj * 1e-12,
                     latency_s: cycles as f64 / (freq * 1e6),
-                    kernels: match &o.mapping.plan {
-                        crate::Plan::Gpu { kernels, .. } => kernels.clone(),
-                        _ => Vec::new(),
-                    },
+                    kernels: o.mapping.plan.kernels(),
                 }
             })
             .collect()
@@ -361,7 +365,7 @@ fn report_with(
 
 /// The totals of [`evaluate`] (`Totals::of(&evaluate(w, acc, ..)?)`) without the report: no
 /// names, no per-op rows, no string per op. An error is the one [`evaluate`] gives.
-pub fn totals(w: &Workload, acc: &dyn Accelerator) -> Result<Totals, AccelError> {
+pub fn totals<A: Accelerator>(w: &Workload, acc: &A) -> Result<Totals, AccelError> {
     let lean = || -> Result<Totals, AccelError> {
         let m = map_ops(w, acc, |_, op| map_and_cost(acc, op), false)?;
         let s = schedule(&m, acc)?;
@@ -372,9 +376,9 @@ pub fn totals(w: &Workload, acc: &dyn Accelerator) -> Result<Totals, AccelError>
 }
 
 /// Runs the three stages: mapping, schedule, report.
-pub fn evaluate(
+pub fn evaluate<A: Accelerator>(
     w: &Workload,
-    acc: &dyn Accelerator,
+    acc: &A,
     config_hash: &str,
     seed: u64,
 ) -> Result<Report, AccelError> {
@@ -382,9 +386,9 @@ pub fn evaluate(
 }
 
 /// [`evaluate`], listing the ops in the report only when `ops` is set (the totals are the same).
-pub fn evaluate_with(
+pub fn evaluate_with<A: Accelerator>(
     w: &Workload,
-    acc: &dyn Accelerator,
+    acc: &A,
     config_hash: &str,
     seed: u64,
     ops: bool,
@@ -392,6 +396,35 @@ pub fn evaluate_with(
     let m = mapping(w, acc)?;
     let s = schedule(&m, acc)?;
     Ok(report_with(&m, &s, acc, config_hash, seed, ops))
+}
+
+/// The mapping and schedule stages of a per-op model, as `archsim run --stop-after
+/// mapping|schedule` dumps them: the object-safe face of an [`Accelerator`] (whose plan type
+/// is its family's own), so that generic code holds one without naming a plan.
+pub trait Stages: Send + Sync {
+    /// The mapping stage of `w` ([`mapping`]) as JSON.
+    fn mapping_json(&self, w: &Workload) -> Result<serde_json::Value, AccelError>;
+    /// The schedule stage of `w` ([`schedule`] of its [`mapping`]) as JSON.
+    fn schedule_json(&self, w: &Workload) -> Result<serde_json::Value, AccelError>;
+}
+
+impl<A: Accelerator + Send + Sync> Stages for A {
+    fn mapping_json(&self, w: &Workload) -> Result<serde_json::Value, AccelError> {
+        json(&mapping(w, self)?, self)
+    }
+    fn schedule_json(&self, w: &Workload) -> Result<serde_json::Value, AccelError> {
+        json(&schedule(&mapping(w, self)?, self)?, self)
+    }
+}
+
+/// A stage as JSON (its types serialize with string keys only, so this does not fail in
+/// practice; a failure is reported as the accelerator's, not a panic).
+fn json<T: Serialize, A: Accelerator>(stage: &T, acc: &A) -> Result<serde_json::Value, AccelError> {
+    serde_json::to_value(stage).map_err(|e| AccelError::Mapping {
+        op: String::new(),
+        accelerator: acc.name(),
+        reason: format!("the stage does not serialize: {e}"),
+    })
 }
 
 #[cfg(test)]

@@ -757,8 +757,12 @@ impl crate::llm_metrics::StepModel for RduConfig {
             }
         )
     }
-    fn step_seconds(&self, w: &Workload) -> f64 {
-        workload_seconds(self, w)
+    fn step_seconds(
+        &self,
+        _step: &archsim_workloads::llm::LlmConfig,
+        w: &Workload,
+    ) -> Result<f64, AccelError> {
+        Ok(workload_seconds(self, w))
     }
 }
 

@@ -235,6 +235,16 @@ impl FamilyConfig for RooflineConfig {
     fn validate(&self) -> Result<(), AccelError> {
         RooflineConfig::validate(self)
     }
+    /// `peak_tflops` at the dtype's name and `mem_gb`.
+    fn datasheet(
+        &self,
+        dtype: archsim_workloads::DType,
+    ) -> Option<Result<crate::family::Datasheet, AccelError>> {
+        Some(Ok(crate::family::Datasheet {
+            peak_flops: self.peak_tflops.get(dtype.name()).map(|p| p * 1e12),
+            mem_bytes: self.mem_gb * 1e9,
+        }))
+    }
     /// An expert-parallel step spans `tp × ep` chips of one node of eight, and its
     /// all-to-alls need the links between them (`link_gb_s`).
     fn reconcile(
@@ -273,7 +283,7 @@ pub struct Roofline {
 
 /// The price of one op.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct OpTime {
+pub(crate) struct OpTime {
     /// FLOPs / peak, s.
     pub compute_s: f64,
     /// Memory bytes / bandwidth, s.
@@ -309,7 +319,7 @@ impl Roofline {
     }
 
     /// Every op's price, in topological order, with its node.
-    pub fn price(&self, w: &Workload) -> Result<Vec<(NodeIndex, OpTime)>, AccelError> {
+    pub(crate) fn price(&self, w: &Workload) -> Result<Vec<(NodeIndex, OpTime)>, AccelError> {
         let buffer = (self.cfg.buffer_mib * 1024.0 * 1024.0) as u64;
         let bw = self.cfg.mem_bw_gb_s * 1e9;
         let overhead = self.cfg.op_overhead_us * 1e-6;
@@ -402,9 +412,13 @@ impl StepModel for Roofline {
     fn mode(&self) -> String {
         "roofline".into()
     }
-    fn step_seconds(&self, w: &Workload) -> f64 {
+    fn step_seconds(
+        &self,
+        _step: &archsim_workloads::llm::LlmConfig,
+        w: &Workload,
+    ) -> Result<f64, AccelError> {
         // `run_graph` has checked the dtype's peak before pricing any step.
-        self.seconds(w).unwrap_or(f64::INFINITY)
+        Ok(self.seconds(w).unwrap_or(f64::INFINITY))
     }
 }
 

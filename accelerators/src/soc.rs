@@ -40,7 +40,7 @@
 //! `energy_pj_per_byte` for bytes crossing the interconnect.
 //!
 //! ```
-//! use archsim_accelerators::soc::{self, Soc, SocConfig, SchedulerKind};
+//! use archsim_accelerators::soc::{self, Soc, SocConfig, Policy};
 //! use archsim_workloads::jobs::{Arrival, AppRef, JobsConfig, Process};
 //!
 //! let jobs = JobsConfig {
@@ -60,7 +60,7 @@
 //! }
 //! cfg.interconnect.links.clear();
 //! cfg.interconnect.bandwidth_bytes_per_us = 1.0; // edge weight = transfer time in µs
-//! cfg.scheduler = SchedulerKind::Heft;
+//! cfg.scheduler = Policy::Heft;
 //! let report = soc::simulate(&cfg, &jobs, "doc", 0).unwrap();
 //! assert_eq!(report.jobs.unwrap().makespan, 80.0); // Topcuoglu et al., TPDS 2002, Fig. 3
 //! ```
@@ -72,12 +72,14 @@ mod sched;
 
 use std::sync::Arc;
 
-pub use config::{
-    InterconnectConfig, LinkConfig, NetKind, PeConfig, SchedulerKind, SocConfig, PRESETS,
-};
+// The config (with the types of its keys) and what the SoC gym environment and benches
+// drive: the engine, a scheduler by policy; the schedulers themselves are the family's own.
+pub use config::{InterconnectConfig, LinkConfig, NetKind, PeConfig, Policy, SocConfig};
 pub use engine::{run, SocRun, SocSim, TaskRecord};
-pub use report::{job_of_task_name, to_report};
-pub use sched::{scheduler, Eft, Etf, Heft, Met, RandomSched, RoundRobin, Scheduler};
+pub use sched::{scheduler, Scheduler};
+
+use config::PRESETS;
+use report::to_report;
 
 use archsim_sim::Report;
 use archsim_workloads::jobs::JobSet;
@@ -187,7 +189,7 @@ impl Soc {
     }
 
     /// Cycles to move `bytes` from PE `a` to PE `b` on an idle interconnect (0 when `a == b`).
-    pub fn transfer_cycles(&self, a: usize, b: usize, bytes: u64) -> u64 {
+    pub(crate) fn transfer_cycles(&self, a: usize, b: usize, bytes: u64) -> u64 {
         if a == b {
             return 0;
         }
@@ -201,7 +203,7 @@ impl Soc {
     }
 
     /// Mean transfer time of `bytes` over pairs of distinct PEs, in cycles (HEFT's c̄).
-    pub fn mean_transfer_cycles(&self, bytes: u64) -> f64 {
+    pub(crate) fn mean_transfer_cycles(&self, bytes: u64) -> f64 {
         if self.pes.len() < 2 {
             return 0.0;
         }
@@ -316,7 +318,7 @@ pub fn simulate(
 }
 
 /// [`simulate`] on an already built SoC.
-pub fn simulate_on(
+pub(crate) fn simulate_on(
     soc: Arc<Soc>,
     set: &JobSet,
     config_hash: &str,

@@ -59,7 +59,7 @@ use archsim_sim::{Engine, Memory, Resources};
 use archsim_workloads::{numel, EltFunc, GemmView, Op, OpKind};
 
 use crate::energy;
-use crate::{AccelError, Accelerator, Cost, Fidelity, OpMapping, Plan};
+use crate::{AccelError, Accelerator, Cost, Fidelity, OpMapping, OpPlan};
 
 /// Which operand stays in the PEs while the others stream through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -235,7 +235,7 @@ impl SystolicConfig {
 
     /// DRAM bandwidth in words per cycle (`dram_bw_bytes_per_cycle / word_bytes`); `None`:
     /// unlimited.
-    pub fn dram_bw_words(&self) -> Option<f64> {
+    pub(crate) fn dram_bw_words(&self) -> Option<f64> {
         self.dram_bw_bytes_per_cycle
             .map(|b| b / f64::from(self.word_bytes))
     }
@@ -366,6 +366,58 @@ pub struct Fold {
     pub groups: u64,
     /// Cycles of one fold.
     pub fold_cycles: u64,
+}
+
+/// The systolic family's mapping of one op ([`Accelerator::Plan`] of [`Systolic`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SystolicPlan {
+    /// Folding of each matrix product of the op onto the array (one for a conv or a GEMM, two
+    /// for attention), run one after the other.
+    Systolic {
+        /// One fold plan per product.
+        folds: Vec<Fold>,
+    },
+    /// An element-wise or pooling op on the vector unit.
+    Vector {
+        /// SIMD lanes.
+        lanes: u64,
+    },
+}
+
+impl OpPlan for SystolicPlan {
+    fn summary(&self) -> String {
+        match self {
+            SystolicPlan::Systolic { folds } => folds_summary(folds),
+            SystolicPlan::Vector { lanes } => vector_summary(*lanes),
+        }
+    }
+}
+
+/// The summary of products folded onto an array, e.g. `os 95x1 folds + ws 2x2 folds x4 groups`.
+pub(crate) fn folds_summary(folds: &[Fold]) -> String {
+    folds
+        .iter()
+        .map(|f| {
+            let g = if f.groups > 1 {
+                format!(" x{} groups", f.groups)
+            } else {
+                String::new()
+            };
+            format!(
+                "{} {}x{} folds{g}",
+                f.dataflow.name(),
+                f.row_folds,
+                f.col_folds
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
+/// The summary of an op on a vector unit of `lanes` lanes.
+pub(crate) fn vector_summary(lanes: u64) -> String {
+    format!("vector {lanes} lanes")
 }
 
 const ARRAY: usize = 0;
@@ -770,6 +822,8 @@ impl Systolic {
 }
 
 impl Accelerator for Systolic {
+    type Plan = SystolicPlan;
+
     fn name(&self) -> String {
         format!(
             "systolic {}x{} {}",
@@ -806,12 +860,12 @@ impl Accelerator for Systolic {
         Some(DRAM)
     }
 
-    fn map(&self, op: &Op) -> Result<OpMapping, AccelError> {
+    fn map(&self, op: &Op) -> Result<OpMapping<SystolicPlan>, AccelError> {
         if self.is_psum_sum(op) {
             // No folds: the addends join the partial sums of the array's passes.
             return Ok(OpMapping {
                 engine: ARRAY,
-                plan: Plan::Systolic { folds: Vec::new() },
+                plan: SystolicPlan::Systolic { folds: Vec::new() },
             });
         }
         let views = self.views(op);
@@ -819,24 +873,24 @@ impl Accelerator for Systolic {
         Ok(if views.is_empty() {
             OpMapping {
                 engine: VECTOR,
-                plan: Plan::Vector { lanes: self.c },
+                plan: SystolicPlan::Vector { lanes: self.c },
             }
         } else {
             OpMapping {
                 engine: ARRAY,
-                plan: Plan::Systolic {
+                plan: SystolicPlan::Systolic {
                     folds: views.iter().map(|g| self.fold(g)).collect(),
                 },
             }
         })
     }
 
-    fn cost(&self, op: &Op, mapping: &OpMapping) -> Cost {
+    fn cost(&self, op: &Op, mapping: &OpMapping<SystolicPlan>) -> Cost {
         if self.is_psum_sum(op) {
             return self.psum_sum_cost(op);
         }
         match &mapping.plan {
-            Plan::Systolic { folds } => match (self.views(op).as_slice(), &folds[..]) {
+            SystolicPlan::Systolic { folds } => match (self.views(op).as_slice(), &folds[..]) {
                 ([g], [f]) => Cost::sum_of_one(self.array_cost(op, g, f)),
                 (views, _) => Cost::sum(
                     views
@@ -846,7 +900,7 @@ impl Accelerator for Systolic {
                         .collect(),
                 ),
             },
-            _ => self.vector_cost(op),
+            SystolicPlan::Vector { .. } => self.vector_cost(op),
         }
     }
 
@@ -871,7 +925,7 @@ impl Accelerator for Systolic {
 
 /// The systolic array's former DRAM bandwidth key (words per cycle), now an error naming
 /// `dram_bw_bytes_per_cycle`.
-pub const RENAMED_DRAM_BW: &str = "dram_bw_words_per_cycle";
+pub(crate) const RENAMED_DRAM_BW: &str = "dram_bw_words_per_cycle";
 
 impl crate::family::FamilyConfig for SystolicConfig {
     fn presets() -> Vec<&'static str> {

@@ -5,7 +5,7 @@
 //!
 //!   cargo run --release -p archsim-agents --example reinforce_soc [-- BATCHES]
 
-use archsim_accelerators::soc::SchedulerKind;
+use archsim_accelerators::soc::Policy;
 use archsim_agents::reinforce::{Reinforce, ReinforceConfig};
 use archsim_gym::{presets, SocEnv};
 
@@ -28,7 +28,7 @@ fn compare(text: &str, batches: usize) -> Result<(), Box<dyn std::error::Error>>
     let held_out: Vec<u64> = (1000..1020).collect();
     println!("held-out episodes: {} (seeds 1000..1020)", held_out.len());
     let mut rows = Vec::new();
-    for kind in SchedulerKind::ALL {
+    for kind in Policy::ALL {
         let mut sum = 0.0;
         for &s in &held_out {
             sum += env.scheduler_latency_us(kind, s, 0)?;

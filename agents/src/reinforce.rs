@@ -312,7 +312,7 @@ impl Reinforce {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use archsim_accelerators::soc::SchedulerKind;
+    use archsim_accelerators::soc::Policy;
     use archsim_gym::presets;
 
     fn env() -> SocEnv {
@@ -348,8 +348,8 @@ mod tests {
         let mut heft = 0.0;
         let mut random = 0.0;
         for &s in &held_out {
-            heft += e.scheduler_latency_us(SchedulerKind::Heft, s, 0).unwrap();
-            random += e.scheduler_latency_us(SchedulerKind::Random, s, 0).unwrap();
+            heft += e.scheduler_latency_us(Policy::Heft, s, 0).unwrap();
+            random += e.scheduler_latency_us(Policy::Random, s, 0).unwrap();
         }
         let (heft, random) = (heft / 10.0, random / 10.0);
         assert!(

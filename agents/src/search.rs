@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use archsim_gym::objective::{dominates, Goal, Scorer};
-use archsim_gym::{ConfigForm, Constraint, DesignSpace, GymError, Objective, Problem, Reward};
+use archsim_gym::{Constraint, DesignSpace, EvaluatorKind, GymError, Objective, Problem, Reward};
 
 use crate::{build_agent, AgentConfig, AgentError, Observation, Point};
 
@@ -176,15 +176,15 @@ impl SearchConfig {
         }
         let space = DesignSpace::from_map("search.space", &self.space)?;
         space.check_schema("search.space", base)?;
-        let form = ConfigForm::of(base);
+        let kind = EvaluatorKind::of(base);
         Scorer::with_metrics(
-            form.metrics(),
+            kind.metrics(),
             "search",
             self.objectives.clone(),
             self.constraints.clone(),
             Reward::Weighted,
         )?;
-        let (absent, why) = form.absent_metrics(base);
+        let (absent, why) = kind.absent_metrics(base);
         archsim_gym::objective::check_present(
             "search",
             &self.objectives,

@@ -22,14 +22,16 @@
 //!   rows, columns, SRAM size per sub;
 //! * **specs** are constraints (latency per task, energy, area); the **objective** is the
 //!   task-weighted accuracy;
-//! * [`co_explore`] searches both at once and [`successive`] fixes the most accurate networks
-//!   first, with the same seeded (ChaCha8) evolutionary search and the same budget;
-//!   [`co_explore_history`] and [`successive_history`] also return every evaluated point, and
-//!   [`pareto_front`] picks the non-dominated ones (accuracy, latency, energy);
+//! * [`CoDesignConfig::evaluate`] prices one point ([`CoPoint`]: networks and hardware
+//!   choices) on the chip;
 //! * [`crate::codesign_env::CoDesignEnv`] is the same problem as a (multi-agent) environment.
 //!
+//! The NASAIC study itself — co-exploration against the successive flow with a seeded
+//! evolutionary search, and the Pareto front of what both evaluated — is the `nasaic` module of
+//! `archsim-studies`; the gym keeps the problem and its environment.
+//!
 //! ```
-//! use archsim_gym::codesign::{CoDesignConfig, CsvOracle, co_explore};
+//! use archsim_gym::codesign::{CoDesignConfig, CoPoint, CsvOracle};
 //! let cfg: CoDesignConfig = serde_json::from_value(serde_json::json!({
 //!     "oracle": "unused", "budget": 20, "seed": 1,
 //!     "tasks": [{"dataset": "cifar10", "max_latency_ms": 5.0}],
@@ -37,20 +39,23 @@
 //! })).unwrap();
 //! let csv = "index,arch,cifar10_test_acc\n0,|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|,85.86\n";
 //! let oracle = CsvOracle::parse(csv).unwrap();
-//! let best = co_explore(&cfg, &oracle).unwrap();
-//! assert_eq!(best.eval.accuracy[0], 85.86);
+//! let r = cfg.evaluate(&oracle, &CoPoint { nets: vec![0], hw: vec![[0, 1, 1, 0]] }).unwrap();
+//! assert_eq!(r.eval.accuracy[0], 85.86);
+//! assert!(r.eval.latency_ms[0] > 0.0);
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use archsim_accelerators::hetero::{Hetero, HeteroConfig, SubAccelConfig};
+use archsim_accelerators::family::Context;
+use archsim_accelerators::hetero::{HeteroConfig, SubAccelConfig};
 use archsim_accelerators::systolic::{Dataflow, SramKib};
+use archsim_accelerators::AcceleratorConfig;
 use archsim_workloads::{zoo, DType, Workload};
 
 /// Where network accuracies come from.
@@ -78,6 +83,14 @@ pub enum NetSpace {
     /// Accel-NASBench's MnasNet space (224×224 ImageNet); task dataset `imagenet`.
     Mnasnet,
 }
+
+const NB201_OPS: [&str; 5] = [
+    "none",
+    "skip_connect",
+    "nor_conv_1x1",
+    "nor_conv_3x3",
+    "avg_pool_3x3",
+];
 
 impl NetSpace {
     /// Checks a task's dataset against the space.
@@ -110,7 +123,7 @@ impl NetSpace {
 
     /// A neighbour of `arch`: one choice changed at random (one NB201 edge's op, or one
     /// MnasNet stage's e, k, l or se), or `None` when `arch` is not of this space.
-    fn neighbour(self, arch: &str, rng: &mut ChaCha8Rng) -> Option<String> {
+    pub fn neighbour(self, arch: &str, rng: &mut ChaCha8Rng) -> Option<String> {
         match self {
             NetSpace::Nb201 => {
                 // Edges are the `op~k` tokens between `|`.
@@ -583,10 +596,19 @@ impl CoDesignConfig {
         let mut hc = HeteroConfig::new(subs);
         hc.dram_bw_bytes_per_cycle = Some(h.dram_bw_bytes_per_cycle);
         hc.freq_mhz = h.freq_mhz;
-        let chip = Hetero::new(hc).map_err(|e| e.to_string())?;
-        let r = chip
-            .simulate_totals(&nets, "", self.seed)
+        // The chip is built through the family registry, and its tasks run as a
+        // `workload: {tasks: [...]}` run does, without the per-op rows.
+        let chip = AcceleratorConfig::from(hc)
+            .family()
             .map_err(|e| e.to_string())?;
+        let ctx = Context {
+            config_hash: "",
+            seed: self.seed,
+            dtype: nets.first().map_or(DType::Int8, |w| w.dtype),
+            llm: None,
+            ops: false,
+        };
+        let r = chip.run_tasks(&nets, &ctx).map_err(|e| e.to_string())?;
         let latency_ms: Vec<f64> = r
             .tasks
             .iter()
@@ -668,7 +690,9 @@ impl CoDesignConfig {
         Ok(())
     }
 
-    fn random_hw(&self, rng: &mut ChaCha8Rng) -> [usize; 4] {
+    /// A random hardware choice for one task: indices into dataflows, rows, columns and SRAM
+    /// sizes.
+    pub fn random_hw(&self, rng: &mut ChaCha8Rng) -> [usize; 4] {
         let h = &self.hardware;
         [
             rng.random_range(0..h.dataflows.len()),
@@ -681,198 +705,6 @@ impl CoDesignConfig {
 
 /// Feasible points rank by weighted accuracy, then lower energy; infeasible ones below, by
 /// smaller spec excess.
-fn better(a: &CoEval, b: &CoEval) -> bool {
-    match (a.violations.is_empty(), b.violations.is_empty()) {
-        (true, false) => true,
-        (false, true) => false,
-        (true, true) => {
-            a.weighted_accuracy > b.weighted_accuracy
-                || (a.weighted_accuracy == b.weighted_accuracy && a.energy_mj < b.energy_mj)
-        }
-        (false, false) => a.excess < b.excess,
-    }
-}
-
-/// Seeded evolutionary search: each step either mutates the best point so far (one to three
-/// networks or hardware choices; networks only when `fixed_nets` is `None`) or, one time in five, draws
-/// a fresh random point. Returns the best point found in `cfg.budget` evaluations, and every
-/// evaluation in order when `history` is given.
-fn search(
-    cfg: &CoDesignConfig,
-    o: &dyn AccuracyOracle,
-    fixed_nets: Option<Vec<usize>>,
-    mut history: Option<&mut Vec<CoResult>>,
-) -> Result<CoResult, String> {
-    cfg.validate()?;
-    if o.is_empty() {
-        return Err("the accuracy oracle has no networks".into());
-    }
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let n = cfg.tasks.len();
-    let index_of: HashMap<&str, usize> = (0..o.len()).map(|i| (o.arch(i), i)).collect();
-    let draw = |rng: &mut ChaCha8Rng| CoPoint {
-        nets: fixed_nets
-            .clone()
-            .unwrap_or_else(|| (0..n).map(|_| rng.random_range(0..o.len())).collect()),
-        hw: (0..n).map(|_| cfg.random_hw(rng)).collect(),
-    };
-    let first = draw(&mut rng);
-    let mut best = cfg.evaluate(o, &first)?;
-    if let Some(h) = history.as_deref_mut() {
-        h.push(best.clone());
-    }
-    for _ in 1..cfg.budget.max(1) {
-        // A caller that can be interrupted (Ctrl-C from Python) is asked between evaluations.
-        if archsim_sim::cancel::requested() {
-            return Err(archsim_sim::cancel::MESSAGE.into());
-        }
-        let p = if rng.random_range(0..5) == 0 {
-            draw(&mut rng)
-        } else {
-            let mut p = best.point.clone();
-            // One to three genes at once, so a network and the hardware that fits it can
-            // change together.
-            for _ in 0..rng.random_range(1..=3) {
-                let t = rng.random_range(0..n);
-                let gene = rng.random_range(0..if fixed_nets.is_some() { 4 } else { 6 });
-                match gene {
-                    0..=3 => {
-                        let fresh = cfg.random_hw(&mut rng);
-                        p.hw[t][gene] = fresh[gene];
-                    }
-                    _ => p.nets[t] = mutate_net(cfg.network, o, &index_of, p.nets[t], &mut rng),
-                }
-            }
-            p
-        };
-        let r = cfg.evaluate(o, &p)?;
-        if let Some(h) = history.as_deref_mut() {
-            h.push(r.clone());
-        }
-        if better(&r.eval, &best.eval) {
-            best = r;
-        }
-    }
-    Ok(best)
-}
-
-const NB201_OPS: [&str; 5] = [
-    "none",
-    "skip_connect",
-    "nor_conv_1x1",
-    "nor_conv_3x3",
-    "avg_pool_3x3",
-];
-
-/// A neighbour of network `i`: half the time one choice changed (when the result is in the
-/// oracle), else a uniformly random network.
-fn mutate_net(
-    space: NetSpace,
-    o: &dyn AccuracyOracle,
-    index_of: &HashMap<&str, usize>,
-    i: usize,
-    rng: &mut ChaCha8Rng,
-) -> usize {
-    if rng.random_range(0..2) == 0 {
-        if let Some(j) = space
-            .neighbour(o.arch(i), rng)
-            .and_then(|a| index_of.get(a.as_str()).copied())
-        {
-            return j;
-        }
-    }
-    rng.random_range(0..o.len())
-}
-
-/// Co-exploration: networks and hardware in one space.
-pub fn co_explore(cfg: &CoDesignConfig, o: &dyn AccuracyOracle) -> Result<CoResult, String> {
-    search(cfg, o, None, None)
-}
-
-/// [`co_explore`], also returning every evaluated point in order.
-pub fn co_explore_history(
-    cfg: &CoDesignConfig,
-    o: &dyn AccuracyOracle,
-) -> Result<(CoResult, Vec<CoResult>), String> {
-    let mut h = Vec::with_capacity(cfg.budget);
-    let best = search(cfg, o, None, Some(&mut h))?;
-    Ok((best, h))
-}
-
-/// [`successive`], also returning every evaluated point in order.
-pub fn successive_history(
-    cfg: &CoDesignConfig,
-    o: &dyn AccuracyOracle,
-) -> Result<(CoResult, Vec<CoResult>), String> {
-    let mut h = Vec::with_capacity(cfg.budget);
-    let best = search(cfg, o, Some(most_accurate(cfg, o)?), Some(&mut h))?;
-    Ok((best, h))
-}
-
-/// The objectives of the Pareto front: weighted accuracy (maximized), the largest task latency
-/// in ms and the energy in mJ (both minimized).
-pub fn pareto_objectives(e: &CoEval) -> (f64, f64, f64) {
-    let lat = e.latency_ms.iter().copied().fold(0.0, f64::max);
-    (e.weighted_accuracy, lat, e.energy_mj)
-}
-
-/// Indices of the non-dominated points among `results` that meet every spec, on
-/// [`pareto_objectives`]: a point is dropped when another is at least as good in all three and
-/// better in one. Of identical objective vectors the first is kept. Sorted by latency.
-pub fn pareto_front(results: &[CoResult]) -> Vec<usize> {
-    let obj: Vec<(usize, (f64, f64, f64))> = results
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.eval.violations.is_empty())
-        .map(|(i, r)| (i, pareto_objectives(&r.eval)))
-        .collect();
-    let dominates = |a: (f64, f64, f64), b: (f64, f64, f64)| {
-        a.0 >= b.0 && a.1 <= b.1 && a.2 <= b.2 && (a.0 > b.0 || a.1 < b.1 || a.2 < b.2)
-    };
-    let mut front: Vec<usize> = obj
-        .iter()
-        .enumerate()
-        .filter(|&(k, &(_, a))| {
-            !obj.iter()
-                .enumerate()
-                .any(|(j, &(_, b))| dominates(b, a) || (b == a && j < k))
-        })
-        .map(|(_, &(i, _))| i)
-        .collect();
-    front.sort_by(|&a, &b| {
-        let (x, y) = (
-            pareto_objectives(&results[a].eval),
-            pareto_objectives(&results[b].eval),
-        );
-        x.1.total_cmp(&y.1)
-            .then(y.0.total_cmp(&x.0))
-            .then(a.cmp(&b))
-    });
-    front
-}
-
-/// The successive flow: the most accurate network of each task first (ties: lowest index),
-/// then the best hardware for them. With a function oracle ([`FnOracle`]) this asks for the accuracy of every network.
-pub fn successive(cfg: &CoDesignConfig, o: &dyn AccuracyOracle) -> Result<CoResult, String> {
-    search(cfg, o, Some(most_accurate(cfg, o)?), None)
-}
-
-/// The most accurate network of each task (ties: lowest index).
-fn most_accurate(cfg: &CoDesignConfig, o: &dyn AccuracyOracle) -> Result<Vec<usize>, String> {
-    let mut nets = Vec::new();
-    for t in &cfg.tasks {
-        let mut best: Option<(usize, f64)> = None;
-        for i in 0..o.len() {
-            let a = o.accuracy(i, &t.dataset)?;
-            if best.is_none_or(|(_, b)| a > b) {
-                best = Some((i, a));
-            }
-        }
-        nets.push(best.map_or(0, |(i, _)| i));
-    }
-    Ok(nets)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -904,144 +736,6 @@ mod tests {
         assert!(o.accuracy(0, "svhn").unwrap_err().contains("cifar100"));
         assert!(o.accuracy(101, "cifar10").is_err());
         assert!(CsvOracle::parse("a,b\n").is_err());
-    }
-
-    #[test]
-    fn searches_are_deterministic_and_successive_uses_the_best_networks() {
-        let o = sample();
-        let c = cfg(1.0);
-        let a = co_explore(&c, &o).unwrap();
-        assert_eq!(a, co_explore(&c, &o).unwrap());
-        let s = successive(&c, &o).unwrap();
-        let best10 = (0..o.len())
-            .map(|i| o.accuracy(i, "cifar10").unwrap())
-            .fold(f64::MIN, f64::max);
-        assert_eq!(s.eval.accuracy[0], best10);
-        // With no specs at all, co-exploration can never beat the best networks' accuracy.
-        assert!(a.eval.weighted_accuracy <= s.eval.weighted_accuracy + 1e-9);
-    }
-
-    #[test]
-    fn tight_latency_is_met_by_co_exploration() {
-        let o = sample();
-        let c = cfg(0.25);
-        let a = co_explore(&c, &o).unwrap();
-        let s = successive(&c, &o).unwrap();
-        eprintln!("co {:?}\nsucc {:?}", a.eval, s.eval);
-        assert!(a.eval.violations.is_empty(), "{:?}", a.eval);
-    }
-
-    fn mnasnet_oracle() -> CsvOracle {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/nas/accelnb_mnasnet.csv");
-        CsvOracle::from_path(&p).unwrap()
-    }
-
-    #[test]
-    fn accel_nasbench_is_an_imagenet_oracle() {
-        let o = mnasnet_oracle();
-        assert_eq!(o.len(), 5138);
-        // Row 0 of the CSV.
-        assert_eq!(
-            o.arch(0),
-            "e6k3l1se0-e4k5l2se0-e6k3l3se0-e6k5l3se0-e6k5l2se0-e1k3l2se0-e1k3l2se0"
-        );
-        assert_eq!(o.accuracy(0, "imagenet"), Ok(59.368));
-        assert_eq!(o.accuracy(0, "imagenet_top5"), Ok(82.636));
-        let c: CoDesignConfig = serde_json::from_value(serde_json::json!({
-            "oracle": "x", "network": "mnasnet", "budget": 30, "seed": 2,
-            "tasks": [{"dataset": "imagenet", "max_latency_ms": 20.0}],
-            "hardware": {"rows": [16, 32], "cols": [16, 32], "sram_kib": [128, 512]},
-        }))
-        .unwrap();
-        let best = co_explore(&c, &o).unwrap();
-        assert_eq!(best, co_explore(&c, &o).unwrap());
-        let i = best.point.nets[0];
-        assert_eq!(best.eval.accuracy[0], o.accuracy(i, "imagenet").unwrap());
-        assert!(best.eval.latency_ms[0] > 0.0 && best.eval.energy_mj > 0.0);
-        // An NB201 dataset in the MnasNet space is refused, and the reverse.
-        let mut bad = c.clone();
-        bad.tasks[0].dataset = "cifar10".into();
-        assert!(bad.validate().unwrap_err().contains("imagenet"));
-        let mut bad = cfg(1.0);
-        bad.tasks[0].dataset = "imagenet".into();
-        assert!(bad.validate().unwrap_err().contains("tasks.0.dataset"));
-    }
-
-    #[test]
-    fn function_oracle_is_asked_once_per_network_and_errors_surface() {
-        let o = sample();
-        let archs: Vec<String> = (0..o.len()).map(|i| o.arch(i).to_string()).collect();
-        let table = o.clone();
-        let lookup = archs.clone();
-        let f = FnOracle::new(
-            archs,
-            Box::new(move |arch: &str, ds: &str| {
-                let i = lookup.iter().position(|a| a == arch).unwrap();
-                table.accuracy(i, ds)
-            }),
-        );
-        let c = cfg(1.0);
-        // Same accuracies, same search, same result as the table.
-        assert_eq!(co_explore(&c, &f).unwrap(), co_explore(&c, &o).unwrap());
-        let calls = f.calls();
-        assert!(calls > 0 && calls <= 2 * o.len());
-        co_explore(&c, &f).unwrap();
-        assert_eq!(f.calls(), calls, "answers are cached");
-        let failing = FnOracle::new(
-            vec![o.arch(0).to_string()],
-            Box::new(|_: &str, _: &str| Err("training diverged".to_string())),
-        );
-        assert_eq!(co_explore(&c, &failing).unwrap_err(), "training diverged");
-        let nan = FnOracle::new(
-            vec![o.arch(0).to_string()],
-            Box::new(|_: &str, _: &str| Ok(f64::NAN)),
-        );
-        assert!(co_explore(&c, &nan).unwrap_err().contains("NaN"));
-        for bad in [-5.0, 100.5, 1e30] {
-            let o = FnOracle::new(
-                vec![o.arch(0).to_string()],
-                Box::new(move |_: &str, _: &str| Ok(bad)),
-            );
-            assert!(
-                co_explore(&c, &o).unwrap_err().contains("[0, 100]"),
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn the_pareto_front_is_the_non_dominated_feasible_set() {
-        let o = sample();
-        let (best, hist) = co_explore_history(&cfg(0.5), &o).unwrap();
-        assert_eq!(hist.len(), 60);
-        assert!(hist.contains(&best));
-        let front = pareto_front(&hist);
-        assert!(!front.is_empty());
-        let obj = |i: usize| pareto_objectives(&hist[i].eval);
-        for i in 0..hist.len() {
-            let feasible = hist[i].eval.violations.is_empty();
-            let dominated = (0..hist.len()).any(|j| {
-                let (a, b) = (obj(j), obj(i));
-                hist[j].eval.violations.is_empty()
-                    && a.0 >= b.0
-                    && a.1 <= b.1
-                    && a.2 <= b.2
-                    && (a.0 > b.0 || a.1 < b.1 || a.2 < b.2)
-            });
-            let duplicate_of_earlier =
-                (0..i).any(|j| hist[j].eval.violations.is_empty() && obj(j) == obj(i));
-            assert_eq!(
-                front.contains(&i),
-                feasible && !dominated && !duplicate_of_earlier,
-                "point {i}"
-            );
-        }
-        // The most accurate feasible point is on the front.
-        assert!(front
-            .iter()
-            .any(|&i| hist[i].eval.weighted_accuracy == best.eval.weighted_accuracy));
-        let (_, sh) = successive_history(&cfg(0.5), &o).unwrap();
-        assert!(sh.iter().all(|r| r.point.nets == sh[0].point.nets));
     }
 
     #[test]

@@ -54,6 +54,35 @@ pub fn load_oracle(path: &Path, base_dir: &Path) -> Result<CsvOracle, String> {
     CsvOracle::from_path(&base_dir.join(path))
 }
 
+/// The architectures of the CSV oracle that the co-design config `text` names in
+/// `codesign.oracle` (relative to `base_dir`): the networks an outside accuracy function is
+/// asked about when the caller names none. Errors are keyed `codesign.oracle` (a malformed
+/// document as [`CoDesignEnv::from_yaml`] reports it).
+pub fn oracle_archs(text: &str, base_dir: &Path) -> Result<Vec<String>, GymError> {
+    let v: Value = serde_saphyr::from_str(text).map_err(|e| {
+        bad(
+            "",
+            e.to_string()
+                .lines()
+                .next()
+                .unwrap_or("malformed YAML")
+                .to_string(),
+        )
+    })?;
+    let path = v
+        .get("codesign")
+        .and_then(|c| c.get("oracle"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            bad(
+                "codesign.oracle",
+                "missing; with accuracy_fn= and no archs= the networks come from this CSV",
+            )
+        })?;
+    let o = load_oracle(Path::new(path), base_dir).map_err(|m| bad("codesign.oracle", m))?;
+    Ok((0..o.len()).map(|i| o.arch(i).to_string()).collect())
+}
+
 /// The `gym:` section of a co-design environment ([`CoDesignEnv`]).
 #[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -332,6 +361,30 @@ mod tests {
 
     fn env() -> CoDesignEnv {
         CoDesignEnv::from_yaml(CODESIGN_NB201, Path::new("."), None).unwrap()
+    }
+
+    #[test]
+    fn oracle_archs_are_the_networks_of_the_configs_table() {
+        let archs = oracle_archs(CODESIGN_NB201, Path::new(".")).unwrap();
+        let e = env();
+        assert_eq!(archs.len(), e.oracle().len());
+        assert!(archs
+            .iter()
+            .enumerate()
+            .all(|(i, a)| a.as_str() == e.oracle().arch(i)));
+        // The same table from its file, relative to the base folder.
+        let file = CODESIGN_NB201.replace("builtin:nb201_sample", "nas/nb201_sample.csv");
+        assert_eq!(
+            oracle_archs(&file, Path::new("../tests/data")).unwrap(),
+            archs
+        );
+        let missing = CODESIGN_NB201.replace("oracle: builtin:nb201_sample", "");
+        let err = oracle_archs(&missing, Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("codesign.oracle: missing;"), "{err}");
+        let err = oracle_archs(&file, Path::new("/nonexistent")).unwrap_err();
+        assert!(err.to_string().starts_with("codesign.oracle: "), "{err}");
     }
 
     #[test]

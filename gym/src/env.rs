@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use archsim_accelerators::config::{typed, SimConfig};
 
-use crate::evaluator::{CoDesign, ConfigForm, Evaluator, Serving, Simulation};
+use crate::evaluator::{CoDesign, Evaluator, EvaluatorKind, Serving, Simulation};
 use crate::objective::{Constraint, Objective, Reward, Scorer, METRICS};
 use crate::space::DesignSpace;
 use crate::GymError;
@@ -114,10 +114,10 @@ impl Problem {
     /// A problem over `space` varying `base` (which must be valid): a serving config (with a
     /// `serving:` section) is evaluated by [`Serving`], any other by [`Simulation`].
     pub fn new(base: Value, space: DesignSpace, base_dir: &Path) -> Result<Problem, GymError> {
-        let evaluator: Arc<dyn Evaluator> = match ConfigForm::of(&base) {
-            ConfigForm::Serving => Arc::new(Serving::new(&base, base_dir)?),
-            ConfigForm::CoDesign => Arc::new(CoDesign::new(&base, base_dir)?),
-            ConfigForm::Simulation => Arc::new(Simulation::new(&base, base_dir, &space)?),
+        let evaluator: Arc<dyn Evaluator> = match EvaluatorKind::of(&base) {
+            EvaluatorKind::Serving => Arc::new(Serving::new(&base, base_dir)?),
+            EvaluatorKind::CoDesign => Arc::new(CoDesign::new(&base, base_dir)?),
+            EvaluatorKind::Simulation => Arc::new(Simulation::new(&base, base_dir, &space)?),
         };
         Ok(Problem::with_evaluator(base, space, evaluator))
     }
@@ -250,13 +250,13 @@ impl DseEnv {
                 "missing: an environment needs a `gym:` section".into(),
             )
         })?;
-        if ConfigForm::of(&Value::Object(base.clone())) == ConfigForm::CoDesign {
+        if EvaluatorKind::of(&Value::Object(base.clone())) == EvaluatorKind::CoDesign {
             return Err(bad(
                 "cell",
                 "a design-space environment observes the simulation metrics; search a `cell:` co-design config with a `search:` section (archsim run, archsim.evaluate_batch) or use archsim/CoDesign-v0".into(),
             ));
         }
-        if ConfigForm::of(&Value::Object(base.clone())) == ConfigForm::Serving {
+        if EvaluatorKind::of(&Value::Object(base.clone())) == EvaluatorKind::Serving {
             return Err(bad(
                 "serving",
                 "a design-space environment evaluates a chip; size a serving fleet with a `search:` section (archsim run) or archsim/Serving-v0".into(),
@@ -264,7 +264,7 @@ impl DseEnv {
         }
         let raw: GymSection = typed(gym, &["gym"]).map_err(|(p, m)| bad(&p.join("."), m))?;
         let space = DesignSpace::from_map("gym.space", &raw.space)?;
-        let (absent, why) = ConfigForm::Simulation.absent_metrics(&Value::Object(base.clone()));
+        let (absent, why) = EvaluatorKind::Simulation.absent_metrics(&Value::Object(base.clone()));
         crate::objective::check_present("gym", &raw.objectives, &raw.constraints, &absent, &why)?;
         let scorer = Scorer::new("gym", raw.objectives, raw.constraints, raw.reward)?;
         if raw.episode_len == 0 {

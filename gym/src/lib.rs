@@ -37,12 +37,14 @@ pub mod objective;
 pub mod path;
 pub mod soc_env;
 pub mod space;
+pub mod vec_env;
 
 pub use env::{DseEnv, Env, Evaluation, GymSection, Problem, Step, StepInfo};
-pub use evaluator::{ConfigForm, Evaluator, CODESIGN_METRICS, SERVING_METRICS};
+pub use evaluator::{Evaluator, EvaluatorKind, CODESIGN_METRICS, SERVING_METRICS};
 pub use objective::{metric_map, metric_map_named, Constraint, Goal, Objective, Reward, METRICS};
 pub use soc_env::SocEnv;
 pub use space::{DesignSpace, Domain, Param};
+pub use vec_env::VecEnv;
 
 /// The configs of the registered environments.
 pub mod presets {

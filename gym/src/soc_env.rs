@@ -53,7 +53,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use archsim_accelerators::config::{typed, SimConfig};
-use archsim_accelerators::soc::{self, BoundJobs, SchedulerKind, Soc, SocSim};
+use archsim_accelerators::soc::{self, BoundJobs, Policy, Soc, SocSim};
 use archsim_accelerators::AcceleratorConfig;
 use archsim_workloads::jobs::JobsConfig;
 
@@ -241,12 +241,7 @@ impl SocEnv {
 
     /// Average job latency of a built-in scheduler on the episode that `reset(Some(seed))`
     /// followed by `k` more resets would play (same arrivals, same noise), µs.
-    pub fn scheduler_latency_us(
-        &self,
-        kind: SchedulerKind,
-        seed: u64,
-        k: u64,
-    ) -> Result<f64, GymError> {
+    pub fn scheduler_latency_us(&self, kind: Policy, seed: u64, k: u64) -> Result<f64, GymError> {
         let es = SocEnv::episode_seed(seed, k);
         let work = Arc::new(self.bind(es)?);
         let mut s = soc::scheduler(kind, es);

@@ -17,7 +17,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::evaluator::ConfigForm;
+use crate::evaluator::EvaluatorKind;
 
 use crate::GymError;
 
@@ -360,11 +360,11 @@ impl DesignSpace {
     /// value that the config rejects on its merits (`rows: 0`) is left to the evaluation,
     /// where it is an infeasible point with its reason.
     ///
-    /// `base` is read in its form ([`ConfigForm::of`]): a simulation config, or a serving
+    /// `base` is read as its kind of config ([`EvaluatorKind::of`]): a simulation config, or a serving
     /// config, whose `serving.slo` is the requirement every design must meet and no
     /// parameter.
     pub fn check_schema(&self, key: &str, base: &Value) -> Result<(), GymError> {
-        let form = ConfigForm::of(base);
+        let kind = EvaluatorKind::of(base);
         for p in &self.params {
             let bad = |reason: String| GymError::InvalidConfig {
                 key: format!("{key}.{}", p.path),
@@ -372,7 +372,8 @@ impl DesignSpace {
             };
             let segs = crate::path::parse(&p.path).map_err(bad)?;
             let own = crate::path::keys(&segs);
-            if form == ConfigForm::Serving && own.starts_with(&["serving".into(), "slo".into()]) {
+            if kind == EvaluatorKind::Serving && own.starts_with(&["serving".into(), "slo".into()])
+            {
                 return Err(bad(
                     "the SLO is the requirement every fleet must meet, not a design parameter: set it in serving.slo (sweep it with `archsim sweep`)".into(),
                 ));
@@ -386,7 +387,7 @@ impl DesignSpace {
             for i in indices {
                 let mut v = base.clone();
                 crate::path::set(&mut v, &segs, p.domain.value(i)).map_err(bad)?;
-                let Err((at, message)) = form.check(v) else {
+                let Err((at, message)) = kind.check(v) else {
                     continue;
                 };
                 // Only errors about this parameter's key (or a key on its way, or under it).

@@ -64,6 +64,7 @@ pub mod config;
 mod error;
 pub mod flow;
 pub mod topology;
+pub mod workload;
 
 pub use collective::{choose, price_on, Algorithm, CollectiveCost, NetModel, Op, Protocol};
 pub use error::NetError;

@@ -1,6 +1,9 @@
 //! Python bindings of archsim: the private native module `archsim._archsim`.
 //!
-//! Only type conversion and exception mapping live here; the public API is re-exported by
+//! Only registration, type conversion and exception mapping live here: what a call does is a
+//! Rust crate's function (the vector environment is `archsim::gym::VecEnv`, a batch evaluation
+//! `archsim::search::evaluate_batch_config`, a sweep driven from Python
+//! `archsim::sweep::Session`), tested there. The public API is re-exported by
 //! `archsim/__init__.py` and the Gymnasium/PettingZoo classes in `archsim/envs/`. Bad input
 //! raises `archsim.ConfigError` (a `ValueError`); a malformed action raises `archsim.ActionError`
 //! (a `ValueError`); a failure of the model raises `archsim.SimulationError` (a `RuntimeError`);
@@ -16,9 +19,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use serde_json::Value;
 
-use archsim::gym::codesign::{AccuracyOracle, FnOracle};
-use archsim::gym::codesign_env::{load_oracle, BoxedOracle, CoDesignEnv, CoStep};
-use archsim::gym::{presets, DseEnv, Env, GymError, Step, METRICS};
+use archsim::gym::codesign::FnOracle;
+use archsim::gym::codesign_env::{oracle_archs, BoxedOracle, CoDesignEnv, CoStep};
+use archsim::gym::{presets, DseEnv, Env, GymError, Step, VecEnv, METRICS};
 
 /// Rust's allocations in the extension go through mimalloc: a batch evaluation or a vectorized
 /// step builds and drops many small configs and reports, and glibc's malloc and free were a
@@ -152,7 +155,16 @@ fn simulate_text(
     guarded(|| {
         let run = || -> Result<String, archsim::Error> {
             let doc = serde_saphyr::from_str::<Value>(text).ok();
-            if let Some(form) = doc.as_ref().and_then(archsim::config_form) {
+            let section_study = |d: &Value| {
+                archsim::studies::STUDIES.iter().find_map(|st| {
+                    st.section
+                        .filter(|k| d.get(*k).is_some_and(|v| !v.is_null()))
+                })
+            };
+            let form = doc.as_ref().and_then(|d| {
+                section_study(d).or_else(|| archsim::kind_of(d).map(archsim::ConfigKind::section))
+            });
+            if let Some(form) = form {
                 let entry = if form == "sweep" {
                     "archsim.sweep(config)"
                 } else {
@@ -186,9 +198,9 @@ fn serve_text(
 ) -> PyResult<String> {
     guarded(|| {
         let run = || -> Result<String, archsim::Error> {
-            let f = archsim::serving::load(text, source, &overrides)?;
-            let served = archsim::serving::run(&f, Path::new(base_dir))
-                .map_err(|e| archsim::serving::config_error(text, source, &overrides, e))?;
+            let f = archsim::serve::load(text, source, &overrides)?;
+            let served = archsim::serve::run(&f, Path::new(base_dir))
+                .map_err(|e| archsim::serve::config_error(text, source, &overrides, e))?;
             let j = serde_json::json!({"report": served.report, "requests": served.requests});
             Ok(serde_json::to_string(&j).unwrap_or_default())
         };
@@ -207,33 +219,9 @@ fn search_text(
     base_dir: &str,
     overrides: Vec<String>,
 ) -> PyResult<String> {
-    let run = || -> Result<String, archsim::Error> {
-        let (cfg, _, search) = archsim::config::load_full(text, source, &overrides)?;
-        let search = search.ok_or_else(|| {
-            config_error(
-                source,
-                "search",
-                "missing: a search config needs a `search:` section".into(),
-            )
-        })?;
-        let problem = archsim::search::problem(&cfg, &search, Path::new(base_dir))?;
-        let mut quiet = |_: usize, _: usize| {};
-        let r = archsim::agents::run_search(
-            &problem,
-            &search,
-            &archsim::search::evaluate_parallel,
-            &mut quiet,
-        )
-        .map_err(|e| {
-            archsim::Error::Config(archsim::ConfigError {
-                file: source.into(),
-                location: None,
-                key: None,
-                from_override: None,
-                message: e.to_string(),
-            })
-        })?;
-        Ok(serde_json::to_string(&r).expect("results serialize"))
+    let run = || {
+        archsim::search::run_text(text, source, &overrides, Path::new(base_dir))
+            .map(|r| serde_json::to_string(&r).expect("results serialize"))
     };
     guarded(|| interruptible(py, run)?.map_err(run_err))
 }
@@ -252,14 +240,14 @@ fn run_text(
     out: Option<String>,
 ) -> PyResult<String> {
     let run = || {
-        archsim::run_any(
+        archsim::run_any(&archsim::Request::new(
             text,
             source,
             Path::new(base_dir),
             &overrides,
             out.as_deref().map(Path::new),
-        )
-        .map(|v| v.to_string())
+        ))
+        .map(|o| o.value().to_string())
     };
     guarded(|| interruptible(py, run)?.map_err(run_err))
 }
@@ -287,100 +275,21 @@ fn evaluate_batch_text<'py>(
             .map(|r| r.to_vec())
             .collect()
     });
-    use archsim::search::{BatchPoint, MAX_BATCH};
-    let bad = |message: String| config_error(source, "points", message);
-    let run = || -> Result<_, archsim::Error> {
-        // A simulation config or a serving config (its fleet sized by the space): the
-        // problem picks the evaluator, and with it the metric columns.
-        let (problem, search) =
-            archsim::search::load_problem(text, source, &overrides, Path::new(base_dir))?
-                .ok_or_else(|| {
-                    config_error(
-                        source,
-                        "search",
-                        "missing: evaluate_batch needs a `search:` section (its space names \
-                         the points' dimensions, its constraints decide feasibility)"
-                            .into(),
-                    )
-                })?;
-        let paths: Vec<String> = problem
-            .space()
-            .params
-            .iter()
-            .map(|p| p.path.clone())
-            .collect();
-        let points: Vec<BatchPoint> = match (points_json, indices) {
-            (Some(j), None) => {
-                let list: Vec<serde_json::Map<String, Value>> = serde_json::from_str(&j)
-                    .map_err(|e| bad(format!("points must be a list of mappings: {e}")))?;
-                list.into_iter()
-                    .enumerate()
-                    .map(|(n, mut m)| {
-                        if let Some(k) = m.keys().find(|k| !paths.contains(k)) {
-                            return Err(bad(format!(
-                                "point {n}: `{k}` is not a dimension of search.space (known: {})",
-                                paths.join(", ")
-                            )));
-                        }
-                        let values = problem
-                            .space()
-                            .params
-                            .iter()
-                            .map(|p| {
-                                let v = m.remove(&p.path).ok_or_else(|| {
-                                    bad(format!("point {n} has no value for `{}`", p.path))
-                                })?;
-                                if p.domain.contains(&v) {
-                                    Ok(v)
-                                } else {
-                                    Err(bad(format!(
-                                        "point {n}: `{}` = {v} is outside its domain ({})",
-                                        p.path,
-                                        p.domain.describe()
-                                    )))
-                                }
-                            })
-                            .collect::<Result<Vec<Value>, _>>()?;
-                        Ok(BatchPoint::Values(values))
-                    })
-                    .collect::<Result<_, _>>()?
-            }
-            (None, Some(rows)) => {
-                let params = &problem.space().params;
-                for (n, row) in rows.iter().enumerate() {
-                    if row.len() != params.len() {
-                        return Err(bad(format!(
-                            "point {n} has {} indices; the space has {} dimensions ({})",
-                            row.len(),
-                            params.len(),
-                            paths.join(", ")
-                        )));
-                    }
-                    for (p, &i) in params.iter().zip(row) {
-                        if i < 0 || i as u64 >= p.domain.len() {
-                            return Err(bad(format!(
-                                "point {n}: index {i} of `{}` is outside 0..{}",
-                                p.path,
-                                p.domain.len() - 1
-                            )));
-                        }
-                    }
-                }
-                rows.into_iter().map(BatchPoint::Indices).collect()
-            }
-            _ => return Err(bad("give points as mappings or as index rows".into())),
-        };
-        if points.len() > MAX_BATCH {
-            return Err(bad(format!(
-                "{} points is more than the limit of {MAX_BATCH} (MAX_BATCH); split the batch",
-                points.len()
-            )));
-        }
-        let cols = archsim::search::evaluate_batch(&problem, &search, &points)?;
-        let sizes = problem.space().nvec();
-        Ok((paths, sizes, cols))
+    let run = || {
+        archsim::search::evaluate_batch_config(
+            text,
+            source,
+            &overrides,
+            Path::new(base_dir),
+            points_json.as_deref(),
+            indices,
+        )
     };
-    let (paths, sizes, cols) = guarded(|| interruptible(py, run)?.map_err(run_err))?;
+    let archsim::search::BatchRun {
+        paths,
+        sizes,
+        columns: cols,
+    } = guarded(|| interruptible(py, run)?.map_err(run_err))?;
     let (names, columns): (Vec<String>, Vec<_>) = cols
         .metrics
         .into_iter()
@@ -481,18 +390,9 @@ fn sweep_read_journal(path: &str) -> PyResult<Vec<String>> {
 /// `archsim sweep` does at its end; returns the paths written.
 #[pyfunction]
 fn sweep_finish(entries: Vec<String>, out: &str) -> PyResult<Vec<String>> {
-    let entries = entries
-        .iter()
-        .enumerate()
-        .map(|(i, line)| {
-            serde_json::from_str::<archsim::sweep::JournalEntry>(line)
-                .map_err(|e| ConfigError::new_err(format!("sweep entry {i}: {e}")))
-        })
-        .collect::<PyResult<Vec<_>>>()?;
+    let entries = entries_of(&entries)?;
     guarded(|| {
-        let held = archsim::files::OutDir::prepare(Path::new(out)).map_err(run_err)?;
-        let files = archsim::sweep::finish(&entries, Path::new(out)).map_err(run_err)?;
-        held.commit().map_err(run_err)?;
+        let files = archsim::sweep::finish_into(&entries, Path::new(out)).map_err(run_err)?;
         Ok(files.iter().map(|p| p.display().to_string()).collect())
     })
 }
@@ -504,16 +404,26 @@ fn read_config(path: &str) -> PyResult<String> {
     guarded(|| archsim::config::read_file(Path::new(path)).map_err(run_err))
 }
 
-/// A sweep's output folder held by this process (locked) with its journal open, for a sweep
-/// whose points another scheduler evaluates (`archsim.ray.sweep`): the journal is checked
-/// against the config as `archsim sweep` checks it (a changed config is refused unless
-/// `fresh`), entries are appended as they come back, and the tables are written into the
-/// folder. `close()` releases the folder.
+/// A sweep's output folder held by this process with its journal open
+/// ([`archsim::sweep::Session`]), for a sweep whose points another scheduler evaluates
+/// (`archsim.ray.sweep`). `close()` releases the folder.
 #[pyclass(module = "archsim._archsim")]
 struct SweepSession {
-    held: Mutex<Option<(archsim::files::OutDir, archsim::sweep::Journal)>>,
+    held: Mutex<Option<archsim::sweep::Session>>,
     done: Vec<String>,
     journal: String,
+}
+
+/// Journal entries given as JSON lines, in order.
+fn entries_of(lines: &[String]) -> PyResult<Vec<archsim::sweep::JournalEntry>> {
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            serde_json::from_str::<archsim::sweep::JournalEntry>(line)
+                .map_err(|e| ConfigError::new_err(format!("sweep entry {i}: {e}")))
+        })
+        .collect()
 }
 
 #[pymethods]
@@ -522,20 +432,16 @@ impl SweepSession {
     #[pyo3(signature = (text, source, out, fresh=false))]
     fn new(text: &str, source: &str, out: &str, fresh: bool) -> PyResult<Self> {
         guarded(|| {
-            let pts = archsim::sweep::plan(text, source).map_err(run_err)?;
-            let header =
-                archsim::sweep::journal_header(text, source, pts.len()).map_err(run_err)?;
-            let dir = archsim::files::OutDir::prepare(Path::new(out)).map_err(run_err)?;
-            let (journal, done) =
-                archsim::sweep::Journal::open(&dir, &header, fresh).map_err(run_err)?;
+            let session = archsim::sweep::Session::open(text, source, Path::new(out), fresh)
+                .map_err(run_err)?;
             Ok(SweepSession {
-                journal: journal.path().display().to_string(),
-                done: done
-                    .values()
-                    .filter(|e| e.index < pts.len())
+                journal: session.journal_path().display().to_string(),
+                done: session
+                    .entries()
+                    .iter()
                     .map(|e| serde_json::to_string(e).expect("entries serialize"))
                     .collect(),
-                held: Mutex::new(Some((dir, journal))),
+                held: Mutex::new(Some(session)),
             })
         })
     }
@@ -555,30 +461,22 @@ impl SweepSession {
         let e: archsim::sweep::JournalEntry = serde_json::from_str(line)
             .map_err(|e| ConfigError::new_err(format!("not a sweep journal entry: {e}")))?;
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        let (_, journal) = held
+        let session = held
             .as_mut()
             .ok_or_else(|| SimulationError::new_err("the sweep session is closed"))?;
-        journal.append(&e).map_err(run_err)
+        session.append(&e).map_err(run_err)
     }
 
     /// Writes `results.csv`, `results.parquet` (and the heatmap) into the folder from the
     /// entries (JSON lines, in point order); returns the paths written.
     fn finish(&self, entries: Vec<String>) -> PyResult<Vec<String>> {
-        let entries = entries
-            .iter()
-            .enumerate()
-            .map(|(i, line)| {
-                serde_json::from_str::<archsim::sweep::JournalEntry>(line)
-                    .map_err(|e| ConfigError::new_err(format!("sweep entry {i}: {e}")))
-            })
-            .collect::<PyResult<Vec<_>>>()?;
+        let entries = entries_of(&entries)?;
         let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        let (dir, _) = held
+        let session = held
             .as_ref()
             .ok_or_else(|| SimulationError::new_err("the sweep session is closed"))?;
         guarded(|| {
-            let files = archsim::sweep::finish(&entries, dir.path()).map_err(run_err)?;
-            dir.commit().map_err(run_err)?;
+            let files = session.finish(&entries).map_err(run_err)?;
             Ok(files.iter().map(|p| p.display().to_string()).collect())
         })
     }
@@ -721,71 +619,34 @@ fn matrix<'py, T: numpy::Element>(
     flat.into_pyarray(py).reshape([rows, cols])
 }
 
-/// N copies of one environment stepped together: one call from Python steps all of them in
-/// parallel (rayon) with the GIL released. The vector environment of
+/// N copies of one environment stepped together ([`archsim::gym::VecEnv`]): one call from
+/// Python steps all of them in parallel with the GIL released. The vector environment of
 /// `gymnasium.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point")`.
-///
-/// Evaluating a design is a pure function of its indices, so each call evaluates every
-/// distinct design of the batch once and keeps the result for later calls, up to
-/// `cache_size` designs (the cache is emptied when full). The copies still score, count and
-/// end their episodes one by one. `cache_size = 0` evaluates every environment's design afresh
-/// (what the benchmark uses to time the simulation itself).
 #[pyclass(module = "archsim._archsim")]
 struct DseVecCore {
-    envs: Vec<DseEnv>,
-    cache: EvalCache,
+    venv: VecEnv,
 }
-
-/// Evaluations of designs by their indices, at most `cap` of them.
-struct EvalCache {
-    cap: usize,
-    map: std::collections::HashMap<Vec<i64>, archsim::gym::Evaluation>,
-}
-
-/// The default number of designs a vector environment remembers (about 20 MB at most).
-const DEFAULT_CACHE: usize = 1 << 16;
 
 #[pymethods]
 impl DseVecCore {
-    /// `num_envs` copies of the environment of a single core.
+    /// `num_envs` copies of the environment of a single core, remembering up to `cache_size`
+    /// evaluated designs.
     #[new]
-    #[pyo3(signature = (core, num_envs, cache_size=DEFAULT_CACHE))]
+    #[pyo3(signature = (core, num_envs, cache_size=VecEnv::DEFAULT_CACHE))]
     fn new(core: &DseEnvCore, num_envs: usize, cache_size: usize) -> PyResult<Self> {
-        if num_envs == 0 || num_envs > 65_536 {
-            return Err(ConfigError::new_err(format!(
-                "num_envs must be between 1 and 65536, not {num_envs}"
-            )));
-        }
-        if cache_size > 1 << 24 {
-            return Err(ConfigError::new_err(format!(
-                "cache_size must be at most 16777216 designs, not {cache_size}"
-            )));
-        }
         Ok(DseVecCore {
-            envs: vec![core.env.clone(); num_envs],
-            cache: EvalCache {
-                cap: cache_size,
-                map: Default::default(),
-            },
+            venv: VecEnv::new(&core.env, num_envs, cache_size).map_err(gym_err)?,
         })
     }
 
     /// Designs whose evaluation is kept.
     fn cache_len(&self) -> usize {
-        self.cache.map.len()
+        self.venv.cache_len()
     }
 
     /// Starts every episode (`seeds[i]` for environment i); returns the observations.
     fn reset(&mut self, seeds: Vec<Option<u64>>) -> PyResult<Vec<Vec<f64>>> {
-        if seeds.len() != self.envs.len() {
-            return Err(PyValueError::new_err("one seed (or None) per environment"));
-        }
-        Ok(self
-            .envs
-            .iter_mut()
-            .zip(seeds)
-            .map(|(e, s)| e.reset(s))
-            .collect())
+        self.venv.reset(&seeds).map_err(gym_err)
     }
 
     /// Steps every environment whose `reset_mask` is false with its action (row i of the
@@ -797,20 +658,16 @@ impl DseVecCore {
         actions: PyReadonlyArray2<'py, i64>,
         reset_mask: PyReadonlyArray1<'py, bool>,
     ) -> PyResult<VecStep<'py>> {
-        let n = self.envs.len();
-        let (actions, reset) = (actions.as_array(), reset_mask.as_array());
-        if actions.nrows() != n || reset.len() != n {
-            return Err(ActionError::new_err(format!(
-                "one action and one reset flag per environment ({n})"
-            )));
-        }
-        let rows: Vec<Vec<i64>> = actions.rows().into_iter().map(|r| r.to_vec()).collect();
-        let reset: Vec<bool> = reset.to_vec();
-        let (envs, cache) = (&mut self.envs, &mut self.cache);
-        let steps = guarded(|| {
-            py.detach(|| step_all(envs, cache, &rows, &reset))
-                .map_err(gym_err)
-        })?;
+        let rows: Vec<Vec<i64>> = actions
+            .as_array()
+            .rows()
+            .into_iter()
+            .map(|r| r.to_vec())
+            .collect();
+        let reset: Vec<bool> = reset_mask.as_array().to_vec();
+        let venv = &mut self.venv;
+        let steps = guarded(|| py.detach(|| venv.step(&rows, &reset)).map_err(gym_err))?;
+        let n = steps.len();
         let m = METRICS.len();
         let mut obs = Vec::with_capacity(n * m);
         let mut metrics = Vec::with_capacity(n * m);
@@ -850,14 +707,14 @@ impl DseVecCore {
         if actions.is_empty() {
             return Err(PyValueError::new_err("give at least one action"));
         }
-        let k = self.envs.len();
-        let rows: Vec<Vec<i64>> = (0..k).map(|i| actions[i % actions.len()].clone()).collect();
-        let (envs, cache) = (&mut self.envs, &mut self.cache);
         if n > MAX_TIME_STEPS {
             return Err(PyValueError::new_err(format!(
                 "n = {n} steps is more than the limit of {MAX_TIME_STEPS}"
             )));
         }
+        let k = self.venv.len();
+        let rows: Vec<Vec<i64>> = (0..k).map(|i| actions[i % actions.len()].clone()).collect();
+        let venv = &mut self.venv;
         let t0 = std::time::Instant::now();
         let mut done = vec![false; k];
         for i in 0..n {
@@ -865,88 +722,11 @@ impl DseVecCore {
             if i % 64 == 63 {
                 py.check_signals()?;
             }
-            let steps = guarded(|| {
-                py.detach(|| step_all(envs, cache, &rows, &done))
-                    .map_err(gym_err)
-            })?;
+            let steps = guarded(|| py.detach(|| venv.step(&rows, &done)).map_err(gym_err))?;
             done = steps.iter().map(|s| s.terminated || s.truncated).collect();
         }
         Ok(t0.elapsed().as_secs_f64() / n.max(1) as f64)
     }
-}
-
-/// One step of every environment in parallel: `rows[i]` for environment i, or a reset where
-/// `reset[i]` (gymnasium's next-step autoreset: reward 0, an empty info). With a cache, each
-/// distinct design not yet known is evaluated once (in parallel) before the environments step.
-fn step_all(
-    envs: &mut [DseEnv],
-    cache: &mut EvalCache,
-    rows: &[Vec<i64>],
-    reset: &[bool],
-) -> Result<Vec<Step>, GymError> {
-    use rayon::prelude::*;
-    let Some(first) = envs.first() else {
-        return Ok(Vec::new());
-    };
-    let problem = first.problem();
-    let fresh: std::collections::HashMap<&[i64], archsim::gym::Evaluation> = if cache.cap == 0 {
-        Default::default()
-    } else {
-        let mut todo: Vec<&[i64]> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for (row, &r) in rows.iter().zip(reset) {
-            if !r && !cache.map.contains_key(row) && seen.insert(row.as_slice()) {
-                todo.push(row);
-            }
-        }
-        let evals = todo
-            .par_iter()
-            .map(|row| problem.evaluate(row))
-            .collect::<Result<Vec<_>, _>>()?;
-        todo.into_iter().zip(evals).collect()
-    };
-    let steps = {
-        let known = &cache.map;
-        let fresh = &fresh;
-        envs.par_iter_mut()
-            .zip(rows.par_iter())
-            .zip(reset.par_iter())
-            .map(|((e, a), &reset)| {
-                if reset {
-                    let obs = e.reset(None);
-                    return Ok(Step {
-                        obs,
-                        reward: 0.0,
-                        terminated: false,
-                        truncated: false,
-                        info: archsim::gym::StepInfo {
-                            feasible: true,
-                            reason: None,
-                            metrics: vec![0.0; METRICS.len()],
-                            point: Vec::new(),
-                            step: 0,
-                        },
-                    });
-                }
-                let eval = match known.get(a).or_else(|| fresh.get(a.as_slice())) {
-                    Some(ev) => ev.clone(),
-                    None => e.problem().evaluate(a)?,
-                };
-                e.step_evaluated(a, eval)
-            })
-            .collect::<Result<Vec<_>, _>>()?
-    };
-    if cache.cap > 0 {
-        if cache.map.len() + fresh.len() > cache.cap {
-            cache.map.clear();
-        }
-        for (k, v) in fresh {
-            if cache.map.len() < cache.cap {
-                cache.map.insert(k.to_vec(), v);
-            }
-        }
-    }
-    Ok(steps)
 }
 
 /// The serving evaluator behind `archsim/Serving-v0`: the same [`archsim::gym::evaluator::Serving`]
@@ -1198,7 +978,7 @@ impl CoDesignEnvCore {
                         return Err(PyValueError::new_err("archs must not be empty"))
                     }
                     Some(a) => a,
-                    None => csv_archs(text, base_dir)?,
+                    None => oracle_archs(text, Path::new(base_dir)).map_err(gym_err)?,
                 };
                 let slot = py_error.clone();
                 let call = move |arch: &str, ds: &str| -> Result<f64, String> {
@@ -1295,24 +1075,6 @@ impl CoDesignEnvCore {
             Ok(())
         })
     }
-}
-
-/// The architectures of the CSV oracle that the config's `codesign.oracle` names.
-fn csv_archs(text: &str, base_dir: &str) -> PyResult<Vec<String>> {
-    let v: Value = serde_saphyr::from_str(text)
-        .map_err(|e| ConfigError::new_err(format!("malformed config: {e}")))?;
-    let path = v
-        .get("codesign")
-        .and_then(|c| c.get("oracle"))
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            ConfigError::new_err(
-                "codesign.oracle: missing; with accuracy_fn= and no archs= the networks come from this CSV",
-            )
-        })?;
-    let o = load_oracle(Path::new(path), Path::new(base_dir))
-        .map_err(|m| ConfigError::new_err(format!("codesign.oracle: {m}")))?;
-    Ok((0..o.len()).map(|i| o.arch(i).to_string()).collect())
 }
 
 /// The native module.

@@ -33,8 +33,9 @@ pub struct Pool {
     pub tp: u64,
     /// Expert-parallel groups per replica (a replica spans `tp × ep` devices).
     pub ep: u64,
-    /// $ per device-hour.
-    pub cost_per_hour: f64,
+    /// $ per device-hour (the config's `serving.pools[i].cost_per_hour`); a replica costs
+    /// `tp × ep` times it, the pool [`Pool::pool_cost_per_hour`].
+    pub device_cost_per_hour: f64,
     /// Iteration cost.
     pub step: StepCost,
     /// KV blocks per replica.
@@ -49,6 +50,13 @@ pub struct Pool {
     pub memory: PoolMemory,
     /// The shortcut against the full step model off the grid.
     pub checks: Vec<StepCheck>,
+}
+
+impl Pool {
+    /// $ per hour of the whole pool: every device of every replica.
+    pub fn pool_cost_per_hour(&self) -> f64 {
+        self.device_cost_per_hour * (self.tp * self.ep) as f64 * self.count as f64
+    }
 }
 
 /// Memory of one device of a pool.
@@ -150,7 +158,7 @@ impl Fleet {
                 name: p.name.clone().unwrap_or_else(|| format!("pool{i}")),
                 role: p.role,
                 count: p.count,
-                cost_per_hour: p.cost_per_hour,
+                device_cost_per_hour: p.cost_per_hour,
                 ..pool
             });
         }
@@ -329,7 +337,7 @@ fn build_pool(
             count: p.count,
             tp: p.tp,
             ep: p.ep,
-            cost_per_hour: p.cost_per_hour,
+            device_cost_per_hour: p.cost_per_hour,
             step,
             // Each expert-parallel group holds its own sequences' KV cache: the replica's
             // blocks are its groups' together.

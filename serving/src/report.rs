@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::config::{Role, ServingConfig, SloConfig};
 use crate::engine::{Outcome, NEVER};
-use crate::fleet::{Fleet, PoolMemory};
+use crate::fleet::{Fleet, Pool, PoolMemory};
 use crate::step::StepCheck;
 
 /// Mean and percentiles of a latency, s.
@@ -62,8 +62,10 @@ pub struct PoolReport {
     /// Expert-parallel groups per replica (absent when 1): a replica spans `tp × ep` devices.
     #[serde(skip_serializing_if = "is_one")]
     pub ep: u64,
-    /// $ per hour for the whole pool.
-    pub cost_per_hour: f64,
+    /// $ per hour for the whole pool: every device of every replica (`count` × `tp` × `ep` ×
+    /// the config's per-device `cost_per_hour`). Serialized as `cost_per_hour`.
+    #[serde(rename = "cost_per_hour")]
+    pub pool_cost_per_hour: f64,
     /// Busy time over the run's duration, mean over replicas (≤ 1).
     pub utilization: f64,
     /// Iterations run.
@@ -172,7 +174,7 @@ pub struct ServingReport {
     pub slo_met: bool,
     /// Requests meeting the SLO per second of `duration_s` (as `throughput_rps`).
     pub goodput_rps: f64,
-    /// $ per hour of the fleet.
+    /// $ per hour of the fleet (the sum of its pools' `cost_per_hour`).
     pub cost_per_hour: f64,
     /// $ per million output tokens.
     pub cost_per_mtok: f64,
@@ -329,11 +331,7 @@ pub fn summarize(
     let ttft = Stats::of(&mut ttft);
     let tpot = Stats::of(&mut tpot);
     let dur = s(out.makespan_ns).max(1e-12);
-    let cost_per_hour: f64 = fleet
-        .pools
-        .iter()
-        .map(|p| p.cost_per_hour * (p.tp * p.ep) as f64 * p.count as f64)
-        .sum();
+    let cost_per_hour: f64 = fleet.pools.iter().map(Pool::pool_cost_per_hour).sum();
     let dollars = cost_per_hour * dur / 3600.0;
     let mut pools = Vec::new();
     let mut series = Vec::new();
@@ -353,7 +351,7 @@ pub fn summarize(
             count: p.count,
             tp: p.tp,
             ep: p.ep,
-            cost_per_hour: p.cost_per_hour * (p.tp * p.ep) as f64 * p.count as f64,
+            pool_cost_per_hour: p.pool_cost_per_hour(),
             utilization: (busy_s / (dur * p.count as f64)).min(1.0),
             steps: st.steps,
             preemptions: st.preemptions,

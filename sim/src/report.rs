@@ -63,6 +63,21 @@ pub struct OpReport {
     pub kernels: Vec<KernelRow>,
 }
 
+impl OpReport {
+    /// The name of a task's row in a job-stream run: `app#job/task` (`wifi_tx#3/fft_1`), read
+    /// back by [`OpReport::job`].
+    pub fn task_name(app: &str, job: usize, task: &str) -> String {
+        format!("{app}#{job}/{task}")
+    }
+
+    /// The job of a task's row in a job-stream run (the `job` of [`OpReport::task_name`];
+    /// `wifi_tx#3/fft_1` → 3); `None` for an op's row.
+    pub fn job(&self) -> Option<usize> {
+        let rest = &self.name[self.name.rfind('#')? + 1..];
+        rest.split('/').next()?.parse().ok()
+    }
+}
+
 /// One kernel of an op's row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KernelRow {
@@ -461,4 +476,37 @@ pub fn fnv1a_hex(bytes: &[u8]) -> String {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     format!("{h:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A task's row reads back the job its name was given; an op's row has none.
+    #[test]
+    fn task_rows_read_back_their_job() {
+        let row = |name: String| OpReport {
+            name,
+            kind: String::new(),
+            engine: String::new(),
+            mapping: String::new(),
+            start_cycle: 0,
+            end_cycle: 0,
+            cycles: 0,
+            compute_cycles: 0,
+            stall_cycles: 0,
+            utilization: 0.0,
+            macs: 0,
+            bytes: BTreeMap::new(),
+            energy_j: 0.0,
+            latency_s: 0.0,
+            kernels: Vec::new(),
+        };
+        assert_eq!(
+            row(OpReport::task_name("wifi_tx", 12, "fft_1")).job(),
+            Some(12)
+        );
+        assert_eq!(row(OpReport::task_name("a#b", 3, "x/y")).job(), Some(3));
+        assert_eq!(row("layer1.0.conv1".into()).job(), None);
+    }
 }

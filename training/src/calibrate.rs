@@ -136,7 +136,7 @@ pub fn read_vtrain(path: &Path) -> Result<Vec<Row>, TrainingError> {
 /// (`launch: cudagraph`); eager PyTorch's host issue cost is the fitted
 /// [`Calibration::kernel_host_s`], applied by the iteration model.
 pub fn a100() -> AcceleratorConfig {
-    AcceleratorConfig::Gpu(Box::new(archsim_accelerators::gpu::GpuConfig::preset(
+    AcceleratorConfig::from(Box::new(archsim_accelerators::gpu::GpuConfig::preset(
         "a100_80gb",
         archsim_accelerators::gpu::LaunchMode::CudaGraph,
     )))

@@ -68,33 +68,14 @@ pub struct DeviceCaps {
 /// Peak and capacity of an `accelerator:` config (GPU presets and rooflines).
 pub fn device_caps(acc: &AcceleratorConfig, dtype: DType) -> Result<DeviceCaps, TrainingError> {
     let missing = |what: &str| invalid("accelerator", format!("the device has no {what} peak"));
-    if let Some(g) = acc.as_gpu() {
-        let spec = g.resolve().map_err(|source| TrainingError::Accelerator {
+    if let Some(sheet) = acc.datasheet(dtype) {
+        let sheet = sheet.map_err(|source| TrainingError::Accelerator {
             what: "accelerator".into(),
             source,
         })?;
-        let t = spec.tensor_tflops;
-        let peak = match dtype {
-            DType::Fp16 | DType::Bf16 => t.fp16.or(t.bf16),
-            DType::Fp8 => t.fp8,
-            DType::Int8 => t.int8,
-            DType::Fp32 => t.tf32,
-        }
-        .ok_or_else(|| missing(dtype.name()))?;
         return Ok(DeviceCaps {
-            peak_flops: peak * 1e12,
-            mem_bytes: spec.hbm_gb * 1e9,
-        });
-    }
-    if let AcceleratorConfig::Roofline(r) = acc {
-        let peak = r
-            .peak_tflops
-            .get(dtype.name())
-            .copied()
-            .ok_or_else(|| missing(dtype.name()))?;
-        return Ok(DeviceCaps {
-            peak_flops: peak * 1e12,
-            mem_bytes: r.mem_gb * 1e9,
+            peak_flops: sheet.peak_flops.ok_or_else(|| missing(dtype.name()))?,
+            mem_bytes: sheet.mem_bytes,
         });
     }
     Err(invalid(

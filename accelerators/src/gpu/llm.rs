@@ -27,7 +27,6 @@
 use archsim_workloads::llm::LlmConfig;
 use archsim_workloads::{DType, Workload};
 
-pub use crate::llm_metrics::{activation_bytes, kv_cache_bytes};
 
 use super::Gpu;
 use crate::llm_metrics::StepModel;
@@ -46,14 +45,14 @@ impl StepModel for Gpu {
     fn mode(&self) -> String {
         self.launch.name().into()
     }
-    fn step_seconds(&self, w: &Workload) -> f64 {
-        self.predict(w)
+    fn step_seconds(&self, _step: &LlmConfig, w: &Workload) -> Result<f64, AccelError> {
+        Ok(self.predict(w))
     }
 }
 
 /// Serving metrics of the `llm:` section `cfg` (of either phase) at `dtype` on `gpu`
 /// ([`crate::llm_metrics::metrics`] with the GPU's memory, host link and launch mode).
-pub fn metrics(gpu: &Gpu, cfg: &LlmConfig, dtype: DType) -> Result<archsim_sim::LlmReport, AccelError> {
+pub(crate) fn metrics(gpu: &Gpu, cfg: &LlmConfig, dtype: DType) -> Result<archsim_sim::LlmReport, AccelError> {
     crate::llm_metrics::metrics(gpu, cfg, dtype)
 }
 

@@ -82,7 +82,7 @@ pub const PRESETS: &[&str] = &["h100_sxm", "a100_80gb", "h200", "rtx4090", "l4"]
 /// Host-side launch cost of a tiny kernel from eager PyTorch on the measured H100 machine
 /// (`../shared/data/gpu/h100/info.json`, `eager_small_kernel_us`). It depends on the host CPU
 /// and the framework, not the GPU, so every preset uses it.
-pub const EAGER_LAUNCH_US: f64 = super::calib::info::EAGER_SMALL_KERNEL_US;
+pub(super) const EAGER_LAUNCH_US: f64 = super::calib::info::EAGER_SMALL_KERNEL_US;
 
 impl GpuSpec {
     /// The preset called `name`, if any.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::AccelError;
 
 /// Built-in SoCs: `(name, YAML)`.
-pub const PRESETS: &[(&str, &str)] = &[("ds3", include_str!("../../data/soc/ds3.yaml"))];
+pub(super) const PRESETS: &[(&str, &str)] = &[("ds3", include_str!("../../data/soc/ds3.yaml"))];
 
 /// One kind of processing element, possibly replicated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -126,7 +126,7 @@ impl Default for InterconnectConfig {
 /// The scheduling policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum SchedulerKind {
+pub enum Policy {
     /// Minimum execution time: each ready task to a PE where it runs fastest.
     Met,
     /// Earliest finish time: each ready task, in order, to the PE where it would end first.
@@ -143,26 +143,26 @@ pub enum SchedulerKind {
     Random,
 }
 
-impl SchedulerKind {
+impl Policy {
     /// Every scheduler, in a fixed order.
-    pub const ALL: [SchedulerKind; 6] = [
-        SchedulerKind::Met,
-        SchedulerKind::Eft,
-        SchedulerKind::Etf,
-        SchedulerKind::Heft,
-        SchedulerKind::RoundRobin,
-        SchedulerKind::Random,
+    pub const ALL: [Policy; 6] = [
+        Policy::Met,
+        Policy::Eft,
+        Policy::Etf,
+        Policy::Heft,
+        Policy::RoundRobin,
+        Policy::Random,
     ];
 
     /// The config name (`met`, `round_robin`, …).
     pub fn name(self) -> &'static str {
         match self {
-            SchedulerKind::Met => "met",
-            SchedulerKind::Eft => "eft",
-            SchedulerKind::Etf => "etf",
-            SchedulerKind::Heft => "heft",
-            SchedulerKind::RoundRobin => "round_robin",
-            SchedulerKind::Random => "random",
+            Policy::Met => "met",
+            Policy::Eft => "eft",
+            Policy::Etf => "etf",
+            Policy::Heft => "heft",
+            Policy::RoundRobin => "round_robin",
+            Policy::Random => "random",
         }
     }
 }
@@ -191,7 +191,7 @@ pub struct SocConfig {
     pub interconnect: InterconnectConfig,
     /// Scheduling policy (default `etf`).
     #[serde(default)]
-    pub scheduler: SchedulerKind,
+    pub scheduler: Policy,
     /// Relative standard deviation of the run-time execution-time noise (default 0): a task
     /// runs `estimate × max(0.1, 1 + exec_noise · z)`, z standard normal, drawn per task from
     /// the seed. Schedulers only see the estimate.
@@ -239,7 +239,7 @@ impl SocConfig {
     }
 
     /// The preset's keys as a JSON map (for overlaying a config's keys on it).
-    pub fn preset_map(
+    pub(crate) fn preset_map(
         name: &str,
     ) -> Result<serde_json::Map<String, serde_json::Value>, AccelError> {
         let c = SocConfig::preset(name)?;

@@ -198,7 +198,7 @@ impl SocSim {
     }
 
     /// Global task indices of job `j`, in its DAG's topological order.
-    pub fn job_tasks(&self, j: usize) -> Range<usize> {
+    pub(crate) fn job_tasks(&self, j: usize) -> Range<usize> {
         let first = self.jobs[j].first;
         first..first + self.work.set.apps[self.jobs[j].app].tasks.len()
     }
@@ -297,7 +297,7 @@ impl SocSim {
     }
 
     /// PE `pe`'s projected busy intervals (estimates), in order.
-    pub fn pe_timeline(&self, pe: usize) -> Vec<(u64, u64)> {
+    pub(crate) fn pe_timeline(&self, pe: usize) -> Vec<(u64, u64)> {
         let p = &self.pes[pe];
         let mut out = Vec::with_capacity(p.queue.len() + 1);
         let mut t = self.now;

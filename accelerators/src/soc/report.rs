@@ -6,12 +6,6 @@ use archsim_sim::{AppStats, JobStats, OpReport, PeUsage, Provenance, Report};
 
 use super::{BoundJobs, Soc, SocRun};
 
-/// The job index in a task row's name (`wifi_tx#3/fft_1` → 3).
-pub fn job_of_task_name(name: &str) -> Option<usize> {
-    let rest = &name[name.rfind('#')? + 1..];
-    rest.split('/').next()?.parse().ok()
-}
-
 /// Nearest-rank percentile of sorted values.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -22,7 +16,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Builds the report of a finished run.
-pub fn to_report(
+pub(super) fn to_report(
     soc: &Soc,
     work: &BoundJobs,
     run: &SocRun,
@@ -45,7 +39,7 @@ pub fn to_report(
             let cycles = t.end - t.start;
             let energy = pe.active_w * us(cycles) * 1e-6;
             OpReport {
-                name: format!("{}#{}/{}", g.name, t.job, g.tasks[t.local].name),
+                name: OpReport::task_name(&g.name, t.job, &g.tasks[t.local].name),
                 kind: g.tasks[t.local].kind.clone(),
                 engine: pe.name.clone(),
                 mapping: format!("job {} ({})", t.job, g.name),

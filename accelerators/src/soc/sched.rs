@@ -14,7 +14,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{SchedulerKind, SocSim};
+use super::{Policy, SocSim};
 use crate::AccelError;
 
 /// A scheduling policy, called at every scheduling point of a [`SocSim`] (jobs arrived or
@@ -28,21 +28,21 @@ pub trait Scheduler {
 }
 
 /// The scheduler named by `kind`; `seed` feeds the random one.
-pub fn scheduler(kind: SchedulerKind, seed: u64) -> Box<dyn Scheduler + Send> {
+pub fn scheduler(kind: Policy, seed: u64) -> Box<dyn Scheduler + Send> {
     match kind {
-        SchedulerKind::Met => Box::new(Met),
-        SchedulerKind::Eft => Box::new(Eft),
-        SchedulerKind::Etf => Box::new(Etf),
-        SchedulerKind::Heft => Box::new(Heft),
-        SchedulerKind::RoundRobin => Box::new(RoundRobin::default()),
-        SchedulerKind::Random => Box::new(RandomSched::new(seed)),
+        Policy::Met => Box::new(Met),
+        Policy::Eft => Box::new(Eft),
+        Policy::Etf => Box::new(Etf),
+        Policy::Heft => Box::new(Heft),
+        Policy::RoundRobin => Box::new(RoundRobin::default()),
+        Policy::Random => Box::new(RandomSched::new(seed)),
     }
 }
 
 /// Minimum execution time: the PE where the task runs fastest (the least loaded one among
 /// equals).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Met;
+pub(super) struct Met;
 
 impl Scheduler for Met {
     fn name(&self) -> &'static str {
@@ -82,7 +82,7 @@ fn best_eft(sim: &SocSim, t: usize) -> Option<(u64, u64, usize)> {
 
 /// Earliest finish time: ready tasks in order, each to the PE that would finish it first.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Eft;
+pub(super) struct Eft;
 
 impl Scheduler for Eft {
     fn name(&self) -> &'static str {
@@ -100,7 +100,7 @@ impl Scheduler for Eft {
 
 /// Earliest task first: the (ready task, PE) pair with the earliest finish, repeatedly.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Etf;
+pub(super) struct Etf;
 
 impl Scheduler for Etf {
     fn name(&self) -> &'static str {
@@ -126,7 +126,7 @@ impl Scheduler for Etf {
 
 /// HEFT with insertion, planning each job at its arrival.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Heft;
+pub(super) struct Heft;
 
 /// Earliest start ≥ `ready` of a slot of length `w` in sorted busy `intervals`.
 fn insertion_start(intervals: &[(u64, u64)], ready: u64, w: u64) -> u64 {
@@ -194,7 +194,7 @@ impl Scheduler for Heft {
 
 /// Each ready task to the next PE, cyclically, that can run it.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct RoundRobin {
+pub(super) struct RoundRobin {
     next: usize,
 }
 
@@ -219,13 +219,13 @@ impl Scheduler for RoundRobin {
 
 /// Each ready task to a uniformly drawn PE that can run it.
 #[derive(Debug, Clone)]
-pub struct RandomSched {
+pub(super) struct RandomSched {
     rng: ChaCha8Rng,
 }
 
 impl RandomSched {
     /// A random scheduler drawing from `seed`.
-    pub fn new(seed: u64) -> RandomSched {
+    pub(super) fn new(seed: u64) -> RandomSched {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(2);
         RandomSched { rng }

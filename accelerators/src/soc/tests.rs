@@ -31,7 +31,7 @@ fn pe(name: &str, kind: &str, count: u64) -> PeConfig {
 }
 
 /// Topcuoglu et al.'s three processors joined by links where an edge weight is its cost.
-fn topcuoglu_soc(s: SchedulerKind) -> SocConfig {
+fn topcuoglu_soc(s: Policy) -> SocConfig {
     SocConfig {
         preset: None,
         pes: vec![pe("p1", "p1", 1), pe("p2", "p2", 1), pe("p3", "p3", 1)],
@@ -46,7 +46,7 @@ fn topcuoglu_soc(s: SchedulerKind) -> SocConfig {
     }
 }
 
-fn ds3(s: SchedulerKind) -> SocConfig {
+fn ds3(s: Policy) -> SocConfig {
     let mut c = SocConfig::preset("ds3").unwrap();
     c.scheduler = s;
     c
@@ -64,7 +64,7 @@ fn run(cfg: &SocConfig, set: &JobSet, seed: u64) -> (SocRun, archsim_sim::JobSta
 #[test]
 fn heft_reproduces_topcuoglu_makespan_80() {
     let set = jobs(&[("topcuoglu", 1.0)], Process::Batch, None, 1);
-    let (r, stats) = run(&topcuoglu_soc(SchedulerKind::Heft), &set, 0);
+    let (r, stats) = run(&topcuoglu_soc(Policy::Heft), &set, 0);
     assert_eq!(stats.makespan, 80.0);
     // The published schedule (Fig. 3): n1 on P3 at 0, n10 on P2 ending at 80.
     let at = |local: usize| r.tasks.iter().find(|t| t.local == local).unwrap();
@@ -75,7 +75,7 @@ fn heft_reproduces_topcuoglu_makespan_80() {
 #[test]
 fn upward_ranks_match_topcuoglu() {
     let set = jobs(&[("topcuoglu", 1.0)], Process::Batch, None, 1);
-    let soc = Soc::new(topcuoglu_soc(SchedulerKind::Heft)).unwrap();
+    let soc = Soc::new(topcuoglu_soc(Policy::Heft)).unwrap();
     let w = soc.bind(&set).unwrap();
     let ranks: Vec<f64> = w.apps[0].rank.iter().map(|r| r / 1000.0).collect();
     // Table of Topcuoglu et al. 2002 (rank_u): n1 108, n2 77, n3 80, n4 80, n5 69, n6 63.33,
@@ -103,7 +103,7 @@ fn every_scheduler_respects_dependencies_and_pe_exclusivity() {
         Some(4.0),
         60,
     );
-    for kind in SchedulerKind::ALL {
+    for kind in Policy::ALL {
         let mut cfg = ds3(kind);
         cfg.exec_noise = 0.3;
         cfg.interconnect.contention = true;
@@ -160,7 +160,7 @@ fn single_jobs_are_close_to_ds3_table5() {
         ("range_detection", 177.0),
     ] {
         let set = jobs(&[(app, 1.0)], Process::Batch, None, 1);
-        let (_, s) = run(&ds3(SchedulerKind::Etf), &set, 0);
+        let (_, s) = run(&ds3(Policy::Etf), &set, 0);
         let err = (s.avg_job_latency_us - want).abs() / want;
         eprintln!("{app}: {} µs (DS3 Table 5: {want})", s.avg_job_latency_us);
         assert!(
@@ -179,13 +179,13 @@ fn same_seed_same_run_and_noise_is_shared_by_schedulers() {
         Some(3.0),
         40,
     );
-    let mut cfg = ds3(SchedulerKind::Random);
+    let mut cfg = ds3(Policy::Random);
     cfg.exec_noise = 0.2;
     assert_eq!(run(&cfg, &set, 9).0, run(&cfg, &set, 9).0);
     assert_ne!(run(&cfg, &set, 9).0, run(&cfg, &set, 10).0);
     // Noise does not change what a scheduler sees: the noise-free ETF run and the noisy one
     // differ only in durations, and durations scale with the drawn factors.
-    let mut quiet = ds3(SchedulerKind::Etf);
+    let mut quiet = ds3(Policy::Etf);
     quiet.exec_noise = 0.0;
     let mut noisy = quiet.clone();
     noisy.exec_noise = 0.3;
@@ -198,7 +198,7 @@ fn same_seed_same_run_and_noise_is_shared_by_schedulers() {
 #[test]
 fn unsupported_task_names_the_task() {
     let set = jobs(&[("wifi_rx", 1.0)], Process::Batch, None, 1);
-    let mut cfg = ds3(SchedulerKind::Etf);
+    let mut cfg = ds3(Policy::Etf);
     cfg.pes.retain(|p| p.kind == "fft_acc");
     cfg.interconnect.links.clear();
     let soc = Soc::new(cfg).unwrap();
@@ -212,14 +212,14 @@ fn unsupported_task_names_the_task() {
 #[test]
 fn pe_overrides_and_mesh_and_contention() {
     let set = jobs(&[("sc_tx", 1.0)], Process::Batch, None, 1);
-    let mut cfg = ds3(SchedulerKind::Met);
+    let mut cfg = ds3(Policy::Met);
     // A faster FIR filter on the A15 through the PE's own table.
     cfg.pes[1].exec_us.insert("fir_filter".into(), 1.0);
     let (_, fast) = run(&cfg, &set, 0);
-    let (_, slow) = run(&ds3(SchedulerKind::Met), &set, 0);
+    let (_, slow) = run(&ds3(Policy::Met), &set, 0);
     assert!((slow.makespan - fast.makespan - 19.0).abs() < 1e-9);
 
-    let mut mesh = ds3(SchedulerKind::Etf);
+    let mut mesh = ds3(Policy::Etf);
     mesh.interconnect.kind = NetKind::Mesh;
     mesh.interconnect.hop_latency_us = 1.0;
     let soc = Soc::new(mesh).unwrap();
@@ -229,8 +229,8 @@ fn pe_overrides_and_mesh_and_contention() {
 
     // A contended bus can only slow a run down.
     let set = jobs(&[("wifi_rx", 1.0)], Process::Batch, None, 4);
-    let free = run(&ds3(SchedulerKind::Etf), &set, 0).1.makespan;
-    let mut shared = ds3(SchedulerKind::Etf);
+    let free = run(&ds3(Policy::Etf), &set, 0).1.makespan;
+    let mut shared = ds3(Policy::Etf);
     shared.interconnect.contention = true;
     assert!(run(&shared, &set, 0).1.makespan >= free);
 }
@@ -238,9 +238,28 @@ fn pe_overrides_and_mesh_and_contention() {
 #[test]
 fn percentiles_use_nearest_rank() {
     let set = jobs(&[("sc_tx", 1.0)], Process::Periodic, Some(0.5), 20);
-    let (_, s) = run(&ds3(SchedulerKind::Etf), &set, 0);
+    let (_, s) = run(&ds3(Policy::Etf), &set, 0);
     // Periodic, far apart: every job alone, all latencies equal.
     assert_eq!(s.p50_job_latency_us, s.p99_job_latency_us);
     assert_eq!(s.avg_job_latency_us, s.max_job_latency_us);
-    assert_eq!(report::job_of_task_name("wifi_tx#12/fft_1"), Some(12));
+}
+
+/// Every task's row names its job, and reads it back ([`archsim_sim::OpReport::job`]): the
+/// job of each row is the job of the task it ran.
+#[test]
+fn task_rows_name_their_jobs() {
+    let set = jobs(&[("wifi_tx", 1.0)], Process::Periodic, Some(0.5), 20);
+    let cfg = ds3(Policy::Etf);
+    let soc = Arc::new(Soc::new(cfg.clone()).unwrap());
+    let work = Arc::new(soc.bind(&set).unwrap());
+    let mut s = scheduler(cfg.scheduler, 0);
+    let r = engine::run(soc.clone(), work.clone(), s.as_mut(), 0).unwrap();
+    let rep = to_report(&soc, &work, &r, s.name(), "t", 0);
+    assert_eq!(rep.ops.len(), r.tasks.len());
+    let mut got: Vec<usize> = rep.ops.iter().map(|o| o.job().unwrap()).collect();
+    let mut want: Vec<usize> = r.tasks.iter().map(|t| t.job).collect();
+    got.sort_unstable();
+    want.sort_unstable();
+    assert!(want.last() > want.first(), "several jobs ran: {want:?}");
+    assert_eq!(got, want);
 }

@@ -3,4 +3,5 @@
 mod gpu_validation;
 mod invariants;
 mod scalesim_golden;
+mod seam;
 mod stalls;

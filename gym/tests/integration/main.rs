@@ -224,7 +224,7 @@ mod soc_env {
         assert_ne!(r1, r3);
         // Picking the earliest-finish PE each step is EFT: the same latency as the built-in one.
         let eft = e
-            .scheduler_latency_us(archsim_accelerators::soc::SchedulerKind::Eft, 4, 0)
+            .scheduler_latency_us(archsim_accelerators::soc::Policy::Eft, 4, 0)
             .unwrap();
         let _ = play_eft(&mut e, 4);
         assert!((e.avg_job_latency_us().unwrap() - eft).abs() < 1e-9);
@@ -298,7 +298,7 @@ fn spaces_vary_list_elements_of_a_heterogeneous_chip() {
 fn codesign_evaluator_reads_the_oracle_and_matches_a_plain_run() {
     use archsim_accelerators::config::SimConfig;
     use archsim_gym::codesign::{AccuracyOracle, CsvOracle};
-    use archsim_gym::{objective::metrics, ConfigForm, DesignSpace, Problem, CODESIGN_METRICS};
+    use archsim_gym::{objective::metrics, DesignSpace, EvaluatorKind, Problem, CODESIGN_METRICS};
     use serde_json::json;
 
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -310,7 +310,7 @@ fn codesign_evaluator_reads_the_oracle_and_matches_a_plain_run() {
         "workload": {"batch": 1},
         "accelerator": accel,
     });
-    assert_eq!(ConfigForm::of(&base), ConfigForm::CoDesign);
+    assert_eq!(EvaluatorKind::of(&base), EvaluatorKind::CoDesign);
     let ops =
         json!({"choice": ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]});
     let space: serde_json::Map<String, serde_json::Value> = (0..6)

@@ -42,7 +42,7 @@ pub fn synthetic_pool(role: Role, count: u32, kv_blocks: u32, t_max: u64, b_max:
         count,
         tp: 1,
         ep: 1,
-        cost_per_hour: 1.0,
+        device_cost_per_hour: 1.0,
         step: StepCost::build(t_max, b_max, &[], &mut price).unwrap(),
         kv_blocks,
         kv_bytes_per_token_dev: 131072.0,

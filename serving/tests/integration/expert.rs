@@ -36,7 +36,7 @@ fn a_pool_with_ep_2_prices_twice_the_devices() {
     // $3 per device-hour: 2 replicas × 2 devices, and × 2 groups with ep 2.
     assert_eq!(one.report.cost_per_hour, 12.0);
     assert_eq!(two.report.cost_per_hour, 24.0);
-    assert_eq!(two.report.pools[0].cost_per_hour, 24.0);
+    assert_eq!(two.report.pools[0].pool_cost_per_hour, 24.0);
     assert_eq!(two.report.pools[0].ep, 2);
     let json = serde_json::to_value(&one.report.pools[0]).unwrap();
     assert!(json.get("ep").is_none(), "ep 1 is not written");
