@@ -16,8 +16,8 @@ use archsim_accelerators::AcceleratorConfig;
 use archsim_net::config::ClusterConfig;
 use archsim_net::{NetError, NetModel};
 use archsim_training::{
-    device_caps, prepare, Calibration, ParallelConfig, TrainingConfig, TrainingError,
-    TrainingReport,
+    device_caps, prepare_with, Calibration, CheckpointConfig, ParallelConfig, TrainingConfig,
+    TrainingError, TrainingReport,
 };
 use archsim_workloads::DType;
 
@@ -38,6 +38,9 @@ pub struct TrainingFile {
     /// The parallel layout (default: everything 1).
     #[serde(default)]
     pub parallel: ParallelConfig,
+    /// Checkpointing: `{interval_iters, storage_gb_s}` (its cost is reported, amortized).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<CheckpointConfig>,
     /// Seed (nothing here is random; kept for the report's provenance).
     #[serde(default)]
     pub seed: u64,
@@ -135,7 +138,7 @@ pub fn run_text(
         let (k, m) = training_error(&e);
         cfg_err(k, m)
     })?;
-    let job = prepare(
+    let job = prepare_with(
         &f.workload.training,
         &f.parallel,
         dtype,
@@ -143,6 +146,8 @@ pub fn run_text(
         caps,
         &spec,
         &NetModel::nccl(),
+        f.cluster.host.as_ref(),
+        f.checkpoint.as_ref(),
     )
     .map_err(|e| {
         let (k, m) = training_error(&e);
@@ -190,6 +195,21 @@ pub fn summary(r: &TrainingRunReport) -> String {
         b.compute_s, b.recompute_s, b.tp_comm_s, b.pp_comm_s, b.dp_comm_s, b.bubble_s, b.optimizer_s,
         m.total, m.parameters, m.gradients, m.optimizer, m.activations, m.temporary
     );
+    if b.offload_s > 0.0 {
+        o.push_str(&format!("exposed offload {:.4} s\n", b.offload_s));
+    }
+    if let Some(x) = &t.offload {
+        o.push_str(&format!(
+            "offload per device: PCIe down {:.1} GB, up {:.1} GB, NVMe {:.1} GB, host CPU {:.3} s; per node: host memory {:.1} GB, NVMe {:.1} GB\n",
+            x.pcie_down_gb, x.pcie_up_gb, x.nvme_traffic_gb, x.cpu_s, x.host_memory_gb, x.nvme_gb
+        ));
+    }
+    if let Some(c) = &t.checkpoint {
+        o.push_str(&format!(
+            "checkpoint {:.1} GB saved in {:.2} s every {} iterations: {:.4} s per iteration ({:.2}%)\n",
+            c.size_gb, c.save_s, c.interval_iters, c.amortized_s, c.overhead * 100.0
+        ));
+    }
     if let Some(w) = &t.why_not {
         o.push_str(&format!("does not fit: {w}\n"));
     }

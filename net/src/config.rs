@@ -59,6 +59,35 @@ pub struct ClusterConfig {
     /// The network between nodes (required with more than one node).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_out: Option<ScaleOutConfig>,
+    /// The host of each node (CPU memory, PCIe, NVMe): what training's offload uses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostConfig>,
+}
+
+/// `cluster.host:` — the host of each node, shared by its devices (bandwidths one direction,
+/// GB/s; capacities GB = 10⁹ bytes). No defaults: PCIe generation, DRAM channels and drives
+/// vary from machine to machine.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    /// Host ↔ device bandwidth of each device's PCIe link, one direction (PCIe 4.0 x16:
+    /// ~25 achieved of 31.5).
+    #[schemars(range(min = 0, max = 1e7))]
+    pub pcie_gb_s: f64,
+    /// Host memory of the node.
+    #[schemars(range(min = 0, max = 1e9))]
+    pub host_mem_gb: f64,
+    /// Host memory bandwidth the node's CPU optimizer streams at (CPU Adam is bound by it).
+    #[schemars(range(min = 0, max = 1e7))]
+    pub cpu_adam_gb_s: f64,
+    /// Read/write bandwidth of the node's NVMe drives together (required for NVMe offload).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1e7))]
+    pub nvme_gb_s: Option<f64>,
+    /// Capacity of the node's NVMe drives (required for NVMe offload).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1e12))]
+    pub nvme_gb: Option<f64>,
 }
 
 /// `cluster.scale_up`.
@@ -169,6 +198,7 @@ impl ClusterConfig {
                 ..ScaleUpConfig::default()
             },
             scale_out: None,
+            host: None,
         }
     }
 

@@ -9,6 +9,7 @@ use archsim_workloads::llm::{spec, Ffn, TransformerSpec};
 use archsim_workloads::NormFunc;
 
 use crate::error::{invalid, TrainingError};
+pub use archsim_net::config::HostConfig;
 
 /// The model trained: an `llm:` zoo name or an explicit shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -189,6 +190,72 @@ pub struct ParallelConfig {
     /// flush (default false: no gradient bucketing).
     #[serde(default)]
     pub dp_overlap: bool,
+    /// Where model states live when not on the device (ZeRO-Offload / ZeRO-Infinity;
+    /// default: everything on the device). Needs `cluster.host`.
+    #[serde(default, skip_serializing_if = "OffloadConfig::is_none")]
+    pub offload: OffloadConfig,
+}
+
+/// Where one kind of model state is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Place {
+    /// On the device (default).
+    #[default]
+    None,
+    /// In the host's memory, across PCIe.
+    Cpu,
+    /// On the node's NVMe drives, through host memory and PCIe.
+    Nvme,
+}
+
+impl Place {
+    /// Off the device.
+    pub fn is_off(self) -> bool {
+        self != Place::None
+    }
+}
+
+/// `parallel.offload:` — ZeRO-Offload (Ren et al., ATC 2021: fp32 master weights and Adam
+/// states in host memory, CPU Adam, 16-bit gradients down and parameters up over PCIe) and
+/// ZeRO-Infinity (Rajbhandari et al., SC 2021: the same states on NVMe, and the 16-bit
+/// parameters fetched layer by layer with prefetch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OffloadConfig {
+    /// Optimizer states (fp32 master weights, momentum, variance) and the optimizer step:
+    /// `none`, `cpu` or `nvme`.
+    #[serde(default)]
+    pub optimizer: Place,
+    /// 16-bit parameters: `none`, `cpu` or `nvme` (each layer's weights fetched to the device
+    /// before its forward and its backward, one layer prefetched ahead).
+    #[serde(default)]
+    pub params: Place,
+    /// 16-bit gradients: `none` (accumulated on the device, sent to the host once per
+    /// iteration) or `cpu` (each micro-batch's layer gradients sent down as they are made and
+    /// accumulated on the host).
+    #[serde(default)]
+    pub gradients: Place,
+}
+
+impl OffloadConfig {
+    /// Nothing offloaded.
+    pub fn is_none(&self) -> bool {
+        !self.optimizer.is_off() && !self.params.is_off() && !self.gradients.is_off()
+    }
+}
+
+/// `checkpoint:` — saving the model and optimizer states every `interval_iters` iterations.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointConfig {
+    /// Iterations between checkpoints.
+    #[schemars(range(min = 1))]
+    pub interval_iters: u64,
+    /// Write bandwidth to the checkpoint storage from each node, GB/s (one node's writers
+    /// share it; nodes write in parallel).
+    #[schemars(range(min = 0, max = 1e7))]
+    pub storage_gb_s: f64,
 }
 
 impl Default for ParallelConfig {
@@ -202,6 +269,7 @@ impl Default for ParallelConfig {
             zero: 0,
             schedule: Schedule::OneFOneB,
             dp_overlap: false,
+            offload: OffloadConfig::default(),
         }
     }
 }
@@ -401,5 +469,84 @@ pub fn validate(
             ),
         ));
     }
+    Ok(())
+}
+
+fn positive(key: &str, v: f64) -> Result<f64, TrainingError> {
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(invalid(key, format!("must be a positive number, not {v}")))
+    }
+}
+
+/// The host bandwidths offload uses, checked: `(pcie, cpu_adam, nvme)` in bytes/s (`nvme`
+/// 0 when nothing goes to NVMe). Errors name the missing or non-positive key.
+pub fn check_offload(
+    o: &OffloadConfig,
+    host: Option<&HostConfig>,
+    p: &ParallelConfig,
+) -> Result<(f64, f64, f64), TrainingError> {
+    if o.is_none() {
+        return Ok((0.0, 0.0, 0.0));
+    }
+    if o.gradients == Place::Nvme {
+        return Err(invalid(
+            "parallel.offload.gradients",
+            "gradients are offloaded to `cpu` (they are accumulated in host memory), not `nvme`",
+        ));
+    }
+    if !o.optimizer.is_off() && (o.gradients.is_off() || o.params.is_off()) {
+        let which = if o.gradients.is_off() {
+            "parallel.offload.gradients"
+        } else {
+            "parallel.offload.params"
+        };
+        return Err(invalid(
+            which,
+            "offloading gradients or parameters needs the optimizer offloaded too (parallel.offload.optimizer: cpu or nvme): the host updates what it holds",
+        ));
+    }
+    if o.gradients.is_off() && p.dp > 1 {
+        return Err(invalid(
+            "parallel.offload.gradients",
+            "gradients: cpu with dp > 1 would reduce gradients on the host, which is not modelled; use gradients: none (reduced on the device, then sent down)",
+        ));
+    }
+    let h = host.ok_or_else(|| {
+        invalid(
+            "cluster.host",
+            "offload needs the host: {pcie_gb_s, host_mem_gb, cpu_adam_gb_s} (and nvme_gb_s, nvme_gb for NVMe)",
+        )
+    })?;
+    let pcie = positive("cluster.host.pcie_gb_s", h.pcie_gb_s)?;
+    positive("cluster.host.host_mem_gb", h.host_mem_gb)?;
+    let cpu = positive("cluster.host.cpu_adam_gb_s", h.cpu_adam_gb_s)?;
+    let mut nvme = 0.0;
+    if o.optimizer == Place::Nvme || o.params == Place::Nvme {
+        let bw = h.nvme_gb_s.ok_or_else(|| {
+            invalid(
+                "cluster.host.nvme_gb_s",
+                "NVMe offload needs the NVMe bandwidth (GB/s)",
+            )
+        })?;
+        nvme = positive("cluster.host.nvme_gb_s", bw)?;
+        let cap = h.nvme_gb.ok_or_else(|| {
+            invalid(
+                "cluster.host.nvme_gb",
+                "NVMe offload needs the NVMe capacity (GB)",
+            )
+        })?;
+        positive("cluster.host.nvme_gb", cap)?;
+    }
+    Ok((pcie * 1e9, cpu * 1e9, nvme * 1e9))
+}
+
+/// Checks a checkpoint policy; errors name the key.
+pub fn check_checkpoint(c: &CheckpointConfig) -> Result<(), TrainingError> {
+    if c.interval_iters == 0 {
+        return Err(invalid("checkpoint.interval_iters", "must be at least 1"));
+    }
+    positive("checkpoint.storage_gb_s", c.storage_gb_s)?;
     Ok(())
 }

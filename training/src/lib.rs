@@ -22,6 +22,14 @@
 //!                              breakdown, memory_gb (ZeRO, Korthikanti activations), fits}
 //! ```
 //!
+//! Offload (`parallel.offload`, ZeRO-Offload / ZeRO-Infinity) adds per device a PCIe link
+//! each way, the host's CPU and its NVMe as resources of the same DAG: gradients go down as
+//! layers finish their last backward, the host's optimizer steps layer by layer once they
+//! are all there (NVMe reads and writes of the states pipelined around it), updated weights
+//! go back up; offloaded weights are fetched per layer pass with one layer of prefetch. What
+//! the device waits for them is `breakdown.offload_s`. A `checkpoint` policy adds the save's
+//! cost amortized over its interval ([`CheckpointReport`]).
+//!
 //! Only one pipeline is simulated: tensor- and data-parallel replicas run the same tasks at
 //! the same times, so a 1,024-GPU job costs what its 8 stages cost. The pipeline bubble is
 //! what the simulated streams wait, not a closed form.
@@ -77,10 +85,12 @@ mod model;
 mod sim;
 
 pub use config::{
-    validate, ModelRef, ModelShape, Optimizer, ParallelConfig, Recompute, Schedule, TrainingConfig,
+    check_checkpoint, check_offload, validate, CheckpointConfig, HostConfig, ModelRef, ModelShape,
+    OffloadConfig, Optimizer, ParallelConfig, Place, Recompute, Schedule, TrainingConfig,
 };
 pub use error::TrainingError;
 pub use memory::{MemoryBytes, MemoryGb};
 pub use model::{
-    device_caps, partition, prepare, Breakdown, Calibration, DeviceCaps, Prepared, TrainingReport,
+    device_caps, partition, prepare, prepare_with, Breakdown, Calibration, CheckpointReport,
+    DeviceCaps, OffloadReport, Prepared, TrainingReport,
 };

@@ -9,11 +9,14 @@ use archsim_workloads::DType;
 use serde::Serialize;
 
 use crate::comm::collective_s;
-use crate::config::{validate, ParallelConfig, Recompute, Schedule, TrainingConfig};
+use crate::config::{
+    check_checkpoint, check_offload, validate, CheckpointConfig, HostConfig, ParallelConfig, Place,
+    Recompute, Schedule, TrainingConfig,
+};
 use crate::error::{invalid, TrainingError};
 use crate::lower::{padded_vocab, Issue, Piece, Priced, Pricer, Shard};
 use crate::memory::{in_flight, layer_activation_bytes, zero_states, MemoryBytes, MemoryGb};
-use crate::sim::{build, run, Kind, Order, StageTimes};
+use crate::sim::{build, run, Dag, Kind, OffloadTimes, Order, StageTimes};
 
 /// The fitted constants of the iteration model (see `crate::calibrate`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -102,6 +105,48 @@ pub struct Breakdown {
     pub bubble_s: f64,
     /// Optimizer step.
     pub optimizer_s: f64,
+    /// Offload (present when something is offloaded): the device waiting for parameter
+    /// fetches, and the gradients' trip to the host, the host's optimizer step and the
+    /// parameters' return after the last backward, where not hidden.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub offload_s: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
+/// What offload moves and holds, for the device whose step ends last (per iteration).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct OffloadReport {
+    /// Device → host over PCIe, GB (the tasks' time × the link's bandwidth).
+    pub pcie_down_gb: f64,
+    /// Host → device over PCIe, GB.
+    pub pcie_up_gb: f64,
+    /// Read from and written to NVMe, GB.
+    pub nvme_traffic_gb: f64,
+    /// Host CPU busy with the device's optimizer step and gradient accumulation, seconds.
+    pub cpu_s: f64,
+    /// Host memory of a node (its devices' offloaded states), GB.
+    pub host_memory_gb: f64,
+    /// NVMe of a node, GB.
+    pub nvme_gb: f64,
+}
+
+/// The cost of saving a checkpoint (model and optimizer states).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CheckpointReport {
+    /// Bytes saved, GB: 16-bit weights once (data-parallel rank 0 of every stage and tensor
+    /// rank) and optimizer states once (sharded over data-parallel ranks under ZeRO ≥ 1).
+    pub size_gb: f64,
+    /// Save time: the node writing the most bytes at the storage bandwidth, seconds.
+    pub save_s: f64,
+    /// Iterations between checkpoints.
+    pub interval_iters: u64,
+    /// `save_s / interval_iters`, seconds per iteration.
+    pub amortized_s: f64,
+    /// `amortized_s / iteration_s`.
+    pub overhead: f64,
 }
 
 /// The `training` section of a report.
@@ -136,6 +181,12 @@ pub struct TrainingReport {
     pub model_flops: f64,
     /// Tasks in the simulated event DAG.
     pub tasks: usize,
+    /// Offload traffic and host memory (when something is offloaded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offload: Option<OffloadReport>,
+    /// Checkpoint cost (when `checkpoint:` is given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<CheckpointReport>,
 }
 
 /// Everything priced for one job: independent of the [`Calibration`], so a calibration
@@ -165,6 +216,14 @@ pub struct Prepared {
     tp_head: f64,
     send_s: f64,
     memory: MemoryBytes,
+    /// Offload: per-device times (per stage) and the host's bandwidths, bytes/s (PCIe per
+    /// device; CPU and NVMe as one device's share of its node's).
+    offload: Vec<Option<OffloadTimes>>,
+    bw: (f64, f64, f64),
+    host_bytes: f64,
+    nvme_bytes: f64,
+    host_cap: (f64, f64),
+    checkpoint: Option<(CheckpointConfig, f64, f64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -205,9 +264,36 @@ pub fn prepare(
     cluster: &ClusterSpec,
     net: &NetModel,
 ) -> Result<Prepared, TrainingError> {
+    prepare_with(
+        train, parallel, dtype, family, caps, cluster, net, None, None,
+    )
+}
+
+/// [`prepare`] with the node's host (`cluster.host`, needed by `parallel.offload`) and a
+/// checkpoint policy.
+#[allow(clippy::too_many_arguments)]
+pub fn prepare_with(
+    train: &TrainingConfig,
+    parallel: &ParallelConfig,
+    dtype: DType,
+    family: &dyn Family,
+    caps: DeviceCaps,
+    cluster: &ClusterSpec,
+    net: &NetModel,
+    host: Option<&HostConfig>,
+    checkpoint: Option<&CheckpointConfig>,
+) -> Result<Prepared, TrainingError> {
     let spec = train.spec()?;
     let devices = cluster.devices();
     validate(train, &spec, parallel, devices)?;
+    let (pcie, cpu_bw, nvme_bw) = check_offload(&parallel.offload, host, parallel)?;
+    if let Some(c) = checkpoint {
+        check_checkpoint(c)?;
+    }
+    let off_cfg = parallel.offload;
+    // A node's devices offload at the same time and share its CPU memory and drives.
+    let per_node = cluster.devices_per_node.clamp(1, devices.max(1)) as f64;
+    let (cpu_share, nvme_share) = (cpu_bw / per_node, nvme_bw / per_node);
     let (tp, pp, dp) = (parallel.tp, parallel.pp, parallel.dp);
     let sp = parallel.sequence_parallel && tp > 1;
     let b = train.micro_batch;
@@ -283,6 +369,9 @@ pub fn prepare(
     let mut optimizers = Vec::with_capacity(pp);
     let mut memory = MemoryBytes::default();
     let mut worst = -1.0;
+    let mut offload = Vec::with_capacity(pp);
+    let (mut host_dev, mut nvme_dev) = (0.0f64, 0.0f64);
+    let mut ckpt_stage = Vec::with_capacity(pp);
     for (i, &layers) in parts.iter().enumerate() {
         let first = i == 0;
         let last = i + 1 == pp;
@@ -337,8 +426,88 @@ pub fn prepare(
             zero3_gather_s,
         });
 
-        // Memory of this stage's devices.
-        let (pm, gm, om) = zero_states(psi, wb, k, dp as f64, parallel.zero);
+        // Offload of this stage's devices: `psi_o` parameters are updated by the device's
+        // optimizer (its ZeRO shard), `psi_p` are held (fetched) per layer pass.
+        let psi_o = psi_dev;
+        let psi_p = psi / if parallel.zero == 3 { dp as f64 } else { 1.0 };
+        let ell = layers.max(1) as f64;
+        ckpt_stage.push((psi * wb, psi_o * k));
+        let (mut pm, mut gm, mut om) = zero_states(psi, wb, k, dp as f64, parallel.zero);
+        let mut off_temp = 0.0;
+        if off_cfg.is_none() {
+            offload.push(None);
+        } else {
+            let every = off_cfg.gradients.is_off();
+            let params_off = off_cfg.params.is_off();
+            let opt_nvme = off_cfg.optimizer == Place::Nvme;
+            let params_nvme = off_cfg.params == Place::Nvme;
+            let per = |bytes: f64, bw: f64| bytes / ell / bw;
+            offload.push(Some(OffloadTimes {
+                grad_down_s: per(wb * psi_o, pcie),
+                every_micro_batch: every,
+                // Host accumulation reads the sum and the new gradients and writes the sum.
+                host_acc_s: if every {
+                    per(3.0 * wb * psi_o, cpu_share)
+                } else {
+                    0.0
+                },
+                param_fetch_s: if params_off {
+                    per(wb * psi_p, pcie)
+                } else {
+                    0.0
+                },
+                param_nvme_s: if params_nvme {
+                    per(wb * psi_p, nvme_share)
+                } else {
+                    0.0
+                },
+                opt_read_s: if opt_nvme {
+                    per(k * psi_o, nvme_share)
+                } else {
+                    0.0
+                },
+                // The step reads master weights, states and gradients and writes master
+                // weights, states and the 16-bit weights: (2K + 2w) bytes per parameter.
+                cpu_step_s: per((2.0 * k + 2.0 * wb) * psi_o, cpu_share),
+                opt_write_s: if opt_nvme {
+                    per((k + if params_nvme { wb } else { 0.0 }) * psi_o, nvme_share)
+                } else {
+                    0.0
+                },
+                param_back_s: if params_off {
+                    0.0
+                } else {
+                    per(wb * psi_o, pcie)
+                },
+            }));
+            // The device keeps no optimizer state; gradients and weights stream through
+            // two layers' buffers when offloaded.
+            om = 0.0;
+            if every {
+                gm = 0.0;
+                off_temp += 2.0 * wb * psi_o / ell;
+            }
+            if params_off {
+                pm = 0.0;
+                off_temp += 2.0 * wb * psi / ell;
+            }
+            // The host holds the gradients it receives, the states on `cpu`, the weights on
+            // `cpu`; the drives what is on `nvme`.
+            let mut h = wb * psi_o;
+            let mut n = 0.0;
+            if opt_nvme {
+                n += k * psi_o;
+            } else {
+                h += k * psi_o;
+            }
+            if params_nvme {
+                n += wb * psi_p;
+            } else if params_off {
+                h += wb * psi_p;
+            }
+            host_dev = host_dev.max(h);
+            nvme_dev = nvme_dev.max(n);
+        }
         let per_layer = layer_activation_bytes(
             train.seq_len as f64,
             b as f64,
@@ -352,7 +521,7 @@ pub fn prepare(
         // Layers of one chunk (the largest on this device).
         let chunk = (0..vpp).map(|c| virt[c * pp + i]).max().unwrap_or(layers);
         let activations = per_layer * chunk as f64 * flying;
-        let mut temporary = 0.0;
+        let mut temporary = off_temp;
         if train.recompute == Recompute::Full {
             temporary += layer_activation_bytes(
                 train.seq_len as f64,
@@ -406,7 +575,58 @@ pub fn prepare(
         tp_head,
         send_s,
         memory,
+        offload,
+        bw: (pcie, cpu_share, nvme_share),
+        host_bytes: host_dev * per_node,
+        nvme_bytes: nvme_dev * per_node,
+        host_cap: host.map_or((0.0, 0.0), |h| {
+            (h.host_mem_gb * 1e9, h.nvme_gb.unwrap_or(0.0) * 1e9)
+        }),
+        checkpoint: checkpoint.map(|c| {
+            let per_node_bytes =
+                checkpoint_node_bytes(&ckpt_stage, parallel, cluster.devices_per_node);
+            (
+                *c,
+                ckpt_stage
+                    .iter()
+                    .map(|(w, o)| {
+                        w * tp as f64 + o * (tp * if parallel.zero >= 1 { dp } else { 1 }) as f64
+                    })
+                    .sum(),
+                per_node_bytes,
+            )
+        }),
     })
+}
+
+/// Bytes the most loaded node writes for a checkpoint. Ranks in Megatron-LM's order
+/// (tensor fastest, then data, then pipeline); data-parallel rank 0 of every stage and
+/// tensor rank writes its 16-bit weights and (without ZeRO) its optimizer states; under
+/// ZeRO ≥ 1 every data-parallel rank writes its optimizer shard. `stage` holds per stage
+/// (16-bit weight bytes, optimizer bytes) of one device.
+fn checkpoint_node_bytes(stage: &[(f64, f64)], p: &ParallelConfig, per_node: usize) -> f64 {
+    let per_node = per_node.max(1);
+    let mut nodes: Vec<f64> = Vec::new();
+    for (pi, &(w, o)) in stage.iter().enumerate() {
+        for di in 0..p.dp {
+            for ti in 0..p.tp {
+                let rank = ti + p.tp * (di + p.dp * pi);
+                let mut bytes = 0.0;
+                if di == 0 {
+                    bytes += w;
+                }
+                if di == 0 || p.zero >= 1 {
+                    bytes += o;
+                }
+                let node = rank / per_node;
+                if nodes.len() <= node {
+                    nodes.resize(node + 1, 0.0);
+                }
+                nodes[node] += bytes;
+            }
+        }
+    }
+    nodes.into_iter().fold(0.0, f64::max)
 }
 
 impl Prepared {
@@ -499,7 +719,7 @@ impl Prepared {
                 let bw = (dur(b) - r).max(0.0);
                 // The device's reduction and step go with its first chunk.
                 let own = chunk == 0;
-                let opt = if own {
+                let opt = if own && !self.parallel.offload.optimizer.is_off() {
                     self.optimizers[st.optimizer - 1].issue(g, hs).from_sync_s()
                 } else {
                     0.0
@@ -513,6 +733,7 @@ impl Prepared {
                     dp_layer_s: st.dp_layer_s,
                     layers: l,
                     optimizer_s: opt,
+                    offload: self.offload[d],
                 }
             })
             .collect()
@@ -525,9 +746,10 @@ impl Prepared {
         let m = self.micro_batches as usize;
         let pp = self.parallel.pp;
         let overlap = self.parallel.dp_overlap && self.parallel.zero < 3 && self.parallel.dp > 1;
-        let dag = build(&times, pp, m, order, overlap, false);
+        let dag = build(&times, pp, m, order, overlap, false, false);
         let timing =
             run(&dag).ok_or_else(|| invalid("parallel.schedule", "the schedule deadlocks"))?;
+        let offloading = !self.parallel.offload.is_none();
         let iteration_s = timing.end.iter().copied().fold(0.0, f64::max);
         // The stage whose optimizer step ends last.
         let opt_of = |s: usize| {
@@ -567,9 +789,10 @@ impl Prepared {
             }
         }
         let idle = (last_compute_end - busy_to_last).max(0.0);
-        // The same DAG with free sends: what waiting is left is the schedule's own bubble.
-        let idle0 = if pp > 1 {
-            let dag0 = build(&times, pp, m, order, overlap, true);
+        // The same DAG with free sends (and free offload transfers): what waiting is left
+        // is the schedule's own bubble; what free offload transfers remove is theirs.
+        let idle_of = |no_p2p: bool, free: bool| -> Result<f64, TrainingError> {
+            let dag0 = build(&times, pp, m, order, overlap, no_p2p, free);
             let t0 =
                 run(&dag0).ok_or_else(|| invalid("parallel.schedule", "the schedule deadlocks"))?;
             let mut busy = 0.0;
@@ -580,14 +803,34 @@ impl Prepared {
                     end = end.max(t0.end[t]);
                 }
             }
-            (end - busy).max(0.0)
+            Ok((end - busy).max(0.0))
+        };
+        let idle0 = if pp > 1 || offloading {
+            idle_of(true, true)?
         } else {
             0.0
         };
+        let idle_sends = if offloading {
+            idle_of(false, true)?
+        } else {
+            idle
+        };
         bd.bubble_s = idle0.min(idle);
-        bd.pp_comm_s = idle - bd.bubble_s;
+        bd.offload_s = (idle - idle_sends).clamp(0.0, idle - bd.bubble_s);
+        bd.pp_comm_s = idle - bd.bubble_s - bd.offload_s;
         let opt_start = opt_of(crit).map_or(last_compute_end, |t| timing.start[t]);
-        bd.dp_comm_s += (opt_start - last_compute_end).max(0.0);
+        let tail = (opt_start - last_compute_end).max(0.0);
+        if offloading {
+            let dp_end = dag.order[3 * pp + crit]
+                .iter()
+                .map(|&t| timing.end[t])
+                .fold(last_compute_end, f64::max);
+            let dp_x = (dp_end - last_compute_end).clamp(0.0, tail);
+            bd.dp_comm_s += dp_x;
+            bd.offload_s += tail - dp_x;
+        } else {
+            bd.dp_comm_s += tail;
+        }
 
         // FLOPs: forward model FLOPs per micro-batch on one rank × tp × ranks' micro-batches.
         let t = self.parallel.tp as f64;
@@ -603,10 +846,14 @@ impl Prepared {
         let n = self.devices as f64;
         let peak = self.caps.peak_flops * n * iteration_s;
         let total = self.memory.total();
-        let fits = total <= self.caps.mem_bytes;
-        let why_not = (!fits).then(|| {
+        let device_fits = total <= self.caps.mem_bytes;
+        let host_fits = !offloading || self.host_bytes <= self.host_cap.0;
+        let nvme_fits = !offloading || self.nvme_bytes <= self.host_cap.1;
+        let fits = device_fits && host_fits && nvme_fits;
+        let mut reasons = Vec::new();
+        if !device_fits {
             let m = MemoryGb::from(self.memory);
-            format!(
+            reasons.push(format!(
                 "needs {:.1} GB per device of {:.1} GB: parameters {:.1}, gradients {:.1}, optimizer states {:.1}, activations {:.1}, temporary {:.1}",
                 m.total,
                 self.caps.mem_bytes / 1e9,
@@ -615,7 +862,34 @@ impl Prepared {
                 m.optimizer,
                 m.activations,
                 m.temporary
-            )
+            ));
+        }
+        if !host_fits {
+            reasons.push(format!(
+                "needs {:.1} GB of host memory per node of {:.1} GB (cluster.host.host_mem_gb)",
+                self.host_bytes / 1e9,
+                self.host_cap.0 / 1e9
+            ));
+        }
+        if !nvme_fits {
+            reasons.push(format!(
+                "needs {:.1} GB of NVMe per node of {:.1} GB (cluster.host.nvme_gb)",
+                self.nvme_bytes / 1e9,
+                self.host_cap.1 / 1e9
+            ));
+        }
+        let why_not = (!fits).then(|| reasons.join("; "));
+        let offload = offloading.then(|| self.offload_report(&dag, crit));
+        let checkpoint = self.checkpoint.map(|(c, size, node)| {
+            let save_s = node / (c.storage_gb_s * 1e9);
+            let amortized_s = save_s / c.interval_iters as f64;
+            CheckpointReport {
+                size_gb: size / 1e9,
+                save_s,
+                interval_iters: c.interval_iters,
+                amortized_s,
+                overhead: amortized_s / iteration_s,
+            }
         });
         Ok(TrainingReport {
             iteration_s,
@@ -632,7 +906,29 @@ impl Prepared {
             params: self.spec.params(),
             model_flops,
             tasks: dag.tasks.len(),
+            offload,
+            checkpoint,
         })
+    }
+
+    /// Offload traffic of device `d`: its offload tasks' durations at their resources'
+    /// bandwidths.
+    fn offload_report(&self, dag: &Dag, d: usize) -> OffloadReport {
+        let pp = self.parallel.pp;
+        let busy = |r: usize| -> f64 {
+            dag.order
+                .get(r)
+                .map_or(0.0, |ts| ts.iter().map(|&t| dag.tasks[t].compute_s).sum())
+        };
+        let (pcie, _, nvme) = self.bw;
+        OffloadReport {
+            pcie_down_gb: busy(4 * pp + d) * pcie / 1e9,
+            pcie_up_gb: busy(5 * pp + d) * pcie / 1e9,
+            nvme_traffic_gb: busy(7 * pp + d) * nvme / 1e9,
+            cpu_s: busy(6 * pp + d),
+            host_memory_gb: self.host_bytes / 1e9,
+            nvme_gb: self.nvme_bytes / 1e9,
+        }
     }
 }
 
@@ -649,6 +945,7 @@ impl Prepared {
             self.micro_batches as usize,
             order,
             overlap,
+            false,
             false,
         );
         run(&dag).map_or(f64::NAN, |t| t.end.iter().copied().fold(0.0, f64::max))

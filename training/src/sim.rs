@@ -31,6 +31,8 @@ pub(crate) enum Kind {
     Send,
     Dp,
     Optimizer,
+    /// A host ↔ device, NVMe or host-CPU task of offload (ZeRO-Offload / ZeRO-Infinity).
+    Offload,
 }
 
 /// One task of the DAG.
@@ -159,6 +161,37 @@ pub(crate) struct StageTimes {
     pub layers: u64,
     /// Optimizer step.
     pub optimizer_s: f64,
+    /// Offload transfers and host work, per layer (`None`: nothing offloaded).
+    pub offload: Option<OffloadTimes>,
+}
+
+/// Per-layer times of offload's tasks, seconds (each on its device's PCIe, NVMe or host
+/// CPU resource; a layer is `1/layers` of the device's parameters).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct OffloadTimes {
+    /// One layer's 16-bit gradients device → host over PCIe.
+    pub grad_down_s: f64,
+    /// Gradients go down after every micro-batch's backward (`gradients: cpu`), not only
+    /// the last one's.
+    pub every_micro_batch: bool,
+    /// Host accumulation of one layer's gradients (micro-batches after the first).
+    pub host_acc_s: f64,
+    /// One layer's 16-bit parameters host → device before each forward and backward
+    /// (0: parameters stay on the device).
+    pub param_fetch_s: f64,
+    /// The same layer read from NVMe first (0 unless `params: nvme`).
+    pub param_nvme_s: f64,
+    /// One layer's optimizer states read from NVMe before its step (0 unless
+    /// `optimizer: nvme`).
+    pub opt_read_s: f64,
+    /// CPU Adam (or SGD) on one layer's parameters.
+    pub cpu_step_s: f64,
+    /// One layer's optimizer states (and, with `params: nvme`, 16-bit weights) written back
+    /// to NVMe.
+    pub opt_write_s: f64,
+    /// One layer's updated 16-bit parameters host → device (0 when parameters are
+    /// offloaded: the next iteration fetches them).
+    pub param_back_s: f64,
 }
 
 /// The schedule of one pipeline.
@@ -239,7 +272,11 @@ pub(crate) fn sequence(order: Order, p: usize, d: usize, m: usize) -> Vec<Step> 
 /// one per device unless interleaved. A device's data-parallel reduction and optimizer step
 /// are the sums of its chunks' (put them on one chunk).
 /// Resources: device `d`'s compute stream is `d`; its forward send link `p + d`, backward
-/// send link `2p + d`, data-parallel channel `3p + d`.
+/// send link `2p + d`, data-parallel channel `3p + d`; with offload, its PCIe device → host
+/// `4p + d`, PCIe host → device `5p + d`, host CPU `6p + d`, NVMe `7p + d`. With `free`
+/// the sends and (`free_offload`) the offload transfers take no time (to tell the bubble
+/// from the waiting they cause).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn build(
     stages: &[StageTimes],
     p: usize,
@@ -247,6 +284,7 @@ pub(crate) fn build(
     order: Order,
     overlap: bool,
     no_p2p: bool,
+    free_offload: bool,
 ) -> Dag {
     let nv = stages.len();
     let vpp = (nv / p.max(1)).max(1);
@@ -257,6 +295,7 @@ pub(crate) fn build(
     let mut bwd_first = vec![vec![usize::MAX; m]; nv];
     let mut send_f = vec![vec![usize::MAX; m]; nv];
     let mut send_b = vec![vec![usize::MAX; m]; nv];
+    let mut fwd_last = vec![vec![usize::MAX; m]; nv];
     // Create every task first (sends depend on the neighbour's tasks), then the
     // cross-stage dependencies.
     for d in 0..p {
@@ -265,6 +304,15 @@ pub(crate) fn build(
         let layers: u64 = chunks.iter().map(|c| c.layers).sum();
         let dp_layer_s = chunks[0].dp_layer_s;
         let optimizer_s: f64 = chunks.iter().map(|c| c.optimizer_s).sum();
+        let off = chunks[0].offload;
+        let z = |x: f64| if free_offload { 0.0 } else { x };
+        let fetching = off.is_some_and(|o| o.param_fetch_s > 0.0);
+        let every_mb = off.is_some_and(|o| o.every_micro_batch);
+        // Compute pieces that hold a fetched layer (the buffer holds two), gradients still
+        // to send once the iteration's backward is done, gradients already on the host.
+        let mut used: Vec<usize> = Vec::new();
+        let mut to_send: Vec<usize> = Vec::new();
+        let mut on_host: Vec<usize> = Vec::new();
         let mut dp_tasks: Vec<usize> = Vec::new();
         let mut prev_compute: Option<usize> = None;
         for step in sequence(order, p, d, m) {
@@ -272,16 +320,32 @@ pub(crate) fn build(
             let st = &stages[v];
             let i = step.micro_batch;
             if step.forward {
-                let id = dag.add(Task {
-                    kind: Kind::Forward,
-                    resource: d,
-                    compute_s: st.fwd.0,
-                    tp_s: st.fwd.1,
-                    dp_s: st.fwd.2,
-                    preds: Vec::new(),
-                });
-                fwd[v][i] = id;
-                prev_compute = Some(id);
+                let pieces = if fetching { st.layers.max(1) } else { 1 };
+                let mut last = usize::MAX;
+                for k in 0..pieces {
+                    let frac = 1.0 / pieces as f64;
+                    let mut preds = if k > 0 { vec![last] } else { Vec::new() };
+                    if let Some(o) = off.filter(|_| fetching) {
+                        preds.push(fetch(&mut dag, p, d, &o, &used, free_offload));
+                    }
+                    let id = dag.add(Task {
+                        kind: Kind::Forward,
+                        resource: d,
+                        compute_s: st.fwd.0 * frac,
+                        tp_s: st.fwd.1 * frac,
+                        dp_s: st.fwd.2 * frac,
+                        preds,
+                    });
+                    if k == 0 {
+                        fwd[v][i] = id;
+                    }
+                    if fetching {
+                        used.push(id);
+                    }
+                    last = id;
+                }
+                fwd_last[v][i] = last;
+                prev_compute = Some(last);
                 if v + 1 < nv {
                     send_f[v][i] = dag.add(Task {
                         kind: Kind::Send,
@@ -289,12 +353,17 @@ pub(crate) fn build(
                         compute_s: if no_p2p { 0.0 } else { st.send_s },
                         tp_s: 0.0,
                         dp_s: 0.0,
-                        preds: vec![id],
+                        preds: vec![last],
                     });
                 }
             } else {
+                let last_mb = i + 1 == m;
+                let has_rec = st.recompute.0 + st.recompute.1 > 0.0;
+                let down_now = off.is_some() && (every_mb || last_mb);
+                // With fetched parameters each layer is recomputed right before its backward.
+                let rec_split = fetching && has_rec;
                 let mut first = usize::MAX;
-                if st.recompute.0 + st.recompute.1 > 0.0 {
+                if has_rec && !rec_split {
                     first = dag.add(Task {
                         kind: Kind::Recompute,
                         resource: d,
@@ -304,8 +373,8 @@ pub(crate) fn build(
                         preds: Vec::new(),
                     });
                 }
-                let last_mb = i + 1 == m;
-                let pieces = if overlap && last_mb {
+                let per_layer_dp = overlap && last_mb;
+                let pieces = if per_layer_dp || fetching || down_now {
                     st.layers.max(1) as usize
                 } else {
                     1
@@ -313,20 +382,45 @@ pub(crate) fn build(
                 let mut last = usize::MAX;
                 for k in 0..pieces {
                     let frac = 1.0 / pieces as f64;
+                    let mut preds = if k > 0 { vec![last] } else { Vec::new() };
+                    let f = off
+                        .filter(|_| fetching)
+                        .map(|o| fetch(&mut dag, p, d, &o, &used, free_offload));
+                    if rec_split {
+                        preds.extend(f);
+                        let r = dag.add(Task {
+                            kind: Kind::Recompute,
+                            resource: d,
+                            compute_s: st.recompute.0 * frac,
+                            tp_s: st.recompute.1 * frac,
+                            dp_s: 0.0,
+                            preds,
+                        });
+                        if first == usize::MAX {
+                            first = r;
+                        }
+                        preds = vec![r];
+                    } else {
+                        preds.extend(f);
+                    }
                     let id = dag.add(Task {
                         kind: Kind::Backward,
                         resource: d,
                         compute_s: st.bwd.0 * frac,
                         tp_s: st.bwd.1 * frac,
                         dp_s: st.bwd.2 * frac,
-                        preds: if k > 0 { vec![last] } else { Vec::new() },
+                        preds,
                     });
                     if first == usize::MAX {
                         first = id;
-                    } else if k == 0 {
+                    } else if k == 0 && !rec_split {
                         dag.tasks[id].preds.push(first);
                     }
-                    if pieces > 1 {
+                    if fetching {
+                        used.push(id);
+                    }
+                    let mut grads = id;
+                    if per_layer_dp && pieces > 1 {
                         let t = dag.add(Task {
                             kind: Kind::Dp,
                             resource: 3 * p + d,
@@ -336,6 +430,35 @@ pub(crate) fn build(
                             preds: vec![id],
                         });
                         dp_tasks.push(t);
+                        grads = t;
+                    }
+                    if let Some(o) = off.filter(|_| down_now) {
+                        if every_mb {
+                            let dn = dag.add(Task {
+                                kind: Kind::Offload,
+                                resource: 4 * p + d,
+                                compute_s: z(o.grad_down_s),
+                                tp_s: 0.0,
+                                dp_s: 0.0,
+                                preds: vec![grads],
+                            });
+                            let mut tail = dn;
+                            if i > 0 && o.host_acc_s > 0.0 {
+                                tail = dag.add(Task {
+                                    kind: Kind::Offload,
+                                    resource: 6 * p + d,
+                                    compute_s: z(o.host_acc_s),
+                                    tp_s: 0.0,
+                                    dp_s: 0.0,
+                                    preds: vec![dn],
+                                });
+                            }
+                            if last_mb {
+                                on_host.push(tail);
+                            }
+                        } else {
+                            to_send.push(grads);
+                        }
                     }
                     last = id;
                 }
@@ -355,6 +478,7 @@ pub(crate) fn build(
         }
         // Data-parallel reduction (whole device unless overlapped per layer), then the step.
         let mut opt_preds = Vec::new();
+        let mut whole_dp = None;
         if let Some(last) = prev_compute {
             opt_preds.push(last);
             let rest = if overlap {
@@ -372,9 +496,77 @@ pub(crate) fn build(
                     preds: vec![last],
                 });
                 dp_tasks.push(t);
+                if rest > 0.0 {
+                    whole_dp = Some(t);
+                }
             }
         }
         opt_preds.extend(dp_tasks.iter().copied());
+        if let Some(o) = off {
+            // Reduced gradients down, layer by layer as they are ready.
+            for &g in &to_send {
+                let mut preds = vec![g];
+                preds.extend(whole_dp);
+                on_host.push(dag.add(Task {
+                    kind: Kind::Offload,
+                    resource: 4 * p + d,
+                    compute_s: z(o.grad_down_s),
+                    tp_s: 0.0,
+                    dp_s: 0.0,
+                    preds,
+                }));
+            }
+            // The host's step per layer once all gradients are down: NVMe read (one layer
+            // ahead, from when the layer's gradients arrive), CPU update, NVMe write and the
+            // 16-bit weights back up, pipelined over the resources.
+            let n = on_host.len();
+            let mut reads = vec![None; n];
+            let read = |dag: &mut Dag, g: usize| {
+                dag.add(Task {
+                    kind: Kind::Offload,
+                    resource: 7 * p + d,
+                    compute_s: z(o.opt_read_s),
+                    tp_s: 0.0,
+                    dp_s: 0.0,
+                    preds: vec![g],
+                })
+            };
+            for k in 0..n {
+                if o.opt_read_s > 0.0 {
+                    if k == 0 {
+                        reads[0] = Some(read(&mut dag, on_host[0]));
+                    }
+                    if k + 1 < n {
+                        reads[k + 1] = Some(read(&mut dag, on_host[k + 1]));
+                    }
+                }
+                // ZeRO-Offload steps once every gradient is on the host.
+                let mut preds = vec![on_host[k]];
+                preds.extend(on_host.last().copied());
+                preds.extend(reads[k]);
+                let c = dag.add(Task {
+                    kind: Kind::Offload,
+                    resource: 6 * p + d,
+                    compute_s: z(o.cpu_step_s),
+                    tp_s: 0.0,
+                    dp_s: 0.0,
+                    preds,
+                });
+                opt_preds.push(c);
+                for (s, r) in [(o.opt_write_s, 7 * p + d), (o.param_back_s, 5 * p + d)] {
+                    if s > 0.0 {
+                        opt_preds.push(dag.add(Task {
+                            kind: Kind::Offload,
+                            resource: r,
+                            compute_s: z(s),
+                            tp_s: 0.0,
+                            dp_s: 0.0,
+                            preds: vec![c],
+                        }));
+                    }
+                }
+            }
+        }
         dag.add(Task {
             kind: Kind::Optimizer,
             resource: d,
@@ -393,11 +585,40 @@ pub(crate) fn build(
             if v + 1 < nv {
                 dag.tasks[bwd_first[v][i]].preds.push(send_b[v + 1][i]);
             } else {
-                dag.tasks[bwd_first[v][i]].preds.push(fwd[v][i]);
+                dag.tasks[bwd_first[v][i]].preds.push(fwd_last[v][i]);
             }
         }
     }
     dag
+}
+
+/// The fetch of one layer's 16-bit parameters to device `d` (from NVMe first when they live
+/// there): it waits for the layer two back to be done with its buffer.
+fn fetch(dag: &mut Dag, p: usize, d: usize, o: &OffloadTimes, used: &[usize], free: bool) -> usize {
+    let z = |x: f64| if free { 0.0 } else { x };
+    let mut preds = Vec::new();
+    if used.len() >= 2 {
+        preds.push(used[used.len() - 2]);
+    }
+    if o.param_nvme_s > 0.0 {
+        let r = dag.add(Task {
+            kind: Kind::Offload,
+            resource: 7 * p + d,
+            compute_s: z(o.param_nvme_s),
+            tp_s: 0.0,
+            dp_s: 0.0,
+            preds: preds.clone(),
+        });
+        preds.push(r);
+    }
+    dag.add(Task {
+        kind: Kind::Offload,
+        resource: 5 * p + d,
+        compute_s: z(o.param_fetch_s),
+        tp_s: 0.0,
+        dp_s: 0.0,
+        preds,
+    })
 }
 
 #[cfg(test)]
@@ -421,7 +642,7 @@ mod tests {
     fn uniform_pipelines_take_the_textbook_time() {
         for order in [Order::Gpipe, Order::OneFOneB] {
             for (p, m) in [(1, 1), (2, 4), (4, 8), (8, 3)] {
-                let dag = build(&uniform(p, 1e-3, 2e-3), p, m, order, false, false);
+                let dag = build(&uniform(p, 1e-3, 2e-3), p, m, order, false, false, false);
                 let t = run(&dag).unwrap();
                 let end = t.end.iter().copied().fold(0.0, f64::max);
                 let want = (m + p - 1) as f64 * 3e-3;
@@ -445,7 +666,7 @@ mod tests {
         }
         for order in [Order::Gpipe, Order::OneFOneB] {
             for overlap in [false, true] {
-                let dag = build(&st, 4, 6, order, overlap, false);
+                let dag = build(&st, 4, 6, order, overlap, false, false);
                 let t = run(&dag).unwrap();
                 for (i, task) in dag.tasks.iter().enumerate() {
                     for &p in &task.preds {
@@ -461,10 +682,41 @@ mod tests {
         }
     }
 
+    /// Fetched weights with one layer of prefetch: a fetch shorter than a layer's compute
+    /// hides behind it except the first, `x + f + b`; a longer one sets the pace, eight
+    /// fetches back to back and the last layer's backward, `8x + b/4`.
+    #[test]
+    fn parameter_prefetch_overlaps_compute_until_the_link_is_the_bottleneck() {
+        let (f, b) = (4e-3, 8e-3);
+        for (x, want) in [(0.5e-3, 0.5e-3 + f + b), (5e-3, 8.0 * 5e-3 + b / 4.0)] {
+            let mut st = uniform(1, f, b);
+            st[0].offload = Some(OffloadTimes {
+                param_fetch_s: x,
+                ..OffloadTimes::default()
+            });
+            let dag = build(&st, 1, 1, Order::OneFOneB, false, false, false);
+            let t = run(&dag).unwrap();
+            let end = t.end.iter().copied().fold(0.0, f64::max);
+            assert!((end - want).abs() < 1e-9, "x={x}: {end} vs {want}");
+            // Free transfers: the compute alone.
+            let dag0 = build(&st, 1, 1, Order::OneFOneB, false, false, true);
+            let e0 = run(&dag0).unwrap().end.iter().copied().fold(0.0, f64::max);
+            assert!((e0 - (f + b)).abs() < 1e-9);
+        }
+    }
+
     /// 1F1B's steady state alternates: stage 0 of 4 runs 3 warm-up forwards first.
     #[test]
     fn one_f_one_b_order() {
-        let dag = build(&uniform(4, 1e-3, 2e-3), 4, 6, Order::OneFOneB, false, false);
+        let dag = build(
+            &uniform(4, 1e-3, 2e-3),
+            4,
+            6,
+            Order::OneFOneB,
+            false,
+            false,
+            false,
+        );
         let kinds: String = dag.order[0]
             .iter()
             .map(|&t| match dag.tasks[t].kind {
@@ -492,7 +744,7 @@ mod tests {
             (3, 2, 9),
         ] {
             let stages = uniform(p * v, f / v as f64, b / v as f64);
-            let dag = build(&stages, p, m, Order::Interleaved(v), false, false);
+            let dag = build(&stages, p, m, Order::Interleaved(v), false, false, false);
             let t = run(&dag).unwrap();
             let end = t.end.iter().copied().fold(0.0, f64::max);
             let want = m as f64 * (f + b) + (p - 1) as f64 * (f + b) / v as f64;
@@ -501,7 +753,15 @@ mod tests {
                 "p={p} v={v} m={m}: {end} vs {want}"
             );
             // Plain 1F1B on the same work: the bubble is v times longer.
-            let plain = build(&uniform(p, f, b), p, m, Order::OneFOneB, false, false);
+            let plain = build(
+                &uniform(p, f, b),
+                p,
+                m,
+                Order::OneFOneB,
+                false,
+                false,
+                false,
+            );
             let t1 = run(&plain).unwrap();
             let end1 = t1.end.iter().copied().fold(0.0, f64::max);
             let bubble = |e: f64| e - m as f64 * (f + b);
@@ -519,6 +779,7 @@ mod tests {
             2,
             4,
             Order::Interleaved(2),
+            false,
             false,
             false,
         );

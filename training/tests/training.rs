@@ -530,3 +530,392 @@ fn megatron_table1_weak_scaling() {
 /// target is MAPE ≤ 10% with every row within 15%): 3.5% MAPE, worst 7.5B tp4 +9.7%.
 const MEGATRON_MAPE: f64 = 0.035;
 const MEGATRON_WORST: f64 = 0.097;
+
+// ---- Offload (ZeRO-Offload / ZeRO-Infinity) and checkpoints ----
+
+use archsim_training::{prepare_with, CheckpointConfig, HostConfig, OffloadConfig, Place};
+
+/// A GPT-3 13B shape (40 layers, hidden 5120, 40 heads; vocabulary 51,200 so that no padding
+/// changes the parameter count) on one RTX 4090 (24 GB), sequences of 1,024, micro-batch 4,
+/// full recompute.
+fn gpt13b(global: u64) -> TrainingConfig {
+    gpt(
+        r#"{"layers": 40, "hidden": 5120, "heads": 40, "vocab": 51200}"#,
+        1024,
+        global,
+        4,
+        "full",
+    )
+}
+
+fn rtx4090() -> AcceleratorConfig {
+    serde_json::from_str(r#"{"kind": "gpu", "preset": "rtx4090"}"#).unwrap()
+}
+
+/// A workstation: PCIe 4.0 x16 (25 GB/s achieved), 256 GB of DDR at 100 GB/s for CPU Adam,
+/// four PCIe 4.0 SSDs (12 GB/s, 8 TB).
+fn host() -> HostConfig {
+    HostConfig {
+        pcie_gb_s: 25.0,
+        host_mem_gb: 256.0,
+        cpu_adam_gb_s: 100.0,
+        nvme_gb_s: Some(12.0),
+        nvme_gb: Some(8000.0),
+    }
+}
+
+fn offload(optimizer: Place, params: Place, gradients: Place) -> ParallelConfig {
+    ParallelConfig {
+        offload: OffloadConfig {
+            optimizer,
+            params,
+            gradients,
+        },
+        ..ParallelConfig::default()
+    }
+}
+
+fn run_off(
+    t: &TrainingConfig,
+    p: &ParallelConfig,
+    h: Option<&HostConfig>,
+    ck: Option<&CheckpointConfig>,
+) -> Result<TrainingReport, archsim_training::TrainingError> {
+    let acc = rtx4090();
+    let fam = acc.family().unwrap();
+    let caps = device_caps(&acc, DType::Fp16)?;
+    let c = ClusterSpec::node(ScaleUpKind::Pcie, 1, 25.0, 1.0);
+    prepare_with(
+        t,
+        p,
+        DType::Fp16,
+        fam.as_ref(),
+        caps,
+        &c,
+        &NetModel::nccl(),
+        h,
+        ck,
+    )?
+    .evaluate(&Calibration::A100_VTRAIN)
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * b.abs().max(1e-30)
+}
+
+/// ZeRO-Offload moves exactly the optimizer states (K = 12 bytes per parameter: fp32 master
+/// weights, momentum, variance) off the device, into host memory beside the 16-bit gradients
+/// it receives; the PCIe traffic of an iteration is the hand count (2 bytes per parameter of
+/// gradients down once, 2 of updated weights up), whatever the micro-batch count; CPU Adam
+/// takes the bytes it touches ((2K + 2w)Ψ = 28Ψ) over the host's bandwidth.
+#[test]
+fn zero_offload_moves_the_optimizer_states_and_the_hand_counted_bytes() {
+    let t = gpt13b(16); // 4 micro-batches
+    let psi = run_off(&t, &ParallelConfig::default(), None, None)
+        .unwrap()
+        .params as f64;
+    let base = run_off(&t, &ParallelConfig::default(), None, None).unwrap();
+    let p = offload(Place::Cpu, Place::None, Place::None);
+    let off = run_off(&t, &p, Some(&host()), None).unwrap();
+    assert!(close(base.memory_gb.optimizer * 1e9, 12.0 * psi));
+    assert_eq!(off.memory_gb.optimizer, 0.0);
+    assert!(close(
+        (base.memory_gb.total - off.memory_gb.total) * 1e9,
+        12.0 * psi
+    ));
+    assert_eq!(off.memory_gb.parameters, base.memory_gb.parameters);
+    assert_eq!(off.memory_gb.gradients, base.memory_gb.gradients);
+    let o = off.offload.unwrap();
+    assert!(close(o.host_memory_gb * 1e9, 14.0 * psi), "{o:?}");
+    assert!(close(o.pcie_down_gb * 1e9, 2.0 * psi), "{o:?}");
+    assert!(close(o.pcie_up_gb * 1e9, 2.0 * psi), "{o:?}");
+    assert_eq!(o.nvme_traffic_gb, 0.0);
+    assert!(close(o.cpu_s, 28.0 * psi / 100e9), "{o:?}");
+    // The host's step is the iteration's tail: the device's own optimizer step is gone and
+    // the offload shows in the breakdown, which still adds up.
+    let b = off.breakdown;
+    assert_eq!(b.optimizer_s, 0.0);
+    assert!(b.offload_s > 0.0);
+    let sum = b.compute_s
+        + b.recompute_s
+        + b.tp_comm_s
+        + b.pp_comm_s
+        + b.dp_comm_s
+        + b.bubble_s
+        + b.optimizer_s
+        + b.offload_s;
+    assert!((sum - off.iteration_s).abs() < 1e-9 * off.iteration_s);
+    // Gradients stream to the host layer by layer during the last backward and the weights
+    // go back up layer by layer as the CPU updates them: the exposed offload is the CPU step
+    // and less than the serial transfers around it.
+    let serial = 2.0 * psi / 25e9 + o.cpu_s + 2.0 * psi / 25e9;
+    assert!(b.offload_s < serial, "{} vs {serial}", b.offload_s);
+    assert!(b.offload_s > o.cpu_s);
+
+    // Gradients offloaded too: every micro-batch's gradients go down (4 × 2Ψ) and the device
+    // keeps none.
+    let g = run_off(
+        &t,
+        &offload(Place::Cpu, Place::None, Place::Cpu),
+        Some(&host()),
+        None,
+    )
+    .unwrap();
+    assert_eq!(g.memory_gb.gradients, 0.0);
+    assert!(close(
+        g.offload.unwrap().pcie_down_gb * 1e9,
+        4.0 * 2.0 * psi
+    ));
+    // Parameters offloaded: each layer fetched for the forward and the backward of every
+    // micro-batch (2 × 4 × 2Ψ up), none sent back after the step.
+    let w = run_off(
+        &t,
+        &offload(Place::Cpu, Place::Cpu, Place::None),
+        Some(&host()),
+        None,
+    )
+    .unwrap();
+    assert_eq!(w.memory_gb.parameters, 0.0);
+    assert!(close(
+        w.offload.unwrap().pcie_up_gb * 1e9,
+        2.0 * 4.0 * 2.0 * psi
+    ));
+}
+
+/// ZeRO-Infinity: optimizer states on NVMe are read and written once per step (12Ψ each way,
+/// plus the 16-bit weights written when they live there too) and leave host memory.
+#[test]
+fn nvme_offload_reads_and_writes_the_states_once_per_step() {
+    let t = gpt13b(16);
+    let cpu = run_off(
+        &t,
+        &offload(Place::Cpu, Place::Cpu, Place::None),
+        Some(&host()),
+        None,
+    )
+    .unwrap();
+    let psi = cpu.params as f64;
+    let nv = run_off(
+        &t,
+        &offload(Place::Nvme, Place::Cpu, Place::None),
+        Some(&host()),
+        None,
+    )
+    .unwrap();
+    let (oc, on) = (cpu.offload.unwrap(), nv.offload.unwrap());
+    assert!(close(on.nvme_traffic_gb * 1e9, 2.0 * 12.0 * psi), "{on:?}");
+    assert!(close(on.nvme_gb * 1e9, 12.0 * psi));
+    assert!(close(
+        (oc.host_memory_gb - on.host_memory_gb) * 1e9,
+        12.0 * psi
+    ));
+    // Bandwidth-bound: the 24Ψ through 12 GB/s cannot hide behind the iteration.
+    assert!(nv.iteration_s > cpu.iteration_s + 0.5 * 24.0 * psi / 12e9 - cpu.iteration_s * 0.0);
+    let all = run_off(
+        &t,
+        &offload(Place::Nvme, Place::Nvme, Place::None),
+        Some(&host()),
+        None,
+    )
+    .unwrap();
+    let oa = all.offload.unwrap();
+    // + the 16-bit weights written after the step and read for each of 2 × 4 passes.
+    assert!(close(
+        oa.nvme_traffic_gb * 1e9,
+        2.0 * 12.0 * psi + 2.0 * psi + 2.0 * 4.0 * 2.0 * psi
+    ));
+    assert!(all.iteration_s >= nv.iteration_s);
+}
+
+/// A 13B model does not fit on one 24 GB RTX 4090 (208 GB of model states); with its
+/// optimizer and weights offloaded it does, as long as the host holds them.
+#[test]
+fn a_13b_model_fits_one_24gb_gpu_only_with_offload() {
+    let t = gpt13b(16);
+    let none = run_off(&t, &ParallelConfig::default(), None, None).unwrap();
+    assert!(!none.fits);
+    assert!(none.why_not.unwrap().contains("of 24.0 GB"));
+    let p = offload(Place::Cpu, Place::Cpu, Place::Cpu);
+    let off = run_off(&t, &p, Some(&host()), None).unwrap();
+    assert!(off.fits, "{:?}", off.why_not);
+    assert!(off.memory_gb.total < 24.0);
+    // Only the optimizer, or the optimizer and the weights: 26 GB of 16-bit weights or of
+    // gradients stay on the device and do not fit.
+    for q in [
+        offload(Place::Cpu, Place::None, Place::None),
+        offload(Place::Cpu, Place::Cpu, Place::None),
+    ] {
+        let r = run_off(&t, &q, Some(&host()), None).unwrap();
+        assert!(!r.fits);
+    }
+    // A host of 128 GB cannot hold 12Ψ + 2Ψ + 2Ψ = 208 GB; NVMe for the states fixes it.
+    let small = HostConfig {
+        host_mem_gb: 128.0,
+        ..host()
+    };
+    let r = run_off(&t, &p, Some(&small), None).unwrap();
+    assert!(!r.fits);
+    assert!(r.why_not.unwrap().contains("cluster.host.host_mem_gb"));
+    let nv = run_off(
+        &t,
+        &offload(Place::Nvme, Place::Cpu, Place::Cpu),
+        Some(&small),
+        None,
+    )
+    .unwrap();
+    assert!(nv.fits, "{:?}", nv.why_not);
+    let tiny = HostConfig {
+        nvme_gb: Some(100.0),
+        ..small
+    };
+    let r = run_off(
+        &t,
+        &offload(Place::Nvme, Place::Cpu, Place::Cpu),
+        Some(&tiny),
+        None,
+    )
+    .unwrap();
+    assert!(r.why_not.unwrap().contains("cluster.host.nvme_gb"));
+}
+
+#[test]
+fn bad_offload_and_checkpoint_input_names_the_keys() {
+    let t = gpt13b(16);
+    let err = |p: ParallelConfig, h: Option<HostConfig>, c: Option<CheckpointConfig>| {
+        run_off(&t, &p, h.as_ref(), c.as_ref())
+            .unwrap_err()
+            .to_string()
+    };
+    let nvme = offload(Place::Nvme, Place::None, Place::None);
+    let no_bw = HostConfig {
+        nvme_gb_s: None,
+        ..host()
+    };
+    assert!(err(nvme.clone(), Some(no_bw), None).starts_with("cluster.host.nvme_gb_s:"));
+    let no_cap = HostConfig {
+        nvme_gb: None,
+        ..host()
+    };
+    assert!(err(nvme.clone(), Some(no_cap), None).starts_with("cluster.host.nvme_gb:"));
+    let cpu = offload(Place::Cpu, Place::None, Place::None);
+    assert!(err(cpu.clone(), None, None).starts_with("cluster.host:"));
+    for (key, h) in [
+        (
+            "cluster.host.pcie_gb_s",
+            HostConfig {
+                pcie_gb_s: 0.0,
+                ..host()
+            },
+        ),
+        (
+            "cluster.host.cpu_adam_gb_s",
+            HostConfig {
+                cpu_adam_gb_s: 0.0,
+                ..host()
+            },
+        ),
+        (
+            "cluster.host.nvme_gb_s",
+            HostConfig {
+                nvme_gb_s: Some(0.0),
+                ..host()
+            },
+        ),
+    ] {
+        let p = if key.contains("nvme") {
+            nvme.clone()
+        } else {
+            cpu.clone()
+        };
+        assert!(
+            err(p, Some(h), None).starts_with(&format!("{key}:")),
+            "{key}"
+        );
+    }
+    assert!(err(
+        offload(Place::None, Place::None, Place::Cpu),
+        Some(host()),
+        None
+    )
+    .starts_with("parallel.offload.gradients:"));
+    assert!(err(
+        offload(Place::None, Place::Cpu, Place::None),
+        Some(host()),
+        None
+    )
+    .starts_with("parallel.offload.params:"));
+    assert!(err(
+        offload(Place::Cpu, Place::None, Place::Nvme),
+        Some(host()),
+        None
+    )
+    .starts_with("parallel.offload.gradients:"));
+    let ck = |interval_iters, storage_gb_s| CheckpointConfig {
+        interval_iters,
+        storage_gb_s,
+    };
+    let p0 = ParallelConfig::default();
+    assert!(err(p0.clone(), None, Some(ck(0, 10.0))).starts_with("checkpoint.interval_iters:"));
+    assert!(err(p0, None, Some(ck(100, 0.0))).starts_with("checkpoint.storage_gb_s:"));
+}
+
+/// GPT-3 175B on 1,024 A100: a checkpoint holds the 16-bit weights and the optimizer states
+/// (14 bytes per parameter, the last stage's copy of the tied embedding table included),
+/// written by data-parallel rank 0 of each of the 64 (stage, tensor) shards, eight per
+/// node; the save takes the busiest node's bytes at its storage bandwidth, amortized over
+/// the interval.
+#[test]
+fn gpt3_checkpoint_cost() {
+    let t = gpt(r#""gpt3_175b""#, 2048, 1536, 1, "full");
+    let p = ParallelConfig {
+        tp: 8,
+        pp: 8,
+        dp: 16,
+        ..ParallelConfig::default()
+    };
+    let acc = a100();
+    let fam = acc.family().unwrap();
+    let caps = device_caps(&acc, DType::Fp16).unwrap();
+    let ck = CheckpointConfig {
+        interval_iters: 100,
+        storage_gb_s: 5.0,
+    };
+    let go = |p: &ParallelConfig| {
+        prepare_with(
+            &t,
+            p,
+            DType::Fp16,
+            fam.as_ref(),
+            caps,
+            &cluster(128),
+            &NetModel::nccl(),
+            None,
+            Some(&ck),
+        )
+        .unwrap()
+        .evaluate(&Calibration::A100_VTRAIN)
+        .unwrap()
+    };
+    let r = go(&p);
+    let c = r.checkpoint.unwrap();
+    let psi = r.params as f64;
+    assert!((c.size_gb * 1e9 / (14.0 * psi) - 1.0).abs() < 0.01, "{c:?}");
+    // Each node holds one stage's eight tensor ranks of data-parallel rank 0 (ranks
+    // tp + 8·(dp + 16·pp)), so eight of the 128 nodes write a stage each, the one with the
+    // embedding table the most.
+    let even = c.size_gb / 8.0 / 5.0;
+    assert!(c.save_s > even && c.save_s < 1.05 * even, "{c:?}");
+    assert!(close(c.amortized_s, c.save_s / 100.0));
+    assert!(close(c.overhead, c.amortized_s / r.iteration_s));
+    // No checkpoint config, no section; the iteration is the same either way.
+    let base = run(&t, &p, &acc, &cluster(128)).unwrap();
+    assert!(base.checkpoint.is_none());
+    assert_eq!(base.iteration_s, r.iteration_s);
+    // ZeRO-1 shards the states over all 16 data-parallel ranks: every node writes, the
+    // same bytes in all, 16 times faster at the busiest node's share.
+    let z = go(&ParallelConfig { zero: 1, ..p });
+    let cz = z.checkpoint.unwrap();
+    assert!(close(cz.size_gb, c.size_gb));
+    assert!(cz.save_s < c.save_s / 5.0, "{cz:?} vs {c:?}");
+    println!("GPT-3 175B, 1,024 A100, checkpoint every 100 iterations at 5 GB/s per node: {c:?}; ZeRO-1: {cz:?}");
+}
