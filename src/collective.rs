@@ -50,18 +50,7 @@ pub(crate) fn located(
     key: String,
     message: String,
 ) -> ConfigError {
-    let from_override = crate::config::override_of(overrides, &key);
-    ConfigError {
-        file: file.to_string(),
-        location: if from_override.is_some() {
-            None
-        } else {
-            crate::config::locate_dotted(text, &key)
-        },
-        key: (!key.is_empty()).then_some(key),
-        from_override,
-        message,
-    }
+    crate::config::located_key_error(text, file, overrides, &key, message)
 }
 
 /// The config key a network error names, and its message without the key.
