@@ -48,8 +48,17 @@ pub fn check<T: Serialize + ?Sized>(value: &T, what: &str) -> Result<(), Error> 
 
 /// A serializer that writes nothing and records the path of the first non-finite float.
 struct Walker {
-    path: Vec<String>,
+    /// The segments down to the value being walked; only turned into text when a value is found,
+    /// so the walk allocates nothing for field names and indices (a report has thousands).
+    path: Vec<Seg>,
     found: Option<(String, f64)>,
+}
+
+/// One segment of a path: a field or variant name, a list index, or a map key.
+enum Seg {
+    Name(&'static str),
+    Index(usize),
+    Key(String),
 }
 
 /// Stops the walk once a value is found.
@@ -77,16 +86,27 @@ impl Walker {
         }
         let mut p = String::new();
         for seg in &self.path {
-            if !seg.starts_with('[') && !p.is_empty() {
-                p.push('.');
+            match seg {
+                Seg::Index(i) => p.push_str(&format!("[{i}]")),
+                Seg::Name(n) => {
+                    if !p.is_empty() {
+                        p.push('.');
+                    }
+                    p.push_str(n);
+                }
+                Seg::Key(k) => {
+                    if !k.starts_with('[') && !p.is_empty() {
+                        p.push('.');
+                    }
+                    p.push_str(k);
+                }
             }
-            p.push_str(seg);
         }
         self.found = Some((p, v));
         Err(Stop)
     }
 
-    fn at<T: Serialize + ?Sized>(&mut self, seg: String, value: &T) -> Result<(), Stop> {
+    fn at<T: Serialize + ?Sized>(&mut self, seg: Seg, value: &T) -> Result<(), Stop> {
         self.path.push(seg);
         let r = value.serialize(&mut *self);
         self.path.pop();
@@ -166,7 +186,7 @@ impl<'a> ser::Serializer for &'a mut Walker {
         variant: &'static str,
         v: &T,
     ) -> Result<(), Stop> {
-        self.at(variant.to_string(), v)
+        self.at(Seg::Name(variant), v)
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<Compound<'a>, Stop> {
         Ok(Compound {
@@ -209,12 +229,12 @@ impl<'a> ser::Serializer for &'a mut Walker {
 
 impl Compound<'_> {
     fn element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Stop> {
-        let seg = format!("[{}]", self.index);
+        let seg = Seg::Index(self.index);
         self.index += 1;
         self.walker.at(seg, v)
     }
-    fn field<T: Serialize + ?Sized>(&mut self, name: &str, v: &T) -> Result<(), Stop> {
-        self.walker.at(name.to_string(), v)
+    fn field<T: Serialize + ?Sized>(&mut self, name: &'static str, v: &T) -> Result<(), Stop> {
+        self.walker.at(Seg::Name(name), v)
     }
 }
 
@@ -273,7 +293,7 @@ impl ser::SerializeMap for Compound<'_> {
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Stop> {
         let key = self.key.take().unwrap_or_default();
-        self.field(&key, v)
+        self.walker.at(Seg::Key(key), v)
     }
     fn end(self) -> Result<(), Stop> {
         Ok(())
