@@ -358,18 +358,24 @@ fn dispatch(req: &Request<'_>, held: &mut Option<OutDir>) -> Result<Outcome, Err
     if let Some(v) = &doc {
         // A sweep file runs many points: `run` refuses it rather than run its base point and
         // ignore the `sweep:` section (`--set sweep=null` runs the base point alone).
-        let mut swept = v.clone();
-        let applied = set.is_empty() || config::apply_overrides(&mut swept, file, set).is_ok();
-        if applied && swept.get("sweep").is_some_and(|s| !s.is_null()) {
-            return Err(Error::Config(ConfigError {
-                file: file.to_string(),
-                location: config::locate_dotted(text, "sweep"),
-                key: Some("sweep".into()),
-                from_override: None,
-                message: "this file is a sweep, which runs many points: run it with \
-                          `archsim sweep FILE` (from Python, `archsim.sweep(config)`)"
+        let section = ConfigKind::Sweep.section();
+        let has_sweep = |d: &Value| d.get(section).is_some_and(|s| !s.is_null());
+        let swept = if set.is_empty() {
+            has_sweep(v)
+        } else {
+            let mut d = v.clone();
+            config::apply_overrides(&mut d, file, set).is_ok() && has_sweep(&d)
+        };
+        if swept {
+            return Err(Error::Config(config::located_key_error(
+                text,
+                file,
+                set,
+                section,
+                "this file is a sweep, which runs many points: run it with `archsim sweep FILE` \
+                 (from Python, `archsim.sweep(config)`)"
                     .into(),
-            }));
+            )));
         }
         // A study picked by a section of its own runs before the other kinds look at the file.
         let by_section = archsim_studies::STUDIES
