@@ -70,16 +70,17 @@ pub fn check_target(path: &Path) -> Result<(), Error> {
 /// Creates a fresh temporary file beside `dest` (same folder, hidden, `O_EXCL`), ending in
 /// `suffix`.
 fn create_temp(dest: &Path, suffix: &str) -> Result<(File, PathBuf), Error> {
-    let dir = dest
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    create_temp_io(dest, suffix).map_err(|e| io_error(dest, &e))
+}
+
+/// [`create_temp`] with the file system's error as it is.
+fn create_temp_io(dest: &Path, suffix: &str) -> std::io::Result<(File, PathBuf)> {
     let name = dest
         .file_name()
         .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
     loop {
         let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!(".{name}.{}-{n}.tmp{suffix}", std::process::id()));
+        let tmp = folder_of(dest).join(format!(".{name}.{}-{n}.tmp{suffix}", std::process::id()));
         match std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -87,7 +88,7 @@ fn create_temp(dest: &Path, suffix: &str) -> Result<(File, PathBuf), Error> {
         {
             Ok(f) => return Ok((f, tmp)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(io_error(dest, &e)),
+            Err(e) => return Err(e),
         }
     }
 }
@@ -432,13 +433,11 @@ pub struct OutDir {
 }
 
 /// The pid in the name of a temporary file archsim writes (`.NAME.PID-N.tmp[.EXT]`,
-/// `.journal.jsonl.PID.new`, `.archsim.lock.stale-PID`, `.archsim.lock.new-PID`), if it is one.
+/// `.journal.jsonl.PID.new`, `.archsim.lock.stale-PID`), if it is one.
 fn leftover_pid(name: &str) -> Option<u32> {
     let rest = name.strip_prefix('.')?;
-    for kind in ["stale", "new"] {
-        if let Some(pid) = rest.strip_prefix(&format!("{LOCK_NAME}.{kind}-")[1..]) {
-            return pid.parse().ok();
-        }
+    if let Some(pid) = rest.strip_prefix(&format!("{LOCK_NAME}.stale-")[1..]) {
+        return pid.parse().ok();
     }
     if let Some(stem) = rest
         .strip_prefix("journal.jsonl.")
@@ -481,26 +480,22 @@ enum LockCreate {
     Failed(Error),
 }
 
-/// Creates the lock file `lock` holding `line`, whole: the line is written and synced under a
-/// name of this process's own and then hard-linked to the lock's name, so that no other process
-/// ever reads a lock file that exists but is still empty. A file system without hard links gets
+/// Creates the lock file `lock` holding `line`, whole: the line is written and synced into a
+/// temporary file of this process ([`create_temp`]'s name, cleaned up like any other if the
+/// process dies) and then hard-linked to the lock's name, so that no other process ever reads a
+/// lock file that exists but is still empty. A file system without hard links gets
 /// `create_new` and a write instead (readers then retry an unreadable lock for a moment).
-fn create_lock(lock: &Path, line: &str, pid: u32) -> Result<(), LockCreate> {
-    let dir = lock.parent().unwrap_or(lock);
+fn create_lock(lock: &Path, line: &str) -> Result<(), LockCreate> {
     let failed = |e: &std::io::Error| {
         LockCreate::Failed(refused(
-            dir,
+            folder_of(lock),
             format!(
                 "cannot write in the output folder: {}",
                 archsim_workloads::input::io_message(e)
             ),
         ))
     };
-    let write_new = |path: &Path| -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)?;
+    let fill = |mut f: File, path: &Path| -> std::io::Result<()> {
         let written = f.write_all(line.as_bytes()).and_then(|()| f.sync_all());
         if written.is_err() {
             drop(f);
@@ -508,20 +503,23 @@ fn create_lock(lock: &Path, line: &str, pid: u32) -> Result<(), LockCreate> {
         }
         written
     };
-    let candidate = lock.with_file_name(format!("{LOCK_NAME}.new-{pid}"));
-    let _ = std::fs::remove_file(&candidate);
-    if let Err(e) = write_new(&candidate) {
-        return Err(failed(&e));
-    }
+    let (f, candidate) = create_temp_io(lock, "").map_err(|e| failed(&e))?;
+    fill(f, &candidate).map_err(|e| failed(&e))?;
     let linked = std::fs::hard_link(&candidate, lock);
     let _ = std::fs::remove_file(&candidate);
+    let exists = |e: &std::io::Error| e.kind() == std::io::ErrorKind::AlreadyExists;
     match linked {
         Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(LockCreate::Exists),
+        Err(e) if exists(&e) => Err(LockCreate::Exists),
         // No hard links here (some network and FUSE file systems): create it in place.
-        Err(_) => match write_new(lock) {
+        Err(_) => match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(lock)
+            .and_then(|f| fill(f, lock))
+        {
             Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(LockCreate::Exists),
+            Err(e) if exists(&e) => Err(LockCreate::Exists),
             Err(e) => Err(failed(&e)),
         },
     }
@@ -562,7 +560,7 @@ impl OutDir {
         let mut line = serde_json::to_string(&me).map_err(|e| refused(&lock, e.to_string()))?;
         line.push('\n');
         for _ in 0..3 {
-            match create_lock(&lock, &line, me.pid) {
+            match create_lock(&lock, &line) {
                 Ok(()) => {
                     remove_leftovers(dir);
                     let id = HELD_COUNTER.fetch_add(1, Ordering::Relaxed);
