@@ -112,6 +112,20 @@ pub struct Breakdown {
     pub offload_s: f64,
 }
 
+impl Breakdown {
+    /// The parts together: the iteration's time.
+    pub fn total_s(&self) -> f64 {
+        self.compute_s
+            + self.recompute_s
+            + self.tp_comm_s
+            + self.pp_comm_s
+            + self.dp_comm_s
+            + self.bubble_s
+            + self.optimizer_s
+            + self.offload_s
+    }
+}
+
 fn is_zero(x: &f64) -> bool {
     *x == 0.0
 }

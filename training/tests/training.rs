@@ -296,13 +296,7 @@ fn interleaving_trades_the_bubble_for_activation_memory() {
         let v = 4 * vpp;
         assert_eq!(il.tasks, v * 32 * 3 + 2 * (v - 1) * 32 + 4 * 2);
         let b = il.breakdown;
-        let sum = b.compute_s
-            + b.recompute_s
-            + b.tp_comm_s
-            + b.pp_comm_s
-            + b.dp_comm_s
-            + b.bubble_s
-            + b.optimizer_s;
+        let sum = b.total_s();
         assert!((sum - il.iteration_s).abs() < 1e-9);
     }
 }
@@ -364,13 +358,7 @@ fn schedules_overlap_and_sequence_parallelism_move_what_they_should() {
     assert!(sp.memory_gb.activations < one.memory_gb.activations);
     for r in [&one, &gpipe, &ov, &sp] {
         let b = r.breakdown;
-        let sum = b.compute_s
-            + b.recompute_s
-            + b.tp_comm_s
-            + b.pp_comm_s
-            + b.dp_comm_s
-            + b.bubble_s
-            + b.optimizer_s;
+        let sum = b.total_s();
         assert!(
             (sum - r.iteration_s).abs() < 1e-9,
             "{b:?} vs {}",
@@ -636,14 +624,7 @@ fn zero_offload_moves_the_optimizer_states_and_the_hand_counted_bytes() {
     let b = off.breakdown;
     assert_eq!(b.optimizer_s, 0.0);
     assert!(b.offload_s > 0.0);
-    let sum = b.compute_s
-        + b.recompute_s
-        + b.tp_comm_s
-        + b.pp_comm_s
-        + b.dp_comm_s
-        + b.bubble_s
-        + b.optimizer_s
-        + b.offload_s;
+    let sum = b.total_s();
     assert!((sum - off.iteration_s).abs() < 1e-9 * off.iteration_s);
     // Gradients stream to the host layer by layer during the last backward and the weights
     // go back up layer by layer as the CPU updates them: the exposed offload is the CPU step
