@@ -276,6 +276,10 @@ fn plot(
     let search_folder = written
         .as_ref()
         .is_some_and(|v| archsim::kind_of(v) == Some(archsim::ConfigKind::Search));
+    let serving_folder = !search_folder
+        && written
+            .as_ref()
+            .is_some_and(|v| archsim::serve::is_serving(v) && v.get("search").is_none());
     let held: OutDir;
     let written: Vec<PathBuf> = if replot_study.is_some() || search_folder {
         let name = replot_study.map_or("search", |st| st.section.unwrap_or(st.kind));
@@ -289,6 +293,10 @@ fn plot(
             Some(replot) => replot(&archsim::Runner, path)?,
             None => archsim::search::replot(path)?,
         }
+    } else if serving_folder {
+        let dir = out.unwrap_or_else(|| path.to_path_buf());
+        held = OutDir::prepare(&dir)?;
+        archsim::serve::replot(path, &dir)?
     } else if report.is_file() && report.extension().is_some_and(|e| e == "json") {
         let text = archsim::files::read_text(&report, InputKind::Json)?;
         let r: archsim::sim::Report =

@@ -147,11 +147,42 @@ pub fn write(f: &ServingFile, s: &Served, dir: &Path) -> Result<Vec<PathBuf>, Er
         .map_err(|e| crate::files::csv_error(&p, &e))?;
     file.commit()?;
     out.push(p);
+    if let Some(trace) = &s.trace {
+        let p = dir.join("trace.json");
+        crate::files::write(&p, trace)?;
+        out.push(p);
+    }
     for stem in crate::plot::serving_plots(&s.report, &s.requests, dir).map_err(Error::File)? {
         out.push(dir.join(format!("{stem}.png")));
         out.push(dir.join(format!("{stem}.svg")));
     }
     Ok(out)
+}
+
+/// `archsim plot` on a serving run's folder: redraws its plots from `report.json` and
+/// `requests.csv` into `out`.
+pub fn replot(dir: &Path, out: &Path) -> Result<Vec<PathBuf>, Error> {
+    use archsim_workloads::input::InputKind;
+    let rp = dir.join("report.json");
+    let text = crate::files::read_text(&rp, InputKind::Json)?;
+    let report: archsim_serving::ServingReport = serde_json::from_str(&text).map_err(|e| {
+        Error::Config(crate::ConfigError {
+            file: rp.display().to_string(),
+            location: None,
+            key: None,
+            from_override: None,
+            message: format!("not a serving report: {e}"),
+        })
+    })?;
+    let tp = dir.join("requests.csv");
+    let text = crate::files::read_text(&tp, InputKind::Table)?;
+    let table = archsim_serving::RequestTable::read_csv(text.as_bytes()).map_err(|e| io(&tp, e))?;
+    let mut files = Vec::new();
+    for stem in crate::plot::serving_plots(&report, &table, out).map_err(Error::File)? {
+        files.push(out.join(format!("{stem}.png")));
+        files.push(out.join(format!("{stem}.svg")));
+    }
+    Ok(files)
 }
 
 /// A one-screen summary.
@@ -179,18 +210,33 @@ pub fn summary(s: &Served) -> String {
     for p in &r.pools {
         let worst = p.step_checks.iter().map(|c| c.rel_err).fold(0.0, f64::max);
         o += &format!(
-            "  pool {} ({} x {} tp {}): utilization {:.1}%, KV peak {:.1}% / mean {:.1}% of {} blocks, step shortcut max error {:.1}%\n",
+            "  pool {} ({} x {} tp {}): busy {:.1}% of the time, KV peak {:.1}% / mean {:.1}% of {} blocks, step shortcut max error {:.1}%\n",
             p.name,
             p.count,
             p.accelerator,
             p.tp,
-            p.utilization * 100.0,
+            p.busy_fraction * 100.0,
             p.kv_peak_occupancy * 100.0,
             p.kv_mean_occupancy * 100.0,
             p.kv_blocks,
             worst * 100.0
         );
     }
+    if let Some(l) = &r.load {
+        o += &format!(
+            "  load: {} of the {:.2} req/s the fleet serves saturated; replicas busy {:.1}% of the time\n",
+            l.offered_load.map_or("all requests at once".into(), |x| format!(
+                "{:.1}%",
+                x * 100.0
+            )),
+            l.saturated_rps,
+            l.busy_fraction * 100.0
+        );
+    }
+    o += &format!(
+        "  per iteration: batch mean {:.1} p99 {:.0} sequences, {:.0} tokens mean; time between tokens mean {:.4} s p99 {:.4} s\n",
+        r.batch_size.mean, r.batch_size.p99, r.batch_tokens.mean, r.tbt_s.mean, r.tbt_s.p99
+    );
     if let Some(c) = &r.capacity {
         o += &match &c.reason {
             Some(why) if !c.feasible => format!("  capacity: infeasible: {why}\n"),

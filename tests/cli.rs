@@ -2015,6 +2015,78 @@ fn serving_runs_write_report_requests_and_plots_and_locate_errors() {
     );
 }
 
+/// Issue 30: a serving run's iteration trace and per-iteration statistics, `archsim plot` on
+/// its folder, and traffic combinations refused at their line.
+#[test]
+fn serving_trace_stats_replot_and_traffic_errors() {
+    let dir = tmp("serving_vidur");
+    let text = std::fs::read_to_string(root().join("configs/serving_llama7b_h100.yaml")).unwrap();
+    let cfg = write_cfg(&dir, &text);
+    let out = dir.join("run");
+    let o = archsim(&[
+        "run",
+        &cfg,
+        "--set",
+        "serving.traffic.requests=200",
+        "--set",
+        "serving.capacity=null",
+        "--set",
+        "serving.trace=true",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let said = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(said.contains("busy ") && said.contains("load: "), "{said}");
+    assert!(!said.contains("utilization"), "{said}");
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    for k in ["batch_size", "batch_tokens", "tbt_s"] {
+        assert!(r[k]["mean"].as_f64().unwrap() > 0.0, "{k}");
+    }
+    assert_eq!(r["replicas"].as_array().unwrap().len(), 4);
+    let mfu = r["replicas"][0]["mfu"].as_f64().unwrap();
+    assert!(mfu > 0.0 && mfu < 1.0, "{mfu}");
+    assert!(r["load"]["offered_load"].as_f64().unwrap() > 0.0);
+    let t: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("trace.json")).unwrap()).unwrap();
+    let slices = t["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "X")
+        .count() as u64;
+    assert_eq!(slices, r["trace"]["slices"].as_u64().unwrap());
+    assert_eq!(slices, r["pools"][0]["steps"].as_u64().unwrap());
+    // `archsim plot` redraws the run's plots (it refused: "missing field `workload`").
+    for f in ["latency_cdf.png", "kv_occupancy.svg"] {
+        std::fs::remove_file(out.join(f)).unwrap();
+    }
+    let o = archsim(&["plot", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["latency_cdf.png", "kv_occupancy.svg"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    // Bad combinations are refused at their line.
+    let bad = write_cfg(&dir, &text.replace("arrival: poisson", "arrival: static"));
+    let o = archsim(&["run", &bad]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains(":13:11: serving.traffic.rate: `arrival: static` puts every request at t = 0"),
+        "{e}"
+    );
+    let bad = write_cfg(
+        &dir,
+        &text.replace("requests: 4000", "requests: 4000\n    duration_s: 60"),
+    );
+    let e = String::from_utf8_lossy(&archsim(&["run", &bad]).stderr).to_string();
+    assert!(
+        e.contains(":15:17: serving.traffic.duration_s: give `requests` or `duration_s`, not both"),
+        "{e}"
+    );
+}
+
 #[test]
 fn sweeps_run_serving_configs() {
     let dir = tmp("serving_sweep");

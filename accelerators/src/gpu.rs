@@ -101,7 +101,8 @@ fn default_preset() -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GpuConfig {
-    /// `h100_sxm` (default; calibrated), `a100_80gb`, `h200`, `rtx4090` or `l4`.
+    /// `h100_sxm` (default; calibrated), `a100_80gb`, `h200`, `rtx4090`, `l4`, `a10g`, `a40`
+    /// or `l40s`.
     #[serde(default = "default_preset")]
     pub preset: String,
     /// `cudagraph` (default: one graph replay, the GPU's own time), `eager` (launched from
@@ -790,6 +791,40 @@ mod tests {
             let g = Gpu::new(&GpuConfig::preset(p, LaunchMode::Eager)).unwrap();
             assert!(g.spec.sms > 0 && g.spec.hbm_gbps > 0.0, "{p}");
         }
+    }
+
+    /// The serving presets from their datasheets: the dense bf16 peaks quoted, and a
+    /// memory-bound LLaMA-2-7B decode ordered by memory bandwidth (A10G 600 GB/s, A40 696,
+    /// L40S 864), each slower than the H100's 3350.
+    #[test]
+    fn serving_presets_follow_their_datasheets() {
+        let step = archsim_workloads::llm::LlmConfig {
+            model: "llama2_7b".into(),
+            phase: archsim_workloads::llm::Phase::Decode,
+            batch: 1,
+            prompt_len: 128,
+            context_len: Some(129),
+            ..Default::default()
+        };
+        let w = archsim_workloads::llm::lower(&step, DType::Bf16).unwrap();
+        let mut last = f64::INFINITY;
+        for (p, bf16, gbps) in [
+            ("a10g", 70.0, 600.0),
+            ("a40", 149.7, 696.0),
+            ("l40s", 362.05, 864.0),
+            ("h100_sxm", 989.4, 3350.0),
+        ] {
+            let g = Gpu::new(&GpuConfig::preset(p, LaunchMode::CudaGraph)).unwrap();
+            assert_eq!(g.spec.matmul_peak(DType::Bf16, false), (bf16 * 1e12, true), "{p}");
+            assert_eq!(g.spec.hbm_gbps, gbps);
+            let t = g.predict(&w);
+            // 13.5 GB of weights: at least their read at the datasheet bandwidth.
+            assert!(t > 13.4e9 / (gbps * 1e9), "{p}: {t}");
+            assert!(t < last, "{p}: {t} not below {last}");
+            last = t;
+        }
+        let fp8 = |p: &str| GpuSpec::preset(p).unwrap().tensor_tflops.fp8;
+        assert_eq!((fp8("a10g"), fp8("a40"), fp8("l40s")), (None, None, Some(733.0)));
     }
 
     #[test]

@@ -40,6 +40,14 @@ pub struct ServingConfig {
     /// Move running requests off replicas whose KV cache fills up (Llumnix-style).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub migration: Option<MigrationConfig>,
+    /// Write `trace.json`, a Chrome/Perfetto trace of the replicas' iterations (one track per
+    /// replica, one slice per iteration; the first [`crate::trace::MAX_SLICES`] iterations).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub trace: bool,
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
 }
 
 /// Request migration between replicas (Llumnix, OSDI'24, stop-and-copy): after an iteration,
@@ -78,6 +86,8 @@ pub enum Arrival {
     Gamma,
     /// Arrival times and lengths from the CSV `trace`.
     Trace,
+    /// Every request at t = 0 (an offline batch: Vidur's `static` arrivals); no `rate`.
+    Static,
 }
 
 /// The traffic.
@@ -100,6 +110,11 @@ pub struct TrafficConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = crate::MAX_REQUESTS), extend("x-bound" = "MAX_REQUESTS: a run keeps every request in memory, about 150 bytes each"))]
     pub requests: Option<u64>,
+    /// Stop arrivals after this many seconds, instead of after a count of `requests` (the
+    /// requests arriving in `[0, duration_s]`); not with `arrival: static`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = archsim_accelerators::ranges::MAX_SECONDS), extend("exclusiveMinimum" = 0))]
+    pub duration_s: Option<f64>,
     /// Seed of the arrivals and lengths (default: the config's `seed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
@@ -109,8 +124,11 @@ pub struct TrafficConfig {
     /// Output lengths, tokens (the first comes out of the prefill).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_tokens: Option<Lengths>,
-    /// A CSV trace with columns `arrival_s,prompt_tokens,output_tokens` (relative to the
-    /// config file), times sorted.
+    /// A CSV trace (relative to the config file): with columns
+    /// `arrival_s,prompt_tokens,output_tokens` (times sorted) it gives arrivals and lengths;
+    /// without an `arrival_s` column it is a length trace: its rows are taken in order (from
+    /// the first again after the last) as (prompt, output) pairs of requests whose arrivals
+    /// `arrival` (`poisson`, `gamma`, `static`) draws.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1))]
     pub trace: Option<PathBuf>,
@@ -138,7 +156,22 @@ pub enum Lengths {
         #[schemars(range(min = 1, max = crate::MAX_TOKENS))]
         max: Option<u32>,
     },
-    /// Drawn (with replacement) from a column of a CSV file with a header row.
+    /// Zipf-distributed on `[min, max]`: a length `min + k − 1` with probability ∝ 1/k^theta
+    /// (k = 1 … max − min + 1), so short lengths are the most frequent (Vidur's `zipf`
+    /// length generator, unscrambled).
+    Zipf {
+        /// The exponent (0: uniform).
+        #[schemars(range(min = 0, max = 100))]
+        theta: f64,
+        /// Smallest count.
+        #[schemars(range(min = 1, max = crate::MAX_TOKENS))]
+        min: u32,
+        /// Largest count.
+        #[schemars(range(min = 1, max = crate::MAX_TOKENS))]
+        max: u32,
+    },
+    /// Drawn (with replacement) from a column of a CSV file with a header row (each column
+    /// on its own: for (prompt, output) pairs give a length `trace:`).
     Csv {
         /// The file, relative to the config file.
         #[schemars(length(min = 1))]
@@ -279,8 +312,9 @@ pub struct RouterConfig {
     pub kind: RouterKind,
 }
 
-/// The service-level objective: a request meets it when its TTFT and its TPOT are within the
-/// bounds; the fleet meets it when the TTFT p90 and the TPOT p99 are.
+/// The service-level objective: a request meets it when its TTFT, its TPOT and its scheduling
+/// delay are within the bounds; the fleet meets it when the TTFT p90, the TPOT p99 and the
+/// scheduling-delay percentiles given are.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SloConfig {
@@ -292,6 +326,34 @@ pub struct SloConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(max = archsim_accelerators::ranges::MAX_SECONDS), extend("exclusiveMinimum" = 0))]
     pub tpot_p99_s: Option<f64>,
+    /// Scheduling delay bound, s (p50 across requests): the wait from arrival to the first
+    /// iteration that works on a request (Vidur's `request_scheduling_delay`; `queue_s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = archsim_accelerators::ranges::MAX_SECONDS), extend("exclusiveMinimum" = 0))]
+    pub scheduling_delay_p50_s: Option<f64>,
+    /// Scheduling delay bound, s (p90 across requests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = archsim_accelerators::ranges::MAX_SECONDS), extend("exclusiveMinimum" = 0))]
+    pub scheduling_delay_p90_s: Option<f64>,
+    /// Scheduling delay bound, s (p99 across requests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = archsim_accelerators::ranges::MAX_SECONDS), extend("exclusiveMinimum" = 0))]
+    pub scheduling_delay_p99_s: Option<f64>,
+}
+
+impl SloConfig {
+    /// The tightest scheduling-delay bound, s (a request meets the SLO when its delay is
+    /// within it).
+    pub fn scheduling_delay_bound(&self) -> Option<f64> {
+        [
+            self.scheduling_delay_p50_s,
+            self.scheduling_delay_p90_s,
+            self.scheduling_delay_p99_s,
+        ]
+        .into_iter()
+        .flatten()
+        .reduce(f64::min)
+    }
 }
 
 /// What a replica does with a running request when its KV cache is full.
@@ -421,6 +483,21 @@ impl Lengths {
                 }
                 Ok(())
             }
+            Lengths::Zipf { theta, min, max } => {
+                if !(theta.is_finite() && *theta >= 0.0) {
+                    return Err(bad(
+                        &format!("{key}.zipf.theta"),
+                        format!("must be a number >= 0, got {theta}"),
+                    ));
+                }
+                if *min == 0 || min > max {
+                    return Err(bad(
+                        &format!("{key}.zipf"),
+                        format!("needs 1 <= min <= max, got min {min} and max {max}"),
+                    ));
+                }
+                Ok(())
+            }
             _ => Ok(()),
         }
     }
@@ -449,33 +526,58 @@ impl ServingConfig {
                     ));
                 }
             }
-            Arrival::Poisson | Arrival::Gamma => {
-                if t.trace.is_some() {
-                    return Err(bad(
-                        "traffic.arrival",
-                        "a `trace:` gives its own arrival times: use `arrival: trace` or leave it out",
-                    ));
-                }
-                if t.rate.is_none() {
+            Arrival::Poisson | Arrival::Gamma | Arrival::Static => {
+                if arrival == Arrival::Static {
+                    if t.rate.is_some() {
+                        return Err(bad(
+                            "traffic.rate",
+                            "`arrival: static` puts every request at t = 0: leave the rate out",
+                        ));
+                    }
+                    if t.duration_s.is_some() {
+                        return Err(bad(
+                            "traffic.duration_s",
+                            "`arrival: static` puts every request at t = 0: give `requests`, not a duration",
+                        ));
+                    }
+                } else if t.rate.is_none() {
                     return Err(bad(
                         "traffic.rate",
                         "give the arrival rate, requests per second",
                     ));
                 }
+                // A `trace:` with drawn arrivals is a length trace (no `arrival_s` column,
+                // checked when it is read): it gives the lengths.
                 for (k, l) in [
                     ("prompt_tokens", &t.prompt_tokens),
                     ("output_tokens", &t.output_tokens),
                 ] {
-                    match l {
-                        None => {
+                    match (l, &t.trace) {
+                        (None, None) => {
                             return Err(bad(
                                 &format!("traffic.{k}"),
-                                "give a length distribution: {fixed: N}, {uniform: [a, b]}, {lognormal: {mean, sigma}} or {csv: {path, column}}",
+                                "give a length distribution: {fixed: N}, {uniform: [a, b]}, {lognormal: {mean, sigma}}, {zipf: {theta, min, max}} or {csv: {path, column}}, or a length `trace:`",
                             ))
                         }
-                        Some(l) => l.validate(&format!("traffic.{k}"))?,
+                        (Some(_), Some(_)) => {
+                            return Err(bad(
+                                &format!("traffic.{k}"),
+                                "a length `trace:` gives the (prompt, output) pairs: leave the length distributions out",
+                            ))
+                        }
+                        (Some(l), None) => l.validate(&format!("traffic.{k}"))?,
+                        (None, Some(_)) => {}
                     }
                 }
+            }
+        }
+        if let Some(d) = t.duration_s {
+            positive("traffic.duration_s", d)?;
+            if t.requests.is_some() {
+                return Err(bad(
+                    "traffic.duration_s",
+                    "give `requests` or `duration_s`, not both",
+                ));
             }
         }
         if arrival != Arrival::Gamma && t.cv.is_some() {
@@ -545,6 +647,24 @@ impl ServingConfig {
         if let Some(v) = self.slo.tpot_p99_s {
             positive("slo.tpot_p99_s", v)?;
         }
+        for (k, v) in [
+            (
+                "slo.scheduling_delay_p50_s",
+                self.slo.scheduling_delay_p50_s,
+            ),
+            (
+                "slo.scheduling_delay_p90_s",
+                self.slo.scheduling_delay_p90_s,
+            ),
+            (
+                "slo.scheduling_delay_p99_s",
+                self.slo.scheduling_delay_p99_s,
+            ),
+        ] {
+            if let Some(v) = v {
+                positive(k, v)?;
+            }
+        }
         if self.kv.block_tokens == 0 {
             return Err(bad("kv.block_tokens", "must be at least 1"));
         }
@@ -575,6 +695,12 @@ impl ServingConfig {
             }
             if c.requests == Some(0) {
                 return Err(bad("capacity.requests", "must be at least 1"));
+            }
+            if arrival == Arrival::Static {
+                return Err(bad(
+                    "capacity",
+                    "a capacity search varies `traffic.rate`, and `arrival: static` has none: use Poisson or gamma arrivals",
+                ));
             }
             if arrival == Arrival::Trace && t.rate.is_none() {
                 return Err(bad(

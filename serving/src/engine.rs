@@ -68,6 +68,11 @@ pub struct PoolStats {
     pub prefill_tokens: u64,
     /// Tokens decoded.
     pub decode_tokens: u64,
+    /// Iterations by batch size (sequences in the iteration): `batch_sizes[b]` iterations of
+    /// `b` sequences.
+    pub batch_sizes: Vec<u64>,
+    /// Iterations by batch tokens (prefill chunks plus decode tokens).
+    pub batch_tokens: Vec<u64>,
 }
 
 /// Everything a run produced: per-request times (ns) and per-pool statistics.
@@ -101,6 +106,20 @@ pub struct Outcome {
     pub bucket_ns: u64,
     /// Last completion, ns.
     pub makespan_ns: u64,
+    /// Time between tokens, per token (every output token after a request's first): sorted
+    /// (ns, tokens) pairs.
+    pub tbt_ns: Vec<(u64, u64)>,
+    /// Busy time of each replica, ns.
+    pub replica_busy_ns: Vec<u64>,
+    /// Model FLOPs of each replica's iterations ([`crate::fleet::Pool::flops_per_token`]).
+    pub replica_flops: Vec<f64>,
+    /// Iterations of each replica.
+    pub replica_steps: Vec<u64>,
+    /// The iterations recorded for the trace (`serving.trace`), at most
+    /// [`crate::trace::MAX_SLICES`], in start order.
+    pub slices: Vec<crate::trace::Slice>,
+    /// Iterations run past the trace's cap (not recorded).
+    pub slices_dropped: u64,
 }
 
 fn to_ns(s: f64) -> u64 {
@@ -200,7 +219,15 @@ pub fn run(
             pools: vec![PoolStats::default(); fleet.pools.len()],
             bucket_ns,
             makespan_ns: 0,
+            tbt_ns: Vec::new(),
+            replica_busy_ns: vec![0; replicas.len()],
+            replica_flops: vec![0.0; replicas.len()],
+            replica_steps: vec![0; replicas.len()],
+            slices: Vec::new(),
+            slices_dropped: 0,
         },
+        last_ns: vec![NEVER; n],
+        tbt: std::collections::HashMap::new(),
     };
     let mut q: EventQueue<Ev> = EventQueue::new();
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5e41_71c6);
@@ -253,9 +280,13 @@ pub fn run(
             }
         }
     }
-    for r in &replicas {
+    for (i, r) in replicas.iter().enumerate() {
         st.out.pools[r.pool].busy_ns += r.busy_ns;
+        st.out.replica_busy_ns[i] = r.busy_ns;
     }
+    let mut tbt: Vec<(u64, u64)> = st.tbt.drain().collect();
+    tbt.sort_unstable();
+    st.out.tbt_ns = tbt;
     st.out.makespan_ns = st
         .out
         .finish_ns
@@ -264,6 +295,23 @@ pub fn run(
         .filter(|&t| t != NEVER)
         .max()
         .unwrap_or(0);
+    if last_arrival == 0.0 {
+        // Static arrivals: the occupancy buckets were sized before the run knew its length;
+        // merge them to at most BUCKETS over the run.
+        let k = (st.out.makespan_ns / st.out.bucket_ns + 1)
+            .div_ceil(BUCKETS)
+            .max(1);
+        if k > 1 {
+            for p in &mut st.out.pools {
+                p.occupancy_ns = p
+                    .occupancy_ns
+                    .chunks(k as usize)
+                    .map(|c| c.iter().sum())
+                    .collect();
+            }
+            st.out.bucket_ns *= k;
+        }
+    }
     if st.out.completions != n as u64 {
         return Err(ServingError::PotentialBug(format!(
             "{} of {n} requests finished",
@@ -286,6 +334,10 @@ struct State {
     swapped: Vec<bool>,
     in_batch: Vec<bool>,
     out: Outcome,
+    /// Each request's last token, ns.
+    last_ns: Vec<u64>,
+    /// Tokens by time since their request's previous token, ns.
+    tbt: std::collections::HashMap<u64, u64>,
 }
 
 fn route(
@@ -377,6 +429,13 @@ fn migrate(
     q.push(Cycle(now + to_ns(t)), Ev::Transfer(v, d));
 }
 
+/// Query-key pairs of a causal chunk of `q` tokens after `c0` cached ones.
+#[inline]
+fn chunk_pairs(q: u32, c0: u32) -> f64 {
+    let q = q as f64;
+    q * (q + 1.0) / 2.0 + q * c0 as f64
+}
+
 #[inline]
 fn blocks_for(tokens: u32, bs: u32) -> u32 {
     tokens.div_ceil(bs)
@@ -416,6 +475,8 @@ struct Acc {
     dec_ctx: u64,
     pre_attn: f64,
     extra_s: f64,
+    /// Attention query-key pairs (model FLOPs).
+    pairs: f64,
 }
 
 /// Admits waiting requests (FCFS, head of line): resumes those whose KV cache is in host memory
@@ -471,6 +532,7 @@ fn admit(c: &Ctx<'_>, r: &mut Replica, st: &mut State, now: u64, a: &mut Acc) ->
         st.in_batch[vi] = true;
         a.tokens += chunk;
         a.pre_attn += pool.step.chunk_attn(chunk, 0);
+        a.pairs += chunk_pairs(chunk, 0);
         if st.out.start_ns[vi] == NEVER {
             st.out.start_ns[vi] = now;
         }
@@ -519,6 +581,7 @@ fn schedule_running(c: &Ctx<'_>, r: &mut Replica, st: &mut State, a: &mut Acc) {
             a.tokens += 1;
             a.n_dec += 1;
             a.dec_ctx += st.ctx[vi] as u64;
+            a.pairs += st.ctx[vi] as f64 + 1.0;
         } else if s.chunked_prefill {
             let left = s.max_batch_tokens.saturating_sub(a.tokens);
             let room = (st.blocks[vi] + r.free) * bs - st.ctx[vi];
@@ -531,6 +594,7 @@ fn schedule_running(c: &Ctx<'_>, r: &mut Replica, st: &mut State, a: &mut Acc) {
                 st.in_batch[vi] = true;
                 a.tokens += chunk;
                 a.pre_attn += pool.step.chunk_attn(chunk, st.ctx[vi]);
+                a.pairs += chunk_pairs(chunk, st.ctx[vi]);
             }
         }
         i += 1;
@@ -589,6 +653,33 @@ fn try_start(
         stats.occupancy_ns.resize(b + 1, 0.0);
     }
     stats.occupancy_ns[b] += used as f64 / r.total as f64 * dur as f64;
+    let seqs = r.batch.len();
+    if stats.batch_sizes.len() <= seqs {
+        stats.batch_sizes.resize(seqs + 1, 0);
+    }
+    stats.batch_sizes[seqs] += 1;
+    let toks = a.tokens as usize;
+    if stats.batch_tokens.len() <= toks {
+        stats.batch_tokens.resize(toks + 1, 0);
+    }
+    stats.batch_tokens[toks] += 1;
+    st.out.replica_flops[rid as usize] +=
+        pool.flops_per_token * a.tokens as f64 + pool.flops_per_pair * a.pairs;
+    st.out.replica_steps[rid as usize] += 1;
+    if c.cfg.trace {
+        if st.out.slices.len() < crate::trace::MAX_SLICES {
+            st.out.slices.push(crate::trace::Slice {
+                replica: rid,
+                start_ns: now,
+                dur_ns: dur,
+                sequences: seqs as u32,
+                tokens: a.tokens,
+                decodes: a.n_dec,
+            });
+        } else {
+            st.out.slices_dropped += 1;
+        }
+    }
     r.busy = true;
     r.step_ns = dur;
     q.push(Cycle(now + dur), Ev::Step(rid));
@@ -600,6 +691,7 @@ fn finish_step(r: &mut Replica, rid: u32, st: &mut State, now: u64) -> Vec<u32> 
     r.busy_ns += r.step_ns;
     let mut departures = Vec::new();
     let mut any_done = false;
+    let mut run: Option<(u64, u64)> = None;
     for k in 0..r.batch.len() {
         let (v, chunk) = r.batch[k];
         let vi = v as usize;
@@ -611,6 +703,7 @@ fn finish_step(r: &mut Replica, rid: u32, st: &mut State, now: u64) -> Vec<u32> 
             stats.prefill_tokens += chunk as u64;
             if st.ctx[vi] >= st.target[vi] && st.gen[vi] == 0 {
                 st.gen[vi] = 1;
+                st.last_ns[vi] = now;
                 st.out.first_ns[vi] = now;
                 st.out.first_replica[vi] = rid;
                 r.outstanding -= 1;
@@ -621,6 +714,17 @@ fn finish_step(r: &mut Replica, rid: u32, st: &mut State, now: u64) -> Vec<u32> 
             st.gen[vi] += 1;
             r.outstanding -= 1;
             stats.decode_tokens += 1;
+            // Runs of equal gaps (the decodes of one iteration, usually) cost one map update.
+            let gap = now - st.last_ns[vi];
+            st.last_ns[vi] = now;
+            if let Some((_, c)) = run.as_mut().filter(|(g, _)| *g == gap) {
+                *c += 1;
+            } else {
+                if let Some((g, c)) = run {
+                    *st.tbt.entry(g).or_insert(0) += c;
+                }
+                run = Some((gap, 1));
+            }
         }
         let done = st.gen[vi] >= st.out.output[vi];
         let leaves = !done && r.role == Role::Prefill && st.gen[vi] >= 1;
@@ -637,6 +741,9 @@ fn finish_step(r: &mut Replica, rid: u32, st: &mut State, now: u64) -> Vec<u32> 
             st.out.replica[vi] = u32::MAX;
             departures.push(v);
         }
+    }
+    if let Some((g, c)) = run {
+        *st.tbt.entry(g).or_insert(0) += c;
     }
     if any_done {
         let (fin, rep) = (&st.out.finish_ns, &st.out.replica);

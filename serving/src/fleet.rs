@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use archsim_accelerators::config::SimConfig;
@@ -50,6 +50,14 @@ pub struct Pool {
     pub memory: PoolMemory,
     /// The shortcut against the full step model off the grid.
     pub checks: Vec<StepCheck>,
+    /// Dense peak of one replica (all its `tp × ep` devices) at the workload's dtype, FLOP/s
+    /// (0 when the device states none): the denominator of MFU.
+    pub peak_flops: f64,
+    /// Model FLOPs of one token through the weights (2 per active parameter: the layers'
+    /// projections and FFN, the experts a token is routed to, the LM head).
+    pub flops_per_token: f64,
+    /// Model FLOPs of one attention query-key pair (QKᵀ and PV over every layer's heads).
+    pub flops_per_pair: f64,
 }
 
 impl Pool {
@@ -60,7 +68,7 @@ impl Pool {
 }
 
 /// Memory of one device of a pool.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct PoolMemory {
     /// Weights (one device's share), bytes.
     pub weights_bytes: u64,
@@ -200,7 +208,7 @@ fn build_pool(
         ep: p.ep,
         ..llm.clone()
     };
-    let mut wl = workload.clone();
+    let mut wl = serving_workload(workload);
     wl.llm = Some(step_llm.clone());
     let doc = json!({
         "workload": serde_json::to_value(&wl).map_err(|e| pool_err(i, e))?,
@@ -309,6 +317,11 @@ fn build_pool(
         Vec::new()
     };
     let info = info.ok_or_else(|| pool_err(i, "the lowered step carries no LLM metadata"))?;
+    let (flops_per_token, flops_per_pair) = model_flops(&info.spec, info.layers);
+    let peak_flops = match sim.accelerator.datasheet(dtype) {
+        Some(Ok(d)) => d.peak_flops.unwrap_or(0.0) * (p.tp * p.ep) as f64,
+        _ => 0.0,
+    };
     let kv_dev = kv_cache_bytes(&info.spec, info.layers, p.tp, 1, 1, dtype) as f64;
     let kv_total = kv_cache_bytes(&info.spec, info.layers, 1, 1, 1, dtype) as f64;
     let usable = (mem.capacity_bytes as f64 * cfg.kv.memory_fraction) as u64;
@@ -356,9 +369,50 @@ fn build_pool(
                 kv_bytes,
             },
             checks,
+            peak_flops,
+            flops_per_token,
+            flops_per_pair,
         },
         kv_total,
     ))
+}
+
+/// Model FLOPs of a transformer of `layers` layers: per token through the weights (2 per
+/// active parameter; the embedding lookup is none) and per attention query-key pair (2·d for
+/// QKᵀ and 2·d for PV, per head and layer), as MFU counts them (PaLM, Chowdhery et al.,
+/// arXiv:2204.02311, App. B).
+pub fn model_flops(s: &archsim_workloads::llm::TransformerSpec, layers: u64) -> (f64, f64) {
+    let (h, d) = (s.hidden as f64, s.head_dim() as f64);
+    let attn = h * s.heads as f64 * d * 2.0 + h * s.kv_heads as f64 * d * 2.0;
+    let mats = match s.ffn_kind {
+        archsim_workloads::llm::Ffn::Gelu => 2.0,
+        archsim_workloads::llm::Ffn::SwiGlu => 3.0,
+    };
+    let ffn = if s.experts > 0 {
+        mats * h * s.ffn as f64 * s.top_k as f64 + h * s.experts as f64
+    } else {
+        mats * h * s.ffn as f64
+    };
+    let head = if s.causal && s.vocab > 0 {
+        s.vocab as f64 * h
+    } else {
+        0.0
+    };
+    let per_token = 2.0 * (layers as f64 * (attn + ffn) + head);
+    let per_pair = 4.0 * layers as f64 * s.heads as f64 * d;
+    (per_token, per_pair)
+}
+
+/// The workload a serving run prices: `workload` with the inference engine's program
+/// (`framework: fused`) unless it names a framework. A serving engine (vLLM, TensorRT-LLM,
+/// SGLang) runs fused kernels under CUDA graphs; the GPU's `launch` already defaults to
+/// `cudagraph`, and an explicit `workload.framework` or `accelerator.launch` wins.
+pub fn serving_workload(workload: &WorkloadConfig) -> WorkloadConfig {
+    let mut wl = workload.clone();
+    wl.framework
+        .get_or_insert(archsim_workloads::Framework::Fused);
+    wl.fill_framework();
+    wl
 }
 
 fn ctx<'a>(seed: u64, dtype: archsim_workloads::DType, llm: Option<&'a LlmConfig>) -> Context<'a> {

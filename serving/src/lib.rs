@@ -48,7 +48,10 @@ pub mod config;
 pub mod engine;
 pub mod fleet;
 pub mod report;
+pub mod stats;
 pub mod step;
+mod table;
+pub mod trace;
 pub mod traffic;
 
 use std::path::Path;
@@ -128,6 +131,8 @@ pub struct Served {
     pub requests: RequestTable,
     /// The raw outcome (times in ns, per-pool statistics).
     pub outcome: Outcome,
+    /// `trace.json` (`serving.trace: true`).
+    pub trace: Option<String>,
 }
 
 /// Runs the serving config `cfg` for `workload` (relative paths against `base`): builds the
@@ -144,13 +149,50 @@ pub fn serve(
     let reqs = traffic::generate(&cfg.traffic, seed, base, None, None)?;
     let outcome = engine::run(&fleet, cfg, &reqs, seed)?;
     let (mut report, requests) = report::summarize(&fleet, cfg, &outcome, seed, true);
+    report.load = Some(load(&fleet, cfg, seed, base, &outcome, &report)?);
     if cfg.capacity.is_some() {
         report.capacity = Some(capacity(&fleet, cfg, seed, base)?);
     }
+    let trace = cfg.trace.then(|| trace::trace_json(&fleet, &outcome));
     Ok(Served {
         report,
         requests,
         outcome,
+        trace,
+    })
+}
+
+/// The fleet's load ([`stats::LoadReport`]): the run's offered rate against the fleet
+/// saturated by a run of the same traffic with every request at t = 0 (four times the
+/// sequences the fleet batches at once, at least 1,000 and at most 20,000 requests).
+pub fn load(
+    fleet: &Fleet,
+    cfg: &ServingConfig,
+    seed: u64,
+    base: &Path,
+    out: &Outcome,
+    report: &ServingReport,
+) -> Result<stats::LoadReport, ServingError> {
+    let slots: u64 = fleet
+        .pools
+        .iter()
+        .filter(|p| p.role != config::Role::Decode)
+        .map(|p| p.count as u64 * cfg.scheduler.max_batch as u64)
+        .sum();
+    let k = (4 * slots).clamp(1000, 20_000);
+    let reqs = traffic::generate(&cfg.traffic, seed, base, Some(k as f64 * 1e6), Some(k))?;
+    let sat = engine::run(fleet, cfg, &reqs, seed)?;
+    let saturated_rps = stats::steady_throughput(&sat);
+    let n = out.arrival_ns.len();
+    let span = out.arrival_ns[n - 1].saturating_sub(out.arrival_ns[0]);
+    let offered_rps = (n > 1 && span > 0).then(|| (n - 1) as f64 / (span as f64 * 1e-9));
+    let replicas = report.replicas.len().max(1) as f64;
+    Ok(stats::LoadReport {
+        offered_rps,
+        saturated_rps,
+        saturation_requests: reqs.len() as u64,
+        offered_load: offered_rps.map(|o| o / saturated_rps),
+        busy_fraction: report.replicas.iter().map(|r| r.busy_fraction).sum::<f64>() / replicas,
     })
 }
 
@@ -193,6 +235,7 @@ pub fn capacity(
             slo_met: r.slo_met,
             ttft_p90_s: r.ttft_s.p90,
             tpot_p99_s: r.tpot_s.p99,
+            scheduling_delay_p99_s: r.queue_s.p99,
             slo_attainment: r.slo_attainment,
             goodput_rps: r.goodput_rps,
             cost_per_mtok: r.cost_per_mtok,
@@ -223,11 +266,18 @@ pub fn capacity(
     if !eval(lo)? {
         let last = &evals[evals.len() - 1];
         let reason = format!(
-            "the SLO is not met even at {lo:.4} requests/s: TTFT p90 {:.4} s (bound {}), TPOT p99 {:.4} s (bound {})",
+            "the SLO is not met even at {lo:.4} requests/s: TTFT p90 {:.4} s (bound {}), TPOT p99 {:.4} s (bound {}){}",
             last.ttft_p90_s,
             cfg.slo.ttft_p90_s.map_or("none".into(), |v| format!("{v} s")),
             last.tpot_p99_s,
             cfg.slo.tpot_p99_s.map_or("none".into(), |v| format!("{v} s")),
+            match cfg.slo.scheduling_delay_bound() {
+                Some(b) => format!(
+                    ", scheduling delay p99 {:.4} s (tightest bound {b} s)",
+                    last.scheduling_delay_p99_s
+                ),
+                None => String::new(),
+            },
         );
         return Ok(CapacityReport {
             rate_rps: 0.0,

@@ -1,7 +1,7 @@
 //! Metrics of a run: latency statistics, throughput, SLO attainment and goodput, cost, energy,
 //! per-pool utilization and KV occupancy, and the per-request table.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{Role, ServingConfig, SloConfig};
 use crate::engine::{Outcome, NEVER};
@@ -9,7 +9,7 @@ use crate::fleet::{Fleet, Pool, PoolMemory};
 use crate::step::StepCheck;
 
 /// Mean and percentiles of a latency, s.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     /// Mean.
     pub mean: f64,
@@ -47,7 +47,7 @@ impl Stats {
 }
 
 /// One pool's results.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PoolReport {
     /// Its name.
     pub name: String,
@@ -60,14 +60,23 @@ pub struct PoolReport {
     /// Tensor-parallel devices (per expert-parallel group).
     pub tp: u64,
     /// Expert-parallel groups per replica (absent when 1): a replica spans `tp × ep` devices.
-    #[serde(skip_serializing_if = "is_one")]
+    #[serde(skip_serializing_if = "is_one", default = "one")]
     pub ep: u64,
     /// $ per hour for the whole pool: every device of every replica (`count` × `tp` × `ep` ×
     /// the config's per-device `cost_per_hour`). Serialized as `cost_per_hour`.
     #[serde(rename = "cost_per_hour")]
     pub pool_cost_per_hour: f64,
-    /// Busy time over the run's duration, mean over replicas (≤ 1).
+    /// Busy time over the run's duration, mean over replicas (≤ 1): a busy fraction, not a
+    /// load (under continuous batching a replica is busy whenever it holds a request; the
+    /// report's `load` compares the offered rate with what the fleet serves saturated).
+    #[serde(default)]
+    pub busy_fraction: f64,
+    /// The same busy fraction under its first name (kept for readers of earlier reports).
     pub utilization: f64,
+    /// Model FLOPs over the pool's peak and the run's duration (absent when the device
+    /// states no peak).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfu: Option<f64>,
     /// Iterations run.
     pub steps: u64,
     /// Preemptions.
@@ -98,7 +107,7 @@ pub struct PoolReport {
 
 /// KV occupancy over time: per pool, the time-weighted mean fraction of KV blocks in use in
 /// each bucket.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KvSeries {
     /// Bucket width, s.
     pub bucket_s: f64,
@@ -107,7 +116,7 @@ pub struct KvSeries {
 }
 
 /// One rate evaluated by the capacity search.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RatePoint {
     /// Arrival rate, requests/s.
     pub rate_rps: f64,
@@ -117,6 +126,9 @@ pub struct RatePoint {
     pub ttft_p90_s: f64,
     /// TPOT p99, s.
     pub tpot_p99_s: f64,
+    /// Scheduling delay (`queue_s`) p99, s.
+    #[serde(default)]
+    pub scheduling_delay_p99_s: f64,
     /// Fraction of requests meeting the SLO.
     pub slo_attainment: f64,
     /// Requests per second meeting the SLO.
@@ -126,7 +138,7 @@ pub struct RatePoint {
 }
 
 /// The capacity search's result.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CapacityReport {
     /// The largest rate found that meets the SLO, requests/s (0 when infeasible).
     pub rate_rps: f64,
@@ -142,7 +154,7 @@ pub struct CapacityReport {
 }
 
 /// The `report.json` of a serving run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServingReport {
     /// The model served.
     pub model: String,
@@ -190,6 +202,25 @@ pub struct ServingReport {
     /// The capacity search, when asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capacity: Option<CapacityReport>,
+    /// Time between tokens, per token (every output token after its request's first).
+    #[serde(default)]
+    pub tbt_s: Stats,
+    /// Sequences per iteration, over every iteration of every replica.
+    #[serde(default)]
+    pub batch_size: Stats,
+    /// Tokens per iteration (prefill chunks plus decode tokens).
+    #[serde(default)]
+    pub batch_tokens: Stats,
+    /// Busy fraction and MFU of each replica.
+    #[serde(default)]
+    pub replicas: Vec<crate::stats::ReplicaReport>,
+    /// The offered load against the fleet saturated (`archsim run`; absent in a search's
+    /// evaluations).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load: Option<crate::stats::LoadReport>,
+    /// The iterations `trace.json` holds (`serving.trace: true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<crate::trace::TraceInfo>,
     /// The seed of the run.
     pub seed: u64,
     /// archsim's version.
@@ -280,6 +311,7 @@ pub fn summarize(
     let slo = cfg.slo;
     let ttft_max = slo.ttft_p90_s.unwrap_or(f64::INFINITY);
     let tpot_max = slo.tpot_p99_s.unwrap_or(f64::INFINITY);
+    let delay_max = slo.scheduling_delay_bound().unwrap_or(f64::INFINITY);
     let mut ttft = Vec::with_capacity(n);
     let mut tpot = Vec::with_capacity(n);
     let mut e2e = Vec::with_capacity(n);
@@ -308,7 +340,7 @@ pub fn summarize(
         if o > 1 {
             tpot.push(tp);
         }
-        let ok = tt <= ttft_max && tp <= tpot_max;
+        let ok = tt <= ttft_max && tp <= tpot_max && qs <= delay_max;
         met += ok as u64;
         out_tokens += o as u64;
         prompt_tokens += out.prompt[i] as u64;
@@ -330,6 +362,7 @@ pub fn summarize(
     }
     let ttft = Stats::of(&mut ttft);
     let tpot = Stats::of(&mut tpot);
+    let queue = Stats::of(&mut queue);
     let dur = s(out.makespan_ns).max(1e-12);
     let cost_per_hour: f64 = fleet.pools.iter().map(Pool::pool_cost_per_hour).sum();
     let dollars = cost_per_hour * dur / 3600.0;
@@ -337,7 +370,13 @@ pub fn summarize(
     let mut series = Vec::new();
     let mut energy = 0.0;
     let buckets = (out.makespan_ns / out.bucket_ns + 1) as usize;
+    let replicas = crate::stats::replicas(fleet, out, dur);
+    let mut first = 0usize;
     for (p, st) in fleet.pools.iter().zip(&out.pools) {
+        let mine = &replicas[first..first + p.count as usize];
+        first += p.count as usize;
+        let pool_mfu = (p.peak_flops > 0.0)
+            .then(|| mine.iter().filter_map(|r| r.mfu).sum::<f64>() / p.count as f64);
         let busy_s = s(st.busy_ns);
         let e = busy_s * p.power_w;
         energy += e;
@@ -352,7 +391,9 @@ pub fn summarize(
             tp: p.tp,
             ep: p.ep,
             pool_cost_per_hour: p.pool_cost_per_hour(),
+            busy_fraction: (busy_s / (dur * p.count as f64)).min(1.0),
             utilization: (busy_s / (dur * p.count as f64)).min(1.0),
+            mfu: pool_mfu,
             steps: st.steps,
             preemptions: st.preemptions,
             swap_bytes: st.swap_bytes,
@@ -376,13 +417,13 @@ pub fn summarize(
         ttft_s: ttft,
         tpot_s: tpot,
         e2e_s: Stats::of(&mut e2e),
-        queue_s: Stats::of(&mut queue),
+        queue_s: queue,
         throughput_rps: n as f64 / dur,
         tokens_per_s: out_tokens as f64 / dur,
         prompt_tokens_per_s: prompt_tokens as f64 / dur,
         slo,
         slo_attainment: met as f64 / n as f64,
-        slo_met: ttft.p90 <= ttft_max && tpot.p99 <= tpot_max,
+        slo_met: ttft.p90 <= ttft_max && tpot.p99 <= tpot_max && delay_met(&slo, &queue),
         goodput_rps: met as f64 / dur,
         cost_per_hour,
         cost_per_mtok: dollars / (out_tokens as f64 / 1e6),
@@ -398,10 +439,35 @@ pub fn summarize(
             pools: series,
         },
         capacity: None,
+        tbt_s: crate::stats::tbt(out),
+        batch_size: crate::stats::of_histogram(&crate::stats::merged(
+            out.pools.iter().map(|p| p.batch_sizes.clone()),
+        )),
+        batch_tokens: crate::stats::of_histogram(&crate::stats::merged(
+            out.pools.iter().map(|p| p.batch_tokens.clone()),
+        )),
+        replicas,
+        load: None,
+        trace: cfg.trace.then(|| crate::trace::info(out)),
         seed,
         version: env!("CARGO_PKG_VERSION").to_string(),
     };
     (report, t)
+}
+
+/// Whether the scheduling-delay percentiles the SLO bounds are within their bounds.
+fn delay_met(slo: &SloConfig, queue: &Stats) -> bool {
+    [
+        (slo.scheduling_delay_p50_s, queue.p50),
+        (slo.scheduling_delay_p90_s, queue.p90),
+        (slo.scheduling_delay_p99_s, queue.p99),
+    ]
+    .iter()
+    .all(|(bound, v)| bound.is_none_or(|b| *v <= b))
+}
+
+fn one() -> u64 {
+    1
 }
 
 fn is_one(v: &u64) -> bool {

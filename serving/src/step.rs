@@ -27,7 +27,7 @@
 //! few array reads). [`StepCost::check`] measures the error of the shortcut against the full
 //! model on steps off the grid.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ServingError;
 
@@ -70,7 +70,7 @@ pub struct StepCost {
 }
 
 /// One comparison of the shortcut with the full model.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepCheck {
     /// The step, e.g. `decode b=24 c=777`.
     pub step: String,

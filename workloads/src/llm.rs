@@ -72,6 +72,14 @@ pub const MODELS: &[&str] = &[
     "gpt3_13b",
     "gpt3_30b",
     "gpt3_175b",
+    "llama3_8b",
+    "llama3_70b",
+    "llama3_1_8b",
+    "llama3_1_70b",
+    "qwen2_7b",
+    "phi3_mini",
+    "codellama_7b",
+    "codellama_34b",
 ];
 
 /// The published hyper-parameters of a zoo transformer.
@@ -86,6 +94,18 @@ pub const MODELS: &[&str] = &[
 /// positions, GELU, LayerNorm; the LM head is lowered as its own weight, which moves the same
 /// bytes per step as GPT-3's tied one); `gpt3_30b` (48×7168, 56 heads) is OPT-30B's
 /// shape (Zhang et al., arXiv:2205.01068), GPT-3 having no 30B size.
+///
+/// The models served today, from each model's published `config.json` on the Hugging Face Hub
+/// (`hidden_size`, `num_hidden_layers`, `num_attention_heads`, `num_key_value_heads`,
+/// `intermediate_size`, `vocab_size`, `tie_word_embeddings`): Llama-3-8B 32×4096, 32 heads, 8
+/// KV heads, FFN 14336, vocabulary 128,256, untied; Llama-3-70B 80×8192, 64 heads, 8 KV heads,
+/// FFN 28672, vocabulary 128,256, untied; Llama-3.1 8B and 70B have the same shapes (only the
+/// context and the rotary scaling differ, which a step's cost does not see: `llama3_1_8b` and
+/// `llama3_1_70b` are aliases with the longer window); Qwen2-7B 28×3584, 28 heads, 4 KV
+/// heads, FFN 18944, vocabulary 152,064, untied (its q/k/v biases, 0.1 M parameters, are not
+/// modeled); Phi-3-mini (4k) 32×3072, 32 heads (MHA), FFN 8192, vocabulary 32,064, untied;
+/// CodeLlama-7B is LLaMA-2-7B with a vocabulary of 32,016; CodeLlama-34B 48×8192, 64 heads, 8
+/// KV heads, FFN 22016, vocabulary 32,000. Every one is a SwiGLU, RMSNorm, rotary decoder.
 pub fn spec(name: &str) -> Option<TransformerSpec> {
     let base = |name: &str, layers, hidden, heads, ffn| TransformerSpec {
         name: name.into(),
@@ -145,6 +165,27 @@ pub fn spec(name: &str) -> Option<TransformerSpec> {
         "llama2_7b" => llama(name, 32, 4096, 32, 32, 11008),
         "llama2_13b" => llama(name, 40, 5120, 40, 40, 13824),
         "llama2_70b" => llama(name, 80, 8192, 64, 8, 28672),
+        "llama3_8b" | "llama3_1_8b" => TransformerSpec {
+            vocab: 128_256,
+            ..llama(name, 32, 4096, 32, 8, 14336)
+        },
+        "llama3_70b" | "llama3_1_70b" => TransformerSpec {
+            vocab: 128_256,
+            ..llama(name, 80, 8192, 64, 8, 28672)
+        },
+        "qwen2_7b" => TransformerSpec {
+            vocab: 152_064,
+            ..llama(name, 28, 3584, 28, 4, 18944)
+        },
+        "phi3_mini" => TransformerSpec {
+            vocab: 32_064,
+            ..llama(name, 32, 3072, 32, 32, 8192)
+        },
+        "codellama_7b" => TransformerSpec {
+            vocab: 32_016,
+            ..llama(name, 32, 4096, 32, 32, 11008)
+        },
+        "codellama_34b" => llama(name, 48, 8192, 64, 8, 22016),
         "mixtral_8x7b" => TransformerSpec {
             experts: 8,
             top_k: 2,
@@ -158,14 +199,21 @@ pub fn spec(name: &str) -> Option<TransformerSpec> {
 /// generated tokens together). Learned position embeddings bound it at their count (BERT 512,
 /// GPT-2 1,024, GPT-3 2,048); rotary models state it: LLaMA-2 4,096 (Touvron et al.,
 /// arXiv:2307.09288, §2.2 "we double the context length ... to 4k"), Mixtral 8x7B 32,768
-/// (Jiang et al., arXiv:2401.04088, §2 "a context length of 32k tokens"). `None` for a name
-/// that is not a zoo transformer.
+/// (Jiang et al., arXiv:2401.04088, §2 "a context length of 32k tokens"), Llama-3 8,192 and
+/// Llama-3.1 131,072 (`max_position_embeddings` of their configs), Qwen2-7B 32,768 (its
+/// pre-training context, Qwen2 technical report arXiv:2407.10671 §3.1), Phi-3-mini 4,096
+/// (the 4k model), CodeLlama 16,384 (Rozière et al., arXiv:2308.12950, §2.4: trained on
+/// 16,384-token sequences). `None` for a name that is not a zoo transformer.
 pub fn max_context(name: &str) -> Option<u64> {
     let s = spec(name)?;
     Some(match name {
         _ if s.positions > 0 => s.positions,
         "llama2_7b" | "llama2_13b" | "llama2_70b" => 4096,
-        "mixtral_8x7b" => 32_768,
+        "mixtral_8x7b" | "qwen2_7b" => 32_768,
+        "llama3_8b" | "llama3_70b" => 8192,
+        "llama3_1_8b" | "llama3_1_70b" => 131_072,
+        "phi3_mini" => 4096,
+        "codellama_7b" | "codellama_34b" => 16_384,
         // Every zoo transformer is named above; a new one must state its window here.
         _ => return None,
     })
@@ -1332,6 +1380,61 @@ mod tests {
         within("gpt2", 124.44e6, 0.005);
         within("bert_base", 109.48e6, 0.01);
         within("bert_large", 335.14e6, 0.01);
+    }
+
+    /// The served models against the parameter counts their Hugging Face model cards and
+    /// safetensors indexes publish.
+    #[test]
+    fn llama3_8b_parameter_count() {
+        let s = spec("llama3_8b").unwrap();
+        assert_eq!((s.vocab, s.kv_heads, s.heads), (128_256, 8, 32));
+        assert_eq!(s.params(), 8_030_261_248);
+    }
+
+    #[test]
+    fn llama3_70b_parameter_count() {
+        let s = spec("llama3_70b").unwrap();
+        assert_eq!((s.vocab, s.kv_heads, s.heads), (128_256, 8, 64));
+        assert_eq!(s.params(), 70_553_706_496);
+    }
+
+    #[test]
+    fn llama3_1_models_are_llama3_with_a_longer_window() {
+        for (alias, of) in [("llama3_1_8b", "llama3_8b"), ("llama3_1_70b", "llama3_70b")] {
+            let (a, b) = (spec(alias).unwrap(), spec(of).unwrap());
+            assert_eq!(a.params(), b.params());
+            assert_eq!(
+                TransformerSpec {
+                    name: b.name.clone(),
+                    ..a
+                },
+                b
+            );
+            assert_eq!(max_context(alias), Some(131_072));
+            assert_eq!(max_context(of), Some(8192));
+        }
+    }
+
+    #[test]
+    fn qwen2_7b_parameter_count() {
+        // 7,615,616,512 published, q/k/v biases (132 K) included; they are not modeled.
+        let p = spec("qwen2_7b").unwrap().params() as f64;
+        assert!((p - 7_615_616_512.0).abs() / 7.6e9 < 1e-4, "{p}");
+    }
+
+    #[test]
+    fn phi3_mini_parameter_count() {
+        assert_eq!(spec("phi3_mini").unwrap().params(), 3_821_079_552);
+    }
+
+    #[test]
+    fn codellama_7b_parameter_count() {
+        assert_eq!(spec("codellama_7b").unwrap().params(), 6_738_546_688);
+    }
+
+    #[test]
+    fn codellama_34b_parameter_count() {
+        assert_eq!(spec("codellama_34b").unwrap().params(), 33_743_970_304);
     }
 
     #[test]

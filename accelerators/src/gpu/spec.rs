@@ -77,7 +77,9 @@ pub struct GpuSpec {
 }
 
 /// Names accepted by `accelerator.preset`.
-pub const PRESETS: &[&str] = &["h100_sxm", "a100_80gb", "h200", "rtx4090", "l4"];
+pub const PRESETS: &[&str] = &[
+    "h100_sxm", "a100_80gb", "h200", "rtx4090", "l4", "a10g", "a40", "l40s",
+];
 
 /// Host-side launch cost of a tiny kernel from eager PyTorch on the measured H100 machine
 /// (`../shared/data/gpu/h100/info.json`, `eager_small_kernel_us`). It depends on the host CPU
@@ -199,6 +201,80 @@ impl GpuSpec {
                 launch_us: EAGER_LAUNCH_US,
                 tdp_w: 72.0,
                 die_mm2: 294.5,
+            },
+            // NVIDIA L40S GPU datasheet (2023; AD102 with 142 SMs at 2520 MHz boost, 96 MB L2,
+            // 100 KB shared memory per SM): FP32 91.6 TF; dense tensor peaks (the datasheet's
+            // sparse figures halved) TF32 183, BF16/FP16 362.05, FP8 733, INT8 733; 48 GB GDDR6
+            // at 864 GB/s; PCIe Gen4 x16 64 GB/s (both directions); no NVLink; 350 W; 608.5 mm²
+            // (AD102, Ada whitepaper). L2 bandwidth estimate ~5 TB/s (AD102, as the RTX 4090).
+            "l40s" => GpuSpec {
+                name: name.into(),
+                label: "NVIDIA L40S".into(),
+                sms: 142,
+                clock_mhz: 2520.0,
+                tensor_tflops: tp(183.0, 362.05, Some(733.0), 733.0),
+                cuda_tflops: 91.6,
+                hbm_gb: 48.0,
+                hbm_gbps: 864.0,
+                l2_mb: 96.0,
+                l2_gbps: 5000.0,
+                smem_kib: 100.0,
+                host_link_gbps: 32.0,
+                nvlink_gbps: 0.0,
+                launch_us: EAGER_LAUNCH_US,
+                tdp_w: 350.0,
+                die_mm2: 608.5,
+            },
+            // NVIDIA A40 datasheet (2020; GA102 with 84 SMs at 1740 MHz boost, 6 MB L2, 100 KB
+            // shared memory per SM, Ampere GA102 whitepaper): FP32 37.4 TF; dense tensor peaks
+            // TF32 74.8, BF16/FP16 149.7, INT8 299.3, no FP8; 48 GB GDDR6 at 696 GB/s; PCIe Gen4
+            // x16 64 GB/s (both directions); NVLink bridge to one peer 112.5 GB/s (both
+            // directions); 300 W; 628.4 mm². L2 bandwidth estimate ~2.5 TB/s (not published;
+            // scaled from the RTX 4090's by SM count and clock).
+            "a40" => GpuSpec {
+                name: name.into(),
+                label: "NVIDIA A40".into(),
+                sms: 84,
+                clock_mhz: 1740.0,
+                tensor_tflops: tp(74.8, 149.7, None, 299.3),
+                cuda_tflops: 37.4,
+                hbm_gb: 48.0,
+                hbm_gbps: 696.0,
+                l2_mb: 6.0,
+                l2_gbps: 2500.0,
+                smem_kib: 100.0,
+                host_link_gbps: 32.0,
+                nvlink_gbps: 56.25,
+                launch_us: EAGER_LAUNCH_US,
+                tdp_w: 300.0,
+                die_mm2: 628.4,
+            },
+            // NVIDIA A10G (the GA102 board of AWS EC2 G5 instances; NVIDIA publishes no A10G
+            // datasheet). AWS G5 documentation: 24 GB GDDR6 at 600 GB/s; 80 SMs at 1710 MHz
+            // boost and 300 W as `nvidia-smi` reports on G5. Dense tensor peaks at the
+            // GeForce-class GA102 rate with FP32 accumulation (GA102 whitepaper: 512 FP16
+            // FLOP/clk/SM): 80 × 512 × 1.71 GHz = 70.0 TF BF16/FP16, TF32 35.0, INT8 140.1, no
+            // FP8 (the figures published A10-vs-A10G comparisons quote; the A10's datasheet
+            // 125 TF is the full-rate professional part); FP32 31.2 TF; 6 MB L2; PCIe Gen4 x16
+            // (32 GB/s per direction); no NVLink; 628.4 mm². L2 bandwidth estimate ~2 TB/s (as
+            // the L4's).
+            "a10g" => GpuSpec {
+                name: name.into(),
+                label: "NVIDIA A10G".into(),
+                sms: 80,
+                clock_mhz: 1710.0,
+                tensor_tflops: tp(35.0, 70.0, None, 140.1),
+                cuda_tflops: 31.2,
+                hbm_gb: 24.0,
+                hbm_gbps: 600.0,
+                l2_mb: 6.0,
+                l2_gbps: 2000.0,
+                smem_kib: 100.0,
+                host_link_gbps: 32.0,
+                nvlink_gbps: 0.0,
+                launch_us: EAGER_LAUNCH_US,
+                tdp_w: 300.0,
+                die_mm2: 628.4,
             },
             _ => return None,
         })

@@ -55,6 +55,9 @@ pub fn synthetic_pool(role: Role, count: u32, kv_blocks: u32, t_max: u64, b_max:
             kv_bytes: 0,
         },
         checks: Vec::new(),
+        peak_flops: 1e15,
+        flops_per_token: 1.4e10,
+        flops_per_pair: 5e5,
     }
 }
 

@@ -2,8 +2,10 @@
 
 mod common;
 mod conservation;
+mod default_program;
 mod errors;
 mod expert;
 mod queueing;
 mod step_error;
 mod ttft;
+mod vidur;

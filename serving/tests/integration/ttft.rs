@@ -1,5 +1,6 @@
 //! Far below capacity a request's TTFT is the single prefill step that `archsim run` reports
-//! for the same `llm:` config on the same accelerator.
+//! for the same `llm:` config on the same accelerator, under the program a serving run prices
+//! by default (`framework: fused`).
 
 use std::path::Path;
 
@@ -10,7 +11,8 @@ use crate::common::{llm, serving};
 
 fn archsim_ttft(acc: serde_json::Value, prompt: u64) -> f64 {
     let doc = serde_json::json!({
-        "workload": {"llm": {"model": "llama2_7b", "phase": "prefill", "batch": 1, "prompt_len": prompt}},
+        "workload": {"llm": {"model": "llama2_7b", "phase": "prefill", "batch": 1, "prompt_len": prompt},
+                     "framework": "fused"},
         "accelerator": acc,
     });
     let cfg = SimConfig::from_value(doc).unwrap();
