@@ -63,6 +63,39 @@ pub fn check_values(
         .map_err(|(path, message)| located_error(text, file, overrides, &path, message))
 }
 
+/// The YAML document of a config file's text with its `--set` overrides applied and every
+/// value checked against the schema's bounds — the first step of every config form's loader.
+pub fn document(text: &str, file: &str, overrides: &[String]) -> Result<Value, ConfigError> {
+    let mut value: Value = serde_saphyr::from_str(text).map_err(|e| yaml_error(text, file, &e))?;
+    apply_overrides(&mut value, file, overrides)?;
+    check_values(&value, text, file, overrides)?;
+    Ok(value)
+}
+
+/// `value` (at `prefix` in the document of `text`) as the section type `T`; an error names the
+/// key and its line (the key's own line for an unknown field).
+pub fn typed_at<T: serde::de::DeserializeOwned>(
+    value: Value,
+    prefix: &[&str],
+    text: &str,
+    file: &str,
+    overrides: &[String],
+) -> Result<T, ConfigError> {
+    archsim_accelerators::config::typed(value, prefix)
+        .map_err(|(path, m)| located_error(text, file, overrides, &path, m))
+}
+
+/// [`located_key_error`] for a key handed over as an owned string, as library errors name them.
+pub(crate) fn located(
+    text: &str,
+    file: &str,
+    overrides: &[String],
+    key: String,
+    message: String,
+) -> ConfigError {
+    located_key_error(text, file, overrides, &key, message)
+}
+
 /// Parses `text` (the contents of `file`) with `overrides` (`path=value` strings) applied.
 pub fn load_str(text: &str, file: &str, overrides: &[String]) -> Result<Config, ConfigError> {
     load_inner(text, file, overrides, false).map(|(c, _)| c)
@@ -84,22 +117,8 @@ pub fn load_full(
     overrides: &[String],
 ) -> Result<(Config, Option<Value>, Option<archsim_agents::SearchConfig>), ConfigError> {
     let (cfg, extra) = load_inner(text, file, overrides, true)?;
-    let located = |path: Vec<String>, message: String| {
-        let at_key = message.starts_with("unknown field");
-        let key = path.join(".");
-        let from_override = override_of(overrides, &key);
-        ConfigError {
-            file: file.to_string(),
-            location: if from_override.is_some() {
-                None
-            } else {
-                locate(text, &path, at_key)
-            },
-            key: (!path.is_empty()).then_some(key),
-            from_override,
-            message,
-        }
-    };
+    let located =
+        |path: Vec<String>, message: String| located_error(text, file, overrides, &path, message);
     let mut extra = match extra {
         Some(Value::Object(m)) => m,
         _ => Map::new(),
@@ -114,27 +133,11 @@ pub fn load_full(
                     .map_err(|(p, m)| located(p, m))?;
             // Every part of the section is checked before the first evaluation, the space
             // against the config it varies.
-            let base = serde_json::to_value(&cfg).map_err(|e| ConfigError {
-                file: file.to_string(),
-                location: None,
-                key: None,
-                from_override: None,
-                message: e.to_string(),
-            })?;
+            let base =
+                serde_json::to_value(&cfg).map_err(|e| ConfigError::new(file, e.to_string()))?;
             search.validate(&base).map_err(|e| {
                 let (key, message) = e.key_and_reason();
-                let from_override = override_of(overrides, &key);
-                ConfigError {
-                    file: file.to_string(),
-                    location: if from_override.is_some() {
-                        None
-                    } else {
-                        locate_dotted(text, &key)
-                    },
-                    key: Some(key),
-                    from_override,
-                    message,
-                }
+                located_key_error(text, file, overrides, &key, message)
             })?;
             Some(search)
         }
@@ -198,12 +201,11 @@ fn load_inner(
             locate(text, &path, at_key)
         };
         ConfigError {
-            file: file.to_string(),
-            location,
             key: (!path.is_empty()).then(|| path.join(".")),
-            from_override,
-            message,
+            ..ConfigError::new(file, message)
         }
+        .with_location(location)
+        .with_override(from_override)
     })?;
     Ok((cfg, study))
 }

@@ -61,13 +61,10 @@ pub fn parse(text: &str, file: &str) -> Result<SweepConfig, Error> {
 /// The YAML document of a sweep file, or its syntax error at its line and column.
 pub(super) fn yaml_value(text: &str, file: &str) -> Result<Value, Error> {
     serde_saphyr::from_str(text).map_err(|e| {
-        Error::Config(ConfigError {
-            file: file.into(),
-            location: e.location().map(|l| (l.line(), l.column())),
-            key: None,
-            from_override: None,
-            message: crate::config::yaml_message(&e.to_string()),
-        })
+        Error::Config(
+            ConfigError::new(file, crate::config::yaml_message(&e.to_string()))
+                .with_location(e.location().map(|l| (l.line(), l.column()))),
+        )
     })
 }
 

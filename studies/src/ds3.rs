@@ -130,13 +130,7 @@ fn point(cfg: &Config, sched: Policy, rate: f64, seed: u64) -> Result<Config, Er
     v["workload"]["jobs"]["arrival"]["rate_per_ms"] = serde_json::json!(rate);
     v["seed"] = serde_json::json!(seed);
     Config::from_value(v).map_err(|(path, message)| {
-        Error::Config(ConfigError {
-            file: "study".into(),
-            location: None,
-            key: Some(path.join(".")),
-            from_override: None,
-            message,
-        })
+        Error::Config(ConfigError::new("study", message).with_key(path.join(".")))
     })
 }
 

@@ -135,13 +135,7 @@ impl StudyRun<'_> {
                 return self.key_error(key, rest.to_string());
             }
         }
-        Error::Config(ConfigError {
-            file: self.file.to_string(),
-            location: None,
-            key: Some("study".into()),
-            from_override: None,
-            message,
-        })
+        Error::Config(ConfigError::new(self.file, message).with_key("study"))
     }
 
     /// An error about the value at the dotted `key` (`study.rates_rps.1` or
@@ -299,15 +293,14 @@ pub fn find(
     };
     // A study runs its own sweep: a `search:` beside it would be ignored.
     if doc.get("search").is_some_and(|s| !s.is_null()) {
-        return Err(ConfigError {
-            file: file.to_string(),
-            location: located::locate_key(text, &["search".to_string()]),
-            key: Some("search".into()),
-            from_override: located::override_of(set, "search"),
-            message: "a config has either a `study:` or a `search:` section, not both (the \
-                      study would ignore the search)"
-                .into(),
-        });
+        return Err(ConfigError::new(
+            file,
+            "a config has either a `study:` or a `search:` section, not both (the study would \
+             ignore the search)",
+        )
+        .with_key("search")
+        .with_location(located::locate_key(text, &["search".to_string()]))
+        .with_override(located::override_of(set, "search")));
     }
     let known = || {
         STUDIES
@@ -319,13 +312,9 @@ pub fn find(
     };
     let err = |key: &str, message: String| {
         let path: Vec<String> = key.split('.').map(str::to_string).collect();
-        ConfigError {
-            file: file.to_string(),
-            location: located::locate_key(text, &path),
-            key: Some(key.to_string()),
-            from_override: None,
-            message,
-        }
+        ConfigError::new(file, message)
+            .with_key(key)
+            .with_location(located::locate_key(text, &path))
     };
     match section.get("kind") {
         Some(Value::String(k)) => STUDIES

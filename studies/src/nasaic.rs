@@ -87,13 +87,7 @@ pub fn run_study(run: &StudyRun<'_>) -> Result<StudyOutput, Error> {
 }
 
 fn cfg_error(file: &str, key: &str, message: String) -> Error {
-    Error::Config(ConfigError {
-        file: file.to_string(),
-        location: None,
-        key: Some(key.to_string()),
-        from_override: None,
-        message,
-    })
+    Error::Config(ConfigError::new(file, message).with_key(key))
 }
 
 /// Parses the `codesign:` section of `value` (the whole config file as a value, `text` its
