@@ -10,6 +10,7 @@
 //!    a failing key is looked up in a span-annotated parse of the text to get its line and
 //!    column (or reported as coming from `--set`).
 
+use archsim_accelerators::config::KeyError;
 use serde_json::{Map, Value};
 
 pub use archsim_accelerators::config::SimConfig;
@@ -60,7 +61,7 @@ pub fn check_values(
     };
     bounds()
         .check(doc)
-        .map_err(|(path, message)| located_error(text, file, overrides, &path, message))
+        .map_err(|KeyError { path, message }| located_error(text, file, overrides, &path, message))
 }
 
 /// The YAML document of a config file's text with its `--set` overrides applied and every
@@ -82,7 +83,7 @@ pub fn typed_at<T: serde::de::DeserializeOwned>(
     overrides: &[String],
 ) -> Result<T, ConfigError> {
     archsim_accelerators::config::typed(value, prefix)
-        .map_err(|(path, m)| located_error(text, file, overrides, &path, m))
+        .map_err(|KeyError { path, message: m }| located_error(text, file, overrides, &path, m))
 }
 
 /// [`located_key_error`] for a key handed over as an owned string, as library errors name them.
@@ -130,7 +131,12 @@ pub fn load_full(
         Some(v) => {
             let search =
                 archsim_accelerators::config::typed::<archsim_agents::SearchConfig>(v, &["search"])
-                    .map_err(|(p, m)| located(p, m))?;
+                    .map_err(
+                        |KeyError {
+                             path: p,
+                             message: m,
+                         }| located(p, m),
+                    )?;
             // Every part of the section is checked before the first evaluation, the space
             // against the config it varies.
             let base =
@@ -185,7 +191,7 @@ fn load_inner(
     } else {
         None
     };
-    let cfg = SimConfig::from_value(value).map_err(|(path, message)| {
+    let cfg = SimConfig::from_value(value).map_err(|KeyError { path, message }| {
         let from_override = applied
             .iter()
             .rev()

@@ -14,6 +14,7 @@
 //! the specs, see [`pareto_front`]) and `pareto.png`/`.svg` (accuracy against the largest task
 //! latency and against energy).
 
+use archsim_accelerators::config::KeyError;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -108,7 +109,7 @@ pub fn parse(
         .cloned()
         .ok_or_else(|| cfg_error(file, "codesign", "missing".into()))?;
     let cfg: CoDesignConfig = archsim_accelerators::config::typed(section, &["codesign"])
-        .map_err(|(path, m)| located_error(text, file, set, &path, m))?;
+        .map_err(|KeyError { path, message: m }| located_error(text, file, set, &path, m))?;
     cfg.check()
         .map_err(|(key, m)| located_key_error(text, file, set, &key, m))?;
     Ok(cfg)
