@@ -47,7 +47,6 @@
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
-use archsim_accelerators::config::KeyError;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -173,16 +172,8 @@ impl StudyRun<'_> {
                 m.remove(*k);
             }
         }
-        archsim_accelerators::config::typed(doc, &[]).map_err(
-            |KeyError {
-                 path: p,
-                 message: m,
-             }| {
-                Error::Config(located::located_error(
-                    self.text, self.file, self.set, &p, m,
-                ))
-            },
-        )
+        archsim_accelerators::config::typed(doc, &[])
+            .map_err(|e| Error::Config(located::located_key(self.text, self.file, self.set, e)))
     }
 
     /// The `study:` section with the `--set` overrides applied, read as `T` (an error names
@@ -190,16 +181,8 @@ impl StudyRun<'_> {
     pub fn typed_section<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
         let mut doc = self.overridden()?;
         let section = doc.get_mut("study").map(Value::take).unwrap_or(Value::Null);
-        archsim_accelerators::config::typed(section, &["study"]).map_err(
-            |KeyError {
-                 path: p,
-                 message: m,
-             }| {
-                Error::Config(located::located_error(
-                    self.text, self.file, self.set, &p, m,
-                ))
-            },
-        )
+        archsim_accelerators::config::typed(section, &["study"])
+            .map_err(|e| Error::Config(located::located_key(self.text, self.file, self.set, e)))
     }
 }
 
