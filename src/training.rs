@@ -6,6 +6,7 @@
 //! `training` section: `iteration_s`, `tokens_per_s`, `tflops_per_gpu`, `mfu`, `hfu`, the
 //! exposed-time `breakdown`, `memory_gb` by kind with `total`, `fits`, `why_not`).
 
+use archsim_accelerators::config::KeyError;
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
@@ -21,7 +22,7 @@ use archsim_training::{
 };
 use archsim_workloads::DType;
 
-use crate::collective::located;
+use crate::config::{located, typed_at};
 use crate::{ConfigError, Error};
 
 /// A training config file.
@@ -113,21 +114,11 @@ pub fn run_text(
     file: &str,
     overrides: &[String],
 ) -> Result<(TrainingFile, TrainingRunReport), Error> {
-    let mut value: Value =
-        serde_saphyr::from_str(text).map_err(|e| crate::config::yaml_error(text, file, &e))?;
-    crate::config::apply_overrides(&mut value, file, overrides)?;
-    crate::config::check_values(&value, text, file, overrides)?;
-    let f: TrainingFile =
-        archsim_accelerators::config::typed(value, &[]).map_err(|(path, m)| {
-            let mut e = located(text, file, overrides, path.join("."), m.clone());
-            if m.starts_with("unknown field") && e.from_override.is_none() {
-                e.location = crate::config::locate_field(text, &path);
-            }
-            e
-        })?;
+    let value = crate::config::document(text, file, overrides)?;
+    let f: TrainingFile = typed_at(value, &[], text, file, overrides)?;
     let cfg_err = |key: String, msg: String| Error::Config(at(text, file, overrides, key, msg));
     let acc = AcceleratorConfig::from_map(f.accelerator.clone())
-        .map_err(|(path, m)| cfg_err(path.join("."), m))?;
+        .map_err(|KeyError { path, message: m }| cfg_err(path.join("."), m))?;
     let spec = f.cluster.spec().map_err(|e| {
         let (k, m) = net_error(&e);
         cfg_err(k, m)
