@@ -17,6 +17,8 @@ use archsim_serving::config::{Lengths, SchedulerConfig};
 use archsim_serving::{evaluate_rate, Fleet, ServingConfig};
 use archsim_workloads::WorkloadConfig;
 
+use archsim_accelerators::config::KeyError;
+
 use crate::{Error, Study, StudyOutput, StudyRun};
 
 /// The registry entry.
@@ -248,10 +250,10 @@ fn write(res: &DovetailResult, dir: &Path) -> Result<(), String> {
 pub fn run_study(inv: &StudyRun<'_>) -> Result<StudyOutput, Error> {
     let f: DovetailFile = inv.typed()?;
     archsim_accelerators::AcceleratorConfig::from_map(f.study.accelerator.clone())
-        .map_err(|(p, m)| inv.key_error(&format!("study.{}", p.join(".")), m))?;
+        .map_err(|KeyError { path: p, message: m }| inv.key_error(&format!("study.{}", p.join(".")), m))?;
     for (i, p) in f.study.placements.iter().enumerate() {
         archsim_accelerators::AcceleratorConfig::from_map(p.accelerator.clone()).map_err(
-            |(path, m)| {
+            |KeyError { path, message: m }| {
                 inv.key_error(
                     &format!("study.placements.{i}.accelerator.{}", path.join(".")),
                     m,

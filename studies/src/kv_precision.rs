@@ -18,6 +18,8 @@ use archsim_serving::kv::KvDtype;
 use archsim_serving::{Fleet, ServingConfig};
 use archsim_workloads::{DType, WorkloadConfig};
 
+use archsim_accelerators::config::KeyError;
+
 use crate::{Error, Study, StudyOutput, StudyRun};
 
 /// The registry entry.
@@ -275,7 +277,7 @@ fn write(res: &KvPrecisionResult, dir: &Path) -> Result<(), String> {
 pub fn run_study(inv: &StudyRun<'_>) -> Result<StudyOutput, Error> {
     let f: KvPrecisionFile = inv.typed()?;
     archsim_accelerators::AcceleratorConfig::from_map(f.study.accelerator.clone())
-        .map_err(|(p, m)| inv.key_error(&format!("study.{}", p.join(".")), m))?;
+        .map_err(|KeyError { path: p, message: m }| inv.key_error(&format!("study.{}", p.join(".")), m))?;
     let res = run(&f, inv.base).map_err(|m| inv.error(m))?;
     write(&res, &inv.dir).map_err(Error::File)?;
     let mut text = String::new();
