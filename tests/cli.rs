@@ -1567,6 +1567,63 @@ fn sweeps_run_serving_configs() {
 /// evaluator, and the cheapest fleet they find meets the SLO and costs no more than a plain
 /// hand-picked feasible fleet (Mélange's best single type at this load: two A100s).
 #[test]
+fn a_serving_search_chooses_the_kv_dtype_and_the_speculative_draft_length() {
+    // The serving seeds' keys are search dimensions like any serving key: an int4 cache reads
+    // less per decode, and at α = 0.8 a longer draft yields more tokens a round.
+    let dir = tmp("serving_seeds_search");
+    let cfg = write_cfg(
+        &dir,
+        r#"workload: {llm: {model: llama2_7b}, dtype: bf16}
+serving:
+  traffic: {rate: 4.0, requests: 200, seed: 0, prompt_tokens: {fixed: 256}, output_tokens: {fixed: 64}}
+  pools: [{accelerator: {kind: roofline, peak_tflops: {bf16: 989}, mem_bw_gb_s: 3350, mem_gb: 80}, count: 1, cost_per_hour: 4}]
+  scheduler: {max_batch: 64, max_batch_tokens: 512}
+  slo: {ttft_p90_s: 2.0, tpot_p99_s: 0.2}
+  speculative:
+    draft: {model: gpt2, accelerator: {kind: roofline, peak_tflops: {bf16: 115}, mem_bw_gb_s: 307, mem_gb: 512}}
+    tokens: 2
+    acceptance: 0.8
+search:
+  agent: {kind: grid}
+  budget: 6
+  seed: 0
+  space:
+    serving.kv.dtype: {choice: [bf16, int4]}
+    serving.speculative.tokens: {ordinal: [1, 2, 4]}
+  objectives: [{metric: tpot_p50_s}]
+"#,
+    );
+    let o = archsim(&[
+        "run",
+        &cfg,
+        "--json",
+        "--out",
+        dir.join("out").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let history = r["history"].as_array().unwrap();
+    assert_eq!(history.len(), 6);
+    let tpot = |dtype: &str, k: u64| {
+        history
+            .iter()
+            .find(|h| {
+                h["point"]["serving.kv.dtype"] == dtype
+                    && h["point"]["serving.speculative.tokens"] == k
+            })
+            .unwrap_or_else(|| panic!("{dtype} k={k} in {history:?}"))["metrics"]["tpot_p50_s"]
+            .as_f64()
+            .unwrap()
+    };
+    for k in [1, 2, 4] {
+        assert!(tpot("int4", k) < tpot("bf16", k), "k={k}");
+    }
+    assert!(tpot("bf16", 4) < tpot("bf16", 2) && tpot("bf16", 2) < tpot("bf16", 1));
+    assert_eq!(r["best"]["point"]["serving.speculative.tokens"], 4);
+    assert_eq!(r["best"]["point"]["serving.kv.dtype"], "int4");
+}
+
+#[test]
 fn a_fleet_search_finds_a_fleet_within_the_slo_no_costlier_than_a_hand_picked_one() {
     let dir = tmp("serving_fleet");
     let text = std::fs::read_to_string(root().join("configs/search/serving_fleet.yaml")).unwrap();

@@ -13,6 +13,8 @@
 //! | `neupims` | [`neupims`] | NeuPIMs: NPU-only, naive NPU+PIM, NeuPIMs and GPU decode throughput |
 //! | `disaggregation` | [`disaggregation`] | prefill/decode disaggregation vs co-location at equal cost |
 //! | `melange` | [`melange`] | Mélange: the cheapest mix of GPU types serving an LLM within an SLO |
+//! | `kv_precision` | [`kv_precision`] | COMET / A²ATS: serving throughput with quantized weights, activations and KV cache |
+//! | `dovetail` | [`dovetail`] | Dovetail: speculative decoding, draft on the CPU and target on the GPU, over α and k |
 //! | (`codesign:`) | [`nasaic`] | NASAIC: network/accelerator co-exploration vs the successive flow |
 //! | `hwnasbench` | [`hwnasbench`] | HW-NAS-Bench: archsim's NB201 latency ranked against the benchmark's |
 //!
@@ -244,6 +246,8 @@ registry!(
     neupims,
     disaggregation,
     melange,
+    kv_precision,
+    dovetail,
     nasaic,
     hwnasbench,
 );
