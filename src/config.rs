@@ -61,7 +61,7 @@ pub fn check_values(
     };
     bounds()
         .check(doc)
-        .map_err(|KeyError { path, message }| located_error(text, file, overrides, &path, message))
+        .map_err(|e| located_key(text, file, overrides, e))
 }
 
 /// The YAML document of a config file's text with its `--set` overrides applied and every
@@ -83,7 +83,7 @@ pub fn typed_at<T: serde::de::DeserializeOwned>(
     overrides: &[String],
 ) -> Result<T, ConfigError> {
     archsim_accelerators::config::typed(value, prefix)
-        .map_err(|KeyError { path, message: m }| located_error(text, file, overrides, &path, m))
+        .map_err(|e| located_key(text, file, overrides, e))
 }
 
 /// [`located_key_error`] for a key handed over as an owned string, as library errors name them.
@@ -131,12 +131,7 @@ pub fn load_full(
         Some(v) => {
             let search =
                 archsim_accelerators::config::typed::<archsim_agents::SearchConfig>(v, &["search"])
-                    .map_err(
-                        |KeyError {
-                             path: p,
-                             message: m,
-                         }| located(p, m),
-                    )?;
+                    .map_err(|e| located(e.path, e.message))?;
             // Every part of the section is checked before the first evaluation, the space
             // against the config it varies.
             let base =

@@ -6,7 +6,6 @@
 //! `training` section: `iteration_s`, `tokens_per_s`, `tflops_per_gpu`, `mfu`, `hfu`, the
 //! exposed-time `breakdown`, `memory_gb` by kind with `total`, `fits`, `why_not`).
 
-use archsim_accelerators::config::KeyError;
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
@@ -118,7 +117,7 @@ pub fn run_text(
     let f: TrainingFile = typed_at(value, &[], text, file, overrides)?;
     let cfg_err = |key: String, msg: String| Error::Config(at(text, file, overrides, key, msg));
     let acc = AcceleratorConfig::from_map(f.accelerator.clone())
-        .map_err(|KeyError { path, message: m }| cfg_err(path.join("."), m))?;
+        .map_err(|e| cfg_err(e.key(), e.message))?;
     let spec = f.cluster.spec().map_err(|e| {
         let (k, m) = net_error(&e);
         cfg_err(k, m)

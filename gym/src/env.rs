@@ -1,6 +1,5 @@
 //! Environments: one step evaluates one design point.
 
-use archsim_accelerators::config::KeyError;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -210,12 +209,7 @@ impl Problem {
             .space
             .apply(&self.base, values)
             .map_err(|e| e.to_string())?;
-        let cfg = SimConfig::from_value(v).map_err(
-            |KeyError {
-                 path: p,
-                 message: m,
-             }| format!("{}: {m}", p.join(".")),
-        )?;
+        let cfg = SimConfig::from_value(v).map_err(|e| e.to_string())?;
         Ok(cfg
             .accelerator
             .family()
@@ -268,12 +262,7 @@ impl DseEnv {
                 "a design-space environment evaluates a chip; size a serving fleet with a `search:` section (archsim run) or archsim/Serving-v0".into(),
             ));
         }
-        let raw: GymSection = typed(gym, &["gym"]).map_err(
-            |KeyError {
-                 path: p,
-                 message: m,
-             }| bad(&p.join("."), m),
-        )?;
+        let raw: GymSection = typed(gym, &["gym"]).map_err(|e| bad(&e.key(), e.message))?;
         let space = DesignSpace::from_map("gym.space", &raw.space)?;
         let (absent, why) = EvaluatorKind::Simulation.absent_metrics(&Value::Object(base.clone()));
         crate::objective::check_present("gym", &raw.objectives, &raw.constraints, &absent, &why)?;

@@ -14,6 +14,7 @@
 
 use std::fmt;
 
+use archsim_accelerators::config::KeyError;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_saphyr::Spanned;
@@ -129,6 +130,11 @@ pub fn located_error(
     }
     .with_location(location)
     .with_override(from_override)
+}
+
+/// [`located_error`] for a library's [`KeyError`] (its path and message).
+pub fn located_key(text: &str, file: &str, overrides: &[String], e: KeyError) -> ConfigError {
+    located_error(text, file, overrides, &e.path, e.message)
 }
 
 /// The same as [`located_error`] for a dotted key (`a.b.0.c` or `a.b[0].c`), as library

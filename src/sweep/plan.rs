@@ -2,7 +2,6 @@
 //! is built, the grid (lists and generators) and the random draws expanded in a deterministic
 //! order.
 
-use archsim_accelerators::config::KeyError;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -78,12 +77,8 @@ fn parse_unlocated(text: &str, file: &str) -> Result<SweepConfig, Error> {
             "missing: `archsim sweep` needs a `sweep:` section",
         )
     })?;
-    let cfg: SweepConfig = archsim_accelerators::config::typed(s, &["sweep"]).map_err(
-        |KeyError {
-             path: p,
-             message: m,
-         }| bad(file, &p.join("."), m),
-    )?;
+    let cfg: SweepConfig = archsim_accelerators::config::typed(s, &["sweep"])
+        .map_err(|e| bad(file, &e.key(), e.message))?;
     if cfg.grid.is_empty() && cfg.random.is_empty() {
         return Err(bad(file, "sweep", "give `grid:` and/or `random:`"));
     }
@@ -216,12 +211,7 @@ fn grid_values(file: &str, key: &str, v: &Value) -> Result<Vec<Value>, Error> {
                 m["nb201"].clone(),
                 &["sweep", "grid", key, "nb201"],
             )
-            .map_err(
-                |KeyError {
-                     path: p,
-                     message: msg,
-                 }| bad(file, &p.join("."), msg),
-            )?;
+            .map_err(|e| bad(file, &e.key(), e.message))?;
             let ds: Nb201Dataset = g.dataset.as_deref().unwrap_or("cifar10").parse().map_err(
                 |e: archsim_workloads::WorkloadError| {
                     bad(file, &format!("{path}.nb201.dataset"), e.to_string())

@@ -17,7 +17,6 @@
 //! It writes `results.csv` (one row per scheduler, rate and seed), `summary.csv` (the mean per
 //! scheduler and rate), and `latency_vs_rate.png`/`.svg` plus `p95_latency_vs_rate.png`/`.svg`.
 
-use archsim_accelerators::config::KeyError;
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
@@ -130,8 +129,9 @@ fn point(cfg: &Config, sched: Policy, rate: f64, seed: u64) -> Result<Config, Er
     v["accelerator"]["scheduler"] = serde_json::json!(sched);
     v["workload"]["jobs"]["arrival"]["rate_per_ms"] = serde_json::json!(rate);
     v["seed"] = serde_json::json!(seed);
-    Config::from_value(v).map_err(|KeyError { path, message }| {
-        Error::Config(ConfigError::new("study", message).with_key(path.join(".")))
+    Config::from_value(v).map_err(|e| {
+        let key = e.key();
+        Error::Config(ConfigError::new("study", e.message).with_key(key))
     })
 }
 

@@ -13,6 +13,8 @@
 //! | `neupims` | [`neupims`] | NeuPIMs: NPU-only, naive NPU+PIM, NeuPIMs and GPU decode throughput |
 //! | `disaggregation` | [`disaggregation`] | prefill/decode disaggregation vs co-location at equal cost |
 //! | `melange` | [`melange`] | Mélange: the cheapest mix of GPU types serving an LLM within an SLO |
+//! | `kv_precision` | [`kv_precision`] | COMET / A²ATS: serving throughput with quantized weights, activations and KV cache |
+//! | `dovetail` | [`dovetail`] | Dovetail: speculative decoding, draft on the CPU and target on the GPU, over α and k |
 //! | (`codesign:`) | [`nasaic`] | NASAIC: network/accelerator co-exploration vs the successive flow |
 //! | `hwnasbench` | [`hwnasbench`] | HW-NAS-Bench: archsim's NB201 latency ranked against the benchmark's |
 //!
@@ -47,7 +49,6 @@
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
-use archsim_accelerators::config::KeyError;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -173,16 +174,8 @@ impl StudyRun<'_> {
                 m.remove(*k);
             }
         }
-        archsim_accelerators::config::typed(doc, &[]).map_err(
-            |KeyError {
-                 path: p,
-                 message: m,
-             }| {
-                Error::Config(located::located_error(
-                    self.text, self.file, self.set, &p, m,
-                ))
-            },
-        )
+        archsim_accelerators::config::typed(doc, &[])
+            .map_err(|e| Error::Config(located::located_key(self.text, self.file, self.set, e)))
     }
 
     /// The `study:` section with the `--set` overrides applied, read as `T` (an error names
@@ -190,16 +183,8 @@ impl StudyRun<'_> {
     pub fn typed_section<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
         let mut doc = self.overridden()?;
         let section = doc.get_mut("study").map(Value::take).unwrap_or(Value::Null);
-        archsim_accelerators::config::typed(section, &["study"]).map_err(
-            |KeyError {
-                 path: p,
-                 message: m,
-             }| {
-                Error::Config(located::located_error(
-                    self.text, self.file, self.set, &p, m,
-                ))
-            },
-        )
+        archsim_accelerators::config::typed(section, &["study"])
+            .map_err(|e| Error::Config(located::located_key(self.text, self.file, self.set, e)))
     }
 }
 
@@ -261,6 +246,8 @@ registry!(
     neupims,
     disaggregation,
     melange,
+    kv_precision,
+    dovetail,
     nasaic,
     hwnasbench,
 );

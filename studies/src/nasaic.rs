@@ -14,7 +14,6 @@
 //! the specs, see [`pareto_front`]) and `pareto.png`/`.svg` (accuracy against the largest task
 //! latency and against energy).
 
-use archsim_accelerators::config::KeyError;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -26,7 +25,7 @@ use rand_chacha::ChaCha8Rng;
 use archsim_gym::codesign::{
     AccuracyOracle, CoDesignConfig, CoEval, CoPoint, CoResult, CsvOracle, NetSpace,
 };
-use archsim_io::located::{located_error, located_key_error, ConfigError};
+use archsim_io::located::{located_key, located_key_error, ConfigError};
 
 use crate::{Error, Host, Study, StudyOutput, StudyRun};
 
@@ -109,7 +108,7 @@ pub fn parse(
         .cloned()
         .ok_or_else(|| cfg_error(file, "codesign", "missing".into()))?;
     let cfg: CoDesignConfig = archsim_accelerators::config::typed(section, &["codesign"])
-        .map_err(|KeyError { path, message: m }| located_error(text, file, set, &path, m))?;
+        .map_err(|e| located_key(text, file, set, e))?;
     cfg.check()
         .map_err(|(key, m)| located_key_error(text, file, set, &key, m))?;
     Ok(cfg)

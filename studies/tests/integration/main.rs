@@ -11,4 +11,5 @@ mod hwnasbench;
 mod melange;
 mod nasaic;
 mod neupims;
+mod seeds;
 mod sn40l;
