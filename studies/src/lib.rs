@@ -15,6 +15,7 @@
 //! | `melange` | [`melange`] | Mélange: the cheapest mix of GPU types serving an LLM within an SLO |
 //! | (`codesign:`) | [`nasaic`] | NASAIC: network/accelerator co-exploration vs the successive flow |
 //! | `hwnasbench` | [`hwnasbench`] | HW-NAS-Bench: archsim's NB201 latency ranked against the benchmark's |
+//! | `holmes` | [`holmes`] | training across clusters with different NICs and devices: flat vs NIC-aware placement, uniform vs chosen layers |
 //!
 //! [`gpu_validation`] (the GPU model against measured H100 kernels: `archsim validate` and
 //! `results/gpu_validation/`) is study code that no config selects.
@@ -258,6 +259,7 @@ registry!(
     melange,
     nasaic,
     hwnasbench,
+    holmes,
 );
 
 /// Studies that no config selects: the GPU model against measured kernels (`archsim validate`
