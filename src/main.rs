@@ -236,13 +236,10 @@ fn plot(
 ) -> Result<(), Error> {
     archsim::check_out(out.as_deref())?;
     let bad = |message: String| {
-        Error::Config(archsim::ConfigError {
-            file: path.display().to_string(),
-            location: None,
-            key: None,
-            from_override: None,
+        Error::Config(archsim::ConfigError::new(
+            path.display().to_string(),
             message,
-        })
+        ))
     };
     let (report, journal) = if path.is_dir() {
         (path.join("report.json"), path.join("journal.jsonl"))

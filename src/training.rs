@@ -6,6 +6,7 @@
 //! `training` section: `iteration_s`, `tokens_per_s`, `tflops_per_gpu`, `mfu`, `hfu`, the
 //! exposed-time `breakdown`, `memory_gb` by kind with `total`, `fits`, `why_not`).
 
+use archsim_accelerators::config::KeyError;
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
@@ -22,7 +23,7 @@ use archsim_training::{
 };
 use archsim_workloads::DType;
 
-use crate::collective::located;
+use crate::config::{located, typed_at};
 use crate::{ConfigError, Error};
 
 /// A training config file.
@@ -119,26 +120,16 @@ pub fn run_text(
     file: &str,
     overrides: &[String],
 ) -> Result<(TrainingFile, TrainingRunReport), Error> {
-    let mut value: Value =
-        serde_saphyr::from_str(text).map_err(|e| crate::config::yaml_error(text, file, &e))?;
-    crate::config::apply_overrides(&mut value, file, overrides)?;
-    crate::config::check_values(&value, text, file, overrides)?;
+    let mut value = crate::config::document(text, file, overrides)?;
     let cfg_err = |key: String, msg: String| Error::Config(at(text, file, overrides, key, msg));
     let hetero = split_groups(&mut value).map_err(|(k, m)| cfg_err(k, m))?;
-    let mut f: TrainingFile =
-        archsim_accelerators::config::typed(value, &[]).map_err(|(path, m)| {
-            let mut e = located(text, file, overrides, path.join("."), m.clone());
-            if m.starts_with("unknown field") && e.from_override.is_none() {
-                e.location = crate::config::locate_field(text, &path);
-            }
-            e
-        })?;
+    let mut f: TrainingFile = typed_at(value, &[], text, file, overrides)?;
     if let Some((doc, groups, between)) = hetero {
         f.cluster_doc = Some(doc);
         return run_hetero(f, &groups, between.as_ref(), &cfg_err);
     }
     let acc = AcceleratorConfig::from_map(f.accelerator.clone())
-        .map_err(|(path, m)| cfg_err(path.join("."), m))?;
+        .map_err(|KeyError { path, message: m }| cfg_err(path.join("."), m))?;
     let spec = f.cluster.spec().map_err(|e| {
         let (k, m) = net_error(&e);
         cfg_err(k, m)
@@ -202,12 +193,14 @@ fn run_hetero(
     let mut caps = Vec::with_capacity(groups.len());
     for (i, g) in groups.iter().enumerate() {
         let key = format!("cluster.groups.{i}.accelerator");
-        let acc = AcceleratorConfig::from_map(g.accelerator.clone()).map_err(|(path, m)| {
-            // The path starts at `accelerator`.
-            let mut k = vec![format!("cluster.groups.{i}")];
-            k.extend(path);
-            cfg_err(k.join("."), m)
-        })?;
+        let acc = AcceleratorConfig::from_map(g.accelerator.clone()).map_err(
+            |KeyError { path, message: m }| {
+                // The path starts at `accelerator`.
+                let mut k = vec![format!("cluster.groups.{i}")];
+                k.extend(path);
+                cfg_err(k.join("."), m)
+            },
+        )?;
         families.push(acc.family()?);
         caps.push(device_caps(&acc, dtype).map_err(|e| {
             let (k, m) = training_error(&e);

@@ -1,5 +1,6 @@
 //! Environments: one step evaluates one design point.
 
+use archsim_accelerators::config::KeyError;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -209,7 +210,12 @@ impl Problem {
             .space
             .apply(&self.base, values)
             .map_err(|e| e.to_string())?;
-        let cfg = SimConfig::from_value(v).map_err(|(p, m)| format!("{}: {m}", p.join(".")))?;
+        let cfg = SimConfig::from_value(v).map_err(
+            |KeyError {
+                 path: p,
+                 message: m,
+             }| format!("{}: {m}", p.join(".")),
+        )?;
         Ok(cfg
             .accelerator
             .family()
@@ -262,7 +268,12 @@ impl DseEnv {
                 "a design-space environment evaluates a chip; size a serving fleet with a `search:` section (archsim run) or archsim/Serving-v0".into(),
             ));
         }
-        let raw: GymSection = typed(gym, &["gym"]).map_err(|(p, m)| bad(&p.join("."), m))?;
+        let raw: GymSection = typed(gym, &["gym"]).map_err(
+            |KeyError {
+                 path: p,
+                 message: m,
+             }| bad(&p.join("."), m),
+        )?;
         let space = DesignSpace::from_map("gym.space", &raw.space)?;
         let (absent, why) = EvaluatorKind::Simulation.absent_metrics(&Value::Object(base.clone()));
         crate::objective::check_present("gym", &raw.objectives, &raw.constraints, &absent, &why)?;

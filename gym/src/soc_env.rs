@@ -46,6 +46,7 @@
 //! assert!((ret + avg_ms * env.jobs() as f64).abs() < 1e-6);
 //! ```
 
+use archsim_accelerators::config::KeyError;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -116,9 +117,12 @@ impl SocEnv {
         };
         let mut base = obj.clone();
         let gym = match base.remove("gym") {
-            Some(g) => {
-                typed::<SocGymSection>(g, &["gym"]).map_err(|(p, m)| bad(&p.join("."), m))?
-            }
+            Some(g) => typed::<SocGymSection>(g, &["gym"]).map_err(
+                |KeyError {
+                     path: p,
+                     message: m,
+                 }| bad(&p.join("."), m),
+            )?,
             None => SocGymSection {
                 max_ready: default_max_ready(),
             },
@@ -126,8 +130,12 @@ impl SocEnv {
         if gym.max_ready == 0 {
             return Err(bad("gym.max_ready", "must be at least 1".into()));
         }
-        let cfg =
-            SimConfig::from_value(Value::Object(base)).map_err(|(p, m)| bad(&p.join("."), m))?;
+        let cfg = SimConfig::from_value(Value::Object(base)).map_err(
+            |KeyError {
+                 path: p,
+                 message: m,
+             }| bad(&p.join("."), m),
+        )?;
         let AcceleratorConfig::Soc(soc_cfg) = &cfg.accelerator else {
             return Err(bad(
                 "accelerator.kind",

@@ -85,13 +85,7 @@ const MAX_TIME_STEPS: usize = 1_000_000_000;
 
 /// A bad-input error of the config `file`, at `key`.
 fn config_error(file: &str, key: &str, message: String) -> archsim::Error {
-    archsim::Error::Config(archsim::ConfigError {
-        file: file.into(),
-        location: None,
-        key: Some(key.into()),
-        from_override: None,
-        message,
-    })
+    archsim::Error::Config(archsim::ConfigError::new(file, message).with_key(key))
 }
 
 /// Runs `f`, turning a panic into `SimulationError`.

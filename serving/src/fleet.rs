@@ -2,6 +2,7 @@
 //! into its family (through the registry, never naming a kind), priced on the step grid, and
 //! its KV-cache capacity derived from the device memory.
 
+use archsim_accelerators::config::KeyError;
 use std::path::Path;
 
 use serde::Serialize;
@@ -207,7 +208,7 @@ fn build_pool(
         "accelerator": Value::Object(p.accelerator.clone()),
         "seed": seed,
     });
-    let sim = SimConfig::from_value(doc).map_err(|(path, m)| {
+    let sim = SimConfig::from_value(doc).map_err(|KeyError { path, message: m }| {
         let key = match path.first().map(String::as_str) {
             Some("accelerator") => format!("serving.pools.{i}.{}", path.join(".")),
             _ if path.last().map(String::as_str) == Some("tp") => {

@@ -2,6 +2,7 @@
 //! is built, the grid (lists and generators) and the random draws expanded in a deterministic
 //! order.
 
+use archsim_accelerators::config::KeyError;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -61,13 +62,10 @@ pub fn parse(text: &str, file: &str) -> Result<SweepConfig, Error> {
 /// The YAML document of a sweep file, or its syntax error at its line and column.
 pub(super) fn yaml_value(text: &str, file: &str) -> Result<Value, Error> {
     serde_saphyr::from_str(text).map_err(|e| {
-        Error::Config(ConfigError {
-            file: file.into(),
-            location: e.location().map(|l| (l.line(), l.column())),
-            key: None,
-            from_override: None,
-            message: crate::config::yaml_message(&e.to_string()),
-        })
+        Error::Config(
+            ConfigError::new(file, crate::config::yaml_message(&e.to_string()))
+                .with_location(e.location().map(|l| (l.line(), l.column()))),
+        )
     })
 }
 
@@ -80,8 +78,12 @@ fn parse_unlocated(text: &str, file: &str) -> Result<SweepConfig, Error> {
             "missing: `archsim sweep` needs a `sweep:` section",
         )
     })?;
-    let cfg: SweepConfig = archsim_accelerators::config::typed(s, &["sweep"])
-        .map_err(|(p, m)| bad(file, &p.join("."), m))?;
+    let cfg: SweepConfig = archsim_accelerators::config::typed(s, &["sweep"]).map_err(
+        |KeyError {
+             path: p,
+             message: m,
+         }| bad(file, &p.join("."), m),
+    )?;
     if cfg.grid.is_empty() && cfg.random.is_empty() {
         return Err(bad(file, "sweep", "give `grid:` and/or `random:`"));
     }
@@ -214,7 +216,12 @@ fn grid_values(file: &str, key: &str, v: &Value) -> Result<Vec<Value>, Error> {
                 m["nb201"].clone(),
                 &["sweep", "grid", key, "nb201"],
             )
-            .map_err(|(p, msg)| bad(file, &p.join("."), msg))?;
+            .map_err(
+                |KeyError {
+                     path: p,
+                     message: msg,
+                 }| bad(file, &p.join("."), msg),
+            )?;
             let ds: Nb201Dataset = g.dataset.as_deref().unwrap_or("cifar10").parse().map_err(
                 |e: archsim_workloads::WorkloadError| {
                     bad(file, &format!("{path}.nb201.dataset"), e.to_string())

@@ -2,6 +2,7 @@
 //! replicas (DistServe, Splitwise) against co-located replicas of the same GPUs at equal cost,
 //! SLO attainment and goodput (requests/s meeting a TTFT + TPOT SLO) over a range of rates.
 
+use archsim_accelerators::config::KeyError;
 use std::path::Path;
 
 use schemars::JsonSchema;
@@ -344,7 +345,7 @@ pub fn run_study(inv: &StudyRun<'_>) -> Result<StudyOutput, Error> {
     let f: DisaggFile = inv.typed()?;
     // The replicas' device, checked as its own section (each fleet's pools are built from it).
     archsim_accelerators::AcceleratorConfig::from_map(f.study.accelerator.clone())
-        .map_err(|(p, m)| inv.key_error(&format!("study.{}", p.join(".")), m))?;
+        .map_err(|KeyError { path: p, message: m }| inv.key_error(&format!("study.{}", p.join(".")), m))?;
     let res = run(&f, inv.base).map_err(bad)?;
     // The messages name the file.
     write(&res, &inv.dir).map_err(Error::File)?;

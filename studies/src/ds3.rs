@@ -17,6 +17,7 @@
 //! It writes `results.csv` (one row per scheduler, rate and seed), `summary.csv` (the mean per
 //! scheduler and rate), and `latency_vs_rate.png`/`.svg` plus `p95_latency_vs_rate.png`/`.svg`.
 
+use archsim_accelerators::config::KeyError;
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
@@ -129,14 +130,8 @@ fn point(cfg: &Config, sched: Policy, rate: f64, seed: u64) -> Result<Config, Er
     v["accelerator"]["scheduler"] = serde_json::json!(sched);
     v["workload"]["jobs"]["arrival"]["rate_per_ms"] = serde_json::json!(rate);
     v["seed"] = serde_json::json!(seed);
-    Config::from_value(v).map_err(|(path, message)| {
-        Error::Config(ConfigError {
-            file: "study".into(),
-            location: None,
-            key: Some(path.join(".")),
-            from_override: None,
-            message,
-        })
+    Config::from_value(v).map_err(|KeyError { path, message }| {
+        Error::Config(ConfigError::new("study", message).with_key(path.join(".")))
     })
 }
 

@@ -102,7 +102,7 @@ fn run_one(
         .map_err(|(k, m)| run.key_error(&k.replacen("cluster", &key, 1), m))?
         .ok_or_else(|| run.key_error(&key, "needs `groups` (a heterogeneous cluster)".into()))?;
     let c: ClusterConfig =
-        archsim_accelerators::config::typed(doc["cluster"].take(), &[]).map_err(|(p, m)| {
+        archsim_accelerators::config::typed(doc["cluster"].take(), &[]).map_err(|archsim_accelerators::config::KeyError { path: p, message: m }| {
             run.key_error(&format!("{key}.{}", p.join(".")), m)
         })?;
     let spec = c.spec().map_err(|e| run.key_error(&key, e.to_string()))?;
@@ -112,7 +112,7 @@ fn run_one(
     for (g, grp) in groups.iter().enumerate() {
         let k = format!("{key}.groups.{g}.accelerator");
         let acc = AcceleratorConfig::from_map(grp.accelerator.clone())
-            .map_err(|(p, m)| run.key_error(&k, format!("{}: {m}", p.join("."))))?;
+            .map_err(|e| run.key_error(&k, e.to_string()))?;
         fams.push(acc.family().map_err(|e| run.key_error(&k, e.to_string()))?);
         caps.push(device_caps(&acc, dtype).map_err(|e| run.key_error(&k, e.to_string()))?);
     }

@@ -48,6 +48,7 @@
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
+use archsim_accelerators::config::KeyError;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -136,13 +137,7 @@ impl StudyRun<'_> {
                 return self.key_error(key, rest.to_string());
             }
         }
-        Error::Config(ConfigError {
-            file: self.file.to_string(),
-            location: None,
-            key: Some("study".into()),
-            from_override: None,
-            message,
-        })
+        Error::Config(ConfigError::new(self.file, message).with_key("study"))
     }
 
     /// An error about the value at the dotted `key` (`study.rates_rps.1` or
@@ -179,11 +174,16 @@ impl StudyRun<'_> {
                 m.remove(*k);
             }
         }
-        archsim_accelerators::config::typed(doc, &[]).map_err(|(p, m)| {
-            Error::Config(located::located_error(
-                self.text, self.file, self.set, &p, m,
-            ))
-        })
+        archsim_accelerators::config::typed(doc, &[]).map_err(
+            |KeyError {
+                 path: p,
+                 message: m,
+             }| {
+                Error::Config(located::located_error(
+                    self.text, self.file, self.set, &p, m,
+                ))
+            },
+        )
     }
 
     /// The `study:` section with the `--set` overrides applied, read as `T` (an error names
@@ -191,11 +191,16 @@ impl StudyRun<'_> {
     pub fn typed_section<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
         let mut doc = self.overridden()?;
         let section = doc.get_mut("study").map(Value::take).unwrap_or(Value::Null);
-        archsim_accelerators::config::typed(section, &["study"]).map_err(|(p, m)| {
-            Error::Config(located::located_error(
-                self.text, self.file, self.set, &p, m,
-            ))
-        })
+        archsim_accelerators::config::typed(section, &["study"]).map_err(
+            |KeyError {
+                 path: p,
+                 message: m,
+             }| {
+                Error::Config(located::located_error(
+                    self.text, self.file, self.set, &p, m,
+                ))
+            },
+        )
     }
 }
 
@@ -301,15 +306,14 @@ pub fn find(
     };
     // A study runs its own sweep: a `search:` beside it would be ignored.
     if doc.get("search").is_some_and(|s| !s.is_null()) {
-        return Err(ConfigError {
-            file: file.to_string(),
-            location: located::locate_key(text, &["search".to_string()]),
-            key: Some("search".into()),
-            from_override: located::override_of(set, "search"),
-            message: "a config has either a `study:` or a `search:` section, not both (the \
-                      study would ignore the search)"
-                .into(),
-        });
+        return Err(ConfigError::new(
+            file,
+            "a config has either a `study:` or a `search:` section, not both (the study would \
+             ignore the search)",
+        )
+        .with_key("search")
+        .with_location(located::locate_key(text, &["search".to_string()]))
+        .with_override(located::override_of(set, "search")));
     }
     let known = || {
         STUDIES
@@ -321,13 +325,9 @@ pub fn find(
     };
     let err = |key: &str, message: String| {
         let path: Vec<String> = key.split('.').map(str::to_string).collect();
-        ConfigError {
-            file: file.to_string(),
-            location: located::locate_key(text, &path),
-            key: Some(key.to_string()),
-            from_override: None,
-            message,
-        }
+        ConfigError::new(file, message)
+            .with_key(key)
+            .with_location(located::locate_key(text, &path))
     };
     match section.get("kind") {
         Some(Value::String(k)) => STUDIES

@@ -11,6 +11,7 @@
 //! `max_count` per type). Both fleets are then simulated at the rate, routed by least
 //! outstanding tokens over each replica's speed, to check that they meet the SLO.
 
+use archsim_accelerators::config::KeyError;
 use std::path::Path;
 
 use schemars::JsonSchema;
@@ -527,7 +528,7 @@ pub fn run_study(inv: &StudyRun<'_>) -> Result<StudyOutput, Error> {
     // Each GPU type's device, checked as its own section (the fleets' pools are built from it).
     for (i, g) in f.study.gpus.iter().enumerate() {
         archsim_accelerators::AcceleratorConfig::from_map(g.accelerator.clone())
-            .map_err(|(p, m)| inv.key_error(&format!("study.gpus.{i}.{}", p.join(".")), m))?;
+            .map_err(|KeyError { path: p, message: m }| inv.key_error(&format!("study.gpus.{i}.{}", p.join(".")), m))?;
     }
     check_sizes(&f.study).map_err(bad)?;
     if f.study.gpus.is_empty() || f.study.datasets.is_empty() {

@@ -14,6 +14,7 @@
 //! the specs, see [`pareto_front`]) and `pareto.png`/`.svg` (accuracy against the largest task
 //! latency and against energy).
 
+use archsim_accelerators::config::KeyError;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -87,13 +88,7 @@ pub fn run_study(run: &StudyRun<'_>) -> Result<StudyOutput, Error> {
 }
 
 fn cfg_error(file: &str, key: &str, message: String) -> Error {
-    Error::Config(ConfigError {
-        file: file.to_string(),
-        location: None,
-        key: Some(key.to_string()),
-        from_override: None,
-        message,
-    })
+    Error::Config(ConfigError::new(file, message).with_key(key))
 }
 
 /// Parses the `codesign:` section of `value` (the whole config file as a value, `text` its
@@ -114,7 +109,7 @@ pub fn parse(
         .cloned()
         .ok_or_else(|| cfg_error(file, "codesign", "missing".into()))?;
     let cfg: CoDesignConfig = archsim_accelerators::config::typed(section, &["codesign"])
-        .map_err(|(path, m)| located_error(text, file, set, &path, m))?;
+        .map_err(|KeyError { path, message: m }| located_error(text, file, set, &path, m))?;
     cfg.check()
         .map_err(|(key, m)| located_key_error(text, file, set, &key, m))?;
     Ok(cfg)

@@ -29,7 +29,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use archsim_accelerators::config::typed;
+use archsim_accelerators::config::{typed, KeyError};
 use archsim_accelerators::AcceleratorConfig;
 use archsim_net::Fabric;
 
@@ -102,7 +102,7 @@ pub fn split_groups(value: &mut Value) -> Result<Option<Groups>, (String, String
     }
     let doc = Value::Object(cluster.clone());
     let raw = cluster.remove("groups").unwrap_or(Value::Null);
-    let groups: Vec<ClusterGroup> = typed(raw, &[]).map_err(|(path, m)| {
+    let groups: Vec<ClusterGroup> = typed(raw, &[]).map_err(|KeyError { path, message: m }| {
         let mut k = vec!["cluster.groups".to_string()];
         k.extend(path);
         (k.join("."), m)
@@ -112,14 +112,17 @@ pub fn split_groups(value: &mut Value) -> Result<Option<Groups>, (String, String
     }
     let between: Option<BetweenGroups> = match cluster.remove("between_groups") {
         None => None,
-        Some(v) => Some(typed(v, &[]).map_err(|(path, m)| {
+        Some(v) => Some(typed(v, &[]).map_err(|KeyError { path, message: m }| {
             let mut k = vec!["cluster.between_groups".to_string()];
             k.extend(path);
             (k.join("."), m)
         })?),
     };
     if let Some(i) = groups.iter().position(|g| g.nodes == 0) {
-        return Err((format!("cluster.groups[{i}].nodes"), "must be at least 1".into()));
+        return Err((
+            format!("cluster.groups[{i}].nodes"),
+            "must be at least 1".into(),
+        ));
     }
     if let Some(b) = &between {
         let k = "cluster.between_groups";

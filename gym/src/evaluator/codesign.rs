@@ -1,5 +1,6 @@
 //! The co-design evaluator: a NAS-Bench-201 cell and the chip that runs its network.
 
+use archsim_accelerators::config::KeyError;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -59,7 +60,12 @@ impl CoDesign {
             key: key.into(),
             reason,
         };
-        let cfg = SimConfig::from_value(base.clone()).map_err(|(p, m)| bad(&p.join("."), m))?;
+        let cfg = SimConfig::from_value(base.clone()).map_err(
+            |KeyError {
+                 path: p,
+                 message: m,
+             }| bad(&p.join("."), m),
+        )?;
         let cell = cfg.cell.as_ref().ok_or_else(|| {
             bad(
                 "cell",
@@ -124,7 +130,12 @@ impl Evaluator for CoDesign {
     }
 
     fn evaluate(&self, v: Value) -> Result<Vec<f64>, String> {
-        let cfg = SimConfig::from_value(v).map_err(|(p, m)| format!("{}: {m}", p.join(".")))?;
+        let cfg = SimConfig::from_value(v).map_err(
+            |KeyError {
+                 path: p,
+                 message: m,
+             }| format!("{}: {m}", p.join(".")),
+        )?;
         let cell = cfg.cell.as_ref().ok_or("missing: the `cell:` section")?;
         let arch = cell.arch().map_err(|e| e.to_string())?;
         let accuracy = self.accuracy(&arch, &cell.dataset)?;

@@ -1,5 +1,6 @@
 //! The serving evaluator: one serving simulation of the configured traffic on a design's fleet.
 
+use archsim_accelerators::config::KeyError;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -51,11 +52,15 @@ pub struct Serving {
 impl Serving {
     /// The evaluator of the serving config `base`, which must be valid.
     pub fn new(base: &Value, base_dir: &Path) -> Result<Self, GymError> {
-        let f: ServingFile =
-            typed(base.clone(), &[]).map_err(|(p, m)| GymError::InvalidConfig {
+        let f: ServingFile = typed(base.clone(), &[]).map_err(
+            |KeyError {
+                 path: p,
+                 message: m,
+             }| GymError::InvalidConfig {
                 key: p.join("."),
                 reason: m,
-            })?;
+            },
+        )?;
         let mut check = f.serving.clone();
         for p in &mut check.pools {
             p.count = p.count.max(1);
@@ -154,7 +159,12 @@ impl Evaluator for Serving {
     }
 
     fn evaluate(&self, v: Value) -> Result<Vec<f64>, String> {
-        let mut f: ServingFile = typed(v, &[]).map_err(|(p, m)| format!("{}: {m}", p.join(".")))?;
+        let mut f: ServingFile = typed(v, &[]).map_err(
+            |KeyError {
+                 path: p,
+                 message: m,
+             }| format!("{}: {m}", p.join(".")),
+        )?;
         // Validate with every pool present (errors keep the config's pool indices), then
         // leave the empty pools out.
         let mut check = f.serving.clone();

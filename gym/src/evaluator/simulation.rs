@@ -1,6 +1,7 @@
 //! The simulation evaluator: one run of the pipeline per design point, the workload built once
 //! where the space leaves it alone, and the accelerator-only shortcut.
 
+use archsim_accelerators::config::KeyError;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -63,7 +64,12 @@ impl Simulation {
             key: key.into(),
             reason,
         };
-        let cfg = SimConfig::from_value(base.clone()).map_err(|(p, m)| bad(&p.join("."), m))?;
+        let cfg = SimConfig::from_value(base.clone()).map_err(
+            |KeyError {
+                 path: p,
+                 message: m,
+             }| bad(&p.join("."), m),
+        )?;
         let built = |e: archsim_workloads::WorkloadError| bad("workload", e.to_string());
         let workload = match cfg.workload.form() {
             _ if !build_workload => None,
@@ -183,7 +189,12 @@ impl Evaluator for Simulation {
     }
 
     fn evaluate(&self, v: Value) -> Result<Vec<f64>, String> {
-        let cfg = SimConfig::from_value(v).map_err(|(p, m)| format!("{}: {m}", p.join(".")))?;
+        let cfg = SimConfig::from_value(v).map_err(
+            |KeyError {
+                 path: p,
+                 message: m,
+             }| format!("{}: {m}", p.join(".")),
+        )?;
         let family = cfg.accelerator.family().map_err(|e| e.to_string())?;
         // The metrics are totals: no per-op rows.
         let ctx = Context {
