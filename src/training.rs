@@ -188,6 +188,12 @@ fn run_hetero(
         };
         cfg_err(k, m)
     })?;
+    if f.checkpoint.is_some() {
+        return Err(cfg_err(
+            "checkpoint".into(),
+            "checkpoint cost on a heterogeneous cluster (cluster.groups) is not modelled".into(),
+        ));
+    }
     let dtype = f.workload.dtype.unwrap_or(DType::Fp16);
     let mut families = Vec::with_capacity(groups.len());
     let mut caps = Vec::with_capacity(groups.len());

@@ -479,52 +479,53 @@ impl HeteroPrepared {
         let pp = self.stage_groups.len();
         let nv = per_group[0].len();
         let dev = |v: usize| v % pp;
-        let mut times = Vec::with_capacity(nv);
-        for v in 0..nv {
-            let gs = &self.stage_groups[dev(v)];
-            let mut t = per_group[gs[0]][v].clone();
-            for &g in &gs[1..] {
-                let o = &per_group[g][v];
-                let mx = |a: f64, b: f64| a.max(b);
-                t.fwd = (
-                    mx(t.fwd.0, o.fwd.0),
-                    mx(t.fwd.1, o.fwd.1),
-                    mx(t.fwd.2, o.fwd.2),
-                );
-                t.bwd = (
-                    mx(t.bwd.0, o.bwd.0),
-                    mx(t.bwd.1, o.bwd.1),
-                    mx(t.bwd.2, o.bwd.2),
-                );
-                t.recompute = (
-                    mx(t.recompute.0, o.recompute.0),
-                    mx(t.recompute.1, o.recompute.1),
-                );
-                t.dp_s = mx(t.dp_s, o.dp_s);
-                t.dp_layer_s = mx(t.dp_layer_s, o.dp_layer_s);
-                t.optimizer_s = mx(t.optimizer_s, o.optimizer_s);
-                t.send_s = mx(t.send_s, o.send_s);
-            }
-            if !self.flat {
-                let here = gs[0];
-                let own = t.send_s;
-                if v + 1 < nv {
-                    let next = self.stage_groups[dev(v + 1)][0];
-                    if next != here {
-                        t.send_s = self.cross_send[here][next];
+        let times: Vec<_> = (0..nv)
+            .map(|v| {
+                let gs = &self.stage_groups[dev(v)];
+                let mut t = per_group[gs[0]][v].clone();
+                for &g in &gs[1..] {
+                    let o = &per_group[g][v];
+                    let mx = |a: f64, b: f64| a.max(b);
+                    t.fwd = (
+                        mx(t.fwd.0, o.fwd.0),
+                        mx(t.fwd.1, o.fwd.1),
+                        mx(t.fwd.2, o.fwd.2),
+                    );
+                    t.bwd = (
+                        mx(t.bwd.0, o.bwd.0),
+                        mx(t.bwd.1, o.bwd.1),
+                        mx(t.bwd.2, o.bwd.2),
+                    );
+                    t.recompute = (
+                        mx(t.recompute.0, o.recompute.0),
+                        mx(t.recompute.1, o.recompute.1),
+                    );
+                    t.dp_s = mx(t.dp_s, o.dp_s);
+                    t.dp_layer_s = mx(t.dp_layer_s, o.dp_layer_s);
+                    t.optimizer_s = mx(t.optimizer_s, o.optimizer_s);
+                    t.send_s = mx(t.send_s, o.send_s);
+                }
+                if !self.flat {
+                    let here = gs[0];
+                    let own = t.send_s;
+                    if v + 1 < nv {
+                        let next = self.stage_groups[dev(v + 1)][0];
+                        if next != here {
+                            t.send_s = self.cross_send[here][next];
+                        }
+                    }
+                    if v > 0 {
+                        let prev = self.stage_groups[dev(v - 1)][0];
+                        t.send_prev_s = Some(if prev != here {
+                            self.cross_send[here][prev]
+                        } else {
+                            own
+                        });
                     }
                 }
-                if v > 0 {
-                    let prev = self.stage_groups[dev(v - 1)][0];
-                    t.send_prev_s = Some(if prev != here {
-                        self.cross_send[here][prev]
-                    } else {
-                        own
-                    });
-                }
-            }
-            times.push(t);
-        }
+                t
+            })
+            .collect();
         let last = self.stage_groups[pp - 1][0];
         let mut r = self.jobs[last].evaluate_times(&times)?;
         // Peak of the whole cluster; memory against each stage's own devices.
