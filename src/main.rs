@@ -133,6 +133,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    archsim::heap::retain_freed_memory();
     // Die quietly on a closed pipe (`archsim run --json | head`), as command-line tools do,
     // instead of panicking on the failed write.
     #[cfg(unix)]

@@ -28,6 +28,7 @@
 
 pub mod files;
 pub mod finite;
+pub mod heap;
 pub mod located;
 pub mod plot;
 

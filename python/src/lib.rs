@@ -1074,6 +1074,7 @@ impl CoDesignEnvCore {
 /// The native module.
 #[pymodule]
 fn _archsim(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    archsim::heap::retain_freed_memory();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("ConfigError", m.py().get_type::<ConfigError>())?;
     m.add("ActionError", m.py().get_type::<ActionError>())?;
