@@ -198,14 +198,9 @@ fn run_hetero(
     let mut caps = Vec::with_capacity(groups.len());
     for (i, g) in groups.iter().enumerate() {
         let key = format!("cluster.groups.{i}.accelerator");
-        let acc = AcceleratorConfig::from_map(g.accelerator.clone()).map_err(
-            |KeyError { path, message: m }| {
-                // The path starts at `accelerator`.
-                let mut k = vec![format!("cluster.groups.{i}")];
-                k.extend(path);
-                cfg_err(k.join("."), m)
-            },
-        )?;
+        // The error's path starts at `accelerator`.
+        let acc = AcceleratorConfig::from_map(g.accelerator.clone())
+            .map_err(|e| cfg_err(format!("cluster.groups.{i}.{}", e.key()), e.message))?;
         families.push(acc.family()?);
         caps.push(device_caps(&acc, dtype).map_err(|e| {
             let (k, m) = training_error(&e);
