@@ -14,10 +14,11 @@ use serde_json::{Map, Value};
 
 use archsim_accelerators::AcceleratorConfig;
 use archsim_net::config::ClusterConfig;
-use archsim_net::{NetError, NetModel};
+use archsim_net::{NetError, NetModel, NodeGroup};
 use archsim_training::{
-    device_caps, prepare_with, Calibration, CheckpointConfig, ParallelConfig, TrainingConfig,
-    TrainingError, TrainingReport,
+    device_caps, prepare_hetero, prepare_with, split_groups, BetweenGroups, Calibration,
+    CheckpointConfig, ClusterGroup, GroupDevice, ParallelConfig, TrainingConfig, TrainingError,
+    TrainingReport,
 };
 use archsim_workloads::DType;
 
@@ -44,6 +45,11 @@ pub struct TrainingFile {
     /// Seed (nothing here is random; kept for the report's provenance).
     #[serde(default)]
     pub seed: u64,
+    /// `cluster:` as written when it has `groups` (a heterogeneous cluster): `cluster` then
+    /// holds their NICs as `scale_out.groups`, this the devices too.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub cluster_doc: Option<Value>,
 }
 
 /// `workload:` of a training config.
@@ -113,9 +119,14 @@ pub fn run_text(
     file: &str,
     overrides: &[String],
 ) -> Result<(TrainingFile, TrainingRunReport), Error> {
-    let value = crate::config::document(text, file, overrides)?;
-    let f: TrainingFile = typed_at(value, &[], text, file, overrides)?;
+    let mut value = crate::config::document(text, file, overrides)?;
     let cfg_err = |key: String, msg: String| Error::Config(at(text, file, overrides, key, msg));
+    let hetero = split_groups(&mut value).map_err(|(k, m)| cfg_err(k, m))?;
+    let mut f: TrainingFile = typed_at(value, &[], text, file, overrides)?;
+    if let Some((doc, groups, between)) = hetero {
+        f.cluster_doc = Some(doc);
+        return run_hetero(f, &groups, between.as_ref(), &cfg_err);
+    }
     let acc = AcceleratorConfig::from_map(f.accelerator.clone())
         .map_err(|e| cfg_err(e.key(), e.message))?;
     let spec = f.cluster.spec().map_err(|e| {
@@ -156,6 +167,96 @@ pub fn run_text(
         archsim_version: env!("CARGO_PKG_VERSION").into(),
     };
     Ok((f, report))
+}
+
+/// A training job on a heterogeneous cluster (`cluster.groups`).
+fn run_hetero(
+    f: TrainingFile,
+    groups: &[ClusterGroup],
+    between: Option<&BetweenGroups>,
+    cfg_err: &dyn Fn(String, String) -> Error,
+) -> Result<(TrainingFile, TrainingRunReport), Error> {
+    let spec = f.cluster.spec().map_err(|e| {
+        // The groups' NICs were written as `cluster.groups`.
+        let (k, m) = net_error(&e);
+        let k = k.replacen("cluster.cluster.", "cluster.", 1);
+        let k = if groups.len() == 1 && !k.starts_with("cluster.scale_out.groups") {
+            k.replacen("cluster.scale_out.", "cluster.groups[0].", 1)
+        } else {
+            k.replacen("cluster.scale_out.groups", "cluster.groups", 1)
+        };
+        cfg_err(k, m)
+    })?;
+    if f.checkpoint.is_some() {
+        return Err(cfg_err(
+            "checkpoint".into(),
+            "checkpoint cost on a heterogeneous cluster (cluster.groups) is not modelled".into(),
+        ));
+    }
+    let dtype = f.workload.dtype.unwrap_or(DType::Fp16);
+    let mut families = Vec::with_capacity(groups.len());
+    let mut caps = Vec::with_capacity(groups.len());
+    for (i, g) in groups.iter().enumerate() {
+        let key = format!("cluster.groups.{i}.accelerator");
+        // The error's path starts at `accelerator`.
+        let acc = AcceleratorConfig::from_map(g.accelerator.clone())
+            .map_err(|e| cfg_err(format!("cluster.groups.{i}.{}", e.key()), e.message))?;
+        families.push(acc.family()?);
+        caps.push(device_caps(&acc, dtype).map_err(|e| {
+            let (k, m) = training_error(&e);
+            cfg_err(k.replacen("accelerator", &key, 1), m)
+        })?);
+    }
+    let devices: Vec<GroupDevice<'_>> = families
+        .iter()
+        .zip(&caps)
+        .map(|(fam, &c)| GroupDevice {
+            family: fam.as_ref(),
+            caps: c,
+        })
+        .collect();
+    let link = between.map(|b| NodeGroup {
+        nodes: 2,
+        nic_gb_s: b.nic_gb_s,
+        nics_per_node: b.nics_per_node,
+        latency_us: b.latency_us,
+        fabric: b.fabric,
+    });
+    let cal = Calibration::A100_VTRAIN;
+    let job = prepare_hetero(
+        &f.workload.training,
+        &f.parallel,
+        dtype,
+        &devices,
+        &spec,
+        link.as_ref(),
+        &NetModel::nccl(),
+        &cal,
+    )
+    .and_then(|j| j.evaluate(&cal))
+    .map_err(|e| {
+        let (k, m) = training_error(&e);
+        cfg_err(k, m)
+    })?;
+    let names: Vec<String> = families.iter().map(|x| x.name()).collect();
+    let json = serde_json::to_vec(&file_value(&f)).unwrap_or_default();
+    let report = TrainingRunReport {
+        latency_s: job.iteration_s,
+        training: job,
+        accelerator: names.join(" + "),
+        config_hash: archsim_sim::fnv1a_hex(&json),
+        archsim_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    Ok((f, report))
+}
+
+/// The config as written out: `cluster` as given when it has groups.
+fn file_value(f: &TrainingFile) -> Value {
+    let mut v = serde_json::to_value(f).unwrap_or(Value::Null);
+    if let (Some(doc), Some(o)) = (&f.cluster_doc, v.as_object_mut()) {
+        o.insert("cluster".into(), doc.clone());
+    }
+    v
 }
 
 fn io(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -210,7 +311,12 @@ pub fn summary(r: &TrainingRunReport) -> String {
 pub fn write(f: &TrainingFile, r: &TrainingRunReport, dir: &Path) -> Result<Vec<PathBuf>, Error> {
     crate::files::create_dir(dir)?;
     let p = dir.join("config.yaml");
-    let yaml = serde_saphyr::to_string(f).map_err(|e| io(&p, e))?;
+    let yaml = if f.cluster_doc.is_some() {
+        serde_saphyr::to_string(&file_value(f))
+    } else {
+        serde_saphyr::to_string(f)
+    }
+    .map_err(|e| io(&p, e))?;
     crate::files::write(&p, yaml)?;
     let q = dir.join("report.json");
     crate::files::write(&q, report_json(r))?;

@@ -1916,6 +1916,77 @@ fn training_config_reports_the_iteration() {
     );
 }
 
+/// A heterogeneous training config (`cluster.groups`): the stages on the groups, the
+/// layers chosen by the devices' speed, the config written back as given; bad groups,
+/// placements and partitions exit 2 naming the key.
+#[test]
+fn training_on_heterogeneous_groups() {
+    let cfg = root().join("configs/training_hetero_h100_a100.yaml");
+    let d = tmp("training_hetero");
+    let o = archsim(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--json",
+        "--out",
+        d.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let t = &r["training"];
+    assert_eq!(t["devices"], 32);
+    assert_eq!(t["placement"]["rule"], "nic_aware");
+    assert_eq!(
+        t["placement"]["stage_groups"],
+        serde_json::json!([[0], [1]])
+    );
+    let l = t["placement"]["layers_per_stage"].as_array().unwrap();
+    assert!(l[0].as_u64().unwrap() > l[1].as_u64().unwrap(), "{l:?}");
+    let written = std::fs::read_to_string(d.join("config.yaml")).unwrap();
+    assert!(
+        written.contains("groups:") && written.contains("h100_sxm"),
+        "{written}"
+    );
+    // The written config runs to the same report.
+    let again = archsim(&[
+        "run",
+        d.join("config.yaml").to_str().unwrap(),
+        "--json",
+        "--out",
+        tmp("training_hetero2").to_str().unwrap(),
+    ]);
+    assert!(again.status.success());
+    let r2: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(r2["training"], r["training"]);
+    for (set, want) in [
+        (
+            "parallel.layers_per_stage=[10,10]",
+            "parallel.layers_per_stage",
+        ),
+        ("parallel.placement=[0,0]", "parallel.placement"),
+        ("cluster.nodes=5", "cluster.nodes"),
+        (
+            "cluster.groups[1].accelerator.preset=nope",
+            "cluster.groups[1].accelerator.preset",
+        ),
+        (
+            "cluster.groups[0].nic_gb_s=-1",
+            "cluster.groups[0].nic_gb_s",
+        ),
+    ] {
+        let o = archsim(&[
+            "run",
+            cfg.to_str().unwrap(),
+            "--out",
+            tmp("training_hetero_bad").to_str().unwrap(),
+            "--set",
+            set,
+        ]);
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{set}: {e}");
+        assert!(e.contains(want), "{set}: {e}");
+    }
+}
+
 #[test]
 fn bad_training_layouts_exit_2_naming_the_keys() {
     let cfg = root().join("configs/training_gpt_a100.yaml");

@@ -17,6 +17,7 @@
 //! | `dovetail` | [`dovetail`] | Dovetail: speculative decoding, draft on the CPU and target on the GPU, over α and k |
 //! | (`codesign:`) | [`nasaic`] | NASAIC: network/accelerator co-exploration vs the successive flow |
 //! | `hwnasbench` | [`hwnasbench`] | HW-NAS-Bench: archsim's NB201 latency ranked against the benchmark's |
+//! | `holmes` | [`holmes`] | training across clusters with different NICs and devices: flat vs NIC-aware placement, uniform vs chosen layers |
 //!
 //! [`gpu_validation`] (the GPU model against measured H100 kernels: `archsim validate` and
 //! `results/gpu_validation/`) is study code that no config selects.
@@ -250,6 +251,7 @@ registry!(
     dovetail,
     nasaic,
     hwnasbench,
+    holmes,
 );
 
 /// Studies that no config selects: the GPU model against measured kernels (`archsim validate`

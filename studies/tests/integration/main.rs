@@ -7,6 +7,7 @@ mod common;
 mod a100_allreduce;
 mod disaggregation;
 mod ds3;
+mod holmes;
 mod hwnasbench;
 mod melange;
 mod nasaic;
