@@ -73,14 +73,17 @@
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod analytic;
 pub mod calibrate;
 pub mod comm;
 pub mod config;
 mod error;
+pub mod file;
 pub mod lower;
 pub mod memory;
 mod model;
 mod sim;
+pub mod space;
 
 pub use config::{
     check_checkpoint, check_offload, validate, CheckpointConfig, HostConfig, ModelRef, ModelShape,
@@ -89,6 +92,6 @@ pub use config::{
 pub use error::TrainingError;
 pub use memory::{MemoryBytes, MemoryGb};
 pub use model::{
-    device_caps, partition, prepare, prepare_with, Breakdown, Calibration, CheckpointReport,
-    DeviceCaps, OffloadReport, Prepared, TrainingReport,
+    device_caps, partition, prepare, prepare_priced, prepare_with, Breakdown, Calibration,
+    CheckpointReport, DeviceCaps, OffloadReport, Prepared, TrainingReport,
 };
