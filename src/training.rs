@@ -8,63 +8,18 @@
 
 use std::path::{Path, PathBuf};
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use archsim_accelerators::AcceleratorConfig;
-use archsim_net::config::ClusterConfig;
 use archsim_net::{NetError, NetModel};
-use archsim_training::{
-    device_caps, prepare_with, Calibration, CheckpointConfig, ParallelConfig, TrainingConfig,
-    TrainingError, TrainingReport,
-};
+use archsim_training::{device_caps, prepare_with, Calibration, TrainingError, TrainingReport};
 use archsim_workloads::DType;
 
 use crate::collective::located;
 use crate::{ConfigError, Error};
 
-/// A training config file.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TrainingFile {
-    /// What is trained.
-    pub workload: TrainingWorkload,
-    /// Every device (any `accelerator.kind` that prices a training step, with its keys).
-    #[schemars(with = "AcceleratorConfig")]
-    pub accelerator: Map<String, Value>,
-    /// The machines.
-    pub cluster: ClusterConfig,
-    /// The parallel layout (default: everything 1).
-    #[serde(default)]
-    pub parallel: ParallelConfig,
-    /// Checkpointing: `{interval_iters, storage_gb_s}` (its cost is reported, amortized).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub checkpoint: Option<CheckpointConfig>,
-    /// Seed (nothing here is random; kept for the report's provenance).
-    #[serde(default)]
-    pub seed: u64,
-}
-
-/// `workload:` of a training config.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TrainingWorkload {
-    /// The job.
-    pub training: TrainingConfig,
-    /// Element type of weights, activations and gradients (default fp16; fp32 master
-    /// weights are the optimizer's).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dtype: Option<DType>,
-}
-
-/// True when a parsed config document is a training run (`workload.training`, no study).
-pub fn is_training(doc: &Value) -> bool {
-    doc.get("workload")
-        .and_then(|w| w.get("training"))
-        .is_some()
-        && doc.get("study").is_none_or(Value::is_null)
-}
+pub use archsim_training::file::{is_training, TrainingFile, TrainingWorkload};
 
 /// `report.json` of a training run.
 #[derive(Debug, Clone, Serialize)]
@@ -82,19 +37,11 @@ pub struct TrainingRunReport {
 }
 
 fn net_error(e: &NetError) -> (String, String) {
-    let s = e.to_string();
-    match s.split_once(": ") {
-        Some((k, m)) if !k.contains(' ') => (format!("cluster.{k}"), m.to_string()),
-        _ => (String::new(), s),
-    }
+    archsim_training::file::net_key(e)
 }
 
 fn training_error(e: &TrainingError) -> (String, String) {
-    match e {
-        TrainingError::Invalid { key, reason } => (key.clone(), reason.clone()),
-        TrainingError::Net(n) => net_error(n),
-        other => (String::new(), other.to_string()),
-    }
+    archsim_training::file::error_key(e)
 }
 
 /// The error at `key` (several keys "a, b": located at the first, all named).
@@ -105,6 +52,47 @@ fn at(text: &str, file: &str, overrides: &[String], key: String, message: String
         e.key = Some(key);
     }
     e
+}
+
+/// True when a training config document has a `search:` section: a layout search.
+pub fn has_search(doc: &Value) -> bool {
+    doc.get("search").is_some_and(|v| !v.is_null())
+}
+
+/// Reads a training config with a `search:` section (`--set` overrides applied): the
+/// training config the search varies, as a document, and the search. The base layout need
+/// not be valid (the search sets it); the search's space must address the file's keys.
+pub fn load_search(
+    text: &str,
+    file: &str,
+    overrides: &[String],
+) -> Result<(Value, archsim_agents::SearchConfig), Error> {
+    let mut value: Value =
+        serde_saphyr::from_str(text).map_err(|e| crate::config::yaml_error(text, file, &e))?;
+    crate::config::apply_overrides(&mut value, file, overrides)?;
+    crate::config::check_values(&value, text, file, overrides)?;
+    let located_at = |path: Vec<String>, m: String| {
+        let mut e = located(text, file, overrides, path.join("."), m.clone());
+        if m.starts_with("unknown field") && e.from_override.is_none() {
+            e.location = crate::config::locate_field(text, &path);
+        }
+        Error::Config(e)
+    };
+    let search = value
+        .as_object_mut()
+        .and_then(|m| m.remove("search"))
+        .unwrap_or(Value::Null);
+    let f: TrainingFile =
+        archsim_accelerators::config::typed(value, &[]).map_err(|(path, m)| located_at(path, m))?;
+    let search: archsim_agents::SearchConfig =
+        archsim_accelerators::config::typed(search, &["search"])
+            .map_err(|(path, m)| located_at(path, m))?;
+    let base = serde_json::to_value(&f).map_err(|e| io(Path::new(file), e))?;
+    search.validate(&base).map_err(|e| {
+        let (key, message) = e.key_and_reason();
+        Error::Config(located(text, file, overrides, key, message))
+    })?;
+    Ok((base, search))
 }
 
 /// Parses, checks and runs a training config (`--set` overrides applied).

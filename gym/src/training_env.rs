@@ -298,9 +298,9 @@ impl TrainingEnv {
         let (t, p) = l.apply(&f.workload.training, &f.parallel);
         f.workload.training = t;
         f.parallel = p;
-        let s =
-            f.simulate()
-                .map_err(|(k, m)| if k.is_empty() { m } else { format!("{k}: {m}") })?;
+        let s = f
+            .simulate()
+            .map_err(|(k, m)| if k.is_empty() { m } else { format!("{k}: {m}") })?;
         if !s.report.fits {
             return Err(format!(
                 "does not fit: {}",

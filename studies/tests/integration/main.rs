@@ -12,3 +12,4 @@ mod melange;
 mod nasaic;
 mod neupims;
 mod sn40l;
+mod training;
