@@ -70,7 +70,7 @@ fn cfg_err(run: &StudyRun<'_>, key: String, m: String) -> Error {
     if key.is_empty() {
         run.error(m)
     } else {
-        run.key_error(&key.split(", ").next().unwrap_or("").to_string(), m)
+        run.key_error(key.split(", ").next().unwrap_or(""), m)
     }
 }
 
