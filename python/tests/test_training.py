@@ -54,7 +54,7 @@ def test_evaluate_batch_scores_training_layouts():
 
 def test_training_env_is_registered_and_steps():
     assert "archsim/Training-v0" in archsim.list_envs("gymnasium")
-    env = gymnasium.make("archsim/Training-v0", config=SMALL, episode_len=2).unwrap()
+    env = gymnasium.make("archsim/Training-v0", config=SMALL, episode_len=2).unwrapped
     obs, _ = env.reset(seed=0)
     assert obs.shape == env.observation_space.shape
     a = env.action_of(tp=2, pp=2, micro_batch=1, recompute="full", vpp=1)
