@@ -43,8 +43,9 @@ class TrainingEnv(gymnasium.Env):
         self.obs_names = list(self._core.obs_names())
         self.action_space = spaces.MultiDiscrete(np.asarray(self._core.nvec(), dtype=np.int64))
         self.observation_space = spaces.Box(
-            low=0.0, high=np.inf, shape=(len(self.obs_names),), dtype=np.float64
+            low=0.0, high=np.finfo(np.float32).max, shape=(len(self.obs_names),), dtype=np.float32
         )
+        self.render_mode = None
 
     def action_of(self, **values: Any) -> np.ndarray:
         """The action picking ``tp=..., pp=..., micro_batch=..., recompute=..., vpp=...``
@@ -60,9 +61,9 @@ class TrainingEnv(gymnasium.Env):
 
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
         super().reset(seed=seed)
-        obs = np.asarray(self._core.reset(seed), dtype=np.float64)
+        obs = np.asarray(self._core.reset(seed), dtype=np.float32)
         return obs, {}
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self._core.step([int(a) for a in action])
-        return np.asarray(obs, dtype=np.float64), float(reward), terminated, truncated, info
+        return np.asarray(obs, dtype=np.float32), float(reward), terminated, truncated, info
