@@ -16,6 +16,8 @@ use archsim_workloads::{zoo, DType};
 const SCALESIM_OS_128_S: f64 = 54.0;
 
 fn bench(c: &mut Criterion) {
+    // As the `archsim` binary and the Python module run (see `archsim::heap`).
+    archsim::heap::retain_freed_memory();
     let w = zoo::resnet18(1, DType::Int8).unwrap();
     let mut g = c.benchmark_group("resnet18_128x128");
     for df in [Dataflow::Os, Dataflow::Ws, Dataflow::Is] {

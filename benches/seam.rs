@@ -14,6 +14,8 @@ fn load(yaml: &str) -> archsim::Config {
 }
 
 fn bench(c: &mut Criterion) {
+    // As the `archsim` binary and the Python module run (see `archsim::heap`).
+    archsim::heap::retain_freed_memory();
     let base = Path::new(".");
     let mut g = c.benchmark_group("seam");
 

@@ -16,6 +16,7 @@ use archsim_workloads::DType;
 
 pub use archsim_net::workload::{CollectiveFile, CollectiveSpec, CollectiveWorkload, Sizes};
 
+use crate::config::{located, typed_at};
 use crate::{ConfigError, Error};
 
 /// True when a parsed config document is a collective run (`workload.collective`, no study).
@@ -43,16 +44,6 @@ pub struct Loaded {
     pub dtype: DType,
 }
 
-pub(crate) fn located(
-    text: &str,
-    file: &str,
-    overrides: &[String],
-    key: String,
-    message: String,
-) -> ConfigError {
-    crate::config::located_key_error(text, file, overrides, &key, message)
-}
-
 /// The config key a network error names, and its message without the key.
 fn net_key(e: &NetError) -> (String, String) {
     let s = e.to_string();
@@ -75,21 +66,11 @@ fn net_key(e: &NetError) -> (String, String) {
 
 /// Parses and checks a collective config (`--set` overrides applied).
 pub fn load(text: &str, file: &str, overrides: &[String]) -> Result<Loaded, ConfigError> {
-    let mut value: Value =
-        serde_saphyr::from_str(text).map_err(|e| crate::config::yaml_error(text, file, &e))?;
-    crate::config::apply_overrides(&mut value, file, overrides)?;
-    crate::config::check_values(&value, text, file, overrides)?;
+    let mut value = crate::config::document(text, file, overrides)?;
     if let Some(m) = value.as_object_mut() {
         m.remove("study");
     }
-    let f: CollectiveFile =
-        archsim_accelerators::config::typed(value, &[]).map_err(|(path, m)| {
-            let mut e = located(text, file, overrides, path.join("."), m.clone());
-            if m.starts_with("unknown field") && e.from_override.is_none() {
-                e.location = crate::config::locate_field(text, &path);
-            }
-            e
-        })?;
+    let f: CollectiveFile = typed_at(value, &[], text, file, overrides)?;
     let at = |key: String, msg: String| located(text, file, overrides, key, msg);
     let spec = f.cluster.spec().map_err(|e| {
         let (k, m) = net_key(&e);

@@ -45,7 +45,7 @@ use std::path::Path;
 pub use archsim_accelerators as accelerators;
 pub use archsim_agents as agents;
 pub use archsim_gym as gym;
-pub use archsim_io::{files, finite, plot, Error};
+pub use archsim_io::{files, finite, heap, plot, Error};
 pub use archsim_serving as serving;
 pub use archsim_sim as sim;
 pub use archsim_sim::Report;

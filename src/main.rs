@@ -133,6 +133,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    archsim::heap::retain_freed_memory();
     // Die quietly on a closed pipe (`archsim run --json | head`), as command-line tools do,
     // instead of panicking on the failed write.
     #[cfg(unix)]
@@ -236,13 +237,10 @@ fn plot(
 ) -> Result<(), Error> {
     archsim::check_out(out.as_deref())?;
     let bad = |message: String| {
-        Error::Config(archsim::ConfigError {
-            file: path.display().to_string(),
-            location: None,
-            key: None,
-            from_override: None,
+        Error::Config(archsim::ConfigError::new(
+            path.display().to_string(),
             message,
-        })
+        ))
     };
     let (report, journal) = if path.is_dir() {
         (path.join("report.json"), path.join("journal.jsonl"))

@@ -223,13 +223,13 @@ pub struct Printed {
 /// before any work.
 pub fn check_out(out: Option<&Path>) -> Result<(), Error> {
     match out {
-        Some(o) if o.exists() && !o.is_dir() => Err(Error::Config(ConfigError {
-            file: o.display().to_string(),
-            location: None,
-            key: Some("--out".into()),
-            from_override: None,
-            message: "exists and is not a folder; give a folder for the outputs".into(),
-        })),
+        Some(o) if o.exists() && !o.is_dir() => Err(Error::Config(
+            ConfigError::new(
+                o.display().to_string(),
+                "exists and is not a folder; give a folder for the outputs",
+            )
+            .with_key("--out"),
+        )),
         _ => Ok(()),
     }
 }
@@ -655,13 +655,7 @@ fn stop_after_applies(text: &str, file: &str, set: &[String], stage: Stage) -> R
 }
 
 fn stop_after_error(file: &str, stage: Stage, why: &str) -> Error {
-    Error::Config(ConfigError {
-        file: file.to_string(),
-        location: None,
-        key: Some(format!("--stop-after {}", stage.name())),
-        from_override: None,
-        message: why.to_string(),
-    })
+    Error::Config(ConfigError::new(file, why).with_key(format!("--stop-after {}", stage.name())))
 }
 
 /// The summary of one simulation.

@@ -22,13 +22,7 @@ fn io(path: &Path, e: impl std::fmt::Display) -> Error {
 }
 
 fn bad(e: impl std::fmt::Display) -> Error {
-    Error::Config(crate::ConfigError {
-        file: "search".into(),
-        location: None,
-        key: None,
-        from_override: None,
-        message: e.to_string(),
-    })
+    Error::Config(crate::ConfigError::new("search", e.to_string()))
 }
 
 /// The problem a search config describes: the base config varied by `search.space`.
@@ -207,15 +201,8 @@ pub fn batch_points(
     mappings: Option<&str>,
     indices: Option<Vec<Vec<i64>>>,
 ) -> Result<Vec<BatchPoint>, Error> {
-    let bad = |message: String| {
-        Error::Config(crate::ConfigError {
-            file: file.into(),
-            location: None,
-            key: Some("points".into()),
-            from_override: None,
-            message,
-        })
-    };
+    let bad =
+        |message: String| Error::Config(crate::ConfigError::new(file, message).with_key("points"));
     let params = &problem.space().params;
     let paths = || {
         params

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use archsim_serving::{Served, ServingError};
 
+use crate::config::{located, typed_at};
 use crate::{ConfigError, Error};
 
 pub use archsim_serving::ServingFile;
@@ -15,16 +16,6 @@ pub use archsim_serving::ServingFile;
 /// True when a parsed config document is a serving config.
 pub fn is_serving(doc: &Value) -> bool {
     doc.get("serving").is_some()
-}
-
-fn located(
-    text: &str,
-    file: &str,
-    overrides: &[String],
-    key: String,
-    message: String,
-) -> ConfigError {
-    crate::config::located_key_error(text, file, overrides, &key, message)
 }
 
 /// A serving error as a config error located in the file.
@@ -58,23 +49,14 @@ pub fn load_search(
     file: &str,
     overrides: &[String],
 ) -> Result<(ServingFile, Option<archsim_agents::SearchConfig>), ConfigError> {
-    let mut value: Value =
-        serde_saphyr::from_str(text).map_err(|e| crate::config::yaml_error(text, file, &e))?;
-    crate::config::apply_overrides(&mut value, file, overrides)?;
-    crate::config::check_values(&value, text, file, overrides)?;
+    let mut value = crate::config::document(text, file, overrides)?;
     // A `sweep:` section is read by `archsim sweep` (each point is this config with overrides).
     let mut search = None;
     if let Some(m) = value.as_object_mut() {
         m.remove("sweep");
         search = m.remove("search").filter(|v| !v.is_null());
     }
-    let f: ServingFile = archsim_accelerators::config::typed(value, &[]).map_err(|(path, m)| {
-        let mut e = located(text, file, overrides, path.join("."), m.clone());
-        if m.starts_with("unknown field") && e.from_override.is_none() {
-            e.location = crate::config::locate_field(text, &path);
-        }
-        e
-    })?;
+    let f: ServingFile = typed_at(value, &[], text, file, overrides)?;
     f.serving.validate().map_err(|e| match e {
         ServingError::Config { key, reason } => located(text, file, overrides, key, reason),
         other => located(text, file, overrides, String::new(), other.to_string()),
@@ -92,13 +74,7 @@ pub fn load_search(
         return Ok((f, None));
     };
     let search: archsim_agents::SearchConfig =
-        archsim_accelerators::config::typed(search, &["search"]).map_err(|(path, m)| {
-            let mut e = located(text, file, overrides, path.join("."), m.clone());
-            if m.starts_with("unknown field") && e.from_override.is_none() {
-                e.location = crate::config::locate_field(text, &path);
-            }
-            e
-        })?;
+        typed_at(search, &["search"], text, file, overrides)?;
     let base = serde_json::to_value(&f)
         .map_err(|e| located(text, file, overrides, String::new(), e.to_string()))?;
     search.validate(&base).map_err(|e| {

@@ -8,18 +8,69 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-use serde_json::Value;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use archsim_accelerators::AcceleratorConfig;
-use archsim_net::{NetError, NetModel};
-use archsim_training::{device_caps, prepare_with, Calibration, TrainingError, TrainingReport};
+use archsim_net::config::ClusterConfig;
+use archsim_net::{NetError, NetModel, NodeGroup};
+use archsim_training::{
+    device_caps, prepare_hetero, prepare_with, split_groups, BetweenGroups, Calibration,
+    CheckpointConfig, ClusterGroup, GroupDevice, ParallelConfig, TrainingConfig, TrainingError,
+    TrainingReport,
+};
 use archsim_workloads::DType;
 
-use crate::collective::located;
+use crate::config::{located, typed_at};
 use crate::{ConfigError, Error};
 
-pub use archsim_training::file::{is_training, TrainingFile, TrainingWorkload};
+/// A training config file.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingFile {
+    /// What is trained.
+    pub workload: TrainingWorkload,
+    /// Every device (any `accelerator.kind` that prices a training step, with its keys).
+    #[schemars(with = "AcceleratorConfig")]
+    pub accelerator: Map<String, Value>,
+    /// The machines.
+    pub cluster: ClusterConfig,
+    /// The parallel layout (default: everything 1).
+    #[serde(default)]
+    pub parallel: ParallelConfig,
+    /// Checkpointing: `{interval_iters, storage_gb_s}` (its cost is reported, amortized).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<CheckpointConfig>,
+    /// Seed (nothing here is random; kept for the report's provenance).
+    #[serde(default)]
+    pub seed: u64,
+    /// `cluster:` as written when it has `groups` (a heterogeneous cluster): `cluster` then
+    /// holds their NICs as `scale_out.groups`, this the devices too.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub cluster_doc: Option<Value>,
+}
+
+/// `workload:` of a training config.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingWorkload {
+    /// The job.
+    pub training: TrainingConfig,
+    /// Element type of weights, activations and gradients (default fp16; fp32 master
+    /// weights are the optimizer's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dtype: Option<DType>,
+}
+
+/// True when a parsed config document is a training run (`workload.training`, no study).
+pub fn is_training(doc: &Value) -> bool {
+    doc.get("workload")
+        .and_then(|w| w.get("training"))
+        .is_some()
+        && doc.get("study").is_none_or(Value::is_null)
+}
 
 /// `report.json` of a training run.
 #[derive(Debug, Clone, Serialize)]
@@ -37,11 +88,19 @@ pub struct TrainingRunReport {
 }
 
 fn net_error(e: &NetError) -> (String, String) {
-    archsim_training::file::net_key(e)
+    let s = e.to_string();
+    match s.split_once(": ") {
+        Some((k, m)) if !k.contains(' ') => (format!("cluster.{k}"), m.to_string()),
+        _ => (String::new(), s),
+    }
 }
 
 fn training_error(e: &TrainingError) -> (String, String) {
-    archsim_training::file::error_key(e)
+    match e {
+        TrainingError::Invalid { key, reason } => (key.clone(), reason.clone()),
+        TrainingError::Net(n) => net_error(n),
+        other => (String::new(), other.to_string()),
+    }
 }
 
 /// The error at `key` (several keys "a, b": located at the first, all named).
@@ -67,26 +126,14 @@ pub fn load_search(
     file: &str,
     overrides: &[String],
 ) -> Result<(Value, archsim_agents::SearchConfig), Error> {
-    let mut value: Value =
-        serde_saphyr::from_str(text).map_err(|e| crate::config::yaml_error(text, file, &e))?;
-    crate::config::apply_overrides(&mut value, file, overrides)?;
-    crate::config::check_values(&value, text, file, overrides)?;
-    let located_at = |path: Vec<String>, m: String| {
-        let mut e = located(text, file, overrides, path.join("."), m.clone());
-        if m.starts_with("unknown field") && e.from_override.is_none() {
-            e.location = crate::config::locate_field(text, &path);
-        }
-        Error::Config(e)
-    };
+    let mut value = crate::config::document(text, file, overrides)?;
     let search = value
         .as_object_mut()
         .and_then(|m| m.remove("search"))
         .unwrap_or(Value::Null);
-    let f: TrainingFile =
-        archsim_accelerators::config::typed(value, &[]).map_err(|(path, m)| located_at(path, m))?;
+    let f: TrainingFile = typed_at(value, &[], text, file, overrides)?;
     let search: archsim_agents::SearchConfig =
-        archsim_accelerators::config::typed(search, &["search"])
-            .map_err(|(path, m)| located_at(path, m))?;
+        typed_at(search, &["search"], text, file, overrides)?;
     let base = serde_json::to_value(&f).map_err(|e| io(Path::new(file), e))?;
     search.validate(&base).map_err(|e| {
         let (key, message) = e.key_and_reason();
@@ -101,21 +148,16 @@ pub fn run_text(
     file: &str,
     overrides: &[String],
 ) -> Result<(TrainingFile, TrainingRunReport), Error> {
-    let mut value: Value =
-        serde_saphyr::from_str(text).map_err(|e| crate::config::yaml_error(text, file, &e))?;
-    crate::config::apply_overrides(&mut value, file, overrides)?;
-    crate::config::check_values(&value, text, file, overrides)?;
-    let f: TrainingFile =
-        archsim_accelerators::config::typed(value, &[]).map_err(|(path, m)| {
-            let mut e = located(text, file, overrides, path.join("."), m.clone());
-            if m.starts_with("unknown field") && e.from_override.is_none() {
-                e.location = crate::config::locate_field(text, &path);
-            }
-            e
-        })?;
+    let mut value = crate::config::document(text, file, overrides)?;
     let cfg_err = |key: String, msg: String| Error::Config(at(text, file, overrides, key, msg));
+    let hetero = split_groups(&mut value).map_err(|(k, m)| cfg_err(k, m))?;
+    let mut f: TrainingFile = typed_at(value, &[], text, file, overrides)?;
+    if let Some((doc, groups, between)) = hetero {
+        f.cluster_doc = Some(doc);
+        return run_hetero(f, &groups, between.as_ref(), &cfg_err);
+    }
     let acc = AcceleratorConfig::from_map(f.accelerator.clone())
-        .map_err(|(path, m)| cfg_err(path.join("."), m))?;
+        .map_err(|e| cfg_err(e.key(), e.message))?;
     let spec = f.cluster.spec().map_err(|e| {
         let (k, m) = net_error(&e);
         cfg_err(k, m)
@@ -154,6 +196,96 @@ pub fn run_text(
         archsim_version: env!("CARGO_PKG_VERSION").into(),
     };
     Ok((f, report))
+}
+
+/// A training job on a heterogeneous cluster (`cluster.groups`).
+fn run_hetero(
+    f: TrainingFile,
+    groups: &[ClusterGroup],
+    between: Option<&BetweenGroups>,
+    cfg_err: &dyn Fn(String, String) -> Error,
+) -> Result<(TrainingFile, TrainingRunReport), Error> {
+    let spec = f.cluster.spec().map_err(|e| {
+        // The groups' NICs were written as `cluster.groups`.
+        let (k, m) = net_error(&e);
+        let k = k.replacen("cluster.cluster.", "cluster.", 1);
+        let k = if groups.len() == 1 && !k.starts_with("cluster.scale_out.groups") {
+            k.replacen("cluster.scale_out.", "cluster.groups[0].", 1)
+        } else {
+            k.replacen("cluster.scale_out.groups", "cluster.groups", 1)
+        };
+        cfg_err(k, m)
+    })?;
+    if f.checkpoint.is_some() {
+        return Err(cfg_err(
+            "checkpoint".into(),
+            "checkpoint cost on a heterogeneous cluster (cluster.groups) is not modelled".into(),
+        ));
+    }
+    let dtype = f.workload.dtype.unwrap_or(DType::Fp16);
+    let mut families = Vec::with_capacity(groups.len());
+    let mut caps = Vec::with_capacity(groups.len());
+    for (i, g) in groups.iter().enumerate() {
+        let key = format!("cluster.groups.{i}.accelerator");
+        // The error's path starts at `accelerator`.
+        let acc = AcceleratorConfig::from_map(g.accelerator.clone())
+            .map_err(|e| cfg_err(format!("cluster.groups.{i}.{}", e.key()), e.message))?;
+        families.push(acc.family()?);
+        caps.push(device_caps(&acc, dtype).map_err(|e| {
+            let (k, m) = training_error(&e);
+            cfg_err(k.replacen("accelerator", &key, 1), m)
+        })?);
+    }
+    let devices: Vec<GroupDevice<'_>> = families
+        .iter()
+        .zip(&caps)
+        .map(|(fam, &c)| GroupDevice {
+            family: fam.as_ref(),
+            caps: c,
+        })
+        .collect();
+    let link = between.map(|b| NodeGroup {
+        nodes: 2,
+        nic_gb_s: b.nic_gb_s,
+        nics_per_node: b.nics_per_node,
+        latency_us: b.latency_us,
+        fabric: b.fabric,
+    });
+    let cal = Calibration::A100_VTRAIN;
+    let job = prepare_hetero(
+        &f.workload.training,
+        &f.parallel,
+        dtype,
+        &devices,
+        &spec,
+        link.as_ref(),
+        &NetModel::nccl(),
+        &cal,
+    )
+    .and_then(|j| j.evaluate(&cal))
+    .map_err(|e| {
+        let (k, m) = training_error(&e);
+        cfg_err(k, m)
+    })?;
+    let names: Vec<String> = families.iter().map(|x| x.name()).collect();
+    let json = serde_json::to_vec(&file_value(&f)).unwrap_or_default();
+    let report = TrainingRunReport {
+        latency_s: job.iteration_s,
+        training: job,
+        accelerator: names.join(" + "),
+        config_hash: archsim_sim::fnv1a_hex(&json),
+        archsim_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    Ok((f, report))
+}
+
+/// The config as written out: `cluster` as given when it has groups.
+fn file_value(f: &TrainingFile) -> Value {
+    let mut v = serde_json::to_value(f).unwrap_or(Value::Null);
+    if let (Some(doc), Some(o)) = (&f.cluster_doc, v.as_object_mut()) {
+        o.insert("cluster".into(), doc.clone());
+    }
+    v
 }
 
 fn io(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -208,7 +340,12 @@ pub fn summary(r: &TrainingRunReport) -> String {
 pub fn write(f: &TrainingFile, r: &TrainingRunReport, dir: &Path) -> Result<Vec<PathBuf>, Error> {
     crate::files::create_dir(dir)?;
     let p = dir.join("config.yaml");
-    let yaml = serde_saphyr::to_string(f).map_err(|e| io(&p, e))?;
+    let yaml = if f.cluster_doc.is_some() {
+        serde_saphyr::to_string(&file_value(f))
+    } else {
+        serde_saphyr::to_string(f)
+    }
+    .map_err(|e| io(&p, e))?;
     crate::files::write(&p, yaml)?;
     let q = dir.join("report.json");
     crate::files::write(&q, report_json(r))?;

@@ -1,33 +1,14 @@
-//! End-to-end tests of the `archsim` binary: the fixed interfaces of DESIGN.md.
+//! End-to-end tests of the `archsim` binary: the command-line contract of DESIGN.md (commands,
+//! outputs, `--set`, `--json`, errors and exit codes, sweeps, searches, plots). What each
+//! hardware family prices is `tests/families.rs`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn archsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_archsim"))
-        .args(args)
-        .output()
-        .expect("archsim runs")
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
+use common::*;
 
 const GOOD: &str = "workload:\n  model: resnet18\naccelerator:\n  kind: systolic\n  rows: 32\n  cols: 32\n  dataflow: ws\n";
-
-fn write_cfg(dir: &Path, text: &str) -> String {
-    let p = dir.join("c.yaml");
-    std::fs::write(&p, text).unwrap();
-    p.display().to_string()
-}
 
 #[test]
 fn quickstart_writes_every_output() {
@@ -503,277 +484,6 @@ fn every_config_in_configs_runs() {
         }
     }
     assert!(n >= 3);
-}
-
-#[test]
-fn llm_workloads_and_their_errors() {
-    let dir = tmp("llm");
-    let acc =
-        "accelerator:\n  kind: systolic\n  rows: 32\n  cols: 32\n  dataflow: os\n  word_bytes: 2\n";
-    let ok = format!("workload:\n  llm: {{model: gpt2, phase: decode, batch: 2, context_len: 64, layers: 2}}\n  dtype: fp16\n{acc}");
-    let cfg = write_cfg(&dir, &ok);
-    let o = archsim(&[
-        "run",
-        &cfg,
-        "--json",
-        "--out",
-        dir.join("o").to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(r["workload"], "gpt2_decode");
-    assert!(r["ops"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|op| op["kind"] == "attention"));
-    let cases = [
-        (
-            ok.replace("layers: 2", "layers: 2, tp: 5"),
-            "c.yaml:2:79: workload.llm.tp: 5 devices cannot split gpt2: tp must divide its 12 attention heads",
-        ),
-        (
-            ok.replace("gpt2", "gpt5"),
-            "c.yaml:2:16: workload.llm.model: unknown model `gpt5`",
-        ),
-        (
-            ok.replace("phase: decode", "phase: train"),
-            "workload.llm.phase: unknown variant `train`",
-        ),
-        (
-            format!("workload:\n  model: resnet18\n  seq_len: 12\n{acc}"),
-            "workload.seq_len: `resnet18` is not a sequence model",
-        ),
-    ];
-    for (text, want) in cases {
-        let cfg = write_cfg(&dir, &text);
-        let o = archsim(&["run", &cfg, "--out", dir.to_str().unwrap()]);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{err}");
-        assert!(err.contains(want), "{err:?} lacks {want:?}");
-    }
-}
-
-#[test]
-fn gpu_prices_every_workload_form() {
-    let dir = tmp("gpu");
-    let acc = "accelerator:\n  kind: gpu\n  preset: h100_sxm\n";
-    for (workload, name) in [
-        (
-            "gemm: {m: 2048, n: 4096, k: 4096}\n  dtype: bf16",
-            "gemm_2048x4096x4096",
-        ),
-        ("model: resnet50\n  batch: 8\n  dtype: fp16", "resnet50"),
-        (
-            "model: bert_base\n  seq_len: 128\n  dtype: bf16",
-            "bert_base",
-        ),
-        (
-            "llm: {model: llama2_7b, phase: prefill, batch: 1, prompt_len: 512}\n  dtype: bf16",
-            "llama2_7b_prefill",
-        ),
-    ] {
-        let cfg = write_cfg(&dir, &format!("workload:\n  {workload}\n{acc}"));
-        let o = archsim(&[
-            "run",
-            &cfg,
-            "--json",
-            "--out",
-            dir.join("o").to_str().unwrap(),
-        ]);
-        assert!(
-            o.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        assert_eq!(r["workload"], name);
-        assert!(r["accelerator"]
-            .as_str()
-            .unwrap()
-            .starts_with("gpu h100_sxm"));
-        let total = r["latency_s"].as_f64().unwrap();
-        let sum: f64 = r["ops"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|op| op["latency_s"].as_f64().unwrap())
-            .sum();
-        assert!(
-            total > 0.0 && (sum - total).abs() <= 1e-6 * total + 1e-9,
-            "{name}: {sum} vs {total}"
-        );
-        assert_eq!(r.get("llm").is_some(), name.starts_with("llama"), "{name}");
-    }
-}
-
-#[test]
-fn gpu_llm_report_and_bad_input() {
-    let dir = tmp("gpu_llm");
-    let cfg = root().join("configs/llama2_7b_h100.yaml");
-    let o = archsim(&[
-        "run",
-        cfg.to_str().unwrap(),
-        "--json",
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let l = &r["llm"];
-    for key in ["ttft_s", "tpot_s", "decode_tokens_per_s", "max_batch"] {
-        assert!(l[key].as_f64().unwrap() > 0.0, "{key}");
-    }
-    assert_eq!(l["memory"]["fits"], true);
-    // Time per output token is the decode step the report priced.
-    let tpot = l["tpot_s"].as_f64().unwrap();
-    assert!((tpot - r["latency_s"].as_f64().unwrap()).abs() / tpot < 1e-3);
-    // The systolic model's report has no `llm` section (existing output unchanged).
-    let o = archsim(&["run", "--json", "--out", dir.join("q").to_str().unwrap()]);
-    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(r.get("llm").is_none());
-
-    let base = "workload:\n  llm: {model: llama2_7b, phase: decode, batch: 1, context_len: 129}\n  dtype: bf16\naccelerator:\n  kind: gpu\n  preset: h100_sxm\n";
-    let cases = [
-        (
-            base.replace("h100_sxm", "h100"),
-            "c.yaml:6:11: accelerator.preset: unknown preset `h100`",
-        ),
-        (
-            format!("{base}  hbm_gbps: 0\n"),
-            "accelerator.hbm_gbps: must be at least 0.001, got 0",
-        ),
-        (
-            format!("{base}  launch: async\n"),
-            "accelerator.launch: unknown variant `async`",
-        ),
-        (
-            format!("{base}  tensor_tflops: {{bf16: -1}}\n"),
-            "accelerator.tensor_tflops.bf16: must be at least 1e-6, got -1",
-        ),
-        (
-            base.replace("llama2_7b", "llama2_70b"),
-            "out of memory on gpu h100_sxm (cudagraph): llama2_70b weights",
-        ),
-    ];
-    for (text, want) in cases {
-        let cfg = write_cfg(&dir, &text);
-        let o = archsim(&["run", &cfg, "--out", dir.to_str().unwrap()]);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{err}");
-        assert!(err.contains(want), "{err:?} lacks {want:?}");
-        assert!(!err.contains("panicked"));
-    }
-    // Tensor parallelism makes 70B fit on 4 GPUs.
-    let cfg = write_cfg(
-        &dir,
-        &base
-            .replace("llama2_7b", "llama2_70b")
-            .replace("context_len: 129", "context_len: 129, tp: 4"),
-    );
-    let o = archsim(&["run", &cfg, "--json", "--out", dir.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(r["llm"]["tp"], 4);
-    assert!(r["ops"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|op| op["kind"] == "collective"));
-}
-
-#[test]
-fn heft_topcuoglu_repro_has_makespan_80() {
-    let out = tmp("heft_topcuoglu");
-    let cfg = root().join("configs/repro/heft_topcuoglu.yaml");
-    let o = archsim(&["run", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
-    assert_eq!(report["makespan"], 80.0);
-    for key in ["total_cycles", "latency_s", "energy_j", "area_mm2", "ops"] {
-        assert!(report.get(key).is_some(), "report.json lacks {key}");
-    }
-    for f in ["gantt.png", "gantt.svg", "trace.json", "ops.csv"] {
-        assert!(std::fs::metadata(out.join(f)).unwrap().len() > 0, "{f}");
-    }
-    let trace: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("trace.json")).unwrap()).unwrap();
-    let tasks = trace["traceEvents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["ph"] == "X")
-        .count();
-    assert_eq!(tasks, 10);
-}
-
-#[test]
-fn soc_runs_are_byte_identical_for_the_same_seed() {
-    let cfg = root().join("configs/ds3_wifi.yaml");
-    let run = |name: &str, seed: &str| {
-        let out = tmp(name);
-        let o = archsim(&[
-            "run",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--set",
-            "workload.jobs.count=40",
-            "--set",
-            &format!("seed={seed}"),
-        ]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        std::fs::read(out.join("report.json")).unwrap()
-    };
-    let a = run("soc_det_a", "3");
-    assert_eq!(a, run("soc_det_b", "3"));
-    assert_ne!(a, run("soc_det_c", "4"));
-    let r: serde_json::Value = serde_json::from_slice(&a).unwrap();
-    for key in [
-        "makespan",
-        "avg_job_latency_us",
-        "p95_job_latency_us",
-        "p99_job_latency_us",
-        "throughput_jobs_per_ms",
-        "pe_utilization",
-    ] {
-        assert!(r.get(key).is_some(), "report.json lacks {key}");
-    }
-}
-
-#[test]
-fn bad_job_files_exit_2_naming_the_task() {
-    let dir = tmp("bad_jobs");
-    let job = "name: bad\ntypes:\n  a: {a15: 1}\n  b: {a15: 2}\ntasks:\n  - {name: first, type: a}\n  - {name: second, type: b}\nedges:\n  - {from: first, to: second, bytes: 1}\n";
-    let cases = [
-        (
-            job.replace("edges:\n", "edges:\n  - {from: second, to: first}\n"),
-            "task `first` is on a dependency cycle: first -> second -> first",
-        ),
-        (
-            job.replace("b: {a15: 2}", "b: {a15: -2}"),
-            "task `second`: type `b` has execution time -2 µs on `a15`",
-        ),
-        (
-            job.replace("b: {a15: 2}", "b: {dsp: 2}"),
-            "op `bad/second` cannot be mapped on soc 16 PEs",
-        ),
-    ];
-    for (i, (text, want)) in cases.iter().enumerate() {
-        let jf = dir.join(format!("job{i}.yaml"));
-        std::fs::write(&jf, text).unwrap();
-        let cfg = write_cfg(
-            &dir,
-            &format!(
-                "workload:\n  jobs:\n    apps: [{{file: job{i}.yaml}}]\n    arrival: {{process: batch}}\n    count: 2\naccelerator:\n  kind: soc\n  preset: ds3\n"
-            ),
-        );
-        let o = archsim(&["run", &cfg, "--out", dir.join("out").to_str().unwrap()]);
-        assert_eq!(o.status.code(), Some(2), "case {i}");
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains(want), "case {i}: {err}");
-    }
 }
 
 #[test]
@@ -1379,102 +1089,12 @@ fn sweeps_resume_after_kill_9_without_losing_or_repeating_points() {
 }
 
 #[test]
-fn onnx_workloads_run_and_match_the_zoo() {
-    let dir = tmp("onnx");
-    let onnx = root().join("tests/data/onnx/resnet18.onnx");
-    let acc = "accelerator:\n  kind: systolic\n  rows: 128\n  cols: 128\n  dataflow: os\n";
-    let cfg = write_cfg(
-        &dir,
-        &format!("workload:\n  onnx: {}\n{acc}", onnx.display()),
-    );
-    let o = archsim(&[
-        "run",
-        &cfg,
-        "--json",
-        "--out",
-        dir.join("o").to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(r["macs"], 1_814_073_344u64);
-    let missing = write_cfg(&dir, &format!("workload:\n  onnx: nowhere.onnx\n{acc}"));
-    let o = archsim(&["run", &missing, "--out", dir.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2));
-    let garbage = dir.join("garbage.onnx");
-    std::fs::write(&garbage, b"\x08\x07not a model at all").unwrap();
-    let cfg = write_cfg(
-        &dir,
-        &format!("workload:\n  onnx: {}\n{acc}", garbage.display()),
-    );
-    let o = archsim(&["run", &cfg, "--out", dir.to_str().unwrap()]);
-    assert_eq!(
-        o.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&o.stderr)
-            .trim_end()
-            .lines()
-            .count(),
-        1
-    );
-}
-
-#[test]
-fn rdu_runs_llm_workloads_with_sections_as_engines() {
-    let dir = tmp("rdu_run");
-    let mut lat = Vec::new();
-    for fused in ["true", "false"] {
-        let cfg = write_cfg(
-            &dir,
-            &format!(
-                "workload:\n  llm: {{model: llama2_7b, phase: decode, batch: 4, prompt_len: 512, layers: 2}}\n  dtype: bf16\naccelerator:\n  kind: rdu\n  fused: {fused}\n"
-            ),
-        );
-        let out = dir.join(format!("out_{fused}"));
-        let o = archsim(&["run", &cfg, "--json", "--out", out.to_str().unwrap()]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        assert!(r["ops"][0]["engine"]
-            .as_str()
-            .unwrap()
-            .starts_with("section "));
-        lat.push(r["latency_s"].as_f64().unwrap());
-    }
-    assert!(lat[0] < lat[1], "fused {} unfused {}", lat[0], lat[1]);
-}
-
-#[test]
 fn running_a_sweep_file_points_at_archsim_sweep() {
     let cfg = root().join("configs/sweep/nb201_presets.yaml");
     let out = archsim(&["run", cfg.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("archsim sweep"), "{err}");
-}
-
-#[test]
-fn rdu_runs_a_tensor_parallel_shard_with_p2p_collectives() {
-    let dir = tmp("rdu_tp");
-    let cfg = write_cfg(
-        &dir,
-        "workload:\n  llm: {model: llama2_7b, phase: decode, batch: 1, prompt_len: 512, layers: 2, tp: 8}\n  dtype: bf16\naccelerator:\n  kind: rdu\n  orchestration: software\n",
-    );
-    let o = archsim(&[
-        "run",
-        &cfg,
-        "--json",
-        "--out",
-        dir.join("o").to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let ops = r["ops"].as_array().unwrap();
-    assert!(ops.iter().any(|op| op["kind"] == "collective"
-        && op["mapping"].as_str().unwrap().starts_with("p2p over 8")));
-    assert!(r["latency_s"].as_f64().unwrap() > 0.0);
 }
 
 /// Found by a bad-input audit: huge sizes and clocks used to overflow 64-bit counters (a panic,
@@ -1731,72 +1351,6 @@ fn accelerator_kinds_are_named_only_in_the_family_registry() {
     );
 }
 
-fn report_of(out: &Output) -> serde_json::Value {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("--json prints the report")
-}
-
-/// `kind: roofline` runs through `archsim run` like any family: an `llm:` step with its serving
-/// metrics, a what-if through `--set`, and the other op-graph sources (zoo, GEMM, ONNX).
-#[test]
-fn roofline_prices_every_op_graph_source_and_answers_a_what_if() {
-    let cfg = root().join("configs/roofline_llama2_7b.yaml");
-    let dir = tmp("roofline_cli");
-    let base = report_of(&archsim(&[
-        "run",
-        cfg.to_str().unwrap(),
-        "--json",
-        "--out",
-        dir.join("base").to_str().unwrap(),
-    ]));
-    let fast = report_of(&archsim(&[
-        "run",
-        cfg.to_str().unwrap(),
-        "--json",
-        "--set",
-        "accelerator.mem_bw_gb_s=6700",
-        "--out",
-        dir.join("fast").to_str().unwrap(),
-    ]));
-    let (t0, t1) = (
-        base["latency_s"].as_f64().unwrap(),
-        fast["latency_s"].as_f64().unwrap(),
-    );
-    // A memory-bound decode: twice the bandwidth, half the time.
-    assert!((t0 / t1 - 2.0).abs() < 0.01, "{t0} / {t1}");
-    let llm = &base["llm"];
-    assert_eq!(llm["tpot_s"].as_f64().unwrap(), t0);
-    assert!(llm["ttft_s"].as_f64().unwrap() > 0.0 && llm["max_batch"].as_u64().unwrap() > 16);
-    let onnx = root().join("tests/data/onnx/tiny_cnn.onnx");
-    for (name, workload) in [
-        ("zoo", "model: resnet18\n  dtype: int8".to_string()),
-        (
-            "gemm",
-            "gemm: {m: 4096, n: 4096, k: 4096}\n  dtype: bf16".to_string(),
-        ),
-        ("onnx", format!("onnx: {}\n  dtype: int8", onnx.display())),
-    ] {
-        let d = tmp(&format!("roofline_{name}"));
-        let text = format!(
-            "workload:\n  {workload}\naccelerator:\n  kind: roofline\n  peak_tflops: {{bf16: 989, int8: 1979}}\n  mem_bw_gb_s: 3350\n  mem_gb: 80\n  buffer_mib: 50\n"
-        );
-        let path = write_cfg(&d, &text);
-        let r = report_of(&archsim(&[
-            "run",
-            &path,
-            "--json",
-            "--out",
-            d.join("out").to_str().unwrap(),
-        ]));
-        assert!(r["latency_s"].as_f64().unwrap() > 0.0, "{name}");
-        assert!(!r["ops"].as_array().unwrap().is_empty(), "{name}");
-    }
-}
-
 /// No silent rewrites: data wider than the array's word, and a decode context that cannot
 /// follow its prompt, are errors naming both keys (exit 2); a word size left out follows the
 /// dtype.
@@ -1893,43 +1447,6 @@ fn a_design_that_does_not_fit_is_reported_and_infeasible_in_sweeps() {
         row(128)["metrics"]["tpot_s"].as_f64().unwrap() > 1.0,
         "swapping"
     );
-}
-
-#[test]
-fn dse_suite_problems_are_beyond_enumeration_and_run() {
-    let dir = root().join("configs/search/suite");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 3, "{files:?}");
-    for f in files {
-        let text = std::fs::read_to_string(&f).unwrap();
-        let (_, _, search) = archsim::config::load_full(&text, "suite", &[]).unwrap();
-        let search = search.expect("a search section");
-        let space = archsim::gym::DesignSpace::from_map("search.space", &search.space).unwrap();
-        assert!(
-            space.size() >= 100_000_000,
-            "{}: {} designs",
-            f.display(),
-            space.size()
-        );
-        let out = tmp("dse_suite");
-        let o = archsim(&[
-            "run",
-            f.to_str().unwrap(),
-            "--set",
-            "search.budget=16",
-            "--json",
-            "--out",
-            out.to_str().unwrap(),
-        ]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        assert_eq!(r["history"].as_array().unwrap().len(), 16);
-    }
 }
 
 #[test]
@@ -2049,6 +1566,63 @@ fn sweeps_run_serving_configs() {
 /// A serving config with a `search:` section: the agents size the fleet through the serving
 /// evaluator, and the cheapest fleet they find meets the SLO and costs no more than a plain
 /// hand-picked feasible fleet (Mélange's best single type at this load: two A100s).
+#[test]
+fn a_serving_search_chooses_the_kv_dtype_and_the_speculative_draft_length() {
+    // The serving seeds' keys are search dimensions like any serving key: an int4 cache reads
+    // less per decode, and at α = 0.8 a longer draft yields more tokens a round.
+    let dir = tmp("serving_seeds_search");
+    let cfg = write_cfg(
+        &dir,
+        r#"workload: {llm: {model: llama2_7b}, dtype: bf16}
+serving:
+  traffic: {rate: 4.0, requests: 200, seed: 0, prompt_tokens: {fixed: 256}, output_tokens: {fixed: 64}}
+  pools: [{accelerator: {kind: roofline, peak_tflops: {bf16: 989}, mem_bw_gb_s: 3350, mem_gb: 80}, count: 1, cost_per_hour: 4}]
+  scheduler: {max_batch: 64, max_batch_tokens: 512}
+  slo: {ttft_p90_s: 2.0, tpot_p99_s: 0.2}
+  speculative:
+    draft: {model: gpt2, accelerator: {kind: roofline, peak_tflops: {bf16: 115}, mem_bw_gb_s: 307, mem_gb: 512}}
+    tokens: 2
+    acceptance: 0.8
+search:
+  agent: {kind: grid}
+  budget: 6
+  seed: 0
+  space:
+    serving.kv.dtype: {choice: [bf16, int4]}
+    serving.speculative.tokens: {ordinal: [1, 2, 4]}
+  objectives: [{metric: tpot_p50_s}]
+"#,
+    );
+    let o = archsim(&[
+        "run",
+        &cfg,
+        "--json",
+        "--out",
+        dir.join("out").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let history = r["history"].as_array().unwrap();
+    assert_eq!(history.len(), 6);
+    let tpot = |dtype: &str, k: u64| {
+        history
+            .iter()
+            .find(|h| {
+                h["point"]["serving.kv.dtype"] == dtype
+                    && h["point"]["serving.speculative.tokens"] == k
+            })
+            .unwrap_or_else(|| panic!("{dtype} k={k} in {history:?}"))["metrics"]["tpot_p50_s"]
+            .as_f64()
+            .unwrap()
+    };
+    for k in [1, 2, 4] {
+        assert!(tpot("int4", k) < tpot("bf16", k), "k={k}");
+    }
+    assert!(tpot("bf16", 4) < tpot("bf16", 2) && tpot("bf16", 2) < tpot("bf16", 1));
+    assert_eq!(r["best"]["point"]["serving.speculative.tokens"], 4);
+    assert_eq!(r["best"]["point"]["serving.kv.dtype"], "int4");
+}
+
 #[test]
 fn a_fleet_search_finds_a_fleet_within_the_slo_no_costlier_than_a_hand_picked_one() {
     let dir = tmp("serving_fleet");
@@ -2268,6 +1842,77 @@ fn training_config_reports_the_iteration() {
     assert!(
         a["breakdown"]["bubble_s"].as_f64().unwrap() < b["breakdown"]["bubble_s"].as_f64().unwrap()
     );
+}
+
+/// A heterogeneous training config (`cluster.groups`): the stages on the groups, the
+/// layers chosen by the devices' speed, the config written back as given; bad groups,
+/// placements and partitions exit 2 naming the key.
+#[test]
+fn training_on_heterogeneous_groups() {
+    let cfg = root().join("configs/training_hetero_h100_a100.yaml");
+    let d = tmp("training_hetero");
+    let o = archsim(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--json",
+        "--out",
+        d.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let t = &r["training"];
+    assert_eq!(t["devices"], 32);
+    assert_eq!(t["placement"]["rule"], "nic_aware");
+    assert_eq!(
+        t["placement"]["stage_groups"],
+        serde_json::json!([[0], [1]])
+    );
+    let l = t["placement"]["layers_per_stage"].as_array().unwrap();
+    assert!(l[0].as_u64().unwrap() > l[1].as_u64().unwrap(), "{l:?}");
+    let written = std::fs::read_to_string(d.join("config.yaml")).unwrap();
+    assert!(
+        written.contains("groups:") && written.contains("h100_sxm"),
+        "{written}"
+    );
+    // The written config runs to the same report.
+    let again = archsim(&[
+        "run",
+        d.join("config.yaml").to_str().unwrap(),
+        "--json",
+        "--out",
+        tmp("training_hetero2").to_str().unwrap(),
+    ]);
+    assert!(again.status.success());
+    let r2: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(r2["training"], r["training"]);
+    for (set, want) in [
+        (
+            "parallel.layers_per_stage=[10,10]",
+            "parallel.layers_per_stage",
+        ),
+        ("parallel.placement=[0,0]", "parallel.placement"),
+        ("cluster.nodes=5", "cluster.nodes"),
+        (
+            "cluster.groups[1].accelerator.preset=nope",
+            "cluster.groups[1].accelerator.preset",
+        ),
+        (
+            "cluster.groups[0].nic_gb_s=-1",
+            "cluster.groups[0].nic_gb_s",
+        ),
+    ] {
+        let o = archsim(&[
+            "run",
+            cfg.to_str().unwrap(),
+            "--out",
+            tmp("training_hetero_bad").to_str().unwrap(),
+            "--set",
+            set,
+        ]);
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{set}: {e}");
+        assert!(e.contains(want), "{set}: {e}");
+    }
 }
 
 /// A layout search over a training config: every evaluation is a simulated iteration, the

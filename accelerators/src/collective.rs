@@ -13,6 +13,7 @@
 //!   NCCL on SambaNova; the per-hop `p2p_latency_us` is the link latency), the faster of a
 //!   ring and a one-shot exchange ([`Algorithm::Ring`] vs [`Algorithm::Direct`]).
 
+use crate::config::KeyError;
 use archsim_net::{price_on, Algorithm, ClusterSpec, NetModel, Op, ScaleUpKind};
 use archsim_workloads::CollectiveFunc;
 
@@ -46,9 +47,9 @@ pub fn check_expert_parallel_node(
     workload: &archsim_workloads::WorkloadConfig,
     node: u64,
     what: &str,
-) -> Result<(), crate::config::KeyError> {
+) -> Result<(), KeyError> {
     match &workload.llm {
-        Some(l) if l.ep > 1 && l.tp.saturating_mul(l.ep) > node => Err((
+        Some(l) if l.ep > 1 && l.tp.saturating_mul(l.ep) > node => Err(KeyError::new(
             vec!["workload".into(), "llm".into(), "ep".into()],
             format!(
                 "tp × ep = {} × {} = {} devices exceed one node ({what}); an `llm:` step's \

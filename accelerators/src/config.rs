@@ -41,8 +41,44 @@ struct RawConfig {
     cell: Option<CellConfig>,
 }
 
-/// A conversion error: the dotted key path (as segments) and what is wrong.
-pub type KeyError = (Vec<String>, String);
+/// A conversion error: the key path (as segments, list indices as numbers) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyError {
+    /// The key path, outermost first (`["accelerator", "subs", "0", "rows"]`); empty for the
+    /// document as a whole.
+    pub path: Vec<String>,
+    /// What is wrong with the value there.
+    pub message: String,
+}
+
+impl KeyError {
+    /// The error `message` about the value at `path`.
+    pub fn new(path: Vec<String>, message: String) -> Self {
+        Self { path, message }
+    }
+
+    /// The error `message` about the value at the dotted `key` (`workload.llm.batch`).
+    pub fn at(key: &str, message: impl Into<String>) -> Self {
+        Self::new(key.split('.').map(str::to_string).collect(), message.into())
+    }
+
+    /// The dotted key (`accelerator.subs.0.rows`).
+    pub fn key(&self) -> String {
+        self.path.join(".")
+    }
+}
+
+impl std::fmt::Display for KeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.key(), self.message)
+        }
+    }
+}
+
+impl std::error::Error for KeyError {}
 
 /// Deserializes `v` into `T`, reporting the failing key path prefixed with `prefix`.
 ///
@@ -88,7 +124,7 @@ pub fn typed<T: serde::de::DeserializeOwned>(v: Value, prefix: &[&str]) -> Resul
                 path.push(field.to_string());
             }
         }
-        (path, msg)
+        KeyError::new(path, msg)
     })
 }
 
@@ -121,7 +157,7 @@ impl SimConfig {
     /// across keys.
     pub fn from_value(value: Value) -> Result<SimConfig, KeyError> {
         if !value.is_object() {
-            return Err((
+            return Err(KeyError::new(
                 vec![],
                 "the config must be a mapping with `workload` and `accelerator`".into(),
             ));
@@ -150,7 +186,7 @@ impl SimConfig {
                     .as_deref()
                     .is_some_and(|m| !m.starts_with(archsim_workloads::zoo::NB201_PREFIX));
             if other {
-                return Err((
+                return Err(KeyError::new(
                     vec!["cell".into()],
                     "the cell is the workload's network: give `workload:` without a source \
                      (only `batch`, `dtype`)"
@@ -181,7 +217,7 @@ impl SimConfig {
                 .join(" or ");
             return Err(match form {
                 // A job-stream family given an op graph: point at the kind.
-                Form::Graph => (
+                Form::Graph => KeyError::new(
                     vec!["accelerator".into(), "kind".into()],
                     format!(
                         "`{}` runs {}: give `{}: ...`",
@@ -195,8 +231,8 @@ impl SimConfig {
                         accelerator.forms()[0].key()
                     ),
                 ),
-                _ => (
-                    form.key().split('.').map(str::to_string).collect(),
+                _ => KeyError::at(
+                    form.key(),
                     format!("a {} workload runs on {runs}", form.describe()),
                 ),
             });
@@ -216,20 +252,20 @@ impl AcceleratorConfig {
         let kind = match acc.remove("kind") {
             Some(Value::String(k)) => k,
             Some(_) => {
-                return Err((
+                return Err(KeyError::new(
                     vec!["accelerator".into(), "kind".into()],
                     "must be a string".into(),
                 ))
             }
             None => {
-                return Err((
+                return Err(KeyError::new(
                     vec!["accelerator".into(), "kind".into()],
                     format!("missing; one of: {}", KINDS.join(", ")),
                 ))
             }
         };
         let accelerator = AcceleratorConfig::from_kind(&kind, acc).unwrap_or_else(|| {
-            Err((
+            Err(KeyError::new(
                 vec!["accelerator".into(), "kind".into()],
                 format!("unknown kind `{kind}`; known kinds: {}", KINDS.join(", ")),
             ))
@@ -238,9 +274,9 @@ impl AcceleratorConfig {
             AccelError::InvalidConfig { key, reason } => {
                 let mut p = vec!["accelerator".to_string()];
                 p.extend(key.split('.').map(str::to_string));
-                (p, reason)
+                KeyError::new(p, reason)
             }
-            other => (vec!["accelerator".into()], other.to_string()),
+            other => KeyError::at("accelerator", other.to_string()),
         })?;
         Ok(accelerator)
     }
@@ -248,10 +284,8 @@ impl AcceleratorConfig {
 
 fn workload_key_error(e: &WorkloadError) -> KeyError {
     match e {
-        WorkloadError::InvalidParameter { key, reason } => {
-            (key.split('.').map(str::to_string).collect(), reason.clone())
-        }
-        other => (vec!["workload".into()], other.to_string()),
+        WorkloadError::InvalidParameter { key, reason } => KeyError::at(key, reason.clone()),
+        other => KeyError::at("workload", other.to_string()),
     }
 }
 
@@ -267,12 +301,12 @@ pub fn merge_preset(
     let name = match acc.get("preset") {
         None => return Ok(acc),
         Some(Value::String(name)) => name.clone(),
-        Some(_) => return Err((preset_key(), "must be a string".into())),
+        Some(_) => return Err(KeyError::new(preset_key(), "must be a string".into())),
     };
     if !keep_key {
         acc.remove("preset");
     }
-    let mut base = lookup(&name).map_err(|m| (preset_key(), m))?;
+    let mut base = lookup(&name).map_err(|m| KeyError::new(preset_key(), m))?;
     for (k, v) in acc {
         base.insert(k, v);
     }
@@ -306,7 +340,7 @@ pub fn llm_batch(mut value: Value) -> Result<Value, KeyError> {
         }
         Some(lb) if lb.as_u64() == Some(wb) => {}
         Some(lb) if lb.as_u64().is_some() => {
-            return Err((
+            return Err(KeyError::new(
                 vec!["workload".into(), "batch".into()],
                 format!(
                     "the `llm:` step's batch is workload.llm.batch ({lb}), so {wb} would be \
@@ -328,16 +362,18 @@ fn check_llm_lengths(w: &WorkloadConfig, written: &[String]) -> Result<(), KeyEr
         .iter()
         .all(|k| written.iter().any(|w| w == k));
     match (l.phase, l.context_len) {
-        (archsim_workloads::llm::Phase::Decode, Some(c)) if both && c <= l.prompt_len => Err((
-            vec!["workload".into(), "llm".into(), "context_len".into()],
-            format!(
-                "a decode with {c} tokens in the KV cache cannot follow a {}-token prompt \
+        (archsim_workloads::llm::Phase::Decode, Some(c)) if both && c <= l.prompt_len => {
+            Err(KeyError::new(
+                vec!["workload".into(), "llm".into(), "context_len".into()],
+                format!(
+                    "a decode with {c} tokens in the KV cache cannot follow a {}-token prompt \
                  (workload.llm.prompt_len); give context_len > prompt_len, or leave prompt_len \
                  out to price a {}-token prompt",
-                l.prompt_len,
-                c.saturating_sub(1).max(1)
-            ),
-        )),
+                    l.prompt_len,
+                    c.saturating_sub(1).max(1)
+                ),
+            ))
+        }
         _ => Ok(()),
     }
 }

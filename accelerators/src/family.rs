@@ -280,7 +280,7 @@ pub(crate) fn word_follows_dtype(
         return Ok(());
     }
     if bytes > *word_bytes {
-        return Err((
+        return Err(KeyError::new(
             vec!["accelerator".into(), "word_bytes".into()],
             format!(
                 "{word_bytes}-byte words cannot hold the workload's {} ({bytes} bytes, \

@@ -39,6 +39,7 @@
 //! assert_eq!(r.total_cycles, tasks.iter().map(|t| t.end_cycle).max().unwrap());
 //! ```
 
+use crate::config::KeyError;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -402,11 +403,11 @@ impl crate::family::FamilyConfig for HeteroConfig {
         &mut self,
         given: &[String],
         workload: &archsim_workloads::WorkloadConfig,
-    ) -> Result<(), crate::config::KeyError> {
+    ) -> Result<(), KeyError> {
         // Entry `i` places task `i`: an entry without a task places nothing.
         let tasks = workload.tasks.as_ref().map_or(1, Vec::len);
         if self.assignment.len() > tasks {
-            return Err((
+            return Err(KeyError::new(
                 vec!["accelerator".into(), "assignment".into()],
                 format!(
                     "{} entries for {tasks} task{} (entry i places task i of workload.tasks{}): \

@@ -366,16 +366,19 @@ impl Checker {
                 if n.format_range.is_some_and(outside) {
                     return Ok(());
                 }
-                bounds(x, n).map_err(|m| (path.clone(), m))
+                bounds(x, n).map_err(|m| KeyError::new(path.clone(), m))
             }
             Value::Array(items) => {
                 let len = items.len() as u64;
                 if let Some(min) = n.min_items.filter(|&m| len < m) {
                     let what = if min == 1 { "value" } else { "values" };
-                    return Err((path.clone(), format!("give at least {min} {what}")));
+                    return Err(KeyError::new(
+                        path.clone(),
+                        format!("give at least {min} {what}"),
+                    ));
                 }
                 if let Some(max) = n.max_items.filter(|&m| len > m) {
-                    return Err((
+                    return Err(KeyError::new(
                         path.clone(),
                         format!("give at most {max} values, got {len}"),
                     ));
@@ -392,10 +395,13 @@ impl Checker {
                 Ok(())
             }
             Value::String(x) => match n.min_length {
-                Some(1) if x.is_empty() => Err((path.clone(), "must not be empty".into())),
-                Some(min) if (x.chars().count() as u64) < min => {
-                    Err((path.clone(), format!("give at least {min} characters")))
+                Some(1) if x.is_empty() => {
+                    Err(KeyError::new(path.clone(), "must not be empty".into()))
                 }
+                Some(min) if (x.chars().count() as u64) < min => Err(KeyError::new(
+                    path.clone(),
+                    format!("give at least {min} characters"),
+                )),
                 _ => Ok(()),
             },
             Value::Object(m) => {
@@ -632,31 +638,25 @@ mod tests {
         assert!(check(&json!({"acc": {"kind": "sys", "freq_mhz": 1000}}), &s).is_ok());
         assert_eq!(
             err(json!({"acc": {"kind": "sys", "freq_mhz": 1e308}})),
-            (
-                vec!["acc".into(), "freq_mhz".into()],
-                "must be at most 100000, got 1e308".into()
-            )
+            KeyError::at("acc.freq_mhz", "must be at most 100000, got 1e308")
         );
         assert_eq!(
-            err(json!({"acc": {"kind": "gpu", "count": 0}})).1,
+            err(json!({"acc": {"kind": "gpu", "count": 0}})).message,
             "must be at least 1, got 0"
         );
         assert_eq!(
             err(json!({"rates": [1, 2, -1]})),
-            (
-                vec!["rates".into(), "2".into()],
-                "must be at least 0, got -1".into()
-            )
+            KeyError::at("rates.2", "must be at least 0, got -1")
         );
-        assert_eq!(err(json!({"rates": []})).1, "give at least 1 value");
+        assert_eq!(err(json!({"rates": []})).message, "give at least 1 value");
         assert_eq!(
-            err(json!({"max": 0})).1,
+            err(json!({"max": 0})).message,
             "must be greater than 0, got 0 (a reason)"
         );
         assert!(check(&json!({"max": null}), &s).is_ok());
         let path = json!({"properties": {"oracle": {"type": ["string", "null"], "minLength": 1}}});
         assert_eq!(
-            check(&json!({"oracle": ""}), &path).unwrap_err().1,
+            check(&json!({"oracle": ""}), &path).unwrap_err().message,
             "must not be empty"
         );
         assert!(check(&json!({"oracle": "a.csv"}), &path).is_ok());

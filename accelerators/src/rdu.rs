@@ -37,6 +37,7 @@
 //! Not modelled: place-and-route limits inside a kernel, PMU bank conflicts and on-chip network
 //! congestion (the paper's §VII), and DDR spills of activations.
 
+use crate::config::KeyError;
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
@@ -675,9 +676,9 @@ impl crate::family::FamilyConfig for RduConfig {
         &mut self,
         _given: &[String],
         workload: &archsim_workloads::WorkloadConfig,
-    ) -> Result<(), crate::config::KeyError> {
+    ) -> Result<(), KeyError> {
         match &workload.llm {
-            Some(l) if l.ep <= 1 && l.tp > self.sockets => Err((
+            Some(l) if l.ep <= 1 && l.tp > self.sockets => Err(KeyError::new(
                 vec!["accelerator".into(), "sockets".into()],
                 format!(
                     "a tensor-parallel step over {} sockets (workload.llm.tp) needs a node of at \
@@ -685,7 +686,7 @@ impl crate::family::FamilyConfig for RduConfig {
                     l.tp, l.tp, self.sockets
                 ),
             )),
-            Some(l) if l.tp.saturating_mul(l.ep) > self.sockets => Err((
+            Some(l) if l.tp.saturating_mul(l.ep) > self.sockets => Err(KeyError::new(
                 vec!["workload".into(), "llm".into(), "ep".into()],
                 format!(
                     "an expert-parallel step over {} × {} = {} sockets (workload.llm.tp × \

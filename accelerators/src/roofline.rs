@@ -44,6 +44,7 @@
 //! assert!(r.ops[0].mapping.starts_with("compute-bound"));
 //! ```
 
+use crate::config::KeyError;
 use std::collections::BTreeMap;
 
 
@@ -251,14 +252,14 @@ impl FamilyConfig for RooflineConfig {
         &mut self,
         _given: &[String],
         workload: &archsim_workloads::WorkloadConfig,
-    ) -> Result<(), crate::config::KeyError> {
+    ) -> Result<(), KeyError> {
         crate::collective::check_expert_parallel_node(
             workload,
             crate::collective::NODE_DEVICES,
             "a node holds 8 chips",
         )?;
         match &workload.llm {
-            Some(l) if l.ep > 1 && self.link_gb_s.is_none() => Err((
+            Some(l) if l.ep > 1 && self.link_gb_s.is_none() => Err(KeyError::new(
                 vec!["accelerator".into(), "link_gb_s".into()],
                 format!(
                     "an expert-parallel step (workload.llm.ep = {}) sends every MoE layer's \

@@ -52,6 +52,7 @@
 //! weight tensor) and fold element-wise sums into the partial sums of the array (`sum_as_psum`:
 //! no compute, each addend after the first read from DRAM as a partial sum).
 
+use crate::config::KeyError;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -933,7 +934,7 @@ impl crate::family::FamilyConfig for SystolicConfig {
     }
     fn from_map(
         acc: serde_json::Map<String, serde_json::Value>,
-    ) -> Result<Self, crate::config::KeyError> {
+    ) -> Result<Self, KeyError> {
         // One unit per quantity across kinds: DRAM bandwidth is in bytes per cycle, as
         // `kind: hetero` and the co-design hardware space give it.
         if let Some(v) = acc.get(RENAMED_DRAM_BW) {
@@ -943,7 +944,7 @@ impl crate::family::FamilyConfig for SystolicConfig {
                 .unwrap_or_default();
             // Worded as an unknown field, so that a search space naming it is rejected up
             // front and the error points at the key.
-            return Err((
+            return Err(KeyError::new(
                 vec!["accelerator".into(), RENAMED_DRAM_BW.into()],
                 format!(
                     "unknown field `{RENAMED_DRAM_BW}`: it is now `dram_bw_bytes_per_cycle`, the \
@@ -997,7 +998,7 @@ impl crate::family::FamilyConfig for SystolicConfig {
         &mut self,
         given: &[String],
         workload: &archsim_workloads::WorkloadConfig,
-    ) -> Result<(), crate::config::KeyError> {
+    ) -> Result<(), KeyError> {
         crate::family::word_follows_dtype(&mut self.word_bytes, given, workload)
     }
     fn build(&self) -> Result<Box<dyn crate::family::Family>, AccelError> {
@@ -1030,7 +1031,7 @@ mod tests {
             m.insert(k.into(), v.into());
         }
         m.insert("dataflow".into(), "os".into());
-        let (path, msg) =
+        let KeyError { path, message: msg } =
             <SystolicConfig as crate::family::FamilyConfig>::from_map(m).unwrap_err();
         assert_eq!(path, ["accelerator", "dram_bw_words_per_cycle"]);
         assert!(msg.contains("`dram_bw_bytes_per_cycle`"), "{msg}");

@@ -210,7 +210,7 @@ impl Problem {
             .space
             .apply(&self.base, values)
             .map_err(|e| e.to_string())?;
-        let cfg = SimConfig::from_value(v).map_err(|(p, m)| format!("{}: {m}", p.join(".")))?;
+        let cfg = SimConfig::from_value(v).map_err(|e| e.to_string())?;
         Ok(cfg
             .accelerator
             .family()
@@ -269,7 +269,7 @@ impl DseEnv {
                 "a design-space environment evaluates a chip; search a training layout with a `search:` section (archsim run) or archsim/Training-v0".into(),
             ));
         }
-        let raw: GymSection = typed(gym, &["gym"]).map_err(|(p, m)| bad(&p.join("."), m))?;
+        let raw: GymSection = typed(gym, &["gym"]).map_err(|e| bad(&e.key(), e.message))?;
         let space = DesignSpace::from_map("gym.space", &raw.space)?;
         let (absent, why) = EvaluatorKind::Simulation.absent_metrics(&Value::Object(base.clone()));
         crate::objective::check_present("gym", &raw.objectives, &raw.constraints, &absent, &why)?;

@@ -116,9 +116,7 @@ impl SocEnv {
         };
         let mut base = obj.clone();
         let gym = match base.remove("gym") {
-            Some(g) => {
-                typed::<SocGymSection>(g, &["gym"]).map_err(|(p, m)| bad(&p.join("."), m))?
-            }
+            Some(g) => typed::<SocGymSection>(g, &["gym"]).map_err(|e| bad(&e.key(), e.message))?,
             None => SocGymSection {
                 max_ready: default_max_ready(),
             },
@@ -127,7 +125,7 @@ impl SocEnv {
             return Err(bad("gym.max_ready", "must be at least 1".into()));
         }
         let cfg =
-            SimConfig::from_value(Value::Object(base)).map_err(|(p, m)| bad(&p.join("."), m))?;
+            SimConfig::from_value(Value::Object(base)).map_err(|e| bad(&e.key(), e.message))?;
         let AcceleratorConfig::Soc(soc_cfg) = &cfg.accelerator else {
             return Err(bad(
                 "accelerator.kind",

@@ -14,6 +14,7 @@
 //! evenly or log-evenly spaced), so a point is a vector of indices — a gymnasium
 //! `MultiDiscrete` action — and any optimizer can walk the same space.
 
+use archsim_accelerators::config::KeyError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -387,7 +388,7 @@ impl DesignSpace {
             for i in indices {
                 let mut v = base.clone();
                 crate::path::set(&mut v, &segs, p.domain.value(i)).map_err(bad)?;
-                let Err((at, message)) = kind.check(v) else {
+                let Err(KeyError { path: at, message }) = kind.check(v) else {
                     continue;
                 };
                 // Only errors about this parameter's key (or a key on its way, or under it).

@@ -120,7 +120,7 @@ impl TrainingEnv {
             .filter(|v| !v.is_null());
         let mut gym: TrainingGym = match gym_v {
             Some(v) => archsim_accelerators::config::typed(v, &["gym"])
-                .map_err(|(p, m)| bad(&p.join("."), m))?,
+                .map_err(|e: archsim_accelerators::config::KeyError| bad(&e.key(), e.message))?,
             None => TrainingGym::default(),
         };
         if let Some(n) = episode_len {

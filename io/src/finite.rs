@@ -31,7 +31,30 @@ pub fn first_non_finite<T: Serialize + ?Sized>(value: &T) -> Option<(String, f64
         found: None,
     };
     let _ = value.serialize(&mut walker);
-    walker.found
+    walker.found.map(|(path, v)| (text(&path), v))
+}
+
+/// A path as errors write it: `ops[3].utilization`, `bytes.dram`.
+fn text(path: &[Seg]) -> String {
+    let mut p = String::new();
+    for seg in path {
+        match seg {
+            Seg::Index(i) | Seg::Entry(i) => p.push_str(&format!("[{i}]")),
+            Seg::Name(n) => {
+                if !p.is_empty() {
+                    p.push('.');
+                }
+                p.push_str(n);
+            }
+            Seg::Key(k) => {
+                if !k.starts_with('[') && !p.is_empty() {
+                    p.push('.');
+                }
+                p.push_str(k);
+            }
+        }
+    }
+    p
 }
 
 /// `Ok` when every float of `value` is a finite number; otherwise the run failed: an error
@@ -51,14 +74,19 @@ struct Walker {
     /// The segments down to the value being walked; only turned into text when a value is found,
     /// so the walk allocates nothing for field names and indices (a report has thousands).
     path: Vec<Seg>,
-    found: Option<(String, f64)>,
+    /// The path of the first non-finite float (its map keys written in as the walk unwinds
+    /// through their entries) and the float.
+    found: Option<(Vec<Seg>, f64)>,
 }
 
-/// One segment of a path: a field or variant name, a list index, or a map key.
+/// One segment of a path: a field or variant name, a list index, a map key, or a map entry
+/// whose key is turned into text only if a value is found under it.
+#[derive(Clone)]
 enum Seg {
     Name(&'static str),
     Index(usize),
     Key(String),
+    Entry(usize),
 }
 
 /// Stops the walk once a value is found.
@@ -84,25 +112,7 @@ impl Walker {
         if v.is_finite() {
             return Ok(());
         }
-        let mut p = String::new();
-        for seg in &self.path {
-            match seg {
-                Seg::Index(i) => p.push_str(&format!("[{i}]")),
-                Seg::Name(n) => {
-                    if !p.is_empty() {
-                        p.push('.');
-                    }
-                    p.push_str(n);
-                }
-                Seg::Key(k) => {
-                    if !k.starts_with('[') && !p.is_empty() {
-                        p.push('.');
-                    }
-                    p.push_str(k);
-                }
-            }
-        }
-        self.found = Some((p, v));
+        self.found = Some((self.path.clone(), v));
         Err(Stop)
     }
 
@@ -279,17 +289,37 @@ macro_rules! fields {
 }
 fields!(SerializeStruct, SerializeStructVariant);
 
+/// A map key as a path names it: a string key is itself, any other is the entry's index.
+fn key_text<T: Serialize + ?Sized>(k: &T, index: usize) -> String {
+    match serde_json::to_value(k) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => format!("[{index}]"),
+    }
+}
+
 impl ser::SerializeMap for Compound<'_> {
     type Ok = ();
     type Error = Stop;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, k: &T) -> Result<(), Stop> {
-        // A key that is a string names the entry; any other is its index.
-        self.key = Some(match serde_json::to_value(k) {
-            Ok(serde_json::Value::String(s)) => s,
-            _ => format!("[{}]", self.index),
-        });
+        self.key = Some(key_text(k, self.index));
         self.index += 1;
         Ok(())
+    }
+    fn serialize_entry<K: Serialize + ?Sized, V: Serialize + ?Sized>(
+        &mut self,
+        k: &K,
+        v: &V,
+    ) -> Result<(), Stop> {
+        // The value is walked first; the key is written only when the walk stopped under it.
+        let (depth, index) = (self.walker.path.len(), self.index);
+        self.index += 1;
+        let r = self.walker.at(Seg::Entry(index), v);
+        if let (Err(_), Some((path, _))) = (&r, &mut self.walker.found) {
+            if let Some(seg) = path.get_mut(depth) {
+                *seg = Seg::Key(key_text(k, index));
+            }
+        }
+        r
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Stop> {
         let key = self.key.take().unwrap_or_default();
@@ -316,6 +346,9 @@ mod tests {
         m.insert("dram", vec![1.0, f64::NAN]);
         let (p, v) = first_non_finite(&m).unwrap();
         assert_eq!(p, "dram[1]");
+        let mut nested = BTreeMap::new();
+        nested.insert(3u32, m);
+        assert_eq!(first_non_finite(&nested).unwrap().0, "[0].dram[1]");
         assert!(v.is_nan());
         assert_eq!(
             first_non_finite(&Kind::Tagged {

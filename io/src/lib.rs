@@ -16,13 +16,11 @@
 //! `archsim::plot`, `archsim::Error`, `archsim::config::ConfigError`).
 //!
 //! ```
-//! let e = archsim_io::Error::Config(archsim_io::located::ConfigError {
-//!     file: "c.yaml".into(),
-//!     location: Some((5, 9)),
-//!     key: Some("accelerator.rows".into()),
-//!     from_override: None,
-//!     message: "must be at least 1".into(),
-//! });
+//! let e = archsim_io::Error::Config(
+//!     archsim_io::located::ConfigError::new("c.yaml", "must be at least 1")
+//!         .with_key("accelerator.rows")
+//!         .with_location(Some((5, 9))),
+//! );
 //! assert_eq!(e.to_string(), "c.yaml:5:9: accelerator.rows: must be at least 1");
 //! assert_eq!(e.exit_code(), 2);
 //! ```
@@ -30,6 +28,7 @@
 
 pub mod files;
 pub mod finite;
+pub mod heap;
 pub mod located;
 pub mod plot;
 

@@ -14,6 +14,7 @@
 
 use std::fmt;
 
+use archsim_accelerators::config::KeyError;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_saphyr::Spanned;
@@ -31,6 +32,38 @@ pub struct ConfigError {
     pub from_override: Option<String>,
     /// What is wrong.
     pub message: String,
+}
+
+impl ConfigError {
+    /// An error about the file `file` as a whole: no line, no key, no override (add them with
+    /// [`Self::with_key`], [`Self::with_location`], [`Self::with_override`]).
+    pub fn new(file: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            file: file.into(),
+            location: None,
+            key: None,
+            from_override: None,
+            message: message.into(),
+        }
+    }
+
+    /// The same error, about the key `key` (dotted or bracketed path).
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// The same error, at a one-based line and column of the file (`None`: not located).
+    pub fn with_location(mut self, location: Option<(u64, u64)>) -> Self {
+        self.location = location;
+        self
+    }
+
+    /// The same error, given by the `--set` override `o` (`None`: by the file).
+    pub fn with_override(mut self, o: Option<String>) -> Self {
+        self.from_override = o;
+        self
+    }
 }
 
 impl fmt::Display for ConfigError {
@@ -87,17 +120,21 @@ pub fn located_error(
     let key = path.join(".");
     let from_override = override_of(overrides, &key);
     let at_key = message.starts_with("unknown field");
+    let location = match from_override {
+        Some(_) => None,
+        None => locate(text, path, at_key),
+    };
     ConfigError {
-        file: file.to_string(),
-        location: if from_override.is_some() {
-            None
-        } else {
-            locate(text, path, at_key)
-        },
         key: (!path.is_empty()).then_some(key),
-        from_override,
-        message,
+        ..ConfigError::new(file, message)
     }
+    .with_location(location)
+    .with_override(from_override)
+}
+
+/// [`located_error`] for a library's [`KeyError`] (its path and message).
+pub fn located_key(text: &str, file: &str, overrides: &[String], e: KeyError) -> ConfigError {
+    located_error(text, file, overrides, &e.path, e.message)
 }
 
 /// The same as [`located_error`] for a dotted key (`a.b.0.c` or `a.b[0].c`), as library
@@ -110,17 +147,16 @@ pub fn located_key_error(
     message: String,
 ) -> ConfigError {
     let from_override = override_of(overrides, key);
+    let location = match from_override {
+        Some(_) => None,
+        None => locate_dotted(text, key),
+    };
     ConfigError {
-        file: file.to_string(),
-        location: if from_override.is_some() {
-            None
-        } else {
-            locate_dotted(text, key)
-        },
         key: (!key.is_empty()).then(|| key.to_string()),
-        from_override,
-        message,
+        ..ConfigError::new(file, message)
     }
+    .with_location(location)
+    .with_override(from_override)
 }
 
 impl std::error::Error for ConfigError {}
@@ -130,15 +166,11 @@ impl std::error::Error for ConfigError {}
 pub fn read_file(path: &std::path::Path) -> Result<String, crate::Error> {
     archsim_workloads::input::read_to_string(path, archsim_workloads::input::InputKind::Config)
         .map_err(|e| {
-            crate::Error::Config(ConfigError {
-                file: e.path,
-                location: None,
-                key: None,
-                from_override: None,
-                message: e
-                    .message
+            crate::Error::Config(ConfigError::new(
+                e.path,
+                e.message
                     .replacen("cannot read file", "cannot read config", 1),
-            })
+            ))
         })
 }
 
@@ -149,49 +181,27 @@ pub fn apply_overrides(
     file: &str,
     overrides: &[String],
 ) -> Result<Vec<(Vec<String>, String)>, ConfigError> {
-    let err = |location: Option<(u64, u64)>, message: String| ConfigError {
-        file: file.to_string(),
-        location,
-        key: None,
-        from_override: None,
-        message,
-    };
     let mut applied: Vec<(Vec<String>, String)> = Vec::new();
     for o in overrides {
-        let (path, raw) = o.split_once('=').ok_or_else(|| ConfigError {
-            from_override: Some(o.clone()),
-            ..err(None, "expected PATH=VALUE, e.g. accelerator.rows=64".into())
-        })?;
-        let segments = archsim_gym::path::parse(path).map_err(|m| ConfigError {
-            from_override: Some(o.clone()),
-            ..err(None, m)
-        })?;
+        let err = |message: String| ConfigError::new(file, message).with_override(Some(o.clone()));
+        let (path, raw) = o
+            .split_once('=')
+            .ok_or_else(|| err("expected PATH=VALUE, e.g. accelerator.rows=64".into()))?;
+        let segments = archsim_gym::path::parse(path).map_err(err)?;
         let v: Value = if raw.trim().is_empty() {
             Value::String(String::new())
         } else {
             serde_saphyr::from_str(raw).map_err(|e| {
                 let message = yaml_message(&e.to_string());
-                ConfigError {
-                    from_override: Some(o.clone()),
-                    // A number that is not finite is a value of the key, not bad syntax.
-                    key: message
-                        .starts_with("non-finite number")
-                        .then(|| archsim_gym::path::display(&segments)),
-                    ..err(
-                        None,
-                        if message.starts_with("non-finite number") {
-                            message
-                        } else {
-                            format!("value is not valid YAML: {message}")
-                        },
-                    )
+                // A number that is not finite is a value of the key, not bad syntax.
+                if message.starts_with("non-finite number") {
+                    err(message).with_key(archsim_gym::path::display(&segments))
+                } else {
+                    err(format!("value is not valid YAML: {message}"))
                 }
             })?
         };
-        archsim_gym::path::set(value, &segments, v).map_err(|m| ConfigError {
-            from_override: Some(o.clone()),
-            ..err(None, m)
-        })?;
+        archsim_gym::path::set(value, &segments, v).map_err(err)?;
         applied.push((archsim_gym::path::keys(&segments), o.clone()));
     }
     Ok(applied)
@@ -296,12 +306,10 @@ pub fn yaml_error(text: &str, file: &str, e: &serde_saphyr::Error) -> ConfigErro
         .filter(|p| !p.is_empty())
         .map(|p| p.join("."));
     ConfigError {
-        file: file.to_string(),
-        location: e.location().map(|l| (l.line(), l.column())),
         key,
-        from_override: None,
-        message,
+        ..ConfigError::new(file, message)
     }
+    .with_location(e.location().map(|l| (l.line(), l.column())))
 }
 
 impl<'de> Deserialize<'de> for Node {

@@ -86,13 +86,7 @@ const MAX_TIME_STEPS: usize = 1_000_000_000;
 
 /// A bad-input error of the config `file`, at `key`.
 fn config_error(file: &str, key: &str, message: String) -> archsim::Error {
-    archsim::Error::Config(archsim::ConfigError {
-        file: file.into(),
-        location: None,
-        key: Some(key.into()),
-        from_override: None,
-        message,
-    })
+    archsim::Error::Config(archsim::ConfigError::new(file, message).with_key(key))
 }
 
 /// Runs `f`, turning a panic into `SimulationError`.
@@ -1154,6 +1148,7 @@ impl CoDesignEnvCore {
 /// The native module.
 #[pymodule]
 fn _archsim(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    archsim::heap::retain_freed_memory();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("ConfigError", m.py().get_type::<ConfigError>())?;
     m.add("ActionError", m.py().get_type::<ActionError>())?;

@@ -40,6 +40,12 @@ pub struct ServingConfig {
     /// Move running requests off replicas whose KV cache fills up (Llumnix-style).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub migration: Option<MigrationConfig>,
+    /// Prompts that share a prefix reuse its KV cache ([`crate::prefix`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_cache: Option<crate::prefix::PrefixConfig>,
+    /// Speculative decoding: a draft model on its own device ([`crate::speculative`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speculative: Option<crate::speculative::SpeculativeConfig>,
 }
 
 /// Request migration between replicas (Llumnix, OSDI'24, stop-and-copy): after an iteration,
@@ -321,6 +327,15 @@ pub struct KvConfig {
     /// Preemption policy (default `recompute`).
     #[serde(default)]
     pub preemption: Preemption,
+    /// Element type of the cache (default: the workload's dtype), e.g. `int4`, `fp8`
+    /// ([`crate::kv`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dtype: Option<crate::kv::KvDtype>,
+    /// Fraction of each sequence's cache a decode step reads (A²ATS-style retrieval; default
+    /// 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 1), extend("exclusiveMinimum" = 0))]
+    pub read_fraction: Option<f64>,
 }
 
 fn default_block() -> u32 {
@@ -336,6 +351,8 @@ impl Default for KvConfig {
             block_tokens: default_block(),
             memory_fraction: 1.0,
             preemption: Preemption::Recompute,
+            dtype: None,
+            read_fraction: None,
         }
     }
 }
@@ -553,6 +570,13 @@ impl ServingConfig {
                 "kv.memory_fraction",
                 format!("must be in (0, 1], got {}", self.kv.memory_fraction),
             ));
+        }
+        crate::kv::validate_read_fraction(self.kv.read_fraction)?;
+        if let Some(s) = &self.speculative {
+            s.validate()?;
+        }
+        if let Some(p) = &self.prefix_cache {
+            p.validate(self.pools.iter().map(|p| p.role))?;
         }
         positive("kv_transfer.link_gb_s", self.kv_transfer.link_gb_s)?;
         if !(self.kv_transfer.latency_s.is_finite() && self.kv_transfer.latency_s >= 0.0) {

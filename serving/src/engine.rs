@@ -45,6 +45,8 @@ struct Replica {
     /// Tokens still to process (prefill tokens plus output tokens), over the pool's speed.
     outstanding: i64,
     speed: f64,
+    /// Prefixes this replica holds ([`crate::prefix`]).
+    prefixes: crate::prefix::ReplicaPrefixes,
 }
 
 /// Per-pool statistics of a run.
@@ -68,6 +70,21 @@ pub struct PoolStats {
     pub prefill_tokens: u64,
     /// Tokens decoded.
     pub decode_tokens: u64,
+    /// Context tokens the decodes attended to (summed over every decode of every iteration):
+    /// the KV-cache tokens decode attention read, before `serving.kv.read_fraction`.
+    pub decode_context_tokens: u64,
+    /// Prompt tokens found in the prefix cache (not prefilled).
+    pub prefix_hit_tokens: u64,
+    /// Requests that found their prefix cached.
+    pub prefix_hits: u64,
+    /// Speculative verification rounds, and the tokens they yielded.
+    pub spec_rounds: u64,
+    /// Tokens yielded by verification rounds.
+    pub spec_tokens: u64,
+    /// Rounds that drafted the full `k` tokens (not cut short by the end of a request).
+    pub spec_full_rounds: u64,
+    /// Tokens yielded by full rounds.
+    pub spec_full_tokens: u64,
 }
 
 /// Everything a run produced: per-request times (ns) and per-pool statistics.
@@ -167,6 +184,7 @@ pub fn run(
                 busy_ns: 0,
                 outstanding: 0,
                 speed,
+                prefixes: Default::default(),
             });
         }
     }
@@ -178,7 +196,20 @@ pub fn run(
         .collect();
     let last_arrival = reqs.last().map_or(0.0, |r| r.arrival_s);
     let bucket_ns = (to_ns(last_arrival) / BUCKETS).max(1_000_000);
+    let prefixes = cfg.prefix_cache.as_ref().map(|p| {
+        let longest = reqs
+            .iter()
+            .map(|r| (r.prompt_tokens + r.output_tokens).div_ceil(bs))
+            .max()
+            .unwrap_or(0);
+        crate::prefix::Draws::new(p, n, seed, longest)
+    });
     let mut st = State {
+        spec: cfg
+            .speculative
+            .as_ref()
+            .map(|s| crate::speculative::Rounds::new(s, n, seed)),
+        prefix: vec![0; n],
         target: reqs.iter().map(|r| r.prompt_tokens).collect(),
         ctx: vec![0; n],
         gen: vec![0; n],
@@ -224,6 +255,24 @@ pub fn run(
                 let r = &mut replicas[rid as usize];
                 r.outstanding +=
                     (reqs[i as usize].prompt_tokens + reqs[i as usize].output_tokens) as i64;
+                if let Some(d) = &prefixes {
+                    let skip = d.lookup(
+                        i as usize,
+                        st.target[i as usize],
+                        &mut r.prefixes,
+                        &mut r.free,
+                        r.total,
+                        bs,
+                    );
+                    if skip > 0 {
+                        st.prefix[i as usize] = skip;
+                        st.target[i as usize] -= skip;
+                        r.outstanding -= skip as i64;
+                        let ps = &mut st.out.pools[r.pool];
+                        ps.prefix_hit_tokens += skip as u64;
+                        ps.prefix_hits += 1;
+                    }
+                }
                 st.out.replica[i as usize] = rid;
                 r.waiting.push_back(i);
                 try_start(&ctx, &mut replicas[rid as usize], rid, &mut st, now, &mut q);
@@ -279,6 +328,10 @@ struct Ctx<'a> {
 }
 
 struct State {
+    /// Speculative decoding's acceptance draws.
+    spec: Option<crate::speculative::Rounds>,
+    /// Prompt tokens found in the prefix cache: before the request's own `ctx` tokens.
+    prefix: Vec<u32>,
     target: Vec<u32>,
     ctx: Vec<u32>,
     gen: Vec<u32>,
@@ -416,6 +469,11 @@ struct Acc {
     dec_ctx: u64,
     pre_attn: f64,
     extra_s: f64,
+    /// Speculative decoding: draft steps, and the prompt tokens (and their attention term)
+    /// the draft prefills.
+    draft_steps: u32,
+    draft_tokens: u32,
+    draft_attn: f64,
 }
 
 /// Admits waiting requests (FCFS, head of line): resumes those whose KV cache is in host memory
@@ -470,7 +528,11 @@ fn admit(c: &Ctx<'_>, r: &mut Replica, st: &mut State, now: u64, a: &mut Acc) ->
         r.batch.push((v, chunk));
         st.in_batch[vi] = true;
         a.tokens += chunk;
-        a.pre_attn += pool.step.chunk_attn(chunk, 0);
+        a.pre_attn += pool.step.chunk_attn(chunk, st.prefix[vi]);
+        if let Some(d) = &pool.draft {
+            a.draft_tokens += chunk;
+            a.draft_attn += d.chunk_attn(chunk, st.prefix[vi]);
+        }
         if st.out.start_ns[vi] == NEVER {
             st.out.start_ns[vi] = now;
         }
@@ -494,7 +556,12 @@ fn schedule_running(c: &Ctx<'_>, r: &mut Replica, st: &mut State, a: &mut Acc) {
             continue;
         }
         if st.ctx[vi] >= st.target[vi] {
-            let need = blocks_for(st.ctx[vi] + 1, bs).saturating_sub(st.blocks[vi]);
+            // Speculative decoding verifies the drafted tokens too.
+            let look = st
+                .spec
+                .as_ref()
+                .map_or(0, |s| s.drafts(st.out.output[vi] - st.gen[vi]));
+            let need = blocks_for(st.ctx[vi] + 1 + look, bs).saturating_sub(st.blocks[vi]);
             let mut self_preempted = false;
             while need > r.free {
                 let Some(victim) = r.running.pop() else { break };
@@ -516,9 +583,10 @@ fn schedule_running(c: &Ctx<'_>, r: &mut Replica, st: &mut State, a: &mut Acc) {
             st.blocks[vi] += need;
             r.batch.push((v, 0));
             st.in_batch[vi] = true;
-            a.tokens += 1;
+            a.tokens += 1 + look;
+            a.draft_steps = a.draft_steps.max(look);
             a.n_dec += 1;
-            a.dec_ctx += st.ctx[vi] as u64;
+            a.dec_ctx += (st.ctx[vi] + st.prefix[vi]) as u64;
         } else if s.chunked_prefill {
             let left = s.max_batch_tokens.saturating_sub(a.tokens);
             let room = (st.blocks[vi] + r.free) * bs - st.ctx[vi];
@@ -530,7 +598,11 @@ fn schedule_running(c: &Ctx<'_>, r: &mut Replica, st: &mut State, a: &mut Acc) {
                 r.batch.push((v, chunk));
                 st.in_batch[vi] = true;
                 a.tokens += chunk;
-                a.pre_attn += pool.step.chunk_attn(chunk, st.ctx[vi]);
+                a.pre_attn += pool.step.chunk_attn(chunk, st.ctx[vi] + st.prefix[vi]);
+                if let Some(d) = &pool.draft {
+                    a.draft_tokens += chunk;
+                    a.draft_attn += d.chunk_attn(chunk, st.ctx[vi] + st.prefix[vi]);
+                }
             }
         }
         i += 1;
@@ -578,11 +650,22 @@ fn try_start(
     if r.batch.is_empty() {
         return;
     }
-    let dur_s = pool.step.seconds(a.tokens, a.n_dec, a.dec_ctx, a.pre_attn) + a.extra_s;
+    let mut dur_s = pool.step.seconds(a.tokens, a.n_dec, a.dec_ctx, a.pre_attn) + a.extra_s;
+    if let Some(d) = &pool.draft {
+        dur_s += crate::speculative::draft_seconds(
+            d,
+            a.draft_steps,
+            a.n_dec,
+            a.dec_ctx,
+            a.draft_tokens,
+            a.draft_attn,
+        );
+    }
     let dur = to_ns(dur_s).max(1);
     let used = r.total - r.free;
     let stats = &mut st.out.pools[r.pool];
     stats.steps += 1;
+    stats.decode_context_tokens += a.dec_ctx;
     stats.peak_blocks = stats.peak_blocks.max(used);
     let b = (now / st.out.bucket_ns) as usize;
     if stats.occupancy_ns.len() <= b {
@@ -617,10 +700,23 @@ fn finish_step(r: &mut Replica, rid: u32, st: &mut State, now: u64) -> Vec<u32> 
                 stats.decode_tokens += 1;
             }
         } else {
-            st.ctx[vi] += 1;
-            st.gen[vi] += 1;
-            r.outstanding -= 1;
-            stats.decode_tokens += 1;
+            let make = match st.spec.as_mut() {
+                Some(s) => {
+                    let (make, full) = s.round(vi, st.out.output[vi] - st.gen[vi]);
+                    stats.spec_rounds += 1;
+                    stats.spec_tokens += make as u64;
+                    if full {
+                        stats.spec_full_rounds += 1;
+                        stats.spec_full_tokens += make as u64;
+                    }
+                    make
+                }
+                None => 1,
+            };
+            st.ctx[vi] += make;
+            st.gen[vi] += make;
+            r.outstanding -= make as i64;
+            stats.decode_tokens += make as u64;
         }
         let done = st.gen[vi] >= st.out.output[vi];
         let leaves = !done && r.role == Role::Prefill && st.gen[vi] >= 1;

@@ -2,6 +2,7 @@
 //! into its family (through the registry, never naming a kind), priced on the step grid, and
 //! its KV-cache capacity derived from the device memory.
 
+use archsim_accelerators::config::KeyError;
 use std::path::Path;
 
 use serde::Serialize;
@@ -15,6 +16,7 @@ use archsim_workloads::llm::{LlmConfig, Phase};
 use archsim_workloads::WorkloadConfig;
 
 use crate::config::{Lengths, Role, ServingConfig};
+use crate::kv::KvFormat;
 use crate::step::{off_grid_steps, StepCheck, StepCost, UniformStep};
 use crate::ServingError;
 
@@ -48,6 +50,11 @@ pub struct Pool {
     pub power_w: f64,
     /// Memory of one device: weights, activations, capacity (bytes).
     pub memory: PoolMemory,
+    /// The KV cache's element width and the fraction a decode reads ([`crate::kv`]).
+    pub kv_format: KvFormat,
+    /// The draft model's iteration cost on its device, with speculative decoding
+    /// ([`crate::speculative`]).
+    pub draft: Option<StepCost>,
     /// The shortcut against the full step model off the grid.
     pub checks: Vec<StepCheck>,
 }
@@ -162,6 +169,12 @@ impl Fleet {
                 ..pool
             });
         }
+        if let Some(sp) = &cfg.speculative {
+            let draft = build_draft(sp, cfg, workload, llm, seed, base)?;
+            for p in &mut pools {
+                p.draft = Some(draft.clone());
+            }
+        }
         Ok(Fleet {
             pools,
             kv_bytes_per_token: kv_total,
@@ -178,6 +191,49 @@ pub struct PoolCache {
     pools: std::sync::Mutex<
         std::collections::HashMap<String, std::sync::Arc<std::sync::OnceLock<Option<(Pool, f64)>>>>,
     >,
+}
+
+/// The draft model of speculative decoding priced on its device, as a pool of one.
+fn build_draft(
+    sp: &crate::speculative::SpeculativeConfig,
+    cfg: &ServingConfig,
+    workload: &WorkloadConfig,
+    llm: &LlmConfig,
+    seed: u64,
+    base: &Path,
+) -> Result<StepCost, ServingError> {
+    let p = crate::config::PoolConfig {
+        accelerator: sp.draft.accelerator.clone(),
+        count: 1,
+        tp: 1,
+        ep: 1,
+        cost_per_hour: 0.0,
+        role: Role::Mixed,
+        name: Some("draft".into()),
+    };
+    let dl = LlmConfig {
+        model: sp.draft.model.clone(),
+        layers: sp.draft.layers,
+        tp: 1,
+        ep: 1,
+        ..llm.clone()
+    };
+    let mut wl = workload.clone();
+    wl.llm = Some(dl.clone());
+    // Errors name the draft's keys, not a pool's.
+    const SLOT: usize = usize::MAX;
+    let pools_key = format!("serving.pools.{SLOT}");
+    build_pool(SLOT, &p, cfg, &wl, &dl, seed, base, false)
+        .map(|(pool, _)| pool.step)
+        .map_err(|e| match e {
+            ServingError::Config { key, reason } => ServingError::Config {
+                key: key
+                    .replace(&pools_key, "serving.speculative.draft")
+                    .replace("workload.llm", "serving.speculative.draft"),
+                reason,
+            },
+            e => e,
+        })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -207,7 +263,7 @@ fn build_pool(
         "accelerator": Value::Object(p.accelerator.clone()),
         "seed": seed,
     });
-    let sim = SimConfig::from_value(doc).map_err(|(path, m)| {
+    let sim = SimConfig::from_value(doc).map_err(|KeyError { path, message: m }| {
         let key = match path.first().map(String::as_str) {
             Some("accelerator") => format!("serving.pools.{i}.{}", path.join(".")),
             _ if path.last().map(String::as_str) == Some("tp") => {
@@ -302,15 +358,22 @@ fn build_pool(
             None => r.latency_s,
         })
     };
-    let step = StepCost::build(t_max, b_max, &extra, &mut price)?;
+    let mut step = StepCost::build(t_max, b_max, &extra, &mut price)?;
     let checks = if check {
         step.check(&off_grid_steps(t_max, b_max), &mut price)?
     } else {
         Vec::new()
     };
+    // A KV cache of another width, or read in part: the shortcut's error above is measured
+    // on the model's own cache (the full step model prices no other); the decode-attention
+    // term then scales with the bytes read.
+    let kv_format = KvFormat::new(cfg.kv.dtype, cfg.kv.read_fraction, dtype);
+    if !kv_format.is_identity() {
+        step.scale_decode_attention(kv_format.attention_scale());
+    }
     let info = info.ok_or_else(|| pool_err(i, "the lowered step carries no LLM metadata"))?;
-    let kv_dev = kv_cache_bytes(&info.spec, info.layers, p.tp, 1, 1, dtype) as f64;
-    let kv_total = kv_cache_bytes(&info.spec, info.layers, 1, 1, 1, dtype) as f64;
+    let kv_dev = kv_format.bytes(kv_cache_bytes(&info.spec, info.layers, p.tp, 1, 1, dtype) as f64);
+    let kv_total = kv_format.bytes(kv_cache_bytes(&info.spec, info.layers, 1, 1, 1, dtype) as f64);
     let usable = (mem.capacity_bytes as f64 * cfg.kv.memory_fraction) as u64;
     let kv_bytes = usable
         .saturating_sub(mem.weights_bytes)
@@ -355,6 +418,8 @@ fn build_pool(
                 capacity_bytes: mem.capacity_bytes,
                 kv_bytes,
             },
+            kv_format,
+            draft: None,
             checks,
         },
         kv_total,

@@ -47,7 +47,10 @@
 pub mod config;
 pub mod engine;
 pub mod fleet;
+pub mod kv;
+pub mod prefix;
 pub mod report;
+pub mod speculative;
 pub mod step;
 pub mod traffic;
 

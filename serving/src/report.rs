@@ -90,10 +90,62 @@ pub struct PoolReport {
     pub power_w: f64,
     /// Energy of the busy time, J.
     pub energy_j: f64,
+    /// The KV cache's format and what decode attention read (absent for the model's own
+    /// dtype read whole: [`crate::kv`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kv: Option<KvReport>,
+    /// What the prefix cache saved (absent without `serving.prefix_cache`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix_cache: Option<PrefixReport>,
+    /// Speculative decoding's rounds (absent without `serving.speculative`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speculative: Option<SpecReport>,
     /// Step-grid points priced with the full model.
     pub step_knots: usize,
     /// The iteration-cost shortcut against the full step model, on steps off the grid.
     pub step_checks: Vec<StepCheck>,
+}
+
+/// A pool's KV cache when `serving.kv.dtype` or `serving.kv.read_fraction` changes it.
+#[derive(Debug, Clone, Serialize)]
+pub struct KvReport {
+    /// Bits per element of the cache.
+    pub bits: u32,
+    /// Bits per element of the model's dtype.
+    pub model_bits: u32,
+    /// KV bytes of one token on one device.
+    pub bytes_per_token: f64,
+    /// Fraction of each sequence's cache a decode step reads.
+    pub read_fraction: f64,
+    /// KV bytes decode attention read over the run, every replica and device, GB (a
+    /// sequence's cache is spread over the `tp` devices of its group).
+    pub decode_read_gb: f64,
+}
+
+/// A pool's speculative decoding over the run ([`crate::speculative`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct SpecReport {
+    /// Verification rounds (target steps of a sequence).
+    pub rounds: u64,
+    /// Tokens per round, over every round.
+    pub tokens_per_round: f64,
+    /// Tokens per round over the rounds that drafted the full `k` (the end of a request cuts
+    /// the last ones short).
+    pub tokens_per_full_round: f64,
+    /// `(1 − α^(k+1)) / (1 − α)` for a fixed acceptance α.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_tokens_per_round: Option<f64>,
+}
+
+/// A pool's prefix cache over the run ([`crate::prefix`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct PrefixReport {
+    /// Requests that found their prefix cached.
+    pub hits: u64,
+    /// Prompt tokens found cached (not prefilled).
+    pub hit_tokens: u64,
+    /// Tokens prefilled (recomputation included).
+    pub prefill_tokens: u64,
 }
 
 /// KV occupancy over time: per pool, the time-weighted mean fraction of KV blocks in use in
@@ -364,6 +416,34 @@ pub fn summarize(
             memory: p.memory,
             power_w: p.power_w,
             energy_j: e,
+            kv: (!p.kv_format.is_identity()).then(|| KvReport {
+                bits: p.kv_format.bits,
+                model_bits: p.kv_format.model_bits,
+                bytes_per_token: p.kv_bytes_per_token_dev,
+                read_fraction: p.kv_format.read_fraction,
+                decode_read_gb: st.decode_context_tokens as f64
+                    * p.kv_bytes_per_token_dev
+                    * p.kv_format.read_fraction
+                    * p.tp as f64
+                    / 1e9,
+            }),
+            prefix_cache: cfg.prefix_cache.map(|_| PrefixReport {
+                hits: st.prefix_hits,
+                hit_tokens: st.prefix_hit_tokens,
+                prefill_tokens: st.prefill_tokens,
+            }),
+            speculative: cfg.speculative.as_ref().map(|sp| SpecReport {
+                rounds: st.spec_rounds,
+                tokens_per_round: st.spec_tokens as f64 / st.spec_rounds.max(1) as f64,
+                tokens_per_full_round: st.spec_full_tokens as f64
+                    / st.spec_full_rounds.max(1) as f64,
+                expected_tokens_per_round: match sp.acceptance {
+                    crate::speculative::Acceptance::Fixed(a) => {
+                        Some(crate::speculative::expected_tokens(a, sp.tokens))
+                    }
+                    _ => None,
+                },
+            }),
             step_knots: p.step.knots,
             step_checks: p.checks.clone(),
         });

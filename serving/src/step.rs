@@ -210,6 +210,14 @@ impl StepCost {
         })
     }
 
+    /// Multiplies the decode-attention term by `k` (a KV cache of other bytes per token, or a
+    /// decode that reads a fraction of it: [`crate::kv`]).
+    pub fn scale_decode_attention(&mut self, k: f64) {
+        for a in &mut self.a_dec {
+            *a *= k;
+        }
+    }
+
     fn lin_at(&self, t: usize) -> f64 {
         match self.lin.get(t) {
             Some(v) => *v,

@@ -397,18 +397,15 @@ impl Journal {
                     .ok_or_else(|| journal_io(&path, "disappeared while the folder was locked"))?;
                 if read.header.config_hash != header.config_hash {
                     let changes = config_changes(&read.header, header);
-                    return Err(Error::Config(ConfigError {
-                        file: path.display().to_string(),
-                        location: None,
-                        key: None,
-                        from_override: None,
-                        message: format!(
+                    return Err(Error::Config(ConfigError::new(
+                        path.display().to_string(),
+                        format!(
                             "the journal records another config ({}); a sweep resumes only with \
                              the config it started with — rerun with --fresh to keep this \
                              journal aside and start over, or give another --out folder",
                             changes.join(", ")
                         ),
-                    }));
+                    )));
                 }
                 let file = open_nofollow(&path, true)?;
                 if read.torn {

@@ -53,11 +53,5 @@ use crate::{ConfigError, Error};
 
 /// A bad-input error of the sweep file `file`, at `key` (located in the file by the caller).
 fn bad(file: &str, key: &str, message: impl Into<String>) -> Error {
-    Error::Config(ConfigError {
-        file: file.into(),
-        location: None,
-        key: Some(key.into()),
-        from_override: None,
-        message: message.into(),
-    })
+    Error::Config(ConfigError::new(file, message).with_key(key))
 }

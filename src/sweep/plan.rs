@@ -61,13 +61,10 @@ pub fn parse(text: &str, file: &str) -> Result<SweepConfig, Error> {
 /// The YAML document of a sweep file, or its syntax error at its line and column.
 pub(super) fn yaml_value(text: &str, file: &str) -> Result<Value, Error> {
     serde_saphyr::from_str(text).map_err(|e| {
-        Error::Config(ConfigError {
-            file: file.into(),
-            location: e.location().map(|l| (l.line(), l.column())),
-            key: None,
-            from_override: None,
-            message: crate::config::yaml_message(&e.to_string()),
-        })
+        Error::Config(
+            ConfigError::new(file, crate::config::yaml_message(&e.to_string()))
+                .with_location(e.location().map(|l| (l.line(), l.column()))),
+        )
     })
 }
 
@@ -81,7 +78,7 @@ fn parse_unlocated(text: &str, file: &str) -> Result<SweepConfig, Error> {
         )
     })?;
     let cfg: SweepConfig = archsim_accelerators::config::typed(s, &["sweep"])
-        .map_err(|(p, m)| bad(file, &p.join("."), m))?;
+        .map_err(|e| bad(file, &e.key(), e.message))?;
     if cfg.grid.is_empty() && cfg.random.is_empty() {
         return Err(bad(file, "sweep", "give `grid:` and/or `random:`"));
     }
@@ -214,7 +211,7 @@ fn grid_values(file: &str, key: &str, v: &Value) -> Result<Vec<Value>, Error> {
                 m["nb201"].clone(),
                 &["sweep", "grid", key, "nb201"],
             )
-            .map_err(|(p, msg)| bad(file, &p.join("."), msg))?;
+            .map_err(|e| bad(file, &e.key(), e.message))?;
             let ds: Nb201Dataset = g.dataset.as_deref().unwrap_or("cifar10").parse().map_err(
                 |e: archsim_workloads::WorkloadError| {
                     bad(file, &format!("{path}.nb201.dataset"), e.to_string())

@@ -30,15 +30,7 @@ pub fn heatmap_of(
     y: Option<&str>,
     metric: &str,
 ) -> Result<Vec<PathBuf>, Error> {
-    let bad = |message: String| {
-        Error::Config(ConfigError {
-            file: dir.display().to_string(),
-            location: None,
-            key: None,
-            from_override: None,
-            message,
-        })
-    };
+    let bad = |message: String| Error::Config(ConfigError::new(dir.display().to_string(), message));
     let Some(first) = entries.first() else {
         return Err(bad("the sweep has no finished points".into()));
     };

@@ -344,7 +344,7 @@ pub fn run_study(inv: &StudyRun<'_>) -> Result<StudyOutput, Error> {
     let f: DisaggFile = inv.typed()?;
     // The replicas' device, checked as its own section (each fleet's pools are built from it).
     archsim_accelerators::AcceleratorConfig::from_map(f.study.accelerator.clone())
-        .map_err(|(p, m)| inv.key_error(&format!("study.{}", p.join(".")), m))?;
+        .map_err(|e| inv.key_error(&format!("study.{}", e.key()), e.message))?;
     let res = run(&f, inv.base).map_err(bad)?;
     // The messages name the file.
     write(&res, &inv.dir).map_err(Error::File)?;

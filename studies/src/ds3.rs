@@ -129,14 +129,9 @@ fn point(cfg: &Config, sched: Policy, rate: f64, seed: u64) -> Result<Config, Er
     v["accelerator"]["scheduler"] = serde_json::json!(sched);
     v["workload"]["jobs"]["arrival"]["rate_per_ms"] = serde_json::json!(rate);
     v["seed"] = serde_json::json!(seed);
-    Config::from_value(v).map_err(|(path, message)| {
-        Error::Config(ConfigError {
-            file: "study".into(),
-            location: None,
-            key: Some(path.join(".")),
-            from_override: None,
-            message,
-        })
+    Config::from_value(v).map_err(|e| {
+        let key = e.key();
+        Error::Config(ConfigError::new("study", e.message).with_key(key))
     })
 }
 

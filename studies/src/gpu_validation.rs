@@ -29,13 +29,7 @@ use crate::plot::{self, Comparison, Roof, RooflinePoint};
 use crate::{Error, Host};
 
 fn bad(file: &Path, message: String) -> Error {
-    Error::Config(ConfigError {
-        file: file.display().to_string(),
-        location: None,
-        key: None,
-        message,
-        from_override: None,
-    })
+    Error::Config(ConfigError::new(file.display().to_string(), message))
 }
 
 /// Reads the measured kernels of `path` (one case: `case` picks it when the file has several).

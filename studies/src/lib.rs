@@ -13,8 +13,11 @@
 //! | `neupims` | [`neupims`] | NeuPIMs: NPU-only, naive NPU+PIM, NeuPIMs and GPU decode throughput |
 //! | `disaggregation` | [`disaggregation`] | prefill/decode disaggregation vs co-location at equal cost |
 //! | `melange` | [`melange`] | Mélange: the cheapest mix of GPU types serving an LLM within an SLO |
+//! | `kv_precision` | [`kv_precision`] | COMET / A²ATS: serving throughput with quantized weights, activations and KV cache |
+//! | `dovetail` | [`dovetail`] | Dovetail: speculative decoding, draft on the CPU and target on the GPU, over α and k |
 //! | (`codesign:`) | [`nasaic`] | NASAIC: network/accelerator co-exploration vs the successive flow |
 //! | `hwnasbench` | [`hwnasbench`] | HW-NAS-Bench: archsim's NB201 latency ranked against the benchmark's |
+//! | `holmes` | [`holmes`] | training across clusters with different NICs and devices: flat vs NIC-aware placement, uniform vs chosen layers |
 //! | `training_best_layout` | [`training_layout`] | every valid layout of a training job ranked; where the config's own ranks |
 //! | `training_zero` | [`training_zero`] | ZeRO stages 0–3: memory per device and throughput of one job |
 //! | `training_megatron` | [`training_megatron`] | Megatron-LM Table 1 weak scaling: predicted vs implied iteration |
@@ -138,13 +141,7 @@ impl StudyRun<'_> {
                 return self.key_error(key, rest.to_string());
             }
         }
-        Error::Config(ConfigError {
-            file: self.file.to_string(),
-            location: None,
-            key: Some("study".into()),
-            from_override: None,
-            message,
-        })
+        Error::Config(ConfigError::new(self.file, message).with_key("study"))
     }
 
     /// An error about the value at the dotted `key` (`study.rates_rps.1` or
@@ -181,11 +178,8 @@ impl StudyRun<'_> {
                 m.remove(*k);
             }
         }
-        archsim_accelerators::config::typed(doc, &[]).map_err(|(p, m)| {
-            Error::Config(located::located_error(
-                self.text, self.file, self.set, &p, m,
-            ))
-        })
+        archsim_accelerators::config::typed(doc, &[])
+            .map_err(|e| Error::Config(located::located_key(self.text, self.file, self.set, e)))
     }
 
     /// The `study:` section with the `--set` overrides applied, read as `T` (an error names
@@ -193,11 +187,8 @@ impl StudyRun<'_> {
     pub fn typed_section<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
         let mut doc = self.overridden()?;
         let section = doc.get_mut("study").map(Value::take).unwrap_or(Value::Null);
-        archsim_accelerators::config::typed(section, &["study"]).map_err(|(p, m)| {
-            Error::Config(located::located_error(
-                self.text, self.file, self.set, &p, m,
-            ))
-        })
+        archsim_accelerators::config::typed(section, &["study"])
+            .map_err(|e| Error::Config(located::located_key(self.text, self.file, self.set, e)))
     }
 }
 
@@ -259,8 +250,11 @@ registry!(
     neupims,
     disaggregation,
     melange,
+    kv_precision,
+    dovetail,
     nasaic,
     hwnasbench,
+    holmes,
     training_layout,
     training_zero,
     training_megatron,
@@ -305,15 +299,14 @@ pub fn find(
     };
     // A study runs its own sweep: a `search:` beside it would be ignored.
     if doc.get("search").is_some_and(|s| !s.is_null()) {
-        return Err(ConfigError {
-            file: file.to_string(),
-            location: located::locate_key(text, &["search".to_string()]),
-            key: Some("search".into()),
-            from_override: located::override_of(set, "search"),
-            message: "a config has either a `study:` or a `search:` section, not both (the \
-                      study would ignore the search)"
-                .into(),
-        });
+        return Err(ConfigError::new(
+            file,
+            "a config has either a `study:` or a `search:` section, not both (the study would \
+             ignore the search)",
+        )
+        .with_key("search")
+        .with_location(located::locate_key(text, &["search".to_string()]))
+        .with_override(located::override_of(set, "search")));
     }
     let known = || {
         STUDIES
@@ -325,13 +318,9 @@ pub fn find(
     };
     let err = |key: &str, message: String| {
         let path: Vec<String> = key.split('.').map(str::to_string).collect();
-        ConfigError {
-            file: file.to_string(),
-            location: located::locate_key(text, &path),
-            key: Some(key.to_string()),
-            from_override: None,
-            message,
-        }
+        ConfigError::new(file, message)
+            .with_key(key)
+            .with_location(located::locate_key(text, &path))
     };
     match section.get("kind") {
         Some(Value::String(k)) => STUDIES

@@ -527,7 +527,7 @@ pub fn run_study(inv: &StudyRun<'_>) -> Result<StudyOutput, Error> {
     // Each GPU type's device, checked as its own section (the fleets' pools are built from it).
     for (i, g) in f.study.gpus.iter().enumerate() {
         archsim_accelerators::AcceleratorConfig::from_map(g.accelerator.clone())
-            .map_err(|(p, m)| inv.key_error(&format!("study.gpus.{i}.{}", p.join(".")), m))?;
+            .map_err(|e| inv.key_error(&format!("study.gpus.{i}.{}", e.key()), e.message))?;
     }
     check_sizes(&f.study).map_err(bad)?;
     if f.study.gpus.is_empty() || f.study.datasets.is_empty() {

@@ -25,7 +25,7 @@ use rand_chacha::ChaCha8Rng;
 use archsim_gym::codesign::{
     AccuracyOracle, CoDesignConfig, CoEval, CoPoint, CoResult, CsvOracle, NetSpace,
 };
-use archsim_io::located::{located_error, located_key_error, ConfigError};
+use archsim_io::located::{located_key, located_key_error, ConfigError};
 
 use crate::{Error, Host, Study, StudyOutput, StudyRun};
 
@@ -87,13 +87,7 @@ pub fn run_study(run: &StudyRun<'_>) -> Result<StudyOutput, Error> {
 }
 
 fn cfg_error(file: &str, key: &str, message: String) -> Error {
-    Error::Config(ConfigError {
-        file: file.to_string(),
-        location: None,
-        key: Some(key.to_string()),
-        from_override: None,
-        message,
-    })
+    Error::Config(ConfigError::new(file, message).with_key(key))
 }
 
 /// Parses the `codesign:` section of `value` (the whole config file as a value, `text` its
@@ -114,7 +108,7 @@ pub fn parse(
         .cloned()
         .ok_or_else(|| cfg_error(file, "codesign", "missing".into()))?;
     let cfg: CoDesignConfig = archsim_accelerators::config::typed(section, &["codesign"])
-        .map_err(|(path, m)| located_error(text, file, set, &path, m))?;
+        .map_err(|e| located_key(text, file, set, e))?;
     cfg.check()
         .map_err(|(key, m)| located_key_error(text, file, set, &key, m))?;
     Ok(cfg)

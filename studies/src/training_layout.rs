@@ -95,7 +95,7 @@ pub fn run_study(run: &StudyRun<'_>) -> Result<StudyOutput, Error> {
     let st = &st;
     let t = &t;
     let acc = AcceleratorConfig::from_map(t.accelerator.clone())
-        .map_err(|(p, m)| cfg_err(run, p.join("."), m))?;
+        .map_err(|e| cfg_err(run, e.key(), e.message))?;
     let spec = t.cluster.spec().map_err(|e| {
         let (k, m) = archsim_training::file::net_key(&e);
         cfg_err(run, k, m)

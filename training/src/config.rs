@@ -194,6 +194,42 @@ pub struct ParallelConfig {
     /// default: everything on the device). Needs `cluster.host`.
     #[serde(default, skip_serializing_if = "OffloadConfig::is_none")]
     pub offload: OffloadConfig,
+    /// Layers of each (virtual) pipeline stage in model order, `pp · vpp` entries adding up
+    /// to the model's layers (default: `layers / pp` each, the remainder on the first stages;
+    /// on a heterogeneous cluster, chosen by the devices' speed). Additive extra.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(range(min = 1)))]
+    pub layers_per_stage: Vec<u64>,
+    /// Where the pipeline stages run on a heterogeneous cluster (`cluster.groups`): a list of
+    /// group indices, one per stage, or `nic_aware` (default: each stage inside one group,
+    /// stages in the groups' order, so data-parallel groups stay on one NIC kind and only
+    /// pipeline sends cross between groups) or `flat` (Megatron-LM's rank order over the
+    /// groups' devices as listed, every inter-node collective on the slowest NIC). Additive
+    /// extra.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
+}
+
+/// `parallel.placement:` — the pipeline stages on a heterogeneous cluster's groups.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Placement {
+    /// The group (index into `cluster.groups`) of every pipeline stage.
+    Stages(Vec<usize>),
+    /// A placement rule.
+    Rule(PlacementRule),
+}
+
+/// How the stages are placed when no list is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlacementRule {
+    /// Each stage inside one group, as many stages per group as its devices hold, in the
+    /// groups' order (Holmes: cross-cluster pipeline, data parallelism inside a NIC kind).
+    NicAware,
+    /// Megatron-LM's rank order over all devices as one cluster, every inter-node
+    /// collective at the slowest NIC (what a NIC-oblivious launcher gets).
+    Flat,
 }
 
 /// Where one kind of model state is kept.
@@ -270,6 +306,8 @@ impl Default for ParallelConfig {
             schedule: Schedule::OneFOneB,
             dp_overlap: false,
             offload: OffloadConfig::default(),
+            layers_per_stage: Vec::new(),
+            placement: None,
         }
     }
 }
@@ -430,6 +468,34 @@ pub fn validate(
             ));
         }
         _ => {}
+    }
+    if !p.layers_per_stage.is_empty() {
+        let nv = (p.pp as u64).saturating_mul(p.vpp as u64);
+        if p.layers_per_stage.len() as u64 != nv {
+            return Err(invalid(
+                "parallel.layers_per_stage",
+                format!(
+                    "{} entries, but the pipeline has pp·vpp = {nv} (virtual) stages",
+                    p.layers_per_stage.len()
+                ),
+            ));
+        }
+        if p.layers_per_stage.contains(&0) {
+            return Err(invalid(
+                "parallel.layers_per_stage",
+                "every stage needs at least one layer",
+            ));
+        }
+        let sum: u64 = p.layers_per_stage.iter().sum();
+        if sum != s.layers {
+            return Err(invalid(
+                "parallel.layers_per_stage",
+                format!(
+                    "the stages hold {sum} layers but the model has {}",
+                    s.layers
+                ),
+            ));
+        }
     }
     if t.seq_len == 0 {
         return Err(invalid("workload.training.seq_len", "must be positive"));

@@ -89,14 +89,14 @@ impl TrainingFile {
     /// Reads a whole config document (no `search:` or `sweep:` section) as a training file;
     /// errors are (key path, message).
     pub fn from_value(v: Value) -> Result<TrainingFile, (Vec<String>, String)> {
-        archsim_accelerators::config::typed(v, &[])
+        archsim_accelerators::config::typed(v, &[]).map_err(|e| (e.path, e.message))
     }
 
     /// Simulates one iteration (the vTrain-fitted A100 calibration, NCCL's collectives);
     /// errors are (the keys they name, message).
     pub fn simulate(&self) -> Result<Simulated, (String, String)> {
         let acc = AcceleratorConfig::from_map(self.accelerator.clone())
-            .map_err(|(path, m)| (path.join("."), m))?;
+            .map_err(|e| (e.key(), e.message))?;
         let spec = self.cluster.spec().map_err(|e| net_key(&e))?;
         let dtype = self.workload.dtype.unwrap_or(DType::Fp16);
         let family = acc

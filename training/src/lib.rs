@@ -30,6 +30,12 @@
 //! the device waits for them is `breakdown.offload_s`. A `checkpoint` policy adds the save's
 //! cost amortized over its interval ([`CheckpointReport`]).
 //!
+//! Heterogeneous clusters ([`hetero`], Holmes): node groups with their own device and NICs
+//! (`cluster.groups`); the stages placed NIC-aware (data-parallel groups inside one NIC kind,
+//! the pipeline across the slow boundary), flat, or as given, with a given or chosen uneven
+//! layer partition (`parallel.layers_per_stage`); each stage priced on its own device and
+//! network, the same DAG.
+//!
 //! Only one pipeline is simulated: tensor- and data-parallel replicas run the same tasks at
 //! the same times, so a 1,024-GPU job costs what its 8 stages cost. The pipeline bubble is
 //! what the simulated streams wait, not a closed form.
@@ -85,6 +91,7 @@ pub mod comm;
 pub mod config;
 mod error;
 pub mod file;
+pub mod hetero;
 pub mod lower;
 pub mod memory;
 mod model;
@@ -93,9 +100,14 @@ pub mod space;
 
 pub use config::{
     check_checkpoint, check_offload, validate, CheckpointConfig, HostConfig, ModelRef, ModelShape,
-    OffloadConfig, Optimizer, ParallelConfig, Place, Recompute, Schedule, TrainingConfig,
+    OffloadConfig, Optimizer, ParallelConfig, Place, Placement, PlacementRule, Recompute, Schedule,
+    TrainingConfig,
 };
 pub use error::TrainingError;
+pub use hetero::{
+    prepare_hetero, split_groups, BetweenGroups, ClusterGroup, GroupDevice, HeteroPrepared,
+    PlacementReport,
+};
 pub use memory::{MemoryBytes, MemoryGb};
 pub use model::{
     device_caps, partition, prepare, prepare_priced, prepare_with, Breakdown, Calibration,

@@ -201,6 +201,10 @@ pub struct TrainingReport {
     /// Checkpoint cost (when `checkpoint:` is given).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<CheckpointReport>,
+    /// Stages on the node groups of a heterogeneous cluster (when `cluster.groups` is
+    /// given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<crate::hetero::PlacementReport>,
 }
 
 /// Everything priced for one job: independent of the [`Calibration`], so a calibration
@@ -230,6 +234,8 @@ pub struct Prepared {
     tp_head: f64,
     send_s: f64,
     memory: MemoryBytes,
+    /// Memory of each pipeline stage's devices (`memory` is the largest).
+    stage_memory: Vec<MemoryBytes>,
     /// Offload: per-device times (per stage) and the host's bandwidths, bytes/s (PCIe per
     /// device; CPU and NVMe as one device's share of its node's).
     offload: Vec<Option<OffloadTimes>>,
@@ -328,6 +334,12 @@ pub fn prepare_priced(
     let spec = train.spec()?;
     let devices = cluster.devices();
     validate(train, &spec, parallel, devices)?;
+    if parallel.placement.is_some() {
+        return Err(invalid(
+            "parallel.placement",
+            "places pipeline stages on the node groups of a heterogeneous cluster (cluster.groups), which this cluster does not have",
+        ));
+    }
     let (pcie, cpu_bw, nvme_bw) = check_offload(&parallel.offload, host, parallel)?;
     if let Some(c) = checkpoint {
         check_checkpoint(c)?;
@@ -401,7 +413,11 @@ pub fn prepare_priced(
     } else {
         1
     };
-    let virt = partition(spec.layers, pp * vpp);
+    let virt = if parallel.layers_per_stage.is_empty() {
+        partition(spec.layers, pp * vpp)
+    } else {
+        parallel.layers_per_stage.clone()
+    };
     let parts: Vec<u64> = (0..pp)
         .map(|d| (0..vpp).map(|c| virt[c * pp + d]).sum())
         .collect();
@@ -409,6 +425,7 @@ pub fn prepare_priced(
     let mut stages = Vec::with_capacity(pp);
     let mut optimizers = Vec::with_capacity(pp);
     let mut memory = MemoryBytes::default();
+    let mut stage_memory = Vec::with_capacity(pp);
     let mut worst = -1.0;
     let mut offload = Vec::with_capacity(pp);
     let (mut host_dev, mut nvme_dev) = (0.0f64, 0.0f64);
@@ -587,6 +604,7 @@ pub fn prepare_priced(
             activations,
             temporary,
         };
+        stage_memory.push(m);
         if m.total() > worst {
             worst = m.total();
             memory = m;
@@ -616,6 +634,7 @@ pub fn prepare_priced(
         tp_head,
         send_s,
         memory,
+        stage_memory,
         offload,
         bw: (pcie, cpu_share, nvme_share),
         host_bytes: host_dev * per_node,
@@ -770,6 +789,7 @@ impl Prepared {
                     recompute: ((r - rtp).max(0.0), rtp),
                     bwd: ((bw - btp).max(0.0), btp, st.zero3_gather_s * share * 2.0),
                     send_s: self.send_s,
+                    send_prev_s: None,
                     dp_s: if own { st.dp_s } else { 0.0 },
                     dp_layer_s: st.dp_layer_s,
                     layers: l,
@@ -782,7 +802,16 @@ impl Prepared {
 
     /// Simulates the iteration with calibration `cal`.
     pub fn evaluate(&self, cal: &Calibration) -> Result<TrainingReport, TrainingError> {
-        let times = self.stage_times(cal);
+        self.evaluate_times(&self.stage_times(cal))
+    }
+
+    /// Simulates the iteration from per-stage task times (this job's under a calibration,
+    /// or stages assembled from several jobs' on a heterogeneous cluster).
+    pub(crate) fn evaluate_times(
+        &self,
+        times: &[StageTimes],
+    ) -> Result<TrainingReport, TrainingError> {
+        let times = times.to_vec();
         let order = self.order();
         let m = self.micro_batches as usize;
         let pp = self.parallel.pp;
@@ -947,6 +976,7 @@ impl Prepared {
             tasks: dag.tasks.len(),
             offload,
             checkpoint,
+            placement: None,
         })
     }
 
@@ -972,6 +1002,43 @@ impl Prepared {
 }
 
 impl Prepared {
+    /// Seconds of one layer's forward, recompute and backward on this job's device (TP
+    /// collectives included), and the extra seconds of the first stage (embedding) and of
+    /// the last (LM head) per micro-batch: what a layer partition balances.
+    pub(crate) fn pass_costs(&self, cal: &Calibration) -> (f64, f64, f64) {
+        let (g, hs) = (cal.gemm_scale, cal.kernel_host_s);
+        let ov = Issue::host(cal.layer_overhead_s);
+        let lf = ov.then(self.layer_f.issue(g, hs)).steady_s() + self.tp_layer_f;
+        let lb = ov.then(self.layer_b.issue(g, hs)).steady_s() + self.tp_layer_b;
+        let rec = match self.recompute {
+            Recompute::None => 0.0,
+            Recompute::Selective => self.core.issue(g, hs).steady_s(),
+            Recompute::Full => lf,
+        };
+        let first = self.embed_f.issue(g, hs).steady_s()
+            + self.embed_b.issue(g, hs).steady_s()
+            + self.tp_embed;
+        let last = self.head_f.issue(g, hs).steady_s()
+            + self.head_b.issue(g, hs).steady_s()
+            + self.tp_head;
+        (lf + rec + lb, first, last)
+    }
+
+    /// Memory of each pipeline stage's devices.
+    pub(crate) fn stage_memory(&self) -> &[MemoryBytes] {
+        &self.stage_memory
+    }
+
+    /// Peak and capacity of the job's device.
+    pub(crate) fn caps(&self) -> DeviceCaps {
+        self.caps
+    }
+
+    /// Layers of each virtual stage.
+    pub(crate) fn virt(&self) -> &[u64] {
+        &self.virt
+    }
+
     /// The iteration time alone under `cal` (one DAG run, no breakdown): what calibration
     /// and search evaluate.
     pub fn iteration_s(&self, cal: &Calibration) -> f64 {

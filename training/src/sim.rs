@@ -153,6 +153,9 @@ pub(crate) struct StageTimes {
     pub bwd: (f64, f64, f64),
     /// Activation (or gradient) send to the neighbouring stage.
     pub send_s: f64,
+    /// The gradient's send to the previous stage when it differs from `send_s` (a pipeline
+    /// boundary between node groups of a heterogeneous cluster).
+    pub send_prev_s: Option<f64>,
     /// Data-parallel gradient reduction of the whole stage (plus the tied-embedding sync).
     pub dp_s: f64,
     /// The same per layer, for overlap with the last backward.
@@ -468,7 +471,11 @@ pub(crate) fn build(
                     send_b[v][i] = dag.add(Task {
                         kind: Kind::Send,
                         resource: 2 * p + d,
-                        compute_s: if no_p2p { 0.0 } else { st.send_s },
+                        compute_s: if no_p2p {
+                            0.0
+                        } else {
+                            st.send_prev_s.unwrap_or(st.send_s)
+                        },
                         tp_s: 0.0,
                         dp_s: 0.0,
                         preds: vec![last],

@@ -59,6 +59,7 @@ pub use dram::DramTiming;
 pub use llm::{decode_tokens_per_s, step_memory};
 pub use model::{NpuPim, NpuPimPlan};
 
+use crate::config::KeyError;
 use archsim_sim::Report;
 use archsim_workloads::Workload;
 
@@ -76,7 +77,7 @@ impl crate::family::FamilyConfig for NpuPimConfig {
         &mut self,
         _given: &[String],
         workload: &archsim_workloads::WorkloadConfig,
-    ) -> Result<(), crate::config::KeyError> {
+    ) -> Result<(), KeyError> {
         crate::collective::check_expert_parallel_node(
             workload,
             crate::collective::NODE_DEVICES,
@@ -84,7 +85,7 @@ impl crate::family::FamilyConfig for NpuPimConfig {
         )?;
         if self.mode != PimMode::GpuOnly && self.gpu_preset != NpuPimConfig::default().gpu_preset
         {
-            return Err((
+            return Err(KeyError::new(
                 vec!["accelerator".into(), "gpu_preset".into()],
                 format!(
                     "applies to `mode: gpu_only` (the GPU baseline); in mode `{}` the NPU runs \

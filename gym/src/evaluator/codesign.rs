@@ -59,7 +59,7 @@ impl CoDesign {
             key: key.into(),
             reason,
         };
-        let cfg = SimConfig::from_value(base.clone()).map_err(|(p, m)| bad(&p.join("."), m))?;
+        let cfg = SimConfig::from_value(base.clone()).map_err(|e| bad(&e.key(), e.message))?;
         let cell = cfg.cell.as_ref().ok_or_else(|| {
             bad(
                 "cell",
@@ -124,7 +124,7 @@ impl Evaluator for CoDesign {
     }
 
     fn evaluate(&self, v: Value) -> Result<Vec<f64>, String> {
-        let cfg = SimConfig::from_value(v).map_err(|(p, m)| format!("{}: {m}", p.join(".")))?;
+        let cfg = SimConfig::from_value(v).map_err(|e| e.to_string())?;
         let cell = cfg.cell.as_ref().ok_or("missing: the `cell:` section")?;
         let arch = cell.arch().map_err(|e| e.to_string())?;
         let accuracy = self.accuracy(&arch, &cell.dataset)?;

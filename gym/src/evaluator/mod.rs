@@ -173,9 +173,9 @@ impl EvaluatorKind {
                 SimConfig::from_value(config).map(|_| ())
             }
             EvaluatorKind::Serving => typed::<ServingFile>(config, &[]).map(|_| ()),
-            EvaluatorKind::Training => {
-                archsim_training::file::TrainingFile::from_value(config).map(|_| ())
-            }
+            EvaluatorKind::Training => archsim_training::file::TrainingFile::from_value(config)
+                .map(|_| ())
+                .map_err(|(p, m)| KeyError::new(p, m)),
         }
     }
 }

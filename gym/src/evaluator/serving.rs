@@ -51,11 +51,10 @@ pub struct Serving {
 impl Serving {
     /// The evaluator of the serving config `base`, which must be valid.
     pub fn new(base: &Value, base_dir: &Path) -> Result<Self, GymError> {
-        let f: ServingFile =
-            typed(base.clone(), &[]).map_err(|(p, m)| GymError::InvalidConfig {
-                key: p.join("."),
-                reason: m,
-            })?;
+        let f: ServingFile = typed(base.clone(), &[]).map_err(|e| GymError::InvalidConfig {
+            key: e.key(),
+            reason: e.message,
+        })?;
         let mut check = f.serving.clone();
         for p in &mut check.pools {
             p.count = p.count.max(1);
@@ -154,7 +153,7 @@ impl Evaluator for Serving {
     }
 
     fn evaluate(&self, v: Value) -> Result<Vec<f64>, String> {
-        let mut f: ServingFile = typed(v, &[]).map_err(|(p, m)| format!("{}: {m}", p.join(".")))?;
+        let mut f: ServingFile = typed(v, &[]).map_err(|e| e.to_string())?;
         // Validate with every pool present (errors keep the config's pool indices), then
         // leave the empty pools out.
         let mut check = f.serving.clone();

@@ -63,7 +63,7 @@ impl Simulation {
             key: key.into(),
             reason,
         };
-        let cfg = SimConfig::from_value(base.clone()).map_err(|(p, m)| bad(&p.join("."), m))?;
+        let cfg = SimConfig::from_value(base.clone()).map_err(|e| bad(&e.key(), e.message))?;
         let built = |e: archsim_workloads::WorkloadError| bad("workload", e.to_string());
         let workload = match cfg.workload.form() {
             _ if !build_workload => None,
@@ -183,7 +183,7 @@ impl Evaluator for Simulation {
     }
 
     fn evaluate(&self, v: Value) -> Result<Vec<f64>, String> {
-        let cfg = SimConfig::from_value(v).map_err(|(p, m)| format!("{}: {m}", p.join(".")))?;
+        let cfg = SimConfig::from_value(v).map_err(|e| e.to_string())?;
         let family = cfg.accelerator.family().map_err(|e| e.to_string())?;
         // The metrics are totals: no per-op rows.
         let ctx = Context {

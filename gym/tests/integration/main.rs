@@ -357,8 +357,12 @@ fn codesign_evaluator_reads_the_oracle_and_matches_a_plain_run() {
         "accelerator": accel,
     }))
     .unwrap_err();
-    assert_eq!(bad.0, vec!["cell", "ops", "2"]);
-    assert!(bad.1.starts_with("unknown op `conv_5x5`"), "{}", bad.1);
+    assert_eq!(bad.path, vec!["cell", "ops", "2"]);
+    assert!(
+        bad.message.starts_with("unknown op `conv_5x5`"),
+        "{}",
+        bad.message
+    );
 }
 
 /// Objectives on metrics the config does not produce, and objectives that count for nothing,

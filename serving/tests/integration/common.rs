@@ -54,6 +54,8 @@ pub fn synthetic_pool(role: Role, count: u32, kv_blocks: u32, t_max: u64, b_max:
             capacity_bytes: 0,
             kv_bytes: 0,
         },
+        kv_format: archsim_serving::kv::KvFormat::new(None, None, archsim_workloads::DType::Bf16),
+        draft: None,
         checks: Vec::new(),
     }
 }
