@@ -411,6 +411,21 @@ fn dispatch(req: &Request<'_>, held: &mut Option<OutDir>) -> Result<Outcome, Err
             };
             return Ok(done(Ran::Serving(Box::new(served)), dir, files));
         }
+        if training::is_training(v) && v.get("sweep").is_none() && training::has_search(v) {
+            // A layout search: the training config is the base the search varies.
+            let (doc, search) = training::load_search(text, file, set)?;
+            hold(dir, held)?;
+            let result = search::run_value(doc.clone(), &search, base)?;
+            let files = match dir {
+                Some(d) => search::write_value(&doc, &search, &result, d)?,
+                None => Vec::new(),
+            };
+            let ran = Ran::Search {
+                search: Box::new(search),
+                result: Box::new(result),
+            };
+            return Ok(done(ran, dir, files));
+        }
         if training::is_training(v) && v.get("sweep").is_none() {
             hold(dir, held)?;
             let (report, files) = training::run_file(text, file, set, dir)?;

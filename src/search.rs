@@ -37,8 +37,9 @@ pub fn problem_of(base: Value, search: &SearchConfig, base_dir: &Path) -> Result
     Problem::new(base, space, base_dir).map_err(bad)
 }
 
-/// The problem and `search:` section of a search config given as text, in either form: a
-/// simulation config, or a serving config whose fleet the search sizes (the form
+/// The problem and `search:` section of a search config given as text, in any form: a
+/// simulation config, a training config whose layout the search picks, or a serving config
+/// whose fleet the search sizes (the form
 /// `archsim run` picks, [`crate::serve::is_serving`]). `None` when the config has no
 /// `search:` section. Errors are located in the text, or name the `--set` override.
 pub fn load_problem(
@@ -47,9 +48,15 @@ pub fn load_problem(
     overrides: &[String],
     base_dir: &Path,
 ) -> Result<Option<(Problem, SearchConfig)>, Error> {
-    let serving = serde_saphyr::from_str::<Value>(text)
-        .ok()
-        .is_some_and(|v| crate::serve::is_serving(&v));
+    let doc = serde_saphyr::from_str::<Value>(text).ok();
+    let serving = doc.as_ref().is_some_and(crate::serve::is_serving);
+    let training = doc.as_ref().is_some_and(|v| {
+        !serving && crate::training::is_training(v) && crate::training::has_search(v)
+    });
+    if training {
+        let (doc, search) = crate::training::load_search(text, file, overrides)?;
+        return Ok(Some((problem_of(doc, &search, base_dir)?, search)));
+    }
     if serving {
         let (f, search) = crate::serve::load_search(text, file, overrides)?;
         let Some(search) = search else {

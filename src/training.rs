@@ -113,6 +113,35 @@ fn at(text: &str, file: &str, overrides: &[String], key: String, message: String
     e
 }
 
+/// True when a training config document has a `search:` section: a layout search.
+pub fn has_search(doc: &Value) -> bool {
+    doc.get("search").is_some_and(|v| !v.is_null())
+}
+
+/// Reads a training config with a `search:` section (`--set` overrides applied): the
+/// training config the search varies, as a document, and the search. The base layout need
+/// not be valid (the search sets it); the search's space must address the file's keys.
+pub fn load_search(
+    text: &str,
+    file: &str,
+    overrides: &[String],
+) -> Result<(Value, archsim_agents::SearchConfig), Error> {
+    let mut value = crate::config::document(text, file, overrides)?;
+    let search = value
+        .as_object_mut()
+        .and_then(|m| m.remove("search"))
+        .unwrap_or(Value::Null);
+    let f: TrainingFile = typed_at(value, &[], text, file, overrides)?;
+    let search: archsim_agents::SearchConfig =
+        typed_at(search, &["search"], text, file, overrides)?;
+    let base = serde_json::to_value(&f).map_err(|e| io(Path::new(file), e))?;
+    search.validate(&base).map_err(|e| {
+        let (key, message) = e.key_and_reason();
+        Error::Config(located(text, file, overrides, key, message))
+    })?;
+    Ok((base, search))
+}
+
 /// Parses, checks and runs a training config (`--set` overrides applied).
 pub fn run_text(
     text: &str,

@@ -1987,6 +1987,58 @@ fn training_on_heterogeneous_groups() {
     }
 }
 
+/// A layout search over a training config: every evaluation is a simulated iteration, the
+/// layouts that do not multiply out (or do not fit) are infeasible rows with their reason, and
+/// the best is a valid layout of the 1,024 devices; a misspelled key of the space exits 2.
+#[test]
+fn training_search_finds_a_layout_and_keeps_invalid_ones_as_infeasible_rows() {
+    let cfg = root().join("configs/search/training_layout.yaml");
+    let out = tmp("training_search");
+    let o = archsim(&[
+        "run",
+        cfg.to_str().unwrap(),
+        "--json",
+        "--set",
+        "search.budget=48",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let h = r["history"].as_array().unwrap();
+    assert_eq!(h.len(), 48);
+    let infeasible: Vec<&serde_json::Value> =
+        h.iter().filter(|row| row["feasible"] == false).collect();
+    assert!(!infeasible.is_empty());
+    for row in &infeasible {
+        let why = row["reason"].as_str().unwrap();
+        assert!(
+            why.contains("parallel.")
+                || why.contains("workload.training.")
+                || why.contains("does not fit"),
+            "{why}"
+        );
+    }
+    let best = &r["best"];
+    let p = &best["point"];
+    let n = |k: &str| p[k].as_u64().unwrap();
+    assert_eq!(n("parallel.tp") * n("parallel.pp") * n("parallel.dp"), 1024);
+    assert!(best["metrics"]["tokens_per_s"].as_f64().unwrap() > 0.0);
+    assert!(best["metrics"]["memory_gb"].as_f64().unwrap() <= 80.0);
+    let csv = std::fs::read_to_string(out.join("history.csv")).unwrap();
+    assert!(csv.lines().next().unwrap().contains("tokens_per_s"));
+
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let bad = write_cfg(
+        &tmp("training_search_bad"),
+        &text.replace("parallel.pp: {", "parallel.ppp: {"),
+    );
+    let o = archsim(&["run", &bad]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("search.space.parallel.ppp"), "{e}");
+}
+
 #[test]
 fn bad_training_layouts_exit_2_naming_the_keys() {
     let cfg = root().join("configs/training_gpt_a100.yaml");

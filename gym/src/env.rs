@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use archsim_accelerators::config::{typed, SimConfig};
 
-use crate::evaluator::{CoDesign, Evaluator, EvaluatorKind, Serving, Simulation};
+use crate::evaluator::{CoDesign, Evaluator, EvaluatorKind, Serving, Simulation, Training};
 use crate::objective::{Constraint, Objective, Reward, Scorer, METRICS};
 use crate::space::DesignSpace;
 use crate::GymError;
@@ -117,6 +117,7 @@ impl Problem {
         let evaluator: Arc<dyn Evaluator> = match EvaluatorKind::of(&base) {
             EvaluatorKind::Serving => Arc::new(Serving::new(&base, base_dir)?),
             EvaluatorKind::CoDesign => Arc::new(CoDesign::new(&base, base_dir)?),
+            EvaluatorKind::Training => Arc::new(Training::new(&base)?),
             EvaluatorKind::Simulation => Arc::new(Simulation::new(&base, base_dir, &space)?),
         };
         Ok(Problem::with_evaluator(base, space, evaluator))
@@ -260,6 +261,12 @@ impl DseEnv {
             return Err(bad(
                 "serving",
                 "a design-space environment evaluates a chip; size a serving fleet with a `search:` section (archsim run) or archsim/Serving-v0".into(),
+            ));
+        }
+        if EvaluatorKind::of(&Value::Object(base.clone())) == EvaluatorKind::Training {
+            return Err(bad(
+                "workload.training",
+                "a design-space environment evaluates a chip; search a training layout with a `search:` section (archsim run) or archsim/Training-v0".into(),
             ));
         }
         let raw: GymSection = typed(gym, &["gym"]).map_err(|e| bad(&e.key(), e.message))?;

@@ -37,10 +37,13 @@ pub mod objective;
 pub mod path;
 pub mod soc_env;
 pub mod space;
+pub mod training_env;
 pub mod vec_env;
 
 pub use env::{DseEnv, Env, Evaluation, GymSection, Problem, Step, StepInfo};
-pub use evaluator::{Evaluator, EvaluatorKind, CODESIGN_METRICS, SERVING_METRICS};
+pub use evaluator::{
+    Evaluator, EvaluatorKind, CODESIGN_METRICS, SERVING_METRICS, TRAINING_METRICS,
+};
 pub use objective::{metric_map, metric_map_named, Constraint, Goal, Objective, Reward, METRICS};
 pub use soc_env::SocEnv;
 pub use space::{DesignSpace, Domain, Param};
@@ -62,6 +65,10 @@ pub mod presets {
     /// `CoDesign` / `codesign`: NASAIC's two-task network/hardware co-design problem on the
     /// built-in 101-cell NAS-Bench-201 sample ([`crate::codesign_env::CoDesignEnv`]).
     pub const CODESIGN_NB201: &str = include_str!("../envs/codesign_nb201.yaml");
+
+    /// `archsim/Training-v0`: pick the layout of GPT-3 175B on 1,024 A100
+    /// ([`crate::training_env::TrainingEnv`]).
+    pub const TRAINING_GPT3: &str = include_str!("../envs/training_gpt3.yaml");
 
     /// The SoC scheduling environments ([`crate::SocEnv`]), by name.
     pub const SOC: &[(&str, &str)] = &[("SocWifi", SOC_WIFI)];

@@ -84,7 +84,9 @@ def simulate(config: ConfigLike, overrides: Sequence[str] = ()) -> dict:
     """Simulate a config and return the report (the content of ``report.json``) as a dict.
 
     ``config`` is a dict with ``workload`` and ``accelerator`` sections, or the path of a YAML
-    config file. ``overrides`` are ``"path=value"`` strings, as ``archsim run --set``.
+    config file. ``overrides`` are ``"path=value"`` strings, as ``archsim run --set``. A training
+    config (``workload: {training: ...}``, ``cluster:``, ``parallel:``) returns its
+    ``report.json``: ``latency_s`` (the iteration) and the ``training`` section.
 
     Raises ``ConfigError`` (a ``ValueError``) for bad input and ``SimulationError`` (a
     ``RuntimeError``) when the simulation itself fails.
@@ -147,6 +149,9 @@ def evaluate_batch(config: ConfigLike, points: Any, overrides: Sequence[str] = (
     ``constraints`` decide feasibility (its agent and budget are not used). A serving config
     (``serving:``, e.g. ``configs/search/serving_fleet.yaml``) returns the serving metrics of the
     fleet search; a fleet that misses ``serving.slo`` is infeasible, the reason naming the bound.
+    A training config (``configs/search/training_layout.yaml``) returns the training metrics
+    (``iteration_s``, ``tokens_per_s``, ``mfu``, ``memory_gb``, ...) of each layout; one that
+    does not divide the devices or does not fit is infeasible with its reason.
     ``points`` is either
 
     * a list of dicts, ``{"accelerator.rows": 64, "accelerator.dataflow": "ws"}``, one value per

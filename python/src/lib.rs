@@ -21,7 +21,8 @@ use serde_json::Value;
 
 use archsim::gym::codesign::FnOracle;
 use archsim::gym::codesign_env::{oracle_archs, BoxedOracle, CoDesignEnv, CoStep};
-use archsim::gym::{presets, DseEnv, Env, GymError, Step, VecEnv, METRICS};
+use archsim::gym::training_env::TrainingEnv;
+use archsim::gym::{presets, DseEnv, Env, GymError, Step, VecEnv, METRICS, TRAINING_METRICS};
 
 /// Rust's allocations in the extension go through mimalloc: a batch evaluation or a vectorized
 /// step builds and drops many small configs and reports, and glibc's malloc and free were a
@@ -169,6 +170,10 @@ fn simulate_text(
                     form,
                     format!("this is a {form} config, not one simulation: run it with {entry}"),
                 ));
+            }
+            if doc.as_ref().is_some_and(archsim::training::is_training) {
+                let (_, r) = archsim::training::run_text(text, source, &overrides)?;
+                return Ok(archsim::training::report_json(&r));
             }
             let cfg = archsim::config::load_str(text, source, &overrides)?;
             let report = archsim::simulate(&cfg, Path::new(base_dir))
@@ -555,11 +560,16 @@ fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
 type StepTuple<'py> = (Vec<f64>, f64, bool, bool, Bound<'py, PyDict>);
 
 fn step_tuple<'py>(py: Python<'py>, s: Step) -> PyResult<StepTuple<'py>> {
+    step_tuple_named(py, s, METRICS)
+}
+
+/// [`step_tuple`] of an environment whose metrics are `names`.
+fn step_tuple_named<'py>(py: Python<'py>, s: Step, names: &[&str]) -> PyResult<StepTuple<'py>> {
     let info = PyDict::new(py);
     info.set_item("feasible", s.info.feasible)?;
     info.set_item("reason", s.info.reason)?;
     let m = PyDict::new(py);
-    for (name, v) in METRICS.iter().zip(&s.info.metrics) {
+    for (name, v) in names.iter().zip(&s.info.metrics) {
         m.set_item(*name, *v)?;
     }
     info.set_item("metrics", m)?;
@@ -883,6 +893,70 @@ impl DseEnvCore {
     }
 }
 
+/// The Rust environment behind `archsim/Training-v0` ([`TrainingEnv`]: the layout of a
+/// training job per step).
+#[pyclass(module = "archsim._archsim")]
+struct TrainingEnvCore {
+    env: TrainingEnv,
+}
+
+#[pymethods]
+impl TrainingEnvCore {
+    /// An environment from a training config as YAML/JSON text (the built-in GPT-3 175B on
+    /// 1,024 A100 when `None`).
+    #[new]
+    #[pyo3(signature = (text=None, episode_len=None))]
+    fn new(py: Python<'_>, text: Option<&str>, episode_len: Option<u64>) -> PyResult<Self> {
+        let text = text.unwrap_or(presets::TRAINING_GPT3).to_string();
+        guarded(|| {
+            let env = py
+                .detach(|| TrainingEnv::from_yaml(&text, episode_len))
+                .map_err(gym_err)?;
+            Ok(TrainingEnvCore { env })
+        })
+    }
+
+    /// Choices per action dimension.
+    fn nvec(&self) -> Vec<i64> {
+        self.env.nvec()
+    }
+
+    /// The action's dimensions (config paths), in order.
+    fn dims(&self) -> Vec<&'static str> {
+        self.env.dims().to_vec()
+    }
+
+    /// The config value of each index, per dimension, as JSON text.
+    fn choices(&self) -> String {
+        serde_json::to_string(&self.env.choices()).unwrap_or_default()
+    }
+
+    /// The observation's names.
+    fn obs_names(&self) -> Vec<&'static str> {
+        self.env.obs_names().to_vec()
+    }
+
+    /// Tokens per second that earn a reward of 1.
+    fn reward_scale(&self) -> f64 {
+        self.env.reward_scale()
+    }
+
+    /// Starts an episode; returns the first observation.
+    #[pyo3(signature = (seed=None))]
+    fn reset(&mut self, seed: Option<u64>) -> Vec<f64> {
+        self.env.reset(seed)
+    }
+
+    /// One step: `(obs, reward, terminated, truncated, info)`.
+    fn step<'py>(&mut self, py: Python<'py>, action: Vec<i64>) -> PyResult<StepTuple<'py>> {
+        guarded(|| {
+            let env = &mut self.env;
+            let s = py.detach(|| env.step(&action)).map_err(gym_err)?;
+            step_tuple_named(py, s, TRAINING_METRICS)
+        })
+    }
+}
+
 /// Names and YAML texts of the co-design environment presets.
 #[pyfunction]
 fn codesign_presets() -> Vec<(&'static str, &'static str)> {
@@ -1099,5 +1173,6 @@ fn _archsim(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ServingEvaluatorCore>()?;
     m.add_class::<DseVecCore>()?;
     m.add_class::<CoDesignEnvCore>()?;
+    m.add_class::<TrainingEnvCore>()?;
     Ok(())
 }

@@ -18,6 +18,9 @@
 //! | (`codesign:`) | [`nasaic`] | NASAIC: network/accelerator co-exploration vs the successive flow |
 //! | `hwnasbench` | [`hwnasbench`] | HW-NAS-Bench: archsim's NB201 latency ranked against the benchmark's |
 //! | `holmes` | [`holmes`] | training across clusters with different NICs and devices: flat vs NIC-aware placement, uniform vs chosen layers |
+//! | `training_best_layout` | [`training_layout`] | every valid layout of a training job ranked; where the config's own ranks |
+//! | `training_zero` | [`training_zero`] | ZeRO stages 0–3: memory per device and throughput of one job |
+//! | `training_megatron` | [`training_megatron`] | Megatron-LM Table 1 weak scaling: predicted vs implied iteration |
 //!
 //! [`gpu_validation`] (the GPU model against measured H100 kernels: `archsim validate` and
 //! `results/gpu_validation/`) is study code that no config selects.
@@ -252,6 +255,9 @@ registry!(
     nasaic,
     hwnasbench,
     holmes,
+    training_layout,
+    training_zero,
+    training_megatron,
 );
 
 /// Studies that no config selects: the GPU model against measured kernels (`archsim validate`

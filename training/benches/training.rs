@@ -1,9 +1,12 @@
 //! What a layout search pays: one GPT-3 175B iteration on 1,024 A100 (TP 8, PP 8, DP 16,
 //! 1F1B, micro-batch 1, global batch 1,536), priced from scratch and re-simulated from its
-//! priced pieces.
+//! priced pieces; one layout of a search (graphs already priced) and the job's whole valid
+//! layout space, in the event and the analytic mode.
 
 use archsim_net::{ClusterSpec, NetModel, ScaleOutKind, ScaleUpKind};
 use archsim_training::calibrate::a100;
+use archsim_training::lower::Pricer;
+use archsim_training::space::{Layout, LayoutSearch, Mode};
 use archsim_training::{device_caps, prepare, Calibration, ParallelConfig, TrainingConfig};
 use archsim_workloads::DType;
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -60,6 +63,52 @@ fn gpt3(c: &mut Criterion) {
     c.bench_function("gpt3_175b_1024gpu_iteration_s", |b| {
         b.iter(|| job.iteration_s(&Calibration::A100_VTRAIN))
     });
+
+    let mut search = LayoutSearch::new(
+        Pricer::new(fam.as_ref(), DType::Fp16),
+        &train,
+        &parallel,
+        caps,
+        &cluster,
+        &net,
+        None,
+        None,
+        Calibration::A100_VTRAIN,
+    );
+    let megatron = Layout::of(&train, &parallel);
+    for (name, mode) in [("event", Mode::Event), ("analytic", Mode::Analytic)] {
+        c.bench_function(&format!("gpt3_175b_1024gpu_one_layout_{name}"), |b| {
+            b.iter(|| search.score(&megatron, mode).unwrap())
+        });
+    }
+    let space = search.layouts().unwrap();
+    eprintln!(
+        "layout space of GPT-3 175B on 1,024 A100: {} valid layouts",
+        space.len()
+    );
+    let mut g = c.benchmark_group("gpt3_175b_1024gpu_whole_space");
+    g.sample_size(10);
+    for (name, mode) in [("event", Mode::Event), ("analytic", Mode::Analytic)] {
+        // From a fresh pricer: every distinct graph of the space is priced inside the time.
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                LayoutSearch::new(
+                    Pricer::new(fam.as_ref(), DType::Fp16),
+                    &train,
+                    &parallel,
+                    caps,
+                    &cluster,
+                    &net,
+                    None,
+                    None,
+                    Calibration::A100_VTRAIN,
+                )
+                .all(mode)
+                .unwrap()
+            })
+        });
+    }
+    g.finish();
 }
 
 criterion_group!(benches, gpt3);

@@ -40,6 +40,12 @@
 //! the same times, so a 1,024-GPU job costs what its 8 stages cost. The pipeline bubble is
 //! what the simulated streams wait, not a closed form.
 //!
+//! Search ([`space`]): every layout of a job that divides, scored on one shared
+//! [`lower::Pricer`] ([`prepare_priced`]) in the event mode or the [`analytic`] mode (the
+//! pipeline's closed form on the same task times; `--test space` bounds the difference).
+//! [`file::TrainingFile`] is the config file `archsim run`, the gym's training evaluator and
+//! `archsim/Training-v0` read.
+//!
 //! Validation (`cargo test -p archsim-training --test training`): on vTrain's 1,440 measured
 //! single-node A100 iterations, 5-fold held-out MAPE 8.1% and Kendall τ 0.87–0.89 within each
 //! model shape; Megatron-LM 2021 Table 1 (32–3,072 A100, nothing fitted on it) 3.5% MAPE,
@@ -79,15 +85,18 @@
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod analytic;
 pub mod calibrate;
 pub mod comm;
 pub mod config;
 mod error;
+pub mod file;
 pub mod hetero;
 pub mod lower;
 pub mod memory;
 mod model;
 mod sim;
+pub mod space;
 
 pub use config::{
     check_checkpoint, check_offload, validate, CheckpointConfig, HostConfig, ModelRef, ModelShape,
@@ -101,6 +110,6 @@ pub use hetero::{
 };
 pub use memory::{MemoryBytes, MemoryGb};
 pub use model::{
-    device_caps, partition, prepare, prepare_with, Breakdown, Calibration, CheckpointReport,
-    DeviceCaps, OffloadReport, Prepared, TrainingReport,
+    device_caps, partition, prepare, prepare_priced, prepare_with, Breakdown, Calibration,
+    CheckpointReport, DeviceCaps, OffloadReport, Prepared, TrainingReport,
 };

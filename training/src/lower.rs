@@ -462,6 +462,11 @@ impl<'a> Pricer<'a> {
         }
     }
 
+    /// The element type graphs are priced in.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
     fn run(&self, w: &Workload, what: &str) -> Result<Priced, TrainingError> {
         let ctx = Context {
             config_hash: "",

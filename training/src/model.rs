@@ -303,6 +303,34 @@ pub fn prepare_with(
     host: Option<&HostConfig>,
     checkpoint: Option<&CheckpointConfig>,
 ) -> Result<Prepared, TrainingError> {
+    let mut pricer = Pricer::new(family, dtype);
+    prepare_priced(
+        &mut pricer,
+        train,
+        parallel,
+        caps,
+        cluster,
+        net,
+        host,
+        checkpoint,
+    )
+}
+
+/// [`prepare_with`] on a [`Pricer`] the caller keeps: a search over layouts prices each
+/// distinct graph (per tensor-parallel degree, micro-batch and sequence parallelism) once
+/// for all of them. The pricer's family and dtype are the job's.
+#[allow(clippy::too_many_arguments)]
+pub fn prepare_priced(
+    pricer: &mut Pricer<'_>,
+    train: &TrainingConfig,
+    parallel: &ParallelConfig,
+    caps: DeviceCaps,
+    cluster: &ClusterSpec,
+    net: &NetModel,
+    host: Option<&HostConfig>,
+    checkpoint: Option<&CheckpointConfig>,
+) -> Result<Prepared, TrainingError> {
+    let dtype = pricer.dtype();
     let spec = train.spec()?;
     let devices = cluster.devices();
     validate(train, &spec, parallel, devices)?;
@@ -330,7 +358,6 @@ pub fn prepare_with(
         tp: tp as u64,
         sp,
     };
-    let mut pricer = Pricer::new(family, dtype);
     let layer_f = pricer.price(&spec, &sh, Piece::LayerForward)?;
     let layer_b = pricer.price(&spec, &sh, Piece::LayerBackward)?;
     let core = pricer.price(&spec, &sh, Piece::AttentionCore)?;
@@ -875,12 +902,10 @@ impl Prepared {
             bd.dp_comm_s += tail;
         }
 
-        // FLOPs: forward model FLOPs per micro-batch on one rank × tp × ranks' micro-batches.
         let t = self.parallel.tp as f64;
         let l = self.spec.layers as f64;
         let mb_total = (self.micro_batches * self.parallel.dp as u64) as f64;
-        let fwd = (l * self.layer_f.gemm_flops + self.head_f.gemm_flops) * t;
-        let model_flops = 3.0 * fwd * mb_total;
+        let model_flops = self.model_flops();
         let extra = match self.recompute {
             Recompute::None => 0.0,
             Recompute::Selective => l * self.core.gemm_flops * t * mb_total,
@@ -1030,5 +1055,51 @@ impl Prepared {
             false,
         );
         run(&dag).map_or(f64::NAN, |t| t.end.iter().copied().fold(0.0, f64::max))
+    }
+}
+
+/// What a layout search reads of a priced job without simulating it.
+impl Prepared {
+    /// Model FLOPs per iteration: forward model FLOPs per micro-batch on one rank × tp ×
+    /// every replica's micro-batches, three times (forward and the two backward GEMMs).
+    pub fn model_flops(&self) -> f64 {
+        let t = self.parallel.tp as f64;
+        let l = self.spec.layers as f64;
+        let mb_total = (self.micro_batches * self.parallel.dp as u64) as f64;
+        let fwd = (l * self.layer_f.gemm_flops + self.head_f.gemm_flops) * t;
+        3.0 * fwd * mb_total
+    }
+
+    /// Tokens per iteration (the whole job).
+    pub fn tokens(&self) -> f64 {
+        self.tokens
+    }
+
+    /// The job's dense peak: every device's, FLOP/s.
+    pub fn peak_flops(&self) -> f64 {
+        self.caps.peak_flops * self.devices as f64
+    }
+
+    /// Memory of the most loaded device, bytes by kind.
+    pub fn memory(&self) -> MemoryBytes {
+        self.memory
+    }
+
+    /// The most loaded device fits in its memory (and, offloading, the host's memory and
+    /// drives hold what is put there): [`TrainingReport::fits`] without simulating.
+    pub fn fits(&self) -> bool {
+        let off = !self.parallel.offload.is_none();
+        self.memory.total() <= self.caps.mem_bytes
+            && (!off || (self.host_bytes <= self.host_cap.0 && self.nvme_bytes <= self.host_cap.1))
+    }
+
+    /// The parallel layout.
+    pub fn parallel(&self) -> &ParallelConfig {
+        &self.parallel
+    }
+
+    /// Micro-batches per pipeline per iteration.
+    pub fn micro_batches(&self) -> u64 {
+        self.micro_batches
     }
 }

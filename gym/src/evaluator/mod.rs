@@ -13,7 +13,10 @@
 //! * [`CoDesign`] — `cell:` + `workload` + `accelerator`: a NAS-Bench-201 cell (its six edge
 //!   ops, `cell.ops[0]` … `cell.ops[5]`) and the chip that runs it: one run of the pipeline on
 //!   the cell's network plus the cell's accuracy from the table `cell.oracle`, the metrics
-//!   [`CODESIGN_METRICS`] ([`METRICS`] then `accuracy`).
+//!   [`CODESIGN_METRICS`] ([`METRICS`] then `accuracy`);
+//! * [`Training`] — `workload: {training: ...}`: one simulated training iteration of the
+//!   design's layout on its cluster, the metrics [`TRAINING_METRICS`]; an invalid layout or
+//!   one that does not fit in memory is infeasible with its reason.
 //!
 //! Another evaluator plugs in through [`Problem::with_evaluator`](crate::Problem::with_evaluator).
 //!
@@ -47,10 +50,12 @@ mod codesign;
 mod patch;
 mod serving;
 mod simulation;
+mod training;
 
 pub use codesign::{CoDesign, CODESIGN_METRICS};
 pub use serving::{serving_metrics, Serving, SERVING_METRICS};
 pub use simulation::Simulation;
+pub use training::{simulate_training, training_metrics, Training, TRAINING_METRICS};
 
 use serde_json::Value;
 
@@ -98,17 +103,23 @@ pub enum EvaluatorKind {
     Serving,
     /// `cell:` + `workload` + `accelerator`: a network × hardware co-design point.
     CoDesign,
+    /// `workload: {training: ...}` + `accelerator` + `cluster` + `parallel`: one training
+    /// iteration.
+    Training,
 }
 
 impl EvaluatorKind {
     /// A config with a `serving:` section is a serving config, one with a `cell:` section a
-    /// co-design config; any other a simulation.
+    /// co-design config, one with `workload.training` a training config; any other a
+    /// simulation.
     pub fn of(config: &Value) -> EvaluatorKind {
         let has = |k: &str| config.get(k).is_some_and(|v| !v.is_null());
         if has("serving") {
             EvaluatorKind::Serving
         } else if has("cell") {
             EvaluatorKind::CoDesign
+        } else if archsim_training::file::is_training(config) {
+            EvaluatorKind::Training
         } else {
             EvaluatorKind::Simulation
         }
@@ -120,6 +131,7 @@ impl EvaluatorKind {
             EvaluatorKind::Simulation => METRICS,
             EvaluatorKind::Serving => SERVING_METRICS,
             EvaluatorKind::CoDesign => CODESIGN_METRICS,
+            EvaluatorKind::Training => TRAINING_METRICS,
         }
     }
 
@@ -128,7 +140,7 @@ impl EvaluatorKind {
     /// is not an `llm:` step, or whose accelerator family does not price them. Empty when
     /// every metric is produced (or the config does not read).
     pub fn absent_metrics(self, config: &Value) -> (Vec<&'static str>, String) {
-        if self == EvaluatorKind::Serving {
+        if matches!(self, EvaluatorKind::Serving | EvaluatorKind::Training) {
             return (Vec::new(), String::new());
         }
         let Ok(cfg) = SimConfig::from_value(config.clone()) else {
@@ -161,6 +173,9 @@ impl EvaluatorKind {
                 SimConfig::from_value(config).map(|_| ())
             }
             EvaluatorKind::Serving => typed::<ServingFile>(config, &[]).map(|_| ()),
+            EvaluatorKind::Training => archsim_training::file::TrainingFile::from_value(config)
+                .map(|_| ())
+                .map_err(|(p, m)| KeyError::new(p, m)),
         }
     }
 }

@@ -4,6 +4,8 @@ use std::path::Path;
 
 use archsim_gym::{presets, DseEnv, Env, GymError};
 
+mod training;
+
 fn env(yaml: &str) -> DseEnv {
     DseEnv::from_yaml(yaml, Path::new(".")).unwrap()
 }

@@ -15,6 +15,9 @@ Gymnasium ids (``gymnasium.make(id, **kwargs)``):
   the cheapest fleet that meets the SLO (``config=`` a serving config, ``max_count=``).
 * ``archsim/CoDesign-v0`` — network/hardware co-design (NASAIC's two tasks on the built-in
   NAS-Bench-201 sample; ``config=`` a ``codesign:`` config, ``accuracy_fn=`` a Python oracle).
+* ``archsim/Training-v0`` — pick the parallel layout (tp, pp, micro-batch, recompute, vpp) of a
+  training job; reward tokens/s over the config's own layout (``config=`` a training config;
+  default GPT-3 175B on 1,024 A100).
 
 PettingZoo parallel environments (``archsim.parallel_env(name, **kwargs)``):
 
@@ -34,6 +37,7 @@ from .codesign import CoDesignEnv, CoDesignParallelEnv
 from .dse import DseEnv
 from .marl import DseParallelEnv
 from .serving import ServingEnv
+from .training import TrainingEnv
 from .vector import DseVectorEnv
 
 GYMNASIUM_IDS = {
@@ -65,6 +69,9 @@ GYMNASIUM_IDS.update(_CODESIGN_IDS)
 if "archsim/Serving-v0" not in gymnasium.registry:
     gymnasium.register(id="archsim/Serving-v0", entry_point="archsim.envs.serving:ServingEnv")
 GYMNASIUM_IDS["archsim/Serving-v0"] = {}
+if "archsim/Training-v0" not in gymnasium.registry:
+    gymnasium.register(id="archsim/Training-v0", entry_point="archsim.envs.training:TrainingEnv")
+GYMNASIUM_IDS["archsim/Training-v0"] = {}
 
 
 def parallel_env(name: str, **kwargs: Any) -> DseParallelEnv:
@@ -90,4 +97,4 @@ def list_envs(kind: str | None = None) -> Any:
     return kinds[kind]
 
 
-__all__ = ["DseEnv", "DseVectorEnv", "DseParallelEnv", "ServingEnv", "CoDesignEnv", "CoDesignParallelEnv", "parallel_env", "list_envs", "GYMNASIUM_IDS", "PARALLEL_ENVS"]
+__all__ = ["DseEnv", "DseVectorEnv", "DseParallelEnv", "ServingEnv", "TrainingEnv", "CoDesignEnv", "CoDesignParallelEnv", "parallel_env", "list_envs", "GYMNASIUM_IDS", "PARALLEL_ENVS"]

@@ -14,3 +14,4 @@ mod nasaic;
 mod neupims;
 mod seeds;
 mod sn40l;
+mod training;
