@@ -177,6 +177,9 @@ enum ConfigFile {
     ServingSearch(Box<ServingSearchFile>),
     /// A training iteration (`workload: {training: ...}` + `cluster:` + `parallel:`).
     Training(Box<crate::training::TrainingFile>),
+    /// A layout search or environment: a training config and the `search:` section over its
+    /// layout, or the `gym:` section of `archsim/Training-v0`.
+    TrainingSearch(Box<TrainingSearchFile>),
     /// A collective run (`workload: {collective: ...}` + `cluster:`), archsim's nccl-tests.
     Collective(Box<crate::collective::CollectiveFile>),
 }
@@ -225,6 +228,39 @@ struct ServingSearchFile {
     /// name serving metrics.
     #[schemars(with = "archsim_agents::SearchConfig")]
     search: archsim_agents::SearchConfig,
+}
+
+/// A training config with a `search:` section (a layout search, `archsim run`) or a `gym:`
+/// section (`archsim/Training-v0`).
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct TrainingSearchFile {
+    /// What is trained.
+    workload: crate::training::TrainingWorkload,
+    /// Every device.
+    #[schemars(with = "AcceleratorConfig")]
+    accelerator: Map<String, Value>,
+    /// The machines.
+    #[schemars(with = "crate::training::TrainingCluster")]
+    cluster: archsim_net::config::ClusterConfig,
+    /// The layout the search starts from (its space varies `parallel.*` and
+    /// `workload.training.micro_batch` / `recompute`).
+    #[serde(default)]
+    parallel: archsim_training::ParallelConfig,
+    /// Checkpointing, as in a training config.
+    #[serde(default)]
+    checkpoint: Option<archsim_training::CheckpointConfig>,
+    /// Seed of the search.
+    #[serde(default)]
+    seed: u64,
+    /// The layout search: objectives and constraints name training metrics.
+    #[serde(default)]
+    #[schemars(with = "archsim_agents::SearchConfig")]
+    search: Option<archsim_agents::SearchConfig>,
+    /// The environment this config poses (`archsim/Training-v0`).
+    #[serde(default)]
+    gym: Option<archsim_gym::training_env::TrainingGym>,
 }
 
 /// A sweep file: a simulation config (that may leave out what the sweep sets) and `sweep:`.

@@ -35,6 +35,7 @@ pub struct TrainingFile {
     #[schemars(with = "AcceleratorConfig")]
     pub accelerator: Map<String, Value>,
     /// The machines.
+    #[schemars(with = "TrainingCluster")]
     pub cluster: ClusterConfig,
     /// The parallel layout (default: everything 1).
     #[serde(default)]
@@ -50,6 +51,22 @@ pub struct TrainingFile {
     #[serde(skip)]
     #[schemars(skip)]
     pub cluster_doc: Option<Value>,
+}
+
+/// `cluster:` of a training config as written (a schema only: the loader takes `groups` and
+/// `between_groups` out before it reads the rest as the network's [`ClusterConfig`]).
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(crate) struct TrainingCluster {
+    #[serde(flatten)]
+    network: ClusterConfig,
+    /// Node groups with their own device and NICs (a heterogeneous cluster).
+    #[serde(default)]
+    groups: Vec<ClusterGroup>,
+    /// The link pipeline sends take between groups (default: the slower group's NICs).
+    #[serde(default)]
+    between_groups: Option<BetweenGroups>,
 }
 
 /// `workload:` of a training config.
