@@ -525,6 +525,26 @@ pub fn validate(
             ),
         ));
     }
+    // Every count of the step is a 64-bit integer: the largest product of one pass (tokens of
+    // a micro-batch × the widest dimension × the widest or the sequence, with 2^10 of room for
+    // summing layers, passes and micro-batches) must fit, or the sizes are out of reach.
+    let widest = s.hidden.max(s.ffn).max(s.vocab).max(1);
+    let countable = t
+        .micro_batch
+        .checked_mul(t.seq_len)
+        .and_then(|x| x.checked_mul(widest))
+        .and_then(|x| x.checked_mul(widest.max(t.seq_len)))
+        .and_then(|x| x.checked_mul(1 << 10));
+    if countable.is_none() {
+        return Err(invalid(
+            "workload.training.seq_len, workload.training.micro_batch",
+            format!(
+                "a micro-batch of {} sequences of {} tokens on a model {widest} wide is beyond \
+                 what archsim counts (its operations exceed 2^54); use smaller sizes",
+                t.micro_batch, t.seq_len
+            ),
+        ));
+    }
     let m = per_replica / t.micro_batch;
     if p.schedule == Schedule::Interleaved && m % p.pp as u64 != 0 {
         return Err(invalid(
