@@ -17,7 +17,6 @@ use archsim_serving::config::{Lengths, SchedulerConfig};
 use archsim_serving::{evaluate_rate, Fleet, ServingConfig};
 use archsim_workloads::WorkloadConfig;
 
-use archsim_accelerators::config::KeyError;
 
 use crate::{Error, Study, StudyOutput, StudyRun};
 
@@ -249,17 +248,22 @@ fn write(res: &DovetailResult, dir: &Path) -> Result<(), String> {
 /// `archsim run` on a Dovetail study file.
 pub fn run_study(inv: &StudyRun<'_>) -> Result<StudyOutput, Error> {
     let f: DovetailFile = inv.typed()?;
+    if archsim_workloads::llm::spec(&f.study.draft_model).is_none() {
+        return Err(inv.key_error(
+            "study.draft_model",
+            format!(
+                "unknown model `{}`; known: {}",
+                f.study.draft_model,
+                archsim_workloads::llm::MODELS.join(", ")
+            ),
+        ));
+    }
     archsim_accelerators::AcceleratorConfig::from_map(f.study.accelerator.clone())
-        .map_err(|KeyError { path: p, message: m }| inv.key_error(&format!("study.{}", p.join(".")), m))?;
+        .map_err(|e| inv.key_error(&format!("study.{}", e.key()), e.message))?;
     for (i, p) in f.study.placements.iter().enumerate() {
-        archsim_accelerators::AcceleratorConfig::from_map(p.accelerator.clone()).map_err(
-            |KeyError { path, message: m }| {
-                inv.key_error(
-                    &format!("study.placements.{i}.accelerator.{}", path.join(".")),
-                    m,
-                )
-            },
-        )?;
+        archsim_accelerators::AcceleratorConfig::from_map(p.accelerator.clone()).map_err(|e| {
+            inv.key_error(&format!("study.placements.{i}.accelerator.{}", e.key()), e.message)
+        })?;
     }
     let res = run(&f, inv.base).map_err(|m| inv.error(m))?;
     write(&res, &inv.dir).map_err(Error::File)?;

@@ -173,7 +173,7 @@ pub fn run_study(run: &StudyRun<'_>) -> Result<StudyOutput, Error> {
         let it = r.iteration_s();
         let _ = writeln!(
             csv,
-            "{},{},{},{},{},{},{},{},{:.2},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
             if s.fits { (i + 1).to_string() } else { String::new() },
             l.tp,
             l.pp,
@@ -182,7 +182,8 @@ pub fn run_study(run: &StudyRun<'_>) -> Result<StudyOutput, Error> {
             l.micro_batch,
             recompute_name(l.recompute),
             s.fits,
-            s.memory_gb,
+            // A layer the device refuses outright has no memory figure: the cell is empty.
+            if s.memory_gb.is_finite() { format!("{:.2}", s.memory_gb) } else { String::new() },
             if s.fits { format!("{:.6}", s.iteration_s) } else { String::new() },
             r.event_s.map_or(String::new(), |e| format!("{e:.6}")),
             if s.fits { format!("{:.1}", tokens / it) } else { String::new() },

@@ -106,12 +106,15 @@ fn one() -> u64 {
 pub struct TrainingConfig {
     /// The model.
     pub model: ModelRef,
-    /// Tokens per sequence.
+    /// Tokens per sequence (at most 2^24: ByteScale's contexts are 2M tokens).
+    #[schemars(range(min = 1, max = 16_777_216))]
     pub seq_len: u64,
-    /// Sequences per iteration (all data-parallel replicas together).
+    /// Sequences per iteration (all data-parallel replicas together; at most 2^24).
+    #[schemars(range(min = 1, max = 16_777_216))]
     pub global_batch: u64,
-    /// Sequences per micro-batch (default 1).
+    /// Sequences per micro-batch (default 1; at most 2^20).
     #[serde(default = "one")]
+    #[schemars(range(min = 1, max = 1_048_576))]
     pub micro_batch: u64,
     /// `none` (default), `selective` or `full`.
     #[serde(default)]
