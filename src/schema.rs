@@ -12,7 +12,8 @@
 //! * a **serving** simulation (`workload: {llm: ...}` + `serving:`, [`crate::serve::ServingFile`]),
 //!   and a **fleet search** (a serving config with a `search:` section);
 //! * a **training** iteration (`workload: {training: ...}` + `accelerator:` + `cluster:` +
-//!   `parallel:`, [`crate::training::TrainingFile`]);
+//!   `parallel:`, [`crate::training::TrainingFile`]), and a **layout search** or environment
+//!   (a training config with a `search:` or `gym:` section);
 //! * a **collective** run (`workload: {collective: ...}` + `cluster:`,
 //!   [`archsim_net::workload::CollectiveFile`]);
 //! * a **sweep** (`archsim sweep`): a simulation config with a `sweep:` section, whose base
@@ -33,7 +34,7 @@
 //! ```
 //! let schema = archsim::schema::config_schema();
 //! let forms = schema.as_value()["anyOf"].as_array().unwrap();
-//! assert_eq!(forms.len(), 6 + archsim_studies::STUDIES.len());
+//! assert_eq!(forms.len(), 7 + archsim_studies::STUDIES.len());
 //! ```
 
 use schemars::JsonSchema;
