@@ -24,10 +24,10 @@
 //! });
 //! let ok = archsim_accelerators::ranges::check(&json!({"rates": [1.0, 2.0]}), &schema);
 //! assert!(ok.is_ok());
-//! let (path, why) =
-//!     archsim_accelerators::ranges::check(&json!({"rates": [2.0, -1.0]}), &schema).unwrap_err();
-//! assert_eq!(path, ["rates", "1"]);
-//! assert_eq!(why, "must be greater than 0, got -1");
+//! let e = archsim_accelerators::ranges::check(&json!({"rates": [2.0, -1.0]}), &schema).unwrap_err();
+//! assert_eq!(e.path, ["rates", "1"]);
+//! assert_eq!(e.message, "must be greater than 0, got -1");
+//! assert_eq!(e.to_string(), "rates.1: must be greater than 0, got -1");
 //! ```
 
 use std::collections::HashMap;
