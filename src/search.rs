@@ -302,15 +302,14 @@ pub fn evaluate_batch_config(
     indices: Option<Vec<Vec<i64>>>,
 ) -> Result<BatchRun, Error> {
     let (problem, search) = load_problem(text, file, overrides, base_dir)?.ok_or_else(|| {
-        Error::Config(crate::ConfigError {
-            file: file.into(),
-            location: None,
-            key: Some("search".into()),
-            from_override: None,
-            message: "missing: evaluate_batch needs a `search:` section (its space names the \
-                      points' dimensions, its constraints decide feasibility)"
-                .into(),
-        })
+        Error::Config(
+            crate::ConfigError::new(
+                file,
+                "missing: evaluate_batch needs a `search:` section (its space names the \
+                      points' dimensions, its constraints decide feasibility)",
+            )
+            .with_key("search"),
+        )
     })?;
     let points = batch_points(&problem, file, mappings, indices)?;
     let columns = evaluate_batch(&problem, &search, &points)?;
@@ -337,25 +336,15 @@ pub fn run_text(
 ) -> Result<SearchResult, Error> {
     let (cfg, _, search) = crate::config::load_full(text, file, overrides)?;
     let search = search.ok_or_else(|| {
-        Error::Config(crate::ConfigError {
-            file: file.into(),
-            location: None,
-            key: Some("search".into()),
-            from_override: None,
-            message: "missing: a search config needs a `search:` section".into(),
-        })
+        Error::Config(
+            crate::ConfigError::new(file, "missing: a search config needs a `search:` section")
+                .with_key("search"),
+        )
     })?;
     let problem = problem(&cfg, &search, base_dir)?;
     let mut quiet = |_: usize, _: usize| {};
-    run_search(&problem, &search, &evaluate_parallel, &mut quiet).map_err(|e| {
-        Error::Config(crate::ConfigError {
-            file: file.into(),
-            location: None,
-            key: None,
-            from_override: None,
-            message: e.to_string(),
-        })
-    })
+    run_search(&problem, &search, &evaluate_parallel, &mut quiet)
+        .map_err(|e| Error::Config(crate::ConfigError::new(file, e.to_string())))
 }
 
 /// Runs the search with a progress bar on stderr.
@@ -464,13 +453,7 @@ pub fn replot(dir: &Path) -> Result<Vec<PathBuf>, Error> {
         crate::files::read_text(&p, kind)
     };
     let located = |file: &Path, key: &str, message: String| {
-        Error::Config(crate::ConfigError {
-            file: file.display().to_string(),
-            location: None,
-            key: Some(key.into()),
-            from_override: None,
-            message,
-        })
+        Error::Config(crate::ConfigError::new(file.display().to_string(), message).with_key(key))
     };
     let cfg_path = dir.join("config.yaml");
     let value: Value = serde_saphyr::from_str(&read("config.yaml")?)

@@ -142,13 +142,10 @@ pub fn replot(dir: &Path, out: &Path) -> Result<Vec<PathBuf>, Error> {
     let rp = dir.join("report.json");
     let text = crate::files::read_text(&rp, InputKind::Json)?;
     let report: archsim_serving::ServingReport = serde_json::from_str(&text).map_err(|e| {
-        Error::Config(crate::ConfigError {
-            file: rp.display().to_string(),
-            location: None,
-            key: None,
-            from_override: None,
-            message: format!("not a serving report: {e}"),
-        })
+        Error::Config(crate::ConfigError::new(
+            rp.display().to_string(),
+            format!("not a serving report: {e}"),
+        ))
     })?;
     let tp = dir.join("requests.csv");
     let text = crate::files::read_text(&tp, InputKind::Table)?;
