@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use archsim_accelerators::AcceleratorConfig;
 use archsim_net::config::ClusterConfig;
-use archsim_net::{NetError, NetModel, NodeGroup};
+use archsim_net::{NetError, NetModel};
 use archsim_training::{
     device_caps, prepare_hetero, prepare_with, split_groups, BetweenGroups, Calibration,
     CheckpointConfig, ClusterGroup, GroupDevice, ParallelConfig, TrainingConfig, TrainingError,
@@ -261,13 +261,7 @@ fn run_hetero(
             caps: c,
         })
         .collect();
-    let link = between.map(|b| NodeGroup {
-        nodes: 2,
-        nic_gb_s: b.nic_gb_s,
-        nics_per_node: b.nics_per_node,
-        latency_us: b.latency_us,
-        fabric: b.fabric,
-    });
+    let link = between.map(|b| b.node_group());
     let cal = Calibration::A100_VTRAIN;
     let job = prepare_hetero(
         &f.workload.training,

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use archsim_accelerators::AcceleratorConfig;
 use archsim_net::config::ClusterConfig;
-use archsim_net::{NetModel, NodeGroup};
+use archsim_net::NetModel;
 use archsim_training::{
     device_caps, partition, prepare_hetero, split_groups, Calibration, GroupDevice,
     ParallelConfig, Placement, PlacementRule, TrainingConfig, TrainingReport,
@@ -124,13 +124,7 @@ fn run_one(
             caps: c,
         })
         .collect();
-    let link = between.map(|b| NodeGroup {
-        nodes: 2,
-        nic_gb_s: b.nic_gb_s,
-        nics_per_node: b.nics_per_node,
-        latency_us: b.latency_us,
-        fabric: b.fabric,
-    });
+    let link = between.map(|b| b.node_group());
     let mut p = f.parallel.clone();
     p.placement = Some(Placement::Rule(if flat {
         PlacementRule::Flat

@@ -78,6 +78,19 @@ pub struct BetweenGroups {
     pub fabric: Fabric,
 }
 
+impl BetweenGroups {
+    /// The link as the network prices a pipeline send over it: two nodes, one on each side.
+    pub fn node_group(&self) -> NodeGroup {
+        NodeGroup {
+            nodes: 2,
+            nic_gb_s: self.nic_gb_s,
+            nics_per_node: self.nics_per_node,
+            latency_us: self.latency_us,
+            fabric: self.fabric,
+        }
+    }
+}
+
 fn five() -> f64 {
     5.0
 }
